@@ -211,11 +211,21 @@ class Revocation(StrEnum):
     """Why a shop is REVOKED (`Shop.revoked_because`, stored in `shops.revoked_because`, migration 0043)."""
 
     DEAUTHORIZED = "DEAUTHORIZED"  # the seller removed the app (webhook 6, `Shop.deauthorize`)
-    REFUSED = "REFUSED"  # TikTok refused the authorization in a call (`Shop.revoke_refused`)
-    # The token sweep's refresh of the pair, refused (`domain.services.tokens`): the only revocation a refresh of that
-    # same pair stored later lifts (`Shop.refresh_tokens`), since the refusal may have been of a refresh token
-    # another process had just spent.
+    # TikTok refused the authorization in a session's call or refresh (`Shop.revoke_refused`) whose pair is not the
+    # one stored when the shop was revoked (the session had adopted a newer one), or revoked before PAIR_REFUSED
+    # existed: which pair was refused is not known, so no refresh lifts it.
+    REFUSED = "REFUSED"
+    # The token sweep's refresh of the pair, refused (`domain.services.tokens`), and ...
     REFRESH_REFUSED = "REFRESH_REFUSED"
+    # ... a session's call or refresh refused with the pair still stored (`Shop.revoke_refused`): a refresh of that
+    # same pair stored later lifts either (`Shop.refresh_tokens`), since the refusal may have been of a token another
+    # process's refresh had just retired (TikTok rotating refresh tokens; review54a F1).
+    PAIR_REFUSED = "PAIR_REFUSED"
+
+    @property
+    def liftable(self) -> bool:
+        """Whether a refresh of the refused pair, stored later, lifts the revocation (`Shop.refresh_tokens`)."""
+        return self in (Revocation.REFRESH_REFUSED, Revocation.PAIR_REFUSED)
 
 
 @dataclass(slots=True)
@@ -316,15 +326,18 @@ class Shop:
         """A token refresh renewed the pair; TikTok's answer is authoritative for both expiries. `now` (when
         given) dates the pair, from which the next refresh is planned (see `domain.tokens`).
 
-        A revocation by a refused refresh (`Revocation.REFRESH_REFUSED`) made since the replaced pair was issued is
-        lifted: TikTok has just renewed that very pair, so the refusal behind the revocation was of a token this
-        refresh retired (with rotating refresh tokens, the token sweep of another process refused the refresh token
-        this refresh had spent a moment before its commit: README, Token lifecycle). Never another: the seller's
-        deauthorization (webhook 6), committed between TikTok's answer to this refresh and its commit, stands
-        (review53). True when it lifted one (the shop is ACTIVE again)."""
+        A revocation for a refusal of the replaced pair (`Revocation.liftable`: the token sweep's refused refresh,
+        `REFRESH_REFUSED`, or any session's call or refresh refused with that pair stored, `PAIR_REFUSED`) made since
+        the replaced pair was issued is lifted: TikTok has just renewed that very pair, so the refusal behind the
+        revocation was of a token this refresh retired (with rotating refresh tokens, another process's refresh or
+        call was refused the token this refresh had spent a moment before its commit: README, Token lifecycle;
+        review54a F1). Never another: the seller's deauthorization (webhook 6), committed between TikTok's answer to
+        this refresh and its commit, stands (review53), and so does a refusal of a pair other than the stored one
+        (`REFUSED`). True when it lifted one (the shop is ACTIVE again)."""
         lifted = (
             self.revoked_at is not None
-            and self.revoked_because is Revocation.REFRESH_REFUSED
+            and self.revoked_because is not None
+            and self.revoked_because.liftable
             and self.revoked_at >= self.tokens_issued_at
         )
         self.tokens = replace(tokens, seller_name=tokens.seller_name or self.tokens.seller_name)
@@ -347,26 +360,34 @@ class Shop:
 
     def revoke(self, now: datetime, because: Revocation = Revocation.REFUSED) -> None:
         """TikTok no longer honours this authorization: the merchant must re-authorize (`because`: by default one
-        that no refresh lifts). A shop revoked already keeps its time; its reason only hardens: a refused refresh's
-        (`REFRESH_REFUSED`, which a later refresh may lift) gives way to any other, which none lifts."""
+        that no refresh lifts). A shop revoked already keeps its time; its reason only hardens: one a later refresh
+        may lift (`Revocation.liftable`) gives way to any that none lifts."""
         if self.revoked_at is None:
             self.revoked_at, self.revoked_because = now, because
-        elif because is not Revocation.REFRESH_REFUSED:
+        elif not because.liftable:
             self.revoked_because = because
 
-    def revoke_refused(self, refused_authorized_at: datetime, now: datetime) -> bool:
-        """TikTok refused the tokens of the authorization made at `refused_authorized_at` (this shop as a call loaded
-        it): REVOKED, unless the refusal says nothing of what is stored now. That is so when the shop was
-        re-authorized since (the refusal was about the authorization replaced), and when its stored tokens are
-        unreadable here (`tokens_unreadable`) although the refused ones were read: another process stored a pair
-        since under a key this one lacks (a key rotation rolling out, README "The encryption key"), which it holds
-        and TikTok honours. A shop revoked already is left as it is, its reason too: after the token sweep's refused
-        refresh (`REFRESH_REFUSED`) a call's refusal is of that same pair (its access token spent with the refresh
-        token another process may have just renewed), so a later refresh stored by that process lifts it as well
-        (review53b asked; kept so). True when it revoked now."""
-        if self.authorized_at != refused_authorized_at or self.tokens_unreadable or self.revoked_at is not None:
+    def revoke_refused(self, refused: Shop, now: datetime) -> bool:
+        """TikTok refused the tokens of `refused` (this shop as a session loaded it, whose call or refresh was
+        refused after the session looked at the stored pair): REVOKED, unless the refusal says nothing of what is
+        stored now. That is so when the shop was re-authorized since (the refusal was about the authorization
+        replaced), and when its stored tokens are unreadable here (`tokens_unreadable`) although the refused ones were
+        read: another process stored a pair since under a key this one lacks (a key rotation rolling out, README "The
+        encryption key"), which it holds and TikTok honours.
+
+        The reason: `PAIR_REFUSED` when the pair `refused` was loaded with is still the stored one (the session had
+        no other pair to adopt, so that pair is the one refused); a refresh of it stored later by another process
+        lifts the revocation (`refresh_tokens`: TikTok may have retired the refused token for that refresh; review54a
+        F1). Otherwise `REFUSED`, which none lifts: the session may have been refused a pair it adopted, which is not
+        known here. A shop revoked already is left as it is, its reason too: after the token sweep's refused refresh
+        (`REFRESH_REFUSED`) a call's refusal is of that same pair, which a later refresh lifts as well (review53b).
+        True when it revoked now."""
+        if self.authorized_at != refused.authorized_at or self.tokens_unreadable or self.revoked_at is not None:
             return False
-        self.revoke(now, Revocation.REFUSED)
+        same_pair = (self.tokens.access_token, self.tokens.refresh_token) == (
+            refused.tokens.access_token, refused.tokens.refresh_token,
+        )  # fmt: skip
+        self.revoke(now, Revocation.PAIR_REFUSED if same_pair else Revocation.REFUSED)
         return True
 
     def notice_is_current(self, notified_at: datetime) -> bool:

@@ -424,7 +424,7 @@ async def _fail_once(run: _Run, code: ErrorCode, message: str, refused: Shop | N
         if shop is None or task is None or not task.holds_lease(run.attempt):
             return None
         task.fail_run(code, message, now)
-        if refused is not None and shop.revoke_refused(refused.authorized_at, now):
+        if refused is not None and shop.revoke_refused(refused, now):
             await uow.shops.update(shop)
         await _save_and_publish(uow, deps, task)
     return shop

@@ -245,7 +245,7 @@ async def _write_batch(
         before = (current.revoked_at, current.authorization_expires_at)
         _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
-            current.revoke_refused(shop.authorized_at, now)
+            current.revoke_refused(shop, now)
         grew = await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
         grew |= await _mark_unreadable(uow, shop_id, fetched, now)
         for event in events:

@@ -36,10 +36,10 @@ class StoredShopTokens:
 
     async def refreshed(self, tokens: TokenSet) -> TokenSet | None:
         """Save `tokens` in a short transaction of its own if the stored pair is still the one the session held;
-        dated now (the token sweep plans the next refresh from it), lifting a refused refresh's revocation made since
-        the pair it replaced was issued (`store_refreshed_pair`). Returns the stored pair if a newer one won (the
-        session adopts it), None otherwise (stored, already stored, or the shop is gone: the caller's next write finds
-        that out)."""
+        dated now (the token sweep plans the next refresh from it), lifting a revocation for a refusal of the pair it
+        replaced made since that pair was issued (`store_refreshed_pair`). Returns the stored pair if a newer one won
+        (the session adopts it), None otherwise (stored, already stored, or the shop is gone: the caller's next write
+        finds that out)."""
         refreshed_from, self._held = self._held, tokens
         async with self._uow_factory() as uow:
             shop = await uow.shops.get(self._shop_id)
@@ -72,10 +72,11 @@ class StoredShopTokens:
 
 async def store_refreshed_pair(uow: UnitOfWork, shop: Shop, tokens: TokenSet, clock: Clock) -> bool:
     """Save the pair a refresh of `shop`'s stored pair returned (the compare-and-set already judged STORE) and
-    commit. The token sweep's revocation for a refused refresh (`Revocation.REFRESH_REFUSED`) made since the
-    replaced pair was issued is lifted (`Shop.refresh_tokens`: TikTok honours the pair, so what was refused was a
-    token this refresh retired; a deauthorization or a call's refusal stands), with one INFO line; True then (the
-    caller signals the shop after the commit)."""
+    commit. A revocation for a refusal of the replaced pair (`Revocation.liftable`: the token sweep's refused refresh,
+    or any session's call or refresh refused with that pair stored) made since the replaced pair was issued is lifted
+    (`Shop.refresh_tokens`: TikTok honours the pair, so what was refused was a token this refresh retired; a
+    deauthorization or a refusal of another pair stands), with one INFO line; True then (the caller signals the shop
+    after the commit)."""
     revoked_at = shop.revoked_at
     lifted = shop.refresh_tokens(tokens, clock.now())
     await uow.shops.update(shop)
@@ -105,7 +106,7 @@ async def revoke_refused_authorization(
     True when it revoked the shop now."""
     async with uow_factory() as uow:
         stored = await uow.shops.get(refused.id)
-        if stored is None or not stored.revoke_refused(refused.authorized_at, clock.now()):
+        if stored is None or not stored.revoke_refused(refused, clock.now()):
             return False
         await uow.shops.update(stored)
         await uow.commit()

@@ -7,7 +7,8 @@ invalid revokes the shop (REAUTHORIZATION_REQUIRED), unless the pair changed mea
 store is looked at for ~2 s first (`domain.tokens.STORED_TOKENS_POLL`, as every session does), since another
 process's refresh of the same pair (which spent the refresh token, when TikTok rotates them) may be a commit away.
 Should that commit come later still, it lifts the revocation (`shop_tokens.store_refreshed_pair`), which is
-therefore `Revocation.REFRESH_REFUSED`: the only reason a refresh lifts.
+therefore `Revocation.REFRESH_REFUSED`, a reason a refresh lifts (as is a session's refusal of the stored pair,
+`PAIR_REFUSED`).
 TikTok being unavailable raises `TikTokUnavailableError` for the queue to retry.
 """
 

@@ -19,10 +19,13 @@ from typing import Any
 
 from sqlalchemy import event
 
-from domain.ports import AuthorizationLostError
+from domain.ports import AuthorizationLostError, ShopApi, ShopTokens
+from domain.services import rereads
+from domain.services.intake import IntakeDeps
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.tokens import refresh_shop_tokens
 from domain.shops import Revocation, Shop, ShopStatus, TokenSet
+from domain.sync import RecordFailure, SyncKind
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.servers import SQLITE_ONLY
@@ -203,3 +206,43 @@ async def test_a_deauthorization_committed_while_a_refresh_is_answered_stands(
     assert (stored.revoked_because, stored.status(a.clock.now())) == (Revocation.DEAUTHORIZED, ShopStatus.REVOKED)
     assert stored.tokens.access_token != shop.tokens.access_token
     assert not [m for m in lines.messages if "is lifted" in m], lines.messages
+
+
+@SQLITE_ONLY
+async def test_a_refresh_committed_late_lifts_a_revocation_by_another_processs_session_too(
+    database_url: str,
+    sandbox_factory: Callable[..., SandboxServer],
+    tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:
+    """Review54a F1: only the sweep's revocation (REFRESH_REFUSED) was lifted; when another session lost the race
+    (an import, a poll, a webhook batch, a push, a registration, a read of unreadable marks by id), the shop stayed
+    REVOKED (REFUSED) for good with a pair TikTok honours stored."""
+    # given process B's refresh of P0 answered by TikTok (R0 spent), its commit held
+    race = await _race(database_url, sandbox_factory, tmp_path, sync_harness_factory)
+    a = race.a
+    # and an unreadable order mark of the shop, which process A's poll reads again by id
+    async with a.uow_factory() as uow:
+        marks = [RecordFailure("5760000000000000001", "no create_time")]
+        await uow.catalog.mark_unreadable(race.shop.id, SyncKind.ORDERS, marks, a.clock.now())
+        await uow.commit()
+
+    def shop_api(shop: Shop, tokens: ShopTokens) -> ShopApi:  # as workers.resources builds it
+        return a.tiktok.for_shop(shop.tiktok_shop_cipher, shop.tokens, tokens.refreshed, stored_tokens=tokens.stored)
+
+    deps = IntakeDeps(a.uow_factory, shop_api, a.clock, events=a.events)
+    # when A's poll reads the mark by id with P0: TikTok refuses it, the store still has P0 after the session's look
+    assert await rereads.reread_unreadable(deps, race.shop.id, SyncKind.ORDERS) is None
+    assert (await race.stored()).revoked_at is not None
+    # and B's commit of P1 lands after that
+    with log_lines("domain.services.shop_tokens") as lines:
+        race.commit_b.set()
+        await race.call_b
+
+    # then, as when the sweep was the one refused, the shop holds B's pair, which TikTok honours, and is ACTIVE
+    stored = await race.stored()
+    assert stored.tokens.access_token == race.session.tokens.access_token
+    assert await a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
+    assert (stored.revoked_at, stored.status(a.clock.now())) == (None, ShopStatus.ACTIVE)
+    lifted = [m for m in lines.messages if "is lifted" in m]
+    assert len(lifted) == 1 and stored.id in lifted[0], lines.messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -385,23 +386,30 @@ class TestShopLifecycle:
         assert shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=4)) is False
 
     @pytest.mark.parametrize("revocations", [
-        ("deauthorized",), ("refused",), ("refresh refused", "deauthorized"),
+        ("deauthorized",), ("refused another pair",), ("refresh refused", "deauthorized"),
+        ("refused the pair", "deauthorized"),
     ])  # fmt: skip
-    def test_a_refresh_never_lifts_a_deauthorization_nor_a_calls_refusal(self, revocations: tuple[str, ...]) -> None:
+    def test_a_refresh_never_lifts_a_deauthorization_nor_a_refusal_of_another_pair(
+        self, revocations: tuple[str, ...]
+    ) -> None:
         """Review53 item 1: the seller's deauthorization (webhook 6) committed between TikTok's answer to a refresh
         and its commit was lifted by that commit (ACTIVE again), as any revocation since the pair was issued."""
-        # given a shop revoked since its pair was issued: the seller removed the app (perhaps after the sweep's
-        # refresh was refused: the reason hardens), or TikTok refused a call's token
+        # given a shop revoked since its pair was issued: the seller removed the app (perhaps after a refusal of the
+        # pair: the reason hardens), or TikTok refused a session a pair other than the stored one (one it adopted)
         shop = self.make()
         for n, revocation in enumerate(revocations, 1):
             at = NOW + timedelta(hours=n)
             if revocation == "deauthorized":
                 assert shop.deauthorize(at, at)
-            elif revocation == "refused":
-                assert shop.revoke_refused(shop.authorized_at, at)
+            elif revocation == "refused another pair":
+                loaded = self.make()
+                loaded.authorized_at, loaded.tokens = shop.authorized_at, later_tokens(None)
+                assert shop.revoke_refused(loaded, at)
+            elif revocation == "refused the pair":
+                assert shop.revoke_refused(replace(shop), at)
             else:
                 shop.revoke(at, Revocation.REFRESH_REFUSED)
-        expected = Revocation.REFUSED if revocations == ("refused",) else Revocation.DEAUTHORIZED
+        expected = Revocation.REFUSED if revocations == ("refused another pair",) else Revocation.DEAUTHORIZED
         assert (shop.revoked_at, shop.revoked_because) == (NOW + timedelta(hours=1), expected)
         # when a refresh of that pair is stored
         lifted = shop.refresh_tokens(later_tokens(None), NOW + timedelta(hours=3))
@@ -412,6 +420,22 @@ class TestShopLifecycle:
         # and a re-authorization ends it, reason and all
         shop.reauthorize(granted(), later_tokens(None), NOW + timedelta(hours=4))
         assert (shop.revoked_at, shop.revoked_because) == (None, None)
+
+    def test_a_refresh_lifts_a_sessions_refusal_of_the_pair_it_replaced(self) -> None:
+        """Review54a F1: only the sweep's refused refresh was lifted; a session's call or refresh refused the same
+        pair (another process's refresh had just retired its tokens) revoked the shop for good (REFUSED)."""
+        # given a session that loaded the shop, and was refused the pair it loaded, still the stored one
+        shop = self.make()
+        loaded = replace(shop)
+        assert shop.revoke_refused(loaded, NOW + timedelta(hours=1))
+        assert shop.revoked_because is Revocation.PAIR_REFUSED
+        # and the sweep's refusal of the same pair after it keeps that reason (both are lifted)
+        shop.revoke(NOW + timedelta(hours=2), Revocation.REFRESH_REFUSED)
+        assert (shop.revoked_at, shop.revoked_because) == (NOW + timedelta(hours=1), Revocation.PAIR_REFUSED)
+        # when a refresh of that pair, made elsewhere, is stored
+        lifted = shop.refresh_tokens(later_tokens(None), NOW + timedelta(hours=3))
+        # then the shop is ACTIVE again
+        assert (lifted, shop.revoked_at, shop.status(NOW + timedelta(hours=3))) == (True, None, ShopStatus.ACTIVE)
 
     def test_a_reauthorization_after_a_refresh_dates_the_pair(self) -> None:
         shop = self.make()
@@ -602,5 +626,6 @@ def test_a_refusal_revokes_only_the_authorization_stored(
     if revoked_before:
         shop.revoke(NOW)
     later = NOW + timedelta(minutes=2)
-    assert shop.revoke_refused(refused_authorized_at, later) is revoked
+    loaded = replace(shop, authorized_at=refused_authorized_at)
+    assert shop.revoke_refused(loaded, later) is revoked
     assert shop.revoked_at == (later if revoked else NOW if revoked_before else None)
