@@ -143,6 +143,8 @@ async def order_detail(call: Call) -> dict[str, Any]:
         raise ApiError(codes.ORDER_INVALID_PARAMETER, "The ids query parameter is required.")
     if len(ids) > MAX_ORDER_IDS:
         raise ApiError(codes.ORDER_INVALID_PARAMETER, f"The ids query parameter can hold at most {MAX_ORDER_IDS} ids.")
+    if call.world.failing_records.intersection(ids):
+        raise ApiError(codes.INTERNAL_ERROR, "Internal error, please retry.", 500)
     book = call.shop_data().orders
     lagging = call.world.detail_lag
     stale = call.world.stale_detail
@@ -202,6 +204,8 @@ def _inventory_updates(body: dict[str, Any]) -> list[tuple[str, list[tuple[str |
 async def get_product(call: Call) -> dict[str, Any]:
     """Get Product: the product object itself is `data`; a product not in this shop is 12052048. TikTok does not
     serve FREEZE and DELETED products here (tiktok-api.md sec. 7): the same answer."""
+    if call.path_params["product_id"] in call.world.failing_records:
+        raise ApiError(codes.INTERNAL_ERROR, "Internal error, please retry.", 500)
     product = call.shop_data().catalog.by_id.get(call.path_params["product_id"])
     if product is None or product["status"] in ("FREEZE", "DELETED"):
         raise ApiError(codes.PRODUCT_NOT_FOUND, "The product does not exist in this shop.")

@@ -117,6 +117,8 @@ class Control:
             ("/faults/trickles/end", "POST", self.end_trickles),
             ("/faults/records", "GET", self.get_unreadable_records),
             ("/faults/records", "POST", self.set_unreadable_records),
+            ("/faults/failing", "GET", self.get_failing_records),
+            ("/faults/failing", "POST", self.set_failing_records),
             ("/sellers/{seller}/revoke", "POST", self.revoke),
             ("/sellers/{seller}/expire-access-token", "POST", self.expire_access_token),
             ("/counters", "GET", self.counters),
@@ -326,6 +328,19 @@ class Control:
 
     async def get_unreadable_records(self, request: Request) -> dict[str, Any]:
         return {"unreadable": sorted(self.world.unreadable_records)}
+
+    async def get_failing_records(self, request: Request) -> dict[str, Any]:
+        return {"failing": sorted(self.world.failing_records)}
+
+    async def set_failing_records(self, request: Request) -> dict[str, Any]:
+        """`{failing: [id, ...]}`: from now on Get Product of one of those products, and Get Order Detail naming one
+        of those orders (the whole call), answer HTTP 500 INTERNAL_ERROR, every other read as before; the list
+        replaces the last one, `[]` lifts the fault. Unknown ids are kept (they match nothing)."""
+        ids = (await _json(request)).get("failing")
+        if not isinstance(ids, list) or not all(isinstance(item, str) and item for item in ids):
+            raise BadInput("failing must be a list of order and product ids")
+        self.world.failing_records = set(ids)
+        return await self.get_failing_records(request)
 
     async def set_unreadable_records(self, request: Request) -> dict[str, Any]:
         """`{unreadable: [id, ...]}`: from now on TikTok serves those orders and products unreadably (an order with

@@ -103,6 +103,10 @@ class World:
         # Product; `sandbox.faults.unreadable_order` / `unreadable_product`), the records themselves unchanged
         # (control `POST /_sandbox/faults/records`; not persisted).
         self.unreadable_records: set[str] = set()
+        # Order and product ids whose reads by id TikTok fails with HTTP 500 (INTERNAL_ERROR): Get Product of one, and
+        # Get Order Detail naming one, the whole call (control `POST /_sandbox/faults/failing`; not persisted). A
+        # fault of one record, where `faults` strike a whole API: review54a F2.
+        self.failing_records: set[str] = set()
         self.holds = Holds()
         self.rate_limiter = RateLimiter(config.rate_limit)
         self.latency_ms = config.latency_ms
@@ -220,6 +224,7 @@ class World:
         self.detail_lag.clear()
         self.stale_detail.clear()
         self.unreadable_records.clear()
+        self.failing_records.clear()
         self.holds.hold(())
         settings = self.webhooks.settings
         settings.drop = settings.duplicate = settings.reorder = settings.bad_signature = 0.0

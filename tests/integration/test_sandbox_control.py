@@ -364,6 +364,8 @@ def test_unreadable_records_are_served_broken_everywhere_unchanged_until_the_fau
         ("POST", "faults/records", {"unreadable": "123"}, 400),
         ("POST", "faults/records", {"unreadable": [123]}, 400),
         ("POST", "faults/records", {}, 400),
+        ("POST", "faults/failing", {"failing": "123"}, 400),
+        ("POST", "faults/failing", {}, 400),
         ("POST", "latency", {"ms": -1}, 400),
         ("POST", "latency", {}, 400),
         ("POST", "rate-limit", {"per_second": "fast"}, 400),
