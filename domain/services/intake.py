@@ -341,26 +341,48 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
     return fetched
 
 
-async def fetch_records(deps: IntakeDeps, shop: Shop, order_ids: Sequence[str], product_ids: Sequence[str]) -> Fetched:
+async def fetch_records(
+    deps: IntakeDeps,
+    shop: Shop,
+    order_ids: Sequence[str],
+    product_ids: Sequence[str],
+    *,
+    unavailable_per_record: bool = False,
+) -> Fetched:
     """The shop's orders `order_ids` and products `product_ids` read by id, as a webhook naming them reads them:
     Get Order Detail, 50 distinct ids a call (`_fetch_orders`), and Get Product, one id a call,
     `PRODUCT_FETCHES_AT_ONCE` at a time (`_fetch_products`, with `_confirm_unserved` for a stored product it no longer
     serves). Each id either brings a record or has a failure: ORDER_NOT_FOUND / PRODUCT_NOT_FOUND (TikTok has no
-    such record), UNREADABLE_RECORD, TIKTOK_ERROR (TikTok refused the call). Raises `TikTokUnavailableError` and
-    `AuthorizationLostError` as they come (the caller decides what a refusal revokes). Also the poll's read of marked
-    records (`domain.services.rereads`)."""
+    such record), UNREADABLE_RECORD, TIKTOK_ERROR (TikTok refused the call). Raises `AuthorizationLostError` as it
+    comes (the caller decides what a refusal revokes), and `TikTokUnavailableError` too, unless
+    `unavailable_per_record`: then a call that outlived its retries is the failure TIKTOK_UNAVAILABLE of its ids
+    (Get Product: its one id; Get Order Detail: each of its batch) and the other reads go on, their records kept.
+    The poll's read of marked records (`domain.services.rereads`) asks for that: one id TikTok keeps failing held
+    back every other mark of its batch, poll after poll (review54a F2); a webhook batch is retried whole."""
     fetched = Fetched()
-    await _read_by_id(deps, shop, order_ids, product_ids, fetched)
+    await _read_by_id(deps, shop, order_ids, product_ids, fetched, unavailable_per_record=unavailable_per_record)
     return fetched
 
 
 async def _read_by_id(
-    deps: IntakeDeps, shop: Shop, order_ids: Sequence[str], product_ids: Sequence[str], fetched: Fetched
+    deps: IntakeDeps,
+    shop: Shop,
+    order_ids: Sequence[str],
+    product_ids: Sequence[str],
+    fetched: Fetched,
+    *,
+    unavailable_per_record: bool = False,
 ) -> None:
     api = _api(deps, shop)
     for batch in order_id_batches(order_ids):
-        await _fetch_orders(api, batch, fetched)
-    await _fetch_products(deps, shop, api, list(dict.fromkeys(product_ids)), fetched)
+        try:
+            await _fetch_orders(api, batch, fetched)
+        except TikTokUnavailableError as exc:
+            if not unavailable_per_record:
+                raise
+            await _fetch_orders_apart(api, batch, exc, fetched)
+    product_ids = list(dict.fromkeys(product_ids))
+    await _fetch_products(deps, shop, api, product_ids, fetched, unavailable_per_record=unavailable_per_record)
 
 
 ORDER_NOT_RETURNED = "TikTok did not return this order"
@@ -396,18 +418,57 @@ async def _fetch_orders(api: ShopRefreshApi, batch: list[str], fetched: Fetched)
             fetched.failures[f"order:{order_id}"] = (EventError.ORDER_NOT_FOUND, f"{ORDER_NOT_RETURNED}.")
 
 
+async def _fetch_orders_apart(
+    api: ShopRefreshApi, batch: list[str], error: TikTokUnavailableError, fetched: Fetched
+) -> None:
+    """The Get Order Detail call of `batch` failed transiently (`error`, its retries spent): read each half apart,
+    then the failing half's halves, and so on while exactly one half fails, down to the order TikTok cannot serve,
+    whose failure is TIKTOK_UNAVAILABLE; every other order is read. Both halves failing, TikTok looks unavailable,
+    not one order: the ids of both keep the failure, no more calls are made. At most 2 calls a halving (50 ids: 12
+    calls after the failed one, 3 when TikTok is down); the run's TikTok budget bounds them (`adapters/tiktok/
+    budget.py`). Rule from review54a F2: one order that fails its call must not hold back the batch's others."""
+    while len(batch) > 1:
+        middle = len(batch) // 2
+        failed: list[tuple[list[str], TikTokUnavailableError]] = []
+        for half in (batch[:middle], batch[middle:]):
+            try:
+                await _fetch_orders(api, half, fetched)
+            except TikTokUnavailableError as exc:
+                failed.append((half, exc))
+        if not failed:
+            return  # both halves answered: the failure was TikTok's moment, not an order's
+        if len(failed) == 2:
+            error = failed[0][1]
+            break
+        batch, error = failed[0]
+    for order_id in batch:
+        fetched.failures[f"order:{order_id}"] = (EventError.TIKTOK_UNAVAILABLE, str(error))
+
+
 async def _fetch_products(
-    deps: IntakeDeps, shop: Shop, api: ShopRefreshApi, product_ids: list[str], fetched: Fetched
+    deps: IntakeDeps,
+    shop: Shop,
+    api: ShopRefreshApi,
+    product_ids: list[str],
+    fetched: Fetched,
+    *,
+    unavailable_per_record: bool = False,
 ) -> None:
     """`_fetch_product` for each of `product_ids` (distinct), `PRODUCT_FETCHES_AT_ONCE` at a time; the records in
     the order of `product_ids`. A call that raises stops the others; the error raised is an `AuthorizationLostError`
     if any call met one (the shop is revoked), else a `TikTokUnavailableError` if any (the run is retried), else
-    the first other error."""
+    the first other error. `unavailable_per_record`: a `TikTokUnavailableError` is its id's failure
+    TIKTOK_UNAVAILABLE instead, and stops nothing (`fetch_records`)."""
     gate = asyncio.Semaphore(PRODUCT_FETCHES_AT_ONCE)
 
     async def fetch(product_id: str) -> None:
         async with gate:
-            await _fetch_product(deps.uow_factory, deps.clock, shop, api, product_id, fetched)
+            try:
+                await _fetch_product(deps.uow_factory, deps.clock, shop, api, product_id, fetched)
+            except TikTokUnavailableError as exc:
+                if not unavailable_per_record:
+                    raise
+                fetched.failures[f"product:{product_id}"] = (EventError.TIKTOK_UNAVAILABLE, str(exc))
 
     try:
         async with asyncio.TaskGroup() as group:

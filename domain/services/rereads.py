@@ -20,8 +20,13 @@ on the `live` queue like the poll's own message:
   (TIKTOK_ERROR, one WARNING line per run), a product listed in a version older than the stored one. Every mark read
   so waits its turn behind the others: one that settles nothing no longer goes first at every poll, taking every
   poll's reads for good (review53 item 3);
-- TikTok unavailable leaves them all as they are for the next poll (one INFO line); TikTok refusing the shop's
-  authorization revokes the shop (`revoke_refused_authorization`), as the poll's own run would.
+- a read TikTok failed transiently, its retries spent (a 5xx or timeout for that product's Get Product, or for the
+  Get Order Detail call of the batch: `fetch_records(unavailable_per_record=True)`), keeps its mark and reason, dated
+  with this read (`note_reread`) like a refusal, and stops no other read: the records read with it are stored. One
+  id TikTok kept failing dropped every read of its batch and dated no mark, so each poll took the same batch and the
+  other marks were never stored (review54a F2). One INFO line a poll (the process's outage lines are the
+  transport's: `adapters.tiktok.availability`); TikTok refusing the shop's authorization revokes the shop
+  (`revoke_refused_authorization`), as the poll's own run would.
 
 The mark of records without an id (`UNKNOWN_RECORD_ID`) is never read by id (`marks_to_reread` leaves it out): there
 is nothing to ask for, and asking for "(no id)" in a Get Order Detail batch would fail the whole call.
@@ -41,7 +46,7 @@ from datetime import datetime
 
 from domain.errors import DomainError
 from domain.intake import EventError
-from domain.ports import AuthorizationLostError, TikTokUnavailableError
+from domain.ports import AuthorizationLostError
 from domain.services.conflicts import run_again_on_conflict
 from domain.services.intake import Fetched, IntakeDeps, fetch_records, store_fetched
 from domain.services.shop_tokens import revoke_refused_authorization
@@ -60,19 +65,22 @@ _NOT_FOUND = (EventError.ORDER_NOT_FOUND, EventError.PRODUCT_NOT_FOUND)
 class Reread:
     """What one poll's read of marks by id did, in records: `stored` (read and stored, mark removed), `gone` (TikTok
     has no such record, or serves and lists nowhere one stored DELETED already: mark removed), `unreadable` (mark
-    kept, reason refreshed), `refused` (TikTok refused the call: mark kept, its reason too). Every mark kept is
-    dated with this read (`reread_at`)."""
+    kept, reason refreshed), `refused` (TikTok refused the call: mark kept, its reason too), `unavailable` (TikTok
+    failed the read transiently: mark kept, its reason too). Every mark kept is dated with this read
+    (`reread_at`)."""
 
     stored: int = 0
     gone: int = 0
     unreadable: int = 0
     refused: int = 0
+    unavailable: int = 0
 
 
 async def reread_unreadable(deps: IntakeDeps, shop_id: str, kind: SyncKind) -> Reread | None:
     """Read the shop's oldest marks of `kind` again by id and settle each (module docstring); None when nothing was
-    read: no mark, the shop gone or unable to sync (revoked, expired: as a poll, TikTok is not asked), TikTok
-    unavailable, or its authorization refused (the shop is then revoked)."""
+    read: no mark, the shop gone or unable to sync (revoked, expired: as a poll, TikTok is not asked), or its
+    authorization refused (the shop is then revoked). A read TikTok failed transiently is counted in `unavailable`
+    (its mark dated: the next poll takes the marks that waited longer first)."""
     limit = REREAD_ORDERS if kind is SyncKind.ORDERS else REREAD_PRODUCTS
     async with deps.uow_factory() as uow:  # the marks first: most polls find none, and load no shop
         marked = await uow.catalog.marks_to_reread(shop_id, kind, limit)
@@ -85,11 +93,7 @@ async def reread_unreadable(deps: IntakeDeps, shop_id: str, kind: SyncKind) -> R
         return None
     orders, products = (marked, []) if kind is SyncKind.ORDERS else ([], marked)
     try:
-        fetched = await fetch_records(deps, shop, orders, products)
-    except TikTokUnavailableError as exc:
-        log.info("shop %s: %d unreadable %s mark(s) not read again: %s; the next poll reads them", shop_id,
-                 len(marked), kind.value.lower(), exc)  # fmt: skip
-        return None
+        fetched = await fetch_records(deps, shop, orders, products, unavailable_per_record=True)
     except AuthorizationLostError as exc:
         await revoke_refused_authorization(
             deps.uow_factory, deps.events, deps.clock, shop, "a read of unreadable records by id", exc
@@ -114,6 +118,11 @@ async def reread_unreadable(deps: IntakeDeps, shop_id: str, kind: SyncKind) -> R
         key = next(key for key in fetched.failures if fetched.failures[key][0] is EventError.TIKTOK_ERROR)
         log.warning("shop %s: TikTok refused to read %d unreadable record(s) again by id (first, %s: %s); their marks "
                     "stay as they are", shop_id, reread.refused, key, fetched.failures[key][1])  # fmt: skip
+    if reread.unavailable:
+        key = next(key for key in fetched.failures if fetched.failures[key][0] is EventError.TIKTOK_UNAVAILABLE)
+        log.info("shop %s: %d unreadable %s mark(s) not read again (first, %s: %s); the next poll reads them after "
+                 "the marks that waited longer", shop_id, reread.unavailable, kind.value.lower(), key,
+                 fetched.failures[key][1])  # fmt: skip
     if reread.stored or reread.gone:  # the shop's attention (and maybe its counts) changed
         await publish_shop_quietly(deps.events, shop)
     return reread
@@ -138,6 +147,9 @@ async def _write(
         if failure is not None and failure[0] is EventError.UNREADABLE_RECORD
     ]
     refused = sum(failure is not None and failure[0] is EventError.TIKTOK_ERROR for failure in failures.values())
+    unavailable = sum(
+        failure is not None and failure[0] is EventError.TIKTOK_UNAVAILABLE for failure in failures.values()
+    )
     async with deps.uow_factory() as uow:
         if await uow.shops.get(shop.id) is None:
             return None
@@ -151,5 +163,5 @@ async def _write(
         )
         await uow.commit()
     stored = len(fetched.orders) + len(fetched.products)
-    reread = Reread(stored=stored, gone=len(gone), unreadable=len(unreadable), refused=refused)
+    reread = Reread(stored=stored, gone=len(gone), unreadable=len(unreadable), refused=refused, unavailable=unavailable)
     return reread, [failure for failure in unreadable if failure.tiktok_id in first]

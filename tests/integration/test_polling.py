@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from adapters.db.shop_facts import shop_sync_facts
 from adapters.db.tables import inventory_push_outbox, order_line_stock, products, sync_tasks, unreadable_records
 from domain.catalog import Product
 from domain.polling import PollCursor, PollSettings
+from domain.ports import ShopApi, ShopTokens
+from domain.services.intake import IntakeDeps
 from domain.services.polling import start_poll
-from domain.services.rereads import REREAD_PRODUCTS
+from domain.services.rereads import REREAD_ORDERS, REREAD_PRODUCTS, reread_unreadable
 from domain.services.sync import queue_authorization_sync
 from domain.shops import Shop
 from domain.stored import DELETED_PRODUCT_STATUS
@@ -377,3 +380,89 @@ async def test_marks_whose_read_settles_nothing_do_not_hide_the_others(
     products_stored, _ = await stored_catalog(harness.db, shop.id)
     assert real in products_stored
     assert {products_stored[p]["status"] for p in deleted} == {DELETED_PRODUCT_STATUS}
+
+
+def _reread_deps(harness: SyncHarness) -> IntakeDeps:
+    """The poll's read of marks by id as `workers.resources` wires it (`IntakeDeps` over this harness)."""
+
+    def shop_api(shop: Shop, tokens: ShopTokens) -> ShopApi:
+        return harness.tiktok.for_shop(
+            shop.tiktok_shop_cipher, shop.tokens, tokens.refreshed, stored_tokens=tokens.stored
+        )
+
+    return IntakeDeps(harness.uow_factory, shop_api, harness.clock, events=harness.events)
+
+
+@pytest.fixture
+def one_try_harness(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path, sync_harness_factory: Callable[..., SyncHarness]
+) -> SyncHarness:
+    """No worker, and a TikTok client that tries each call once: a failing read gives up at once."""
+    settings = sync_settings(database_url, sandbox, tmp_path).with_overrides(webhooks_app_wide=True)
+    return sync_harness_factory(settings.with_overrides(tiktok=replace(settings.tiktok, max_retries=0)))
+
+
+@SQLITE_ONLY  # the marks' SQL on both databases: tests/integration/test_db_catalog.py
+async def test_a_product_mark_whose_read_keeps_failing_does_not_hold_back_the_others(
+    one_try_harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    """Review54a F2: one Get Product TikTok failed transiently (5xx, retries spent) dropped every read of the poll's
+    batch and dated no mark: each poll took the same batch, and the other marks were never stored."""
+    harness = one_try_harness
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    # given twelve marked products TikTok serves readably (more than a poll reads), the first in turn failing
+    listed = sorted(
+        p["id"]
+        for p in sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/products")["products"]
+        if p["status"] == "ACTIVATE"
+    )[: REREAD_PRODUCTS + 2]
+    failing = listed[0]
+    async with harness.uow_factory() as uow:
+        failures = [RecordFailure(p, "no title") for p in listed]
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.PRODUCTS, failures, harness.clock.now())
+        await uow.commit()
+    sandbox.control("POST", "/faults/failing", {"failing": [failing]})
+    deps = _reread_deps(harness)
+
+    # when the products poll reads marks again by id
+    with log_lines("domain.services.rereads") as lines:
+        first = await reread_unreadable(deps, shop.id, SyncKind.PRODUCTS)
+    # then the reads TikTok answered are stored, the failing one's mark is dated and kept, and one INFO line says so
+    assert first is not None and (first.stored, first.unavailable) == (REREAD_PRODUCTS - 1, 1)
+    assert set(await _marks(harness, shop)) == {("PRODUCTS", p) for p in [failing, *listed[REREAD_PRODUCTS:]]}
+    await _reread_at(harness, shop, failing)
+    (said,) = [m for m in lines.messages if "not read again" in m]
+    assert f"product:{failing}" in said, said
+    # and the next poll reads the marks that waited longer: every readable product is stored, the failing one left
+    await reread_unreadable(deps, shop.id, SyncKind.PRODUCTS)
+    assert await _marks(harness, shop) == {("PRODUCTS", failing): "no title"}
+    products_stored, _ = await stored_catalog(harness.db, shop.id)
+    assert set(listed[1:]) <= products_stored.keys()
+
+
+@SQLITE_ONLY  # the marks' SQL on both databases: tests/integration/test_db_catalog.py
+async def test_an_order_batch_whose_call_fails_is_read_apart_down_to_the_failing_order(
+    one_try_harness: SyncHarness, sandbox: SandboxServer
+) -> None:
+    """Review54a F2, orders: a poll's marked orders go in one Get Order Detail call; a 5xx of that call (one order
+    TikTok cannot serve) dated no mark, and every poll asked for the same batch: none of its orders was ever read."""
+    harness = one_try_harness
+    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
+    # given more marked orders than a poll reads (TikTok has none of them), the first in turn failing the whole call
+    marked = [f"57600000000{n:05d}" for n in range(REREAD_ORDERS + 10)]
+    async with harness.uow_factory() as uow:
+        failures = [RecordFailure(o, "create_time is 0") for o in marked]
+        await uow.catalog.mark_unreadable(shop.id, SyncKind.ORDERS, failures, harness.clock.now())
+        await uow.commit()
+    sandbox.control("POST", "/faults/failing", {"failing": [marked[0]]})
+    deps = _reread_deps(harness)
+
+    # when the orders poll reads its batch again: TikTok fails the call
+    first = await reread_unreadable(deps, shop.id, SyncKind.ORDERS)
+    # then the batch is read apart, half by half, down to the failing order: the others are settled (TikTok has none
+    # of them: their marks are removed), the failing one's mark is kept and dated
+    assert first is not None and (first.stored, first.gone, first.unavailable) == (0, REREAD_ORDERS - 1, 1)
+    # and the next poll reads the marks not read yet first, and settles them too
+    second = await reread_unreadable(deps, shop.id, SyncKind.ORDERS)
+    assert second is not None and (second.gone, second.unavailable) == (10, 1)
+    assert await _marks(harness, shop) == {("ORDERS", marked[0]): "create_time is 0"}
