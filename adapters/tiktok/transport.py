@@ -45,6 +45,7 @@ from adapters.tiktok.errors import (
     MalformedResponseError,
     NetworkError,
     RateLimitedError,
+    ServerError,
     TikTokError,
     TransientError,
     classify,
@@ -218,7 +219,8 @@ class Transport:
         `InvalidRefreshTokenError` (grant_type refresh_token) or `AuthCodeRejectedError` (authorized_code).
 
         `single_use`: the grant can be spent once (an auth code, tiktok-api.md sec. 2), so it is sent again only
-        after a failure that proves TikTok never took it (no connection made, or rate limited); after any other
+        after a failure that proves TikTok never took it (no connection made, rate limited, a gateway's bare 408 or
+        425: `_never_taken`); after any other
         transient failure (a timeout, a dropped connection, a 5xx) TikTok may have spent it, and a second request
         could only be refused: `AuthCodeOutcomeUnknownError` is raised at once.
         """
@@ -412,11 +414,21 @@ def _outcome(error: TikTokError) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
+# A gateway's statuses that say the request was not processed, answered without TikTok's envelope (`code` None):
+# 408 Request Timeout, the request not received whole in time ("the client MAY repeat that request", RFC 9110
+# sec. 15.5.9), and 425 Too Early, not processed for fear of a replay (RFC 8470 sec. 5.2). `classify` retries them.
+_NOT_PROCESSED_STATUSES = frozenset({408, 425})
+
+
 def _never_taken(error: TransientError) -> bool:
-    """True when TikTok cannot have acted on the request: it never left (no connection), or TikTok turned it away
-    unread (rate limited, HTTP 429 / 36009002). A timeout, a dropped connection or a 5xx may follow the work."""
+    """True when TikTok cannot have acted on the request: it never left (no connection), TikTok turned it away unread
+    (rate limited, HTTP 429 / 36009002), or a gateway in front of it did (a bare 408 or 425: review54a F3, where the
+    merchant was asked for a new consent that one more try spared). A timeout, a dropped connection or a 5xx may
+    follow the work."""
     if isinstance(error, NetworkError):
         return not error.request_sent
+    if isinstance(error, ServerError) and error.code is None:
+        return error.http_status in _NOT_PROCESSED_STATUSES
     return isinstance(error, RateLimitedError)
 
 
