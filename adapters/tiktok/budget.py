@@ -7,9 +7,11 @@ item 5), where Dramatiq's TimeLimit interrupted it: no `TikTokUnavailableError`,
 sets its budget from its own time limit (`workers.actors.tiktok_budget`); inside it the transport cuts an attempt's
 timeout to what is left and gives up, rather than wait a backoff after which no attempt could finish
 (`Transport._before_retry`): the call ends with its `TransientError` (a `TikTokUnavailableError`), in time for the
-run to say so and be retried. Budgets nest (the earlier end holds); outside any, calls are bounded per attempt only.
-The deadline is on the monotonic clock, and lives in a context variable: it follows the run's coroutine and the
-tasks it starts.
+run to say so and be retried. An attempt the budget ended itself (none left to send it, or cut to what was left and
+timed out: TikTok did not get its full timeout) raises `TimeBudgetSpentError`, also a `TikTokUnavailableError`, but
+is not counted as a TikTok failure: no outage is said for it (review54a F4). Budgets nest (the earlier end holds);
+outside any, calls are bounded per attempt only. The deadline is on the monotonic clock, and lives in a context
+variable: it follows the run's coroutine and the tasks it starts.
 """
 
 from __future__ import annotations

@@ -11,7 +11,10 @@ GatewayError (domain.ports)
         │     │                            15.5.9 and RFC 8470 sec. 5.2 let the client repeat the request),
         │     │                            36009004 under a 5xx unless it names a fault of the request
         │     ├── NetworkError           our timeout, refused or dropped connection (no HTTP status);
-        │     │                            `request_sent` False when no connection was made
+        │     │     │                      `request_sent` False when no connection was made
+        │     │     └── TimeBudgetSpentError the run's TikTok time budget (`adapters.tiktok.budget`) ended the
+        │     │                            attempt: not sent (nothing left), or cut to what was left and timed
+        │     │                            out. No TikTok failure: no outage is said; the run is retried later
         │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope, or an answer whose body does
         │     │                            not decode by its Content-Encoding (a proxy's bad gzip: the transport)
         │     └── AccessTokenExpiredError 105002: ShopSession refreshes once and retries; should one reach
@@ -146,6 +149,15 @@ class NetworkError(TransientError):
     TikTok cannot have seen the request. Otherwise it may have been read, and acted on, before the failure."""
 
     request_sent = True
+
+
+class TimeBudgetSpentError(NetworkError):
+    """The run's time budget for TikTok (`adapters.tiktok.budget`), not TikTok, ended the attempt: nothing was left
+    to send it (`request_sent` False), or its timeout or deadline was cut to what was left and it timed out, TikTok
+    having had less than `SHOPBRIDGE_TIKTOK_TIMEOUT`. The transport neither counts it as a failed attempt nor says an
+    outage (`adapters.tiktok.availability`), nor retries it; it is a `TikTokUnavailableError` all the same, so the
+    run ends with TIKTOK_UNAVAILABLE and its queue retries it later (review54a F4: a budget spent by calls TikTok
+    answered, slowly but in time, was logged as a process-wide TikTok outage)."""
 
 
 class MalformedResponseError(TransientError):

@@ -10,6 +10,8 @@ one, but a throttled answer that names its wait is not retried sooner, into anot
 later). Inside a run's time budget (`adapters.tiktok.budget.time_budget`, set by an actor from its time limit) an
 attempt's timeout and deadline are cut to what is left, and a retry whose wait leaves no time for an attempt is not
 made: the call gives up with its `TransientError`, so the run ends inside its actor's time limit with the outage said.
+An attempt the budget itself ended (nothing left to send it, or cut and timed out) is no TikTok failure: it raises a
+`TimeBudgetSpentError` at once, with one INFO line and no outage said (review54a F4).
 The token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
 reaches a log line or an exception.
 """
@@ -47,6 +49,7 @@ from adapters.tiktok.errors import (
     RateLimitedError,
     ServerError,
     TikTokError,
+    TimeBudgetSpentError,
     TransientError,
     classify,
 )
@@ -210,6 +213,9 @@ class Transport:
                 return await self._send_signed(method, path, access_token, shop_cipher, wire_query, content)
             except AccessTokenExpiredError:
                 raise
+            except TimeBudgetSpentError as exc:
+                self._budget_ended(f"{method} {path}", attempt, exc)
+                raise
             except TransientError as exc:
                 told += await self._before_retry(f"{method} {path}", attempt, exc, told)
                 attempt += 1
@@ -233,10 +239,24 @@ class Transport:
                 if single_use and not _never_taken(exc):
                     logger.warning("tiktok GET %s: the answer was lost (%s); not sent again: single-use", path, exc)
                     raise _outcome_unknown(exc, f"GET {path}") from None
+                if isinstance(exc, TimeBudgetSpentError):
+                    self._budget_ended(f"GET {path}", attempt, exc)
+                    raise
                 told += await self._before_retry(f"GET {path}", attempt, exc, told)
                 attempt += 1
             except TikTokError as exc:  # already logged once, with its HTTP status (`_data_or_raise`)
                 raise _token_error(exc, grant["grant_type"]) from None
+
+    def _budget_ended(self, what: str, attempt: int, error: TimeBudgetSpentError) -> None:
+        """The run's time budget ended the call at `attempt` (0-based; `error`): no failed attempt nor outage for
+        `availability` (TikTok failed nothing: review54a F4), one INFO line; the caller raises `error`."""
+        run_budget = budget.current()
+        seconds = f"{run_budget.seconds:g} s" if run_budget is not None else "time"
+        logger.info(
+            "tiktok %s ended at attempt %d: the run's %s for TikTok are spent (%s); no TikTok failure, the run is "
+            "retried later",
+            what, attempt + 1, seconds, error,
+        )  # fmt: skip
 
     async def _before_retry(self, what: str, attempt: int, error: TransientError, told: float) -> float:
         """Sleep the backoff for `attempt`, or at least the answer's Retry-After; re-raise `error` when the retries
@@ -291,13 +311,14 @@ class Transport:
         headers = {"content-type": "application/json", "x-tts-access-token": token}
         url = self.settings.api_url + path
         timeout = self._attempt_timeout(f"{method} {path}")
+        deadline = self._deadline(timeout)
         try:
             response = await sent_whole(
                 self._http.request(method, url, params=params, content=content, headers=headers, timeout=timeout),
-                self._deadline(timeout),
+                deadline,
             )
         except httpx.TransportError as exc:
-            raise self._network_error(f"{method} {path}", exc, timeout) from exc
+            raise self._network_error(f"{method} {path}", exc, timeout, deadline) from exc
         except httpx.DecodingError as exc:
             raise self._undecodable(f"{method} {path}", exc) from exc
         # A token refusal a session will resolve (`ShopSession._authorized`: it adopts the pair another process
@@ -306,25 +327,27 @@ class Transport:
 
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         timeout = self._attempt_timeout(f"GET {path}")
+        deadline = self._deadline(timeout)
         try:
             response = await sent_whole(
-                self._http.get(self.settings.auth_url + path, params=params, timeout=timeout), self._deadline(timeout)
+                self._http.get(self.settings.auth_url + path, params=params, timeout=timeout), deadline
             )
         except httpx.TransportError as exc:  # `from None`: the httpx exception holds the request, secret and all
-            raise self._network_error(f"GET {path}", exc, timeout) from None
+            raise self._network_error(f"GET {path}", exc, timeout, deadline) from None
         except httpx.DecodingError as exc:
             raise self._undecodable(f"GET {path}", exc) from None
         return self._data_or_raise(f"GET {path}", response)
 
     def _attempt_timeout(self, what: str) -> httpx.Timeout:
         """One attempt's timeout: `SHOPBRIDGE_TIKTOK_TIMEOUT`, cut to what is left of the run's time budget
-        (`adapters.tiktok.budget`). With nothing left, a `NetworkError` that never left (observed as "timeout")."""
+        (`adapters.tiktok.budget`). With nothing left, a `TimeBudgetSpentError` that never left (observed as
+        "timeout")."""
         left = budget.seconds_left()
         if left is None or left >= self.settings.timeout_seconds:
             return self._timeout
         if left <= 0:
             self._observe(what, "timeout")
-            error = NetworkError("not sent: the run's time budget for TikTok is spent")
+            error = TimeBudgetSpentError("not sent: the run's time budget for TikTok is spent")
             error.request_sent = False
             raise error
         return httpx.Timeout(left)
@@ -336,8 +359,13 @@ class Transport:
         deadline = ATTEMPT_DEADLINE_FACTOR * (timeout.read or self.settings.timeout_seconds)
         return deadline if left is None else max(min(deadline, left), 0.0)
 
-    def _network_error(self, what: str, exc: httpx.TransportError, timeout: httpx.Timeout) -> NetworkError:
-        """`exc` as a `NetworkError` (observed as "timeout" or "network"), which says whether the request left."""
+    def _network_error(
+        self, what: str, exc: httpx.TransportError, timeout: httpx.Timeout, deadline: float
+    ) -> NetworkError:
+        """`exc` as a `NetworkError` (observed as "timeout" or "network"), which says whether the request left; a
+        `TimeBudgetSpentError` when the attempt timed out on a bound the run's budget had cut (`timeout` shorter than
+        `SHOPBRIDGE_TIKTOK_TIMEOUT`, or the whole-answer `deadline` shorter than its `ATTEMPT_DEADLINE_FACTOR` times):
+        TikTok was not given its full time, so its silence says nothing of an outage."""
         timed_out = isinstance(exc, httpx.TimeoutException)
         self._observe(what, "timeout" if timed_out else "network")
         if isinstance(exc, AnswerDeadlineExceeded):
@@ -346,7 +374,12 @@ class Transport:
             text = f"timed out after {timeout.read:.3g}s"
         else:
             text = f"connection failed: {type(exc).__name__}"
-        error = NetworkError(text)
+        full_deadline = ATTEMPT_DEADLINE_FACTOR * (timeout.read or self.settings.timeout_seconds)
+        cut = timeout is not self._timeout or (isinstance(exc, AnswerDeadlineExceeded) and deadline < full_deadline)
+        if timed_out and cut:
+            error: NetworkError = TimeBudgetSpentError(f"{text}, cut to what was left of the run's time for TikTok")
+        else:
+            error = NetworkError(text)
         # No connection, no request: a connect error or timeout, or no free connection in the pool.
         error.request_sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         return error

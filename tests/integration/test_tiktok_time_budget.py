@@ -8,16 +8,22 @@ shrunk so the test takes seconds: 1 s a try, 5 retries (~9-12 s a call) against 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
 from adapters.config import Settings, load_settings
+from adapters.tiktok import TikTokClient, TimeBudgetSpentError
+from adapters.tiktok.budget import time_budget
+from domain.ports import TikTokUnavailableError
 from domain.sync import RecordFailure, SyncKind
 from tests.fakes import make_shop
 from tests.fixtures.servers import SQLITE_ONLY
@@ -143,3 +149,51 @@ async def test_a_polls_read_of_unreadable_marks_ends_inside_its_time_limit(
     assert "mark(s) not read again" in ended and "the next poll reads them" in ended, ended
     assert [m for m in lines.messages if "gave up after" in m and "for TikTok are spent" in m], lines.messages
     assert not [m for m in lines.messages if "Time limit exceeded" in m]
+
+
+ANSWER_SECONDS = 0.4
+
+
+@pytest.fixture
+async def slow_but_fine_host() -> AsyncIterator[str]:
+    """The base URL of a TikTok that answers every request with success, `ANSWER_SECONDS` after reading it."""
+    handlers: set[asyncio.Task[Any]] = set()
+
+    async def slow_but_fine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await asyncio.sleep(ANSWER_SECONDS)  # TikTok's own pace, well inside the 1 s timeout
+                body = json.dumps({"code": 0, "message": "Success", "request_id": "r", "data": {}}).encode()
+                head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+                writer.write(head.encode() + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(slow_but_fine, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+    # each ends once the test's client has closed its connection (the read after its answer fails)
+    await asyncio.gather(*handlers, return_exceptions=True)
+
+
+async def test_a_budget_spent_by_calls_tiktok_answered_says_no_outage(tmp_path: Path, slow_but_fine_host: str) -> None:
+    """Review54a F4: a run's budget spent by calls TikTok answered in time ended its next call as a TikTok outage (the
+    process's WARNING, `TikTok is unavailable to app …`), though TikTok answered every request it got."""
+    settings = _settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path, slow_but_fine_host)
+    answered = 0
+    async with httpx.AsyncClient() as http:
+        client = TikTokClient(settings.tiktok, http)
+        # given a run's budget of 1 s, as `workers.actors.tiktok_budget` sets one, its calls made one after another
+        with log_lines("adapters.tiktok", logging.INFO) as lines, time_budget(1.0):
+            # when its calls go on until the budget ends one (the third: cut to what is left, or not sent)
+            with pytest.raises(TikTokUnavailableError) as ended:
+                for _ in range(10):
+                    await client.transport.call_raw("GET", "/x", access_token="t")
+                    answered += 1
+    # then the run ends with a TikTokUnavailableError of the budget's kind (retried later), and no outage was said
+    assert answered >= 1 and isinstance(ended.value, TimeBudgetSpentError)
+    assert not [m for m in lines.messages if "TikTok is unavailable" in m], lines.messages
+    assert [m for m in lines.messages if "for TikTok are spent" in m and "no TikTok failure" in m], lines.messages

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.tiktok import NetworkError, RateLimiter, TikTokClient, budget
+from adapters.tiktok import NetworkError, RateLimiter, TikTokClient, TimeBudgetSpentError, budget
 from adapters.tiktok.budget import time_budget
 from adapters.tiktok.errors import (
     AuthCodeRejectedError,
@@ -240,6 +240,48 @@ async def test_inside_a_time_budget_an_attempt_gets_what_is_left_and_no_retry_ou
     assert budget.current() is None and budget.seconds_left() is None
     with pytest.raises(ValueError, match="positive"), time_budget(0):
         pass
+
+
+def answering_in(seconds: float) -> Handler:
+    """A TikTok that answers every request `seconds` after it is read: an attempt given less times out (httpx's read
+    timeout, raised here at once: nothing waits)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.extensions["timeout"]["read"] < seconds:
+            raise httpx.ReadTimeout("no answer within the attempt's timeout", request=request)
+        return ok({})
+
+    return answer
+
+
+async def test_an_attempt_the_run_budget_ended_is_no_tiktok_failure_and_says_no_outage(caplog):
+    """Review54a F4: a budget spent by calls TikTok answered in time cut the next call's attempt, which timed out (or
+    was not sent at all): the transport counted it as a failed attempt and said a process-wide TikTok outage
+    (`Availability.gave_up`: "TikTok is unavailable to app ... since ...") though TikTok had failed nothing."""
+    # given a TikTok that answers in 0.4 s, well inside the 10 s timeout, and retries on
+    slept: list[float] = []
+    client, recorder = client_with(answering_in(0.4), max_retries=3, slept=slept)
+    with caplog.at_level(logging.DEBUG, "adapters.tiktok"):
+        # when a run with 0.3 s left for TikTok calls it: its attempt is cut to what is left, and times out
+        with time_budget(0.3), pytest.raises(TimeBudgetSpentError) as cut:
+            await client.transport.call_raw("GET", "/x", access_token="t")
+        # and a run with nothing left calls it: nothing is sent
+        with time_budget(1e-9), pytest.raises(TimeBudgetSpentError) as unsent:
+            await client.transport.call_raw("GET", "/x", access_token="t")
+        # and a call outside a budget is answered
+        await client.transport.call_raw("GET", "/x", access_token="t")
+
+    # then both end at once, not retried, as TikTokUnavailableErrors (the run is retried later: TIKTOK_UNAVAILABLE)
+    assert len(recorder.requests) == 2 and slept == []
+    assert isinstance(cut.value, TikTokUnavailableError) and (cut.value.request_sent, unsent.value.request_sent) == (
+        True, False,
+    )  # fmt: skip
+    # and no outage was said, begun or ended (no attempt counted as failed), one INFO line for each
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in said if "TikTok is unavailable" in m or "answers app" in m], said
+    ended = [m for m in said if "for TikTok are spent" in m]
+    assert len(ended) == 2 and all("no TikTok failure" in m for m in ended), said
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sleeping():
