@@ -12,7 +12,10 @@ livesync52, 2026-12-05), and no line said when it began or ended. Here:
   are DEBUG;
 - the first answer (a success, or any refusal that is no outage: TikTok read the request) ends it: one INFO line,
   `TikTok answers app <app_key> again after 62.3 s unavailable (since …): 301 attempts failed, 14 calls gave up`;
-- failures a call's own retries absorbed, an answer coming before any call gave up, are no outage: DEBUG only.
+- failures a call's own retries absorbed, an answer coming before any call gave up, are no outage: DEBUG only;
+- nor is a call that gives up while TikTok answered other calls since its first failed attempt (`gave_up`'s
+  `answers_before`): TikTok fails that request (a 5xx for one product id, say), not the app. Before, a poll's read of
+  one product TikTok kept failing said a process-wide outage and its end at every poll (review54a F2): DEBUG only.
 
 A circuit breaker it is not (`adapters.outage_window` is the one for Redis): calls go on being made and retried as
 before, the queue retries the work; only what is said changes. One per process, app and TikTok hosts (`shared`, which
@@ -45,6 +48,9 @@ class Availability:
         self._failed_attempts = 0  # since then
         self._gave_up = 0  # calls given up since the outage began
         self.out = False  # an outage was said to begin (WARNING) and has not ended
+        # Answers so far (`answered`); counted without the lock on its fast path, so two threads' answers at once may
+        # count one: a call that gave up may then be said an outage, as before this count.
+        self.answers = 0
 
     def failed(self) -> None:
         """An attempt failed transiently (it is retried, or its call gives up next: `gave_up`)."""
@@ -53,9 +59,14 @@ class Availability:
                 self._failing_since = self._clock()
             self._failed_attempts += 1
 
-    def gave_up(self, what: str, why: str) -> None:
+    def gave_up(self, what: str, why: str, answers_before: int | None = None) -> None:
         """A call (`what`, "METHOD path") gave up (`why`, e.g. "gave up after 6 attempts: Service unavailable (…)"):
-        the outage begins with one WARNING, or, begun already, one DEBUG line."""
+        the outage begins with one WARNING, or, begun already, one DEBUG line. `answers_before`: `answers` when the
+        call's first attempt failed; TikTok having answered other calls since, it fails this request, not the app: no
+        outage, one DEBUG line."""
+        if answers_before is not None and self.answers > answers_before:
+            logger.debug("tiktok %s %s (TikTok answered other calls meanwhile: no outage)", what, why)
+            return
         with self._lock:
             self._gave_up += 1
             begins = not self.out
@@ -74,6 +85,7 @@ class Availability:
 
     def answered(self) -> None:
         """TikTok answered a call (a success, or a refusal that is no outage): an outage under way ends."""
+        self.answers += 1
         if self._failing_since is None:  # the common case, read without the lock: a stale None is the next call's
             return
         with self._lock:

@@ -206,7 +206,7 @@ class Transport:
         # Empty values are never sent: whatever is on the wire must be in the signature.
         wire_query = {k: query_value(v) for k, v in (query or {}).items() if v is not None and query_value(v) != ""}
         lane = (self.settings.app_key, shop_cipher)
-        attempt, told = 0, 0.0
+        attempt, told, answers_before = 0, 0.0, self.availability.answers
         while True:
             try:
                 await self._limiter.acquire(lane)
@@ -217,7 +217,9 @@ class Transport:
                 self._budget_ended(f"{method} {path}", attempt, exc)
                 raise
             except TransientError as exc:
-                told += await self._before_retry(f"{method} {path}", attempt, exc, told)
+                if not attempt:
+                    answers_before = self.availability.answers
+                told += await self._before_retry(f"{method} {path}", attempt, exc, told, answers_before)
                 attempt += 1
 
     async def token_call(self, path: str, grant: Mapping[str, str], *, single_use: bool = False) -> Raw:
@@ -231,7 +233,7 @@ class Transport:
         could only be refused: `AuthCodeOutcomeUnknownError` is raised at once.
         """
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
-        attempt, told = 0, 0.0
+        attempt, told, answers_before = 0, 0.0, self.availability.answers
         while True:
             try:
                 return await self._send_token(path, params)
@@ -242,7 +244,9 @@ class Transport:
                 if isinstance(exc, TimeBudgetSpentError):
                     self._budget_ended(f"GET {path}", attempt, exc)
                     raise
-                told += await self._before_retry(f"GET {path}", attempt, exc, told)
+                if not attempt:
+                    answers_before = self.availability.answers
+                told += await self._before_retry(f"GET {path}", attempt, exc, told, answers_before)
                 attempt += 1
             except TikTokError as exc:  # already logged once, with its HTTP status (`_data_or_raise`)
                 raise _token_error(exc, grant["grant_type"]) from None
@@ -258,13 +262,16 @@ class Transport:
             what, attempt + 1, seconds, error,
         )  # fmt: skip
 
-    async def _before_retry(self, what: str, attempt: int, error: TransientError, told: float) -> float:
+    async def _before_retry(
+        self, what: str, attempt: int, error: TransientError, told: float, answers_before: int
+    ) -> float:
         """Sleep the backoff for `attempt`, or at least the answer's Retry-After; re-raise `error` when the retries
         are spent, or when that Retry-After would take the call's waits for it (`told` so far) past
-        `RETRY_AFTER_BUDGET_SECONDS`. Returns the seconds waited because of a Retry-After (0 without one)."""
+        `RETRY_AFTER_BUDGET_SECONDS`. Returns the seconds waited because of a Retry-After (0 without one).
+        `answers_before`: `availability.answers` at the call's first failed attempt (`Availability.gave_up`)."""
         self.availability.failed()
         if attempt >= self.settings.max_retries:
-            self.availability.gave_up(what, f"gave up after {attempt + 1} attempts: {error}")
+            self.availability.gave_up(what, f"gave up after {attempt + 1} attempts: {error}", answers_before)
             raise error
         asked = error.retry_after
         if asked is not None and told + asked > RETRY_AFTER_BUDGET_SECONDS:
@@ -272,6 +279,7 @@ class Transport:
                 what,
                 f"gave up: TikTok asked to retry in {asked:.0f} s (Retry-After), past this call's "
                 f"{RETRY_AFTER_BUDGET_SECONDS:.0f} s: {error}",
+                answers_before,
             )
             raise error
         delay = self.backoff(attempt)
@@ -284,6 +292,7 @@ class Transport:
                     what,
                     f"gave up after {attempt + 1} attempts: the run's {run_budget.seconds:g} s for TikTok are "
                     f"spent: {error}",
+                    answers_before,
                 )
                 raise error
         self._observe(what, "retry")

@@ -284,6 +284,38 @@ async def test_an_attempt_the_run_budget_ended_is_no_tiktok_failure_and_says_no_
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+@pytest.mark.parametrize("others_answered", [True, False])
+async def test_a_call_that_gives_up_while_tiktok_answers_other_calls_says_no_outage(caplog, others_answered: bool):
+    """Review54a F2: a poll's read of one product TikTok kept failing (a 5xx for that id) said the process-wide outage,
+    `TikTok is unavailable to app …`, and its end at every poll, while TikTok answered the poll's other reads."""
+
+    # given a TikTok that fails every request for one product with 500 and answers the others
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/failing"):
+            return fail(36009003, "Internal error, please retry.", status=500)
+        return ok({})
+
+    recorder = Recorder(tiktok)
+    client: TikTokClient | None = None
+
+    async def backoff(seconds: float) -> None:  # while the failing call waits to retry, another call is answered
+        if others_answered:
+            assert client is not None
+            await client.transport.call_raw("GET", "/product/202309/products/fine", access_token="t")
+
+    client = TikTokClient(
+        dataclasses.replace(SETTINGS, max_retries=2), httpx.AsyncClient(transport=httpx.MockTransport(recorder)),
+        clock=lambda: NOW, sleep=backoff, rng=lambda: 0.5, rate_limiter=RateLimiter(10_000),
+    )  # fmt: skip
+    # when the failing product's read gives up, its retries spent
+    with caplog.at_level(logging.DEBUG, "adapters.tiktok"), pytest.raises(ServerError):
+        await client.transport.call_raw("GET", "/product/202309/products/failing", access_token="t")
+    # then an outage is said only when TikTok answered nothing meanwhile
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert bool([m for m in warned if "TikTok is unavailable" in m]) is not others_answered, warned
+    assert len(recorder.requests) == (5 if others_answered else 3)
+
+
 async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sleeping():
     slept: list[float] = []
     client, recorder = client_with(lambda r: fail(36009002, "Too many requests", 429), max_retries=0, slept=slept)
