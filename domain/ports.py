@@ -916,7 +916,10 @@ class TikTokUnavailableError(GatewayError):
 
 
 class AuthorizationLostError(GatewayError):
-    pass
+    # The access token of the pair TikTok refused, when a shop's session knows it (`adapters.tiktok.session`: the
+    # pair it held, perhaps one it adopted from the store since the shop was loaded), else None. `Shop.revoke_refused`
+    # compares it with the stored pair to tell a refusal of that pair, which a late refresh of it lifts (review54a F1).
+    refused_access_token: str | None = None
 
 
 class OutcomeUnknownError(GatewayError):

@@ -367,26 +367,30 @@ class Shop:
         elif not because.liftable:
             self.revoked_because = because
 
-    def revoke_refused(self, refused: Shop, now: datetime) -> bool:
+    def revoke_refused(self, refused: Shop, now: datetime, refused_access_token: str | None = None) -> bool:
         """TikTok refused the tokens of `refused` (this shop as a session loaded it, whose call or refresh was
-        refused after the session looked at the stored pair): REVOKED, unless the refusal says nothing of what is
-        stored now. That is so when the shop was re-authorized since (the refusal was about the authorization
-        replaced), and when its stored tokens are unreadable here (`tokens_unreadable`) although the refused ones were
-        read: another process stored a pair since under a key this one lacks (a key rotation rolling out, README "The
-        encryption key"), which it holds and TikTok honours.
+        refused after the session looked at the stored pair; `refused_access_token`: the access token of the pair
+        refused, when the session told it, `AuthorizationLostError.refused_access_token`): REVOKED, unless the refusal
+        says nothing of what is stored now. That is so when the shop was re-authorized since (the refusal was about the
+        authorization replaced), and when its stored tokens are unreadable here (`tokens_unreadable`) although the
+        refused ones were read: another process stored a pair since under a key this one lacks (a key rotation rolling
+        out, README "The encryption key"), which it holds and TikTok honours.
 
-        The reason: `PAIR_REFUSED` when the pair `refused` was loaded with is still the stored one (the session had
-        no other pair to adopt, so that pair is the one refused); a refresh of it stored later by another process
-        lifts the revocation (`refresh_tokens`: TikTok may have retired the refused token for that refresh; review54a
-        F1). Otherwise `REFUSED`, which none lifts: the session may have been refused a pair it adopted, which is not
-        known here. A shop revoked already is left as it is, its reason too: after the token sweep's refused refresh
-        (`REFRESH_REFUSED`) a call's refusal is of that same pair, which a later refresh lifts as well (review53b).
-        True when it revoked now."""
+        The reason: `PAIR_REFUSED` when the pair refused is the stored one (`refused_access_token` that of the stored
+        pair; without it, the pair `refused` was loaded with still stored: the session had no other pair to adopt);
+        a refresh of it stored later by another process lifts the revocation (`refresh_tokens`: TikTok may have
+        retired the refused token for that refresh; review54a F1). Otherwise `REFUSED`, which none lifts: a refusal
+        of a pair no longer stored, or of one not known. A shop revoked already is left as it is, its reason too:
+        after the token sweep's refused refresh (`REFRESH_REFUSED`) a call's refusal is of that same pair, which a
+        later refresh lifts as well (review53b). True when it revoked now."""
         if self.authorized_at != refused.authorized_at or self.tokens_unreadable or self.revoked_at is not None:
             return False
-        same_pair = (self.tokens.access_token, self.tokens.refresh_token) == (
-            refused.tokens.access_token, refused.tokens.refresh_token,
-        )  # fmt: skip
+        if refused_access_token is not None:
+            same_pair = self.tokens.access_token == refused_access_token
+        else:
+            same_pair = (self.tokens.access_token, self.tokens.refresh_token) == (
+                refused.tokens.access_token, refused.tokens.refresh_token,
+            )  # fmt: skip
         self.revoke(now, Revocation.PAIR_REFUSED if same_pair else Revocation.REFUSED)
         return True
 

@@ -197,13 +197,14 @@ class ShopSession:
                 if stale < MAX_STALE_TOKEN_RETRIES and await self._replaced(read.generation, wait=invalid):
                     stale += 1
                     continue
-                if invalid:
+                if isinstance(exc, InvalidAccessTokenError):
                     # the transport logged the refusal at INFO, leaving the verdict here: no stored pair explains it
                     logger.warning(
                         "tiktok shop cipher ...%s: TikTok refused the access token in %s (code=%s request_id=%s) and "
                         "no newer pair is stored: the authorization is lost",
                         self.cipher[-4:], exc.api, exc.code, exc.request_id,
                     )  # fmt: skip
+                    exc.refused_access_token = self._tokens.access_token
                     raise
                 if not refreshed:
                     await self._refresh(read.generation)
@@ -249,9 +250,10 @@ class ShopSession:
             logger.info("tiktok access token expired for shop cipher ...%s; refreshing", self.cipher[-4:])
             try:
                 tokens = await self._client.refresh_shop(self.cipher, self._tokens)
-            except InvalidRefreshTokenError:
+            except InvalidRefreshTokenError as exc:
                 if await self._adopt_stored(wait=True):
                     return  # another process refreshed first (TikTok ended our refresh token): its pair is ours
+                exc.refused_access_token = self._tokens.access_token  # the pair whose refresh token was refused
                 raise
             # The refresh answer may omit who the seller is; keep what the consent told us.
             tokens = replace(

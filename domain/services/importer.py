@@ -136,7 +136,9 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
             exc.request_id,
         )
         message = "TikTok no longer honours the shop's authorization; re-authorize it."
-        await _fail(run, ErrorCode.REAUTHORIZATION_REQUIRED, message, refused=shop)
+        await _fail(
+            run, ErrorCode.REAUTHORIZATION_REQUIRED, message, refused=shop, refused_token=exc.refused_access_token
+        )
     except GatewayRefusedError as exc:  # retrying the same request cannot help: fail this task only, at once
         log.warning("sync task %s: TikTok refused a request: %s", task_id, exc)
         await _fail(run, *refusal_outcome(exc))
@@ -402,19 +404,24 @@ async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
         _could_not(run, "refresh the planner's statistics", exc)
 
 
-async def _fail(run: _Run, code: ErrorCode, message: str, *, refused: Shop | None = None) -> None:
+async def _fail(
+    run: _Run, code: ErrorCode, message: str, *, refused: Shop | None = None, refused_token: str | None = None
+) -> None:
     """Fail the task with `code`; `refused`: the shop as the run loaded it, whose authorization TikTok refused (the
-    shop is revoked then, by `Shop.revoke_refused`'s rule). One whole unit of work (the shop and the task read
-    afresh, `refused` only read), run again whole when the database aborts it as a deadlock or a serialization
-    failure (`run_again_on_conflict`): before, the conflict was raised out of the run, the task left RUNNING with
-    its failure unsaid until the queue's retry (or the stale sweep) counted the run as failed and ran it again."""
+    shop is revoked then, by `Shop.revoke_refused`'s rule; `refused_token`: the access token refused, when known).
+    One whole unit of work (the shop and the task read afresh, `refused` only read), run again whole when the database
+    aborts it as a deadlock or a serialization failure (`run_again_on_conflict`): before, the conflict was raised out of
+    the run, the task left RUNNING with its failure unsaid until the queue's retry (or the stale sweep) counted the run
+    as failed and ran it again."""
     what = f"sync task {run.task.id}: its failure"
-    shop = await run_again_on_conflict(partial(_fail_once, run, code, message, refused), what)
+    shop = await run_again_on_conflict(partial(_fail_once, run, code, message, refused, refused_token), what)
     if shop is not None:
         await publish_shop_quietly(run.deps.events, shop)  # its status (revoked) or attention (failing) changed
 
 
-async def _fail_once(run: _Run, code: ErrorCode, message: str, refused: Shop | None) -> Shop | None:
+async def _fail_once(
+    run: _Run, code: ErrorCode, message: str, refused: Shop | None, refused_token: str | None
+) -> Shop | None:
     """`_fail`'s unit of work; the shop as stored, or None when the run no longer owns the task."""
     deps = run.deps
     now = deps.clock.now()
@@ -424,7 +431,7 @@ async def _fail_once(run: _Run, code: ErrorCode, message: str, refused: Shop | N
         if shop is None or task is None or not task.holds_lease(run.attempt):
             return None
         task.fail_run(code, message, now)
-        if refused is not None and shop.revoke_refused(refused, now):
+        if refused is not None and shop.revoke_refused(refused, now, refused_token):
             await uow.shops.update(shop)
         await _save_and_publish(uow, deps, task)
     return shop

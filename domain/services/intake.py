@@ -156,6 +156,7 @@ class Fetched:
     deleted_already: set[str] = field(default_factory=set)
     revoked: bool = False  # the shop was revoked already, or TikTok refused its authorization meanwhile
     refused: bool = False  # TikTok refused the authorization during this run
+    refused_access_token: str | None = None  # the access token refused, when the session told it
     ended: bool = False  # the shop's authorization had ended (EXPIRED) before the run: TikTok was not asked
 
 
@@ -245,7 +246,7 @@ async def _write_batch(
         before = (current.revoked_at, current.authorization_expires_at)
         _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
-            current.revoke_refused(shop, now)
+            current.revoke_refused(shop, now, fetched.refused_access_token)
         grew = await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
         grew |= await _mark_unreadable(uow, shop_id, fetched, now)
         for event in events:
@@ -332,12 +333,13 @@ async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -
         return fetched
     try:
         await _read_by_id(deps, shop, order_ids, product_ids, fetched)
-    except AuthorizationLostError:
+    except AuthorizationLostError as exc:
         log.warning(
             "shop %s: TikTok refused its authorization while processing webhooks; the shop needs re-authorizing",
             shop.id,
         )
         fetched.revoked = fetched.refused = True
+        fetched.refused_access_token = exc.refused_access_token
     return fetched
 
 

@@ -106,7 +106,7 @@ async def revoke_refused_authorization(
     True when it revoked the shop now."""
     async with uow_factory() as uow:
         stored = await uow.shops.get(refused.id)
-        if stored is None or not stored.revoke_refused(refused, clock.now()):
+        if stored is None or not stored.revoke_refused(refused, clock.now(), error.refused_access_token):
             return False
         await uow.shops.update(stored)
         await uow.commit()

@@ -72,7 +72,7 @@ async def register_shop_webhooks(
         message = None if error is None else _shown_error(error)
         current.record_webhook_registration(clock.now(), message, address)
         if isinstance(error, AuthorizationLostError):
-            current.revoke_refused(shop, clock.now())
+            current.revoke_refused(shop, clock.now(), error.refused_access_token)
         await uow.shops.update(current)
         await uow.commit()
     await publish_shop_quietly(events, current)  # after the commit: never hold a connection for a signal

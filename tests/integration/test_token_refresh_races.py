@@ -22,7 +22,7 @@ from sqlalchemy import event
 from domain.ports import AuthorizationLostError, ShopApi, ShopTokens
 from domain.services import rereads
 from domain.services.intake import IntakeDeps
-from domain.services.shop_tokens import StoredShopTokens
+from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.services.tokens import refresh_shop_tokens
 from domain.shops import Revocation, Shop, ShopStatus, TokenSet
 from domain.sync import RecordFailure, SyncKind
@@ -54,6 +54,7 @@ class Race:
     session: Any
     call_b: asyncio.Task[Any]
     commit_b: asyncio.Event
+    sandbox: SandboxServer
 
     async def sweep(self, refused: asyncio.Event | None = None) -> object:
         """Process A's sweep of the shop, its access token due; `refused` is set when TikTok refuses its refresh."""
@@ -97,7 +98,7 @@ async def _race(
     sandbox.control("POST", "/sellers/us-local/expire-access-token")
     call_b = asyncio.create_task(session.warehouses())
     await until(lambda: session.tokens.access_token != shop.tokens.access_token, "B's refresh answered by TikTok")
-    return Race(a, b, shop, session, call_b, commit_b)
+    return Race(a, b, shop, session, call_b, commit_b, sandbox)
 
 
 @SQLITE_ONLY
@@ -246,3 +247,54 @@ async def test_a_refresh_committed_late_lifts_a_revocation_by_another_processs_s
     assert (stored.revoked_at, stored.status(a.clock.now())) == (None, ShopStatus.ACTIVE)
     lifted = [m for m in lines.messages if "is lifted" in m]
     assert len(lifted) == 1 and stored.id in lifted[0], lines.messages
+
+
+@SQLITE_ONLY
+async def test_a_refusal_of_a_pair_the_session_adopted_is_lifted_by_a_late_refresh_of_that_pair(
+    database_url: str,
+    sandbox_factory: Callable[..., SandboxServer],
+    tmp_path: Path,
+    sync_harness_factory: Callable[..., SyncHarness],
+) -> None:
+    """Review54a F1, its other half: a session that loaded P0 adopted the pair P1 stored since, and TikTok refused P1
+    (another process's refresh of P1 had just retired it, its commit late). The shop was revoked for a refusal of
+    which pair, the revocation could not tell: REFUSED, which no refresh lifts."""
+    # given process A's session of the shop as loaded with P0, and process B's refresh of P0 into P1, committed
+    race = await _race(database_url, sandbox_factory, tmp_path, sync_harness_factory)
+    a, b = race.a, race.b
+    held_a = StoredShopTokens(a.uow_factory, a.clock, race.shop)
+    session_a = a.tiktok.for_shop(
+        race.shop.tiktok_shop_cipher, race.shop.tokens, held_a.refreshed, stored_tokens=held_a.stored
+    )
+    race.commit_b.set()
+    await race.call_b
+    with_p1 = await race.stored()
+    # and process C's refresh of P1 into P2 answered by TikTok (P1 retired at once), its commit held
+    commit_c = asyncio.Event()
+    held_c = StoredShopTokens(b.uow_factory, b.clock, with_p1)
+
+    async def late_commit(pair: TokenSet) -> TokenSet | None:
+        await commit_c.wait()
+        return await held_c.refreshed(pair)
+
+    session_c = b.tiktok.for_shop(with_p1.tiktok_shop_cipher, with_p1.tokens, late_commit, stored_tokens=held_c.stored)
+    race.sandbox.control("POST", "/sellers/us-local/expire-access-token")
+    call_c = asyncio.create_task(session_c.warehouses())
+    await until(lambda: session_c.tokens.access_token != with_p1.tokens.access_token, "C's refresh answered")
+
+    # when A's call is refused P0, adopts P1 from the store, is refused P1 too, and the shop is revoked for it
+    try:
+        await session_a.warehouses()
+    except AuthorizationLostError as refused:
+        assert await revoke_refused_authorization(a.uow_factory, a.events, a.clock, race.shop, "a call", refused)
+    else:
+        raise AssertionError("TikTok honoured a pair it had retired")
+    finally:
+        commit_c.set()  # and C's commit of P2 lands after that
+        await call_c
+
+    # then the shop holds C's pair, which TikTok honours, and is ACTIVE: the refusal was of the pair C replaced
+    stored = await race.stored()
+    assert stored.tokens.access_token == session_c.tokens.access_token
+    assert await a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
+    assert (stored.revoked_at, stored.status(a.clock.now())) == (None, ShopStatus.ACTIVE)

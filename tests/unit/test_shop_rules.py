@@ -437,6 +437,22 @@ class TestShopLifecycle:
         # then the shop is ACTIVE again
         assert (lifted, shop.revoked_at, shop.status(NOW + timedelta(hours=3))) == (True, None, ShopStatus.ACTIVE)
 
+    @pytest.mark.parametrize(("refused_token", "because"), [
+        ("access-2", Revocation.PAIR_REFUSED), ("access-secret", Revocation.REFUSED), (None, Revocation.REFUSED),
+    ])  # fmt: skip
+    def test_a_refusal_is_of_the_stored_pair_when_the_session_says_so(
+        self, refused_token: str | None, because: Revocation
+    ) -> None:
+        # given a session that loaded the shop's first pair, and the pair stored since (another process's refresh)
+        shop = self.make()
+        loaded = replace(shop)
+        shop.refresh_tokens(later_tokens(None), NOW + timedelta(hours=1))
+        # when TikTok refused it the pair it adopted from the store (access-2), or the one it loaded, or which is
+        # not told
+        assert shop.revoke_refused(loaded, NOW + timedelta(hours=2), refused_token)
+        # then only a refusal of the stored pair is one a later refresh of that pair lifts
+        assert shop.revoked_because is because
+
     def test_a_reauthorization_after_a_refresh_dates_the_pair(self) -> None:
         shop = self.make()
         shop.refresh_tokens(later_tokens(None), NOW + timedelta(days=2))
