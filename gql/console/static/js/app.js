@@ -15,6 +15,7 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const live = document.getElementById("live");
 const signOutButton = document.getElementById("sign-out");
+const liveRetry = document.getElementById("live-retry");
 
 const LIVE_LABELS = {
   connecting: "Connecting…",
@@ -25,14 +26,21 @@ const LIVE_LABELS = {
   idle: "",
 };
 
+/** Status "crowded" (js/ws.js: the server refused the socket past the merchant's cap, `limit` of them, or null). */
+function crowdedLabel({ limit } = {}) {
+  const most = limit ? ` (at most ${limit})` : "";
+  return `Live updates are off: too many Shopbridge tabs or connections are open for this account${most}. Close one, then Retry.`;
+}
+
 let socket = null;
 let cleanup = () => {};
 let leaving = () => {}; // the page shown stops hearing its answers (pageGraphql), before its cleanup
 let returned = null; // back from TikTok's consent page before signing in: completed once the merchant signs in
 
-function setLive(status) {
+function setLive(status, detail) {
   live.dataset.status = status;
-  live.textContent = LIVE_LABELS[status] ?? "";
+  live.textContent = status === "crowded" ? crowdedLabel(detail) : LIVE_LABELS[status] ?? "";
+  liveRetry.hidden = status !== "crowded"; // js/ws.js tries again by itself only after a minute
   // Connected again: "Shopbridge cannot be reached" is no longer true (it stayed under "Live").
   if (status === "live" && document.getElementById("notice")?.textContent === UNREACHABLE) announce("");
 }
@@ -55,6 +63,7 @@ function signOut(message) {
 
 whenUnauthenticated((error) => signOut(`${error.message} Sign in again.`));
 signOutButton.addEventListener("click", () => signOut("You are signed out."));
+liveRetry.addEventListener("click", () => socket?.retryNow());
 
 function renderSignIn(message) {
   nav.hidden = true;

@@ -4,7 +4,14 @@
 // connection_ack the live operations are sent again, and `onReconnect` listeners re-read what they show,
 // since changes made while the socket was down were never pushed. Close codes 4401/4403 (bad or expired
 // token) sign out instead of retrying, and so does an operation's UNAUTHENTICATED error (the token expired on an
-// open socket); anything else retries with a growing delay (0.5 s to 10 s).
+// open socket); anything else retries with a growing delay (0.5 s to 10 s), but one:
+//
+// A close 1008 whose reason starts with TOO_MANY_CONNECTIONS (gql/socket_slots.py: the merchant already holds
+// SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT open sockets, "TOO_MANY_CONNECTIONS: at most N open WebSockets per merchant;
+// close one first.") is status "crowded" with {limit: N} (null if the reason has no number): no fault a retry mends,
+// only another tab or script closing its socket. So it retries after CROWDED_RETRY_MS (60 s), or at once on
+// `retryNow()` (the header's Retry button), instead of every 10 s (each a handshake the server refuses). The pages
+// keep working over HTTP meanwhile; only live updates are off.
 //
 // The server may also end one operation while the socket stays open (`complete`, after an error or not): a
 // subscription refused by a process behind its migrations (MIGRATIONS_PENDING), a bug, a limit (a database outage
@@ -17,6 +24,11 @@
 import { GRAPHQL_URL, session } from "./api.js";
 
 const PROTOCOL = "graphql-transport-ws";
+/** The server's refusal past the per-merchant socket cap: close code and the start of its reason. */
+const CROWDED_CODE = 1008;
+const CROWDED_REASON = "TOO_MANY_CONNECTIONS";
+/** ms before trying again past the cap, unless the merchant presses Retry. */
+export const CROWDED_RETRY_MS = 60_000;
 
 export class LiveSocket {
   constructor({ onStatus = () => {}, onUnauthenticated = () => {} } = {}) {
@@ -73,7 +85,7 @@ export class LiveSocket {
     this.onStatus(this.everConnected ? "reconnecting" : "connecting");
     socket.onopen = () => this.send({ type: "connection_init", payload: { Authorization: `Bearer ${session.token}` } });
     socket.onmessage = (event) => this.receive(JSON.parse(event.data));
-    socket.onclose = (event) => this.closed(socket, event.code);
+    socket.onclose = (event) => this.closed(socket, event.code, event.reason ?? "");
   }
 
   send(message) {
@@ -162,7 +174,15 @@ export class LiveSocket {
     if (this.acked && ![...this.operations.values()].some((op) => op.timer !== null)) this.onStatus("live");
   }
 
-  closed(socket, code) {
+  /** Try again now (the Retry button) rather than after the pending delay; a no-op while a socket is open. */
+  retryNow() {
+    if (this.stopped || this.socket) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.ensureOpen();
+  }
+
+  closed(socket, code, reason) {
     if (socket !== this.socket) return;
     this.socket = null;
     this.acked = false;
@@ -174,6 +194,15 @@ export class LiveSocket {
     }
     if (this.operations.size === 0 && this.reconnectListeners.size === 0) {
       this.onStatus("idle");
+      return;
+    }
+    if (code === CROWDED_CODE && reason.startsWith(CROWDED_REASON)) {
+      const limit = /at most (\d+)/.exec(reason);
+      this.onStatus("crowded", { limit: limit ? Number(limit[1]) : null });
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.ensureOpen();
+      }, CROWDED_RETRY_MS);
       return;
     }
     const delay = Math.min(10_000, 500 * 2 ** this.retries++);

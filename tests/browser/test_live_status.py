@@ -1,0 +1,73 @@
+"""The console's live status past the per-merchant WebSocket cap (SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT): the
+server closes the tab's socket 1008 `TOO_MANY_CONNECTIONS: at most N …`; the header says why and what to do, the
+tab keeps working over HTTP and asks again after a minute or on Retry, not every 10 s (try-out newcomer54,
+finding 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playwright.sync_api import Page, WebSocket, expect
+from starlette.routing import WebSocketRoute
+
+from gql.socket_slots import SocketSlots
+from tests.browser.conftest import sign_in
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+CROWDED = (
+    "Live updates are off: too many Shopbridge tabs or connections are open for this account (at most 1). "
+    "Close one, then Retry."
+)
+
+
+def _socket_slots(app: ShopbridgeServer) -> SocketSlots:
+    """The served app's count of open sockets per merchant (read only: what the test waits on)."""
+    route = next(r for r in app.asgi.routes if isinstance(r, WebSocketRoute) and r.path == "/graphql")
+    slots: SocketSlots = route.endpoint.socket_slots  # type: ignore[attr-defined]
+    return slots
+
+
+def test_a_tab_past_the_socket_cap_says_why_keeps_working_and_retries_slowly_or_on_retry(
+    console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page]
+) -> None:
+    app = console(max_websockets_per_merchant=1)
+    slots = _socket_slots(app)
+    # given a first tab of m1, live: it holds m1's one socket
+    first = new_page()
+    sign_in(first, app, "m1")
+    expect(first.locator("#live")).to_have_text("Live")
+    wait_until(lambda: slots.held("m1") == 1, "the first tab's socket")
+
+    # when m1 opens a second tab (its timers on a clock the test moves)
+    second = new_page()
+    second.clock.install()
+    opened: list[WebSocket] = []
+    second.on("websocket", lambda ws: opened.append(ws))
+    sign_in(second, app, "m1")
+
+    # then its header says why live updates are off and what to do, with a Retry button
+    expect(second.locator("#live")).to_have_text(CROWDED)
+    retry = second.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    assert len(opened) == 1
+    # and it does not knock every 10 s: 59 s later it has still asked once
+    second.clock.run_for(59_000)
+    expect(second.locator("#live")).to_have_text(CROWDED)
+    assert len(opened) == 1, [ws.url for ws in opened]
+    # while its pages work over HTTP
+    second.get_by_role("link", name="Task Center").click()
+    expect(second.get_by_role("heading", name="Task Center")).to_be_visible()
+    expect(second.get_by_text("No task yet")).to_be_visible()
+    # after a minute it asks once more (still refused: the first tab is open)
+    second.clock.run_for(2_000)
+    wait_until(lambda: len(opened) == 2 or second.evaluate("() => false"), "the second tab's retry after a minute")
+    expect(second.locator("#live")).to_have_text(CROWDED)
+
+    # when the first tab is closed, and its slot is back, Retry makes the second tab live at once
+    first.close()
+    wait_until(lambda: slots.held("m1") == 0, "the first tab's slot")
+    retry.click()
+    expect(second.locator("#live")).to_have_text("Live")
+    expect(retry).to_be_hidden()
+    assert len(opened) == 3
