@@ -34,6 +34,7 @@ from gql.limits import RequestSizeLimit
 from gql.logfilters import (
     install_embedded_sandbox_access_filter,
     install_sandbox_drop_filter,
+    install_strawberry_origin_filter,
     install_unparsable_request_filter,
     install_websocket_lines_filter,
 )
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_redaction(("uvicorn.access",))
     install_unparsable_request_filter()  # garbage sent to the port: one WARNING line a minute, not one each
     install_websocket_lines_filter()  # each socket's opening lines: DEBUG, not two INFO lines per socket
+    install_strawberry_origin_filter()  # a foreign Origin: our one INFO line a minute, not Strawberry's WARNING each
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
         install_sandbox_drop_filter()  # its `drop` fault is no ERROR of ours

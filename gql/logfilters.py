@@ -13,7 +13,12 @@
   "connection open" (and its "connection closed", logged only when it reads the peer's EOF, which uvicorn's protocol
   seldom lets it): DEBUG lines (`WebSocketLines`), shown at SHOPBRIDGE_LOG_LEVEL=DEBUG. At INFO they were 65 % of the
   API log's bytes in a soak (soak53: 9,751 sockets in 35 minutes), saying nothing an operator acts on; a socket
-  refused (a bad token, too many sockets) still logs our own line (gql/websocket.py).
+  refused (a bad token, too many sockets) still logs our own line (gql/websocket.py). So does a handshake the app
+  refuses before accepting it (a foreign `Origin`: 403): the websockets library's INFO "connection rejected (403
+  Forbidden)" for it is a DEBUG line too, and Strawberry's WARNING on `strawberry.ws` for a foreign origin is
+  dropped (`StrawberryOriginLines`), the view logging one INFO line a minute naming SHOPBRIDGE_CORS_ORIGINS
+  instead (gql/view.py `is_websocket_origin_allowed`). Anyone can send a foreign `Origin`, with no token: 100
+  handshakes wrote 200 lines, a WARNING among each pair (try-out newcomer54).
 """
 
 from __future__ import annotations
@@ -115,7 +120,7 @@ def install_sandbox_drop_filter() -> None:
 # uvicorn's line when the app accepts a WebSocket (uvicorn.protocols.websockets.*_impl, `asgi_send`), and the
 # websockets library's per-connection lines (websockets.server.ServerProtocol, websockets.protocol.Protocol).
 WEBSOCKET_ACCEPTED = '%s - "WebSocket %s" [accepted]'
-WEBSOCKET_LIBRARY_LINES = frozenset({"connection open", "connection closed"})
+WEBSOCKET_LIBRARY_LINES = frozenset({"connection open", "connection closed", "connection rejected (%d %s)"})
 
 
 class WebSocketLines(logging.Filter):
@@ -141,3 +146,26 @@ def install_websocket_lines_filter() -> None:
         target = logging.getLogger(name)
         if _WEBSOCKET_LINES not in target.filters:
             target.addFilter(_WEBSOCKET_LINES)
+
+
+# Strawberry's line for a handshake from an origin not in `allowed_origins` (strawberry.http.async_base_view,
+# `_check_websocket_origin`, logger `strawberry.ws`): its start, the rest naming the origin and host.
+STRAWBERRY_ORIGIN_LINE = "Rejected WebSocket connection from origin "
+
+
+class StrawberryOriginLines(logging.Filter):
+    """Drops Strawberry's WARNING for a WebSocket refused for its origin (`STRAWBERRY_ORIGIN_LINE`); the view logs
+    its own line for it (module docstring). Every other line passes as logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(STRAWBERRY_ORIGIN_LINE))
+
+
+_STRAWBERRY_ORIGIN = StrawberryOriginLines()
+
+
+def install_strawberry_origin_filter() -> None:
+    """Attach `StrawberryOriginLines` to Strawberry's `strawberry.ws` logger once per process (idempotent)."""
+    target = logging.getLogger("strawberry.ws")
+    if _STRAWBERRY_ORIGIN not in target.filters:
+        target.addFilter(_STRAWBERRY_ORIGIN)

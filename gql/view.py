@@ -294,6 +294,22 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
             request_rate=self.request_rate,
         )
 
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """Strawberry's rule (a cross-origin handshake is refused with 403 unless its `Origin` is among
+        `allowed_origins`: SHOPBRIDGE_CORS_ORIGINS), with the refusal logged our way: one INFO line a minute on
+        `shopbridge.ws` naming the setting. Strawberry's own WARNING for it ("add it to `allowed_origins`", a name
+        no operator sets) is dropped by `gql.logfilters.StrawberryOriginLines`: anyone can send a foreign `Origin`
+        as fast as they like, without a token, and each handshake was a WARNING line (try-out newcomer54)."""
+        if super().is_websocket_origin_allowed(request, origin):
+            return True
+        self.socket_refusals.info(
+            "origin",
+            "websocket refused (403): origin %r is not in SHOPBRIDGE_CORS_ORIGINS; add it there if pages on it "
+            "should open sockets",
+            origin[:200],
+        )
+        return False
+
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         params = context.connection_params or {}
         authorization = _find_authorization(params)

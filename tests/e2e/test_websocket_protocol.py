@@ -12,13 +12,16 @@ import httpx
 import jwt
 import pytest
 from starlette.routing import WebSocketRoute
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from gql.auth import ALGORITHM, ISSUER
 from gql.socket_slots import SocketSlots
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
-from tests.fixtures.ws import LEGACY_WS, Complete, OperationError, close_code, close_frame, connected
+from tests.fixtures.ws import LEGACY_WS, TRANSPORT_WS, Complete, OperationError, close_code, close_frame, connected
 
 TASK_UPDATED = "subscription($taskId: ID, $shopId: ID) { syncTaskUpdated(taskId: $taskId, shopId: $shopId) { "
 TASK_UPDATED += "id kind status cancelRequested errorCode errorMessage shop { id } } }"
@@ -279,6 +282,31 @@ class TestInvalidMessages:
         assert lines == [
             "websocket refused: The token is invalid.",
             "websocket closed 4400: Unknown message type: bogus",
+        ]
+
+    async def test_a_flood_of_foreign_origin_handshakes_is_one_info_line_naming_the_setting(
+        self, app: ShopbridgeServer, caplog
+    ) -> None:
+        # newcomer54: each handshake from a foreign Origin (no token needed) wrote Strawberry's WARNING, naming its
+        # `allowed_origins` argument, and the websockets library's INFO "connection rejected (403 Forbidden)"
+        caplog.set_level(logging.INFO)
+        url = app.url.replace("http://", "ws://") + "/graphql"
+        # given 5 handshakes from a page on another origin, each refused with 403
+        for _ in range(5):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url, subprotocols=[TRANSPORT_WS], origin=Origin("http://evil.example")):
+                    pass
+            assert refused.value.response.status_code == 403
+        # then the log holds one INFO line, on shopbridge.ws, naming SHOPBRIDGE_CORS_ORIGINS, and nothing else of them
+        lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records if "origin" in r.getMessage().lower()]
+        lines += [(r.name, r.levelname, r.getMessage()) for r in caplog.records if "connection rejected" in r.msg]
+        assert lines == [
+            (
+                "shopbridge.ws",
+                "INFO",
+                "websocket refused (403): origin 'http://evil.example' is not in SHOPBRIDGE_CORS_ORIGINS; add it "
+                "there if pages on it should open sockets",
+            )
         ]
 
     async def test_a_bad_message_while_a_subscription_runs(self, app: ShopbridgeServer, server_errors) -> None:
