@@ -137,11 +137,18 @@ def load_slices(checkpoint: dict[str, Any], since: datetime, until: datetime, co
 def store_slice(checkpoint: dict[str, Any], plan: Sequence[OrderSlice], index: int, state: OrderSlice) -> int | None:
     """Record one slice's state in the checkpoint; returns the total of all slices once each has told it.
 
-    `plan` is the list of slices the run started from: the first page stored saves the whole plan with it.
+    `plan` is the list of slices the run started from, each with TikTok's total as soon as its first page was
+    fetched (`slice_pages`): the first page stored saves the whole plan with it, and every page stored copies into
+    the checkpoint the totals told since, for slices whose own first page still waits to be stored. Such a slice
+    is still fresh in the checkpoint (its `resume_ge` at `ge`): a resumed run asks its first page again and keeps
+    the total (`OrderSlice._after`), so a resume shows the same total.
     """
     orders = checkpoint.setdefault("orders", {})
     slices: list[dict[str, Any]] = orders.setdefault("slices", [item.to_json() for item in plan])
     slices[index] = state.to_json()
+    for item, told in zip(slices, plan, strict=True):
+        if item.get("total") is None and told.total is not None:
+            item["total"] = told.total
     totals = [item.get("total") for item in slices]
     if all(isinstance(total, int) for total in totals):
         return sum(int(total) for total in totals if total is not None)
@@ -156,7 +163,13 @@ async def slice_pages(search: SliceSearch, plan: list[OrderSlice], index: int, p
     """One slice's pages, ascending by its time field, from where the last run stored up to.
 
     Only what the slice has not stored yet is passed on, so `processed` counts each order once; a cursor that
-    does not advance ends the slice with `CursorStuckError` once the pages that were new are stored."""
+    does not advance ends the slice with `CursorStuckError` once the pages that were new are stored.
+
+    TikTok's `total_count` of the slice, on its first page, goes into `plan[index]` as soon as that page is fetched
+    (the plan is shared by the run's slices): the next page of any slice stored publishes the task's total once
+    every slice has told it (`store_slice`). Waiting for each slice's first page to be *stored* left a big shop's
+    import without a total for most of its run: the slices share one bounded queue and one writer, so the first
+    pages of the slices that lost the race wait behind the others' later pages (try-out newcomer54)."""
     state = plan[index]
     start, token = state, None
     guard = CursorGuard(f"the order search of {start.by} [{start.resume_ge}, {start.lt})")
@@ -165,6 +178,8 @@ async def slice_pages(search: SliceSearch, plan: list[OrderSlice], index: int, p
         guard.check_page([_record_id(item) for item in page.items], page.next_page_token)
         items, orders = state._news(page.items)
         state = state._after(page, orders, first_of_run=token is None)
+        if state.total is not None and plan[index].total is None:
+            plan[index] = replace(plan[index], total=state.total)  # told now, stored with any slice's next page
         sent, token = token, page.next_page_token or None
         yield Chunk(items, partial(mark_slice, plan, index, state))
         guard.advance(sent, token)  # the last page (no token, so `state.done`) ends the loop

@@ -212,6 +212,35 @@ async def test_a_done_slice_asks_nothing_and_a_fresh_one_tells_the_total() -> No
     assert task.total == 2 and len(search.asked) == 2
 
 
+async def test_the_total_is_published_once_every_slice_fetched_its_first_page_not_once_each_is_stored() -> None:
+    # newcomer54: the slices share one queue and one writer, so the last slice's first page was stored near the end
+    # of a big import, and the Task Center showed no total until then
+    task = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0)
+    plan = [OrderSlice(G, G + 5, G), OrderSlice(G + 5, G + 10, G + 5)]
+    first = slice_pages(Search(Page([_at(1, 1)], "t2", 3), Page([_at(2, 2)], "t3", 3)), plan, 0, 1)
+    second = slice_pages(Search(Page([_at(4, 6)], "u2", 4)), plan, 1, 1)
+    # given slice 0's first page stored: slice 1 has told nothing yet
+    (await anext(first)).mark(task)
+    assert task.total is None
+    # when slice 1's first page is fetched (waiting behind slice 0's next page), and slice 0's next page is stored
+    waiting = await anext(second)
+    (await anext(first)).mark(task)
+    # then the task has its total, though slice 1 has stored nothing yet
+    assert task.total == 7
+    slices = task.checkpoint["orders"]["slices"]
+    assert [(s["resume_ge"], s["total"]) for s in slices] == [(G + 2, 3), (G + 5, 4)]
+    # and a run resumed from this checkpoint keeps it: slice 1 is fresh (asked from its start) with its total
+    resumed = load_slices(task.checkpoint, T0, T0 + timedelta(seconds=10), 2)
+    assert resumed[1] == OrderSlice(G + 5, G + 10, G + 5, total=4)
+    again = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0)
+    again.checkpoint = task.checkpoint
+    (await anext(slice_pages(Search(Page([_at(4, 6)], "u2", 4)), resumed, 1, 1))).mark(again)
+    assert again.total == 7
+    # while the first run's page, stored late, changes nothing of it
+    waiting.mark(task)
+    assert task.total == 7 and task.checkpoint["orders"]["slices"][1]["resume_ge"] == G + 6
+
+
 async def test_a_slice_whose_page_token_comes_back_stops_naming_the_search() -> None:
     plan = [OrderSlice(G, G + 100, G)]
     search = Search(Page([_at(1, 1)], "t2", 9), Page([_at(2, 2)], "t2", 9))
