@@ -150,6 +150,31 @@ def test_pooled_items_are_listed_a_sale_shows_live_and_oversold_ones_filter(
     expect(page.locator("tbody tr")).to_have_count(min(20, len(everything)))
 
 
+def test_the_pages_sentence_on_oversold_matches_what_is_marked_oversold(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """newcomer54: the page said "an oversold item (below 0)", but an item whose safety stock exceeds its on-hand
+    is below 0 without being oversold (schema.graphql InventoryItem.oversold: reserved > onHand)."""
+    app = console()
+    made = app.graphql(CREATE, {"input": {"sku": "SAFETY-TEST", "onHand": 5, "safetyStock": 10}}, "m1")
+    assert made["inventoryItemCreate"]["userErrors"] == []
+    sign_in(page, app, "m1")
+    row = open_inventory(page, "SAFETY-TEST")
+    # given an item at -5 available that is not oversold: no badge
+    expect(cell(row, "Available")).to_have_text("-5")
+    expect(row.get_by_role("rowheader")).not_to_contain_text("Oversold")
+    # then the page defines oversold as the API does, and says what is pushed below 0 without calling it oversold
+    help_text = page.locator("main p.help").first
+    expect(help_text).to_have_text(
+        "One stock per merchant SKU, shared by every shop whose SKU is linked to it. Available = on hand \u2212 "
+        "reserved \u2212 safety stock; at 0 or below, every shop is pushed 0. Oversold: more units reserved than on "
+        "hand."
+    )
+    # and "Oversold only" leaves it out, as the sentence says
+    page.get_by_label("Oversold only").check()
+    expect(page.locator("tbody tr")).to_have_count(0)
+
+
 def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:

@@ -232,7 +232,8 @@ export function renderInventory(ctx) {
     ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Inventory")),
     h("p", { class: "help" }, "One stock per merchant SKU, shared by every shop whose SKU is linked to it. ",
-      "Available = on hand − reserved − safety stock; an oversold item (below 0) is pushed to every shop as 0."),
+      "Available = on hand − reserved − safety stock; at 0 or below, every shop is pushed 0. ",
+      "Oversold: more units reserved than on hand."), // schema.graphql InventoryItem.oversold, whatever the safety stock
     h("form", { class: "inline filters", role: "search", onsubmit: (event) => { event.preventDefault(); restart(); } },
       h("label", { for: "inventory-query" }, "Search by SKU"), search,
       h("button", { type: "submit" }, "Search"),
