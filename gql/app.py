@@ -38,6 +38,7 @@ from gql.logfilters import (
     install_unparsable_request_filter,
     install_websocket_lines_filter,
 )
+from gql.method_not_allowed import method_not_allowed
 from gql.ops import ops_routes
 from gql.request_ids import RequestIdMiddleware
 from gql.schema import schema
@@ -165,9 +166,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     ]
     if sandbox is not None:  # only then does this server call itself (gql.draining)
         middleware.append(Middleware(RequestGateMiddleware, gate=gate))
-    # A client hanging up mid-body is one debug line, not an ASGI traceback (gql/disconnect.py).
+    # A client hanging up mid-body is one debug line, not an ASGI traceback (gql/disconnect.py); a method a path
+    # lacks is the app's JSON error with `Allow`, not Starlette's text/plain (gql/method_not_allowed.py).
     return Starlette(
-        routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={ClientDisconnect: client_gone}
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ClientDisconnect: client_gone, 405: method_not_allowed},
     )
 
 

@@ -13,14 +13,14 @@ from os import PathLike
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from adapters.request_rate import RequestRate
 from gql.console.login import exchange_login_code, rate_limited_by_address
-from gql.operations import METHOD_NOT_ALLOWED
+from gql.method_not_allowed import method_not_allowed_response
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONSOLE_PATH = "/console/"
@@ -59,8 +59,8 @@ class _ConsoleFiles(StaticFiles):
 
 class _PathOwningRoute(Route):
     """A route that answers every request for its path: 405 with `Allow` (its methods, sorted) for a method it lacks,
-    in JSON as the login endpoint's other errors, `{"error": {"code": "METHOD_NOT_ALLOWED", "message"}}` (it was
-    Starlette's plain text).
+    in JSON as the login endpoint's other errors, `{"error": {"code": "METHOD_NOT_ALLOWED", "message"}}`, as every
+    route answers (gql/method_not_allowed.py).
 
     Starlette's router takes a later full match over an earlier route that matches the path only (its 405), so a
     method route under the `/console` mount's prefix lost its other methods to the static files: `GET
@@ -72,10 +72,8 @@ class _PathOwningRoute(Route):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.methods and scope["method"] not in self.methods:
-            allow = ", ".join(sorted(self.methods))
-            message = f"{self.path} takes {allow} only, not {scope['method']}."
-            body = {"error": {"code": METHOD_NOT_ALLOWED, "message": message}}
-            await JSONResponse(body, status_code=405, headers={"Allow": allow})(scope, receive, send)
+            response = method_not_allowed_response(self.path, scope["method"], ", ".join(sorted(self.methods)))
+            await response(scope, receive, send)
             return
         await super().handle(scope, receive, send)
 

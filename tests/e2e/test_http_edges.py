@@ -334,6 +334,31 @@ def test_every_route_answers_a_method_it_lacks_405_with_allow_naming_its_methods
     assert answers == expected
 
 
+def test_every_route_answers_a_method_it_lacks_in_the_apps_json_error_shape(app: ShopbridgeServer) -> None:
+    # newcomer54: the README promised `{"error": {"code", "message"}}` for a method a route lacks; all but
+    # /console/login answered Starlette's text/plain "Method Not Allowed". Given every route limited to some methods,
+    # and the console's static files (a page, a module), when asked with another method (HEAD has no body), then
+    # the app's JSON error with its code, a message naming the path's methods, and Allow.
+    limited = [(r.path, r.methods) for r in app.asgi.routes if isinstance(r, Route) and r.methods and "{" not in r.path]
+    limited += [("/console/", {"GET", "HEAD"}), ("/console/js/app.js", {"GET", "HEAD"})]
+    answers, expected = {}, {}
+    for path, methods in limited:
+        allow = ", ".join(sorted(methods))
+        for method in sorted(set(METHODS) - methods - {"HEAD"}):
+            answer = httpx.request(method, app.url + path)
+            key = f"{method} {path}"
+            answers[key] = (
+                answer.status_code,
+                answer.headers.get("content-type"),
+                answer.headers.get("allow"),
+                (answer.json() if answer.headers.get("content-type") == "application/json" else answer.text),
+            )
+            message = f"{path} takes {allow} only, not {method}."
+            error = {"error": {"code": "METHOD_NOT_ALLOWED", "message": message}}
+            expected[key] = 405, "application/json", allow, error
+    assert answers == expected
+
+
 class TestSubscriptionOverHttp:
     @pytest.mark.parametrize("method", ["POST", "GET"])
     @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
