@@ -11,7 +11,8 @@
 // close one first.") is status "crowded" with {limit: N} (null if the reason has no number): no fault a retry mends,
 // only another tab or script closing its socket. So it retries after CROWDED_RETRY_MS (60 s), or at once on
 // `retryNow()` (the header's Retry button), instead of every 10 s (each a handshake the server refuses). The pages
-// keep working over HTTP meanwhile; only live updates are off.
+// keep working over HTTP meanwhile; only live updates are off, and the first connection_ack after refused sockets
+// runs the `onReconnect` listeners, as after a reconnection (the page re-reads what changed meanwhile).
 //
 // The server may also end one operation while the socket stays open (`complete`, after an error or not): a
 // subscription refused by a process behind its migrations (MIGRATIONS_PENDING), a bug, a limit (a database outage
@@ -40,6 +41,7 @@ export class LiveSocket {
     this.socket = null;
     this.acked = false;
     this.everConnected = false;
+    this.missed = false; // a socket ended before its ack while the page listened: its first ack re-reads too
     this.retries = 0;
     this.timer = null;
     this.stopped = false;
@@ -97,8 +99,11 @@ export class LiveSocket {
       case "connection_ack": {
         this.acked = true;
         this.retries = 0;
-        const reconnected = this.everConnected;
+        // A first connection after refused ones (past the cap, a network fault) re-reads as a reconnection does:
+        // the page was read over HTTP before, and what changed since was never pushed.
+        const reconnected = this.everConnected || this.missed;
         this.everConnected = true;
+        this.missed = false;
         for (const [id, op] of this.operations) {
           clearTimeout(op.timer); // one the server ended is subscribed again with the others
           op.timer = null;
@@ -196,6 +201,7 @@ export class LiveSocket {
       this.onStatus("idle");
       return;
     }
+    this.missed = true;
     if (code === CROWDED_CODE && reason.startsWith(CROWDED_REASON)) {
       const limit = /at most (\d+)/.exec(reason);
       this.onStatus("crowded", { limit: limit ? Number(limit[1]) : null });
