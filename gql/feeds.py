@@ -7,15 +7,18 @@ merchant (the topic), however many there are. The database stays the truth; sign
         snapshot = await me.first(feed.refresh())  # the first snapshot read after this follower asked
         snapshot = await me.next(timeout)          # the latest snapshot since the last call, or None (timeout);
                                                    # timeout None: until the next one (at most ~FALLBACK_INTERVAL)
+        named = me.take_changed()                  # the ids signals named since (snapshots replaced included)
 
 The reader waits for a change signal of the merchant (`adapters.events`), a follower's refresh request, or
 `FALLBACK_INTERVAL` (signals may be lost), then reads, in one statement, the merchant's active tasks plus every id
 its followers or the signal name and every task active at the previous read (so a task's final state is read once
 more). A follower keeps only the latest snapshot (a slot, not a queue): a slow follower skips states, never the
-last one. Every follower gets a snapshot at least every `FALLBACK_INTERVAL` (plus a read) while the feed runs,
-so a follower with nothing pending waits without a timer of its own (1,000 followers of one task re-armed 1,000
-timers per update). On a fallback read the feed also checks, in one more statement, which of its followers' shops still
-exist (a shop subscription with no active task learns of its shop's deletion that way).
+last one; the ids signals named meanwhile are merged (`Follower.take_changed`) and read again until it takes them,
+so a task that started and finished while it was busy is in the snapshot it takes. Every follower gets a snapshot at
+least every `FALLBACK_INTERVAL` (plus a read) while the feed runs, so a follower with nothing pending waits without a
+timer of its own (1,000 followers of one task re-armed 1,000 timers per update). On a fallback read the feed also
+checks, in one more statement, which of its followers' shops still exist (a shop subscription with no active task
+learns of its shop's deletion that way).
 
 A read that fails on a database outage (down, restarting, read-only: `adapters.db.outage.unavailable`) is read
 again with a bounded back-off until the database answers (gql/live_outage.py): the followers keep following, woken
@@ -64,19 +67,36 @@ class Snapshot:
 
 
 class Follower:
-    """One subscriber's view of the feed: the ids it needs read, and a latest-snapshot slot."""
+    """One subscriber's view of the feed: the ids it needs read, a latest-snapshot slot, and the ids signals named
+    since it last took one (`take_changed`).
+
+    The slot keeps the latest snapshot only, but the named ids of every snapshot it replaced are merged, not
+    overwritten, and the feed reads them again in each read until the follower takes them (`TaskFeed._read`): so
+    the snapshot a follower takes has the current row of every id in `take_changed()` (absent: deleted). Before
+    (mem54's "Missed task messages"), a task that started and finished between two reads was named by one snapshot
+    only; a follower still busy with its previous message took the next one, which neither named nor read it, and
+    an all-tasks subscriber never sent that task at all."""
 
     def __init__(self, shop_id: str | None) -> None:
         self.ids: set[str] = set()
         self.shop_id = shop_id
         self.latest: Snapshot | None = None
+        self.changed: set[str] = set()  # ids named by the snapshots delivered since `take_changed` (merged)
         self.error: BaseException | None = None
         self.started = False  # has had its first snapshot (`first`)
         self._event = asyncio.Event()
 
     def _deliver(self, snapshot: Snapshot) -> None:
         self.latest = snapshot
+        if snapshot.changed:
+            self.changed |= snapshot.changed  # merged: replacing the slot's snapshot must not drop what it named
         self._event.set()
+
+    def take_changed(self) -> set[str]:
+        """The ids signals named since the last call (every snapshot delivered meanwhile, taken or replaced), each
+        read by the snapshot `next` or `first` returned last; call it right after that, with no await between."""
+        changed, self.changed = self.changed, set()
+        return changed
 
     def _fail(self, error: BaseException) -> None:
         self.error = error
@@ -279,6 +299,7 @@ class TaskFeed(MerchantFeed[Follower]):
         shops: set[str] = set()
         for follower in self.followers:
             asked |= follower.ids
+            asked |= follower.changed  # named by a snapshot the follower has not taken: its latest state (Follower)
             if follower.shop_id is not None:
                 shops.add(follower.shop_id)
         async with self.db.read_sessionmaker() as session:

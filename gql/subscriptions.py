@@ -5,9 +5,10 @@ feed), then the changes.
 The first messages are the current state (with `taskId` that task; else each shop's latest task of each kind, at
 most 100, and every active one, so a client sees where things stand even when nothing runs); then each change
 (a task started later included), coalesced per task to at most one message per `MIN_INTERVAL` (the latest state
-wins). `syncTaskUpdated` subscribers do not read the database themselves: the
-merchant's feed (`gql.feeds`) reads once per change signal for all of them, and every `FALLBACK_INTERVAL` whatever
-happens (signals can be lost: pub/sub is at-most-once). No database session is held while waiting.
+wins; every task that changed sends at least its final state: `Follower.take_changed` in gql/feeds.py).
+`syncTaskUpdated` subscribers do not read the database themselves: the merchant's feed (`gql.feeds`) reads once per
+change signal for all of them, and every `FALLBACK_INTERVAL` whatever happens (signals can be lost: pub/sub is
+at-most-once). No database session is held while waiting.
 
 A followed task that disappears while still active was removed with its shop (`shopDelete` cancels and deletes
 in one transaction): its final message is its last state as CANCELLED with `errorCode = SHOP_DELETED` (and a null
@@ -90,8 +91,11 @@ class Subscription:
         description="Sync task changes. With taskId: that task (first as it is), completing after its final "
         "state. With shopId: that shop's tasks; with neither: all of the merchant's. The first messages are the "
         "current state: each shop's latest task of each kind (at most 100, oldest first, finished ones included) "
-        "and every active task; then each change of a task in scope, a task started later included. Nothing is "
-        "sent first when no task exists yet. With both: the task must be of that shop, else BAD_USER_INPUT."
+        "and every active task; then each change of a task in scope, a task started later included. Changes close "
+        "together are coalesced per task (at most one message per task every 0.1 s, the latest state wins), but "
+        "every task that changed sends at least its final state, one that started and finished between two "
+        "messages included. Nothing is sent first when no task exists yet. With both: the task must be of that "
+        "shop, else BAD_USER_INPUT."
     )
     async def sync_task_updated(
         self,
@@ -246,8 +250,11 @@ async def _follow(
     while True:
         if snapshot is not None:
             latest = snapshot
-            if snapshot.changed:
-                pending |= {task for task in snapshot.changed if task_filter is None or task == task_filter}
+            # Every id named since the last snapshot taken, those of the snapshots it replaced included (each read by
+            # this one): a task that started and finished while this generator was suspended at a yield is sent.
+            named = me.take_changed()
+            pending |= {task for task in named if task_filter is None or task == task_filter}
+            me.ids |= pending  # read from now on, not only from the next wait: a coalesced final state is not put off
         rows = _in_scope(latest, followed | pending, task_filter, shop_filter)
         if first and task_filter is not None and not rows:
             raise NotFoundError("Sync task", ("taskId",))

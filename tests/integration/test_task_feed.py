@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,9 +15,14 @@ from sqlalchemy import event
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import InProcessEventBus
+from domain.clock import SystemClock
 from domain.shops import Shop
 from domain.sync import SyncKind
+from gql.container import Services
+from gql.context import Context
 from gql.feeds import Follower, TaskFeed
+from gql.ids import to_global_id
+from gql.schema import schema
 from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
 
@@ -136,3 +142,117 @@ async def test_a_follower_still_hears_from_the_feed_while_newcomers_keep_it_read
             storm.cancel()
             await asyncio.gather(storm, return_exceptions=True)
     assert later is not None and later.generation > first.generation
+
+
+async def test_a_task_named_while_a_follower_was_busy_is_in_the_snapshot_it_takes(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    """mem54's "Missed task messages": a follower keeps the latest snapshot only, and a task that started and
+    finished between two reads is named by one snapshot alone. A follower still busy with its previous message
+    (an all-tasks subscriber suspended at a yield) when the next snapshot replaced that one never heard of the task:
+    the snapshot it took neither named nor read it. The interleaving is fixed by a second follower, which takes
+    every snapshot: no follower waits on a clock, and no fallback read comes (600 s)."""
+    uows = uow_factory(database, cipher)
+    bus = InProcessEventBus()
+    feed = TaskFeed(database, bus, shop.merchant_id, {}, fallback_interval=600)
+    async with feed.follow() as busy, feed.follow() as witness:
+        generation = feed.refresh()
+        await busy.first(generation)
+        await witness.first(generation)
+        # given a task that started and finished between two reads (a poll that found nothing), committed, then
+        # signalled, as the worker does; and read by the feed while `busy` takes nothing
+        quick = make_task(shop, SyncKind.ORDERS)
+        quick.begin_attempt(NOW)
+        quick.succeed(NOW)
+        async with uows() as uow:
+            await uow.sync_tasks.add(quick)
+            await uow.commit()
+        await bus.task_changed(quick)
+        named = await witness.next(None)
+        assert named is not None and named.changed == {quick.id}
+        # when another task's signal makes the feed read again before `busy` took that snapshot
+        other = make_task(shop, SyncKind.PRODUCTS)
+        async with uows() as uow:
+            await uow.sync_tasks.add(other)
+            await uow.commit()
+        await bus.task_changed(other)
+        replacing = await witness.next(None)
+        assert replacing is not None and replacing.generation == named.generation and replacing is not named
+        taken = await busy.next(0)
+        # then the snapshot `busy` takes is that later one, and it has the quick task's final state, named
+        assert taken is replacing
+        assert quick.id in taken.rows, "the task that started and finished meanwhile is lost to this follower"
+        assert taken.rows[quick.id].status == "SUCCEEDED"
+        assert busy.take_changed() == {quick.id, other.id}
+        assert busy.take_changed() == set()  # taken once
+
+
+ALL_TASKS = "subscription { syncTaskUpdated { id status } }"
+
+
+async def test_an_all_tasks_subscriber_busy_with_a_message_still_sends_a_task_that_started_and_finished_meanwhile(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    """The same interleaving through the schema: `syncTaskUpdated` without taskId, its generator suspended at the
+    yield of a message (a WebSocket send under way) while the feed read twice. Pulled in-process, so the test decides
+    when the subscriber runs; the feed is the merchant's (no fallback read: 600 s), with a second follower that
+    takes every snapshot, so each read is done before the next signal."""
+    uows = uow_factory(database, cipher)
+    bus = InProcessEventBus()
+    unused: Any = None
+    services = Services(
+        settings=unused, db=database, uow_factory=uows, tiktok=unused, queue=unused, events=bus,
+        clock=SystemClock(), intake=unused, cipher=cipher,
+    )  # fmt: skip
+    feed = services.task_feeds[shop.merchant_id] = TaskFeed(
+        database, bus, shop.merchant_id, services.task_feeds, fallback_interval=600
+    )
+
+    added = 0
+
+    async def add(kind: SyncKind, finished: bool = False, of: Shop = shop) -> str:
+        """A task of the shop, committed then signalled, as the worker does, created after the ones before (so sent
+        after them when one read has several); finished: it ran and succeeded within one commit (a poll that found
+        nothing)."""
+        nonlocal added
+        added += 1
+        task = make_task(of, kind, created_at=NOW + timedelta(seconds=added))
+        if finished:
+            task.begin_attempt(NOW)
+            task.succeed(NOW)
+        async with uows() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        await bus.task_changed(task)
+        return to_global_id("SyncTask", task.id)
+
+    running = await add(SyncKind.PRODUCTS)
+    subscription = await schema.subscribe(ALL_TASKS, context_value=Context(services, shop.merchant_id))
+    assert hasattr(subscription, "__anext__"), subscription  # not a refusal
+    messages: Any = subscription
+
+    async def received() -> dict[str, Any]:
+        result = await anext(messages)
+        assert result.errors is None and result.data is not None, result.errors
+        return dict(result.data["syncTaskUpdated"])
+
+    async with feed.follow() as witness:
+        try:
+            # given a subscriber that sent its first message (the shop's task) and is suspended at its yield
+            assert await received() == {"id": running, "status": "QUEUED"}
+            await witness.next(None)  # (the read the subscriber's start asked for, if the witness had not seen it)
+            # when a task starts and finishes, is read, and another task's signal makes the feed read again
+            quick = await add(SyncKind.ORDERS, finished=True)
+            assert (await witness.next(None)) is not None
+            other = await add(SyncKind.ORDERS)
+            assert (await witness.next(None)) is not None
+            # and a last one, read after the subscriber resumed (it tells the test the subscriber is done with those)
+            sentinel = await add(SyncKind.PRODUCTS, of=await add_shop(uows, make_shop(shop.merchant_id)))
+            # then the subscriber sends the task that started and finished meanwhile, before the last one
+            sent = []
+            while (message := await received())["id"] != sentinel:
+                sent.append(message)
+            assert {"id": quick, "status": "SUCCEEDED"} in sent, sent
+            assert {"id": other, "status": "QUEUED"} in sent, sent
+        finally:
+            await messages.aclose()
