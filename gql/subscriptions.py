@@ -253,7 +253,7 @@ async def _follow(
             # Every id named since the last snapshot taken, those of the snapshots it replaced included (each read by
             # this one): a task that started and finished while this generator was suspended at a yield is sent.
             named = me.take_changed()
-            pending |= {task for task in named if task_filter is None or task == task_filter}
+            pending |= {task for task in named if _named_in_scope(latest, task, task_filter, shop_filter)}
             me.ids |= pending  # read from now on, not only from the next wait: a coalesced final state is not put off
         rows = _in_scope(latest, followed | pending, task_filter, shop_filter)
         if first and task_filter is not None and not rows:
@@ -334,6 +334,18 @@ def _message(snapshot: Snapshot, row: SyncTaskRead) -> t.SyncTask:
     if message is None:
         message = snapshot.messages[row.id] = mappers.sync_task(row)
     return message
+
+
+def _named_in_scope(snapshot: Snapshot, task_id: str, task_filter: str | None, shop_filter: str | None) -> bool:
+    """Whether a task a signal named is this subscriber's: its task, or one of its shop's (or of any shop). The
+    snapshot read every id named since the last one taken (`Follower.take_changed`), so a task absent from it is gone
+    (deleted with its shop: an active one it followed is sent as such, `_gone`). Without this, a `shopId` subscriber
+    kept the merchant's other shops' tasks pending, never sent, never dropped: the feed read each again in every
+    read for as long as the subscription lived."""
+    if task_filter is not None:
+        return task_id == task_filter
+    row = snapshot.rows.get(task_id)
+    return row is not None and (shop_filter is None or row.shop_id == shop_filter)
 
 
 def _in_scope(

@@ -20,7 +20,7 @@ from domain.shops import Shop
 from domain.sync import SyncKind
 from gql.container import Services
 from gql.context import Context
-from gql.feeds import Follower, TaskFeed
+from gql.feeds import Follower, Snapshot, TaskFeed
 from gql.ids import to_global_id
 from gql.schema import schema
 from tests.fixtures.waiting import DEADLINE_SECONDS
@@ -188,71 +188,122 @@ async def test_a_task_named_while_a_follower_was_busy_is_in_the_snapshot_it_take
 
 
 ALL_TASKS = "subscription { syncTaskUpdated { id status } }"
+SHOP_TASKS = "subscription($shop: ID!) { syncTaskUpdated(shopId: $shop) { id status } }"
+
+
+class InProcess:
+    """The schema over the test's database and an in-process bus, the merchant's feed made beforehand (no fallback
+    read: 600 s), and the test's own tasks, each committed then signalled as the worker does. A subscription is
+    pulled in-process (`subscribe`, `received`): the test decides when its generator runs."""
+
+    def __init__(self, database: Database, cipher: TokenCipher, merchant_id: str) -> None:
+        self.uows = uow_factory(database, cipher)
+        self.bus = InProcessEventBus()
+        self.merchant_id = merchant_id
+        unused: Any = None
+        self.services = Services(
+            settings=unused, db=database, uow_factory=self.uows, tiktok=unused, queue=unused, events=self.bus,
+            clock=SystemClock(), intake=unused, cipher=cipher,
+        )  # fmt: skip
+        self.feed = self.services.task_feeds[merchant_id] = TaskFeed(
+            database, self.bus, merchant_id, self.services.task_feeds, fallback_interval=600
+        )
+        self._added = 0
+
+    async def add(self, of: Shop, kind: SyncKind, finished: bool = False) -> str:
+        """A task of `of`, created after the ones before (so sent after them when one read has several); finished:
+        it ran and succeeded within one commit (a poll that found nothing). Returns its global id."""
+        self._added += 1
+        task = make_task(of, kind, created_at=NOW + timedelta(seconds=self._added))
+        if finished:
+            task.begin_attempt(NOW)
+            task.succeed(NOW)
+        async with self.uows() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        await self.bus.task_changed(task)
+        return to_global_id("SyncTask", task.id)
+
+    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        subscription = await schema.subscribe(
+            query, variable_values=variables, context_value=Context(self.services, self.merchant_id)
+        )
+        assert hasattr(subscription, "__anext__"), subscription  # not a refusal
+        return subscription
+
+
+async def received(messages: Any) -> dict[str, Any]:
+    """The subscription's next message (its generator runs until its next yield, and stays suspended there)."""
+    result = await anext(messages)
+    assert result.errors is None and result.data is not None, result.errors
+    return dict(result.data["syncTaskUpdated"])
+
+
+async def taken(witness: Follower) -> Snapshot:
+    """The witness's next snapshot, and the ids named with it taken (as a subscriber does: else the feed reads them
+    for it until it does)."""
+    snapshot = await witness.next(None)
+    assert snapshot is not None
+    witness.take_changed()
+    return snapshot
 
 
 async def test_an_all_tasks_subscriber_busy_with_a_message_still_sends_a_task_that_started_and_finished_meanwhile(
     database: Database, cipher: TokenCipher, shop: Shop
 ) -> None:
     """The same interleaving through the schema: `syncTaskUpdated` without taskId, its generator suspended at the
-    yield of a message (a WebSocket send under way) while the feed read twice. Pulled in-process, so the test decides
-    when the subscriber runs; the feed is the merchant's (no fallback read: 600 s), with a second follower that
-    takes every snapshot, so each read is done before the next signal."""
-    uows = uow_factory(database, cipher)
-    bus = InProcessEventBus()
-    unused: Any = None
-    services = Services(
-        settings=unused, db=database, uow_factory=uows, tiktok=unused, queue=unused, events=bus,
-        clock=SystemClock(), intake=unused, cipher=cipher,
-    )  # fmt: skip
-    feed = services.task_feeds[shop.merchant_id] = TaskFeed(
-        database, bus, shop.merchant_id, services.task_feeds, fallback_interval=600
-    )
-
-    added = 0
-
-    async def add(kind: SyncKind, finished: bool = False, of: Shop = shop) -> str:
-        """A task of the shop, committed then signalled, as the worker does, created after the ones before (so sent
-        after them when one read has several); finished: it ran and succeeded within one commit (a poll that found
-        nothing)."""
-        nonlocal added
-        added += 1
-        task = make_task(of, kind, created_at=NOW + timedelta(seconds=added))
-        if finished:
-            task.begin_attempt(NOW)
-            task.succeed(NOW)
-        async with uows() as uow:
-            await uow.sync_tasks.add(task)
-            await uow.commit()
-        await bus.task_changed(task)
-        return to_global_id("SyncTask", task.id)
-
-    running = await add(SyncKind.PRODUCTS)
-    subscription = await schema.subscribe(ALL_TASKS, context_value=Context(services, shop.merchant_id))
-    assert hasattr(subscription, "__anext__"), subscription  # not a refusal
-    messages: Any = subscription
-
-    async def received() -> dict[str, Any]:
-        result = await anext(messages)
-        assert result.errors is None and result.data is not None, result.errors
-        return dict(result.data["syncTaskUpdated"])
-
-    async with feed.follow() as witness:
+    yield of a message (a WebSocket send under way) while the feed read twice. A second follower of the feed takes
+    every snapshot, so each read is done before the next signal."""
+    world = InProcess(database, cipher, shop.merchant_id)
+    running = await world.add(shop, SyncKind.PRODUCTS)
+    messages = await world.subscribe(ALL_TASKS)
+    async with world.feed.follow() as witness:
         try:
             # given a subscriber that sent its first message (the shop's task) and is suspended at its yield
-            assert await received() == {"id": running, "status": "QUEUED"}
-            await witness.next(None)  # (the read the subscriber's start asked for, if the witness had not seen it)
+            assert await received(messages) == {"id": running, "status": "QUEUED"}
+            await taken(witness)  # (the read the subscriber's start asked for)
             # when a task starts and finishes, is read, and another task's signal makes the feed read again
-            quick = await add(SyncKind.ORDERS, finished=True)
-            assert (await witness.next(None)) is not None
-            other = await add(SyncKind.ORDERS)
-            assert (await witness.next(None)) is not None
-            # and a last one, read after the subscriber resumed (it tells the test the subscriber is done with those)
-            sentinel = await add(SyncKind.PRODUCTS, of=await add_shop(uows, make_shop(shop.merchant_id)))
+            quick = await world.add(shop, SyncKind.ORDERS, finished=True)
+            await taken(witness)
+            other = await world.add(shop, SyncKind.ORDERS)
+            await taken(witness)
+            # and a last one, of another shop, read after the subscriber resumed (so the test knows it is done)
+            sentinel = await world.add(await add_shop(world.uows, make_shop(shop.merchant_id)), SyncKind.PRODUCTS)
             # then the subscriber sends the task that started and finished meanwhile, before the last one
             sent = []
-            while (message := await received())["id"] != sentinel:
+            while (message := await received(messages))["id"] != sentinel:
                 sent.append(message)
             assert {"id": quick, "status": "SUCCEEDED"} in sent, sent
             assert {"id": other, "status": "QUEUED"} in sent, sent
+        finally:
+            await messages.aclose()
+
+
+async def test_a_shop_subscriber_does_not_have_the_other_shops_tasks_read_for_it(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    """`syncTaskUpdated(shopId:)` kept every id a signal named in its pending set, those of the merchant's other
+    shops too (out of scope, never sent, so never dropped): the feed read each of them again in every read for as
+    long as the subscription lived (its token's days), one more id in each read's statement per task of another
+    shop."""
+    world = InProcess(database, cipher, shop.merchant_id)
+    elsewhere = await add_shop(world.uows, make_shop(shop.merchant_id))
+    running = await world.add(shop, SyncKind.PRODUCTS)
+    messages = await world.subscribe(SHOP_TASKS, {"shop": to_global_id("Shop", shop.id)})
+    async with world.feed.follow() as witness:
+        try:
+            assert await received(messages) == {"id": running, "status": "QUEUED"}
+            await taken(witness)
+            # given tasks of the merchant's other shop that ran and finished, read while the subscriber follows
+            others = [await world.add(elsewhere, kind, finished=True) for kind in (SyncKind.PRODUCTS, SyncKind.ORDERS)]
+            await taken(witness)
+            # when a task of its own shop comes, sent (so the subscriber took the snapshots naming the others)
+            own = await world.add(shop, SyncKind.ORDERS)
+            await taken(witness)
+            assert await received(messages) == {"id": own, "status": "QUEUED"}
+            # then the feed's next read asks for none of the other shop's tasks
+            await world.bus.task_changed(make_task(shop, SyncKind.ORDERS))  # a signal naming no stored task
+            later = await taken(witness)
+            assert not {to_global_id("SyncTask", task_id) for task_id in later.asked} & set(others), later.asked
         finally:
             await messages.aclose()
