@@ -76,6 +76,17 @@ class Race:
         assert shop is not None
         return shop
 
+    async def assert_active_with(self, access_token: str, lines: Any = None) -> None:
+        """The shop holds the pair of `access_token`, which TikTok honours, and is ACTIVE (its revocation lifted);
+        with `lines` (`log_lines` of shop_tokens), one INFO line said it was lifted, naming the shop."""
+        stored = await self.stored()
+        assert stored.tokens.access_token == access_token
+        assert await self.a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
+        assert (stored.revoked_at, stored.status(self.a.clock.now())) == (None, ShopStatus.ACTIVE)
+        if lines is not None:
+            lifted = [m for m in lines.messages if "is lifted" in m]
+            assert len(lifted) == 1 and stored.id in lifted[0], lines.messages
+
 
 async def _race(
     database_url: str,
@@ -159,13 +170,7 @@ async def test_a_refresh_committed_after_the_sweep_revoked_lifts_the_revocation(
         await race.call_b  # B's call went on with P1
 
     # then the shop holds B's pair, which TikTok honours, and is no longer REVOKED: one INFO line says so
-    stored = await race.stored()
-    assert stored.tokens.access_token == race.session.tokens.access_token
-    assert await race.a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
-    assert stored.revoked_at is None
-    assert stored.status(race.a.clock.now()) is ShopStatus.ACTIVE
-    lifted = [m for m in lines.messages if "is lifted" in m]
-    assert len(lifted) == 1 and stored.id in lifted[0], lines.messages
+    await race.assert_active_with(race.session.tokens.access_token, lines)
 
 
 @SQLITE_ONLY
@@ -241,12 +246,7 @@ async def test_a_refresh_committed_late_lifts_a_revocation_by_another_processs_s
         await race.call_b
 
     # then, as when the sweep was the one refused, the shop holds B's pair, which TikTok honours, and is ACTIVE
-    stored = await race.stored()
-    assert stored.tokens.access_token == race.session.tokens.access_token
-    assert await a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
-    assert (stored.revoked_at, stored.status(a.clock.now())) == (None, ShopStatus.ACTIVE)
-    lifted = [m for m in lines.messages if "is lifted" in m]
-    assert len(lifted) == 1 and stored.id in lifted[0], lines.messages
+    await race.assert_active_with(race.session.tokens.access_token, lines)
 
 
 @SQLITE_ONLY
@@ -294,7 +294,4 @@ async def test_a_refusal_of_a_pair_the_session_adopted_is_lifted_by_a_late_refre
         await call_c
 
     # then the shop holds C's pair, which TikTok honours, and is ACTIVE: the refusal was of the pair C replaced
-    stored = await race.stored()
-    assert stored.tokens.access_token == session_c.tokens.access_token
-    assert await a.tiktok.warehouses(stored.tokens.access_token, stored.tiktok_shop_cipher) is not None
-    assert (stored.revoked_at, stored.status(a.clock.now())) == (None, ShopStatus.ACTIVE)
+    await race.assert_active_with(session_c.tokens.access_token)
