@@ -581,8 +581,10 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
         deleted.seed_read_at,
     ]  # fmt: skip
     await session.execute(insert(deleted_shop_lines).from_select(columns, leaving))
+    # (a SKU left without its item names the one it remembers, as its kept period does, `_record_links`: a line that
+    # ledger made history on no item must not pass for a sale it never saw)
     linked_item = (
-        select(func.max(links.inventory_item_id))
+        select(func.max(func.coalesce(links.inventory_item_id, links.unlinked_item_id)))
         .where(links.shop_id == lines.shop_id, links.tiktok_sku_id == lines.tiktok_sku_id)
         .scalar_subquery()
     )
@@ -609,20 +611,29 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     `domain.inventory.links.counts_orders`) took effect (`linked_at`, else its seed's read `stock_counted_at`, as
     `ledger.order_timing` reads it) by merchant, TikTok shop, SKU and item (`deleted_shop_links`), for that TikTok
     shop connected again: a sale made under that link and first seen shipped there deducts, as on the same connection
-    (`ledger.sold_while_linked_before`). One statement."""
+    (`ledger.sold_while_linked_before`). One statement.
+
+    So does each link left without its item that remembers it (`sku_links.unlinked_item_id`: the merchant's
+    `skuUnlink`, or an import's AMBIGUOUS, NO_SELLER_SKU, EXCLUDED; `links.remembered_on_unlink`), on that item, from
+    when that link took effect to the delete: on the same connection a sale of that SKU made since, first seen shipped,
+    deducts from that item once its SKU links to it again (`ledger.first_seen_unlinked`: at once when made before the
+    unlink or left by an import, else waiting for the relink, `link_pending`), and the reconnect's import links it
+    again by seller SKU. Without its period such a sale the old ledger never saw was history after the reconnect, its
+    units on sale on every shop though they had left the shelf (poolfuzz54 finding 1: 10/0/10 where the shelf held 8).
+    """
     links, kept = sku_links.c, deleted_shop_links.c
     since = func.coalesce(links.linked_at, links.stock_counted_at)
+    item = func.coalesce(links.inventory_item_id, links.unlinked_item_id)
+    counts = and_(links.state.in_((LinkState.LINKED.value, DROPPED)), links.inventory_item_id.is_not(None))
+    remembers = and_(links.inventory_item_id.is_(None), links.unlinked_item_id.is_not(None))
     taken = (
         select(
-            literal(merchant_id), shops.c.tiktok_shop_id, links.tiktok_sku_id, links.inventory_item_id,
-            literal(now, UTCDateTime), func.min(since),
+            literal(merchant_id), shops.c.tiktok_shop_id, links.tiktok_sku_id, item, literal(now, UTCDateTime),
+            func.min(since),
         )
         .join(shops, shops.c.id == links.shop_id)
-        .where(
-            links.shop_id == shop_id, links.state.in_((LinkState.LINKED.value, DROPPED)),
-            links.inventory_item_id.is_not(None), since.is_not(None),
-        )
-        .group_by(shops.c.tiktok_shop_id, links.tiktok_sku_id, links.inventory_item_id)
+        .where(links.shop_id == shop_id, or_(counts, remembers), since.is_not(None))
+        .group_by(shops.c.tiktok_shop_id, links.tiktok_sku_id, item)
     )  # fmt: skip
     columns = [kept.merchant_id, kept.tiktok_shop_id, kept.tiktok_sku_id, kept.inventory_item_id, kept.deleted_at]
     await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at], taken))
@@ -1139,7 +1150,13 @@ async def release_shop(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, holds_remembered(sku_links.c)
     )
     touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
-    await lock_items(session, touched)
+    # (and, when kept, those its links left without an item remember: `_record_links` keeps a period naming each, a
+    # row whose foreign key takes a share lock on the item, which must not come out of id order)
+    forgotten = select(sku_links.c.unlinked_item_id).where(
+        sku_links.c.shop_id == shop_id, sku_links.c.inventory_item_id.is_(None)
+    )
+    kept_on = {i for i in (await session.execute(forgotten)).scalars() if i is not None} if remember else set()
+    await lock_items(session, touched | kept_on)
     if remember:
         await _record_deducted(session, shop_id, now)
         await _record_links(session, shop_id, merchant_id, now)
