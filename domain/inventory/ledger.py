@@ -766,6 +766,21 @@ def back_with_its_shop(
     return Transition(LineState.RELEASED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
 
 
+def waits_with_its_shop(wanted: StockEffect, order_updated_at: datetime) -> Transition:
+    """The first move of a line its shop's delete deducted (`leaves_with_its_shop`, `deleted_shop_lines` state
+    RESERVED), first seen again by the same merchant's shop of that TikTok shop (connected again) before its SKU has a
+    link (the reconnect's orders import ahead of its products import, or the SKU unlinked meanwhile): it waits for the
+    link on no item (PENDING_LINK), whatever its status, keeping its record, and its SKU's link moves it as the
+    products-first path would have (`relink_lines`: linked to the record's item, `back_with_its_shop`; to another,
+    as any waiting line, `link_pending`). So the import's order never decides the outcome.
+
+    Before this rule only an open one waited: one first seen cancelled (or shipped) before the link was history at
+    once and its record gone, so a cancellation the delete had deducted never came back (poolfuzz54 finding 2: 9/0/9
+    where the shelf held 10, and where products first gave 10/0/10). Shipped, the outcome is the same either way (the
+    delete's deduction was its shipment: `back_with_its_shop` moves nothing)."""
+    return Transition(LineState.PENDING_LINK, wanted, order_updated_at, None)
+
+
 def pending_with_its_shop(
     wanted: StockEffect, order_updated_at: datetime, linked_item_id: str | None, quantity: int, remembered: str
 ) -> Transition:

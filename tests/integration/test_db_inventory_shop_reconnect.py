@@ -192,3 +192,43 @@ async def test_a_sale_unseen_of_a_sku_unlinked_at_the_delete_is_deducted_once_it
     version = (await world.item("SOCK"))["version"]
     await world.orders(again, o1)
     assert (await world.item("SOCK"))["version"] == version
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+@pytest.mark.parametrize(
+    ("status", "expected"), [("CANCELLED", (10, 0, 10)), ("IN_TRANSIT", (9, 0, 9))], ids=["cancelled", "shipped"]
+)
+async def test_a_reservation_the_delete_deducted_finished_meanwhile_moves_alike_whichever_import_comes_first(
+    world: Pool, orders_first: bool, status: str, expected: tuple[int, int, int]
+) -> None:
+    # given SOCK linked by two shops (10 on hand), an open order o1 (1 unit) on the second, reserved (10/1/9); the
+    # second shop deleted: o1's unit leaves on-hand ("shop deleted", 9/0/9, its record RESERVED)
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10)))
+    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    o1 = order("o1", "AWAITING_SHIPMENT", "g1", at=NOW + timedelta(minutes=1))
+    world.clock.advance(timedelta(minutes=2))
+    await world.orders(gone, o1)
+    await _delete(world, gone)
+    assert await _counts(world, "SOCK") == (9, 0, 9)
+
+    # when the buyer cancels o1 (or it ships) while the shop is deleted, and the same TikTok shop is connected again:
+    # its import reads o1, after its products or before them (poolfuzz54 finding 2, seeds 144, 149)
+    world.clock.advance(timedelta(minutes=1))
+    finished = replace(o1, status=status, updated_at=world.clock.now())
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    if orders_first:
+        await world.orders(again, finished)
+    await world.products(again, product("q", ("g1", "SOCK", 10 if status == "CANCELLED" else 9), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(again, finished)
+
+    # then cancelled, its unit is back on the shelf's count (10/0/10; before, orders first: 9/0/9 for good, one unit off
+    # sale on every shop); shipped, the delete's deduction was its shipment (9/0/9); the record has served either way,
+    # and a replay moves nothing
+    assert await _counts(world, "SOCK") == expected
+    assert await _count(world, deleted_shop_lines) == 0
+    version = (await world.item("SOCK"))["version"]
+    await world.orders(again, finished)
+    assert (await world.item("SOCK"))["version"] == version

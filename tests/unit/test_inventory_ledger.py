@@ -44,6 +44,7 @@ from domain.inventory.ledger import (
     transition,
     uncounted_sale,
     unlink_reserved,
+    waits_with_its_shop,
 )
 
 OLDER = datetime(2026, 11, 30, 11, 59, tzinfo=UTC)
@@ -794,3 +795,11 @@ def test_a_line_the_deleted_ledger_held_waiting_moves_as_a_waiting_line_once_lin
     wanted: StockEffect, linked_to: str | None, expected: Transition
 ) -> None:
     assert pending_with_its_shop(wanted, NEWER, linked_to, 2, "A") == expected
+
+
+@pytest.mark.parametrize("wanted", [RESERVE, DEDUCT, RELEASE], ids=["open", "shipped", "cancelled"])
+def test_a_line_the_delete_deducted_first_seen_before_its_skus_link_waits_on_no_item_whatever_its_status(
+    wanted: StockEffect,
+) -> None:
+    # a line waiting on no item keeps the delete's record, and its SKU's link counts it back (`relink_lines`)
+    assert waits_with_its_shop(wanted, NEWER) == Transition(PENDING, wanted, NEWER, None)

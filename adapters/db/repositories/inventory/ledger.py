@@ -94,6 +94,7 @@ from domain.inventory.ledger import (
     transition,
     uncounted_sale,
     unseen_units,
+    waits_with_its_shop,
     wanted_effect,
 )
 from domain.inventory.links import DROPPED, LinkState, counts_orders, holds_for, left_by_import, on_seed
@@ -295,6 +296,9 @@ async def _apply_chunk(
                 reason = _CONNECTED_AGAIN
             elif pending_on is not None:
                 move = pending_with_its_shop(wanted, updated_at, item_id, units, pending_on)
+            elif deducted_from is not None and item_id is None and current is None:
+                # deducted by the delete, its SKU not linked yet: it waits for the link with its record (`relink_lines`)
+                move = waits_with_its_shop(wanted, updated_at)
             else:
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
