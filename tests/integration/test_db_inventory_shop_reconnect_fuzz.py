@@ -11,10 +11,10 @@ every SKU linked to its item, every order read again (a poll), and:
 - the rule: A's (on-hand, reserved, available) per item equal B's, "as if the shop had never been deleted";
 - the shelf: on-hand is 10 less the units shipped, nothing reserved, for both.
 
-Each step also checks `Pool.item`'s invariants (reserved equals the ledger's RESERVED units; the running units per
-SKU equal the ledger's). The cases are a bounded set of seeds (a few seconds per database), those that found
-poolfuzz54's findings 1 and 2 among them; `FUZZ_SEEDS=a:b` runs others (`FUZZ_SEEDS=0:150` took ~2 minutes on SQLite),
-and a failure prints its op list, which `_run` replays.
+`Pool.item`'s invariants (reserved equals the ledger's RESERVED units; the running units per SKU equal the
+ledger's) are checked after each delete and reconnect and at the end. The cases are a bounded set of seeds (a few
+seconds per database), those that found poolfuzz54's findings 1 and 2 among them; `FUZZ_SEEDS=a:b` runs others
+(`FUZZ_SEEDS=0:150`: ~40 s on SQLite), and a failure prints its op list, which `_run` replays.
 """
 
 from __future__ import annotations
@@ -239,6 +239,9 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             await b.relink_all()
             for oid in everything:
                 await deliver(b, oid)
+        if kind in ("delete", "reconnect"):
+            for side in (a, b):
+                await side.counts()  # (`Pool.item` checks its invariants: after each delete and reconnect)
 
     # the end: every SKU linked to its item, every order final at TikTok and read again (a poll)
     clock.advance(timedelta(minutes=1))
