@@ -9,7 +9,9 @@ timeout to what is left and gives up, rather than wait a backoff after which no 
 (`Transport._before_retry`): the call ends with its `TransientError` (a `TikTokUnavailableError`), in time for the
 run to say so and be retried. An attempt the budget ended itself (none left to send it, or cut to what was left and
 timed out: TikTok did not get its full timeout) raises `TimeBudgetSpentError`, also a `TikTokUnavailableError`, but
-is not counted as a TikTok failure: no outage is said for it (review54a F4). Budgets nest (the earlier end holds);
+is not counted as a TikTok failure: no outage is said for it (review54a F4); unless TikTok failed the call's earlier
+attempts, each with its full timeout: then the call gives up with their error and the outage said, as a TikTok that
+never answers is (review55 F1). Budgets nest (the earlier end holds);
 outside any, calls are bounded per attempt only. The deadline is on the monotonic clock, and lives in a context
 variable: it follows the run's coroutine and the tasks it starts.
 """

@@ -14,7 +14,8 @@ GatewayError (domain.ports)
         │     │     │                      `request_sent` False when no connection was made
         │     │     └── TimeBudgetSpentError the run's TikTok time budget (`adapters.tiktok.budget`) ended the
         │     │                            attempt: not sent (nothing left), or cut to what was left and timed
-        │     │                            out. No TikTok failure: no outage is said; the run is retried later
+        │     │                            out, on a call's first attempt. No TikTok failure: no outage is
+        │     │                            said; the run is retried later
         │     ├── MalformedResponseError a 2xx whose body is not a JSON envelope, or an answer whose body does
         │     │                            not decode by its Content-Encoding (a proxy's bad gzip: the transport)
         │     └── AccessTokenExpiredError 105002: ShopSession refreshes once and retries; should one reach
@@ -154,10 +155,12 @@ class NetworkError(TransientError):
 class TimeBudgetSpentError(NetworkError):
     """The run's time budget for TikTok (`adapters.tiktok.budget`), not TikTok, ended the attempt: nothing was left
     to send it (`request_sent` False), or its timeout or deadline was cut to what was left and it timed out, TikTok
-    having had less than `SHOPBRIDGE_TIKTOK_TIMEOUT`. The transport neither counts it as a failed attempt nor says an
-    outage (`adapters.tiktok.availability`), nor retries it; it is a `TikTokUnavailableError` all the same, so the
-    run ends with TIKTOK_UNAVAILABLE and its queue retries it later (review54a F4: a budget spent by calls TikTok
-    answered, slowly but in time, was logged as a process-wide TikTok outage)."""
+    having had less than `SHOPBRIDGE_TIKTOK_TIMEOUT`. Raised for a call's first attempt only: the transport neither
+    counts it as a failed attempt nor says an outage (`adapters.tiktok.availability`), nor retries it; it is a
+    `TikTokUnavailableError` all the same, so the run ends with TIKTOK_UNAVAILABLE and its queue retries it later
+    (review54a F4: a budget spent by calls TikTok answered, slowly but in time, was logged as a process-wide TikTok
+    outage). After attempts TikTok failed, the call gives up with the last of their errors instead, the outage said
+    (review55 F1)."""
 
 
 class MalformedResponseError(TransientError):

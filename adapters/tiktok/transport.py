@@ -10,8 +10,10 @@ one, but a throttled answer that names its wait is not retried sooner, into anot
 later). Inside a run's time budget (`adapters.tiktok.budget.time_budget`, set by an actor from its time limit) an
 attempt's timeout and deadline are cut to what is left, and a retry whose wait leaves no time for an attempt is not
 made: the call gives up with its `TransientError`, so the run ends inside its actor's time limit with the outage said.
-An attempt the budget itself ended (nothing left to send it, or cut and timed out) is no TikTok failure: it raises a
-`TimeBudgetSpentError` at once, with one INFO line and no outage said (review54a F4).
+An attempt the budget itself ended (nothing left to send it, or cut and timed out) is no TikTok failure when TikTok
+failed none of the call's earlier attempts: it raises a `TimeBudgetSpentError` at once, with one INFO line and no
+outage said (review54a F4); after earlier attempts TikTok failed, the call gives up with the last of their errors and
+the outage said, as when no attempt fits (review55 F1).
 The token endpoints are GETs on the auth host, unsigned, with `app_secret` in the query, so nothing of their URL
 reaches a log line or an exception.
 """
@@ -207,6 +209,7 @@ class Transport:
         wire_query = {k: query_value(v) for k, v in (query or {}).items() if v is not None and query_value(v) != ""}
         lane = (self.settings.app_key, shop_cipher)
         attempt, told, answers_before = 0, 0.0, self.availability.answers
+        failure: TransientError | None = None  # the call's last attempt TikTok failed (none: none did)
         while True:
             try:
                 await self._limiter.acquire(lane)
@@ -214,13 +217,13 @@ class Transport:
             except AccessTokenExpiredError:
                 raise
             except TimeBudgetSpentError as exc:
-                self._budget_ended(f"{method} {path}", attempt, exc)
-                raise
+                # each error keeps the cause it was raised with (the httpx failure)
+                raise self._budget_ended(f"{method} {path}", attempt, exc, failure, answers_before)  # noqa: B904
             except TransientError as exc:
                 if not attempt:
                     answers_before = self.availability.answers
                 told += await self._before_retry(f"{method} {path}", attempt, exc, told, answers_before)
-                attempt += 1
+                attempt, failure = attempt + 1, exc
 
     async def token_call(self, path: str, grant: Mapping[str, str], *, single_use: bool = False) -> Raw:
         """GET on the auth host with `grant` (its `grant_type` always given); a non-transient refusal is
@@ -234,6 +237,7 @@ class Transport:
         """
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
         attempt, told, answers_before = 0, 0.0, self.availability.answers
+        failure: TransientError | None = None  # the call's last attempt TikTok failed (none: none did)
         while True:
             try:
                 return await self._send_token(path, params)
@@ -242,25 +246,48 @@ class Transport:
                     logger.warning("tiktok GET %s: the answer was lost (%s); not sent again: single-use", path, exc)
                     raise _outcome_unknown(exc, f"GET {path}") from None
                 if isinstance(exc, TimeBudgetSpentError):
-                    self._budget_ended(f"GET {path}", attempt, exc)
-                    raise
+                    raise self._budget_ended(f"GET {path}", attempt, exc, failure, answers_before) from None
                 if not attempt:
                     answers_before = self.availability.answers
                 told += await self._before_retry(f"GET {path}", attempt, exc, told, answers_before)
-                attempt += 1
+                attempt, failure = attempt + 1, exc
             except TikTokError as exc:  # already logged once, with its HTTP status (`_data_or_raise`)
                 raise _token_error(exc, grant["grant_type"]) from None
 
-    def _budget_ended(self, what: str, attempt: int, error: TimeBudgetSpentError) -> None:
-        """The run's time budget ended the call at `attempt` (0-based; `error`): no failed attempt nor outage for
-        `availability` (TikTok failed nothing: review54a F4), one INFO line; the caller raises `error`."""
+    def _budget_ended(
+        self,
+        what: str,
+        attempt: int,
+        error: TimeBudgetSpentError,
+        failure: TransientError | None,
+        answers_before: int,
+    ) -> TransientError:
+        """The run's time budget ended the call at `attempt` (0-based; `error`); the error for the caller to raise.
+
+        `failure` None (TikTok failed none of the call's attempts: a slow but answering TikTok left the run too little
+        time): no failed attempt nor outage for `availability` (review54a F4), one INFO line; `error` is raised.
+        Else TikTok failed the call's earlier attempts, each given its full timeout (timed out, a 5xx, a dropped
+        connection: `failure` is the last of them), and the budget only cut the last try short: the call gives up as
+        `_before_retry` does, the cut attempt counted as failed and the outage said (`Availability.gave_up`, with
+        `answers_before`); `failure`, TikTok's own, is raised (review55 F1: a TikTok that never answered was said
+        "no TikTok failure" at every call of a 45 s budget, and no outage at all)."""
         run_budget = budget.current()
         seconds = f"{run_budget.seconds:g} s" if run_budget is not None else "time"
+        if failure is not None:
+            self.availability.failed()
+            self.availability.gave_up(
+                what,
+                f"gave up after {attempt + 1} attempts: the run's {seconds} for TikTok are spent (the last attempt "
+                f"{error}): {failure}",
+                answers_before,
+            )
+            return failure
         logger.info(
             "tiktok %s ended at attempt %d: the run's %s for TikTok are spent (%s); no TikTok failure, the run is "
             "retried later",
             what, attempt + 1, seconds, error,
         )  # fmt: skip
+        return error
 
     async def _before_retry(
         self, what: str, attempt: int, error: TransientError, told: float, answers_before: int

@@ -197,3 +197,39 @@ async def test_a_budget_spent_by_calls_tiktok_answered_says_no_outage(tmp_path: 
     assert answered >= 1 and isinstance(ended.value, TimeBudgetSpentError)
     assert not [m for m in lines.messages if "TikTok is unavailable" in m], lines.messages
     assert [m for m in lines.messages if "for TikTok are spent" in m and "no TikTok failure" in m], lines.messages
+
+
+@pytest.mark.parametrize("call", ["business call", "token call"])
+async def test_a_silent_tiktok_whose_last_attempt_the_budget_cut_is_said_unavailable(
+    call: str, tmp_path: Path, silent_host: str
+) -> None:
+    """Review55 F1: with a TikTok timeout above `MIN_ATTEMPT_SECONDS` (the default 10 s against a 45 s budget), a
+    TikTok that never answered the call's first attempt, given its full timeout, got one more attempt cut to what
+    was left of the budget; it timed out and the call ended as "no TikTok failure" (`TimeBudgetSpentError`): no
+    outage said, ever. The defaults' ratio, shrunk: a 2 s timeout against a 3.9 s budget, so attempt 1 times out
+    after its full 2 s and attempt 2 gets the ~1.7 s left (a machine slow enough to leave less than a retry's wait
+    plus 1 s gives up before attempt 2: the outage is said that way too)."""
+    settings = _settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path, silent_host)
+    attempts: list[str] = []
+    async with httpx.AsyncClient() as http:
+        client = TikTokClient(
+            replace(settings.tiktok, timeout_seconds=2.0), http, rng=lambda: 0.5,
+            observer=lambda what, outcome: attempts.append(outcome),
+        )  # fmt: skip
+        # given a run's budget of 3.9 s and a TikTok that accepts connections and never answers
+        with log_lines("adapters.tiktok", logging.INFO) as lines, time_budget(3.9):
+            # when the run makes a call
+            with pytest.raises(TikTokUnavailableError) as ended:
+                if call == "token call":
+                    await client.transport.token_call(
+                        "/api/v2/token/refresh", {"grant_type": "refresh_token", "refresh_token": "r"}
+                    )
+                else:
+                    await client.transport.call_raw("GET", "/x", access_token="t")
+    # then it gives up as TikTok's failure (its first attempt's timeout), and the outage is said once
+    assert not isinstance(ended.value, TimeBudgetSpentError), ended.value
+    assert "timed out after 2s" in str(ended.value), ended.value
+    outage = [m for m in lines.messages if "TikTok is unavailable to app" in m]
+    assert len(outage) == 1 and "for TikTok are spent" in outage[0], lines.messages
+    assert not [m for m in lines.messages if "no TikTok failure" in m], lines.messages
+    assert attempts.count("timeout") in (1, 2) and "retry" in attempts, attempts
