@@ -8,8 +8,9 @@ the server answers; without it, it is the database's outage (`DatabaseNotAnsweri
 - A connect or ping of this pool answered during the wait (another caller's checkout): the server answers.
 - Neither (every connection mid-statement for the whole wait: a lock wait, long work, or a server that froze under
   them, which the Python side cannot tell apart; review54b): one probe decides, a connection of its own opened
-  and closed within `PROBE_TIMEOUT_SECONDS`. At most one probe per pool runs at a time, and its result stands for
-  `PROBE_RESULT_KEPT_SECONDS`: a storm of timed-out waits opens one connection, not one each.
+  and closed within `PROBE_TIMEOUT_SECONDS`, or refused by the server itself for a cause that is no outage (too many
+  connections, authentication: `ANSWERING_REFUSALS`). At most one probe per pool runs at a time, and its result
+  stands for `PROBE_RESULT_KEPT_SECONDS`: a storm of timed-out waits opens one connection, not one each.
 """
 
 from __future__ import annotations
@@ -29,6 +30,32 @@ PROBE_TIMEOUT_SECONDS = 2.0
 # How long a probe's result (answered or not) stands for the pool's later timed-out waits: a server that froze
 # right after a probe answered is told busy for at most this long.
 PROBE_RESULT_KEPT_SECONDS = 5.0
+
+
+# SQLSTATEs (PostgreSQL's Appendix A, "PostgreSQL Error Codes") with which a server refuses a new connection it read
+# and judged: it forked a backend, read the startup packet and answered, so it serves; the pool waiting is this
+# process's own (review55 F2: a probe refused "too many connections" was told the database's outage). Class 53's
+# connection caps: 53300 too_many_connections (max_connections used up, a role's or a database's CONNECTION LIMIT),
+# 53400 configuration_limit_exceeded; class 28, invalid_authorization_specification (28000: pg_hba.conf, a role that
+# may not log in) and invalid_password (28P01); 42501 insufficient_privilege (no CONNECT on the database) and 3D000
+# invalid_catalog_name (no such database). Not here, so an outage: class 57P (57P01 admin_shutdown, 57P02
+# crash_shutdown, 57P03 cannot_connect_now: "the database system is starting up / shutting down / in recovery
+# mode"), a server that is not serving, and class 08, which asyncpg also gives errors raised on the client's side.
+ANSWERING_REFUSALS = frozenset({"53300", "53400", "28000", "28P01", "42501", "3D000"})
+
+
+def answering_refusal(error: BaseException) -> bool:
+    """Whether `error`, a failed connect, is the server's own refusal by a SQLSTATE of `ANSWERING_REFUSALS`: read from
+    the error or an error it was raised from (`sqlstate`: asyncpg's `PostgresError` and SQLAlchemy's asyncpg adapter
+    carry it; a timeout, a refused or reset TCP connection and SQLite's errors carry none)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in ANSWERING_REFUSALS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class DatabaseNotAnswering(PoolTimeout):
@@ -119,7 +146,8 @@ class AnsweringPool(AsyncAdaptedQueuePool):
 
     async def _run_probe(self) -> str | None:
         """Open a connection of its own with the pool's creator and close it, within `PROBE_TIMEOUT_SECONDS`: None
-        when it opened (the server forked, authenticated and readied a backend), else what happened instead."""
+        when it opened (the server forked, authenticated and readied a backend) or the server refused it for a cause
+        that is no outage (`answering_refusal`: it answered), else what happened instead."""
         opened = False
 
         def connect_and_close() -> None:
@@ -137,9 +165,9 @@ class AnsweringPool(AsyncAdaptedQueuePool):
             return None
         except TimeoutError:
             return None if opened else f"got no answer in {PROBE_TIMEOUT_SECONDS:.1f} s"
-        except Exception as exc:  # refused, reset, too many connections...: no sign of a server that serves
-            if opened:
-                return None  # its close failed, after the server answered
+        except Exception as exc:  # refused, reset, starting up...: no sign of a server that serves
+            if opened or answering_refusal(exc):
+                return None  # its close failed after the server answered, or the server itself refused it
             text = str(exc).strip().splitlines()
             return f"failed ({type(exc).__name__}: {text[0] if text else ''})"
         finally:

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -278,4 +279,50 @@ async def test_a_pool_held_by_long_statements_on_a_database_that_answers_is_data
         assert (outage_line(error) or "").startswith("this process's database connections are all in use")
         assert error_code(GraphQLError("shops", original_error=error)) == "DATABASE_BUSY"
     # and the three timed-out waits opened one probe connection between them
+    assert len(opened) == 1
+
+
+async def test_a_probe_the_server_refuses_for_its_connection_cap_is_database_busy(
+    postgres_server: PostgresServer,
+) -> None:
+    """Review55 F2: the pool's probe refused by the server, "too many connections" (SQLSTATE 53300), was told the
+    database's outage (`DatabaseNotAnswering`, SERVICE_UNAVAILABLE, "a probe connection failed (Error: too many
+    connections for role …)"), though the server had read the connect and answered it."""
+    # given a role that may hold one connection (CONNECTION LIMIT 1: as max_connections used up by other processes,
+    # the probe is refused with SQLSTATE 53300), and a pool of that role, of one connection, no overflow, waited for
+    # 1 s, whose connection is in the middle of a statement (waiting on a lock the test holds)
+    url = make_url(postgres_server.create_database())
+    role = f"capped_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.connect()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
+    finally:
+        admin.close()
+    db = Database(url.set(username=role).render_as_string(hide_password=False), pool_size=1, max_overflow=0,
+                  pool_timeout=1.0)  # fmt: skip
+
+    async def long_read() -> None:
+        async with db.read_sessionmaker() as session:
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+    try:
+        with _lock_held(postgres_server, url.database or "") as holder:
+            first = asyncio.create_task(long_read())
+            try:
+                await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
+                opened = _connects_counted(db)
+                # when two reads wait the pool's whole timeout at once
+                errors = await _storm(db, 2)
+                assert not first.done()
+            finally:
+                holder.close()
+                await asyncio.wait_for(first, 60)
+    finally:
+        await db.dispose()
+    # then each is this process's pool busy (DATABASE_BUSY): the server answered the probe, with its refusal
+    for error in errors:
+        assert isinstance(error, sa.exc.TimeoutError) and not isinstance(error, DatabaseNotAnswering), describe(error)
+        assert pool_exhausted(error) and error_code(GraphQLError("shops", original_error=error)) == "DATABASE_BUSY"
+    # and the probe was tried once, and refused
     assert len(opened) == 1
