@@ -13,9 +13,11 @@ livesync52, 2026-12-05), and no line said when it began or ended. Here:
 - the first answer (a success, or any refusal that is no outage: TikTok read the request) ends it: one INFO line,
   `TikTok answers app <app_key> again after 62.3 s unavailable (since …): 301 attempts failed, 14 calls gave up`;
 - failures a call's own retries absorbed, an answer coming before any call gave up, are no outage: DEBUG only;
-- nor is a call that gives up while TikTok answered other calls since its first failed attempt (`gave_up`'s
-  `answers_before`): TikTok fails that request (a 5xx for one product id, say), not the app. Before, a poll's read of
-  one product TikTok kept failing said a process-wide outage and its end at every poll (review54a F2): DEBUG only.
+- nor is a call that gives up while TikTok answered other calls to the same host since its first failed attempt
+  (`gave_up`'s `host` and `answers_before`): TikTok fails that request (a 5xx for one product id, say), not the app.
+  Before, a poll's read of one product TikTok kept failing said a process-wide outage and its end at every poll
+  (review54a F2): DEBUG only. Answers are counted per host (`api_url`, `auth_url`): the auth host's answer to a token
+  refresh says nothing of the API host, and hid its outage (review55 F3).
 
 A circuit breaker it is not (`adapters.outage_window` is the one for Redis): calls go on being made and retried as
 before, the queue retries the work; only what is said changes. One per process, app and TikTok hosts (`shared`, which
@@ -48,9 +50,9 @@ class Availability:
         self._failed_attempts = 0  # since then
         self._gave_up = 0  # calls given up since the outage began
         self.out = False  # an outage was said to begin (WARNING) and has not ended
-        # Answers so far (`answered`); counted without the lock on its fast path, so two threads' answers at once may
-        # count one: a call that gave up may then be said an outage, as before this count.
-        self.answers = 0
+        # Answers so far per host (`answered`); counted without the lock on its fast path, so two threads' answers at
+        # once may count one: a call that gave up may then be said an outage, as before this count.
+        self._answers: dict[str, int] = {}
 
     def failed(self) -> None:
         """An attempt failed transiently (it is retried, or its call gives up next: `gave_up`)."""
@@ -59,12 +61,16 @@ class Availability:
                 self._failing_since = self._clock()
             self._failed_attempts += 1
 
-    def gave_up(self, what: str, why: str, answers_before: int | None = None) -> None:
-        """A call (`what`, "METHOD path") gave up (`why`, e.g. "gave up after 6 attempts: Service unavailable (…)"):
-        the outage begins with one WARNING, or, begun already, one DEBUG line. `answers_before`: `answers` when the
-        call's first attempt failed; TikTok having answered other calls since, it fails this request, not the app: no
-        outage, one DEBUG line."""
-        if answers_before is not None and self.answers > answers_before:
+    def answers(self, host: str) -> int:
+        """How many answers `host` (a base URL: `TikTokSettings.api_url` or `auth_url`) gave so far (`answered`)."""
+        return self._answers.get(host, 0)
+
+    def gave_up(self, what: str, why: str, host: str, answers_before: int | None = None) -> None:
+        """A call (`what`, "METHOD path") to `host` gave up (`why`, e.g. "gave up after 6 attempts: Service unavailable
+        (…)"): the outage begins with one WARNING, or, begun already, one DEBUG line. `answers_before`: `answers(host)`
+        when the call's first attempt failed; `host` having answered other calls since, TikTok fails this request, not
+        the app: no outage, one DEBUG line. Another host's answers do not count (review55 F3)."""
+        if answers_before is not None and self.answers(host) > answers_before:
             logger.debug("tiktok %s %s (TikTok answered other calls meanwhile: no outage)", what, why)
             return
         with self._lock:
@@ -83,9 +89,10 @@ class Availability:
             self.app_key, _utc(since), what, why, attempts,
         )  # fmt: skip
 
-    def answered(self) -> None:
-        """TikTok answered a call (a success, or a refusal that is no outage): an outage under way ends."""
-        self.answers += 1
+    def answered(self, host: str) -> None:
+        """TikTok's `host` (a base URL, as `answers` takes it) answered a call (a success, or a refusal that is no
+        outage): an outage under way ends."""
+        self._answers[host] = self._answers.get(host, 0) + 1
         if self._failing_since is None:  # the common case, read without the lock: a stale None is the next call's
             return
         with self._lock:

@@ -208,7 +208,8 @@ class Transport:
         # Empty values are never sent: whatever is on the wire must be in the signature.
         wire_query = {k: query_value(v) for k, v in (query or {}).items() if v is not None and query_value(v) != ""}
         lane = (self.settings.app_key, shop_cipher)
-        attempt, told, answers_before = 0, 0.0, self.availability.answers
+        host = self.settings.api_url
+        attempt, told, answers_before = 0, 0.0, self.availability.answers(host)
         failure: TransientError | None = None  # the call's last attempt TikTok failed (none: none did)
         while True:
             try:
@@ -218,11 +219,11 @@ class Transport:
                 raise
             except TimeBudgetSpentError as exc:
                 # each error keeps the cause it was raised with (the httpx failure)
-                raise self._budget_ended(f"{method} {path}", attempt, exc, failure, answers_before)  # noqa: B904
+                raise self._budget_ended(f"{method} {path}", attempt, exc, failure, (host, answers_before))  # noqa: B904
             except TransientError as exc:
                 if not attempt:
-                    answers_before = self.availability.answers
-                told += await self._before_retry(f"{method} {path}", attempt, exc, told, answers_before)
+                    answers_before = self.availability.answers(host)
+                told += await self._before_retry(f"{method} {path}", attempt, exc, told, (host, answers_before))
                 attempt, failure = attempt + 1, exc
 
     async def token_call(self, path: str, grant: Mapping[str, str], *, single_use: bool = False) -> Raw:
@@ -236,7 +237,8 @@ class Transport:
         could only be refused: `AuthCodeOutcomeUnknownError` is raised at once.
         """
         params = {"app_key": self.settings.app_key, "app_secret": self.settings.app_secret, **grant}
-        attempt, told, answers_before = 0, 0.0, self.availability.answers
+        host = self.settings.auth_url
+        attempt, told, answers_before = 0, 0.0, self.availability.answers(host)
         failure: TransientError | None = None  # the call's last attempt TikTok failed (none: none did)
         while True:
             try:
@@ -246,10 +248,10 @@ class Transport:
                     logger.warning("tiktok GET %s: the answer was lost (%s); not sent again: single-use", path, exc)
                     raise _outcome_unknown(exc, f"GET {path}") from None
                 if isinstance(exc, TimeBudgetSpentError):
-                    raise self._budget_ended(f"GET {path}", attempt, exc, failure, answers_before) from None
+                    raise self._budget_ended(f"GET {path}", attempt, exc, failure, (host, answers_before)) from None
                 if not attempt:
-                    answers_before = self.availability.answers
-                told += await self._before_retry(f"GET {path}", attempt, exc, told, answers_before)
+                    answers_before = self.availability.answers(host)
+                told += await self._before_retry(f"GET {path}", attempt, exc, told, (host, answers_before))
                 attempt, failure = attempt + 1, exc
             except TikTokError as exc:  # already logged once, with its HTTP status (`_data_or_raise`)
                 raise _token_error(exc, grant["grant_type"]) from None
@@ -260,7 +262,7 @@ class Transport:
         attempt: int,
         error: TimeBudgetSpentError,
         failure: TransientError | None,
-        answers_before: int,
+        answers_before: tuple[str, int],
     ) -> TransientError:
         """The run's time budget ended the call at `attempt` (0-based; `error`); the error for the caller to raise.
 
@@ -268,9 +270,9 @@ class Transport:
         time): no failed attempt nor outage for `availability` (review54a F4), one INFO line; `error` is raised.
         Else TikTok failed the call's earlier attempts, each given its full timeout (timed out, a 5xx, a dropped
         connection: `failure` is the last of them), and the budget only cut the last try short: the call gives up as
-        `_before_retry` does, the cut attempt counted as failed and the outage said (`Availability.gave_up`, with
-        `answers_before`); `failure`, TikTok's own, is raised (review55 F1: a TikTok that never answered was said
-        "no TikTok failure" at every call of a 45 s budget, and no outage at all)."""
+        `_before_retry` does (`answers_before` as it takes it), the cut attempt counted as failed and the outage said
+        (`Availability.gave_up`); `failure`, TikTok's own, is raised (review55 F1: a TikTok that never answered was
+        said "no TikTok failure" at every call of a 45 s budget, and no outage at all)."""
         run_budget = budget.current()
         seconds = f"{run_budget.seconds:g} s" if run_budget is not None else "time"
         if failure is not None:
@@ -279,7 +281,7 @@ class Transport:
                 what,
                 f"gave up after {attempt + 1} attempts: the run's {seconds} for TikTok are spent (the last attempt "
                 f"{error}): {failure}",
-                answers_before,
+                *answers_before,
             )
             return failure
         logger.info(
@@ -290,15 +292,16 @@ class Transport:
         return error
 
     async def _before_retry(
-        self, what: str, attempt: int, error: TransientError, told: float, answers_before: int
+        self, what: str, attempt: int, error: TransientError, told: float, answers_before: tuple[str, int]
     ) -> float:
         """Sleep the backoff for `attempt`, or at least the answer's Retry-After; re-raise `error` when the retries
         are spent, or when that Retry-After would take the call's waits for it (`told` so far) past
         `RETRY_AFTER_BUDGET_SECONDS`. Returns the seconds waited because of a Retry-After (0 without one).
-        `answers_before`: `availability.answers` at the call's first failed attempt (`Availability.gave_up`)."""
+        `answers_before`: the host the call goes to (`api_url` or `auth_url`) and its `availability.answers` at the
+        call's first failed attempt (`Availability.gave_up`)."""
         self.availability.failed()
         if attempt >= self.settings.max_retries:
-            self.availability.gave_up(what, f"gave up after {attempt + 1} attempts: {error}", answers_before)
+            self.availability.gave_up(what, f"gave up after {attempt + 1} attempts: {error}", *answers_before)
             raise error
         asked = error.retry_after
         if asked is not None and told + asked > RETRY_AFTER_BUDGET_SECONDS:
@@ -306,7 +309,7 @@ class Transport:
                 what,
                 f"gave up: TikTok asked to retry in {asked:.0f} s (Retry-After), past this call's "
                 f"{RETRY_AFTER_BUDGET_SECONDS:.0f} s: {error}",
-                answers_before,
+                *answers_before,
             )
             raise error
         delay = self.backoff(attempt)
@@ -319,7 +322,7 @@ class Transport:
                     what,
                     f"gave up after {attempt + 1} attempts: the run's {run_budget.seconds:g} s for TikTok are "
                     f"spent: {error}",
-                    answers_before,
+                    *answers_before,
                 )
                 raise error
         self._observe(what, "retry")
@@ -359,7 +362,9 @@ class Transport:
             raise self._undecodable(f"{method} {path}", exc) from exc
         # A token refusal a session will resolve (`ShopSession._authorized`: it adopts the pair another process
         # stored, or says at WARNING that none explains it) is routine here: a refresh racing an in-flight call.
-        return self._data_or_raise(f"{method} {path}", response, session_decides=callable(access_token))
+        return self._data_or_raise(
+            f"{method} {path}", response, self.settings.api_url, session_decides=callable(access_token)
+        )
 
     async def _send_token(self, path: str, params: Mapping[str, str]) -> Raw:
         timeout = self._attempt_timeout(f"GET {path}")
@@ -372,7 +377,7 @@ class Transport:
             raise self._network_error(f"GET {path}", exc, timeout, deadline) from None
         except httpx.DecodingError as exc:
             raise self._undecodable(f"GET {path}", exc) from None
-        return self._data_or_raise(f"GET {path}", response)
+        return self._data_or_raise(f"GET {path}", response, self.settings.auth_url)
 
     def _attempt_timeout(self, what: str) -> httpx.Timeout:
         """One attempt's timeout: `SHOPBRIDGE_TIKTOK_TIMEOUT`, cut to what is left of the run's time budget
@@ -431,15 +436,15 @@ class Transport:
         logger.debug("tiktok %s -> undecodable answer: %s", what, exc)
         return error
 
-    def _data_or_raise(self, what: str, response: httpx.Response, *, session_decides: bool = False) -> Raw:
+    def _data_or_raise(self, what: str, response: httpx.Response, host: str, *, session_decides: bool = False) -> Raw:
         """The answer's `data`, or its error raised after one line: DEBUG for a transient error (retried; an outage
         is said by `availability`), INFO for a refused access token a session resolves (`session_decides`), WARNING
-        for any other refusal."""
+        for any other refusal. `host`: the base URL that answered (`availability` counts answers per host)."""
         envelope, data = decode_envelope(response.content)
         error = classify(response.status_code, envelope)
         self._observe(what, "ok" if error is None else _outcome(error))
         if error is None or not error.retryable or isinstance(error, AccessTokenExpiredError):
-            self.availability.answered()  # TikTok read the request: no outage (a 105002 is an answer too)
+            self.availability.answered(host)  # TikTok read the request: no outage (a 105002 is an answer too)
         if error is not None:
             error.api = what  # "METHOD path": what a refusal refused (e.g. the API a missing scope guards)
             if error.retryable:

@@ -316,6 +316,38 @@ async def test_a_call_that_gives_up_while_tiktok_answers_other_calls_says_no_out
     assert len(recorder.requests) == (5 if others_answered else 3)
 
 
+async def test_an_api_host_outage_is_said_though_the_auth_host_answers_token_calls_meanwhile(caplog):
+    """Review55 F3: TikTok's API host failing every request, a token refresh the auth host (another service) answered
+    during a failing call's backoffs counted as "TikTok answered other calls meanwhile": the call gave up at DEBUG
+    only, and the API host's outage went unsaid as long as the token sweep's refreshes came."""
+
+    # given a TikTok whose API host answers 503 to everything, and whose auth host answers token refreshes
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            return ok(token_data("new"))
+        return httpx.Response(503, text="Service Unavailable")
+
+    recorder = Recorder(tiktok)
+    client: TikTokClient | None = None
+
+    async def backoff(seconds: float) -> None:  # while the failing call waits to retry, a token refresh is answered
+        assert client is not None
+        grant = {"grant_type": "refresh_token", "refresh_token": "r"}
+        await client.transport.token_call("/api/v2/token/refresh", grant)
+
+    client = TikTokClient(
+        dataclasses.replace(SETTINGS, max_retries=2), httpx.AsyncClient(transport=httpx.MockTransport(recorder)),
+        clock=lambda: NOW, sleep=backoff, rng=lambda: 0.5, rate_limiter=RateLimiter(10_000),
+    )  # fmt: skip
+    # when an orders read gives up, its retries spent
+    with caplog.at_level(logging.DEBUG, "adapters.tiktok"), pytest.raises(ServerError):
+        await client.transport.call_raw("GET", "/order/202309/orders", access_token="t")
+    # then the API host's outage is said, once: the auth host's answers say nothing of it
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([m for m in warned if "TikTok is unavailable" in m and "/order/202309/orders" in m]) == 1, warned
+    assert [r.url.host for r in recorder.requests].count("auth.example") == 2 and len(recorder.requests) == 5
+
+
 async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sleeping():
     slept: list[float] = []
     client, recorder = client_with(lambda r: fail(36009002, "Too many requests", 429), max_retries=0, slept=slept)
