@@ -39,7 +39,8 @@ T = TypeVar("T")
 
 
 class DatabaseOutage:
-    """The process's live reads' view of the database: up, or unavailable since `since` (monotonic seconds).
+    """The process's live reads' view of the database: up, or unavailable since `since` (monotonic seconds: when
+    the outage's first failed read began).
     `waiting`: the subscriptions (their GraphQL field names) whose reads failed in the current outage."""
 
     def __init__(
@@ -63,7 +64,10 @@ class DatabaseOutage:
         if self.since is None:
             if began < self._ended_at:
                 return  # the last outage's tail: a read begun before it was seen to end
-            self.since = self.clock()
+            # from when the failed read began, not from its failure: a read that waited the pool's whole timeout
+            # (SHOPBRIDGE_DB_POOL_TIMEOUT, 30 s) before failing was the outage's first 30 s (soak55 F2: the INFO
+            # line said "available again after 0.0 s" after such a wait, which an operator reads as a blip)
+            self.since = began
             log.warning(
                 "%s: live subscriptions wait and read it again every %.0f s at most, first %s",
                 # this process's pool exhausted is no outage of the database: said as what it is (DATABASE_BUSY)

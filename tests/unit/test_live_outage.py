@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gql.live_outage import DatabaseOutage, wait_out
 
@@ -102,3 +103,28 @@ async def test_a_token_that_expires_during_the_back_off_reads_nothing_more(monke
     # and the read after it sent one more state on an expired token)
     with pytest.raises(PermissionError):
         await wait_out(outage, "inventoryItemUpdated", reads(REFUSED, "the state"), token_check)
+
+
+async def test_the_outage_s_length_counts_from_when_its_first_failed_read_began(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="shopbridge.subscriptions")
+    clock = Clock()
+    outage = DatabaseOutage(clock, first_retry=0.001, max_retry=0.002)
+    outcomes: Iterator[object] = iter([PoolTimeout("QueuePool limit of size 5 overflow 10 reached"), "the state"])
+
+    async def read() -> object:
+        # given a read that waits the pool's whole timeout (30 s) before it fails, and one that succeeds at once
+        outcome = next(outcomes)
+        if isinstance(outcome, BaseException):
+            clock.now += 30
+            raise outcome
+        return outcome
+
+    assert await wait_out(outage, "inventoryItemUpdated", read) == "the state"
+    # then the INFO line counts the 30 s the failed read waited (it said "after 0.0 s": soak55 F2)
+    assert lines(caplog)[-1] == (
+        "INFO",
+        "the database is available again after 30.0 s: live subscriptions read the current state "
+        "(inventoryItemUpdated waited, 1 retries)",
+    )
