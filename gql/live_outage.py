@@ -25,10 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, TypeVar
+
+from graphql import OperationType
 
 from adapters.db.outage import busy_line, describe, pool_exhausted, unavailable
+
+if TYPE_CHECKING:
+    from strawberry.dataloader import DataLoader
+
+    from gql.context import Info
 
 log = logging.getLogger("shopbridge.subscriptions")
 
@@ -36,6 +43,7 @@ FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 5.0  # a subscription sees the database back within this (plus a read) once it is
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 class DatabaseOutage:
@@ -120,3 +128,27 @@ async def wait_out(
             continue
         outage.recovered()
         return result
+
+
+async def load_live(info: Info, loader: DataLoader[K, T], key: K, where: str) -> T:
+    """`loader.load(key)` for a field of an object a subscription sends (a nested field, read by the message's
+    execution through the per-message loaders): waited out through a database outage, a busy pool included, as the
+    subscription's own reads are (`wait_out`), so the message goes out late with the field, not on time with the
+    field null and a DATABASE_BUSY or SERVICE_UNAVAILABLE error (soak55 F2: `syncTaskUpdated`'s `shop`). In a query
+    or mutation the load as it is: they do not wait (gql/errors.py). The token is checked at each retry by the
+    loaders themselves (`Context._loaders_merchant`: UNAUTHENTICATED once it expired). `where`: the subscription, as
+    its GraphQL field. A message shared by several subscribers (gql/shared_events.py) waits once for all of them."""
+    if info.operation.operation is not OperationType.SUBSCRIPTION:
+        return await loader.load(key)
+    failed = False
+
+    async def read() -> T:
+        nonlocal failed
+        if failed:
+            loader.clear(key)  # a DataLoader keeps a failed load in its cache: read it again
+        failed = True  # until it returns
+        value = await loader.load(key)
+        failed = False
+        return value
+
+    return await wait_out(info.context.services.database_outage, where, read)

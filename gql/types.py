@@ -22,6 +22,7 @@ from gql.enums import (
 )
 from gql.ids import to_global_id
 from gql.inventory_policy.types import InventoryPolicy
+from gql.live_outage import load_live
 
 if TYPE_CHECKING:
     from gql.inventory.types import SkuLink
@@ -390,7 +391,8 @@ class SyncTask(Node):
 
     @strawberry.field(description="Its shop; null once the shop is deleted.")
     async def shop(self, info: Info) -> Shop | None:
-        return await info.context.loaders.shop.load(self.shop_internal_id)
+        # In a syncTaskUpdated message, a busy pool delays the message as the feed's read does (soak55 F2)
+        return await load_live(info, info.context.loaders.shop, self.shop_internal_id, "syncTaskUpdated")
 
 
 async def attention_of(shop: Shop, info: Info) -> list[ShopAttention]:

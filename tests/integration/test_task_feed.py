@@ -4,6 +4,8 @@ shared by every follower, however many there are; each follower sees every commi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
@@ -23,7 +26,7 @@ from gql.context import Context
 from gql.feeds import Follower, Snapshot, TaskFeed
 from gql.ids import to_global_id
 from gql.schema import schema
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
 
 UPDATES = 5
@@ -307,3 +310,62 @@ async def test_a_shop_subscriber_does_not_have_the_other_shops_tasks_read_for_it
             assert not {to_global_id("SyncTask", task_id) for task_id in later.asked} & set(others), later.asked
         finally:
             await messages.aclose()
+
+
+TASKS_WITH_SHOP = "subscription { syncTaskUpdated { id status shop { id name } } }"
+
+
+async def test_a_message_s_shop_read_waits_out_a_busy_pool_as_the_feed_s_read_does(
+    database_url: str, cipher: TokenCipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """soak55 F2: the feed's read waits out a pool timeout, but `SyncTask.shop`, read by the message's execution
+    through the loaders, did not: the client got the message with `shop` null and a DATABASE_BUSY error."""
+    caplog.set_level(logging.INFO, logger="shopbridge.subscriptions")
+    # given a database whose pool lends one connection and waits 0.2 s for it
+    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    held: AsyncConnection | None = None
+    released = asyncio.Event()
+    try:
+        shop = await add_shop(uow_factory(db, cipher), make_shop())
+        world = InProcess(db, cipher, shop.merchant_id)
+        running = await world.add(shop, SyncKind.PRODUCTS)
+        messages = await world.subscribe(TASKS_WITH_SHOP)
+        shop_of_task = {"id": to_global_id("Shop", shop.id), "name": shop.name}
+        async with world.feed.follow() as witness:
+            try:
+                # and a subscriber to every task with its shop, its first message sent
+                assert await received(messages) == {"id": running, "status": "QUEUED", "shop": shop_of_task}
+                await taken(witness)
+                # when a task starts and the feed has read it (its connection given back)
+                started = await world.add(shop, SyncKind.ORDERS)
+                await taken(witness)
+                # and every connection of the pool is in use when the subscriber builds its message
+                held = await db.read_engine.connect()
+                outage = world.services.database_outage
+
+                async def give_back_once_waited() -> None:
+                    await until(lambda: outage.retries >= 1, "the shop's read to fail on the busy pool")
+                    assert held is not None
+                    await held.close()
+                    released.set()
+
+                giving_back = asyncio.create_task(give_back_once_waited())
+                try:
+                    # then the message waits for a connection and carries its shop, no error (received: none)
+                    assert await received(messages) == {"id": started, "status": "QUEUED", "shop": shop_of_task}
+                finally:
+                    giving_back.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await giving_back
+                assert released.is_set()  # it had to wait: its first read found the pool busy
+            finally:
+                await messages.aclose()
+        # and the wait was told as the subscriptions' own reads' are: one WARNING line, its end one INFO line
+        lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
+        assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+        assert lines[0][1].startswith("DATABASE_BUSY: this process's database connections are all in use")
+        assert lines[1][1].endswith("(syncTaskUpdated waited, 1 retries)")
+    finally:
+        if held is not None and not released.is_set():
+            await held.close()
+        await db.dispose()
