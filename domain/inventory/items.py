@@ -13,8 +13,20 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.text import first_control_character, first_invisible_character, is_blank, normalized
+from domain.text import (
+    first_control_character,
+    first_invisible_character,
+    is_blank,
+    normalized,
+    user_perceived_length,
+)
 
+# A SKU's limit, in Unicode code points (of its NFC form), not in user-perceived characters as a shop name's
+# (`domain.shops.NAME_MAX_LENGTH`): a SKU is an identifier, equal to a seller SKU code point by code point, and both
+# columns holding them (`inventory_items.sku`, `skus.seller_sku`) are VARCHAR(255), which PostgreSQL counts in code
+# points. A limit in characters would let a SKU no seller SKU column can hold (and need a wider column, as names got
+# in migration 0022) for nothing: a SKU that long could never link. For a SKU of letters, digits and punctuation, as
+# seller SKUs are, the two counts are the same.
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
 MAX_REASON_LENGTH = 500
@@ -22,6 +34,9 @@ MAX_REASON_LENGTH = 500
 # Every INVALID_INPUT message is one sentence, as every other userError's: what is accepted, then what this input was
 # or held, in parentheses or after a colon ("A SKU has 1 to 255 characters (this one has 300).").
 SKU_LENGTH_RULE = f"A SKU has 1 to {MAX_SKU_LENGTH} characters"
+# The same limit told in code points, when the SKU's characters as seen are fewer (an emoji sequence, a letter with
+# combining accents): the merchant is not told a count it cannot see (newcomer54, finding 7).
+SKU_CODE_POINTS_RULE = f"A SKU has 1 to {MAX_SKU_LENGTH} Unicode code points, as the database stores it"
 SKU_INVISIBLE_RULE = "A SKU must not contain invisible characters (zero-width, no-break or blank characters)"
 REASON_REQUIRED = f"A reason of 1 to {MAX_REASON_LENGTH} characters is required"
 REASON_TOO_LONG = f"A reason has at most {MAX_REASON_LENGTH} characters"
@@ -113,12 +128,13 @@ def sku_as_typed(raw: str) -> str:
 def checked_sku(raw: str) -> str:
     """Rule: a merchant SKU is taken in NFC (`domain.text.normalized`: "CAFÉ-1" with a precomposed É and with E + a
     combining accent are one SKU, and one item), trimmed of surrounding whitespace, not blank (nor only invisible
-    characters), at most 255 characters, with no control character (domain.text: a tab, a line break, a bidi override)
-    and no invisible character but the plain space U+0020 (domain.text.is_invisible: a zero-width space U+200B, word
-    joiner U+2060, BOM U+FEFF, no-break space U+00A0, Braille blank U+2800, Hangul filler U+3164, variation selector
-    U+FE0F...). Raises `ValidationError(INVALID_INPUT)` on the field `sku`, one sentence per reason: empty once
-    trimmed, "A SKU has 1 to 255 characters (this one is empty)."; longer, the same with "(this one has N)." (N
-    characters, trimmed); only invisible characters, "... it would look empty (found U+3164 HANGUL FILLER)."; a control
+    characters), at most 255 Unicode code points (`MAX_SKU_LENGTH` says why), with no control character (domain.text:
+    a tab, a line break, a bidi override) and no invisible character but the plain space U+0020
+    (domain.text.is_invisible: a zero-width space U+200B, word joiner U+2060, BOM U+FEFF, no-break space U+00A0,
+    Braille blank U+2800, Hangul filler U+3164, variation selector U+FE0F...). Raises `ValidationError(INVALID_INPUT)`
+    on the field `sku`, one sentence per reason: empty once trimmed, "A SKU has 1 to 255 characters (this one is
+    empty)."; longer, `sku_too_long`'s sentence ("(this one has N)." when its N code points are N characters, else
+    both counts); only invisible characters, "... it would look empty (found U+3164 HANGUL FILLER)."; a control
     character or bidi override, and an invisible character among visible ones, each its message naming the character
     found.
 
@@ -131,7 +147,7 @@ def checked_sku(raw: str) -> str:
     if not sku:
         raise ValidationError(ErrorCode.INVALID_INPUT, f"{SKU_LENGTH_RULE} (this one is empty).", ("sku",))
     if len(sku) > MAX_SKU_LENGTH:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{SKU_LENGTH_RULE} (this one has {len(sku)}).", ("sku",))
+        raise ValidationError(ErrorCode.INVALID_INPUT, sku_too_long(sku), ("sku",))
     if is_blank(sku):  # what whitespace trimming left: a zero-width space, a Hangul filler U+3164..., named
         raise ValidationError(
             ErrorCode.INVALID_INPUT,
@@ -151,6 +167,18 @@ def checked_sku(raw: str) -> str:
             ("sku",),
         )
     return sku
+
+
+def sku_too_long(sku: str) -> str:
+    """The refusal of a SKU (trimmed, NFC) past `MAX_SKU_LENGTH` code points, one sentence: "A SKU has 1 to 255
+    characters (this one has 300)." when each of its characters is one code point; else, as `parse_shop_name` tells a
+    name too long to store, both counts: "A SKU has 1 to 255 Unicode code points, as the database stores it (its 255
+    characters take 1785)." (255 family emojis, 7 code points each; characters are user-perceived ones,
+    `domain.text.user_perceived_length`)."""
+    characters = user_perceived_length(sku)
+    if characters == len(sku):
+        return f"{SKU_LENGTH_RULE} (this one has {len(sku)})."
+    return f"{SKU_CODE_POINTS_RULE} (its {characters} characters take {len(sku)})."
 
 
 def checked_units(value: int, field: str) -> int:

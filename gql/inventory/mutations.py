@@ -10,8 +10,8 @@ from typing import Annotated
 
 import strawberry
 
-from domain.errors import DomainError
-from domain.inventory.items import REASON_TOO_LONG, SKU_LENGTH_RULE
+from domain.errors import DomainError, ErrorCode, ValidationError
+from domain.inventory.items import REASON_TOO_LONG, sku_too_long
 from domain.services import inventory as pool
 from gql import types as t
 from gql.context import Info
@@ -25,10 +25,21 @@ from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 MAX_TEXT = 1000
 
 
+def bounded_sku(sku: str) -> str:
+    """The SKU input, or INVALID_INPUT on `sku` when it is longer than `MAX_TEXT` code points, before it is read
+    further, in the domain's words (`domain.inventory.items.sku_too_long`: its code points, and its characters when
+    they are fewer, as "255 family emojis" are 1,785 code points; the count is linear, as parsing the input was)."""
+    if len(sku) > MAX_TEXT:
+        raise ValidationError(ErrorCode.INVALID_INPUT, sku_too_long(sku.strip()), ("sku",))
+    return sku
+
+
 @strawberry.input(description="A new inventory item: its merchant SKU and counts (units).")
 class InventoryItemCreateInput:
     sku: str = strawberry.field(
-        description="The merchant SKU: trimmed, 1 to 255 characters, something visible, no control characters (tab, "
+        description="The merchant SKU: trimmed, 1 to 255 Unicode code points (characters, for letters, digits and "
+        "punctuation; an emoji sequence or a letter with combining accents takes several, and the refusal says both "
+        "counts), as a seller SKU is stored, something visible, no control characters (tab, "
         "line break, bidi override), no invisible character but the plain space (U+200B, U+00A0, U+2800 ...), "
         "unique per merchant as written, in NFC: case and width count (`SB-1`, `sb-1` and its full-width form are "
         "three items), as a shop's seller SKU links by exact match; `inventoryItems(query:)` finds all three."
@@ -114,7 +125,7 @@ class InventoryMutation:
     ) -> InventoryItemPayload:
         s = info.context.services
         try:
-            sku = bounded(input.sku, MAX_TEXT, "sku", SKU_LENGTH_RULE) or ""
+            sku = bounded_sku(input.sku)
             item = await pool.create_item(
                 s.uow_factory, s.queue, s.events, s.clock, info.context.require_merchant(), sku, input.on_hand,
                 input.safety_stock,

@@ -174,6 +174,28 @@ def test_a_sku_in_either_unicode_spelling_is_one_item_found_by_either_and_tiktok
     assert app.graphql(SEARCH, {"q": "caf", "oversold": None}, "m1")["inventoryItems"]["totalCount"] == 1
 
 
+def test_a_sku_of_emojis_too_long_is_told_its_characters_and_code_points_through_graphql(
+    app: ShopbridgeServer,
+) -> None:
+    """newcomer54 finding 7: `inventoryItemCreate` with 255 family emojis answered "A SKU has 1 to 255 characters
+    (this one has 1785)."; the limit is in code points (`domain.inventory.items.MAX_SKU_LENGTH`), and says so."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, 1 character
+
+    def created(sku: str) -> dict[str, Any]:
+        return dict(app.graphql(CREATE_SAYING_WHY, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"])
+
+    # when SKUs of emojis just over the limit and far over it (past the edge's bound) are created
+    # then each refusal says both counts, on the field sku
+    for sku, characters in [(family * 37, 37), (family * 255, 255)]:
+        said = f"A SKU has 1 to 255 Unicode code points, as the database stores it (its {characters} characters take "
+        assert created(sku)["userErrors"] == [
+            {"code": "INVALID_INPUT", "field": ["sku"], "message": f"{said}{len(sku)})."}
+        ]
+    # and one of flags (2 code points each) within 255 code points is created as typed
+    flags = "\U0001f1fa\U0001f1f8" * 127
+    assert created(flags) == {"inventoryItem": {"sku": flags}, "userErrors": []}
+
+
 ADJUST_SAYING_WHY = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) {
   inventoryItem { onHand } userErrors { code field message } } }"""
 

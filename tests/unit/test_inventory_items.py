@@ -70,6 +70,27 @@ def test_a_sku_is_trimmed_and_has_1_to_255_characters() -> None:
         assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
 
 
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man, ZWJ, woman, ZWJ, girl, ZWJ, boy
+
+
+def test_a_sku_too_long_in_code_points_is_told_both_counts_not_a_count_the_merchant_cannot_see() -> None:
+    """Rule (`MAX_SKU_LENGTH`, newcomer54 finding 7): a SKU's 255 are code points, as `inventory_items.sku` and
+    `skus.seller_sku` (VARCHAR(255)) hold it; a merchant who typed 255 glyphs was told "this one has 1785"."""
+    # given SKUs whose characters as seen are fewer than their code points, and one of plain letters
+    emoji, accented, plain = FAMILY * 255, "x\u0301" * 200, "x" * 256
+    # when each is checked, then the emojis and accents are told in both counts, the letters as before
+    for raw, message in [
+        (emoji, "A SKU has 1 to 255 Unicode code points, as the database stores it (its 255 characters take 1785)."),
+        (accented, "A SKU has 1 to 255 Unicode code points, as the database stores it (its 200 characters take 400)."),
+        (plain, "A SKU has 1 to 255 characters (this one has 256)."),
+    ]:
+        with pytest.raises(DomainError) as refused:
+            checked_sku(raw)
+        assert refusal(refused.value) == (ValidationError, ErrorCode.INVALID_INPUT, message, ("sku",))
+    # and a SKU within 255 code points is taken (a family emoji is refused for its joiners U+200D, not its length)
+    assert checked_sku("x\u0301" * 127) == "x\u0301" * 127  # 254 code points
+
+
 CONTROL = "A SKU must not contain control characters or text-direction overrides (found {})."
 BLANK = (
     "A SKU must not contain invisible characters (zero-width, no-break or blank characters): "
