@@ -18,9 +18,13 @@ STATE_TTL = timedelta(minutes=30)
 # deletes it (`domain.services.retention.SPENT_AUTHORIZATIONS`).
 KEPT_AFTER_EXPIRY = timedelta(days=1)
 STATE_BYTES = 32
-# How many authorizations (re-authorizations included) one merchant may have started within a state's life, used or
-# not, by default (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS): each is a row until a day past its expiry.
+# How many authorizations (re-authorizations included) one merchant may have started within a state's life and not
+# completed (pending, denied, failed), by default (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS): each is a row until a day past
+# its expiry. A start whose completion connected or renewed a shop frees its place (newcomer54 finding 8: a merchant
+# renewing a fleet of shops that expire together was held 30 minutes every 20), but every start, completed or not,
+# still counts toward `COMPLETED_STARTS_FACTOR` times the limit: the rows stay bounded whatever completes.
 DEFAULT_MAX_STARTS = 20
+COMPLETED_STARTS_FACTOR = 10
 # INVALID_STATE's field, whatever made the state unusable (unknown, another merchant's, used, expired): the input at
 # fault is the same, and a client marks one field for all of them (README, userErrors).
 STATE = ("state",)
@@ -58,6 +62,7 @@ class AuthorizationRequest:
     expires_at: datetime
     shop_id: str | None = None  # the shop being re-authorized
     used_at: datetime | None = None
+    completed_at: datetime | None = None  # when its completion connected or renewed a shop: it no longer counts
 
     @classmethod
     def start(
@@ -150,33 +155,54 @@ class AuthorizationRequest:
 
 class TooManyAuthorizationsError(DomainError):
     """TOO_MANY_AUTHORIZATIONS (on no field), carrying `retry_at` (UTC): when the oldest start still counted expires,
-    and the merchant may start one more. The message says that every start counts, whatever became of it (completing
-    or abandoning one frees nothing), and when, in seconds from `now` (rounded up) and as a UTC time."""
+    and the merchant may start one more. The message says which starts count (those not completed: completing one
+    frees its place, denying or abandoning one does not; or, past `COMPLETED_STARTS_FACTOR` times the limit, every
+    start), and when, in seconds from `now` (rounded up) and as a UTC time."""
 
-    def __init__(self, limit: int, retry_at: datetime, now: datetime) -> None:
+    def __init__(self, limit: int, retry_at: datetime, now: datetime, *, completed_count: bool = False) -> None:
         minutes = int(STATE_TTL.total_seconds() // 60)
+        if completed_count:
+            counted = f", completed or not: each counts until {minutes} minutes after it started"
+        else:
+            counted = (
+                f" and left uncompleted: a pending, denied or failed one counts until {minutes} minutes after it "
+                "started; completing one (a shop connected or renewed) frees its place"
+            )
         super().__init__(
             ErrorCode.TOO_MANY_AUTHORIZATIONS,
-            f"At most {limit} authorizations (re-authorizations included) may be started within {minutes} minutes, "
-            f"whatever became of them: completed, denied or never used, each counts until {minutes} minutes after "
-            f"it started. Try again {when_to_retry(retry_at, now)}.",
+            f"At most {limit} authorizations (re-authorizations included) may be started within {minutes} minutes"
+            f"{counted}. Try again {when_to_retry(retry_at, now)}.",
         )
         self.retry_at = retry_at
 
 
-def check_room(unexpired: Sequence[datetime], limit: int, now: datetime) -> None:
-    """Refuse a new (re-)authorization when the merchant already has `limit` requests that have not expired at `now`,
-    used or not: `TooManyAuthorizationsError` (TOO_MANY_AUTHORIZATIONS, on no field), whose `retry_at` is the expiry
-    of the oldest of the newest `limit`, when the count drops below the limit.
+def check_room(
+    unexpired: Sequence[datetime], limit: int, now: datetime, every_unexpired: Sequence[datetime] = ()
+) -> None:
+    """Refuse a new (re-)authorization when the merchant already has `limit` requests that have not expired at `now`
+    nor been completed: `TooManyAuthorizationsError` (TOO_MANY_AUTHORIZATIONS, on no field), whose `retry_at` is the
+    expiry of the oldest of the newest `limit`, when the count drops below the limit; or, checked first, when it has
+    `limit * COMPLETED_STARTS_FACTOR` requests not expired, completed or not (`every_unexpired`), likewise.
 
-    `unexpired`: the expiry times (UTC) of the merchant's requests not expired at `now`, newest first, at most
-    `limit` (`AuthorizationRequestRepository.unexpired_expiries`); a request expires `STATE_TTL` after it started,
-    so this counts the starts of the last 30 minutes, used or not.
+    `unexpired`: the expiry times (UTC) of the merchant's requests not expired at `now` and not completed (pending,
+    spent by a denial or a failure), newest first, at most `limit`; `every_unexpired`: the same, completed ones
+    included, at most `limit * COMPLETED_STARTS_FACTOR` (`AuthorizationRequestRepository.unexpired_expiries`). A
+    request expires `STATE_TTL` after it started, so this counts the starts of the last 30 minutes.
+
+    A completion that connected or renewed a shop frees its start's place (newcomer54 finding 8): a merchant renewing
+    45 shops that expire together does so in one sitting. It needs TikTok's consent and a code TikTok issued, unlike a
+    denial, which anyone may post, so a loop of starts spent by denials is still held at `limit`; and the rows stay
+    bounded by `COMPLETED_STARTS_FACTOR` times that, whatever completes.
 
     Every start stores a row, kept until a day past its expiry (`KEPT_AFTER_EXPIRY`), so a loop of starts (or of
     starts each spent at once by a denied completion) filled the database. Bounded, one merchant holds at most
-    `limit` rows per `STATE_TTL` (30 minutes), ~50 times that with the day retention keeps; an expired request no
-    longer counts, so the merchant may start again once its oldest one expired. Concurrent starts each count before
-    any commits: a burst of n at once may pass the limit by up to n - 1 (security review 44)."""
+    `limit * COMPLETED_STARTS_FACTOR` rows per `STATE_TTL` (30 minutes), ~50 times that with the day retention
+    keeps; an expired request no longer counts, so the merchant may start again once its oldest one expired.
+    Concurrent starts each count before any commits: a burst of n at once may pass the limit by up to n - 1
+    (security review 44)."""
+    ceiling = limit * COMPLETED_STARTS_FACTOR
+    if len(every_unexpired) >= ceiling:
+        oldest = sorted(every_unexpired, reverse=True)[ceiling - 1]
+        raise TooManyAuthorizationsError(ceiling, oldest, now, completed_count=True)
     if len(unexpired) >= limit:
         raise TooManyAuthorizationsError(limit, sorted(unexpired, reverse=True)[limit - 1], now)

@@ -33,8 +33,9 @@ class ErrorCode(StrEnum):
     AUTHORIZATION_DENIED = "AUTHORIZATION_DENIED"
     # TikTok's answer to the single-use code exchange was lost (a timeout): whether it went through is unknown.
     AUTHORIZATION_UNCONFIRMED = "AUTHORIZATION_UNCONFIRMED"
-    # The merchant started SHOPBRIDGE_MAX_AUTHORIZATION_STARTS authorizations within a state's life (30 minutes),
-    # whatever became of them; the payload's `retryAt` tells when the next may start.
+    # The merchant started SHOPBRIDGE_MAX_AUTHORIZATION_STARTS authorizations within a state's life (30 minutes) and
+    # did not complete them (a completed one frees its place), or ten times as many completed or not
+    # (`domain.authorization.check_room`); the payload's `retryAt` tells when the next may start.
     TOO_MANY_AUTHORIZATIONS = "TOO_MANY_AUTHORIZATIONS"
     NOT_FOUND = "NOT_FOUND"
     TIKTOK_UNAVAILABLE = "TIKTOK_UNAVAILABLE"

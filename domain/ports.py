@@ -88,9 +88,17 @@ class AuthorizationRequestRepository(Protocol):
 
     async def add(self, request: AuthorizationRequest) -> None: ...
     async def get(self, state_digest: str) -> AuthorizationRequest | None: ...
-    async def unexpired_expiries(self, merchant_id: str, now: datetime, limit: int) -> list[datetime]:
+    async def unexpired_expiries(
+        self, merchant_id: str, now: datetime, limit: int, *, completed: bool = True
+    ) -> list[datetime]:
         """The expiry times (UTC) of the merchant's requests not expired at `now`, used or not (`AuthorizationRequest.
-        unexpired`), newest first, at most `limit`: what `domain.authorization.check_room` bounds."""
+        unexpired`), those completed (`completed_at` set) only with `completed`, newest first, at most `limit`: what
+        `domain.authorization.check_room` bounds."""
+        ...
+
+    async def mark_completed(self, state_digest: str, now: datetime) -> None:
+        """Record that the request's completion connected or renewed a shop at `now` (`completed_at`), in the
+        transaction that did: its start no longer counts toward the merchant's limit."""
         ...
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:

@@ -54,7 +54,8 @@ UserErrorCode = d.enum(
         _E.AUTHORIZATION_UNCONFIRMED: "TikTok's answer to the single-use code exchange was lost (a timeout): "
         "authorize again.",
         _E.TOO_MANY_AUTHORIZATIONS: "SHOPBRIDGE_MAX_AUTHORIZATION_STARTS (re-)authorizations started within the last "
-        "30 minutes; the payload's `retryAt` says when the next may start.",
+        "30 minutes and not completed (a completed one frees its place), or ten times as many completed or not; the "
+        "payload's `retryAt` says when the next may start.",
         _E.NOT_FOUND: "No such object for this merchant (another merchant's objects do not exist here).",
         _E.TIKTOK_UNAVAILABLE: "TikTok could not be reached or did not serve the request (beyond the client's "
         "retries); try again later.",

@@ -176,8 +176,9 @@ class Mutation:
     @strawberry.mutation(
         description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
         "in userErrors (regionConfirmed, region, name, in that order); then TOO_MANY_AUTHORIZATIONS when the "
-        "merchant has started as many (re-)authorizations as allowed within the last 30 minutes, whatever became of "
-        "them (completing one frees nothing), with `retryAt`."
+        "merchant has started as many (re-)authorizations as allowed (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS, 20 by "
+        "default) within the last 30 minutes and not completed them (pending, denied or failed: completing one, a "
+        "shop connected or renewed, frees its place), or ten times as many completed or not, with `retryAt`."
     )
     async def shop_authorization_start(
         self,

@@ -482,10 +482,21 @@ class FakeAuthorizationRepository:
     async def get(self, state_digest: str) -> AuthorizationRequest | None:
         return copy.deepcopy(self._s.store.authorizations.get(state_digest))
 
-    async def unexpired_expiries(self, merchant_id: str, now: datetime, limit: int) -> list[datetime]:
+    async def unexpired_expiries(
+        self, merchant_id: str, now: datetime, limit: int, *, completed: bool = True
+    ) -> list[datetime]:
         requests = self._s.store.authorizations.values()
-        mine = (r.expires_at for r in requests if r.merchant_id == merchant_id and r.unexpired(now))
+        mine = (
+            r.expires_at
+            for r in requests
+            if r.merchant_id == merchant_id and r.unexpired(now) and (completed or r.completed_at is None)
+        )
         return sorted(mine, reverse=True)[:limit]
+
+    async def mark_completed(self, state_digest: str, now: datetime) -> None:
+        stored = self._s.store.authorizations.get(state_digest)
+        if stored is not None:
+            self._s.ops.append(lambda: setattr(stored, "completed_at", now))
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         stored = self._s.store.authorizations.get(request.state_digest)

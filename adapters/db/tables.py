@@ -151,6 +151,9 @@ authorization_requests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
+    # When its completion connected or renewed a shop (migration 0044): it no longer counts toward
+    # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS (`domain.authorization.check_room`). Null: pending, denied or failed.
+    Column("completed_at", UTCDateTime),
     Index(None, "expires_at"),  # retention: the requests expired longest ago (migration 0009)
 )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.authorization import (
+    COMPLETED_STARTS_FACTOR,
     DEFAULT_MAX_STARTS,
     REAUTHORIZED_SHOP_DELETED,
     STATE,
@@ -75,12 +76,13 @@ async def start_authorization(
 ) -> AuthorizationStart:
     """Record a pending CONNECT request and return TikTok's consent URL carrying its state. The input's refusals
     first (`AuthorizationRequest.start`), then TOO_MANY_AUTHORIZATIONS when the merchant has `max_starts` requests
-    that have not expired, used or not (`domain.authorization.check_room`): `TooManyAuthorizationsError`, with
+    that have not expired nor been completed (a completion that connected or renewed a shop frees its place), or 10
+    times that completed or not (`domain.authorization.check_room`): `TooManyAuthorizationsError`, with
     `retry_at`."""
     now = clock.now()
     request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now)
     async with uow_factory() as uow:
-        check_room(await uow.authorizations.unexpired_expiries(merchant_id, now, max_starts), max_starts, now)
+        await _check_room(uow, merchant_id, now, max_starts)
         await uow.authorizations.add(request)
         await uow.commit()
     return AuthorizationStart(tiktok.authorization_url(state), request.expires_at)
@@ -101,7 +103,7 @@ async def start_reauthorization(
         shop = await uow.shops.get(shop_id, merchant_id)
         if shop is None:
             raise NotFoundError("Shop", ("shopId",))
-        check_room(await uow.authorizations.unexpired_expiries(merchant_id, now, max_starts), max_starts, now)
+        await _check_room(uow, merchant_id, now, max_starts)
         request, state = AuthorizationRequest.start_reauthorization(merchant_id, shop.id, shop.region, shop.name, now)
         await uow.authorizations.add(request)
         await uow.commit()
@@ -176,6 +178,7 @@ async def complete_authorization(
             await _replay_failed_events(uow, queue, shop.id)
             _register_webhooks_after_commit(uow, queue, shop.id)
             _push_stock_after_commit(uow, queue, shop.id)
+            await uow.authorizations.mark_completed(request.state_digest, now)  # frees its start's place
             await uow.commit()
         await publish_shop_quietly(events, shop)
         return AuthorizationOutcome(shop, reauthorized=True)
@@ -199,6 +202,7 @@ async def complete_authorization(
                         uow, queue, shop, now, events=events, uow_factory=uow_factory, after_webhook_registration=True
                     )
                 _register_webhooks_after_commit(uow, queue, shop.id)
+                await uow.authorizations.mark_completed(request.state_digest, now)  # frees its start's place
                 await uow.commit()
             return AuthorizationOutcome(
                 shop,
@@ -212,6 +216,15 @@ async def complete_authorization(
             if exc.code is not ErrorCode.SHOP_ALREADY_CONNECTED or existing is not None or attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+async def _check_room(uow: UnitOfWork, merchant_id: str, now: datetime, max_starts: int) -> None:
+    """`domain.authorization.check_room` over the merchant's unexpired starts: those not completed (at most
+    `max_starts`) and all of them (at most `COMPLETED_STARTS_FACTOR` times that)."""
+    ceiling = max_starts * COMPLETED_STARTS_FACTOR
+    uncompleted = await uow.authorizations.unexpired_expiries(merchant_id, now, max_starts, completed=False)
+    every = await uow.authorizations.unexpired_expiries(merchant_id, now, ceiling)
+    check_room(uncompleted, max_starts, now, every)
 
 
 def _register_webhooks_after_commit(uow: UnitOfWork, queue: TaskQueue, shop_id: str) -> None:

@@ -236,16 +236,18 @@ class TestAuthorizationBound:
     def test_a_merchant_may_start_so_many_until_they_expire_used_or_not(self, app_factory) -> None:
         """SHOPBRIDGE_MAX_AUTHORIZATION_STARTS (security review 44): each start stored a row kept a day past its
         expiry, so a loop of `shopAuthorizationStart` (or of starts each spent by a denied completion) filled the
-        database. Now a merchant's requests not yet expired, used or not, are bounded. The refusal said "complete
-        one", which frees nothing (every start counts), and not when: it says both now, `retryAt` the time."""
+        database. Now a merchant's requests not yet expired nor completed are bounded (a completed one frees its
+        place: newcomer54 finding 8, the test below). The refusal said "complete one", and not when: it says which
+        count and when now, `retryAt` the time."""
         app = app_factory(max_authorization_starts=3)
-        # given m1's three starts within 30 minutes: one denied (the oldest), one completed (a connected shop), one
-        # pending
+        # given m1's connected shop (a completed start, which no longer counts), then three starts within 30
+        # minutes: one denied (the oldest), two pending
+        shop = app.connect_shop("m1", "us-local", "US")
         first = start(app, "m1")
         assert codes(complete(app, "m1", state_of(first["authorizationUrl"]), error="auth_denied")) == [
             "AUTHORIZATION_DENIED"
         ]
-        shop = app.connect_shop("m1", "us-local", "US")
+        assert start(app, "m1", "MY")["userErrors"] == []
         assert start(app, "m1", "UK")["userErrors"] == []
         # when m1 starts a fourth, or a re-authorization, it is refused with no consent link and no row stored
         refused = start(app, "m1", "SG")
@@ -256,20 +258,60 @@ class TestAuthorizationBound:
         retry_at = datetime.fromisoformat(refused["retryAt"])
         assert retry_at == datetime.fromisoformat(first["expiresAt"])
         seconds = (retry_at - app.clock.now()).total_seconds()
-        pattern = r"^At most 3 authorizations .* whatever became of them: completed, denied or never used, .*"
+        pattern = r"^At most 3 authorizations .* left uncompleted: a pending, denied or failed one counts .*"
         match = re.search(pattern + r" Try again in (\d+) seconds \(at (\S+)Z\)\.$", error["message"])
         assert match and 0 < seconds <= int(match[1]) <= 1800, (error["message"], seconds)
         assert datetime.fromisoformat(match[2]).replace(tzinfo=UTC) == retry_at.replace(microsecond=0)
         reauth = app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]
         assert (reauth["authorizationUrl"], codes(reauth)) == (None, ["TOO_MANY_AUTHORIZATIONS"])
         assert datetime.fromisoformat(reauth["retryAt"]) == retry_at
-        assert app.count_rows("authorization_requests") == 3
+        assert app.count_rows("authorization_requests") == 4
         # another merchant is not held back by m1's
         assert start(app, "m2")["userErrors"] == []
         # and once they have expired, they no longer count
         app.clock.advance(timedelta(minutes=30, seconds=1))
         assert start(app, "m1", "SG")["userErrors"] == []
         assert app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]["userErrors"] == []
+
+    def test_completed_re_authorizations_free_their_place_denied_and_pending_ones_do_not(self, app_factory) -> None:
+        """newcomer54 finding 8: every start of the last 30 minutes counted, completed ones too, so a merchant renewing
+        a fleet of shops that expire together was held 30 minutes after every SHOPBRIDGE_MAX_AUTHORIZATION_STARTS.
+        Now a start whose completion connected or renewed a shop frees its place; denied and pending ones still
+        count (anyone may post a denial), and every start counts toward ten times the limit (the rows' bound)."""
+        app = app_factory(max_authorization_starts=1)
+
+        def reauthorized(shop_id: str) -> list[str]:
+            started = app.graphql(REAUTH, {"id": shop_id}, "m1")["shopReauthorizationStart"]
+            if started["userErrors"]:
+                return codes(started)
+            redirect = app.sandbox.authorize("us-local", state_of(started["authorizationUrl"]))
+            return codes(complete(app, "m1", redirect["state"], code=redirect["code"]))
+
+        # given m1's shop connected (one completed start), when it is re-authorized nine times in a row, each
+        # completed, then none is refused though the limit is 1
+        shop = app.connect_shop("m1", "us-local", "US")
+        assert [reauthorized(shop["id"]) for _ in range(9)] == [[]] * 9
+        # and the tenth start within 30 minutes, past ten times the limit completed or not, is refused, saying so
+        ceiling = start(app, "m1", "SG")
+        (error,) = ceiling["userErrors"]
+        assert (ceiling["authorizationUrl"], error["code"]) == (None, "TOO_MANY_AUTHORIZATIONS")
+        assert re.match(r"^At most 10 authorizations .* within 30 minutes, completed or not: ", error["message"])
+        assert datetime.fromisoformat(ceiling["retryAt"]) > app.clock.now()
+        assert app.count_rows("authorization_requests") == 10
+        # when they have expired, one start left pending counts: the next is refused
+        app.clock.advance(timedelta(minutes=30, seconds=1))
+        pending = start(app, "m1", "UK")
+        assert pending["userErrors"] == []
+        assert codes(app.graphql(REAUTH, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]) == [
+            "TOO_MANY_AUTHORIZATIONS"
+        ]
+        # and denying it frees nothing either
+        assert codes(complete(app, "m1", state_of(pending["authorizationUrl"]), error="auth_denied")) == [
+            "AUTHORIZATION_DENIED"
+        ]
+        refused = start(app, "m1", "SG")
+        assert codes(refused) == ["TOO_MANY_AUTHORIZATIONS"]
+        assert datetime.fromisoformat(refused["retryAt"]) == datetime.fromisoformat(pending["expiresAt"])
 
 
 class TestOwnership:

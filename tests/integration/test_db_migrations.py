@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0043_shop_revoked_because"
+HEAD = "0044_authorization_completed"
 
 
 def _assert_migrates_to_head(url: str) -> None:

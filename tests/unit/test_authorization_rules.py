@@ -157,7 +157,20 @@ class TestCheckRoom:
         assert (refused.value.code, refused.value.field) == (ErrorCode.TOO_MANY_AUTHORIZATIONS, None)
         assert refused.value.retry_at == NOW + timedelta(minutes=10)
         assert refused.value.message == (
-            "At most 3 authorizations (re-authorizations included) may be started within 30 minutes, whatever "
-            "became of them: completed, denied or never used, each counts until 30 minutes after it started. "
-            "Try again in 600 seconds (at 2026-11-24T12:10:00Z)."
+            "At most 3 authorizations (re-authorizations included) may be started within 30 minutes and left "
+            "uncompleted: a pending, denied or failed one counts until 30 minutes after it started; completing one "
+            "(a shop connected or renewed) frees its place. Try again in 600 seconds (at 2026-11-24T12:10:00Z)."
         )
+
+    def test_past_ten_times_the_limit_completed_or_not_it_says_when_the_tenth_newest_expires(self) -> None:
+        # given 30 unexpired starts, all completed (none left uncompleted), newest first: the limit of 3's ceiling
+        every = [NOW + timedelta(minutes=29, seconds=-s) for s in range(30)]
+        # when one more starts, then it is refused until the thirtieth newest expires, saying completed ones count
+        with pytest.raises(TooManyAuthorizationsError) as refused:
+            check_room([], 3, NOW, every)
+        assert refused.value.retry_at == every[29]
+        assert refused.value.message.startswith(
+            "At most 30 authorizations (re-authorizations included) may be started within 30 minutes, completed or "
+            "not: each counts until 30 minutes after it started. Try again in "
+        )
+        check_room([], 3, NOW, every[:29])  # below it, completed starts hold nothing back

@@ -35,6 +35,7 @@ class SqlAuthorizationRequestRepository:
                 created_at=request.created_at,
                 expires_at=request.expires_at,
                 used_at=request.used_at,
+                completed_at=request.completed_at,
             )
         )
 
@@ -53,9 +54,12 @@ class SqlAuthorizationRequestRepository:
             expires_at=m["expires_at"],
             shop_id=m["shop_id"],
             used_at=m["used_at"],
+            completed_at=m["completed_at"],
         )
 
-    async def unexpired_expiries(self, merchant_id: str, now: datetime, limit: int) -> list[datetime]:
+    async def unexpired_expiries(
+        self, merchant_id: str, now: datetime, limit: int, *, completed: bool = True
+    ) -> list[datetime]:
         # Through the `expires_at` index: the rows not yet expired are the last 30 minutes' starts, of every merchant.
         query = (
             select(requests.c.expires_at)
@@ -63,7 +67,14 @@ class SqlAuthorizationRequestRepository:
             .order_by(requests.c.expires_at.desc())
             .limit(limit)
         )
+        if not completed:
+            query = query.where(requests.c.completed_at.is_(None))
         return list((await self._session.execute(query)).scalars())
+
+    async def mark_completed(self, state_digest: str, now: datetime) -> None:
+        await self._session.execute(
+            update(requests).where(requests.c.state_digest == state_digest).values(completed_at=now)
+        )
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         # The WHERE makes the state single-use under concurrency: PostgreSQL re-checks `used_at IS NULL` after
