@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, TypeVar
 
-from graphql import OperationType
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationType
 
 from adapters.db.outage import busy_line, describe, pool_exhausted, unavailable
 
@@ -130,25 +130,67 @@ async def wait_out(
         return result
 
 
-async def load_live(info: Info, loader: DataLoader[K, T], key: K, where: str) -> T:
+async def load_live(info: Info, loader: DataLoader[K, T], key: K) -> T:
     """`loader.load(key)` for a field of an object a subscription sends (a nested field, read by the message's
     execution through the per-message loaders): waited out through a database outage, a busy pool included, as the
     subscription's own reads are (`wait_out`), so the message goes out late with the field, not on time with the
-    field null and a DATABASE_BUSY or SERVICE_UNAVAILABLE error (soak55 F2: `syncTaskUpdated`'s `shop`). In a query
-    or mutation the load as it is: they do not wait (gql/errors.py). The token is checked at each retry by the
-    loaders themselves (`Context._loaders_merchant`: UNAUTHENTICATED once it expired). `where`: the subscription, as
-    its GraphQL field. A message shared by several subscribers (gql/shared_events.py) waits once for all of them."""
+    field null and a DATABASE_BUSY or SERVICE_UNAVAILABLE error (soak55 F2: `syncTaskUpdated`'s `shop`; nested55: a
+    shop's counts, inventory policy and attention facts, a link's shop and item, an item's links, a SKU's link). In a
+    query or mutation the load as it is: they do not wait (gql/errors.py). The token is checked at each retry by the
+    loaders themselves (`Context._loaders_merchant`: UNAUTHENTICATED once it expired). The wait is logged under the
+    subscription's GraphQL field (`subscription_field`). A message shared by several subscribers
+    (gql/shared_events.py) waits once for all of them."""
     if info.operation.operation is not OperationType.SUBSCRIPTION:
         return await loader.load(key)
+    return await _retried(info, lambda: loader.load(key), lambda: loader.clear(key))
+
+
+async def load_many_live(info: Info, loader: DataLoader[K, T], keys: list[K]) -> list[T]:
+    """`loader.load_many(keys)` as `load_live` loads one key: waited out in a subscription's message, the plain load
+    in a query or mutation. Before a retry every key is cleared from the loader's cache (a failed batch failed them all;
+    one that had answered is read again, as any retry reads the current state)."""
+    if info.operation.operation is not OperationType.SUBSCRIPTION:
+        return await loader.load_many(keys)
+
+    def forget() -> None:
+        for key in keys:
+            loader.clear(key)
+
+    return await _retried(info, lambda: loader.load_many(keys), forget)
+
+
+async def _retried(info: Info, load: Callable[[], Awaitable[T]], forget: Callable[[], object]) -> T:
+    """`load()` through `wait_out`, `forget()` before each retry: a DataLoader keeps a failed load in its cache, and
+    loading the key again would answer the same failure without reading."""
     failed = False
 
     async def read() -> T:
         nonlocal failed
         if failed:
-            loader.clear(key)  # a DataLoader keeps a failed load in its cache: read it again
+            forget()
         failed = True  # until it returns
-        value = await loader.load(key)
+        value = await load()
         failed = False
         return value
 
-    return await wait_out(info.context.services.database_outage, where, read)
+    return await wait_out(info.context.services.database_outage, subscription_field(info), read)
+
+
+def subscription_field(info: Info) -> str:
+    """The GraphQL field of the operation's root (a subscription has exactly one: graphql-core's
+    SingleFieldSubscriptionsRule), by its name, not an alias, a fragment's included: e.g. "shopsUpdated". What
+    `DatabaseOutage` logs as the subscription that waited, so that a nested field need not know under which
+    subscription it is sent."""
+    selections = list(info.operation.selection_set.selections)
+    while selections:
+        selection = selections.pop(0)
+        if isinstance(selection, FieldNode):
+            return selection.name.value
+        if isinstance(selection, InlineFragmentNode):
+            selections[:0] = selection.selection_set.selections
+        elif isinstance(selection, FragmentSpreadNode):
+            # graphql-core's resolve info holds the operation's fragments; strawberry's Info does not expose them
+            fragment = info._raw_info.fragments.get(selection.name.value)
+            if fragment is not None:
+                selections[:0] = fragment.selection_set.selections
+    return info.operation.operation.value  # not reached for a valid operation: "subscription"

@@ -168,21 +168,21 @@ class Shop(Node):
 
     @strawberry.field(description="How much of the inventory pool this shop shows on TikTok (issue 8).")
     async def inventory_policy(self, info: Info) -> InventoryPolicy:
-        return await info.context.loaders.inventory_policy.load(self.internal_id)
+        return await load_live(info, info.context.loaders.inventory_policy, self.internal_id)
 
     @strawberry.field(
         description="The shop's imported products: its running count, a lookup whatever the shop's size (a product "
         "an older release's process stored during a rolling deploy is counted from the shop's next products import)."
     )
     async def product_count(self, info: Info) -> int:
-        return await info.context.loaders.product_count.load(self.internal_id)
+        return await load_live(info, info.context.loaders.product_count, self.internal_id)
 
     @strawberry.field(
         description="The shop's imported orders (those of the import's window and after): its running count, as "
         "`orders.totalCount` without filters, a lookup whatever the shop's size."
     )
     async def order_count(self, info: Info) -> int:
-        return await info.context.loaders.order_count.load(self.internal_id)
+        return await load_live(info, info.context.loaders.order_count, self.internal_id)
 
     @strawberry.field(description="The shop's imported products, newest first.")
     async def products(self, info: Info, first: First = 20, after: After = None) -> Connection[Product]:
@@ -241,7 +241,7 @@ class Sku(Node):
         "(its open orders still count on the item it was linked to)."
     )
     async def link(self, info: Info) -> Annotated[SkuLink, strawberry.lazy("gql.inventory.types")] | None:
-        link: SkuLink | None = await info.context.loaders.sku_link.load(self.internal_id)
+        link: SkuLink | None = await load_live(info, info.context.loaders.sku_link, self.internal_id)
         return link if link is not None and link.in_pool else None
 
 
@@ -392,15 +392,15 @@ class SyncTask(Node):
     @strawberry.field(description="Its shop; null once the shop is deleted.")
     async def shop(self, info: Info) -> Shop | None:
         # In a syncTaskUpdated message, a busy pool delays the message as the feed's read does (soak55 F2)
-        return await load_live(info, info.context.loaders.shop, self.shop_internal_id, "syncTaskUpdated")
+        return await load_live(info, info.context.loaders.shop, self.shop_internal_id)
 
 
 async def attention_of(shop: Shop, info: Info) -> list[ShopAttention]:
     """`Shop.attention`: the domain's rule over the shop and its sync facts (one batched query per operation, none
-    when the facts came with the shop)."""
+    when the facts came with the shop; waited out in a subscription's message: `load_live`)."""
     facts = shop.sync_facts
     if facts is None:
-        facts = await info.context.loaders.sync_facts.load(shop.internal_id)
+        facts = await load_live(info, info.context.loaders.sync_facts, shop.internal_id)
     return attention_at(shop, facts, info.context.services.clock.now())
 
 

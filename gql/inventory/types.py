@@ -14,6 +14,7 @@ from gql import mappers
 from gql import types as t
 from gql.context import Info
 from gql.descriptions import After, First
+from gql.live_outage import load_live, load_many_live
 
 SkuLinkState = d.enum(
     LinkState,
@@ -67,7 +68,9 @@ class InventoryMovement:
 
     @strawberry.field(description="The shop of the order that moved it; null for a merchant's edit or a deleted shop.")
     async def shop(self, info: Info) -> t.Shop | None:
-        return None if self.shop_internal_id is None else await info.context.loaders.shop.load(self.shop_internal_id)
+        if self.shop_internal_id is None:
+            return None
+        return await load_live(info, info.context.loaders.shop, self.shop_internal_id)
 
 
 @strawberry.type(description="A shop SKU's place in the pool: which item it draws on, and what was pushed to TikTok.")
@@ -108,13 +111,15 @@ class SkuLink:
         "go with it); `InventoryItem.links` leaves such links out."
     )
     async def shop(self, info: Info) -> t.Shop | None:
-        return await info.context.loaders.shop.load(self.shop_internal_id)
+        return await load_live(info, info.context.loaders.shop, self.shop_internal_id)
 
     @strawberry.field(description="The item the SKU draws on; null unless LINKED.")
     async def inventory_item(self, info: Info) -> InventoryItemNode | None:
         if self.item_internal_id is None:
             return None
-        node: InventoryItemNode | None = await info.context.loaders.inventory_item.load(self.item_internal_id)
+        node: InventoryItemNode | None = await load_live(
+            info, info.context.loaders.inventory_item, self.item_internal_id
+        )
         return node
 
 
@@ -149,9 +154,10 @@ class InventoryItemNode(t.Node):
     async def links(self, info: Info) -> list[SkuLink]:
         """The item's links whose shop still exists: the links and their shops are two reads, and a shop deleted
         between them (its links deleted with it in one transaction) left a link with `shop: null` in a subscriber's
-        message (CI, 2026-12-05: `inventoryItemUpdated` told during a `shopDelete`)."""
-        links = await info.context.loaders.item_links.load(self.internal_id)
-        shops = await info.context.loaders.shop.load_many([link.shop_internal_id for link in links])
+        message (CI, 2026-12-05: `inventoryItemUpdated` told during a `shopDelete`). In a subscription's message both
+        reads wait out a busy or absent database (`load_live`)."""
+        links = await load_live(info, info.context.loaders.item_links, self.internal_id)
+        shops = await load_many_live(info, info.context.loaders.shop, [link.shop_internal_id for link in links])
         return [link for link, shop in zip(links, shops, strict=True) if shop is not None]
 
     @strawberry.field(

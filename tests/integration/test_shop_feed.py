@@ -5,20 +5,28 @@ follower of the merchant sends only the shops whose name, status, attention or e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import logging
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, queries, uow_factory
 from adapters.events import InProcessEventBus
+from domain.clock import SystemClock
 from domain.shops import Shop
+from gql.container import Services
+from gql.context import Context
+from gql.ids import to_global_id
+from gql.schema import schema
 from gql.shop_feeds import ShopFeed, ShopFollower
 from tests.fakes import FakeClock
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.db_samples import NOW, add_shop, make_shop
 
 FOLLOWERS = 30
@@ -270,3 +278,92 @@ async def test_a_deletion_before_the_join_is_left_out_of_the_complete_first_batc
             # then the newcomer's first batch is the one shop left, and it is told no deletion
             assert await _first(newcomer) == [(kept.id, "My TikTok store", "ACTIVE")]
             assert newcomer.take_deleted() == []
+
+
+SHOPS_WITH_NESTED_READS = (
+    "subscription { shopsUpdated { id name productCount orderCount inventoryPolicy { pushEnabled sharePercent } } }"
+)
+
+
+async def test_a_message_s_nested_reads_wait_out_a_busy_pool_as_the_feed_s_read_does(
+    database_url: str, cipher: TokenCipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nested55: `shopsUpdated`'s feed reads the shop (its sync facts with it) and waits out a pool timeout, but the
+    message's execution then reads `productCount`, `orderCount` and `inventoryPolicy` through the loaders, and those
+    did not wait: the client got the shop with those fields null and DATABASE_BUSY errors (the message's data null:
+    they are non-null fields)."""
+    caplog.set_level(logging.INFO, logger="shopbridge.subscriptions")
+    # given a database whose pool lends one connection and waits 0.2 s for it
+    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    held: AsyncConnection | None = None
+    released = asyncio.Event()
+    try:
+        uows = uow_factory(db, cipher)
+        shop = await add_shop(uows, make_shop("m1"))
+        bus = InProcessEventBus()
+        unused: Any = None
+        services = Services(
+            settings=unused, db=db, uow_factory=uows, tiktok=unused, queue=unused, events=bus, clock=SystemClock(),
+            intake=unused, cipher=cipher,
+        )  # fmt: skip
+        feed = services.shop_feeds["m1"] = ShopFeed(
+            db, bus, services.clock, "m1", services.shop_feeds, fallback_interval=600, cipher=cipher,
+            outage=services.database_outage,
+        )  # fmt: skip
+        messages: Any = await schema.subscribe(SHOPS_WITH_NESTED_READS, context_value=Context(services, "m1"))
+        assert hasattr(messages, "__anext__"), messages  # not a refusal
+        expected = {
+            "id": to_global_id("Shop", shop.id),
+            "name": "My TikTok store",
+            "productCount": 0,
+            "orderCount": 0,
+            "inventoryPolicy": {"pushEnabled": True, "sharePercent": 100},
+        }
+        try:
+            # and a subscriber to the merchant's shops, its first message sent
+            assert await _message(messages) == expected
+            async with feed.follow(first=False) as witness:
+                # when the shop is renamed and the feed has read it (its connection given back)
+                shop.rename("Renamed store")
+                await _save(db, cipher, shop)
+                await bus.shop_changed(shop.id, "m1")
+                assert [s.name for s in await _changed(witness)] == ["Renamed store"]
+                # and every connection of the pool is in use when the subscriber builds its message
+                held = await db.read_engine.connect()
+                outage = services.database_outage
+
+                async def give_back_once_waited() -> None:
+                    await until(lambda: outage.retries >= 1, "a nested read to fail on the busy pool")
+                    assert held is not None
+                    await held.close()
+                    released.set()
+
+                giving_back = asyncio.create_task(give_back_once_waited())
+                try:
+                    # then the message waits for a connection and carries every field, no error
+                    assert await _message(messages) == {**expected, "name": "Renamed store"}
+                finally:
+                    giving_back.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await giving_back
+                assert released.is_set()  # it had to wait: a nested read found the pool busy
+        finally:
+            await messages.aclose()
+        # and the wait was told as the subscriptions' own reads' are, under the subscription's field: one WARNING
+        # line, its end one INFO line
+        lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.subscriptions"]
+        assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+        assert lines[0][1].startswith("DATABASE_BUSY: this process's database connections are all in use")
+        assert lines[0][1].endswith("first shopsUpdated")
+        assert "(shopsUpdated waited, " in lines[1][1]
+    finally:
+        if held is not None and not released.is_set():
+            await held.close()
+        await db.dispose()
+
+
+async def _message(messages: Any) -> dict[str, Any]:
+    """The subscription's next message (its generator runs until its next yield, and stays suspended there)."""
+    result = await anext(messages)
+    assert result.errors is None and result.data is not None, result.errors
+    return dict(result.data["shopsUpdated"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
+from typing import Any
 
 import pytest
+import strawberry
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from gql.live_outage import DatabaseOutage, wait_out
+from gql.live_outage import DatabaseOutage, subscription_field, wait_out
 
 REFUSED = ConnectionRefusedError(111, "Connection refused")  # what asyncpg raises while PostgreSQL is down
 
@@ -128,3 +130,39 @@ async def test_the_outage_s_length_counts_from_when_its_first_failed_read_began(
         "the database is available again after 30.0 s: live subscriptions read the current state "
         "(inventoryItemUpdated waited, 1 retries)",
     )
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def unused(self) -> int:
+        return 0
+
+
+@strawberry.type
+class _Subscription:
+    @strawberry.subscription
+    async def shop_updated(self, info: strawberry.Info) -> AsyncGenerator[str, None]:
+        yield subscription_field(info)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "subscription { shopUpdated }",
+        "subscription { mine: shopUpdated }",
+        "subscription { ... on Subscription { mine: shopUpdated } }",
+        "subscription S { ...Root } fragment Root on Subscription { ... { mine: shopUpdated } }",
+    ],
+)
+async def test_a_nested_read_s_wait_is_told_under_its_subscription_s_field_by_name(query: str) -> None:
+    """`load_live` logs a wait under the operation's root field (`subscription_field`): its name, whatever alias
+    or fragment the client wrote, so the WARNING and INFO lines name the subscription as its own reads do."""
+    schema = strawberry.Schema(query=_Query, subscription=_Subscription)
+    messages: Any = await schema.subscribe(query)
+    try:
+        result = await anext(messages)
+    finally:
+        await messages.aclose()
+    assert result.errors is None, result.errors
+    assert list(result.data.values()) == ["shopUpdated"]
