@@ -15,8 +15,9 @@ in one transaction): its final message is its last state as CANCELLED with `erro
 `shop`). A subscription to one task then completes; one to a deleted shop ends with a NOT_FOUND error.
 
 A database outage ends no subscription, open or starting (gql/live_outage.py): its reads (the feeds', the subscriber's
-own: its start's checks and first read, `shopUpdated`'s re-reads) are tried again with a bounded back-off, nothing is
-sent meanwhile, and the current state goes out once the database answers. One started during the outage stays open
+own: its start's checks and first read, `shopUpdated`'s re-reads; and a message's nested fields' loader reads, a
+task's shop or a shop's counts: `load_live`) are tried again with a bounded back-off, nothing is sent meanwhile, and
+the current state goes out once the database answers. One started during the outage stays open
 and runs its start then, refusals included (NOT_FOUND for a shop that is not the merchant's, as without an outage); a
 query or mutation during one is still refused SERVICE_UNAVAILABLE (gql/errors.py).
 """
