@@ -9,8 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -205,30 +205,45 @@ async def _storm(db: Database, requests: int) -> list[BaseException]:
     return [result for result in results if isinstance(result, BaseException)]
 
 
-async def test_a_database_that_stops_answering_while_every_connection_is_mid_statement_is_an_outage() -> None:
-    # given a PostgreSQL of its own, and a pool of one connection, no overflow, waited for 1 s, whose connection is in
-    # the middle of a statement (waiting on a lock the test holds: past its pre-ping, the statement sent)
-    server = start_postgres_server()
-    db = Database(server.url(), pool_size=1, max_overflow=0, pool_timeout=1.0)
+async def _storm_while_mid_statement(
+    db: Database,
+    server: PostgresServer,
+    dbname: str,
+    requests: int,
+    during: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> tuple[list[BaseException], list[object]]:
+    """With the pool's one connection in the middle of a statement (waiting on a lock the test holds: past its
+    pre-ping, the statement sent), `requests` reads wait the pool's whole timeout at once, inside `during()` (e.g.
+    the server frozen); what each raised, and the connections the pool opened meanwhile (its probe's). The lock is
+    let go after, and the first read answers."""
 
     async def long_read() -> None:
         async with db.read_sessionmaker() as session:
             await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
 
+    with _lock_held(server, dbname) as holder:
+        first = asyncio.create_task(long_read())
+        try:
+            await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
+            opened = _connects_counted(db)
+            with during():
+                errors = await _storm(db, requests)
+                # (the first read is still in its statement: no connection came back during the waits)
+                assert not first.done()
+        finally:
+            holder.close()  # the lock let go: the first read answers
+            await asyncio.wait_for(first, 60)
+    return errors, opened
+
+
+async def test_a_database_that_stops_answering_while_every_connection_is_mid_statement_is_an_outage() -> None:
+    # given a PostgreSQL of its own, and a pool of one connection, no overflow, waited for 1 s, whose connection is in
+    # the middle of a statement (waiting on a lock the test holds: past its pre-ping, the statement sent)
+    server = start_postgres_server()
+    db = Database(server.url(), pool_size=1, max_overflow=0, pool_timeout=1.0)
     try:
-        with _lock_held(server, "postgres") as holder:
-            first = asyncio.create_task(long_read())
-            try:
-                await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
-                opened = _connects_counted(db)
-                # when the database stops answering, and three reads wait the pool's whole timeout at once
-                with _frozen(server):
-                    errors = await _storm(db, 3)
-                    # (the first read is still in its statement: no connection came back during the waits)
-                    assert not first.done()
-            finally:
-                holder.close()  # the lock let go: the first read answers
-                await asyncio.wait_for(first, 60)
+        # when the database stops answering, and three reads wait the pool's whole timeout at once
+        errors, opened = await _storm_while_mid_statement(db, server, "postgres", 3, lambda: _frozen(server))
     finally:
         await db.dispose()
         server.stop()
@@ -253,23 +268,9 @@ async def test_a_pool_held_by_long_statements_on_a_database_that_answers_is_data
     # (waiting on a lock the test holds) on a PostgreSQL that answers
     url = postgres_server.create_database()
     db = Database(url, pool_size=1, max_overflow=0, pool_timeout=1.0)
-
-    async def long_read() -> None:
-        async with db.read_sessionmaker() as session:
-            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-
     try:
-        with _lock_held(postgres_server, make_url(url).database or "") as holder:
-            first = asyncio.create_task(long_read())
-            try:
-                await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
-                opened = _connects_counted(db)
-                # when three reads wait the pool's whole timeout at once
-                errors = await _storm(db, 3)
-                assert not first.done()
-            finally:
-                holder.close()
-                await asyncio.wait_for(first, 60)
+        # when three reads wait the pool's whole timeout at once
+        errors, opened = await _storm_while_mid_statement(db, postgres_server, make_url(url).database or "", 3)
     finally:
         await db.dispose()
     # then each is this process's pool busy (DATABASE_BUSY, "raise SHOPBRIDGE_DB_POOL_SIZE"): the probe answered
@@ -301,23 +302,9 @@ async def test_a_probe_the_server_refuses_for_its_connection_cap_is_database_bus
         admin.close()
     db = Database(url.set(username=role).render_as_string(hide_password=False), pool_size=1, max_overflow=0,
                   pool_timeout=1.0)  # fmt: skip
-
-    async def long_read() -> None:
-        async with db.read_sessionmaker() as session:
-            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-
     try:
-        with _lock_held(postgres_server, url.database or "") as holder:
-            first = asyncio.create_task(long_read())
-            try:
-                await until(lambda: _waiting_on_the_holder(holder), "the pool's connection waiting on the lock")
-                opened = _connects_counted(db)
-                # when two reads wait the pool's whole timeout at once
-                errors = await _storm(db, 2)
-                assert not first.done()
-            finally:
-                holder.close()
-                await asyncio.wait_for(first, 60)
+        # when two reads wait the pool's whole timeout at once
+        errors, opened = await _storm_while_mid_statement(db, postgres_server, url.database or "", 2)
     finally:
         await db.dispose()
     # then each is this process's pool busy (DATABASE_BUSY): the server answered the probe, with its refusal
