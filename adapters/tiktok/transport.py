@@ -37,7 +37,7 @@ from msgspec import Raw
 
 from adapters.config import TikTokSettings
 from adapters.tiktok import budget, wire
-from adapters.tiktok.availability import Availability
+from adapters.tiktok.availability import Availability, host_names
 from adapters.tiktok.errors import (
     AccessTokenExpiredError,
     AuthCodeOutcomeUnknownError,
@@ -175,8 +175,11 @@ class Transport:
         self.sleep = sleep
         self._rng = rng
         self._limiter = rate_limiter or RateLimiter(settings.rate_limit_per_second)
-        # says when an outage begins and ends: the process's one for these hosts (`availability.shared`), or its own
-        self.availability = availability or Availability(settings.app_key, clock)
+        # says when an outage of each host begins and ends: the process's one for these hosts (`availability.shared`),
+        # or its own
+        self.availability = availability or Availability(
+            settings.app_key, clock, host_names(settings.api_url, settings.auth_url)
+        )
         self._timeout = httpx.Timeout(settings.timeout_seconds)
         install_redaction()  # httpx logs full URLs at INFO, and the token endpoints carry app_secret
 
@@ -276,7 +279,7 @@ class Transport:
         run_budget = budget.current()
         seconds = f"{run_budget.seconds:g} s" if run_budget is not None else "time"
         if failure is not None:
-            self.availability.failed()
+            self.availability.failed(answers_before[0])
             self.availability.gave_up(
                 what,
                 f"gave up after {attempt + 1} attempts: the run's {seconds} for TikTok are spent (the last attempt "
@@ -299,7 +302,7 @@ class Transport:
         `RETRY_AFTER_BUDGET_SECONDS`. Returns the seconds waited because of a Retry-After (0 without one).
         `answers_before`: the host the call goes to (`api_url` or `auth_url`) and its `availability.answers` at the
         call's first failed attempt (`Availability.gave_up`)."""
-        self.availability.failed()
+        self.availability.failed(answers_before[0])
         if attempt >= self.settings.max_retries:
             self.availability.gave_up(what, f"gave up after {attempt + 1} attempts: {error}", *answers_before)
             raise error

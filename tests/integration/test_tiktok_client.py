@@ -41,6 +41,7 @@ from domain.ports import (
 )
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct
+from tests.fixtures.sandbox import SMALL_DATA
 from tests.fixtures.sync import sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -764,6 +765,53 @@ async def test_an_outage_is_said_once_per_process_by_however_many_clients_it_hol
     ended = [m for level, m in said if level == "INFO" and m.startswith("TikTok answers app")]
     assert (len(began), len(ended)) == (1, 1), said
     assert "2 calls gave up" in ended[0], ended
+
+
+async def test_an_api_host_outage_is_said_once_while_the_auth_host_answers_token_calls(sandbox_factory, http, caplog):
+    """Outage56: the outage state was one per app, so while TikTok's API host failed, each answer of its auth host (a
+    token refresh, a code exchange) ended the outage, and the next API call given up began another: the WARNING and
+    INFO lines (and the state) flapped at every refresh. An answer of one host ends only that host's outage."""
+    from sandbox.config import SandboxConfig
+
+    # given TikTok's two hosts, one sandbox world behind both, and a client whose calls give up at their first failure
+    sandbox = sandbox_factory(SandboxConfig(**SMALL_DATA), auth_host_prefix="/auth-host")
+    client = make_client(sandbox, http, auth_url=sandbox.auth_url, max_retries=0)
+    api, auth = client.transport.settings.api_url, client.transport.settings.auth_url
+    assert api != auth
+    availability = client.transport.availability
+    shop = await connect(sandbox, client, "us-local")
+    other = await connect(sandbox, client, "uk-local")  # a shop whose tokens the refresh sweep renews meanwhile
+    now = int(time.time()) + 1
+
+    async def search() -> None:
+        await shop.session.search_orders(page_size=5, page_token=None, create_time_ge=now - DAY, create_time_lt=now)
+
+    def said(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "adapters.tiktok" and r.levelno == level]
+
+    with caplog.at_level(logging.INFO, logger="adapters.tiktok"):
+        # when the API host answers every business call 503 (the sandbox's faults never strike the token endpoints)
+        await control(sandbox, "POST", "/_sandbox/faults", {"rate": 1.0, "kinds": ["http_503"]})
+        refresh_token, states = other.tokens.refresh_token, []
+        for _ in range(3):  # and an API call gives up, then the auth host answers a token refresh, three times over
+            with pytest.raises(TikTokUnavailableError):
+                await search()
+            states.append(availability.out)
+            refresh_token = (await client.refresh(refresh_token)).refresh_token
+            states.append(availability.out)
+        # then the outage began once and has not ended: the auth host's answers say nothing of the API host
+        assert (len(said(logging.WARNING)), len(said(logging.INFO))) == (1, 0), caplog.records
+        assert states == [True] * 6
+        assert availability.unavailable(api) and not availability.unavailable(auth)
+        assert "API host" in said(logging.WARNING)[0] and api in said(logging.WARNING)[0]
+        # and when the API host answers again, the outage ends in one line that names it
+        await control(sandbox, "POST", "/_sandbox/faults", {"rate": 0.0})
+        await search()
+    assert (len(said(logging.WARNING)), len(said(logging.INFO))) == (1, 1), caplog.records
+    assert "API host" in said(logging.INFO)[0] and "3 calls gave up" in said(logging.INFO)[0], said(logging.INFO)
+    assert not availability.out and not availability.unavailable(api)
+    assert (await counters(sandbox, TOKEN_REFRESH)).get("ok") == 3
+    assert (await counters(sandbox, ORDER_SEARCH)) == {"fault:http_503": 3, "ok": 1}
 
 
 async def _kept(tokens: TokenSet) -> None:

@@ -348,6 +348,38 @@ async def test_an_api_host_outage_is_said_though_the_auth_host_answers_token_cal
     assert [r.url.host for r in recorder.requests].count("auth.example") == 2 and len(recorder.requests) == 5
 
 
+async def test_an_auth_host_outage_is_said_once_though_the_api_host_answers_meanwhile(caplog):
+    """Outage56, the other way round: the outage state was one per app, so while the auth host failed every token
+    refresh, each answer of the API host ended the outage and the next refresh given up began another."""
+    auth_up = [False]
+
+    # given a TikTok whose auth host answers 503 until it is back, and whose API host answers every call
+    def tiktok(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example":
+            return ok(token_data("new")) if auth_up[0] else httpx.Response(503, text="Service Unavailable")
+        return ok({"orders": []})
+
+    client, _ = client_with(tiktok, max_retries=0)
+    availability, grant = client.transport.availability, {"grant_type": "refresh_token", "refresh_token": "r"}
+    states: list[bool] = []
+    with caplog.at_level(logging.INFO, "adapters.tiktok"):
+        for _ in range(3):  # when a refresh gives up, then the API host answers a call, three times over
+            with pytest.raises(ServerError):
+                await client.transport.token_call("/api/v2/token/refresh", grant)
+            await client.get_orders("TTP_token", "GCP_a", ["1"])
+            states.append(availability.out)
+        auth_up[0] = True  # and then the auth host answers a refresh
+        await client.transport.token_call("/api/v2/token/refresh", grant)
+    # then the auth host's outage was said once, stayed said while the API host answered, and ended at its own answer
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "adapters.tiktok"]
+    assert [(level, m.split(" since ")[0].split(" after ")[0]) for level, m in said] == [
+        ("WARNING", "TikTok is unavailable to app appkey at its auth host (https://auth.example)"),
+        ("INFO", "TikTok answers app appkey again at its auth host (https://auth.example)"),
+    ], said
+    assert states == [True] * 3 and "3 calls gave up" in said[1][1]
+    assert not availability.out and not availability.unavailable(SETTINGS.auth_url)
+
+
 async def test_with_retries_off_a_transient_failure_is_raised_at_once_without_sleeping():
     slept: list[float] = []
     client, recorder = client_with(lambda r: fail(36009002, "Too many requests", 429), max_retries=0, slept=slept)
@@ -381,14 +413,14 @@ async def test_an_outage_is_one_warning_when_a_call_gives_up_and_one_info_when_t
     assert [line for line in lines if line[0] != "DEBUG"] == [
         (
             "WARNING",
-            f"TikTok is unavailable to app appkey since 2023-11-14T22:13:30Z: {api} gave up after 3 attempts: "
-            f"{cause}; 3 attempts failed so far. Calls go on, each retried, and the queue retries the work; one line "
-            "when TikTok answers again",
+            "TikTok is unavailable to app appkey at its API host (https://api.example) since 2023-11-14T22:13:30Z: "
+            f"{api} gave up after 3 attempts: {cause}; 3 attempts failed so far. Calls go on, each retried, and the "
+            "queue retries the work; one line when that host answers again",
         ),
         (
             "INFO",
-            "TikTok answers app appkey again after 60.0 s unavailable (since 2023-11-14T22:13:30Z): 6 attempts "
-            "failed, 2 calls gave up",
+            "TikTok answers app appkey again at its API host (https://api.example) after 60.0 s unavailable (since "
+            "2023-11-14T22:13:30Z): 6 attempts failed, 2 calls gave up",
         ),
         ("WARNING", "tiktok GET /api/v2/token/get -> http=200 code=36004005 request_id=RID"),
         ("WARNING", "tiktok GET /api/v2/token/refresh -> http=400 code=36004006 request_id=RID"),
@@ -402,7 +434,10 @@ async def test_an_outage_is_one_warning_when_a_call_gives_up_and_one_info_when_t
         ("DEBUG", refused),
         lines[5],
     ]
-    assert ("DEBUG", f"tiktok {api} gave up after 3 attempts: {cause} (TikTok unavailable, said once)") in lines
+    assert (
+        "DEBUG", f"tiktok {api} gave up after 3 attempts: {cause} (TikTok unavailable at its API host "
+        "(https://api.example), said once)",
+    ) in lines  # fmt: skip
 
 
 async def test_failures_a_calls_own_retries_absorb_are_no_outage(caplog):
