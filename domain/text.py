@@ -99,6 +99,17 @@ def user_perceived_length(text: str) -> int:
     return len(_GRAPHEME_CLUSTER.findall(text))
 
 
+def code_points_refusal(subject: str, limit: int, text: str) -> str:
+    """The refusal of `text` past `limit` code points, one sentence naming `subject`: "query has at most 255
+    characters (this one has 300)." when each of its characters (`user_perceived_length`) is one code point, else
+    both counts, as a merchant cannot see code points: "query has at most 255 Unicode code points (its 200 characters
+    take 1400)." (200 family emojis, 7 code points each)."""
+    characters = user_perceived_length(text)
+    if characters == len(text):
+        return f"{subject} has at most {limit} characters (this one has {len(text)})."
+    return f"{subject} has at most {limit} Unicode code points (its {characters} characters take {len(text)})."
+
+
 def is_invisible(ch: str) -> bool:
     """True when the character `ch` renders blank: whitespace, a format character, a default-ignorable code point
     or the Braille pattern blank U+2800 (see the module)."""

@@ -29,7 +29,15 @@ from domain.text import (
 # seller SKUs are, the two counts are the same.
 MAX_SKU_LENGTH = 255
 MAX_UNITS = 1_000_000_000  # far above any shelf; keeps the counters inside a 32-bit integer column
+# A reason's limit, in user-perceived characters (extended grapheme clusters, `domain.text.user_perceived_length`),
+# as its message and the schema say: a reason is free text the merchant writes and reads back in the item's history,
+# counted as a shop name is (`domain.shops.NAME_MAX_LENGTH`), not an identifier matched code point by code point as a
+# SKU is. It counted code points while saying characters: a reason of 100 family emojis (700 code points) was refused
+# as "this one has 700" (outage56). The column (`inventory_movements.reason`, TEXT) has no limit of its own; a bound in
+# code points stays, as for names, since one character can carry any number of combining marks: 8,000 holds 500 of
+# Unicode's longest emoji sequences (~11 code points each).
 MAX_REASON_LENGTH = 500
+MAX_REASON_CODE_POINTS = 8000
 # The refusals' words, the limit in each (the GraphQL edge refuses an input too long to read further in the same words).
 # Every INVALID_INPUT message is one sentence, as every other userError's: what is accepted, then what this input was
 # or held, in parentheses or after a colon ("A SKU has 1 to 255 characters (this one has 300).").
@@ -237,12 +245,32 @@ def compared(item: InventoryItem, compare_on_hand: int | None) -> None:
         )
 
 
+def reason_too_long(reason: str) -> str | None:
+    """The refusal of a reason (trimmed, NFC) too long, one sentence, or None: past `MAX_REASON_LENGTH` characters
+    (user-perceived), "A reason has at most 500 characters (this one has 501)."; within them but past
+    `MAX_REASON_CODE_POINTS` code points (a character carrying thousands of combining marks), both counts, as
+    `domain.shops.parse_shop_name` says of a name: "A reason is too long to store: its 12 characters take 9000 Unicode
+    code points, at most 8000 (a character carries too many combining marks)."."""
+    if len(reason) <= MAX_REASON_LENGTH:  # each character is one code point at least: the common case, not counted
+        return None
+    characters = user_perceived_length(reason)
+    if characters > MAX_REASON_LENGTH:
+        return f"{REASON_TOO_LONG} (this one has {characters})."
+    if len(reason) > MAX_REASON_CODE_POINTS:
+        return (
+            f"A reason is too long to store: its {characters} characters take {len(reason)} Unicode code points, at "
+            f"most {MAX_REASON_CODE_POINTS} (a character carries too many combining marks)."
+        )
+    return None
+
+
 def adjust(item: InventoryItem, delta: int, reason: str, compare_on_hand: int | None = None) -> Edit:
     """`inventoryAdjust`: add `delta` units (negative removes) for a stated `reason` (a stock count, damage...).
 
-    Rules: delta is not 0; the reason (in NFC, `domain.text.normalized`) is not blank (at most 500 characters; line
-    breaks and tabs but no other control character); a removal never takes on-hand below 0 (an addition to an on-hand
-    below 0, shipments having deducted more than was counted, is taken whole). `compare_on_hand`: as `compared`, after
+    Rules: delta is not 0; the reason (in NFC, `domain.text.normalized`) is not blank (at most 500 characters, as a
+    reader counts them, and 8,000 code points: `reason_too_long`; line breaks and tabs but no other control
+    character); a removal never takes on-hand below 0 (an addition to an on-hand below 0, shipments having deducted
+    more than was counted, is taken whole). `compare_on_hand`: as `compared`, after
     the input's own checks and before those against the stored on-hand: an adjustment sent again (its answer lost)
     with the on-hand seen before the first is refused with VERSION_CONFLICT instead of applied twice (Shopify's
     `changeFromQuantity` on inventoryAdjustQuantities).
@@ -262,8 +290,8 @@ def adjust(item: InventoryItem, delta: int, reason: str, compare_on_hand: int | 
         )
     if is_blank(reason):
         raise ValidationError(ErrorCode.INVALID_INPUT, f"{REASON_REQUIRED} (this one looks empty).", ("reason",))
-    if len(reason) > MAX_REASON_LENGTH:
-        raise ValidationError(ErrorCode.INVALID_INPUT, f"{REASON_TOO_LONG} (this one has {len(reason)}).", ("reason",))
+    if (too_long := reason_too_long(reason)) is not None:
+        raise ValidationError(ErrorCode.INVALID_INPUT, too_long, ("reason",))
     if (control := first_control_character(reason, line_breaks=True)) is not None:
         raise ValidationError(
             ErrorCode.INVALID_INPUT,

@@ -11,14 +11,14 @@ from typing import Annotated
 import strawberry
 
 from domain.errors import DomainError, ErrorCode, ValidationError
-from domain.inventory.items import REASON_TOO_LONG, sku_too_long
+from domain.inventory.items import MAX_REASON_CODE_POINTS, reason_too_long, sku_too_long
 from domain.services import inventory as pool
+from domain.text import normalized
 from gql import types as t
 from gql.context import Info
 from gql.descriptions import USER_ERRORS
 from gql.errors import user_errors
 from gql.ids import internal_id
-from gql.inputs import bounded
 from gql.inventory.queries import item_by_id
 from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
 
@@ -32,6 +32,16 @@ def bounded_sku(sku: str) -> str:
     if len(sku) > MAX_TEXT:
         raise ValidationError(ErrorCode.INVALID_INPUT, sku_too_long(sku.strip()), ("sku",))
     return sku
+
+
+def bounded_reason(reason: str) -> str:
+    """The reason input, or INVALID_INPUT on `reason` when it is longer than `MAX_REASON_CODE_POINTS` code points,
+    before it is read further, in the domain's words (`domain.inventory.items.reason_too_long`: its characters as a
+    reader counts them, or both counts; one past 8,000 code points that trims to a valid reason goes on to the domain's
+    rules)."""
+    if len(reason) > MAX_REASON_CODE_POINTS and (too_long := reason_too_long(normalized(reason).strip())) is not None:
+        raise ValidationError(ErrorCode.INVALID_INPUT, too_long, ("reason",))
+    return reason
 
 
 @strawberry.input(description="A new inventory item: its merchant SKU and counts (units).")
@@ -72,8 +82,9 @@ class InventoryAdjustInput:
         description="Units to add (negative: remove); not 0; a removal never takes on-hand below 0."
     )
     reason: str = strawberry.field(
-        description="Why (a count, damage, a delivery): 1 to 500 characters, line breaks and tabs allowed, no other "
-        "control characters."
+        description="Why (a count, damage, a delivery): 1 to 500 characters as a reader counts them (an emoji "
+        "sequence, a flag or a letter with its accents is one), at most 8,000 Unicode code points, line breaks and "
+        "tabs allowed, no other control characters."
     )
     compare_on_hand: int | None = strawberry.field(
         default=None,
@@ -172,7 +183,7 @@ class InventoryMutation:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
-            reason = bounded(input.reason, MAX_TEXT, "reason", REASON_TOO_LONG) or ""
+            reason = bounded_reason(input.reason)
             item = await pool.adjust_item(
                 s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, input.delta, reason,
                 input.compare_on_hand,

@@ -8,6 +8,7 @@ import strawberry
 
 from adapters.db import inventory_queries
 from adapters.db.cursors import InvalidCursorError
+from domain.text import code_points_refusal
 from gql import types as t
 from gql.context import Info
 from gql.descriptions import After, First
@@ -61,8 +62,8 @@ class InventoryQuery:
         query: Annotated[
             str | None,
             strawberry.argument(
-                description="Part of the SKU to find (caseless, as the field says), at most 255 characters; null or "
-                "blank: every item."
+                description="Part of the SKU to find (caseless, as the field says), at most 255 Unicode code points "
+                "as a SKU is (characters, for letters, digits and punctuation); null or blank: every item."
             ),
         ] = None,
         oversold: Annotated[
@@ -73,7 +74,8 @@ class InventoryQuery:
         merchant_id = info.context.require_merchant()
         size = page_size(first)
         if query is not None and len(query) > MAX_QUERY_LENGTH:
-            raise BadRequestError(f"query has at most {MAX_QUERY_LENGTH} characters (this one has {len(query)}).")
+            # in code points, as a SKU's limit is; its characters too when they are fewer (`code_points_refusal`)
+            raise BadRequestError(code_points_refusal("query", MAX_QUERY_LENGTH, query))
         try:
             async with info.context.services.db.read_sessionmaker() as session:
                 page = await inventory_queries.item_page(

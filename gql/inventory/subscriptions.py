@@ -22,6 +22,7 @@ from adapters.db import inventory_queries
 from adapters.events import mark
 from domain.errors import NotFoundError
 from domain.inventory.items import MAX_SKU_LENGTH, sku_as_typed
+from domain.text import code_points_refusal
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
@@ -37,8 +38,8 @@ MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber
 class InventorySubscription:
     @strawberry.subscription(
         description="Inventory item changes (counters, safety stock, links). With inventoryItemId or sku (not both: "
-        "BAD_USER_INPUT; sku is the merchant SKU, at most 255 characters, else BAD_USER_INPUT): that item, first as "
-        "it is (NOT_FOUND when the merchant has no such item), ending with "
+        "BAD_USER_INPUT; sku is the merchant SKU, at most 255 Unicode code points as a SKU is, else BAD_USER_INPUT): "
+        "that item, first as it is (NOT_FOUND when the merchant has no such item), ending with "
         "NOT_FOUND once it is deleted (with the shop whose SKUs alone it held). With neither: "
         "every item of the merchant as it changes, except that a commit changing more than 100 items (an import's "
         "batch) announces the first 100 only: a list of every item reads its page again after an import. Coalesced: "
@@ -53,7 +54,10 @@ class InventorySubscription:
         ] = None,
         sku: Annotated[
             str | None,
-            strawberry.argument(description="Only the item of this merchant SKU (exact, at most 255 characters)."),
+            strawberry.argument(
+                description="Only the item of this merchant SKU (exact, at most 255 Unicode code points as a SKU "
+                "is: characters, for letters, digits and punctuation)."
+            ),
         ] = None,
     ) -> AsyncGenerator[InventoryItemNode, None]:
         merchant_id = info.context.require_merchant()
@@ -61,7 +65,8 @@ class InventorySubscription:
             raise BadRequestError("Give inventoryItemId or sku, not both.")
         if sku is not None and len(typed := sku_as_typed(sku)) > MAX_SKU_LENGTH:  # no stored SKU is longer: refused
             # as a search for it is (`inventoryItems(query:)`), not looked up
-            raise BadRequestError(f"sku has at most {MAX_SKU_LENGTH} characters (this one has {len(typed)}).")
+            # in code points, as a SKU's limit is; its characters too when they are fewer (`code_points_refusal`)
+            raise BadRequestError(code_points_refusal("sku", MAX_SKU_LENGTH, typed))
         outage = info.context.services.database_outage
         wanted: str | None = None
         if inventory_item_id is not None:

@@ -788,8 +788,8 @@ def test_a_reason_is_saved_whole_up_to_the_apis_500_characters_whatever_they_are
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     """Rule (domain/inventory/items.py MAX_REASON_LENGTH: a reason has at most 500 characters, counted as the API
-    counts them, code points): the Reason field takes what the API takes and never cuts it, and a longer one is
-    refused under the field with its length. Its `maxlength` of 500 counted UTF-16 code units, so a reason of 300
+    counts them, user-perceived ones): the Reason field takes what the API takes and never cuts it, and a longer one
+    is refused under the field with its length. Its `maxlength` of 500 counted UTF-16 code units, so a reason of 300
     emoji (600 code units) was cut to 250 by the browser and saved cut, without a word."""
     app, item = pooled_item_signed_in(console, page)
     page.goto(f"{app.url}/console/#/inventory/{item['id']}")

@@ -212,13 +212,20 @@ def test_a_reason_or_sku_of_the_wrong_length_is_told_the_limit_whether_empty_lon
     def refusal(message: str, field: str = "reason") -> list[dict[str, Any]]:
         return [{"code": "INVALID_INPUT", "field": [field], "message": message}]
 
-    # when a reason is empty, a little over the limit (the domain's rule) or far over it (refused at the GraphQL
-    # edge before it is read further), then each refusal says the limit, with the code and field as before
+    # when a reason is empty, a little over the limit or far over it (the domain's rule; past 8,000 code points the
+    # GraphQL edge refuses it before it is read further, in the same words), then each refusal says the limit, with
+    # the code and field as before
     assert adjusted("") == refusal("A reason of 1 to 500 characters is required (this one looks empty).")
     assert adjusted("r" * 501) == refusal("A reason has at most 500 characters (this one has 501).")
     assert adjusted("r" * 5000) == refusal(
         "A reason has at most 500 characters (this one has 5000)."
     )  # was "reason is too long."
+    assert adjusted("r" * 9000) == refusal("A reason has at most 500 characters (this one has 9000).")
+    # and a reason of 500 family emojis (7 code points each) is 500 characters, as the limit says, and taken whole
+    # (outage56: the GraphQL edge refused it as "this one has 3500"); 501 are told the count the merchant sees
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+    assert adjusted(family * 500) == []
+    assert adjusted(family * 501) == refusal("A reason has at most 500 characters (this one has 501).")
     # and a SKU far over its limit says the SKU's limit too
     huge = app.graphql(CREATE_SAYING_WHY, {"input": {"sku": "S" * 5000}}, "m1")["inventoryItemCreate"]
     assert huge["userErrors"] == refusal("A SKU has 1 to 255 characters (this one has 5000).", "sku")
@@ -523,6 +530,15 @@ async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for
     searched = app.raw_graphql(SEARCH, {"q": sku, "oversold": None}, "m1")
     assert [e["extensions"]["code"] for e in searched["errors"]] == ["BAD_USER_INPUT"]
     assert searched["errors"][0]["message"] == "query has at most 255 characters (this one has 300)."
+    # and a SKU of 200 family emojis (1,400 code points) is told both counts, not a count the merchant cannot see
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+    told = "has at most 255 Unicode code points (its 200 characters take 1400)."
+    async with app.subscribe(UPDATED, {"sku": family * 200}, "m1") as following:
+        with pytest.raises(OperationError) as refused:
+            await following.next()
+    assert refused.value.payload[0]["message"] == f"sku {told}"
+    searched = app.raw_graphql(SEARCH, {"q": family * 200, "oversold": None}, "m1")
+    assert searched["errors"][0]["message"] == f"query {told}"
 
 
 def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:

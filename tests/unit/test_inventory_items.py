@@ -274,6 +274,30 @@ def test_adjust_adds_a_delta_for_a_trimmed_reason_up_to_the_limits() -> None:
     assert adjust(item(10), 1, " " + "r" * 500 + " ") == Edit(MovementKind.ADJUSTED, 1, "r" * 500)
 
 
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one character, 7 code points (UAX #29)
+
+
+def test_a_reasons_limit_counts_characters_as_its_message_says_not_code_points() -> None:
+    """Outage56: the limit said "500 characters" and counted code points, so a reason of 100 family emojis (700 code
+    points) was refused as "this one has 700"; it counts user-perceived characters now (as a shop name's does)."""
+    # given reasons of family emojis (7 code points each) and of a letter with an accent no precomposed form holds
+    # then 500 of them are taken whole, and 501 are refused with the count the merchant sees
+    assert adjust(item(1), 1, FAMILY * 500).reason == FAMILY * 500
+    assert adjust(item(1), 1, "x\u0300" * 500).reason == "x\u0300" * 500
+    with pytest.raises(ValidationError) as refused:
+        adjust(item(1), 1, FAMILY * 501)
+    assert refusal(refused.value) == (
+        ValidationError, ErrorCode.INVALID_INPUT, "A reason has at most 500 characters (this one has 501).", ("reason",)
+    )  # fmt: skip
+    # and a few characters carrying thousands of combining marks are refused in both counts, past 8,000 code points
+    with pytest.raises(ValidationError) as refused:
+        adjust(item(1), 1, ("x" + "\u0300" * 750) * 12)
+    assert refused.value.message == (
+        "A reason is too long to store: its 12 characters take 9012 Unicode code points, at most 8000 (a character "
+        "carries too many combining marks)."
+    )
+
+
 @pytest.mark.parametrize(
     ("on_hand", "delta", "reason", "message", "field"),
     [

@@ -6,6 +6,7 @@ import pytest
 
 from domain.text import (
     EDGE_INVISIBLE,
+    code_points_refusal,
     describe,
     first_control_character,
     first_invisible_character,
@@ -104,3 +105,13 @@ def test_longest_non_starter_run_counts_combining_marks_in_a_row_decomposed(text
 )  # fmt: skip
 def test_leading_combining_mark_is_a_mark_of_any_kind_before_anything_visible(text: str, mark: str | None) -> None:
     assert leading_combining_mark(text) == mark
+
+
+def test_a_limit_in_code_points_is_told_in_characters_when_they_are_the_same_and_in_both_counts_when_not() -> None:
+    # given a query of 300 letters and one of 200 family emojis (7 code points each), both past 255 code points
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+    # then the first is told its characters, the second its code points and the characters it sees (outage56)
+    assert code_points_refusal("query", 255, "q" * 300) == "query has at most 255 characters (this one has 300)."
+    assert code_points_refusal("query", 255, family * 200) == (
+        "query has at most 255 Unicode code points (its 200 characters take 1400)."
+    )
