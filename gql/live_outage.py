@@ -159,6 +159,19 @@ async def load_many_live(info: Info, loader: DataLoader[K, T], keys: list[K]) ->
     return await _retried(info, lambda: loader.load_many(keys), forget)
 
 
+async def read_live(info: Info, read: Callable[[], Awaitable[T]]) -> T:
+    """`read()` (a field's own read in a short session: a connection's page, `products`, `orders`, `syncTasks`,
+    `movements`) for a field of an object a subscription sends: waited out through a database outage, a busy pool
+    included (`wait_out`), the token checked at each retry (UNAUTHENTICATED once it expired), the wait logged under
+    the subscription's GraphQL field (`subscription_field`); in a query or mutation the read as it is (they do not
+    wait: gql/errors.py). Before (lists56), a message's nested page read failed in the field with DATABASE_BUSY or
+    SERVICE_UNAVAILABLE while the subscription's own reads and the nested loader reads (`load_live`) waited."""
+    if info.operation.operation is not OperationType.SUBSCRIPTION:
+        return await read()
+    outage = info.context.services.database_outage
+    return await wait_out(outage, subscription_field(info), read, info.context.require_merchant)
+
+
 async def _retried(info: Info, load: Callable[[], Awaitable[T]], forget: Callable[[], object]) -> T:
     """`load()` through `wait_out`, `forget()` before each retry: a DataLoader keeps a failed load in its cache, and
     loading the key again would answer the same failure without reading."""

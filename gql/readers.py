@@ -18,6 +18,7 @@ from gql import types as t
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.inputs import aware
+from gql.live_outage import read_live
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -52,10 +53,18 @@ def wants_total(info: Info) -> bool:
     return any(asks(field.selections) for field in info.selected_fields)
 
 
-async def _page(info: Info, fetch: Any, mapper: Any) -> t.Connection[Any]:
-    try:
+async def connection_page(info: Info, fetch: Any, mapper: Any) -> t.Connection[Any]:
+    """The connection of `fetch(session)`'s page (an `adapters.db` page: `items` with `cursor`, `has_next_page`,
+    `total_count`), each item mapped by `mapper`. Every connection field reads through here, so that in a
+    subscription's message (a shop's `products`, `orders`, `syncTasks`, an item's `movements`) the read waits out a
+    database outage as the message's other reads do (`read_live`); a bad cursor is BAD_USER_INPUT."""
+
+    async def read() -> Any:
         async with info.context.services.db.read_sessionmaker() as session:
-            page = await fetch(session)
+            return await fetch(session)
+
+    try:
+        page = await read_live(info, read)
     except InvalidCursorError as exc:
         raise BadRequestError("after is not a cursor from this API.") from exc
     total = page.total_count if page.total_count is not None else -1  # -1 only when nobody asked for it
@@ -66,7 +75,7 @@ async def shops(info: Info, first: int | None, after: str | None) -> t.Connectio
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
     now = info.context.services.clock.now()
-    return await _page(
+    return await connection_page(
         info,
         lambda session: queries.shop_page(
             session, merchant_id, size, cursor, with_total=wants_total(info), cipher=info.context.services.cipher
@@ -78,7 +87,7 @@ async def shops(info: Info, first: int | None, after: str | None) -> t.Connectio
 async def products(info: Info, shop_id: str, first: int | None, after: str | None) -> t.Connection[t.Product]:
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
-    return await _page(
+    return await connection_page(
         info,
         lambda session: queries.product_page(session, merchant_id, shop_id, size, cursor, with_total=wants_total(info)),
         mappers.product,
@@ -95,7 +104,7 @@ async def orders(
 ) -> t.Connection[t.Order]:
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
-    return await _page(
+    return await connection_page(
         info,
         lambda session: queries.order_page(
             session,
@@ -119,7 +128,7 @@ async def sync_tasks(
     # A set: deduplicated (a variable may repeat a status any number of times, and each would be a bound
     # parameter), and an empty one matches no task; only an absent filter (None) matches them all.
     wanted = None if statuses is None else sorted({SyncTaskStatus(s) for s in statuses})
-    return await _page(
+    return await connection_page(
         info,
         lambda session: queries.sync_task_page(
             session, merchant_id, size, cursor, shop_id=shop_id, statuses=wanted, with_total=wants_total(info)

@@ -7,7 +7,6 @@ from typing import Annotated
 import strawberry
 
 from adapters.db import inventory_queries
-from adapters.db.cursors import InvalidCursorError
 from domain.text import code_points_refusal
 from gql import types as t
 from gql.context import Info
@@ -15,7 +14,7 @@ from gql.descriptions import After, First
 from gql.errors import BadRequestError
 from gql.ids import from_global_id
 from gql.inventory.types import InventoryItemNode, InventoryMovement, SkuLink, inventory_item, movement, sku_link
-from gql.readers import page_size, wants_total
+from gql.readers import connection_page, page_size, wants_total
 
 MAX_QUERY_LENGTH = 255
 
@@ -27,16 +26,15 @@ def _after(after: str | None) -> str | None:
 
 
 async def movements(info: Info, item_id: str, first: int | None, after: str | None) -> t.Connection[InventoryMovement]:
-    size = page_size(first)
-    try:
-        async with info.context.services.db.read_sessionmaker() as session:
-            page = await inventory_queries.movement_page(
-                session, info.context.require_merchant(), item_id, size, _after(after), with_total=wants_total(info)
-            )
-    except InvalidCursorError as exc:
-        raise BadRequestError("after is not a cursor from this API.") from exc
-    total = page.total_count if page.total_count is not None else -1  # -1 only when nobody asked for it
-    return t.connection([(r.cursor, movement(r)) for r in page.items], page.has_next_page, total)
+    merchant_id = info.context.require_merchant()
+    size, cursor = page_size(first), _after(after)
+    return await connection_page(
+        info,
+        lambda session: inventory_queries.movement_page(
+            session, merchant_id, item_id, size, cursor, with_total=wants_total(info)
+        ),
+        movement,
+    )
 
 
 async def item_by_id(info: Info, item_id: str) -> InventoryItemNode | None:
@@ -76,16 +74,20 @@ class InventoryQuery:
         if query is not None and len(query) > MAX_QUERY_LENGTH:
             # in code points, as a SKU's limit is; its characters too when they are fewer (`code_points_refusal`)
             raise BadRequestError(code_points_refusal("query", MAX_QUERY_LENGTH, query))
-        try:
-            async with info.context.services.db.read_sessionmaker() as session:
-                page = await inventory_queries.item_page(
-                    session, merchant_id, size, _after(after), query=(query or "").strip() or None,
-                    oversold=oversold, with_total=wants_total(info),
-                )  # fmt: skip
-        except InvalidCursorError as exc:
-            raise BadRequestError("after is not a cursor from this API.") from exc
-        total = page.total_count if page.total_count is not None else -1
-        return t.connection([(r.cursor, inventory_item(r.item)) for r in page.items], page.has_next_page, total)
+        cursor = _after(after)
+        return await connection_page(
+            info,
+            lambda session: inventory_queries.item_page(
+                session,
+                merchant_id,
+                size,
+                cursor,
+                query=(query or "").strip() or None,
+                oversold=oversold,
+                with_total=wants_total(info),
+            ),
+            lambda r: inventory_item(r.item),
+        )
 
     @strawberry.field(description="One of the merchant's inventory items; null when it does not exist for them.")
     async def inventory_item(
@@ -115,12 +117,11 @@ class InventoryQuery:
         parsed = from_global_id(shop_id)
         if parsed is None or parsed[0] != "Shop":
             return t.connection([], False, 0)
-        try:
-            async with info.context.services.db.read_sessionmaker() as session:
-                page = await inventory_queries.unlinked_sku_page(
-                    session, merchant_id, parsed[1], size, _after(after), with_total=wants_total(info)
-                )
-        except InvalidCursorError as exc:
-            raise BadRequestError("after is not a cursor from this API.") from exc
-        total = page.total_count if page.total_count is not None else -1
-        return t.connection([(r.cursor, sku_link(r)) for r in page.items], page.has_next_page, total)
+        cursor = _after(after)
+        return await connection_page(
+            info,
+            lambda session: inventory_queries.unlinked_sku_page(
+                session, merchant_id, parsed[1], size, cursor, with_total=wants_total(info)
+            ),
+            sku_link,
+        )

@@ -7,13 +7,12 @@ from typing import Annotated
 import strawberry
 
 from adapters.db import webhook_queries
-from adapters.db.cursors import InvalidCursorError
 from gql import types as t
 from gql.context import Info
 from gql.descriptions import After, First
 from gql.errors import BadRequestError
 from gql.ids import from_global_id
-from gql.readers import page_size, wants_total
+from gql.readers import connection_page, page_size, wants_total
 from gql.webhooks.types import WebhookEventNode, webhook_event
 
 
@@ -45,12 +44,10 @@ class WebhookQuery:
         parsed = from_global_id(shop_id)
         if parsed is None or parsed[0] != "Shop":
             return t.connection([], False, 0)
-        try:
-            async with info.context.services.db.read_sessionmaker() as session:
-                page = await webhook_queries.webhook_event_page(
-                    session, merchant_id, parsed[1], size, after, with_total=wants_total(info)
-                )
-        except InvalidCursorError as exc:
-            raise BadRequestError("after is not a cursor from this API.") from exc
-        total = page.total_count if page.total_count is not None else -1
-        return t.connection([(r.cursor, webhook_event(r.event)) for r in page.items], page.has_next_page, total)
+        return await connection_page(
+            info,
+            lambda session: webhook_queries.webhook_event_page(
+                session, merchant_id, parsed[1], size, after, with_total=wants_total(info)
+            ),
+            lambda r: webhook_event(r.event),
+        )
