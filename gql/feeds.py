@@ -36,11 +36,13 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from adapters.db import queries
 from adapters.db.engine import Database
 from adapters.db.read_models import SyncTaskRead
+from domain.clock import Clock, SystemClock
 from domain.sync import ACTIVE_STATUSES
 from gql.live_outage import DatabaseOutage, wait_out
 
@@ -49,6 +51,10 @@ if TYPE_CHECKING:
 
 FALLBACK_INTERVAL = 1.5  # seconds between reads when no signal comes
 ACTIVE_LIMIT = 100  # active tasks read per merchant (at most one per kind per shop in practice)
+# On lost signals the feed reads the tasks created or finished since its last signalled read, this much earlier: a
+# task's times come from the clock of the process that ran it, read before its commit (another host's clock a little
+# behind, a commit a little late); a wider window re-reads tasks already sent, which sends nothing again.
+LOST_SIGNAL_MARGIN = timedelta(seconds=60)
 _ACTIVE = {status.value for status in ACTIVE_STATUSES}
 
 
@@ -234,8 +240,11 @@ class TaskFeed(MerchantFeed[Follower]):
         *,
         fallback_interval: float = FALLBACK_INTERVAL,
         outage: DatabaseOutage | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
+        self.clock = clock if clock is not None else SystemClock()
+        self._signalled_at: datetime | None = None  # when the last read answering a signal began (lost ones too)
         self.fallback_interval = fallback_interval
         self.events = events  # an adapters.events bus
         self.merchant_id = merchant_id
@@ -266,7 +275,7 @@ class TaskFeed(MerchantFeed[Follower]):
             changed: set[str] | None = set()  # the first read reads everything
             signalled = True
             while self.followers:
-                snapshot = await self._read_through(functools.partial(self._read, changed))
+                snapshot = await self._read_through(functools.partial(self._read, changed, signalled))
                 generation = snapshot.generation
                 now = asyncio.get_running_loop().time()
                 # A read only newcomers asked for goes to them alone: 1,000 subscribers connecting must not wake
@@ -291,10 +300,17 @@ class TaskFeed(MerchantFeed[Follower]):
             return received, True
         return (set(), False) if self._wake.is_set() else (None, False)
 
-    async def _read(self, changed: set[str] | None) -> Snapshot:
-        """A snapshot of the refresh requests made so far (a retry after an outage serves those made during it)."""
+    async def _read(self, changed: set[str] | None, signalled: bool = False) -> Snapshot:
+        """A snapshot of the refresh requests made so far (a retry after an outage serves those made during it).
+        `signalled`: it answers a signal; one with no ids says signals were lost (a Redis reconnect, an overflow:
+        adapters/events.py), and the read adds the tasks created or finished since the last signalled read began
+        (`LOST_SIGNAL_MARGIN` earlier), named to the followers: before (lists56), it read again only what its
+        followers knew of, and an all-tasks subscriber never sent a task that started and finished unsignalled."""
         generation = self._requested
         self._wake.clear()
+        began = self.clock.now()
+        since = self._signalled_at if signalled and not changed else None
+        changed = None if changed is None else set(changed)
         asked = set(self._last_active) | (changed or set())
         shops: set[str] = set()
         for follower in self.followers:
@@ -303,9 +319,17 @@ class TaskFeed(MerchantFeed[Follower]):
             if follower.shop_id is not None:
                 shops.add(follower.shop_id)
         async with self.db.read_sessionmaker() as session:
+            if since is not None and changed is not None:  # (changed: a signal's, so a set)
+                lost = await queries.sync_task_ids_changed_since(
+                    session, self.merchant_id, since - LOST_SIGNAL_MARGIN, ACTIVE_LIMIT
+                )
+                asked |= lost
+                changed |= lost
             rows = await queries.followed_sync_tasks(session, self.merchant_id, asked, ACTIVE_LIMIT)
             existing = await queries.existing_shop_ids(session, self.merchant_id, shops) if changed is None else None
         self.reads += 1
+        if signalled:
+            self._signalled_at = began
         self._last_active = {task_id for task_id, row in rows.items() if row.status in _ACTIVE}
         return Snapshot(
             generation=generation,
@@ -320,6 +344,9 @@ def task_feed(services: Services, merchant_id: str) -> TaskFeed:
     """The merchant's feed in this process (one per merchant, created on first use, dropped with its last follower)."""
     feed = services.task_feeds.get(merchant_id)
     if feed is None:
-        feed = TaskFeed(services.db, services.events, merchant_id, services.task_feeds, outage=services.database_outage)
+        feed = TaskFeed(
+            services.db, services.events, merchant_id, services.task_feeds, outage=services.database_outage,
+            clock=services.clock,
+        )  # fmt: skip
         services.task_feeds[merchant_id] = feed
     return feed

@@ -323,6 +323,23 @@ def followed_sync_tasks_query(merchant_id: str, ids: Collection[str], limit: int
     return union_all(newest_active, select(sync_tasks).where(sync_tasks.c.id.in_(list(ids))))
 
 
+async def sync_task_ids_changed_since(session: AsyncSession, merchant_id: str, since: datetime, limit: int) -> set[str]:
+    """The ids of the merchant's tasks created or finished at `since` or later (UTC; at most `limit`, the newest
+    created first), in one statement: what a task feed reads again when change signals were lost (`gql.feeds`), so
+    that a task that started and finished unsignalled is found. Through the `(merchant_id, created_at, id)` index
+    and the `finished_at` one (the table has no updated_at: a task never seen was created, or ended, since)."""
+    query = (
+        select(sync_tasks.c.id)
+        .where(
+            sync_tasks.c.merchant_id == merchant_id,
+            (sync_tasks.c.created_at >= since) | (sync_tasks.c.finished_at >= since),
+        )
+        .order_by(sync_tasks.c.created_at.desc(), sync_tasks.c.id.desc())
+        .limit(limit)
+    )
+    return set((await session.execute(query)).scalars())
+
+
 async def existing_shop_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> set[str]:
     """The ids among `ids` of the merchant's shops that exist (one statement)."""
     if not ids:
