@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, migrate, uow_factory
@@ -190,4 +191,59 @@ async def test_an_item_s_movements_in_an_inventory_item_updated_message_wait_out
         finally:
             await messages.aclose()
     finally:
+        await db.dispose()
+
+
+async def test_a_shop_s_products_in_a_shops_updated_message_wait_out_a_busy_pool(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    """lists56, DATABASE_BUSY: the same list read, this process's pool all in use (SQLite and PostgreSQL): the message
+    came with DATABASE_BUSY at ['shopsUpdated', 'products']."""
+    # given a database whose pool lends one connection and waits 0.2 s for it
+    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    held: AsyncConnection | None = None
+    try:
+        services = _services(db, cipher)
+        shop = await add_shop(services.uow_factory, make_shop("m-busy"))
+        feed = services.shop_feeds["m-busy"] = ShopFeed(
+            db, services.events, services.clock, "m-busy", services.shop_feeds, fallback_interval=600, cipher=cipher,
+            outage=services.database_outage,
+        )  # fmt: skip
+        document = "subscription { shopsUpdated { name products(first: 5) { totalCount } } }"
+        messages: Any = await schema.subscribe(document, context_value=Context(services, "m-busy"))
+        assert hasattr(messages, "__anext__"), messages
+        try:
+            # and a subscriber to the merchant's shops selecting a shop's products, its first message sent
+            first = await anext(messages)
+            assert first.errors is None, first.errors
+            async with feed.follow(first=False) as witness:
+                # when the shop is renamed and the feed has read it (its connection given back)
+                shop.rename("Renamed store")
+                await _save(services.uow_factory, shop)
+                await services.events.shop_changed(shop.id, "m-busy")
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    while not await witness.next():
+                        pass
+                # and every connection of the pool is in use when the message reads the products
+                held = await db.read_engine.connect()
+                outage = services.database_outage
+                message = asyncio.ensure_future(anext(messages))
+                try:
+                    await until(lambda: outage.retries >= 1 or message.done(), "the products' read to wait")
+                    await held.close()  # given back once a read waited
+                    async with asyncio.timeout(DEADLINE_SECONDS):
+                        result = await message
+                finally:
+                    if not message.done():
+                        message.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await message
+            # then the message carries them, no error: it waited for a connection
+            assert result.errors is None, result.errors
+            assert result.data == {"shopsUpdated": {"name": "Renamed store", "products": {"totalCount": 0}}}
+        finally:
+            await messages.aclose()
+    finally:
+        if held is not None:
+            await held.close()
         await db.dispose()
