@@ -195,6 +195,10 @@ class InProcessEventBus:
         """How many of the merchant's shop subscriptions receive signals now (an observable point for tests)."""
         return self._shops.listening(merchant_id)
 
+    def items_listening(self, merchant_id: str) -> int:
+        """How many of the merchant's item subscriptions receive signals now (an observable point for tests)."""
+        return self._items.listening(merchant_id)
+
     async def aclose(self) -> None:
         return None
 

@@ -37,6 +37,7 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     task_feeds: dict[str, Any] = field(default_factory=dict)  # gql.feeds.TaskFeed by merchant id, while followed
     shop_feeds: dict[str, Any] = field(default_factory=dict)  # gql.shop_feeds.ShopFeed by merchant id, while followed
+    item_feeds: dict[str, Any] = field(default_factory=dict)  # gql.inventory.item_feed.ItemFeed by merchant, likewise
     # what the live subscriptions' reads saw of the database: one log line per outage (gql/live_outage.py)
     database_outage: DatabaseOutage = field(default_factory=DatabaseOutage)
     # each followed inventory item's latest fallback re-read, shared by its followers (gql/inventory/shared_reads.py)

@@ -3,7 +3,10 @@ stock or links. Change signals only say when to look again (adapters/events.py);
 followed item is re-read on each signal naming it (or naming none: some may be lost) and every
 `FALLBACK_INTERVAL` whatever happens (signals can be lost). Its
 followers in this process share those reads (gql/inventory/shared_reads.py: one per signal, tick or newcomer, never one
-begun before what a follower waits for), and yield the one node each read built. A database outage does
+begun before what a follower waits for), and yield the one node each read built. Without an item (every item of the
+merchant), a subscriber reads nothing itself: the merchant's item feed of this process (gql/inventory/item_feed.py)
+reads the items a batch of signals names once for all of them (soak55 F1: one read per subscriber and change filled
+the database pool). A database outage does
 not end it, open or starting: its reads (the `sku`'s look-up and the first state's included) are tried again with a
 bounded back-off and the current state goes out once the database answers (gql/live_outage.py); one started during
 the outage starts then, NOT_FOUND included for an item the merchant does not have."""
@@ -26,8 +29,9 @@ from domain.text import code_points_refusal
 from gql.context import Info
 from gql.errors import BadRequestError
 from gql.ids import internal_id
-from gql.inventory.shared_reads import Signature, next_tick, signature
-from gql.inventory.types import InventoryItemNode, SkuLink, inventory_item
+from gql.inventory.item_feed import item_feed
+from gql.inventory.shared_reads import Signature, next_tick
+from gql.inventory.types import InventoryItemNode, inventory_item
 from gql.live_outage import wait_out
 from gql.shared_reads import next_read
 
@@ -134,39 +138,26 @@ async def _one_item(
 
 
 async def _every_item(info: Info, merchant_id: str) -> AsyncGenerator[InventoryItemNode, None]:
-    """Every item of the merchant as it changes: the items each signal names, read for this follower."""
-    outage = info.context.services.database_outage
-    loop = asyncio.get_running_loop()
-    sent: dict[str, tuple[object, ...]] = {}
-
-    async def read(ids: set[str]) -> tuple[list[InventoryItemNode | None], list[list[SkuLink]]]:
-        loaders = info.context.fresh_loaders()
-        # One read for the items of them all (soak53b: one statement per item, ~365 a second for 50 followers)
-        nodes = await loaders.inventory_item.load_many(sorted(ids))
-        # One read for the links of them all; the node's `links` field then reads these same loaders.
-        return nodes, await loaders.item_links.load_many([n.internal_id for n in nodes if n is not None])
-
-    async with info.context.services.events.subscribe_inventory(merchant_id) as signals:
-        pending: set[str] = set()
+    """Every item of the merchant as it changes, from the merchant's item feed of this process (gql/inventory/
+    item_feed.py): no read of its own, the feed reads the items its signals name once for all its followers; each
+    item whose signature differs from the one this subscriber sent last goes out, the read's one node (its execution
+    shared with the other followers, gql/shared_events.py), its `links` and their `shop` answered from that read."""
+    # The feed taken with no await before following it: one taken earlier could have lost its last follower
+    # meanwhile and left the registry, and following it would run a second reader beside the next.
+    async with item_feed(info.context.services, merchant_id).follow() as me:
         while True:
-            if pending:
-                reading = functools.partial(read, pending)
-                nodes, links = await wait_out(outage, "inventoryItemUpdated", reading, info.context.require_merchant)
-                for node, node_links in zip((n for n in nodes if n is not None), links, strict=True):
-                    state = signature(node, node_links)
-                    if sent.get(node.internal_id) != state:
-                        sent[node.internal_id] = state
-                        yield node
-                await asyncio.sleep(MIN_INTERVAL)
-            tick = next_tick(loop.time())
-            changed = await signals.wait(tick - loop.time())
+            states = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
             info.context.require_merchant()  # a subscription does not outlive its token
-            if changed:
-                pending = set(changed)
-            elif changed is not None:  # signals were lost: re-read what was sent
-                pending = set(sent)
-            else:
-                pending = set()
+            for item_id, state in sorted(states.items()):
+                if me.sent.get(item_id) == state.signature:
+                    continue
+                me.sent[item_id] = state.signature
+                loaders = info.context.fresh_loaders()
+                loaders.item_links.prime(item_id, state.links)
+                for shop_id, shop in state.shops.items():
+                    loaders.shop.prime(shop_id, shop)
+                loaders.inventory_item.prime(item_id, state.node)
+                yield state.node  # the read's one node, whoever follows every item: its execution is shared
 
 
 __all__ = ["InventorySubscription", "inventory_item"]

@@ -1,0 +1,286 @@
+"""The all-items `inventoryItemUpdated` on SQLite and PostgreSQL, through the schema over the test's database and an
+in-process bus: its followers of a merchant share ONE read per batch of item changes (gql/inventory/item_feed.py,
+soak55 F1), and each still gets every changed item's final state, nothing read before it subscribed, nothing of
+another merchant, and what a lost signal hid."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, uow_factory
+from adapters.events import MAX_PENDING_IDS, InProcessEventBus
+from domain.clock import SystemClock
+from domain.services import inventory as pool
+from gql.container import Services
+from gql.context import Context
+from gql.inventory.item_feed import ItemFeed
+from gql.schema import schema
+from tests.fakes import FakeEventPublisher, FakeTaskQueue
+from tests.fixtures.waiting import until
+
+ALL_ITEMS = "subscription { inventoryItemUpdated { sku onHand links { shop { id } } } }"
+
+
+class World:
+    """The schema's services over the test's database: item changes committed through the pool's use cases, either
+    signalled on the in-process bus after their commit (as the API and the workers do) or quietly (the test sends
+    their signals itself, `signal`, or loses them)."""
+
+    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+        self.database = database
+        self.uows = uow_factory(database, cipher)
+        self.bus = InProcessEventBus()
+        self.quiet = FakeEventPublisher()  # a commit whose signals are the test's to send, or lost
+        self.queue = FakeTaskQueue()
+        self.clock = SystemClock()
+        unused: Any = None
+        self.services = Services(
+            settings=unused, db=database, uow_factory=self.uows, tiktok=unused, queue=self.queue, events=self.bus,
+            clock=self.clock, intake=unused, cipher=cipher,
+        )  # fmt: skip
+
+    async def create(self, merchant_id: str, sku: str, on_hand: int) -> str:
+        item = await pool.create_item(self.uows, self.queue, self.quiet, self.clock, merchant_id, sku, on_hand, 0)
+        return item.id
+
+    async def adjust(self, merchant_id: str, item_id: str, delta: int, *, signalled: bool = True) -> None:
+        events = self.bus if signalled else self.quiet
+        await pool.adjust_item(self.uows, self.queue, events, merchant_id, item_id, delta, "count")
+
+    async def signal(self, merchant_id: str, item_ids: list[str]) -> None:
+        """The signals a commit's after-commit hook sends (`domain.services.inventory.signal_items`)."""
+        await pool.signal_items(self.bus, merchant_id, item_ids)
+
+    async def overflow(self, merchant_id: str) -> None:
+        """More signals than a subscriber's slot holds (`MAX_PENDING_IDS`, naming no item): it hears "some ids may be
+        lost", an empty set, as after a Redis reconnect."""
+        for n in range(MAX_PENDING_IDS + 1):
+            await self.bus.inventory_item_changed(f"no-such-item-{n}", merchant_id)
+
+    def feed(self, merchant_id: str) -> ItemFeed | None:
+        feed: ItemFeed | None = self.services.item_feeds.get(merchant_id)
+        return feed
+
+
+class Subscriber:
+    """One all-items subscription pulled in-process: `start` runs its generator (a pull for its next message stays
+    pending, so its generator runs until it yields one, and stays suspended there until the test takes it)."""
+
+    def __init__(self, world: World, merchant_id: str) -> None:
+        self.world = world
+        self.merchant_id = merchant_id
+        self.told: list[tuple[str, int]] = []  # (sku, onHand) of each message, in order
+        self._subscription: Any = None
+        self._pull: asyncio.Future[Any] | None = None
+
+    async def start(self) -> None:
+        context = Context(self.world.services, self.merchant_id)
+        self._subscription = await schema.subscribe(ALL_ITEMS, context_value=context)
+        assert hasattr(self._subscription, "__anext__"), self._subscription  # not a refusal
+        self._pull = asyncio.ensure_future(anext(self._subscription))
+
+    async def take(self) -> tuple[str, int]:
+        """The next message (waiting for it), and a pull for the one after."""
+        assert self._pull is not None
+        result = await asyncio.wait_for(self._pull, 120)  # a deadline for a failure, never a pace
+        assert result.errors is None, result.errors
+        item = result.data["inventoryItemUpdated"]
+        assert all(link["shop"] is not None for link in item["links"])
+        self.told.append((item["sku"], item["onHand"]))
+        self._pull = asyncio.ensure_future(anext(self._subscription))
+        return self.told[-1]
+
+    async def until_told(self, *states: tuple[str, int]) -> None:
+        """Messages taken until the latest of each SKU in `states` is the onHand given there."""
+        while not all(self.latest(sku) == on_hand for sku, on_hand in states):
+            await self.take()
+
+    def latest(self, sku: str) -> int | None:
+        return next((on_hand for told, on_hand in reversed(self.told) if told == sku), None)
+
+    async def close(self) -> None:
+        if self._pull is not None:
+            self._pull.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await self._pull
+        if self._subscription is not None:
+            await self._subscription.aclose()
+
+
+@contextlib.asynccontextmanager
+async def subscribed(world: World, merchant_id: str, count: int) -> AsyncIterator[list[Subscriber]]:
+    """`count` all-items subscribers of the merchant, each listening: joined to the merchant's feed, which hears its
+    item signals (before the feed, each subscriber listened on its own: `items_listening` counted them all)."""
+    subscribers = [Subscriber(world, merchant_id) for _ in range(count)]
+    try:
+        for subscriber in subscribers:
+            await subscriber.start()
+
+        def listening() -> bool:
+            heard = world.bus.items_listening(merchant_id)
+            feed = world.feed(merchant_id)
+            joined = len(feed.followers) if feed is not None else 0
+            return heard == count or (heard == 1 and joined == count)
+
+        await until(listening, f"{count} subscribers listening")
+        yield subscribers
+    finally:
+        for subscriber in subscribers:
+            await subscriber.close()
+
+
+@contextlib.contextmanager
+def item_reads(database: Database) -> Iterator[list[str]]:
+    """The statements reading inventory items on the read engine while inside (on PostgreSQL it is the write engine
+    too: the test sends its signals after its commits, so that only the subscribers' reads run inside)."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM inventory_items" in statement:
+            statements.append(statement)
+
+    engine = database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def world(database: Database, cipher: TokenCipher) -> World:
+    return World(database, cipher)
+
+
+@pytest.mark.parametrize("followers", [1, 20])
+async def test_a_change_of_several_items_is_read_once_for_every_follower_of_the_merchant(
+    world: World, followers: int
+) -> None:
+    # given K items of a merchant and N subscribers following every item
+    skus = [f"SKU-{n}" for n in range(5)]
+    ids = [await world.create("m1", sku, 10) for sku in skus]
+    async with subscribed(world, "m1", followers) as subscribers:
+        # when each item changes, and their signals come after the commits (one batch, as one commit of K sends them)
+        for item_id in ids:
+            await world.adjust("m1", item_id, 1, signalled=False)
+        with item_reads(world.database) as reads:
+            await world.signal("m1", ids)
+            # then every follower is told each item's new state
+            await asyncio.gather(*(s.until_told(*((sku, 11) for sku in skus)) for s in subscribers))
+        # from ONE read of those items (soak55 F1: one per follower, 50 followers held the whole pool)
+        assert len(reads) == 1, reads
+        assert all(sorted(s.told) == sorted((sku, 11) for sku in skus) for s in subscribers)
+    assert world.services.item_feeds == {}  # the feed left with its last follower
+
+
+async def test_a_follower_busy_sending_still_gets_each_items_final_state_and_never_an_older_one(world: World) -> None:
+    # given two items and two subscribers: one takes every message, the other stays suspended at its first
+    lamp, desk = await world.create("m1", "LAMP", 5), await world.create("m1", "DESK", 3)
+    async with subscribed(world, "m1", 2) as (quick, busy):
+        await world.adjust("m1", lamp, 1)
+        await asyncio.gather(quick.until_told(("LAMP", 6)), busy.until_told(("LAMP", 6)))
+        # when the lamp changes three times and the desk once, each change signalled after its commit, while the busy
+        # one sends nothing (the quick one sees each change before the next is made)
+        for on_hand in (7, 8, 9):
+            await world.adjust("m1", lamp, 1)
+            await quick.until_told(("LAMP", on_hand))
+        await world.adjust("m1", desk, -1)
+        await quick.until_told(("DESK", 2))
+        # then the busy one, once it takes its messages, is told the final state of each, the lamp's states in order
+        await busy.until_told(("LAMP", 9), ("DESK", 2))
+        lamp_states = [on_hand for sku, on_hand in busy.told if sku == "LAMP"]
+        assert lamp_states == sorted(lamp_states) and lamp_states[-1] == 9, busy.told
+
+
+async def test_a_subscriber_joining_during_a_read_is_not_given_what_that_read_found(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    # given a database with one connection, an item, and a subscriber following every item
+    database = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        world = World(database, cipher)
+        lamp = await world.create("m1", "LAMP", 5)
+        async with subscribed(world, "m1", 1) as (old,):
+            feed = world.feed("m1")
+            assert feed is not None
+            await world.adjust("m1", lamp, 1, signalled=False)  # committed before the newcomer subscribes
+            newcomer = Subscriber(world, "m1")
+            try:
+                # when the feed begins the read of that change, and waits for the one connection, held meanwhile
+                async with database.read_engine.connect():
+                    begun = feed.begun
+                    await world.signal("m1", [lamp])
+                    await until(lambda: feed.begun > begun, "the feed's read to begin")
+                    reads = feed.reads
+                    # and a subscriber joins while that read is under way
+                    await newcomer.start()
+                    await until(lambda: len(feed.followers) == 2, "the newcomer to join the feed")
+                    assert feed.reads == reads  # the read has not ended: it waits for the connection
+                await old.until_told(("LAMP", 6))
+                # then the newcomer's first message is not that read's state, but the next change's
+                await world.adjust("m1", lamp, 1)
+                assert await newcomer.take() == ("LAMP", 7)
+                await old.until_told(("LAMP", 7))
+            finally:
+                await newcomer.close()
+    finally:
+        await database.dispose()
+
+
+async def test_a_follower_is_never_told_another_merchants_items(world: World) -> None:
+    # given an item of each of two merchants and subscribers of each
+    theirs, ours = await world.create("m2", "THEIRS", 1), await world.create("m1", "OURS", 1)
+    async with subscribed(world, "m1", 2) as mine, subscribed(world, "m2", 1) as (other,):
+        assert set(world.services.item_feeds) == {"m1", "m2"}  # a feed per merchant
+        # when the other merchant's item changes, then ours (each signalled after its commit)
+        await world.adjust("m2", theirs, 1)
+        await other.until_told(("THEIRS", 2))
+        await world.adjust("m1", ours, 1)
+        # then our subscribers are told our item only (the other's change was read and sent before ours), theirs too
+        for subscriber in mine:
+            assert await subscriber.take() == ("OURS", 2)
+        assert other.told == [("THEIRS", 2)]
+
+
+async def test_lost_signals_make_the_feed_read_again_what_its_followers_were_sent(world: World) -> None:
+    # given an item three subscribers were told of
+    lamp = await world.create("m1", "LAMP", 5)
+    async with subscribed(world, "m1", 3) as subscribers:
+        await world.adjust("m1", lamp, 1)
+        await asyncio.gather(*(s.until_told(("LAMP", 6)) for s in subscribers))
+        # when it changes again and its signal is lost, then signals overflow the slot of the signals' subscriber
+        await world.adjust("m1", lamp, 1, signalled=False)
+        with item_reads(world.database) as reads:
+            await world.overflow("m1")
+            # then every subscriber is told its current state, from one read of what they were sent
+            await asyncio.gather(*(s.until_told(("LAMP", 7)) for s in subscribers))
+        assert len(reads) == 1, reads
+
+
+async def test_the_feed_waits_out_a_busy_database_and_its_followers_get_the_state_after_it(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    # given a database with one connection that a caller waits 0.1 s for, an item, and two subscribers of every item
+    database = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    try:
+        world = World(database, cipher)
+        lamp = await world.create("m1", "LAMP", 5)
+        async with subscribed(world, "m1", 2) as subscribers:
+            await world.adjust("m1", lamp, 1, signalled=False)
+            outage = world.services.database_outage
+            # when the feed reads a change while the one connection is held (its read fails: DATABASE_BUSY)
+            async with database.read_engine.connect():
+                await world.signal("m1", [lamp])
+                await until(lambda: outage.retries >= 1, "the feed's read to fail on the busy pool")
+            # then, the connection back, the subscriptions are still open and each gets the item's state
+            await asyncio.gather(*(s.until_told(("LAMP", 6)) for s in subscribers))
+            assert outage.since is None  # the outage is over (read again and answered)
+    finally:
+        await database.dispose()
