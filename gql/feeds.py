@@ -26,7 +26,9 @@ with the state they have at each retry (their tokens are checked then), and get 
 Any other failure ends every follower's subscription with it, as before.
 
 `ShopFeed` (gql/shop_feeds.py, `shop_feed(services, merchant_id)`) does the same for `shopsUpdated` and
-`shopsDeleted`, on the same base (`MerchantFeed`: one reader task per merchant and process, an outage waited out).
+`shopsDeleted`, and `ItemFeed` (gql/inventory/item_feed.py, `item_feed(services, merchant_id)`) for the all-items
+`inventoryItemUpdated`, on the same base (`MerchantFeed`: one reader task per merchant and process, an outage waited
+out).
 """
 
 from __future__ import annotations
@@ -151,11 +153,11 @@ _T = TypeVar("_T")
 
 
 class MerchantFeed(Generic[_F]):
-    """What `TaskFeed` and `ShopFeed` (gql/shop_feeds.py) share: one reader task per merchant and process, started
-    by the first follower and stopped with the last; the feed leaves the process's registry then, or when a read
-    fails, which ends every current follower's subscription with that error (the next subscriber starts afresh),
-    but for a database outage, waited out (`_read_through`). A subclass sets the attributes below in its `__init__`
-    and reads in `_loop` while it has followers."""
+    """What `TaskFeed`, `ShopFeed` (gql/shop_feeds.py) and `ItemFeed` (gql/inventory/item_feed.py) share: one reader
+    task per merchant and process, started by the first follower and stopped with the last; the feed leaves the
+    process's registry then, or when a read fails, which ends every current follower's subscription with that error
+    (the next subscriber starts afresh), but for a database outage, waited out (`_read_through`). A subclass sets the
+    attributes below in its `__init__` and reads in `_loop` while it has followers."""
 
     kind: str  # names the reader task: shopbridge-{kind}-feed-{merchant_id}
     where: str  # the subscription it serves, as the outage's log lines name it

@@ -136,12 +136,13 @@ def _own_subfield_memo(executor: Any) -> Any:
     groups are collected afresh per event (`execute_operation` collects the root fields each time), so no entry is
     ever found again and none is ever dropped. ~1.7 KB per executed event (per object in the selection a
     `CollectedFields` with its lists, and a `FieldDetails` per field), kept until the subscription ends: soak53b's
-    ~1.9 KB per message on long-lived sockets, whose all-items `inventoryItemUpdated` executes every message for its
-    subscriber alone (tests/integration/test_subscription_memory.py; bench/README.md, "Subscriptions' memory under
-    constant load"). graphql-js memoizes in a WeakMap, so its entries go with their
-    field group; an entry here was only ever found within the same event (a list's items), which the fresh memo
-    still serves. Found in graphql-core 3.3.2 and in its main branch's executor.py (same shared dict); no upstream
-    issue found. Without that private attribute (another graphql-core) nothing is changed."""
+    ~1.9 KB per message on long-lived sockets, whose all-items `inventoryItemUpdated` then executed every message for
+    its subscriber alone (now the one node per item and read of its merchant's item feed, gql/inventory/item_feed.py)
+    (tests/integration/test_subscription_memory.py; bench/README.md, "Subscriptions' memory under constant load").
+    graphql-js memoizes in a WeakMap, so its entries go with their field group; an entry here was only ever found
+    within the same event (a list's items), which the fresh memo still serves. Found in graphql-core 3.3.2 and in its
+    main branch's executor.py (same shared dict); no upstream issue found. Without that private attribute (another
+    graphql-core) nothing is changed."""
     if isinstance(getattr(executor, "_relevant_sub_fields", None), dict):
         executor._relevant_sub_fields = {}
     return executor

@@ -3,7 +3,8 @@ followers (`SharedReads`; items: gql/inventory/shared_reads.py, shops: gql/shop_
 on a change signal, and the fallback re-read when no signal came.
 
 Issue 9 (Performance): "one database read per update ... however many subscribers ... Share the read; keep 'the
-database is the truth'". `syncTaskUpdated` does it with one feed per merchant (gql/feeds.py); `inventoryItemUpdated`
+database is the truth'". `syncTaskUpdated` does it with one feed per merchant (gql/feeds.py), and so does the
+all-items `inventoryItemUpdated` (gql/inventory/item_feed.py); `inventoryItemUpdated(inventoryItemId:)` / `(sku:)`
 and `shopUpdated` follow one object each, so they share per object: every follower asks `SharedReads.shared` for a read
 fresh enough for it, and gets the one under way or done if it is, else starts one (or, while one is under way, the
 next, which starts when that one ends: at most one in flight per object, and one queued after it).
