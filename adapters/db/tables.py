@@ -640,8 +640,9 @@ deleted_shop_holds = Table(
 # the seed's read; links that count orders: LINKED, DROPPED with an item; migration 0042), kept by merchant, TikTok
 # shop, SKU and item as `deleted_shop_holds` is: that TikTok shop connected again and linked to the same item, a line
 # its old ledger never had, of an order made between then and the delete, is sold since that link
-# (`domain.inventory.ledger.sold_while_linked_before`): first seen shipped, it deducts. A row goes with its item or
-# with the retention sweep (`deleted_line_forgotten`).
+# (`domain.inventory.ledger.sold_while_linked_before`): first seen shipped, it deducts. A link the merchant made by
+# hand is linked by hand again there (`source`). A row goes with its item or with the retention sweep
+# (`deleted_line_forgotten`).
 deleted_shop_links = Table(
     "deleted_shop_links",
     metadata,
@@ -651,9 +652,17 @@ deleted_shop_links = Table(
     Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
     Column("deleted_at", UTCDateTime, nullable=False),
     Column("linked_at", UTCDateTime, nullable=False),
+    # The link's source (`sku_links.source`, AUTO or MANUAL; migration 0045) when it named the item at the delete
+    # (LINKED, DROPPED with it): a SKU whose latest kept row is MANUAL is linked by hand to that item again by the
+    # reconnect's products import, not by its seller SKU (`domain.inventory.links.relinked_by_hand`). Null: a link left
+    # without its item that only remembers it, or a row written before 0045.
+    Column("source", String(8)),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at"),
     Index(None, "inventory_item_id"),
     Index(None, "deleted_at"),
+    # A TikTok shop's latest delete, a seek for every products batch of its reconnect (migration 0045; the links
+    # made by hand come back from that delete alone: `links._linked_by_hand_before`)
+    Index(None, "merchant_id", "tiktok_shop_id", "deleted_at"),
 )
 
 # The units of a shop's ledger lines of one TikTok SKU, by state, kept running by the ledger's one write path

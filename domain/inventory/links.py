@@ -7,7 +7,9 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
 - a SKU without a seller SKU stays unlinked as `NO_SELLER_SKU`;
 - a seller SKU found on two or more SKUs of one shop leaves all of them unlinked as `AMBIGUOUS`: never guess;
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
-- a link the merchant made or removed by hand (`MANUAL`) survives every later import;
+- a link the merchant made or removed by hand (`MANUAL`) survives every later import; one made to an item survives
+  the shop's delete too: the same TikTok shop connected again links that SKU by hand to it again
+  (`relinked_by_hand`);
 - a LINKED link that leaves LINKED, by hand or by these rules, remembers its item until linked again
   (`remembered_on_unlink`), and when it left it (`unlinked_since`: a sale made before, first seen after, counts
   there); linked back to that item, it keeps its first time (`relinked_since`);
@@ -262,6 +264,31 @@ def unlinked_by_hand(bundle: bool) -> tuple[LinkState, LinkSource]:
     (12052850), never the merchant's to link, so it keeps that reason (UNLINKED, it read "unlinked by you" with a
     Link that SKU_NOT_LINKABLE refused)."""
     return (LinkState.EXCLUDED, LinkSource.AUTO) if bundle else (LinkState.UNLINKED, LinkSource.MANUAL)
+
+
+def relinked_by_hand(kept: Iterable[tuple[str, str | None, datetime]]) -> str | None:
+    """The item a shop's products import links a SKU to by hand (LINKED, MANUAL) when the SKU has no link on the shop
+    yet, from the links the merchant's deletes of earlier connections of the same TikTok shop kept for that TikTok SKU
+    (`kept`: (item id, the link's source when it named that item at the delete, a `LinkSource` value, else None, when
+    that delete was, UTC); `deleted_shop_links`, migration 0045): the item of the latest delete's link when the
+    merchant had made it by hand (MANUAL). A link made by hand survives every import of its connection (`auto_link`);
+    the same TikTok shop connected again is that shop to the merchant, and relinked by seller SKU instead, a sale made
+    under the hand link and first seen by the reconnect's import counted on the seller SKU's item, an open order's
+    reservation with it: stock wrong on every shop of both items (poolfix54 finding 3).
+
+    None, and the import decides by seller SKU as for a SKU never linked (`auto_link`): the latest kept link was
+    automatic, or only remembered its item (an unlink, the merchant's or an import's: poolfix54 finding 1 relinks it
+    by seller SKU), or the latest delete kept more than one link of the SKU (never guess); or no link is kept: none
+    was, the hand-linked item was deleted since (its rows go with it, `ON DELETE CASCADE`), or the retention sweep
+    took it (`DELETED_LINE_KEPT`, 97 days after the delete)."""
+    rows = list(kept)
+    if not rows:
+        return None
+    latest = max(deleted_at for _, _, deleted_at in rows)
+    at_latest = [(item_id, source) for item_id, source, deleted_at in rows if deleted_at == latest]
+    if len(at_latest) != 1 or at_latest[0][1] != LinkSource.MANUAL.value:
+        return None
+    return at_latest[0][0]
 
 
 def on_seed(item_id: str | None, seeded_item_id: str | None) -> bool:

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0044_authorization_completed"
+HEAD = "0045_deleted_links_source"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -726,6 +726,45 @@ def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty
         with engine.begin() as connection:
             states = connection.execute(text("SELECT tiktok_order_id, state FROM deleted_shop_lines")).all()
         assert [tuple(r) for r in states] == [("o1", "RESERVED")]
+
+
+def test_downgrade_below_0045_keeps_the_kept_links_without_their_source(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at 0044 holding a link a shop's delete kept (migration 0042), upgraded to head
+    migrate.upgrade(url, "0044_authorization_completed")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES ('i1', 'm1', 'HAT', 10, 0, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO deleted_shop_links (merchant_id, tiktok_shop_id, tiktok_sku_id, inventory_item_id, "
+                    "deleted_at, linked_at) VALUES ('m1', 't1', 'g1', 'i1', :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+        migrate.upgrade(url)
+        # then the row kept before 0045 has no source (its SKU links by seller SKU at a reconnect, as it did)
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT source FROM deleted_shop_links")).scalar_one() is None
+            connection.execute(
+                text(
+                    "INSERT INTO deleted_shop_links (merchant_id, tiktok_shop_id, tiktok_sku_id, inventory_item_id, "
+                    "deleted_at, linked_at, source) VALUES ('m1', 't1', 'g2', 'i1', :now, :now, 'MANUAL')"
+                ),
+                {"now": _NOW},
+            )
+        # when it is downgraded to 0044 (a rollback to a release before 0045)
+        migrate.downgrade(url, "0044_authorization_completed")
+        # then both link periods stay; only which was made by hand is lost
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT tiktok_sku_id FROM deleted_shop_links ORDER BY tiktok_sku_id"))
+            assert list(rows.scalars()) == ["g1", "g2"]
 
 
 def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_database_url: str) -> None:

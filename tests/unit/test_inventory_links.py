@@ -19,6 +19,7 @@ from domain.inventory.links import (
     holds_for,
     on_seed,
     relink_needed,
+    relinked_by_hand,
     relinked_since,
     remembered_on_unlink,
     seed_copies,
@@ -246,6 +247,31 @@ def test_a_sku_back_in_its_product_keeps_the_merchants_decision_and_auto_ones_ar
     source: LinkSource, item: str | None, back: LinkState | None
 ) -> None:
     assert back_from_drop(source, item) is back
+
+
+_FIRST, _LATER = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kept", "item"),
+    [
+        ([], None),
+        ([("hat", "MANUAL", _FIRST)], "hat"),
+        ([("sock", "AUTO", _FIRST)], None),
+        ([("hat", None, _FIRST)], None),
+        ([("hat", "MANUAL", _FIRST), ("sock", "AUTO", _LATER)], None),
+        ([("sock", "AUTO", _FIRST), ("hat", "MANUAL", _LATER)], "hat"),
+        ([("hat", "MANUAL", _LATER), ("cap", "MANUAL", _LATER)], None),
+    ],
+    ids=[
+        "none-kept", "linked-by-hand", "linked-by-seller-sku", "only-remembered (an unlink)",
+        "by-hand-then-by-seller-sku", "by-seller-sku-then-by-hand", "two-at-the-latest-delete",
+    ],
+)  # fmt: skip
+def test_a_sku_linked_by_hand_at_the_latest_delete_is_linked_by_hand_to_that_item_again(
+    kept: list[tuple[str, str | None, datetime]], item: str | None
+) -> None:
+    assert relinked_by_hand(kept) == item
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -624,7 +625,11 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     unlink or left by an import, else waiting for the relink, `link_pending`), and the reconnect's import links it
     again by seller SKU. Without its period such a sale the old ledger never saw was history after the reconnect, its
     units on sale on every shop though they had left the shelf (poolfuzz54 finding 1: 10/0/10 where the shelf held 8).
-    """
+
+    Each row of a link that named its item keeps the link's source too (`deleted_shop_links.source`, migration 0045;
+    null for a link that only remembers its item): the reconnect's products import links a SKU the merchant had linked
+    by hand to that item by hand again (`links.relinked_by_hand`), where it linked it by seller SKU before (poolfix54
+    finding 3)."""
     links, kept = sku_links.c, deleted_shop_links.c
     since = func.coalesce(links.linked_at, links.stock_counted_at)
     item = func.coalesce(links.inventory_item_id, links.unlinked_item_id)
@@ -633,14 +638,14 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     taken = (
         select(
             literal(merchant_id), shops.c.tiktok_shop_id, links.tiktok_sku_id, item, literal(now, UTCDateTime),
-            func.min(since),
+            func.min(since), func.max(case((counts, links.source))),
         )
         .join(shops, shops.c.id == links.shop_id)
         .where(links.shop_id == shop_id, or_(counts, remembers), since.is_not(None))
         .group_by(shops.c.tiktok_shop_id, links.tiktok_sku_id, item)
     )  # fmt: skip
     columns = [kept.merchant_id, kept.tiktok_shop_id, kept.tiktok_sku_id, kept.inventory_item_id, kept.deleted_at]
-    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at], taken))
+    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at, kept.source], taken))
 
 
 async def _counted_before_push(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,17 @@ from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
 from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items, lock_links
-from adapters.db.tables import inventory_items, order_line_stock, orders, products, sku_ledger_units, sku_links, skus
+from adapters.db.tables import (
+    deleted_shop_links,
+    inventory_items,
+    order_line_stock,
+    orders,
+    products,
+    shops,
+    sku_ledger_units,
+    sku_links,
+    skus,
+)
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
 from domain.inventory.ledger import LineState, StockEffect, counted_in_stock
@@ -39,6 +49,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     relink_needed,
+    relinked_by_hand,
     relinked_since,
     remembered_on_unlink,
     seed_copies,
@@ -101,6 +112,11 @@ async def auto_link_products(
         twins = list((await session.execute(twin_query)).all())
     rows = {r.id: r for r in [*changed, *twins]}
     existing = await _links(session, list(rows))
+    # SKUs with no link on this shop yet that the merchant had linked by hand before a delete of an earlier connection
+    # of this TikTok shop: linked by hand to that item again, not by seller SKU (`relinked_by_hand`)
+    by_hand = await _linked_by_hand_before(
+        session, shop_id, merchant_id, [r for r in rows.values() if r.id not in existing and not r.bundle]
+    )
     # Links of SKUs the changed products no longer have (TikTok dropped them): DROPPED, item and lines kept, so that
     # their open orders still ship from (or are cancelled back to) that item (`counts_orders`); never pushed.
     gone = sorted(r.sku_id for r in linked if r.sku_id not in rows and r.state != DROPPED)
@@ -111,9 +127,17 @@ async def auto_link_products(
         sku_id: back for sku_id, link in existing.items()
         if link.state == DROPPED and (back := back_from_drop(LinkSource(link.source), link.inventory_item_id))
     }  # fmt: skip
-    shop_skus = [
-        ShopSku(r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id)))) for r in rows.values()
-    ]  # fmt: skip
+
+    def shop_skus_of(by_hand: Mapping[str, str]) -> list[ShopSku]:
+        """The SKUs as `auto_link` sees them: those linked by hand again as MANUAL links (it leaves them out)."""
+        return [
+            ShopSku(r.id, r.seller_sku, bool(r.bundle), LinkSource.MANUAL, LinkState.LINKED, by_hand[r.id])
+            if r.id in by_hand
+            else ShopSku(r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id))))
+            for r in rows.values()
+        ]
+
+    shop_skus = shop_skus_of(by_hand)
     decisions = auto_link(shop_skus)
     wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
     read_at = stock_read_at or {}
@@ -155,6 +179,10 @@ async def auto_link_products(
             )  # fmt: skip
             if item_id is not None:  # (its lines count on its item already: nothing moves; its pushes are due)
                 new_items[row.tiktok_sku_id] = item_id
+        for sku_id, item_id in sorted(by_hand.items()):  # a new link, by hand, joining its item (its time: now)
+            row = rows[sku_id]
+            link_rows.append(_link_row(shop_id, merchant_id, row, LinkState.LINKED, LinkSource.MANUAL, item_id, now))
+            new_items[row.tiktok_sku_id] = item_id
         return link_rows, new_items
 
     link_rows, new_items = link_changes(items, seeding)
@@ -165,7 +193,14 @@ async def auto_link_products(
     before.discard(None)
     if new_items or seeds:
         await hold_relink(session, shop_id, new_items, {*before, *seeds, *(i for i in new_items.values() if i)})
-        if dialect == "postgresql" and (held := await _item_ids(session, merchant_id, wanted_items)) != items:
+        vanished = set(by_hand.values()) - await _existing_items(session, by_hand.values()) if by_hand else set()
+        if vanished:  # (PostgreSQL: removed by another transaction meanwhile) decided by seller SKU, as if never kept
+            by_hand = {sku_id: item_id for sku_id, item_id in by_hand.items() if item_id not in vanished}
+            shop_skus = shop_skus_of(by_hand)
+            by_id, decisions = {sku.sku_id: sku for sku in shop_skus}, auto_link(shop_skus)
+            wanted_items = sorted({d.item_sku for d in decisions if d.item_sku is not None})
+        held = await _item_ids(session, merchant_id, wanted_items) if dialect == "postgresql" or vanished else items
+        if held != items or vanished:
             # An item another shop's relink (or a shop's delete) removed while this waited for it is gone: it is
             # created again, seeded from this shop's stock as any missing one. (An item another transaction created in
             # that moment is taken last, the one lock out of id order left: should it deadlock, PostgreSQL aborts
@@ -399,6 +434,42 @@ async def _links(session: AsyncSession, sku_ids: Sequence[str]) -> dict[str, Any
         return {}
     query = select(sku_links).where(among(sku_links.c.sku_id, sku_ids, dialect_of(session)))
     return {r.sku_id: r for r in (await session.execute(query)).all()}
+
+
+async def _linked_by_hand_before(
+    session: AsyncSession, shop_id: str, merchant_id: str, unlinked: Sequence[Any]
+) -> dict[str, str]:
+    """By SKU id, the item each SKU row of `unlinked` (the shop's SKUs with no link yet) is linked to by hand again:
+    the links the merchant's latest delete of an earlier connection of the shop's TikTok shop kept for its TikTok SKU
+    (`deleted_shop_links`, its `source`: migration 0045), as `domain.inventory.links.relinked_by_hand` reads them.
+    The latest delete that kept any link of that TikTok shop: a SKU it kept none of (its item deleted since, the row
+    with it, `ON DELETE CASCADE`) is not linked by an older delete's link, which the merchant may have changed since.
+    One statement (none without SKUs); the items named exist as read."""
+    if not unlinked:
+        return {}
+    kept = deleted_shop_links.c
+    sku_of = {r.tiktok_sku_id: r.id for r in unlinked}
+    tiktok_shop_id = select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
+    of_shop = and_(kept.merchant_id == merchant_id, kept.tiktok_shop_id == tiktok_shop_id)
+    latest = select(func.max(kept.deleted_at)).where(of_shop).scalar_subquery()
+    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.source, kept.deleted_at).where(
+        of_shop, kept.deleted_at == latest, among(kept.tiktok_sku_id, sorted(sku_of), dialect_of(session))
+    )
+    rows: dict[str, list[tuple[str, str | None, datetime]]] = {}
+    for tiktok_sku_id, item_id, source, deleted_at in (await session.execute(query)).all():
+        rows.setdefault(tiktok_sku_id, []).append((item_id, source, deleted_at))
+    return {
+        sku_of[tiktok_sku_id]: item_id
+        for tiktok_sku_id, kept_links in rows.items()
+        if (item_id := relinked_by_hand(kept_links)) is not None
+    }
+
+
+async def _existing_items(session: AsyncSession, item_ids: Iterable[str]) -> set[str]:
+    """Those of `item_ids` that exist."""
+    wanted = sorted(set(item_ids))
+    query = select(inventory_items.c.id).where(among(inventory_items.c.id, wanted, dialect_of(session)))
+    return set((await session.execute(query)).scalars()) if wanted else set()
 
 
 async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence[str]) -> dict[str, str]:
