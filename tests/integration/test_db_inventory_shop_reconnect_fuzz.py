@@ -5,16 +5,18 @@ through the real repositories and use cases: A deletes its second shop and conne
 (products import first or orders import first; webhooks sent meanwhile are lost), B never deletes it (at A's
 reconnect B links again what the merchant had unlinked, as the reconnect's import links every SKU by seller SKU, and
 reads the same orders). Orders, shipping steps and cancellations, webhooks (latest or late), the merchant's unlinks
-and relinks, and pushes holding back sales unseen come in a random order. At the end every order is final at TikTok,
-every SKU linked to its item, every order read again (a poll), and:
+and relinks, and pushes holding back sales unseen come in a random order. In the `hand_links` cases every SKU is
+linked by hand to another item than its seller SKU's, which the reconnect's import links it to by hand again. At the
+end every order is final at TikTok, every SKU linked to its item, every order read again (a poll), and:
 
 - the rule: A's (on-hand, reserved, available) per item equal B's, "as if the shop had never been deleted";
 - the shelf: on-hand is 10 less the units shipped, nothing reserved, for both.
 
 `Pool.item`'s invariants (reserved equals the ledger's RESERVED units; the running units per SKU equal the
 ledger's) are checked after each delete and reconnect and at the end. The cases are a bounded set of seeds (a few
-seconds per database), those that found poolfuzz54's findings 1 and 2 among them; `FUZZ_SEEDS=a:b` runs others
-(`FUZZ_SEEDS=0:150`: ~40 s on SQLite), and a failure prints its op list, which `_run` replays.
+seconds per database), those that found poolfuzz54's findings 1 and 2 and poolfix54's finding 3 among them;
+`FUZZ_SEEDS=a:b` runs others (`FUZZ_SEEDS=0:150`: ~40 s on SQLite; with `FUZZ_HAND_LINKS=1`, in the `hand_links`
+shape), and a failure prints its op list, which `_run` replays.
 """
 
 from __future__ import annotations
@@ -49,22 +51,31 @@ Op = list[Any]  # json-able: ["create", order, sku, units, status], ["advance", 
 class Options(NamedTuple):
     """A sequence's shape: `steps` random ops; `multi_delete`: the shop may be deleted and connected again more than
     once; `relink_before_delete`: the merchant links every SKU again before a delete (no SKU unlinked at it);
-    `first`: the reconnect's import order, forced ("products" or "orders"; None: random per reconnect)."""
+    `first`: the reconnect's import order, forced ("products" or "orders"; None: random per reconnect);
+    `hand_links`: before any order the merchant links each SKU by hand to another item than its seller SKU's (g1 to
+    HAT, g2 to SOCK), and every relink goes there: its sales leave that item's shelf (poolfix54 finding 3). With
+    `relink_before_delete` (a SKU unlinked at a delete is linked by seller SKU at the reconnect, README "Deleting a
+    shop": the merchant would link it by hand again, and a sale seen meanwhile would count on the seller SKU's item)."""
 
     steps: int = 14
     multi_delete: bool = False
     relink_before_delete: bool = False
     first: str | None = None
+    hand_links: bool = False
 
 
 DEFAULT = Options()
+HAND_LINKS = Options(steps=18, multi_delete=True, relink_before_delete=True, hand_links=True)
 # Seeds that broke the rule before the fixes: 6, 52, 76 (finding 1: a SKU unlinked at the delete, its sale unseen),
 # 144, 149 (finding 2: a reservation the delete deducted, cancelled meanwhile, its orders imported first); with
 # several deletes 316 (finding 1, PostgreSQL's run) and, orders first, 21 (finding 2); the rest passed before too.
+# With links made by hand (poolfix54 finding 3): HAND_SEEDS, which broke both oracles before relink56's fix.
+HAND_SEEDS = (0, 4, 23, 25)
 CASES = [
     *((seed, DEFAULT) for seed in (0, 1, 2, 3, 6, 52, 76, 144, 149)),
     (316, Options(steps=18, multi_delete=True)),
     (21, Options(steps=18, multi_delete=True, relink_before_delete=True, first="orders")),
+    *((seed, HAND_LINKS) for seed in HAND_SEEDS),
 ]
 
 
@@ -116,11 +127,14 @@ def _operations(rng: random.Random, options: Options, skus: list[str]) -> list[O
 
 
 class _Merchant:
-    """One side: a kept shop that links every item, and the shop that A deletes (B keeps), SKUs g1 (SOCK), g2 (HAT)."""
+    """One side: a kept shop that links every item, and the shop that A deletes (B keeps), SKUs g1 (SOCK), g2 (HAT);
+    `hand_links`: both items, and each SKU linked by hand to the other one (g1 to HAT, g2 to SOCK)."""
 
-    def __init__(self, world: Pool, merchant_id: str, n_skus: int) -> None:
-        self.world, self.merchant_id = world, merchant_id
-        self.items, self.skus = ["SOCK", "HAT"][:n_skus], ["g1", "g2"][:n_skus]
+    def __init__(self, world: Pool, merchant_id: str, n_skus: int, hand_links: bool = False) -> None:
+        self.world, self.merchant_id, self.hand_links = world, merchant_id, hand_links
+        self.items, self.skus = ["SOCK", "HAT"][: 2 if hand_links else n_skus], ["g1", "g2"][:n_skus]
+        # the item each SKU's link names, and its sales leave the shelf of
+        self.item_of = {"g1": "HAT", "g2": "SOCK"} if hand_links else dict(zip(self.skus, self.items, strict=False))
         self.connected = True
         self.unlinked: set[str] = set()
         self.seen: set[str] = set()  # orders some connection of the shop ingested a version of
@@ -131,9 +145,12 @@ class _Merchant:
         self.gone = await add_shop(world.uows, make_shop(merchant_id=self.merchant_id))
         await world.products(self.kept, product("p", *((f"k{i}", it, ON_SHELF) for i, it in enumerate(self.items))))
         await world.products(
-            self.gone, product("q", *((s, it, ON_SHELF) for s, it in zip(self.skus, self.items, strict=True)))
+            self.gone, product("q", *((s, it, ON_SHELF) for s, it in zip(self.skus, self.items, strict=False)))
         )
         self.item_ids = {it: (await world.item(it, self.merchant_id))["id"] for it in self.items}
+        if self.hand_links:
+            for sku in self.skus:
+                await self.link(sku, True)
 
     async def link(self, sku: str, linked: bool) -> None:
         async with self.world.db.read_sessionmaker() as session:
@@ -141,7 +158,7 @@ class _Merchant:
                 sku_links.c.shop_id == self.gone.id, sku_links.c.tiktok_sku_id == sku
             )
             sku_id = (await session.execute(query)).scalar_one()
-        item = self.item_ids[self.items[self.skus.index(sku)]] if linked else None
+        item = self.item_ids[self.item_of[sku]] if linked else None
         world = self.world
         await pool.link_sku(world.uows, world.queue, world.events, self.merchant_id, sku_id, item)
         (self.unlinked.discard if linked else self.unlinked.add)(sku)
@@ -173,7 +190,7 @@ class _Merchant:
 
 async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: str) -> list[str]:
     """Run `ops` on A (deletes) and B (never deletes); the oracles' failures (none: both hold)."""
-    a, b = _Merchant(world, f"A{tag}", n_skus), _Merchant(world, f"B{tag}", n_skus)
+    a, b = (_Merchant(world, f"{side}{tag}", n_skus, options.hand_links) for side in "AB")
     for side in (a, b):
         await side.start()
     history: dict[str, dict[str, Any]] = {}  # order id -> sku, units, created, versions [(status, at)]
@@ -230,7 +247,7 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             for o in history.values():
                 if o["versions"][-1][0] != "CANCELLED":
                     committed[o["sku"]] += o["units"]
-            stock = [(s, it, max(0, ON_SHELF - committed[s])) for s, it in zip(a.skus, a.items, strict=True)]
+            stock = [(s, it, max(0, ON_SHELF - committed[s])) for s, it in zip(a.skus, a.items, strict=False)]
             await world.products(a.gone, product("q", *stock, at=clock.now()))
             a.unlinked, a.connected = set(), True
             if first == "products":
@@ -258,7 +275,7 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
     shipped = dict.fromkeys(a.items, 0)
     for o in history.values():
         if o["versions"][-1][0] in SHIPPED:
-            shipped[a.items[a.skus.index(o["sku"])]] += o["units"]
+            shipped[a.item_of[o["sku"]]] += o["units"]
     shelf = {it: (ON_SHELF - n, 0, ON_SHELF - n) for it, n in shipped.items()}
     deleted, control = await a.counts(), await b.counts()
     failures = []
@@ -273,10 +290,11 @@ def _cases() -> list[tuple[int, Options]]:
     spec = os.environ.get("FUZZ_SEEDS")
     if not spec:
         return CASES
+    options = HAND_LINKS if os.environ.get("FUZZ_HAND_LINKS") else DEFAULT
     if ":" in spec:
         low, high = spec.split(":")
-        return [(seed, DEFAULT) for seed in range(int(low), int(high))]
-    return [(int(seed), DEFAULT) for seed in spec.split(",")]
+        return [(seed, options) for seed in range(int(low), int(high))]
+    return [(int(seed), options) for seed in spec.split(",")]
 
 
 async def test_a_deleted_shops_ledger_moves_the_pool_as_if_never_deleted_in_random_sequences(
@@ -288,7 +306,8 @@ async def test_a_deleted_shops_ledger_moves_the_pool_as_if_never_deleted_in_rand
         rng = random.Random(seed)
         n_skus = rng.choice([1, 2])
         ops = _operations(rng, options, ["g1", "g2"][:n_skus])
-        if failures := await _run(Pool(database, cipher), ops, n_skus, options, f"s{seed}"):
+        tag = f"s{seed}{'h' if options.hand_links else ''}"  # (the merchants' ids: one pair per case)
+        if failures := await _run(Pool(database, cipher), ops, n_skus, options, tag):
             failed[seed] = f"{failures} {options} ops={json.dumps(ops)}"
     # then both oracles hold for every case
     assert not failed, "\n".join(f"seed {seed}: {why}" for seed, why in failed.items())
