@@ -170,6 +170,15 @@ async def test_only_the_links_made_by_hand_come_back_by_hand_at_the_reconnect(wo
     world.clock.advance(timedelta(minutes=1))
     await world.products(again, product("q", ("g1", "SOCK", 10), ("g2", "HAT", 10), at=world.clock.now()))
 
-    # then g1 is linked by hand to HAT as the merchant left it, and g2 by its seller SKU, still the import's to decide
+    # then g1 is linked by hand to HAT as the merchant left it, and g2 by its seller SKU, still the import's to decide;
+    # both join HAT alike: the same time (the reconnect's) and the same push fence baseline
     assert (await _link(world, again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
     assert (await _link(world, again, "g2"))[1:] == ("LINKED", "AUTO", hat)
+    async with world.db.read_sessionmaker() as session:
+        links = sku_links.c
+        query = select(links.tiktok_sku_id, links.linked_at, links.seeded_available, links.baseline_read_at).where(
+            links.shop_id == again.id
+        )
+        joins = {sku: tuple(rest) for sku, *rest in (await session.execute(query)).all()}
+    assert joins["g1"] == joins["g2"]
+    assert joins["g1"][0] == world.clock.now()
