@@ -23,6 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapters import postgres_url
 from adapters.config import Settings
+from adapters.db.checkout_waits import CheckoutWaitPool
 from adapters.db.pool import AnsweringPool
 from adapters.db.sessions import UninterruptedSession
 from adapters.db.write_turns import write_turns
@@ -205,7 +206,13 @@ def create_engine(
         # unrelated coroutines; Shopbridge always uses a file.
         raise ValueError("Shopbridge needs a SQLite database file, not an in-memory database")
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, echo=echo, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        poolclass=CheckoutWaitPool,  # SQLAlchemy's own for a file, whose wait a cancelled caller ends at once
+        echo=echo,
+        hide_parameters=True,
     )
     _configure_sqlite(
         engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", read_only=read_only, sqlite_file=sqlite_file

@@ -21,8 +21,10 @@ from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_, greenlet_spawn
+
+from adapters.db.checkout_waits import CheckoutWaitPool
 
 # A new connection to a PostgreSQL that answers opens in milliseconds (a fork, authentication and ReadyForQuery);
 # a caller whose wait timed out waits at most this much longer for its answer when nothing else answered.
@@ -64,9 +66,9 @@ class DatabaseNotAnswering(PoolTimeout):
     process's pool exhausted."""
 
 
-class AnsweringPool(AsyncAdaptedQueuePool):
-    """`AsyncAdaptedQueuePool` (same arguments) that raises `DatabaseNotAnswering` instead of the pool's `TimeoutError`
-    when its timed-out wait has no evidence that the server answers (module docstring).
+class AnsweringPool(CheckoutWaitPool):
+    """`CheckoutWaitPool` (`AsyncAdaptedQueuePool`'s arguments) that raises `DatabaseNotAnswering` instead of the
+    pool's `TimeoutError` when its timed-out wait has no evidence that the server answers (module docstring).
 
     Overrides three private methods of SQLAlchemy 2.1's `QueuePool` / `Pool`, each calling the original:
     `_create_connection` and `_do_return_conn` (a connect in flight, a connection back) and `_do_get` (the wait).

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
+from adapters.db.checkout_waits import give_up_waiting
 from adapters.db.write_turns import WriteTurns
 
 T = TypeVar("T")
@@ -27,7 +28,8 @@ T = TypeVar("T")
 async def run_to_completion(call: Awaitable[T]) -> T:
     """Await `call` to its end even if the caller is cancelled meanwhile; then re-raise the cancellation.
 
-    Raises whatever `call` raises, or `asyncio.CancelledError` after `call` finished if the caller was cancelled.
+    Raises whatever `call` raises, or `asyncio.CancelledError` after `call` finished if the caller was cancelled;
+    a call still waiting for a pool connection then ends at once (`adapters.db.checkout_waits.give_up_waiting`).
     """
     task = asyncio.ensure_future(call)
     cancelled = False
@@ -39,6 +41,9 @@ async def run_to_completion(call: Awaitable[T]) -> T:
             if task.done():  # the call itself was cancelled (not by our caller): propagate as is
                 raise
             cancelled = True  # our caller was: finish the call first
+            # unless it still waits for a pool connection: it began nothing, and the wait lasted up to the pool's
+            # timeout (adapters/db/checkout_waits.py)
+            give_up_waiting(task)
     if cancelled:
         raise asyncio.CancelledError
     return result
