@@ -43,6 +43,11 @@ class CheckoutWaitPool(AsyncAdaptedQueuePool):
     (`give_up_waiting`). Overrides two private methods of SQLAlchemy 2.1's `QueuePool`, each calling the original:
     `_do_get` (the wait) and `_create_connection` (a connect: no longer a wait)."""
 
+    # SQLAlchemy names a pool's logger after its class unless told otherwise: under `adapters.` (INFO with our root)
+    # its "Pool disposed" / "Pool recreating" lines reached every command's stderr (98fcd0d7, AnsweringPool's; the
+    # SQLite engines' too once they took this class); under SQLAlchemy's own namespace they stay at its WARNING.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
+
     def _do_get(self) -> ConnectionPoolEntry:
         task = _current_task()
         if task is None:

@@ -74,11 +74,6 @@ class AnsweringPool(CheckoutWaitPool):
     `_create_connection` and `_do_return_conn` (a connect in flight, a connection back) and `_do_get` (the wait).
     The probe opens its connection with the pool's own creator (`_invoke_creator`), outside the pool."""
 
-    # SQLAlchemy names a pool's logger after its class unless told otherwise: under `adapters.` (INFO with our root)
-    # its "Pool disposed" / "Pool recreating" lines reached every command's stderr; under SQLAlchemy's own namespace
-    # they stay at its WARNING, as the pool this one extends did.
-    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # monotonic seconds since which each connection, handed out or opening, has waited for the server

@@ -170,3 +170,18 @@ async def test_a_connect_under_way_runs_to_its_end_when_its_caller_is_cancelled(
         await _assert_pool_whole(engine, counts)
     finally:
         await engine.dispose()
+
+
+async def test_the_pool_logs_under_sqlalchemys_namespace(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # given the root logger at INFO, as every `shopbridge` command has it (adapters.logs.configure_logging)
+    caplog.set_level(logging.INFO)
+    engine = create_engine(database_url)
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("SELECT 1")
+    # when the engine is disposed, as each process does at its end
+    await engine.dispose()
+    # then the pool's "Pool disposed" / "Pool recreating" lines stay under SQLAlchemy's loggers, at their WARNING
+    # (98fcd0d7): once the SQLite engines took `CheckoutWaitPool`, a logger named after it, under `adapters.`, wrote
+    # them on every command's stderr
+    assert engine.pool.logger.name.startswith("sqlalchemy.pool.")
+    assert [f"{r.name}: {r.getMessage()}" for r in caplog.records if "Pool " in r.getMessage()] == []
