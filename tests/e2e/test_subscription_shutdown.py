@@ -6,21 +6,22 @@ another process anyway)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
-from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.ws import close_code
 
 SHOPS_UPDATED = "subscription { shopsUpdated { id name } }"
+SUBSCRIPTIONS = 3
 
 
-# SQLite only: there reads have an engine of their own, so the test can hold the read pool's one connection and
-# nothing else waits for it. On PostgreSQL reads and writes share one engine, and the connection the test holds
-# until the lifespan's closers was also wanted by what the lifespan stops before them (the embedded worker pool's
-# quiesce): the stop waited on the test itself. The pool class there (`AnsweringPool`) is a `CheckoutWaitPool` too.
-@SQLITE_ONLY
+# Both databases. The test holds the pool's connection itself, checked out of the engine's pool directly on the
+# server's loop: no request in flight (which a graceful stop rightly waits for) holds it, and nothing the stop runs
+# before the lifespan's closers needs it (the embedded worker pool, which the lifespan quiesces first, has a pool of
+# its own: workers/resources.py). On PostgreSQL reads and writes share that one pool (`AnsweringPool`, a
+# `CheckoutWaitPool`); on SQLite it is the read engine's (`CheckoutWaitPool`).
 async def test_a_stop_ends_a_subscription_waiting_for_a_pool_connection_without_an_error_line(app_factory) -> None:
     lines: list[logging.LogRecord] = []
     recorder = logging.Handler(logging.INFO)
@@ -33,8 +34,9 @@ async def test_a_stop_ends_a_subscription_waiting_for_a_pool_connection_without_
     engine = services.db.read_engine
     loop = app.served.server.loop
     assert loop is not None
-    # and that connection held by the test until the app's lifespan shutdown (its closers run after uvicorn has
-    # waited for the open connections and requests), which records what the pool held then
+    # and that connection held by the test (checked out of the engine's pool, as a request's read would) until the
+    # app's lifespan shutdown (its closers run after uvicorn has waited for the open connections and requests),
+    # which records what the pool held then
     held_until_shutdown: dict[str, Any] = {}
 
     async def hold() -> None:
@@ -50,18 +52,26 @@ async def test_a_stop_ends_a_subscription_waiting_for_a_pool_connection_without_
 
     asyncio.run_coroutine_threadsafe(hold(), loop).result(timeout=DEADLINE_SECONDS)
     wait_until(lambda: engine.pool.checkedout() == 1, "the test to hold the pool's one connection")
-    async with app.subscribe(SHOPS_UPDATED, None, "m1") as shops:
-        # and a subscription whose first read waits for that connection (SQLAlchemy's queue: one getter waiting)
-        wait_until(lambda: len(engine.pool._pool._queue._getters) == 1, "the subscription's read to wait")
+    try:
+        async with contextlib.AsyncExitStack() as sockets:
+            # and subscriptions whose first read waits for that connection (SQLAlchemy's queue: a getter each)
+            subscribed = [
+                await sockets.enter_async_context(app.subscribe(SHOPS_UPDATED, None, f"m{n}"))
+                for n in range(SUBSCRIPTIONS)
+            ]
+            wait_until(
+                lambda: len(engine.pool._pool._queue._getters) == SUBSCRIPTIONS, "the subscriptions' reads to wait"
+            )
 
-        # when the server stops
-        stopped = asyncio.create_task(asyncio.to_thread(app.served.stop))
-        # then the subscription is closed with 1012 (service restart: its client reconnects elsewhere)
-        assert await close_code(shops.socket) == 1012
-        await stopped
-    server_log.removeHandler(recorder)
+            # when the server stops
+            stopped = asyncio.create_task(asyncio.to_thread(app.served.stop))
+            # then each subscription is closed with 1012 (service restart: its client reconnects elsewhere)
+            assert [await close_code(each.socket) for each in subscribed] == [1012] * SUBSCRIPTIONS
+            await stopped
+    finally:
+        server_log.removeHandler(recorder)
     # and the server went on to its shutdown with the pool still held and no request left running: the waiting
-    # read ended with its socket, not with the pool's timeout
+    # reads ended with their sockets, not with the pool's timeout
     assert held_until_shutdown == {"checked_out": 1, "requests_running": 0}
     # and it wrote no ERROR line: no task outlived the graceful-shutdown time, nor was cancelled
     assert [r.getMessage() for r in lines if r.levelno >= logging.ERROR] == []
