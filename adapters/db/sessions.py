@@ -28,8 +28,10 @@ T = TypeVar("T")
 async def run_to_completion(call: Awaitable[T]) -> T:
     """Await `call` to its end even if the caller is cancelled meanwhile; then re-raise the cancellation.
 
-    Raises whatever `call` raises, or `asyncio.CancelledError` after `call` finished if the caller was cancelled;
-    a call still waiting for a pool connection then ends at once (`adapters.db.checkout_waits.give_up_waiting`).
+    Raises whatever `call` raises; if the caller was cancelled, `asyncio.CancelledError` once `call` finished, also
+    when `call` failed (then raised from its error: the cancellation is never lost, as `adapters.cancellation`'s
+    `cancel_kept`). A call still waiting for a pool connection then ends at once
+    (`adapters.db.checkout_waits.give_up_waiting`).
     """
     task = asyncio.ensure_future(call)
     cancelled = False
@@ -44,6 +46,13 @@ async def run_to_completion(call: Awaitable[T]) -> T:
             # unless it still waits for a pool connection: it began nothing, and the wait lasted up to the pool's
             # timeout (adapters/db/checkout_waits.py)
             give_up_waiting(task)
+        except Exception as error:
+            if cancelled:
+                # The call failed after our caller was cancelled: raising its error instead lost the cancellation,
+                # and a caller that handles database errors went on as if never cancelled (shutdown56: the worker's
+                # sweep went back to sleep in its loop, and the stop waited for it twice 30 s).
+                raise asyncio.CancelledError from error
+            raise
     if cancelled:
         raise asyncio.CancelledError
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -178,3 +179,84 @@ async def test_a_query_the_test_cancelled_and_left_ends_before_its_database_is_d
         await left
     assert ended_first, "the database was disposed under a query still running"
     # and the leak check of `postgres_url` finds no session open
+
+
+# A statement that runs until the test makes it fail. SQLite: a function of the test's (`create_function` on each new
+# connection) that says it runs, waits for the test's word, then raises (SQLite fails the statement with "user-defined
+# function raised exception"). PostgreSQL: a sleep the test cancels at the server (`pg_cancel_backend`, 57014
+# query_canceled).
+UNTIL_STOPPED = {"sqlite": "SELECT held_by_the_test()", "postgresql": "SELECT pg_sleep(3600)"}
+
+
+class _StatementHeld:
+    """`UNTIL_STOPPED` on `database`'s read engine: `running()` once it runs, `fail()` to make it fail."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._started = threading.Event()
+        self._fail = threading.Event()
+        if database.is_sqlite:
+
+            @sa.event.listens_for(database.read_engine.sync_engine, "connect")
+            def add_function(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.create_function("held_by_the_test", 0, self._held)
+
+    def _held(self) -> int:
+        self._started.set()  # in aiosqlite's thread, inside the statement
+        self._fail.wait(DEADLINE_SECONDS)
+        raise RuntimeError("failed by the test")
+
+    async def running(self) -> bool:
+        if self.database.is_sqlite:
+            return self._started.is_set()
+        async with self.database.write_engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = :query"
+            return bool(await connection.scalar(sa.text(query), {"query": UNTIL_STOPPED["postgresql"]}))
+
+    async def fail(self) -> None:
+        self._fail.set()
+        if not self.database.is_sqlite:
+            async with self.database.write_engine.connect() as connection:
+                await connection.execute(
+                    sa.text("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = :query"),
+                    {"query": UNTIL_STOPPED["postgresql"]},
+                )
+
+
+async def test_a_read_cancelled_mid_statement_ends_cancelled_when_its_statement_then_fails(database: Database) -> None:
+    """shutdown56: `run_to_completion` raised the call's error in place of the caller's cancellation when the call,
+    run to its end, failed: the cancellation was lost, and a caller that handles database errors went on as if never
+    cancelled. `shopbridge serve` on PostgreSQL, stopped while the embedded worker pool's sweep read a locked table
+    (lock_timeout 10 s): the sweep logged the error, went back to its loop and slept, and the stop waited twice its
+    30 s for it (ERROR 'shutdown: 1 task(s) still running after 30 s'). A subscription's read waits out database
+    errors the same way (gql/live_outage.py)."""
+    statement = _StatementHeld(database)
+    outcomes: list[str] = []
+
+    async def read_handling_errors() -> None:
+        # as the sweep and the live reads do: a database error is told and the work goes on
+        async with database.read_sessionmaker() as session:
+            try:
+                await session.execute(sa.text(UNTIL_STOPPED[database.dialect_name]))
+            except sa.exc.DBAPIError:
+                outcomes.append("went on after the error")
+                return
+        outcomes.append("read")
+
+    # given a read whose statement runs at the database
+    reader = asyncio.create_task(read_handling_errors())
+    try:
+        await until(statement.running, "the statement to run")
+        # when its caller is cancelled (its statement runs to its end: adapters.db.sessions), and the statement fails
+        reader.cancel()
+        await asyncio.sleep(0)  # one turn of the loop: the cancellation reaches run_to_completion's shield first
+        await asyncio.sleep(0)
+        assert not reader.done()
+    finally:
+        await statement.fail()
+    # then the read ends cancelled: the cancellation is not lost in the statement's error
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(reader), DEADLINE_SECONDS)
+    assert reader.cancelled(), f"the read went on: {outcomes}"
+    assert outcomes == []
+    assert database.read_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
