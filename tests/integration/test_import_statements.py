@@ -1,0 +1,55 @@
+"""An orders import's statements on PostgreSQL, counted: the work of a batch is a fixed number of statement
+executions, not one per SKU or per row (each is a round trip and a run of the server's executor).
+
+A small shop (benchmark 1's engine side at the suite's size, `bench.import_bench.one_round` with the sync alone: a
+products import that links and seeds items, then the orders of the last 30 days) is imported into the suite's
+PostgreSQL, every statement the engine sends counted by a listener on SQLAlchemy's engines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from bench.harness import Harness
+from bench.import_bench import Sizes, one_round
+from tests.fixtures.servers import DatabasesAhead, PostgresServer
+
+SIZES = Sizes(products=50, orders=300, runs=1)
+_ADDS_TO_INGESTED = re.compile(r"SET ingested_at_push\s*=")
+
+
+@pytest.fixture
+def harness(postgres_server: PostgresServer, postgres_template: DatabasesAhead) -> Iterator[Harness]:
+    with Harness(postgres=postgres_server, postgres_template=postgres_template.template) as harness:
+        yield harness
+
+
+async def test_a_batchs_seeded_units_reach_their_links_in_one_execution(harness: Harness) -> None:
+    """Lines of open orders the seeding stock read left out count as units the link's last push had seen
+    (`ledger._counted_before_push`, `sku_links.ingested_at_push`): a batch of 500 orders names ~170 such SKUs at
+    benchmark 1's size. Sent as an executemany, PostgreSQL ran the UPDATE once per SKU (0.21 s of the server's CPU in
+    an import of 14,935 orders, bench/README.md)."""
+    executions: list[int] = []  # per UPDATE of the count sent: the rows it ran for
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().startswith("UPDATE sku_links") and _ADDS_TO_INGESTED.search(statement):
+            executions.append(len(parameters) if executemany else 1)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        # when the shop's products, then its orders, are imported
+        sides = await one_round(harness, "postgres", SIZES, order=("sync",))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+    # then the import had seeded units to count (or this test proves nothing), each batch's in one execution
+    stored = sides["sync"]["stored"]["same"]
+    assert stored["orders"] > 0 and stored.get("order_line_stock.RESERVED", 0) > 0, stored
+    assert executions, "no batch counted seeded units: the data no longer has the case"
+    assert executions == [1] * len(executions), executions
