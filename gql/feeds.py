@@ -55,7 +55,8 @@ FALLBACK_INTERVAL = 1.5  # seconds between reads when no signal comes
 ACTIVE_LIMIT = 100  # active tasks read per merchant (at most one per kind per shop in practice)
 # On lost signals the feed reads the tasks created or finished since its last signalled read, this much earlier: a
 # task's times come from the clock of the process that ran it, read before its commit (another host's clock a little
-# behind, a commit a little late); a wider window re-reads tasks already sent, which sends nothing again.
+# behind, a commit a little late); a wider window re-reads tasks already sent, which sends nothing again. The item
+# feed's window too, for the items' and links' `updated_at` (gql/inventory/item_feed.py).
 LOST_SIGNAL_MARGIN = timedelta(seconds=60)
 _ACTIVE = {status.value for status in ACTIVE_STATUSES}
 

@@ -122,6 +122,40 @@ def items_by_ids_query(ids: Collection[str]) -> Select[Any]:
     return select(inventory_items).where(inventory_items.c.id.in_(list(ids)))
 
 
+async def item_ids_changed_since(
+    session: AsyncSession, merchant_id: str, since: datetime, limit: int
+) -> tuple[list[str], bool]:
+    """The ids of the merchant's items changed at `since` or later (UTC), the last changed first, at most `limit`,
+    and whether more were (in one statement): what the all-items item feed reads when change signals were lost
+    (gql/inventory/item_feed.py). An item changed: its own `updated_at` (counters, safety stock, creation), or the
+    `updated_at` of a link naming it (a link that joined it or changed state, a push's outcome). Ordered by the later
+    of the two, then id.
+
+    No index on `updated_at` (either table): a counter's write (every sale) would then update an index, and no longer
+    be a PostgreSQL HOT update, for a read run only when signals are lost. The items are the merchant's through
+    `(merchant_id, sku)`; the links its shops' through `(shop_id, state)`: one pass over the merchant's rows each."""
+    changed_items = select(inventory_items.c.id.label("item_id"), inventory_items.c.updated_at.label("at")).where(
+        inventory_items.c.merchant_id == merchant_id, inventory_items.c.updated_at >= since
+    )
+    merchant_shops = select(shops.c.id).where(shops.c.merchant_id == merchant_id)
+    changed_links = select(sku_links.c.inventory_item_id.label("item_id"), sku_links.c.updated_at.label("at")).where(
+        sku_links.c.shop_id.in_(merchant_shops),
+        sku_links.c.merchant_id == merchant_id,
+        sku_links.c.inventory_item_id.is_not(None),
+        sku_links.c.updated_at >= since,
+    )
+    changed = changed_items.union_all(changed_links).subquery()
+    latest = func.max(changed.c.at)
+    query = (
+        select(changed.c.item_id)
+        .group_by(changed.c.item_id)
+        .order_by(latest.desc(), changed.c.item_id.desc())
+        .limit(limit + 1)
+    )
+    ids = list((await session.execute(query)).scalars())
+    return ids[:limit], len(ids) > limit
+
+
 async def item_by_sku(session: AsyncSession, merchant_id: str, sku: str) -> InventoryItem | None:
     statement = select(inventory_items).where(
         inventory_items.c.merchant_id == merchant_id, inventory_items.c.sku == sku_as_typed(sku)

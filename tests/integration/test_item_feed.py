@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,14 +17,16 @@ from sqlalchemy import event
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import MAX_PENDING_IDS, InProcessEventBus
-from domain.clock import SystemClock
+from domain.clock import Clock, SystemClock
 from domain.services import inventory as pool
 from gql.container import Services
 from gql.context import Context
-from gql.inventory.item_feed import ItemFeed
+from gql.inventory.item_feed import ItemFeed, ItemFollower
+from gql.inventory.shared_reads import ItemState
 from gql.schema import schema
-from tests.fakes import FakeEventPublisher, FakeTaskQueue
+from tests.fakes import FakeClock, FakeEventPublisher, FakeTaskQueue
 from tests.fixtures.waiting import until
+from tests.integration.db_samples import NOW
 
 ALL_ITEMS = "subscription { inventoryItemUpdated { sku onHand links { shop { id } } } }"
 
@@ -33,13 +36,13 @@ class World:
     signalled on the in-process bus after their commit (as the API and the workers do) or quietly (the test sends
     their signals itself, `signal`, or loses them)."""
 
-    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+    def __init__(self, database: Database, cipher: TokenCipher, clock: Clock | None = None) -> None:
         self.database = database
-        self.uows = uow_factory(database, cipher)
+        self.clock = clock if clock is not None else SystemClock()  # the writers' and the feed's
+        self.uows = uow_factory(database, cipher, self.clock)
         self.bus = InProcessEventBus()
         self.quiet = FakeEventPublisher()  # a commit whose signals are the test's to send, or lost
         self.queue = FakeTaskQueue()
-        self.clock = SystemClock()
         unused: Any = None
         self.services = Services(
             settings=unused, db=database, uow_factory=self.uows, tiktok=unused, queue=self.queue, events=self.bus,
@@ -259,9 +262,83 @@ async def test_lost_signals_make_the_feed_read_again_what_its_followers_were_sen
         await world.adjust("m1", lamp, 1, signalled=False)
         with item_reads(world.database) as reads:
             await world.overflow("m1")
-            # then every subscriber is told its current state, from one read of what they were sent
+            # then every subscriber is told its current state, from one read for all: the ids of the items changed
+            # since the last signalled read, then those items
             await asyncio.gather(*(s.until_told(("LAMP", 7)) for s in subscribers))
-        assert len(reads) == 1, reads
+        assert len(reads) == 2, reads
+
+
+async def _told_until(witness: ItemFollower, item_id: str) -> dict[str, ItemState]:
+    """What the feed hands the witness follower up to a read that found `item_id` (the latest state of each item)."""
+    told: dict[str, ItemState] = {}
+    while item_id not in told:
+        told.update(await witness.next())
+    return told
+
+
+async def _lost_read(world: World, merchant_id: str) -> None:
+    """Signals overflow (some ids lost, as after a Redis reconnect), and the feed's read that answers them ends."""
+    feed = world.feed(merchant_id)
+    assert feed is not None
+    reads = feed.reads
+    await world.overflow(merchant_id)
+    await until(lambda: feed.reads > reads, "the feed's read after lost signals")
+
+
+async def test_an_item_changed_while_signals_were_lost_and_never_sent_reaches_every_follower(world: World) -> None:
+    """itemlost56: after lost signals the feed read again only what its followers had been sent or held: a sale on
+    an item no follower had been told of yet, its signal lost, never reached them until it changed again."""
+    # given two items, and three subscribers (and a witness follower of the feed) told of the lamp only
+    lamp, desk = await world.create("m1", "LAMP", 5), await world.create("m1", "DESK", 3)
+    async with subscribed(world, "m1", 3) as subscribers:
+        feed = world.feed("m1")
+        assert feed is not None
+        async with feed.follow() as witness:
+            await world.adjust("m1", lamp, 1)
+            await asyncio.gather(*(s.until_told(("LAMP", 6)) for s in subscribers))
+            await _told_until(witness, lamp)
+            # when the desk sells, its signal lost, and the feed hears that signals were lost
+            await world.adjust("m1", desk, -1, signalled=False)
+            await _lost_read(world, "m1")
+            # and a last change is signalled after that read
+            await world.adjust("m1", lamp, 1)
+            # then the feed handed every follower the desk's new state, before that last change
+            told = await _told_until(witness, lamp)
+            assert desk in told and told[desk].node.on_hand == 2, sorted(told)
+            # and every subscriber tells its client
+            await asyncio.gather(*(s.until_told(("LAMP", 7), ("DESK", 2)) for s in subscribers))
+
+
+async def test_the_read_after_lost_signals_is_bounded_the_last_changed_first_and_forgets_what_was_sent_before(
+    database: Database, cipher: TokenCipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """itemlost56 (2): the read after lost signals read again every item any follower had ever been sent, all of a big
+    merchant's items for a long-lived tab; now the items changed since the last signalled read, at most `lost_limit`
+    (the last changed first, a WARNING past it), and an item sent long before is not read again."""
+    clock = FakeClock(NOW)
+    world = World(database, cipher, clock)
+    feed = world.services.item_feeds["m1"] = ItemFeed(world.services, "m1", world.services.item_feeds, lost_limit=2)
+    # given an item its subscriber was told of, long before
+    old = await world.create("m1", "OLD", 1)
+    chair = await world.create("m1", "CHAIR", 1)
+    async with subscribed(world, "m1", 1) as (subscriber,), feed.follow() as witness:
+        await world.adjust("m1", old, 1)
+        await subscriber.until_told(("OLD", 2))
+        await _told_until(witness, old)
+        # when, 10 minutes later, three items sell one after the other, their signals lost, and the feed hears they were
+        clock.advance(timedelta(minutes=10))
+        sold = []
+        for n in range(3):
+            clock.advance(timedelta(seconds=1))
+            sold.append(await world.create("m1", f"SOLD-{n}", 5))
+        await _lost_read(world, "m1")
+        await world.adjust("m1", chair, 1)  # (a last change, signalled)
+        # then the feed read the two changed last, and neither the first nor the item sent long before
+        told = await _told_until(witness, chair)
+        assert sorted(told) == sorted([*sold[1:], chair]), sorted(told)
+        assert "more than 2 items of merchant m1 changed" in caplog.text
+        await subscriber.until_told(("SOLD-1", 5), ("SOLD-2", 5), ("CHAIR", 2))
+        assert subscriber.latest("SOLD-0") is None
 
 
 async def test_the_feed_waits_out_a_busy_database_and_its_followers_get_the_state_after_it(
