@@ -127,9 +127,9 @@ async def item_ids_changed_since(
 ) -> tuple[list[str], bool]:
     """The ids of the merchant's items changed at `since` or later (UTC), the last changed first, at most `limit`,
     and whether more were (in one statement): what the all-items item feed reads when change signals were lost
-    (gql/inventory/item_feed.py). An item changed: its own `updated_at` (counters, safety stock, creation), or the
-    `updated_at` of a link naming it (a link that joined it or changed state, a push's outcome). Ordered by the later
-    of the two, then id.
+    (gql/inventory/item_feed.py). An item changed: its own `updated_at` (counters, safety stock, creation, and a link
+    that joined or left it, its shop's delete included: the link writers bump it, `writer.touch_items`), or the
+    `updated_at` of a link naming it (a link's change of state, a push's outcome). By the later of the two, then id.
 
     No index on `updated_at` (either table): a counter's write (every sale) would then update an index, and no longer
     be a PostgreSQL HOT update, for a read run only when signals are lost. The items are the merchant's through

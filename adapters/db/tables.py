@@ -442,6 +442,10 @@ inventory_items = Table(
     Column("safety_stock", Integer, nullable=False, server_default=text("0")),
     Column("version", Integer, nullable=False, server_default=text("1")),  # +1 on every counter change
     Column("created_at", UTCDateTime, nullable=False),
+    # When its counters, safety stock or the SKUs linked to it last changed: every counter write, and a link that joins
+    # or leaves it (to another item or none, or with its shop's delete: `writer.touch_items`); a link's other changes
+    # (state, a push) stamp `sku_links.updated_at`. Both are what the all-items feed reads after lost signals
+    # (`inventory_queries.item_ids_changed_since`).
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("merchant_id", "sku"),
     Index(None, "merchant_id", "created_at", "id"),  # the inventoryItems page

@@ -147,7 +147,10 @@ class InventoryItemNode(t.Node):
             "webhook burst's) counts once, however many movements it records."
         )
     )
-    updated_at: datetime = strawberry.field(description="UTC.")
+    updated_at: datetime = strawberry.field(
+        description="When its counters, safety stock or the shop SKUs linked to it last changed (UTC): a SKU linked "
+        "to it, or no longer (linked elsewhere, unlinked, its shop deleted). A link's push does not change it."
+    )
     internal_id: strawberry.Private[str]
 
     @strawberry.field(description="The shop SKUs linked to it, by shop (never a link of a deleted shop).")

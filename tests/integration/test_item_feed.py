@@ -12,21 +12,26 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database, uow_factory
+from adapters.db import Database, inventory_queries, uow_factory
+from adapters.db.tables import skus
 from adapters.events import MAX_PENDING_IDS, InProcessEventBus
+from domain.catalog import Product
 from domain.clock import Clock, SystemClock
 from domain.services import inventory as pool
+from domain.services.shops import delete_shop
+from domain.shops import Shop
 from gql.container import Services
 from gql.context import Context
 from gql.inventory.item_feed import ItemFeed, ItemFollower
 from gql.inventory.shared_reads import ItemState
 from gql.schema import schema
 from tests.fakes import FakeClock, FakeEventPublisher, FakeTaskQueue
+from tests.fixtures.inventory_pool import product
 from tests.fixtures.waiting import until
-from tests.integration.db_samples import NOW
+from tests.integration.db_samples import NOW, add_shop, make_shop
 
 ALL_ITEMS = "subscription { inventoryItemUpdated { sku onHand links { shop { id } } } }"
 
@@ -57,6 +62,17 @@ class World:
         events = self.bus if signalled else self.quiet
         await pool.adjust_item(self.uows, self.queue, events, merchant_id, item_id, delta, "count")
 
+    async def products(self, shop: Shop, *products: Product) -> None:
+        """An import's batch of the shop's products (auto-linking their SKUs), its signals lost."""
+        async with self.uows() as uow:
+            await uow.catalog.upsert_products(shop.id, products)
+            await pool.pool_products(uow, self.queue, self.quiet, shop.id, products)
+            await uow.commit()
+
+    async def link(self, merchant_id: str, sku_id: str, item_id: str) -> None:
+        """The merchant's `skuLink`, its signals lost."""
+        await pool.link_sku(self.uows, self.queue, self.quiet, merchant_id, sku_id, item_id)
+
     async def signal(self, merchant_id: str, item_ids: list[str]) -> None:
         """The signals a commit's after-commit hook sends (`domain.services.inventory.signal_items`)."""
         await pool.signal_items(self.bus, merchant_id, item_ids)
@@ -80,6 +96,7 @@ class Subscriber:
         self.world = world
         self.merchant_id = merchant_id
         self.told: list[tuple[str, int]] = []  # (sku, onHand) of each message, in order
+        self.links: dict[str, int] = {}  # the number of links of each SKU's latest message
         self._subscription: Any = None
         self._pull: asyncio.Future[Any] | None = None
 
@@ -97,6 +114,7 @@ class Subscriber:
         item = result.data["inventoryItemUpdated"]
         assert all(link["shop"] is not None for link in item["links"])
         self.told.append((item["sku"], item["onHand"]))
+        self.links[item["sku"]] = len(item["links"])
         self._pull = asyncio.ensure_future(anext(self._subscription))
         return self.told[-1]
 
@@ -307,6 +325,77 @@ async def test_an_item_changed_while_signals_were_lost_and_never_sent_reaches_ev
             assert desk in told and told[desk].node.on_hand == 2, sorted(told)
             # and every subscriber tells its client
             await asyncio.gather(*(s.until_told(("LAMP", 7), ("DESK", 2)) for s in subscribers))
+
+
+async def _desk_of_two_shops(world: World) -> tuple[Shop, str, str]:
+    """DESK, linked by a SKU of each of two shops of merchant m1 (imported at the world's clock, signals lost): the
+    first shop, its SKU's id and DESK's id."""
+    first, second = await add_shop(world.uows, make_shop("m1")), await add_shop(world.uows, make_shop("m1"))
+    await world.products(first, product("p1", ("s1", "DESK", 4)))
+    await world.products(second, product("p2", ("s2", "DESK", 4)))
+    async with world.database.read_sessionmaker() as session:
+        desk = await inventory_queries.item_by_sku(session, "m1", "DESK")
+        sku_id = (await session.execute(select(skus.c.id).where(skus.c.tiktok_sku_id == "s1"))).scalar_one()
+    assert desk is not None
+    return first, sku_id, desk.id
+
+
+async def test_links_that_moved_while_signals_were_lost_reach_every_follower_from_both_items(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """A SKU the merchant links to another item while signals are lost: the item it joined (its link's `updated_at`)
+    and the item it left, its counters unmoved (its own `updated_at`, bumped by the link's writer), are both read."""
+    clock = FakeClock(NOW)
+    world = World(database, cipher, clock)
+    # given DESK linked by a SKU of each of two shops, a CHAIR of the merchant's own, and two subscribers
+    _, sku_id, desk = await _desk_of_two_shops(world)
+    chair = await world.create("m1", "CHAIR", 2)
+    clock.advance(timedelta(minutes=10))  # (those writes long before the followers: outside any lost read's window)
+    async with subscribed(world, "m1", 2) as subscribers:
+        feed = world.feed("m1")
+        assert feed is not None
+        async with feed.follow() as witness:
+            # when the merchant links the first shop's SKU to CHAIR, its signals lost, and the feed hears they were
+            clock.advance(timedelta(minutes=1))
+            await world.link("m1", sku_id, chair)
+            await _lost_read(world, "m1")
+            await world.adjust("m1", chair, 1)  # (a last change, signalled)
+            # then the feed read both items, and only them: DESK with one link left, CHAIR with the SKU
+            told = await _told_until(witness, chair)
+            assert sorted(told) == sorted([desk, chair]), sorted(told)
+            assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
+            # and every subscriber tells its client
+            await asyncio.gather(*(s.until_told(("DESK", 4), ("CHAIR", 3)) for s in subscribers))
+            assert all(s.links == {"DESK": 1, "CHAIR": 1} for s in subscribers), [s.links for s in subscribers]
+
+
+async def test_an_item_whose_link_went_with_a_shop_deleted_while_signals_were_lost_reaches_every_follower(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """A shop deleted while signals are lost: an item it linked that stays (another shop links it too), its counters
+    unmoved (no open order), is read (its `updated_at`, bumped by the delete) and shown with its one link left."""
+    clock = FakeClock(NOW)
+    world = World(database, cipher, clock)
+    # given DESK linked by a SKU of each of two shops, a CHAIR, and two subscribers
+    first, _, desk = await _desk_of_two_shops(world)
+    chair = await world.create("m1", "CHAIR", 2)
+    clock.advance(timedelta(minutes=10))
+    async with subscribed(world, "m1", 2) as subscribers:
+        feed = world.feed("m1")
+        assert feed is not None
+        async with feed.follow() as witness:
+            # when the merchant deletes the first shop, its signals lost, and the feed hears they were
+            clock.advance(timedelta(minutes=1))
+            await delete_shop(world.uows, clock, "m1", first.id, world.quiet, world.queue)
+            await _lost_read(world, "m1")
+            await world.adjust("m1", chair, 1)  # (a last change, signalled)
+            # then the feed read DESK, its one link left, and no other item but that last one
+            told = await _told_until(witness, chair)
+            assert sorted(told) == sorted([desk, chair]), sorted(told)
+            assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
+            # and every subscriber tells its client
+            await asyncio.gather(*(s.until_told(("DESK", 4), ("CHAIR", 3)) for s in subscribers))
+            assert all(s.links == {"DESK": 1, "CHAIR": 0} for s in subscribers), [s.links for s in subscribers]
 
 
 async def test_the_read_after_lost_signals_is_bounded_the_last_changed_first_and_forgets_what_was_sent_before(

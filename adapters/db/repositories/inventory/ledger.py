@@ -52,6 +52,7 @@ from adapters.db.repositories.inventory.writer import (
     ledger_line,
     lock_items,
     lock_links,
+    touch_items,
 )
 from adapters.db.repositories.inventory_push_links import holds_remembered
 from adapters.db.retention import delete_oldest
@@ -1188,6 +1189,10 @@ async def release_shop(
     )
     kept_on = {i for i in (await session.execute(forgotten)).scalars() if i is not None} if remember else set()
     await lock_items(session, touched | kept_on)
+    # The items whose links go with the shop (DROPPED ones are not shown) changed, counters moved or not: their
+    # `updated_at` says so, what the all-items feed reads after lost signals (`writer.touch_items`).
+    shown = select(sku_links.c.inventory_item_id).where(sku_links.c.shop_id == shop_id, sku_links.c.state != DROPPED)
+    await touch_items(session, {i for i in (await session.execute(shown)).scalars() if i is not None}, now)
     if remember:
         await _record_deducted(session, shop_id, now)
         await _record_links(session, shop_id, merchant_id, now)

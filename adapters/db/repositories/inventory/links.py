@@ -25,7 +25,13 @@ from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
 from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
-from adapters.db.repositories.inventory.writer import dialect_insert, hold_shop_links, lock_items, lock_links
+from adapters.db.repositories.inventory.writer import (
+    dialect_insert,
+    hold_shop_links,
+    lock_items,
+    lock_links,
+    touch_items,
+)
 from adapters.db.tables import (
     deleted_shop_links,
     inventory_items,
@@ -215,6 +221,9 @@ async def auto_link_products(
     # turn, and these are written by several statements (the upsert, then the drops and the baselines below).
     await lock_links(session, shop_id, [*(r["sku_id"] for r in link_rows), *gone])
     await upsert_links(session, link_rows)
+    # The items a link joined or left (held by `hold_relink`: a link row to write makes `new_items`) changed, counters
+    # moved or not: their `updated_at` says so (`writer.touch_items`).
+    await touch_items(session, _relinked(link_rows, existing), now)
     if gone:
         dropped = among(sku_links.c.sku_id, gone, dialect)
         await session.execute(update(sku_links).where(dropped).values(state=DROPPED, updated_at=now))
@@ -238,6 +247,18 @@ async def auto_link_products(
     dropped_ids = set(gone)
     dropped_on = frozenset(r.inventory_item_id for r in linked if r.sku_id in dropped_ids and r.inventory_item_id)
     return change | PoolChange(dropped_on, frozenset(), merchant_id) if dropped_on else change
+
+
+def _relinked(link_rows: Sequence[Mapping[str, Any]], previous: Mapping[str, Any]) -> set[str]:
+    """The items the links of `link_rows` join or leave: each row's item, and its item before (`previous`, stored link
+    rows by SKU id), when they differ. A DROPPED link was not shown on its item: one coming back to it joins it."""
+    changed: set[str] = set()
+    for row in link_rows:
+        before = previous.get(row["sku_id"])
+        shown = before.inventory_item_id if before is not None and before.state != DROPPED else None
+        if shown != row["inventory_item_id"]:
+            changed.update(item_id for item_id in (shown, row["inventory_item_id"]) if item_id is not None)
+    return changed
 
 
 async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) -> None:
@@ -725,6 +746,7 @@ async def link_manually(
     # links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order the read
     # had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
     await upsert_links(session, [link])
+    await touch_items(session, _relinked([link], {sku_id: previous} if previous is not None else {}), now)
     change = await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
     # A link never pushed and without a baseline yet (not a seed's, not a join's) is fenced from its product's last
     # stock read, as a joining link is from its page's (README, "A link's first push is fenced"): the SKU's quantity

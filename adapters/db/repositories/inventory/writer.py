@@ -81,12 +81,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.lists import among
+from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import (
     Record,
     columns,
@@ -222,6 +222,21 @@ async def lock_items(session: AsyncSession, item_ids: Collection[str]) -> set[st
         query = select(inventory_items.c.id).where(among(inventory_items.c.id, sorted(item_ids), "postgresql"))
         return set((await session.execute(query.order_by(inventory_items.c.id).with_for_update())).scalars())
     return set(item_ids)
+
+
+async def touch_items(session: AsyncSession, item_ids: Collection[str], now: datetime) -> None:
+    """Set `updated_at` of the items to `now` (one statement; a later time is kept): a link joined or left them, their
+    counters moved or not. The caller holds the items already (`lock_items`, in id order), so this takes no lock of
+    its own. The all-items feed finds an item whose change signal was lost by that time
+    (`inventory_queries.item_ids_changed_since`; a link that left an item no longer names it)."""
+    if not item_ids:
+        return
+    items = inventory_items.c
+    await session.execute(
+        update(inventory_items)
+        .where(among(items.id, sorted(item_ids), dialect_of(session)), items.updated_at < now)
+        .values(updated_at=now)
+    )
 
 
 def ledger_line(row: Any) -> LedgerLine:
