@@ -46,8 +46,9 @@ class InventorySubscription:
         "that item, first as it is (NOT_FOUND when the merchant has no such item), ending with "
         "NOT_FOUND once it is deleted (with the shop whose SKUs alone it held). With neither: "
         "every item of the merchant as it changes, except that a commit changing more than 100 items (an import's "
-        "batch) announces the first 100 only: a list of every item reads its page again after an import. Coalesced: "
-        "the latest state wins."
+        "batch) announces the first 100 only: a list of every item reads its page again after an import; after "
+        "change signals were lost (a Redis reconnect), the items changed since, at most the 1,000 changed last. "
+        "Coalesced: the latest state wins."
     )
     async def inventory_item_updated(
         self,
