@@ -326,6 +326,11 @@ class RedisEventBus:
         pub/sub subscription (a signal published before that is lost; readable from any thread)."""
         return self._shops.listening(merchant_id) if self._listening.is_set() else 0
 
+    def items_listening(self, merchant_id: str) -> int:
+        """How many of the merchant's inventory item subscriptions receive signals now: none until Redis confirmed
+        the pub/sub subscription, and none while it is lost (readable from any thread)."""
+        return self._items.listening(merchant_id) if self._listening.is_set() else 0
+
     async def wait_listening(self) -> None:
         """Until the pub/sub connection is subscribed (tests use it: earlier signals would be missed)."""
         await self._listening.wait()
