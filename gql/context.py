@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,29 @@ if TYPE_CHECKING:
 
 # What a WebSocket whose token has expired is told (UNAUTHENTICATED), by a field or for a whole operation
 RECONNECT_MESSAGE = "The token has expired; reconnect with a new one."
+
+# True while a subscription event's selection set is executed (`executing_message`, set by gql/shared_events.py): in
+# the execution's own task and in the tasks it starts (a loader's batch, graphql-core's gathered fields), which copy it.
+_executing_message: ContextVar[bool] = ContextVar("shopbridge_executing_message", default=False)
+
+
+@contextmanager
+def executing_message() -> Iterator[None]:
+    """While a subscription message's execution runs: no `Context.require_merchant` in it checks a token.
+
+    The execution is shared by every subscriber of the merchant that asked the same document and variables
+    (gql/shared_events.py) and runs with the context of the one whose generator yielded first: a token checked in it
+    would be that one socket's, said to all (review56 F4: another socket's expiry during a page read's wait,
+    `gql.live_outage.read_live`, made every socket's message `data: null` with UNAUTHENTICATED, valid tokens
+    included). Each subscriber's own token is checked instead by its generator before it yields (and after each
+    wake-up) and by the executor before the result is handed to it (`SharedEventExecutor`): an expired one ends that
+    subscription alone, with UNAUTHENTICATED. What the execution reads stays the merchant's: the sharing key holds
+    the merchant, and every read is scoped by its id."""
+    reset = _executing_message.set(True)
+    try:
+        yield
+    finally:
+        _executing_message.reset(reset)
 
 
 @dataclass
@@ -50,7 +75,8 @@ class Context:
 
     def _loaders_merchant(self) -> str | None:
         """Whose objects the loaders read: None without a merchant (they read nothing), UnauthenticatedError once
-        the WebSocket's token has expired. A socket's token was checked by the resolvers that call
+        the WebSocket's token has expired (not in a subscription message's execution: `executing_message`). A socket's
+        token was checked by the resolvers that call
         `require_merchant` alone, so after it expired the fields that read only through loaders (`shop(id:)`,
         `node(id:)`, `inventoryItem(id:)`) still answered with the merchant's data on that socket."""
         return None if self.merchant_id is None else self.require_merchant()
@@ -65,13 +91,24 @@ class Context:
         return self.loaders
 
     def require_merchant(self) -> str:
+        """The merchant whose data is read: UnauthenticatedError (UNAUTHENTICATED) without one, or once the
+        WebSocket's token has expired (`RECONNECT_MESSAGE`; `require_token`), but in a subscription message's
+        execution, shared by its merchant's subscribers, the merchant alone (`executing_message`)."""
         from gql.errors import UnauthenticatedError
 
         if self.merchant_id is None:  # the view refuses such requests first; this is the second lock
             raise UnauthenticatedError()
+        if not _executing_message.get():
+            self.require_token()
+        return self.merchant_id
+
+    def require_token(self) -> None:
+        """UnauthenticatedError (UNAUTHENTICATED, `RECONNECT_MESSAGE`) once the WebSocket's token has expired: its
+        `exp` (`token_expires_at`, Unix seconds) at or before the server's clock. An HTTP request's the view checked."""
+        from gql.errors import UnauthenticatedError
+
         if self.token_expires_at is not None and time.time() >= self.token_expires_at:
             raise UnauthenticatedError(RECONNECT_MESSAGE)
-        return self.merchant_id
 
 
 def _merchant_of(context: weakref.ref[Context]) -> Callable[[], str | None]:

@@ -109,8 +109,10 @@ async def wait_out(
     between: Callable[[], object] | None = None,
 ) -> T:
     """`read()`'s result, `read` called again while it fails on a database outage (module docstring); any other
-    error is raised. `between()` runs before each read again, after the back-off's sleep (a subscription re-checks its
-    token there: an outage does not stretch a token's life, not even by one sleep; what it raises is raised).
+    error is raised. `between()` runs before each read again, after the back-off's sleep (a subscription's own read
+    re-checks its token there: an outage does not stretch a token's life, not even by one sleep; what it raises is
+    raised; a read shared by several subscribers passes none of their tokens: a feed wakes each to check its own,
+    and a message's nested reads check none, gql/shared_events.py).
     `where`: the subscription, as its GraphQL field."""
     delay = outage.first_retry
     while True:
@@ -136,10 +138,11 @@ async def load_live(info: Info, loader: DataLoader[K, T], key: K) -> T:
     subscription's own reads are (`wait_out`), so the message goes out late with the field, not on time with the
     field null and a DATABASE_BUSY or SERVICE_UNAVAILABLE error (soak55 F2: `syncTaskUpdated`'s `shop`; nested55: a
     shop's counts, inventory policy and attention facts, a link's shop and item, an item's links, a SKU's link). In a
-    query or mutation the load as it is: they do not wait (gql/errors.py). The token is checked at each retry by the
-    loaders themselves (`Context._loaders_merchant`: UNAUTHENTICATED once it expired). The wait is logged under the
+    query or mutation the load as it is: they do not wait (gql/errors.py). The wait is logged under the
     subscription's GraphQL field (`subscription_field`). A message shared by several subscribers
-    (gql/shared_events.py) waits once for all of them."""
+    (gql/shared_events.py) waits once for all of them, and checks none of their tokens (the loaders read the
+    merchant's objects: `gql.context.executing_message`): each subscriber's is checked when the message is handed to
+    it, an expired one ending that subscription alone (review56 F4)."""
     if info.operation.operation is not OperationType.SUBSCRIPTION:
         return await loader.load(key)
     return await _retried(info, lambda: loader.load(key), lambda: loader.clear(key))
@@ -162,14 +165,17 @@ async def load_many_live(info: Info, loader: DataLoader[K, T], keys: list[K]) ->
 async def read_live(info: Info, read: Callable[[], Awaitable[T]]) -> T:
     """`read()` (a field's own read in a short session: a connection's page, `products`, `orders`, `syncTasks`,
     `movements`) for a field of an object a subscription sends: waited out through a database outage, a busy pool
-    included (`wait_out`), the token checked at each retry (UNAUTHENTICATED once it expired), the wait logged under
-    the subscription's GraphQL field (`subscription_field`); in a query or mutation the read as it is (they do not
-    wait: gql/errors.py). Before (lists56), a message's nested page read failed in the field with DATABASE_BUSY or
-    SERVICE_UNAVAILABLE while the subscription's own reads and the nested loader reads (`load_live`) waited."""
+    included (`wait_out`), the wait logged under the subscription's GraphQL field (`subscription_field`); in a query
+    or mutation the read as it is (they do not wait: gql/errors.py). Before (lists56), a message's nested page read
+    failed in the field with DATABASE_BUSY or SERVICE_UNAVAILABLE while the subscription's own reads and the nested
+    loader reads (`load_live`) waited. No token is checked at the retries: the message's execution is shared by every
+    subscriber of the merchant with the same document (gql/shared_events.py), and checking the token of the one whose
+    context runs it made another socket's expiry every socket's UNAUTHENTICATED with `data: null` (review56 F4); each
+    subscriber's own is checked when the message is handed to it (an expired one ends that subscription alone), and
+    the read is the merchant's (`fetch` scoped by its id, `gql.context.executing_message`)."""
     if info.operation.operation is not OperationType.SUBSCRIPTION:
         return await read()
-    outage = info.context.services.database_outage
-    return await wait_out(outage, subscription_field(info), read, info.context.require_merchant)
+    return await wait_out(info.context.services.database_outage, subscription_field(info), read)
 
 
 async def _retried(info: Info, load: Callable[[], Awaitable[T]], forget: Callable[[], object]) -> T:

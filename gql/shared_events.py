@@ -17,6 +17,14 @@ merchant (`context.merchant_id`; loaders are scoped by it) and the variables. A 
 (`shop`) shares the one execution in flight (`asyncio.shield`: a subscriber that leaves does not cancel it for the
 others). The memo lives as long as the event object: it is attached through `weakref.finalize`, so no cache size
 or expiry is needed, and an object yielded once (a task's final state after a shop deletion) costs one dict.
+
+Tokens: the execution runs with the context of the subscriber that asked first, so nothing in it checks a token
+(`gql.context.executing_message`: `require_merchant` is then the merchant alone, the loaders' check included): one
+socket's expiry is never every socket's UNAUTHENTICATED (review56 F4). Each subscriber's own token is checked by its
+generator before it yields, and here once more when a result that was awaited (a field read, a wait through a
+database outage) is handed to it: expired by then, that subscriber's operation ends with UNAUTHENTICATED
+(`RECONNECT_MESSAGE`, a `next` with `data: null`, then `complete`, as when its generator raises it), and the others get
+the message.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from typing import Any
 
 from graphql import ExecutionResult, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from gql.context import executing_message
 
 # id(event object) -> {(operation id, merchant, variables): (operation, result or its shared task)}. An entry
 # leaves with its event object (weakref.finalize), so that id is not reused while the entry exists; the entry holds
@@ -48,17 +58,19 @@ def _forget(key: int) -> None:
 
 class _Answered:
     """A per-event executor whose event was already executed for the same key: `execute_operation` answers with
-    that execution's result (graphql-core's `execute_subscription_event` calls nothing else on it)."""
+    that execution's result (graphql-core's `execute_subscription_event` calls nothing else on it), handed to this
+    subscriber if its own token is still valid (`_delivered`)."""
 
-    __slots__ = ("found",)
+    __slots__ = ("context", "found")
 
-    def __init__(self, found: Any) -> None:
+    def __init__(self, found: Any, context: Any) -> None:
         self.found = found
+        self.context = context
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         SharingStats.shared += 1
         found = self.found
-        return asyncio.shield(found) if isinstance(found, asyncio.Future) else found
+        return _delivered(self.context, asyncio.shield(found)) if isinstance(found, asyncio.Future) else found
 
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -75,7 +87,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                 key = self._sharing_key()
                 entry = memo.get(key) if key is not None else None
                 if entry is not None and entry[0] is self.operation:
-                    return _Answered(entry[1])
+                    return _Answered(entry[1], self.context_value)
         executor = super().build_per_event_executor(payload)
         return _own_subfield_memo(executor)
 
@@ -83,27 +95,30 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         if serially is not False or self.operation.operation is not OperationType.SUBSCRIPTION:
             return super().execute_operation(serially)  # queries, mutations, and a subscription's first step
         key = self._sharing_key()
-        if key is None:
-            return super().execute_operation(serially)
+        if key is None:  # executed for this subscriber alone, yet checks no token either: one rule for every message
+            with executing_message():
+                result = super().execute_operation(serially)
+            return _delivered(self.context_value, _executed(result)) if self.is_awaitable(result) else result
         event = self.root_value
         memo = _results.get(id(event))
         entry = memo.get(key) if memo is not None else None
         if entry is not None and entry[0] is self.operation:
             SharingStats.shared += 1
             found = entry[1]
-            return asyncio.shield(found) if isinstance(found, asyncio.Future) else found
-        result = super().execute_operation(serially)
+            return _delivered(self.context_value, asyncio.shield(found)) if isinstance(found, asyncio.Future) else found
+        with executing_message():  # its synchronous part (sync fields run, async ones' coroutines made) and its task
+            result = super().execute_operation(serially)
+            task = asyncio.ensure_future(_executed(result)) if self.is_awaitable(result) else None
         SharingStats.executed += 1
         if memo is None:
             try:
                 weakref.finalize(event, _forget, id(event))
             except TypeError:  # an object without weak references: not shared (nothing yields such today)
-                return result
+                return result if task is None else _delivered(self.context_value, task)
             memo = _results[id(event)] = {}
-        if self.is_awaitable(result):
-            task = asyncio.ensure_future(_awaited(result))
+        if task is not None:
             memo[key] = (self.operation, task)
-            return asyncio.shield(task)
+            return _delivered(self.context_value, asyncio.shield(task))
         memo[key] = (self.operation, result)
         return result
 
@@ -148,5 +163,18 @@ def _own_subfield_memo(executor: Any) -> Any:
     return executor
 
 
-async def _awaited(result: Awaitable[ExecutionResult]) -> ExecutionResult:
-    return await result
+async def _executed(result: Awaitable[ExecutionResult]) -> ExecutionResult:
+    """The execution's asynchronous rest (its awaited fields), run as a subscription message's
+    (`executing_message`): no one subscriber's token is checked in it."""
+    with executing_message():
+        return await result
+
+
+async def _delivered(context: Any, execution: Awaitable[ExecutionResult]) -> ExecutionResult:
+    """The message's result for one subscriber, once its execution (awaited: a field's read, maybe through a database
+    outage's wait) is done, if that subscriber's own token is still valid: else UnauthenticatedError
+    (`Context.require_token`), which ends that subscriber's operation alone. A result at once needs no check: the
+    generator checked the token just before it yielded."""
+    result = await execution
+    context.require_token()
+    return result

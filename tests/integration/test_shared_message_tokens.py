@@ -1,0 +1,115 @@
+"""One socket's expired token never ends or fails another socket's subscription message (review56 F4).
+
+A subscription message is executed once for every subscriber of the merchant that asked the same document
+(gql/shared_events.py), with the context of the one whose generator yielded first. Its nested reads wait out a busy
+pool (gql/live_outage.py: `read_live` for a page, `load_live` for a loader's object); they checked that one socket's
+token at each retry, so its expiry during the wait was every socket's `data: null` with UNAUTHENTICATED (valid tokens
+included: "reconnect with a new one", the message lost). Now the execution checks no token, and each subscriber's own
+is checked when the message is handed to it: the expired one ends alone, with UNAUTHENTICATED. SQLite and PostgreSQL,
+a pool of one connection held by the test (DATABASE_BUSY) while the message reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database
+from gql.context import RECONNECT_MESSAGE, Context
+from gql.schema import schema
+from gql.shared_events import SharingStats
+from gql.shop_feeds import ShopFeed
+from tests.fixtures.waiting import DEADLINE_SECONDS, until
+from tests.integration.db_samples import add_shop, make_shop
+from tests.integration.test_live_lists_outage import _save, _services
+
+# a nested field of the message that waits for the pool: a page (`read_live`), a loader's object (`load_live`)
+NESTED = {
+    "products": ("products(first: 5) { totalCount }", {"totalCount": 0}),
+    "inventoryPolicy": ("inventoryPolicy { pushEnabled sharePercent }", {"pushEnabled": True, "sharePercent": 100}),
+}
+
+
+@pytest.mark.parametrize("field", list(NESTED))
+async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_socket_alone(
+    database_url: str, cipher: TokenCipher, field: str
+) -> None:
+    selection, expected = NESTED[field]
+    # given a database whose pool lends one connection and waits 0.2 s for it
+    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    held: AsyncConnection | None = None
+    try:
+        services = _services(db, cipher)
+        shop = await add_shop(services.uow_factory, make_shop("m-tok"))
+        feed = services.shop_feeds["m-tok"] = ShopFeed(
+            db, services.events, services.clock, "m-tok", services.shop_feeds, fallback_interval=600, cipher=cipher,
+            outage=services.database_outage,
+        )  # fmt: skip
+        # and two sockets of the merchant following its shops with the same document: A's token expires in an hour
+        # (a tab opened long ago), B's in two
+        document = f"subscription {{ shopsUpdated {{ name {selection} }} }}"
+        a_context = Context(services, "m-tok", token_expires_at=time.time() + 3600)
+        b_context = Context(services, "m-tok", token_expires_at=time.time() + 7200)
+        a: Any = await schema.subscribe(document, context_value=a_context)
+        b: Any = await schema.subscribe(document, context_value=b_context)
+        try:
+            assert (await anext(a)).errors is None
+            assert (await anext(b)).errors is None
+            async with feed.follow(first=False) as witness:
+                # when the shop is renamed and the feed has read it (its connection given back)
+                shop.rename("Renamed store")
+                await _save(services.uow_factory, shop)
+                await services.events.shop_changed(shop.id, "m-tok")
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    while not await witness.next():
+                        pass
+                # and the pool's one connection is in use while the message reads: A's execution waits, B's shares it
+                held = await db.read_engine.connect()
+                outage = services.database_outage
+                shared_before = SharingStats.shared
+                a_message = asyncio.ensure_future(anext(a))
+                await until(lambda: outage.retries >= 1 or a_message.done(), "A's nested read to wait")
+                b_message = asyncio.ensure_future(anext(b))
+                await until(lambda: SharingStats.shared > shared_before or b_message.done(), "B to share A's execution")
+                assert not b_message.done(), b_message.result()
+                # and A's token expires during the wait, one more retry coming after it
+                a_context.token_expires_at = time.time() - 1
+                retries = outage.retries
+                await until(lambda: outage.retries > retries or a_message.done(), "one more retry")
+                await held.close()
+                held = None
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    a_result, b_result = await a_message, await b_message
+            # then B, whose token is valid, gets the message whole
+            assert b_result.errors is None, f"B (valid token) got another socket's expiry: {b_result.errors}"
+            assert b_result.data == {"shopsUpdated": {"name": "Renamed store", field: expected}}
+            # and A gets its own UNAUTHENTICATED, at its subscription's field, instead of the message, and its
+            # subscription ends (before: a field error in a message that went on, or the data after its expiry)
+            assert a_result.data is None, a_result.data
+            assert [(e.message, e.extensions, e.path) for e in a_result.errors or []] == [
+                (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, ["shopsUpdated"])
+            ]
+            with pytest.raises(StopAsyncIteration):
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    await anext(a)
+            # and B's subscription goes on: the next change reaches it
+            shop.rename("Renamed again")
+            await _save(services.uow_factory, shop)
+            await services.events.shop_changed(shop.id, "m-tok")
+            async with asyncio.timeout(DEADLINE_SECONDS):
+                after = await anext(b)
+            assert after.errors is None, after.errors
+            assert after.data == {"shopsUpdated": {"name": "Renamed again", field: expected}}
+        finally:
+            for messages in (a, b):
+                with contextlib.suppress(Exception):
+                    await messages.aclose()
+    finally:
+        if held is not None:
+            await held.close()
+        await db.dispose()
