@@ -113,3 +113,64 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
         if held is not None:
             await held.close()
         await db.dispose()
+
+
+@pytest.mark.parametrize("field", list(NESTED))
+async def test_a_subscriber_whose_token_expires_while_its_message_waits_gets_its_own_unauthenticated_end(
+    database_url: str, cipher: TokenCipher, field: str
+) -> None:
+    """The subscriber alone: its message's nested read checks no token any more, so the expiry is told once the read
+    is done, as the end of that subscription (before: a field error in a message that went on)."""
+    selection, _ = NESTED[field]
+    # given a database whose pool lends one connection and waits 0.2 s for it
+    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    held: AsyncConnection | None = None
+    try:
+        services = _services(db, cipher)
+        shop = await add_shop(services.uow_factory, make_shop("m-alone"))
+        feed = services.shop_feeds["m-alone"] = ShopFeed(
+            db, services.events, services.clock, "m-alone", services.shop_feeds, fallback_interval=600, cipher=cipher,
+            outage=services.database_outage,
+        )  # fmt: skip
+        # and one socket of the merchant following its shops, its first message sent
+        context = Context(services, "m-alone", token_expires_at=time.time() + 3600)
+        messages: Any = await schema.subscribe(
+            f"subscription {{ shopsUpdated {{ name {selection} }} }}", context_value=context
+        )
+        try:
+            assert (await anext(messages)).errors is None
+            async with feed.follow(first=False) as witness:
+                # when the shop is renamed and the feed has read it
+                shop.rename("Renamed store")
+                await _save(services.uow_factory, shop)
+                await services.events.shop_changed(shop.id, "m-alone")
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    while not await witness.next():
+                        pass
+                # and the message's nested read waits for the pool's one connection, the token expiring meanwhile
+                held = await db.read_engine.connect()
+                outage = services.database_outage
+                message = asyncio.ensure_future(anext(messages))
+                await until(lambda: outage.retries >= 1 or message.done(), "the nested read to wait")
+                context.token_expires_at = time.time() - 1
+                retries = outage.retries
+                await until(lambda: outage.retries > retries or message.done(), "one more retry")
+                await held.close()
+                held = None
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    result = await message
+            # then the subscriber gets UNAUTHENTICATED at its subscription's field, not the message, and it ends
+            assert result.data is None, result.data
+            assert [(e.message, e.extensions, e.path) for e in result.errors or []] == [
+                (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, ["shopsUpdated"])
+            ]
+            with pytest.raises(StopAsyncIteration):
+                async with asyncio.timeout(DEADLINE_SECONDS):
+                    await anext(messages)
+        finally:
+            with contextlib.suppress(Exception):
+                await messages.aclose()
+    finally:
+        if held is not None:
+            await held.close()
+        await db.dispose()
