@@ -94,8 +94,13 @@ class Subscription:
 
     async def wait(self, timeout: float) -> set[str] | None:  # noqa: ASYNC109 (the timeout IS the contract: re-read)
         if not self._event.is_set():
+            # `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 wait_for returns when the event is set in the
+            # same loop turn as the task is cancelled (CPython gh-86296, adapters/cancellation.py): a subscription
+            # whose socket closed at that moment looped on with no socket, holding its merchant's WebSocket slot and
+            # the server's stop for its whole grace (soak56 F1).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
         if not self._event.is_set():
             return None
         changed = set() if self._overflow else self._pending

@@ -563,7 +563,8 @@ def _refuse_a_login_postgresql_refuses(settings: Settings, command: str, *, chec
 
     async def answers(db: Database) -> bool:
         try:
-            await asyncio.wait_for(select_one(db), STARTUP_CHECK_SECONDS)
+            async with asyncio.timeout(STARTUP_CHECK_SECONDS):  # not wait_for: gh-86296 on 3.11
+                await select_one(db)
         except DBAPIError as exc:
             if login_refused(exc):
                 raise

@@ -53,7 +53,8 @@ class RequestGate:
         if self.in_flight:
             log.info("stopping: waiting for %d request(s) in flight", self.in_flight)
         try:
-            await asyncio.wait_for(self._event().wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can lose a cancellation on 3.11 (gh-86296)
+                await self._event().wait()
         except TimeoutError:
             log.warning("stopping: %d request(s) still in flight after %.0f s", self.in_flight, timeout)
 

@@ -60,7 +60,8 @@ class Holds:
         try:
             while not gate.is_set():
                 try:
-                    await asyncio.wait_for(gate.wait(), DISCONNECT_CHECK_SECONDS)
+                    async with asyncio.timeout(DISCONNECT_CHECK_SECONDS):  # not wait_for: gh-86296 on 3.11
+                        await gate.wait()
                 except TimeoutError:
                     if await client_gone():
                         return False
