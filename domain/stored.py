@@ -30,6 +30,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, Order, Product, Sku, WarehouseStock
+from domain.inventory.links import trimmed
+from domain.text import truncated
 
 # The values of each stored record, in order (the catalog tables' column names).
 ORDER_VALUES = (
@@ -142,15 +144,62 @@ OrderRecord = Order | StoredOrder
 ProductRecord = Product | StoredProduct
 
 
+# -- how long a value TikTok sends may be -------------------------------------------------------------------------
+#
+# Rule (try-out attack56, F-pg-poison): every text the catalog keeps from TikTok fits its column on every database,
+# decided here, before any database. PostgreSQL refuses a value longer than its VARCHAR (code points); SQLite stores
+# it: one 300-character seller SKU failed its whole batch on PostgreSQL, retried forever, and every later webhook
+# event of that shop waited behind it. TikTok documents none of these lengths (tiktok-api.md); the widths are the
+# columns' (adapters/db/tables.py, pinned by tests/unit/test_stored_bounds.py). Per value, by what the merchant needs:
+# - an id or a code (ids, statuses, currencies, region, buyer id, cancel_user) longer than its column is not one
+#   TikTok issues: the record is refused alone (`InvalidRecord`: a per-record failure, RECORDS_UNREADABLE), the rest
+#   of its page or event stored;
+# - a seller SKU longer than `MAX_SELLER_SKU_CHARS` (as sent, or as matched: `links.trimmed`) is not kept
+#   (`kept_seller_sku`): a product's SKU is stored, with its stock and TikTok id, without a seller SKU to match by
+#   (its link NO_SELLER_SKU: `unlinkedSkus` lists it, the merchant links it by hand); an order's line is stored
+#   without one and counts on its SKU by TikTok's `sku_id`, as every line does. Cut short instead, it could match
+#   another SKU's seller SKU, or an item it is not;
+# - a recipient name longer than `MAX_NAME_CHARS` is cut on a grapheme boundary and ends with "…"
+#   (`domain.text.truncated`): it is only shown.
+MAX_ID_CHARS = 64  # tiktok_*_id, warehouse_id
+MAX_STATUS_CHARS = 32  # products.status, orders.status, line_items.display_status and cancel_user
+MAX_CURRENCY_CHARS = 8
+MAX_REGION_CHARS = 16  # orders.recipient_region
+MAX_BUYER_ID_CHARS = 128  # orders.buyer_user_id
+MAX_NAME_CHARS = 255  # orders.recipient_name
+MAX_SELLER_SKU_CHARS = 255  # skus.seller_sku and seller_sku_key, line_items.seller_sku, inventory_items.sku
+
+
 def _id(value: str, what: str = "id") -> str:
-    """Rule: every record and reference has a TikTok id, kept without surrounding blanks."""
+    """Rule: every record and reference has a TikTok id, kept without surrounding blanks, of at most `MAX_ID_CHARS`
+    code points; raises `InvalidRecord` ("missing sku_id", "id has more than 64 characters (70)") otherwise."""
     value = value.strip()
     if not value:
         raise InvalidRecord(f"missing {what}")
+    _bounded(value, MAX_ID_CHARS, what)
     return value
 
 
-_currency = Money.checked_currency
+def _bounded(value: str | None, limit: int, what: str) -> str | None:
+    """`value` (None: not given) when it has at most `limit` code points; raises `InvalidRecord` otherwise."""
+    if value is not None and len(value) > limit:
+        raise InvalidRecord(f"{what} has more than {limit} characters ({len(value)})")
+    return value
+
+
+def kept_seller_sku(seller_sku: str | None) -> str | None:
+    """The seller SKU the catalog keeps: `seller_sku`, or None when it (or its matched form, `links.trimmed`, which
+    NFC may lengthen) has more than `MAX_SELLER_SKU_CHARS` code points (see the rule above)."""
+    if seller_sku is None or len(seller_sku) <= MAX_SELLER_SKU_CHARS >= len(trimmed(seller_sku) or ""):
+        return seller_sku
+    return None
+
+
+def _currency(amount: Decimal, currency: str | None, what: str) -> str:
+    """`Money.checked_currency`, and a code of at most `MAX_CURRENCY_CHARS` code points (ISO 4217 codes have 3)."""
+    code = Money.checked_currency(amount, currency, what)
+    _bounded(code, MAX_CURRENCY_CHARS, f"{what} currency")
+    return code
 
 
 def store_order(
@@ -174,9 +223,15 @@ def store_order(
     a positive sku_count ("line item 7: combined_listing_skus: sku_count 0 is not positive"). Each line's own
     status (`display_status`), `cancel_reason` and `cancel_user` are kept as given (None: not given).
     `fulfilled_by_tiktok`: an FBT order (it rides along for the pool). `package_statuses`: each line's package status
-    (`package_status`), in line order, or none at all (for the pool too)."""
+    (`package_status`), in line order, or none at all (for the pool too). Lengths: ids, codes and statuses past their
+    column refuse the order; an over-long seller SKU is not kept, an over-long recipient name is cut (the rule at
+    `MAX_ID_CHARS`)."""
     order_id = _id(tiktok_order_id)
     currency = _currency(total_amount, currency, "payment.total_amount")
+    _bounded(status, MAX_STATUS_CHARS, "status")
+    _bounded(buyer_user_id, MAX_BUYER_ID_CHARS, "user_id")
+    _bounded(recipient_region, MAX_REGION_CHARS, "recipient_address.region_code")
+    recipient_name = None if recipient_name is None else truncated(recipient_name, MAX_NAME_CHARS)
     total_amount = Money.checked_amount(total_amount, "payment.total_amount")
     items = []
     for position, (
@@ -186,9 +241,12 @@ def store_order(
         try:
             sku_id, units = _id(sku_id, "sku_id"), LineItem.units(quantity)
             price_currency = _currency(price, item_currency or currency, "sale_price")
+            _bounded(product_id, MAX_ID_CHARS, "product_id")
+            _bounded(line_status, MAX_STATUS_CHARS, "display_status")
+            _bounded(user, MAX_STATUS_CHARS, "cancel_user")
             items.append(
-                (item_id, sku_id, product_id, seller_sku, name, units, Money.checked_amount(price, "sale_price"),
-                 price_currency, position, line_status, reason, user)
+                (item_id, sku_id, product_id, kept_seller_sku(seller_sku), name, units,
+                 Money.checked_amount(price, "sale_price"), price_currency, position, line_status, reason, user)
             )  # fmt: skip
         except InvalidRecord as exc:
             raise InvalidRecord(f"line item {item_id}: {exc}") from None
@@ -218,7 +276,9 @@ def _components(items: list[Row], components: Iterable[ComponentIn]) -> tuple[Ro
         try:
             if line_id not in line_ids:
                 raise InvalidRecord("not a line item of the order")
-            rows.append((line_id, _id(sku_id, "sku_id"), BundleComponent.checked_count(sku_count), seller_sku))
+            rows.append(
+                (line_id, _id(sku_id, "sku_id"), BundleComponent.checked_count(sku_count), kept_seller_sku(seller_sku))
+            )
         except InvalidRecord as exc:
             raise InvalidRecord(f"line item {line_id}: combined_listing_skus: {exc}") from None
     return tuple(rows)
@@ -233,7 +293,8 @@ def store_product(
     skus: Iterable[SkuIn],
 ) -> StoredProduct:
     """A product's stored values, checked; raises `InvalidRecord` with the reason (e.g. "sku 9: sale_price has no
-    currency"). A SKU's quantity is the sum of its warehouses' stock.
+    currency"). A SKU's quantity is the sum of its warehouses' stock. An id or status past its column refuses the
+    product; a SKU's seller SKU over `MAX_SELLER_SKU_CHARS` is not kept (`kept_seller_sku`: the rule at `MAX_ID_CHARS`).
 
     A product TikTok reports `DELETED` (the seller deleted it in Seller Center; Search Products still lists it with
     its SKUs, Get Product no longer does: tiktok-api.md §7) is stored as listed, SKUs included, so the merchant sees
@@ -242,6 +303,7 @@ def store_product(
     item, nothing pushed to them, and their seller SKUs no twin of the listing that replaces the product). (Until
     tryout 49 such a product was stored without its SKUs: the Products page showed it with none.)"""
     product_id = _id(tiktok_product_id)
+    _bounded(status, MAX_STATUS_CHARS, "status")
     sku_rows: list[Row] = []
     stock_rows: list[Row] = []
     for position, (sku_id, seller_sku, price, currency, levels, bundle) in enumerate(skus):
@@ -252,7 +314,9 @@ def store_product(
             Money.checked_amount(price, "sale_price")
         except InvalidRecord as exc:
             raise InvalidRecord(f"sku {sku_id}: {exc}") from None
-        sku_rows.append((sku_id, seller_sku, price, checked, sum(level[2] for level in stock), position, bundle))
+        sku_rows.append(
+            (sku_id, kept_seller_sku(seller_sku), price, checked, sum(level[2] for level in stock), position, bundle)
+        )
         stock_rows.extend(stock)
     values = (product_id, title, status, created_at, updated_at)
     skus_, stock_ = tuple(sku_rows), tuple(stock_rows)

@@ -184,3 +184,20 @@ EDGE_INVISIBLE = (
     "\ufe00\ufe01\ufe02\ufe03\ufe04\ufe05\ufe06\ufe07\ufe08\ufe09\ufe0a\ufe0b\ufe0c\ufe0d\ufe0e\ufe0f"
     "\ufeff\uffa0\ufff0\ufff1\ufff2\ufff3\ufff4\ufff5\ufff6\ufff7\ufff8\ufff9\ufffa\ufffb"
 )
+
+
+TRUNCATION_MARK = "\u2026"  # HORIZONTAL ELLIPSIS: what ends a text cut to fit (`truncated`)
+
+
+def truncated(text: str, limit: int) -> str:
+    """`text` when it has at most `limit` code points; else its longest prefix of whole extended grapheme clusters
+    (UAX #29, as `user_perceived_length` counts them) that, followed by `TRUNCATION_MARK`, takes at most `limit`
+    code points, and that mark: a flag or a letter with its accents is never cut in two. `limit` >= 1."""
+    if len(text) <= limit:
+        return text
+    room, kept = limit - len(TRUNCATION_MARK), 0
+    for cluster in _GRAPHEME_CLUSTER.finditer(text):
+        if cluster.end() > room:
+            break
+        kept = cluster.end()
+    return text[:kept] + TRUNCATION_MARK
