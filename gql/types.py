@@ -221,7 +221,8 @@ class Sku(Node):
     id: strawberry.ID = strawberry.field(description="Global, opaque id of the SKU.")
     tiktok_sku_id: str = strawberry.field(description="TikTok's SKU id (Search Products `skus[].id`).")
     seller_sku: str | None = strawberry.field(
-        description="The seller's own SKU code (`seller_sku`); null when the seller gave none. Links the SKU to the "
+        description="The seller's own SKU code (`seller_sku`); null when the seller gave none, or one over "
+        "255 characters (not kept: link it by hand, its link is NO_SELLER_SKU). Links the SKU to the "
         "inventory item of the same (trimmed) SKU."
     )
     price: Money = strawberry.field(description="TikTok's sale price of the SKU (`price.sale_price`, `currency`).")
@@ -290,7 +291,10 @@ class LineItem:
     tiktok_product_id: str | None = strawberry.field(
         description="TikTok's id of its product (`product_id`); null when TikTok gave none."
     )
-    seller_sku: str | None = strawberry.field(description="The seller's SKU code at the sale; null when none.")
+    seller_sku: str | None = strawberry.field(
+        description="The seller's SKU code at the sale; null when none, or when "
+        "it has more than 255 characters (not kept: the line counts on its SKU by tiktokSkuId).",
+    )
     product_name: str = strawberry.field(description="The product's name at the sale, as TikTok gives it.")
     quantity: int = strawberry.field(
         description="Units of the line: TikTok's `quantity`, 1 when it gives none (a 202309 line item is one unit)."

@@ -21,7 +21,8 @@ SkuLinkState = d.enum(
     {
         LinkState.LINKED: "Draws on an inventory item: its orders reserve there, and the pool pushes its stock.",
         LinkState.AMBIGUOUS: "Its seller SKU appears on several SKUs of the shop: link one by hand (skuLink).",
-        LinkState.NO_SELLER_SKU: "It has no seller SKU to match an item by: link it by hand (skuLink).",
+        LinkState.NO_SELLER_SKU: "It has no seller SKU to match an item by (none at TikTok, or one over 255 "
+        "characters, which Shopbridge does not keep: Sku.sellerSku is null): link it by hand (skuLink).",
         LinkState.EXCLUDED: "A bundle (combo) SKU, whose stock TikTok derives from its components: never linked.",
         LinkState.UNLINKED: "Unlinked by the merchant (skuUnlink), or not decided yet.",
     },
