@@ -23,6 +23,7 @@ from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct, store_order, store_product
 from domain.sync import RecordFailure
+from domain.text import truncated
 
 T = TypeVar("T")
 W = TypeVar("W", wire.Order, wire.Product)
@@ -62,8 +63,25 @@ NO_CREATE_TIME = "create_time is 0: TikTok gave no creation time"
 # -- tokens and shops ------------------------------------------------------------------------------------------------
 
 
+# The widths of the shop's columns TikTok's tokens and shop list fill (adapters/db/tables.py `shops`; pinned by
+# tests/unit/test_stored_bounds.py), decided here, the same on SQLite and PostgreSQL (which refuses a longer value:
+# a refreshed token pair it could not store would be lost, the shop's authorization with it). A name is only shown:
+# cut on a grapheme boundary with "…" (`domain.text.truncated`); `open_id` and a shop's `code`, only shown too,
+# are dropped (None) past their width; a shop's `id` or `cipher`, which every call names, refuse the answer.
+SHOP_ID_MAX_CHARS = 64  # shops.tiktok_shop_id
+SHOP_CODE_MAX_CHARS = 64  # shops.tiktok_shop_code
+SHOP_CIPHER_MAX_CHARS = 255  # shops.tiktok_shop_cipher
+SHOP_NAME_MAX_CHARS = 255  # shops.tiktok_shop_name, seller_name, token_seller_name
+OPEN_ID_MAX_CHARS = 255  # shops.token_open_id
+
+
+def _within(value: str | None, limit: int) -> str | None:
+    return value if value and len(value) <= limit else None
+
+
 def token_set(data: Raw) -> TokenSet:
-    """The token endpoints' `data`; the expiry fields are absolute Unix timestamps despite their `_expire_in` names."""
+    """The token endpoints' `data`; the expiry fields are absolute Unix timestamps despite their `_expire_in` names.
+    A `seller_name` over `SHOP_NAME_MAX_CHARS` code points is cut, an `open_id` over `OPEN_ID_MAX_CHARS` dropped."""
     fields = _envelope_shape(data, wire.TokenData, "token response")
     try:
         return TokenSet(
@@ -71,23 +89,33 @@ def token_set(data: Raw) -> TokenSet:
             access_token_expires_at=_when(fields.access_token_expire_in, "access_token_expire_in"),
             refresh_token=fields.refresh_token,
             refresh_token_expires_at=_when(fields.refresh_token_expire_in, "refresh_token_expire_in"),
-            seller_name=fields.seller_name or None,
-            open_id=fields.open_id or None,
+            seller_name=truncated(fields.seller_name, SHOP_NAME_MAX_CHARS) if fields.seller_name else None,
+            open_id=_within(fields.open_id, OPEN_ID_MAX_CHARS),
         )
     except InvalidRecord as exc:
         raise UnexpectedResponseError(f"token response: {exc}") from None
 
 
 def authorized_shops(data: Raw) -> list[AuthorizedShop]:
+    """Get Authorized Shops' `data.shops[]`. A shop `id` over `SHOP_ID_MAX_CHARS` or `cipher` over
+    `SHOP_CIPHER_MAX_CHARS` code points is an `UnexpectedResponseError`; a `name` over `SHOP_NAME_MAX_CHARS` is cut,
+    a `code` over `SHOP_CODE_MAX_CHARS` dropped."""
     listed = _envelope_shape(data, wire.AuthorizedShops, "authorized shops")
+    for position, shop in enumerate(listed.shops or ()):
+        for field, value, limit in (("id", shop.id, SHOP_ID_MAX_CHARS), ("cipher", shop.cipher, SHOP_CIPHER_MAX_CHARS)):
+            if len(value) > limit:
+                raise UnexpectedResponseError(
+                    f"authorized shops: {field} has more than {limit} characters ({len(value)}) - at "
+                    f"`$.shops[{position}].{field}`"
+                )
     return [
         AuthorizedShop(
             tiktok_shop_id=shop.id,
-            name=shop.name or "",
+            name=truncated(shop.name, SHOP_NAME_MAX_CHARS) if shop.name else "",
             region_code=shop.region,
             seller_type=shop.seller_type,
             cipher=shop.cipher,
-            code=shop.code or None,
+            code=_within(shop.code, SHOP_CODE_MAX_CHARS),
         )
         for shop in listed.shops or ()
     ]

@@ -16,6 +16,7 @@ from sqlalchemy import String
 
 from adapters.db import tables
 from adapters.tiktok import records
+from adapters.tiktok.errors import UnexpectedResponseError
 from domain import stored
 from domain.stored import kept_seller_sku
 from domain.sync import RecordFailure
@@ -162,4 +163,48 @@ def test_truncated_keeps_a_short_text_and_cuts_a_long_one_to_the_limit() -> None
 def test_the_domain_bounds_are_the_columns_widths(table: Any, column: str, limit: int) -> None:
     # a column widened or narrowed without its bound (or the other way) would let a TikTok value fail a batch again
     kind = table.c[column].type
+    assert isinstance(kind, String) and kind.length == limit
+
+
+TOKENS = {"access_token": "TTP_a", "access_token_expire_in": 1660556783, "refresh_token": "TTP_r",
+          "refresh_token_expire_in": 1691487031}  # fmt: skip
+SHOP = {"id": "7000714532876273420", "region": "GB", "seller_type": "LOCAL", "cipher": "GCP_XF90", "code": "CNGB"}
+
+
+def test_a_token_answer_with_an_over_long_seller_name_or_open_id_is_kept_with_the_name_cut() -> None:
+    # given a refresh answer whose seller name has 300 characters and whose open_id has 256
+    tokens = records.token_set(raw({**TOKENS, "seller_name": "N" * 300, "open_id": "O" * 256}))
+    # then the tokens are kept (a pair not stored is lost), the name cut with the mark, the open_id dropped
+    assert (tokens.access_token, tokens.refresh_token) == ("TTP_a", "TTP_r")
+    assert (tokens.seller_name, tokens.open_id) == ("N" * 254 + TRUNCATION_MARK, None)
+    fits = records.token_set(raw({**TOKENS, "seller_name": "N" * 255, "open_id": "O" * 255}))
+    assert (fits.seller_name, fits.open_id) == ("N" * 255, "O" * 255)
+
+
+def test_an_authorized_shop_with_an_over_long_name_or_code_is_kept_and_one_with_a_long_id_is_refused() -> None:
+    (shop,) = records.authorized_shops(raw({"shops": [{**SHOP, "name": "S" * 300, "code": "C" * 65}]}))
+    assert (shop.tiktok_shop_id, shop.name, shop.code) == (SHOP["id"], "S" * 254 + TRUNCATION_MARK, None)
+    for field, limit in (("id", 64), ("cipher", 255)):
+        assert records.authorized_shops(raw({"shops": [{**SHOP, field: "9" * limit}]}))
+        with pytest.raises(UnexpectedResponseError) as refused:
+            records.authorized_shops(raw({"shops": [{**SHOP, field: "9" * (limit + 1)}]}))
+        assert str(refused.value) == (
+            f"authorized shops: {field} has more than {limit} characters ({limit + 1}) - at `$.shops[0].{field}`"
+        )
+
+
+@pytest.mark.parametrize(
+    ("column", "limit"),
+    [
+        ("tiktok_shop_id", records.SHOP_ID_MAX_CHARS),
+        ("tiktok_shop_code", records.SHOP_CODE_MAX_CHARS),
+        ("tiktok_shop_cipher", records.SHOP_CIPHER_MAX_CHARS),
+        ("tiktok_shop_name", records.SHOP_NAME_MAX_CHARS),
+        ("seller_name", records.SHOP_NAME_MAX_CHARS),
+        ("token_seller_name", records.SHOP_NAME_MAX_CHARS),
+        ("token_open_id", records.OPEN_ID_MAX_CHARS),
+    ],
+)
+def test_the_shop_bounds_are_the_columns_widths(column: str, limit: int) -> None:
+    kind = tables.shops.c[column].type
     assert isinstance(kind, String) and kind.length == limit
