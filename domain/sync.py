@@ -144,6 +144,18 @@ def ensure_shop_can_sync(shop: Shop, now: datetime) -> None:
 # The `RecordFailure.tiktok_id` of a record TikTok sent without a readable id (`adapters.tiktok.wire`): its mark
 # names no record, so no read by id can ask for it (`CatalogRepository.marks_to_reread` never returns it).
 UNKNOWN_RECORD_ID = "(no id)"
+# The most code points a TikTok id takes where a failure is kept (`unreadable_records.tiktok_id`, as every
+# tiktok_*_id column; `domain.stored.MAX_ID_CHARS`)
+MAX_RECORD_ID_CHARS = 64
+
+
+def failure_id(tiktok_id: str) -> str:
+    """The id a record's failure is kept under: `tiktok_id` without surrounding blanks, or `UNKNOWN_RECORD_ID` when
+    that is empty or longer than `MAX_RECORD_ID_CHARS`. Rule: such an id is none TikTok issues, cannot be read by
+    id, and did not fit the mark's column: on PostgreSQL the mark of a record refused for its 65-character id failed
+    the batch it was to spare (try-out attack56, F-pg-poison)."""
+    value = tiktok_id.strip()
+    return value if value and len(value) <= MAX_RECORD_ID_CHARS else UNKNOWN_RECORD_ID
 
 
 @dataclass(frozen=True, slots=True)

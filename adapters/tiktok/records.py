@@ -22,7 +22,7 @@ from domain.catalog import InvalidRecord, Order, Product, WarehouseStock, fulfil
 from domain.ports import Page
 from domain.shops import AuthorizedShop, TokenSet
 from domain.stored import StoredOrder, StoredProduct, store_order, store_product
-from domain.sync import RecordFailure
+from domain.sync import RecordFailure, failure_id
 from domain.text import truncated
 
 T = TypeVar("T")
@@ -174,7 +174,7 @@ def _checked(decoded: W, build: Callable[[W], T]) -> T | RecordFailure:
     try:
         return build(decoded)
     except InvalidRecord as exc:
-        return RecordFailure(tiktok_id=decoded.id.strip() or wire.UNKNOWN_ID, reason=str(exc))
+        return RecordFailure(tiktok_id=failure_id(decoded.id), reason=str(exc))
 
 
 def _one(data: Raw | Any, kind: type[W], build: Callable[[W], T]) -> T | RecordFailure:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import Raw, Struct
 
-from domain.sync import UNKNOWN_RECORD_ID
+from domain.sync import UNKNOWN_RECORD_ID, failure_id
 
 NO_DATA = Raw(b"null")
 ID_KEYS = frozenset({"id", "sku_id", "product_id", "warehouse_id", "user_id"})
@@ -321,15 +321,16 @@ def record(data: Raw | bytes | Any, kind: type[T]) -> T | Malformed:
 
 
 def record_id(data: Raw | bytes | Any) -> str:
-    """The `id` of a raw record, for a failure's report; `UNKNOWN_ID` when it has none."""
+    """The `id` of a raw record, for a failure's report; `UNKNOWN_ID` when it has none, or one no id column holds
+    (`domain.sync.failure_id`)."""
     try:
         value = _plain.decode(data) if isinstance(data, Raw | bytes) else data
     except msgspec.DecodeError:
         return UNKNOWN_ID
     found = value.get("id") if isinstance(value, dict) else None
     if isinstance(found, int) and not isinstance(found, bool):
-        return str(found)
-    return found.strip() or UNKNOWN_ID if isinstance(found, str) else UNKNOWN_ID
+        return failure_id(str(found))
+    return failure_id(found) if isinstance(found, str) else UNKNOWN_ID
 
 
 def _ids_as_text(value: Any) -> Any:
