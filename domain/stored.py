@@ -168,6 +168,9 @@ MAX_REGION_CHARS = 16  # orders.recipient_region
 MAX_BUYER_ID_CHARS = 128  # orders.buyer_user_id
 MAX_NAME_CHARS = 255  # orders.recipient_name
 MAX_SELLER_SKU_CHARS = 255  # skus.seller_sku and seller_sku_key, line_items.seller_sku, inventory_items.sku
+# NFC makes a string at most 3 times as long (UAX #15, "Stream-Safe Text Format" / the Unicode FAQ on normalization):
+# a seller SKU this short fits, matched form included, without normalizing it.
+_NFC_SAFE_CHARS = MAX_SELLER_SKU_CHARS // 3
 
 
 def _id(value: str, what: str = "id") -> str:
@@ -190,7 +193,9 @@ def _bounded(value: str | None, limit: int, what: str) -> str | None:
 def kept_seller_sku(seller_sku: str | None) -> str | None:
     """The seller SKU the catalog keeps: `seller_sku`, or None when it (or its matched form, `links.trimmed`, which
     NFC may lengthen) has more than `MAX_SELLER_SKU_CHARS` code points (see the rule above)."""
-    if seller_sku is None or len(seller_sku) <= MAX_SELLER_SKU_CHARS >= len(trimmed(seller_sku) or ""):
+    if seller_sku is None or len(seller_sku) <= _NFC_SAFE_CHARS:  # every line's: no normalization for the common case
+        return seller_sku
+    if len(seller_sku) <= MAX_SELLER_SKU_CHARS >= len(trimmed(seller_sku) or ""):
         return seller_sku
     return None
 
