@@ -510,6 +510,40 @@ def shipped_under_a_deleted_link(
     return next(iter(items)) if len(items) == 1 else None
 
 
+def counted_under_a_deleted_link(
+    item_id: str, created_at: datetime, linked_before: Mapping[str, Collection[tuple[datetime, datetime]]]
+) -> str:
+    """The item a line of a SKU linked now to `item_id` counts on when first seen, its order made at `created_at`
+    (TikTok's `create_time`, UTC): the item of the link of its SKU under which it was sold, which the merchant's
+    delete of an earlier connection of this TikTok shop took (`linked_before`: item -> (link time, delete time),
+    `deleted_shop_links`, migrations 0042, 0045; `sold_while_linked_before`), when that is not `item_id`; else
+    `item_id` itself (no such period; a period of `item_id`; or the periods of two other items: never guess).
+
+    The pool's rule: a unit sold under a link period is counted against the item that period linked, whatever the
+    SKU links to after a reconnect. The reconnect's own link choice stands (by seller SKU for a SKU unlinked at the
+    delete, poolfix54 finding 1; by hand for a hand link, `links.relinked_by_hand`), and the line moves that item
+    as on the never-deleted connection, where it is first seen while the SKU is unlinked from that item
+    (`first_seen_unlinked`: a sale made before the merchant's `skuUnlink`, or under an import's, reserves or
+    deducts there) or linked to it: open, it reserves there and its cancellation releases there; shipped, it deducts
+    from that item's on-hand; reserved at the delete, it comes back there (`back_with_its_shop`). Counted on the new
+    link's item instead, a sale the old ledger never saw was history there and its units stayed on sale on every
+    shop of the first (relink56, found but not fixed 1: 10/0/10 where the shelf held 8), and a reservation the
+    delete deducted was reserved a second time there (units taken twice).
+
+    What it gives up: a kept period of a link left without its item runs to the delete, not to the unlink
+    (`deleted_shop_links` keeps no `unlinked_at`), so a sale made after the merchant's `skuUnlink` and before the
+    delete, first seen after the reconnect, counts on the item unlinked from as well, where the same connection
+    linked to the new item made it history there. The caller passes no period for a line that connection's ledger
+    had (the delete's record of it, `deleted_shop_lines`, not RESERVED): applied already, it must not move again."""
+    if sold_while_linked_before(created_at, linked_before.get(item_id, ())):
+        return item_id
+    items = {
+        item for item, periods in linked_before.items()
+        if item != item_id and sold_while_linked_before(created_at, periods)
+    }  # fmt: skip
+    return next(iter(items)) if len(items) == 1 else item_id
+
+
 def sold_before_unlink(created_at: datetime, unlinked_at: datetime | None) -> bool:
     """Whether an order created at `created_at` (TikTok's `create_time`, whole seconds, UTC) was placed before its
     SKU left the item its link remembers, at `unlinked_at` (`sku_links.unlinked_at`, `links.unlinked_since`; None:

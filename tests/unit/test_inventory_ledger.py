@@ -24,6 +24,7 @@ from domain.inventory.ledger import (
     back_from_unseen,
     back_with_its_shop,
     count_in_seed,
+    counted_under_a_deleted_link,
     deducted_on_copy,
     first_seen_unlinked,
     in_seed_again,
@@ -766,6 +767,23 @@ def test_a_sale_made_while_a_deleted_shops_link_stood_counts_as_after_that_link(
     assert shipped_under_a_deleted_link(RESERVE, made, {"A": periods}) is None
     assert shipped_under_a_deleted_link(RELEASE, made, {"A": periods}) is None
     assert shipped_under_a_deleted_link(DEDUCT, made, {"A": periods, "B": periods}) is None
+
+
+@pytest.mark.parametrize(("made", "sold"), SOLD_WHILE_LINKED_BEFORE)
+def test_a_sale_made_under_a_deleted_shops_link_counts_on_that_links_item_whatever_the_sku_links_to_now(
+    made: datetime, sold: bool
+) -> None:
+    # given the link of the SKU to item "A" that a delete took (the merchant unlinked it before, or linked it by hand to
+    # "A"); the reconnect's import links the SKU to "B" (its seller SKU's item)
+    periods = [(OLDER + timedelta(milliseconds=400), NEWER)]
+    # then a sale made under that link counts on "A" (relink56, not fixed 1), any other on "B"
+    assert counted_under_a_deleted_link("B", made, {"A": periods}) == ("A" if sold else "B")
+    # a period of "B" itself keeps it on "B"; periods of two other items: "B", never guess; no period: "B"
+    assert counted_under_a_deleted_link("B", made, {"A": periods, "B": periods}) == "B"
+    assert counted_under_a_deleted_link("B", made, {"A": periods, "C": periods}) == "B"
+    assert counted_under_a_deleted_link("B", made, {}) == "B"
+    # linked to "A" again, as before: "A"
+    assert counted_under_a_deleted_link("A", made, {"A": periods}) == "A"
 
 
 def test_a_deleted_shops_link_period_starts_no_earlier_than_the_records_of_its_applied_lines() -> None:

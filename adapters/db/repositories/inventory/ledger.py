@@ -80,6 +80,7 @@ from domain.inventory.ledger import (
     back_from_unseen,
     back_with_its_shop,
     counted_in_stock,
+    counted_under_a_deleted_link,
     deducted_on_copy,
     leaves_with_its_shop,
     left_out_of_seed,
@@ -282,6 +283,12 @@ async def _apply_chunk(
             pending_on = record[0] if record is not None and record[2] == LineState.PENDING_LINK.value else None
             seen = record is not None and pending_on is None and record[2] != LineState.RESERVED.value
             of_sku = {} if seen or pending_on is not None else linked_before.get(sku_id, {})
+            if item_id is not None and current is None and of_sku:
+                # sold under a deleted link to another item than the SKU's now: it counts there, the reconnect's link
+                # as it is (a delete's record of it names that item, or none)
+                sold_on = counted_under_a_deleted_link(item_id, created_at, of_sku)
+                if sold_on != item_id and (record is None or record[0] == sold_on):
+                    item_id, counted_at, linked_at = sold_on, None, None
             periods = of_sku.get(item_id, ()) if item_id is not None else ()
             in_seed, after_link = order_timing(created_at, counted_at, linked_at, periods)
             if item_id is None and was_linked_to is None and current is None and record is None:
