@@ -73,29 +73,39 @@ async def _sold_under_a_hand_link_then_unlinked(world: Pool, seen_open: bool) ->
     return gone, o1
 
 
-async def _connected_again(world: Pool, gone: Shop) -> Shop:
-    """Delete the shop, connect the same TikTok shop again and import its products: g1 links by seller SKU to SOCK
-    (the reconnect's choice for a SKU unlinked at the delete, poolfix54 finding 1, unchanged)."""
-    await delete_shop(world.uows, world.clock, "merchant-a", gone.id, world.events, world.queue)
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
+async def _read(world: Pool, shop: Shop, how: str, o1: Order) -> Shop:
+    """Read `o1` on the shop never deleted (`how`: "same-connection"), or delete the shop, connect the same TikTok
+    shop again and run its imports, products then orders ("reconnect") or orders then products ("orders-first"): g1
+    links by seller SKU to SOCK (the reconnect's choice for a SKU unlinked at the delete, poolfix54 finding 1,
+    unchanged). Returns the shop that reads o1 from now on."""
+    if how == "same-connection":
+        await world.orders(shop, o1)
+        return shop
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
     world.clock.advance(timedelta(minutes=1))
+    if how == "orders-first":
+        await world.orders(again, o1)
     await world.products(again, product("q", ("g1", "SOCK", 10), at=world.clock.now()))
+    if how != "orders-first":
+        await world.orders(again, o1)
     assert (await _link(world, again, "g1"))[1:] == ("LINKED", "AUTO", (await world.item("SOCK"))["id"])
     return again
 
 
-@pytest.mark.parametrize("how", ["same-connection", "reconnect"])
+HOW = ["same-connection", "reconnect", "orders-first"]
+
+
+@pytest.mark.parametrize("how", HOW)
 async def test_a_sale_shipped_unseen_under_a_hand_link_unlinked_before_the_delete_deducts_from_that_links_item(
     world: Pool, how: str
 ) -> None:
     # given o1 (2 units of g1) made under g1's hand link to HAT, shipped unseen; g1 then unlinked by the merchant
     shop, o1 = await _sold_under_a_hand_link_then_unlinked(world, seen_open=False)
 
-    # when the shop is deleted and the same TikTok shop connected again (g1 now linked to SOCK by seller SKU), or
-    # never deleted; and o1 is read shipped
-    if how == "reconnect":
-        shop = await _connected_again(world, shop)
-    await world.orders(shop, o1)
+    # when the shop is deleted and the same TikTok shop connected again (g1 now linked to SOCK by seller SKU; its
+    # imports in either order), or never deleted; and o1 is read shipped
+    shop = await _read(world, shop, how, o1)
 
     # then o1's 2 units left HAT's on-hand, the item the link it was sold under named, and not SOCK's: the shelf
     # holds 8 HAT and 10 SOCK (before, after the reconnect: o1 history on SOCK, HAT 10/0/10, an oversell of 2); a
@@ -108,7 +118,7 @@ async def test_a_sale_shipped_unseen_under_a_hand_link_unlinked_before_the_delet
 
 @pytest.mark.parametrize("then", ["CANCELLED", "IN_TRANSIT"])
 @pytest.mark.parametrize("seen_open", [False, True], ids=["unseen", "reserved-at-delete"])
-@pytest.mark.parametrize("how", ["same-connection", "reconnect"])
+@pytest.mark.parametrize("how", HOW)
 async def test_an_open_sale_under_a_hand_link_unlinked_before_the_delete_reserves_and_finishes_on_that_links_item(
     world: Pool, how: str, seen_open: bool, then: str
 ) -> None:
@@ -117,11 +127,9 @@ async def test_an_open_sale_under_a_hand_link_unlinked_before_the_delete_reserve
     shop, o1 = await _sold_under_a_hand_link_then_unlinked(world, seen_open)
     o1 = replace(o1, status="AWAITING_SHIPMENT")
 
-    # when the shop is deleted and the same TikTok shop connected again (g1 now linked to SOCK by seller SKU), or
-    # never deleted; o1 is read open, then cancelled or shipped
-    if how == "reconnect":
-        shop = await _connected_again(world, shop)
-    await world.orders(shop, o1)
+    # when the shop is deleted and the same TikTok shop connected again (g1 now linked to SOCK by seller SKU; its
+    # imports in either order), or never deleted; o1 is read open, then cancelled or shipped
+    shop = await _read(world, shop, how, o1)
 
     # then o1 is reserved on HAT, the item the link it was sold under named (before, after the reconnect: reserved on
     # SOCK; and, reserved at the delete, HAT's 2 units taken off by the delete as well)
@@ -132,3 +140,28 @@ async def test_an_open_sale_under_a_hand_link_unlinked_before_the_delete_reserve
     # and its cancellation gives its units back to HAT, its shipment takes them off HAT's on-hand; SOCK untouched
     hat = (10, 0, 10) if then == "CANCELLED" else (8, 0, 8)
     assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == (hat, (10, 0, 10))
+
+
+@pytest.mark.parametrize("how", ["same-connection-linked-to-sock", "reconnect", "orders-first"])
+async def test_a_sale_made_after_the_unlink_that_the_deleted_ledger_held_waiting_is_history_on_the_new_link(
+    world: Pool, how: str
+) -> None:
+    # given g1 (seller SKU SOCK) linked by hand to HAT, then unlinked by the merchant; a sale o2 (2 units) made after
+    # the unlink, seen shipped: it waits remembering HAT (PENDING_LINK, `first_seen_unlinked`), as the merchant said
+    # "not HAT"
+    shop, _ = await _sold_under_a_hand_link_then_unlinked(world, seen_open=False)
+    o2 = order("o2", "IN_TRANSIT", "g1", "g1", at=world.clock.now())
+    await world.orders(shop, o2)
+    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), (10, 0, 10))
+    world.clock.advance(timedelta(minutes=1))
+
+    # when g1 is linked to SOCK: by the merchant on the never-deleted connection, or by the reconnect's import after
+    # the shop's delete (its imports in either order), which reads o2 again
+    if how == "same-connection-linked-to-sock":
+        await _link_by_hand(world, shop, "g1", (await world.item("SOCK"))["id"])
+    else:
+        await _read(world, shop, "orders-first" if how == "orders-first" else "reconnect", o2)
+
+    # then o2 is history on SOCK, whichever import came first (the delete's record of that waiting line tells it from
+    # a sale made under the link to HAT; served only once g1 links), and HAT keeps its units
+    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), (10, 0, 10))

@@ -37,6 +37,7 @@ from sqlalchemy import (
     text,
     tuple_,
     type_coerce,
+    union,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -85,6 +86,7 @@ from domain.inventory.ledger import (
     leaves_with_its_shop,
     left_out_of_seed,
     line_effect,
+    link_pending,
     order_timing,
     pending_with_its_shop,
     relink_line,
@@ -319,8 +321,9 @@ async def _apply_chunk(
             elif unseen is not None and move is not None and current is None:
                 back = unseen.take(sku_id, move, created_at)  # a sale that delete took off as sold unseen: back
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
-            if seen or pending_on is not None:
-                served.append(key)  # (a waiting line: its row remembers the item now)
+            if seen or (pending_on is not None and item_id is not None):
+                served.append(key)  # (a waiting line: its row remembers the item now; on no link yet, `relink_lines`
+                # serves its record: it tells that line, made after the unlink, from one sold under the deleted link)
             if move is not None:
                 # No stored row, and none can appear before commit (above): `flush` inserts it.
                 took_now = took_units_now(current, move)
@@ -479,10 +482,34 @@ async def _linked_before(
     return periods
 
 
+async def _linked_before_of_shop(
+    session: AsyncSession, shop_id: str, merchant_id: str, sku_ids: Collection[str]
+) -> _LinkedBefore:
+    """`_linked_before` for the shop's TikTok shop, read through the shop's row (one statement)."""
+    kept = deleted_shop_links.c
+    query = (
+        select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at)
+        .join(shops, and_(shops.c.tiktok_shop_id == kept.tiktok_shop_id, shops.c.merchant_id == kept.merchant_id))
+        .where(
+            shops.c.id == shop_id, kept.merchant_id == merchant_id,
+            among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
+        )
+    )  # fmt: skip
+    periods: _LinkedBefore = {}
+    for sku, item, linked_at, deleted_at in (await session.execute(query)).all() if sku_ids else []:
+        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at))
+    return periods
+
+
 async def _deducted_of_shop(
-    session: AsyncSession, shop_id: str, merchant_id: str, order_ids: Sequence[str]
+    session: AsyncSession,
+    shop_id: str,
+    merchant_id: str,
+    order_ids: Sequence[str],
+    state: LineState = LineState.RESERVED,
 ) -> dict[LedgerKey, _Deducted]:
-    """`_deducted_at_delete` for the shop's TikTok shop, read through the shop's row."""
+    """`_deducted_at_delete` for the shop's TikTok shop, read through the shop's row: the records in `state` (RESERVED:
+    deducted by the delete; PENDING_LINK: held waiting by that ledger)."""
     deleted = deleted_shop_lines.c
     query = (
         select(
@@ -496,7 +523,7 @@ async def _deducted_of_shop(
             among(deleted.tiktok_order_id, sorted(set(order_ids)), dialect_of(session)),
         )
     )  # fmt: skip
-    rows = await session.execute(query.where(deleted.state == LineState.RESERVED.value))  # (deducted by the delete)
+    rows = await session.execute(query.where(deleted.state == state.value))
     return {(o, line, c): (item, read, state) for o, line, c, item, read, state in rows}
 
 
@@ -882,7 +909,15 @@ async def hold_relink(
         among(order_line_stock.c.tiktok_sku_id, sorted(set(tiktok_sku_ids)), "postgresql"),
         order_line_stock.c.state == LineState.RESERVED.value,
     )
-    counted_on = set((await session.execute(reserved)).scalars()) if tiktok_sku_ids else set()
+    # and the items the links of those SKUs that a delete of the shop's TikTok shop kept name: a line sold under one
+    # counts there (`counted_under_a_deleted_link`); one statement with the lines'
+    kept = deleted_shop_links.c
+    periods_of = (
+        select(kept.inventory_item_id)
+        .join(shops, and_(shops.c.tiktok_shop_id == kept.tiktok_shop_id, shops.c.merchant_id == kept.merchant_id))
+        .where(shops.c.id == shop_id, among(kept.tiktok_sku_id, sorted(set(tiktok_sku_ids)), "postgresql"))
+    )
+    counted_on = set((await session.execute(union(reserved, periods_of))).scalars()) if tiktok_sku_ids else set()
     await lock_items(session, {i for i in counted_on if i is not None} | set(item_ids))
 
 
@@ -947,10 +982,21 @@ async def relink_lines(
         r.tiktok_order_id for r in rows if r.state == LineState.PENDING_LINK.value and new_items[r.tiktok_sku_id]
     ]
     unseen, made_at = None, {}
+    # and the links of these SKUs it kept (`deleted_shop_links`), with the lines that ledger held waiting
+    # (`pending_with_its_shop`, their record kept while the SKU had no link): a waiting line sold under such a link
+    # to another item than the new one counts there (`counted_under_a_deleted_link`), as first seen linked
+    periods: _LinkedBefore = {}
+    held_waiting: set[LedgerKey] = set()
     if linked_waiting:
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
+        periods = await _linked_before_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         seed_read = any(read is not None for _, read, _ in deducted.values())  # (`back_with_its_shop` asks when made)
-        made_at = await _made_at(session, shop_id, sorted(set(linked_waiting))) if unseen.records or seed_read else {}
+        if unseen.records or seed_read or periods:
+            made_at = await _made_at(session, shop_id, sorted(set(linked_waiting)))
+        if periods:
+            held_waiting = set(
+                await _deducted_of_shop(session, shop_id, merchant_id, linked_waiting, LineState.PENDING_LINK)
+            )
     served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
@@ -961,14 +1007,32 @@ async def relink_lines(
         first_linked = line.state is LineState.PENDING_LINK and line.inventory_item_id is None
         if first_linked and new_item is not None and key in deducted:
             served.append(key)  # linked now: counted back here, or moving as any line on another item
-        if first_linked and new_item is not None and key in deducted and deducted[key][0] == new_item:
-            # linked to the item the shop's delete deducted it from: back as it was, never taken twice
+        sold_on = new_item
+        if key in held_waiting and new_item is not None:
+            served.append(key)  # that ledger held it waiting: it moves as on that connection (`link_pending`)
+        elif line.state is LineState.PENDING_LINK and new_item is not None and row.tiktok_order_id in made_at:
+            sold_on = counted_under_a_deleted_link(
+                new_item, made_at[row.tiktok_order_id], periods.get(row.tiktok_sku_id, {})
+            )
+            if sold_on != new_item and key in deducted and deducted[key][0] != sold_on:
+                sold_on = new_item  # (the delete deducted it from a third item: it moves as any line)
+        if first_linked and sold_on is not None and key in deducted and deducted[key][0] == sold_on:
+            # linked to the item the shop's delete deducted it from, or sold under its link there: back as it was,
+            # never taken twice
             seed_read_at = deducted[key][1]
             back = back_with_its_shop(
-                line.wanted, line.order_updated_at, new_item, line.quantity, made_at.get(row.tiktok_order_id),
+                line.wanted, line.order_updated_at, sold_on, line.quantity, made_at.get(row.tiktok_order_id),
                 seed_read_at,
             )  # fmt: skip
             relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
+        elif sold_on != new_item and sold_on is not None:
+            # sold under a deleted link to another item: it moves there as first seen under that link (open, it
+            # reserves; shipped, it deducts; cancelled, history), the SKU's new link as it is
+            moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on)
+            if key not in deducted and unseen is not None:  # (a sale that delete took off as sold unseen: back)
+                back = unseen.take(row.tiktok_sku_id, moved, made_at[row.tiktok_order_id])
+                moved, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not moved else reason)
+            relinked = Relinked((moved,), None)
         else:
             relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
             made = made_at.get(row.tiktok_order_id)
