@@ -9,7 +9,9 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
 - a link the merchant made or removed by hand (`MANUAL`) survives every later import; one made to an item survives
   the shop's delete too: the same TikTok shop connected again links that SKU by hand to it again
-  (`relinked_by_hand`);
+  (`relinked_by_hand`); one unlinked by hand is linked by seller SKU at the reconnect, and the sales made under the
+  link it ended still count on that link's item (`ledger.counted_under_a_deleted_link`: a unit sold under a link
+  period counts against that period's item, whatever the SKU links to after a reconnect);
 - a LINKED link that leaves LINKED, by hand or by these rules, remembers its item until linked again
   (`remembered_on_unlink`), and when it left it (`unlinked_since`: a sale made before, first seen after, counts
   there); linked back to that item, it keeps its first time (`relinked_since`);

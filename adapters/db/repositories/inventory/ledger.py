@@ -940,8 +940,13 @@ async def relink_lines(
     before the unlink or first seen after it (`link_pending`); one left out of the new item's seed (first seen while
     the SKU was away from the item its stock seeded, `left_out_of_seed`) counts into it as first seen there
     (`in_seed_again`, `count_in_seed`: on-hand and reserved + its units), and owes nothing since.
+    A waiting line of an order made under a link that the delete of this TikTok shop's earlier connection kept, to
+    another item than the new one (`deleted_shop_links`), moves that item instead, as first seen under that link
+    (`ledger.counted_under_a_deleted_link`; `back_with_its_shop` when that delete deducted it from it), but an open
+    one when the new item is one this change seeds (its seed counted the line's units in, `seed_on_hand`), and one
+    that connection's ledger held waiting (its PENDING_LINK record: it moves as it would have there).
     `seeds`: item id -> on-hand to add as SEEDED (new items).
-    The caller holds the items already (`hold_relink`), as it names them before this runs.
+    The caller holds the items already (`hold_relink`, the kept links' items too), as it names them before this runs.
     A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
     another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the
     push's fence would take every open order of the SKU for a sale just ingested and hide as many unseen ones."""
@@ -1010,7 +1015,12 @@ async def relink_lines(
         sold_on = new_item
         if key in held_waiting and new_item is not None:
             served.append(key)  # that ledger held it waiting: it moves as on that connection (`link_pending`)
-        elif line.state is LineState.PENDING_LINK and new_item is not None and row.tiktok_order_id in made_at:
+        elif (
+            line.state is LineState.PENDING_LINK
+            and new_item is not None
+            and row.tiktok_order_id in made_at
+            and (line.wanted is not StockEffect.RESERVE or new_item not in (seeds or {}))
+        ):  # (a new item's seed counts its SKU's waiting open lines in, `seed_on_hand`: they reserve there, as before)
             sold_on = counted_under_a_deleted_link(
                 new_item, made_at[row.tiktok_order_id], periods.get(row.tiktok_sku_id, {})
             )
