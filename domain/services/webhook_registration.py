@@ -95,12 +95,22 @@ async def import_waits_for_registration(
     second rule an ORDERS import that looked first once the registration had ended began before its PRODUCTS (CI
     on 1ecd03a, one worker thread). Not longer than `longest` after the task was queued (a registration message lost
     with an in-memory queue, a TikTok that holds the call): the imports go on, and the sweeps send the registration
-    again."""
+    again.
+
+    Rows are locked shop first, then tasks (this task, then the one ahead), as everywhere (`importer._begin`): the
+    task is first read in a unit of work of its own, for its shop's id. Taken task first, the ORDERS import's look
+    (its task, the shop, the PRODUCTS task) and the PRODUCTS import's (its task, the shop) deadlocked on PostgreSQL,
+    and a rename queued for the shop between them was aborted (40P01: CI run 1625, `test_rename[postgres]`;
+    `tests/integration/test_db_sync_lock_order.py`)."""
     async with uow_factory() as uow:
+        peek = await uow.sync_tasks.get(task_id)
+    if peek is None or not peek.waits_for_webhook_registration(clock.now(), longest):
+        return None
+    async with uow_factory() as uow:
+        shop = await uow.shops.get(peek.shop_id)
         task = await uow.sync_tasks.get(task_id)
         if task is None or not task.waits_for_webhook_registration(clock.now(), longest):
             return None
-        shop = await uow.shops.get(task.shop_id)
         if shop is None or shop.authorization_lost:
             return None
         if shop.awaits_first_webhook_registration:

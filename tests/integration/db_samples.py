@@ -176,11 +176,11 @@ async def ledger_units(db: Database) -> tuple[dict[tuple[str, str], tuple[int, i
     return running, summed
 
 
-async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = DEADLINE_SECONDS) -> None:
-    """PostgreSQL: until another session of this database waits for a lock (the racing writer is now blocked behind
-    the caller's open transaction); raises after `timeout` seconds. SQLite runs one writer at a time (`BEGIN
-    IMMEDIATE`) and shows no waiter to observe: the racing writer is blocked or not yet started, and either way
-    cannot write before the caller commits, so this returns at once."""
+async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = DEADLINE_SECONDS, *, writers: int = 1) -> None:
+    """PostgreSQL: until `writers` other sessions of this database wait for a lock (the racing writers are now
+    blocked behind the caller's open transaction); raises after `timeout` seconds. SQLite runs one writer at a time
+    (`BEGIN IMMEDIATE`) and shows no waiter to observe: the racing writer is blocked or not yet started, and either
+    way cannot write before the caller commits, so this returns at once."""
     if db.is_sqlite:
         return
     deadline = time.monotonic() + timeout
@@ -189,10 +189,10 @@ async def until_a_writer_waits_on_a_lock(db: Database, timeout: float = DEADLINE
     )
     while True:
         async with db.read_sessionmaker() as session:
-            if (await session.execute(waiting)).scalar_one() > 0:
+            if (await session.execute(waiting)).scalar_one() >= writers:
                 return
         if time.monotonic() > deadline:
-            raise AssertionError(f"no writer waited on a lock within {timeout} s")
+            raise AssertionError(f"fewer than {writers} writer(s) waited on a lock within {timeout} s")
         await asyncio.sleep(0.02)
 
 
