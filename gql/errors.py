@@ -8,6 +8,9 @@ the database cannot serve    -> "The database is unavailable; try again shortly.
   or not migrated yet
 this process's pool exhausted -> "The server is busy: its database connections are all in use; try again shortly."
   (the database answering)       (DATABASE_BUSY); one WARNING line a minute naming the pool's size and the settings
+the database aborted the      -> "The database aborted this request's transaction ... try again." (TRANSACTION_CONFLICT,
+  transaction (40P01, 40001)     SQLSTATE class 40, PostgreSQL's "retry the transaction"); one WARNING line with the
+                                 SQLSTATE: a use case not run again whole (`domain.services.conflicts`) was the victim
 anything else                 -> "Unexpected error." (INTERNAL_SERVER_ERROR) for the client; the traceback goes
                                  to our log at ERROR
 
@@ -25,6 +28,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from adapters.db.errors import transaction_conflict
 from adapters.db.outage import behind_migrations, busy_line, describe, pool_exhausted, unavailable
 from adapters.text import one_line
 from domain.errors import DomainError, ValidationErrors
@@ -73,6 +77,14 @@ SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
 DATABASE_BUSY = "DATABASE_BUSY"  # this process's connection pool exhausted, the database up (adapters/db/outage.py)
 DATABASE_BUSY_MESSAGE = "The server is busy: its database connections are all in use; try again shortly."
+# PostgreSQL aborted the request's transaction so that a concurrent one could go on (SQLSTATE 40P01 deadlock detected,
+# 40001 serialization failure): its manual's advice is to retry the transaction, which the client can do at once.
+# Use cases that cannot be told apart from the client's retry are run again whole instead (`run_again_on_conflict`).
+TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
+TRANSACTION_CONFLICT_MESSAGE = (
+    "The database aborted this request's transaction to let a concurrent one go on (a deadlock or a serialization "
+    "failure); what it was writing was rolled back: try again."
+)
 MAX_MESSAGE_CHARS = 300  # of an error's message, quotes of the client's input included
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
@@ -109,6 +121,7 @@ def _is_expected(error: GraphQLError) -> bool:
         isinstance(original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError))
         or unavailable(original)
         or behind_migrations(original)
+        or transaction_conflict(original) is not None
     )
 
 
@@ -124,6 +137,8 @@ def error_code(error: GraphQLError) -> str:
             return BAD_REQUEST  # as HTTP answers it (400): no operation to run
     if error.original_error is not None and pool_exhausted(error.original_error):
         return DATABASE_BUSY
+    if error.original_error is not None and transaction_conflict(error.original_error) is not None:
+        return TRANSACTION_CONFLICT
     if error.original_error is not None and (
         unavailable(error.original_error) or behind_migrations(error.original_error)
     ):
@@ -188,6 +203,14 @@ def process_errors(errors: list[GraphQLError]) -> None:
             error.message = DATABASE_BUSY_MESSAGE
             where = error.path or "a subscription"
             _busy_log.warning("pool", "DATABASE_BUSY in %s: %s", where, busy_line(error.original_error))
+        elif code == TRANSACTION_CONFLICT and error.original_error is not None:
+            error.message = TRANSACTION_CONFLICT_MESSAGE
+            log.warning(
+                "TRANSACTION_CONFLICT in %s: the database aborted its transaction (SQLSTATE %s: %s); answered "
+                "\"try again\" (a pair of transactions locking rows in opposite orders, if it recurs)",
+                error.path or "a subscription", transaction_conflict(error.original_error),
+                one_line(str(error.original_error), MAX_MESSAGE_CHARS),
+            )  # fmt: skip
         elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
             error.message = DATABASE_UNAVAILABLE_MESSAGE  # the driver's words may name hosts: they stay in our log
             if behind_migrations(error.original_error):
