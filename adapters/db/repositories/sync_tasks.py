@@ -48,6 +48,14 @@ class SqlSyncTaskRepository:
 
     Reads lock the row (`FOR NO KEY UPDATE` on PostgreSQL) so that a worker's progress write and a merchant's
     cancel, each a read-modify-write in its own unit of work, are serialised instead of overwriting each other.
+
+    Lock order on PostgreSQL, one way for every transaction that locks a shop's row and its tasks' rows: the shop's
+    row first (`SqlShopRepository.get`, `hold`, `update`), then its tasks' (`get`, `active`,
+    `cancel_active_for_shop`), then its poll cursors (`SqlPollCursorRepository.get`, `save`). A use case that knows
+    only a task's id reads it in a unit of work of its own first, for its shop's id (`importer._begin`,
+    `webhook_registration.import_waits_for_registration`). A task's row first, then the shop's, deadlocked with a
+    transaction holding the shop and asking for that task (CI run 1625: a new shop's two imports asking whether they
+    still wait, each task first; `tests/integration/test_db_sync_lock_order.py`).
     """
 
     def __init__(self, session: AsyncSession) -> None:
