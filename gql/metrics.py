@@ -1,11 +1,17 @@
 """A Strawberry extension that counts GraphQL operations by name, type and outcome, and times them.
 
-Labels: `operation` is the operation's name when it is a plain GraphQL name of at most 64 characters and one of the
-first `MAX_OPERATION_NAMES` distinct names this process saw, else `anonymous` (no name) or `other`: clients choose
-the names, and each new one added a counter and a histogram series (17 samples) for the life of the process, so a
-client sending ever new names grew the API's memory and every scrape without end; `type` is query, mutation or
-subscription (`unknown` when the document did not parse); `outcome` is `ok`, or `error` when the response carries
-any error. A subscription is timed up to its first result.
+Labels: `operation` is the operation's name when the server ran it (see below), the name is a plain GraphQL name of
+at most 64 characters, and it is one of the first `MAX_OPERATION_NAMES` distinct names this process ran; else
+`anonymous` (no name) or `other`. Clients choose the names, and each new one added a counter and a histogram series
+(17 samples) for the life of the process: a client sending ever new names grew the API's memory and every scrape
+without end, and one sending 200 documents that did not even parse (`query Junk1 {`, each `GRAPHQL_PARSE_FAILED`)
+took every label, so the console's own operations were counted as `other` until a restart (attack56, F-metrics).
+So a name earns its label only once the server ran it: it parsed, validated and passed every limit, and, for a
+query or mutation, its execution began (graphql-core answered with `data`, or with an error located at a field);
+a subscription earns it once validated (its source may still refuse it, e.g. `NOT_FOUND`). Parse failures,
+validation failures, refused limits, variables that do not coerce and unknown operations count as `other`
+(`anonymous` without a name). `type` is query, mutation or subscription (`unknown` when the document did not parse);
+`outcome` is `ok`, or `error` when the response carries any error. A subscription is timed up to its first result.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import re
 import time
 from collections.abc import Iterator
 
+from graphql import OperationType
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from adapters.metrics import GRAPHQL_DURATION, GRAPHQL_OPERATIONS
 
@@ -23,11 +31,11 @@ MAX_OPERATION_NAMES = 200  # distinct `operation` labels per process; an applica
 _labelled: set[str] = set()  # the names that have their own label in this process
 
 
-def operation_label(name: str | None) -> str:
-    """The `operation` label of an operation named `name` (see the module's docstring)."""
+def operation_label(name: str | None, ran: bool = True) -> str:
+    """The `operation` label of an operation named `name`; `ran`: whether the server ran it (module docstring)."""
     if not name:
         return "anonymous"
-    if not _NAME.fullmatch(name):
+    if not ran or not _NAME.fullmatch(name):
         return "other"
     if name not in _labelled:
         if len(_labelled) >= MAX_OPERATION_NAMES:
@@ -37,6 +45,12 @@ def operation_label(name: str | None) -> str:
 
 
 class OperationMetrics(SchemaExtension):
+    _executing = False  # set when Strawberry enters execution: parse, validation and every limit passed
+
+    def on_execute(self) -> Iterator[None]:
+        self._executing = True
+        yield
+
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
@@ -45,7 +59,19 @@ class OperationMetrics(SchemaExtension):
             kind = context.operation_type.value
         except Exception:  # no document (a parse error) or no such operation
             kind = "unknown"
-        label = operation_label(context.operation_name)
+        label = operation_label(context.operation_name, self._executing and _ran(context, kind))
         errors = context.pre_execution_errors or (context.result.errors if context.result is not None else None)
         GRAPHQL_OPERATIONS.labels(label, kind, "error" if errors else "ok").inc()
         GRAPHQL_DURATION.labels(label, kind).observe(time.perf_counter() - started)
+
+
+def _ran(context: ExecutionContext, kind: str) -> bool:
+    """Whether an operation that entered execution ran: a subscription, always; a query or mutation when graphql-core
+    answered `data` (null too when a non-null root field failed, then with an error at a field's `path`), not when it
+    refused the operation first (variables that do not coerce: no data, errors without a path)."""
+    if kind == OperationType.SUBSCRIPTION.value:
+        return True
+    result = context.result
+    if result is None:
+        return False
+    return result.data is not None or any(error.path for error in result.errors or ())

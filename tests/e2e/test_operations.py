@@ -22,6 +22,7 @@ from sqlalchemy import make_url
 
 from adapters.db import migrate
 from adapters.db.migrate import sync_url
+from gql import metrics
 from gql.metrics import MAX_OPERATION_NAMES
 from sandbox.config import SandboxConfig
 from tests.e2e.test_webhooks import envelope, push
@@ -271,6 +272,60 @@ def test_operation_names_chosen_by_clients_cannot_grow_the_metrics_without_end(a
     assert len(labelled & set(names)) <= MAX_OPERATION_NAMES
     name, kind = "shopbridge_graphql_operations_total", {"type": "query", "outcome": "ok"}
     assert total(after, name, operation="other", **kind) - total(before, name, operation="other", **kind) >= 250
+
+
+@pytest.fixture
+def no_operation_labelled_yet() -> Iterator[None]:
+    """The process's labelled operation names emptied for the test, and given back after: the set is per process,
+    and the tests of a worker share one."""
+    taken = set(metrics._labelled)
+    metrics._labelled.clear()
+    yield
+    metrics._labelled.clear()
+    metrics._labelled.update(taken)
+
+
+@SQLITE_ONLY
+def test_documents_the_server_never_ran_earn_no_operation_label(app, no_operation_labelled_yet) -> None:
+    # Given a merchant sending, under a new name each time, more documents than a process labels by name, none of
+    # which runs: it does not parse, does not validate, names no operation of its document, has a variable that
+    # does not coerce, or is a subscription over HTTP
+    junk = {
+        "parse": lambda name: ({"query": f"query {name} {{"}, "GRAPHQL_PARSE_FAILED"),
+        "validation": lambda name: ({"query": f"query {name} {{ noSuchField }}"}, "GRAPHQL_VALIDATION_FAILED"),
+        "variables": lambda name: (
+            {"query": f"query {name}($n: Int) {{ shops(first: $n) {{ totalCount }} }}", "variables": {"n": "x"}},
+            "BAD_USER_INPUT",
+        ),
+        "subscription": lambda name: (
+            {"query": f"subscription {name} {{ shopsUpdated {{ id }} }}"},
+            "OPERATION_NOT_SUPPORTED",
+        ),
+    }
+    names = [f"Junk{n}" for n in range(MAX_OPERATION_NAMES + 4)]
+    before = samples(httpx.get(f"{app.url}/metrics").text)
+    with httpx.Client(headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
+        for n, name in enumerate(names):
+            body, code = list(junk.values())[n % len(junk)](name)
+            answer = client.post(f"{app.url}/graphql", json={**body, "operationName": name}).json()
+            assert [e["extensions"]["code"] for e in answer["errors"]] == [code], answer
+    # when another merchant's console runs its own named query
+    all_shops = httpx.post(
+        f"{app.url}/graphql",
+        json={"query": "query AllShops { shops { totalCount } }", "operationName": "AllShops"},
+        headers={"Authorization": f"Bearer {app.token('m2')}"},
+    )
+    assert "errors" not in all_shops.json()
+    after = samples(httpx.get(f"{app.url}/metrics").text)
+    # then none of the junk names has a label, each junk document was counted as `other`, and AllShops has its label
+    labelled = {dict(labels).get("operation") for (name, labels) in after if name.startswith("shopbridge_graphql")}
+    assert not labelled & set(names)
+    name = "shopbridge_graphql_operations_total"
+    assert total(after, name, operation="other", outcome="error") - total(
+        before, name, operation="other", outcome="error"
+    ) == len(names)
+    ran = {"operation": "AllShops", "type": "query", "outcome": "ok"}
+    assert total(after, name, **ran) - total(before, name, **ran) == 1
 
 
 @SQLITE_ONLY
