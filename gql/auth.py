@@ -21,6 +21,18 @@ class AuthenticationError(Exception):
     """The credentials are missing, malformed, expired or not ours; the message is safe to show."""
 
 
+class AmbiguousCredentialsError(Exception):
+    """More than one credential where one is expected (two `Authorization` headers, or a `connection_init` payload
+    with both `Authorization` and `authorization` of different values): refused as a bad request (HTTP 400
+    `BAD_REQUEST`, WebSocket close 4400), not read as the first or the last. A proxy in front may act on the other
+    one (an appending proxy authorizes or logs the last), so that the two disagree on who called (attack56,
+    F-two-auth). RFC 9110 sec. 5.3: `Authorization` is a singleton field, never a list."""
+
+    HTTP_MESSAGE = "Ambiguous credentials: send one Authorization header, not several."
+    # a close reason is at most 123 bytes (RFC 6455 sec. 5.5); the code first, as for 1008's TOO_MANY_CONNECTIONS
+    WS_REASON = "BAD_REQUEST: ambiguous credentials: connection_init has several different Authorization values"
+
+
 def merchant_id_problem(merchant_id: str) -> str | None:
     """Why `merchant_id` cannot be one, or None: 1 to 128 characters, not blank, no surrounding spaces or controls."""
     if not merchant_id or len(merchant_id) > MAX_MERCHANT_ID_LENGTH:

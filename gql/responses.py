@@ -18,10 +18,16 @@ APPLICATION_JSON = "application/json"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of the header `name` (lower case, as ASGI gives names), or None."""
     for key, value in scope.get("headers", []):
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def header_count(scope: Scope, name: bytes) -> int:
+    """How many field lines the request has of the header `name` (lower case)."""
+    return sum(1 for key, _ in scope.get("headers", []) if key == name)
 
 
 _QUALITY = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")  # RFC 9110 sec. 12.4.2: 0 to 1, three decimals at most

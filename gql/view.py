@@ -35,13 +35,13 @@ from strawberry.types import ExecutionResult
 
 from adapters.logs import bind_log_context, log_context
 from adapters.request_rate import RequestRate
-from gql.auth import AuthenticationError, bearer_token, verify_token, verify_token_claims
+from gql.auth import AmbiguousCredentialsError, AuthenticationError, bearer_token, verify_token, verify_token_claims
 from gql.context import Context
 from gql.operations import METHOD_NOT_ALLOWED, OPERATION_NOT_SUPPORTED
 from gql.request_ids import answering_request_id
 from gql.request_ids import request_id as request_id_of
 from gql.request_rate import graphql_rate_limited
-from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, response_media_type
+from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, header_count, response_media_type
 from gql.socket_slots import SocketSlots
 from gql.throttled_log import ThrottledLog
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
@@ -168,6 +168,10 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                 )
                 return
             if not _is_ide_page(scope):
+                if header_count(scope, b"authorization") > 1:
+                    message = AmbiguousCredentialsError.HTTP_MESSAGE
+                    await error_response(scope, 400, message, BAD_REQUEST)(scope, receive, send)
+                    return
                 try:
                     state["merchant_id"] = self._authenticate(header(scope, b"authorization"))
                 except AuthenticationError as exc:
@@ -333,13 +337,18 @@ def _is_request_error(result: ExecutionResult) -> bool:
 
 
 def _find_authorization(params: dict[str, object]) -> str | None:
-    """`{"Authorization": "Bearer …"}` in the payload, any case; also inside a `headers` object."""
+    """`{"Authorization": "Bearer …"}` in the payload, any case; also inside a `headers` object.
+    AmbiguousCredentialsError when it holds several different values (keys `Authorization` and `authorization`,
+    or one beside and one inside `headers`); the same value twice is one credential."""
+    found: list[str] = []
     for source in (params, params.get("headers")):
         if isinstance(source, dict):
             for key, value in source.items():
                 if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
-                    return value
-    return None
+                    found.append(value)
+    if len(set(found)) > 1:
+        raise AmbiguousCredentialsError(AmbiguousCredentialsError.WS_REASON)
+    return found[0] if found else None
 
 
 def _is_ide_page(scope: Scope) -> bool:

@@ -9,10 +9,11 @@ execution (it does not parse, exceeds a limit, names no operation to run, or fai
 message for its id, with the `extensions.code` HTTP gives the same document; the socket stays open. The legacy
 `graphql-ws` protocol is not offered. A merchant's socket past its cap of open sockets is closed with 1008
 `TOO_MANY_CONNECTIONS` at its `connection_init`, and every socket gives its slot back when it ends
-(gql/socket_slots.py). Each operation started draws on the merchant's requests a minute, as an HTTP request does (a
-mutation one per top-level field): one past them gets an `error` message `RATE_LIMITED` with `retryAfter`
-(gql/request_rate.py). A socket refused or closed for
-the client's mistake (a bad token, a bad or too big message, past the cap) is one INFO line a minute per reason on
+(gql/socket_slots.py). A `connection_init` carrying several different `Authorization` values closes the socket with
+4400 `BAD_REQUEST: ambiguous credentials…` (gql/auth.py, AmbiguousCredentialsError). Each operation started draws
+on the merchant's requests a minute, as an HTTP request does (a mutation one per top-level field): one past them
+gets an `error` message `RATE_LIMITED` with `retryAfter` (gql/request_rate.py). A socket refused or closed for the
+client's mistake (a bad token, a bad or too big message, past the cap) is one INFO line a minute per reason on
 `shopbridge.ws`, saying how many more there were: anyone can open sockets and be refused, as fast as they like.
 """
 
@@ -37,6 +38,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from adapters.request_rate import RequestRate
+from gql.auth import AmbiguousCredentialsError
 from gql.context import RECONNECT_MESSAGE, Context
 from gql.request_rate import operation_rate_limited
 from gql.socket_slots import CLOSE_POLICY_VIOLATION, SocketSlots, TooManyConnectionsError
@@ -46,6 +48,7 @@ log = logging.getLogger("shopbridge.ws")
 _encoder = msgspec.json.Encoder()
 
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_BAD_REQUEST = 4400  # graphql-transport-ws: an invalid message
 UNAUTHENTICATED = "UNAUTHENTICATED"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 _CLIENT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
@@ -113,6 +116,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         except TooManyConnectionsError as exc:  # raised by the view's on_ws_connect, before any ack
             _refusals(self.view).info("too_many", "websocket refused: %s", exc.reason)
             await self.websocket.close(code=CLOSE_POLICY_VIOLATION, reason=exc.reason)
+        except AmbiguousCredentialsError:  # raised by the view's on_ws_connect, before any ack
+            reason = AmbiguousCredentialsError.WS_REASON
+            _refusals(self.view).info("ambiguous", "websocket closed 4400: %s", reason)
+            await self.websocket.close(code=CLOSE_BAD_REQUEST, reason=reason)
 
     async def shutdown(self) -> None:
         # Whichever way the socket ended (the client left, a close of ours, an operation's failure, a stop), its

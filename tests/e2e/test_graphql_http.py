@@ -278,6 +278,18 @@ class TestMediaTypesAndStatuses:
         assert response.status_code == 401 and response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
         assert error_code(response) == "UNAUTHENTICATED"
 
+    @pytest.mark.parametrize("merchants", [("m1", "m2"), ("m2", "m1"), ("m1", "m1")])
+    def test_two_authorization_headers_are_ambiguous_400(self, app: ShopbridgeServer, merchants) -> None:
+        # attack56 F-two-auth: the first header won, while a proxy in front may act on the last
+        headers = [("Authorization", f"Bearer {app.token(m)}") for m in merchants]
+        for accept in (GRAPHQL_RESPONSE, "application/json"):
+            answer = httpx.post(
+                f"{app.url}/graphql", json={"query": "{ shops { totalCount } }"}, headers=[*headers, ("Accept", accept)]
+            )
+            assert answer.status_code == 400 and error_code(answer) == "BAD_REQUEST", answer.text
+            assert "Ambiguous credentials" in answer.json()["errors"][0]["message"]
+            assert "data" not in answer.json()
+
     def test_the_scheme_is_case_insensitive_and_a_token_without_exp_or_iss_is_401(self, app: ShopbridgeServer) -> None:
         # RFC 7235 section 2.1: "bearer" and "BEARER" are the Bearer scheme
         for scheme in ("bearer", "BEARER"):

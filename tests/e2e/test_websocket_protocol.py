@@ -338,6 +338,26 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4403
         assert server_errors() == []
 
+    @pytest.mark.parametrize("where", ["two keys", "beside and inside headers"])
+    async def test_two_different_authorizations_in_the_init_payload_close_4400(
+        self, app: ShopbridgeServer, server_errors, where: str
+    ) -> None:
+        # attack56 F-two-auth: the first key won
+        first, second = f"Bearer {app.token('m1')}", f"Bearer {app.token('m2')}"
+        payloads = {
+            "two keys": {"Authorization": first, "authorization": second},
+            "beside and inside headers": {"Authorization": first, "headers": {"Authorization": second}},
+        }
+        async with connected(app.url, None) as socket:
+            await socket.send(json.dumps({"type": "connection_init", "payload": payloads[where]}))
+            code, reason = await close_frame(socket)
+        assert code == 4400 and reason.startswith("BAD_REQUEST: ambiguous credentials"), (code, reason)
+        # the same credential twice is one credential
+        async with connected(app.url, {"Authorization": first, "authorization": first}) as socket:
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": QUERY}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "next"
+        assert server_errors() == []
+
     async def test_a_null_init_payload_is_allowed_and_then_refused_for_want_of_a_token(
         self, app: ShopbridgeServer
     ) -> None:
