@@ -15,7 +15,7 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gql.responses import error_response
+from gql.responses import refusal_response
 
 log = logging.getLogger("shopbridge.http")
 
@@ -73,7 +73,7 @@ class RequestGateMiddleware:
             await self.app(scope, receive, send)
             return
         if gate.closed:
-            response = error_response(
+            response = refusal_response(
                 scope, 503, "The server is stopping; try again shortly.", SERVICE_UNAVAILABLE,
                 {"Retry-After": "5", "Connection": "close"},
             )  # fmt: skip

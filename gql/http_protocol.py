@@ -21,6 +21,7 @@ import httptools
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from gql.responses import refusal_body
 from gql.throttled_log import ThrottledLog
 
 refusals = ThrottledLog(logging.getLogger("shopbridge.http"), interval_seconds=60.0)
@@ -30,6 +31,7 @@ refusals = ThrottledLog(logging.getLogger("shopbridge.http"), interval_seconds=6
 MAX_REQUEST_HEAD_BYTES = 65_536
 REQUEST_HEADERS_TOO_LARGE = "REQUEST_HEADERS_TOO_LARGE"
 REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # as a body too slow (gql/limits.py)
+URL_START_BYTES = 64  # longer than any route's path: enough to tell which one a refused head asked for
 LINGER_SECONDS = 2.0  # how long a refused request's rest is read and dropped before its socket is closed
 
 
@@ -78,6 +80,7 @@ class HttpProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
     _close_after_response = False  # a response started with the body unread
+    _url_start = b""  # the first `URL_START_BYTES` of the request's URL: which route a refusal answers for
 
     def __init__(self, *args: Any, head_timeout_seconds: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,10 +108,13 @@ class HttpProtocol(HttpToolsProtocol):
         # at least, GET; a longer one goes uncounted by its excess, 4 at most) and " HTTP/1.1\r\n" (verify50: the
         # limit let 16 bytes more through when the head came in one read)
         self._head_parsed_bytes = 2 + 3 + 1 + 11
+        self._url_start = b""
         if self._head_timer is None:  # a kept-alive connection's next request: from its first byte
             self._start_head_timer()
 
     def on_url(self, url: bytes) -> None:
+        if len(self._url_start) < URL_START_BYTES:  # kept before counting: a URL refused as too large names its route
+            self._url_start += url[:URL_START_BYTES]
         self._count_parsed(len(url))
         super().on_url(url)
 
@@ -240,8 +246,12 @@ class HttpProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, phrase: str, message: str, code: str) -> None:
         self._reading_head = False
         self._stop_head_timer()
-        body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
-        head = f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+        # In the shape of the route asked for, as far as the request line came in (gql/responses.py): the path is
+        # what precedes `?` (a `/graphql?query=…` line too long is still GraphQL's)
+        path = self._url_start.partition(b"?")[0].decode("latin-1")
+        shaped = refusal_body(path, message, code)
+        body = "" if shaped is None else json.dumps(shaped)
+        head = f"HTTP/1.1 {status} {phrase}\r\n" + ("" if shaped is None else "content-type: application/json\r\n")
         head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         self.transport.write((head + body).encode())
         self._linger()

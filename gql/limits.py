@@ -1,5 +1,6 @@
 """Bounds on HTTP request bodies: beyond `SHOPBRIDGE_MAX_REQUEST_BYTES`, 413 with a JSON error; not all there
-within `SHOPBRIDGE_REQUEST_BODY_TIMEOUT` seconds of its first read, 408 `REQUEST_TIMEOUT`.
+within `SHOPBRIDGE_REQUEST_BODY_TIMEOUT` seconds of its first read, 408 `REQUEST_TIMEOUT`. Each in the shape of the
+route asked for (`gql.responses.refusal_response`: GraphQL's on `/graphql`, `{"error": {"code", "message"}}` else).
 
 A declared `Content-Length` over the limit is refused before anything is read; a chunked body is counted as it
 arrives and refused as soon as it passes the limit, so a 50 MB body is never held in memory. Paths that bound their
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql.responses import error_response, header
+from gql.responses import header, refusal_response
 from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge.http")
@@ -77,7 +78,9 @@ class RequestSizeLimit:
         declared = header(scope, b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await error_response(scope, 400, "Content-Length is not a number.", "BAD_REQUEST")(scope, receive, send)
+                await refusal_response(scope, 400, "Content-Length is not a number.", "BAD_REQUEST")(
+                    scope, receive, send
+                )
                 return
             if int(declared) > self.max_bytes:
                 await self._refuse(scope, receive, send)
@@ -128,7 +131,7 @@ class RequestSizeLimit:
             if started:
                 return
             message = f"The request body did not arrive within {self.body_timeout_seconds:g} seconds."
-            await error_response(scope, 408, message, REQUEST_TIMEOUT, {"Connection": "close"})(scope, receive, send)
+            await refusal_response(scope, 408, message, REQUEST_TIMEOUT, {"Connection": "close"})(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope.get("method"), scope.get("path")
@@ -136,4 +139,4 @@ class RequestSizeLimit:
             REQUEST_TOO_LARGE, "request refused: body over %d bytes (%s %s)", self.max_bytes, method, path
         )
         message = f"The request body is larger than {self.max_bytes} bytes."
-        await error_response(scope, 413, message, REQUEST_TOO_LARGE)(scope, receive, send)
+        await refusal_response(scope, 413, message, REQUEST_TOO_LARGE)(scope, receive, send)

@@ -3,6 +3,13 @@
 GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): a client that accepts
 `application/graphql-response+json` (and does not prefer `application/json`) gets that media type and 4xx for request
 errors; anyone else gets `application/json` (a "legacy" client).
+
+A refusal made for every route before the route answers (the app's body limits, a stopping server, the protocol's
+head limits) answers in the shape of the route asked for (`refusal_response`, `refusal_body`): GraphQL's on
+`/graphql`, an empty body on TikTok's webhook endpoint (its own answers carry none), `{"error": {"code",
+"message"}}` on every other route (README, Web console: the shape of `/console/login`'s errors and of every 405).
+They answered GraphQL's shape everywhere, so the console's login, which reads `error.code`, found none in a 413
+(attack56, F-login-413).
 """
 
 from __future__ import annotations
@@ -10,9 +17,12 @@ from __future__ import annotations
 import json
 import re
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from adapters.config import WEBHOOK_PATH
+
+GRAPHQL_PATH = "/graphql"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 
@@ -70,3 +80,28 @@ def error_response(
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]})
     media_type = response_media_type(scope)
     return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+def refusal_body(path: str, message: str, code: str) -> dict[str, object] | None:
+    """The JSON body of a refusal on `path` (module docstring): `{"errors": [{"message", "extensions": {"code"}}]}`
+    on `/graphql`; None (an empty body) on TikTok's webhook endpoint, which answers by its status alone; else
+    `{"error": {"code", "message"}}`."""
+    if path == WEBHOOK_PATH:
+        return None
+    if path == GRAPHQL_PATH:
+        return {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return {"error": {"code": code, "message": message}}
+
+
+def refusal_response(
+    scope: Scope, status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A refusal made before the route answers, in the route's shape: `error_response` (with its negotiated media
+    type) on `/graphql`, else `{"error": {"code", "message"}}` as `application/json`."""
+    path = str(scope.get("path", ""))
+    if path == GRAPHQL_PATH:
+        return error_response(scope, status, message, code, headers)
+    body = refusal_body(path, message, code)
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -122,14 +122,13 @@ class TestSlowBody:
         headers = {"Authorization": f"Bearer {app.token('m1')}"} if path == "/graphql" else {}
         status, body = trickle_and_read_answer(app, path, headers)
         assert status == b"HTTP/1.1 408 Request Timeout", (status, body)
-        assert httpx.Response(408, content=body).json() == {
-            "errors": [
-                {
-                    "message": "The request body did not arrive within 1 seconds.",
-                    "extensions": {"code": "REQUEST_TIMEOUT"},
-                }
-            ]
-        }
+        message, code = "The request body did not arrive within 1 seconds.", "REQUEST_TIMEOUT"
+        # in the route's shape (attack56 F-login-413): GraphQL's on /graphql, {"error": {...}} elsewhere
+        assert httpx.Response(408, content=body).json() == (
+            {"errors": [{"message": message, "extensions": {"code": code}}]}
+            if path == "/graphql"
+            else {"error": {"code": code, "message": message}}
+        )
         assert httpx.get(f"{app.url}/healthz").status_code == 200
 
     def test_a_head_never_finished_is_408_and_a_connection_that_sends_nothing_is_closed(self, app_factory) -> None:
@@ -226,8 +225,8 @@ class TestSlowBody:
                 elapsed = time.monotonic() - started
             head, _, body = answer.partition(b"\r\n\r\n")
             assert head.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout", answer
-            [error] = httpx.Response(408, content=body).json()["errors"]
-            assert error["extensions"] == {"code": "REQUEST_TIMEOUT"}, error
+            # /busy is no GraphQL route: the shape of every other route (attack56 F-login-413)
+            assert httpx.Response(408, content=body).json()["error"]["code"] == "REQUEST_TIMEOUT", body
             assert elapsed >= 0.5 + LINGER_SECONDS  # the app had the grace to answer first
         finally:
             gate.set()
@@ -315,6 +314,48 @@ class TestRequestHead:
         padding = b"X-Padding: " + b"a" * (size - fixed - 4)  # the head ends with a blank line: 4 bytes
         status, _ = send_head_and_read_answer(app, line, [padding])
         assert (status == b"HTTP/1.1 431 Request Header Fields Too Large") is refused, status
+
+
+class TestRefusalShapes:
+    """The app's own refusals made before a route answers (a body over SHOPBRIDGE_MAX_REQUEST_BYTES, a head past
+    64 KiB) answered GraphQL's `{"errors": [...]}` on every route, so the console's login, which reads `error.code`
+    (README: `{"error": {"code", "message"}}`), found none (attack56 F-login-413). Each route now answers in its
+    own shape, with the same codes: `/graphql` GraphQL's, the webhook endpoint an empty body, every other route
+    `{"error": {"code", "message"}}`."""
+
+    ROUTES = ["/console/login", "/healthz", "/readyz", "/metrics", "/oauth/tiktok/callback", "/nowhere"]
+
+    @pytest.mark.parametrize("path", ROUTES)
+    def test_a_body_over_the_limit_is_413_in_the_routes_shape(self, app_factory, path: str) -> None:
+        app = app_factory(max_request_bytes=2048)
+        refused = httpx.post(f"{app.url}{path}", content=b"x" * 2049, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 413, refused.text
+        message = "The request body is larger than 2048 bytes."
+        assert refused.json() == {"error": {"code": "REQUEST_TOO_LARGE", "message": message}}
+        # a chunked body read by its route, counted as it arrives
+        chunks = (b'{"code": "' + b"x" * 1000 for _ in range(4))
+        streamed = httpx.post(f"{app.url}/console/login", content=chunks, headers={"Content-Type": "application/json"})
+        assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "REQUEST_TOO_LARGE", streamed.text
+        # while /graphql keeps GraphQL's shape
+        graphql = httpx.post(f"{app.url}/graphql", content=b"x" * 2049, headers={"Content-Type": "application/json"})
+        assert graphql.status_code == 413
+        assert graphql.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
+
+    @pytest.mark.parametrize("path", ROUTES)
+    def test_a_head_past_64_kib_is_431_in_the_routes_shape(self, app: ShopbridgeServer, path: str) -> None:
+        status, body = send_head_and_read_answer(app, f"POST {path} HTTP/1.1".encode(), [b"X-Big: " + b"a" * 70_000])
+        assert status == b"HTTP/1.1 431 Request Header Fields Too Large", (status, body[:200])
+        message = "The request line and headers are larger than 65536 bytes."
+        assert httpx.Response(431, content=body).json() == {
+            "error": {"code": "REQUEST_HEADERS_TOO_LARGE", "message": message}
+        }
+
+    def test_the_webhook_endpoint_answers_an_empty_431(self, app: ShopbridgeServer) -> None:
+        line = b"POST /webhooks/tiktok HTTP/1.1"
+        assert send_head_and_read_answer(app, line, [b"X-Big: " + b"a" * 70_000]) == (
+            b"HTTP/1.1 431 Request Header Fields Too Large",
+            b"",
+        )
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")

@@ -40,7 +40,10 @@ async def test_drain_waits_for_requests_in_flight_and_refuses_new_ones() -> None
         # then a new request is refused with a coded 503, the sandbox's own paths still answer
         refused = await client.get("/fast")
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
-        assert refused.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        # in the route's shape (attack56 F-login-413): `{"error": {...}}`, GraphQL's on /graphql alone
+        assert refused.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        graphql = await client.post("/graphql")
+        assert graphql.status_code == 503 and graphql.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         assert (await client.get("/sandbox/api")).status_code == 200
         # and the drain ends only once the request in flight has answered
         assert not drained.done()
