@@ -10,11 +10,10 @@ from enum import StrEnum
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.text import (
     STREAM_SAFE_MAX_NON_STARTERS,
-    describe,
     first_control_character,
     is_blank,
-    leading_combining_mark,
     longest_non_starter_run,
+    look_alike,
     normalized,
     user_perceived_length,
 )
@@ -26,6 +25,8 @@ NAME_MAX_LENGTH = 64
 # PostgreSQL counts in code points (migration 0022). A limit in clusters needs such a bound anyway (one cluster can
 # carry any number of combining marks); 1,024 holds 64 of Unicode's longest emoji sequences (~11 code points each).
 NAME_MAX_CODE_POINTS = 1024
+# A shop name's refusal of an invisible character among visible ones (`domain.text.look_alike`), as a SKU's says it.
+NAME_INVISIBLE_RULE = "The shop name must not contain zero-width characters, but within an emoji or a letter"
 
 
 # What the merchant is told of a shop whose stored tokens no configured key decrypts (`Shop.tokens_unreadable`): its
@@ -86,15 +87,19 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     refused with INVALID_NAME saying so, in both counts.
 
     A name that starts with a combining mark (`domain.text.leading_combining_mark`: an accent or vowel sign with
-    no visible character before it, "\u0301" alone or after a zero-width space U+200B) or that stacks more than 30
+    no visible character before it, "\u0301" alone or after a zero-width space U+200B), that holds a zero-width
+    character outside an emoji or a letter ("a" + U+200B + "b", shown as "ab"; `domain.text.look_alike`, the rule
+    SKUs share) or that stacks more than 30
     combining marks in a row on one character (`domain.text.longest_non_starter_run`, the bound of UAX #15's
     Stream-Safe Text Format: "x" + 62 x U+0301) is refused with INVALID_NAME saying which (the mark found; how many
     marks, counted decomposed as UAX #15 does).
 
     A name of only invisible characters (`domain.text.is_blank`: whitespace, format characters such as the
     zero-width space U+200B, word joiner U+2060 and BOM U+FEFF, the Hangul fillers U+115F/U+1160/U+3164/U+FFA0, the
-    Braille pattern blank U+2800, ...) is empty. Invisible characters between visible ones are kept: a name is shown,
-    never matched (an emoji sequence joins with U+200D)."""
+    Braille pattern blank U+2800, ...) is empty. Zero-width characters that are part of a visible character are kept
+    (an emoji sequence joins with U+200D, a heart takes U+FE0F), and so are blanks that show as a gap (a no-break
+    space, U+2800 in Braille text); zero-width ones were kept anywhere until attack56 (a name "a" + U+200B showed as
+    "a"): names stored before are not rewritten, only new ones are checked."""
     name = normalized(raw).strip()
     if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
@@ -118,13 +123,15 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
             f"The shop name must not contain control characters or text-direction overrides (found {control}).",
             field_path,
         )
-    if (mark := leading_combining_mark(name)) is not None:
-        raise ValidationError(
-            ErrorCode.INVALID_NAME,
-            f"The shop name must not start with a combining mark, which has no character to sit on (found "
-            f"{describe(mark)}).",
-            field_path,
-        )
+    if (look := look_alike(name, display=True)) is not None:
+        if look.leading_mark:
+            message = (
+                "The shop name must not start with a combining mark, which has no character to sit on "
+                f"(found {look.found})."
+            )
+        else:
+            message = f"{NAME_INVISIBLE_RULE}: it would look like another name (found {look.found})."
+        raise ValidationError(ErrorCode.INVALID_NAME, message, field_path)
     # after the code-point bound: the run is counted in NFKD, at most 18 times as long as the (bounded) name
     if (marks := longest_non_starter_run(name)) > STREAM_SAFE_MAX_NON_STARTERS:
         raise ValidationError(

@@ -31,11 +31,24 @@ disguises what is shown.
   combining class != 0, `unicodedata.combining`: the stacking accents) at `STREAM_SAFE_MAX_NON_STARTERS` (30) in
   NFKD, what no real language needs and what a text piling accents on one letter ("Zalgo" text) exceeds
   (`longest_non_starter_run`).
+- **Look-alikes** (`look_alike`): the one rule shop names and SKUs a merchant types share, so that they agree (they
+  did not: a shop name took "a" + U+200B ZERO WIDTH SPACE, shown as "a", which a SKU refused, while a SKU took a
+  lone U+0301 COMBINING ACUTE ACCENT, which a shop name refused; attack56, F-unicode-names). Neither may start with
+  a combining mark (`leading_combining_mark`), nor hold a **zero-width** character (`is_zero_width`: a format
+  character, Cf, or another Default_Ignorable_Code_Point: U+200B, the word joiner U+2060, a BOM, a soft hyphen, a
+  Hangul filler U+3164...: Unicode says to show them as nothing, so "a" + U+200B + "b" looks like "ab") unless it is
+  part of a visible character, an extended grapheme cluster (UAX #29) with something visible in it (the joiners
+  U+200D of an emoji sequence, a variation selector U+FE0F, a ZWNJ U+200C in Persian, the tags of a subdivision
+  flag, a Hangul filler in a conjoining jamo syllable). Display text (a shop name) may hold the blanks that show as
+  a gap (a no-break or ideographic space, the Braille blank U+2800 in Braille text); an identifier (a SKU, matched
+  exactly against TikTok's seller SKUs) holds no invisible character but the plain space U+0020 at all, emoji
+  joiners included. Only new input is checked: names and SKUs stored before keep their characters.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 # The one package the domain imports beyond the standard library (pyproject.toml's import-linter contract says so):
 # pure text rules, no I/O; UAX #29's segmentation is too big and too often revised to keep a copy of here.
@@ -108,6 +121,41 @@ def code_points_refusal(subject: str, limit: int, text: str) -> str:
     if characters == len(text):
         return f"{subject} has at most {limit} characters (this one has {len(text)})."
     return f"{subject} has at most {limit} Unicode code points (its {characters} characters take {len(text)})."
+
+
+@dataclass(frozen=True, slots=True)
+class LookAlike:
+    """Why a text could show as another (`look_alike`): `leading_mark` True for a combining mark with nothing visible
+    before it, False for an invisible character among visible ones; `found`: that character, `describe`d."""
+
+    leading_mark: bool
+    found: str
+
+
+def look_alike(text: str, *, display: bool = False) -> LookAlike | None:
+    """What makes `text` (NFC, trimmed, not blank, without controls) look like another text, or None (see the
+    module): a leading combining mark (`leading_combining_mark`) first; then, for an identifier (`display=False`,
+    a SKU), its first invisible character other than U+0020 (`is_invisible`); for display text (`display=True`, a
+    shop name), its first zero-width character (`is_zero_width`) outside a visible grapheme cluster: "a\u200bb" and
+    "\u200bShop" are refused, "👨\u200d👩", "❤\ufe0f", "My\u00a0Shop" and "⠁\u2800⠂" are not. Linear in `text`."""
+    if (mark := leading_combining_mark(text)) is not None:
+        return LookAlike(leading_mark=True, found=describe(mark))
+    if not display:
+        hidden = next((ch for ch in text if ch != " " and is_invisible(ch)), None)
+        return None if hidden is None else LookAlike(leading_mark=False, found=describe(hidden))
+    if not any(is_zero_width(ch) for ch in text):  # the usual text: no segmentation needed
+        return None
+    for cluster in _GRAPHEME_CLUSTER.findall(text):
+        if all(is_invisible(ch) for ch in cluster) and (zero := [ch for ch in cluster if is_zero_width(ch)]):
+            return LookAlike(leading_mark=False, found=describe(zero[0]))
+    return None
+
+
+def is_zero_width(ch: str) -> bool:
+    """True when `ch` is shown as nothing at all (see the module): a format character (Cf: U+200B, U+200D, U+2060,
+    U+FEFF, U+00AD...) or another Default_Ignorable_Code_Point (a Hangul filler, a variation selector...). Whitespace
+    and U+2800, invisible too (`is_invisible`), show as a gap instead."""
+    return unicodedata.category(ch) == "Cf" or _ignorable(ch)
 
 
 def is_invisible(ch: str) -> bool:

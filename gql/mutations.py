@@ -27,9 +27,10 @@ MAX_CODE_LENGTH = 4096
 SHOP_NAME_RULE = (
     "Custom name: trimmed, 1 to 64 characters as a user counts them (an emoji, a flag, a letter with its accents: "
     "one each; 64 emoji of any kind fit) and at most 1,024 Unicode code points (a letter may not carry hundreds of "
-    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters, not "
-    "starting with a combining mark (an accent with no letter before it), at most 30 combining marks in a row on one "
-    "letter (Unicode's Stream-Safe Text Format, UAX #15)."
+    "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters, no "
+    "zero-width character but within an emoji or a letter (U+200B, U+2060, U+FEFF, U+3164 ...; an emoji's joiner "
+    "U+200D is fine), not starting with a combining mark (an accent with no letter before it), at most 30 combining "
+    "marks in a row on one letter (Unicode's Stream-Safe Text Format, UAX #15); the rules SKUs share."
 )
 
 

@@ -17,6 +17,7 @@ from domain.text import (
     first_control_character,
     first_invisible_character,
     is_blank,
+    look_alike,
     normalized,
     user_perceived_length,
 )
@@ -143,8 +144,10 @@ def checked_sku(raw: str) -> str:
     on the field `sku`, one sentence per reason: empty once trimmed, "A SKU has 1 to 255 characters (this one is
     empty)."; longer, `sku_too_long`'s sentence ("(this one has N)." when its N code points are N characters, else
     both counts); only invisible characters, "... it would look empty (found U+3164 HANGUL FILLER)."; a control
-    character or bidi override, and an invisible character among visible ones, each its message naming the character
-    found.
+    character or bidi override, a leading combining mark (a lone U+0301: a shop name refuses it too, and took it
+    before attack56) and an invisible character among visible ones (`domain.text.look_alike`, the rule shop names
+    share; a SKU allows no emoji joiner either), each its message naming the character found. SKUs stored before
+    are not rewritten: only new ones are checked.
 
     Seller SKUs link to it by exact match, and TikTok's seller SKUs are one line of printable text: a SKU that
     looks empty, spans lines, shows as another or as an existing SKU ("NEW-2" and "NEW-2" + U+200B) could only
@@ -168,12 +171,14 @@ def checked_sku(raw: str) -> str:
             f"A SKU must not contain control characters or text-direction overrides (found {control}).",
             ("sku",),
         )
-    if (invisible := first_invisible_character(sku)) is not None:
-        raise ValidationError(
-            ErrorCode.INVALID_INPUT,
-            f"{SKU_INVISIBLE_RULE}: it would look like another SKU (found {invisible}).",
-            ("sku",),
-        )
+    if (look := look_alike(sku)) is not None:  # the rule shop names share, here without emoji joiners
+        if look.leading_mark:
+            message = (
+                f"A SKU must not start with a combining mark, which has no character to sit on (found {look.found})."
+            )
+        else:
+            message = f"{SKU_INVISIBLE_RULE}: it would look like another SKU (found {look.found})."
+        raise ValidationError(ErrorCode.INVALID_INPUT, message, ("sku",))
     return sku
 
 

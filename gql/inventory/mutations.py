@@ -51,6 +51,7 @@ class InventoryItemCreateInput:
         "punctuation; an emoji sequence or a letter with combining accents takes several, and the refusal says both "
         "counts), as a seller SKU is stored, something visible, no control characters (tab, "
         "line break, bidi override), no invisible character but the plain space (U+200B, U+00A0, U+2800 ...), "
+        "not starting with a combining mark (an accent with no letter before it), "
         "unique per merchant as written, in NFC: case and width count (`SB-1`, `sb-1` and its full-width form are "
         "three items), as a shop's seller SKU links by exact match; `inventoryItems(query:)` finds all three."
     )

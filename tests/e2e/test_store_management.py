@@ -428,6 +428,21 @@ class TestManage:
         listed = app.graphql("query($id: ID!) { shop(id: $id) { name } }", {"id": shop["id"]}, "m1")
         assert listed["shop"]["name"] == "Caf\u00e9 shop"
 
+    def test_a_name_and_a_sku_refuse_the_same_look_alikes(self, app: ShopbridgeServer) -> None:
+        # attack56 F-unicode-names: "a" + U+200B renamed a shop (shown as "a") and a lone U+0301 made a SKU
+        shop = app.connect_shop("m1", "us-local", "US", name="Visible")
+        create = "mutation($sku: String!) { inventoryItemCreate(input: {sku: $sku}) { userErrors { code message } } }"
+        for text, found in [("a\u200b", "U+200B ZERO WIDTH SPACE"), ("\u0301", "U+0301 COMBINING ACUTE ACCENT")]:
+            renamed = app.graphql(RENAME, {"id": shop["id"], "name": text}, "m1")["shopRename"]
+            created = app.graphql(create, {"sku": text}, "m1")["inventoryItemCreate"]
+            assert renamed["shop"] is None and [e["code"] for e in renamed["userErrors"]] == ["INVALID_NAME"]
+            assert [e["code"] for e in created["userErrors"]] == ["INVALID_INPUT"], created
+            assert found in renamed["userErrors"][0]["message"] and found in created["userErrors"][0]["message"]
+        listed = app.graphql(
+            "query($id: ID!) { shop(id: $id) { name } inventoryItems { totalCount } }", {"id": shop["id"]}, "m1"
+        )
+        assert listed == {"shop": {"name": "Visible"}, "inventoryItems": {"totalCount": 0}}
+
     def test_a_name_that_renders_blank_is_empty_on_connect_and_rename(self, app: ShopbridgeServer) -> None:
         # given a connected shop
         shop = app.connect_shop("m1", "us-local", "US", name="Visible")

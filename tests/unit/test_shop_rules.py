@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import DomainError, ErrorCode
+from domain.inventory.items import checked_sku
 from domain.shops import (
     AuthorizedShop,
     Region,
@@ -75,9 +76,11 @@ class TestShopName:
 
     @pytest.mark.parametrize(
         "raw",
-        ["a", "a" * 64, "店铺 🛍️ Ünïcode", "  " + "b" * 64 + "  ", "zero\u200bwidth", "한\u3164글", "❤\ufe0f",
-         "⠁\u2800⠂"],  # a blank Braille cell between dotted ones is Braille text
+        ["a", "a" * 64, "店铺 🛍️ Ünïcode", "  " + "b" * 64 + "  ", "❤\ufe0f", "⠁\u2800⠂", "My\u00a0Shop",
+         "\U0001f468\u200d\U0001f469"],  # a blank Braille cell between dotted ones is Braille text
     )  # fmt: skip
+    # ("zero" U+200B "width" and "한" U+3164 "글", accepted before attack56, show as "zerowidth" and "한글":
+    # refused now, as a SKU refuses them: test_names_and_skus_refuse_the_same_look_alikes below)
     def test_accepted(self, raw: str) -> None:
         assert parse_shop_name(raw) == raw.strip()
 
@@ -573,7 +576,8 @@ class TestShopNameCombiningMarks:
             "x" + "\u0301" * 30 + "\u034f" + "\u0301" * 30,  # a combining grapheme joiner ends a run
             "Cafe\u0301 a \u0301b",  # a lone accent after a space is how Unicode spells one
             "\u0915\u093f",  # Devanagari ka and its vowel sign i
-            "\u200bCafe\u0301",  # a visible letter carries the accent; the zero-width space before it is kept
+            "Cafe\u0301",  # a visible letter carries the accent (a zero-width space before it is refused since
+            # attack56: test_names_and_skus_refuse_the_same_look_alikes)
         ],
         ids=[
             "30-marks",
@@ -581,7 +585,7 @@ class TestShopNameCombiningMarks:
             "two-runs-of-30",
             "accent-after-space",
             "vowel-sign",
-            "zwsp-then-accented-letter",
+            "accented-letter",
         ],
     )
     def test_a_name_whose_marks_each_have_a_character_and_at_most_30_in_a_row_is_kept(self, raw: str) -> None:
@@ -645,3 +649,34 @@ def test_a_refusal_revokes_only_the_authorization_stored(
     loaded = replace(shop, authorized_at=refused_authorized_at)
     assert shop.revoke_refused(loaded, later) is revoked
     assert shop.revoked_at == (later if revoked else NOW if revoked_before else None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "found", "leading_mark"),
+    [
+        # a zero-width character among visible ones, or at an end whitespace trimming leaves: shows as "ab"...
+        ("a\u200bb", "U+200B ZERO WIDTH SPACE", False),
+        ("a\u200b", "U+200B ZERO WIDTH SPACE", False),
+        ("\u200bShop", "U+200B ZERO WIDTH SPACE", False),
+        ("NEW\u20602", "U+2060 WORD JOINER", False),
+        ("a\ufeffb", "U+FEFF ZERO WIDTH NO-BREAK SPACE", False),
+        ("a\u00adb", "U+00AD SOFT HYPHEN", False),
+        ("\u200bCafe\u0301", "U+200B ZERO WIDTH SPACE", False),
+        ("\ud55c\u3164\uae00", "U+3164 HANGUL FILLER", False),  # default-ignorable: Unicode shows it as nothing
+        ("a \u200c b", "U+200C ZERO WIDTH NON-JOINER", False),  # joined to a space, not to anything visible
+        # a combining mark with no visible character to sit on
+        ("\u0301", "U+0301 COMBINING ACUTE ACCENT", True),
+        ("\u0301a", "U+0301 COMBINING ACUTE ACCENT", True),
+        ("\u200b\u0301a", "U+0301 COMBINING ACUTE ACCENT", True),
+    ],
+    ids=lambda value: ascii(value),
+)
+def test_names_and_skus_refuse_the_same_look_alikes(raw: str, found: str, leading_mark: bool) -> None:
+    """attack56 F-unicode-names: a shop name took "a" + U+200B (shown as "a") while a SKU refused it, and a SKU took
+    a lone U+0301 while a shop name refused it. One rule now (`domain.text.look_alike`), each refusal naming the
+    character."""
+    for check in (parse_shop_name, checked_sku):
+        with pytest.raises(DomainError) as refused:
+            check(raw)
+        assert found in refused.value.message
+        assert ("start with a combining mark" in refused.value.message) is leading_mark

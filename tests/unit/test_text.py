@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.shops import parse_shop_name
 from domain.text import (
     EDGE_INVISIBLE,
     code_points_refusal,
@@ -14,6 +15,7 @@ from domain.text import (
     is_invisible,
     leading_combining_mark,
     longest_non_starter_run,
+    look_alike,
     strip_invisible,
     user_perceived_length,
 )
@@ -115,3 +117,22 @@ def test_a_limit_in_code_points_is_told_in_characters_when_they_are_the_same_and
     assert code_points_refusal("query", 255, family * 200) == (
         "query has at most 255 Unicode code points (its 200 characters take 1400)."
     )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: people joined by U+200D, one character
+        "\u2764\ufe0f",  # a heart and its emoji-style variation selector
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # a subdivision flag's tags
+        "\u0646\u200c\u0645",  # ZWNJ between two Arabic-script letters, as Persian writes
+        "\u115f\u1161",  # a Hangul filler in a conjoining jamo syllable
+        "My\u00a0Shop",  # a no-break space shows as a gap
+        "\u2801\u2800\u2802",  # Braille text with a blank cell
+    ],
+    ids=lambda value: ascii(value),
+)
+def test_display_text_keeps_zero_width_characters_inside_a_visible_one_and_blanks_with_a_width(raw: str) -> None:
+    # a shop name keeps them (`display=True`); a SKU, an identifier matched exactly, keeps none but U+0020
+    assert look_alike(raw, display=True) is None and parse_shop_name(raw) == raw
+    assert look_alike(raw) is not None
