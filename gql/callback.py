@@ -10,11 +10,12 @@ for the merchant who started it. Without a frontend, a page shows them for that 
 from __future__ import annotations
 
 import html
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from domain.text import first_control_character
 from gql.mutations import MAX_CODE_LENGTH, MAX_STATE_LENGTH
 
 # The page and the redirect carry a code and a state: never cached, never sent on as a Referer.
@@ -22,14 +23,34 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
 
 
 async def tiktok_callback(request: Request) -> Response:
-    params = request.query_params
-    state = (params.get("state") or "")[:MAX_STATE_LENGTH]
-    code = (params.get("code") or "")[:MAX_CODE_LENGTH]
-    error = (params.get("error") or "")[:256]
     frontend_url = request.app.state.services.settings.frontend_url
+    params = _redirect_params(request.scope.get("query_string", b""))
+    if params is None:  # a value altered on the way: nothing any merchant could complete
+        return _answer(frontend_url, {"error": "INVALID_STATE"})
+    state = params.get("state", "")[:MAX_STATE_LENGTH]
+    code = params.get("code", "")[:MAX_CODE_LENGTH]
+    error = params.get("error", "")[:256]
     if not state or not (code or error):  # nothing any merchant could complete
         return _answer(frontend_url, {"error": "INVALID_STATE"})
     return _answer(frontend_url, {"code": code, "state": state} if code else {"error": error, "state": state})
+
+
+def _redirect_params(query_string: bytes) -> dict[str, str] | None:
+    """`code`, `state` and `error` of the redirect's query (the last of each, as Starlette's `query_params`), or None
+    when one of them is not UTF-8 text once percent-decoded, or holds a control character (NUL, C0/C1, a line or
+    paragraph separator, a bidi override: `domain.text.first_control_character`). Starlette's parse replaced bytes
+    that are not UTF-8 with U+FFFD, so `code=%ff` was handed on as another code than the one sent, and `state=%00` went
+    on unchecked while an empty state was `INVALID_STATE` (attack56, F-callback-bytes). The state is ours (URL-safe
+    base64, `domain.authorization`) and TikTok's code an opaque token: a value that is not text, or holds a control
+    character, was changed on the way, and is refused as a missing state is, `?error=INVALID_STATE`."""
+    try:
+        pairs = parse_qsl(query_string.decode(), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:  # raw bytes that are not UTF-8, or a percent-escape that is not
+        return None
+    params = {key: value for key, value in pairs if key in ("code", "state", "error")}
+    if any(first_control_character(value) is not None for value in params.values()):
+        return None
+    return params
 
 
 def _answer(frontend_url: str | None, query: dict[str, str]) -> Response:

@@ -162,6 +162,30 @@ def test_the_callback_page_without_a_frontend_leads_back_to_the_console(
     assert link in response.text
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "state={state}&code=%ff",  # not UTF-8: was handed on as U+FFFD, another code than the one sent
+        "state={state}&code=ab%c3",  # a UTF-8 sequence cut short
+        "state=%00&code=abc",  # NUL: was handed on unchecked, while an empty state was INVALID_STATE
+        "state={state}&code=a%0db",  # a control character in the code
+        "state={state}&error=auth%1b[31mdenied",  # and in TikTok's error
+        "state={state}%e2%80%ae&code=abc",  # a bidi override (U+202E) hides what the state is
+    ],
+)
+def test_the_callback_refuses_values_that_are_not_text_as_a_missing_state(app: ShopbridgeServer, query: str) -> None:
+    # attack56 F-callback-bytes: given a redirect whose code, state or error was altered on the way
+    state = state_of(start(app, "m1")["authorizationUrl"])
+    url = f"{app.url}/oauth/tiktok/callback?{query.format(state=state)}"
+    # when the browser follows it, then the frontend gets the callback's documented refusal, carrying nothing on
+    response = httpx.get(url, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "http://frontend.example/shops/connected?error=INVALID_STATE"
+    # while the same redirect with a plain code is handed on as sent
+    plain = httpx.get(f"{app.url}/oauth/tiktok/callback?state={state}&code=abc", follow_redirects=False)
+    assert plain.headers["location"].endswith(f"?code=abc&state={state}")
+
+
 def test_the_package_ships_the_console(tmp_path: Path) -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"gql.console" = ["static/*.html", "static/*.css", "static/js/*.js"]' in pyproject
