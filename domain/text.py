@@ -102,6 +102,15 @@ def longest_non_starter_run(text: str) -> int:
 
 
 _GRAPHEME_CLUSTER = regex.compile(r"\X")
+# The longest text a refusal counts the characters of (`user_perceived_length`, ~1 ms here): a longer one is refused on
+# its code points alone, at once. Counting is linear and runs on the event loop: a 1 MiB input (the request bound)
+# held it ~0.5 s before its refusal (review56 F5). A character is at least one code point, so past this bound a text
+# is past every character limit below it too.
+COUNTED_MAX_CODE_POINTS = 8000
+# NFC keeps at least a quarter of a text's code points: NFD never shortens a text, NFC's form decomposes back to the
+# same NFD, and no character's canonical decomposition is longer than 4 code points (tests/unit/test_text.py scans
+# them). So a text more than 4 times a bound in code points is past it in NFC too, normalized or not.
+NFC_MAX_SHRINK = 4
 
 
 def user_perceived_length(text: str) -> int:
@@ -116,7 +125,10 @@ def code_points_refusal(subject: str, limit: int, text: str) -> str:
     """The refusal of `text` past `limit` code points, one sentence naming `subject`: "query has at most 255
     characters (this one has 300)." when each of its characters (`user_perceived_length`) is one code point, else
     both counts, as a merchant cannot see code points: "query has at most 255 Unicode code points (its 200 characters
-    take 1400)." (200 family emojis, 7 code points each)."""
+    take 1400)." (200 family emojis, 7 code points each). Past `COUNTED_MAX_CODE_POINTS` code points, its code points
+    alone, uncounted: "query has at most 255 Unicode code points (this one has 1000000)."."""
+    if len(text) > COUNTED_MAX_CODE_POINTS:
+        return f"{subject} has at most {limit} Unicode code points (this one has {len(text)})."
     characters = user_perceived_length(text)
     if characters == len(text):
         return f"{subject} has at most {limit} characters (this one has {len(text)})."

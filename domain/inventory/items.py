@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.text import (
+    COUNTED_MAX_CODE_POINTS,
     first_control_character,
     first_invisible_character,
     is_blank,
@@ -187,7 +188,10 @@ def sku_too_long(sku: str) -> str:
     characters (this one has 300)." when each of its characters is one code point; else, as `parse_shop_name` tells a
     name too long to store, both counts: "A SKU has 1 to 255 Unicode code points, as the database stores it (its 255
     characters take 1785)." (255 family emojis, 7 code points each; characters are user-perceived ones,
-    `domain.text.user_perceived_length`)."""
+    `domain.text.user_perceived_length`). Past `domain.text.COUNTED_MAX_CODE_POINTS`, its code points alone,
+    uncounted: "A SKU has 1 to 255 Unicode code points, as the database stores it (this one has 1000000)."."""
+    if len(sku) > COUNTED_MAX_CODE_POINTS:
+        return f"{SKU_CODE_POINTS_RULE} (this one has {len(sku)})."
     characters = user_perceived_length(sku)
     if characters == len(sku):
         return f"{SKU_LENGTH_RULE} (this one has {len(sku)})."
@@ -251,21 +255,23 @@ def compared(item: InventoryItem, compare_on_hand: int | None) -> None:
 
 
 def reason_too_long(reason: str) -> str | None:
-    """The refusal of a reason (trimmed, NFC) too long, one sentence, or None: past `MAX_REASON_LENGTH` characters
-    (user-perceived), "A reason has at most 500 characters (this one has 501)."; within them but past
-    `MAX_REASON_CODE_POINTS` code points (a character carrying thousands of combining marks), both counts, as
-    `domain.shops.parse_shop_name` says of a name: "A reason is too long to store: its 12 characters take 9000 Unicode
-    code points, at most 8000 (a character carries too many combining marks)."."""
+    """The refusal of a reason (trimmed, NFC) too long, one sentence, or None. Past `MAX_REASON_CODE_POINTS` code
+    points (a long text, or a character carrying thousands of combining marks), told in code points and refused
+    before its characters are counted (counting is linear and runs on the event loop: a 1 MiB reason held it ~0.5 s,
+    review56 F5): "A reason has at most 500 characters and 8000 Unicode code points (this one takes 9012 code
+    points)."; within them but past `MAX_REASON_LENGTH` characters (user-perceived): "A reason has at most 500
+    characters (this one has 501)."."""
     if len(reason) <= MAX_REASON_LENGTH:  # each character is one code point at least: the common case, not counted
         return None
+    if len(reason) > MAX_REASON_CODE_POINTS:  # too long whatever its characters: not counted
+        code_points = len(reason)
+        return (
+            f"{REASON_TOO_LONG} and {MAX_REASON_CODE_POINTS} Unicode code points (this one takes {code_points} code "
+            "points)."
+        )
     characters = user_perceived_length(reason)
     if characters > MAX_REASON_LENGTH:
         return f"{REASON_TOO_LONG} (this one has {characters})."
-    if len(reason) > MAX_REASON_CODE_POINTS:
-        return (
-            f"A reason is too long to store: its {characters} characters take {len(reason)} Unicode code points, at "
-            f"most {MAX_REASON_CODE_POINTS} (a character carries too many combining marks)."
-        )
     return None
 
 

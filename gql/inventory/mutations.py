@@ -13,7 +13,7 @@ import strawberry
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.inventory.items import MAX_REASON_CODE_POINTS, reason_too_long, sku_too_long
 from domain.services import inventory as pool
-from domain.text import normalized
+from domain.text import NFC_MAX_SHRINK, normalized
 from gql import types as t
 from gql.context import Info
 from gql.descriptions import USER_ERRORS
@@ -28,7 +28,8 @@ MAX_TEXT = 1000
 def bounded_sku(sku: str) -> str:
     """The SKU input, or INVALID_INPUT on `sku` when it is longer than `MAX_TEXT` code points, before it is read
     further, in the domain's words (`domain.inventory.items.sku_too_long`: its code points, and its characters when
-    they are fewer, as "255 family emojis" are 1,785 code points; the count is linear, as parsing the input was)."""
+    they are fewer, as "255 family emojis" are 1,785 code points; past `domain.text.COUNTED_MAX_CODE_POINTS`, its code
+    points alone, uncounted)."""
     if len(sku) > MAX_TEXT:
         raise ValidationError(ErrorCode.INVALID_INPUT, sku_too_long(sku.strip()), ("sku",))
     return sku
@@ -38,8 +39,16 @@ def bounded_reason(reason: str) -> str:
     """The reason input, or INVALID_INPUT on `reason` when it is longer than `MAX_REASON_CODE_POINTS` code points,
     before it is read further, in the domain's words (`domain.inventory.items.reason_too_long`: its characters as a
     reader counts them, or both counts; one past 8,000 code points that trims to a valid reason goes on to the domain's
-    rules)."""
-    if len(reason) > MAX_REASON_CODE_POINTS and (too_long := reason_too_long(normalized(reason).strip())) is not None:
+    rules). One past `NFC_MAX_SHRINK` times that, trimmed, is refused on its code points alone, neither normalized nor
+    counted: no NFC form of it fits (a 1 MiB reason held the event loop ~0.5 s in both: review56 F5)."""
+    if len(reason) <= MAX_REASON_CODE_POINTS:
+        return reason
+    trimmed = reason.strip()
+    if len(trimmed) > NFC_MAX_SHRINK * MAX_REASON_CODE_POINTS:
+        too_long = reason_too_long(trimmed)  # past MAX_REASON_CODE_POINTS: told in code points, not counted
+    else:
+        too_long = reason_too_long(normalized(trimmed).strip())
+    if too_long is not None:
         raise ValidationError(ErrorCode.INVALID_INPUT, too_long, ("reason",))
     return reason
 
