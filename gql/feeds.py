@@ -18,7 +18,9 @@ so a task that started and finished while it was busy is in the snapshot it take
 least every `FALLBACK_INTERVAL` (plus a read) while the feed runs, so a follower with nothing pending waits without a
 timer of its own (1,000 followers of one task re-armed 1,000 timers per update). On a fallback read the feed also
 checks, in one more statement, which of its followers' shops still exist (a shop subscription with no active task
-learns of its shop's deletion that way).
+learns of its shop's deletion that way). On lost signals (a Redis reconnect, an overflow of its slot) it also reads
+every task created or finished since signals were last known good, paged (`TaskFeed._read`), and each follower takes
+those it has not seen (`Follower.take_changed`).
 
 A read that fails on a database outage (down, restarting, read-only: `adapters.db.outage.unavailable`) is read
 again with a bounded back-off until the database answers (gql/live_outage.py): the followers keep following, woken
@@ -36,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -53,11 +55,17 @@ if TYPE_CHECKING:
 
 FALLBACK_INTERVAL = 1.5  # seconds between reads when no signal comes
 ACTIVE_LIMIT = 100  # active tasks read per merchant (at most one per kind per shop in practice)
-# On lost signals the feed reads the tasks created or finished since its last signalled read, this much earlier: a
-# task's times come from the clock of the process that ran it, read before its commit (another host's clock a little
-# behind, a commit a little late); a wider window re-reads tasks already sent, which sends nothing again. The item
-# feed's window too, for the items' and links' `updated_at` (gql/inventory/item_feed.py).
+# On lost signals the feed reads the tasks created or finished since signals were last known good (the start of its
+# last read while the bus heard them, `TaskFeed._read`), this much earlier: a task's times come from the clock of the
+# process that ran it, read before its commit (another host's clock a little behind, a commit a little late); a
+# wider window finds tasks already sent, which sends nothing again (`Follower.take_changed` keeps out the rest).
+# The item feed's window too, for the items' and links' `updated_at` (gql/inventory/item_feed.py).
 LOST_SIGNAL_MARGIN = timedelta(seconds=60)
+# A follower is sent a task those reads found only if it finished after the follower's first read began (its own
+# baseline: what it saw then as history stays history), this much earlier: a task not yet committed at that read was
+# created after it, so finished after it too, by its writer's clock, which may be a little behind the feed's.
+FOLLOWER_CLOCK_SKEW = timedelta(seconds=5)
+LOST_SIGNAL_PAGE = 500  # rows a statement of that read, paged until none is left (`queries.sync_tasks_changed_since`)
 _ACTIVE = {status.value for status in ACTIVE_STATUSES}
 
 
@@ -73,6 +81,10 @@ class Snapshot:
     # What subscribers built from `rows`, by task id: one GraphQL object per task and read, shared by every
     # follower, so its execution is shared too (gql/shared_events.py). Filled by `gql.subscriptions`.
     messages: dict[str, Any] = field(default_factory=dict, compare=False)
+    began: datetime | None = None  # when the read began, by the feed's clock (a follower's baseline: `first`)
+    # On lost signals: the tasks created or finished in the window (`TaskFeed._read`), by id, each with its
+    # finished_at (None: still active); in `rows`, not in `changed`: each follower keeps those it has not seen.
+    found: Mapping[str, datetime | None] = field(default_factory=dict)
 
 
 class Follower:
@@ -91,6 +103,8 @@ class Follower:
         self.shop_id = shop_id
         self.latest: Snapshot | None = None
         self.changed: set[str] = set()  # ids named by the snapshots delivered since `take_changed` (merged)
+        self.found: dict[str, datetime | None] = {}  # ids lost-signal reads found since (merged), with finished_at
+        self.joined_at: datetime | None = None  # when the read of its first snapshot began (`first`)
         self.error: BaseException | None = None
         self.started = False  # has had its first snapshot (`first`)
         self._event = asyncio.Event()
@@ -99,12 +113,23 @@ class Follower:
         self.latest = snapshot
         if snapshot.changed:
             self.changed |= snapshot.changed  # merged: replacing the slot's snapshot must not drop what it named
+        if snapshot.found:
+            self.found.update(snapshot.found)
         self._event.set()
 
     def take_changed(self) -> set[str]:
-        """The ids signals named since the last call (every snapshot delivered meanwhile, taken or replaced), each
-        read by the snapshot `next` or `first` returned last; call it right after that, with no await between."""
+        """The ids signals named since the last call (every snapshot delivered meanwhile, taken or replaced), and
+        those lost-signal reads found (`Snapshot.found`) but tasks that finished before this follower's first read
+        began (`joined_at`, less `FOLLOWER_CLOCK_SKEW`): history when it joined, not a change (review56 F1: a task
+        finished before the subscription was sent as if it had just finished). Each read by the snapshot `next` or
+        `first` returned last; call it right after that, with no await between. A task it was already sent in that
+        state is left out by the subscriber (`gql.subscriptions`, its `sent`)."""
         changed, self.changed = self.changed, set()
+        found, self.found = self.found, {}
+        joined = self.joined_at
+        for task_id, finished_at in found.items():
+            if finished_at is None or joined is None or finished_at >= joined - FOLLOWER_CLOCK_SKEW:
+                changed.add(task_id)
         return changed
 
     def _fail(self, error: BaseException) -> None:
@@ -140,6 +165,7 @@ class Follower:
             snapshot = await self.next(FALLBACK_INTERVAL * 4)
             if snapshot is not None and snapshot.generation >= generation:
                 self.started = True
+                self.joined_at = snapshot.began
                 return snapshot
 
 
@@ -247,7 +273,12 @@ class TaskFeed(MerchantFeed[Follower]):
     ) -> None:
         self.db = db
         self.clock = clock if clock is not None else SystemClock()
-        self._signalled_at: datetime | None = None  # when the last read answering a signal began (lost ones too)
+        # Since when signals are known good: when the last read began while the bus heard them, as at the read before
+        # (`events.listening`: a Redis pub/sub connection up), or the feed's first read. A lost-signal read looks
+        # back to it (less LOST_SIGNAL_MARGIN): tasks that started and finished unseen between two reads since.
+        self._good_since: datetime | None = None
+        self._heard = False  # whether the bus heard signals when the last read began
+        self._began: datetime | None = None  # when the last read began
         self.fallback_interval = fallback_interval
         self.events = events  # an adapters.events bus
         self.merchant_id = merchant_id
@@ -306,33 +337,52 @@ class TaskFeed(MerchantFeed[Follower]):
     async def _read(self, changed: set[str] | None, signalled: bool = False) -> Snapshot:
         """A snapshot of the refresh requests made so far (a retry after an outage serves those made during it).
         `signalled`: it answers a signal; one with no ids says signals were lost (a Redis reconnect, an overflow:
-        adapters/events.py), and the read adds the tasks created or finished since the last signalled read began
-        (`LOST_SIGNAL_MARGIN` earlier), named to the followers: before (lists56), it read again only what its
-        followers knew of, and an all-tasks subscriber never sent a task that started and finished unsignalled."""
+        adapters/events.py), and the read adds every task created or finished since signals were last known good
+        (`_good_since`, `LOST_SIGNAL_MARGIN` earlier), paged until none is left (`LOST_SIGNAL_PAGE` rows a
+        statement), as `Snapshot.found`: each follower takes those of them it has not seen (`Follower.take_changed`).
+
+        Why that window is enough: every read reads every active task (and each task active at the read before), so
+        a task's progress and status changes while active, which move neither created_at nor finished_at, reach the
+        followers at the next read whatever the signals; what a read can miss is a task that was created and
+        finished between two reads, or finished while not read as active (past `ACTIVE_LIMIT`), and its signal
+        lost: it was created or finished after the last read that began while the bus heard signals, if signals
+        were good up to then. Before (lists56), the window began at the last read answering a signal (hours ago
+        after a quiet spell: review56 F1) and kept the 100 newest created (review56 F2), and every task it found
+        was named to every follower, one that finished before the follower joined included."""
         generation = self._requested
         self._wake.clear()
         began = self.clock.now()
-        since = self._signalled_at if signalled and not changed else None
+        heard = self.events.listening(self.merchant_id) > 0
+        since = self._good_since if signalled and changed is not None and not changed else None
         changed = None if changed is None else set(changed)
         asked = set(self._last_active) | (changed or set())
         shops: set[str] = set()
         for follower in self.followers:
             asked |= follower.ids
             asked |= follower.changed  # named by a snapshot the follower has not taken: its latest state (Follower)
+            asked |= follower.found.keys()  # likewise found by a lost-signal read
             if follower.shop_id is not None:
                 shops.add(follower.shop_id)
         async with self.db.read_sessionmaker() as session:
-            if since is not None and changed is not None:  # (changed: a signal's, so a set)
-                lost = await queries.sync_task_ids_changed_since(
-                    session, self.merchant_id, since - LOST_SIGNAL_MARGIN, ACTIVE_LIMIT
+            window: list[SyncTaskRead] = []
+            if since is not None:
+                window = await queries.sync_tasks_changed_since(
+                    session, self.merchant_id, since - LOST_SIGNAL_MARGIN, LOST_SIGNAL_PAGE
                 )
-                asked |= lost
-                changed |= lost
             rows = await queries.followed_sync_tasks(session, self.merchant_id, asked, ACTIVE_LIMIT)
             existing = await queries.existing_shop_ids(session, self.merchant_id, shops) if changed is None else None
+        for row in window:
+            rows.setdefault(row.id, row)  # (the by-id read came later: its row, when it has one, is the newer)
+        found = {row.id: rows[row.id].finished_at for row in window}
+        asked |= found.keys()
         self.reads += 1
-        if signalled:
-            self._signalled_at = began
+        if self._good_since is None:
+            self._good_since = began  # the first read: what its followers start from
+        elif heard and self._heard and self._began is not None:
+            # The bus heard signals when the previous read began and when this one did: signals are known good since
+            # the previous one (not this one: a reconnect's "lost" may still be on its way to the slot).
+            self._good_since = self._began
+        self._heard, self._began = heard, began
         self._last_active = {task_id for task_id, row in rows.items() if row.status in _ACTIVE}
         return Snapshot(
             generation=generation,
@@ -340,6 +390,8 @@ class TaskFeed(MerchantFeed[Follower]):
             asked=frozenset(asked),
             changed=None if changed is None else frozenset(changed),
             shops=None if existing is None else frozenset(existing),
+            began=began,
+            found=found,
         )
 
 

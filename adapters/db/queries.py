@@ -323,21 +323,31 @@ def followed_sync_tasks_query(merchant_id: str, ids: Collection[str], limit: int
     return union_all(newest_active, select(sync_tasks).where(sync_tasks.c.id.in_(list(ids))))
 
 
-async def sync_task_ids_changed_since(session: AsyncSession, merchant_id: str, since: datetime, limit: int) -> set[str]:
-    """The ids of the merchant's tasks created or finished at `since` or later (UTC; at most `limit`, the newest
-    created first), in one statement: what a task feed reads again when change signals were lost (`gql.feeds`), so
-    that a task that started and finished unsignalled is found. Through the `(merchant_id, created_at, id)` index
-    and the `finished_at` one (the table has no updated_at: a task never seen was created, or ended, since)."""
-    query = (
-        select(sync_tasks.c.id)
-        .where(
-            sync_tasks.c.merchant_id == merchant_id,
-            (sync_tasks.c.created_at >= since) | (sync_tasks.c.finished_at >= since),
+async def sync_tasks_changed_since(
+    session: AsyncSession, merchant_id: str, since: datetime, page: int
+) -> list[SyncTaskRead]:
+    """Every task of the merchant created or finished at `since` or later (UTC), oldest created first, read `page`
+    rows a statement (keyset on `(created_at, id)`) until none is left: what a task feed reads when change signals
+    were lost (`gql.feeds`), so that a task that started and finished unsignalled is found, however many others
+    changed with it (review56 F2: the 100 newest created, and no more, dropped the oldest). The table has no
+    updated_at: a task the feed did not see active was created since, or ended since; one it saw active it re-reads
+    by id anyway. Through the `(merchant_id, created_at, id)` index and the `finished_at` one."""
+    changed = (sync_tasks.c.created_at >= since) | (sync_tasks.c.finished_at >= since)
+    query = select(sync_tasks).where(sync_tasks.c.merchant_id == merchant_id, changed)
+    key = tuple_(sync_tasks.c.created_at, sync_tasks.c.id)
+    found: list[SyncTaskRead] = []
+    after: tuple[datetime, str] | None = None
+    while True:
+        bounded = query
+        if after is not None:
+            bounded = query.where(key > tuple_(literal(after[0], UTCDateTime), literal(after[1], sync_tasks.c.id.type)))
+        rows = list(
+            (await session.execute(bounded.order_by(sync_tasks.c.created_at, sync_tasks.c.id).limit(page))).mappings()
         )
-        .order_by(sync_tasks.c.created_at.desc(), sync_tasks.c.id.desc())
-        .limit(limit)
-    )
-    return set((await session.execute(query)).scalars())
+        found.extend(_sync_task(r) for r in rows)
+        if len(rows) < page:
+            return found
+        after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
 async def existing_shop_ids(session: AsyncSession, merchant_id: str, ids: Collection[str]) -> set[str]:

@@ -1,0 +1,200 @@
+"""`syncTaskUpdated` without taskId on lost signals (gql/feeds.py `TaskFeed._read`, `Follower.take_changed`): the
+tasks a lost-signal read finds are those that could have changed unseen, each sent to a follower only when it has not
+seen it, however many there are (review56 F1, F2).
+
+Signals are lost as an overflow loses them: more than `MAX_PENDING_IDS` signals between two takes of the feed's slot
+(here signals naming no task), after which the slot says "re-read everything" (an empty set), as a Redis reconnect
+does (tests/integration/test_task_feed_lost_signals.py drives that one)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database, uow_factory
+from adapters.events import MAX_PENDING_IDS, InProcessEventBus
+from domain.clock import SystemClock
+from domain.shops import Shop
+from domain.sync import SyncKind
+from gql.container import Services
+from gql.context import Context
+from gql.feeds import Follower, TaskFeed
+from gql.ids import to_global_id
+from gql.schema import schema
+from tests.fakes import FakeClock
+from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
+
+ALL_TASKS = "subscription { syncTaskUpdated { id status } }"
+
+
+class World:
+    """A merchant's shop, its feed (reads begin at `clock`'s fixed time; no fallback read: 600 s) and bus."""
+
+    def __init__(self, database: Database, cipher: TokenCipher, shop: Shop, clock_at: datetime) -> None:
+        self.uows = uow_factory(database, cipher)
+        self.shop = shop
+        self.merchant = shop.merchant_id
+        self.bus = InProcessEventBus()
+        unused: Any = None
+        self.services = Services(
+            settings=unused, db=database, uow_factory=self.uows, tiktok=unused, queue=unused, events=self.bus,
+            clock=SystemClock(), intake=unused, cipher=cipher,
+        )  # fmt: skip
+        self.feed = self.services.task_feeds[self.merchant] = TaskFeed(
+            database,
+            self.bus,
+            self.merchant,
+            self.services.task_feeds,
+            fallback_interval=600,
+            clock=FakeClock(clock_at),
+        )
+
+    async def add(self, kind: SyncKind, at: int, *, finished: bool, signal: bool, shop: Shop | None = None) -> str:
+        """A task created `at` seconds after NOW (and finished then), committed, signalled or not."""
+        task = make_task(shop or self.shop, kind, created_at=NOW + timedelta(seconds=at))
+        if finished:
+            task.begin_attempt(NOW + timedelta(seconds=at))
+            task.succeed(NOW + timedelta(seconds=at))
+        async with self.uows() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        if signal:
+            await self.bus.task_changed(task)
+        return task.id
+
+    async def subscribe(self) -> Any:
+        messages = await schema.subscribe(ALL_TASKS, context_value=Context(self.services, self.merchant))
+        assert hasattr(messages, "__anext__"), messages
+        return messages
+
+    async def lose_signals(self, witness: Follower) -> None:
+        """Overflow the feed's slot (signals naming no task), then until the witness has the read that answered it: a
+        read answering a signal that names none of those ids."""
+        reads = self.feed.reads
+        for n in range(MAX_PENDING_IDS + 1):
+            await self.bus.task_changed(SimpleNamespace(merchant_id=self.merchant, id=f"gone-{n}", shop_id="-"))  # type: ignore[arg-type]
+        while True:
+            snapshot = await witness.next(DEADLINE_SECONDS)
+            assert snapshot is not None, "no read answered the lost signals"
+            if self.feed.reads > reads and snapshot.changed is not None:
+                if not any(task_id.startswith("gone-") for task_id in snapshot.changed):
+                    return
+
+
+async def _read_naming(witness: Follower, task_id: str) -> None:
+    while True:
+        snapshot = await witness.next(DEADLINE_SECONDS)
+        assert snapshot is not None, f"no read named {task_id}"
+        if task_id in witness.take_changed():
+            return
+
+
+async def _received(messages: Any) -> dict[str, Any]:
+    result = await anext(messages)
+    assert result.errors is None and result.data is not None, result.errors
+    return dict(result.data["syncTaskUpdated"])
+
+
+async def _sent_until(messages: Any, last: str) -> list[dict[str, Any]]:
+    sent = []
+    while (message := await _received(messages))["id"] != to_global_id("SyncTask", last):
+        sent.append(message)
+    return sent
+
+
+async def test_lost_signals_send_no_task_that_finished_before_the_subscriber_joined(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """review56 F1: the window read named every task created or finished since the last signalled read (hours ago
+    after a quiet spell) to every follower, and a follower sent each it had not sent, one that finished before it
+    subscribed included: a console showed an old import as just finished."""
+    shop = await add_shop(uow_factory(database, cipher), make_shop())
+    # given the feed's reads 30 s after the tasks' times (within LOST_SIGNAL_MARGIN: a window read finds them)
+    world = World(database, cipher, shop, NOW + timedelta(seconds=30))
+    # and an ORDERS task finished, then a newer one (the shop's latest ORDERS), both before anyone subscribed
+    old = await world.add(SyncKind.ORDERS, 1, finished=True, signal=True)
+    latest = await world.add(SyncKind.ORDERS, 2, finished=True, signal=True)
+    messages = await world.subscribe()
+    try:
+        async with world.feed.follow() as witness:
+            # and an all-tasks subscriber, whose first message is the latest, then a signalled task
+            assert await _received(messages) == {"id": to_global_id("SyncTask", latest), "status": "SUCCEEDED"}
+            marker = await world.add(SyncKind.PRODUCTS, 3, finished=False, signal=True)
+            await _read_naming(witness, marker)
+            assert (await _received(messages))["id"] == to_global_id("SyncTask", marker)
+            # when signals are lost, nothing having changed meanwhile, and a last task is signalled
+            await world.lose_signals(witness)
+            last = await world.add(SyncKind.PRODUCTS, 4, finished=True, signal=True)
+            sent = await _sent_until(messages, last)
+            # then the subscriber sent neither the task that finished before it subscribed nor the one it had sent
+            assert sent == [], (
+                f"tasks that did not change since the subscription were sent as changes (the old one: "
+                f"{to_global_id('SyncTask', old)}): {sent}"
+            )
+    finally:
+        await messages.aclose()
+
+
+async def test_lost_signals_send_every_task_that_finished_unsignalled_however_many_changed(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """review56 F2: the window read kept the 100 newest created tasks (ACTIVE_LIMIT): a task that started and
+    finished while its signal was lost was dropped once 100 newer ones were created in the window, never sent."""
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop())
+    world = World(database, cipher, shop, NOW + timedelta(seconds=1))
+    running = await world.add(SyncKind.ORDERS, 0, finished=False, signal=True)
+    messages = await world.subscribe()
+    try:
+        async with world.feed.follow() as witness:
+            # given an all-tasks subscriber that sent its first message and a signalled task
+            assert (await _received(messages))["id"] == to_global_id("SyncTask", running)
+            marker = await world.add(SyncKind.PRODUCTS, 2, finished=False, signal=True)
+            await _read_naming(witness, marker)
+            assert (await _received(messages))["id"] == to_global_id("SyncTask", marker)
+            # when a task starts and finishes unsignalled, then 600 more of 4 other shops (their polls, say), then
+            # signals are lost
+            unsignalled = await world.add(SyncKind.ORDERS, 3, finished=True, signal=False)
+            others = [await add_shop(uows, make_shop(world.merchant)) for _ in range(4)]
+            polls = [
+                await world.add(SyncKind.ORDERS, 4 + n, finished=True, signal=False, shop=others[n % 4])
+                for n in range(600)
+            ]
+            await world.lose_signals(witness)
+            last = await world.add(SyncKind.PRODUCTS, 2_000, finished=True, signal=True)
+            sent = await _sent_until(messages, last)
+            # then every one of them was sent once, in its final state, the first one included
+            expected = [{"id": to_global_id("SyncTask", task), "status": "SUCCEEDED"} for task in [unsignalled, *polls]]
+            assert sorted(sent, key=lambda m: m["id"]) == sorted(expected, key=lambda m: m["id"]), (
+                f"{len(sent)} sent of {len(expected)}; the first unsignalled one "
+                f"{'sent' if expected[0] in sent else 'missing'}"
+            )
+    finally:
+        await messages.aclose()
+
+
+async def test_a_task_finished_unsignalled_after_the_subscriber_joined_is_sent_on_lost_signals(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """The other side of F1's rule: a task that finished after the subscriber's first read, while signals were lost,
+    is sent (by its finished_at, which the follower's baseline, its first read's start, does not exclude)."""
+    shop = await add_shop(uow_factory(database, cipher), make_shop())
+    world = World(database, cipher, shop, NOW + timedelta(seconds=30))
+    latest = await world.add(SyncKind.ORDERS, 1, finished=True, signal=True)
+    messages = await world.subscribe()
+    try:
+        async with world.feed.follow() as witness:
+            assert (await _received(messages))["id"] == to_global_id("SyncTask", latest)
+            # when, after the subscription, a task starts and finishes unsignalled (its times after the first read's)
+            unsignalled = await world.add(SyncKind.PRODUCTS, 40, finished=True, signal=False)
+            await world.lose_signals(witness)
+            last = await world.add(SyncKind.PRODUCTS, 41, finished=True, signal=True)
+            # then it is sent in its final state
+            assert await _sent_until(messages, last) == [
+                {"id": to_global_id("SyncTask", unsignalled), "status": "SUCCEEDED"}
+            ]
+    finally:
+        await messages.aclose()
