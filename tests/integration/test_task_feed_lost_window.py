@@ -8,6 +8,7 @@ does (tests/integration/test_task_feed_lost_signals.py drives that one)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +24,7 @@ from gql.context import Context
 from gql.feeds import Follower, TaskFeed
 from gql.ids import to_global_id
 from gql.schema import schema
+from gql.subscriptions import FINISHED_KEPT
 from tests.fakes import FakeClock
 from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
@@ -93,7 +95,7 @@ async def _read_naming(witness: Follower, task_id: str) -> None:
 
 
 async def _received(messages: Any) -> dict[str, Any]:
-    result = await anext(messages)
+    result = await asyncio.wait_for(anext(messages), DEADLINE_SECONDS)
     assert result.errors is None and result.data is not None, result.errors
     return dict(result.data["syncTaskUpdated"])
 
@@ -196,5 +198,43 @@ async def test_a_task_finished_unsignalled_after_the_subscriber_joined_is_sent_o
             assert await _sent_until(messages, last) == [
                 {"id": to_global_id("SyncTask", unsignalled), "status": "SUCCEEDED"}
             ]
+    finally:
+        await messages.aclose()
+
+
+async def test_lost_signals_after_a_quiet_spell_resend_nothing_a_subscriber_forgot(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """review56 F1: the window began at the last read answering a signal, however long ago: after a quiet hour a
+    reconnect re-read the hour's tasks, and a subscriber sent again those it had sent and since forgotten (past
+    FINISHED_KEPT). It begins now at the last read while the bus heard signals (less the margin)."""
+    shop = await add_shop(uow_factory(database, cipher), make_shop())
+    world = World(database, cipher, shop, NOW + timedelta(seconds=30))
+    latest = await world.add(SyncKind.ORDERS, 1, finished=True, signal=True)
+    messages = await world.subscribe()
+    try:
+        async with world.feed.follow() as witness:
+            # given an all-tasks subscriber that sent more finished tasks than it remembers (FINISHED_KEPT), those it
+            # sent first (and forgot) the newest by their times
+            assert (await _received(messages))["id"] == to_global_id("SyncTask", latest)
+            finished = [
+                await world.add(SyncKind.PRODUCTS, 300 - n, finished=True, signal=True)
+                for n in range(FINISHED_KEPT + 5)
+            ]
+            unsent = {to_global_id("SyncTask", task) for task in finished}
+            while unsent:
+                unsent.discard((await _received(messages))["id"])
+            # when an hour passes with reads but no signal (two here: a newcomer's), then signals are lost
+            clock = world.feed.clock
+            assert isinstance(clock, FakeClock)
+            clock.advance(timedelta(hours=1))
+            for _ in range(2):
+                async with world.feed.follow() as newcomer:
+                    await asyncio.wait_for(newcomer.first(world.feed.refresh()), DEADLINE_SECONDS)
+            await world.lose_signals(witness)
+            last = await world.add(SyncKind.ORDERS, 4_000, finished=True, signal=True)
+            # then nothing is sent again, the tasks it forgot included
+            sent = await _sent_until(messages, last)
+            assert sent == [], f"{len(sent)} tasks that changed an hour ago were sent again"
     finally:
         await messages.aclose()
