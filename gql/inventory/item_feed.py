@@ -64,6 +64,7 @@ from gql.feeds import FALLBACK_INTERVAL, LOST_SIGNAL_MARGIN, MerchantFeed
 from gql.inventory.shared_reads import ItemState, Signature, signature
 from gql.inventory.types import inventory_item, sku_link
 from gql.live_outage import DatabaseOutage
+from gql.throttled_log import ThrottledLog
 
 if TYPE_CHECKING:
     from gql.container import Services
@@ -74,6 +75,7 @@ MIN_INTERVAL = 0.1  # seconds between two reads of a feed: a burst of sales of o
 # Items read at most after lost signals (the last changed first): one batch of `read_items`, 3 statements whatever the
 # outage; those changed earlier in it are told at their next change (module docstring, "Lost signals").
 LOST_READ_LIMIT = MAX_PENDING_IDS
+LOST_LOG_INTERVAL_SECONDS = 60.0  # a feed says "more than LOST_READ_LIMIT changed" at most once per this
 
 
 class ItemFollower:
@@ -143,6 +145,9 @@ class ItemFeed(MerchantFeed[ItemFollower]):
         self.lost_limit = lost_limit  # items read at most after lost signals (`LOST_READ_LIMIT`)
         self.clock = services.clock  # the items' `updated_at` are written by the writers' clocks, read by this one
         self._signalled_at = self.clock.now()  # when the last read answering a signal began (a lost read's window)
+        # An import's batches overflow the signal slot read after read: its "more than 1,000 changed" WARNING once a
+        # minute per feed, the reads left out counted in the next line (review56b F1)
+        self._lost_log = ThrottledLog(log, LOST_LOG_INTERVAL_SECONDS)
         self.followers: set[ItemFollower] = set()
         self.reads = 0  # reads done (tests compare it with the signals sent)
         self.begun = 0  # reads begun (numbers them: `ItemFollower.after`; tests wait for a read to begin)
@@ -192,7 +197,9 @@ class ItemFeed(MerchantFeed[ItemFollower]):
         number = self.begun
         began = self.clock.now()
         since = None if named else self._signalled_at - LOST_SIGNAL_MARGIN
-        states = await read_items(self.services, self.merchant_id, named, changed_since=since, limit=self.lost_limit)
+        states = await read_items(
+            self.services, self.merchant_id, named, changed_since=since, limit=self.lost_limit, log_to=self._lost_log
+        )
         self._signalled_at = began  # once answered: an attempt failing on an outage leaves the window where it was
         self.reads += 1
         return number, states
@@ -200,13 +207,14 @@ class ItemFeed(MerchantFeed[ItemFollower]):
 
 async def read_items(
     services: Services, merchant_id: str, item_ids: Collection[str], *, changed_since: datetime | None = None,
-    limit: int = LOST_READ_LIMIT,
+    limit: int = LOST_READ_LIMIT, log_to: ThrottledLog | None = None,
 ) -> dict[str, ItemState]:  # fmt: skip
     """The merchant's items among `item_ids` (absent: none of the merchant's, or deleted), by id, each with its links
     and their shops (a link of a shop deleted since is left out, as `InventoryItemNode.links` leaves it), in one read
     session: per `MAX_PENDING_IDS` ids one statement for the items, one for their links and one for the links' shops.
     `changed_since` (UTC): also those changed at that time or later, at most `limit`, the last changed first
-    (`inventory_queries.item_ids_changed_since`, one statement more; past `limit`, a WARNING)."""
+    (`inventory_queries.item_ids_changed_since`, one statement more; past `limit`, a WARNING, on `log_to` if given:
+    the feed's, once a minute)."""
     states: dict[str, ItemState] = {}
     now = services.clock.now()
     async with services.db.read_sessionmaker() as session:
@@ -214,7 +222,8 @@ async def read_items(
         if changed_since is not None:
             changed, more = await inventory_queries.item_ids_changed_since(session, merchant_id, changed_since, limit)
             if more:
-                log.warning(
+                (log_to or ThrottledLog(log, 0)).warning(
+                    "lost-read-limit",
                     "inventoryItemUpdated: more than %d items of merchant %s changed since %s while change signals "
                     "were lost; the %d changed last are told now, the others at their next change",
                     limit, merchant_id, changed_since.isoformat(), limit,
