@@ -121,7 +121,7 @@ def _is_expected(error: GraphQLError) -> bool:
         isinstance(original, (BadRequestError, DomainError, GraphQLError, CannotGetOperationTypeError))
         or unavailable(original)
         or behind_migrations(original)
-        or transaction_conflict(original) is not None
+        or transaction_conflict(original, through_context=False) is not None
     )
 
 
@@ -137,7 +137,8 @@ def error_code(error: GraphQLError) -> str:
             return BAD_REQUEST  # as HTTP answers it (400): no operation to run
     if error.original_error is not None and pool_exhausted(error.original_error):
         return DATABASE_BUSY
-    if error.original_error is not None and transaction_conflict(error.original_error) is not None:
+    original = error.original_error
+    if original is not None and transaction_conflict(original, through_context=False) is not None:
         return TRANSACTION_CONFLICT
     if error.original_error is not None and (
         unavailable(error.original_error) or behind_migrations(error.original_error)
@@ -208,7 +209,7 @@ def process_errors(errors: list[GraphQLError]) -> None:
             log.warning(
                 "TRANSACTION_CONFLICT in %s: the database aborted its transaction (SQLSTATE %s: %s); answered "
                 "\"try again\" (a pair of transactions locking rows in opposite orders, if it recurs)",
-                error.path or "a subscription", transaction_conflict(error.original_error),
+                error.path or "a subscription", transaction_conflict(error.original_error, through_context=False),
                 one_line(str(error.original_error), MAX_MESSAGE_CHARS),
             )  # fmt: skip
         elif code == SERVICE_UNAVAILABLE and error.original_error is not None:

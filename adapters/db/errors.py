@@ -53,10 +53,13 @@ def is_foreign_key_violation(exc: IntegrityError) -> bool:
     return "FOREIGN KEY constraint failed" in str(exc.orig)
 
 
-def transaction_conflict(error: BaseException) -> str | None:
+def transaction_conflict(error: BaseException, *, through_context: bool = True) -> str | None:
     """`domain.ports.register_conflict`'s rule for the database: the SQLSTATE (`40P01` deadlock detected, `40001`
     serialization failure) when `error`, or an error it was raised from (SQLAlchemy's `DBAPIError` over the driver's),
-    is PostgreSQL aborting the transaction as such; None otherwise (SQLite has one writer: none of these)."""
+    is PostgreSQL aborting the transaction as such; None otherwise (SQLite has one writer: none of these).
+    `through_context`: an error raised while one was handled (`__context__`) counts too, as for the unit of work's
+    retry, which runs the whole of it again; False for what a client is told (gql/errors.py TRANSACTION_CONFLICT): a
+    bug raised while a conflict was handled is that bug, INTERNAL_SERVER_ERROR with its traceback (review56b F3)."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [error]
     while pending:
@@ -68,5 +71,5 @@ def transaction_conflict(error: BaseException) -> str | None:
             sqlstate = getattr(candidate, "sqlstate", None)
             if isinstance(sqlstate, str) and sqlstate in _CONFLICTS:
                 return sqlstate
-        pending += [current.__cause__, current.__context__]
+        pending += [current.__cause__, current.__context__] if through_context else [current.__cause__]
     return None

@@ -114,3 +114,17 @@ async def test_a_cancellation_while_a_deadlock_is_handled_ends_the_work_instead_
     with pytest.raises(asyncio.CancelledError):
         await task
     assert runs == [0]
+
+
+def test_a_bug_raised_while_a_conflict_was_handled_is_no_conflict_for_the_client() -> None:
+    """review56b F3: what a client is told (gql/errors.py TRANSACTION_CONFLICT, "try again", no traceback) follows the
+    errors raised *from* one alone; a bug raised while a deadlock was being handled is that bug."""
+    try:
+        try:
+            raise _wrapped("40P01")
+        except DBAPIError:
+            raise KeyError("a bug in the handler") from None
+    except KeyError as bug:
+        raised = bug
+    assert transaction_conflict(raised, through_context=False) is None
+    assert transaction_conflict(_wrapped("40P01"), through_context=False) == "40P01"  # raised from: still one
