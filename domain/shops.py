@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.text import (
+    NFC_MAX_SHRINK,
     STREAM_SAFE_MAX_NON_STARTERS,
     first_control_character,
     is_blank,
@@ -84,7 +85,8 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     a family emoji, a flag, a letter with its combining accents count 1 each. The name must also fit the database's
     `NAME_MAX_CODE_POINTS` (1,024) code points, where such a character takes several (a family emoji 7, a flag 2; 64
     of any emoji fit): a name under 64 characters that does not (a letter carrying hundreds of combining marks) is
-    refused with INVALID_NAME saying so, in both counts.
+    refused with INVALID_NAME saying so, in both counts; one past 4 times that (`domain.text.NFC_MAX_SHRINK`: no NFC
+    brings it under) is refused on its code points alone, neither normalized nor counted (both linear).
 
     A name that starts with a combining mark (`domain.text.leading_combining_mark`: an accent or vowel sign with
     no visible character before it, "\u0301" alone or after a zero-width space U+200B), that holds a zero-width
@@ -100,6 +102,15 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
     (an emoji sequence joins with U+200D, a heart takes U+FE0F), and so are blanks that show as a gap (a no-break
     space, U+2800 in Braille text); zero-width ones were kept anywhere until attack56 (a name "a" + U+200B showed as
     "a"): names stored before are not rewritten, only new ones are checked."""
+    if len(raw) > NFC_MAX_SHRINK * NAME_MAX_CODE_POINTS and len(raw.strip()) > NFC_MAX_SHRINK * NAME_MAX_CODE_POINTS:
+        # past what NFC could bring under the bound: refused on its code points, neither normalized nor counted (both
+        # linear, on the event loop: a 1 MiB name held it ~0.5 s; review56 F5's rule for reasons and SKUs)
+        raise ValidationError(
+            ErrorCode.INVALID_NAME,
+            f"The shop name must be at most {NAME_MAX_LENGTH} characters and {NAME_MAX_CODE_POINTS} Unicode code "
+            f"points (this one takes {len(raw.strip())} code points).",
+            field_path,
+        )
     name = normalized(raw).strip()
     if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)

@@ -16,6 +16,7 @@ import pytest
 
 import domain.text
 from domain.errors import ValidationError
+from domain.shops import parse_shop_name
 from domain.text import COUNTED_MAX_CODE_POINTS, NFC_MAX_SHRINK, code_points_refusal
 from gql.inventory.mutations import bounded_reason, bounded_sku
 
@@ -117,3 +118,19 @@ def test_no_canonical_decomposition_is_longer_than_nfc_max_shrink() -> None:
         len(unicodedata.normalize("NFD", chr(code))) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF
     )
     assert longest <= NFC_MAX_SHRINK
+
+
+@pytest.mark.parametrize("text", HUGE)
+def test_a_shop_name_far_past_its_limit_is_refused_neither_counted_nor_normalized(
+    counted: dict[str, list[int]], text: str
+) -> None:
+    # when shopRename (or an authorization's name) sees a 1,000,000 code point name
+    with pytest.raises(ValidationError) as refused:
+        parse_shop_name(text)
+    # then its characters are never counted nor the text normalized, and it is refused in code points
+    assert counted == {"graphemes": [], "nfc": []}
+    assert refused.value.code.value == "INVALID_NAME"
+    assert refused.value.message == (
+        f"The shop name must be at most 64 characters and 1024 Unicode code points (this one takes {len(text)} code "
+        "points)."
+    )
