@@ -127,12 +127,21 @@ def code_points_refusal(subject: str, limit: int, text: str) -> str:
     both counts, as a merchant cannot see code points: "query has at most 255 Unicode code points (its 200 characters
     take 1400)." (200 family emojis, 7 code points each). Past `COUNTED_MAX_CODE_POINTS` code points, its code points
     alone, uncounted: "query has at most 255 Unicode code points (this one has 1000000)."."""
+    rule = f"{subject} has at most {limit}"
+    return length_refusal(text, f"{rule} characters", f"{rule} Unicode code points")
+
+
+def length_refusal(text: str, characters_rule: str, code_points_rule: str) -> str:
+    """The refusal of `text` past a limit in code points, one sentence: `characters_rule` "(this one has 300)." when
+    each of its characters (`user_perceived_length`) is one code point, else `code_points_rule` with both counts, "(its
+    200 characters take 1400).", as a merchant cannot see code points; past `COUNTED_MAX_CODE_POINTS` code points,
+    `code_points_rule` with its code points alone, uncounted (counting is linear, on the event loop: review56 F5)."""
     if len(text) > COUNTED_MAX_CODE_POINTS:
-        return f"{subject} has at most {limit} Unicode code points (this one has {len(text)})."
+        return f"{code_points_rule} (this one has {len(text)})."
     characters = user_perceived_length(text)
     if characters == len(text):
-        return f"{subject} has at most {limit} characters (this one has {len(text)})."
-    return f"{subject} has at most {limit} Unicode code points (its {characters} characters take {len(text)})."
+        return f"{characters_rule} (this one has {len(text)})."
+    return f"{code_points_rule} (its {characters} characters take {len(text)})."
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.text import (
-    COUNTED_MAX_CODE_POINTS,
     first_control_character,
     first_invisible_character,
     is_blank,
+    length_refusal,
     look_alike,
     normalized,
     user_perceived_length,
@@ -190,12 +190,7 @@ def sku_too_long(sku: str) -> str:
     characters take 1785)." (255 family emojis, 7 code points each; characters are user-perceived ones,
     `domain.text.user_perceived_length`). Past `domain.text.COUNTED_MAX_CODE_POINTS`, its code points alone,
     uncounted: "A SKU has 1 to 255 Unicode code points, as the database stores it (this one has 1000000)."."""
-    if len(sku) > COUNTED_MAX_CODE_POINTS:
-        return f"{SKU_CODE_POINTS_RULE} (this one has {len(sku)})."
-    characters = user_perceived_length(sku)
-    if characters == len(sku):
-        return f"{SKU_LENGTH_RULE} (this one has {len(sku)})."
-    return f"{SKU_CODE_POINTS_RULE} (its {characters} characters take {len(sku)})."
+    return length_refusal(sku, SKU_LENGTH_RULE, SKU_CODE_POINTS_RULE)
 
 
 def checked_units(value: int, field: str) -> int:
