@@ -510,14 +510,22 @@ def shipped_under_a_deleted_link(
     return next(iter(items)) if len(items) == 1 else None
 
 
+KeptLink = tuple[datetime, datetime, datetime | None]
+"""A link period a shop's delete kept (`deleted_shop_links`): (when the link took effect, when its shop was deleted,
+when the merchant unlinked the SKU from the item, `skuUnlink`: None for a link that named its item at the delete, one
+an import left, or one kept before migration 0047), all UTC."""
+
+
 def counted_under_a_deleted_link(
-    item_id: str, created_at: datetime, linked_before: Mapping[str, Collection[tuple[datetime, datetime]]]
+    item_id: str, created_at: datetime, linked_before: Mapping[str, Collection[KeptLink]]
 ) -> str:
     """The item a line of a SKU linked now to `item_id` counts on when first seen, its order made at `created_at`
     (TikTok's `create_time`, UTC): the item of the link of its SKU under which it was sold, which the merchant's
-    delete of an earlier connection of this TikTok shop took (`linked_before`: item -> (link time, delete time),
-    `deleted_shop_links`, migrations 0042, 0045; `sold_while_linked_before`), when that is not `item_id`; else
+    delete of an earlier connection of this TikTok shop took (`linked_before`: item -> `KeptLink`s,
+    `deleted_shop_links`, migrations 0042, 0045, 0047; `sold_while_linked_before`), when that is not `item_id`; else
     `item_id` itself (no such period; a period of `item_id`; or the periods of two other items: never guess).
+    A period of another item the merchant unlinked the SKU from ends at the unlink (`sold_before_unlink`: its second
+    counting as before); one of `item_id` itself runs to the delete, as `order_timing` reads it (poolfix54 finding 1).
 
     The pool's rule: a unit sold under a link period is counted against the item that period linked, whatever the
     SKU links to after a reconnect. The reconnect's own link choice stands (by seller SKU for a SKU unlinked at the
@@ -530,16 +538,23 @@ def counted_under_a_deleted_link(
     shop of the first (relink56, found but not fixed 1: 10/0/10 where the shelf held 8), and a reservation the
     delete deducted was reserved a second time there (units taken twice).
 
-    What it gives up: a kept period of a link left without its item runs to the delete, not to the unlink
-    (`deleted_shop_links` keeps no `unlinked_at`), so a sale made after the merchant's `skuUnlink` and before the
-    delete, first seen after the reconnect, counts on the item unlinked from as well, where the same connection
-    linked to the new item made it history there. The caller passes no period for a line that connection's ledger
-    had (the delete's record of it, `deleted_shop_lines`, not RESERVED): applied already, it must not move again."""
-    if sold_while_linked_before(created_at, linked_before.get(item_id, ())):
+    A sale made after the merchant's `skuUnlink` and before the delete, first seen after the reconnect, is not one
+    made under the link: on the same connection it waits remembering the item unlinked from and, the SKU linked to
+    another item, is history there (shipped) or reserves there (open), `link_pending`. Counted on the item unlinked
+    from, its units left that item's on-hand though its shelf never shipped them (unlink56, not fixed 1: 8/0/8 where
+    the shelf held 10); so such a period ends at the unlink (`deleted_shop_links.unlinked_at`, migration 0047). What
+    it gives up: a period kept before 0047, or of a link unlinked before 0036, still runs to the delete. The caller
+    passes no period for a line that connection's ledger had (the delete's record of it, `deleted_shop_lines`, not
+    RESERVED): applied already, it must not move again."""
+    if sold_while_linked_before(created_at, [(since, until) for since, until, _ in linked_before.get(item_id, ())]):
         return item_id
     items = {
         item for item, periods in linked_before.items()
-        if item != item_id and sold_while_linked_before(created_at, periods)
+        if item != item_id and any(
+            sold_while_linked_before(created_at, [(since, until)])
+            and (unlinked_at is None or sold_before_unlink(created_at, unlinked_at))
+            for since, until, unlinked_at in periods
+        )
     }  # fmt: skip
     return next(iter(items)) if len(items) == 1 else item_id
 

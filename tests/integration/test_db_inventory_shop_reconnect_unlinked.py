@@ -165,3 +165,35 @@ async def test_a_sale_made_after_the_unlink_that_the_deleted_ledger_held_waiting
     # then o2 is history on SOCK, whichever import came first (the delete's record of that waiting line tells it from
     # a sale made under the link to HAT; served only once g1 links), and HAT keeps its units
     assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), (10, 0, 10))
+
+
+@pytest.mark.parametrize("status", ["IN_TRANSIT", "AWAITING_SHIPMENT"], ids=["shipped", "open"])
+@pytest.mark.parametrize(
+    "how", ["same-connection-linked-then-read", "same-connection-read-then-linked", "reconnect", "orders-first"]
+)
+async def test_a_sale_made_after_the_unlink_unseen_before_the_delete_counts_as_on_the_never_deleted_connection(
+    world: Pool, how: str, status: str
+) -> None:
+    # given g1 (seller SKU SOCK) linked by hand to HAT, then unlinked by the merchant; a sale o2 (2 units) made a
+    # minute after the unlink, that the shop never reads before its delete (webhook lost, no poll)
+    shop, _ = await _sold_under_a_hand_link_then_unlinked(world, seen_open=False)
+    o2 = order("o2", status, "g1", "g1", at=world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+
+    # when g1 is linked to SOCK and o2 read: by the merchant on the never-deleted connection (before o2 is read or
+    # after), or by the reconnect's import after the shop's delete (its imports in either order)
+    if how.startswith("same-connection"):
+        if how == "same-connection-read-then-linked":
+            await world.orders(shop, o2)
+        await _link_by_hand(world, shop, "g1", (await world.item("SOCK"))["id"])
+        if how == "same-connection-linked-then-read":
+            await world.orders(shop, o2)
+    else:
+        await _read(world, shop, how, o2)
+
+    # then o2 counts as on the never-deleted connection: not under the link to HAT, which the unlink ended (the
+    # delete keeps its time, `deleted_shop_links.unlinked_at`), so HAT keeps its units; shipped, it is history on
+    # SOCK; open, it reserves on SOCK (before: deducted from, or reserved on, HAT: 8/0/8 or 10/2/8 where the shelf
+    # held 10, unlink56's "found but not fixed" 1)
+    sock = (10, 0, 10) if status == "IN_TRANSIT" else (10, 2, 8)
+    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), sock)

@@ -775,7 +775,7 @@ def test_a_sale_made_under_a_deleted_shops_link_counts_on_that_links_item_whatev
 ) -> None:
     # given the link of the SKU to item "A" that a delete took (the merchant unlinked it before, or linked it by hand to
     # "A"); the reconnect's import links the SKU to "B" (its seller SKU's item)
-    periods = [(OLDER + timedelta(milliseconds=400), NEWER)]
+    periods: list[tuple[datetime, datetime, datetime | None]] = [(OLDER + timedelta(milliseconds=400), NEWER, None)]
     # then a sale made under that link counts on "A" (relink56, not fixed 1), any other on "B"
     assert counted_under_a_deleted_link("B", made, {"A": periods}) == ("A" if sold else "B")
     # a period of "B" itself keeps it on "B"; periods of two other items: "B", never guess; no period: "B"
@@ -784,6 +784,28 @@ def test_a_sale_made_under_a_deleted_shops_link_counts_on_that_links_item_whatev
     assert counted_under_a_deleted_link("B", made, {}) == "B"
     # linked to "A" again, as before: "A"
     assert counted_under_a_deleted_link("A", made, {"A": periods}) == "A"
+
+
+@pytest.mark.parametrize(
+    ("made", "on_a"),
+    [
+        pytest.param(OLDER + timedelta(seconds=30), True, id="before-the-unlink"),
+        pytest.param(APPLIED + timedelta(milliseconds=700), True, id="the-unlinks-second"),
+        pytest.param(APPLIED + timedelta(seconds=1), False, id="after-the-unlink"),
+        pytest.param(NEWER, False, id="at-the-delete"),
+    ],
+)
+def test_a_deleted_shops_link_the_merchant_unlinked_counts_sales_on_its_item_up_to_the_unlink(
+    made: datetime, on_a: bool
+) -> None:
+    # given the link of the SKU to item "A", linked at OLDER, that the merchant unlinked at APPLIED (+0.4 s) before
+    # its shop's delete at NEWER; the reconnect's import links the SKU to "B"
+    unlinked = [(OLDER, NEWER, APPLIED + timedelta(milliseconds=400))]
+    # then a sale made up to the unlink (its second counting as before) counts on "A", one made after it on "B", as
+    # on the never-deleted connection (unlink56, not fixed 1)
+    assert counted_under_a_deleted_link("B", made, {"A": unlinked}) == ("A" if on_a else "B")
+    # linked to "A" again, the period runs to the delete (poolfix54 finding 1)
+    assert counted_under_a_deleted_link("A", made, {"A": unlinked}) == "A"
 
 
 def test_a_deleted_shops_link_period_starts_no_earlier_than_the_records_of_its_applied_lines() -> None:

@@ -73,6 +73,7 @@ from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
     DELETED_LINE_KEPT,
     LINE_ITSELF,
+    KeptLink,
     LedgerLine,
     LineState,
     Relinked,
@@ -103,7 +104,16 @@ from domain.inventory.ledger import (
     waits_with_its_shop,
     wanted_effect,
 )
-from domain.inventory.links import DROPPED, LinkState, counts_orders, holds_for, left_by_import, on_seed
+from domain.inventory.links import (
+    DROPPED,
+    LEFT_BY_IMPORT,
+    LinkSource,
+    LinkState,
+    counts_orders,
+    holds_for,
+    left_by_import,
+    on_seed,
+)
 from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
@@ -291,11 +301,13 @@ async def _apply_chunk(
                 sold_on = counted_under_a_deleted_link(item_id, created_at, of_sku)
                 if sold_on != item_id and (record is None or record[0] == sold_on):
                     item_id, counted_at, linked_at = sold_on, None, None
-            periods = of_sku.get(item_id, ()) if item_id is not None else ()
+            periods = _link_to_delete(of_sku.get(item_id, ()) if item_id is not None else ())
             in_seed, after_link = order_timing(created_at, counted_at, linked_at, periods)
             if item_id is None and was_linked_to is None and current is None and record is None:
                 # (the reconnect's orders ahead of its products: a sale shipped under a deleted link waits on its item)
-                was_linked_to = shipped_under_a_deleted_link(wanted, created_at, of_sku)
+                was_linked_to = shipped_under_a_deleted_link(
+                    wanted, created_at, {item: _link_to_delete(kept) for item, kept in of_sku.items()}
+                )
                 after_link = after_link or was_linked_to is not None
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
@@ -461,24 +473,31 @@ async def _deducted_at_delete(
 
 
 # TikTok SKU id -> item id -> (when a link took effect, when its shop was deleted)
-_LinkedBefore = dict[str, dict[str, list[tuple[datetime, datetime]]]]
+_LinkedBefore = dict[str, dict[str, list[KeptLink]]]
+
+
+def _link_to_delete(kept: Collection[KeptLink]) -> list[tuple[datetime, datetime]]:
+    """`kept`'s periods as (link time, delete time), the unlink's time left out: the periods of the item a SKU links
+    to, or waits on, run to the delete (`ledger.order_timing`, `shipped_under_a_deleted_link`; poolfix54 finding 1)."""
+    return [(since, until) for since, until, _ in kept]
 
 
 async def _linked_before(
     session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
 ) -> _LinkedBefore:
-    """By TikTok SKU id and item id, (when the link took effect, when its shop was deleted) of the links of `sku_ids`
+    """By TikTok SKU id and item id, (when the link took effect, when its shop was deleted, when the merchant had
+    unlinked it: `ledger.KeptLink`, migration 0047) of the links of `sku_ids`
     the merchant's deletes of earlier connections of TikTok shop `tiktok_shop_id` took (`deleted_shop_links`), for
     `ledger.order_timing`'s `linked_before` and `ledger.shipped_under_a_deleted_link`."""
     kept = deleted_shop_links.c
-    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at).where(
+    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at, kept.unlinked_at).where(
         kept.merchant_id == merchant_id,
         kept.tiktok_shop_id == tiktok_shop_id,
         among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
     )
     periods: _LinkedBefore = {}
-    for sku, item, linked_at, deleted_at in (await session.execute(query)).all() if sku_ids else []:
-        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at))
+    for sku, item, linked_at, deleted_at, unlinked_at in (await session.execute(query)).all() if sku_ids else []:
+        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at, unlinked_at))
     return periods
 
 
@@ -488,7 +507,7 @@ async def _linked_before_of_shop(
     """`_linked_before` for the shop's TikTok shop, read through the shop's row (one statement)."""
     kept = deleted_shop_links.c
     query = (
-        select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at)
+        select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at, kept.unlinked_at)
         .join(shops, and_(shops.c.tiktok_shop_id == kept.tiktok_shop_id, shops.c.merchant_id == kept.merchant_id))
         .where(
             shops.c.id == shop_id, kept.merchant_id == merchant_id,
@@ -496,8 +515,8 @@ async def _linked_before_of_shop(
         )
     )  # fmt: skip
     periods: _LinkedBefore = {}
-    for sku, item, linked_at, deleted_at in (await session.execute(query)).all() if sku_ids else []:
-        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at))
+    for sku, item, linked_at, deleted_at, unlinked_at in (await session.execute(query)).all() if sku_ids else []:
+        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at, unlinked_at))
     return periods
 
 
@@ -662,6 +681,11 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     again by seller SKU. Without its period such a sale the old ledger never saw was history after the reconnect, its
     units on sale on every shop though they had left the shelf (poolfuzz54 finding 1: 10/0/10 where the shelf held 8).
 
+    Each row of a link the merchant unlinked (`skuUnlink`: not left by an import, `links.left_by_import`) keeps the
+    unlink's time (`deleted_shop_links.unlinked_at`, migration 0047, from `sku_links.unlinked_at`; null when unknown,
+    a link unlinked before 0036): a sale made after it counts on that item no more once the reconnect links the SKU to
+    another (`ledger.counted_under_a_deleted_link`; unlink56, not fixed 1).
+
     Each row of a link that named its item keeps the link's source too (`deleted_shop_links.source`, migration 0045;
     null for a link that only remembers its item): the reconnect's products import links a SKU the merchant had linked
     by hand to that item by hand again (`links.relinked_by_hand`), where it linked it by seller SKU before (poolfix54
@@ -671,17 +695,23 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     item = func.coalesce(links.inventory_item_id, links.unlinked_item_id)
     counts = and_(links.state.in_((LinkState.LINKED.value, DROPPED)), links.inventory_item_id.is_not(None))
     remembers = and_(links.inventory_item_id.is_(None), links.unlinked_item_id.is_not(None))
+    # (the merchant's unlink, not an import's leaving: `links.left_by_import`)
+    by_merchant = and_(
+        remembers, links.state.not_in(sorted(LEFT_BY_IMPORT)),
+        or_(links.state != DROPPED, links.source != LinkSource.AUTO.value),
+    )  # fmt: skip
     taken = (
         select(
             literal(merchant_id), shops.c.tiktok_shop_id, links.tiktok_sku_id, item, literal(now, UTCDateTime),
-            func.min(since), func.max(case((counts, links.source))),
+            func.min(since), func.max(case((counts, links.source))), func.max(case((by_merchant, links.unlinked_at))),
         )
         .join(shops, shops.c.id == links.shop_id)
         .where(links.shop_id == shop_id, or_(counts, remembers), since.is_not(None))
         .group_by(shops.c.tiktok_shop_id, links.tiktok_sku_id, item)
     )  # fmt: skip
     columns = [kept.merchant_id, kept.tiktok_shop_id, kept.tiktok_sku_id, kept.inventory_item_id, kept.deleted_at]
-    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at, kept.source], taken))
+    kept_too = [kept.linked_at, kept.source, kept.unlinked_at]
+    await session.execute(insert(deleted_shop_links).from_select([*columns, *kept_too], taken))
 
 
 async def _counted_before_push(
