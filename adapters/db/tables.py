@@ -662,9 +662,9 @@ deleted_shop_links = Table(
     # without its item that only remembers it, or a row written before 0045.
     Column("source", String(8)),
     # When the merchant unlinked the SKU from the item (`sku_links.unlinked_at` of an UNLINKED link remembering it,
-    # `skuUnlink`; migration 0047): a sale made after it counts on that item no more once the SKU links to another
+    # `skuUnlink`; migration 0046): a sale made after it counts on that item no more once the SKU links to another
     # (`domain.inventory.ledger.counted_under_a_deleted_link`). Null: a link that named its item, one an import left
-    # (its sales since go on counting there), one unlinked before 0036, or a row written before 0047.
+    # (its sales since go on counting there), one unlinked before 0036, or a row written before 0046.
     Column("unlinked_at", UTCDateTime),
     PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at"),
     Index(None, "inventory_item_id"),

@@ -513,7 +513,7 @@ def shipped_under_a_deleted_link(
 KeptLink = tuple[datetime, datetime, datetime | None]
 """A link period a shop's delete kept (`deleted_shop_links`): (when the link took effect, when its shop was deleted,
 when the merchant unlinked the SKU from the item, `skuUnlink`: None for a link that named its item at the delete, one
-an import left, or one kept before migration 0047), all UTC."""
+an import left, or one kept before migration 0046), all UTC."""
 
 
 def counted_under_a_deleted_link(
@@ -522,7 +522,7 @@ def counted_under_a_deleted_link(
     """The item a line of a SKU linked now to `item_id` counts on when first seen, its order made at `created_at`
     (TikTok's `create_time`, UTC): the item of the link of its SKU under which it was sold, which the merchant's
     delete of an earlier connection of this TikTok shop took (`linked_before`: item -> `KeptLink`s,
-    `deleted_shop_links`, migrations 0042, 0045, 0047; `sold_while_linked_before`), when that is not `item_id`; else
+    `deleted_shop_links`, migrations 0042, 0045, 0046; `sold_while_linked_before`), when that is not `item_id`; else
     `item_id` itself (no such period; a period of `item_id`; or the periods of two other items: never guess).
     A period of another item the merchant unlinked the SKU from ends at the unlink (`sold_before_unlink`: its second
     counting as before); one of `item_id` itself runs to the delete, as `order_timing` reads it (poolfix54 finding 1).
@@ -542,8 +542,8 @@ def counted_under_a_deleted_link(
     made under the link: on the same connection it waits remembering the item unlinked from and, the SKU linked to
     another item, is history there (shipped) or reserves there (open), `link_pending`. Counted on the item unlinked
     from, its units left that item's on-hand though its shelf never shipped them (unlink56, not fixed 1: 8/0/8 where
-    the shelf held 10); so such a period ends at the unlink (`deleted_shop_links.unlinked_at`, migration 0047). What
-    it gives up: a period kept before 0047, or of a link unlinked before 0036, still runs to the delete. The caller
+    the shelf held 10); so such a period ends at the unlink (`deleted_shop_links.unlinked_at`, migration 0046). What
+    it gives up: a period kept before 0046, or of a link unlinked before 0036, still runs to the delete. The caller
     passes no period for a line that connection's ledger had (the delete's record of it, `deleted_shop_lines`, not
     RESERVED): applied already, it must not move again."""
     if sold_while_linked_before(created_at, [(since, until) for since, until, _ in linked_before.get(item_id, ())]):

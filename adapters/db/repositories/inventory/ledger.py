@@ -486,7 +486,7 @@ async def _linked_before(
     session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
 ) -> _LinkedBefore:
     """By TikTok SKU id and item id, (when the link took effect, when its shop was deleted, when the merchant had
-    unlinked it: `ledger.KeptLink`, migration 0047) of the links of `sku_ids`
+    unlinked it: `ledger.KeptLink`, migration 0046) of the links of `sku_ids`
     the merchant's deletes of earlier connections of TikTok shop `tiktok_shop_id` took (`deleted_shop_links`), for
     `ledger.order_timing`'s `linked_before` and `ledger.shipped_under_a_deleted_link`."""
     kept = deleted_shop_links.c
@@ -682,7 +682,7 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     units on sale on every shop though they had left the shelf (poolfuzz54 finding 1: 10/0/10 where the shelf held 8).
 
     Each row of a link the merchant unlinked (`skuUnlink`: not left by an import, `links.left_by_import`) keeps the
-    unlink's time (`deleted_shop_links.unlinked_at`, migration 0047, from `sku_links.unlinked_at`; null when unknown,
+    unlink's time (`deleted_shop_links.unlinked_at`, migration 0046, from `sku_links.unlinked_at`; null when unknown,
     a link unlinked before 0036): a sale made after it counts on that item no more once the reconnect links the SKU to
     another (`ledger.counted_under_a_deleted_link`; unlink56, not fixed 1).
 

@@ -16,7 +16,7 @@ the delete, as they did. A release before this one writes null, which reads as a
 The downgrade drops the column, and so loses the unlink times kept: the periods of unlinked links run to the delete
 again (the behaviour before this revision); the periods themselves stay.
 
-Revision ID: 0047_deleted_links_unlinked_at
+Revision ID: 0046_deleted_links_unlinked_at
 Revises: 0045_deleted_links_source
 Create Date: 2026-12-05 16:40:00
 """
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0047_deleted_links_unlinked_at"
+revision: str = "0046_deleted_links_unlinked_at"
 down_revision: str | None = "0045_deleted_links_source"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
