@@ -3,7 +3,6 @@ signals): a task that started and finished while its signal was lost is still se
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from adapters.crypto import TokenCipher
@@ -13,31 +12,13 @@ from domain.clock import SystemClock
 from domain.shops import Shop
 from domain.sync import SyncKind
 from gql.container import Services
-from gql.context import Context
-from gql.feeds import Follower, TaskFeed
+from gql.feeds import TaskFeed
 from gql.ids import to_global_id
-from gql.schema import schema
 from tests.fakes import FakeClock
 from tests.fixtures.redis_server import RedisServer
-from tests.fixtures.waiting import DEADLINE_SECONDS, until
-from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
-
-ALL_TASKS = "subscription { syncTaskUpdated { id status } }"
-
-
-async def _read_naming(witness: Follower, task_id: str) -> None:
-    """Until the witness takes a snapshot whose read a signal naming `task_id` asked for."""
-    while True:
-        snapshot = await witness.next(DEADLINE_SECONDS)
-        assert snapshot is not None, f"no read named {task_id}"
-        if task_id in witness.take_changed():
-            return
-
-
-async def _received(messages: Any) -> dict[str, Any]:
-    result = await anext(messages)
-    assert result.errors is None and result.data is not None, result.errors
-    return dict(result.data["syncTaskUpdated"])
+from tests.fixtures.waiting import until
+from tests.integration.db_samples import NOW, add_shop, make_shop
+from tests.integration.task_feed_support import add_task, read_naming, received, sent_until, subscribe_all_tasks
 
 
 async def test_an_all_tasks_subscriber_sends_a_task_that_started_and_finished_while_redis_lost_its_signal(
@@ -64,27 +45,19 @@ async def test_an_all_tasks_subscriber_sends_a_task_that_started_and_finished_wh
     async def add(kind: SyncKind, finished: bool = False, of: Shop = shop) -> str:
         nonlocal added
         added += 1
-        task = make_task(of, kind, created_at=NOW + timedelta(seconds=added))
-        if finished:
-            task.begin_attempt(NOW + timedelta(seconds=added))
-            task.succeed(NOW + timedelta(seconds=added))
-        async with uows() as uow:
-            await uow.sync_tasks.add(task)
-            await uow.commit()
-        await bus.task_changed(task)  # (lost while Redis is down: logged, not raised)
-        return task.id
+        # (lost while Redis is down: logged, not raised)
+        return await add_task(uows, bus, of, kind, added, finished=finished, signal=True)
 
     try:
         running = await add(SyncKind.PRODUCTS)
-        messages: Any = await schema.subscribe(ALL_TASKS, context_value=Context(services, merchant))
-        assert hasattr(messages, "__anext__"), messages
+        messages = await subscribe_all_tasks(services, merchant)
         async with feed.follow() as witness:
             try:
                 # given an all-tasks subscriber that sent its first message, and signals heard through Redis
-                assert await _received(messages) == {"id": to_global_id("SyncTask", running), "status": "QUEUED"}
+                assert await received(messages) == {"id": to_global_id("SyncTask", running), "status": "QUEUED"}
                 await until(lambda: bus.listening(merchant) > 0, "the feed to hear Redis")
                 heard = await add(SyncKind.ORDERS)
-                await _read_naming(witness, heard)
+                await read_naming(witness, heard)
                 # when Redis goes down and a task starts and finishes meanwhile, its signal lost
                 own_redis.halt()
                 await until(lambda: bus.listening(merchant) == 0, "the pub/sub connection to drop")
@@ -95,11 +68,9 @@ async def test_an_all_tasks_subscriber_sends_a_task_that_started_and_finished_wh
                 await until(lambda: bus.listening(merchant) > 0, "the feed to hear Redis again")
                 # a task of another shop signalled after it, to know when the subscriber is done
                 last = await add(SyncKind.PRODUCTS, of=await add_shop(uows, make_shop(merchant)))
-                await _read_naming(witness, last)
+                await read_naming(witness, last)
                 # then the subscriber sends the task that started and finished unsignalled, before the last one
-                sent = []
-                while (message := await _received(messages))["id"] != to_global_id("SyncTask", last):
-                    sent.append(message)
+                sent = await sent_until(messages, last)
                 assert {"id": to_global_id("SyncTask", unsignalled), "status": "SUCCEEDED"} in sent, sent
             finally:
                 await messages.aclose()

@@ -20,16 +20,13 @@ from domain.clock import SystemClock
 from domain.shops import Shop
 from domain.sync import SyncKind
 from gql.container import Services
-from gql.context import Context
 from gql.feeds import Follower, TaskFeed
 from gql.ids import to_global_id
-from gql.schema import schema
 from gql.subscriptions import FINISHED_KEPT
 from tests.fakes import FakeClock
 from tests.fixtures.waiting import DEADLINE_SECONDS
-from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
-
-ALL_TASKS = "subscription { syncTaskUpdated { id status } }"
+from tests.integration.db_samples import NOW, add_shop, make_shop
+from tests.integration.task_feed_support import add_task, read_naming, received, sent_until, subscribe_all_tasks
 
 
 class World:
@@ -56,21 +53,10 @@ class World:
 
     async def add(self, kind: SyncKind, at: int, *, finished: bool, signal: bool, shop: Shop | None = None) -> str:
         """A task created `at` seconds after NOW (and finished then), committed, signalled or not."""
-        task = make_task(shop or self.shop, kind, created_at=NOW + timedelta(seconds=at))
-        if finished:
-            task.begin_attempt(NOW + timedelta(seconds=at))
-            task.succeed(NOW + timedelta(seconds=at))
-        async with self.uows() as uow:
-            await uow.sync_tasks.add(task)
-            await uow.commit()
-        if signal:
-            await self.bus.task_changed(task)
-        return task.id
+        return await add_task(self.uows, self.bus, shop or self.shop, kind, at, finished=finished, signal=signal)
 
     async def subscribe(self) -> Any:
-        messages = await schema.subscribe(ALL_TASKS, context_value=Context(self.services, self.merchant))
-        assert hasattr(messages, "__anext__"), messages
-        return messages
+        return await subscribe_all_tasks(self.services, self.merchant)
 
     async def lose_signals(self, witness: Follower) -> None:
         """Overflow the feed's slot (signals naming no task), then until the witness has the read that answered it: a
@@ -84,27 +70,6 @@ class World:
             if self.feed.reads > reads and snapshot.changed is not None:
                 if not any(task_id.startswith("gone-") for task_id in snapshot.changed):
                     return
-
-
-async def _read_naming(witness: Follower, task_id: str) -> None:
-    while True:
-        snapshot = await witness.next(DEADLINE_SECONDS)
-        assert snapshot is not None, f"no read named {task_id}"
-        if task_id in witness.take_changed():
-            return
-
-
-async def _received(messages: Any) -> dict[str, Any]:
-    result = await asyncio.wait_for(anext(messages), DEADLINE_SECONDS)
-    assert result.errors is None and result.data is not None, result.errors
-    return dict(result.data["syncTaskUpdated"])
-
-
-async def _sent_until(messages: Any, last: str) -> list[dict[str, Any]]:
-    sent = []
-    while (message := await _received(messages))["id"] != to_global_id("SyncTask", last):
-        sent.append(message)
-    return sent
 
 
 async def test_lost_signals_send_no_task_that_finished_before_the_subscriber_joined(
@@ -123,14 +88,14 @@ async def test_lost_signals_send_no_task_that_finished_before_the_subscriber_joi
     try:
         async with world.feed.follow() as witness:
             # and an all-tasks subscriber, whose first message is the latest, then a signalled task
-            assert await _received(messages) == {"id": to_global_id("SyncTask", latest), "status": "SUCCEEDED"}
+            assert await received(messages) == {"id": to_global_id("SyncTask", latest), "status": "SUCCEEDED"}
             marker = await world.add(SyncKind.PRODUCTS, 3, finished=False, signal=True)
-            await _read_naming(witness, marker)
-            assert (await _received(messages))["id"] == to_global_id("SyncTask", marker)
+            await read_naming(witness, marker)
+            assert (await received(messages))["id"] == to_global_id("SyncTask", marker)
             # when signals are lost, nothing having changed meanwhile, and a last task is signalled
             await world.lose_signals(witness)
             last = await world.add(SyncKind.PRODUCTS, 4, finished=True, signal=True)
-            sent = await _sent_until(messages, last)
+            sent = await sent_until(messages, last)
             # then the subscriber sent neither the task that finished before it subscribed nor the one it had sent
             assert sent == [], (
                 f"tasks that did not change since the subscription were sent as changes (the old one: "
@@ -153,10 +118,10 @@ async def test_lost_signals_send_every_task_that_finished_unsignalled_however_ma
     try:
         async with world.feed.follow() as witness:
             # given an all-tasks subscriber that sent its first message and a signalled task
-            assert (await _received(messages))["id"] == to_global_id("SyncTask", running)
+            assert (await received(messages))["id"] == to_global_id("SyncTask", running)
             marker = await world.add(SyncKind.PRODUCTS, 2, finished=False, signal=True)
-            await _read_naming(witness, marker)
-            assert (await _received(messages))["id"] == to_global_id("SyncTask", marker)
+            await read_naming(witness, marker)
+            assert (await received(messages))["id"] == to_global_id("SyncTask", marker)
             # when a task starts and finishes unsignalled, then 600 more of 4 other shops (their polls, say), then
             # signals are lost
             unsignalled = await world.add(SyncKind.ORDERS, 3, finished=True, signal=False)
@@ -167,7 +132,7 @@ async def test_lost_signals_send_every_task_that_finished_unsignalled_however_ma
             ]
             await world.lose_signals(witness)
             last = await world.add(SyncKind.PRODUCTS, 2_000, finished=True, signal=True)
-            sent = await _sent_until(messages, last)
+            sent = await sent_until(messages, last)
             # then every one of them was sent once, in its final state, the first one included
             expected = [{"id": to_global_id("SyncTask", task), "status": "SUCCEEDED"} for task in [unsignalled, *polls]]
             assert sorted(sent, key=lambda m: m["id"]) == sorted(expected, key=lambda m: m["id"]), (
@@ -189,13 +154,13 @@ async def test_a_task_finished_unsignalled_after_the_subscriber_joined_is_sent_o
     messages = await world.subscribe()
     try:
         async with world.feed.follow() as witness:
-            assert (await _received(messages))["id"] == to_global_id("SyncTask", latest)
+            assert (await received(messages))["id"] == to_global_id("SyncTask", latest)
             # when, after the subscription, a task starts and finishes unsignalled (its times after the first read's)
             unsignalled = await world.add(SyncKind.PRODUCTS, 40, finished=True, signal=False)
             await world.lose_signals(witness)
             last = await world.add(SyncKind.PRODUCTS, 41, finished=True, signal=True)
             # then it is sent in its final state
-            assert await _sent_until(messages, last) == [
+            assert await sent_until(messages, last) == [
                 {"id": to_global_id("SyncTask", unsignalled), "status": "SUCCEEDED"}
             ]
     finally:
@@ -216,14 +181,14 @@ async def test_lost_signals_after_a_quiet_spell_resend_nothing_a_subscriber_forg
         async with world.feed.follow() as witness:
             # given an all-tasks subscriber that sent more finished tasks than it remembers (FINISHED_KEPT), those it
             # sent first (and forgot) the newest by their times
-            assert (await _received(messages))["id"] == to_global_id("SyncTask", latest)
+            assert (await received(messages))["id"] == to_global_id("SyncTask", latest)
             finished = [
                 await world.add(SyncKind.PRODUCTS, 300 - n, finished=True, signal=True)
                 for n in range(FINISHED_KEPT + 5)
             ]
             unsent = {to_global_id("SyncTask", task) for task in finished}
             while unsent:
-                unsent.discard((await _received(messages))["id"])
+                unsent.discard((await received(messages))["id"])
             # when an hour passes with reads but no signal (two here: a newcomer's), then signals are lost
             clock = world.feed.clock
             assert isinstance(clock, FakeClock)
@@ -234,7 +199,7 @@ async def test_lost_signals_after_a_quiet_spell_resend_nothing_a_subscriber_forg
             await world.lose_signals(witness)
             last = await world.add(SyncKind.ORDERS, 4_000, finished=True, signal=True)
             # then nothing is sent again, the tasks it forgot included
-            sent = await _sent_until(messages, last)
+            sent = await sent_until(messages, last)
             assert sent == [], f"{len(sent)} tasks that changed an hour ago were sent again"
     finally:
         await messages.aclose()
