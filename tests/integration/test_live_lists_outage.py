@@ -7,28 +7,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database, migrate, uow_factory
-from adapters.events import InProcessEventBus
-from domain.clock import SystemClock
+from adapters.db import Database, migrate
 from domain.services import inventory as pool
-from domain.shops import Shop
 from gql.container import Services
 from gql.context import Context
 from gql.ids import to_global_id
 from gql.schema import schema
-from gql.shop_feeds import ShopFeed
-from tests.fakes import FakeTaskQueue
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
-from tests.integration.db_samples import add_shop, make_shop
+from tests.integration.shop_feed_support import (
+    followed_shop,
+    next_message_waiting,
+    one_connection_pool,
+    rename,
+    services_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,20 +80,6 @@ async def _through_the_outage(services: Services, server: PostgresServer, messag
                 await message
 
 
-def _services(db: Database, cipher: TokenCipher) -> Services:
-    unused: Any = None
-    return Services(
-        settings=unused, db=db, uow_factory=uow_factory(db, cipher), tiktok=unused, queue=FakeTaskQueue(),
-        events=InProcessEventBus(), clock=SystemClock(), intake=unused, cipher=cipher,
-    )  # fmt: skip
-
-
-async def _save(uows: Callable[[], Any], shop: Shop) -> None:
-    async with uows() as uow:
-        await uow.shops.update(shop)
-        await uow.commit()
-
-
 SHOP_LISTS = {
     "products": ("products", "products(first: 5) { totalCount edges { node { id } } }", {"totalCount": 0, "edges": []}),
     "orders": ("orders", "orders(first: 5) { totalCount edges { node { id } } }", {"totalCount": 0, "edges": []}),
@@ -117,13 +103,9 @@ async def test_a_shop_s_list_in_a_shops_updated_message_waits_out_a_postgresql_o
     table, selection, empty = SHOP_LISTS[field]
     db = Database(url)
     try:
-        services = _services(db, cipher)
-        shop = await add_shop(services.uow_factory, make_shop("m-" + field))
-        merchant = shop.merchant_id
-        feed = services.shop_feeds[merchant] = ShopFeed(
-            db, services.events, services.clock, merchant, services.shop_feeds, fallback_interval=600, cipher=cipher,
-            outage=services.database_outage,
-        )  # fmt: skip
+        services = services_of(db, cipher)
+        merchant = "m-" + field
+        shop, feed = await followed_shop(db, services, merchant)
         # given a subscriber to the merchant's shops selecting one of a shop's lists, its first message sent
         document = f"subscription {{ shopsUpdated {{ id name {selection} }} }}"
         messages: Any = await schema.subscribe(document, context_value=Context(services, merchant))
@@ -134,12 +116,7 @@ async def test_a_shop_s_list_in_a_shops_updated_message_waits_out_a_postgresql_o
             assert first.errors is None and first.data == {"shopsUpdated": expected}, first.errors
             async with feed.follow(first=False) as witness:
                 # when the shop is renamed and the feed has read it (the subscriber's message not built yet)
-                shop.rename("Renamed store")
-                await _save(services.uow_factory, shop)
-                await services.events.shop_changed(shop.id, merchant)
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    while not await witness.next():
-                        pass
+                await rename(services, shop, "Renamed store", read_by=witness)
                 # and PostgreSQL stops just as the message reads the list, and starts again once a read waited
                 with _stopped_at_first(db, server, table) as met:
                     message = await _through_the_outage(services, server, messages, met)
@@ -165,7 +142,7 @@ async def test_an_item_s_movements_in_an_inventory_item_updated_message_wait_out
     server, url = own_postgres
     db = Database(url)
     try:
-        services = _services(db, cipher)
+        services = services_of(db, cipher)
         item = await pool.create_item(
             services.uow_factory, services.queue, services.events, services.clock, "m-movements", "LIST-1", 5, 0
         )
@@ -200,15 +177,9 @@ async def test_a_shop_s_products_in_a_shops_updated_message_wait_out_a_busy_pool
     """lists56, DATABASE_BUSY: the same list read, this process's pool all in use (SQLite and PostgreSQL): the message
     came with DATABASE_BUSY at ['shopsUpdated', 'products']."""
     # given a database whose pool lends one connection and waits 0.2 s for it
-    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
-    held: AsyncConnection | None = None
-    try:
-        services = _services(db, cipher)
-        shop = await add_shop(services.uow_factory, make_shop("m-busy"))
-        feed = services.shop_feeds["m-busy"] = ShopFeed(
-            db, services.events, services.clock, "m-busy", services.shop_feeds, fallback_interval=600, cipher=cipher,
-            outage=services.database_outage,
-        )  # fmt: skip
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        shop, feed = await followed_shop(busy.db, services, "m-busy")
         document = "subscription { shopsUpdated { name products(first: 5) { totalCount } } }"
         messages: Any = await schema.subscribe(document, context_value=Context(services, "m-busy"))
         assert hasattr(messages, "__anext__"), messages
@@ -218,19 +189,12 @@ async def test_a_shop_s_products_in_a_shops_updated_message_wait_out_a_busy_pool
             assert first.errors is None, first.errors
             async with feed.follow(first=False) as witness:
                 # when the shop is renamed and the feed has read it (its connection given back)
-                shop.rename("Renamed store")
-                await _save(services.uow_factory, shop)
-                await services.events.shop_changed(shop.id, "m-busy")
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    while not await witness.next():
-                        pass
+                await rename(services, shop, "Renamed store", read_by=witness)
                 # and every connection of the pool is in use when the message reads the products
-                held = await db.read_engine.connect()
-                outage = services.database_outage
-                message = asyncio.ensure_future(anext(messages))
+                await busy.hold()
+                message = await next_message_waiting(services, messages, "the products' read to wait")
                 try:
-                    await until(lambda: outage.retries >= 1 or message.done(), "the products' read to wait")
-                    await held.close()  # given back once a read waited
+                    await busy.give_back()  # given back once a read waited
                     async with asyncio.timeout(DEADLINE_SECONDS):
                         result = await message
                 finally:
@@ -243,7 +207,3 @@ async def test_a_shop_s_products_in_a_shops_updated_message_wait_out_a_busy_pool
             assert result.data == {"shopsUpdated": {"name": "Renamed store", "products": {"totalCount": 0}}}
         finally:
             await messages.aclose()
-    finally:
-        if held is not None:
-            await held.close()
-        await db.dispose()

@@ -16,17 +16,19 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.crypto import TokenCipher
-from adapters.db import Database
 from gql.context import RECONNECT_MESSAGE, Context
 from gql.schema import schema
 from gql.shared_events import SharingStats
-from gql.shop_feeds import ShopFeed
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
-from tests.integration.db_samples import add_shop, make_shop
-from tests.integration.test_live_lists_outage import _save, _services
+from tests.integration.shop_feed_support import (
+    followed_shop,
+    next_message_waiting,
+    one_connection_pool,
+    rename,
+    services_of,
+)
 
 # a nested field of the message that waits for the pool: a page (`read_live`), a loader's object (`load_live`)
 NESTED = {
@@ -41,15 +43,9 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
 ) -> None:
     selection, expected = NESTED[field]
     # given a database whose pool lends one connection and waits 0.2 s for it
-    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
-    held: AsyncConnection | None = None
-    try:
-        services = _services(db, cipher)
-        shop = await add_shop(services.uow_factory, make_shop("m-tok"))
-        feed = services.shop_feeds["m-tok"] = ShopFeed(
-            db, services.events, services.clock, "m-tok", services.shop_feeds, fallback_interval=600, cipher=cipher,
-            outage=services.database_outage,
-        )  # fmt: skip
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        shop, feed = await followed_shop(busy.db, services, "m-tok")
         # and two sockets of the merchant following its shops with the same document: A's token expires in an hour
         # (a tab opened long ago), B's in two
         document = f"subscription {{ shopsUpdated {{ name {selection} }} }}"
@@ -62,18 +58,12 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
             assert (await anext(b)).errors is None
             async with feed.follow(first=False) as witness:
                 # when the shop is renamed and the feed has read it (its connection given back)
-                shop.rename("Renamed store")
-                await _save(services.uow_factory, shop)
-                await services.events.shop_changed(shop.id, "m-tok")
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    while not await witness.next():
-                        pass
+                await rename(services, shop, "Renamed store", read_by=witness)
                 # and the pool's one connection is in use while the message reads: A's execution waits, B's shares it
-                held = await db.read_engine.connect()
+                await busy.hold()
                 outage = services.database_outage
                 shared_before = SharingStats.shared
-                a_message = asyncio.ensure_future(anext(a))
-                await until(lambda: outage.retries >= 1 or a_message.done(), "A's nested read to wait")
+                a_message = await next_message_waiting(services, a, "A's nested read to wait")
                 b_message = asyncio.ensure_future(anext(b))
                 await until(lambda: SharingStats.shared > shared_before or b_message.done(), "B to share A's execution")
                 assert not b_message.done(), b_message.result()
@@ -81,8 +71,7 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
                 a_context.token_expires_at = time.time() - 1
                 retries = outage.retries
                 await until(lambda: outage.retries > retries or a_message.done(), "one more retry")
-                await held.close()
-                held = None
+                await busy.give_back()
                 async with asyncio.timeout(DEADLINE_SECONDS):
                     a_result, b_result = await a_message, await b_message
             # then B, whose token is valid, gets the message whole
@@ -98,9 +87,7 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
                 async with asyncio.timeout(DEADLINE_SECONDS):
                     await anext(a)
             # and B's subscription goes on: the next change reaches it
-            shop.rename("Renamed again")
-            await _save(services.uow_factory, shop)
-            await services.events.shop_changed(shop.id, "m-tok")
+            await rename(services, shop, "Renamed again")
             async with asyncio.timeout(DEADLINE_SECONDS):
                 after = await anext(b)
             assert after.errors is None, after.errors
@@ -109,10 +96,6 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
             for messages in (a, b):
                 with contextlib.suppress(Exception):
                     await messages.aclose()
-    finally:
-        if held is not None:
-            await held.close()
-        await db.dispose()
 
 
 @pytest.mark.parametrize("field", list(NESTED))
@@ -123,15 +106,9 @@ async def test_a_subscriber_whose_token_expires_while_its_message_waits_gets_its
     is done, as the end of that subscription (before: a field error in a message that went on)."""
     selection, _ = NESTED[field]
     # given a database whose pool lends one connection and waits 0.2 s for it
-    db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
-    held: AsyncConnection | None = None
-    try:
-        services = _services(db, cipher)
-        shop = await add_shop(services.uow_factory, make_shop("m-alone"))
-        feed = services.shop_feeds["m-alone"] = ShopFeed(
-            db, services.events, services.clock, "m-alone", services.shop_feeds, fallback_interval=600, cipher=cipher,
-            outage=services.database_outage,
-        )  # fmt: skip
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        shop, feed = await followed_shop(busy.db, services, "m-alone")
         # and one socket of the merchant following its shops, its first message sent
         context = Context(services, "m-alone", token_expires_at=time.time() + 3600)
         messages: Any = await schema.subscribe(
@@ -141,22 +118,15 @@ async def test_a_subscriber_whose_token_expires_while_its_message_waits_gets_its
             assert (await anext(messages)).errors is None
             async with feed.follow(first=False) as witness:
                 # when the shop is renamed and the feed has read it
-                shop.rename("Renamed store")
-                await _save(services.uow_factory, shop)
-                await services.events.shop_changed(shop.id, "m-alone")
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    while not await witness.next():
-                        pass
+                await rename(services, shop, "Renamed store", read_by=witness)
                 # and the message's nested read waits for the pool's one connection, the token expiring meanwhile
-                held = await db.read_engine.connect()
+                await busy.hold()
                 outage = services.database_outage
-                message = asyncio.ensure_future(anext(messages))
-                await until(lambda: outage.retries >= 1 or message.done(), "the nested read to wait")
+                message = await next_message_waiting(services, messages, "the nested read to wait")
                 context.token_expires_at = time.time() - 1
                 retries = outage.retries
                 await until(lambda: outage.retries > retries or message.done(), "one more retry")
-                await held.close()
-                held = None
+                await busy.give_back()
                 async with asyncio.timeout(DEADLINE_SECONDS):
                     result = await message
             # then the subscriber gets UNAUTHENTICATED at its subscription's field, not the message, and it ends
@@ -170,7 +140,3 @@ async def test_a_subscriber_whose_token_expires_while_its_message_waits_gets_its
         finally:
             with contextlib.suppress(Exception):
                 await messages.aclose()
-    finally:
-        if held is not None:
-            await held.close()
-        await db.dispose()
