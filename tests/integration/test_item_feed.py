@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -340,6 +340,32 @@ async def _desk_of_two_shops(world: World) -> tuple[Shop, str, str]:
     return first, sku_id, desk.id
 
 
+async def _desk_and_chair_after_a_lost_change(
+    world: World, clock: FakeClock, change: Callable[[Shop, str, str], Awaitable[Any]]
+) -> list[dict[str, int]]:
+    """Given DESK linked by a SKU of each of two shops, a CHAIR of m1's own and two subscribers, `change(the first
+    shop, its SKU's id, CHAIR's id)` made 11 minutes after those writes with its signals lost, the feed told they were,
+    then a last change signalled (CHAIR +1). Asserts the feed read both items and only them, DESK with only the second
+    shop's link left, and that every subscriber told its client DESK at 4 and CHAIR at 3; returns each subscriber's
+    link counts by SKU."""
+    first, sku_id, desk = await _desk_of_two_shops(world)
+    chair = await world.create("m1", "CHAIR", 2)
+    clock.advance(timedelta(minutes=10))  # (those writes long before the followers: outside any lost read's window)
+    async with subscribed(world, "m1", 2) as subscribers:
+        feed = world.feed("m1")
+        assert feed is not None
+        async with feed.follow() as witness:
+            clock.advance(timedelta(minutes=1))
+            await change(first, sku_id, chair)
+            await _lost_read(world, "m1")
+            await world.adjust("m1", chair, 1)  # (a last change, signalled)
+            told = await _told_until(witness, chair)
+            assert sorted(told) == sorted([desk, chair]), sorted(told)
+            assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
+            await asyncio.gather(*(s.until_told(("DESK", 4), ("CHAIR", 3)) for s in subscribers))
+            return [s.links for s in subscribers]
+
+
 async def test_links_that_moved_while_signals_were_lost_reach_every_follower_from_both_items(
     database: Database, cipher: TokenCipher
 ) -> None:
@@ -348,25 +374,13 @@ async def test_links_that_moved_while_signals_were_lost_reach_every_follower_fro
     clock = FakeClock(NOW)
     world = World(database, cipher, clock)
     # given DESK linked by a SKU of each of two shops, a CHAIR of the merchant's own, and two subscribers
-    _, sku_id, desk = await _desk_of_two_shops(world)
-    chair = await world.create("m1", "CHAIR", 2)
-    clock.advance(timedelta(minutes=10))  # (those writes long before the followers: outside any lost read's window)
-    async with subscribed(world, "m1", 2) as subscribers:
-        feed = world.feed("m1")
-        assert feed is not None
-        async with feed.follow() as witness:
-            # when the merchant links the first shop's SKU to CHAIR, its signals lost, and the feed hears they were
-            clock.advance(timedelta(minutes=1))
-            await world.link("m1", sku_id, chair)
-            await _lost_read(world, "m1")
-            await world.adjust("m1", chair, 1)  # (a last change, signalled)
-            # then the feed read both items, and only them: DESK with one link left, CHAIR with the SKU
-            told = await _told_until(witness, chair)
-            assert sorted(told) == sorted([desk, chair]), sorted(told)
-            assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
-            # and every subscriber tells its client
-            await asyncio.gather(*(s.until_told(("DESK", 4), ("CHAIR", 3)) for s in subscribers))
-            assert all(s.links == {"DESK": 1, "CHAIR": 1} for s in subscribers), [s.links for s in subscribers]
+    # when the merchant links the first shop's SKU to CHAIR, its signals lost, and the feed hears they were
+    # then the feed read both items, and only them: DESK with one link left, CHAIR with the SKU; every subscriber
+    # tells its client
+    links = await _desk_and_chair_after_a_lost_change(
+        world, clock, lambda _, sku_id, chair: world.link("m1", sku_id, chair)
+    )
+    assert links == [{"DESK": 1, "CHAIR": 1}] * 2, links
 
 
 async def test_an_item_whose_link_went_with_a_shop_deleted_while_signals_were_lost_reaches_every_follower(
@@ -377,25 +391,13 @@ async def test_an_item_whose_link_went_with_a_shop_deleted_while_signals_were_lo
     clock = FakeClock(NOW)
     world = World(database, cipher, clock)
     # given DESK linked by a SKU of each of two shops, a CHAIR, and two subscribers
-    first, _, desk = await _desk_of_two_shops(world)
-    chair = await world.create("m1", "CHAIR", 2)
-    clock.advance(timedelta(minutes=10))
-    async with subscribed(world, "m1", 2) as subscribers:
-        feed = world.feed("m1")
-        assert feed is not None
-        async with feed.follow() as witness:
-            # when the merchant deletes the first shop, its signals lost, and the feed hears they were
-            clock.advance(timedelta(minutes=1))
-            await delete_shop(world.uows, clock, "m1", first.id, world.quiet, world.queue)
-            await _lost_read(world, "m1")
-            await world.adjust("m1", chair, 1)  # (a last change, signalled)
-            # then the feed read DESK, its one link left, and no other item but that last one
-            told = await _told_until(witness, chair)
-            assert sorted(told) == sorted([desk, chair]), sorted(told)
-            assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
-            # and every subscriber tells its client
-            await asyncio.gather(*(s.until_told(("DESK", 4), ("CHAIR", 3)) for s in subscribers))
-            assert all(s.links == {"DESK": 1, "CHAIR": 0} for s in subscribers), [s.links for s in subscribers]
+    # when the merchant deletes the first shop, its signals lost, and the feed hears they were
+    # then the feed read DESK, its one link left, and no other item but that last one; every subscriber tells its
+    # client
+    links = await _desk_and_chair_after_a_lost_change(
+        world, clock, lambda first, _, __: delete_shop(world.uows, clock, "m1", first.id, world.quiet, world.queue)
+    )
+    assert links == [{"DESK": 1, "CHAIR": 0}] * 2, links
 
 
 async def test_the_read_after_lost_signals_is_bounded_the_last_changed_first_and_forgets_what_was_sent_before(
