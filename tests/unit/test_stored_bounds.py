@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,6 +38,18 @@ def changed(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[s
     return copied
 
 
+def kept_at_limit_refused_past_it(
+    parse: Callable[[Raw], Any], record: dict[str, Any], path: tuple[Any, ...], limit: int, reason: str
+) -> Any:
+    """`record` with `limit` characters at `path` is read by `parse` (returned: kept at its column's width); with one
+    more it is refused alone, a RecordFailure of the record's id whose reason begins with `reason`."""
+    kept = parse(raw(changed(record, path, "X" * limit)))
+    failure = parse(raw(changed(record, path, "X" * (limit + 1))))
+    assert isinstance(failure, RecordFailure) and failure.tiktok_id == record["id"]
+    assert failure.reason.startswith(reason), failure.reason
+    return kept
+
+
 @pytest.mark.parametrize(
     ("path", "limit", "reason"),
     [
@@ -49,10 +62,7 @@ def changed(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[s
 def test_a_product_with_an_id_status_or_currency_over_its_column_is_refused_alone(
     path: tuple[Any, ...], limit: int, reason: str
 ) -> None:
-    assert records.product(raw(changed(PRODUCT, path, "X" * limit))).skus  # at the column's width: kept
-    failure = records.product(raw(changed(PRODUCT, path, "X" * (limit + 1))))
-    assert isinstance(failure, RecordFailure) and failure.tiktok_id == PRODUCT["id"]
-    assert failure.reason.startswith(reason), failure.reason
+    assert kept_at_limit_refused_past_it(records.product, PRODUCT, path, limit, reason).skus
 
 
 @pytest.mark.parametrize(
@@ -73,10 +83,7 @@ def test_a_product_with_an_id_status_or_currency_over_its_column_is_refused_alon
 def test_an_order_with_an_id_status_or_code_over_its_column_is_refused_alone(
     path: tuple[Any, ...], limit: int, reason: str
 ) -> None:
-    assert records.order(raw(changed(ORDER, path, "X" * limit))).line_items  # at the column's width: kept
-    failure = records.order(raw(changed(ORDER, path, "X" * (limit + 1))))
-    assert isinstance(failure, RecordFailure) and failure.tiktok_id == ORDER["id"]
-    assert failure.reason.startswith(reason), failure.reason
+    assert kept_at_limit_refused_past_it(records.order, ORDER, path, limit, reason).line_items
 
 
 def test_an_over_long_order_id_refuses_the_order_alone_in_its_page() -> None:
