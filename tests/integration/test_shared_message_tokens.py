@@ -37,6 +37,18 @@ NESTED = {
 }
 
 
+async def _ended_unauthenticated(result: Any, messages: Any) -> None:
+    """`result` is no message but UNAUTHENTICATED (RECONNECT_MESSAGE) at the subscription's field, and the
+    subscription `messages` ends after it (StopAsyncIteration within DEADLINE_SECONDS)."""
+    assert result.data is None, result.data
+    assert [(e.message, e.extensions, e.path) for e in result.errors or []] == [
+        (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, ["shopsUpdated"])
+    ]
+    with pytest.raises(StopAsyncIteration):
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await anext(messages)
+
+
 @pytest.mark.parametrize("field", list(NESTED))
 async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_socket_alone(
     database_url: str, cipher: TokenCipher, field: str
@@ -79,13 +91,7 @@ async def test_a_socket_s_token_expiring_while_a_shared_message_waits_ends_that_
             assert b_result.data == {"shopsUpdated": {"name": "Renamed store", field: expected}}
             # and A gets its own UNAUTHENTICATED, at its subscription's field, instead of the message, and its
             # subscription ends (before: a field error in a message that went on, or the data after its expiry)
-            assert a_result.data is None, a_result.data
-            assert [(e.message, e.extensions, e.path) for e in a_result.errors or []] == [
-                (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, ["shopsUpdated"])
-            ]
-            with pytest.raises(StopAsyncIteration):
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    await anext(a)
+            await _ended_unauthenticated(a_result, a)
             # and B's subscription goes on: the next change reaches it
             await rename(services, shop, "Renamed again")
             async with asyncio.timeout(DEADLINE_SECONDS):
@@ -130,13 +136,7 @@ async def test_a_subscriber_whose_token_expires_while_its_message_waits_gets_its
                 async with asyncio.timeout(DEADLINE_SECONDS):
                     result = await message
             # then the subscriber gets UNAUTHENTICATED at its subscription's field, not the message, and it ends
-            assert result.data is None, result.data
-            assert [(e.message, e.extensions, e.path) for e in result.errors or []] == [
-                (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, ["shopsUpdated"])
-            ]
-            with pytest.raises(StopAsyncIteration):
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    await anext(messages)
+            await _ended_unauthenticated(result, messages)
         finally:
             with contextlib.suppress(Exception):
                 await messages.aclose()
