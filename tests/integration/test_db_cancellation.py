@@ -209,8 +209,14 @@ class _StatementHeld:
     async def running(self) -> bool:
         if self.database.is_sqlite:
             return self._started.is_set()
+        # In pg_sleep itself (its wait event), not merely 'active' with that text: asyncpg prepares a statement first,
+        # and the backend shows it 'active' while it parses; a cancel sent then finds it idle before its execution
+        # and is dropped, and the sleep then runs its hour (CI run 1656: the read still running 120 s later).
         async with self.database.write_engine.connect() as connection:
-            query = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = :query"
+            query = (
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND wait_event = 'PgSleep' "
+                "AND query = :query"
+            )
             return bool(await connection.scalar(sa.text(query), {"query": UNTIL_STOPPED["postgresql"]}))
 
     async def fail(self) -> None:
