@@ -14,7 +14,6 @@ from sqlalchemy import select
 from adapters.crypto import TokenCipher
 from adapters.db import Database
 from adapters.db.tables import deleted_shop_links, sku_links
-from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
@@ -24,27 +23,6 @@ from tests.integration.db_samples import add_shop, make_shop
 @pytest.fixture
 def world(database: Database, cipher: TokenCipher) -> Pool:
     return Pool(database, cipher)
-
-
-async def _counts(world: Pool, sku: str) -> tuple[int, int, int]:
-    item = await world.item(sku)
-    return item["on_hand"], item["reserved"], item["available"]
-
-
-async def _link(world: Pool, shop: Shop, tiktok_sku_id: str) -> tuple[str, str, str, str | None]:
-    """(SKU id, state, source, item id) of the shop's link of TikTok SKU `tiktok_sku_id`."""
-    async with world.db.read_sessionmaker() as session:
-        links = sku_links.c
-        query = select(links.sku_id, links.state, links.source, links.inventory_item_id).where(
-            links.shop_id == shop.id, links.tiktok_sku_id == tiktok_sku_id
-        )
-        sku_id, state, source, item_id = (await session.execute(query)).one()
-        return sku_id, state, source, item_id
-
-
-async def _link_by_hand(world: Pool, shop: Shop, tiktok_sku_id: str, item_id: str | None) -> None:
-    sku_id = (await _link(world, shop, tiktok_sku_id))[0]
-    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, item_id)
 
 
 async def _delete(world: Pool, shop: Shop) -> None:
@@ -64,13 +42,13 @@ async def test_a_sku_linked_by_hand_elsewhere_keeps_its_link_and_its_sale_across
     await world.products(gone, product("q", ("g1", "SOCK", 10)))
     hat = (await world.item("HAT"))["id"]
     world.clock.advance(timedelta(minutes=1))
-    await _link_by_hand(world, gone, "g1", hat)
+    await world.link_by_hand(gone, "g1", hat)
     world.clock.advance(timedelta(minutes=1))
     o1 = order("o1", "IN_TRANSIT", "g1", "g1", at=world.clock.now())
     world.clock.advance(timedelta(minutes=1))
     if seen_open:
         await world.orders(gone, replace(o1, status="AWAITING_SHIPMENT", updated_at=o1.created_at))
-        assert await _counts(world, "HAT") == (10, 2, 8)
+        assert await world.counts("HAT") == (10, 2, 8)
     o1 = replace(o1, updated_at=world.clock.now())  # (it ships from HAT's shelf: the shelf holds 8 HAT, 10 SOCK)
     world.clock.advance(timedelta(minutes=1))
     await _delete(world, gone)
@@ -89,8 +67,8 @@ async def test_a_sku_linked_by_hand_elsewhere_keeps_its_link_and_its_sale_across
     # never-deleted connection (before: g1 linked to SOCK by seller SKU, and o1 history there, HAT 10/0/10 for the 8 on
     # the shelf; or, reserved at the delete, HAT 8/0/8 only after the merchant linked g1 to HAT again, 6/0/6 once o1
     # shipped); a replay moves nothing
-    assert (await _link(world, again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((8, 0, 8), (10, 0, 10))
+    assert (await world.link_row(again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
     version = (await world.item("HAT"))["version"]
     await world.orders(again, o1)
     assert (await world.item("HAT"))["version"] == version
@@ -104,27 +82,27 @@ async def test_a_sku_linked_by_hand_elsewhere_reserved_at_the_reconnect_ships_on
     await world.products(gone, product("q", ("g1", "SOCK", 10)))
     hat = (await world.item("HAT"))["id"]
     world.clock.advance(timedelta(minutes=1))
-    await _link_by_hand(world, gone, "g1", hat)
+    await world.link_by_hand(gone, "g1", hat)
     world.clock.advance(timedelta(minutes=1))
     o1 = order("o1", "AWAITING_SHIPMENT", "g1", "g1", at=world.clock.now())
     world.clock.advance(timedelta(minutes=1))
     await world.orders(gone, o1)
     await _delete(world, gone)
-    assert await _counts(world, "HAT") == (8, 0, 8)
+    assert await world.counts("HAT") == (8, 0, 8)
 
     # when the same TikTok shop is connected again, its import reads o1 still open, and o1 then ships
     again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
     world.clock.advance(timedelta(minutes=1))
     await world.products(again, product("q", ("g1", "SOCK", 10), at=world.clock.now()))
     await world.orders(again, replace(o1, updated_at=world.clock.now()))
-    assert await _counts(world, "HAT") == (10, 2, 8)
+    assert await world.counts("HAT") == (10, 2, 8)
     world.clock.advance(timedelta(minutes=1))
     await world.orders(again, replace(o1, status="IN_TRANSIT", updated_at=world.clock.now()))
 
     # then HAT holds the shelf's 8 and SOCK its 10 (before: o1 reserved on SOCK by seller SKU, and once the merchant
     # linked g1 to HAT again and o1 shipped, HAT 6/0/6: its units taken twice)
-    assert (await _link(world, again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((8, 0, 8), (10, 0, 10))
+    assert (await world.link_row(again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
 
 
 async def test_a_sku_linked_by_hand_to_an_item_gone_since_links_by_its_seller_sku_at_the_reconnect(world: Pool) -> None:
@@ -136,7 +114,7 @@ async def test_a_sku_linked_by_hand_to_an_item_gone_since_links_by_its_seller_sk
     await world.products(gone, product("q", ("g1", "SOCK", 10), ("g2", "HAT", 5)))
     hat = (await world.item("HAT"))["id"]
     world.clock.advance(timedelta(minutes=1))
-    await _link_by_hand(world, gone, "g1", hat)
+    await world.link_by_hand(gone, "g1", hat)
     world.clock.advance(timedelta(minutes=1))
     await _delete(world, gone)
     async with world.db.read_sessionmaker() as session:
@@ -150,8 +128,8 @@ async def test_a_sku_linked_by_hand_to_an_item_gone_since_links_by_its_seller_sk
 
     # then g1 links by its seller SKU to SOCK, as a SKU never linked does; g2 seeds a new HAT
     sock = (await world.item("SOCK"))["id"]
-    assert (await _link(world, again, "g1"))[1:] == ("LINKED", "AUTO", sock)
-    assert (await _link(world, again, "g2"))[1:] == ("LINKED", "AUTO", (await world.item("HAT"))["id"])
+    assert (await world.link_row(again, "g1"))[1:] == ("LINKED", "AUTO", sock)
+    assert (await world.link_row(again, "g2"))[1:] == ("LINKED", "AUTO", (await world.item("HAT"))["id"])
 
 
 async def test_only_the_links_made_by_hand_come_back_by_hand_at_the_reconnect(world: Pool) -> None:
@@ -162,7 +140,7 @@ async def test_only_the_links_made_by_hand_come_back_by_hand_at_the_reconnect(wo
     await world.products(gone, product("q", ("g1", "SOCK", 10), ("g2", "HAT", 10)))
     hat = (await world.item("HAT"))["id"]
     world.clock.advance(timedelta(minutes=1))
-    await _link_by_hand(world, gone, "g1", hat)
+    await world.link_by_hand(gone, "g1", hat)
     await _delete(world, gone)
 
     # when the same TikTok shop is connected again
@@ -172,8 +150,8 @@ async def test_only_the_links_made_by_hand_come_back_by_hand_at_the_reconnect(wo
 
     # then g1 is linked by hand to HAT as the merchant left it, and g2 by its seller SKU, still the import's to decide;
     # both join HAT alike: the same time (the reconnect's) and the same push fence baseline
-    assert (await _link(world, again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
-    assert (await _link(world, again, "g2"))[1:] == ("LINKED", "AUTO", hat)
+    assert (await world.link_row(again, "g1"))[1:] == ("LINKED", "MANUAL", hat)
+    assert (await world.link_row(again, "g2"))[1:] == ("LINKED", "AUTO", hat)
     async with world.db.read_sessionmaker() as session:
         links = sku_links.c
         query = select(links.tiktok_sku_id, links.linked_at, links.seeded_available, links.baseline_read_at).where(

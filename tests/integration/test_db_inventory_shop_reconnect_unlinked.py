@@ -10,13 +10,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.tables import sku_links
 from domain.catalog import Order
-from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
@@ -28,27 +25,6 @@ def world(database: Database, cipher: TokenCipher) -> Pool:
     return Pool(database, cipher)
 
 
-async def _counts(world: Pool, sku: str) -> tuple[int, int, int]:
-    item = await world.item(sku)
-    return item["on_hand"], item["reserved"], item["available"]
-
-
-async def _link(world: Pool, shop: Shop, tiktok_sku_id: str) -> tuple[str, str, str, str | None]:
-    """(SKU id, state, source, item id) of the shop's link of TikTok SKU `tiktok_sku_id`."""
-    async with world.db.read_sessionmaker() as session:
-        links = sku_links.c
-        query = select(links.sku_id, links.state, links.source, links.inventory_item_id).where(
-            links.shop_id == shop.id, links.tiktok_sku_id == tiktok_sku_id
-        )
-        sku_id, state, source, item_id = (await session.execute(query)).one()
-        return sku_id, state, source, item_id
-
-
-async def _link_by_hand(world: Pool, shop: Shop, tiktok_sku_id: str, item_id: str | None) -> None:
-    sku_id = (await _link(world, shop, tiktok_sku_id))[0]
-    await pool.link_sku(world.uows, world.queue, world.events, "merchant-a", sku_id, item_id)
-
-
 async def _sold_under_a_hand_link_then_unlinked(world: Pool, seen_open: bool) -> tuple[Shop, Order]:
     """Given SOCK and HAT (10 on hand each) linked by a first shop; the second shop's g1 (seller SKU SOCK) linked by
     hand to HAT; a sale o1 (2 units) of g1 made under that link, never ingested, or seen open (reserved on HAT:
@@ -58,17 +34,17 @@ async def _sold_under_a_hand_link_then_unlinked(world: Pool, seen_open: bool) ->
     await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
     await world.products(gone, product("q", ("g1", "SOCK", 10)))
     world.clock.advance(timedelta(minutes=1))
-    await _link_by_hand(world, gone, "g1", (await world.item("HAT"))["id"])
+    await world.link_by_hand(gone, "g1", (await world.item("HAT"))["id"])
     world.clock.advance(timedelta(minutes=1))
     o1 = order("o1", "IN_TRANSIT", "g1", "g1", at=world.clock.now())
     world.clock.advance(timedelta(minutes=1))
     if seen_open:
         await world.orders(gone, replace(o1, status="AWAITING_SHIPMENT", updated_at=o1.created_at))
-        assert await _counts(world, "HAT") == (10, 2, 8)
+        assert await world.counts("HAT") == (10, 2, 8)
     o1 = replace(o1, updated_at=world.clock.now())
     world.clock.advance(timedelta(minutes=1))
-    await _link_by_hand(world, gone, "g1", None)
-    assert (await _link(world, gone, "g1"))[1:] == ("UNLINKED", "MANUAL", None)
+    await world.link_by_hand(gone, "g1", None)
+    assert (await world.link_row(gone, "g1"))[1:] == ("UNLINKED", "MANUAL", None)
     world.clock.advance(timedelta(minutes=1))
     return gone, o1
 
@@ -89,7 +65,7 @@ async def _read(world: Pool, shop: Shop, how: str, o1: Order) -> Shop:
     await world.products(again, product("q", ("g1", "SOCK", 10), at=world.clock.now()))
     if how != "orders-first":
         await world.orders(again, o1)
-    assert (await _link(world, again, "g1"))[1:] == ("LINKED", "AUTO", (await world.item("SOCK"))["id"])
+    assert (await world.link_row(again, "g1"))[1:] == ("LINKED", "AUTO", (await world.item("SOCK"))["id"])
     return again
 
 
@@ -110,7 +86,7 @@ async def test_a_sale_shipped_unseen_under_a_hand_link_unlinked_before_the_delet
     # then o1's 2 units left HAT's on-hand, the item the link it was sold under named, and not SOCK's: the shelf
     # holds 8 HAT and 10 SOCK (before, after the reconnect: o1 history on SOCK, HAT 10/0/10, an oversell of 2); a
     # replay moves nothing
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((8, 0, 8), (10, 0, 10))
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
     versions = ((await world.item("HAT"))["version"], (await world.item("SOCK"))["version"])
     await world.orders(shop, o1)
     assert ((await world.item("HAT"))["version"], (await world.item("SOCK"))["version"]) == versions
@@ -133,13 +109,13 @@ async def test_an_open_sale_under_a_hand_link_unlinked_before_the_delete_reserve
 
     # then o1 is reserved on HAT, the item the link it was sold under named (before, after the reconnect: reserved on
     # SOCK; and, reserved at the delete, HAT's 2 units taken off by the delete as well)
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 2, 8), (10, 0, 10))
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 2, 8), (10, 0, 10))
     world.clock.advance(timedelta(minutes=1))
     await world.orders(shop, replace(o1, status=then, updated_at=world.clock.now()))
 
     # and its cancellation gives its units back to HAT, its shipment takes them off HAT's on-hand; SOCK untouched
     hat = (10, 0, 10) if then == "CANCELLED" else (8, 0, 8)
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == (hat, (10, 0, 10))
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == (hat, (10, 0, 10))
 
 
 @pytest.mark.parametrize("how", ["same-connection-linked-to-sock", "reconnect", "orders-first"])
@@ -152,19 +128,19 @@ async def test_a_sale_made_after_the_unlink_that_the_deleted_ledger_held_waiting
     shop, _ = await _sold_under_a_hand_link_then_unlinked(world, seen_open=False)
     o2 = order("o2", "IN_TRANSIT", "g1", "g1", at=world.clock.now())
     await world.orders(shop, o2)
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), (10, 0, 10))
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (10, 0, 10))
     world.clock.advance(timedelta(minutes=1))
 
     # when g1 is linked to SOCK: by the merchant on the never-deleted connection, or by the reconnect's import after
     # the shop's delete (its imports in either order), which reads o2 again
     if how == "same-connection-linked-to-sock":
-        await _link_by_hand(world, shop, "g1", (await world.item("SOCK"))["id"])
+        await world.link_by_hand(shop, "g1", (await world.item("SOCK"))["id"])
     else:
         await _read(world, shop, "orders-first" if how == "orders-first" else "reconnect", o2)
 
     # then o2 is history on SOCK, whichever import came first (the delete's record of that waiting line tells it from
     # a sale made under the link to HAT; served only once g1 links), and HAT keeps its units
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), (10, 0, 10))
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (10, 0, 10))
 
 
 @pytest.mark.parametrize("status", ["IN_TRANSIT", "AWAITING_SHIPMENT"], ids=["shipped", "open"])
@@ -185,7 +161,7 @@ async def test_a_sale_made_after_the_unlink_unseen_before_the_delete_counts_as_o
     if how.startswith("same-connection"):
         if how == "same-connection-read-then-linked":
             await world.orders(shop, o2)
-        await _link_by_hand(world, shop, "g1", (await world.item("SOCK"))["id"])
+        await world.link_by_hand(shop, "g1", (await world.item("SOCK"))["id"])
         if how == "same-connection-linked-then-read":
             await world.orders(shop, o2)
     else:
@@ -196,4 +172,4 @@ async def test_a_sale_made_after_the_unlink_unseen_before_the_delete_counts_as_o
     # SOCK; open, it reserves on SOCK (before: deducted from, or reserved on, HAT: 8/0/8 or 10/2/8 where the shelf
     # held 10, unlink56's "found but not fixed" 1)
     sock = (10, 0, 10) if status == "IN_TRANSIT" else (10, 2, 8)
-    assert (await _counts(world, "HAT"), await _counts(world, "SOCK")) == ((10, 0, 10), sock)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), sock)
