@@ -455,11 +455,16 @@ _Deducted = tuple[str, datetime | None, str]
 
 
 async def _deducted_at_delete(
-    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, order_ids: Sequence[str]
+    session: AsyncSession,
+    merchant_id: str,
+    tiktok_shop_id: str | Any,
+    order_ids: Sequence[str],
+    state: LineState | None = None,
 ) -> dict[LedgerKey, _Deducted]:
     """The item each line of `order_ids` was deducted from by the merchant's delete of an earlier connection of
-    TikTok shop `tiktok_shop_id` (`deleted_shop_lines`), with the seed's read kept for it and its state then, by
-    ledger key (a line not RESERVED then was applied by that ledger already: recorded, not deducted)."""
+    TikTok shop `tiktok_shop_id` (its id, or `_tiktok_shop_of`'s expression), with the seed's read kept for it and its
+    state then, by ledger key (a line not RESERVED then was applied by that ledger already: recorded, not deducted);
+    only the records in `state` when given."""
     deleted = deleted_shop_lines.c
     query = select(
         deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
@@ -467,9 +472,16 @@ async def _deducted_at_delete(
     ).where(
         deleted.merchant_id == merchant_id,
         deleted.tiktok_shop_id == tiktok_shop_id,
-        among(deleted.tiktok_order_id, order_ids, dialect_of(session)),
+        among(deleted.tiktok_order_id, sorted(set(order_ids)), dialect_of(session)),
     )  # fmt: skip
+    if state is not None:
+        query = query.where(deleted.state == state.value)
     return {(o, line, c): (item, read, state) for o, line, c, item, read, state in await session.execute(query)}
+
+
+def _tiktok_shop_of(shop_id: str) -> Any:
+    """The TikTok shop id of shop `shop_id`, as an expression: a read by it stays one statement."""
+    return select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
 
 
 # TikTok SKU id -> item id -> (when a link took effect, when its shop was deleted)
@@ -483,7 +495,7 @@ def _link_to_delete(kept: Collection[KeptLink]) -> list[tuple[datetime, datetime
 
 
 async def _linked_before(
-    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any, sku_ids: Collection[str]
 ) -> _LinkedBefore:
     """By TikTok SKU id and item id, (when the link took effect, when its shop was deleted, when the merchant had
     unlinked it: `ledger.KeptLink`, migration 0046) of the links of `sku_ids`
@@ -505,19 +517,7 @@ async def _linked_before_of_shop(
     session: AsyncSession, shop_id: str, merchant_id: str, sku_ids: Collection[str]
 ) -> _LinkedBefore:
     """`_linked_before` for the shop's TikTok shop, read through the shop's row (one statement)."""
-    kept = deleted_shop_links.c
-    query = (
-        select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at, kept.unlinked_at)
-        .join(shops, and_(shops.c.tiktok_shop_id == kept.tiktok_shop_id, shops.c.merchant_id == kept.merchant_id))
-        .where(
-            shops.c.id == shop_id, kept.merchant_id == merchant_id,
-            among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
-        )
-    )  # fmt: skip
-    periods: _LinkedBefore = {}
-    for sku, item, linked_at, deleted_at, unlinked_at in (await session.execute(query)).all() if sku_ids else []:
-        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at, unlinked_at))
-    return periods
+    return await _linked_before(session, merchant_id, _tiktok_shop_of(shop_id), sku_ids)
 
 
 async def _deducted_of_shop(
@@ -529,21 +529,7 @@ async def _deducted_of_shop(
 ) -> dict[LedgerKey, _Deducted]:
     """`_deducted_at_delete` for the shop's TikTok shop, read through the shop's row: the records in `state` (RESERVED:
     deducted by the delete; PENDING_LINK: held waiting by that ledger)."""
-    deleted = deleted_shop_lines.c
-    query = (
-        select(
-            deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
-            deleted.seed_read_at, deleted.state,
-        )
-        .join(shops, and_(shops.c.tiktok_shop_id == deleted.tiktok_shop_id, shops.c.merchant_id == deleted.merchant_id))
-        .where(
-            shops.c.id == shop_id,
-            deleted.merchant_id == merchant_id,
-            among(deleted.tiktok_order_id, sorted(set(order_ids)), dialect_of(session)),
-        )
-    )  # fmt: skip
-    rows = await session.execute(query.where(deleted.state == state.value))
-    return {(o, line, c): (item, read, state) for o, line, c, item, read, state in rows}
+    return await _deducted_at_delete(session, merchant_id, _tiktok_shop_of(shop_id), order_ids, state)
 
 
 async def _forget_deducted(
