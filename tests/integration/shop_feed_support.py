@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +23,8 @@ from gql.shop_feeds import ShopFeed
 from tests.fakes import FakeTaskQueue
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.db_samples import add_shop, make_shop
+
+T = TypeVar("T")
 
 
 def services_of(db: Database, cipher: TokenCipher) -> Services:
@@ -104,3 +106,27 @@ async def next_message_waiting(services: Services, messages: Any, what: str) -> 
             await message
         raise
     return message
+
+
+async def answered_after_a_busy_wait(
+    outage: Any, give_back: Callable[[], Awaitable[None]], answer: Awaitable[T], what: str
+) -> T:
+    """`answer` awaited while the pool's one connection is held, given back (`give_back`) once a read of it met the
+    busy pool (one retry of `outage`, the services' `DatabaseOutage`; `what` names that read for `until`); asserts
+    it had to wait."""
+    given_back = asyncio.Event()
+
+    async def give_back_once_waited() -> None:
+        await until(lambda: outage.retries >= 1, what)
+        await give_back()
+        given_back.set()
+
+    giving_back = asyncio.create_task(give_back_once_waited())
+    try:
+        result = await answer
+    finally:
+        giving_back.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await giving_back
+    assert given_back.is_set(), "it did not wait: no read found the pool busy"
+    return result

@@ -5,7 +5,6 @@ follower of the merchant sends only the shops whose name, status, attention or e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from contextlib import AsyncExitStack
@@ -26,8 +25,9 @@ from gql.ids import to_global_id
 from gql.schema import schema
 from gql.shop_feeds import ShopFeed, ShopFollower
 from tests.fakes import FakeClock
-from tests.fixtures.waiting import DEADLINE_SECONDS, until
+from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop
+from tests.integration.shop_feed_support import answered_after_a_busy_wait
 
 FOLLOWERS = 30
 
@@ -296,7 +296,6 @@ async def test_a_message_s_nested_reads_wait_out_a_busy_pool_as_the_feed_s_read_
     # given a database whose pool lends one connection and waits 0.2 s for it
     db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     held: AsyncConnection | None = None
-    released = asyncio.Event()
     try:
         uows = uow_factory(db, cipher)
         shop = await add_shop(uows, make_shop("m1"))
@@ -330,23 +329,12 @@ async def test_a_message_s_nested_reads_wait_out_a_busy_pool_as_the_feed_s_read_
                 assert [s.name for s in await _changed(witness)] == ["Renamed store"]
                 # and every connection of the pool is in use when the subscriber builds its message
                 held = await db.read_engine.connect()
-                outage = services.database_outage
-
-                async def give_back_once_waited() -> None:
-                    await until(lambda: outage.retries >= 1, "a nested read to fail on the busy pool")
-                    assert held is not None
-                    await held.close()
-                    released.set()
-
-                giving_back = asyncio.create_task(give_back_once_waited())
-                try:
-                    # then the message waits for a connection and carries every field, no error
-                    assert await _message(messages) == {**expected, "name": "Renamed store"}
-                finally:
-                    giving_back.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await giving_back
-                assert released.is_set()  # it had to wait: a nested read found the pool busy
+                # then the message waits for a connection (a nested read found the pool busy) and carries every
+                # field, no error
+                message = await answered_after_a_busy_wait(
+                    services.database_outage, held.close, _message(messages), "a nested read to fail on the busy pool"
+                )
+                assert message == {**expected, "name": "Renamed store"}
         finally:
             await messages.aclose()
         # and the wait was told as the subscriptions' own reads' are, under the subscription's field: one WARNING
@@ -357,8 +345,8 @@ async def test_a_message_s_nested_reads_wait_out_a_busy_pool_as_the_feed_s_read_
         assert lines[0][1].endswith("first shopsUpdated")
         assert "(shopsUpdated waited, " in lines[1][1]
     finally:
-        if held is not None and not released.is_set():
-            await held.close()
+        if held is not None:
+            await held.close()  # (a no-op once given back)
         await db.dispose()
 
 

@@ -4,7 +4,6 @@ shared by every follower, however many there are; each follower sees every commi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from contextlib import AsyncExitStack
@@ -26,8 +25,9 @@ from gql.context import Context
 from gql.feeds import Follower, Snapshot, TaskFeed
 from gql.ids import to_global_id
 from gql.schema import schema
-from tests.fixtures.waiting import DEADLINE_SECONDS, until
+from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop, make_task
+from tests.integration.shop_feed_support import answered_after_a_busy_wait
 
 UPDATES = 5
 
@@ -324,7 +324,6 @@ async def test_a_message_s_shop_read_waits_out_a_busy_pool_as_the_feed_s_read_do
     # given a database whose pool lends one connection and waits 0.2 s for it
     db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     held: AsyncConnection | None = None
-    released = asyncio.Event()
     try:
         shop = await add_shop(uow_factory(db, cipher), make_shop())
         world = InProcess(db, cipher, shop.merchant_id)
@@ -341,23 +340,13 @@ async def test_a_message_s_shop_read_waits_out_a_busy_pool_as_the_feed_s_read_do
                 await taken(witness)
                 # and every connection of the pool is in use when the subscriber builds its message
                 held = await db.read_engine.connect()
-                outage = world.services.database_outage
-
-                async def give_back_once_waited() -> None:
-                    await until(lambda: outage.retries >= 1, "the shop's read to fail on the busy pool")
-                    assert held is not None
-                    await held.close()
-                    released.set()
-
-                giving_back = asyncio.create_task(give_back_once_waited())
-                try:
-                    # then the message waits for a connection and carries its shop, no error (received: none)
-                    assert await received(messages) == {"id": started, "status": "QUEUED", "shop": shop_of_task}
-                finally:
-                    giving_back.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await giving_back
-                assert released.is_set()  # it had to wait: its first read found the pool busy
+                # then the message waits for a connection (its first read found the pool busy) and carries its shop,
+                # no error (received: none)
+                message = await answered_after_a_busy_wait(
+                    world.services.database_outage, held.close, received(messages),
+                    "the shop's read to fail on the busy pool",
+                )  # fmt: skip
+                assert message == {"id": started, "status": "QUEUED", "shop": shop_of_task}
             finally:
                 await messages.aclose()
         # and the wait was told as the subscriptions' own reads' are: one WARNING line, its end one INFO line
@@ -366,6 +355,6 @@ async def test_a_message_s_shop_read_waits_out_a_busy_pool_as_the_feed_s_read_do
         assert lines[0][1].startswith("DATABASE_BUSY: this process's database connections are all in use")
         assert lines[1][1].endswith("(syncTaskUpdated waited, 1 retries)")
     finally:
-        if held is not None and not released.is_set():
-            await held.close()
+        if held is not None:
+            await held.close()  # (a no-op once given back)
         await db.dispose()
