@@ -207,14 +207,14 @@ class ItemFeed(MerchantFeed[ItemFollower]):
 
 async def read_items(
     services: Services, merchant_id: str, item_ids: Collection[str], *, changed_since: datetime | None = None,
-    limit: int = LOST_READ_LIMIT, log_to: ThrottledLog | None = None,
+    log_to: ThrottledLog, limit: int = LOST_READ_LIMIT,
 ) -> dict[str, ItemState]:  # fmt: skip
     """The merchant's items among `item_ids` (absent: none of the merchant's, or deleted), by id, each with its links
     and their shops (a link of a shop deleted since is left out, as `InventoryItemNode.links` leaves it), in one read
     session: per `MAX_PENDING_IDS` ids one statement for the items, one for their links and one for the links' shops.
     `changed_since` (UTC): also those changed at that time or later, at most `limit`, the last changed first
-    (`inventory_queries.item_ids_changed_since`, one statement more; past `limit`, a WARNING, on `log_to` if given:
-    the feed's, once a minute)."""
+    (`inventory_queries.item_ids_changed_since`, one statement more; past `limit`, a WARNING on `log_to`: the
+    feed's, once a minute)."""
     states: dict[str, ItemState] = {}
     now = services.clock.now()
     async with services.db.read_sessionmaker() as session:
@@ -222,7 +222,7 @@ async def read_items(
         if changed_since is not None:
             changed, more = await inventory_queries.item_ids_changed_since(session, merchant_id, changed_since, limit)
             if more:
-                (log_to or ThrottledLog(log, 0)).warning(
+                log_to.warning(
                     "lost-read-limit",
                     "inventoryItemUpdated: more than %d items of merchant %s changed since %s while change signals "
                     "were lost; the %d changed last are told now, the others at their next change",
