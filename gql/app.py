@@ -41,6 +41,7 @@ from gql.logfilters import (
 from gql.method_not_allowed import method_not_allowed
 from gql.ops import ops_routes
 from gql.request_ids import RequestIdMiddleware
+from gql.responses import GRAPHQL_PATH
 from gql.schema import schema
 from gql.view import ShopbridgeGraphQL
 from gql.webhooks.endpoint import tiktok_webhook
@@ -136,8 +137,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *console_routes(request_rate),  # `/` and `/console` lead to the web console
         Route("/favicon.ico", favicon),  # asked for by browsers on every page naming no icon (GraphiQL's)
         *ops_routes(settings),
-        Route("/graphql", view),  # the view answers other methods with a JSON 405
-        WebSocketRoute("/graphql", view),
+        Route(GRAPHQL_PATH, view),  # the view answers other methods with a JSON 405
+        WebSocketRoute(GRAPHQL_PATH, view),
         Route(CALLBACK_PATH, tiktok_callback),
         Route(WEBHOOK_PATH, tiktok_webhook, methods=["POST"]),
     ]
