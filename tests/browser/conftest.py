@@ -190,9 +190,13 @@ def wait_held(page: Page, held: list[Route], what: str) -> None:
 
 def let_through(page: Page, held: list[Route]) -> None:
     """`hold_first`'s held request goes on, every handler of `**/graphql` removed; returns once the page has handled
-    its answer (a frame after it came in)."""
-    page.unroute("**/graphql")
+    its answer (a frame after it came in).
+
+    The answer is awaited from before the unroute: removing a page's last route handler turns Chromium's interception
+    off, which lets the held request go on at once, and its answer could arrive during `unroute` itself, before a wait
+    begun after it (2 in 400 on a quiet machine; CI waited out the 120 s timeout)."""
     with page.expect_response(lambda response: response.request == held[0].request) as answered:
+        page.unroute("**/graphql")
         held[0].fallback()
     answered.value.finished()
     page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
