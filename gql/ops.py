@@ -6,7 +6,9 @@
   only Redis is down; otherwise 503 `{"status": "unavailable", "problems": [{"check", "reason"}]}`, `check` being
   `starting`, `database`, `read_only` or `migrations` (adapters/readiness.py). Each check is bounded (2 s).
 - `GET /metrics`: Prometheus text exposition (see adapters/metrics.py); open unless `SHOPBRIDGE_METRICS_TOKEN` is
-  set, then it needs `Authorization: Bearer <token>` (401 otherwise).
+  set, then it needs `Authorization: Bearer <token>`: otherwise 401 `{"error": {"code": "UNAUTHENTICATED",
+  "message"}}`, the shape of every refusal off `/graphql` (gql/responses.py), with RFC 6750's challenge
+  (`metrics_challenge`). It answered `{"error": "<text>"}`, the one refusal of the server without a code (small56).
 All three are unauthenticated by merchant tokens and cheap.
 """
 
@@ -22,6 +24,7 @@ from starlette.routing import Route
 from adapters import metrics
 from adapters.config import Settings
 from adapters.readiness import Problem, Readiness, ReadinessProbe
+from gql.responses import refusal_response
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 
 
@@ -51,17 +54,40 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(readiness.body(), status_code=200 if readiness.ready else 503)
 
 
+UNAUTHENTICATED = "UNAUTHENTICATED"  # the code of /graphql's 401 too
+METRICS_REALM = "metrics"  # RFC 7235 sec. 2.2: the protection space; /metrics' token is not a merchant's
+
+
+def metrics_challenge(invalid_token: bool) -> str:
+    """The `WWW-Authenticate` value of /metrics' 401 (RFC 6750 sec. 3: the `Bearer` scheme followed by at least one
+    auth-param, here `realm`; sec. 3.1: `error="invalid_token"` when a bearer token came and is not the one, and no
+    error code when the request carried none, no `Authorization` or another scheme)."""
+    challenge = f'Bearer realm="{METRICS_REALM}"'
+    return challenge + ', error="invalid_token"' if invalid_token else challenge
+
+
+def _refused_credentials(request: Request, token: str) -> Response | None:
+    """None when the request's `Authorization` is `Bearer <token>` (scheme in any case, RFC 7235 sec. 2.1), else the
+    401: "Send an Authorization: Bearer <SHOPBRIDGE_METRICS_TOKEN> header." without a bearer token, "The token is
+    not SHOPBRIDGE_METRICS_TOKEN." with another one."""
+    scheme, _, given = (request.headers.get("authorization") or "").strip().partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        message, invalid_token = "Send an Authorization: Bearer <SHOPBRIDGE_METRICS_TOKEN> header.", False
+    elif not hmac.compare_digest(given.encode(), token.encode()):
+        message, invalid_token = "The token is not SHOPBRIDGE_METRICS_TOKEN.", True
+    else:
+        return None
+    headers = {"WWW-Authenticate": metrics_challenge(invalid_token)}
+    return refusal_response(request.scope, 401, message, UNAUTHENTICATED, headers)
+
+
 def metrics_endpoint(settings: Settings) -> Route:
     async def endpoint(request: Request) -> Response:
         if settings.metrics_token is not None:
-            scheme, _, given = (request.headers.get("authorization") or "").strip().partition(" ")
-            valid = hmac.compare_digest(given.strip().encode(), settings.metrics_token.encode())
-            if scheme.lower() != "bearer" or not valid:
-                return JSONResponse(
-                    {"error": "this endpoint needs Authorization: Bearer <SHOPBRIDGE_METRICS_TOKEN>"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+            refusal = _refused_credentials(request, settings.metrics_token)
+            if refusal is not None:
+                return refusal
         probe = _probe(request)
         if probe is not None:  # the dependency gauges, fresh even where no load balancer asks this process
             await asyncio.gather(probe.check(), probe.sample_queue_depth((SYNC_QUEUE, LIVE_QUEUE)))

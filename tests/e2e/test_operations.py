@@ -330,11 +330,33 @@ def test_documents_the_server_never_ran_earn_no_operation_label(app, no_operatio
 
 @SQLITE_ONLY
 def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
+    # Given an API whose /metrics needs a token
     app = app_factory(metrics_token="scrape-me")
-    assert httpx.get(f"{app.url}/metrics").status_code == 401
-    assert httpx.get(f"{app.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    response = httpx.get(f"{app.url}/metrics", headers={"Authorization": "Bearer scrape-me"})
-    assert response.status_code == 200 and "shopbridge_graphql_operations_total" in response.text
+    # when a scraper sends none, another scheme, a bare scheme or another bearer token
+    unsent = "Send an Authorization: Bearer <SHOPBRIDGE_METRICS_TOKEN> header."
+    cases = {
+        None: (unsent, 'Bearer realm="metrics"'),
+        "Basic c2NyYXBlLW1lOg==": (unsent, 'Bearer realm="metrics"'),
+        "Bearer": (unsent, 'Bearer realm="metrics"'),
+        "Bearer wrong": ("The token is not SHOPBRIDGE_METRICS_TOKEN.", 'Bearer realm="metrics", error="invalid_token"'),
+        "bearer scrape-me-too": (
+            "The token is not SHOPBRIDGE_METRICS_TOKEN.",
+            'Bearer realm="metrics", error="invalid_token"',
+        ),
+    }
+    for authorization, (message, challenge) in cases.items():
+        headers = {} if authorization is None else {"Authorization": authorization}
+        refused = httpx.get(f"{app.url}/metrics", headers=headers)
+        # then it is refused 401 in the shape of every refusal off /graphql, with a stable code (it was
+        # {"error": "<text>"}, small56), and RFC 6750's challenge: a realm, and invalid_token for a wrong token
+        assert refused.status_code == 401, authorization
+        assert refused.json() == {"error": {"code": "UNAUTHENTICATED", "message": message}}, authorization
+        assert refused.headers["www-authenticate"] == challenge, authorization
+        assert "shopbridge_" not in refused.text
+    # and the token, its scheme in any case, is let through; /healthz needs none
+    for scheme in ("Bearer", "bearer"):
+        response = httpx.get(f"{app.url}/metrics", headers={"Authorization": f"{scheme} scrape-me"})
+        assert response.status_code == 200 and "shopbridge_graphql_operations_total" in response.text
     assert httpx.get(f"{app.url}/healthz").status_code == 200
 
 
