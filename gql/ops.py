@@ -9,6 +9,8 @@
   set, then it needs `Authorization: Bearer <token>`: otherwise 401 `{"error": {"code": "UNAUTHENTICATED",
   "message"}}`, the shape of every refusal off `/graphql` (gql/responses.py), with RFC 6750's challenge
   (`metrics_challenge`). It answered `{"error": "<text>"}`, the one refusal of the server without a code (small56).
+  Two `Authorization` lines are 400 `BAD_REQUEST` first, as on /graphql (gql/responses.py, `ambiguous_credentials`);
+  without the token nothing reads the header, and nothing refuses it.
 All three are unauthenticated by merchant tokens and cheap.
 """
 
@@ -24,7 +26,7 @@ from starlette.routing import Route
 from adapters import metrics
 from adapters.config import Settings
 from adapters.readiness import Problem, Readiness, ReadinessProbe
-from gql.responses import refusal_response
+from gql.responses import ambiguous_credentials, refusal_response
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 
 
@@ -85,7 +87,7 @@ def _refused_credentials(request: Request, token: str) -> Response | None:
 def metrics_endpoint(settings: Settings) -> Route:
     async def endpoint(request: Request) -> Response:
         if settings.metrics_token is not None:
-            refusal = _refused_credentials(request, settings.metrics_token)
+            refusal = ambiguous_credentials(request.scope) or _refused_credentials(request, settings.metrics_token)
             if refusal is not None:
                 return refusal
         probe = _probe(request)

@@ -10,6 +10,9 @@ head limits) answers in the shape of the route asked for (`refusal_response`, `r
 "message"}}` on every other route (README, Web console: the shape of `/console/login`'s errors and of every 405).
 They answered GraphQL's shape everywhere, so the console's login, which reads `error.code`, found none in a 413
 (attack56, F-login-413).
+
+Two `Authorization` field lines are refused on every route that reads the header, in the route's shape
+(`ambiguous_credentials`: 400 `BAD_REQUEST`): `/graphql`, `/metrics` with its token, `/webhooks/tiktok`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from adapters.config import WEBHOOK_PATH
+from gql.auth import AmbiguousCredentialsError
+from gql.operations import BAD_REQUEST
 
 GRAPHQL_PATH = "/graphql"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -105,3 +110,15 @@ def refusal_response(
     if body is None:
         return Response(status_code=status, headers=headers)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def ambiguous_credentials(scope: Scope) -> Response | None:
+    """400 `BAD_REQUEST` "Ambiguous credentials: send one Authorization header, not several." in the route's shape
+    (`refusal_response`) when the request has two or more `Authorization` field lines, whatever their values; None
+    with one or none. RFC 9110 sec. 11.6.2 defines `Authorization` as a singleton: a proxy in front may act on the
+    other line (gql/auth.py, AmbiguousCredentialsError). Asked before the header is read by each route that reads it:
+    `/graphql` (attack56, F-two-auth), `/metrics` when its token is set, `/webhooks/tiktok` (small56: these two took
+    the first line)."""
+    if header_count(scope, b"authorization") > 1:
+        return refusal_response(scope, 400, AmbiguousCredentialsError.HTTP_MESSAGE, BAD_REQUEST)
+    return None

@@ -41,7 +41,7 @@ from gql.operations import METHOD_NOT_ALLOWED, OPERATION_NOT_SUPPORTED
 from gql.request_ids import answering_request_id
 from gql.request_ids import request_id as request_id_of
 from gql.request_rate import graphql_rate_limited
-from gql.responses import GRAPHQL_RESPONSE_JSON, error_response, header, header_count, response_media_type
+from gql.responses import GRAPHQL_RESPONSE_JSON, ambiguous_credentials, error_response, header, response_media_type
 from gql.socket_slots import SocketSlots
 from gql.throttled_log import ThrottledLog
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
@@ -168,9 +168,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                 )
                 return
             if not _is_ide_page(scope):
-                if header_count(scope, b"authorization") > 1:
-                    message = AmbiguousCredentialsError.HTTP_MESSAGE
-                    await error_response(scope, 400, message, BAD_REQUEST)(scope, receive, send)
+                if (ambiguous := ambiguous_credentials(scope)) is not None:
+                    await ambiguous(scope, receive, send)
                     return
                 try:
                     state["merchant_id"] = self._authenticate(header(scope, b"authorization"))

@@ -2,6 +2,7 @@
 
     body over SHOPBRIDGE_WEBHOOK_MAX_BYTES (declared or streamed)   413, empty
     body not all in within SHOPBRIDGE_REQUEST_BODY_TIMEOUT seconds   408, empty (a slowloris held it for ever)
+    two Authorization header lines, whatever their values            400, empty, nothing stored (before the body)
     Authorization missing or not the body's signature                401, empty, nothing stored
     signed, but not JSON, not an object, `type` not an integer       400, empty, logged, nothing stored
       from 0 to 2^31 - 1, `data` neither an object nor null, or an
@@ -10,6 +11,9 @@
     any other signed object (stored, or already stored: a retry)     200, empty; processing enqueued afterwards
       (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)
+
+Two Authorization lines are refused as on /graphql (gql/responses.py, `ambiguous_credentials`), counted `malformed`:
+the first one was taken as the signature (small56).
 
 Refusals (401, 408, 400) are logged one line per reason and minute at most, with how many were left out since
 (`REFUSAL_LOG_INTERVAL_SECONDS`): anyone can send forged ones; each is counted in the metric all the same.
@@ -29,6 +33,7 @@ from starlette.responses import Response
 from adapters.metrics import WEBHOOKS_RECEIVED, webhook_event_received
 from adapters.tiktok.webhooks import MalformedWebhookError, is_authentic, parse_notification
 from gql.limits import BodyTooSlowError, body_within
+from gql.responses import ambiguous_credentials
 from gql.throttled_log import ThrottledLog
 from gql.webhooks.batcher import IntakeUnavailableError
 
@@ -56,6 +61,9 @@ async def tiktok_webhook(request: Request) -> Response:
 
 async def _answer(request: Request) -> tuple[Response, str]:
     services = request.app.state.services
+    if (ambiguous := ambiguous_credentials(request.scope)) is not None:
+        _refusals(request).warning("ambiguous", "webhook refused: several Authorization headers, ambiguous signature")
+        return ambiguous, "malformed"
     limit: int = services.settings.webhook_max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):

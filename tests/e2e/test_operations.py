@@ -360,6 +360,34 @@ def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
     assert httpx.get(f"{app.url}/healthz").status_code == 200
 
 
+@SQLITE_ONLY
+def test_metrics_refuse_two_authorization_headers_as_graphql_does(app_factory) -> None:
+    # Given an API whose /metrics needs a token
+    guarded = app_factory(metrics_token="scrape-me")
+    # when a scraper sends two Authorization headers, the token in the first, the second or both
+    pairs = [("scrape-me", "wrong"), ("wrong", "scrape-me"), ("scrape-me", "scrape-me")]
+    for pair in pairs:
+        headers = [("Authorization", f"Bearer {token}") for token in pair]
+        refused = httpx.get(f"{guarded.url}/metrics", headers=headers)
+        # then it is 400 BAD_REQUEST with /graphql's message, in the shape of every refusal off /graphql (small56: the
+        # first header was read, so ("scrape-me", "wrong") was let through)
+        assert refused.status_code == 400, pair
+        message = "Ambiguous credentials: send one Authorization header, not several."
+        assert refused.json() == {"error": {"code": "BAD_REQUEST", "message": message}}, pair
+        graphql = httpx.post(f"{guarded.url}/graphql", json={"query": "{ supportedRegions }"}, headers=headers)
+        assert (graphql.status_code, graphql.json()["errors"][0]["extensions"]["code"]) == (400, "BAD_REQUEST")
+        assert graphql.json()["errors"][0]["message"] == message
+
+
+@SQLITE_ONLY
+def test_an_open_metrics_reads_no_authorization_and_so_refuses_none(app) -> None:
+    # Given an API without SHOPBRIDGE_METRICS_TOKEN, when a scraper sends two Authorization headers, then /metrics
+    # answers: nothing reads them (as GraphiQL's page, which needs no token, does not refuse them either)
+    headers = [("Authorization", "Bearer a"), ("Authorization", "Bearer b")]
+    response = httpx.get(f"{app.url}/metrics", headers=headers)
+    assert response.status_code == 200 and "shopbridge_graphql_operations_total" in response.text
+
+
 def test_metrics_count_webhook_answers(app) -> None:
     tiktok = app.settings.tiktok
     url = f"{app.url}/webhooks/tiktok"

@@ -257,6 +257,26 @@ class TestSignature:
         )
         assert response.status_code == 401 and stored_events(app) == []
 
+    @pytest.mark.parametrize("signatures", [("valid", "forged"), ("forged", "valid"), ("valid", "valid")])
+    def test_two_authorization_headers_are_ambiguous_400_and_store_nothing(self, connected, signatures) -> None:
+        # small56: the first header was taken as the signature, where /graphql refuses two (400 BAD_REQUEST)
+        app, shop = connected
+        raw = json.dumps(envelope(6, shop["tiktokShopId"], {"message": "deauthorized"})).encode()
+        headers = [("Authorization", signature(app, raw) if s == "valid" else "0" * 64) for s in signatures]
+        before = scrape(app)
+        # when a push comes with two Authorization headers, the body's signature in one or both
+        with log_lines("shopbridge.webhooks", logging.WARNING) as lines:
+            response = app.http.post(f"{app.url}/webhooks/tiktok", content=raw, headers=headers)
+        # then it is refused as /graphql refuses it, in this endpoint's shape (an empty body), and nothing is stored
+        assert (response.status_code, response.content) == (400, b""), signatures
+        assert stored_events(app) == []
+        assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
+        assert moved(before, scrape(app), "shopbridge_webhooks_received_total", outcome="malformed") == 1
+        assert lines.messages == ["webhook refused: several Authorization headers, ambiguous signature"]
+        # and the same push with its signature alone is stored
+        assert push(app, raw).status_code == 200
+        assert len(stored_events(app)) == 1
+
     def test_a_signed_body_that_is_not_json_is_a_bad_request(self, connected) -> None:
         app, shop = connected
         assert push(app, b'{"type": 1, "data": ').status_code == 400
