@@ -10,12 +10,16 @@ So a name earns its label only once the server ran it: it parsed, validated and 
 query or mutation, its execution began (graphql-core answered with `data`, or with an error located at a field);
 a subscription earns it once validated (its source may still refuse it, e.g. `NOT_FOUND`). Parse failures,
 validation failures, refused limits, variables that do not coerce and unknown operations count as `other`
-(`anonymous` without a name). `type` is query, mutation or subscription (`unknown` when the document did not parse);
+(`anonymous` without a name). Past the cap a new name counts as `other` too, so the series stay bounded and no
+operation goes uncounted; the first name left out logs one WARNING on `shopbridge.metrics` for the life of the process
+(`OperationLabels`): the cap was reached silently, and an operator saw the console's operations under `other` with
+nothing saying why. `type` is query, mutation or subscription (`unknown` when the document did not parse);
 `outcome` is `ok`, or `error` when the response carries any error. A subscription is timed up to its first result.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -26,9 +30,40 @@ from strawberry.types import ExecutionContext
 
 from adapters.metrics import GRAPHQL_DURATION, GRAPHQL_OPERATIONS
 
+log = logging.getLogger("shopbridge.metrics")
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 MAX_OPERATION_NAMES = 200  # distinct `operation` labels per process; an application names far fewer operations
-_labelled: set[str] = set()  # the names that have their own label in this process
+
+
+class OperationLabels:
+    """The operation names that have a label of their own in this process: the first `limit` distinct names it ran.
+    A later new name is refused (counted as `other`), and the first one refused logs one WARNING, once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.named: set[str] = set()
+        self.full = False  # a name was refused: the WARNING was logged
+
+    def admit(self, name: str) -> bool:
+        """Whether `name` has, or now gets, a label of its own."""
+        if name in self.named:
+            return True
+        if len(self.named) < self.limit:
+            self.named.add(name)
+            return True
+        if not self.full:
+            self.full = True
+            log.warning(
+                "%d GraphQL operation names have a metrics label of their own in this process "
+                '(MAX_OPERATION_NAMES): %s and every later new name are counted as operation="other" in '
+                "shopbridge_graphql_operations_total and _duration_seconds until a restart (logged once)",
+                self.limit,
+                name,
+            )
+        return False
+
+
+_labels = OperationLabels(MAX_OPERATION_NAMES)
 
 
 def operation_label(name: str | None, ran: bool = True) -> str:
@@ -37,11 +72,7 @@ def operation_label(name: str | None, ran: bool = True) -> str:
         return "anonymous"
     if not ran or not _NAME.fullmatch(name):
         return "other"
-    if name not in _labelled:
-        if len(_labelled) >= MAX_OPERATION_NAMES:
-            return "other"
-        _labelled.add(name)
-    return name
+    return name if _labels.admit(name) else "other"
 
 
 class OperationMetrics(SchemaExtension):

@@ -29,7 +29,7 @@ from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY, PostgresServer, start_postgres_server
-from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.ws import OperationError, WsOperation
 
 SHOPS = "{ shops { edges { node { id name } } } }"
@@ -275,14 +275,45 @@ def test_operation_names_chosen_by_clients_cannot_grow_the_metrics_without_end(a
 
 
 @pytest.fixture
-def no_operation_labelled_yet() -> Iterator[None]:
-    """The process's labelled operation names emptied for the test, and given back after: the set is per process,
-    and the tests of a worker share one."""
-    taken = set(metrics._labelled)
-    metrics._labelled.clear()
-    yield
-    metrics._labelled.clear()
-    metrics._labelled.update(taken)
+def no_operation_labelled_yet(monkeypatch) -> None:
+    """A fresh `gql.metrics.OperationLabels` for the test, the process's own given back after: the labels are per
+    process, and the tests of a worker share one."""
+    monkeypatch.setattr(metrics, "_labels", metrics.OperationLabels(MAX_OPERATION_NAMES))
+
+
+@SQLITE_ONLY
+def test_new_names_past_the_cap_are_counted_as_other_and_logged_once(app, no_operation_labelled_yet) -> None:
+    # Given a process whose MAX_OPERATION_NAMES labels are taken by operations that really ran
+    ran = [f"Ran{n}" for n in range(MAX_OPERATION_NAMES)]
+    late = ["Late0", "Late1", "Late2"]
+    with httpx.Client(headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
+
+        def run(name: str) -> None:
+            answer = client.post(f"{app.url}/graphql", json={"query": f"query {name} {{ supportedRegions }}"})
+            assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+
+        with log_lines("shopbridge.metrics", logging.WARNING) as lines:
+            for name in ran:
+                run(name)
+            assert lines.messages == []  # the cap is not reached yet
+            before = samples(httpx.get(f"{app.url}/metrics").text)
+            # when three more new names run, and a labelled one again
+            for name in [*late, "Ran0"]:
+                run(name)
+        after = samples(httpx.get(f"{app.url}/metrics").text)
+    # then each new name is counted, under `other` (the series stay bounded, nothing goes uncounted), and the
+    # labelled one under its name
+    name, query = "shopbridge_graphql_operations_total", {"type": "query", "outcome": "ok"}
+    assert total(after, name, operation="other", **query) - total(before, name, operation="other", **query) == 3
+    assert total(after, name, operation="Ran0", **query) - total(before, name, operation="Ran0", **query) == 1
+    labelled = {dict(labels).get("operation") for (metric, labels) in after if metric.startswith("shopbridge_graphql")}
+    assert set(ran) <= labelled and not labelled & set(late)
+    # and one WARNING says so, naming the cap and the first name left out (the cap was reached silently before)
+    assert lines.messages == [
+        f"{MAX_OPERATION_NAMES} GraphQL operation names have a metrics label of their own in this process "
+        '(MAX_OPERATION_NAMES): Late0 and every later new name are counted as operation="other" in '
+        "shopbridge_graphql_operations_total and _duration_seconds until a restart (logged once)"
+    ]
 
 
 @SQLITE_ONLY
