@@ -9,11 +9,12 @@ took every label, so the console's own operations were counted as `other` until 
 So a name earns its label only once the server ran it: it parsed, validated and passed every limit, and, for a
 query or mutation, its execution began (graphql-core answered with `data`, or with an error located at a field);
 a subscription earns it once validated (its source may still refuse it, e.g. `NOT_FOUND`). Parse failures,
-validation failures, refused limits, variables that do not coerce and unknown operations count as `other`
-(`anonymous` without a name). Past the cap a new name counts as `other` too, so the series stay bounded and no
-operation goes uncounted; the first name left out logs one WARNING on `shopbridge.metrics` for the life of the process
-(`OperationLabels`): the cap was reached silently, and an operator saw the console's operations under `other` with
-nothing saying why. `type` is query, mutation or subscription (`unknown` when the document did not parse);
+validation failures, refused limits, variables that do not coerce, an `operationName` the document does not have, a
+document without an operation and a mutation sent with GET (405) count as `other` (`anonymous` without a name).
+Past the cap a new name counts as `other` too, so the series stay bounded and no operation goes uncounted; the
+first name left out logs one WARNING on `shopbridge.metrics` for the life of the process (`OperationLabels`): the
+cap was reached silently, and an operator saw the console's operations under `other` with nothing saying why.
+`type` is query, mutation or subscription (`unknown` when the document did not parse or names no operation to run);
 `outcome` is `ok`, or `error` when the response carries any error. A subscription is timed up to its first result.
 """
 
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 
 from graphql import OperationType
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
 from adapters.metrics import GRAPHQL_DURATION, GRAPHQL_OPERATIONS
@@ -84,14 +86,26 @@ class OperationMetrics(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        yield
+        try:
+            yield
+        except (CannotGetOperationTypeError, InvalidOperationTypeError):
+            # Strawberry raises these through the operation, before validation: the document has no operation of
+            # `operationName`, or none at all (the view answers BAD_REQUEST), or its type is not allowed (a mutation
+            # over GET: 405). The code below the yield never ran for them, so they went uncounted (small56).
+            self._count(started, refused=True)
+            raise
+        self._count(started, refused=False)
+
+    def _count(self, started: float, refused: bool) -> None:
+        """One operation in the counter and the histogram; `refused`: Strawberry refused it with an exception."""
         context = self.execution_context
         try:
             kind = context.operation_type.value
         except Exception:  # no document (a parse error) or no such operation
             kind = "unknown"
-        label = operation_label(context.operation_name, self._executing and _ran(context, kind))
-        errors = context.pre_execution_errors or (context.result.errors if context.result is not None else None)
+        label = operation_label(context.operation_name, not refused and self._executing and _ran(context, kind))
+        result = context.result
+        errors = refused or context.pre_execution_errors or (result.errors if result is not None else None)
         GRAPHQL_OPERATIONS.labels(label, kind, "error" if errors else "ok").inc()
         GRAPHQL_DURATION.labels(label, kind).observe(time.perf_counter() - started)
 

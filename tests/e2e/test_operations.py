@@ -360,6 +360,47 @@ def test_documents_the_server_never_ran_earn_no_operation_label(app, no_operatio
 
 
 @SQLITE_ONLY
+def test_documents_naming_no_operation_to_run_are_counted_too(app, no_operation_labelled_yet) -> None:
+    # Given a merchant's documents Strawberry refuses before validation: an `operationName` the document does not
+    # have, a document with no operation at all, and a mutation sent with GET
+    h = {"Authorization": f"Bearer {app.token('m1')}"}
+    before = samples(httpx.get(f"{app.url}/metrics").text)
+    ghost = {"query": "query Real { supportedRegions }", "operationName": "Ghost"}
+    answers = [
+        httpx.post(f"{app.url}/graphql", json=ghost, headers=h),
+        httpx.post(f"{app.url}/graphql", json=ghost, headers=h),
+        httpx.post(f"{app.url}/graphql", json={"query": "fragment F on Query { supportedRegions }"}, headers=h),
+        httpx.get(
+            f"{app.url}/graphql",
+            params={"query": 'mutation Write { shopRename(input: {id: "x", name: "y"}) { userErrors { code } } }'},
+            headers=h,
+        ),
+    ]
+    codes = [(a.status_code, a.json()["errors"][0]["extensions"]["code"]) for a in answers]
+    assert codes == [(200, "BAD_REQUEST")] * 3 + [(405, "METHOD_NOT_ALLOWED")]
+    after = samples(httpx.get(f"{app.url}/metrics").text)
+
+    def moved(**labels: str) -> float:
+        return total(after, "shopbridge_graphql_operations_total", **labels) - total(
+            before, "shopbridge_graphql_operations_total", **labels
+        )
+
+    # then each is counted as an operation the server did not run, with an error, none under its own name (they
+    # were not counted at all, though README said `other`: small56, found but not fixed)
+    assert moved(operation="other", type="unknown", outcome="error") == 2
+    assert moved(operation="anonymous", type="unknown", outcome="error") == 1
+    assert moved(operation="other", type="mutation", outcome="error") == 1
+    assert moved() == 4
+    assert (
+        total(after, "shopbridge_graphql_operation_duration_seconds_count", operation="other", type="unknown")
+        - total(before, "shopbridge_graphql_operation_duration_seconds_count", operation="other", type="unknown")
+        == 2
+    )
+    labelled = {dict(labels).get("operation") for (name, labels) in after if name.startswith("shopbridge_graphql")}
+    assert not labelled & {"Ghost", "Real", "Write"}
+
+
+@SQLITE_ONLY
 def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
     # Given an API whose /metrics needs a token
     app = app_factory(metrics_token="scrape-me")
