@@ -21,6 +21,20 @@ class AuthenticationError(Exception):
     """The credentials are missing, malformed, expired or not ours; the message is safe to show."""
 
 
+class MissingBearerTokenError(AuthenticationError):
+    """No bearer token at all: no `Authorization`, another scheme, or `Bearer` alone; a 401 then names no error
+    code in its challenge (RFC 6750 sec. 3.1, `bearer_challenge`)."""
+
+
+def bearer_challenge(realm: str, invalid_token: bool) -> str:
+    """A 401's `WWW-Authenticate` value: `Bearer realm="<realm>"`, plus `, error="invalid_token"` when a bearer token
+    came and was refused (expired, forged, not the one). RFC 6750 sec. 3: the `Bearer` scheme MUST be followed by at
+    least one auth-param (a bare `Bearer` was sent); sec. 3.1: a request without credentials gets no error code.
+    `realm` (RFC 7235 sec. 2.2) tells the protection spaces apart: `graphql` (merchant tokens), `metrics`."""
+    challenge = f'Bearer realm="{realm}"'
+    return challenge + ', error="invalid_token"' if invalid_token else challenge
+
+
 class AmbiguousCredentialsError(Exception):
     """More than one credential where one is expected (two `Authorization` headers, or a `connection_init` payload
     with both `Authorization` and `authorization` of different values): refused as a bad request (HTTP 400
@@ -95,10 +109,10 @@ def verify_token_claims(secret_key: str, token: str, now: float | None = None) -
 
 
 def bearer_token(header_value: str | None) -> str:
-    """The token of an `Authorization: Bearer <token>` header value."""
+    """The token of an `Authorization: Bearer <token>` header value; MissingBearerTokenError without one."""
     if not header_value:
-        raise AuthenticationError("Send an Authorization: Bearer <token> header.")
+        raise MissingBearerTokenError("Send an Authorization: Bearer <token> header.")
     scheme, _, token = header_value.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("The Authorization header must be 'Bearer <token>'.")
+        raise MissingBearerTokenError("The Authorization header must be 'Bearer <token>'.")
     return token.strip()

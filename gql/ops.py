@@ -8,7 +8,8 @@
 - `GET /metrics`: Prometheus text exposition (see adapters/metrics.py); open unless `SHOPBRIDGE_METRICS_TOKEN` is
   set, then it needs `Authorization: Bearer <token>`: otherwise 401 `{"error": {"code": "UNAUTHENTICATED",
   "message"}}`, the shape of every refusal off `/graphql` (gql/responses.py), with RFC 6750's challenge
-  (`metrics_challenge`). It answered `{"error": "<text>"}`, the one refusal of the server without a code (small56).
+  (gql/auth.py, `bearer_challenge`). It answered `{"error": "<text>"}`, the one refusal of the server without a
+  code (small56).
   Two `Authorization` lines are 400 `BAD_REQUEST` first, as on /graphql (gql/responses.py, `ambiguous_credentials`);
   without the token nothing reads the header, and nothing refuses it.
 All three are unauthenticated by merchant tokens and cheap.
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from adapters import metrics
 from adapters.config import Settings
 from adapters.readiness import Problem, Readiness, ReadinessProbe
+from gql.auth import bearer_challenge
 from gql.responses import ambiguous_credentials, refusal_response
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE
 
@@ -60,14 +62,6 @@ UNAUTHENTICATED = "UNAUTHENTICATED"  # the code of /graphql's 401 too
 METRICS_REALM = "metrics"  # RFC 7235 sec. 2.2: the protection space; /metrics' token is not a merchant's
 
 
-def metrics_challenge(invalid_token: bool) -> str:
-    """The `WWW-Authenticate` value of /metrics' 401 (RFC 6750 sec. 3: the `Bearer` scheme followed by at least one
-    auth-param, here `realm`; sec. 3.1: `error="invalid_token"` when a bearer token came and is not the one, and no
-    error code when the request carried none, no `Authorization` or another scheme)."""
-    challenge = f'Bearer realm="{METRICS_REALM}"'
-    return challenge + ', error="invalid_token"' if invalid_token else challenge
-
-
 def _refused_credentials(request: Request, token: str) -> Response | None:
     """None when the request's `Authorization` is `Bearer <token>` (scheme in any case, RFC 7235 sec. 2.1), else the
     401: "Send an Authorization: Bearer <SHOPBRIDGE_METRICS_TOKEN> header." without a bearer token, "The token is
@@ -80,7 +74,7 @@ def _refused_credentials(request: Request, token: str) -> Response | None:
         message, invalid_token = "The token is not SHOPBRIDGE_METRICS_TOKEN.", True
     else:
         return None
-    headers = {"WWW-Authenticate": metrics_challenge(invalid_token)}
+    headers = {"WWW-Authenticate": bearer_challenge(METRICS_REALM, invalid_token)}
     return refusal_response(request.scope, 401, message, UNAUTHENTICATED, headers)
 
 

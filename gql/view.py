@@ -35,7 +35,15 @@ from strawberry.types import ExecutionResult
 
 from adapters.logs import bind_log_context, log_context
 from adapters.request_rate import RequestRate
-from gql.auth import AmbiguousCredentialsError, AuthenticationError, bearer_token, verify_token, verify_token_claims
+from gql.auth import (
+    AmbiguousCredentialsError,
+    AuthenticationError,
+    MissingBearerTokenError,
+    bearer_challenge,
+    bearer_token,
+    verify_token,
+    verify_token_claims,
+)
 from gql.context import Context
 from gql.operations import METHOD_NOT_ALLOWED, OPERATION_NOT_SUPPORTED
 from gql.request_ids import answering_request_id
@@ -47,6 +55,7 @@ from gql.throttled_log import ThrottledLog
 from gql.websocket import BoundedWebSocketAdapter, TransportWSHandler
 
 BAD_REQUEST = "BAD_REQUEST"
+GRAPHQL_REALM = "graphql"  # the WWW-Authenticate realm of a 401 (merchant tokens; /metrics has its own)
 GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its assets from
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 UNSUPPORTED_CONTENT_TYPE = "Unsupported content type: send the request as JSON, with Content-Type: application/json."
@@ -174,7 +183,8 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
                 try:
                     state["merchant_id"] = self._authenticate(header(scope, b"authorization"))
                 except AuthenticationError as exc:
-                    headers = {"WWW-Authenticate": "Bearer"}
+                    invalid_token = not isinstance(exc, MissingBearerTokenError)
+                    headers = {"WWW-Authenticate": bearer_challenge(GRAPHQL_REALM, invalid_token)}
                     await error_response(scope, 401, str(exc), "UNAUTHENTICATED", headers)(scope, receive, send)
                     return
                 bind_log_context(merchant_id=state["merchant_id"])

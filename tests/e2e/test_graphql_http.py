@@ -271,6 +271,29 @@ class TestMediaTypesAndStatuses:
         assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
         assert error_code(response) == "METHOD_NOT_ALLOWED"
 
+    def test_a_401_challenges_as_rfc_6750_with_a_realm_and_invalid_token_for_a_refused_token(
+        self, app: ShopbridgeServer
+    ) -> None:
+        # RFC 6750 sec. 3: "Bearer" MUST be followed by at least one auth-param (a bare "Bearer" was sent); sec. 3.1:
+        # error="invalid_token" when a bearer token came and was refused, no error code when none came
+        foreign = jwt.encode(
+            {"sub": "m1", "iss": ISSUER, "exp": int(time.time()) + 600},
+            "another key of at least thirty-two bytes",
+            ALGORITHM,
+        )
+        cases = {
+            None: 'Bearer realm="graphql"',
+            "Basic bTE6cHc=": 'Bearer realm="graphql"',
+            "Bearer": 'Bearer realm="graphql"',
+            "Bearer not-a-token": 'Bearer realm="graphql", error="invalid_token"',
+            f"Bearer {foreign}": 'Bearer realm="graphql", error="invalid_token"',
+        }
+        for authorization, challenge in cases.items():
+            headers = {} if authorization is None else {"Authorization": authorization}
+            response = httpx.post(f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers=headers)
+            assert response.status_code == 401 and error_code(response) == "UNAUTHENTICATED", authorization
+            assert response.headers["www-authenticate"] == challenge, authorization
+
     def test_unauthenticated_answers_in_the_accepted_media_type(self, app: ShopbridgeServer) -> None:
         response = httpx.post(
             f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers={"Accept": GRAPHQL_RESPONSE}
