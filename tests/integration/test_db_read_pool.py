@@ -431,3 +431,53 @@ async def test_unlinked_skus_of_products_created_at_the_same_instant_page_once_e
         after = page.items[-1].cursor
     # then every SKU comes once: newest product first, the id breaking the tie, then the SKUs of each by id
     assert seen == expected
+
+
+async def _changed_since(db: Database, limit: int, merchant: str = "merchant-a") -> tuple[list[str], bool]:
+    async with db.read_sessionmaker() as session:
+        return await inventory_queries.item_ids_changed_since(session, merchant, NOW, limit)
+
+
+async def test_the_items_changed_since_are_the_last_changed_first_by_their_own_time_or_a_links(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """What the all-items feed reads after lost signals (`item_ids_changed_since`): an item's time is the later of its
+    own `updated_at` and those of the links naming it (a push stamps the link alone), since NOW; another merchant's
+    never. Three links of one item changed last must not crowd out the item after it (a read of the links changed
+    last, `limit` + 1 rows, would)."""
+    # given merchant-a's items: A changed at +1 s, C at +3 s, B before NOW but its link at +5 s, F before NOW but its
+    # three links at +7.0, +6.5 and +6 s, D and its link before NOW; a link changed at +8 s naming no item; and
+    # merchant-b's item changed at +9 s, its link too
+    shop, theirs = await _catalog(database, cipher), await _catalog(database, cipher, "merchant-b")
+    before = NOW - 10 * SECOND
+    await _insert(
+        database,
+        inventory_items,
+        *(_item(_id(f"item-{name}"), name, 1, 0, 0, NOW - timedelta(hours=2)) for name in "ABCDF"),
+        _item(_id("item-E"), "E", 1, 0, 0, NOW, merchant="merchant-b"),
+    )
+    times = {"A": NOW + SECOND, "B": before, "C": NOW + 3 * SECOND, "D": before, "F": before, "E": NOW + 9 * SECOND}
+    async with database.write_sessionmaker() as session, session.begin():
+        for name, at in times.items():
+            await session.execute(
+                inventory_items.update().where(inventory_items.c.id == _id(f"item-{name}")).values(updated_at=at)
+            )
+    await _insert(
+        database,
+        sku_links,
+        _link(shop, _id("sku-b"), "p-b-sku0", "LINKED", _id("item-B"), updated_at=NOW + 5 * SECOND),
+        _link(shop, _id("sku-f1"), "p-f-sku1", "LINKED", _id("item-F"), updated_at=NOW + 7 * SECOND),
+        _link(shop, _id("sku-f2"), "p-f-sku2", "LINKED", _id("item-F"), updated_at=NOW + 6.5 * SECOND),
+        _link(shop, _id("sku-f3"), "p-f-sku3", "LINKED", _id("item-F"), updated_at=NOW + 6 * SECOND),
+        _link(shop, _id("sku-d"), "p-d-sku0", "LINKED", _id("item-D"), updated_at=before),
+        _link(shop, _id("sku-none"), "p-n-sku0", "AMBIGUOUS", None, updated_at=NOW + 8 * SECOND),
+        _link(theirs, _id("sku-e"), "p-e-sku0", "LINKED", _id("item-E"), updated_at=NOW + 9 * SECOND),
+    )
+    # when the feed reads the items changed since NOW, at most 10, 2 and 1
+    # then F (+7 s), B (+5 s), C, A: the last changed first, D and merchant-b's E never
+    expected = [_id(f"item-{name}") for name in "FBCA"]
+    assert await _changed_since(database, 10) == (expected, False)
+    assert await _changed_since(database, 2) == (expected[:2], True)
+    assert await _changed_since(database, 1) == (expected[:1], True)
+    assert await _changed_since(database, 4) == (expected, False)
+    assert await _changed_since(database, 10, "merchant-b") == ([_id("item-E")], False)

@@ -20,6 +20,7 @@ from adapters.db.tables import skus
 from adapters.events import MAX_PENDING_IDS, InProcessEventBus
 from domain.catalog import Product
 from domain.clock import Clock, SystemClock
+from domain.inventory_push import ProductPushOutcome
 from domain.services import inventory as pool
 from domain.services.shops import delete_shop
 from domain.shops import Shop
@@ -398,6 +399,110 @@ async def test_an_item_whose_link_went_with_a_shop_deleted_while_signals_were_lo
         world, clock, lambda first, _, __: delete_shop(world.uows, clock, "m1", first.id, world.quiet, world.queue)
     )
     assert links == [{"DESK": 1, "CHAIR": 0}] * 2, links
+
+
+async def _told_after_a_lost_change(
+    database: Database, cipher: TokenCipher, change: Callable[[World, Shop, str, str], Awaitable[Any]]
+) -> tuple[dict[str, ItemState], str, str]:
+    """Given DESK linked by a SKU of each of two shops, a CHAIR of m1's own, and a subscriber, `change(the world, the
+    first shop, its SKU's id, DESK's id)` made 11 minutes after those writes with its signals lost, the feed told they
+    were, then a last change signalled (CHAIR +1): what the feed handed a follower of its own, (DESK's id, CHAIR's id);
+    asserts the subscriber told its client DESK (it was never told of it before)."""
+    clock = FakeClock(NOW)
+    world = World(database, cipher, clock)
+    first, sku_id, desk = await _desk_of_two_shops(world)
+    chair = await world.create("m1", "CHAIR", 2)
+    clock.advance(timedelta(minutes=10))  # (those writes long before the followers: outside any lost read's window)
+    async with subscribed(world, "m1", 1) as (subscriber,):
+        feed = world.feed("m1")
+        assert feed is not None
+        async with feed.follow() as witness:
+            clock.advance(timedelta(minutes=1))
+            await change(world, first, sku_id, desk)
+            await _lost_read(world, "m1")
+            await world.adjust("m1", chair, 1)  # (a last change, signalled)
+            told = await _told_until(witness, chair)
+            assert desk in told, sorted(told)
+            await subscriber.until_told(("DESK", told[desk].node.on_hand), ("CHAIR", 3))
+            return told, desk, chair
+
+
+async def test_a_push_recorded_while_signals_were_lost_reaches_every_follower(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """A push's outcome stamps the link alone (`inventory_push_links.record_link_results`), not its item: the read
+    after lost signals finds the item by its link's `updated_at` (the links' side of `item_ids_changed_since`)."""
+
+    async def push(world: World, first: Shop, sku_id: str, desk: str) -> None:
+        now = world.clock.now()
+        async with world.uows() as uow:  # what the push's `_record` writes once TikTok accepted 3 for the SKU
+            outcome = ProductPushOutcome(pushed={sku_id: 3}, computed_at=now, base_items={sku_id: desk})
+            await uow.inventory_push.record_link_results(first.id, outcome, now)
+            await uow.commit()
+
+    # given DESK linked by a SKU of each of two shops, and a subscriber
+    # when a push of the first shop's SKU is recorded (3 units), its signal lost, and the feed hears signals were lost
+    told, desk, _ = await _told_after_a_lost_change(database, cipher, push)
+    # then the feed read DESK, the first shop's link with its push
+    pushed = {link.sku.tiktok_sku_id: link.pushed_quantity for link in told[desk].links}
+    assert pushed == {"s1": 3, "s2": None}, pushed
+
+
+async def test_a_safety_stock_set_while_signals_were_lost_reaches_every_follower(
+    database: Database, cipher: TokenCipher
+) -> None:
+    async def keep_back(world: World, first: Shop, sku_id: str, desk: str) -> None:
+        await pool.update_safety_stock(world.uows, world.queue, world.quiet, "m1", desk, 2)
+
+    # given DESK, and a subscriber
+    # when the merchant keeps 2 of DESK back (`inventoryItemUpdate`), its signal lost, and the feed hears it was
+    told, desk, _ = await _told_after_a_lost_change(database, cipher, keep_back)
+    # then the feed read DESK with it
+    assert told[desk].node.safety_stock == 2
+
+
+async def test_a_sku_unlinked_by_hand_while_signals_were_lost_reaches_every_follower(
+    database: Database, cipher: TokenCipher
+) -> None:
+    async def unlink(world: World, first: Shop, sku_id: str, desk: str) -> None:
+        await pool.link_sku(world.uows, world.queue, world.quiet, "m1", sku_id, None)
+
+    # given DESK linked by a SKU of each of two shops, and a subscriber
+    # when the merchant unlinks the first shop's SKU (`skuUnlink`), its signal lost, and the feed hears it was
+    told, desk, _ = await _told_after_a_lost_change(database, cipher, unlink)
+    # then the feed read DESK (its `updated_at`, bumped by the link's writer), with the second shop's link alone
+    assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
+
+
+async def test_a_seller_sku_renamed_by_an_import_while_signals_were_lost_reaches_every_follower_from_both_items(
+    database: Database, cipher: TokenCipher
+) -> None:
+    async def rename(world: World, first: Shop, sku_id: str, desk: str) -> None:
+        await world.products(first, product("p1", ("s1", "CHAIR", 4)))
+
+    # given DESK linked by a SKU of each of two shops, CHAIR, and a subscriber
+    # when an import finds the first shop's SKU renamed to seller SKU CHAIR (auto-linked there), its signals lost
+    told, desk, chair = await _told_after_a_lost_change(database, cipher, rename)
+    # then the feed read both: DESK with the second shop's link alone, CHAIR with the first shop's
+    assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
+    assert [link.sku.tiktok_sku_id for link in told[chair].links] == ["s1"]
+
+
+async def test_a_sku_an_import_no_longer_finds_while_signals_were_lost_reaches_every_follower(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """A SKU its product no longer has: its link DROPPED, naming DESK still, its `updated_at` stamped, DESK's not
+    (the links' side of `item_ids_changed_since`)."""
+
+    async def drop(world: World, first: Shop, sku_id: str, desk: str) -> None:
+        await world.products(first, product("p1", ("s1-new", None, 0)))
+
+    # given DESK linked by a SKU of each of two shops, and a subscriber
+    # when an import finds the first shop's product without that SKU (another one with no seller SKU instead), its
+    # signals lost, and the feed hears they were
+    told, desk, _ = await _told_after_a_lost_change(database, cipher, drop)
+    # then the feed read DESK with the second shop's link alone (a DROPPED link draws on no item)
+    assert [link.sku.tiktok_sku_id for link in told[desk].links] == ["s2"]
 
 
 async def test_the_read_after_lost_signals_is_bounded_the_last_changed_first_and_forgets_what_was_sent_before(
