@@ -449,6 +449,9 @@ inventory_items = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("merchant_id", "sku"),
     Index(None, "merchant_id", "created_at", "id"),  # the inventoryItems page
+    # The merchant's items changed last (migration 0047): the all-items feed's read after lost signals, 1,000 at most
+    # (`inventory_queries.item_ids_changed_since`); without it that read passed over every item of the merchant.
+    Index(None, "merchant_id", "updated_at", "id"),
 )
 
 # A shop SKU's place in the pool: one row per imported SKU (its state says why it is unlinked, if it is).
@@ -538,6 +541,10 @@ sku_links = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "inventory_item_id"),
     Index(None, "shop_id", "state"),
+    # The merchant's links changed since a time, with the item each names (migration 0047): the other half of the
+    # all-items feed's read after lost signals (`inventory_queries.item_ids_changed_since`: a push's outcome stamps
+    # the link, not its item); without it that read passed over every link of the merchant's shops.
+    Index(None, "merchant_id", "updated_at", "inventory_item_id"),
     Index(None, "shop_id", "tiktok_product_id"),
     Index(None, "shop_id", "tiktok_sku_id"),  # an order batch's lines find their links
     # The foreign key's `ON DELETE SET NULL` finds the links naming a deleted item through it (migration 0025):

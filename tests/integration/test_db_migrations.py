@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0046_deleted_links_unlinked_at"
+HEAD = "0047_changed_since_indexes"
 
 
 def _assert_migrates_to_head(url: str) -> None:

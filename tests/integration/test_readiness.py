@@ -20,7 +20,7 @@ from adapters.db.outage import unavailable
 from adapters.readiness import Problem, Readiness, ReadinessProbe
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 
-HEAD = "0046_deleted_links_unlinked_at"
+HEAD = "0047_changed_since_indexes"
 BEHIND = "0008_webhook_retention"  # the revision before HEAD
 LATER_RELEASE = "0009_later_release"  # a revision these migrations do not know
 
