@@ -30,7 +30,7 @@ from gql.inventory.item_feed import ItemFeed, ItemFollower
 from gql.inventory.shared_reads import ItemState
 from gql.schema import schema
 from tests.fakes import FakeClock, FakeEventPublisher, FakeTaskQueue
-from tests.fixtures.inventory_pool import product
+from tests.fixtures.inventory_pool import order, product
 from tests.fixtures.waiting import until
 from tests.integration.db_samples import NOW, add_shop, make_shop
 
@@ -446,6 +446,25 @@ async def test_a_push_recorded_while_signals_were_lost_reaches_every_follower(
     # then the feed read DESK, the first shop's link with its push
     pushed = {link.sku.tiktok_sku_id: link.pushed_quantity for link in told[desk].links}
     assert pushed == {"s1": 3, "s2": None}, pushed
+
+
+async def test_a_sale_an_order_batch_ingested_while_signals_were_lost_reaches_every_follower(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """A sale from TikTok (an order batch, `pool_orders`: the pool's writer, not a merchant's edit) stamps the item."""
+
+    async def sell(world: World, first: Shop, sku_id: str, desk: str) -> None:
+        sold = order("o1", "AWAITING_SHIPMENT", "s1", at=world.clock.now())
+        async with world.uows() as uow:
+            await uow.catalog.upsert_orders(first.id, [sold])
+            await pool.pool_orders(uow, world.queue, world.quiet, first.id, [sold])
+            await uow.commit()
+
+    # given DESK linked by a SKU of each of two shops, and a subscriber
+    # when an order of the first shop's SKU comes in (one unit reserved), its signal lost, and the feed hears it was
+    told, desk, _ = await _told_after_a_lost_change(database, cipher, sell)
+    # then the feed read DESK with the unit reserved
+    assert told[desk].node.reserved == 1
 
 
 async def test_a_safety_stock_set_while_signals_were_lost_reaches_every_follower(
