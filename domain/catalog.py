@@ -155,6 +155,9 @@ class Sku:
     price: Money
     stock: tuple[WarehouseStock, ...]
     bundle: bool = False  # a virtual bundle's (combo) SKU: TikTok derives its stock (live-sync.md §1.5)
+    # TikTok sent a seller SKU longer than the catalog keeps (`domain.stored.seller_sku_too_long`): `seller_sku` is
+    # None, and the SKU's link says so (`LinkState.LONG_SELLER_SKU`), not that it has none
+    seller_sku_too_long: bool = False
 
     @property
     def quantity(self) -> int:

@@ -23,7 +23,7 @@ not).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -125,6 +125,9 @@ class StoredProduct:
     stock: tuple[Row, ...]  # STOCK_VALUES each
     fingerprint: str
     stock_read_at: datetime | None = field(default=None, compare=False)  # as `Product.stock_read_at`
+    # The TikTok SKU ids, in SKU order, whose seller SKU TikTok sent is longer than the catalog keeps
+    # (`seller_sku_too_long`: stored without it, `skus.seller_sku_too_long`, migration 0048)
+    too_long_seller_skus: tuple[str, ...] = ()
 
     @property
     def tiktok_product_id(self) -> str:
@@ -135,7 +138,10 @@ class StoredProduct:
         stock: dict[str, list[WarehouseStock]] = {}
         for sku_id, warehouse_id, quantity in self.stock:
             stock.setdefault(sku_id, []).append(WarehouseStock(warehouse_id, quantity))
-        skus = tuple(Sku(s[0], s[1], Money(s[2], s[3]), tuple(stock.get(s[0], ())), s[6]) for s in self.skus)
+        too_long = set(self.too_long_seller_skus)
+        skus = tuple(
+            Sku(s[0], s[1], Money(s[2], s[3]), tuple(stock.get(s[0], ())), s[6], s[0] in too_long) for s in self.skus
+        )
         product_id, title, status, created, updated = self.values
         return Product(product_id, title, status, created, updated, skus, self.stock_read_at)
 
@@ -156,7 +162,8 @@ ProductRecord = Product | StoredProduct
 #   of its page or event stored;
 # - a seller SKU longer than `MAX_SELLER_SKU_CHARS` (as sent, or as matched: `links.trimmed`) is not kept
 #   (`kept_seller_sku`): a product's SKU is stored, with its stock and TikTok id, without a seller SKU to match by
-#   (its link NO_SELLER_SKU: `unlinkedSkus` lists it, the merchant links it by hand); an order's line is stored
+#   (its link LONG_SELLER_SKU, `seller_sku_too_long`: `unlinkedSkus` lists it, and the merchant shortens it on TikTok
+#   or links it by hand; until sku57 it read NO_SELLER_SKU, "none at TikTok"); an order's line is stored
 #   without one and counts on its SKU by TikTok's `sku_id`, as every line does. Cut short instead, it could match
 #   another SKU's seller SKU, or an item it is not;
 # - a recipient name longer than `MAX_NAME_CHARS` is cut on a grapheme boundary and ends with "…"
@@ -198,6 +205,14 @@ def kept_seller_sku(seller_sku: str | None) -> str | None:
     if len(seller_sku) <= MAX_SELLER_SKU_CHARS >= len(trimmed(seller_sku) or ""):
         return seller_sku
     return None
+
+
+def seller_sku_too_long(seller_sku: str | None) -> bool:
+    """Whether TikTok's `seller_sku` is a seller SKU the catalog does not keep for its length (`kept_seller_sku`:
+    more than `MAX_SELLER_SKU_CHARS` code points as sent or as matched), so that the SKU is stored without one and
+    linked LONG_SELLER_SKU, not NO_SELLER_SKU (sku57). A value that is blank once trimmed (`links.trimmed`: only
+    whitespace or invisible characters, however many) is no seller SKU: False."""
+    return seller_sku is not None and kept_seller_sku(seller_sku) is None and trimmed(seller_sku) is not None
 
 
 def _currency(amount: Decimal, currency: str | None, what: str) -> str:
@@ -296,10 +311,13 @@ def store_product(
     created_at: datetime,
     updated_at: datetime,
     skus: Iterable[SkuIn],
+    too_long_seller_skus: Collection[str] = (),
 ) -> StoredProduct:
     """A product's stored values, checked; raises `InvalidRecord` with the reason (e.g. "sku 9: sale_price has no
     currency"). A SKU's quantity is the sum of its warehouses' stock. An id or status past its column refuses the
-    product; a SKU's seller SKU over `MAX_SELLER_SKU_CHARS` is not kept (`kept_seller_sku`: the rule at `MAX_ID_CHARS`).
+    product; a SKU's seller SKU over `MAX_SELLER_SKU_CHARS` is not kept (`kept_seller_sku`: the rule at `MAX_ID_CHARS`),
+    and the SKU is listed in `StoredProduct.too_long_seller_skus` (`seller_sku_too_long`), as are the SKUs whose ids
+    are in `too_long_seller_skus` (a domain `Sku` read back with its seller SKU already dropped: `product_as_stored`).
 
     A product TikTok reports `DELETED` (the seller deleted it in Seller Center; Search Products still lists it with
     its SKUs, Get Product no longer does: tiktok-api.md §7) is stored as listed, SKUs included, so the merchant sees
@@ -311,8 +329,11 @@ def store_product(
     _bounded(status, MAX_STATUS_CHARS, "status")
     sku_rows: list[Row] = []
     stock_rows: list[Row] = []
+    too_long: list[str] = []
     for position, (sku_id, seller_sku, price, currency, levels, bundle) in enumerate(skus):
         sku_id = _id(sku_id)
+        if seller_sku_too_long(seller_sku) or sku_id in too_long_seller_skus:
+            too_long.append(sku_id)
         try:
             stock = [(sku_id, _id(warehouse_id, "warehouse_id"), quantity) for warehouse_id, quantity in levels]
             checked = _currency(price, currency, "sale_price")
@@ -324,8 +345,13 @@ def store_product(
         )
         stock_rows.extend(stock)
     values = (product_id, title, status, created_at, updated_at)
-    skus_, stock_ = tuple(sku_rows), tuple(stock_rows)
-    return StoredProduct(values, skus_, stock_, digest(values, skus_, stock_))
+    skus_, stock_, long_ = tuple(sku_rows), tuple(stock_rows), tuple(too_long)
+    # The flag is fingerprinted only where set, as a third child (a shape of three counts, never confused with two):
+    # a product without one keeps the fingerprint it had before migration 0048, so an upgrade rewrites no product
+    # but those stored without their over-long seller SKU, whose SKUs then get their own link reason.
+    flagged = ((sku_id,) for sku_id in long_)
+    fingerprint = digest(values, skus_, stock_, tuple(flagged)) if long_ else digest(values, skus_, stock_)
+    return StoredProduct(values, skus_, stock_, fingerprint, too_long_seller_skus=long_)
 
 
 def order_as_stored(record: OrderRecord) -> StoredOrder:
@@ -362,8 +388,9 @@ def product_as_stored(record: ProductRecord) -> StoredProduct:
          [(w.warehouse_id, w.quantity) for w in s.stock], s.bundle)
         for s in record.skus
     ]  # fmt: skip
+    too_long = [s.tiktok_sku_id for s in record.skus if s.seller_sku_too_long]
     stored = store_product(
-        record.tiktok_product_id, record.title, record.status, record.created_at, record.updated_at, skus
+        record.tiktok_product_id, record.title, record.status, record.created_at, record.updated_at, skus, too_long
     )
     return stored if record.stock_read_at is None else replace(stored, stock_read_at=record.stock_read_at)
 

@@ -221,9 +221,9 @@ class Sku(Node):
     id: strawberry.ID = strawberry.field(description="Global, opaque id of the SKU.")
     tiktok_sku_id: str = strawberry.field(description="TikTok's SKU id (Search Products `skus[].id`).")
     seller_sku: str | None = strawberry.field(
-        description="The seller's own SKU code (`seller_sku`); null when the seller gave none, or one over "
-        "255 characters (not kept: link it by hand, its link is NO_SELLER_SKU). Links the SKU to the "
-        "inventory item of the same (trimmed) SKU."
+        description="The seller's own SKU code (`seller_sku`); null when the seller gave none (its link is "
+        "NO_SELLER_SKU), or one over 255 characters, which Shopbridge does not keep (its link is LONG_SELLER_SKU: "
+        "shorten it on TikTok, or link it by hand). Links the SKU to the inventory item of the same (trimmed) SKU."
     )
     price: Money = strawberry.field(description="TikTok's sale price of the SKU (`price.sale_price`, `currency`).")
     quantity: int = strawberry.field(

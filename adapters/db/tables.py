@@ -196,6 +196,9 @@ skus = Table(
     # NULL when blank), computed in Python where the row is built (`SqlCatalogRepository`) and filled for older rows
     # by migration 0015: a later batch finds its twins by this key through the index, with no normalization in SQL.
     Column("seller_sku_key", String(255)),
+    # TikTok sent a seller SKU longer than `seller_sku` holds (`domain.stored.seller_sku_too_long`; migration 0048):
+    # `seller_sku` is NULL, and the SKU's link is LONG_SELLER_SKU rather than NO_SELLER_SKU (sku57)
+    Column("seller_sku_too_long", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("shop_id", "tiktok_sku_id"),
     Index(None, "shop_id", "seller_sku_key"),
 )
@@ -469,7 +472,8 @@ sku_links = Table(
     Column("tiktok_product_id", String(64), nullable=False),
     Column("tiktok_sku_id", String(64), nullable=False),
     Column("seller_sku", String(255)),  # trimmed; what auto-linking matched on
-    Column("state", String(16), nullable=False),  # LINKED, AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, UNLINKED, DROPPED
+    # LINKED, AMBIGUOUS, NO_SELLER_SKU, LONG_SELLER_SKU, EXCLUDED, UNLINKED, DROPPED
+    Column("state", String(16), nullable=False),
     # Set on the link whose shop's TikTok stock seeded the item, when it did: that shop's open orders created
     # before it were already outside TikTok's available, so they reserve without lowering `available`.
     Column("stock_counted_at", UTCDateTime),

@@ -4,7 +4,9 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
 - the seller SKU is trimmed (whitespace and other invisible characters at its ends), taken in NFC (a precomposed
   "É" and "E" + a combining accent are one letter) and matched exactly (case-sensitive) against the merchant's item
   SKUs; the SKU's own seller SKU is stored as TikTok sent it;
-- a SKU without a seller SKU stays unlinked as `NO_SELLER_SKU`;
+- a SKU without a seller SKU stays unlinked as `NO_SELLER_SKU`; one whose seller SKU TikTok sent too long for the
+  catalog to keep (`domain.stored.seller_sku_too_long`, over 255 code points) as `LONG_SELLER_SKU`: it has one, and
+  the merchant shortens it on TikTok or links the SKU by hand (sku57; it read NO_SELLER_SKU before);
 - a seller SKU found on two or more SKUs of one shop leaves all of them unlinked as `AMBIGUOUS`: never guess;
 - a bundle (combo) SKU is `EXCLUDED`: TikTok derives its stock from its components (12052850);
 - a link the merchant made or removed by hand (`MANUAL`) survives every later import; one made to an item survives
@@ -35,7 +37,10 @@ from domain.text import normalized, strip_invisible
 class LinkState(StrEnum):
     LINKED = "LINKED"
     AMBIGUOUS = "AMBIGUOUS"  # the seller SKU appears on several SKUs of the shop
-    NO_SELLER_SKU = "NO_SELLER_SKU"
+    NO_SELLER_SKU = "NO_SELLER_SKU"  # none at TikTok (or blank)
+    # TikTok's is longer than the catalog keeps (`domain.stored.MAX_SELLER_SKU_CHARS`). Not SELLER_SKU_TOO_LONG:
+    # `sku_links.state` is VARCHAR(16), and the name pairs with NO_SELLER_SKU as a reason of the same kind.
+    LONG_SELLER_SKU = "LONG_SELLER_SKU"
     EXCLUDED = "EXCLUDED"  # a bundle (combo) SKU: never linked, never pushed
     UNLINKED = "UNLINKED"  # the merchant unlinked it by hand
 
@@ -61,6 +66,8 @@ class ShopSku:
     source: LinkSource | None = None
     state: LinkState | None = None
     inventory_item_id: str | None = None
+    # its seller SKU was too long to keep (`skus.seller_sku_too_long`): `seller_sku` is None
+    seller_sku_too_long: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +107,8 @@ def auto_link(shop_skus: Iterable[ShopSku]) -> list[LinkDecision]:
         if sku.bundle:
             decisions.append(LinkDecision(sku.sku_id, LinkState.EXCLUDED, seller_sku))
         elif seller_sku is None:
-            decisions.append(LinkDecision(sku.sku_id, LinkState.NO_SELLER_SKU, None))
+            reason = LinkState.LONG_SELLER_SKU if sku.seller_sku_too_long else LinkState.NO_SELLER_SKU
+            decisions.append(LinkDecision(sku.sku_id, reason, None))
         elif counts[seller_sku] > 1:
             decisions.append(LinkDecision(sku.sku_id, LinkState.AMBIGUOUS, seller_sku))
         else:
@@ -129,11 +137,12 @@ def remembered_on_unlink(
 ) -> tuple[str | None, datetime | None]:
     """(`unlinked_item_id`, `linked_at`) of a link that is not LINKED once rewritten, from the link as it stood (None:
     no link yet). It leaves LINKED by the merchant's `skuUnlink` or by an import's decision (`auto_link`: its seller
-    SKU found on a second SKU of the shop, AMBIGUOUS; cleared in Seller Center, NO_SELLER_SKU; the SKU made a bundle,
-    EXCLUDED): it remembers the item it was LINKED to and when that link took effect, so that a sale first seen
-    meanwhile and linked back to that same item moves that item (`ledger.first_seen_unlinked`). A link already not
-    LINKED keeps what it remembered (an AMBIGUOUS SKU the merchant unlinks, or whose seller SKU is then cleared); a
-    link never LINKED (or to nothing the pool counted) remembers nothing."""
+    SKU found on a second SKU of the shop, AMBIGUOUS; cleared in Seller Center, NO_SELLER_SKU; made too long to keep,
+    LONG_SELLER_SKU; the SKU made a bundle, EXCLUDED): it remembers the item it was LINKED to and when that link took
+    effect, so that a sale first seen meanwhile and linked back to that same item moves that item
+    (`ledger.first_seen_unlinked`). A link already not LINKED keeps what it remembered (an AMBIGUOUS SKU the merchant
+    unlinks, or whose seller SKU is then cleared); a link never LINKED (or to nothing the pool counted) remembers
+    nothing."""
     if state is LinkState.LINKED:
         return (item_id, linked_at) if item_id is not None else (None, None)
     if state is None or unlinked_item_id is None:
@@ -207,7 +216,10 @@ def counts_orders(state: str, item_id: str | None) -> str | None:
 # writable here (live-sync.md sec. 1.1: the push keeps the link's item; an import's EXCLUDED, a bundle, names none)
 HOLDS_ON_ITS_ITEM = frozenset({LinkState.LINKED.value, DROPPED, LinkState.EXCLUDED.value})
 # The states an import leaves a SKU in without its item (`auto_link`): it remembers that item (`unlinked_item_id`)
-LEFT_BY_IMPORT = frozenset({LinkState.AMBIGUOUS.value, LinkState.NO_SELLER_SKU.value, LinkState.EXCLUDED.value})
+LEFT_BY_IMPORT = frozenset(
+    state.value
+    for state in (LinkState.AMBIGUOUS, LinkState.NO_SELLER_SKU, LinkState.LONG_SELLER_SKU, LinkState.EXCLUDED)
+)
 
 
 def holds_for(
@@ -236,9 +248,10 @@ def holds_for(
 
 def left_by_import(state: str, source: str) -> bool:
     """Whether a link without its item (`state`: `sku_links.state`; `source`: a `LinkSource` value) was left so by a
-    products import, remembering the item its SKU's sales were placed on: AMBIGUOUS, NO_SELLER_SKU or EXCLUDED
-    (`LEFT_BY_IMPORT`), or DROPPED from its product after that, which keeps the link's source (an AUTO link without
-    its item; the merchant's unlink, UNLINKED, is MANUAL, and a link that names its item keeps it when dropped)."""
+    products import, remembering the item its SKU's sales were placed on: AMBIGUOUS, NO_SELLER_SKU, LONG_SELLER_SKU
+    or EXCLUDED (`LEFT_BY_IMPORT`), or DROPPED from its product after that, which keeps the link's source (an AUTO
+    link without its item; the merchant's unlink, UNLINKED, is MANUAL, and a link that names its item keeps it when
+    dropped)."""
     return state in LEFT_BY_IMPORT or (state == DROPPED and source == LinkSource.AUTO.value)
 
 

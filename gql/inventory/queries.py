@@ -102,8 +102,8 @@ class InventoryQuery:
 
     @strawberry.field(
         description="SKUs of one of the merchant's shops that draw on no inventory item (AMBIGUOUS, NO_SELLER_SKU, "
-        "EXCLUDED, UNLINKED), newest product first: what the merchant should link by hand (skuLink). `first` is 1 "
-        "to 100 (default 20). Another merchant's shop gives an empty connection."
+        "LONG_SELLER_SKU, EXCLUDED, UNLINKED), newest product first: what the merchant should link by hand (skuLink). "
+        "`first` is 1 to 100 (default 20). Another merchant's shop gives an empty connection."
     )
     async def unlinked_skus(
         self,

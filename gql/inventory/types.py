@@ -21,15 +21,18 @@ SkuLinkState = d.enum(
     {
         LinkState.LINKED: "Draws on an inventory item: its orders reserve there, and the pool pushes its stock.",
         LinkState.AMBIGUOUS: "Its seller SKU appears on several SKUs of the shop: link one by hand (skuLink).",
-        LinkState.NO_SELLER_SKU: "It has no seller SKU to match an item by (none at TikTok, or one over 255 "
-        "characters, which Shopbridge does not keep: Sku.sellerSku is null): link it by hand (skuLink).",
+        LinkState.NO_SELLER_SKU: "It has no seller SKU at TikTok to match an item by (Sku.sellerSku is null): give it "
+        "one on TikTok, or link it by hand (skuLink).",
+        LinkState.LONG_SELLER_SKU: "Its seller SKU at TikTok is over 255 characters, longer than Shopbridge keeps "
+        "(Sku.sellerSku is null), so nothing matches it to an item: shorten it on TikTok (the next import or product "
+        "event links it by it), or link it by hand (skuLink).",
         LinkState.EXCLUDED: "A bundle (combo) SKU, whose stock TikTok derives from its components: never linked.",
         LinkState.UNLINKED: "Unlinked by the merchant (skuUnlink), or not decided yet.",
     },
     name="SkuLinkState",
     description="LINKED to an inventory item; AMBIGUOUS: its seller SKU appears on several SKUs of the shop; "
-    "NO_SELLER_SKU; EXCLUDED: a bundle (combo) SKU, whose stock TikTok derives; UNLINKED by the merchant, or not "
-    "decided yet.",
+    "NO_SELLER_SKU: none at TikTok; LONG_SELLER_SKU: its seller SKU is over 255 characters; EXCLUDED: a bundle "
+    "(combo) SKU, whose stock TikTok derives; UNLINKED by the merchant, or not decided yet.",
 )
 SkuLinkSource = d.enum(
     LinkSource,

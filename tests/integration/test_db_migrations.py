@@ -20,7 +20,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0047_changed_since_indexes"
+HEAD = "0048_sku_seller_sku_too_long"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -846,3 +846,53 @@ def test_every_migrations_description_is_one_line() -> None:
     # `migrate` step's log line, as the log lines escape line breaks (`adapters.text.one_line`)
     assert len(scripts) >= 35
     assert [script.revision for script in scripts if not script.doc or "\n" in script.doc] == []
+
+
+def test_upgrade_marks_no_sku_too_long_and_downgrade_turns_long_seller_sku_links_into_no_seller_sku(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    # given a database at 0046 with a SKU stored without a seller SKU (none at TikTok, or one over 255 characters:
+    # nothing told them apart) and its link NO_SELLER_SKU
+    migrate.upgrade(url, "0046_deleted_links_unlinked_at")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            connection.execute(
+                text(
+                    "INSERT INTO products (id, shop_id, tiktok_product_id, title, status, created_at, updated_at, "
+                    "fingerprint, imported_at) VALUES ('p1', 's1', 'tp1', 'Lamp', 'ACTIVATE', :now, :now, 'f', :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO skus (id, product_id, shop_id, tiktok_sku_id, seller_sku, price_amount, currency, "
+                    "quantity, position) VALUES ('k1', 'p1', 's1', 'ts1', NULL, '10', 'USD', 3, 0)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO sku_links (sku_id, shop_id, merchant_id, tiktok_product_id, tiktok_sku_id, state, "
+                    "source, updated_at) VALUES ('k1', 's1', 'm1', 'tp1', 'ts1', 'NO_SELLER_SKU', 'AUTO', :now)"
+                ),
+                {"now": _NOW},
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the SKU is not marked (its next import or product event, whose fingerprint then differs when its
+        # seller SKU is too long, writes the mark: `domain.stored.store_product`), its link as it was
+        with engine.begin() as connection:
+            assert [tuple(r) for r in connection.execute(text("SELECT id, seller_sku_too_long FROM skus"))] == [
+                ("k1", False)
+            ]
+            # and once this release marked it and linked it LONG_SELLER_SKU
+            connection.execute(text("UPDATE skus SET seller_sku_too_long = true"))
+            connection.execute(text("UPDATE sku_links SET state = 'LONG_SELLER_SKU'"))
+        # when the schema goes back to 0046, then the link reads NO_SELLER_SKU, a state that release knows
+        migrate.downgrade(url, "0046_deleted_links_unlinked_at")
+        with engine.begin() as connection:
+            assert [tuple(r) for r in connection.execute(text("SELECT sku_id, state FROM sku_links"))] == [
+                ("k1", "NO_SELLER_SKU")
+            ]
+            assert "seller_sku_too_long" not in {c["name"] for c in inspect(connection).get_columns("skus")}

@@ -17,6 +17,7 @@ from domain.inventory.links import (
     back_from_drop,
     counts_orders,
     holds_for,
+    left_by_import,
     on_seed,
     relink_needed,
     relinked_by_hand,
@@ -88,6 +89,23 @@ def test_auto_link_decides_every_sku_in_order_after_a_manual_one_is_skipped() ->
         LinkDecision("s7", NO_SELLER_SKU, None, None),
         LinkDecision("s8", LINKED, "tee-red", "tee-red"),
     ]
+
+
+def test_a_seller_sku_too_long_to_keep_is_long_seller_sku_not_no_seller_sku() -> None:
+    # given a SKU stored without its seller SKU because TikTok's was too long to keep, and one TikTok has none for
+    decisions = auto_link([ShopSku("s1", None, seller_sku_too_long=True), ShopSku("s2", None), ShopSku("s3", "MUG")])
+    # then the first says why (the merchant shortens it on TikTok or links it by hand), the second has none
+    assert decisions == [
+        LinkDecision("s1", LinkState.LONG_SELLER_SKU, None, None),
+        LinkDecision("s2", NO_SELLER_SKU, None, None),
+        LinkDecision("s3", LINKED, "MUG", "MUG"),
+    ]
+    # and a LINKED SKU whose seller SKU became too long leaves its item as an import's decision, remembering it: its
+    # sales made meanwhile count there when it is linked back (`left_by_import`), as after NO_SELLER_SKU
+    assert left_by_import(LinkState.LONG_SELLER_SKU.value, AUTO.value)
+    assert holds_for(LinkState.LONG_SELLER_SKU.value, None, "i1", AUTO.value) == "i1"
+    # and the merchant's link by hand stands over it
+    assert auto_link([ShopSku("s1", None, source=MANUAL, state=LINKED, seller_sku_too_long=True)]) == []
 
 
 def test_a_bundle_sharing_a_seller_sku_does_not_make_it_ambiguous() -> None:

@@ -107,6 +107,40 @@ def test_a_product_skus_seller_sku_over_255_characters_is_not_kept_and_the_sku_i
     ]  # fmt: skip
 
 
+def test_a_seller_sku_too_long_to_keep_is_flagged_on_its_sku_and_a_blank_or_kept_one_is_not() -> None:
+    # given a product with SKUs whose seller SKU is 256 characters, 255 NFC-lengthening ones (510 as matched), 255
+    # characters (kept), and 300 spaces (blank: no seller SKU, however long)
+    ids = [f"17295929697122070{n}" for n in range(10, 14)]
+    values = ["L" * 256, "\u0344" * 255, "S" * 255, " " * 300]
+    specs = [{**PRODUCT["skus"][0], "id": i, "seller_sku": v} for i, v in zip(ids, values, strict=True)]
+    read = records.stored_product(raw({**PRODUCT, "skus": specs}))
+    assert not isinstance(read, RecordFailure)
+    # then the first two are stored without it and flagged too long (their links LONG_SELLER_SKU); the 255 one kept;
+    # the blank one is not kept either (too long for its column) but not flagged: it is no seller SKU (NO_SELLER_SKU)
+    assert [s[1] for s in read.skus] == [None, None, "S" * 255, None]
+    assert read.too_long_seller_skus == (ids[0], ids[1])
+    assert [stored.seller_sku_too_long(v) for v in [*values, None]] == [True, True, False, False, False]
+    # and the flag goes through a domain Product (Get Product's, `records.product`) and back unchanged
+    product = records.product(raw({**PRODUCT, "skus": specs}))
+    assert not isinstance(product, RecordFailure)
+    assert [s.seller_sku_too_long for s in product.skus] == [True, True, False, False]
+    assert stored.product_as_stored(product) == read
+    assert stored.product_as_stored(read.product()) == read
+
+
+def test_the_too_long_flag_is_fingerprinted_only_where_set() -> None:
+    # given a product without an over-long seller SKU: its fingerprint is the one it had before the flag (migration
+    # 0048), so an upgrade rewrites none of them
+    plain = records.stored_product(raw(PRODUCT))
+    assert not isinstance(plain, RecordFailure) and plain.too_long_seller_skus == ()
+    assert plain.fingerprint == stored.digest(plain.values, plain.skus, plain.stock)
+    # and one stored without its seller SKU before the flag: its fingerprint changes, so its next import or product
+    # event rewrites it with the flag, and its SKU's link becomes LONG_SELLER_SKU
+    flagged = records.stored_product(raw(changed(PRODUCT, ("skus", 0, "seller_sku"), "L" * 300)))
+    assert not isinstance(flagged, RecordFailure) and flagged.too_long_seller_skus == (PRODUCT["skus"][0]["id"],)
+    assert flagged.fingerprint != stored.digest(flagged.values, flagged.skus, flagged.stock)
+
+
 def test_an_order_lines_seller_sku_over_255_characters_is_not_kept_and_the_line_is() -> None:
     line = {**ORDER["line_items"][0], "seller_sku": "L" * 300}
     bundle = {**ORDER["line_items"][1], "combined_listing_skus": [{"sku_id": "77", "seller_sku": "C" * 256}]}

@@ -299,7 +299,7 @@ _LAYOUTS = {
     "orders": ("id", "shop_id", *ORDER_VALUES, "fingerprint", "imported_at"),
     "line_items": ("id", "order_id", "shop_id", *LINE_ITEM_VALUES),
     "products": ("id", "shop_id", *PRODUCT_VALUES, "fingerprint", "imported_at", "stock_read_at"),
-    "skus": ("id", "product_id", "shop_id", *SKU_VALUES, "seller_sku_key"),
+    "skus": ("id", "product_id", "shop_id", *SKU_VALUES, "seller_sku_key", "seller_sku_too_long"),
     "warehouse_stocks": ("sku_id", "warehouse_id", "shop_id", "quantity"),
 }
 for _table_name, _layout in _LAYOUTS.items():
@@ -399,10 +399,12 @@ def _product_rows(shop_id: str, product: StoredProduct, imported_at: Any, as_tim
     tiktok_product_id, title, status, created, updated = product.values
     product_id = row_id(shop_id, "products", tiktok_product_id)
     sku_ids = {sku[0]: row_id(shop_id, "skus", sku[0]) for sku in product.skus}
-    # The seller SKU's match key (`trimmed`) computed here, once per SKU written: auto-linking finds twins by it.
+    # The seller SKU's match key (`trimmed`) computed here, once per SKU written: auto-linking finds twins by it; and
+    # whether TikTok's seller SKU was too long to keep (`StoredProduct.too_long_seller_skus`, nearly always empty).
+    too_long = product.too_long_seller_skus
     sku_rows = [
         (sku_ids[sku_id], product_id, shop_id, sku_id, seller_sku, str(price), currency, quantity, position, bundle,
-         trimmed(seller_sku))
+         trimmed(seller_sku), bool(too_long) and sku_id in too_long)
         for sku_id, seller_sku, price, currency, quantity, position, bundle in product.skus
     ]  # fmt: skip
     stock_rows = [

@@ -86,7 +86,7 @@ async def auto_link_products(
     )
     columns = (
         skus.c.id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.seller_sku_key, skus.c.quantity, skus.c.bundle,
-        products.c.tiktok_product_id, products.c.stock_read_at,
+        skus.c.seller_sku_too_long, products.c.tiktok_product_id, products.c.stock_read_at,
     )  # fmt: skip
     # The SKUs of a product TikTok reports DELETED are stored (the merchant sees them) but on sale no more: the pool
     # leaves them out, as SKUs their product dropped (their links DROPPED below; no twin of a re-listing).
@@ -139,7 +139,9 @@ async def auto_link_products(
         return [
             ShopSku(r.id, r.seller_sku, bool(r.bundle), LinkSource.MANUAL, LinkState.LINKED, by_hand[r.id])
             if r.id in by_hand
-            else ShopSku(r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id))))
+            else ShopSku(
+                r.id, r.seller_sku, bool(r.bundle), *(_current(existing.get(r.id))), bool(r.seller_sku_too_long)
+            )
             for r in rows.values()
         ]
 

@@ -1,0 +1,45 @@
+"""A SKU whose seller SKU TikTok sent too long to keep says so: `skus.seller_sku_too_long`.
+
+Since longsku56 a seller SKU longer than the catalog keeps (`domain.stored.MAX_SELLER_SKU_CHARS`, 255 code points)
+is stored as none, and its SKU's link read NO_SELLER_SKU: the merchant was told "no seller SKU" of a SKU that has one
+on TikTok (sku57). The column keeps the fact, so that auto-linking leaves such a SKU LONG_SELLER_SKU
+(`domain.inventory.links.auto_link`): shorten the seller SKU on TikTok, or link it by hand.
+
+A NOT NULL `ADD COLUMN` with a constant default, false (PostgreSQL 11 and later: no table rewrite; SQLite: an
+`ALTER TABLE ADD COLUMN`). Rows written before this revision read false: a product stored without its over-long
+seller SKU is rewritten with the flag at its next import or product event, its fingerprint including the flag
+(`domain.stored.store_product`), and its SKU is then linked LONG_SELLER_SKU. A release before this one ignores the
+column. The downgrade drops it, and turns the links in state LONG_SELLER_SKU (which that release does not know) into
+NO_SELLER_SKU, as that release would have left them.
+
+Number: 0048, not 0047, which another change in flight may take (sku57's brief); revises 0046, main's head today.
+
+Revision ID: 0048_sku_seller_sku_too_long
+Revises: 0047_changed_since_indexes
+Create Date: 2026-12-05 18:30:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0048_sku_seller_sku_too_long"
+down_revision: str | None = "0047_changed_since_indexes"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "skus", sa.Column("seller_sku_too_long", sa.Boolean(), nullable=False, server_default=sa.text("false"))
+    )
+
+
+def downgrade() -> None:
+    op.execute("UPDATE sku_links SET state = 'NO_SELLER_SKU' WHERE state = 'LONG_SELLER_SKU'")
+    with op.batch_alter_table("skus", schema=None) as batch:
+        batch.drop_column("seller_sku_too_long")
