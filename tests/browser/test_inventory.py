@@ -24,6 +24,7 @@ from tests.browser.conftest import (
 )
 from tests.e2e.test_inventory_pool import items, product_of
 from tests.e2e.test_inventory_push import pooled_items, sellable_skus, set_on_hand, stock_of
+from tests.e2e.test_long_tiktok_text import stored_product
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -1188,3 +1189,38 @@ def test_a_shop_deleted_elsewhere_leaves_the_link_picker_and_the_inventory_list_
     done = app.graphql(DELETE_SHOP, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]
     assert done["userErrors"] == [], done
     expect(page.locator("table.inventory")).not_to_contain_text("Desert")
+
+
+def test_a_sku_whose_seller_sku_is_too_long_to_keep_says_so_and_is_linked_by_hand(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (sku57; messages.js LONG_SELLER_SKU): a SKU stored without its seller SKU because TikTok's is over 255
+    characters is listed under "Link a SKU" as "Seller SKU too long", with what to do (shorten it on TikTok, or link
+    it here), not as "No seller SKU" ("It has no seller SKU on TikTok"), which it has; and its Link links it."""
+    # given Maple, where the seller creates a product whose SKU has a 300-character seller SKU (its webhook stores it)
+    app = console(products=2, orders=0)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    app.wait_for_webhook_registration(maple)
+    specs = [{"seller_sku": "L" * 300, "quantity": 3}]
+    path = f"/shops/{maple['tiktokShopId']}/products"
+    created = app.sandbox.control("POST", path, {"title": "Long SKU lamp", "skus": specs})
+    wait_until(lambda: stored_product(app, maple["id"], created["product_id"]), what="the product stored")
+    created_item = app.graphql(CREATE, {"input": {"sku": "LAMP-TARGET"}}, "m1")["inventoryItemCreate"]
+    assert created_item["userErrors"] == [], created_item
+    # when the merchant opens an item's page
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{created_item['inventoryItem']['id']}")
+    expect(page.get_by_role("heading", name="LAMP-TARGET")).to_be_visible()
+    # then the SKU is offered with its own reason and what to do
+    name = f"TikTok SKU {created['sku_ids'][0]} on Maple"
+    row = page.locator("section.links tbody tr", has=page.get_by_role("button", name=f"Link {name}"))
+    expect(cell(row, "Why")).to_have_text(
+        "Seller SKU too long: Its seller SKU on TikTok is over 255 characters, longer than Shopbridge keeps, so "
+        "nothing links it automatically. Shorten it on TikTok, or link it here."
+    )
+    # and Link links it by hand
+    row.get_by_role("button", name=f"Link {name}").click()
+    expect(page.locator("#notice")).to_have_text(
+        f"{name} is linked: it now draws on this item, and its open orders reserve units here."
+    )

@@ -200,3 +200,20 @@ def test_every_user_error_code_of_the_schema_has_a_sentence_in_the_console() -> 
     explained = set(re.findall(r"^  ([A-Z_]+): ", messages, flags=re.MULTILINE))
     # the callback's own code for an unexpected failure too
     assert codes | {"INTERNAL"} <= explained, sorted(codes - explained)
+
+
+def test_every_sku_link_state_of_the_schema_has_a_name_and_a_reason_in_the_console() -> None:
+    """Rule (sku57): the console names each SkuLinkState (LINK_STATES) and, for a SKU that draws on no item, says why
+    and what to do (LINK_REASONS); a state without words shows as its raw code (LONG_SELLER_SKU) with no reason."""
+    root = Path(__file__).resolve().parents[2]
+    enum = build_schema((root / "schema.graphql").read_text()).get_type("SkuLinkState")
+    assert isinstance(enum, GraphQLEnumType)
+    messages = (STATIC_DIR / "js" / "messages.js").read_text()
+
+    def keys_of(name: str) -> set[str]:
+        block = re.search(rf"^export const {name} = \{{\n(.*?)^\}};", messages, flags=re.MULTILINE | re.DOTALL)
+        assert block is not None, name
+        return set(re.findall(r"^  ([A-Z_]+): ", block.group(1), flags=re.MULTILINE))
+
+    assert keys_of("LINK_STATES") == set(enum.values)
+    assert keys_of("LINK_REASONS") == set(enum.values) - {"LINKED"}

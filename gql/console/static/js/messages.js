@@ -113,12 +113,14 @@ export const LINK_STATES = {
   LINKED: "Linked",
   AMBIGUOUS: "Ambiguous",
   NO_SELLER_SKU: "No seller SKU",
+  LONG_SELLER_SKU: "Seller SKU too long",
   EXCLUDED: "Excluded",
   UNLINKED: "Unlinked",
 };
 export const LINK_REASONS = {
   AMBIGUOUS: "Its seller SKU is on several SKUs of this shop, so Shopbridge does not guess which one to link.",
   NO_SELLER_SKU: "It has no seller SKU on TikTok, so nothing links it automatically.",
+  LONG_SELLER_SKU: "Its seller SKU on TikTok is over 255 characters, longer than Shopbridge keeps, so nothing links it automatically. Shorten it on TikTok, or link it here.",
   EXCLUDED: "It is a bundle: TikTok works out its stock from its parts.",
   UNLINKED: "Unlinked by you, or not decided yet.",
 };
