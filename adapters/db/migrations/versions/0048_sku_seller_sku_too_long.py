@@ -12,8 +12,6 @@ seller SKU is rewritten with the flag at its next import or product event, its f
 column. The downgrade drops it, and turns the links in state LONG_SELLER_SKU (which that release does not know) into
 NO_SELLER_SKU, as that release would have left them.
 
-Number: 0048, not 0047, which another change in flight may take (sku57's brief); revises 0046, main's head today.
-
 Revision ID: 0048_sku_seller_sku_too_long
 Revises: 0047_changed_since_indexes
 Create Date: 2026-12-05 18:30:00
