@@ -243,7 +243,8 @@ def _product_rows(page: list[wire.Product], when: When, pool: ProductPool) -> Ba
                 (sku.id, product.id, BENCH_SHOP_ID, sku.id, sku.seller_sku, str(price.sale_price), price.currency,
                  sum(s.quantity for s in stock), position,
                  "COMBINED_PRODUCT" in (product.product_types or ()) or bool(sku.combined_skus),
-                 trimmed(sku.seller_sku))  # the match key the engine's catalog stores (`skus.seller_sku_key`)
+                 trimmed(sku.seller_sku),  # the match key the engine's catalog stores (`skus.seller_sku_key`)
+                 False)  # `skus.seller_sku_too_long`: the bench's seller SKUs are all short
             )  # fmt: skip
             stock_rows.extend((sku.id, s.warehouse_id, BENCH_SHOP_ID, s.quantity) for s in stock)
     pool_rows, updates = pool.rows(page, now)
