@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 RECONNECT_MESSAGE = "The token has expired; reconnect with a new one."
 
 # True while a subscription event's selection set is executed (`executing_message`, set by gql/shared_events.py): in
-# the execution's own task and in the tasks it starts (a loader's batch, graphql-core's gathered fields), which copy it.
+# the execution's own task and in the tasks it starts (graphql-core's gathered fields), which copy it. Not a loader's
+# batch: it runs in the context of its first load, maybe another operation's; loads are checked when made instead.
 _executing_message: ContextVar[bool] = ContextVar("shopbridge_executing_message", default=False)
 
 
@@ -70,16 +71,20 @@ class Context:
         if self._loaders is None:
             from gql.loaders import Loaders
 
-            self._loaders = Loaders(self.services, _merchant_of(weakref.ref(self)))
+            me = weakref.ref(self)
+            self._loaders = Loaders(self.services, _merchant_of(me), _load_check_of(me))
         return self._loaders
 
-    def _loaders_merchant(self) -> str | None:
-        """Whose objects the loaders read: None without a merchant (they read nothing), UnauthenticatedError once
-        the WebSocket's token has expired (not in a subscription message's execution: `executing_message`). A socket's
-        token was checked by the resolvers that call
-        `require_merchant` alone, so after it expired the fields that read only through loaders (`shop(id:)`,
-        `node(id:)`, `inventoryItem(id:)`) still answered with the merchant's data on that socket."""
-        return None if self.merchant_id is None else self.require_merchant()
+    def _check_load(self) -> None:
+        """Whether the operation loading may read (called by each `load()`, in that operation's context: gql/loaders.py
+        `Loaders`): UnauthenticatedError once the WebSocket's token has expired, but in a subscription message's
+        execution (`executing_message`); nothing without a merchant (the loaders read nothing then). A socket's token
+        was checked by the resolvers that call `require_merchant` alone, so after it expired the fields that read only
+        through loaders (`shop(id:)`, `node(id:)`, `inventoryItem(id:)`) still answered with the merchant's data on
+        that socket. Checked at `load()`, not in the batch: a batch runs in the context of its first load, which may
+        be another operation's of the same socket (review56b F2)."""
+        if self.merchant_id is not None:
+            self.require_merchant()
 
     def reset_loaders(self) -> None:
         """Forget what the loaders hold: the next use of `loaders` builds new ones (nothing is built until then)."""
@@ -112,13 +117,25 @@ class Context:
 
 
 def _merchant_of(context: weakref.ref[Context]) -> Callable[[], str | None]:
-    """Whose objects a context's loaders read (`Context._loaders_merchant`); None once the context is gone."""
+    """Whose objects a context's loaders read, in a batch: its `merchant_id` (every load in the batch was checked by
+    `Context._check_load` when it was made); None once the context is gone."""
 
     def merchant() -> str | None:
         found = context()
-        return None if found is None else found._loaders_merchant()
+        return None if found is None else found.merchant_id
 
     return merchant
+
+
+def _load_check_of(context: weakref.ref[Context]) -> Callable[[], None]:
+    """`Context._check_load` of a context's loaders (nothing once the context is gone: they read nothing then)."""
+
+    def check() -> None:
+        found = context()
+        if found is not None:
+            found._check_load()
+
+    return check
 
 
 Info = StrawberryInfo[Context, None]

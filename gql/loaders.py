@@ -5,8 +5,8 @@ Each batch opens its own read session (sibling fields resolve concurrently; a se
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -22,9 +22,21 @@ from gql.inventory_policy.types import InventoryPolicy, inventory_policy
 if TYPE_CHECKING:
     from gql.container import Services
 
+K = TypeVar("K")
+T = TypeVar("T")
+
 
 class Loaders:
     """One operation's DataLoaders, reading the objects of `merchant()`'s merchant (None: they read nothing).
+
+    `check()`, when given, is called by every `load()` (and so every `load_many()`), in the context of the operation
+    that loads, before the cache is looked at: what it raises is raised by that `load()` (a WebSocket's expired token:
+    UnauthenticatedError, `gql.context.Context`), and nothing is read or cached for it. `merchant()` is called in the
+    batch, so it checks no token: a strawberry DataLoader runs a batch in the context of the batch's FIRST `load()`
+    (`loop.call_soon` from it), whatever the operations of the loads that joined it, and one WebSocket's operations
+    share one context, so one set of loaders (review56b F2: a query on a socket whose token had expired, joined to a
+    subscription message's batch, was answered with data; a message's load joined to that query's batch was refused
+    with that socket's expiry, told every subscriber sharing the message).
 
     No reference cycle: the loaders' batch functions belong to `_Reads`, which holds the services and the merchant,
     not these loaders. A bound method of the loaders (`DataLoader(self._load_shops)`) made each `Loaders` a cycle
@@ -35,17 +47,36 @@ class Loaders:
     lets it go.
     """
 
-    def __init__(self, services: Services, merchant: Callable[[], str | None]) -> None:
+    def __init__(
+        self, services: Services, merchant: Callable[[], str | None], check: Callable[[], object] | None = None
+    ) -> None:
         reads = _Reads(services, merchant)
-        self.shop: DataLoader[str, t.Shop | None] = DataLoader(reads.shops)
-        self.product_count: DataLoader[str, int] = DataLoader(reads.product_counts)
-        self.order_count: DataLoader[str, int] = DataLoader(reads.order_counts)
-        self.sync_facts: DataLoader[str, SyncFacts] = DataLoader(reads.sync_facts)
-        self.inventory_policy: DataLoader[str, InventoryPolicy] = DataLoader(reads.inventory_policies)
+
+        def loader(load_fn: Callable[[list[str]], Awaitable[Any]]) -> DataLoader[str, Any]:
+            return DataLoader(load_fn) if check is None else _CheckedLoader(load_fn, check)
+
+        self.shop: DataLoader[str, t.Shop | None] = loader(reads.shops)
+        self.product_count: DataLoader[str, int] = loader(reads.product_counts)
+        self.order_count: DataLoader[str, int] = loader(reads.order_counts)
+        self.sync_facts: DataLoader[str, SyncFacts] = loader(reads.sync_facts)
+        self.inventory_policy: DataLoader[str, InventoryPolicy] = loader(reads.inventory_policies)
         # The inventory pool (gql/inventory/types.py builds the DTOs; typed Any here to keep the import one-way).
-        self.inventory_item: DataLoader[str, Any] = DataLoader(reads.inventory_items)
-        self.item_links: DataLoader[str, list[Any]] = DataLoader(reads.item_links)
-        self.sku_link: DataLoader[str, Any] = DataLoader(reads.sku_links)
+        self.inventory_item: DataLoader[str, Any] = loader(reads.inventory_items)
+        self.item_links: DataLoader[str, list[Any]] = loader(reads.item_links)
+        self.sku_link: DataLoader[str, Any] = loader(reads.sku_links)
+
+
+class _CheckedLoader(DataLoader[K, T]):
+    """A DataLoader whose every `load()` first calls `check()` in the loading operation's own context (`Loaders`):
+    the batching is strawberry's, unchanged (one read per batch, however many operations joined it)."""
+
+    def __init__(self, load_fn: Callable[[list[K]], Awaitable[Any]], check: Callable[[], object]) -> None:
+        super().__init__(load_fn)
+        self._check = check
+
+    def load(self, key: K) -> Awaitable[T]:
+        self._check()
+        return super().load(key)
 
 
 class _Reads:
