@@ -107,13 +107,47 @@ async def wait_out(
     where: str,
     read: Callable[[], Awaitable[T]],
     between: Callable[[], object] | None = None,
+    expires_at: float | None = None,
 ) -> T:
     """`read()`'s result, `read` called again while it fails on a database outage (module docstring); any other
     error is raised. `between()` runs before each read again, after the back-off's sleep (a subscription's own read
     re-checks its token there: an outage does not stretch a token's life, not even by one sleep; what it raises is
     raised; a read shared by several subscribers passes none of their tokens: a feed wakes each to check its own,
     and a message's nested reads check none, gql/shared_events.py).
+    `expires_at` (Unix seconds, with `between`: when `between()` starts raising, a subscription's token's expiry):
+    the wait ends there, in a read or a back-off's sleep (a timer, no polling), with what `between()` raises: a
+    subscriber whose token expires while its own read waits out an outage ends at the expiry, not at the next retry
+    (up to `MAX_RETRY_SECONDS` later, or a read's pool timeout, `SHOPBRIDGE_DB_POOL_TIMEOUT`, when the pool is busy).
     `where`: the subscription, as its GraphQL field."""
+    if between is None or expires_at is None:
+        return await _waited_out(outage, where, read, between)
+    loop = asyncio.get_running_loop()
+    while True:
+        # the expiry on the loop's clock (monotonic), from how far ahead it is on the wall clock `between` reads
+        expiry = asyncio.timeout_at(loop.time() + (expires_at - time.time()))
+        try:
+            async with expiry:
+                return await _waited_out(outage, where, read, between)
+        except TimeoutError:
+            if not expiry.expired():  # the read's own TimeoutError, not the expiry
+                raise
+        between()  # raises: the token has expired (if the loop's clock ran a hair ahead of the wall clock: again)
+
+
+async def wait_out_own(info: Info, where: str, read: Callable[[], Awaitable[T]]) -> T:
+    """`wait_out` for a subscription's own read (its start's checks, its state's reads): its token re-checked before
+    each retry (`Context.require_merchant`) and the wait ended at the token's expiry (`Context.token_expires_at`) with
+    the same UNAUTHENTICATED. `where`: the subscription, as its GraphQL field."""
+    context = info.context
+    return await wait_out(
+        context.services.database_outage, where, read, context.require_merchant, context.token_expires_at
+    )
+
+
+async def _waited_out(
+    outage: DatabaseOutage, where: str, read: Callable[[], Awaitable[T]], between: Callable[[], object] | None
+) -> T:
+    """`wait_out`'s loop: read, and on an outage sleep the back-off, call `between()` and read again."""
     delay = outage.first_retry
     while True:
         began = outage.clock()

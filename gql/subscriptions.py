@@ -45,7 +45,7 @@ from gql.context import Info
 from gql.errors import BadRequestError
 from gql.feeds import Follower, Snapshot, task_feed
 from gql.ids import from_global_id, internal_id, to_global_id
-from gql.live_outage import wait_out
+from gql.live_outage import wait_out_own
 from gql.shared_reads import next_read, next_tick
 from gql.shop_feeds import shop_feed
 
@@ -133,8 +133,7 @@ class Subscription:
             return {row.id for row in await readers.latest_sync_task_rows(info, merchant_id, shop_filter)}
 
         # Started during a database outage, it waits it out, then starts (its refusals included) as it would have.
-        services = info.context.services
-        latest = await wait_out(services.database_outage, "syncTaskUpdated", start, info.context.require_merchant)
+        latest = await wait_out_own(info, "syncTaskUpdated", start)
         # The feed taken after that read, with no await before following it: one taken before could have lost its
         # last follower meanwhile and left the registry, and following it would run a second reader beside the next.
         feed = task_feed(info.context.services, merchant_id)
@@ -155,7 +154,6 @@ class Subscription:
         services = info.context.services
         events = services.events
         reads = services.shop_reads
-        outage = services.database_outage
         loop = asyncio.get_running_loop()
         sent: tuple[object, ...] | None = None
         with reads.following((merchant_id, internal)):
@@ -170,7 +168,7 @@ class Subscription:
                     reading = functools.partial(
                         reads.state, services, merchant_id, internal, after=after, not_before=not_before
                     )
-                    state = await wait_out(outage, "shopUpdated", reading, info.context.require_merchant)
+                    state = await wait_out_own(info, "shopUpdated", reading)
                     if state is None:  # none of the merchant's, or deleted since: NOT_FOUND either way
                         raise NotFoundError("Shop", ("shopId",))
                     if state.signature != sent:
@@ -369,5 +367,4 @@ async def _shop_gone(info: Info, shop_id: str) -> bool:
     async def read() -> bool:
         return await info.context.fresh_loaders().shop.load(shop_id) is None
 
-    services = info.context.services
-    return await wait_out(services.database_outage, "syncTaskUpdated", read, info.context.require_merchant)
+    return await wait_out_own(info, "syncTaskUpdated", read)

@@ -32,7 +32,7 @@ from gql.ids import internal_id
 from gql.inventory.item_feed import item_feed
 from gql.inventory.shared_reads import Signature, next_tick
 from gql.inventory.types import InventoryItemNode, inventory_item
-from gql.live_outage import wait_out
+from gql.live_outage import wait_out_own
 from gql.shared_reads import next_read
 
 MIN_INTERVAL = 0.1  # coalescing: a burst of sales of one SKU costs a subscriber a message per 100 ms at most
@@ -72,7 +72,6 @@ class InventorySubscription:
             # as a search for it is (`inventoryItems(query:)`), not looked up
             # in code points, as a SKU's limit is; its characters too when they are fewer (`code_points_refusal`)
             raise BadRequestError(code_points_refusal("sku", MAX_SKU_LENGTH, typed))
-        outage = info.context.services.database_outage
         wanted: str | None = None
         if inventory_item_id is not None:
             wanted = internal_id(inventory_item_id, "InventoryItem", "inventoryItemId")
@@ -84,7 +83,7 @@ class InventorySubscription:
                 return None if found is None else found.id
 
             looking_up = functools.partial(look_up, sku)
-            wanted = await wait_out(outage, "inventoryItemUpdated", looking_up, info.context.require_merchant)
+            wanted = await wait_out_own(info, "inventoryItemUpdated", looking_up)
             if wanted is None:
                 raise NotFoundError("Inventory item", ("sku",))
         if wanted is None:
@@ -104,7 +103,6 @@ async def _one_item(
     read after each signal naming it that wakes it (`gql.shared_reads.next_read`), or at each fallback tick when none
     does."""
     services = info.context.services
-    outage = services.database_outage
     reads = services.item_reads
     loop = asyncio.get_running_loop()
     sent: Signature | None = None
@@ -116,7 +114,7 @@ async def _one_item(
                 reading = functools.partial(
                     reads.state, services, merchant_id, item_id, after=after, not_before=not_before
                 )
-                state = await wait_out(outage, "inventoryItemUpdated", reading, info.context.require_merchant)
+                state = await wait_out_own(info, "inventoryItemUpdated", reading)
                 if state is None:
                     # Not there at the start, or gone since (an item left behind by a deleted shop goes with it): the
                     # subscription ends with NOT_FOUND, as `shopUpdated` does for a deleted shop.

@@ -6,8 +6,9 @@ pool (gql/live_outage.py: `read_live` for a page, `load_live` for a loader's obj
 token at each retry, so its expiry during the wait was every socket's `data: null` with UNAUTHENTICATED (valid tokens
 included: "reconnect with a new one", the message lost). Now the execution checks no token, and each subscriber's own
 is checked when the message is handed to it, or at its expiry if the message is still awaited then: the expired one
-ends alone, with UNAUTHENTICATED. SQLite and PostgreSQL, a pool of one connection held by the test (DATABASE_BUSY)
-while the message reads."""
+ends alone, with UNAUTHENTICATED. A subscription's own read that waits out an outage (`wait_out_own`) ends at its
+token's expiry too. SQLite and PostgreSQL, a pool of one connection held by the test (DATABASE_BUSY) while the message
+reads."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 
 from adapters.crypto import TokenCipher
 from gql.context import RECONNECT_MESSAGE, Context
+from gql.ids import to_global_id
+from gql.live_outage import DatabaseOutage
 from gql.schema import schema
 from gql.shared_events import SharingStats
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
@@ -38,12 +41,12 @@ NESTED = {
 }
 
 
-async def _ended_unauthenticated(result: Any, messages: Any) -> None:
+async def _ended_unauthenticated(result: Any, messages: Any, field: str = "shopsUpdated") -> None:
     """`result` is no message but UNAUTHENTICATED (RECONNECT_MESSAGE) at the subscription's field, and the
     subscription `messages` ends after it (StopAsyncIteration within DEADLINE_SECONDS)."""
     assert result.data is None, result.data
     assert [(e.message, e.extensions, e.path) for e in result.errors or []] == [
-        (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, ["shopsUpdated"])
+        (RECONNECT_MESSAGE, {"code": "UNAUTHENTICATED"}, [field])
     ]
     with pytest.raises(StopAsyncIteration):
         async with asyncio.timeout(DEADLINE_SECONDS):
@@ -200,3 +203,38 @@ async def test_a_token_expiring_while_a_shared_message_waits_ends_its_socket_at_
             for messages in (a, b):
                 with contextlib.suppress(Exception):
                     await messages.aclose()
+
+
+async def test_a_token_expiring_while_the_subscription_s_own_read_waits_out_an_outage_ends_it_at_the_expiry(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    """`shopUpdated` reads its shop itself (`wait_out_own`): its token expiring during the back-off's sleep (600 s
+    here) ends it at the expiry (before: at the next retry, when the sleep was over; up to 5 s by default)."""
+    # given a database whose pool lends one connection and waits 0.2 s for it, and live reads retried every 600 s
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        services.database_outage = outage = DatabaseOutage(first_retry=600, max_retry=600)
+        shop, _ = await followed_shop(busy.db, services, "m-own")
+        # and a socket following the shop, its first message sent
+        context = Context(services, "m-own", token_expires_at=time.time() + 3600)
+        document = "subscription($id: ID!) { shopUpdated(shopId: $id) { name } }"
+        messages: Any = await schema.subscribe(
+            document, variable_values={"id": to_global_id("Shop", shop.id)}, context_value=context
+        )
+        try:
+            assert (await anext(messages)).errors is None
+            # when the shop is renamed (signalled), the pool's one connection is held, and the token expires in two
+            # seconds, the subscription's re-read of the shop waiting out the busy pool before that
+            await rename(services, shop, "Renamed store")
+            await busy.hold()
+            expires_at = context.token_expires_at = time.time() + EXPIRES_IN_SECONDS
+            message = await next_message_waiting(services, messages, "the subscription's own read to wait")
+            assert time.time() < expires_at, "the read waited after the expiry: the machine is too slow"
+            # then it ends with UNAUTHENTICATED at the expiry, in the back-off's sleep, the pool still held
+            await until(lambda: message.done(), "the end at the token's expiry, the database still busy")
+            assert busy.held is not None and outage.since is not None and outage.retries == 1
+            await _ended_unauthenticated(message.result(), messages, "shopUpdated")
+        finally:
+            with contextlib.suppress(Exception):
+                await messages.aclose()
+            await services.shop_reads.aclose()  # its reads under way ended (the database is disposed of after)
