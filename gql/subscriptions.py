@@ -244,6 +244,9 @@ async def _follow(
     last_active: dict[str, t.SyncTask] = {}  # the last state sent of each task still active then
     me.ids = {task_filter} if task_filter is not None else set(first_ids)
     latest: Snapshot = await me.first(generation)
+    # The first snapshot may come long after the subscription's start checked the token (the feed's first read waits
+    # out an outage): a token expired meanwhile ends it here, before the current state goes out, as after every wait.
+    info.context.require_merchant()
     snapshot: Snapshot | None = latest
     first = True
     while True:

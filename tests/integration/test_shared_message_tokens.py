@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from adapters.crypto import TokenCipher
+from domain.sync import SyncKind
 from gql.context import RECONNECT_MESSAGE, Context
 from gql.ids import to_global_id
 from gql.live_outage import DatabaseOutage
@@ -33,6 +34,7 @@ from tests.integration.shop_feed_support import (
     rename,
     services_of,
 )
+from tests.integration.task_feed_support import add_task
 
 # a nested field of the message that waits for the pool: a page (`read_live`), a loader's object (`load_live`)
 NESTED = {
@@ -238,3 +240,39 @@ async def test_a_token_expiring_while_the_subscription_s_own_read_waits_out_an_o
             with contextlib.suppress(Exception):
                 await messages.aclose()
             await services.shop_reads.aclose()  # its reads under way ended (the database is disposed of after)
+
+
+async def test_a_token_expired_while_the_task_feed_s_first_read_waits_sends_no_state_once_the_database_answers(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    """`syncTaskUpdated(taskId:)` starts without a read of its own and waits for its merchant's feed's first read,
+    which waits out the outage; its token expiring meanwhile ends it with UNAUTHENTICATED once that read is done
+    (before: the task's current state went out after the expiry, the end only at its next wake-up)."""
+    # given a database whose pool lends one connection and waits 0.2 s for it, and a task of the merchant
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        shop, _ = await followed_shop(busy.db, services, "m-first")
+        task_id = await add_task(
+            services.uow_factory, services.events, shop, SyncKind.PRODUCTS, 0, finished=False, signal=False
+        )
+        context = Context(services, "m-first", token_expires_at=time.time() + 3600)
+        document = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status } }"
+        messages: Any = await schema.subscribe(
+            document, variable_values={"id": to_global_id("SyncTask", task_id)}, context_value=context
+        )
+        try:
+            # when the pool's one connection is held as the subscription starts (its feed's first read waits)
+            await busy.hold()
+            message = await next_message_waiting(services, messages, "the feed's first read to wait")
+            # and its token expires during the wait, then the database answers
+            context.token_expires_at = time.time() - 1
+            retries = services.database_outage.retries
+            await until(lambda: services.database_outage.retries > retries or message.done(), "one more retry")
+            await busy.give_back()
+            async with asyncio.timeout(DEADLINE_SECONDS):
+                result = await message
+            # then it ends with UNAUTHENTICATED, and the task's state is not sent
+            await _ended_unauthenticated(result, messages, "syncTaskUpdated")
+        finally:
+            with contextlib.suppress(Exception):
+                await messages.aclose()
