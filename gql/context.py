@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -106,6 +107,28 @@ class Context:
         if not _executing_message.get():
             self.require_token()
         return self.merchant_id
+
+    @contextmanager
+    def ending_at_expiry(self, fail: Callable[[BaseException], object]) -> Iterator[None]:
+        """While the block runs, `fail(UnauthenticatedError(RECONNECT_MESSAGE))` at the WebSocket's token's expiry
+        (`token_expires_at`, Unix seconds, put on the loop's clock: one timer for the block, no polling); nothing
+        without an expiry. For a subscription following a feed (`fail`: its follower's, whose next wait then raises
+        it): it ends at the expiry with the same UNAUTHENTICATED as when it checks the token itself, where it did so
+        only when the feed next woke it (every 1.5 s for tasks and items, 30 s for shops, and during a database
+        outage at the feed's next retry, up to 5 s, or once a read that waited for a busy pool gave up)."""
+        if self.token_expires_at is None:
+            yield
+            return
+        from gql.errors import UnauthenticatedError
+
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_at(
+            loop.time() + (self.token_expires_at - time.time()), lambda: fail(UnauthenticatedError(RECONNECT_MESSAGE))
+        )
+        try:
+            yield
+        finally:
+            expiry.cancel()
 
     def require_token(self) -> None:
         """UnauthenticatedError (UNAUTHENTICATED, `RECONNECT_MESSAGE`) once the WebSocket's token has expired: its

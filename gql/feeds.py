@@ -136,6 +136,11 @@ class Follower:
         self.error = error
         self._event.set()
 
+    def fail(self, error: BaseException) -> None:
+        """End this follower's subscription with `error`, raised by its next wait (`next`), whatever the feed does: its
+        token's expiry (`gql.context.Context.ending_at_expiry`)."""
+        self._fail(error)
+
     def _tick(self) -> None:
         """Wake a started follower with the snapshot it has (the feed waits out an outage: nothing new, the
         subscription re-checks its token)."""

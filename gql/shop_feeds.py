@@ -95,6 +95,11 @@ class ShopFollower:
         self.error = error
         self._event.set()
 
+    def fail(self, error: BaseException) -> None:
+        """End this follower's subscription with `error`, raised by its next wait (`next`), whatever the feed does: its
+        token's expiry (`gql.context.Context.ending_at_expiry`)."""
+        self._fail(error)
+
     async def next(self) -> list[t.Shop]:
         """The shops changed since the last call, oldest first; empty after a read that changed nothing (the feed
         reads at least every fallback interval: that is when the subscriber re-checks its token)."""

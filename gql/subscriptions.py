@@ -138,8 +138,9 @@ class Subscription:
         # last follower meanwhile and left the registry, and following it would run a second reader beside the next.
         feed = task_feed(info.context.services, merchant_id)
         async with feed.follow(shop_filter) as me:
-            async for message in _follow(info, me, feed.refresh(), task_filter, shop_filter, latest):
-                yield message
+            with info.context.ending_at_expiry(me.fail):
+                async for message in _follow(info, me, feed.refresh(), task_filter, shop_filter, latest):
+                    yield message
 
     @strawberry.subscription(
         description="The shop, first as it is, then whenever its status, attention, name, counts or last sync "
@@ -204,13 +205,14 @@ class Subscription:
         # first batch is every shop, from a read begun after this follower joined: only this newcomer (and others
         # joining with it) receives it, the feed's other followers hear only what that read found changed.
         async with shop_feed(info.context.services, merchant_id).follow(first=True) as me:
-            while True:
-                changed = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
-                info.context.require_merchant()  # a subscription does not outlive its token
-                me.take_deleted()  # `shopsDeleted` tells them
-                for shop in changed:
-                    info.context.reset_loaders()
-                    yield shop  # the feed's one object per shop and read: its execution is shared
+            with info.context.ending_at_expiry(me.fail):
+                while True:
+                    changed = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
+                    info.context.require_merchant()  # a subscription does not outlive its token
+                    me.take_deleted()  # `shopsDeleted` tells them
+                    for shop in changed:
+                        info.context.reset_loaders()
+                        yield shop  # the feed's one object per shop and read: its execution is shared
 
     @strawberry.subscription(
         description="The id of each of the merchant's shops deleted (`shopDelete`, from any session or device), "
@@ -224,11 +226,12 @@ class Subscription:
         merchant_id = info.context.require_merchant()
         # The same one reader per merchant and process as `shopsUpdated` (gql/shop_feeds.py), with no first batch.
         async with shop_feed(info.context.services, merchant_id).follow(first=False) as me:
-            while True:
-                await me.next()  # at least every FALLBACK_INTERVAL, changes or not
-                info.context.require_merchant()  # a subscription does not outlive its token
-                for shop_id in me.take_deleted():
-                    yield strawberry.ID(to_global_id("Shop", shop_id))
+            with info.context.ending_at_expiry(me.fail):
+                while True:
+                    await me.next()  # at least every FALLBACK_INTERVAL, changes or not
+                    info.context.require_merchant()  # a subscription does not outlive its token
+                    for shop_id in me.take_deleted():
+                        yield strawberry.ID(to_global_id("Shop", shop_id))
 
 
 async def _follow(

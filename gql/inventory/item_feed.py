@@ -108,6 +108,11 @@ class ItemFollower:
         self.error = error
         self._event.set()
 
+    def fail(self, error: BaseException) -> None:
+        """End this follower's subscription with `error`, raised by its next wait (`next`), whatever the feed does: its
+        token's expiry (`gql.context.Context.ending_at_expiry`)."""
+        self._fail(error)
+
     async def next(self) -> dict[str, ItemState]:
         """The items changed since the last call, each in the latest state read (empty: a wake-up with nothing new,
         at least every `FALLBACK_INTERVAL`). Raises the error the feed's read failed with."""

@@ -144,19 +144,20 @@ async def _every_item(info: Info, merchant_id: str) -> AsyncGenerator[InventoryI
     # The feed taken with no await before following it: one taken earlier could have lost its last follower
     # meanwhile and left the registry, and following it would run a second reader beside the next.
     async with item_feed(info.context.services, merchant_id).follow() as me:
-        while True:
-            states = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
-            info.context.require_merchant()  # a subscription does not outlive its token
-            for item_id, state in sorted(states.items()):
-                if me.sent.get(item_id) == state.signature:
-                    continue
-                me.sent[item_id] = state.signature
-                loaders = info.context.fresh_loaders()
-                loaders.item_links.prime(item_id, state.links)
-                for shop_id, shop in state.shops.items():
-                    loaders.shop.prime(shop_id, shop)
-                loaders.inventory_item.prime(item_id, state.node)
-                yield state.node  # the read's one node, whoever follows every item: its execution is shared
+        with info.context.ending_at_expiry(me.fail):
+            while True:
+                states = await me.next()  # at least every FALLBACK_INTERVAL, changes or not
+                info.context.require_merchant()  # a subscription does not outlive its token
+                for item_id, state in sorted(states.items()):
+                    if me.sent.get(item_id) == state.signature:
+                        continue
+                    me.sent[item_id] = state.signature
+                    loaders = info.context.fresh_loaders()
+                    loaders.item_links.prime(item_id, state.links)
+                    for shop_id, shop in state.shops.items():
+                        loaders.shop.prime(shop_id, shop)
+                    loaders.inventory_item.prime(item_id, state.node)
+                    yield state.node  # the read's one node, whoever follows every item: its execution is shared
 
 
 __all__ = ["InventorySubscription", "inventory_item"]

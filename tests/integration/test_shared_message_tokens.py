@@ -276,3 +276,34 @@ async def test_a_token_expired_while_the_task_feed_s_first_read_waits_sends_no_s
         finally:
             with contextlib.suppress(Exception):
                 await messages.aclose()
+
+
+async def test_a_token_expiring_while_a_feed_waits_out_an_outage_ends_its_follower_at_the_expiry(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    """`shopsUpdated` reads nothing itself: its merchant's shop feed reads, and wakes it at each retry of an outage to
+    check its token (here every 600 s). A timer at the token's expiry ends it then (`Context.ending_at_expiry`;
+    before: at the feed's next wake-up, up to 5 s later by default, 30 s without an outage)."""
+    # given a database whose pool lends one connection and waits 0.2 s for it, and live reads retried every 600 s
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        services.database_outage = outage = DatabaseOutage(first_retry=600, max_retry=600)
+        shop, _ = await followed_shop(busy.db, services, "m-feed")
+        # and a socket following the merchant's shops, its token expiring in three seconds, its first message sent
+        expires_at = time.time() + EXPIRES_IN_SECONDS + 1
+        context = Context(services, "m-feed", token_expires_at=expires_at)
+        messages: Any = await schema.subscribe("subscription { shopsUpdated { name } }", context_value=context)
+        try:
+            assert (await anext(messages)).errors is None
+            # when the pool's one connection is held and a change of the shop is signalled, the feed's read waiting
+            await busy.hold()
+            await services.events.shop_changed(shop.id, "m-feed")
+            message = await next_message_waiting(services, messages, "the feed's read to wait")
+            assert time.time() < expires_at, "the feed's read waited after the expiry: the machine is too slow"
+            # then the subscription ends with UNAUTHENTICATED at the expiry, the feed still in its back-off
+            await until(lambda: message.done(), "the end at the token's expiry, the database still busy")
+            assert busy.held is not None and outage.since is not None and outage.retries == 1
+            await _ended_unauthenticated(message.result(), messages)
+        finally:
+            with contextlib.suppress(Exception):
+                await messages.aclose()
