@@ -36,9 +36,9 @@ def executing_message() -> Iterator[None]:
     would be that one socket's, said to all (review56 F4: another socket's expiry during a page read's wait,
     `gql.live_outage.read_live`, made every socket's message `data: null` with UNAUTHENTICATED, valid tokens
     included). Each subscriber's own token is checked instead by its generator before it yields (and after each
-    wake-up) and by the executor before the result is handed to it, or at its expiry while the result is awaited
-    (`SharedEventExecutor`): an expired one ends that subscription alone, with UNAUTHENTICATED. What the execution
-    reads stays the merchant's: the sharing key holds the merchant, and every read is scoped by its id."""
+    wake-up) and by the executor before the result is handed to it (`SharedEventExecutor`): an expired one ends that
+    subscription alone, with UNAUTHENTICATED. What the execution reads stays the merchant's: the sharing key holds
+    the merchant, and every read is scoped by its id."""
     reset = _executing_message.set(True)
     try:
         yield

@@ -176,8 +176,7 @@ async def load_live(info: Info, loader: DataLoader[K, T], key: K) -> T:
     subscription's GraphQL field (`subscription_field`). A message shared by several subscribers
     (gql/shared_events.py) waits once for all of them, and checks none of their tokens (the loaders read the
     merchant's objects: `gql.context.executing_message`): each subscriber's is checked when the message is handed to
-    it, or at its expiry while the message still waits, an expired one ending that subscription alone (review56 F4;
-    gql/shared_events.py `_delivered`)."""
+    it, an expired one ending that subscription alone (review56 F4)."""
     if info.operation.operation is not OperationType.SUBSCRIPTION:
         return await loader.load(key)
     return await _retried(info, lambda: loader.load(key), lambda: loader.clear(key))
@@ -206,9 +205,8 @@ async def read_live(info: Info, read: Callable[[], Awaitable[T]]) -> T:
     loader reads (`load_live`) waited. No token is checked at the retries: the message's execution is shared by every
     subscriber of the merchant with the same document (gql/shared_events.py), and checking the token of the one whose
     context runs it made another socket's expiry every socket's UNAUTHENTICATED with `data: null` (review56 F4); each
-    subscriber's own is checked when the message is handed to it, or at its expiry while this read still waits (an
-    expired one ends that subscription alone: gql/shared_events.py `_delivered`), and the read is the merchant's
-    (`fetch` scoped by its id, `gql.context.executing_message`)."""
+    subscriber's own is checked when the message is handed to it (an expired one ends that subscription alone), and
+    the read is the merchant's (`fetch` scoped by its id, `gql.context.executing_message`)."""
     if info.operation.operation is not OperationType.SUBSCRIPTION:
         return await read()
     return await wait_out(info.context.services.database_outage, subscription_field(info), read)

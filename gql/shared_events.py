@@ -24,14 +24,12 @@ socket's expiry is never every socket's UNAUTHENTICATED (review56 F4). Each subs
 generator before it yields, and here once more when a result that was awaited (a field read, a wait through a
 database outage) is handed to it: expired by then, that subscriber's operation ends with UNAUTHENTICATED
 (`RECONNECT_MESSAGE`, a `next` with `data: null`, then `complete`, as when its generator raises it), and the others get
-the message. A token that expires while the result is still awaited ends that subscriber's operation at its expiry
-(`_delivered`: a timer), not once the database answers.
+the message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import Awaitable
 from typing import Any
@@ -39,8 +37,7 @@ from typing import Any
 from graphql import ExecutionResult, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gql.context import RECONNECT_MESSAGE, executing_message
-from gql.errors import UnauthenticatedError
+from gql.context import executing_message
 
 # id(event object) -> {(operation id, merchant, variables): (operation, result or its shared task)}. An entry
 # leaves with its event object (weakref.finalize), so that id is not reused while the entry exists; the entry holds
@@ -177,26 +174,7 @@ async def _delivered(context: Any, execution: Awaitable[ExecutionResult]) -> Exe
     """The message's result for one subscriber, once its execution (awaited: a field's read, maybe through a database
     outage's wait) is done, if that subscriber's own token is still valid: else UnauthenticatedError
     (`Context.require_token`), which ends that subscriber's operation alone. A result at once needs no check: the
-    generator checked the token just before it yielded.
-
-    The wait itself ends at the token's expiry (`Context.token_expires_at`, Unix seconds; a timer, no polling):
-    UnauthenticatedError then (`RECONNECT_MESSAGE`), the same end, while the execution may still wait out an outage
-    (a shared one goes on for the others: `execution` is then a shield; one of this subscriber's own is cancelled).
-    Before, a subscriber whose token expired while its message waited out a database outage got its end only when the
-    database answered, and was sent nothing meanwhile."""
-    expires_at: float | None = getattr(context, "token_expires_at", None)
-    if expires_at is None:
-        result = await execution
-    else:
-        # the expiry on the loop's clock (monotonic), from how far ahead it is on the wall clock the token is read on
-        loop = asyncio.get_running_loop()
-        expiry = asyncio.timeout_at(loop.time() + (expires_at - time.time()))
-        try:
-            async with expiry:
-                result = await execution
-        except TimeoutError:
-            if not expiry.expired():  # the execution's own TimeoutError, not the expiry
-                raise
-            raise UnauthenticatedError(RECONNECT_MESSAGE) from None
+    generator checked the token just before it yielded."""
+    result = await execution
     context.require_token()
     return result
