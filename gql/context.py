@@ -100,9 +100,9 @@ class Context:
         """The merchant whose data is read: UnauthenticatedError (UNAUTHENTICATED) without one, or once the
         WebSocket's token has expired (`RECONNECT_MESSAGE`; `require_token`), but in a subscription message's
         execution, shared by its merchant's subscribers, the merchant alone (`executing_message`)."""
-        from gql.errors import UnauthenticatedError
-
         if self.merchant_id is None:  # the view refuses such requests first; this is the second lock
+            from gql.errors import UnauthenticatedError
+
             raise UnauthenticatedError()
         if not _executing_message.get():
             self.require_token()
@@ -133,9 +133,9 @@ class Context:
     def require_token(self) -> None:
         """UnauthenticatedError (UNAUTHENTICATED, `RECONNECT_MESSAGE`) once the WebSocket's token has expired: its
         `exp` (`token_expires_at`, Unix seconds) at or before the server's clock. An HTTP request's the view checked."""
-        from gql.errors import UnauthenticatedError
-
         if self.token_expires_at is not None and time.time() >= self.token_expires_at:
+            from gql.errors import UnauthenticatedError  # here: gql.errors imports what imports this module
+
             raise UnauthenticatedError(RECONNECT_MESSAGE)
 
 

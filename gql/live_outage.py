@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationType
 
@@ -118,20 +118,38 @@ async def wait_out(
     the wait ends there, in a read or a back-off's sleep (a timer, no polling), with what `between()` raises: a
     subscriber whose token expires while its own read waits out an outage ends at the expiry, not at the next retry
     (up to `MAX_RETRY_SECONDS` later, or a read's pool timeout, `SHOPBRIDGE_DB_POOL_TIMEOUT`, when the pool is busy).
+    The expiry ends this wait alone, never what its read awaits: the read runs in a task of its own, awaited through
+    a shield, and left to end by itself at its next retry (`between()` raises then) or with its read's answer, dropped.
+    Cancelled, it could cancel a DataLoader's future that another operation of the socket awaits too (a strawberry
+    DataLoader hands every `load()` of a key one future): that operation, maybe a message shared with other sockets,
+    ended with a bare CancelledError (review57 F-cancel). Cancelled from outside (the client's `complete`), the task is
+    cancelled with it.
     `where`: the subscription, as its GraphQL field."""
     if between is None or expires_at is None:
         return await _waited_out(outage, where, read, between)
+    waited = asyncio.ensure_future(_waited_out(outage, where, read, between))
+    waited.add_done_callback(_outcome_dropped)
     loop = asyncio.get_running_loop()
     while True:
         # the expiry on the loop's clock (monotonic), from how far ahead it is on the wall clock `between` reads
         expiry = asyncio.timeout_at(loop.time() + (expires_at - time.time()))
         try:
             async with expiry:
-                return await _waited_out(outage, where, read, between)
+                return await asyncio.shield(waited)
         except TimeoutError:
             if not expiry.expired():  # the read's own TimeoutError, not the expiry
                 raise
+        except asyncio.CancelledError:
+            waited.cancel()
+            raise
         between()  # raises: the token has expired (if the loop's clock ran a hair ahead of the wall clock: again)
+
+
+def _outcome_dropped(task: asyncio.Future[Any]) -> None:
+    """Mark a `wait_out` task's outcome as read: after the expiry nobody awaits it, and asyncio would log its
+    exception (the token check's UnauthenticatedError at its next retry) as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def wait_out_own(info: Info, where: str, read: Callable[[], Awaitable[T]]) -> T:

@@ -66,11 +66,12 @@ async def rename(services: Services, shop: Shop, name: str, read_by: Follower | 
 
 
 class OneConnectionPool:
-    """A database whose pool lends one connection and waits 0.2 s for it, and that connection held by the test
-    (`hold`, `give_back`): every read of the code under test meets DATABASE_BUSY meanwhile."""
+    """A database whose pool lends one connection and waits `pool_timeout` (0.2 s) for it, and that connection held
+    by the test (`hold`, `give_back`): every read of the code under test meets DATABASE_BUSY meanwhile (or, with a
+    long `pool_timeout`, waits for it)."""
 
-    def __init__(self, database_url: str) -> None:
-        self.db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    def __init__(self, database_url: str, pool_timeout: float = 0.2) -> None:
+        self.db = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=pool_timeout)
         self.held: AsyncConnection | None = None
 
     async def hold(self) -> None:
@@ -83,9 +84,9 @@ class OneConnectionPool:
 
 
 @asynccontextmanager
-async def one_connection_pool(database_url: str) -> AsyncIterator[OneConnectionPool]:
+async def one_connection_pool(database_url: str, pool_timeout: float = 0.2) -> AsyncIterator[OneConnectionPool]:
     """A `OneConnectionPool`; on the way out its connection given back (if held) and the database disposed."""
-    pool = OneConnectionPool(database_url)
+    pool = OneConnectionPool(database_url, pool_timeout)
     try:
         yield pool
     finally:

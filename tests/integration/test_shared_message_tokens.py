@@ -20,9 +20,10 @@ import pytest
 
 from adapters.crypto import TokenCipher
 from domain.sync import SyncKind
-from gql.context import RECONNECT_MESSAGE, Context
+from gql.context import RECONNECT_MESSAGE, Context, executing_message
+from gql.errors import UnauthenticatedError
 from gql.ids import to_global_id
-from gql.live_outage import DatabaseOutage
+from gql.live_outage import DatabaseOutage, wait_out
 from gql.schema import schema
 from gql.shared_events import SharingStats
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
@@ -185,6 +186,48 @@ async def test_a_token_expiring_while_the_subscription_s_own_read_waits_out_an_o
             with contextlib.suppress(Exception):
                 await messages.aclose()
             await services.shop_reads.aclose()  # its reads under way ended (the database is disposed of after)
+
+
+async def test_a_wait_ended_at_its_token_s_expiry_leaves_the_socket_s_other_reads_of_the_same_object_running(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    """One socket's operations share its loaders, and a DataLoader hands every `load()` of a key one future: a wait
+    its token's expiry ends (`wait_out`, as `wait_out_own` runs a subscription's own read, e.g. `syncTaskUpdated`'s
+    shop check) must not cancel that future. It did (review57 F-cancel): the socket's other read of the shop, e.g. a
+    message shared with other sockets, ended with a bare CancelledError, and with it every socket's copy."""
+    # given a database whose pool lends one connection, held, and waits a minute for it (the reads wait, unfailed)
+    async with one_connection_pool(database_url, pool_timeout=60) as busy:
+        services = services_of(busy.db, cipher)
+        shop, _ = await followed_shop(busy.db, services, "m-shared-load")
+        context = Context(services, "m-shared-load", token_expires_at=time.time() + 3600)
+        await busy.hold()
+        # when the socket's own read of the shop waits, its token expiring in two seconds
+        expires_at = context.token_expires_at = time.time() + EXPIRES_IN_SECONDS
+        own = asyncio.ensure_future(
+            wait_out(
+                services.database_outage,
+                "syncTaskUpdated",
+                lambda: context.fresh_loaders().shop.load(shop.id),
+                context.require_merchant,
+                expires_at,
+            )
+        )
+        await until(lambda: context.loaders.shop.cache_map.get(shop.id) is not None, "the own read's load made")
+        # and a message's execution on the same socket loads the same shop (the same future)
+        with executing_message():
+            other = asyncio.ensure_future(context.loaders.shop.load(shop.id))
+        assert time.time() < expires_at, "the loads were made after the expiry: the machine is too slow"
+        # then the own read ends at the expiry with UNAUTHENTICATED, the pool still held
+        with pytest.raises(UnauthenticatedError):
+            async with asyncio.timeout(DEADLINE_SECONDS):
+                await own
+        assert busy.held is not None
+        # and the other read was not cancelled: it gets the shop once the pool is given back
+        assert not other.done()
+        await busy.give_back()
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            loaded = await other
+        assert loaded is not None and loaded.name == shop.name
 
 
 async def test_a_token_expired_while_the_task_feed_s_first_read_waits_sends_no_state_once_the_database_answers(
