@@ -30,7 +30,9 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
                                      go back, then on to that item; left without an item, by the merchant's unlink
                                      or an import's, it stays RESERVED: `stays_reserved`); a
                                      line reserved in the seed and cancelled before the seed's read releases its
-                                     units from on-hand too (`released_before_read`)
+                                     units from on-hand too (`released_before_read`); a shipment the merchant's
+                                     count already found gone takes its units off reserved only
+                                     (`counted_after_shipment`)
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
@@ -223,6 +225,7 @@ def transition(
     seed_read_at: datetime | None = None,
     left_by_import: bool = False,
     before_unlink: bool = False,
+    counted_at: datetime | None = None,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -241,6 +244,8 @@ def transition(
     `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, or DROPPED from its
     product after that: `domain.inventory.links.left_by_import`), not the merchant.
     `before_unlink`: the order was created before its SKU left `unlinked_from` (`sold_before_unlink`).
+    `counted_at`: the instant of the last count of the item a RESERVED line is on (`inventorySetOnHand`, its SET
+    movement; None: never counted); see `counted_after_shipment`.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
@@ -277,6 +282,9 @@ def transition(
     if current.state is LineState.RESERVED:
         item, q = current.inventory_item_id, current.quantity
         if wanted is StockEffect.DEDUCT:
+            if counted_at is not None and counted_after_shipment(order_updated_at, counted_at):
+                # the count already found the units gone: the shipment releases its commitment only
+                return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, 0, -q, MovementKind.DEDUCTED)
             return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, -q, -q, MovementKind.DEDUCTED)
         if wanted is StockEffect.RELEASE:
             if seed_read_at is not None and released_before_read(order_updated_at, seed_read_at):
@@ -598,6 +606,29 @@ def released_before_read(order_updated_at: datetime, stock_read_at: datetime) ->
     line cancelled alone, then the rest shipped) keeps the seed's double count until a count (README, "Seeding";
     poolreview53's physical fuzz, seeds 4, 52, 88, 127)."""
     return order_updated_at < _whole_second(stock_read_at) + timedelta(seconds=1)
+
+
+def counted_after_shipment(order_updated_at: datetime, counted_at: datetime) -> bool:
+    """Whether the merchant's count of an item at `counted_at` (`inventorySetOnHand`, the instant of its SET
+    movement, microseconds) already covers a RESERVED line of it whose shipment the ledger learns of now, in an order
+    version of `order_updated_at` (TikTok's `update_time`, whole seconds) that asks a deduction (shipped, or cancelled
+    after its package left, `line_effect`). Then the deduction takes the units off reserved only (the count set
+    on-hand to a shelf they had left already); otherwise off on-hand too, as before this rule.
+
+    Rule (Shopify's and every WMS's: a count is the truth as of its time): a count taken at T covers every shipment
+    whose units left the shelf at or before T; seen after it (a webhook late or lost, the next poll), it releases its
+    committed units and does not lower on-hand again (pool57 F3: 377 on-hand where the shelf held 378, for good).
+
+    Which TikTok time tells when the units left: the order's `update_time` of the version first seen shipped. TikTok
+    changes an order (its status, a line's `display_status`, `package_status`) no later than that version's
+    update_time, so the units left at or before it: a bound from above, never too early, and known for every order
+    (no field of a line dates its shipment: `rts_time` is ready-to-ship, units still on the shelf, live-sync.md §3.2).
+    An update_time before the count's second proves the shipment came first; one of the count's very second may
+    have come before it or after: taken as after (deducted, undersold by the line's units at worst until the next
+    count, never sold twice), as `released_before_read` does for a seed's read. A later update_time proves nothing
+    (the order may have changed since it shipped, delivered say): the deduction stays whole, as before.
+    A count's instant is Shopbridge's clock and update_time TikTok's: they are taken as one clock."""
+    return order_updated_at < _whole_second(counted_at)
 
 
 def _whole_second(moment: datetime) -> datetime:

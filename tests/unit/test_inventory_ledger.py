@@ -24,6 +24,7 @@ from domain.inventory.ledger import (
     back_from_unseen,
     back_with_its_shop,
     count_in_seed,
+    counted_after_shipment,
     counted_under_a_deleted_link,
     deducted_on_copy,
     first_seen_unlinked,
@@ -516,6 +517,36 @@ def test_a_release_of_a_line_reserved_in_the_seed_and_cancelled_before_the_read_
     assert transition(reserved, DEDUCT, later, "A", seed_read_at=read) == Transition(
         DEDUCTED, DEDUCT, later, "A", -3, -3, MOVED_DEDUCTED
     )
+
+
+def test_a_shipment_seen_after_a_count_that_found_its_units_gone_deducts_them_from_reserved_only() -> None:
+    # given a RESERVED line of 3 units on "A", and the merchant's count of "A" at 12:00:30.5 (`inventorySetOnHand`)
+    counted = datetime(2026, 11, 30, 12, 0, 30, 500_000, tzinfo=UTC)
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "A", 3)
+    # when its shipment, dated by TikTok (update_time) before the count's second, is seen only now (pool57 F3):
+    # the count found the units gone already, so only the commitment goes (on-hand as counted, available up by 3)
+    shipped = counted.replace(second=29, microsecond=0)
+    assert counted_after_shipment(shipped, counted)
+    assert transition(reserved, DEDUCT, shipped, "A", counted_at=counted) == Transition(
+        DEDUCTED, DEDUCT, shipped, "A", 0, -3, MOVED_DEDUCTED
+    )
+    # a shipment of the count's very second may have come after it, and a later one did (or the order changed
+    # since): the units come off on-hand too, as without a count (undersold at worst, never sold twice)
+    for later in (counted.replace(microsecond=0), counted.replace(second=31, microsecond=0)):
+        assert not counted_after_shipment(later, counted)
+        assert transition(reserved, DEDUCT, later, "A", counted_at=counted) == Transition(
+            DEDUCTED, DEDUCT, later, "A", -3, -3, MOVED_DEDUCTED
+        )
+    # never counted: as ever; and a count dates no cancellation (a release gives the units back to sale)
+    assert transition(reserved, DEDUCT, shipped, "A") == Transition(
+        DEDUCTED, DEDUCT, shipped, "A", -3, -3, MOVED_DEDUCTED
+    )
+    assert transition(reserved, RELEASE, shipped, "A", counted_at=counted) == Transition(
+        RELEASED, RELEASE, shipped, "A", 0, -3, MOVED_RELEASED
+    )
+    # and the line is final: the same shipment again (a replay, a re-import) moves nothing
+    deducted = LedgerLine(DEDUCTED, DEDUCT, shipped, "A", 3)
+    assert transition(deducted, DEDUCT, shipped, "A", counted_at=counted) is None
 
 
 def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_that_item() -> None:

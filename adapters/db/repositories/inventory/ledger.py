@@ -62,6 +62,7 @@ from adapters.db.tables import (
     deleted_shop_holds,
     deleted_shop_lines,
     deleted_shop_links,
+    inventory_movements,
     order_line_stock,
     shops,
     sku_ledger_units,
@@ -275,6 +276,7 @@ async def _apply_chunk(
     seeded: dict[str, int] = {}
     released_early: dict[str, int] = {}  # TikTok SKU id -> units released cancelled before the seed's read
     unlinked = (None, None, None)
+    last_count = _LastCounts(session)
     served: list[LedgerKey] = []  # keys of `deducted` first seen now
     for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
@@ -324,9 +326,12 @@ async def _apply_chunk(
                 # deducted by the delete, its SKU not linked yet: it waits for the link with its record (`relink_lines`)
                 move = waits_with_its_shop(wanted, updated_at)
             else:
+                counted_at = None
+                if current is not None and current.state is LineState.RESERVED and wanted is StockEffect.DEDUCT:
+                    counted_at = await last_count.of(current.inventory_item_id)  # `counted_after_shipment`
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
-                    by_import, before_unlink,
+                    by_import, before_unlink, counted_at,
                 )  # fmt: skip
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
@@ -371,6 +376,31 @@ async def _apply_chunk(
     if seeded or released_early:  # before `flush` marks the outbox: a push writes links then the outbox, in order
         await _counted_before_push(session, shop_id, seeded, released_early)
     return await write.flush(session)
+
+
+class _LastCounts:
+    """The instant of each item's last count (its newest SET movement, `inventorySetOnHand`; None: never counted),
+    read once per item and batch, only for an item a RESERVED line deducts from (`ledger.counted_after_shipment`).
+    Read once the batch holds its items (PostgreSQL: their rows locked; SQLite: the one writer), so a count of one of
+    them is wholly before this batch or wholly after it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.read: dict[str, datetime | None] = {}
+
+    async def of(self, item_id: str | None) -> datetime | None:
+        if item_id is None:
+            return None
+        if item_id not in self.read:
+            moves = inventory_movements.c
+            newest = await self.session.scalar(
+                select(moves.created_at)
+                .where(moves.inventory_item_id == item_id, moves.kind == MovementKind.SET.value)
+                .order_by(moves.created_at.desc())
+                .limit(1)
+            )
+            self.read[item_id] = newest  # (`UTCDateTime`: aware UTC)
+        return self.read[item_id]
 
 
 def _waits_unseen(move: Transition) -> bool:

@@ -1,0 +1,81 @@
+"""A merchant's count taken after a shipment left the shelf, the shipment ingested only after the count (its webhook
+late, or the next poll), end to end over real HTTP (the sandbox) on SQLite and PostgreSQL: the count stands, the
+shipment releases its committed units and takes nothing off on-hand a second time
+(`domain.inventory.ledger.counted_after_shipment`; pool57 F3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.test_inventory_push import pooled_items, sellable_skus, stock_of
+from tests.e2e.test_webhooks import envelope, push
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+SYNC_START = """mutation($input: SyncStartInput!) { syncStart(input: $input) { userErrors { code } } }"""
+COUNT = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
+  userErrors { code } inventoryItem { onHand reserved available } } }"""
+STATES = "SELECT state FROM order_line_stock WHERE tiktok_order_id = :o"
+
+
+@pytest.mark.parametrize("learned_by", ["webhook", "poll"])
+def test_a_shipment_seen_after_the_count_that_found_its_units_gone_leaves_on_hand_as_counted(
+    app_factory: Callable[..., ShopbridgeServer], learned_by: str
+) -> None:
+    # given a connected shop (no webhooks delivered by TikTok: Shopbridge learns only what it is told or polls) and a
+    # buyer's order of 2 units of one SKU, ingested: reserved on its item
+    app = app_factory(products=6, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    tiktok_id = shop["tiktokShopId"]
+    sku_id, sku = next((i, s) for i, s in sellable_skus(app, tiktok_id).items() if stock_of(app, tiktok_id, i) >= 3)
+    seller_sku = sku["seller_sku"].strip()
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku_id, "quantity": 2})
+    made_by = int(time.time())  # (the orders import's window ends, strictly, at the second it is queued)
+    wait_until(lambda: time.time() >= made_by + 1, what="the second after the sale")
+    _sync_orders(app, shop["id"])
+    assert [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["RESERVED", "RESERVED"]
+    (item,) = [i for i in pooled_items(app, seller_sku) if i["sku"] == seller_sku]
+    on_hand, reserved = item["onHand"], item["reserved"]
+    assert reserved >= 2
+
+    # when the 2 units leave the shelf (the carrier collects the package: IN_TRANSIT), unseen by Shopbridge
+    shipped = app.sandbox.control("POST", f"/orders/{sale['order_id']}/status", {"status": "IN_TRANSIT"})
+    # (TikTok's update_time is whole seconds: a count of the same second could have come before the shipment)
+    wait_until(lambda: time.time() >= shipped["update_time"] + 1, what="the second after the shipment")
+    # and the merchant counts the shelf: 2 units fewer than the item says, the shipment's
+    shelf = on_hand - 2
+    count = {"inventoryItemId": item["id"], "onHand": shelf, "compareOnHand": on_hand}
+    counted = app.graphql(COUNT, {"input": count}, "m1")
+    assert counted["inventorySetOnHand"]["userErrors"] == []
+    assert counted["inventorySetOnHand"]["inventoryItem"]["onHand"] == shelf
+    # and only then does Shopbridge learn of the shipment
+    if learned_by == "webhook":  # its status-change webhook, late
+        data = {"order_id": sale["order_id"], "order_status": "IN_TRANSIT", "update_time": shipped["update_time"]}
+        assert push(app, envelope(1, tiktok_id, data)).status_code == 200
+        wait_until(
+            lambda: [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["DEDUCTED", "DEDUCTED"],
+            what="the shipment applied",
+        )
+    else:  # the next orders poll
+        _sync_orders(app, shop["id"])
+    assert [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["DEDUCTED", "DEDUCTED"]
+
+    # then on-hand is what the merchant counted (not 2 fewer again: the count found the units gone), the 2 units'
+    # commitment is released, and available is the shelf less what is still committed
+    (after,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (after["onHand"], after["reserved"]) == (shelf, reserved - 2)
+    assert after["available"] == shelf - (reserved - 2) - after["safetyStock"]
+    # and the same shipment again (a replay, the next poll) moves nothing
+    _sync_orders(app, shop["id"])
+    (again,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (again["onHand"], again["reserved"]) == (shelf, reserved - 2)
+
+
+def _sync_orders(app: ShopbridgeServer, shop_id: str) -> None:
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop_id, "kinds": ["ORDERS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
