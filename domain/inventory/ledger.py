@@ -244,8 +244,9 @@ def transition(
     `left_by_import`: `unlinked_from` was left by an import (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED, or DROPPED from its
     product after that: `domain.inventory.links.left_by_import`), not the merchant.
     `before_unlink`: the order was created before its SKU left `unlinked_from` (`sold_before_unlink`).
-    `counted_at`: the instant of the last count of the item a RESERVED line is on (`inventorySetOnHand`, its SET
-    movement; None: never counted); see `counted_after_shipment`.
+    `counted_at`: the instant of the last count (`inventorySetOnHand`, its SET movement; None: never counted) of
+    the item a RESERVED line is on, or, for a line first seen shipped and sold since its link (`after_link`), of the
+    item it links to; see `counted_after_shipment`.
     """
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
@@ -253,6 +254,9 @@ def transition(
                 wanted, order_updated_at, unlinked_from, after_link, left_by_import, quantity, before_unlink
             )
         if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
+            if counted_at is not None and counted_after_shipment(order_updated_at, counted_at):
+                # sold and shipped unseen before the merchant's count, which found its units gone: nothing to move
+                return Transition(LineState.DEDUCTED, wanted, order_updated_at, linked_item_id)
             return Transition(
                 LineState.DEDUCTED, wanted, order_updated_at, linked_item_id, -quantity, 0, MovementKind.DEDUCTED
             )
@@ -613,7 +617,9 @@ def counted_after_shipment(order_updated_at: datetime, counted_at: datetime) -> 
     movement, microseconds) already covers a RESERVED line of it whose shipment the ledger learns of now, in an order
     version of `order_updated_at` (TikTok's `update_time`, whole seconds) that asks a deduction (shipped, or cancelled
     after its package left, `line_effect`). Then the deduction takes the units off reserved only (the count set
-    on-hand to a shelf they had left already); otherwise off on-hand too, as before this rule.
+    on-hand to a shelf they had left already); otherwise off on-hand too, as before this rule. A line first seen
+    shipped, sold since its SKU's link (`after_link`: it deducts from on-hand, nothing having been reserved), moves
+    nothing when the count covers its shipment.
 
     Rule (Shopify's and every WMS's: a count is the truth as of its time): a count taken at T covers every shipment
     whose units left the shelf at or before T; seen after it (a webhook late or lost, the next poll), it releases its

@@ -75,6 +75,38 @@ def test_a_shipment_seen_after_the_count_that_found_its_units_gone_leaves_on_han
     assert (again["onHand"], again["reserved"]) == (shelf, reserved - 2)
 
 
+def test_a_sale_shipped_unseen_before_the_count_that_found_its_units_gone_is_first_seen_leaving_on_hand_as_counted(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given a connected shop whose SKU links an item
+    app = app_factory(products=6, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    tiktok_id = shop["tiktokShopId"]
+    sku_id, sku = next((i, s) for i, s in sellable_skus(app, tiktok_id).items() if stock_of(app, tiktok_id, i) >= 3)
+    seller_sku = sku["seller_sku"].strip()
+    (item,) = [i for i in pooled_items(app, seller_sku) if i["sku"] == seller_sku]
+    on_hand, reserved = item["onHand"], item["reserved"]
+    # when a buyer orders 2 units and they leave the shelf, both unseen by Shopbridge (webhooks lost)
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku_id, "quantity": 2})
+    shipped = app.sandbox.control("POST", f"/orders/{sale['order_id']}/status", {"status": "IN_TRANSIT"})
+    wait_until(lambda: time.time() >= shipped["update_time"] + 1, what="the second after the shipment")
+    # and the merchant counts the shelf, 2 units fewer than the item says
+    shelf = on_hand - 2
+    count = {"inventoryItemId": item["id"], "onHand": shelf, "compareOnHand": on_hand}
+    assert app.graphql(COUNT, {"input": count}, "m1")["inventorySetOnHand"]["userErrors"] == []
+    # and only then does the next poll bring the order, shipped
+    _sync_orders(app, shop["id"])
+    assert [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["DEDUCTED", "DEDUCTED"]
+
+    # then on-hand is what the merchant counted, not 2 fewer again; nothing was reserved, nothing is released
+    (after,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (after["onHand"], after["reserved"]) == (shelf, reserved)
+    _sync_orders(app, shop["id"])
+    (again,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (again["onHand"], again["reserved"]) == (shelf, reserved)
+
+
 def _sync_orders(app: ShopbridgeServer, shop_id: str) -> None:
     started = app.graphql(SYNC_START, {"input": {"shopId": shop_id, "kinds": ["ORDERS"]}}, "m1")
     assert started["syncStart"]["userErrors"] == []

@@ -549,6 +549,24 @@ def test_a_shipment_seen_after_a_count_that_found_its_units_gone_deducts_them_fr
     assert transition(deducted, DEDUCT, shipped, "A", counted_at=counted) is None
 
 
+def test_a_sale_shipped_unseen_before_a_count_that_found_its_units_gone_is_first_seen_moving_nothing() -> None:
+    # given a sale made since its SKU's link to "A" and shipped, both unseen (webhooks lost), and the merchant's count
+    # of "A" at 12:00:30.5, after the shipment
+    counted = datetime(2026, 11, 30, 12, 0, 30, 500_000, tzinfo=UTC)
+    shipped = counted.replace(second=29, microsecond=0)
+    # when the line is first seen shipped: the count found its units gone, nothing was reserved: nothing moves
+    assert transition(None, DEDUCT, shipped, "A", 3, after_link=True, counted_at=counted) == Transition(
+        DEDUCTED, DEDUCT, shipped, "A"
+    )
+    # shipped in the count's second or after it, or never counted: deducted from on-hand, as ever
+    later = counted.replace(microsecond=0)
+    deducts = Transition(DEDUCTED, DEDUCT, later, "A", -3, 0, MOVED_DEDUCTED)
+    assert transition(None, DEDUCT, later, "A", 3, after_link=True, counted_at=counted) == deducts
+    assert transition(None, DEDUCT, later, "A", 3, after_link=True) == deducts
+    # and one sold before the link is history whatever the count
+    assert transition(None, DEDUCT, shipped, "A", 3, counted_at=counted) == Transition(HISTORICAL, DEDUCT, shipped, "A")
+
+
 def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_that_item() -> None:
     # given a SKU an import left without item "A" (AMBIGUOUS, NO_SELLER_SKU, EXCLUDED), a 3-unit line first seen:
     # made since its link to "A" took effect, it was placed on A's SKU and ships from A's shelf

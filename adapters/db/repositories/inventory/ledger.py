@@ -327,8 +327,11 @@ async def _apply_chunk(
                 move = waits_with_its_shop(wanted, updated_at)
             else:
                 counted_at = None
-                if current is not None and current.state is LineState.RESERVED and wanted is StockEffect.DEDUCT:
-                    counted_at = await last_count.of(current.inventory_item_id)  # `counted_after_shipment`
+                if wanted is StockEffect.DEDUCT:  # the item's last count: `counted_after_shipment`
+                    if current is not None and current.state is LineState.RESERVED:
+                        counted_at = await last_count.of(current.inventory_item_id)
+                    elif current is None and after_link:
+                        counted_at = await last_count.of(item_id)
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
                     by_import, before_unlink, counted_at,
@@ -380,7 +383,7 @@ async def _apply_chunk(
 
 class _LastCounts:
     """The instant of each item's last count (its newest SET movement, `inventorySetOnHand`; None: never counted),
-    read once per item and batch, only for an item a RESERVED line deducts from (`ledger.counted_after_shipment`).
+    read once per item and batch, only for an item a line deducts from (`ledger.counted_after_shipment`).
     Read once the batch holds its items (PostgreSQL: their rows locked; SQLite: the one writer), so a count of one of
     them is wholly before this batch or wholly after it."""
 
