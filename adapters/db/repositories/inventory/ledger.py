@@ -329,9 +329,9 @@ async def _apply_chunk(
                 counted_at = None
                 if wanted is StockEffect.DEDUCT:  # the item's last count: `counted_after_shipment`
                     if current is not None and current.state is LineState.RESERVED:
-                        counted_at = await last_count.of(current.inventory_item_id)
+                        counted_at = await last_count.since(current.inventory_item_id, updated_at)
                     elif current is None and after_link:
-                        counted_at = await last_count.of(item_id)
+                        counted_at = await last_count.since(item_id, updated_at)
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
                     by_import, before_unlink, counted_at,
@@ -382,28 +382,32 @@ async def _apply_chunk(
 
 
 class _LastCounts:
-    """The instant of each item's last count (its newest SET movement, `inventorySetOnHand`; None: never counted),
-    read once per item and batch, only for an item a line deducts from (`ledger.counted_after_shipment`).
+    """The instant of an item's last count (its newest SET movement, `inventorySetOnHand`) made in or after the
+    second of an order version (TikTok's `update_time`), None if none; read once per item and instant a batch asks,
+    only for an item a line deducts from (`ledger.counted_after_shipment`: an earlier count cannot cover that
+    shipment, so it is not read). Through the movements' `(inventory_item_id, created_at, id)` index, from that
+    instant on: the movements made since the shipment's order version, not the item's whole history.
     Read once the batch holds its items (PostgreSQL: their rows locked; SQLite: the one writer), so a count of one of
     them is wholly before this batch or wholly after it."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.read: dict[str, datetime | None] = {}
+        self.read: dict[tuple[str, datetime], datetime | None] = {}
 
-    async def of(self, item_id: str | None) -> datetime | None:
+    async def since(self, item_id: str | None, order_updated_at: datetime) -> datetime | None:
         if item_id is None:
             return None
-        if item_id not in self.read:
+        key = (item_id, order_updated_at)
+        if key not in self.read:
             moves = inventory_movements.c
-            newest = await self.session.scalar(
-                select(moves.created_at)
-                .where(moves.inventory_item_id == item_id, moves.kind == MovementKind.SET.value)
-                .order_by(moves.created_at.desc())
-                .limit(1)
+            self.read[key] = await self.session.scalar(  # (`UTCDateTime`: aware UTC)
+                select(func.max(moves.created_at)).where(
+                    moves.inventory_item_id == item_id,
+                    moves.created_at >= order_updated_at,
+                    moves.kind == MovementKind.SET.value,
+                )
             )
-            self.read[item_id] = newest  # (`UTCDateTime`: aware UTC)
-        return self.read[item_id]
+        return self.read[key]
 
 
 def _waits_unseen(move: Transition) -> bool:
