@@ -896,3 +896,6 @@ def test_upgrade_marks_no_sku_too_long_and_downgrade_turns_long_seller_sku_links
                 ("k1", "NO_SELLER_SKU")
             ]
             assert "seller_sku_too_long" not in {c["name"] for c in inspect(connection).get_columns("skus")}
+            # and the product holding the marked SKU has no fingerprint: its next import rewrites it (the mark again,
+            # once upgraded back); kept, it matched the product read again, and the mark never came back
+            assert [tuple(r) for r in connection.execute(text("SELECT id, fingerprint FROM products"))] == [("p1", "")]
