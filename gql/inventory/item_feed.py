@@ -38,14 +38,14 @@ adapters/events.py) makes the feed read the merchant's items changed since its l
 commit: an item's own `updated_at` (counters, safety stock, creation, a SKU linked to it or no longer, its shop deleted
 included) or a link's naming it (a link's change of state, a push's outcome):
 `inventory_queries.item_ids_changed_since`, one statement more, through an index on each side (migration 0047: the 1,001
-items changed last, the links changed since; the window's links alone, never the merchant's catalog, review56b F1). Every follower
-gets each of them, sent before or not; one whose signature it sent already sends nothing. During a Redis outage no
-signal comes and no read moves that time: the window covers the whole outage. At most `LOST_READ_LIMIT` (1,000) items,
-the last changed first, with a WARNING past it: one read of `read_items` whatever the outage, and an item changed
-earlier in it (an import during a long Redis outage) is told at its next change, as the schema says of a commit of more
-than 100 items. Before (itemlost56), it read again what its followers had been sent or held: an item none had been told
-of, its sale's signal lost, was never sent until it changed again, and a long-lived tab's items sent grew that read up
-to every item of a big merchant at each reconnect.
+items changed last, the links changed since; the window's links alone, never the merchant's catalog, review56b F1).
+Every follower gets each of them, sent before or not; one whose signature it sent already sends nothing. During a Redis
+outage no signal comes and no read moves that time: the window covers the whole outage. At most `LOST_READ_LIMIT`
+(1,000) items, the last changed first, with a WARNING past it: one read of `read_items` whatever the outage, and an item
+changed earlier in it (an import during a long Redis outage) is told at its next change, as the schema says of a commit
+of more than 100 items. Before (itemlost56), it read again what its followers had been sent or held: an item none had
+been told of, its sale's signal lost, was never sent until it changed again, and a long-lived tab's items sent grew that
+read up to every item of a big merchant at each reconnect.
 """
 
 from __future__ import annotations
