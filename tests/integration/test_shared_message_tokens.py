@@ -295,3 +295,37 @@ async def test_a_token_expiring_while_a_feed_waits_out_an_outage_ends_its_follow
         finally:
             with contextlib.suppress(Exception):
                 await messages.aclose()
+
+
+async def test_a_token_expiring_while_the_deleted_shops_feed_waits_out_an_outage_ends_it_at_the_expiry(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    """`shopsDeleted` follows the same feed, and sends nothing first: a timer at its token's expiry ends it while the
+    feed's read waits out the outage (`Context.ending_at_expiry`; else at the feed's next wake-up, here 600 s)."""
+    # given a database whose pool lends one connection and waits 0.2 s for it, and live reads retried every 600 s
+    async with one_connection_pool(database_url) as busy:
+        services = services_of(busy.db, cipher)
+        services.database_outage = outage = DatabaseOutage(first_retry=600, max_retry=600)
+        shop, _ = await followed_shop(busy.db, services, "m-deleted")
+        # and a socket following the merchant's deleted shops, its token expiring in three seconds
+        expires_at = time.time() + EXPIRES_IN_SECONDS + 1
+        context = Context(services, "m-deleted", token_expires_at=expires_at)
+        messages: Any = await schema.subscribe("subscription { shopsDeleted }", context_value=context)
+        try:
+            # when the pool's one connection is held and a change of the shop is signalled, the feed's read waiting
+            await busy.hold()
+            message = asyncio.ensure_future(anext(messages))
+            await until(
+                lambda: "m-deleted" in services.shop_feeds and services.shop_feeds["m-deleted"].followers,
+                "the follower",
+            )
+            await services.events.shop_changed(shop.id, "m-deleted")
+            await until(lambda: outage.retries >= 1 or message.done(), "the feed's read to wait")
+            assert time.time() < expires_at, "the feed's read waited after the expiry: the machine is too slow"
+            # then the subscription ends with UNAUTHENTICATED at the expiry, the feed still in its back-off
+            await until(lambda: message.done(), "the end at the token's expiry, the database still busy")
+            assert busy.held is not None and outage.since is not None and outage.retries == 1
+            await _ended_unauthenticated(message.result(), messages, "shopsDeleted")
+        finally:
+            with contextlib.suppress(Exception):
+                await messages.aclose()
