@@ -331,6 +331,33 @@ def test_a_consent_link_approved_in_another_browser_connects_nothing_to_the_merc
     assert app.graphql(SHOPS, None, "m2")["shops"]["edges"] == []
 
 
+def test_at_the_authorization_cap_the_console_says_finishing_an_open_one_frees_a_place_which_it_does(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain.authorization TooManyAuthorizationsError, README "OAuth", migration 0044): a start counts while
+    not completed; completing one frees its place at once. The console said "Each start counts for 30 minutes, whether
+    it was finished or not, so finishing one does not help" (newcomer57 F7), sending the merchant away for 30 min."""
+    app = console(max_authorization_starts=1)
+    # given a merchant at the cap: one authorization started (another tab) and still open on TikTok's consent page
+    variables = {"input": {"region": "US", "name": "Open one", "regionConfirmed": True}}
+    url = app.graphql(START, variables, "m1")["shopAuthorizationStart"]["authorizationUrl"]
+    sign_in(page, app, "m1")
+    # when Add store asks for one more: refused, saying that finishing the open one frees its place
+    add_us_store(page, "One more")
+    refusal = page.get_by_role("alert").filter(has_text="Too many authorizations")
+    expect(refusal).to_contain_text(
+        "One not finished (pending, denied or failed) counts until 30 minutes after it started; finishing one still "
+        "open on TikTok's consent page frees its place at once."
+    )
+    expect(refusal).not_to_contain_text("does not help")
+    # then finishing the open one frees it: Add store reaches TikTok's consent page at once
+    page.goto(url)
+    approve(page, "us-local")
+    expect(page.locator("#notice")).to_contain_text("“Open one” is connected")
+    add_us_store(page, "One more")
+    page.wait_for_url(re.compile(r".*/oauth/authorize\?.*"))
+
+
 def test_a_merchant_with_more_shops_than_one_page_sees_every_one_in_the_list_and_the_pickers(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:

@@ -20,7 +20,10 @@ export const USER_ERRORS = {
   INVALID_STATE: "This authorization link has expired, was already used or was started by another account, so nothing was connected. Start again from Add store or Re-authorize.",
   AUTHORIZATION_DENIED: "The authorization was declined on TikTok, so nothing was connected.",
   AUTHORIZATION_UNCONFIRMED: "TikTok did not confirm the authorization in time, so nothing was connected. Authorize again.",
-  TOO_MANY_AUTHORIZATIONS: `Too many authorizations were started in the last 30 minutes. Each start counts for 30 minutes, whether it was finished or not, so finishing one does not help. ${RETRY_LATER.TOO_MANY_AUTHORIZATIONS}`,
+  // The rule since migration 0044 (domain.authorization TooManyAuthorizationsError, README "OAuth"): a start counts
+  // while it is not completed, so finishing one still open frees its place at once (newcomer57 F7: the sentence said
+  // "finishing one does not help", and sent the merchant away for 30 minutes).
+  TOO_MANY_AUTHORIZATIONS: `Too many authorizations were started in the last 30 minutes. One not finished (pending, denied or failed) counts until 30 minutes after it started; finishing one still open on TikTok's consent page frees its place at once. ${RETRY_LATER.TOO_MANY_AUTHORIZATIONS}`,
   NOT_FOUND: "This shop, task, inventory item or SKU does not exist any more. The list has been refreshed.",
   TIKTOK_UNAVAILABLE: "TikTok Shop could not be reached. Try again in a few minutes.",
   TIKTOK_REJECTED: "TikTok Shop refused the request.",
