@@ -331,6 +331,43 @@ def test_a_consent_link_approved_in_another_browser_connects_nothing_to_the_merc
     assert app.graphql(SHOPS, None, "m2")["shops"]["edges"] == []
 
 
+def test_a_consent_refused_under_the_wrong_account_is_finished_by_the_right_one_after_sign_out(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain.authorization `consume`: another merchant's attempt is INVALID_STATE and leaves the state unspent;
+    js/app.js finishSignIn): the console keeps a hand-off refused INVALID_STATE for the next sign-in in the tab, and
+    Sign out clears the refusal. Before (newcomer57 F8), a first sign-in with the wrong token threw the hand-off away
+    (the merchant had to consent at TikTok again) and its refusal stayed above the next account's shops."""
+    app = console()
+    # given m1's consent, approved in a tab where nobody is signed in
+    variables = {"input": {"region": "US", "name": "Desert", "regionConfirmed": True}}
+    url = app.graphql(START, variables, "m1")["shopAuthorizationStart"]["authorizationUrl"]
+    page.goto(url)
+    approve(page, "us-local")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Sign in as the merchant who started this authorization to finish it."
+    )
+    # when the merchant first pastes another account's token: refused, and told how to finish it
+    page.get_by_label("Merchant token").fill(app.token("m2"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#notice")).to_contain_text(
+        "was started by another account, so nothing was connected. Start again from Add store or Re-authorize. "
+        "If another account started it, sign out and sign in as that account to finish it."
+    )
+    assert app.row_counts()["shops"] == 0
+    # then Sign out clears that refusal and asks for the account that started it
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#notice")).to_be_hidden()
+    waiting = "You are signed out. Sign in as the merchant who started this authorization to finish it."
+    expect(page.get_by_text(waiting)).to_be_visible()
+    # and signing in as m1 finishes the same consent: no second visit to TikTok
+    page.get_by_label("Merchant token").fill(app.token("m1"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#notice")).to_have_text(re.compile("^“Desert” is connected"))
+    assert [e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Desert"]
+    assert app.graphql(SHOPS, None, "m2")["shops"]["edges"] == []
+
+
 def test_at_the_authorization_cap_the_console_says_finishing_an_open_one_frees_a_place_which_it_does(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:

@@ -50,7 +50,13 @@ function startSocket() {
   socket = new LiveSocket({ onStatus: setLive, onUnauthenticated: () => signOut("Your session has ended. Sign in again.") });
 }
 
+// Said under a refusal of the hand-off as INVALID_STATE, which the server also answers when another merchant's
+// token completes it, leaving it unspent for the merchant who started it (domain.authorization `consume`).
+const HANDOFF_KEPT = "If another account started it, sign out and sign in as that account to finish it.";
+const HANDOFF_WAITING = "Sign in as the merchant who started this authorization to finish it.";
+
 function signOut(message) {
+  announce(""); // the notice was about the account signed out (a refusal stayed above the next one's shops)
   cleanup();
   cleanup = () => {};
   closeDialogs();
@@ -62,7 +68,9 @@ function signOut(message) {
 }
 
 whenUnauthenticated((error) => signOut(`${error.message} Sign in again.`));
-signOutButton.addEventListener("click", () => signOut("You are signed out."));
+signOutButton.addEventListener("click", () =>
+  signOut(returned?.kind === "handoff" ? `You are signed out. ${HANDOFF_WAITING}` : "You are signed out."),
+);
 liveRetry.addEventListener("click", () => socket?.retryNow());
 
 function renderSignIn(message) {
@@ -146,7 +154,11 @@ function signIn(token) {
   route();
 }
 
-/** Sign in, completing first what TikTok's redirect brought back (so the list shows the shop), then telling it. */
+/** Sign in, completing first what TikTok's redirect brought back (so the list shows the shop), then telling it. A
+ * hand-off refused INVALID_STATE is kept for the next sign-in in this tab: it may be another merchant's, which the
+ * server leaves unspent for that merchant (newcomer57 F8: a first sign-in with the wrong account threw away a consent
+ * the right one could still finish). Only the merchant who started it can spend it, so keeping it gives nobody else
+ * anything. */
 async function finishSignIn(token) {
   const outcome = returned;
   const before = session.token;
@@ -156,8 +168,9 @@ async function finishSignIn(token) {
     returned = outcome; // the kept token was refused meanwhile (signed out): finish once signed in again
     return;
   }
+  if (result?.code === "INVALID_STATE") returned = outcome;
   signIn(token);
-  if (result) announce(result.message, { kind: result.kind });
+  if (result) announce(result.code === "INVALID_STATE" ? `${result.message} ${HANDOFF_KEPT}` : result.message, { kind: result.kind });
 }
 
 /** Close (cancel) every dialog a page opened: its dialogs are children of <body>, not of the page, and a Delete or
@@ -304,7 +317,7 @@ async function start() {
   if (session.token) {
     await finishSignIn(session.token);
   } else if (returned?.kind === "handoff") {
-    renderSignIn("Sign in as the merchant who started this authorization to finish it.");
+    renderSignIn(HANDOFF_WAITING);
   } else {
     renderSignIn(returned ? `${returned.message} Sign in to see your shops.` : "");
     returned = null;

@@ -41,6 +41,8 @@ export function takeReturnOutcome() {
 
 /** Complete a hand-off under the merchant's own token (RFC 6749 sec. 10.12): the server spends the state only for
  * the merchant who started the authorization, so a consent link sent to someone else connects nothing to anyone.
+ * A refusal carries its userError's `code` (INVALID_STATE: another merchant's state is refused so and left unspent,
+ * domain.authorization `consume`, so app.js keeps the hand-off for the next sign-in).
  * Add store on a TikTok Shop this merchant had connected already re-authorizes it, renamed as typed
  * (`alreadyConnected`, `previousName`): said so, under the name it had. It said "“New name” is re-authorized.",
  * and the merchant, who had asked to add a shop, found none added and one of theirs renamed. */
@@ -49,7 +51,10 @@ export async function completeReturnOutcome(outcome, token) {
   const input = { state: outcome.state, code: outcome.code, error: outcome.error };
   try {
     const result = (await graphql(COMPLETE, { input }, token)).shopAuthorizationComplete;
-    if (result.userErrors.length) return { kind: "error", message: explain(result.userErrors[0]) };
+    if (result.userErrors.length) {
+      const [refusal] = result.userErrors;
+      return { kind: "error", message: explain(refusal), code: refusal.code };
+    }
     const name = `“${result.shop.name}”`;
     if (result.alreadyConnected) {
       const renamed = result.previousName ? `, and renamed ${name} as you typed` : "";
