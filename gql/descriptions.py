@@ -18,6 +18,13 @@ AFTER = (
     "that is no cursor of it: BAD_USER_INPUT."
 )
 
+# syncTasks' `trigger` (Query and Shop): polls are most of a shop's tasks (about 2 per shop every
+# SHOPBRIDGE_POLL_INTERVAL, kept 30 days), and the imports a merchant started sank out of view (newcomer57 F12).
+TRIGGER_FILTER = (
+    "Only tasks started by one of these triggers: [AUTHORIZATION, MANUAL] lists the imports without the polls, "
+    "[SCHEDULED] the polls alone; []: none; null: every trigger."
+)
+
 USER_ERRORS = "Expected failures, each with a stable code and the input field; empty when the mutation succeeded."
 GLOBAL_ID = "Global, opaque id"
 

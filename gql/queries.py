@@ -11,7 +11,7 @@ from domain.shops import Region as DomainRegion
 from gql import enums, readers
 from gql import types as t
 from gql.context import Info
-from gql.descriptions import After, First
+from gql.descriptions import TRIGGER_FILTER, After, First
 from gql.ids import from_global_id, internal_id
 
 
@@ -71,9 +71,10 @@ class Query:
 
     @strawberry.field(
         description=(
-            "The Task Center: sync tasks, newest first, optionally of one shop or in some statuses. `status` is a "
-            "set: a task in any of them matches, `[]` matches none (an empty page, totalCount 0), and null or "
-            "absent matches every status. A `shopId` that is not one of the merchant's shops matches none too."
+            "The Task Center: sync tasks, newest first, optionally of one shop, in some statuses or started by some "
+            "triggers. `status` and `trigger` are sets: a task in any of them matches, `[]` matches none (an empty "
+            "page, totalCount 0), and null or absent matches every value; both given, a task must match both. A "
+            "`shopId` that is not one of the merchant's shops matches none too."
         )
     )
     async def sync_tasks(
@@ -88,6 +89,10 @@ class Query:
         ] = None,
         first: First = 20,
         after: After = None,
+        trigger: Annotated[
+            list[enums.SyncTrigger] | None,  # type: ignore[valid-type]
+            strawberry.argument(description=TRIGGER_FILTER),
+        ] = None,
     ) -> t.Connection[t.SyncTask]:
         shop_internal = None
         if shop_id is not None:
@@ -95,7 +100,7 @@ class Query:
             if parsed is None or parsed[0] != "Shop":
                 return t.connection([], False, 0)
             shop_internal = parsed[1]
-        return await readers.sync_tasks(info, shop_internal, status, first, after)
+        return await readers.sync_tasks(info, shop_internal, status, first, after, trigger)
 
     @strawberry.field(description="One sync task; null when it does not exist for this merchant.")
     async def sync_task(

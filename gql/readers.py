@@ -12,7 +12,7 @@ from adapters.db import queries
 from adapters.db.cursors import InvalidCursorError
 from adapters.db.latest_tasks import latest_sync_tasks
 from domain.catalog import OrderStatus
-from domain.sync import ACTIVE_STATUSES, SyncTaskStatus
+from domain.sync import ACTIVE_STATUSES, SyncTaskStatus, SyncTrigger
 from gql import mappers
 from gql import types as t
 from gql.context import Info
@@ -121,17 +121,30 @@ async def orders(
 
 
 async def sync_tasks(
-    info: Info, shop_id: str | None, statuses: Iterable[Any] | None, first: int | None, after: str | None
+    info: Info,
+    shop_id: str | None,
+    statuses: Iterable[Any] | None,
+    first: int | None,
+    after: str | None,
+    triggers: Iterable[Any] | None = None,
 ) -> t.Connection[t.SyncTask]:
     merchant_id = info.context.require_merchant()
     size, cursor = page_size(first), _cursor(after)
-    # A set: deduplicated (a variable may repeat a status any number of times, and each would be a bound
+    # Sets: deduplicated (a variable may repeat a value any number of times, and each would be a bound
     # parameter), and an empty one matches no task; only an absent filter (None) matches them all.
     wanted = None if statuses is None else sorted({SyncTaskStatus(s) for s in statuses})
+    started_by = None if triggers is None else sorted({SyncTrigger(s) for s in triggers})
     return await connection_page(
         info,
         lambda session: queries.sync_task_page(
-            session, merchant_id, size, cursor, shop_id=shop_id, statuses=wanted, with_total=wants_total(info)
+            session,
+            merchant_id,
+            size,
+            cursor,
+            shop_id=shop_id,
+            statuses=wanted,
+            triggers=started_by,
+            with_total=wants_total(info),
         ),
         mappers.sync_task,
     )

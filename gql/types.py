@@ -9,7 +9,7 @@ import strawberry
 
 from domain.attention import SyncFacts, shop_attention
 from gql.context import Info
-from gql.descriptions import After, First
+from gql.descriptions import TRIGGER_FILTER, After, First
 from gql.enums import (
     OrderStatus,
     Region,
@@ -209,11 +209,23 @@ class Shop(Node):
 
         return await readers.orders(info, self.internal_id, first, after, status, created_after)
 
-    @strawberry.field(description="The shop's sync tasks (imports and polls), newest first, every status.")
-    async def sync_tasks(self, info: Info, first: First = 20, after: After = None) -> Connection[SyncTask]:
+    @strawberry.field(
+        description="The shop's sync tasks (imports and polls), newest first, every status; optionally only those "
+        "started by some triggers (`trigger`, a set as in Query.syncTasks)."
+    )
+    async def sync_tasks(
+        self,
+        info: Info,
+        first: First = 20,
+        after: After = None,
+        trigger: Annotated[
+            list[SyncTrigger] | None,  # type: ignore[valid-type]
+            strawberry.argument(description=TRIGGER_FILTER),
+        ] = None,
+    ) -> Connection[SyncTask]:
         from gql import readers
 
-        return await readers.sync_tasks(info, self.internal_id, None, first, after)
+        return await readers.sync_tasks(info, self.internal_id, None, first, after, trigger)
 
 
 @strawberry.type(description="A product's variant at TikTok (TikTok's SKU); `node(id:)` finds it by its id.")

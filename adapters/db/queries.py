@@ -43,7 +43,7 @@ from adapters.db.tables import (
 from domain.catalog import Money
 from domain.shops import Region
 from domain.stock_levels import last_known_stock
-from domain.sync import SyncTaskStatus
+from domain.sync import SyncTaskStatus, SyncTrigger
 
 _SHOP_COLUMNS = [c for c in shops.columns if not c.name.endswith("_encrypted")]  # tokens never leave the table
 
@@ -257,15 +257,18 @@ async def sync_task_page(
     *,
     shop_id: str | None = None,
     statuses: Collection[SyncTaskStatus] | None = None,
+    triggers: Collection[SyncTrigger] | None = None,
     with_total: bool = True,
 ) -> Page[SyncTaskRead]:
-    """The merchant's sync tasks, newest first; optionally of one shop and in some statuses (`statuses` None: any;
-    empty: none)."""
+    """The merchant's sync tasks, newest first; optionally of one shop, in some statuses and started by some triggers
+    (`statuses`, `triggers` None: any; empty: none)."""
     conditions = [sync_tasks.c.merchant_id == merchant_id]
     if shop_id is not None:
         conditions.append(sync_tasks.c.shop_id == shop_id)
     if statuses is not None:
         conditions.append(sync_tasks.c.status.in_([s.value for s in statuses]))
+    if triggers is not None:
+        conditions.append(sync_tasks.c.trigger.in_([t.value for t in triggers]))
     where = and_(*conditions)
     rows, has_next = await _keyset(
         session, select(sync_tasks).where(where), sync_tasks, first, after, descending=True, kind="sync_tasks"

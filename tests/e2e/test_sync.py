@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -287,6 +288,45 @@ class TestManualSync:
         literal = "{ syncTasks(status: []) { totalCount edges { node { id } } } }"
         assert app.graphql(literal, {}, "m1")["syncTasks"] == {"totalCount": 0, "edges": []}
         assert app.graphql(query, {"shop": us["id"]}, "m2")["syncTasks"]["totalCount"] == 0
+
+    def test_task_center_filters_by_trigger_so_imports_show_without_the_polls(self, app: ShopbridgeServer) -> None:
+        """Rule (Query.syncTasks and Shop.syncTasks `trigger`, a set like `status`): polls are most of a shop's
+        tasks, and the imports a merchant started sank under them with no way to list them alone (newcomer57 F12)."""
+        # given a shop's two imports after its authorization, one Sync now, then three polls (the newest tasks)
+        shop = app.connect_shop("m1", "us-local", "US")
+        app.wait_for_idle_sync()
+        manual = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")["syncStart"]
+        app.wait_for_task(manual["tasks"][0]["id"], "m1")
+        columns = [c["name"] for c in sa.inspect(app._db).get_columns("sync_tasks")]
+        for n in range(3):
+            copied = {"id": f"'{'f' * 31}{n}'", "trigger": "'SCHEDULED'"}
+            picked = ", ".join(copied.get(c, f'"{c}"') for c in columns)
+            quoted = ", ".join(f'"{c}"' for c in columns)
+            app.execute(
+                f"INSERT INTO sync_tasks ({quoted}) SELECT {picked} FROM sync_tasks WHERE \"trigger\" = 'MANUAL'"
+            )
+        query = "query($trigger: [SyncTrigger!], $first: Int, $after: String) { syncTasks(trigger: $trigger, "
+        query += "first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } "
+        query += "edges { node { trigger } } } }"
+
+        def triggers(**variables: Any) -> tuple[int, list[str]]:
+            page = app.graphql(query, variables, "m1")["syncTasks"]
+            return page["totalCount"], [e["node"]["trigger"] for e in page["edges"]]
+
+        # when the Task Center asks for the imports only, then the polls are left out, newest first
+        imports = ["AUTHORIZATION", "MANUAL"]
+        assert triggers(trigger=imports) == (3, ["MANUAL", "AUTHORIZATION", "AUTHORIZATION"])
+        # and a page turn keeps the filter
+        first = app.graphql(query, {"trigger": imports, "first": 1}, "m1")["syncTasks"]
+        after = first["pageInfo"]["endCursor"]
+        assert triggers(trigger=imports, first=5, after=after) == (3, ["AUTHORIZATION", "AUTHORIZATION"])
+        # the polls alone; a set: repeats count once, [] matches none, null every task
+        assert triggers(trigger=["SCHEDULED", "SCHEDULED"]) == (3, ["SCHEDULED"] * 3)
+        assert triggers(trigger=[]) == (0, [])
+        assert triggers(trigger=None)[0] == 6
+        # and a shop's own list takes the same filter
+        own = "query($id: ID!) { shop(id: $id) { syncTasks(trigger: [SCHEDULED]) { totalCount } } }"
+        assert app.graphql(own, {"id": shop["id"]}, "m1")["shop"]["syncTasks"]["totalCount"] == 3
 
 
 class TestSubscriptions:
