@@ -471,3 +471,53 @@ def test_a_subscription_the_server_ends_is_subscribed_again_and_the_list_read_ag
     expect(page.locator("#live")).to_have_text("Live")
     assert task_updates[-1] != ended and len(sockets) == 1
     assert page.evaluate("window.neverReloaded") is True
+
+
+def test_the_task_center_shows_the_imports_by_default_and_the_polls_on_request_both_live(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js SHOWS, syncTasks `trigger`): the Task Center lists the imports (after an authorization, Sync
+    now) unless the merchant asks for the background polls, and both lists follow `syncTaskUpdated`. It listed every
+    task newest first: a shop's last 3 empty polls of each kind and every poll that found a change sit above the
+    imports (18 of the first 27 tasks with 4 shops), and the imports a merchant started sank pages down (newcomer57
+    F12)."""
+    # given a shop whose scheduler polls every second, with polls already made
+    app = console(scheduler_enabled=True, poll_interval_seconds=1.0, poll_settle_seconds=0.0, scheduler_tick=0.2)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    # (counted by id: a poll that found nothing is kept among its shop's and kind's last 3 only, domain.polling)
+    polls = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'SCHEDULED' AND status = 'SUCCEEDED'"
+
+    def made() -> set[str]:
+        return {row["id"] for row in app.rows(polls)}
+
+    wait_until(lambda: len(made()) >= 2, what="two polls of the shop")
+    # when the merchant opens the Task Center, then it shows the two imports after the authorization, no poll
+    open_task_center(page, app, "m1")
+    rows = page.locator("li.task")
+    expect(rows.filter(has_text="after authorization")).to_have_count(2)
+    expect(rows).to_have_count(2)
+    # and a Sync now shows live, to its end, while the polls go on unlisted
+    before = made()
+    page.get_by_role("button", name="Sync now").click()
+    manual = rows.filter(has_text="manual")
+    expect(manual).to_have_count(2)
+    for n in range(2):
+        expect(manual.nth(n).locator(".badge")).to_have_text("Succeeded")
+    wait_until(lambda: made() - before, what="a poll after the Sync now")
+    expect(rows.filter(has_text="scheduled")).to_have_count(0)
+    # when the merchant asks for the polls: only polls, in the address too, and new ones arrive without a reload
+    page.get_by_label("Show").select_option(label="Background polls")
+    expect(rows.filter(has_text="after authorization")).to_have_count(0)
+    expect(rows.filter(has_text="manual")).to_have_count(0)
+    expect(rows.first).to_contain_text("scheduled")
+    assert page.url.endswith("#/tasks?show=polls")
+    page.evaluate("window.neverReloaded = true")
+    shown = rows.count()
+    seen = made()
+    wait_until(lambda: made() - seen, what="one more poll")
+    wait_until(lambda: rows.count() > shown, what="the new poll to show in the open page")
+    assert rows.filter(has_text="scheduled").count() == rows.count()
+    assert page.evaluate("window.neverReloaded") is True
+    # and "All tasks" lists both
+    page.get_by_label("Show").select_option(label="All tasks")
+    expect(rows.filter(has_text="manual")).to_have_count(2)

@@ -1,5 +1,6 @@
 // Task Center: sync tasks newest first, live progress from `syncTaskUpdated`, failures with reasons, cancel,
-// and "Sync now". When the socket comes back after a drop, the list is read again (changes were missed).
+// and "Sync now". When the socket comes back after a drop, the list is read again (changes were missed). It shows
+// the imports (after an authorization, Sync now) by default, the background polls on request (`Show`).
 
 import { allShops } from "./api.js";
 import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
@@ -8,7 +9,7 @@ import { followShopNames } from "./shopnames.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage retryAt cancelRequested createdAt startedAt finishedAt shop { id name }`;
-const TASKS = `query Tasks($after: String) { syncTasks(first: 20, after: $after) {
+const TASKS = `query Tasks($after: String, $trigger: [SyncTrigger!]) { syncTasks(first: 20, after: $after, trigger: $trigger) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { ${TASK_FIELDS} } } } }`;
 const UPDATES = `subscription TaskCenter { syncTaskUpdated { ${TASK_FIELDS} } }`;
 const CANCEL = `mutation Cancel($input: SyncTaskCancelInput!) { syncTaskCancel(input: $input) {
@@ -19,6 +20,16 @@ const TASK = `query Task($id: ID!) { syncTask(id: $id) { ${TASK_FIELDS} } }`;
 // Each shop deleted, in another tab or on another device: its tasks went with it, and no `syncTaskUpdated` says so.
 const SHOP_DELETIONS = "subscription TaskCenterShopsDeleted { shopsDeleted }";
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
+const NO_TASK = "No task yet. Connect a shop or use Sync now.";
+// What the list shows (`Show`, the address's `?show=`), as syncTasks' `trigger` set. Polls come every few minutes
+// (each shop's last 3 empty ones of each kind are kept, domain.polling KEEP_EMPTY_POLLS, and every one that found a
+// change), and the imports a merchant started sank pages down under them (newcomer57 F12: 18 of the first 27 tasks
+// with 4 shops): the imports are shown by default, as the seed's Task Center is about imports.
+const SHOWS = {
+  imports: { label: "Imports (after authorization, Sync now)", triggers: ["AUTHORIZATION", "MANUAL"], empty: NO_TASK },
+  polls: { label: "Background polls", triggers: ["SCHEDULED"], empty: "No poll yet. Shopbridge polls each shop every few minutes." },
+  all: { label: "All tasks", triggers: null, empty: NO_TASK },
+};
 
 /** The database id a task's global id carries (`base64url("SyncTask:<32 hex digits>")`, gql/ids.py). */
 function internalId(id) {
@@ -43,6 +54,12 @@ export function renderTasks(ctx) {
   const more = h("button", { type: "button", hidden: true, onclick: () => load(cursor) }, "Show older tasks");
   const shopSelect = h("select", { id: "sync-shop", name: "shop" });
   let cursor = null;
+  let show = Object.hasOwn(SHOWS, ctx.params.get("show") ?? "") ? ctx.params.get("show") : "imports";
+  let shownSince = 0; // counts the changes of `show`: a read asked before the last one is not shown
+  const showSelect = h("select", { id: "task-filter", name: "show" },
+    Object.entries(SHOWS).map(([value, { label }]) => h("option", { value, selected: value === show }, label)));
+  /** Whether `task` belongs in the list as `show` has it (a message of `syncTaskUpdated`, which sends every task). */
+  const shows = (task) => SHOWS[show].triggers === null || SHOWS[show].triggers.includes(task.trigger);
 
   /** Read the first page of tasks and show it, or (`after`: "Show older tasks") the page after that cursor below the
    * rows shown. The first page (the list read again: on a reconnection, a refusal saying NOT_FOUND) changes the list
@@ -50,8 +67,10 @@ export function renderTasks(ctx) {
    * is pressing or has focused and its failures opened; rows of older pages go, as the cursor starts again. It was
    * emptied and rendered anew: a click whose press and release straddled the read was lost with its button. */
   async function load(after = null) {
+    const asked = shownSince;
     try {
-      const data = (await ctx.graphql(TASKS, { after })).syncTasks;
+      const data = (await ctx.graphql(TASKS, { after, trigger: SHOWS[show].triggers })).syncTasks;
+      if (asked !== shownSince) return; // read for what was shown before `Show` changed: the new read shows its own
       if (after) {
         for (const { node } of data.edges) upsert(node, { quiet: true });
       } else {
@@ -61,7 +80,7 @@ export function renderTasks(ctx) {
           offerShop(task);
           tasks.set(task.id, task);
         }
-        const rendered = fresh.length ? fresh.map(render) : [h("li", { class: "empty" }, "No task yet. Connect a shop or use Sync now.")];
+        const rendered = fresh.length ? fresh.map(render) : [h("li", { class: "empty" }, SHOWS[show].empty)];
         keepingFocus(list, () => patchRows(list, rendered));
         rows.clear();
         for (const li of list.children) if (li.dataset.key !== undefined) rows.set(li.dataset.key, li);
@@ -248,8 +267,8 @@ export function renderTasks(ctx) {
       }
       // TOO_MANY_SYNC_STARTS comes with the time it is accepted again (`retryAt`): said as Store management says it
       if (result.userErrors.length) return announce(explainRefusal(result), { kind: "error" });
-      for (const task of result.tasks) if (!tasks.has(task.id)) upsert(task, { quiet: true });
-      announce("Sync started.", { kind: "success" });
+      for (const task of result.tasks) if (!tasks.has(task.id) && shows(task)) upsert(task, { quiet: true });
+      announce(result.tasks.every(shows) ? "Sync started." : "Sync started: Show imports to follow it.", { kind: "success" });
     } catch (exc) {
       announce(exc.message, { kind: "error" });
     } finally {
@@ -262,15 +281,23 @@ export function renderTasks(ctx) {
     h("div", { class: "page-head" }, h("h1", {}, "Task Center"),
       h("form", { class: "inline", onsubmit: syncNow },
         h("label", { for: "sync-shop" }, "Shop to sync"), shopSelect, syncButton)),
+    h("p", { class: "inline" }, h("label", { for: "task-filter" }, "Show"), showSelect),
     list,
     more,
   );
+  showSelect.addEventListener("change", () => {
+    show = showSelect.value;
+    shownSince += 1;
+    // the choice in the address (Back, a reload keep it); replaceState fires no `hashchange`: the page stays
+    history.replaceState(null, "", show === "imports" ? "#/tasks" : `#/tasks?show=${show}`);
+    load();
+  });
   load();
   loadShops();
   const stop = ctx.socket.subscribe(UPDATES, {}, {
     next: (payload) => {
       const task = payload.data?.syncTaskUpdated;
-      if (!task) return;
+      if (!task || !shows(task)) return;
       const known = tasks.get(task.id);
       // Progress never goes back: a late message must not undo a newer state read over HTTP.
       if (known && !ACTIVE.has(known.status) && ACTIVE.has(task.status)) return;
