@@ -8,12 +8,14 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
 from gql.ids import from_global_id
 from tests.browser.conftest import approve, hold_first, let_through, press, record_departures, sign_in, wait_held
+from tests.e2e.test_encryption_key_change import UNREADABLE, restarted_with_key
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import START, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -783,3 +785,25 @@ def test_a_rename_and_a_deletion_made_while_the_list_opens_show_once_it_follows_
     # then the list shows the new name and drops the deleted shop, without a reload
     expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple renamed"])
     expect(page.get_by_text("1 shop", exact=True)).to_be_visible()
+
+
+def test_sync_now_of_a_shop_whose_tokens_the_key_cannot_read_says_so_as_its_row_does(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (domain.sync ensure_shop_can_sync, js/messages.js explainRefusal): Sync now refused
+    REAUTHORIZATION_REQUIRED shows the server's words, which name the cause. The console's own sentence said "TikTok
+    no longer accepts this shop's authorization" beside a row saying the encryption key changed (newcomer57 F9)."""
+    # given a shop connected under one key, and Shopbridge restarted with another key only
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    again = restarted_with_key(app, Fernet.generate_key().decode())
+    try:
+        sign_in(page, again, "m1")
+        row = page.locator("tbody tr", has_text="Maple")
+        expect(row).to_contain_text(UNREADABLE)
+        # when the merchant presses Sync now on it, then the refusal says the same cause, not TikTok's
+        row.get_by_role("button", name="Sync Maple now").click()
+        expect(page.locator("#notice")).to_have_text(UNREADABLE)
+    finally:
+        again.stop()

@@ -92,10 +92,19 @@ export function explain(error) {
   return sentence;
 }
 
+// Refusals whose own message names the cause the code alone cannot: REAUTHORIZATION_REQUIRED from syncStart says
+// whether TikTok's authorization ended or Shopbridge cannot read the shop's tokens (its encryption key changed;
+// domain.sync ensure_shop_can_sync), as the shop's row does. The code's sentence blamed TikTok beside a row that
+// blamed the key (newcomer57 F9).
+const REFUSALS_IN_SERVER_WORDS = new Set(["REAUTHORIZATION_REQUIRED"]);
+
 /** A mutation payload's first `userErrors` entry as a sentence (`explain`), given the payload's `retryAt` where it
- * has one (TOO_MANY_SYNC_STARTS, TOO_MANY_AUTHORIZATIONS: "Try again after 10:42 PM"). */
+ * has one (TOO_MANY_SYNC_STARTS, TOO_MANY_AUTHORIZATIONS: "Try again after 10:42 PM"); the server's own message for
+ * the codes in REFUSALS_IN_SERVER_WORDS. */
 export function explainRefusal(payload) {
-  return explain({ ...payload.userErrors[0], retryAt: payload.retryAt });
+  const [refusal] = payload.userErrors;
+  if (REFUSALS_IN_SERVER_WORDS.has(refusal?.code) && refusal.message) return refusal.message;
+  return explain({ ...refusal, retryAt: payload.retryAt });
 }
 
 export const STATUS_LABELS = {
