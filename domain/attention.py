@@ -13,7 +13,9 @@ Codes:
     WEBHOOKS_SILENT           webhooks are registered, yet polls kept finding changes for over an hour after
                               the last webhook arrived: pushes are being lost; `at`: the last webhook (or the
                               registration)
-    SYNC_FAILING              the latest sync of a kind FAILED (other than for a lost authorization); `at`: when
+    SYNC_FAILING              the latest sync of a kind FAILED (other than for a lost authorization); `at`: when;
+                              the message says the next poll retries it, except for a failure retrying cannot
+                              mend (MISSING_SCOPE: re-authorize) or may not (TIKTOK_REJECTED: see the Task Center)
     RECORDS_UNREADABLE        records TikTok sent could not be read (e.g. an order with `create_time: 0`) and no
                               later read of them was stored: the message counts them and gives the first one's
                               reason; `at`: when the first failed. It stays until every one is stored by a poll,
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from domain.errors import ErrorCode
 from domain.shops import TOKENS_UNREADABLE_MESSAGE, ShopStatus, authorization_end, shop_status
 from domain.sync import MAX_UNREADABLE_RECORDS
 
@@ -58,12 +61,14 @@ class Attention:
 class SyncFacts:
     """What the shop's sync tasks say. `changes_found_at`: when a poll last found a change (finished);
     `failing_since`/`failing_kind`: the latest task of that kind FAILED, at that time; `unreadable`: records that
-    could not be read and are still not stored (None: none)."""
+    could not be read and are still not stored (None: none); `failing_code`: that failed task's `error_code` (an
+    `ErrorCode` value, None when it has none)."""
 
     changes_found_at: datetime | None = None
     failing_since: datetime | None = None
     failing_kind: str | None = None
     unreadable: Unreadable | None = None
+    failing_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,16 +144,27 @@ def shop_attention(
             )
     if sync is not None and sync.failing_since is not None:
         what = f"{sync.failing_kind.lower()} sync" if sync.failing_kind else "sync"
-        notices.append(
-            Attention(
-                AttentionCode.SYNC_FAILING,
-                f"The last {what} failed; it is retried at the next poll.",
-                sync.failing_since,
-            )
-        )
+        notices.append(Attention(AttentionCode.SYNC_FAILING, _failing(what, sync.failing_code), sync.failing_since))
     if sync is not None and sync.unreadable is not None:
         notices.append(_unreadable(sync.unreadable))
     return notices
+
+
+def _failing(what: str, error_code: str | None) -> str:
+    """SYNC_FAILING's message for the last sync `what` ("products sync") that failed with `error_code`. A failure
+    retrying cannot mend says what to do instead: "it is retried at the next poll" alone sent a merchant whose shop
+    lacked a permission waiting for a poll that fails the same way (newcomer57 F10)."""
+    if error_code == ErrorCode.MISSING_SCOPE.value:
+        return (
+            f"The last {what} failed: the shop's authorization lacks a permission Shopbridge needs, so the next poll "
+            "fails the same way. Re-authorize the shop; the Task Center has the details."
+        )
+    if error_code == ErrorCode.TIKTOK_REJECTED.value:
+        return (
+            f"The last {what} failed: TikTok refused a request (its reason is in the Task Center). The next poll "
+            "tries again, but may be refused the same way."
+        )
+    return f"The last {what} failed; it is retried at the next poll."
 
 
 def _unreadable(records: Unreadable) -> Attention:

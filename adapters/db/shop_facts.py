@@ -67,22 +67,24 @@ async def shop_sync_facts(session: AsyncSession, merchant_id: str, shop_ids: Col
         return {}
     rows = (await session.execute(shop_sync_facts_query(merchant_id, shop_ids))).all()
     latest_ids = [task_id for row in rows for task_id in row[2:] if task_id is not None]
-    failing: dict[str, tuple[datetime, str]] = {}
+    failing: dict[str, tuple[datetime, str, str | None]] = {}  # shop id -> (finished at, kind, error code)
     if latest_ids:
         latest = select(t.shop_id, t.kind, t.status, t.error_code, t.finished_at).where(t.id.in_(latest_ids))
         for shop_id, kind, status, error_code, finished_at in await session.execute(latest):
             lost_authorization = error_code == ErrorCode.REAUTHORIZATION_REQUIRED.value  # the status says that one
             if status == SyncTaskStatus.FAILED.value and not lost_authorization:
-                failing[shop_id] = max(failing.get(shop_id, (finished_at, kind)), (finished_at, kind))
+                this = (finished_at, kind, error_code)
+                failing[shop_id] = max(failing.get(shop_id, this), this, key=lambda each: each[:2])
     unreadable = await _unreadable(session, [row[0] for row in rows])
     facts: dict[str, SyncFacts] = {}
     for shop_id, changes_found_at, *_ in rows:
-        since, kind = failing.get(shop_id, (None, None))
+        since, kind, error_code = failing.get(shop_id, (None, None, None))
         facts[shop_id] = SyncFacts(
             changes_found_at=changes_found_at,
             failing_since=since,
             failing_kind=kind,
             unreadable=unreadable.get(shop_id),
+            failing_code=error_code,
         )
     return facts
 

@@ -15,6 +15,7 @@ from tests.fixtures.app import ShopbridgeServer
 
 ORDER_SEARCH = "/order/202309/orders/search"
 SHOP_STATUS = "query($id: ID!) { shop(id: $id) { status orderCount } }"
+ATTENTION = "query($id: ID!) { shop(id: $id) { attention { code message } } }"
 
 
 def tasks_by_kind(app: ShopbridgeServer, shop_id: str) -> dict[str, dict[str, Any]]:
@@ -53,6 +54,15 @@ def test_a_missing_scope_fails_the_orders_task_only_and_the_shop_stays_active(ap
     # and the products were imported, the shop is still ACTIVE, and a new products sync still works
     assert tasks["PRODUCTS"]["status"] == "SUCCEEDED"
     assert app.graphql(SHOP_STATUS, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
+    # and the shop's notice says a poll will not mend it, and what will (newcomer57 F10: "it is retried at the next
+    # poll", and the merchant waited for a poll that failed the same way)
+    assert app.graphql(ATTENTION, {"id": shop["id"]}, "m1")["shop"]["attention"] == [
+        {
+            "code": "SYNC_FAILING",
+            "message": "The last orders sync failed: the shop's authorization lacks a permission Shopbridge needs, so "
+            "the next poll fails the same way. Re-authorize the shop; the Task Center has the details.",
+        }
+    ]
     (again,) = start(app, shop["id"], ["PRODUCTS"])
     assert app.wait_for_task(again["id"], "m1")["status"] == "SUCCEEDED"
     # and the refused search was not retried: at most one request per time slice, all refused

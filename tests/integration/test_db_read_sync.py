@@ -128,13 +128,14 @@ async def test_what_a_shops_tasks_say_for_its_attention(database: Database, ciph
         one = await shop_sync_facts(session, "merchant-a", [failing.id])
         for_b = await shop_sync_facts(session, "merchant-b", [polled.id, theirs.id])
         none = await shop_sync_facts(session, "merchant-a", [])
-    assert mine == {
-        polled.id: SyncFacts(changes_found_at=NOW + 2 * MINUTE),
-        failing.id: SyncFacts(failing_since=NOW + 10 * MINUTE, failing_kind="PRODUCTS"),
-        idle.id: SyncFacts(),
+    # (each failing one with its failed task's code: SYNC_FAILING's words depend on it, newcomer57 F10)
+    unavailable = "TIKTOK_UNAVAILABLE"
+    b_2 = SyncFacts(failing_since=NOW + 10 * MINUTE, failing_kind="PRODUCTS", failing_code=unavailable)
+    assert mine == {polled.id: SyncFacts(changes_found_at=NOW + 2 * MINUTE), failing.id: b_2, idle.id: SyncFacts()}
+    assert one == {failing.id: b_2}
+    assert for_b == {
+        theirs.id: SyncFacts(failing_since=NOW + 7 * MINUTE, failing_kind="ORDERS", failing_code=unavailable)
     }
-    assert one == {failing.id: SyncFacts(failing_since=NOW + 10 * MINUTE, failing_kind="PRODUCTS")}
-    assert for_b == {theirs.id: SyncFacts(failing_since=NOW + 7 * MINUTE, failing_kind="ORDERS")}
     assert none == {}
 
 

@@ -226,6 +226,26 @@ class TestAttention:
         ]
         assert [n.at for n in silent] == [T0 - timedelta(hours=3)]
 
+    def test_a_failing_sync_says_what_to_do_when_the_next_poll_cannot_mend_it(self) -> None:
+        # Rule (domain.attention `_failing`, newcomer57 F10): by the failed task's code
+        far = T0 + timedelta(days=300)
+
+        def message(code: str | None) -> str:
+            facts = SyncFacts(failing_since=T0, failing_kind="PRODUCTS", failing_code=code)
+            (notice,) = shop_attention(T0, expires_at=far, revoked_at=None, sync=facts)
+            return notice.message
+
+        assert message("MISSING_SCOPE") == (
+            "The last products sync failed: the shop's authorization lacks a permission Shopbridge needs, so the "
+            "next poll fails the same way. Re-authorize the shop; the Task Center has the details."
+        )
+        assert message("TIKTOK_REJECTED") == (
+            "The last products sync failed: TikTok refused a request (its reason is in the Task Center). The next "
+            "poll tries again, but may be refused the same way."
+        )
+        for retried in ("TIKTOK_UNAVAILABLE", "TIME_LIMIT_EXCEEDED", None):
+            assert message(retried) == "The last products sync failed; it is retried at the next poll."
+
     def test_webhooks_silent_only_once_registered_and_long_quiet_while_polls_find_changes(self) -> None:
         far = T0 + timedelta(days=300)
         changes = SyncFacts(changes_found_at=T0)
