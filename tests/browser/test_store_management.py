@@ -807,3 +807,22 @@ def test_sync_now_of_a_shop_whose_tokens_the_key_cannot_read_says_so_as_its_row_
         expect(page.locator("#notice")).to_have_text(UNREADABLE)
     finally:
         again.stop()
+
+
+def test_a_consent_approved_without_an_authorization_started_says_so_not_that_a_link_expired(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (gql/callback.py: a redirect with no state is `?error=INVALID_STATE` alone; js/stores.js
+    takeReturnOutcome): the console says no authorization was started from Shopbridge. It said the link "has expired,
+    was already used or was started by another account" after the banner's sandbox consent page was approved
+    (newcomer57 F4), none of which had happened."""
+    app = console()
+    sign_in(page, app, "m1")
+    # when TikTok's consent page, opened by itself, sends the browser back with a code and no state
+    page.goto(f"{app.url}/oauth/tiktok/callback?code=bare-consent")
+    # then the console says what happened and how to connect a shop, and nothing is connected
+    expect(page.locator("#notice")).to_have_text(
+        "TikTok's consent page was not opened from Shopbridge (it came back with no authorization to finish), so "
+        "nothing was connected. Connect a shop with Add store, which opens that page for it."
+    )
+    assert app.row_counts()["shops"] == 0

@@ -46,6 +46,13 @@ export const USER_ERRORS = {
   PRODUCT_DELETED: "This SKU's product was deleted at TikTok, which sells it no more, so it cannot be linked or unlinked. Any open orders of it still count on the item they reserved.",
 };
 
+// TikTok's redirect came back with no state (gql/callback.py hands `?error=INVALID_STATE` alone): no authorization
+// was started from Shopbridge for it, typically the sandbox's consent page opened from `make run`'s banner and
+// approved. INVALID_STATE's sentence said the link "has expired, was already used or was started by another
+// account", none of which had happened (newcomer57 F4).
+export const RETURN_WITHOUT_AUTHORIZATION =
+  "TikTok's consent page was not opened from Shopbridge (it came back with no authorization to finish), so nothing was connected. Connect a shop with Add store, which opens that page for it.";
+
 // A code whose sentence depends on the input it is on (a userError's `field`, joined with "."), where the code's own
 // sentence would mislead: NOT_FOUND on `state` is shopAuthorizationComplete's re-authorization of a shop deleted
 // since it started (domain.authorization REAUTHORIZED_SHOP_DELETED): no list was refreshed, nothing was connected.

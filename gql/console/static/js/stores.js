@@ -3,7 +3,7 @@
 
 import { allShops, ApiError, graphql, UNREACHABLE } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
-import { explain, explainRefusal, REGION_NAMES, STATUS_LABELS } from "./messages.js";
+import { explain, explainRefusal, REGION_NAMES, RETURN_WITHOUT_AUTHORIZATION, STATUS_LABELS } from "./messages.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
@@ -36,7 +36,8 @@ export function takeReturnOutcome() {
   if (!state && !error) return null;
   history.replaceState(null, "", location.pathname + "#/stores"); // the code never stays in the address bar
   if (state && (code || error)) return { kind: "handoff", state, code, error };
-  return { kind: "error", message: explain(error || "INVALID_STATE") };
+  // no state: nothing Shopbridge started (INVALID_STATE from the callback), unless another code says otherwise
+  return { kind: "error", message: error && error !== "INVALID_STATE" ? explain(error) : RETURN_WITHOUT_AUTHORIZATION };
 }
 
 /** Complete a hand-off under the merchant's own token (RFC 6749 sec. 10.12): the server spends the state only for
