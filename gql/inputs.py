@@ -49,10 +49,13 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-# What a DateTime input may be, the second half of every refusal's message
+# What a DateTime input may be, the second half of every refusal's message. Short enough that a refusal inside an
+# input object (graphql-core's "Variable '$i' has invalid value at .ordersCreatedSince: " before it) fits whole in
+# `gql.errors.MAX_MESSAGE_CHARS` (300): at 313 characters it was cut mid-sentence, "a date n…[cut]" (newcomer57 F1).
+# A date alone's refusal says itself that it lacks a time.
 ACCEPTED = (
-    f"accepted: an ISO 8601 date and time from {MIN_DATETIME.isoformat()} to {MAX_DATETIME.isoformat()}, "
-    "such as 2026-01-31T12:00:00Z (no offset is UTC; a date needs a time)."
+    f"accepted: an ISO 8601 date and time from {MIN_DATETIME.date().isoformat()} to "
+    f"{MAX_DATETIME.date().isoformat()} UTC, such as 2026-01-31T12:00:00Z (no offset is UTC)."
 )
 
 

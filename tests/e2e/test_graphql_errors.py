@@ -119,6 +119,14 @@ class TestRanges:
             body = app.raw_graphql(SHOP_ORDERS, {"id": "U2hvcDox", "t": day}, "m1")
             assert codes(body) == ["BAD_USER_INPUT"] and "a date without a time" in body["errors"][0]["message"], body
         assert app.graphql(SHOP_ORDERS, {"id": "U2hvcDox", "t": "2026-12-01T00:00:00Z"}, "m1") == {"shop": None}
+        # and inside an input object's variable, the refusal reads whole: it was cut at the 300-character cap in the
+        # middle of what is accepted, "a date n…[cut: 313 characters in all]" (newcomer57 F1)
+        sync = "mutation($i: SyncStartInput!) { syncStart(input: $i) { tasks { id } } }"
+        since = {"i": {"shopId": "U2hvcDox", "kinds": ["ORDERS"], "ordersCreatedSince": "2026-12-01"}}
+        body = app.raw_graphql(sync, since, "m1")
+        message = body["errors"][0]["message"]
+        assert codes(body) == ["BAD_USER_INPUT"] and "a date without a time" in message, body
+        assert "[cut" not in message and message.endswith("(no offset is UTC)."), message
 
     def test_a_forged_cursor_or_id_never_reaches_the_database(self, app: ShopbridgeServer, shop: dict) -> None:
         def forged(kind: str) -> list[str]:  # each of the right list's kind: refused for its time or id alone
