@@ -1224,3 +1224,24 @@ def test_a_sku_whose_seller_sku_is_too_long_to_keep_says_so_and_is_linked_by_han
     expect(page.locator("#notice")).to_have_text(
         f"{name} is linked: it now draws on this item, and its open orders reserve units here."
     )
+
+
+def test_a_search_that_could_not_be_sent_leaves_no_other_lists_rows_under_it(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js load: as for a search the API refuses): a search that never reached Shopbridge shows no
+    rows of another list under the box. The unfiltered list stayed, "1 to 20 of 126" under "SB-0003" (newcomer57
+    F6), read as that search's results."""
+    _app, item = pooled_item_signed_in(console, page)
+    # given the unfiltered list shown
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    rows = page.locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    # when Shopbridge cannot be reached and a search is typed
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_label("Search by SKU").fill(item["sku"])
+    page.get_by_role("button", name="Search").click()
+    # then no row is shown, and the page says the search could not be sent
+    expect(page.get_by_text("No item shown: this search could not be sent to Shopbridge.")).to_be_visible()
+    expect(rows).to_have_count(0)
+    expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")

@@ -110,6 +110,7 @@ export function renderInventory(ctx) {
   // has been typed in the box since without searching (that text with the other list's cursor showed "21 to 20 of 1").
   const [linkedQuery, linkHadControls] = withoutControls(params.get("query") ?? "");
   let applied = { query: linkedQuery.trim() || null, oversold: params.get("oversold") === "1" || null };
+  let shownList = null; // the search and filter of the rows shown ({query, oversold}), once a read showed them
   search.value = applied.query ?? "";
   oversold.checked = Boolean(applied.oversold);
 
@@ -143,6 +144,7 @@ export function renderInventory(ctx) {
       if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again (and says when done)
       table.removeAttribute("aria-busy");
       cursors.splice(0, cursors.length, ...pages);
+      shownList = { query: variables.query, oversold: variables.oversold };
       const page = data.inventoryItems;
       items.clear();
       rows.clear();
@@ -166,13 +168,20 @@ export function renderInventory(ctx) {
       table.removeAttribute("aria-busy");
       // a cursor of the address the API does not take (edited, or from another deployment): the list's first page
       if (exc.code === "BAD_USER_INPUT" && pages.length > 1) return load([null]);
-      if (exc.code === "BAD_USER_INPUT") {
-        // the search itself refused: the rows shown are another search's, and would read as its results
+      // the rows shown are another search's (or filter's), and would read as this one's results
+      const otherList = shownList !== null && (shownList.query !== variables.query || shownList.oversold !== variables.oversold);
+      if (exc.code === "BAD_USER_INPUT" || otherList) {
         items.clear();
         rows.clear();
         fill(body, []);
-        summary.textContent = "No item shown: Shopbridge could not run this search. Change it and search again.";
+        shownList = null;
+        // refused by the API, or never answered (Shopbridge unreachable: newcomer57 F6, the previous list stayed
+        // under the new search, "1 to 20 of 126" under "SB-0003")
+        summary.textContent = exc.code === "BAD_USER_INPUT"
+          ? "No item shown: Shopbridge could not run this search. Change it and search again."
+          : "No item shown: this search could not be sent to Shopbridge. Search again once it can be reached.";
         hasNextPage = false;
+        if (exc.code !== "BAD_USER_INPUT") announce(exc.message, { kind: "error" });
         return settlePager();
       }
       announce(exc.message, { kind: "error" });
