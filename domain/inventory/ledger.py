@@ -45,7 +45,7 @@ item rows).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -451,11 +451,16 @@ def took_units_now(current: LedgerLine | None, move: Transition) -> bool:
     return not (current.state is LineState.RESERVED and move.state in (LineState.RESERVED, LineState.DEDUCTED))
 
 
+# A kept link period as `sold_while_linked_before` reads it: (when the link took effect, when its shop was deleted), or
+# with a third time, when it ends if not at the delete (None: at the delete; `through_the_gap`)
+KeptPeriod = tuple[datetime, datetime] | tuple[datetime, datetime, datetime | None]
+
+
 def order_timing(
     created_at: datetime,
     stock_counted_at: datetime | None,
     linked_at: datetime | None,
-    linked_before: Collection[tuple[datetime, datetime]] = (),
+    linked_before: Collection[KeptPeriod] = (),
 ) -> tuple[bool, bool]:
     """(`in_seed`, `after_link`) of an order line for `transition`, from when the order was created: before its
     shop's TikTok stock that seeded the item was read (`stock_counted_at`: the product page's request, not the
@@ -467,16 +472,17 @@ def order_timing(
     or the link made may have come before or after it. It counts as after, the side that never sells a unit twice
     (in the seed, it would add to on-hand a unit the stock read may already hold; shipped, it deducts).
 
-    `linked_before`: (when the link took effect, when its shop was deleted) of the links of this SKU to the same item
-    that the merchant's delete of an earlier connection of this TikTok shop took (`deleted_shop_links`, migration
-    0042), for a line that connection's ledger never had (`sold_while_linked_before`)."""
+    `linked_before`: (when the link took effect, when its shop was deleted[, when it ends if not at the delete:
+    `through_the_gap`]) of the links of this SKU to the same item that the merchant's delete of an earlier connection
+    of this TikTok shop took (`deleted_shop_links`, migration 0042), for a line that connection's ledger never had
+    (`sold_while_linked_before`)."""
     in_seed = stock_counted_at is not None and counted_in_stock(created_at, stock_counted_at)
     since = linked_at or stock_counted_at
     after_link = since is not None and created_at >= _whole_second(since)
     return in_seed, after_link or sold_while_linked_before(created_at, linked_before)
 
 
-def sold_while_linked_before(created_at: datetime, linked_before: Collection[tuple[datetime, datetime]]) -> bool:
+def sold_while_linked_before(created_at: datetime, linked_before: Collection[KeptPeriod]) -> bool:
     """Whether an order created at `created_at` (TikTok's `create_time`, whole seconds) was made while an earlier
     connection of its TikTok shop had the SKU linked to the item it links to now: at or after one of `linked_before`'s
     link times (`linked_at`, its second counting as after, as in `order_timing`) and before that shop's delete.
@@ -498,14 +504,24 @@ def sold_while_linked_before(created_at: datetime, linked_before: Collection[tup
     every applied line whatever its age: one rule in one place, for the periods kept before this rule too, and the
     kept records stay bounded by the orders a reconnect's import reads (`deleted_line_forgotten`). What it gives up:
     a sale made over 97 days before the delete that the old ledger never saw and that ships unseen after the
-    reconnect stays on on-hand (history), as every such sale did before 0042."""
+    reconnect stays on on-hand (history), as every such sale did before 0042.
+
+    A period may carry a third time, when it ends if not at its delete (`KeptLink.ends_at`, `through_the_gap`: a
+    link that named its item at the delete runs on through the gap until the SKU's next link); the 97 days still
+    count back from the delete."""
     return any(
-        max(_whole_second(since), until - DELETED_LINE_KEPT) <= created_at < until for since, until in linked_before
+        max(_whole_second(period[0]), period[1] - DELETED_LINE_KEPT) <= created_at < _ends(period)
+        for period in linked_before
     )
 
 
+def _ends(period: KeptPeriod) -> datetime:
+    """When a kept period (link time, delete time[, end]) ends: its end when it has one, else at its delete."""
+    return period[2] if len(period) > 2 and period[2] is not None else period[1]
+
+
 def shipped_under_a_deleted_link(
-    wanted: StockEffect, created_at: datetime, linked_before: Mapping[str, Collection[tuple[datetime, datetime]]]
+    wanted: StockEffect, created_at: datetime, linked_before: Mapping[str, Collection[KeptPeriod]]
 ) -> str | None:
     """The item a line first seen before its SKU has a link waits remembering (`first_seen_unlinked` with
     `after_link`: PENDING_LINK on that item, deducted there once the SKU links to it again, `link_pending`), when it
@@ -522,10 +538,51 @@ def shipped_under_a_deleted_link(
     return next(iter(items)) if len(items) == 1 else None
 
 
-KeptLink = tuple[datetime, datetime, datetime | None]
-"""A link period a shop's delete kept (`deleted_shop_links`): (when the link took effect, when its shop was deleted,
-when the merchant unlinked the SKU from the item, `skuUnlink`: None for a link that named its item at the delete, one
-an import left, or one kept before migration 0046), all UTC."""
+class KeptLink(NamedTuple):
+    """A link period a shop's delete kept (`deleted_shop_links`), all UTC: when the link took effect; when its shop
+    was deleted; when the merchant unlinked the SKU from the item (`skuUnlink`: None for a link that named its item at
+    the delete, one an import left, or one kept before migration 0046); and when the period ends if not at the delete
+    (`through_the_gap`: None, at the delete)."""
+
+    since: datetime
+    deleted_at: datetime
+    unlinked_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+# A kept period that runs on while the SKU has no next link yet (`through_the_gap`)
+OPEN_ENDED = datetime.max.replace(tzinfo=UTC)
+
+
+def through_the_gap(
+    kept: Collection[tuple[str, datetime, datetime, datetime | None, bool]], next_link_at: datetime | None
+) -> dict[str, list[KeptLink]]:
+    """The kept link periods of one TikTok SKU by item (`counted_under_a_deleted_link`'s `linked_before`), from the
+    rows the merchant's deletes of earlier connections of its TikTok shop kept (`kept`: (item id, link time, delete
+    time, unlink time or None, whether the link named its item at the delete: `deleted_shop_links.source` not null,
+    migration 0045)) and `next_link_at`: when the SKU's link on the connection reading them took effect (its
+    `linked_at`, or the one a link not LINKED remembers; None: it has had none yet).
+
+    The product rule (kept57, pool57 F1): a link that named its item at the delete (LINKED, or DROPPED with it) runs
+    on through the gap, after the delete, until the SKU's next link took effect: the next connection's (the earliest
+    kept link time at or after this delete, of a later delete; else `next_link_at`; else it runs on,
+    `OPEN_ENDED`). TikTok went on selling the SKU meanwhile, and the units left the same shelf the item counts: a
+    sale made in the gap, first seen by the reconnect's import (shipped already), counts on that item as if the shop
+    had never been deleted (before: history, its units on sale on every shop for good, pool57 run4: 7 units over the
+    shelf). It is not counted twice: the old ledger never saw it (made after the delete, it has no
+    `deleted_shop_lines` record), and a reconnect joining the existing item seeds nothing from TikTok's stock (the
+    item keeps its count; an item the delete removed goes with its periods, `ON DELETE CASCADE`, and the reconnect
+    seeds a new one from a read that already left the sale out). A link the merchant had unlinked, or one an import
+    left without its item, or one kept before 0045 (no source) ends at the delete (or the unlink) as before."""
+    later = sorted(since for _, since, _, _, _ in kept)
+    periods: dict[str, list[KeptLink]] = {}
+    for item_id, since, deleted_at, unlinked_at, named_its_item in kept:
+        ends_at = None
+        if named_its_item and unlinked_at is None:
+            following = [at for at in later if at >= deleted_at]
+            ends_at = max(deleted_at, following[0] if following else (next_link_at or OPEN_ENDED))
+        periods.setdefault(item_id, []).append(KeptLink(since, deleted_at, unlinked_at, ends_at))
+    return periods
 
 
 def counted_under_a_deleted_link(
@@ -555,20 +612,28 @@ def counted_under_a_deleted_link(
     another item, is history there (shipped) or reserves there (open), `link_pending`. Counted on the item unlinked
     from, its units left that item's on-hand though its shelf never shipped them (unlink56, not fixed 1: 8/0/8 where
     the shelf held 10); so such a period ends at the unlink (`deleted_shop_links.unlinked_at`, migration 0046). What
-    it gives up: a period kept before 0046, or of a link unlinked before 0036, still runs to the delete. The caller
+    it gives up: a period kept before 0046, or of a link unlinked before 0036, still runs to the delete. A period of a
+    link that named its item at the delete runs on through the gap to the SKU's next link (`through_the_gap`, pool57
+    F1): a sale made while the shop was deleted counts on that item too. The caller
     passes no period for a line that connection's ledger had (the delete's record of it, `deleted_shop_lines`, not
     RESERVED): applied already, it must not move again."""
-    if sold_while_linked_before(created_at, [(since, until) for since, until, _ in linked_before.get(item_id, ())]):
+    if sold_while_linked_before(created_at, [_to_its_end(period) for period in linked_before.get(item_id, ())]):
         return item_id
     items = {
         item for item, periods in linked_before.items()
         if item != item_id and any(
-            sold_while_linked_before(created_at, [(since, until)])
-            and (unlinked_at is None or sold_before_unlink(created_at, unlinked_at))
-            for since, until, unlinked_at in periods
+            sold_while_linked_before(created_at, [_to_its_end(period)])
+            and (period[2] is None or sold_before_unlink(created_at, period[2]))
+            for period in periods
         )
     }  # fmt: skip
     return next(iter(items)) if len(items) == 1 else item_id
+
+
+def _to_its_end(period: KeptLink | tuple[datetime, datetime, datetime | None]) -> tuple[datetime, datetime, datetime]:
+    """A kept period (`KeptLink`, or a plain (link time, delete time, unlink time)) as `sold_while_linked_before`
+    reads it: (link time, delete time, when it ends)."""
+    return period[0], period[1], period[3] if len(period) > 3 and period[3] is not None else period[1]
 
 
 def sold_before_unlink(created_at: datetime, unlinked_at: datetime | None) -> bool:

@@ -42,6 +42,7 @@ from domain.inventory.ledger import (
     sold_while_linked_before,
     stays_reserved,
     stock_lines,
+    through_the_gap,
     took_units_now,
     transition,
     uncounted_sale,
@@ -892,3 +893,33 @@ def test_a_line_the_delete_deducted_first_seen_before_its_skus_link_waits_on_no_
 ) -> None:
     # a line waiting on no item keeps the delete's record, and its SKU's link counts it back (`relink_lines`)
     assert waits_with_its_shop(wanted, NEWER) == Transition(PENDING, wanted, NEWER, None)
+
+
+def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the_skus_next_link() -> None:
+    # given the link of the SKU to item "A" (OLDER to the delete at NEWER) that named its item at the delete, and one
+    # to "U" the merchant had unlinked (at APPLIED) before it
+    delete, reconnect = NEWER, NEWER + timedelta(hours=2)
+    kept = [("A", OLDER, delete, None, True), ("U", OLDER - timedelta(days=1), delete, APPLIED, False)]
+    gap_sale, after = delete + timedelta(minutes=5), reconnect + timedelta(minutes=5)
+    # when the SKU's link on the new connection took effect at `reconnect`
+    periods = through_the_gap(kept, reconnect)
+    # then "A"'s period runs on until that link (pool57 F1): a sale made in the gap counts on "A", whatever the SKU
+    # links to now; one made after the new link counts on the new link's item
+    assert periods["A"][0].ends_at == reconnect
+    assert counted_under_a_deleted_link("B", gap_sale, periods) == "A"
+    assert counted_under_a_deleted_link("B", after, periods) == "B"
+    assert sold_while_linked_before(gap_sale, [(p.since, p.deleted_at, p.ends_at) for p in periods["A"]])
+    # the unlinked link's period ends at the unlink, as before (no gap)
+    assert periods["U"][0].ends_at is None
+    # no link yet on the new connection (its orders import first): it runs on
+    assert counted_under_a_deleted_link("B", after, through_the_gap(kept, None)) == "A"
+    # a later delete's period of the same SKU starts the next link: the first ends there
+    again = [*kept, ("B", reconnect, reconnect + timedelta(hours=1), None, True)]
+    assert through_the_gap(again, None)["A"][0].ends_at == reconnect
+    # a link kept before migration 0045 (no source) ends at the delete, as before
+    assert through_the_gap([("A", OLDER, delete, None, False)], reconnect)["A"][0].ends_at is None
+    # the 97 days still count back from the delete
+    long_ago = delete - DELETED_LINE_KEPT - timedelta(days=1)
+    assert (
+        counted_under_a_deleted_link("B", long_ago, through_the_gap([("A", long_ago, delete, None, True)], None)) == "B"
+    )

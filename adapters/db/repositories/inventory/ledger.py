@@ -98,6 +98,7 @@ from domain.inventory.ledger import (
     stays_reserved,
     stock_lines,
     takes_units,
+    through_the_gap,
     took_units_now,
     transition,
     uncounted_sale,
@@ -229,7 +230,10 @@ async def _apply_chunk(
     linked_before: _LinkedBefore = {}
     if came_back is not None:
         deducted = await _deducted_at_delete(session, merchant_id, came_back, [o[0] for o in orders])
-        linked_before = await _linked_before(session, merchant_id, came_back, sku_ids)
+        # (periods of links that named their item run through the gap to the SKU's link here: `through_the_gap`)
+        next_link = {sku: linked_at or counted for sku, (_, counted, linked_at) in links.items()}
+        next_link.update((sku, remembered[1]) for sku, remembered in unlinked_from.items() if sku not in next_link)
+        linked_before = await _linked_before(session, merchant_id, came_back, sku_ids, next_link)
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
         # ledger key without a row here gets none from another transaction before this one ends, as only order
@@ -521,33 +525,44 @@ def _tiktok_shop_of(shop_id: str) -> Any:
     return select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
 
 
-# TikTok SKU id -> item id -> (when a link took effect, when its shop was deleted)
+# TikTok SKU id -> item id -> (when a link took effect, when its shop was deleted, when unlinked, when it ends)
 _LinkedBefore = dict[str, dict[str, list[KeptLink]]]
 
 
-def _link_to_delete(kept: Collection[KeptLink]) -> list[tuple[datetime, datetime]]:
-    """`kept`'s periods as (link time, delete time), the unlink's time left out: the periods of the item a SKU links
-    to, or waits on, run to the delete (`ledger.order_timing`, `shipped_under_a_deleted_link`; poolfix54 finding 1)."""
-    return [(since, until) for since, until, _ in kept]
+def _link_to_delete(kept: Collection[KeptLink]) -> list[tuple[datetime, datetime, datetime | None]]:
+    """`kept`'s periods as (link time, delete time, end), the unlink's time left out: the periods of the item a SKU
+    links to, or waits on, run to the delete, or through the gap for a link that named its item then
+    (`ledger.order_timing`, `shipped_under_a_deleted_link`; poolfix54 finding 1; `ledger.through_the_gap`)."""
+    return [(period.since, period.deleted_at, period.ends_at) for period in kept]
 
 
 async def _linked_before(
-    session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any, sku_ids: Collection[str]
+    session: AsyncSession,
+    merchant_id: str,
+    tiktok_shop_id: str | Any,
+    sku_ids: Collection[str],
+    next_link: Mapping[str, datetime | None] | None = None,
 ) -> _LinkedBefore:
     """By TikTok SKU id and item id, (when the link took effect, when its shop was deleted, when the merchant had
-    unlinked it: `ledger.KeptLink`, migration 0046) of the links of `sku_ids`
+    unlinked it, when it ends: `ledger.KeptLink`, migrations 0045, 0046) of the links of `sku_ids`
     the merchant's deletes of earlier connections of TikTok shop `tiktok_shop_id` took (`deleted_shop_links`), for
-    `ledger.order_timing`'s `linked_before` and `ledger.shipped_under_a_deleted_link`."""
+    `ledger.order_timing`'s `linked_before` and `ledger.shipped_under_a_deleted_link`. `next_link`: by TikTok SKU id,
+    when its link on the shop reading them took effect (none: it has had none yet), where a link that named its item
+    at the delete ends (`ledger.through_the_gap`)."""
     kept = deleted_shop_links.c
-    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at, kept.unlinked_at).where(
+    query = select(
+        kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.deleted_at, kept.unlinked_at, kept.source
+    ).where(
         kept.merchant_id == merchant_id,
         kept.tiktok_shop_id == tiktok_shop_id,
         among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
     )
-    periods: _LinkedBefore = {}
-    for sku, item, linked_at, deleted_at, unlinked_at in (await session.execute(query)).all() if sku_ids else []:
-        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, deleted_at, unlinked_at))
-    return periods
+    rows: dict[str, list[tuple[str, datetime, datetime, datetime | None, bool]]] = {}
+    for sku, item, linked_at, deleted_at, unlinked_at, source in (
+        (await session.execute(query)).all() if sku_ids else []
+    ):
+        rows.setdefault(sku, []).append((item, linked_at, deleted_at, unlinked_at, source is not None))
+    return {sku: through_the_gap(of_sku, (next_link or {}).get(sku)) for sku, of_sku in rows.items()}
 
 
 async def _linked_before_of_shop(
@@ -1074,9 +1089,11 @@ async def relink_lines(
             and row.tiktok_order_id in made_at
             and (line.wanted is not StockEffect.RESERVE or new_item not in (seeds or {}))
         ):  # (a new item's seed counts its SKU's waiting open lines in, `seed_on_hand`: they reserve there, as before)
-            sold_on = counted_under_a_deleted_link(
-                new_item, made_at[row.tiktok_order_id], periods.get(row.tiktok_sku_id, {})
-            )
+            of_sku = periods.get(row.tiktok_sku_id, {})
+            if line.inventory_item_id is not None and line.inventory_item_id not in of_sku:
+                # (waiting on an item of this connection's own link: not a sale of the gap, `through_the_gap`)
+                of_sku = {item: [kept._replace(ends_at=None) for kept in of_item] for item, of_item in of_sku.items()}
+            sold_on = counted_under_a_deleted_link(new_item, made_at[row.tiktok_order_id], of_sku)
             if sold_on != new_item and key in deducted and deducted[key][0] != sold_on:
                 sold_on = new_item  # (the delete deducted it from a third item: it moves as any line)
         if first_linked and sold_on is not None and key in deducted and deducted[key][0] == sold_on:
