@@ -685,6 +685,25 @@ deleted_shop_links = Table(
     Index(None, "merchant_id", "tiktok_shop_id", "deleted_at"),
 )
 
+# The earlier link periods of a shop's TikTok SKU on this connection (migration 0049, kept57): when the SKU's link
+# leaves an item for another (the merchant's `skuLink`, an import's relink: a seller SKU renamed in Seller Center), the
+# period it counted orders on that item (its `linked_at`, or its seed's read, to the change; one the SKU had left
+# already, unlinked, to that unlink). A sale made under it and first seen shipped after the change deducts from that
+# item, whatever the SKU links to now (`domain.inventory.ledger.sold_under_an_earlier_link`; pool57 F2). A row goes
+# with its shop or item, or once ended `DELETED_LINE_KEPT` ago (the ledger reads none older: pruned as the SKU's
+# periods are written, `links.record_link_periods`).
+sku_link_periods = Table(
+    "sku_link_periods",
+    metadata,
+    Column("shop_id", ID, ForeignKey("shops.id", ondelete="CASCADE"), nullable=False),
+    Column("tiktok_sku_id", String(64), nullable=False),
+    Column("inventory_item_id", ID, ForeignKey("inventory_items.id", ondelete="CASCADE"), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("shop_id", "tiktok_sku_id", "inventory_item_id", "ended_at"),
+    Index(None, "inventory_item_id"),
+)
+
 # The units of a shop's ledger lines of one TikTok SKU, by state, kept running by the ledger's one write path
 # (`PoolWrite.flush`, in the transaction that writes the lines, migration 0012): the push's fence reads them with the
 # items' counters (`sku_links.ingested_at_push`) in one statement, a lookup whatever the SKU's order history, where a

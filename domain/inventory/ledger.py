@@ -520,6 +520,28 @@ def _ends(period: KeptPeriod) -> datetime:
     return period[2] if len(period) > 2 and period[2] is not None else period[1]
 
 
+def sold_under_an_earlier_link(
+    created_at: datetime, periods: Mapping[str, Collection[tuple[datetime, datetime]]]
+) -> str | None:
+    """The item a line first seen shipped (asking DEDUCT) and history by the link as it is now counts on instead: the
+    item of the earlier link period of its SKU on this connection under which its order was made (`periods`: item ->
+    (when that link took effect, when it ended), `sku_link_periods`, migration 0049, `links.ended_period`;
+    `sold_while_linked_before`: the link's second counting as after, the 97 days counting back from the end), when
+    there is exactly one such item; None otherwise (none, or two: never guess).
+
+    The rule (kept57, pool57 F2): a sale counts on the item its SKU was linked to when the sale was made, across any
+    sequence of relinks. Its units left that item's shelf: it deducts them from that item's on-hand (the caller moves
+    the line there, `DEDUCTED`). Before, the link kept no earlier period: a sale made under L1 (SKU -> A), its
+    webhooks lost, first seen shipped after the merchant linked the SKU to B and back to A (or its seller SKU was
+    renamed in Seller Center and back) was history, its link's time restarted by the second change, and A kept the
+    units on sale on every shop for good (pool57 run5). Only shipped lines: an open one reserves on the item the SKU
+    links to now, as the same sale seen in time would have moved there with the link (`relink_line`), and a cancelled
+    one is history either way. Orders older than the orders window never arrive first seen; the 97 days
+    (`DELETED_LINE_KEPT`) bound the periods kept, as for a deleted shop's."""
+    items = {item for item, of_item in periods.items() if sold_while_linked_before(created_at, of_item)}
+    return next(iter(items)) if len(items) == 1 else None
+
+
 def shipped_under_a_deleted_link(
     wanted: StockEffect, created_at: datetime, linked_before: Mapping[str, Collection[KeptPeriod]]
 ) -> str | None:

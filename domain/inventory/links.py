@@ -199,6 +199,40 @@ def relinked_since(
     return None
 
 
+def ended_period(
+    state: str,
+    item_id: str | None,
+    source: str,
+    linked_at: datetime | None,
+    unlinked_item_id: str | None,
+    unlinked_at: datetime | None,
+    new_item: str | None,
+    now: datetime,
+) -> tuple[str, datetime, datetime] | None:
+    """The link period a link change made at `now` (UTC) ends, kept for the ledger (`sku_link_periods`, migration
+    0049): (item, when its link took effect, when it ended), or None. From the link as it stood (`state`, a
+    `LinkState` value or `DROPPED`; `item_id`, `source`, `linked_at`: its time, or its seed's read;
+    `unlinked_item_id`, `unlinked_at`: what a link not LINKED remembers, `remembered_on_unlink`, `unlinked_since`)
+    and the item it names now (`new_item`; None: none).
+
+    A period ends when the SKU's link names another item than the one its orders counted on: a link counting orders
+    on its item (`counts_orders`) rewritten to another ends now; a link that had left its item (the merchant's unlink:
+    at the unlink; an import's, `left_by_import`: its sales since went on counting there, so now) linked to another.
+    Linked back to the same item, the period goes on (`relinked_since`); left without an item, the link remembers it
+    (`remembered_on_unlink`). So a sale made under it and first seen shipped after the change counts on that item
+    (`ledger.sold_under_an_earlier_link`, pool57 F2: after a `skuLink` to another item and back, or a seller SKU
+    renamed in Seller Center and back, the link remembered nothing and the sale was history)."""
+    if new_item is None or linked_at is None:
+        return None
+    counted = counts_orders(state, item_id)
+    if counted is not None:
+        return (counted, linked_at, now) if counted != new_item else None
+    if unlinked_item_id is None or unlinked_item_id == new_item:
+        return None
+    ended = now if left_by_import(state, source) or unlinked_at is None else unlinked_at
+    return unlinked_item_id, linked_at, ended
+
+
 def counts_orders(state: str, item_id: str | None) -> str | None:
     """The item the order lines of a SKU whose stored link is in `state` (a `LinkState` value or `DROPPED`) count on:
     its item when LINKED, and when DROPPED with one; None: no item (its lines wait for a link, `PENDING_LINK`).

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0048_sku_seller_sku_too_long"
+HEAD = "0049_sku_link_periods"
 
 
 def _assert_migrates_to_head(url: str) -> None:

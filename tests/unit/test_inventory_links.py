@@ -3,7 +3,7 @@ seeding."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,6 +16,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     counts_orders,
+    ended_period,
     holds_for,
     left_by_import,
     on_seed,
@@ -323,3 +324,24 @@ def test_a_hold_of_a_sku_the_merchant_unlinked_counts_for_its_item_once_the_unli
     # unlinked by hand before 0036 (no instant): no item, as before; an import's leaving: its item either way
     assert holds_for("UNLINKED", None, "item-1", "MANUAL") is None
     assert holds_for("AMBIGUOUS", None, "item-1", "AUTO") == "item-1"
+
+
+def test_a_link_change_to_another_item_ends_the_period_its_orders_counted_on_the_item_it_leaves() -> None:
+    linked, unlinked, now = (
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2026, 12, 2, tzinfo=UTC),
+        datetime(2026, 12, 3, tzinfo=UTC),
+    )
+    # LINKED to A, linked to B now: A's period ends now (pool57 F2); linked to A again, or left without an item: none
+    assert ended_period("LINKED", "A", "MANUAL", linked, None, None, "B", now) == ("A", linked, now)
+    assert ended_period("DROPPED", "A", "AUTO", linked, None, None, "B", now) == ("A", linked, now)
+    assert ended_period("LINKED", "A", "AUTO", linked, None, None, "A", now) is None
+    assert ended_period("LINKED", "A", "AUTO", linked, None, None, None, now) is None
+    # unlinked by the merchant from A, linked to B: A's period ended at the unlink; left by an import: now (its sales
+    # since went on counting on A); linked back to A: none (the link keeps its time, `relinked_since`)
+    assert ended_period("UNLINKED", None, "MANUAL", linked, "A", unlinked, "B", now) == ("A", linked, unlinked)
+    assert ended_period("AMBIGUOUS", None, "AUTO", linked, "A", unlinked, "B", now) == ("A", linked, now)
+    assert ended_period("UNLINKED", None, "MANUAL", linked, "A", unlinked, "A", now) is None
+    # remembering nothing, or no time: none
+    assert ended_period("NO_SELLER_SKU", None, "AUTO", None, None, None, "B", now) is None
+    assert ended_period("LINKED", "A", "AUTO", None, None, None, "B", now + timedelta(days=1)) is None

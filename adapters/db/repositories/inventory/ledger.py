@@ -66,6 +66,7 @@ from adapters.db.tables import (
     order_line_stock,
     shops,
     sku_ledger_units,
+    sku_link_periods,
     sku_links,
 )
 from adapters.db.tables import orders as orders_table
@@ -95,6 +96,7 @@ from domain.inventory.ledger import (
     seen_before_push,
     shipped_under_a_deleted_link,
     sold_before_unlink,
+    sold_under_an_earlier_link,
     stays_reserved,
     stock_lines,
     takes_units,
@@ -222,6 +224,9 @@ async def _apply_chunk(
     if linked is None:
         return None
     merchant_id, links, unlinked_from, joined_read, seeds, came_back = linked
+    # the SKUs' earlier link periods on this connection (`sku_link_periods`): a sale first seen shipped counts on the
+    # item it was made under (`ledger.sold_under_an_earlier_link`)
+    earlier = await _earlier_periods(session, shop_id, sku_ids)
     params = {"shop_id": shop_id, "orders": listed([o[0] for o in orders], dialect)}
     # The lines the delete of this TikTok shop's earlier connection deducted (`deleted_shop_lines`), read only when the
     # merchant has some of it (`came_back`, read with the links): their units are off on-hand already
@@ -248,6 +253,7 @@ async def _apply_chunk(
         remembered = {item for item, *_ in unlinked_from.values()}
         remembered |= {item for of_sku in linked_before.values() for item in of_sku}  # (a line may wait on one)
         remembered |= {item for item, _, state in deducted.values() if state == LineState.PENDING_LINK.value}
+        remembered |= {item for of_sku in earlier.values() for item in of_sku}
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too; and
         # one a deleted shop's link or waiting line named: its record went with it)
@@ -260,6 +266,10 @@ async def _apply_chunk(
             key: record for key, record in deducted.items()
             if record[0] in present or record[2] != LineState.PENDING_LINK.value
         }  # fmt: skip
+        earlier = {
+            sku: {item: periods for item, periods in of_sku.items() if item in present}
+            for sku, of_sku in earlier.items()
+        }
     # (SQLite: the write transaction is exclusive from its first statement on: there is nothing to hold, and the
     # rows read now stay as they are until commit.)
     time_of = _times(session)
@@ -340,6 +350,16 @@ async def _apply_chunk(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
                     by_import, before_unlink, counted_at,
                 )  # fmt: skip
+                if (
+                    move is not None and move.state is LineState.HISTORICAL and wanted is StockEffect.DEDUCT
+                    and current is None and record is None and sku_id in earlier
+                ):  # fmt: skip
+                    # shipped, first seen, made under an earlier link of this connection: it deducts from its item
+                    if (made_under := sold_under_an_earlier_link(created_at, earlier[sku_id])) is not None:
+                        counted_at = await last_count.since(made_under, updated_at)
+                        move = transition(
+                            None, wanted, updated_at, made_under, units, after_link=True, counted_at=counted_at
+                        )
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
             elif unseen is not None and move is not None and current is None:
@@ -412,6 +432,23 @@ class _LastCounts:
                 )
             )
         return self.read[key]
+
+
+async def _earlier_periods(
+    session: AsyncSession, shop_id: str, sku_ids: Collection[str]
+) -> dict[str, dict[str, list[tuple[datetime, datetime]]]]:
+    """By TikTok SKU id and item id, the earlier link periods (link time, end) of the shop's SKUs `sku_ids` on this
+    connection (`sku_link_periods`, migration 0049; `links.ended_period`). One statement (none without SKUs)."""
+    if not sku_ids:
+        return {}
+    kept = sku_link_periods.c
+    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.ended_at).where(
+        kept.shop_id == shop_id, among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session))
+    )
+    periods: dict[str, dict[str, list[tuple[datetime, datetime]]]] = {}
+    for sku, item, linked_at, ended_at in (await session.execute(query)).all():
+        periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, ended_at))
+    return periods
 
 
 def _waits_unseen(move: Transition) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -40,12 +40,13 @@ from adapters.db.tables import (
     products,
     shops,
     sku_ledger_units,
+    sku_link_periods,
     sku_links,
     skus,
 )
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
-from domain.inventory.ledger import LineState, StockEffect, counted_in_stock
+from domain.inventory.ledger import DELETED_LINE_KEPT, LineState, StockEffect, counted_in_stock
 from domain.inventory.links import (
     DROPPED,
     LinkDecision,
@@ -54,6 +55,7 @@ from domain.inventory.links import (
     ShopSku,
     auto_link,
     back_from_drop,
+    ended_period,
     relink_needed,
     relinked_by_hand,
     relinked_since,
@@ -222,6 +224,7 @@ async def auto_link_products(
     # Every stored link row this change writes, held at once in their order (`lock_links`): the push holds no link
     # turn, and these are written by several statements (the upsert, then the drops and the baselines below).
     await lock_links(session, shop_id, [*(r["sku_id"] for r in link_rows), *gone])
+    await record_link_periods(session, shop_id, _ended_periods(link_rows, existing, now), now)
     await upsert_links(session, link_rows)
     # The items a link joined or left (held by `hold_relink`: a link row to write makes `new_items`) changed, counters
     # moved or not: their `updated_at` says so (`writer.touch_items`).
@@ -249,6 +252,51 @@ async def auto_link_products(
     dropped_ids = set(gone)
     dropped_on = frozenset(r.inventory_item_id for r in linked if r.sku_id in dropped_ids and r.inventory_item_id)
     return change | PoolChange(dropped_on, frozenset(), merchant_id) if dropped_on else change
+
+
+def _ended_periods(
+    link_rows: Sequence[Mapping[str, Any]], previous: Mapping[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """The link periods the links of `link_rows` end, written at `now` over `previous` (stored link rows by SKU id):
+    `domain.inventory.links.ended_period`, as `sku_link_periods` rows."""
+    periods = []
+    for row in link_rows:
+        before = previous.get(row["sku_id"])
+        if before is None:
+            continue
+        new_item = row["inventory_item_id"] if row["state"] == LinkState.LINKED.value else None
+        ended = ended_period(
+            before.state, before.inventory_item_id, before.source, before.linked_at or before.stock_counted_at,
+            before.unlinked_item_id, before.unlinked_at, new_item, now,
+        )  # fmt: skip
+        if ended is not None:
+            item_id, linked_at, ended_at = ended
+            periods.append(
+                {"shop_id": row["shop_id"], "tiktok_sku_id": row["tiktok_sku_id"], "inventory_item_id": item_id,
+                 "linked_at": linked_at, "ended_at": ended_at}
+            )  # fmt: skip
+    return periods
+
+
+async def record_link_periods(
+    session: AsyncSession, shop_id: str, periods: Sequence[Mapping[str, Any]], now: datetime
+) -> None:
+    """Keep the link periods a link change ended (`sku_link_periods`, migration 0049; `_ended_periods`), and forget
+    those of the same SKUs ended over `DELETED_LINE_KEPT` (97 days) before `now`: no sale made under them can be first
+    seen any more (`ledger.sold_under_an_earlier_link` reads none older). Two statements, none without periods; the
+    items are held by the caller (`hold_relink`: the items the links left)."""
+    if not periods:
+        return
+    await session.execute(dialect_insert(session)(sku_link_periods).on_conflict_do_nothing(), list(periods))
+    kept = sku_link_periods.c
+    skus_of = sorted({str(p["tiktok_sku_id"]) for p in periods})
+    await session.execute(
+        delete(sku_link_periods).where(
+            kept.shop_id == shop_id,
+            among(kept.tiktok_sku_id, skus_of, dialect_of(session)),
+            kept.ended_at < now - DELETED_LINE_KEPT,
+        )
+    )
 
 
 def _relinked(link_rows: Sequence[Mapping[str, Any]], previous: Mapping[str, Any]) -> set[str]:
@@ -747,6 +795,9 @@ async def link_manually(
     # seeded, counted while the link names that item (`on_seed`), handed on as `baseline_read_at` when the merchant
     # links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order the read
     # had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
+    await record_link_periods(
+        session, row.shop_id, _ended_periods([link], {sku_id: previous} if previous else {}, now), now
+    )
     await upsert_links(session, [link])
     await touch_items(session, _relinked([link], {sku_id: previous} if previous is not None else {}), now)
     change = await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)

@@ -1,0 +1,151 @@
+"""A sale counts on the item its SKU was linked to when the sale was made, across any sequence of relinks on the same
+connection (pool57 F2, kept57): first seen shipped after the SKU's link moved to another item (and maybe back), it
+deducts from the item of the link period it was made under (`sku_link_periods`, migration 0049;
+`domain.inventory.ledger.sold_under_an_earlier_link`). On SQLite and PostgreSQL, through the link use cases and the
+imports; the shelf is the oracle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database
+from adapters.db.tables import sku_link_periods
+from domain.catalog import Order
+from domain.inventory.ledger import DELETED_LINE_KEPT
+from domain.shops import Shop
+from tests.fixtures.inventory_pool import Pool, order, product
+
+
+@pytest.fixture
+def world(database: Database, cipher: TokenCipher) -> Pool:
+    return Pool(database, cipher)
+
+
+async def _hat_and_sock(world: Pool) -> tuple[Shop, str, str]:
+    """HAT and SOCK (10 on hand each) on a kept shop, and g1 of a second shop linked to HAT: (that shop, HAT's id,
+    SOCK's id)."""
+    kept, shop = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
+    await world.products(shop, product("q", ("g1", "HAT", 10)))
+    return shop, (await world.item("HAT"))["id"], (await world.item("SOCK"))["id"]
+
+
+def _sale(world: Pool, status: str, tiktok_order_id: str = "o1") -> Order:
+    """A sale of 2 units of g1 made now, its webhooks lost."""
+    return order(tiktok_order_id, status, "g1", "g1", at=world.clock.now())
+
+
+async def _read_late(world: Pool, shop: Shop, sale: Order, status: str) -> None:
+    """A poll reads `sale` now, in `status`."""
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, replace(sale, status=status, updated_at=world.clock.now()))
+
+
+@pytest.mark.parametrize("detour", ["another-item-and-back", "another-item", "another-item-unlinked-and-back"])
+async def test_a_sale_under_a_link_first_seen_shipped_after_the_sku_moved_deducts_from_the_item_it_was_sold_under(
+    world: Pool, detour: str
+) -> None:
+    # given g1 linked to HAT, and a sale of 2 units made under that link, its webhooks lost; it ships
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "IN_TRANSIT")
+    world.clock.advance(timedelta(minutes=1))
+    # when the merchant links g1 to SOCK (a mis-click), and maybe back to HAT (corrected), or unlinks it and links it
+    # back to HAT, before a poll reads the sale
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    if detour == "another-item-and-back":
+        await world.link_by_hand(shop, "g1", hat)
+    elif detour == "another-item-unlinked-and-back":
+        await world.link_by_hand(shop, "g1", None)
+        world.clock.advance(timedelta(minutes=1))
+        await world.link_by_hand(shop, "g1", hat)
+    await _read_late(world, shop, sale, "IN_TRANSIT")
+
+    # then its 2 units leave HAT's on-hand, as they left HAT's shelf (before: history, HAT 10/0/10 for good); SOCK is
+    # untouched; a later version moves nothing
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+    version = (await world.item("HAT"))["version"]
+    await _read_late(world, shop, sale, "DELIVERED")
+    assert (await world.item("HAT"))["version"] == version
+
+
+async def test_sales_under_each_link_of_a_detour_count_on_their_own_items(world: Pool) -> None:
+    # given g1 linked to HAT; o1 made under it; g1 linked to SOCK, o2 made under that; g1 linked back to HAT; o3
+    # made since (all 2 units, webhooks lost, shipped)
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "IN_TRANSIT", "o1")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    o2 = _sale(world, "IN_TRANSIT", "o2")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", hat)
+    world.clock.advance(timedelta(minutes=1))
+    o3 = _sale(world, "IN_TRANSIT", "o3")
+
+    # when a poll reads them all
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, *(replace(o, updated_at=world.clock.now()) for o in (o1, o2, o3)))
+
+    # then o1 and o3 leave HAT's on-hand, o2 SOCK's: each from the shelf it left
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((6, 0, 6), (8, 0, 8))
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [("AWAITING_SHIPMENT", ((10, 0, 10), (10, 2, 8))), ("CANCELLED", ((10, 0, 10),) * 2)]
+)
+async def test_an_open_or_cancelled_sale_under_an_earlier_link_moves_as_it_would_have_seen_in_time(
+    world: Pool, status: str, expected: tuple[tuple[int, int, int], ...]
+) -> None:
+    # given g1 linked to HAT, a sale made under it, webhooks lost; g1 then linked to SOCK
+    shop, _, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, status)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    # when a poll reads it, open or cancelled
+    await _read_late(world, shop, sale, status)
+    # then open, it reserves on SOCK, as seen in time it would have moved there with the link; cancelled, nothing
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == expected
+
+
+async def test_a_sale_first_seen_after_its_seller_sku_was_renamed_and_back_deducts_from_its_item(world: Pool) -> None:
+    # given g1 (seller SKU HAT) linked to HAT, a sale of 2 units made under it, webhooks lost, shipped
+    shop, _, _ = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "IN_TRANSIT")
+    # when the seller renames g1's seller SKU to SOCK in Seller Center and back (a typo fixed), each read by a product
+    # import, before a poll reads the sale (pool57 f3_rename)
+    for seller_sku in ("SOCK", "HAT"):
+        world.clock.advance(timedelta(minutes=1))
+        await world.products(shop, product("q", ("g1", seller_sku, 8), at=world.clock.now()))
+    assert (await world.links(shop))["g1"] == ("LINKED", "HAT")
+    await _read_late(world, shop, sale, "IN_TRANSIT")
+    # then its units leave HAT's on-hand (before: history, HAT 10/0/10 for good)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def test_link_periods_older_than_any_order_still_to_come_are_forgotten(world: Pool) -> None:
+    # given g1 linked to HAT, then to SOCK: one period kept
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    assert await _periods(world) == 1
+    # when, over DELETED_LINE_KEPT later, the SKU's link moves again
+    world.clock.advance(DELETED_LINE_KEPT + timedelta(days=1))
+    await world.link_by_hand(shop, "g1", hat)
+    # then only the new period stays: no sale made under the old one can be first seen any more
+    assert await _periods(world) == 1
+
+
+async def _periods(world: Pool) -> int:
+    async with world.db.read_sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(sku_link_periods))).scalar_one())
