@@ -18,8 +18,10 @@ from adapters.db import Database
 from adapters.db.tables import sku_link_periods
 from domain.catalog import Order
 from domain.inventory.ledger import DELETED_LINE_KEPT
+from domain.services.shops import delete_shop
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, product
+from tests.integration.db_samples import add_shop, make_shop
 
 
 @pytest.fixture
@@ -149,3 +151,35 @@ async def test_link_periods_older_than_any_order_still_to_come_are_forgotten(wor
 async def _periods(world: Pool) -> int:
     async with world.db.read_sessionmaker() as session:
         return int((await session.execute(select(func.count()).select_from(sku_link_periods))).scalar_one())
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_sales_under_each_link_of_a_detour_count_on_their_own_items_after_a_delete_and_reconnect(
+    world: Pool, orders_first: bool
+) -> None:
+    # given g1 linked to HAT; o1 made under it; g1 linked to SOCK, o2 made under that; g1 linked back to HAT (all
+    # 2 units, webhooks lost, shipped); then the shop is deleted
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "IN_TRANSIT", "o1")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    o2 = _sale(world, "IN_TRANSIT", "o2")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", hat)
+    world.clock.advance(timedelta(minutes=1))
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+
+    # when the same TikTok shop is connected again (g1 linked by hand to HAT again), its import reading both sales
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    sales = [replace(o, updated_at=world.clock.now()) for o in (o1, o2)]
+    if orders_first:
+        await world.orders(again, *sales)
+    await world.products(again, product("q", ("g1", "HAT", 6), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(again, *sales)
+
+    # then o1 leaves HAT's on-hand, o2 SOCK's, as on the never-deleted connection
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (8, 0, 8))

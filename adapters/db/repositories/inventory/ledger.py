@@ -746,7 +746,7 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     `domain.inventory.links.counts_orders`) took effect (`linked_at`, else its seed's read `stock_counted_at`, as
     `ledger.order_timing` reads it) by merchant, TikTok shop, SKU and item (`deleted_shop_links`), for that TikTok
     shop connected again: a sale made under that link and first seen shipped there deducts, as on the same connection
-    (`ledger.sold_while_linked_before`). One statement.
+    (`ledger.sold_while_linked_before`).
 
     So does each link left without its item that remembers it (`sku_links.unlinked_item_id`: the merchant's
     `skuUnlink`, or an import's AMBIGUOUS, NO_SELLER_SKU, EXCLUDED; `links.remembered_on_unlink`), on that item, from
@@ -764,7 +764,11 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     Each row of a link that named its item keeps the link's source too (`deleted_shop_links.source`, migration 0045;
     null for a link that only remembers its item): the reconnect's products import links a SKU the merchant had linked
     by hand to that item by hand again (`links.relinked_by_hand`), where it linked it by seller SKU before (poolfix54
-    finding 3)."""
+    finding 3).
+
+    And each earlier link period of the shop's SKUs (`sku_link_periods`, migration 0049), as a row of its own ending
+    at its end (`deleted_at`; no source, no unlink time): a sale made under it and first seen after the reconnect
+    counts on its item (`ledger.counted_under_a_deleted_link`, kept57). Two statements."""
     links, kept = sku_links.c, deleted_shop_links.c
     since = func.coalesce(links.linked_at, links.stock_counted_at)
     item = func.coalesce(links.inventory_item_id, links.unlinked_item_id)
@@ -787,6 +791,25 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     columns = [kept.merchant_id, kept.tiktok_shop_id, kept.tiktok_sku_id, kept.inventory_item_id, kept.deleted_at]
     kept_too = [kept.linked_at, kept.source, kept.unlinked_at]
     await session.execute(insert(deleted_shop_links).from_select([*columns, *kept_too], taken))
+    # and the earlier link periods of the shop's SKUs (`sku_link_periods`, migration 0049), each as a row of its own
+    # ended at its end (its `deleted_at`; no source, no unlink: it ends there), so that a sale made under one and first
+    # seen after the reconnect counts on its item as on the never-deleted connection (`counted_under_a_deleted_link`)
+    periods = sku_link_periods.c
+    # (before the delete's own instant, even when it ended in it: the latest delete's rows are its links as they stood,
+    # `links.relinked_by_hand`; a whole-second order is on the same side of either instant)
+    ended = case(
+        (periods.ended_at < literal(now, UTCDateTime), periods.ended_at),
+        else_=literal(now - timedelta(microseconds=1), UTCDateTime),
+    )
+    earlier = (
+        select(
+            literal(merchant_id), shops.c.tiktok_shop_id, periods.tiktok_sku_id, periods.inventory_item_id, ended,
+            periods.linked_at,
+        )
+        .join(shops, shops.c.id == periods.shop_id)
+        .where(periods.shop_id == shop_id)
+    )  # fmt: skip
+    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at], earlier))
 
 
 async def _counted_before_push(
