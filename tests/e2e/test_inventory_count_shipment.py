@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -21,18 +22,25 @@ COUNT = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input
 STATES = "SELECT state FROM order_line_stock WHERE tiktok_order_id = :o"
 
 
+def _connected_sku(app_factory: Callable[..., ShopbridgeServer]) -> tuple[ShopbridgeServer, dict[str, Any], str, str]:
+    """A shop connected (6 products, no order) and one of its SKUs on sale with 3 units or more: (the server, the
+    shop as `connect_shop` gives it, the TikTok SKU id, its seller SKU)."""
+    app = app_factory(products=6, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    tiktok_id = shop["tiktokShopId"]
+    sku_id, sku = next((i, s) for i, s in sellable_skus(app, tiktok_id).items() if stock_of(app, tiktok_id, i) >= 3)
+    return app, shop, sku_id, sku["seller_sku"].strip()
+
+
 @pytest.mark.parametrize("learned_by", ["webhook", "poll"])
 def test_a_shipment_seen_after_the_count_that_found_its_units_gone_leaves_on_hand_as_counted(
     app_factory: Callable[..., ShopbridgeServer], learned_by: str
 ) -> None:
     # given a connected shop (no webhooks delivered by TikTok: Shopbridge learns only what it is told or polls) and a
     # buyer's order of 2 units of one SKU, ingested: reserved on its item
-    app = app_factory(products=6, orders=0)
-    shop = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.wait_for_idle_sync()
+    app, shop, sku_id, seller_sku = _connected_sku(app_factory)
     tiktok_id = shop["tiktokShopId"]
-    sku_id, sku = next((i, s) for i, s in sellable_skus(app, tiktok_id).items() if stock_of(app, tiktok_id, i) >= 3)
-    seller_sku = sku["seller_sku"].strip()
     sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku_id, "quantity": 2})
     made_by = int(time.time())  # (the orders import's window ends, strictly, at the second it is queued)
     wait_until(lambda: time.time() >= made_by + 1, what="the second after the sale")
@@ -79,12 +87,8 @@ def test_a_sale_shipped_unseen_before_the_count_that_found_its_units_gone_is_fir
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:
     # given a connected shop whose SKU links an item
-    app = app_factory(products=6, orders=0)
-    shop = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.wait_for_idle_sync()
+    app, shop, sku_id, seller_sku = _connected_sku(app_factory)
     tiktok_id = shop["tiktokShopId"]
-    sku_id, sku = next((i, s) for i, s in sellable_skus(app, tiktok_id).items() if stock_of(app, tiktok_id, i) >= 3)
-    seller_sku = sku["seller_sku"].strip()
     (item,) = [i for i in pooled_items(app, seller_sku) if i["sku"] == seller_sku]
     on_hand, reserved = item["onHand"], item["reserved"]
     # when a buyer orders 2 units and they leave the shelf, both unseen by Shopbridge (webhooks lost)

@@ -43,6 +43,21 @@ def _sale(world: Pool, status: str, tiktok_order_id: str = "o1") -> Order:
     return order(tiktok_order_id, status, "g1", "g1", at=world.clock.now())
 
 
+async def _detour(world: Pool) -> tuple[Shop, Order, Order]:
+    """g1 linked to HAT, o1 made under it; g1 linked to SOCK by hand, o2 made under that; g1 linked back to HAT (each
+    sale 2 units, shipped, unseen): (shop, o1, o2)."""
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "IN_TRANSIT", "o1")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    o2 = _sale(world, "IN_TRANSIT", "o2")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", hat)
+    return shop, o1, o2
+
+
 async def _read_late(world: Pool, shop: Shop, sale: Order, status: str) -> None:
     """A poll reads `sale` now, in `status`."""
     world.clock.advance(timedelta(minutes=1))
@@ -81,15 +96,7 @@ async def test_a_sale_under_a_link_first_seen_shipped_after_the_sku_moved_deduct
 async def test_sales_under_each_link_of_a_detour_count_on_their_own_items(world: Pool) -> None:
     # given g1 linked to HAT; o1 made under it; g1 linked to SOCK, o2 made under that; g1 linked back to HAT; o3
     # made since (all 2 units, webhooks lost, shipped)
-    shop, hat, sock = await _hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    o1 = _sale(world, "IN_TRANSIT", "o1")
-    world.clock.advance(timedelta(minutes=1))
-    await world.link_by_hand(shop, "g1", sock)
-    world.clock.advance(timedelta(minutes=1))
-    o2 = _sale(world, "IN_TRANSIT", "o2")
-    world.clock.advance(timedelta(minutes=1))
-    await world.link_by_hand(shop, "g1", hat)
+    shop, o1, o2 = await _detour(world)
     world.clock.advance(timedelta(minutes=1))
     o3 = _sale(world, "IN_TRANSIT", "o3")
 
@@ -159,15 +166,7 @@ async def test_sales_under_each_link_of_a_detour_count_on_their_own_items_after_
 ) -> None:
     # given g1 linked to HAT; o1 made under it; g1 linked to SOCK, o2 made under that; g1 linked back to HAT (all
     # 2 units, webhooks lost, shipped); then the shop is deleted
-    shop, hat, sock = await _hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    o1 = _sale(world, "IN_TRANSIT", "o1")
-    world.clock.advance(timedelta(minutes=1))
-    await world.link_by_hand(shop, "g1", sock)
-    world.clock.advance(timedelta(minutes=1))
-    o2 = _sale(world, "IN_TRANSIT", "o2")
-    world.clock.advance(timedelta(minutes=1))
-    await world.link_by_hand(shop, "g1", hat)
+    shop, o1, o2 = await _detour(world)
     world.clock.advance(timedelta(minutes=1))
     await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
 

@@ -30,6 +30,15 @@ def world(database: Database, cipher: TokenCipher) -> Pool:
     return Pool(database, cipher)
 
 
+async def _linked_to_sock(world: Pool, hat: bool = False) -> Shop:
+    """SOCK (and HAT, `hat`) with 10 on hand on a kept shop, and g1 (seller SKU SOCK) of a second shop LINKED to SOCK:
+    that second shop."""
+    kept, gone = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10), *([("k2", "HAT", 10)] if hat else [])))
+    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    return gone
+
+
 async def _delete(world: Pool, shop: Shop) -> None:
     await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
 
@@ -61,9 +70,7 @@ async def test_a_sale_made_while_the_shop_was_deleted_shipped_before_the_reconne
 ) -> None:
     # given SOCK and HAT (10 on hand each) on a kept shop, and g1 (seller SKU SOCK) of a second shop LINKED to SOCK,
     # or by hand to HAT; the second shop is deleted
-    kept, gone = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
-    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    gone = await _linked_to_sock(world, hat=True)
     item = "HAT" if hand else "SOCK"
     world.clock.advance(timedelta(minutes=1))
     if hand:
@@ -96,9 +103,7 @@ async def test_a_sale_made_while_the_shop_was_deleted_still_open_or_cancelled_co
     world: Pool, orders_first: bool, status: str, expected: tuple[int, int, int]
 ) -> None:
     # given g1 (seller SKU SOCK) of a second shop LINKED to SOCK (10 on hand), the shop deleted
-    kept, gone = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10)))
-    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    gone = await _linked_to_sock(world)
     world.clock.advance(timedelta(minutes=1))
     await _delete(world, gone)
 
@@ -120,9 +125,7 @@ async def test_a_sale_made_while_the_shop_was_deleted_counts_on_the_item_linked_
 ) -> None:
     # given g1 (seller SKU SOCK) of a second shop LINKED to SOCK, and HAT on the kept shop (10 on hand each); the
     # second shop is deleted
-    kept, gone = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
-    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    gone = await _linked_to_sock(world, hat=True)
     world.clock.advance(timedelta(minutes=1))
     await _delete(world, gone)
 
@@ -149,9 +152,7 @@ async def test_a_sale_made_while_the_shop_was_deleted_of_a_sku_unlinked_at_the_d
 ) -> None:
     # given g1 (seller SKU SOCK) of a second shop linked to SOCK (10 on hand), unlinked by the merchant (skuUnlink),
     # then the shop deleted
-    kept, gone = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10)))
-    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    gone = await _linked_to_sock(world)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(gone, "g1", None)
     world.clock.advance(timedelta(minutes=1))
@@ -172,9 +173,7 @@ async def test_sales_made_while_the_shop_was_deleted_twice_each_leave_the_items_
 ) -> None:
     # given g1 (seller SKU SOCK) of a second shop LINKED to SOCK (10 on hand); the shop deleted, a sale o1 (2 units)
     # shipped meanwhile, the shop connected again, deleted again, a sale o2 (2 units) shipped meanwhile
-    kept, gone = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10)))
-    await world.products(gone, product("q", ("g1", "SOCK", 10)))
+    gone = await _linked_to_sock(world)
     world.clock.advance(timedelta(minutes=1))
     await _delete(world, gone)
     world.clock.advance(timedelta(minutes=1))
