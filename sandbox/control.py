@@ -14,7 +14,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
-from sandbox.data import NO_ADDRESS_STATUSES, ORDER_STATUSES, PACKAGE_STATUSES, address_for, package_status
+from sandbox.data import (
+    NO_ADDRESS_STATUSES,
+    ORDER_STATUSES,
+    PACKAGE_STATUSES,
+    address_for,
+    collected,
+    package_status,
+)
 from sandbox.faults import FAULT_KINDS, REFUSAL_KINDS, STALL_KINDS, THROTTLE_KINDS
 from sandbox.quote import quoted
 from sandbox.sellers import Seller, Shop
@@ -84,6 +91,7 @@ def _change(order: dict[str, Any], status: str, update_time: int, region: str, p
     `package_status` follows (`sandbox.data.package_status`: cancelled once its package left, it is lost), unless
     `package` says what every line's package is."""
     order["status"], order["update_time"], order["is_on_hold_order"] = status, update_time, status == "ON_HOLD"
+    collected(order, status, update_time)
     lines = []
     for item in order["line_items"]:
         package_now = package or package_status(status, item.get("package_status"))

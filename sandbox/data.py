@@ -60,6 +60,8 @@ _PACKAGE_OF_STATUS = {
     "COMPLETED": "COMPLETED",
 }
 PACKAGE_ON_THE_SHELF = frozenset({"TO_FULFILL", "PROCESSING"})
+# The statuses of an order the carrier has collected (Get Order Detail's `collection_time` set): IN_TRANSIT and on.
+COLLECTED_STATUSES = frozenset({"IN_TRANSIT", "DELIVERED", "COMPLETED"})
 PACKAGE_LOST = "CANCELLED"  # the package lost or damaged after it left the seller (live-sync.md sec. 3.2, 3.5)
 FULFILLMENT_BY_SELLER, FULFILLMENT_BY_TIKTOK = "FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK"  # `fulfillment_type`
 # With `rare_cases` (`make_rare`): the share of orders fulfilled by TikTok (FBT), and of cancelled orders cancelled
@@ -290,6 +292,27 @@ def render_order(
     return order
 
 
+def collected(order: dict[str, Any], status: str, update_time: int) -> None:
+    """Set TikTok's `collection_time` (Get Order Detail, int64 Unix seconds: when the carrier collected the order) on
+    `order` (a fresh copy) moving to `status` at `update_time`: set once its (last) package is collected, as the order
+    moves to IN_TRANSIT (or straight on past it), kept after (DELIVERED, COMPLETED, a package lost: CANCELLED);
+    absent before (and on a PARTIALLY_SHIPPING order, whose last package has not left)."""
+    if status in COLLECTED_STATUSES and not order.get("collection_time"):
+        order["collection_time"] = update_time
+
+
+def _collection_time(status: str, create_time: int, paid_time: int | None, update_time: int) -> int | None:
+    """A generated order's `collection_time`: an IN_TRANSIT order was collected at its last update, a DELIVERED or
+    COMPLETED one halfway between its payment and that update; None (absent) before collection. No random draw: the
+    order's other fields render as they did before the field."""
+    if status not in COLLECTED_STATUSES:
+        return None
+    if status == "IN_TRANSIT":
+        return update_time
+    since = paid_time or create_time
+    return min(update_time, since + max(0, update_time - since) // 2)
+
+
 def make_rare(order: dict[str, Any], shop: Shop, seed: int, ids_seed: int, sequence: int) -> None:
     """Make a rendered order one of the rare cases the inventory pool's line rules branch on (live-sync.md sec. 1.5,
     3.2, 3.5, 7.2), in place, for a share of orders: a cancelled order (`CANCELLED_AFTER_SHIPPING_SHARE` of them)
@@ -308,6 +331,8 @@ def make_rare(order: dict[str, Any], shop: Shop, seed: int, ids_seed: int, seque
             item["package_status"], item["package_id"] = package, package_id
         order["packages"] = [{"id": package_id}]
         order["paid_time"] = order["create_time"] + _between(rng, 5, 600)
+        # collected (its package left with the carrier), then cancelled in transit or lost: kept, as at TikTok
+        order["collection_time"] = min(order["update_time"], order["paid_time"])
     elif rng.random() < FBT_SHARE:
         order["fulfillment_type"] = FULFILLMENT_BY_TIKTOK
 
@@ -403,6 +428,9 @@ def build_order(
     }
     if order["paid_time"] is None:
         del order["paid_time"]
+    collection_time = _collection_time(status, create_time, order.get("paid_time"), update_time)
+    if collection_time is not None:
+        order["collection_time"] = collection_time
     if status == "CANCELLED":
         order["cancel_reason"] = _pick(rng, ("Buyer changed mind", "Out of stock", "Payment timeout"))
         order["cancellation_initiator"] = _pick(rng, ("BUYER", "SELLER", "SYSTEM"))

@@ -33,6 +33,7 @@ from sandbox.data import (
     PACKAGE_LOST,
     BadPrice,
     address_for,
+    collected,
     make_id,
     money,
     package_status,
@@ -190,6 +191,7 @@ def move(data: ShopData, order_id: str, wanted: str, now: int, initiator: str = 
                 committed[warehouse_id] = max(0, committed.get(warehouse_id, 0) - 1)
     order["status"], order["update_time"] = target, max(now, order["update_time"])
     order["is_on_hold_order"] = target == "ON_HOLD"
+    collected(order, target, order["update_time"])
     order["line_items"] = [  # a line cancelled on its own stays so (`cancel_lines`); a lost package is CANCELLED
         item
         if item.get("display_status") == "CANCELLED"

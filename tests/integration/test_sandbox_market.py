@@ -145,6 +145,29 @@ def test_order_moves_with_stock_effects_and_webhooks(live, webhook_receiver) -> 
     assert cancellation["cancel_status"] == "CANCELLATION_REQUEST_COMPLETE" and cancellation["cancel_id"]
 
 
+def test_an_order_gets_its_collection_time_when_the_carrier_collects_it_and_keeps_it(live) -> None:
+    # given a sale, awaiting shipment, then arranged for collection: no collection_time yet (TikTok leaves it out)
+    caller = connect(live, "us-local")
+    order_id = sale(live, {"sku_id": live_sku(live)["id"], "quantity": 1}).json()["order_id"]
+
+    def served() -> dict:
+        return caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"][0]
+
+    assert "collection_time" not in served()
+    live.control("POST", "clock", {"advance_seconds": 60})
+    move(live, order_id, "AWAITING_COLLECTION")
+    assert "collection_time" not in served()
+    # when the carrier collects it (IN_TRANSIT), then it is delivered a day later
+    live.control("POST", "clock", {"advance_seconds": 60})
+    collected = move(live, order_id, "IN_TRANSIT").json()["update_time"]
+    live.control("POST", "clock", {"advance_seconds": 86_400})
+    delivered = move(live, order_id, "DELIVERED").json()["update_time"]
+    # then Get Order Detail gives the collection's time (Unix seconds) from then on, the delivery leaving it as it was
+    order = served()
+    assert (order["status"], order["collection_time"], order["update_time"]) == ("DELIVERED", collected, delivered)
+    assert delivered >= collected + 86_400
+
+
 @pytest.mark.parametrize(
     ("path", "status", "code"),
     [
