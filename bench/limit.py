@@ -264,7 +264,9 @@ def _order_rows(page: list[wire.Order], when: When, pool: OrderPool) -> Batch:
         updated = created if order.update_time is None else _when(order.update_time)
         order_rows.append(
             (order.id, BENCH_SHOP_ID, order.id, order.status or "UNKNOWN", created, updated,
-             str(payment.total_amount), payment.currency, order.user_id, address.name, address.region_code, "", now)
+             str(payment.total_amount), payment.currency, order.user_id, address.name, address.region_code,
+             _when(order.collection_time) if order.collection_time else None,  # `orders.collected_at`
+             "", now)
         )  # fmt: skip
         for position, item in enumerate(order.line_items or ()):
             item_rows.append(

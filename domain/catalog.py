@@ -247,3 +247,10 @@ class Order:
     # TikTok ships it from its own stock (FBT, `fulfilled_by_tiktok`): the shared pool leaves it out, as none of
     # its units leaves the merchant's shelf (live-sync.md §1.5, §3.5). Not stored by the catalog.
     fulfilled_by_tiktok: bool = False
+    # When the carrier collected the order (TikTok's `collection_time`, Get Order Detail, Unix seconds as UTC; set
+    # once its last package is collected, the order IN_TRANSIT, kept after; None before, or not given): stored by the
+    # catalog (`orders.collected_at`, migration 0050); the pool dates a shipment by it (`ledger.left_shelf_by`).
+    collected_at: datetime | None = None
+    # TikTok's ids of the order's packages (`packages[].id`), one per shipment; empty before one is arranged or when
+    # not given. Not stored by the catalog: the pool reads how many (`ledger.left_shelf_by`).
+    package_ids: tuple[str, ...] = ()

@@ -13,8 +13,12 @@ money amount is digested as decoded, `str(Decimal)`, e.g. "1E+3", and stored in 
 per decoded value, so the rule holds).
 Each line's own status (TikTok's `display_status`) and, once cancelled, why and by whom (`cancel_reason`,
 `cancel_user`) are stored with the line (migration 0037: the orders page shows a line cancelled alone), so they are in
-the fingerprint; the pool reads the statuses too (`StoredOrder.line_statuses`). A bundle line's components
-(`COMPONENT_VALUES`), each line's package status (`package_statuses`, TikTok's `package_status`), and whether TikTok
+the fingerprint; the pool reads the statuses too (`StoredOrder.line_statuses`). When the carrier collected an order
+(TikTok's `collection_time`, `collected_at`, migration 0050) is stored, and fingerprinted only where set: an order
+without one keeps the fingerprint it had before 0050, so the upgrade rewrites only orders TikTok gives one.
+A bundle line's components
+(`COMPONENT_VALUES`), each line's package status (`package_statuses`, TikTok's `package_status`), the order's package
+ids (`package_ids`, TikTok's `packages[].id`), and whether TikTok
 fulfils the order (`fulfilled_by_tiktok`) ride along for the inventory pool only: the catalog does not store them, so
 they are not in the fingerprint either (the pool's ledger applies every order fetched, its fingerprint changed or
 not).
@@ -36,12 +40,14 @@ from domain.text import truncated
 # The values of each stored record, in order (the catalog tables' column names).
 ORDER_VALUES = (
     "tiktok_order_id", "status", "created_at", "updated_at", "total_amount", "currency", "buyer_user_id",
-    "recipient_name", "recipient_region",
+    "recipient_name", "recipient_region", "collected_at",
 )  # fmt: skip
 LINE_ITEM_VALUES = (
     "tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
     "sale_price_amount", "currency", "position", "display_status", "cancel_reason", "cancel_user",
 )  # fmt: skip
+# Where an order's collection time sits in its stored values (`ORDER_VALUES`): last, fingerprinted only where set
+_COLLECTED_AT = ORDER_VALUES.index("collected_at")
 # Where a line's own status sits in its stored values (`LINE_ITEM_VALUES`)
 _DISPLAY_STATUS = LINE_ITEM_VALUES.index("display_status")
 # A virtual bundle line's components (line_items[].combined_listing_skus[], live-sync.md §1.5): not stored by the
@@ -79,6 +85,8 @@ class StoredOrder:
     fulfilled_by_tiktok: bool = False
     # each line's `package_status`, in line order (None: not given); empty when no line gave one
     package_statuses: tuple[str | None, ...] = ()
+    # the order's packages (TikTok's `packages[].id`, as given); empty when none was
+    package_ids: tuple[str, ...] = ()
 
     @property
     def tiktok_order_id(self) -> str:
@@ -100,9 +108,15 @@ class StoredOrder:
         updated: datetime = self.values[3]
         return updated
 
+    @property
+    def collected_at(self) -> datetime | None:
+        """When the carrier collected the order (TikTok's `collection_time`), None before or when not given."""
+        collected: datetime | None = self.values[_COLLECTED_AT]
+        return collected
+
     def order(self) -> Order:
         """The domain order these values stand for."""
-        oid, status, created, updated, amount, currency, buyer, name, region = self.values
+        oid, status, created, updated, amount, currency, buyer, name, region, collected = self.values
         parts: dict[str, list[BundleComponent]] = {}
         for line_id, sku_id, sku_count, seller_sku in self.components:
             parts.setdefault(line_id, []).append(BundleComponent(sku_id, sku_count, seller_sku))
@@ -114,7 +128,7 @@ class StoredOrder:
         )  # fmt: skip
         return Order(
             oid, status, created, updated, Money(amount, currency), items, buyer, name, region,
-            self.fulfilled_by_tiktok,
+            self.fulfilled_by_tiktok, collected, self.package_ids,
         )  # fmt: skip
 
 
@@ -236,6 +250,8 @@ def store_order(
     components: Iterable[ComponentIn] = (),
     fulfilled_by_tiktok: bool = False,
     package_statuses: Iterable[str | None] = (),
+    collected_at: datetime | None = None,
+    package_ids: Iterable[str] = (),
 ) -> StoredOrder:
     """An order's stored values, checked; raises `InvalidRecord` with the reason (e.g. "line item 7: missing
     sku_id"). A line item without a currency is in the order's (TikTok's 202309 line items may omit it).
@@ -243,9 +259,12 @@ def store_order(
     a positive sku_count ("line item 7: combined_listing_skus: sku_count 0 is not positive"). Each line's own
     status (`display_status`), `cancel_reason` and `cancel_user` are kept as given (None: not given).
     `fulfilled_by_tiktok`: an FBT order (it rides along for the pool). `package_statuses`: each line's package status
-    (`package_status`), in line order, or none at all (for the pool too). Lengths: ids, codes and statuses past their
-    column refuse the order; an over-long seller SKU is not kept, an over-long recipient name is cut (the rule at
-    `MAX_ID_CHARS`)."""
+    (`package_status`), in line order, or none at all (for the pool too). `collected_at`: when the carrier collected
+    the order (TikTok's `collection_time`; None: not yet, or not given), stored; one before `created_at` refuses the
+    order ("collection_time ... is before create_time ...": a date the pool would take for a shipment long before any
+    count). `package_ids`: the order's packages (TikTok's `packages[].id`, for the pool only). Lengths: ids, codes
+    and statuses past their column refuse the order; an over-long seller SKU is not kept, an over-long recipient name
+    is cut (the rule at `MAX_ID_CHARS`)."""
     order_id = _id(tiktok_order_id)
     currency = _currency(total_amount, currency, "payment.total_amount")
     _bounded(status, MAX_STATUS_CHARS, "status")
@@ -270,9 +289,13 @@ def store_order(
             )  # fmt: skip
         except InvalidRecord as exc:
             raise InvalidRecord(f"line item {item_id}: {exc}") from None
+    if collected_at is not None and collected_at < created_at:
+        raise InvalidRecord(
+            f"collection_time {collected_at:%Y-%m-%dT%H:%M:%SZ} is before create_time {created_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
     values = (
         order_id, status, created_at, updated_at, total_amount, currency, buyer_user_id, recipient_name,
-        recipient_region,
+        recipient_region, collected_at,
     )  # fmt: skip
     line_item_rows = tuple(items)
     packages = tuple(package_statuses)
@@ -280,9 +303,11 @@ def store_order(
         raise InvalidRecord(f"{len(packages)} package statuses for {len(items)} line items")
     if not any(packages):
         packages = ()
+    # (digested without the collection time while there is none: the fingerprint of every order stored before 0050)
+    fingerprinted = values if collected_at is not None else values[:_COLLECTED_AT]
     return StoredOrder(
-        values, line_item_rows, digest(values, line_item_rows), _components(items, components), fulfilled_by_tiktok,
-        packages,
+        values, line_item_rows, digest(fingerprinted, line_item_rows), _components(items, components),
+        fulfilled_by_tiktok, packages, tuple(package_ids),
     )  # fmt: skip
 
 
@@ -373,7 +398,7 @@ def order_as_stored(record: OrderRecord) -> StoredOrder:
         record.tiktok_order_id, record.status, record.created_at, record.updated_at, total.amount, total.currency,
         record.buyer_user_id, record.recipient_name, record.recipient_region, items, components,
         record.fulfilled_by_tiktok,
-        [i.package_status for i in record.line_items],
+        [i.package_status for i in record.line_items], record.collected_at, record.package_ids,
     )  # fmt: skip
 
 

@@ -229,6 +229,8 @@ orders = Table(
     Column("buyer_user_id", String(128)),
     Column("recipient_name", String(255)),
     Column("recipient_region", String(16)),
+    # TikTok's `collection_time`: when the carrier collected the order (None: not yet, or not given; migration 0050)
+    Column("collected_at", UTCDateTime),
     Column("fingerprint", String(32), nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),
     UniqueConstraint("shop_id", "tiktok_order_id"),

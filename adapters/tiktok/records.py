@@ -54,6 +54,18 @@ def _update_time(update_time: int | None, created: datetime) -> datetime:
     return created if not update_time else _when(update_time, "update_time")
 
 
+def _collection_time(collection_time: int | None) -> datetime | None:
+    """An order's `collection_time` (Unix seconds) as a time (UTC); None when TikTok gives none: absent, or 0 (the
+    zero value of an int64 it did not set: the order is not collected yet, `_update_time`'s rule). A negative value
+    is no Unix time TikTok issues: the record fails (`InvalidRecord`), as would a time the pool took for a shipment
+    before any count (`domain.inventory.ledger.left_shelf_by`)."""
+    if not collection_time:
+        return None
+    if collection_time < 0:
+        raise InvalidRecord(f"collection_time is not a Unix time: {collection_time}")
+    return _when(collection_time, "collection_time")
+
+
 # An order's `create_time` of 0 (an int64 TikTok did not set; TikTok documents it on every order, tiktok-api.md
 # sec. 8, so never seen): the order is a per-record failure, not an order placed in 1970. The pool dates orders by
 # it (one created before the pool's count of a SKU is history, not a sale to reserve), as do import windows.
@@ -141,7 +153,8 @@ def _stored_order(order: wire.Order) -> StoredOrder:
     `display_status`, `cancel_reason` and `cancel_user` are stored with it ("" as None); a bundle line's
     `combined_listing_skus` become its components, each line's `package_status` its package's, and an FBT
     `fulfillment_type` its `fulfilled_by_tiktok` (for the pool; live-sync.md §1.5, §3.2, §3.5). A `create_time` of 0
-    fails the record (`NO_CREATE_TIME`); an `update_time` of 0 is unknown (`_update_time`)."""
+    fails the record (`NO_CREATE_TIME`); an `update_time` of 0 is unknown (`_update_time`). `collection_time` is
+    stored as `collected_at` (`_collection_time`), `packages[].id` ride along (for the pool)."""
     if order.create_time == 0:
         raise InvalidRecord(NO_CREATE_TIME)
     created = _when(order.create_time, "create_time")
@@ -163,7 +176,8 @@ def _stored_order(order: wire.Order) -> StoredOrder:
         order.id, order.status or "UNKNOWN", created, updated, payment.total_amount, payment.currency,
         order.user_id or None, address.name or None, address.region_code or None, items, components,
         fulfilled_by_tiktok(order.fulfillment_type),
-        [item.package_status or None for item in order.line_items or ()],
+        [item.package_status or None for item in order.line_items or ()], _collection_time(order.collection_time),
+        [package.id for package in order.packages or ()],
     )  # fmt: skip
 
 

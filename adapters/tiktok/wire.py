@@ -141,6 +141,12 @@ class LineItem(Struct):
     cancel_user: str | None = None
 
 
+class Package(Struct):
+    """One of an order's packages (Get Order List/Detail `packages[]`): its id alone."""
+
+    id: str
+
+
 class Address(Struct):
     """Empty (`{}`) while the order is UNPAID or ON_HOLD."""
 
@@ -158,6 +164,10 @@ class Order(Struct):
     user_id: str | None = None
     recipient_address: Address | None = None
     fulfillment_type: str | None = None  # FULFILLMENT_BY_SELLER, or FULFILLMENT_BY_TIKTOK (FBT: not the pool's)
+    # when the carrier collected the order (Get Order Detail `collection_time`, int64 Unix seconds, tiktok-api.md
+    # sec. 8): absent (or 0) before its last package is collected; kept after (DELIVERED, COMPLETED)
+    collection_time: int | None = None
+    packages: list[Package] | None = None  # the order's packages, one per shipment (none before it is arranged)
 
 
 # -- pages -----------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0049_sku_link_periods"
+HEAD = "0050_orders_collected_at"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -899,3 +899,38 @@ def test_upgrade_marks_no_sku_too_long_and_downgrade_turns_long_seller_sku_links
             # and the product holding the marked SKU has no fingerprint: its next import rewrites it (the mark again,
             # once upgraded back); kept, it matched the product read again, and the mark never came back
             assert [tuple(r) for r in connection.execute(text("SELECT id, fingerprint FROM products"))] == [("p1", "")]
+
+
+def test_upgrade_leaves_orders_uncollected_and_downgrade_clears_the_fingerprint_of_those_with_a_collection_time(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    # given a database at 0049 with two orders stored
+    migrate.upgrade(url, "0049_sku_link_periods")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            for order_id in ("o1", "o2"):
+                connection.execute(
+                    text(
+                        "INSERT INTO orders (id, shop_id, tiktok_order_id, status, created_at, updated_at, "
+                        "total_amount, currency, fingerprint, imported_at) "
+                        "VALUES (:id, 's1', :id, 'DELIVERED', :now, :now, '10', 'USD', :id, :now)"
+                    ),
+                    {"id": order_id, "now": _NOW},
+                )
+        # when it upgrades to head: then no order has a collection time, each keeps its fingerprint (orders without
+        # one are fingerprinted as before: `domain.stored.store_order`)
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, collected_at, fingerprint FROM orders ORDER BY id"))
+            assert [tuple(r) for r in rows] == [("o1", None, "o1"), ("o2", None, "o2")]
+            # and once this release stored o1's collection time
+            connection.execute(text("UPDATE orders SET collected_at = :now WHERE id = 'o1'"), {"now": _NOW})
+        # when the schema goes back to 0049: then the column is gone, and o1 has no fingerprint (its next import
+        # rewrites it, and after an upgrade back its time comes back; kept, it matched the order read again)
+        migrate.downgrade(url, "0049_sku_link_periods")
+        with engine.begin() as connection:
+            assert "collected_at" not in {c["name"] for c in inspect(connection).get_columns("orders")}
+            rows = connection.execute(text("SELECT id, fingerprint FROM orders ORDER BY id"))
+            assert [tuple(r) for r in rows] == [("o1", ""), ("o2", "o2")]

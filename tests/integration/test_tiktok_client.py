@@ -181,6 +181,8 @@ def expected_order(o: dict[str, Any]) -> Order:
         address.get("name"),
         address.get("region_code"),
         o.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK",  # an FBT order: the pool leaves it out
+        _when(o["collection_time"]) if o.get("collection_time") else None,  # once the carrier collected it
+        tuple(p["id"] for p in o.get("packages") or ()),
     )
 
 

@@ -17,6 +17,7 @@ from domain.catalog import BundleComponent, InvalidRecord, LineItem, Money, Orde
 from domain.stored import (
     StoredOrder,
     StoredProduct,
+    digest,
     order_as_stored,
     product_as_stored,
     store_order,
@@ -53,7 +54,7 @@ class TestStoreOrder:
             ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "eur", "CANCELLED", "Out of stock", "SELLER"),
         )
         assert stored.values == (
-            "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US",
+            "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US", None,
         )  # fmt: skip
         assert stored.line_items == (
             ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, "USD", 0, *NONE3),  # no currency: the order's
@@ -62,6 +63,31 @@ class TestStoreOrder:
         assert (stored.tiktok_order_id, stored.created_at, stored.updated_at, stored.components) == (
             "576", CREATED, UPDATED, (),
         )  # fmt: skip
+
+    def test_the_collection_time_is_stored_and_fingerprinted_only_where_set(self) -> None:
+        # given an order as stored without a collection time, and the same order collected by the carrier
+        plain = order(LINE)
+        collected_at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        collected = store_order(
+            "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US", [LINE],
+            collected_at=collected_at, package_ids=["pk-1"],
+        )  # fmt: skip
+        # then the time is the last stored value; an order without one keeps the fingerprint of the values before
+        # migration 0050 (nothing rewritten at the upgrade), and one with it another (rewritten once TikTok gives it)
+        assert (plain.values[-1], plain.collected_at, collected.values[-1]) == (None, None, collected_at)
+        assert plain.fingerprint == digest(plain.values[:-1], plain.line_items)
+        assert collected.fingerprint not in (plain.fingerprint, digest(collected.values[:-1], collected.line_items))
+        # and the domain order carries it both ways, its packages too (for the pool, not stored)
+        back = collected.order()
+        assert (back.collected_at, back.package_ids) == (collected_at, ("pk-1",))
+        assert order_as_stored(back) == collected
+
+    def test_a_collection_before_the_orders_creation_refuses_the_order(self) -> None:
+        with pytest.raises(InvalidRecord, match="collection_time 2026-10-31T08:00:00Z is before create_time"):
+            store_order(
+                "576", "UNPAID", CREATED, UPDATED, Decimal("1"), "USD", None, None, None, [LINE],
+                collected_at=datetime(2026, 10, 31, 8, 0, tzinfo=UTC),
+            )  # fmt: skip
 
     @pytest.mark.parametrize(
         ("change", "reason"),

@@ -276,3 +276,45 @@ def test_an_id_sent_as_a_json_boolean_is_no_id() -> None:
     assert records.order(raw({**ORDER, "line_items": [item]})) == RecordFailure(
         "576461413038785752", "Expected `str`, got `bool` - at `$.line_items[0].sku_id`"
     )
+
+
+def test_an_order_carries_when_the_carrier_collected_it_and_its_packages() -> None:
+    # given an order TikTok serves IN_TRANSIT with its collection_time (Unix seconds) and its one package
+    collected = ORDER["create_time"] + 3600
+    data = {**ORDER, "status": "IN_TRANSIT", "collection_time": collected, "packages": [{"id": "1152321127278713123"}]}
+    # then the order says when it was collected (UTC) and which packages it has, read from Get Order Detail and from
+    # a search page alike; the catalog stores the time (`orders.collected_at`)
+    order = records.order(raw(data))
+    assert isinstance(order, Order)
+    assert (order.collected_at, order.package_ids) == (datetime.fromtimestamp(collected, UTC), ("1152321127278713123",))
+    searched = records.orders_page(raw({"orders": [data]})).items[0]
+    assert (searched.collected_at, searched.package_ids) == (order.collected_at, order.package_ids)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("absent", [{}, {"collection_time": 0}, {"collection_time": None}])
+def test_an_order_not_collected_yet_has_no_collection_time(absent: dict[str, Any]) -> None:
+    # given an order TikTok serves without a collection_time, or with 0 (an int64 it did not set) or null
+    order = records.order(raw({**ORDER, **absent}))
+    # then it has none (not 1970-01-01, which every count would take for a shipment before it), and no package
+    assert isinstance(order, Order)
+    assert (order.collected_at, order.package_ids) == (None, ())
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-1, "collection_time is not a Unix time: -1"),
+        (NOT_A_TIME, "collection_time is not a Unix time: 1000000000000000"),
+        (1, "collection_time 1970-01-01T00:00:01Z is before create_time "),
+        ("yesterday", "collection_time"),
+        (1.5, "collection_time"),
+    ],
+)
+def test_a_collection_time_that_is_no_time_of_the_order_fails_the_record_alone(value: Any, reason: str) -> None:
+    # given an order page whose first order's collection_time is no Unix time, or one before the order was made
+    bad = {**ORDER, "collection_time": value}
+    page = records.orders_page(raw({"orders": [bad, {**ORDER, "id": "577"}]}))
+    # then that order is a per-record failure naming the field; the other one is read
+    failure, other = page.items
+    assert isinstance(failure, RecordFailure) and failure.tiktok_id == ORDER["id"] and reason in failure.reason
+    assert not isinstance(other, RecordFailure) and other.tiktok_order_id == "577"
