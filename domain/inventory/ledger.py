@@ -32,7 +32,7 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
                                      line reserved in the seed and cancelled before the seed's read releases its
                                      units from on-hand too (`released_before_read`); a shipment the merchant's
                                      count already found gone takes its units off reserved only
-                                     (`counted_after_shipment`)
+                                     (`counted_after_shipment`, dated by `left_shelf_by`)
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
@@ -226,6 +226,7 @@ def transition(
     left_by_import: bool = False,
     before_unlink: bool = False,
     counted_at: datetime | None = None,
+    shipped_by: datetime | None = None,
 ) -> Transition | None:
     """The line's move for an order status asking `wanted` at `order_updated_at`; None when nothing changes.
 
@@ -246,15 +247,18 @@ def transition(
     `before_unlink`: the order was created before its SKU left `unlinked_from` (`sold_before_unlink`).
     `counted_at`: the instant of the last count (`inventorySetOnHand`, its SET movement; None: never counted) of
     the item a RESERVED line is on, or, for a line first seen shipped and sold since its link (`after_link`), of the
-    item it links to; see `counted_after_shipment`.
+    item it links to; see `counted_after_shipment`. `shipped_by`: when the line's units left the shelf at the latest
+    (`left_shelf_by`: the carrier's collection, when it dates this line's; None: `order_updated_at`), which the count
+    is compared with.
     """
+    left_by = order_updated_at if shipped_by is None else min(shipped_by, order_updated_at)
     if current is None:
         if linked_item_id is None and unlinked_from is not None:
             return first_seen_unlinked(
                 wanted, order_updated_at, unlinked_from, after_link, left_by_import, quantity, before_unlink
             )
         if wanted is StockEffect.DEDUCT and after_link and linked_item_id is not None:
-            if counted_at is not None and counted_after_shipment(order_updated_at, counted_at):
+            if counted_at is not None and counted_after_shipment(left_by, counted_at):
                 # sold and shipped unseen before the merchant's count, which found its units gone: nothing to move
                 return Transition(LineState.DEDUCTED, wanted, order_updated_at, linked_item_id)
             return Transition(
@@ -286,7 +290,7 @@ def transition(
     if current.state is LineState.RESERVED:
         item, q = current.inventory_item_id, current.quantity
         if wanted is StockEffect.DEDUCT:
-            if counted_at is not None and counted_after_shipment(order_updated_at, counted_at):
+            if counted_at is not None and counted_after_shipment(left_by, counted_at):
                 # the count already found the units gone: the shipment releases its commitment only
                 return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, 0, -q, MovementKind.DEDUCTED)
             return Transition(LineState.DEDUCTED, wanted, order_updated_at, item, -q, -q, MovementKind.DEDUCTED)
@@ -699,29 +703,57 @@ def released_before_read(order_updated_at: datetime, stock_read_at: datetime) ->
     return order_updated_at < _whole_second(stock_read_at) + timedelta(seconds=1)
 
 
-def counted_after_shipment(order_updated_at: datetime, counted_at: datetime) -> bool:
+def counted_after_shipment(shipped_by: datetime, counted_at: datetime) -> bool:
     """Whether the merchant's count of an item at `counted_at` (`inventorySetOnHand`, the instant of its SET
     movement, microseconds) already covers a RESERVED line of it whose shipment the ledger learns of now, in an order
-    version of `order_updated_at` (TikTok's `update_time`, whole seconds) that asks a deduction (shipped, or cancelled
-    after its package left, `line_effect`). Then the deduction takes the units off reserved only (the count set
-    on-hand to a shelf they had left already); otherwise off on-hand too, as before this rule. A line first seen
-    shipped, sold since its SKU's link (`after_link`: it deducts from on-hand, nothing having been reserved), moves
-    nothing when the count covers its shipment.
+    version that asks a deduction (shipped, or cancelled after its package left, `line_effect`), the line's units
+    having left the shelf at `shipped_by` at the latest (`left_shelf_by`: whole seconds). Then the deduction takes
+    the units off reserved only (the count set on-hand to a shelf they had left already); otherwise off on-hand too,
+    as before this rule. A line first seen shipped, sold since its SKU's link (`after_link`: it deducts from on-hand,
+    nothing having been reserved), moves nothing when the count covers its shipment.
 
     Rule (Shopify's and every WMS's: a count is the truth as of its time): a count taken at T covers every shipment
     whose units left the shelf at or before T; seen after it (a webhook late or lost, the next poll), it releases its
     committed units and does not lower on-hand again (pool57 F3: 377 on-hand where the shelf held 378, for good).
 
-    Which TikTok time tells when the units left: the order's `update_time` of the version first seen shipped. TikTok
-    changes an order (its status, a line's `display_status`, `package_status`) no later than that version's
-    update_time, so the units left at or before it: a bound from above, never too early, and known for every order
-    (no field of a line dates its shipment: `rts_time` is ready-to-ship, units still on the shelf, live-sync.md §3.2).
-    An update_time before the count's second proves the shipment came first; one of the count's very second may
+    A `shipped_by` before the count's second proves the shipment came first; one of the count's very second may
     have come before it or after: taken as after (deducted, undersold by the line's units at worst until the next
-    count, never sold twice), as `released_before_read` does for a seed's read. A later update_time proves nothing
-    (the order may have changed since it shipped, delivered say): the deduction stays whole, as before.
-    A count's instant is Shopbridge's clock and update_time TikTok's: they are taken as one clock."""
-    return order_updated_at < _whole_second(counted_at)
+    count, never sold twice), as `released_before_read` does for a seed's read. A later one proves nothing: the
+    deduction stays whole, as before. A count's instant is Shopbridge's clock and TikTok's times are TikTok's: they
+    are taken as one clock."""
+    return shipped_by < _whole_second(counted_at)
+
+
+def left_shelf_by(
+    order_status: str, order_updated_at: datetime, collected_at: datetime | None, package_count: int
+) -> datetime:
+    """When the units of an order version's shipped lines left the shelf at the latest (whole seconds, UTC): what
+    `counted_after_shipment` compares a count with. The version is in `order_status`, of TikTok's `update_time`
+    `order_updated_at`; `collected_at` is its `collection_time` (when the carrier collected the order; None: not
+    given), `package_count` how many packages it lists (`packages[]`).
+
+    - One package, the order not PARTIALLY_SHIPPING, collected: min(`collected_at`, `order_updated_at`). The
+      carrier's collection is when the units left the shelf (TikTok sets `collection_time` once the order's last
+      package is collected, as it moves to IN_TRANSIT, and keeps it after, tiktok-api.md sec. 8): a shipment
+      collected before a count and first seen after it in a later version (DELIVERED, its webhooks lost, the poll
+      finding it after the count) is covered by the count (collect58; count57's "found, not fixed" 1). The
+      `update_time` bounds it too (TikTok's order changed no later than it), so a collection time TikTok dates
+      after its own update is no later than that.
+    - Otherwise: `order_updated_at`, the update_time of the version first seen shipped (count57's rule): TikTok
+      changes an order (status, a line's `display_status`, `package_status`) no later than that, so the units left
+      at or before it; never too early, known for every order. A line item dates no shipment of its own (`rts_time`
+      is ready to ship: the units still on the shelf, live-sync.md sec. 3.2).
+      Why not the collection time for an order of several packages, or one PARTIALLY_SHIPPING: TikTok gives one
+      `collection_time` per order, not per package, and does not say which package's collection it is when there
+      are several. A line in another package may have left later than the time given: dated by it, a count taken
+      between the two collections would pass for covering a shipment it never saw, and the pool would keep units
+      the shelf no longer holds (an oversell: the side this rule never takes). A PARTIALLY_SHIPPING version has
+      lines still on the shelf and packages yet to be collected: whatever collection time it carries dates none of
+      its lines for sure. No collection time given (not collected yet, not sent, an order stored before 0050): the
+      update_time, as before."""
+    if collected_at is None or package_count != 1 or order_status == OrderStatus.PARTIALLY_SHIPPING:
+        return order_updated_at
+    return min(collected_at, order_updated_at)
 
 
 def _whole_second(moment: datetime) -> datetime:

@@ -1,7 +1,8 @@
 """A merchant's count taken after a shipment left the shelf, the shipment ingested only after the count (its webhook
 late, or the next poll), end to end over real HTTP (the sandbox) on SQLite and PostgreSQL: the count stands, the
 shipment releases its committed units and takes nothing off on-hand a second time
-(`domain.inventory.ledger.counted_after_shipment`; pool57 F3)."""
+(`domain.inventory.ledger.counted_after_shipment`; pool57 F3), also when the order is first seen shipped in a later
+version (DELIVERED after the count), dated by the carrier's collection (`ledger.left_shelf_by`, collect58)."""
 
 from __future__ import annotations
 
@@ -109,6 +110,81 @@ def test_a_sale_shipped_unseen_before_the_count_that_found_its_units_gone_is_fir
     _sync_orders(app, shop["id"])
     (again,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
     assert (again["onHand"], again["reserved"]) == (shelf, reserved)
+
+
+def _count_then_deliver(app: ShopbridgeServer, item: dict[str, Any], on_hand: int, order_id: str) -> tuple[int, int]:
+    """The merchant counts the item's shelf 2 units under its on-hand (the shipment's, gone), then, a second later,
+    the order is DELIVERED (unseen by Shopbridge): (the shelf counted, the delivery's update_time)."""
+    shelf = on_hand - 2
+    count = {"inventoryItemId": item["id"], "onHand": shelf, "compareOnHand": on_hand}
+    assert app.graphql(COUNT, {"input": count}, "m1")["inventorySetOnHand"]["userErrors"] == []
+    counted_by = int(time.time())
+    wait_until(lambda: time.time() >= counted_by + 1, what="the second after the count")
+    delivered = app.sandbox.control("POST", f"/orders/{order_id}/status", {"status": "DELIVERED"})
+    assert delivered["update_time"] > counted_by  # TikTok's update_time of the order is after the count
+    return shelf, delivered["update_time"]
+
+
+@pytest.mark.parametrize("learned_by", ["webhook", "poll"])
+def test_a_shipment_collected_before_the_count_and_first_seen_delivered_after_it_leaves_on_hand_as_counted(
+    app_factory: Callable[..., ShopbridgeServer], learned_by: str
+) -> None:
+    # given a connected shop and a buyer's order of 2 units of one SKU, ingested: reserved on its item
+    app, shop, sku_id, seller_sku = _connected_sku(app_factory)
+    tiktok_id = shop["tiktokShopId"]
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku_id, "quantity": 2})
+    made_by = int(time.time())
+    wait_until(lambda: time.time() >= made_by + 1, what="the second after the sale")
+    _sync_orders(app, shop["id"])
+    assert [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["RESERVED", "RESERVED"]
+    (item,) = [i for i in pooled_items(app, seller_sku) if i["sku"] == seller_sku]
+    on_hand, reserved = item["onHand"], item["reserved"]
+
+    # when the carrier collects the package (IN_TRANSIT: TikTok's collection_time), unseen by Shopbridge
+    shipped = app.sandbox.control("POST", f"/orders/{sale['order_id']}/status", {"status": "IN_TRANSIT"})
+    wait_until(lambda: time.time() >= shipped["update_time"] + 1, what="the second after the collection")
+    # and the merchant counts the shelf without the 2 units, and the order is delivered after the count
+    shelf, delivered = _count_then_deliver(app, item, on_hand, sale["order_id"])
+    # and Shopbridge first sees the order shipped only now, DELIVERED (the IN_TRANSIT webhook lost)
+    if learned_by == "webhook":
+        data = {"order_id": sale["order_id"], "order_status": "DELIVERED", "update_time": delivered}
+        assert push(app, envelope(1, tiktok_id, data)).status_code == 200
+        wait_until(
+            lambda: [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["DEDUCTED", "DEDUCTED"],
+            what="the shipment applied",
+        )
+    else:
+        _sync_orders(app, shop["id"])
+    assert [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["DEDUCTED", "DEDUCTED"]
+
+    # then on-hand is what the merchant counted (the shipment dated by its collection, before the count, not by the
+    # delivery's update_time after it), and the 2 units' commitment is released
+    (after,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (after["onHand"], after["reserved"]) == (shelf, reserved - 2)
+    # and the next poll moves nothing
+    _sync_orders(app, shop["id"])
+    (again,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (again["onHand"], again["reserved"]) == (shelf, reserved - 2)
+
+
+def test_a_sale_collected_unseen_before_the_count_and_first_seen_delivered_after_it_moves_nothing(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given a connected shop whose SKU links an item, and a sale of 2 units collected by the carrier, both unseen
+    app, shop, sku_id, seller_sku = _connected_sku(app_factory)
+    tiktok_id = shop["tiktokShopId"]
+    (item,) = [i for i in pooled_items(app, seller_sku) if i["sku"] == seller_sku]
+    on_hand, reserved = item["onHand"], item["reserved"]
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": sku_id, "quantity": 2})
+    shipped = app.sandbox.control("POST", f"/orders/{sale['order_id']}/status", {"status": "IN_TRANSIT"})
+    wait_until(lambda: time.time() >= shipped["update_time"] + 1, what="the second after the collection")
+    # when the merchant counts the shelf without the 2 units, the order is delivered, and the next poll brings it
+    shelf, _ = _count_then_deliver(app, item, on_hand, sale["order_id"])
+    _sync_orders(app, shop["id"])
+    assert [r["state"] for r in app.rows(STATES, o=sale["order_id"])] == ["DEDUCTED", "DEDUCTED"]
+    # then on-hand is what the merchant counted, not 2 fewer again; nothing was reserved, nothing is released
+    (after,) = [i for i in pooled_items(app, seller_sku) if i["id"] == item["id"]]
+    assert (after["onHand"], after["reserved"]) == (shelf, reserved)
 
 
 def _sync_orders(app: ShopbridgeServer, shop_id: str) -> None:

@@ -31,6 +31,7 @@ from domain.inventory.ledger import (
     in_seed_again,
     leaves_with_its_shop,
     left_out_of_seed,
+    left_shelf_by,
     line_effect,
     link_pending,
     order_timing,
@@ -566,6 +567,58 @@ def test_a_sale_shipped_unseen_before_a_count_that_found_its_units_gone_is_first
     assert transition(None, DEDUCT, later, "A", 3, after_link=True) == deducts
     # and one sold before the link is history whatever the count
     assert transition(None, DEDUCT, shipped, "A", 3, counted_at=counted) == Transition(HISTORICAL, DEDUCT, shipped, "A")
+
+
+def test_a_shipment_is_dated_by_the_carriers_collection_when_its_order_left_in_one_package() -> None:
+    # given an order collected by the carrier at 12:00:10 (TikTok's collection_time), first seen shipped only in a
+    # later version (DELIVERED at 12:05:00: its webhooks lost, the poll finding it then)
+    collected = datetime(2026, 11, 30, 12, 0, 10, tzinfo=UTC)
+    delivered = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC)
+    # then with one package its units left the shelf at the collection, the update_time bounding it too
+    assert left_shelf_by("DELIVERED", delivered, collected, 1) == collected
+    assert left_shelf_by("IN_TRANSIT", collected, delivered, 1) == collected  # (a collection dated after the update)
+    # and the update_time of the version stays the bound (count57's rule) when the collection dates no line for
+    # sure: several packages (TikTok gives one collection_time per order), a PARTIALLY_SHIPPING version, no
+    # collection time (not collected, not sent, stored before migration 0050), no package listed
+    assert left_shelf_by("DELIVERED", delivered, collected, 2) == delivered
+    assert left_shelf_by("PARTIALLY_SHIPPING", delivered, collected, 1) == delivered
+    assert left_shelf_by("DELIVERED", delivered, None, 1) == delivered
+    assert left_shelf_by("DELIVERED", delivered, collected, 0) == delivered
+
+
+def test_a_shipment_collected_before_a_count_and_first_seen_delivered_after_it_is_covered_by_the_count() -> None:
+    # given a RESERVED line of 3 units on "A", collected at 12:00:10, the merchant's count of "A" at 12:00:30.5,
+    # and the order first seen shipped only DELIVERED at 12:05:00 (update_time after the count: collect58)
+    collected = datetime(2026, 11, 30, 12, 0, 10, tzinfo=UTC)
+    counted = datetime(2026, 11, 30, 12, 0, 30, 500_000, tzinfo=UTC)
+    delivered = datetime(2026, 11, 30, 12, 5, 0, tzinfo=UTC)
+    reserved = LedgerLine(RESERVED, RESERVE, APPLIED, "A", 3)
+    # when the ledger learns of it, dated by its collection: the count found the units gone, only the commitment
+    # goes (on-hand as counted); the line keeps the version's update_time (its order version, for the next one)
+    assert transition(reserved, DEDUCT, delivered, "A", counted_at=counted, shipped_by=collected) == Transition(
+        DEDUCTED, DEDUCT, delivered, "A", 0, -3, MOVED_DEDUCTED
+    )
+    # dated by the update_time alone (no collection time, several packages: `left_shelf_by`), or collected in the
+    # count's second or after it: off on-hand too, as before (undersold at worst until the next count)
+    whole = Transition(DEDUCTED, DEDUCT, delivered, "A", -3, -3, MOVED_DEDUCTED)
+    assert transition(reserved, DEDUCT, delivered, "A", counted_at=counted) == whole
+    for late in (counted.replace(microsecond=0), counted.replace(second=31, microsecond=0)):
+        assert transition(reserved, DEDUCT, delivered, "A", counted_at=counted, shipped_by=late) == whole
+    # a collection time later than the version's update_time dates nothing later than that update_time
+    shipped = counted.replace(second=29, microsecond=0)
+    assert transition(reserved, DEDUCT, shipped, "A", counted_at=counted, shipped_by=delivered) == Transition(
+        DEDUCTED, DEDUCT, shipped, "A", 0, -3, MOVED_DEDUCTED
+    )
+    # and a sale made since the link, first seen DELIVERED after the count, collected before it: nothing moves
+    assert transition(
+        None, DEDUCT, delivered, "A", 3, after_link=True, counted_at=counted, shipped_by=collected
+    ) == Transition(DEDUCTED, DEDUCT, delivered, "A")
+    assert transition(None, DEDUCT, delivered, "A", 3, after_link=True, counted_at=counted) == Transition(
+        DEDUCTED, DEDUCT, delivered, "A", -3, 0, MOVED_DEDUCTED
+    )
+    # and the line is final: the same shipment again moves nothing
+    deducted = LedgerLine(DEDUCTED, DEDUCT, delivered, "A", 3)
+    assert transition(deducted, DEDUCT, delivered, "A", counted_at=counted, shipped_by=collected) is None
 
 
 def test_a_line_first_seen_while_an_import_left_its_sku_without_an_item_moves_that_item() -> None:

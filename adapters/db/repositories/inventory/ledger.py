@@ -88,6 +88,7 @@ from domain.inventory.ledger import (
     deducted_on_copy,
     leaves_with_its_shop,
     left_out_of_seed,
+    left_shelf_by,
     line_effect,
     link_pending,
     order_timing,
@@ -137,10 +138,11 @@ async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False
 
 
 # (order id, status, update time, create time, [(line item id, component, TikTok SKU id, units, line status,
-# package status)], fulfilled by TikTok): the ledger rows an order asks for (`stock_lines`), flat, each with its
-# line's own status and its package's (None: not given)
+# package status)], fulfilled by TikTok, when its shipped lines left the shelf at the latest: `ledger.left_shelf_by`):
+# the ledger rows an order asks for (`stock_lines`), flat, each with its line's own status and its package's (None:
+# not given)
 _Line = tuple[str, str, str, int, str | None, str | None]
-_OrderLines = tuple[str, str, datetime, datetime, list[_Line], bool]
+_OrderLines = tuple[str, str, datetime, datetime, list[_Line], bool, datetime]
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
@@ -164,7 +166,8 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
                 for li, status, package in zip(record.line_items, statuses, packages, strict=True)
                 for stock in stock_lines(li[1], li[5], parts.get(li[0], ()))
             ]
-        return values[0], values[1], values[3], values[2], lines, record.fulfilled_by_tiktok
+        shipped_by = left_shelf_by(values[1], values[3], record.collected_at, len(set(record.package_ids)))
+        return values[0], values[1], values[3], values[2], lines, record.fulfilled_by_tiktok, shipped_by
     assert isinstance(record, Order)
     lines = [
         (li.tiktok_line_item_id, *stock, li.display_status, li.package_status)
@@ -180,6 +183,7 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
         record.created_at,
         lines,
         record.fulfilled_by_tiktok,
+        left_shelf_by(record.status, record.updated_at, record.collected_at, len(set(record.package_ids))),
     )
 
 
@@ -219,7 +223,7 @@ async def _apply_chunk(
     """One round of statements over `orders`; None when the shop is gone (nothing written)."""
     dialect = dialect_of(session)
     statements = _statements(dialect)
-    sku_ids = sorted({line[2] for *_, lines, _ in orders for line in lines})
+    sku_ids = sorted({line[2] for order in orders for line in order[4]})
     linked = await _linked_items(session, shop_id, sku_ids)
     if linked is None:
         return None
@@ -292,7 +296,7 @@ async def _apply_chunk(
     unlinked = (None, None, None)
     last_count = _LastCounts(session)
     served: list[LedgerKey] = []  # keys of `deducted` first seen now
-    for order_id, status, updated_at, created_at, lines, by_tiktok in orders:
+    for order_id, status, updated_at, created_at, lines, by_tiktok, shipped_by in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
             wanted = line_effect(status, line_status, by_tiktok, package_status)
             if wanted is None:
@@ -343,12 +347,12 @@ async def _apply_chunk(
                 counted_at = None
                 if wanted is StockEffect.DEDUCT:  # the item's last count: `counted_after_shipment`
                     if current is not None and current.state is LineState.RESERVED:
-                        counted_at = await last_count.since(current.inventory_item_id, updated_at)
+                        counted_at = await last_count.since(current.inventory_item_id, shipped_by)
                     elif current is None and after_link:
-                        counted_at = await last_count.since(item_id, updated_at)
+                        counted_at = await last_count.since(item_id, shipped_by)
                 move = transition(
                     current, wanted, updated_at, item_id, units, in_seed, after_link, was_linked_to, seed_read_at,
-                    by_import, before_unlink, counted_at,
+                    by_import, before_unlink, counted_at, shipped_by,
                 )  # fmt: skip
                 if (
                     move is not None and move.state is LineState.HISTORICAL and wanted is StockEffect.DEDUCT
@@ -356,9 +360,16 @@ async def _apply_chunk(
                 ):  # fmt: skip
                     # shipped, first seen, made under an earlier link of this connection: it deducts from its item
                     if (made_under := sold_under_an_earlier_link(created_at, earlier[sku_id])) is not None:
-                        counted_at = await last_count.since(made_under, updated_at)
+                        counted_at = await last_count.since(made_under, shipped_by)
                         move = transition(
-                            None, wanted, updated_at, made_under, units, after_link=True, counted_at=counted_at
+                            None,
+                            wanted,
+                            updated_at,
+                            made_under,
+                            units,
+                            after_link=True,
+                            counted_at=counted_at,
+                            shipped_by=shipped_by,
                         )
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
@@ -407,7 +418,8 @@ async def _apply_chunk(
 
 class _LastCounts:
     """The instant of an item's last count (its newest SET movement, `inventorySetOnHand`) made in or after the
-    second of an order version (TikTok's `update_time`), None if none; read once per item and instant a batch asks,
+    second a shipment left the shelf by (`ledger.left_shelf_by`: the carrier's collection, or the order version's
+    `update_time`), None if none; read once per item and instant a batch asks,
     only for an item a line deducts from (`ledger.counted_after_shipment`: an earlier count cannot cover that
     shipment, so it is not read). Through the movements' `(inventory_item_id, created_at, id)` index, from that
     instant on: the movements made since the shipment's order version, not the item's whole history.
@@ -418,16 +430,16 @@ class _LastCounts:
         self.session = session
         self.read: dict[tuple[str, datetime], datetime | None] = {}
 
-    async def since(self, item_id: str | None, order_updated_at: datetime) -> datetime | None:
+    async def since(self, item_id: str | None, shipped_by: datetime) -> datetime | None:
         if item_id is None:
             return None
-        key = (item_id, order_updated_at)
+        key = (item_id, shipped_by)
         if key not in self.read:
             moves = inventory_movements.c
             self.read[key] = await self.session.scalar(  # (`UTCDateTime`: aware UTC)
                 select(func.max(moves.created_at)).where(
                     moves.inventory_item_id == item_id,
-                    moves.created_at >= order_updated_at,
+                    moves.created_at >= shipped_by,
                     moves.kind == MovementKind.SET.value,
                 )
             )
