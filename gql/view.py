@@ -89,6 +89,25 @@ GRAPHIQL_SECURITY_HEADERS = {
 # Strawberry's page keeps the headers editor (the Bearer token) in localStorage, read by any script of this origin
 # for ever after; like the console (sessionStorage), the token is not kept past the tab.
 _PERSISTED_HEADERS = "shouldPersistHeaders: true"
+# Strawberry's page starts GraphiQL in its last, inline script, which uses the scripts loaded before it: js-cookie's
+# `Cookies` (for Django's CSRF cookie, which Shopbridge has none of) and GraphiQL itself. When they could not load
+# (offline, a firewall, a mirror down), it threw "Cookies is not defined" into the browser's console beside the page's
+# own notice (newcomer57 F5). It runs only when GraphiQL is there, and reads the cookie only when js-cookie is.
+_CSRF_COOKIE = 'Cookies.get("csrftoken")'
+_GUARDED_CSRF_COOKIE = '(window.Cookies ? Cookies.get("csrftoken") : null)'
+_STARTUP_GUARD = "if (window.GraphiQL) {"
+
+
+def _guard_startup(page: str) -> str:
+    """Strawberry's GraphiQL `page` with its start-up script (the last inline `<script>`) run only when GraphiQL's
+    scripts loaded (`_STARTUP_GUARD`), and its read of the CSRF cookie only when js-cookie did. A page of another
+    shape (a Strawberry upgrade) is returned as it is: its errors, if any, are only noise beside the notice."""
+    start = page.rfind("<script>")
+    end = page.rfind("</script>")
+    if start < 0 or end < start:
+        return page
+    body = page[start + len("<script>") : end].replace(_CSRF_COOKIE, _GUARDED_CSRF_COOKIE, 1)
+    return f"{page[:start]}<script>{_STARTUP_GUARD}{body}}}{page[end:]}"
 
 
 class _MethodNotAllowed(HTTPException):
@@ -151,6 +170,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         and the same bytes (the page keeps its subresource-integrity hashes). The headers editor (the token) is not
         persisted in the browser's localStorage."""
         page = super().graphql_ide_html.replace(_PERSISTED_HEADERS, "shouldPersistHeaders: false", 1)
+        page = _guard_startup(page)
         base = self.graphiql_assets_url or GRAPHIQL_CDN
         if self.graphiql_assets_url is not None:
             page = page.replace(GRAPHIQL_CDN + "/", base + "/")

@@ -368,6 +368,21 @@ def test_graphiql_whose_scripts_cannot_load_says_why_and_what_to_do(
         context.close()
 
 
+def test_graphiql_whose_scripts_cannot_load_throws_no_error_of_its_own(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (gql/view.py `_guard_startup`): GraphiQL's start-up script runs only once its scripts loaded. Offline it
+    threw "Cookies is not defined" (Strawberry's graphiql.html reading Django's CSRF cookie through js-cookie, which
+    had not loaded) into the browser's console beside the page's notice (newcomer57 F5). The `page` fixture fails
+    the test on any error thrown in the page."""
+    # given a mirror that does not answer (nothing listens on port 9)
+    app = console(graphiql_assets_url="http://127.0.0.1:9/npm")
+    # when a browser opens GraphiQL
+    page.goto(f"{app.url}/graphql")
+    # then the page says why, and nothing else went wrong in it (checked by the fixture once the test ends)
+    expect(page.locator("#graphiql")).to_contain_text("GraphiQL could not load its scripts")
+
+
 def test_an_answer_landing_after_the_merchant_left_its_page_leaves_the_page_shown_alone(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
