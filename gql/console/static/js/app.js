@@ -10,6 +10,7 @@ import { renderTasks } from "./tasks.js";
 import { renderCatalog } from "./catalog.js";
 import { renderInventory } from "./inventory.js";
 import { renderItem } from "./inventory-item.js";
+import { renderPolicy } from "./policy.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -263,6 +264,8 @@ function route() {
     stop = parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx);
   } else if (parts[0] === "shops" && parts[1] && (parts[2] === "products" || parts[2] === "orders")) {
     stop = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]);
+  } else if (parts[0] === "shops" && parts[1] && parts[2] === "policy") {
+    stop = renderPolicy(ctx, decodeURIComponent(parts[1]));
   } else if (parts[0] === "stores" && parts[1] === "add") {
     stop = renderAddStore(ctx);
   } else {

@@ -202,6 +202,8 @@ export function renderStores(ctx) {
         { class: "actions" },
         h("button", { type: "button", "aria-label": `Re-authorize ${shop.name}`, title: "Re-authorize", dataset: { action: "reauthorize" } }, "⟳ Re-authorize"),
         h("button", { type: "button", "aria-label": `Sync ${shop.name} now`, disabled: syncing.has(shop.id), dataset: { action: "sync" } }, "Sync now"),
+        // the shop's push policy (js/policy.js): how much of the pool it shows on TikTok
+        h("a", { class: "button", href: `#/shops/${encodeURIComponent(shop.id)}/policy`, "aria-label": `Push policy of ${shop.name}` }, "Push policy"),
         h("button", { type: "button", class: "danger", "aria-label": `Delete ${shop.name}`, title: "Delete", dataset: { action: "delete" } }, "Delete"),
       ),
     );

@@ -1,0 +1,191 @@
+// A shop's push policy (`Shop.inventoryPolicy`, `shopInventoryPolicyUpdate`): whether Shopbridge pushes the shared
+// pool's stock to the shop at all, and how much of each item's available it shows there (a share, a maximum, an
+// out-of-stock threshold). The rule is the API's (schema.graphql `InventoryPolicy`, domain/inventory_push.py); the
+// page says it in words and never computes a SKU's quantity itself: the API tells no quantity before it is pushed.
+
+import { UNREACHABLE } from "./api.js";
+import { announce, fill, h, number } from "./dom.js";
+import { explain } from "./messages.js";
+import { followShopNames } from "./shopnames.js";
+
+const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
+const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
+const UPDATE = `mutation PolicyUpdate($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPolicyUpdate(input: $input) {
+  shop { id name } inventoryPolicy { ${POLICY_FIELDS} } userErrors { code field message } } }`;
+// Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
+const SHOP_DELETIONS = "subscription PolicyShopsDeleted { shopsDeleted }";
+// GraphQL's Int (32 bits): a number past it is refused by GraphQL itself, in its raw words ("Int cannot represent
+// …"), before the policy's rule is asked; such a number gets the field's own sentence instead, and is not sent.
+const MAX_INT = 2 ** 31 - 1;
+
+/** The sentence of what the saved `policy` shows at TikTok (schema.graphql InventoryPolicy), in the merchant's words. */
+export function policyEffect(policy) {
+  if (!policy.pushEnabled) {
+    return "Shopbridge pushes no stock to this shop: each SKU keeps the quantity TikTok has (the last one pushed, or "
+      + "one set in Seller Center). Its orders still reserve units in the pool.";
+  }
+  const share = policy.sharePercent === 100 ? "all of its item's available" : `${policy.sharePercent} % of its item's available, rounded down`;
+  const most = policy.maxQuantity === null ? "" : `, at most ${number(policy.maxQuantity)} units`;
+  return `Each linked SKU of this shop is shown ${share}${most}; 0 when the available is ${number(policy.outOfStockThreshold)} `
+    + "units or fewer, or the item is oversold. TikTok takes at most 99,999 units.";
+}
+
+// What the API does not tell (newcomer57 F11): the quantity each SKU will get. Said, with where the result shows.
+const NOT_PREDICTED = "Shopbridge does not tell the quantity each SKU will get before it is pushed: once pushed, each "
+  + "SKU's quantity is on its item's page (Inventory, “Pushed to TikTok”).";
+
+/** A labelled number field with its help and error lines (as inventory-item.js `field`); returns {input, error, nodes}. */
+function field(id, label, help, attrs = {}) {
+  const error = h("p", { id: `${id}-error`, class: "field-error", role: "alert" });
+  const input = h("input", { id, name: id, type: "number", step: 1, inputmode: "numeric",
+    "aria-describedby": `${id}-help ${id}-error`, ...attrs });
+  return { input, error, nodes: [h("label", { for: id }, label), input, h("p", { id: `${id}-help`, class: "help" }, help), error] };
+}
+
+export function renderPolicy(ctx, shopId) {
+  const heading = h("h1", {}, "Push policy");
+  const effect = h("p", { id: "policy-effect", "aria-live": "polite" });
+  const push = h("input", { id: "push-enabled", name: "pushEnabled", type: "checkbox" });
+  const share = field("share-percent", "Share of available shown (%)",
+    "1 to 100: the shop shows this share of each item's available, rounded down.", { min: 1, max: 100 });
+  const most = field("max-quantity", "Most units shown",
+    "0 to 99,999 units; leave it empty for no maximum.", { min: 0, max: 99999 });
+  const threshold = field("out-of-stock-threshold", "Out-of-stock threshold (units)",
+    "When an item's available is this many units or fewer, the shop shows 0.", { min: 0 });
+  const formError = h("p", { id: "policy-error", class: "field-error", role: "alert" });
+  const save = h("button", { type: "submit", class: "primary" }, "Save push policy");
+  // The userError's `field` (the input's name in ShopInventoryPolicyUpdateInput) -> that field (its error line).
+  const fields = { sharePercent: share, maxQuantity: most, outOfStockThreshold: threshold };
+  let shopName = null; // the shop's name as the heading shows it, once read
+  let edited = false; // the merchant changed a field since the policy was shown: a read does not replace it
+  let stopped = false; // the page left, or its shop deleted
+
+  function title(name) {
+    shopName = name;
+    fill(heading, `Push policy of “${name}”`);
+  }
+
+  /** The form and the effect show `policy` as saved. */
+  function show(policy) {
+    edited = false;
+    push.checked = policy.pushEnabled;
+    share.input.value = String(policy.sharePercent);
+    most.input.value = policy.maxQuantity === null ? "" : String(policy.maxQuantity);
+    threshold.input.value = String(policy.outOfStockThreshold);
+    effect.textContent = policyEffect(policy);
+  }
+
+  for (const control of [push, share.input, most.input, threshold.input]) {
+    control.addEventListener("input", () => {
+      edited = true;
+      for (const line of [formError, share.error, most.error, threshold.error]) line.textContent = ""; // about the values sent
+    });
+  }
+
+  function deleted() {
+    stopped = true;
+    fill(ctx.main, h("h1", {}, "This shop was deleted"),
+      h("p", {}, "It was deleted from Shopbridge in another tab or on another device. ",
+        h("a", { href: "#/stores" }, "Back to Store management")));
+  }
+
+  async function load() {
+    try {
+      const shop = (await ctx.graphql(POLICY, { id: shopId })).shop;
+      if (stopped) return;
+      if (!shop) {
+        stopped = true;
+        fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, "This shop does not exist any more. ",
+          h("a", { href: "#/stores" }, "Back to Store management")));
+        return;
+      }
+      title(shop.name);
+      if (!edited) show(shop.inventoryPolicy);
+      save.disabled = false;
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+    }
+  }
+
+  /** A field's value for the input: an integer GraphQL can carry, null for an empty optional field, or undefined
+   * (its line then says the field's rule, `code`'s sentence, and nothing is sent). */
+  function value(control, code, { optional = false } = {}) {
+    if (control.input.value.trim() === "" && optional) return null;
+    const n = control.input.valueAsNumber;
+    if (Number.isInteger(n) && Math.abs(n) <= MAX_INT) return n;
+    control.error.textContent = explain(code);
+    return undefined;
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    if (save.disabled) return; // one save at a time (a double-click, Enter pressed twice), and none before the read
+    formError.textContent = "";
+    for (const line of [share.error, most.error, threshold.error]) line.textContent = "";
+    const input = {
+      shopId,
+      pushEnabled: push.checked,
+      sharePercent: value(share, "INVALID_SHARE_PERCENT"),
+      maxQuantity: value(most, "INVALID_MAX_QUANTITY", { optional: true }),
+      outOfStockThreshold: value(threshold, "INVALID_OUT_OF_STOCK_THRESHOLD"),
+    };
+    const unsent = [share, most, threshold].find((control) => control.error.textContent);
+    if (unsent) return unsent.input.focus();
+    announce(""); // the outcome of a previous save must not stand beside this one's refusal
+    save.disabled = true;
+    save.textContent = "Saving…";
+    try {
+      const change = `The push policy of “${shopName ?? "this shop"}”`;
+      const result = (await ctx.graphql(UPDATE, { input }, { change })).shopInventoryPolicyUpdate;
+      if (result.userErrors.length) {
+        const [refusal] = result.userErrors;
+        if (refusal.code === "NOT_FOUND") return deleted();
+        const named = fields[refusal.field?.[0]];
+        (named?.error ?? formError).textContent = explain(refusal);
+        named?.input.focus();
+        return;
+      }
+      title(result.shop.name);
+      show(result.inventoryPolicy);
+      announce(`The push policy of “${result.shop.name}” is saved. Its linked SKUs are pushed again.`, { kind: "success" });
+    } catch (exc) {
+      formError.textContent = exc.message;
+    } finally {
+      save.disabled = false;
+      save.textContent = "Save push policy";
+    }
+  }
+
+  save.disabled = true; // until the policy is read: a save would send the empty form
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, heading, h("a", { href: "#/stores" }, "Back to Store management")),
+    h("p", { class: "help" }, "How much of the shared inventory pool this shop shows on TikTok. A change is pushed to "
+      + "every linked SKU of the shop at once."),
+    h("form", { class: "card policy", "aria-labelledby": "policy-title", novalidate: true, onsubmit: submit },
+      h("h2", { id: "policy-title" }, "Push policy"),
+      h("label", { class: "choice", for: "push-enabled" }, push, "Push stock to this shop"),
+      share.nodes, most.nodes, threshold.nodes, formError, save),
+    h("section", { class: "card policy-effect", "aria-labelledby": "effect-title" },
+      h("h2", { id: "effect-title" }, "What TikTok shows"), effect, h("p", { class: "help" }, NOT_PREDICTED)),
+  );
+  load();
+  const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
+    next: (payload) => {
+      if (payload.data?.shopsDeleted === shopId && !stopped) deleted();
+    },
+  });
+  const stopNames = followShopNames(ctx, (shop) => {
+    if (shop.id === shopId && !stopped && shopName !== null && shop.name !== shopName) title(shop.name);
+  });
+  const stopReconnect = ctx.socket.onReconnect(() => {
+    if (formError.textContent === UNREACHABLE) formError.textContent = ""; // reached again
+    if (!stopped) load(); // a change made elsewhere meanwhile (the form kept as typed if edited)
+  });
+  return () => {
+    stopped = true;
+    stopDeletions();
+    stopNames();
+    stopReconnect();
+  };
+}
