@@ -1,6 +1,7 @@
 """What the console once left to the API (newcomer57 F11): a shop's push policy (`shopInventoryPolicyUpdate`, on the
-shop's "Push policy" page, js/policy.js): saved and pushed, refused in the merchant's words (js/messages.js), and sent
-once however often it is clicked."""
+shop's "Push policy" page, js/policy.js) and an item created from a shop SKU that draws on none (`inventoryItemCreate`
+then `skuLink`, "Create an item" under an item's "Link a SKU", js/links.js): each saved, pushed or linked, refused in
+the merchant's words (js/messages.js), and sent once however often it is clicked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import POLICY, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
+
+UNLINKED = """query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) {
+  edges { node { state sku { id tiktokSkuId quantity } } } } }"""
+UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { skuLink { state } userErrors { code } } }"""
+FIND = """query($query: String!) { inventoryItems(first: 5, query: $query) { edges { node { id sku onHand
+  links { state source sku { tiktokSkuId } } } } } }"""
 
 
 def policy_of(app: ShopbridgeServer, shop_id: str) -> dict:
@@ -93,3 +100,74 @@ def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
     expect(page.get_by_label("Push stock to this shop")).not_to_be_checked()
     expect(page.get_by_label("Most units shown")).to_have_value("10")
     assert policy_of(app, maple["id"])["pushEnabled"] is False
+
+
+def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js `createFrom`): "Create an item" on a SKU under "Link a SKU" creates an item (its seller SKU
+    prefilled where it has one, its TikTok stock as the on-hand) and links the SKU to it, once however often it is
+    clicked; a SKU no item can take (another item has it, or none typed) is refused in words, and nothing is made."""
+    # given Maple imported for m1 (about 1 SKU in 30 has no seller SKU at TikTok), and one of its SKUs with a seller
+    # SKU unlinked by hand (its item, of that seller SKU, stays)
+    app = console(products=40, orders=0)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    bare = next(
+        e["node"]["sku"]
+        for e in app.graphql(UNLINKED, {"id": maple["id"]}, "m1")["unlinkedSkus"]["edges"]
+        if e["node"]["state"] == "NO_SELLER_SKU"
+    )
+    item, unlinked = next((i, ln) for i in items(app) for ln in i["links"] if ln["sku"]["sellerSku"])
+    done = app.graphql(UNLINK, {"input": {"skuId": unlinked["sku"]["id"]}}, "m1")["skuUnlink"]
+    assert done["userErrors"] == [], done
+    # when the merchant opens an item's page and asks to create an item from the unlinked SKU with a seller SKU
+    sign_in(page, app, "m1")
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    named = f"{unlinked['sku']['sellerSku']} on Maple"
+    page.get_by_role("button", name=f"Create an item from {named}").click()
+    dialog = page.get_by_role("dialog", name=f"Create an item from “{named}”")
+    # then its seller SKU is prefilled; and, its item existing, the creation is refused in words, nothing made
+    expect(dialog.get_by_label("Item SKU")).to_have_value(unlinked["sku"]["sellerSku"])
+    dialog.get_by_role("button", name="Create and link").click()
+    expect(dialog.locator("#create-sku-error")).to_have_text(
+        "An inventory item with this SKU already exists. Find it in Inventory instead."
+    )
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+
+    # when the merchant creates an item from the SKU with no seller SKU
+    named = f"TikTok SKU {bare['tiktokSkuId']} on Maple"
+    row = page.locator("section.links tbody tr", has=page.get_by_role("button", name=f"Link {named}"))
+    expect(row.locator("td[data-label=Why]")).to_contain_text("No seller SKU")
+    row.get_by_role("button", name=f"Create an item from {named}").click()
+    dialog = page.get_by_role("dialog", name=f"Create an item from “{named}”")
+    # then nothing is prefilled for its SKU, its TikTok stock is the on-hand, and an empty SKU is refused in words
+    expect(dialog.get_by_label("Item SKU")).to_have_value("")
+    expect(dialog.get_by_label("On hand (units)")).to_have_value(str(bare["quantity"]))
+    dialog.get_by_role("button", name="Create and link").click()
+    expect(dialog.locator("#create-sku-error")).to_have_text(
+        "Not saved: A SKU has 1 to 255 characters (this one is empty)."
+    )
+    # and a SKU typed, Create and link double-clicked, creates one item, links the SKU to it and shows its page
+    dialog.get_by_label("Item SKU").fill("LAMP-PLAIN")
+    sent = double_click_held(
+        page, dialog.get_by_role("button", name="Create and link"),
+        lambda request: "inventoryItemCreate" in (request.post_data or ""), "the creation held",
+    )  # fmt: skip
+    assert sent == 1
+    expect(page.get_by_role("heading", name="LAMP-PLAIN")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text(
+        f"LAMP-PLAIN is created with {bare['quantity']:,} on hand, and {named} is linked to it: it now draws on this "
+        "item."
+    )
+    expect(page.get_by_role("button", name=f"Unlink {named}")).to_be_visible()
+    found = app.graphql(FIND, {"query": "LAMP-PLAIN"}, "m1")["inventoryItems"]["edges"]
+    assert [(e["node"]["sku"], e["node"]["onHand"], e["node"]["links"]) for e in found] == [
+        (
+            "LAMP-PLAIN",
+            bare["quantity"],
+            [{"state": "LINKED", "source": "MANUAL", "sku": {"tiktokSkuId": bare["tiktokSkuId"]}}],
+        )
+    ]

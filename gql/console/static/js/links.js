@@ -13,6 +13,10 @@ const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(sh
 const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }";
 const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${LINK_PAYLOAD} } }`;
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
+const CREATE = `mutation CreateItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id sku onHand } userErrors { code field message } } }`;
+// The server's bound on units (domain/inventory/items.py MAX_UNITS), as inventory-item.js: stopped at the field.
+const MAX_UNITS = 1_000_000_000;
 
 const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
 /** "SKU-1 on Maple": a link as its Unlink button and dialog name it. */
@@ -189,9 +193,120 @@ export function renderLinks(ctx, itemId, changed) {
       h("td", { "data-label": "Why" }, h("strong", {}, LINK_STATES[link.state] ?? link.state), ": ", LINK_REASONS[link.state] ?? ""),
       h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
-        : h("button", { type: "button", "aria-label": `Link ${label}`,
+        : [h("button", { type: "button", "aria-label": `Link ${label}`,
           onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId }, `The link of ${label} to ${itemSku}`,
-            `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link")));
+            `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link"),
+        // A SKU with no twin among the items (no seller SKU, or one no item has): an item of its own, then linked
+        // (newcomer57 F11: only the API could create one, and the merchant had to go there).
+        h("button", { type: "button", "aria-label": `Create an item from ${label}`,
+          onclick: (e) => createFrom(link.sku, label, e.currentTarget) }, "Create an item")]));
+  }
+
+  /** "Create an item from this SKU": a dialog asking the new item's SKU (the seller SKU where there is one) and its
+   * on-hand (the SKU's TikTok stock: linked, the shop is pushed the item's available, and 0 would empty it at
+   * TikTok), then `inventoryItemCreate` and `skuLink` to it, and the new item's page. Two mutations, not one: an item
+   * created whose link is then refused stays, and its page says so (it is linked from there). */
+  function createFrom(sku, label, opener) {
+    const skuError = h("p", { id: "create-sku-error", class: "field-error", role: "alert" });
+    const onHandError = h("p", { id: "create-on-hand-error", class: "field-error", role: "alert" });
+    const formError = h("p", { class: "field-error", role: "alert" });
+    const skuInput = h("input", { id: "create-sku", name: "sku", value: sku.sellerSku ?? "", autocomplete: "off",
+      "aria-describedby": "create-sku-help create-sku-error" });
+    const onHand = h("input", { id: "create-on-hand", name: "onHand", type: "number", step: 1, min: 0, max: MAX_UNITS,
+      required: true, inputmode: "numeric", value: String(sku.quantity), "aria-describedby": "create-on-hand-help create-on-hand-error" });
+    const createButton = h("button", { type: "submit", class: "primary" }, "Create and link");
+    for (const [input, error] of [[skuInput, skuError], [onHand, onHandError]]) {
+      input.addEventListener("input", () => {
+        error.textContent = ""; // it was about the value sent
+        formError.textContent = "";
+      });
+    }
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "create-title", "aria-describedby": "create-what", class: "card" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "create-title" }, `Create an item from “${label}”`),
+        h("p", { id: "create-what" }, "A new inventory item, with this SKU linked to it: it then draws on the item, "
+          + "and Shopbridge sets its TikTok stock from the item's available (by the shop's push policy)."),
+        h("label", { for: "create-sku" }, "Item SKU"),
+        skuInput,
+        h("p", { id: "create-sku-help", class: "help" }, sku.sellerSku
+          ? "This SKU's seller SKU on TikTok."
+          : "This SKU has no seller SKU on TikTok: type the SKU you use for it."),
+        skuError,
+        h("label", { for: "create-on-hand" }, "On hand (units)"),
+        onHand,
+        h("p", { id: "create-on-hand-help", class: "help" }, `Its TikTok stock, ${number(sku.quantity)}, to start with: `
+          + "once linked, TikTok shows what the item has available."),
+        onHandError,
+        formError,
+        h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
+          createButton),
+      ),
+    );
+    let created = null; // the item once made: the dialog's close goes to its page
+    dialog.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (createButton.disabled) return; // one item per submission: a double-click, or Enter pressed twice
+      createButton.disabled = true;
+      createButton.textContent = "Creating…";
+      try {
+        await create();
+      } finally {
+        createButton.disabled = false;
+        createButton.textContent = "Create and link";
+      }
+    });
+
+    async function create() {
+      for (const line of [skuError, onHandError, formError]) line.textContent = "";
+      const input = { sku: skuInput.value, onHand: onHand.valueAsNumber };
+      if (!onHand.checkValidity()) {
+        onHandError.textContent = `Enter a whole number of units from 0 to ${number(MAX_UNITS)}.`;
+        return onHand.focus();
+      }
+      let result;
+      try {
+        result = (await ctx.graphql(CREATE, { input }, { change: `The item “${input.sku.trim()}” for ${label}` })).inventoryItemCreate;
+      } catch (exc) {
+        formError.textContent = exc.message;
+        return;
+      }
+      if (result.userErrors.length) {
+        const [refusal] = result.userErrors;
+        const onField = { sku: [skuError, skuInput], onHand: [onHandError, onHand] }[refusal.field?.[0]];
+        (onField?.[0] ?? formError).textContent = explain(refusal);
+        onField?.[1].focus();
+        return;
+      }
+      const item = result.inventoryItem;
+      created = item;
+      let linked = null; // the link's refusal as a sentence, or null once linked
+      try {
+        const done = (await ctx.graphql(LINK, { input: { skuId: sku.id, inventoryItemId: item.id } },
+          { change: `The link of ${label} to ${item.sku}` })).skuLink;
+        linked = done.userErrors.length ? explain(done.userErrors[0]) : null;
+      } catch (exc) {
+        linked = exc.message;
+      }
+      const message = linked === null
+        ? `${item.sku} is created with ${number(item.onHand)} on hand, and ${label} is linked to it: it now draws on this item.`
+        : `${item.sku} is created with ${number(item.onHand)} on hand, but ${label} was not linked to it: ${linked} Link it below.`;
+      dialog.close();
+      // The new item's page; the notice once it is shown (the router takes down the notice of the page left).
+      window.addEventListener("hashchange", () => announce(message, { kind: linked === null ? "success" : "error" }), { once: true });
+      ctx.navigate(`#/inventory/${encodeURIComponent(item.id)}`);
+    }
+
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (!created && opener.isConnected) opener.focus();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    skuInput.focus();
   }
 
   /** One link per click, none while one is under way (as inventory-item.js `once`): a double-click sent two. The
