@@ -1,7 +1,8 @@
 """What the console once left to the API (newcomer57 F11): a shop's push policy (`shopInventoryPolicyUpdate`, on the
 shop's "Push policy" page, js/policy.js) and an item created from a shop SKU that draws on none (`inventoryItemCreate`
-then `skuLink`, "Create an item" under an item's "Link a SKU", js/links.js): each saved, pushed or linked, refused in
-the merchant's words (js/messages.js), and sent once however often it is clicked."""
+then `skuLink`, "Create an item" under an item's "Link a SKU", js/links.js) or for a SKU typed ("New item" on
+Inventory, js/inventory.js): each saved, pushed or linked, refused in the merchant's words (js/messages.js), and sent
+once however often it is clicked."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.fixtures.waiting import wait_until
 
 UNLINKED = """query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) {
   edges { node { state sku { id tiktokSkuId quantity } } } } }"""
+CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id } userErrors { code } } }"""
 UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { skuLink { state } userErrors { code } } }"""
 FIND = """query($query: String!) { inventoryItems(first: 5, query: $query) { edges { node { id sku onHand
   links { state source sku { tiktokSkuId } } } } } }"""
@@ -171,3 +174,37 @@ def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
             [{"state": "LINKED", "source": "MANUAL", "sku": {"tiktokSkuId": bare["tiktokSkuId"]}}],
         )
     ]
+
+
+def test_an_item_is_created_for_a_sku_typed_on_inventory_and_its_page_opens(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js "New item"): Inventory creates an item for a SKU typed there and opens its page, where
+    its shop SKUs are linked; a SKU another item has is refused in words, and a double-click creates one item. A
+    merchant none of whose shop SKUs had a seller SKU had no item, so no item page, and no way to any "Link a SKU"."""
+    # given m1 with one item, SB-OLD, on Inventory
+    app = console(products=0, orders=0)
+    done = app.graphql(CREATE, {"input": {"sku": "SB-OLD"}}, "m1")["inventoryItemCreate"]
+    assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    form = page.get_by_role("form", name="New item")
+    # when SB-OLD is created again, then it is refused in words under the SKU, and nothing is made
+    form.get_by_label("Item SKU").fill("SB-OLD")
+    form.get_by_role("button", name="Create item").click()
+    expect(form.locator("#new-item-sku-error")).to_have_text(
+        "An inventory item with this SKU already exists. Find it in Inventory instead."
+    )
+    # when BOX-1 with 12 on hand is created with a double click
+    form.get_by_label("Item SKU").fill("BOX-1")
+    form.get_by_label("On hand (units)").fill("12")
+    sent = double_click_held(
+        page, form.get_by_role("button", name="Create item"),
+        lambda request: "inventoryItemCreate" in (request.post_data or ""), "the creation held",
+    )  # fmt: skip
+    # then one item is made, and its page opens, saying so
+    assert sent == 1
+    expect(page.get_by_role("heading", name="BOX-1")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text("BOX-1 is created with 12 on hand. Link its shop SKUs below.")
+    found = app.graphql(FIND, {"query": "BOX-1"}, "m1")["inventoryItems"]["edges"]
+    assert [(e["node"]["sku"], e["node"]["onHand"]) for e in found] == [("BOX-1", 12)]

@@ -4,7 +4,7 @@
 
 import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, patch, time } from "./dom.js";
-import { LINK_SOURCES, LINK_STATES } from "./messages.js";
+import { explain, LINK_SOURCES, LINK_STATES } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 
 const PAGE = 20;
@@ -16,6 +16,10 @@ const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolea
 // Each shop deleted, in another tab or on another device: the items only its SKUs held went with it, and every
 // other item lost its links to it; no `inventoryItemUpdated` says so.
 export const SHOP_DELETIONS = "subscription InventoryShopsDeleted { shopsDeleted }";
+const CREATE = `mutation NewItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id sku onHand } userErrors { code field message } } }`;
+// The server's bound on units (domain/inventory/items.py MAX_UNITS), as inventory-item.js: stopped at the field.
+const MAX_UNITS = 1_000_000_000;
 export const ITEM_UPDATES = `subscription Inventory($id: ID) { inventoryItemUpdated(inventoryItemId: $id) { ${ITEM_FIELDS} } }`;
 
 /** The four counters, in units, with their labels: [field, label]. */
@@ -153,7 +157,7 @@ export function renderInventory(ctx) {
         ? `${number(first)} to ${number(first + page.edges.length - 1)} of ${number(page.totalCount)}`
         : variables.query || variables.oversold
           ? "No item matches."
-          : "No inventory item yet. Items appear when a shop's products are imported.";
+          : "No inventory item yet. Items appear when a shop's products are imported; New item below creates one.";
       fill(body, page.edges.map(({ node }) => {
         items.set(node.id, node);
         const tr = row(node);
@@ -237,6 +241,48 @@ export function renderInventory(ctx) {
   next.addEventListener("click", () => turn([...cursors, endCursor]));
   previous.addEventListener("click", () => turn(cursors.slice(0, -1)));
   oversold.addEventListener("change", restart);
+
+  // "New item": an item for a SKU typed here (`inventoryItemCreate`), then its page, where its shop SKUs are linked.
+  // The items of a merchant none of whose shop SKUs has a seller SKU: imports create none, and "Link a SKU" (and its
+  // "Create an item") is on an item's page, so the console offered no way to a first item (newcomer57 F11).
+  const newSku = h("input", { id: "new-item-sku", name: "sku", autocomplete: "off", "aria-describedby": "new-item-sku-error" });
+  const newSkuError = h("p", { id: "new-item-sku-error", class: "field-error", role: "alert" });
+  const newOnHand = h("input", { id: "new-item-on-hand", name: "onHand", type: "number", step: 1, min: 0, max: MAX_UNITS,
+    required: true, inputmode: "numeric", value: "0", "aria-describedby": "new-item-on-hand-error" });
+  const newOnHandError = h("p", { id: "new-item-on-hand-error", class: "field-error", role: "alert" });
+  const createButton = h("button", { type: "submit", class: "primary" }, "Create item");
+  for (const [input, error] of [[newSku, newSkuError], [newOnHand, newOnHandError]]) {
+    input.addEventListener("input", () => (error.textContent = "")); // it was about the value sent
+  }
+
+  async function createItem(event) {
+    event.preventDefault();
+    if (createButton.disabled) return; // one item per submission: a double-click, or Enter pressed twice
+    newSkuError.textContent = newOnHandError.textContent = "";
+    const input = { sku: newSku.value, onHand: newOnHand.valueAsNumber };
+    createButton.disabled = true;
+    createButton.textContent = "Creating…";
+    try {
+      const result = (await ctx.graphql(CREATE, { input }, { change: `The new item “${input.sku.trim()}”` })).inventoryItemCreate;
+      if (result.userErrors.length) {
+        const [refusal] = result.userErrors;
+        const onHandField = refusal.field?.[0] === "onHand";
+        (onHandField ? newOnHandError : newSkuError).textContent = explain(refusal);
+        (onHandField ? newOnHand : newSku).focus();
+        return;
+      }
+      const item = result.inventoryItem;
+      const message = `${item.sku} is created with ${number(item.onHand)} on hand. Link its shop SKUs below.`;
+      // its page; the notice once it is shown (the router takes down the notice of the page left)
+      window.addEventListener("hashchange", () => announce(message, { kind: "success" }), { once: true });
+      ctx.navigate(`#/inventory/${encodeURIComponent(item.id)}`);
+    } catch (exc) {
+      newSkuError.textContent = exc.message;
+    } finally {
+      createButton.disabled = false;
+      createButton.textContent = "Create item";
+    }
+  }
   fill(
     ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Inventory")),
@@ -251,6 +297,13 @@ export function renderInventory(ctx) {
     changes,
     table,
     h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
+    h("form", { class: "card new-item", "aria-labelledby": "new-item-title", onsubmit: createItem },
+      h("h2", { id: "new-item-title" }, "New item"),
+      h("p", { class: "help" }, "An item for a SKU of yours that no import created (a shop SKU with no seller SKU, say). ",
+        "Its page then links shop SKUs to it."),
+      h("label", { for: "new-item-sku" }, "Item SKU"), newSku, newSkuError,
+      h("label", { for: "new-item-on-hand" }, "On hand (units)"), newOnHand, newOnHandError,
+      createButton),
   );
   load();
   if (linkHadControls) announce(CONTROL_REMOVED);
