@@ -471,6 +471,13 @@ class InventoryPushRepository(Protocol):
         for links last pushed before pushes kept the ledger's count (`LinkedSku.ingested_at_push`)."""
         ...
 
+    async def ledger_counts(self, shop_id: str, tiktok_sku_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+        """Per TikTok SKU id asked: the shop's running units of its ledger lines now, (RESERVED or DEDUCTED, RELEASED)
+        (`LinkedSku.ingested`, `LinkedSku.released`; (0, 0) when none). A fenced push compares them, right before
+        it commits its intents, with those it read with its targets: an order batch applied between the two was
+        ingested while the push's TikTok reading stood, and the push reads again (`inventory_push._intend`)."""
+        ...
+
     async def record_intents(
         self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
     ) -> None:

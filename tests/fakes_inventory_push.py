@@ -298,6 +298,9 @@ class FakeInventoryPushRepository:
             for sku, t in since.items()
         }
 
+    async def ledger_counts(self, shop_id: str, tiktok_sku_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+        return {sku: (self._units(shop_id, sku), 0) for sku in tiktok_sku_ids}  # (the fake keeps no released count)
+
     async def record_intents(
         self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
     ) -> None:

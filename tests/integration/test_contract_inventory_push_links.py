@@ -299,3 +299,24 @@ async def test_the_other_links_holds_are_read_with_the_counters_as_the_rule_coun
             link for name in ("b", "c", "d", "e") for link in await uow.inventory_push.linked_skus(shops[name].id, "p1")
         ]
     assert [standing_hold(link, NOW, HORIZON) for link in every] == [1, 0, 2, 1]
+
+
+async def test_the_ledger_counts_are_those_the_links_are_read_with(links: Links) -> None:
+    # given one item linked on shops a..n, each SKU with the shop's running units of its ledger lines (`HOLDS`)
+    shops = await _seed_holds(links)
+
+    # when shop a's and shop d's counts are asked for their SKUs and a SKU no line names
+    async with links.uows() as uow:
+        read = {name: await uow.inventory_push.linked_skus(shops[name].id, "p1") for name in ("a", "d")}
+        counts = {
+            name: await uow.inventory_push.ledger_counts(shops[name].id, ["p1-sku0", "p1-sku1", "p9-sku0"])
+            for name in ("a", "d")
+        }
+
+    # then each LINKED SKU's counts are the (ingested, released) its link is read with (what a push compares before
+    # it commits its intents: `inventory_push._intend`), and a SKU with no line counts (0, 0)
+    for name in ("a", "d"):
+        assert counts[name]["p9-sku0"] == (0, 0)
+        assert read[name]
+        for link in read[name]:
+            assert counts[name][link.tiktok_sku_id] == (link.ingested, link.released)

@@ -193,6 +193,18 @@ class LinkPushState:
             counted[tiktok_sku_id] = int((await self._session.execute(query)).scalar_one())
         return counted
 
+    async def ledger_counts(self, shop_id: str, tiktok_sku_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+        asked = sorted(set(tiktok_sku_ids))
+        counts = dict.fromkeys(asked, (0, 0))
+        if not asked:
+            return counts
+        query = select(_units.tiktok_sku_id, _units.ingested, _units.released).where(
+            _units.shop_id == shop_id, _units.tiktok_sku_id.in_(asked)
+        )
+        for tiktok_sku_id, ingested, released in (await self._session.execute(query)).all():
+            counts[tiktok_sku_id] = (int(ingested or 0), int(released or 0))
+        return counts
+
     async def record_intents(
         self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
     ) -> None:
