@@ -537,6 +537,14 @@ def _retrieve(task: asyncio.Task[int]) -> None:
         task.exception()
 
 
+async def _product_links(deps: PushDeps, shop: Shop, claim: OutboxClaim, computed_at: datetime) -> list[LinkedSku]:
+    """The claimed product's linked SKUs with their items' counters and the ledger's counts, read at `computed_at`."""
+    async with deps.uow_factory() as uow:
+        return await uow.inventory_push.linked_skus(
+            shop.id, claim.tiktok_product_id, holds_since=computed_at - deps.hold_horizon
+        )
+
+
 async def _push_product(
     deps: PushDeps,
     api: InventoryApi,
@@ -553,10 +561,7 @@ async def _push_product(
     not on sale and its intents are withdrawn (`_withdraw`): the product's read after it is no call under way."""
     computed_at = deps.clock.now()
     outcome, calls = ProductPushOutcome(computed_at=computed_at), 0
-    async with deps.uow_factory() as uow:
-        links = await uow.inventory_push.linked_skus(
-            shop.id, claim.tiktok_product_id, holds_since=computed_at - deps.hold_horizon
-        )
+    links = await _product_links(deps, shop, claim, computed_at)
     held: dict[str, tuple[int, datetime | None]] = {}
     applied: dict[str, PushIntent] = {}
     recorded: dict[str, PushIntent] = {}  # those of `applied` recorded on their links before the call (`_intend`)
@@ -565,26 +570,45 @@ async def _push_product(
     answered = 0  # Update Inventory calls TikTok answered
     try:
         if links:
-            links = _holding(links, held)  # the other links' holds, whether this push fences or not
-            to_send = list(links)
-            if deps.fence:
-                if read_error is not None:
-                    raise read_error
-                held, shown, outcome.restored, applied = await _unseen(deps, api, shop, links, computed_at)
-                outcome.held = held
-                links = _holding(links, held, own_only=True)
-                to_send = _to_send(links, shown, policy)
-            failures: dict[str, SkuPushError] = {}
-            default = await _default_warehouse(deps, api, shop, to_send) if to_send else None
-            if to_send and sending is not None:
-                # A stop from here waits for the call (`_push_through_a_stop`): an intent committed is always sent
-                sending.set()
-            if to_send and deps.fence:  # right before the call: a death between the two is taken for one after it
+            readings = 0
+            while True:
+                links = _holding(links, held)  # the other links' holds, whether this push fences or not
+                to_send = list(links)
+                if deps.fence:
+                    if read_error is not None:
+                        raise read_error
+                    held, shown, outcome.restored, applied = await _unseen(deps, api, shop, links, computed_at)
+                    outcome.held = held
+                    links = _holding(links, held, own_only=True)
+                    to_send = _to_send(links, shown, policy)
+                failures: dict[str, SkuPushError] = {}
+                default = await _default_warehouse(deps, api, shop, to_send) if to_send else None
+                if to_send and sending is not None:
+                    # A stop from here waits for the call (`_push_through_a_stop`): an intent committed is always sent
+                    sending.set()
+                if not (to_send and deps.fence):
+                    break
+                # right before the call: a death between the two is taken for one after it
                 unanswered = _intents(to_send, policy, outcome, computed_at, applied)
-                if not await _intend(deps, shop, unanswered, applied):
-                    to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
-                else:
+                readings += 1
+                counted = {link.tiktok_sku_id: (link.ingested, link.released) for link in to_send}
+                intended = await _intend(
+                    deps, shop, unanswered, applied, counted if readings < FENCE_READINGS else None
+                )
+                if intended is Intended.COMMITTED:
                     recorded = applied
+                    break
+                if intended is Intended.GONE:
+                    to_send = []  # the shop was deleted meanwhile: TikTok is not touched (`_finish` records nothing)
+                    break
+                # An order batch landed since the reading (`Intended.MOVED`): nothing committed, nothing sent; the pool
+                # and TikTok read again, as a new push would
+                unanswered, held, applied = {}, {}, {}
+                if sending is not None:
+                    sending.clear()
+                computed_at = deps.clock.now()
+                outcome = ProductPushOutcome(computed_at=computed_at)
+                links = await _product_links(deps, shop, claim, computed_at)
             if to_send:
                 result = await _send(api, claim.tiktok_product_id, to_send, policy, default)
                 calls, answered, unanswered = calls + 1, answered + 1, {}
@@ -905,20 +929,54 @@ def _doubted(intents: dict[str, PushIntent]) -> dict[str, PushIntent]:
     return {sku_id: replace(intent, failed=True) for sku_id, intent in intents.items()}
 
 
-async def _intend(deps: PushDeps, shop: Shop, intents: dict[str, PushIntent], applied: dict[str, PushIntent]) -> bool:
+class Intended(Enum):
+    """What committing a fenced push's intents found (`_intend`)."""
+
+    COMMITTED = "COMMITTED"  # the intents are committed: the call may leave
+    GONE = "GONE"  # the shop was deleted meanwhile: nothing committed, nothing is sent
+    # The ledger applied an order batch of a SKU to send since the push read its targets (its running counts moved):
+    # nothing committed; the push reads the pool and TikTok again before it writes
+    MOVED = "MOVED"
+
+
+# How many times a fenced push of one product reads the pool and TikTok at most before it writes: a reading an order
+# batch overtook (`Intended.MOVED`) is taken again, twice; the third is written whatever batches land meanwhile, so
+# a SKU that keeps selling is still pushed (each product costs one Inventory Search more per reading taken again).
+FENCE_READINGS = 3
+
+
+async def _intend(
+    deps: PushDeps,
+    shop: Shop,
+    intents: dict[str, PushIntent],
+    applied: dict[str, PushIntent],
+    counted: Mapping[str, tuple[int, int]] | None = None,
+) -> Intended:
     """Commit what a fenced push is about to send before it sends it (`record_intents`): a worker that dies before
     recording TikTok's answer leaves it for the next push to settle (`settled`), which otherwise measured TikTok's new
     value from the push before and took the difference for sales unseen (held back from every shop for the horizon)
-    or restored units (sales made since put back on sale). One transaction per product written. False: the shop was
-    deleted meanwhile (nothing is sent). Run again whole if the database aborts it as a deadlock."""
+    or restored units (sales made since put back on sale). One transaction per product written. GONE: the shop was
+    deleted meanwhile (nothing is sent). Run again whole if the database aborts it as a deadlock.
 
-    async def intend() -> bool:
+    `counted` (TikTok SKU id -> the shop's running (ingested, released) units its targets were read with, of the SKUs
+    to send; None: not checked): when the ledger's counts differ now (`ledger_counts`, read in this transaction before
+    anything is written), an order batch landed while the push's reading of TikTok stood, and nothing is committed
+    (MOVED): the push reads again. Written as it was, the Update Inventory (an absolute set) overwrote what that
+    order did at TikTok after the reading: a cancellation's units given back (its release then counted as units
+    TikTok gained since: held back as sales unseen until the hold's horizon, pool57 F-low-1) or a sale's units taken
+    (its order then counted as a sale since: as many sales unseen put back on sale). The push's own waits between
+    its reading and its call (this transaction's turn behind the batch: SQLite's one writer; the worker's event loop
+    running the batch) are when such a batch lands."""
+
+    async def intend() -> Intended:
         async with deps.uow_factory() as uow:
             if not await uow.shops.hold(shop.id):  # the shop first, as a shop's delete takes it; its row is not needed
-                return False
+                return Intended.GONE
+            if counted is not None and await uow.inventory_push.ledger_counts(shop.id, list(counted)) != counted:
+                return Intended.MOVED  # (rolled back: nothing written)
             await uow.inventory_push.record_intents(shop.id, intents, applied)
             await uow.commit()
-        return True
+        return Intended.COMMITTED
 
     return await run_again_on_conflict(intend, f"the push of shop {shop.id}: its intents")
 
