@@ -495,6 +495,36 @@ async def test_the_fence_holds_back_sales_tiktok_made_that_the_pool_has_not_inge
     assert (link.pushed_quantity, world.metrics.sent) == (15, ["noop"])
 
 
+async def test_a_reading_an_order_batch_overtook_is_taken_again_before_the_write(world: World) -> None:
+    # given a SKU in two warehouses pushed at 10 an hour ago (the ledger's count 0 then), TikTok at 10, the pool's 9
+    world.deps.fence = True
+    link = world.link("a", "p1", 9, "w1", "w2")
+    link.pushed_quantity, link.pushed_at, link.ingested_at_push = 10, NOW - timedelta(hours=1), 0
+    world.api.available["t-a"] = 10
+    world.dirty("p1")
+    landed = False
+
+    async def sold_and_ingested() -> None:
+        # while the push asks Get Warehouses (after its reading of TikTok, before its intents): a buyer takes 2 units
+        # at TikTok (8) and the ledger reserves them (the pool's 7)
+        nonlocal landed
+        if world.api.warehouse_calls == 1 and not landed:
+            landed = True
+            world.api.available["t-a"] -= 2
+            world.store.push.ingested.append((world.shop.id, "t-a", 2, NOW))
+            link.available -= 2
+
+    world.api.during_call = sold_and_ingested
+    await world.push()
+
+    # then the push read TikTok again before it wrote, and wrote the pool's 7 once, nothing held or restored: written
+    # as first read (9 over TikTok's 8) and paired with the count of before the sale, the 2 units went back on sale and
+    # the next push took them for units TikTok restored unseen
+    assert world.api.searches == [["t-a"], ["t-a"]]
+    assert world.sent() == [("p1", [("t-a", [("w1", 7), ("w2", 0)])])]
+    assert (link.pushed_quantity, link.held_quantity, link.restored_quantity, link.ingested_at_push) == (7, 0, 0, 2)
+
+
 async def _pushed_at_10_and_9_at_tiktok(world: World) -> FakeLink:
     """A SKU of 10 units pushed at 10, TikTok at 9 (1 unit sold unseen, or lowered in Seller Center), pushed by the
     fence: the link after that push."""
