@@ -182,3 +182,36 @@ async def test_sales_under_each_link_of_a_detour_count_on_their_own_items_after_
 
     # then o1 leaves HAT's on-hand, o2 SOCK's, as on the never-deleted connection
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (8, 0, 8))
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_sale_deducted_under_a_link_period_a_delete_kept_is_not_deducted_again_after_the_reconnect(
+    world: Pool, orders_first: bool
+) -> None:
+    # given g1 linked to HAT and o1 (2 units) made under it, seen shipped in time (HAT 8/0/8); 50 days later the
+    # merchant links g1 to SOCK (the HAT period is kept); 50 days later the shop is deleted: o1 was made over
+    # DELETED_LINE_KEPT (97 days) before the delete, so the delete keeps no record of it (review58 R1)
+    shop, _, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "IN_TRANSIT")
+    await world.orders(shop, o1)
+    assert await world.counts("HAT") == (8, 0, 8)
+    world.clock.advance(timedelta(days=50))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(days=50))
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+
+    # when the same TikTok shop is connected again (g1 linked to HAT by its seller SKU) and a poll or webhook of the new
+    # connection (by update time) brings o1's later status, after its products import or before it
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    completed = replace(o1, status="COMPLETED", updated_at=world.clock.now())
+    if orders_first:
+        await world.orders(again, completed)
+    await world.products(again, product("q", ("g1", "HAT", 8), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(again, completed)
+
+    # then HAT stays 8/0/8: the old ledger deducted o1 already (before: 6/0/6, the kept period's 97 days counted back
+    # from its end, not from the delete, took o1 for a sale that ledger never saw)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))

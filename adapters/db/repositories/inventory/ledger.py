@@ -780,7 +780,14 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
 
     And each earlier link period of the shop's SKUs (`sku_link_periods`, migration 0049), as a row of its own ending
     at its end (`deleted_at`; no source, no unlink time): a sale made under it and first seen after the reconnect
-    counts on its item (`ledger.counted_under_a_deleted_link`, kept57). Two statements."""
+    counts on its item (`ledger.counted_under_a_deleted_link`, kept57). Such a row starts no earlier than
+    `DELETED_LINE_KEPT` (97 days) before this delete, to the whole second after (TikTok's `create_time` is whole
+    seconds), and one that ended before then is not kept: `ledger.sold_while_linked_before` counts a row's 97 days
+    back from its `deleted_at`, here the period's end, while this delete keeps its ledger's applied lines
+    (`_record_deducted`) only of orders made since its own instant less those 97 days. Bounded from the period's end,
+    an order made between the two bounds that the old ledger had deducted has no record and fell under the period: a
+    later status of it read by the new connection (a poll or webhook, by update time) deducted it a second time
+    (review58 R1: 6/0/6 where the shelf held 8). Two statements."""
     links, kept = sku_links.c, deleted_shop_links.c
     since = func.coalesce(links.linked_at, links.stock_counted_at)
     item = func.coalesce(links.inventory_item_id, links.unlinked_item_id)
@@ -813,13 +820,17 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
         (periods.ended_at < literal(now, UTCDateTime), periods.ended_at),
         else_=literal(now - timedelta(microseconds=1), UTCDateTime),
     )
+    # (from no earlier than the first whole second of the orders `_record_deducted` keeps: review58 R1, above)
+    oldest = now - DELETED_LINE_KEPT
+    kept_from = literal(oldest + timedelta(microseconds=-oldest.microsecond % 1_000_000), UTCDateTime)
+    started = case((periods.linked_at < kept_from, kept_from), else_=periods.linked_at)
     earlier = (
         select(
             literal(merchant_id), shops.c.tiktok_shop_id, periods.tiktok_sku_id, periods.inventory_item_id, ended,
-            periods.linked_at,
+            started,
         )
         .join(shops, shops.c.id == periods.shop_id)
-        .where(periods.shop_id == shop_id)
+        .where(periods.shop_id == shop_id, periods.ended_at > kept_from)
     )  # fmt: skip
     await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at], earlier))
 
