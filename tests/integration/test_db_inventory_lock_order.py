@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from adapters.crypto import TokenCipher
 from adapters.db.repositories.inventory.links import upsert_links
 from adapters.db.repositories.inventory.writer import hold_shop_links
-from adapters.db.tables import inventory_items, inventory_push_outbox, sku_links
+from adapters.db.tables import deleted_shop_links, inventory_items, inventory_push_outbox, sku_links
 from domain.inventory_push import ProductPushOutcome, PushIntent, SkuPushError
 from domain.services import inventory as pool
 from domain.services.inventory_push import PushDeps, _record_unchanged
@@ -242,6 +242,47 @@ async def test_a_shops_delete_the_database_aborts_as_a_deadlock_is_run_again_who
     async with world.uows() as uow:
         assert await uow.shops.get(shop.id) is None
     assert await _item_ids(world) == {}
+
+
+async def test_a_shops_delete_takes_the_items_of_its_earlier_link_periods_in_id_order_and_does_not_deadlock(
+    world: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given two items of a kept shop, and a second shop's SKU g1 linked to the higher one, by hand to the lower one,
+    # and back to the higher one: the lower item is named by the SKU's earlier link period alone
+    # (`sku_link_periods`), which the delete copies (`deleted_shop_links`, a foreign key: a share lock on the item)
+    kept, shop = await world.shop(), await world.shop()
+    await world.products(kept, product("p1", ("k1", "ONE", 5), ("k2", "TWO", 5)))
+    ids = await _item_ids(world)
+    low, high = sorted(ids.values())
+    await world.products(shop, product("q1", ("g1", next(sku for sku, item in ids.items() if item == high), 5)))
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", low)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", high)
+    world.clock.advance(timedelta(minutes=1))
+
+    # when another writer holds the lower item, the merchant deletes the second shop, and once the delete waits for a
+    # lock, the other writer asks for the higher item (id order, as every writer of the pool; the writer's own
+    # deadlock check put off to 10 s)
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_ITEM, {"id": low})
+        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+            deleting = asyncio.create_task(
+                delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+            )
+            await until_a_writer_waits_on_a_lock(world.db)
+            await asyncio.wait_for(other.execute(_LOCK_ITEM, {"id": high}), timeout=30)  # the delete holds neither
+            await other.commit()
+            assert await asyncio.wait_for(deleting, timeout=60) == shop.id
+
+    # then both went through at the first run: the delete waited for the lower item in its id-ordered locks (before:
+    # it held the higher one and then waited for the lower one's share lock at the copy, PostgreSQL aborted it,
+    # 40P01, and it ran again: review58 R7); the copy names the lower item
+    assert [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"] == []
+    async with world.db.read_sessionmaker() as session:
+        copied = select(deleted_shop_links.c.inventory_item_id).where(deleted_shop_links.c.source.is_(None))
+        assert set((await session.execute(copied)).scalars()) == {low, high}
 
 
 async def test_an_import_relinking_a_sku_to_a_higher_item_takes_the_lower_one_first_and_does_not_deadlock(

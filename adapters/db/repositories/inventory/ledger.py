@@ -1381,7 +1381,9 @@ async def release_shop(
     recorded by merchant and TikTok shop (`_record_deducted`, `deleted_shop_lines`) for that TikTok shop connected
     again, whose import counts it back once (`ledger.back_with_its_shop`) rather than reserve and ship it twice (not
     when `remember` is False: a TikTok that forgot the shop, whose orders of the same ids would be others). Locks
-    (PostgreSQL) every item the shop reserves on or links, in id order, until commit. The change names every item the
+    (PostgreSQL) every item the shop reserves on or links, and, when `remember`, every item the rows it keeps name
+    (`_record_links`: links left without their item, earlier link periods), in id order, until commit, all at once
+    before any of those rows takes a share lock on its item. The change names every item the
     shop links too (their links go with the shop, counters moved or not), so that `inventoryItemUpdated` says so.
     The items of the shop's links that hold units back (`sku_links.held_quantity`: sold unseen, which the item's
     other links subtract, `held_elsewhere`) get their other links' pushes due, as when a hold changes
@@ -1421,7 +1423,12 @@ async def release_shop(
     forgotten = select(sku_links.c.unlinked_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.inventory_item_id.is_(None)
     )
-    kept_on = {i for i in (await session.execute(forgotten)).scalars() if i is not None} if remember else set()
+    # (and those its SKUs' earlier link periods name, which `_record_links` copies as rows of their own: an item the
+    # SKU left, SOCK of HAT -> SOCK -> HAT, named by no link now; review58 R7)
+    periods = select(sku_link_periods.c.inventory_item_id).where(sku_link_periods.c.shop_id == shop_id)
+    kept_on = (
+        {i for i in (await session.execute(forgotten.union(periods))).scalars() if i is not None} if remember else set()
+    )
     await lock_items(session, touched | kept_on)
     # The items whose links go with the shop (DROPPED ones are not shown) changed, counters moved or not: their
     # `updated_at` says so, what the all-items feed reads after lost signals (`writer.touch_items`).
