@@ -934,6 +934,7 @@ def back_with_its_shop(
     quantity: int,
     created_at: datetime | None = None,
     seed_read_at: datetime | None = None,
+    counted_at: datetime | None = None,
 ) -> Transition:
     """The first move of a line that its shop's delete deducted (`leaves_with_its_shop`: on-hand and reserved both
     dropped, "shop deleted"), first seen again by the same merchant's shop of that TikTok shop (connected again) on
@@ -958,7 +959,27 @@ def back_with_its_shop(
     available had them back already); on the same connection its release takes them off on-hand (`transition`), and
     the delete's deduction did exactly that: RELEASED, the counters as they are. Put back on on-hand as any
     cancellation, the seed's double count came back, on sale on every shop (poolreview53 defect 1: 11/0/11 where
-    the shelf held 10)."""
+    the shelf held 10).
+
+    `counted_at`: the instant of the merchant's last count of `item_id` made since the delete (`inventorySetOnHand`,
+    its SET movement, at or after the record's `deleted_shop_lines.deleted_at`; None: none). The rules above undo the
+    delete's deduction, which holds only while on-hand still lacks the units it took off; a count since then set
+    on-hand to the shelf, which held the line's units unless they had shipped already (a count is the truth as of its
+    time, `counted_after_shipment`). So the line comes back as one the count found on the shelf: open, RESERVED with
+    on-hand as counted (reserved up by `quantity`, `available` down by it: still to ship); shipped, DEDUCTED with its
+    units off on-hand (they left the counted shelf; reserved as it is, nothing held them), but for a shipment dated
+    before the count's second (`counted_after_shipment`: the count found them gone), DEDUCTED moving nothing;
+    cancelled, RELEASED moving nothing (the count found them on the shelf). Undone as if no count came between, the
+    units the count had already put back went back a second time, for good (review58 R3: HAT 10/0/10 after the
+    shipment where the shelf held 8; 12/0/12 cancelled where it held 10)."""
+    if counted_at is not None:  # (on-hand as the count found the shelf)
+        if wanted is StockEffect.RESERVE:
+            return _reserve(wanted, order_updated_at, item_id, quantity)
+        if wanted is StockEffect.RELEASE:
+            return Transition(LineState.RELEASED, wanted, order_updated_at, item_id)
+        if counted_after_shipment(order_updated_at, counted_at):
+            return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
+        return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id, -quantity, 0, MovementKind.DEDUCTED)
     if wanted is StockEffect.RELEASE and created_at is not None and seed_read_at is not None:
         if counted_in_stock(created_at, seed_read_at) and released_before_read(order_updated_at, seed_read_at):
             return Transition(LineState.RELEASED, wanted, order_updated_at, item_id)
@@ -1012,7 +1033,8 @@ def back_from_unseen(move: Transition, created_at: datetime, sold_before: dateti
     that SKU first seen by the same merchant's shop of that TikTok shop connected again takes back on on-hand: at
     most the units the move takes (`unseen_units`: first reserved or first deducted on that item) when its order was
     made at or before `sold_before` (the hold's last push, which found the sales it held back already made; TikTok's
-    `create_time`, whole seconds); else 0. The caller adds them to the move's `on_hand_delta`.
+    `create_time`, whole seconds); else 0. The caller adds them to the move's `on_hand_delta`, unless the merchant
+    counted the item since that delete (`unseen_back_on_hand`).
 
     The delete deducted those units because their orders would never reach the pool; this one did. Open, it
     reserves them: back on on-hand, `available` stays as it was instead of falling by them a second time (the
@@ -1028,6 +1050,25 @@ def back_from_unseen(move: Transition, created_at: datetime, sold_before: dateti
     if created_at > sold_before:
         return 0
     return min(units, unseen_units(move))
+
+
+def unseen_back_on_hand(units: int, move: Transition, counted_at: datetime | None) -> int:
+    """How many of `units`, the units a line's first move `move` takes back from its shop's delete's record of units
+    sold unseen (`back_from_unseen`), go back on its item's on-hand: all of them, unless the merchant counted the item
+    since that delete (`counted_at`: the instant of the last count, `inventorySetOnHand`'s SET movement, at or after
+    the record's `deleted_shop_holds.deleted_at`; None: none). The delete took them off on-hand as sold unseen; a
+    count since set on-hand to the shelf, which held them until they shipped, so giving them back as well put them on
+    sale twice, for good (review58 R3, as for the lines the delete deducted: `back_with_its_shop`): open, the line
+    reserves them on on-hand as counted; shipped after the count, its deduction takes them off the counted shelf once.
+    But for a deduction of a shipment dated before the count's second (`counted_after_shipment`: the count found them
+    gone), on a path the count rule does not reach (a waiting line linked, `link_pending`): it took them off on-hand
+    again, and they go back, on-hand as counted. The record's units are taken all the same: the line is the sale
+    they stood for."""
+    if counted_at is None:
+        return units
+    if move.state is LineState.DEDUCTED and counted_after_shipment(move.order_updated_at, counted_at):
+        return units
+    return 0
 
 
 def unseen_units(move: Transition) -> int:

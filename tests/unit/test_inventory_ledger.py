@@ -48,6 +48,7 @@ from domain.inventory.ledger import (
     transition,
     uncounted_sale,
     unlink_reserved,
+    unseen_back_on_hand,
     waits_with_its_shop,
 )
 
@@ -806,6 +807,59 @@ def test_a_line_of_the_seed_cancelled_before_its_read_comes_back_with_no_on_hand
 ) -> None:
     back = back_with_its_shop(RELEASE, cancelled, "A", 3, made, read)
     assert (back.state, back.on_hand_delta, back.reserved_delta) == (RELEASED, on_hand, 0)
+
+
+# a 3-unit line its shop's delete deducted from "A", first seen again asking `wanted` by a version of `seen`, after the
+# merchant counted "A" at APPLIED (+ half a second: our clock), since the delete -> the transition: the line comes
+# back as one the count found on the shelf, on-hand as counted (review58 R3)
+COUNTED = APPLIED + timedelta(microseconds=500_000)
+BACK_AFTER_A_COUNT = [
+    # still open: reserved on the counted on-hand (the count held its units); its shipment then deducts once
+    pytest.param(RESERVE, NEWER, Transition(RESERVED, RESERVE, NEWER, "A", 0, 3, MOVED_RESERVED), id="open"),
+    # shipped after the count (its second too: taken as after): its units leave the counted shelf
+    pytest.param(DEDUCT, NEWER, Transition(DEDUCTED, DEDUCT, NEWER, "A", -3, 0, MOVED_DEDUCTED), id="shipped-after"),
+    pytest.param(
+        DEDUCT, APPLIED, Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, 0, MOVED_DEDUCTED), id="shipped-in-its-second"
+    ),
+    # shipped before the count's second: the count found its units gone, nothing moves
+    pytest.param(DEDUCT, OLDER, Transition(DEDUCTED, DEDUCT, OLDER, "A"), id="shipped-before"),
+    # cancelled: its units on the shelf the count found, nothing moves
+    pytest.param(RELEASE, NEWER, Transition(RELEASED, RELEASE, NEWER, "A"), id="cancelled"),
+]
+
+
+@pytest.mark.parametrize(("wanted", "seen", "expected"), BACK_AFTER_A_COUNT)
+def test_a_line_its_shops_delete_deducted_comes_back_as_a_count_since_the_delete_found_it(
+    wanted: StockEffect, seen: datetime, expected: Transition
+) -> None:
+    assert back_with_its_shop(wanted, seen, "A", 3, counted_at=COUNTED) == expected
+    # (made before a seed's read and cancelled before it: the count found its units on the shelf all the same)
+    assert back_with_its_shop(wanted, seen, "A", 3, OLDER - timedelta(days=1), OLDER, COUNTED) == expected
+
+
+# a first move of a line on item "A" that takes 2 units back from its shop's delete's record of units sold unseen, and
+# the merchant's count of "A" since that delete (at COUNTED, or none) -> the units back on on-hand
+UNSEEN_BACK_ON_HAND = [
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 2, MOVED_RESERVED), None, 2, id="open-no-count"),
+    # the count found them on the shelf: reserved on the counted on-hand
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 2, MOVED_RESERVED), COUNTED, 0, id="open-counted"),
+    # shipped after the count: its deduction takes them off the counted shelf once
+    pytest.param(
+        Transition(DEDUCTED, DEDUCT, NEWER, "A", -2, 0, MOVED_DEDUCTED), COUNTED, 0, id="shipped-after-the-count"
+    ),
+    # shipped before the count, deducted by a path the count rule does not reach (`link_pending`): the count found them
+    # gone, and they go back, on-hand as counted
+    pytest.param(
+        Transition(DEDUCTED, DEDUCT, OLDER, "A", -2, 0, MOVED_DEDUCTED), COUNTED, 2, id="shipped-before-the-count"
+    ),
+]
+
+
+@pytest.mark.parametrize(("move", "counted_at", "expected"), UNSEEN_BACK_ON_HAND)
+def test_units_a_delete_took_off_as_sold_unseen_go_back_on_hand_unless_a_count_since_found_them(
+    move: Transition, counted_at: datetime | None, expected: int
+) -> None:
+    assert unseen_back_on_hand(2, move, counted_at) == expected
 
 
 # a first move of a line of an order made at `made` on item "A", and 2 units its shop's delete took off "A" as sold

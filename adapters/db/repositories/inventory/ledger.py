@@ -105,6 +105,7 @@ from domain.inventory.ledger import (
     took_units_now,
     transition,
     uncounted_sale,
+    unseen_back_on_hand,
     unseen_units,
     waits_with_its_shop,
     wanted_effect,
@@ -256,7 +257,7 @@ async def _apply_chunk(
         held = {i for i in (await session.execute(statements.held, params)).scalars() if i is not None}
         remembered = {item for item, *_ in unlinked_from.values()}
         remembered |= {item for of_sku in linked_before.values() for item in of_sku}  # (a line may wait on one)
-        remembered |= {item for item, _, state in deducted.values() if state == LineState.PENDING_LINK.value}
+        remembered |= {item for item, _, state, _ in deducted.values() if state == LineState.PENDING_LINK.value}
         remembered |= {item for of_sku in earlier.values() for item in of_sku}
         present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too; and
@@ -333,9 +334,11 @@ async def _apply_chunk(
             reason = None
             deducted_from = None if seen or pending_on is not None else record
             if deducted_from is not None and deducted_from[0] == item_id:
-                # the shop's delete deducted it from this very item: it comes back as it was, never taken twice
+                # the shop's delete deducted it from this very item: it comes back as it was, never taken twice, or as
+                # the merchant's count since that delete found it
+                counted_at = await last_count.since(item_id, deducted_from[3])
                 move: Transition | None = back_with_its_shop(
-                    wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1]
+                    wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1], counted_at
                 )
                 reason = _CONNECTED_AGAIN
             elif pending_on is not None:
@@ -421,8 +424,9 @@ class _LastCounts:
     second a shipment left the shelf by (`ledger.left_shelf_by`: the carrier's collection, or the order version's
     `update_time`), None if none; read once per item and instant a batch asks,
     only for an item a line deducts from (`ledger.counted_after_shipment`: an earlier count cannot cover that
-    shipment, so it is not read). Through the movements' `(inventory_item_id, created_at, id)` index, from that
-    instant on: the movements made since the shipment's order version, not the item's whole history.
+    shipment, so it is not read), or that a line its shop's delete deducted comes back to (from that delete's
+    instant on: `ledger.back_with_its_shop`). Through the movements' `(inventory_item_id, created_at, id)` index,
+    from that instant on: the movements made since the shipment's order version, not the item's whole history.
     Read once the batch holds its items (PostgreSQL: their rows locked; SQLite: the one writer), so a count of one of
     them is wholly before this batch or wholly after it."""
 
@@ -476,19 +480,20 @@ _CONNECTED_AGAIN_UNSEEN = "shop connected again: sold unseen"  # a sale its dele
 
 class _UnseenHolds:
     """The units the merchant's delete of an earlier connection of the TikTok shop took off as sold unseen
-    (`deleted_shop_holds`), by (TikTok SKU id, item id), oldest delete first: `take` gives a first move some back
-    (`ledger.back_from_unseen`), `save` writes what is left (a record taken back whole goes)."""
+    (`deleted_shop_holds`), by (TikTok SKU id, item id), oldest delete first, each with the item's last count since
+    that delete: `take` gives a first move some back (`ledger.back_from_unseen`; on on-hand unless counted since,
+    `ledger.unseen_back_on_hand`), `save` writes what is left (a record taken back whole goes)."""
 
     def __init__(self, merchant_id: str, tiktok_shop_id: str, rows: Sequence[Any]) -> None:
         self.merchant_id, self.tiktok_shop_id = merchant_id, tiktok_shop_id
         self.records: dict[tuple[str, str], list[list[Any]]] = {}
-        for sku, item, deleted_at, quantity, sold_before in rows:
-            self.records.setdefault((sku, item), []).append([deleted_at, quantity, sold_before])
+        for sku, item, deleted_at, quantity, sold_before, counted_at in rows:
+            self.records.setdefault((sku, item), []).append([deleted_at, quantity, sold_before, counted_at])
         self.changed: list[tuple[str, str, list[Any]]] = []
 
     def take(self, tiktok_sku_id: str, move: Transition, created_at: datetime) -> Transition:
         """`move` with the units it takes back on on-hand added (itself when none)."""
-        taken = 0
+        taken = back = 0
         for record in self.records.get((tiktok_sku_id, move.inventory_item_id or ""), []):
             left = unseen_units(move) - taken
             if record[1] <= 0 or left <= 0:
@@ -497,12 +502,13 @@ class _UnseenHolds:
             if units:
                 record[1] -= units
                 taken += units
+                back += unseen_back_on_hand(units, move, record[3])
                 self.changed.append((tiktok_sku_id, move.inventory_item_id or "", record))
-        return move._replace(on_hand_delta=move.on_hand_delta + taken) if taken else move
+        return move._replace(on_hand_delta=move.on_hand_delta + back) if back else move
 
     async def save(self, session: AsyncSession) -> None:
         held = deleted_shop_holds.c
-        for sku, item, (deleted_at, quantity, _) in {id(r): (s, i, r) for s, i, r in self.changed}.values():
+        for sku, item, (deleted_at, quantity, *_) in {id(r): (s, i, r) for s, i, r in self.changed}.values():
             this = and_(
                 held.merchant_id == self.merchant_id, held.tiktok_shop_id == self.tiktok_shop_id,
                 held.tiktok_sku_id == sku, held.inventory_item_id == item, held.deleted_at == deleted_at,
@@ -516,10 +522,20 @@ class _UnseenHolds:
 async def _unseen_holds(
     session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
 ) -> _UnseenHolds:
-    """`_UnseenHolds` of TikTok SKUs `sku_ids`, read as the caller holds their items (PostgreSQL: locked)."""
-    held = deleted_shop_holds.c
+    """`_UnseenHolds` of TikTok SKUs `sku_ids`, read as the caller holds their items (PostgreSQL: locked), so a count
+    of one of them is wholly before the read or wholly after the caller's commit (as `_LastCounts` reads it: the
+    item's newest SET movement, here since the record's delete)."""
+    held, moves = deleted_shop_holds.c, inventory_movements.c
+    counted = (
+        select(func.max(moves.created_at))
+        .where(
+            moves.inventory_item_id == held.inventory_item_id, moves.created_at >= held.deleted_at,
+            moves.kind == MovementKind.SET.value,
+        )
+        .scalar_subquery()
+    )  # fmt: skip
     query = (
-        select(held.tiktok_sku_id, held.inventory_item_id, held.deleted_at, held.quantity, held.sold_before)
+        select(held.tiktok_sku_id, held.inventory_item_id, held.deleted_at, held.quantity, held.sold_before, counted)
         .where(
             held.merchant_id == merchant_id, held.tiktok_shop_id == tiktok_shop_id,
             among(held.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
@@ -540,8 +556,8 @@ async def _unseen_holds_of_shop(
 
 # (the item a shop's delete deducted a line from, the stock read that seeded that item from the shop's SKU if any:
 # `deleted_shop_lines.seed_read_at`, the line's ledger state at the delete: RESERVED, deducted by it; any other,
-# applied already, `deleted_shop_lines.state`)
-_Deducted = tuple[str, datetime | None, str]
+# applied already, `deleted_shop_lines.state`; when that delete was: a count since, `back_with_its_shop`)
+_Deducted = tuple[str, datetime | None, str, datetime]
 
 
 async def _deducted_at_delete(
@@ -558,7 +574,7 @@ async def _deducted_at_delete(
     deleted = deleted_shop_lines.c
     query = select(
         deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id, deleted.inventory_item_id,
-        deleted.seed_read_at, deleted.state,
+        deleted.seed_read_at, deleted.state, deleted.deleted_at,
     ).where(
         deleted.merchant_id == merchant_id,
         deleted.tiktok_shop_id == tiktok_shop_id,
@@ -566,7 +582,7 @@ async def _deducted_at_delete(
     )  # fmt: skip
     if state is not None:
         query = query.where(deleted.state == state.value)
-    return {(o, line, c): (item, read, state) for o, line, c, item, read, state in await session.execute(query)}
+    return {(o, line, c): (item, read, state, at) for o, line, c, item, read, state, at in await session.execute(query)}
 
 
 def _tiktok_shop_of(shop_id: str) -> Any:
@@ -1146,13 +1162,14 @@ async def relink_lines(
     if linked_waiting:
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         periods = await _linked_before_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
-        seed_read = any(read is not None for _, read, _ in deducted.values())  # (`back_with_its_shop` asks when made)
+        seed_read = any(read is not None for _, read, *_ in deducted.values())  # (`back_with_its_shop` asks when made)
         if unseen.records or seed_read or periods:
             made_at = await _made_at(session, shop_id, sorted(set(linked_waiting)))
         if periods:
             held_waiting = set(
                 await _deducted_of_shop(session, shop_id, merchant_id, linked_waiting, LineState.PENDING_LINK)
             )
+    last_count = _LastCounts(session)  # (a count since the delete of a line coming back: `back_with_its_shop`)
     served: list[LedgerKey] = []
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
@@ -1181,11 +1198,11 @@ async def relink_lines(
                 sold_on = new_item  # (the delete deducted it from a third item: it moves as any line)
         if first_linked and sold_on is not None and key in deducted and deducted[key][0] == sold_on:
             # linked to the item the shop's delete deducted it from, or sold under its link there: back as it was,
-            # never taken twice
-            seed_read_at = deducted[key][1]
+            # never taken twice, or as the merchant's count since that delete found it (the items are held)
+            seed_read_at, counted_at = deducted[key][1], await last_count.since(sold_on, deducted[key][3])
             back = back_with_its_shop(
                 line.wanted, line.order_updated_at, sold_on, line.quantity, made_at.get(row.tiktok_order_id),
-                seed_read_at,
+                seed_read_at, counted_at,
             )  # fmt: skip
             relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
         elif sold_on != new_item and sold_on is not None:
