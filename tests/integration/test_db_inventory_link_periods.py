@@ -215,3 +215,29 @@ async def test_a_sale_deducted_under_a_link_period_a_delete_kept_is_not_deducted
     # then HAT stays 8/0/8: the old ledger deducted o1 already (before: 6/0/6, the kept period's 97 days counted back
     # from its end, not from the delete, took o1 for a sale that ledger never saw)
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def test_a_sale_of_the_second_the_kept_periods_start_falls_in_is_not_deducted_again_after_the_reconnect(
+    world: Pool,
+) -> None:
+    # given g1 linked to HAT and o1 (2 units) made under it at a whole second S, seen shipped in time (HAT 8/0/8); a
+    # minute later the merchant links g1 to SOCK; the shop is deleted at S + DELETED_LINE_KEPT + half a second: o1 was
+    # made before the delete's instant less 97 days, so the delete keeps no record of it, though in that second
+    shop, _, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "IN_TRANSIT")
+    await world.orders(shop, o1)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(DELETED_LINE_KEPT - timedelta(minutes=1) + timedelta(microseconds=500_000))
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+
+    # when the same TikTok shop is connected again and a poll brings o1's later status
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    await world.products(again, product("q", ("g1", "HAT", 8), at=world.clock.now()))
+    await world.orders(again, replace(o1, status="COMPLETED", updated_at=world.clock.now()))
+
+    # then HAT stays 8/0/8: the kept HAT period starts at the first whole second of the orders the delete recorded,
+    # not in o1's (TikTok's create_time is whole seconds, `sold_while_linked_before` floors a period's start)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
