@@ -935,6 +935,7 @@ def back_with_its_shop(
     created_at: datetime | None = None,
     seed_read_at: datetime | None = None,
     counted_at: datetime | None = None,
+    shipped_by: datetime | None = None,
 ) -> Transition:
     """The first move of a line that its shop's delete deducted (`leaves_with_its_shop`: on-hand and reserved both
     dropped, "shop deleted"), first seen again by the same merchant's shop of that TikTok shop (connected again) on
@@ -968,7 +969,9 @@ def back_with_its_shop(
     time, `counted_after_shipment`). So the line comes back as one the count found on the shelf: open, RESERVED with
     on-hand as counted (reserved up by `quantity`, `available` down by it: still to ship); shipped, DEDUCTED with its
     units off on-hand (they left the counted shelf; reserved as it is, nothing held them), but for a shipment dated
-    before the count's second (`counted_after_shipment`: the count found them gone), DEDUCTED moving nothing;
+    before the count's second (`counted_after_shipment`: the count found them gone; dated by `shipped_by`, when its
+    units left the shelf at the latest, `left_shelf_by`, as `transition` dates it; None: `order_updated_at`),
+    DEDUCTED moving nothing;
     cancelled, RELEASED moving nothing (the count found them on the shelf). Undone as if no count came between, the
     units the count had already put back went back a second time, for good (review58 R3: HAT 10/0/10 after the
     shipment where the shelf held 8; 12/0/12 cancelled where it held 10)."""
@@ -977,7 +980,9 @@ def back_with_its_shop(
             return _reserve(wanted, order_updated_at, item_id, quantity)
         if wanted is StockEffect.RELEASE:
             return Transition(LineState.RELEASED, wanted, order_updated_at, item_id)
-        if counted_after_shipment(order_updated_at, counted_at):
+        if counted_after_shipment(
+            order_updated_at if shipped_by is None else min(shipped_by, order_updated_at), counted_at
+        ):
             return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
         return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id, -quantity, 0, MovementKind.DEDUCTED)
     if wanted is StockEffect.RELEASE and created_at is not None and seed_read_at is not None:

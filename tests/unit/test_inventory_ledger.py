@@ -837,6 +837,13 @@ def test_a_line_its_shops_delete_deducted_comes_back_as_a_count_since_the_delete
     assert back_with_its_shop(wanted, seen, "A", 3, OLDER - timedelta(days=1), OLDER, COUNTED) == expected
 
 
+def test_a_line_its_shops_delete_deducted_collected_before_a_count_since_comes_back_moving_nothing() -> None:
+    # first seen DELIVERED (updated after the count), the carrier having collected it before the count
+    # (`left_shelf_by`): the count found its units gone, as `transition` dates the shipment
+    back = back_with_its_shop(DEDUCT, NEWER, "A", 3, counted_at=COUNTED, shipped_by=OLDER)
+    assert back == Transition(DEDUCTED, DEDUCT, NEWER, "A")
+
+
 # a first move of a line on item "A" that takes 2 units back from its shop's delete's record of units sold unseen, and
 # the merchant's count of "A" since that delete (at COUNTED, or none) -> the units back on on-hand
 UNSEEN_BACK_ON_HAND = [

@@ -338,7 +338,7 @@ async def _apply_chunk(
                 # the merchant's count since that delete found it
                 counted_at = await last_count.since(item_id, deducted_from[3])
                 move: Transition | None = back_with_its_shop(
-                    wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1], counted_at
+                    wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1], counted_at, shipped_by
                 )
                 reason = _CONNECTED_AGAIN
             elif pending_on is not None:
