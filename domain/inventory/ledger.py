@@ -611,6 +611,30 @@ def through_the_gap(
     return periods
 
 
+def first_link_here(
+    linked_at: datetime | None, earlier: Mapping[str, Collection[tuple[datetime, datetime]]]
+) -> datetime | None:
+    """When the SKU's first link on the connection reading a deleted shop's kept links took effect: `through_the_gap`'s
+    `next_link_at`, UTC. The earliest of its link's time now (`linked_at`: its `linked_at`, its seed's read, or the
+    time a link not LINKED remembers; None: none) and the link times of the periods this connection's link changes
+    ended (`earlier`: item -> (link time, end), `sku_link_periods`, migration 0049, `links.ended_period`); None while
+    it has had no link (its orders imported first: the kept period runs on, `OPEN_ENDED`).
+
+    The rule (kept58, kept57's F1 edge): a sale counts on the item its SKU was linked to when it was made. A kept
+    period runs through the gap to the reconnect's first link of the SKU, not to its link now: the reconnect links g1
+    to HAT (its seller SKU renamed in the gap), a sale is made under HAT, the merchant then links g1 by hand to SOCK,
+    the item of the delete; the sale, first seen shipped after that, counted on SOCK, the kept period running to the
+    hand link (HAT kept the units on sale, SOCK lost them). Ended at the first link, the sale falls in HAT's period
+    on this connection (`sold_under_an_earlier_link`). A sale made before the first link (the gap, or between the
+    reconnect's authorization and its products import) still counts on the item of the delete (kept57 item 3).
+    Every period a link change of this connection ended is kept (a link changed to another item, or one left
+    without its item then linked to another), so its earliest link time is the first link's, as long as its period
+    is kept: one ended over `DELETED_LINE_KEPT` ago is forgotten (no sale made under it can be first seen any more),
+    and so is one of an item removed since (`ON DELETE CASCADE`)."""
+    times = [since for periods in earlier.values() for since, _ in periods]
+    return min([*times, linked_at] if linked_at is not None else times, default=None)
+
+
 def counted_under_a_deleted_link(
     item_id: str, created_at: datetime, linked_before: Mapping[str, Collection[KeptLink]]
 ) -> str:

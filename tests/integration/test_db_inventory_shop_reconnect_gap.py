@@ -191,3 +191,47 @@ async def test_sales_made_while_the_shop_was_deleted_twice_each_leave_the_items_
 
     # then each sale left on-hand once: 6/0/6
     assert await world.counts("SOCK") == (6, 0, 6)
+
+
+@HOW
+@pytest.mark.parametrize("relinks", ["to-sock", "to-sock-hat-and-sock"])
+async def test_a_sale_made_under_the_reconnects_own_link_counts_there_after_the_sku_is_linked_to_the_deletes_item(
+    world: Pool, orders_first: bool, relinks: str
+) -> None:
+    # given g1 (seller SKU SOCK) of a second shop LINKED to SOCK, and HAT on the kept shop (10 on hand each); the
+    # second shop is deleted, TikTok sells 2 units of g1 meanwhile (shipped), the seller renames g1's seller SKU to
+    # HAT, and the reconnect links g1 to HAT, its import reading the gap's sale (on SOCK: 8/0/8)
+    gone = await _linked_to_sock(world, hat=True)
+    sock, hat = (await world.item("SOCK"))["id"], (await world.item("HAT"))["id"]
+    world.clock.advance(timedelta(minutes=1))
+    await _delete(world, gone)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = await _gap_sale(world, "IN_TRANSIT")
+    again = await _reconnect(world, gone, o1, orders_first, seller_sku="HAT")
+    assert (await world.counts("SOCK"), await world.counts("HAT")) == ((8, 0, 8), (10, 0, 10))
+
+    # when a sale o2 (2 units) is made under the new connection's link to HAT and ships, its webhooks lost; the merchant
+    # then links g1 to SOCK by hand (or to SOCK, where a sale o3 is made and ships unseen, back to HAT, and to SOCK
+    # again); a poll reads the sales after that
+    world.clock.advance(timedelta(minutes=1))
+    o2 = await _gap_sale(world, "IN_TRANSIT", "o2")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(again, "g1", sock)
+    sales = [o2]
+    if relinks == "to-sock-hat-and-sock":
+        world.clock.advance(timedelta(minutes=1))
+        sales.append(await _gap_sale(world, "IN_TRANSIT", "o3"))
+        world.clock.advance(timedelta(minutes=1))
+        await world.link_by_hand(again, "g1", hat)
+        world.clock.advance(timedelta(minutes=1))
+        await world.link_by_hand(again, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(again, *(replace(sale, updated_at=world.clock.now()) for sale in sales))
+
+    # then o2 leaves HAT's on-hand, the item its SKU was linked to when it was made (8/0/8; before: SOCK's, the delete's
+    # kept period running to the hand link), o3 SOCK's; and a replay moves nothing
+    sock_after = (6, 0, 6) if relinks == "to-sock-hat-and-sock" else (8, 0, 8)
+    assert (await world.counts("SOCK"), await world.counts("HAT")) == (sock_after, (8, 0, 8))
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(again, *(replace(sale, status="DELIVERED", updated_at=world.clock.now()) for sale in sales))
+    assert (await world.counts("SOCK"), await world.counts("HAT")) == (sock_after, (8, 0, 8))

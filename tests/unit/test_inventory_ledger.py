@@ -27,6 +27,7 @@ from domain.inventory.ledger import (
     counted_after_shipment,
     counted_under_a_deleted_link,
     deducted_on_copy,
+    first_link_here,
     first_seen_unlinked,
     in_seed_again,
     leaves_with_its_shop,
@@ -40,6 +41,7 @@ from domain.inventory.ledger import (
     relink_line,
     shipped_under_a_deleted_link,
     sold_before_unlink,
+    sold_under_an_earlier_link,
     sold_while_linked_before,
     stays_reserved,
     stock_lines,
@@ -1037,3 +1039,28 @@ def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the
     assert (
         counted_under_a_deleted_link("B", long_ago, through_the_gap([("A", long_ago, delete, None, True)], None)) == "B"
     )
+
+
+def test_a_kept_period_runs_through_the_gap_to_the_skus_first_link_on_the_new_connection_not_its_link_now() -> None:
+    # given the delete's link of the SKU to "SOCK" (OLDER to the delete at NEWER) that named its item, and on the new
+    # connection a link to "HAT" at `first`, ended by the merchant's link to "SOCK" at `hand` (the SKU's link now)
+    delete, first = NEWER, NEWER + timedelta(hours=2)
+    hand = first + timedelta(hours=1)
+    kept = [("SOCK", OLDER, delete, None, True)]
+    earlier = {"HAT": [(first, hand)]}
+    # when the end of the kept period is read
+    periods = through_the_gap(kept, first_link_here(hand, earlier))
+    # then it ends at the first link (kept58): a sale made under HAT counts on HAT, not on SOCK; one made in the gap,
+    # or before the first link, still on SOCK
+    assert periods["SOCK"][0].ends_at == first
+    under_hat, in_gap = first + timedelta(minutes=5), delete + timedelta(minutes=5)
+    assert counted_under_a_deleted_link("SOCK", under_hat, periods) == "SOCK"  # (its own item's period: not in it)
+    assert not sold_while_linked_before(under_hat, [(p.since, p.deleted_at, p.ends_at) for p in periods["SOCK"]])
+    assert sold_under_an_earlier_link(under_hat, earlier) == "HAT"
+    assert sold_while_linked_before(in_gap, [(p.since, p.deleted_at, p.ends_at) for p in periods["SOCK"]])
+    # relinked several times, the earliest period's link time; no period: the link's time; neither: none (runs on)
+    several = {"HAT": [(first, hand), (hand + timedelta(hours=1), hand + timedelta(hours=2))], "SOCK": [(hand, hand)]}
+    assert first_link_here(hand + timedelta(hours=2), several) == first
+    assert first_link_here(hand, {}) == hand
+    assert first_link_here(None, {}) is None
+    assert first_link_here(None, earlier) == first

@@ -86,6 +86,7 @@ from domain.inventory.ledger import (
     counted_in_stock,
     counted_under_a_deleted_link,
     deducted_on_copy,
+    first_link_here,
     leaves_with_its_shop,
     left_out_of_seed,
     left_shelf_by,
@@ -243,6 +244,9 @@ async def _apply_chunk(
         # (periods of links that named their item run through the gap to the SKU's link here: `through_the_gap`)
         next_link = {sku: linked_at or counted for sku, (_, counted, linked_at) in links.items()}
         next_link.update((sku, remembered[1]) for sku, remembered in unlinked_from.items() if sku not in next_link)
+        # (to the first link of this connection, the link times of the periods its link changes ended too: a sale
+        # made under one counts on its item, `sold_under_an_earlier_link`, not on the delete's: `first_link_here`)
+        next_link = {sku: first_link_here(next_link.get(sku), earlier.get(sku, {})) for sku in {*next_link, *earlier}}
         linked_before = await _linked_before(session, merchant_id, came_back, sku_ids, next_link)
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
