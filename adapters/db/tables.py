@@ -672,7 +672,10 @@ deleted_shop_links = Table(
     # The link's source (`sku_links.source`, AUTO or MANUAL; migration 0045) when it named the item at the delete
     # (LINKED, DROPPED with it): a SKU whose latest kept row is MANUAL is linked by hand to that item again by the
     # reconnect's products import, not by its seller SKU (`domain.inventory.links.relinked_by_hand`). Null: a link left
-    # without its item that only remembers it, or a row written before 0045.
+    # without its item that only remembers it, or a row written before 0045. `EARLIER` (`ledger.EARLIER_PERIOD`, kept58;
+    # a value, no schema change): a copy of an earlier link period a link change ended (`sku_link_periods`), which
+    # counts only sales first seen shipped (`ledger.counted_under_a_deleted_link`); the delete copied them with no
+    # source before (kept57's 986c6db6: such rows count open sales too).
     Column("source", String(8)),
     # When the merchant unlinked the SKU from the item (`sku_links.unlinked_at` of an UNLINKED link remembering it,
     # `skuUnlink`; migration 0046): a sale made after it counts on that item no more once the SKU links to another

@@ -568,12 +568,21 @@ class KeptLink(NamedTuple):
     """A link period a shop's delete kept (`deleted_shop_links`), all UTC: when the link took effect; when its shop
     was deleted; when the merchant unlinked the SKU from the item (`skuUnlink`: None for a link that named its item at
     the delete, one an import left, or one kept before migration 0046); and when the period ends if not at the delete
-    (`through_the_gap`: None, at the delete)."""
+    (`through_the_gap`: None, at the delete); and whether it is an earlier period of that connection, one a link change
+    ended before the delete (`sku_link_periods` kept by the delete, `deleted_shop_links.source` = `EARLIER_PERIOD`:
+    it counts only sales first seen shipped, `counted_under_a_deleted_link`).
+    """
 
     since: datetime
     deleted_at: datetime
     unlinked_at: datetime | None = None
     ends_at: datetime | None = None
+    earlier: bool = False
+
+
+# `deleted_shop_links.source` of a row a shop's delete copied from the shop's earlier link periods (`sku_link_periods`,
+# migration 0049; kept58): the period a link change of that connection ended, not a link as it stood at the delete
+EARLIER_PERIOD = "EARLIER"
 
 
 # A kept period that runs on while the SKU has no next link yet (`through_the_gap`)
@@ -581,13 +590,14 @@ OPEN_ENDED = datetime.max.replace(tzinfo=UTC)
 
 
 def through_the_gap(
-    kept: Collection[tuple[str, datetime, datetime, datetime | None, bool]], next_link_at: datetime | None
+    kept: Collection[tuple[str, datetime, datetime, datetime | None, bool, bool]], next_link_at: datetime | None
 ) -> dict[str, list[KeptLink]]:
     """The kept link periods of one TikTok SKU by item (`counted_under_a_deleted_link`'s `linked_before`), from the
     rows the merchant's deletes of earlier connections of its TikTok shop kept (`kept`: (item id, link time, delete
-    time, unlink time or None, whether the link named its item at the delete: `deleted_shop_links.source` not null,
-    migration 0045)) and `next_link_at`: when the SKU's link on the connection reading them took effect (its
-    `linked_at`, or the one a link not LINKED remembers; None: it has had none yet).
+    time, unlink time or None, whether the link named its item at the delete: `deleted_shop_links.source` AUTO or
+    MANUAL, migration 0045; whether it is an earlier period a link change ended, source `EARLIER_PERIOD`,
+    `KeptLink.earlier`) and `next_link_at`: when the SKU's first link on the connection reading them took effect
+    (`first_link_here`; None: it has had none yet).
 
     The product rule (kept57, pool57 F1): a link that named its item at the delete (LINKED, or DROPPED with it) runs
     on through the gap, after the delete, until the SKU's next link took effect: the next connection's (the earliest
@@ -600,14 +610,14 @@ def through_the_gap(
     item keeps its count; an item the delete removed goes with its periods, `ON DELETE CASCADE`, and the reconnect
     seeds a new one from a read that already left the sale out). A link the merchant had unlinked, or one an import
     left without its item, or one kept before 0045 (no source) ends at the delete (or the unlink) as before."""
-    later = sorted(since for _, since, _, _, _ in kept)
+    later = sorted(since for _, since, *_ in kept)
     periods: dict[str, list[KeptLink]] = {}
-    for item_id, since, deleted_at, unlinked_at, named_its_item in kept:
+    for item_id, since, deleted_at, unlinked_at, named_its_item, earlier in kept:
         ends_at = None
         if named_its_item and unlinked_at is None:
             following = [at for at in later if at >= deleted_at]
             ends_at = max(deleted_at, following[0] if following else (next_link_at or OPEN_ENDED))
-        periods.setdefault(item_id, []).append(KeptLink(since, deleted_at, unlinked_at, ends_at))
+        periods.setdefault(item_id, []).append(KeptLink(since, deleted_at, unlinked_at, ends_at, earlier))
     return periods
 
 
@@ -636,7 +646,7 @@ def first_link_here(
 
 
 def counted_under_a_deleted_link(
-    item_id: str, created_at: datetime, linked_before: Mapping[str, Collection[KeptLink]]
+    item_id: str, created_at: datetime, linked_before: Mapping[str, Collection[KeptLink]], *, shipped: bool = True
 ) -> str:
     """The item a line of a SKU linked now to `item_id` counts on when first seen, its order made at `created_at`
     (TikTok's `create_time`, UTC): the item of the link of its SKU under which it was sold, which the merchant's
@@ -666,13 +676,21 @@ def counted_under_a_deleted_link(
     link that named its item at the delete runs on through the gap to the SKU's next link (`through_the_gap`, pool57
     F1): a sale made while the shop was deleted counts on that item too. The caller
     passes no period for a line that connection's ledger had (the delete's record of it, `deleted_shop_lines`, not
-    RESERVED): applied already, it must not move again."""
+    RESERVED): applied already, it must not move again.
+
+    `shipped`: whether the line asks a deduction (DEDUCT). A line that does not (open, cancelled) leaves out the
+    earlier periods of another item (`KeptLink.earlier`: a link change of that connection ended them before the
+    delete), as on that connection (`sold_under_an_earlier_link`: first seen open it reserves on the item the SKU
+    links to then, as the same sale seen in time would have moved there with the link): counted on the earlier
+    period's item, an open sale made under SOCK, the SKU linked back to HAT before the delete, reserved on SOCK after
+    the reconnect where the never-deleted connection reserved it on HAT (kept58's reconnect fuzz, seed 28)."""
     if sold_while_linked_before(created_at, [_to_its_end(period) for period in linked_before.get(item_id, ())]):
         return item_id
     items = {
         item for item, periods in linked_before.items()
         if item != item_id and any(
-            sold_while_linked_before(created_at, [_to_its_end(period)])
+            (shipped or not (isinstance(period, KeptLink) and period.earlier))
+            and sold_while_linked_before(created_at, [_to_its_end(period)])
             and (period[2] is None or sold_before_unlink(created_at, period[2]))
             for period in periods
         )

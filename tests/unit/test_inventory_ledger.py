@@ -1015,7 +1015,7 @@ def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the
     # given the link of the SKU to item "A" (OLDER to the delete at NEWER) that named its item at the delete, and one
     # to "U" the merchant had unlinked (at APPLIED) before it
     delete, reconnect = NEWER, NEWER + timedelta(hours=2)
-    kept = [("A", OLDER, delete, None, True), ("U", OLDER - timedelta(days=1), delete, APPLIED, False)]
+    kept = [("A", OLDER, delete, None, True, False), ("U", OLDER - timedelta(days=1), delete, APPLIED, False, False)]
     gap_sale, after = delete + timedelta(minutes=5), reconnect + timedelta(minutes=5)
     # when the SKU's link on the new connection took effect at `reconnect`
     periods = through_the_gap(kept, reconnect)
@@ -1030,14 +1030,15 @@ def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the
     # no link yet on the new connection (its orders import first): it runs on
     assert counted_under_a_deleted_link("B", after, through_the_gap(kept, None)) == "A"
     # a later delete's period of the same SKU starts the next link: the first ends there
-    again = [*kept, ("B", reconnect, reconnect + timedelta(hours=1), None, True)]
+    again = [*kept, ("B", reconnect, reconnect + timedelta(hours=1), None, True, False)]
     assert through_the_gap(again, None)["A"][0].ends_at == reconnect
     # a link kept before migration 0045 (no source) ends at the delete, as before
-    assert through_the_gap([("A", OLDER, delete, None, False)], reconnect)["A"][0].ends_at is None
+    assert through_the_gap([("A", OLDER, delete, None, False, False)], reconnect)["A"][0].ends_at is None
     # the 97 days still count back from the delete
     long_ago = delete - DELETED_LINE_KEPT - timedelta(days=1)
     assert (
-        counted_under_a_deleted_link("B", long_ago, through_the_gap([("A", long_ago, delete, None, True)], None)) == "B"
+        counted_under_a_deleted_link("B", long_ago, through_the_gap([("A", long_ago, delete, None, True, False)], None))
+        == "B"
     )
 
 
@@ -1046,7 +1047,7 @@ def test_a_kept_period_runs_through_the_gap_to_the_skus_first_link_on_the_new_co
     # connection a link to "HAT" at `first`, ended by the merchant's link to "SOCK" at `hand` (the SKU's link now)
     delete, first = NEWER, NEWER + timedelta(hours=2)
     hand = first + timedelta(hours=1)
-    kept = [("SOCK", OLDER, delete, None, True)]
+    kept = [("SOCK", OLDER, delete, None, True, False)]
     earlier = {"HAT": [(first, hand)]}
     # when the end of the kept period is read
     periods = through_the_gap(kept, first_link_here(hand, earlier))
@@ -1064,3 +1065,21 @@ def test_a_kept_period_runs_through_the_gap_to_the_skus_first_link_on_the_new_co
     assert first_link_here(hand, {}) == hand
     assert first_link_here(None, {}) is None
     assert first_link_here(None, earlier) == first
+
+
+def test_an_earlier_period_a_deleted_shops_link_change_ended_counts_only_shipped_lines_on_its_item() -> None:
+    # given the delete's rows of a SKU: its link to "HAT" as it stood at the delete (from APPLIED), and a copy of its
+    # earlier period on "SOCK" (OLDER to APPLIED: the merchant linked it to SOCK, then back to HAT)
+    delete = NEWER + timedelta(hours=1)
+    kept = [("HAT", APPLIED, delete, None, True, False), ("SOCK", OLDER, APPLIED, None, False, True)]
+    periods = through_the_gap(kept, None)
+    assert periods["SOCK"][0].earlier and not periods["HAT"][0].earlier
+    made_under_sock = OLDER + timedelta(seconds=30)
+    # when a line made under SOCK is first seen after the reconnect, the SKU linked to HAT
+    # then shipped, it counts on SOCK (the shelf it left, kept57); open (or cancelled), on HAT, as on the never-deleted
+    # connection, where seen in time it would have moved to HAT with the link (kept58)
+    assert counted_under_a_deleted_link("HAT", made_under_sock, periods) == "SOCK"
+    assert counted_under_a_deleted_link("HAT", made_under_sock, periods, shipped=False) == "HAT"
+    # a period of the delete's own link keeps counting open lines on its item (relink56)
+    own = through_the_gap([("SOCK", OLDER, APPLIED, None, True, False)], None)
+    assert counted_under_a_deleted_link("HAT", made_under_sock, own, shipped=False) == "SOCK"

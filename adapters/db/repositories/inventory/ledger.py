@@ -74,6 +74,7 @@ from domain.catalog import Order
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
     DELETED_LINE_KEPT,
+    EARLIER_PERIOD,
     LINE_ITSELF,
     KeptLink,
     LedgerLine,
@@ -323,7 +324,9 @@ async def _apply_chunk(
             if item_id is not None and current is None and of_sku:
                 # sold under a deleted link to another item than the SKU's now: it counts there, the reconnect's link
                 # as it is (a delete's record of it names that item, or none)
-                sold_on = counted_under_a_deleted_link(item_id, created_at, of_sku)
+                sold_on = counted_under_a_deleted_link(
+                    item_id, created_at, of_sku, shipped=wanted is StockEffect.DEDUCT
+                )
                 if sold_on != item_id and (record is None or record[0] == sold_on):
                     item_id, counted_at, linked_at = sold_on, None, None
             periods = _link_to_delete(of_sku.get(item_id, ()) if item_id is not None else ())
@@ -626,11 +629,14 @@ async def _linked_before(
         kept.tiktok_shop_id == tiktok_shop_id,
         among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
     )
-    rows: dict[str, list[tuple[str, datetime, datetime, datetime | None, bool]]] = {}
+    rows: dict[str, list[tuple[str, datetime, datetime, datetime | None, bool, bool]]] = {}
     for sku, item, linked_at, deleted_at, unlinked_at, source in (
         (await session.execute(query)).all() if sku_ids else []
     ):
-        rows.setdefault(sku, []).append((item, linked_at, deleted_at, unlinked_at, source is not None))
+        earlier = source == EARLIER_PERIOD  # (a copy of an earlier period: `_record_links`)
+        rows.setdefault(sku, []).append(
+            (item, linked_at, deleted_at, unlinked_at, source is not None and not earlier, earlier)
+        )
     return {sku: through_the_gap(of_sku, (next_link or {}).get(sku)) for sku, of_sku in rows.items()}
 
 
@@ -799,8 +805,9 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     finding 3).
 
     And each earlier link period of the shop's SKUs (`sku_link_periods`, migration 0049), as a row of its own ending
-    at its end (`deleted_at`; no source, no unlink time): a sale made under it and first seen after the reconnect
-    counts on its item (`ledger.counted_under_a_deleted_link`, kept57). Such a row starts no earlier than
+    at its end (`deleted_at`; no unlink time; source `ledger.EARLIER_PERIOD`, kept58): a sale made under it and first
+    seen shipped after the reconnect counts on its item (`ledger.counted_under_a_deleted_link`, kept57); one first seen
+    open reserves on the SKU's link then, as on the never-deleted connection. Such a row starts no earlier than
     `DELETED_LINE_KEPT` (97 days) before this delete, to the whole second after (TikTok's `create_time` is whole
     seconds), and one that ended before then is not kept: `ledger.sold_while_linked_before` counts a row's 97 days
     back from its `deleted_at`, here the period's end, while this delete keeps its ledger's applied lines
@@ -831,8 +838,9 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     kept_too = [kept.linked_at, kept.source, kept.unlinked_at]
     await session.execute(insert(deleted_shop_links).from_select([*columns, *kept_too], taken))
     # and the earlier link periods of the shop's SKUs (`sku_link_periods`, migration 0049), each as a row of its own
-    # ended at its end (its `deleted_at`; no source, no unlink: it ends there), so that a sale made under one and first
-    # seen after the reconnect counts on its item as on the never-deleted connection (`counted_under_a_deleted_link`)
+    # ended at its end (its `deleted_at`; source `EARLIER_PERIOD`, no unlink: it ends there), so that a sale made under
+    # one and first seen shipped after the reconnect counts on its item as on the never-deleted connection
+    # (`counted_under_a_deleted_link`)
     periods = sku_link_periods.c
     # (before the delete's own instant, even when it ended in it: the latest delete's rows are its links as they stood,
     # `links.relinked_by_hand`; a whole-second order is on the same side of either instant)
@@ -847,12 +855,12 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     earlier = (
         select(
             literal(merchant_id), shops.c.tiktok_shop_id, periods.tiktok_sku_id, periods.inventory_item_id, ended,
-            started,
+            started, literal(EARLIER_PERIOD),
         )
         .join(shops, shops.c.id == periods.shop_id)
         .where(periods.shop_id == shop_id, periods.ended_at > kept_from)
     )  # fmt: skip
-    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at], earlier))
+    await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at, kept.source], earlier))
 
 
 async def _counted_before_push(
@@ -1197,7 +1205,9 @@ async def relink_lines(
             if line.inventory_item_id is not None and line.inventory_item_id not in of_sku:
                 # (waiting on an item of this connection's own link: not a sale of the gap, `through_the_gap`)
                 of_sku = {item: [kept._replace(ends_at=None) for kept in of_item] for item, of_item in of_sku.items()}
-            sold_on = counted_under_a_deleted_link(new_item, made_at[row.tiktok_order_id], of_sku)
+            sold_on = counted_under_a_deleted_link(
+                new_item, made_at[row.tiktok_order_id], of_sku, shipped=line.wanted is StockEffect.DEDUCT
+            )
             if sold_on != new_item and key in deducted and deducted[key][0] != sold_on:
                 sold_on = new_item  # (the delete deducted it from a third item: it moves as any line)
         if first_linked and sold_on is not None and key in deducted and deducted[key][0] == sold_on:
