@@ -23,6 +23,7 @@ from adapters.crypto import TokenCipher
 from adapters.db.repositories.inventory.links import upsert_links
 from adapters.db.repositories.inventory.writer import hold_shop_links
 from adapters.db.tables import deleted_shop_links, inventory_items, inventory_push_outbox, sku_links
+from domain.inventory.ledger import EARLIER_PERIOD
 from domain.inventory_push import ProductPushOutcome, PushIntent, SkuPushError
 from domain.services import inventory as pool
 from domain.services.inventory_push import PushDeps, _record_unchanged
@@ -281,7 +282,7 @@ async def test_a_shops_delete_takes_the_items_of_its_earlier_link_periods_in_id_
     # 40P01, and it ran again: review58 R7); the copy names the lower item
     assert [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"] == []
     async with world.db.read_sessionmaker() as session:
-        copied = select(deleted_shop_links.c.inventory_item_id).where(deleted_shop_links.c.source.is_(None))
+        copied = select(deleted_shop_links.c.inventory_item_id).where(deleted_shop_links.c.source == EARLIER_PERIOD)
         assert set((await session.execute(copied)).scalars()) == {low, high}
 
 
