@@ -486,7 +486,9 @@ def order_timing(
     return in_seed, after_link or sold_while_linked_before(created_at, linked_before)
 
 
-def sold_while_linked_before(created_at: datetime, linked_before: Collection[KeptPeriod]) -> bool:
+def sold_while_linked_before(
+    created_at: datetime, linked_before: Collection[KeptPeriod], whole_seconds: bool = False
+) -> bool:
     """Whether an order created at `created_at` (TikTok's `create_time`, whole seconds) was made while an earlier
     connection of its TikTok shop had the SKU linked to the item it links to now: at or after one of `linked_before`'s
     link times (`linked_at`, its second counting as after, as in `order_timing`) and before that shop's delete.
@@ -512,11 +514,36 @@ def sold_while_linked_before(created_at: datetime, linked_before: Collection[Kep
 
     A period may carry a third time, when it ends if not at its delete (`KeptLink.ends_at`, `through_the_gap`: a
     link that named its item at the delete runs on through the gap until the SKU's next link); the 97 days still
-    count back from the delete."""
+    count back from the delete.
+
+    `whole_seconds`: a period ends at the start of its end's second instead (`_made_under`: that second belongs to
+    the period that starts in it)."""
     return any(
-        max(_whole_second(period[0]), period[1] - DELETED_LINE_KEPT) <= created_at < _ends(period)
+        max(_whole_second(period[0]), period[1] - DELETED_LINE_KEPT)
+        <= created_at
+        < (_whole_second(_ends(period)) if whole_seconds else _ends(period))
         for period in linked_before
     )
+
+
+def _made_under(created_at: datetime, periods: Mapping[str, Collection[KeptPeriod]]) -> set[str]:
+    """The items of `periods` (item -> its link periods) under one of whose periods an order created at `created_at`
+    (TikTok's `create_time`, whole seconds) was made (`sold_while_linked_before`), read so that consecutive periods do
+    not overlap: a period's start is taken to its second (its second counting as after the change), and its end is
+    our clock's (microseconds), so the second of a link change was in both the period it ended and the one it began.
+    That second belongs to the period that begins in it (the same rule, "the second of a change counts as after
+    it"): the ends are read to their second first (`whole_seconds`), and only when no period holds the order so, to
+    their microseconds, as before (a period's last second that no next period begins in, an end at a delete or at the
+    merchant's unlink, still holds the orders of that second). Before, a sale of that very second first seen after a
+    second change matched two items, and "never guess" left it history: its units on sale on every shop for good
+    (review58 R2)."""
+    for whole_seconds in (True, False):
+        items = {
+            item for item, of_item in periods.items() if sold_while_linked_before(created_at, of_item, whole_seconds)
+        }
+        if items:
+            return items
+    return set()
 
 
 def _ends(period: KeptPeriod) -> datetime:
@@ -542,7 +569,7 @@ def sold_under_an_earlier_link(
     links to now, as the same sale seen in time would have moved there with the link (`relink_line`), and a cancelled
     one is history either way. Orders older than the orders window never arrive first seen; the 97 days
     (`DELETED_LINE_KEPT`) bound the periods kept, as for a deleted shop's."""
-    items = {item for item, of_item in periods.items() if sold_while_linked_before(created_at, of_item)}
+    items = _made_under(created_at, periods)
     return next(iter(items)) if len(items) == 1 else None
 
 
@@ -560,7 +587,7 @@ def shipped_under_a_deleted_link(
     guess). The caller passes no period for a line that connection's ledger had."""
     if wanted is not StockEffect.DEDUCT:
         return None
-    items = {item for item, periods in linked_before.items() if sold_while_linked_before(created_at, periods)}
+    items = _made_under(created_at, linked_before)
     return next(iter(items)) if len(items) == 1 else None
 
 
@@ -684,18 +711,22 @@ def counted_under_a_deleted_link(
     links to then, as the same sale seen in time would have moved there with the link): counted on the earlier
     period's item, an open sale made under SOCK, the SKU linked back to HAT before the delete, reserved on SOCK after
     the reconnect where the never-deleted connection reserved it on HAT (kept58's reconnect fuzz, seed 28)."""
-    if sold_while_linked_before(created_at, [_to_its_end(period) for period in linked_before.get(item_id, ())]):
-        return item_id
-    items = {
-        item for item, periods in linked_before.items()
-        if item != item_id and any(
-            (shipped or not (isinstance(period, KeptLink) and period.earlier))
-            and sold_while_linked_before(created_at, [_to_its_end(period)])
-            and (period[2] is None or sold_before_unlink(created_at, period[2]))
-            for period in periods
-        )
-    }  # fmt: skip
-    return next(iter(items)) if len(items) == 1 else item_id
+    own = [_to_its_end(period) for period in linked_before.get(item_id, ())]
+    for whole_seconds in (True, False):  # a link change's second counts as after it first (`_made_under`)
+        if sold_while_linked_before(created_at, own, whole_seconds):
+            return item_id
+        items = {
+            item for item, periods in linked_before.items()
+            if item != item_id and any(
+                (shipped or not (isinstance(period, KeptLink) and period.earlier))
+                and sold_while_linked_before(created_at, [_to_its_end(period)], whole_seconds)
+                and (period[2] is None or sold_before_unlink(created_at, period[2]))
+                for period in periods
+            )
+        }  # fmt: skip
+        if items:
+            return next(iter(items)) if len(items) == 1 else item_id
+    return item_id
 
 
 def _to_its_end(period: KeptLink | tuple[datetime, datetime, datetime | None]) -> tuple[datetime, datetime, datetime]:

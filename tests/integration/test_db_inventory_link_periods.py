@@ -269,3 +269,49 @@ async def test_an_open_sale_under_an_earlier_link_reserves_on_the_skus_link_afte
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 2, 8), (10, 0, 10))
     await _read_late(world, again, sale, "IN_TRANSIT")
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def _detour_at_half_a_second(world: Pool) -> tuple[Shop, Order]:
+    """g1 linked to HAT, linked to SOCK by hand at t1 = X.5 s (our clock's microseconds), and back to HAT a minute
+    later; a sale of 2 units made in t1's very second (TikTok's `create_time`: X), its webhooks lost, shipped:
+    (shop, that sale)."""
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1, microseconds=500_000))
+    moved_at = world.clock.now()
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", hat)
+    return shop, order("o1", "IN_TRANSIT", "g1", "g1", at=moved_at.replace(microsecond=0))
+
+
+async def test_a_sale_of_the_second_a_link_moved_first_seen_after_a_later_move_counts_on_the_link_it_moved_to(
+    world: Pool,
+) -> None:
+    # given g1 linked to HAT, to SOCK at X.5 s and back to HAT; a sale made in the second X, webhooks lost, shipped
+    shop, sale = await _detour_at_half_a_second(world)
+    # when a poll reads it
+    await _read_late(world, shop, sale, "IN_TRANSIT")
+    # then its 2 units leave SOCK's on-hand: the second of a link change counts as after it (review58 R2; before,
+    # HAT's period [.., X.5) and SOCK's [X, ..) both held it, "never guess" made it history: 10/0/10 twice)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_sale_of_the_second_a_link_moved_counts_on_the_link_it_moved_to_after_a_delete_and_reconnect(
+    world: Pool, orders_first: bool
+) -> None:
+    # given the same detour and sale; the shop is then deleted
+    shop, sale = await _detour_at_half_a_second(world)
+    world.clock.advance(timedelta(minutes=1))
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    # when the same TikTok shop is connected again (g1 -> HAT by its seller SKU), its import reading the sale
+    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    late = replace(sale, updated_at=world.clock.now())
+    if orders_first:
+        await world.orders(again, late)
+    await world.products(again, product("q", ("g1", "HAT", 10), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(again, late)
+    # then its 2 units leave SOCK's on-hand, as on the never-deleted connection
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
