@@ -32,7 +32,8 @@ after shipping) asks a deduction: no automatic restock. `transition` moves a lin
                                      line reserved in the seed and cancelled before the seed's read releases its
                                      units from on-hand too (`released_before_read`); a shipment the merchant's
                                      count already found gone takes its units off reserved only
-                                     (`counted_after_shipment`, dated by `left_shelf_by`)
+                                     (`counted_after_shipment`, dated by `left_shelf_by`); one shipped before a link
+                                     change moved the line deducts from the item it left (`shipped_before_relink`)
     DEDUCTED, RELEASED, HISTORICAL   final
 
 An update whose order `update_time` is older than the one applied changes nothing; a replay of the same one
@@ -571,6 +572,65 @@ def sold_under_an_earlier_link(
     (`DELETED_LINE_KEPT`) bound the periods kept, as for a deleted shop's."""
     items = _made_under(created_at, periods)
     return next(iter(items)) if len(items) == 1 else None
+
+
+def shipped_before_relink(
+    line: LedgerLine, order_updated_at: datetime, periods: Mapping[str, Collection[tuple[datetime, datetime]]]
+) -> str | None:
+    """The item whose shelf a RESERVED line's shipment left, when that is not the item the line is reserved on now:
+    its order version asking a deduction (shipped, or cancelled after its package left, `line_effect`) dated
+    `order_updated_at` (TikTok's `update_time`, whole seconds) falls within an earlier link period of its SKU on this
+    connection (`periods`: item -> (when that link took effect, when it ended), `sku_link_periods`, migration 0049,
+    `links.ended_period`) of exactly one item other than the line's, read to whole seconds (`sold_while_linked_before`
+    with `whole_seconds`); None otherwise (none, the line's own, or two: never guess).
+
+    The rule (the README's "a sale counts on the item its SKU was linked to when it was made"; review58 R5): a link
+    change to another item moves a RESERVED line with it (`relink_line`: the reservation follows the SKU's stock),
+    and a shipment the ledger learns of only after such a change (its webhook lost, the next poll) is then deducted
+    on the item the line moved to, though its units left the shelf of the item the line was reserved on when it
+    shipped: that item keeps units on sale that have left, the other loses units it still holds, for good. So
+    shipped before the change, it deducts its units from that item's on-hand and gives its reservation back on the
+    one it is on now (`left_before_relink`), as the same sale first seen shipped counts on the item of its period
+    (`sold_under_an_earlier_link`).
+
+    Which time bound is safe: `update_time` bounds the shipment from above (TikTok changes an order no later than
+    that version's update_time, `counted_after_shipment`), but it is whole seconds: the change itself may be up to a
+    second later. An update_time before the second of the period's end proves the units left before the link
+    moved; one of that very second may have come before it or after: taken as after, the side TikTok's seconds
+    cannot tell apart (deducted from the item the line is on, as before). A later update_time proves nothing either.
+    A line marked owed to an item (`LedgerLine.left_out_of`) is left as it was: carried off the item it left with its
+    units (`carries_its_units`: a seller SKU renamed to a new item seeded from TikTok's stock, which counted its
+    units in), that item no longer holds them, and the item it is on deducts them; a seed's mark, the same.
+    What it gives up: a line the merchant's `skuUnlink` left reserved on its item (`stays_reserved`) and the next
+    link moved, shipped between the unlink and that link: the period ended at the unlink, and the shipment deducts
+    from the item the line moved to, as before."""
+    if line.left_out_of is not None:
+        return None
+    items = {
+        item for item, of_item in periods.items() if sold_while_linked_before(order_updated_at, of_item, True)
+    }  # fmt: skip
+    if len(items) != 1 or line.inventory_item_id in items:
+        return None
+    return next(iter(items))
+
+
+def left_before_relink(
+    line: LedgerLine, wanted: StockEffect, order_updated_at: datetime, shipped_from: str, counted_at: datetime | None
+) -> tuple[Transition, Transition]:
+    """The moves of a RESERVED line shipped from item `shipped_from` before a link change moved it to the item it is
+    on (`shipped_before_relink`), asking `wanted` (a deduction) at `order_updated_at`: its reservation goes back on
+    the item it is on (reserved -q there, RELEASED: none of its units left that shelf), then it deducts its units
+    from `shipped_from`'s on-hand (DEDUCTED, the line now on that item; nothing was reserved there any more). Both
+    items' `available` move, the first up, the second down. `counted_at`: the last count of `shipped_from`
+    (`inventorySetOnHand`) in or after the shipment's second; when it covers the shipment (`counted_after_shipment`:
+    the count found the units gone), the deduction moves nothing more."""
+    q, item = line.quantity, line.inventory_item_id
+    back = Transition(
+        LineState.DEDUCTED, wanted, order_updated_at, shipped_from, 0, -q, MovementKind.RELEASED, counted_on=item
+    )
+    if counted_at is not None and counted_after_shipment(order_updated_at, counted_at):
+        return back, Transition(LineState.DEDUCTED, wanted, order_updated_at, shipped_from)
+    return back, Transition(LineState.DEDUCTED, wanted, order_updated_at, shipped_from, -q, 0, MovementKind.DEDUCTED)
 
 
 def shipped_under_a_deleted_link(

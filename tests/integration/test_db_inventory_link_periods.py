@@ -315,3 +315,63 @@ async def test_a_sale_of_the_second_a_link_moved_counts_on_the_link_it_moved_to_
         await world.orders(again, late)
     # then its 2 units leave SOCK's on-hand, as on the never-deleted connection
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
+
+
+async def _reserved_then_shipped_then_relinked(world: Pool, count_hat: bool = False, same_second: bool = False) -> Shop:
+    """g1 linked to HAT; a sale o1 of 2 units made under it and seen open in time (HAT 10/2/8); it ships (TikTok's
+    update_time U), that webhook lost; (`count_hat`: the merchant counts HAT's shelf, 8, after U); the merchant links
+    g1 to SOCK a minute after U (`same_second`: in U's very second), the open line moving with the link (SOCK
+    10/2/8); a poll reads the shipped version, dated U: that shop."""
+    from domain.services import inventory as pool
+
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "AWAITING_SHIPMENT")
+    await world.orders(shop, sale)
+    assert await world.counts("HAT") == (10, 2, 8)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
+    if count_hat:
+        world.clock.advance(timedelta(seconds=10))
+        await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 10)
+    world.clock.advance(timedelta(microseconds=500_000) if same_second else timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == (
+        ((8, 0, 8) if count_hat else (10, 0, 10)),
+        (10, 2, 8),
+    )
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, shipped)
+    return shop
+
+
+async def test_a_reserved_sale_shipped_before_its_sku_was_linked_elsewhere_deducts_from_the_item_it_left(
+    world: Pool,
+) -> None:
+    # given a sale seen open under g1 -> HAT, shipped at U, g1 linked to SOCK after U (the reservation moved)
+    # when a poll reads the shipped version dated U
+    await _reserved_then_shipped_then_relinked(world)
+    # then its units leave HAT's on-hand, the shelf they left before the change, and SOCK's reservation goes back, as
+    # for the same sale first seen shipped (review58 R5; before: HAT 10/0/10, SOCK 8/0/8)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def test_a_reserved_sale_shipped_before_a_relink_and_before_a_count_of_the_item_it_left_deducts_nothing_more(
+    world: Pool,
+) -> None:
+    # given the same, but the merchant counted HAT's shelf (8: o1's units gone) after U and before the relink
+    # when a poll reads the shipped version dated U
+    await _reserved_then_shipped_then_relinked(world, count_hat=True)
+    # then HAT's count stands (the shipment before it is in it), and SOCK's reservation goes back
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def test_a_reserved_sale_shipped_in_the_second_of_a_relink_deducts_from_the_item_it_moved_to(
+    world: Pool,
+) -> None:
+    # given the same, but the relink made in U's very second (it may have come before the shipment or after)
+    # when a poll reads the shipped version dated U
+    await _reserved_then_shipped_then_relinked(world, same_second=True)
+    # then the shipment counts as after the relink (the side TikTok's seconds cannot tell apart): it deducts from SOCK,
+    # where its reservation is
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))

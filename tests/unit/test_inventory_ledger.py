@@ -31,6 +31,7 @@ from domain.inventory.ledger import (
     first_seen_unlinked,
     in_seed_again,
     leaves_with_its_shop,
+    left_before_relink,
     left_out_of_seed,
     left_shelf_by,
     line_effect,
@@ -39,6 +40,7 @@ from domain.inventory.ledger import (
     pending_with_its_shop,
     released_before_read,
     relink_line,
+    shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
     sold_under_an_earlier_link,
@@ -1083,3 +1085,39 @@ def test_an_earlier_period_a_deleted_shops_link_change_ended_counts_only_shipped
     # a period of the delete's own link keeps counting open lines on its item (relink56)
     own = through_the_gap([("SOCK", OLDER, APPLIED, None, True, False)], None)
     assert counted_under_a_deleted_link("HAT", made_under_sock, own, shipped=False) == "SOCK"
+
+
+# A's link period on this connection: [OLDER, APPLIED + 0.5 s), then the SKU's link moved the line to B
+MOVED_AT = APPLIED + timedelta(microseconds=500_000)
+
+
+@pytest.mark.parametrize(
+    ("shipped_at", "left"),
+    [(APPLIED - timedelta(seconds=1), "A"), (APPLIED, None), (NEWER, None), (OLDER - timedelta(seconds=1), None)],
+    ids=["before-the-changes-second", "in-the-changes-second", "after", "before-the-period"],
+)
+def test_a_reserved_line_shipped_before_a_relink_names_the_item_it_left_only_before_the_changes_second(
+    shipped_at: datetime, left: str | None
+) -> None:
+    # given a line of 3 units reserved on B, moved there from A by a link change at APPLIED + 0.5 s
+    line = LedgerLine(RESERVED, RESERVE, OLDER, "B", 3)
+    # when its shipped version is dated `shipped_at`: then it left A's shelf only if that is before the change's second
+    assert shipped_before_relink(line, shipped_at, {"A": [(OLDER, MOVED_AT)]}) == left
+    # (its own item's period, or two items' periods, name none; nor does a line carried off A with its units)
+    assert shipped_before_relink(line._replace(left_out_of="A"), shipped_at, {"A": [(OLDER, MOVED_AT)]}) is None
+    assert shipped_before_relink(line, shipped_at, {"B": [(OLDER, MOVED_AT)]}) is None
+    assert shipped_before_relink(line, shipped_at, {"A": [(OLDER, MOVED_AT)], "C": [(OLDER, MOVED_AT)]}) is None
+
+
+@pytest.mark.parametrize("counted", [False, True], ids=["not-counted", "counted-after-the-shipment"])
+def test_a_reserved_line_shipped_before_a_relink_gives_its_reservation_back_and_deducts_from_the_item_it_left(
+    counted: bool,
+) -> None:
+    line = LedgerLine(RESERVED, RESERVE, OLDER, "B", 3)
+    back, deducted = left_before_relink(line, DEDUCT, APPLIED, "A", NEWER if counted else None)
+    assert back == Transition(DEDUCTED, DEDUCT, APPLIED, "A", 0, -3, MOVED_RELEASED, counted_on="B")
+    assert back.item_moved == "B"
+    assert deducted == (
+        Transition(DEDUCTED, DEDUCT, APPLIED, "A") if counted
+        else Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, 0, MOVED_DEDUCTED)
+    )  # fmt: skip

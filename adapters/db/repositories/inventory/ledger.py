@@ -89,6 +89,7 @@ from domain.inventory.ledger import (
     deducted_on_copy,
     first_link_here,
     leaves_with_its_shop,
+    left_before_relink,
     left_out_of_seed,
     left_shelf_by,
     line_effect,
@@ -97,6 +98,7 @@ from domain.inventory.ledger import (
     pending_with_its_shop,
     relink_line,
     seen_before_push,
+    shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
     sold_under_an_earlier_link,
@@ -365,6 +367,22 @@ async def _apply_chunk(
                     by_import, before_unlink, counted_at, shipped_by,
                 )  # fmt: skip
                 if (
+                    move is not None and move.state is LineState.DEDUCTED and current is not None
+                    and current.state is LineState.RESERVED and sku_id in earlier
+                    and (left := shipped_before_relink(current, updated_at, earlier[sku_id])) is not None
+                ):  # fmt: skip
+                    # shipped before a link change moved its reservation: it deducts from the item it left and
+                    # gives the reservation back where it is (`ledger.left_before_relink`; a count of the item it
+                    # left, after the shipment, covers it)
+                    back, move = left_before_relink(
+                        current, wanted, updated_at, left, await last_count.since(left, updated_at)
+                    )
+                    write.line(
+                        key, sku_id, current.quantity, back, before=current, stamped_at=time_of(stamped[key]),
+                        left_out_of=current.left_out_of, reason=_SHIPPED_BEFORE_RELINK,
+                    )  # fmt: skip
+                    reason = _SHIPPED_BEFORE_RELINK
+                if (
                     move is not None and move.state is LineState.HISTORICAL and wanted is StockEffect.DEDUCT
                     and current is None and record is None and sku_id in earlier
                 ):  # fmt: skip
@@ -483,6 +501,9 @@ _CONNECTED_AGAIN = "shop connected again"  # the movement of a line its shop's d
 
 
 _CONNECTED_AGAIN_UNSEEN = "shop connected again: sold unseen"  # a sale its delete took off as sold unseen, back
+
+
+_SHIPPED_BEFORE_RELINK = "shipped before its SKU was linked elsewhere"  # `ledger.left_before_relink`'s two moves
 
 
 class _UnseenHolds:
