@@ -690,6 +690,22 @@ deleted_shop_links = Table(
     Index(None, "merchant_id", "tiktok_shop_id", "deleted_at"),
 )
 
+# When each connection of a TikTok shop began and ended, kept by its merchant's delete (migration 0051, review58 R6):
+# a deleted link's gap period (`domain.inventory.ledger.through_the_gap`) ends where another merchant's connection of
+# the same TikTok shop began, whose sales left that merchant's shelf. No foreign key: it outlives the shop and its
+# items (a `deleted_shop_links` row goes with its item). One row per delete, swept with them 97 days after it.
+deleted_shop_connections = Table(
+    "deleted_shop_connections",
+    metadata,
+    Column("merchant_id", String(128), nullable=False),
+    Column("tiktok_shop_id", String(64), nullable=False),
+    Column("connected_at", UTCDateTime, nullable=False),  # the shop row's `created_at`
+    Column("deleted_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("merchant_id", "tiktok_shop_id", "deleted_at"),
+    Index(None, "tiktok_shop_id", "connected_at"),
+    Index(None, "deleted_at"),  # the retention sweep's batches (`deleted_line_forgotten`)
+)
+
 # The earlier link periods of a shop's TikTok SKU on this connection (migration 0049, kept57): when the SKU's link
 # leaves an item for another (the merchant's `skuLink`, an import's relink: a seller SKU renamed in Seller Center), the
 # period it counted orders on that item (its `linked_at`, or its seed's read, to the change; one the SKU had left

@@ -677,7 +677,9 @@ OPEN_ENDED = datetime.max.replace(tzinfo=UTC)
 
 
 def through_the_gap(
-    kept: Collection[tuple[str, datetime, datetime, datetime | None, bool, bool]], next_link_at: datetime | None
+    kept: Collection[tuple[str, datetime, datetime, datetime | None, bool, bool]],
+    next_link_at: datetime | None,
+    other_connections: Collection[datetime] = (),
 ) -> dict[str, list[KeptLink]]:
     """The kept link periods of one TikTok SKU by item (`counted_under_a_deleted_link`'s `linked_before`), from the
     rows the merchant's deletes of earlier connections of its TikTok shop kept (`kept`: (item id, link time, delete
@@ -696,8 +698,14 @@ def through_the_gap(
     `deleted_shop_lines` record), and a reconnect joining the existing item seeds nothing from TikTok's stock (the
     item keeps its count; an item the delete removed goes with its periods, `ON DELETE CASCADE`, and the reconnect
     seeds a new one from a read that already left the sale out). A link the merchant had unlinked, or one an import
-    left without its item, or one kept before 0045 (no source) ends at the delete (or the unlink) as before."""
-    later = sorted(since for _, since, *_ in kept)
+    left without its item, or one kept before 0045 (no source) ends at the delete (or the unlink) as before.
+
+    `other_connections`: when another merchant's connections of the same TikTok shop began (by each of their deletes,
+    its earliest kept link time, `deleted_shop_links`; a TikTok shop is connected to one Shopbridge shop at a time,
+    `shops.tiktok_shop_id` unique): the gap ends at the first of them after the delete too. The shop was that
+    merchant's then, its sales left that merchant's shelf and were counted in that merchant's pool (review58 R6:
+    running on, the gap counted them in both pools). Only those instants cross between merchants, no row of theirs."""
+    later = sorted([*(since for _, since, *_ in kept), *other_connections])
     periods: dict[str, list[KeptLink]] = {}
     for item_id, since, deleted_at, unlinked_at, named_its_item, earlier in kept:
         ends_at = None

@@ -235,3 +235,35 @@ async def test_a_sale_made_under_the_reconnects_own_link_counts_there_after_the_
     world.clock.advance(timedelta(minutes=1))
     await world.orders(again, *(replace(sale, status="DELIVERED", updated_at=world.clock.now()) for sale in sales))
     assert (await world.counts("SOCK"), await world.counts("HAT")) == (sock_after, (8, 0, 8))
+
+
+@HOW
+async def test_a_sale_made_while_another_merchant_had_the_shop_connected_leaves_the_first_merchants_items_alone(
+    world: Pool, orders_first: bool
+) -> None:
+    # given g1 (seller SKU SOCK) of merchant-a's shop LINKED to SOCK (10 on hand) when merchant-a deletes the shop
+    gone = await _linked_to_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    await _delete(world, gone)
+    # when the TikTok shop is connected by merchant-b (handed over), whose own SOCK g1 links; a sale of 2 units made
+    # then is seen shipped by merchant-b's ledger (b's SOCK 8); merchant-b deletes the shop in turn
+    world.clock.advance(timedelta(minutes=1))
+    b_shop = await add_shop(
+        world.uows,
+        make_shop(merchant_id="merchant-b", tiktok_shop_id=gone.tiktok_shop_id, created_at=world.clock.now()),
+    )
+    await world.products(b_shop, product("q", ("g1", "SOCK", 10), at=world.clock.now()))
+    world.clock.advance(timedelta(minutes=1))
+    sale = order("o1", "IN_TRANSIT", "g1", "g1", at=world.clock.now())
+    await world.orders(b_shop, sale)
+    b_sock = await world.item("SOCK", "merchant-b")
+    assert (b_sock["on_hand"], b_sock["reserved"]) == (8, 0)
+    world.clock.advance(timedelta(minutes=1))
+    await delete_shop(world.uows, world.clock, "merchant-b", b_shop.id, world.events, world.queue)
+    # and merchant-a connects it again, its import reading the sale
+    world.clock.advance(timedelta(minutes=1))
+    await _reconnect(world, gone, replace(sale, updated_at=world.clock.now()), orders_first)
+
+    # then merchant-a's SOCK is untouched: the gap period of merchant-a's link ended when merchant-b's connection
+    # began, and the sale left merchant-b's shelf (review58 R6; before: 8/0/8, counted in both merchants' pools)
+    assert await world.counts("SOCK") == (10, 0, 10)

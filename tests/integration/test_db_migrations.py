@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0050_orders_collected_at"
+HEAD = "0051_deleted_shop_connections"
 
 
 def _assert_migrates_to_head(url: str) -> None:

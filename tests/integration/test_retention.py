@@ -19,6 +19,7 @@ from adapters.db.latest_tasks import latest_sync_tasks
 from adapters.db.shop_facts import shop_sync_facts
 from adapters.db.tables import (
     authorization_requests,
+    deleted_shop_connections,
     deleted_shop_holds,
     deleted_shop_lines,
     inventory_items,
@@ -203,7 +204,8 @@ async def test_authorization_requests_go_a_day_after_they_expired(database: Data
 
 async def _deleted_line(harness: SyncHarness, deleted_at: datetime) -> None:
     """A record of an open line that a shop's delete deducted at `deleted_at` (`deleted_shop_lines`), and one of units
-    it took off as sold unseen (`deleted_shop_holds`), on an item of their own."""
+    it took off as sold unseen (`deleted_shop_holds`), on an item of their own; and its connection's times
+    (`deleted_shop_connections`)."""
     async with harness.db.write_sessionmaker() as session, session.begin():
         item = {"id": "item-sock", "merchant_id": "merchant-a", "sku": "SOCK", "on_hand": 3}
         await session.execute(insert(inventory_items).values(**item, created_at=deleted_at, updated_at=deleted_at))
@@ -213,6 +215,11 @@ async def _deleted_line(harness: SyncHarness, deleted_at: datetime) -> None:
         held = {"merchant_id": "merchant-a", "tiktok_shop_id": "tts-gone", "tiktok_sku_id": "s1", "quantity": 2}
         held |= {"inventory_item_id": "item-sock", "deleted_at": deleted_at, "sold_before": deleted_at}
         await session.execute(insert(deleted_shop_holds).values(**held))
+        await session.execute(
+            insert(deleted_shop_connections).values(
+                merchant_id="merchant-a", tiktok_shop_id="tts-gone", connected_at=deleted_at, deleted_at=deleted_at
+            )
+        )
 
 
 async def _mark(uows: Any, shop: Shop, kind: SyncKind, tiktok_id: str, failed_at: datetime) -> None:
@@ -294,6 +301,7 @@ async def test_the_workers_sweep_prunes_tasks_and_authorization_requests(
                 requests = list((await session.execute(select(authorization_requests.c.state_digest))).scalars())
                 lines = list((await session.execute(select(deleted_shop_lines.c.tiktok_order_id))).scalars())
                 lines += list((await session.execute(select(deleted_shop_holds.c.tiktok_sku_id))).scalars())
+                lines += list((await session.execute(select(deleted_shop_connections.c.tiktok_shop_id))).scalars())
                 marks = list((await session.execute(select(unreadable_records.c.tiktok_id))).scalars())
             swept = old.id not in tasks and not requests and not lines and marks == ["o-recent"]
             if swept or asyncio.get_running_loop().time() > deadline:

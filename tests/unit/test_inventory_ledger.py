@@ -1034,6 +1034,11 @@ def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the
     # a later delete's period of the same SKU starts the next link: the first ends there
     again = [*kept, ("B", reconnect, reconnect + timedelta(hours=1), None, True, False)]
     assert through_the_gap(again, None)["A"][0].ends_at == reconnect
+    # another merchant's connection of the TikTok shop after the delete (before this connection's link) ends it too
+    # (review58 R6); one before the delete does not
+    other = delete + timedelta(hours=1)
+    assert through_the_gap(kept, reconnect, [delete - timedelta(days=1), other])["A"][0].ends_at == other
+    assert through_the_gap(kept, None, [other])["A"][0].ends_at == other
     # a link kept before migration 0045 (no source) ends at the delete, as before
     assert through_the_gap([("A", OLDER, delete, None, False, False)], reconnect)["A"][0].ends_at is None
     # the 97 days still count back from the delete

@@ -59,6 +59,7 @@ from adapters.db.repositories.inventory_push_links import holds_remembered
 from adapters.db.retention import delete_oldest
 from adapters.db.tables import (
     UTCDateTime,
+    deleted_shop_connections,
     deleted_shop_holds,
     deleted_shop_lines,
     deleted_shop_links,
@@ -658,7 +659,42 @@ async def _linked_before(
         rows.setdefault(sku, []).append(
             (item, linked_at, deleted_at, unlinked_at, source is not None and not earlier, earlier)
         )
-    return {sku: through_the_gap(of_sku, (next_link or {}).get(sku)) for sku, of_sku in rows.items()}
+    others: list[datetime] = []
+    if any(named and unlinked_at is None for of_sku in rows.values() for _, _, _, unlinked_at, named, _ in of_sku):
+        # a gap period ends where another merchant's connection of the TikTok shop began (`through_the_gap`)
+        others = await _other_connections(session, merchant_id, tiktok_shop_id)
+    return {sku: through_the_gap(of_sku, (next_link or {}).get(sku), others) for sku, of_sku in rows.items()}
+
+
+async def _other_connections(session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any) -> list[datetime]:
+    """When other merchants' connections of TikTok shop `tiktok_shop_id` began, as their deletes kept it
+    (`deleted_shop_connections.connected_at`, migration 0051; a delete before it: the earliest link time it kept,
+    `deleted_shop_links.linked_at`, no later than that connection's first link, while its item stands). Times only:
+    nothing else of another merchant's is read. One statement."""
+    kept, connections = deleted_shop_links.c, deleted_shop_connections.c
+    query = union(
+        select(connections.connected_at).where(
+            connections.tiktok_shop_id == tiktok_shop_id, connections.merchant_id != merchant_id
+        ),
+        select(func.min(kept.linked_at))
+        .where(kept.tiktok_shop_id == tiktok_shop_id, kept.merchant_id != merchant_id)
+        .group_by(kept.merchant_id, kept.deleted_at),
+    )
+    return [time for time in (await session.execute(query)).scalars() if time is not None]
+
+
+async def _record_connection(session: AsyncSession, shop_id: str, now: datetime) -> None:
+    """Keep when the shop's connection of its TikTok shop began (its row's `created_at`) and ended (`now`), by merchant
+    (`deleted_shop_connections`, migration 0051): another merchant's reconnect of that TikTok shop ends its deleted
+    links' gap periods there (`_other_connections`, `ledger.through_the_gap`). One statement."""
+    await session.execute(
+        insert(deleted_shop_connections).from_select(
+            ["merchant_id", "tiktok_shop_id", "connected_at", "deleted_at"],
+            select(shops.c.merchant_id, shops.c.tiktok_shop_id, shops.c.created_at, literal(now, UTCDateTime)).where(
+                shops.c.id == shop_id
+            ),
+        )
+    )
 
 
 async def _linked_before_of_shop(
@@ -698,7 +734,8 @@ async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, 
     """Delete at most `limit` records a shop's delete before `deleted_before` (UTC) kept for its TikTok shop
     connected again, oldest first: the lines it deducted or had applied (`deleted_shop_lines`), then the units it took
     off as sold unseen (`deleted_shop_holds`), then its links' times (`deleted_shop_links`, the same key as the
-    holds'); the rule: `domain.inventory.ledger.deleted_line_forgotten`. Returns how many.
+    holds'), then its connection's (`deleted_shop_connections`: no gap period it ends outlives it); the rule:
+    `domain.inventory.ledger.deleted_line_forgotten`. Returns how many.
     Through each table's `deleted_at` index (migrations 0033, 0034, 0042), a batch no other sweep holds
     (`adapters.db.retention`); a record an import consumes meanwhile is simply gone (its delete and this one touch
     the same rows, in either order)."""
@@ -714,14 +751,21 @@ async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, 
     )  # fmt: skip
     if lines >= limit:
         return lines
-    return lines + await delete_oldest(
+    lines += await delete_oldest(
         session, deleted_shop_links, _HELD_KEY, lambda rows: rows.c.deleted_at < deleted_before,
+        lambda rows: rows.c.deleted_at, limit - lines,
+    )  # fmt: skip
+    if lines >= limit:
+        return lines
+    return lines + await delete_oldest(
+        session, deleted_shop_connections, _CONNECTION_KEY, lambda rows: rows.c.deleted_at < deleted_before,
         lambda rows: rows.c.deleted_at, limit - lines,
     )  # fmt: skip
 
 
 _DELETED_KEY = ("merchant_id", "tiktok_shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id")
 _HELD_KEY = ("merchant_id", "tiktok_shop_id", "tiktok_sku_id", "inventory_item_id", "deleted_at")
+_CONNECTION_KEY = ("merchant_id", "tiktok_shop_id", "deleted_at")
 
 
 async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -> None:
@@ -1489,6 +1533,7 @@ async def release_shop(
     if remember:
         await _record_deducted(session, shop_id, now)
         await _record_links(session, shop_id, merchant_id, now)
+        await _record_connection(session, shop_id, now)
     write = PoolWrite(shop_id, merchant_id, now)
     for row in (await session.execute(select(order_line_stock).where(reserved))).all():
         move = leaves_with_its_shop(ledger_line(row))
