@@ -593,11 +593,12 @@ def shipped_before_relink(
     one it is on now (`left_before_relink`), as the same sale first seen shipped counts on the item of its period
     (`sold_under_an_earlier_link`).
 
-    Which time bound is safe: `update_time` bounds the shipment from above (TikTok changes an order no later than
-    that version's update_time, `counted_after_shipment`), but it is whole seconds: the change itself may be up to a
-    second later. An update_time before the second of the period's end proves the units left before the link
-    moved; one of that very second may have come before it or after: taken as after, the side TikTok's seconds
-    cannot tell apart (deducted from the item the line is on, as before). A later update_time proves nothing either.
+    Which time bound is safe: `update_time` bounds the shipment from above (TikTok changes an order no later than that
+    version's update_time, `counted_after_shipment`), and so does the carrier's collection where it dates the line's
+    (`left_shelf_by`, which the caller passes as `order_updated_at`), but it is whole seconds: the change itself may be
+    up to a second later. An update_time before the second of the period's end proves the units left before the link
+    moved; one of that very second may have come before it or after: taken as after, the side TikTok's seconds cannot
+    tell apart (deducted from the item the line is on, as before). A later update_time proves nothing either.
     A line marked owed to an item (`LedgerLine.left_out_of`) is left as it was: carried off the item it left with its
     units (`carries_its_units`: a seller SKU renamed to a new item seeded from TikTok's stock, which counted its
     units in), that item no longer holds them, and the item it is on deducts them; a seed's mark, the same.
@@ -615,7 +616,12 @@ def shipped_before_relink(
 
 
 def left_before_relink(
-    line: LedgerLine, wanted: StockEffect, order_updated_at: datetime, shipped_from: str, counted_at: datetime | None
+    line: LedgerLine,
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    shipped_from: str,
+    counted_at: datetime | None,
+    shipped_by: datetime | None = None,
 ) -> tuple[Transition, Transition]:
     """The moves of a RESERVED line shipped from item `shipped_from` before a link change moved it to the item it is
     on (`shipped_before_relink`), asking `wanted` (a deduction) at `order_updated_at`: its reservation goes back on
@@ -623,12 +629,13 @@ def left_before_relink(
     from `shipped_from`'s on-hand (DEDUCTED, the line now on that item; nothing was reserved there any more). Both
     items' `available` move, the first up, the second down. `counted_at`: the last count of `shipped_from`
     (`inventorySetOnHand`) in or after the shipment's second; when it covers the shipment (`counted_after_shipment`:
-    the count found the units gone), the deduction moves nothing more."""
+    the count found the units gone, the shipment dated `shipped_by`, `left_shelf_by`; None: `order_updated_at`), the
+    deduction moves nothing more."""
     q, item = line.quantity, line.inventory_item_id
     back = Transition(
         LineState.DEDUCTED, wanted, order_updated_at, shipped_from, 0, -q, MovementKind.RELEASED, counted_on=item
     )
-    if counted_at is not None and counted_after_shipment(order_updated_at, counted_at):
+    if counted_at is not None and counted_after_shipment(shipped_by or order_updated_at, counted_at):
         return back, Transition(LineState.DEDUCTED, wanted, order_updated_at, shipped_from)
     return back, Transition(LineState.DEDUCTED, wanted, order_updated_at, shipped_from, -q, 0, MovementKind.DEDUCTED)
 

@@ -370,13 +370,13 @@ async def _apply_chunk(
                 if (
                     move is not None and move.state is LineState.DEDUCTED and current is not None
                     and current.state is LineState.RESERVED and sku_id in earlier
-                    and (left := shipped_before_relink(current, updated_at, earlier[sku_id])) is not None
+                    and (left := shipped_before_relink(current, shipped_by, earlier[sku_id])) is not None
                 ):  # fmt: skip
                     # shipped before a link change moved its reservation: it deducts from the item it left and
                     # gives the reservation back where it is (`ledger.left_before_relink`; a count of the item it
                     # left, after the shipment, covers it)
                     back, move = left_before_relink(
-                        current, wanted, updated_at, left, await last_count.since(left, updated_at)
+                        current, wanted, updated_at, left, await last_count.since(left, shipped_by), shipped_by
                     )
                     write.line(
                         key, sku_id, current.quantity, back, before=current, stamped_at=time_of(stamped[key]),
