@@ -123,7 +123,8 @@ async def wait_out(
     Cancelled, it could cancel a DataLoader's future that another operation of the socket awaits too (a strawberry
     DataLoader hands every `load()` of a key one future): that operation, maybe a message shared with other sockets,
     ended with a bare CancelledError (review57 F-cancel). Cancelled from outside (the client's `complete`), the task is
-    cancelled with it.
+    cancelled with it: each `load()` of the socket's loaders awaits a future of its own (gql/loaders.py
+    `_CheckedLoader`), so that cancellation leaves what the socket's other operations await alone (loader58).
     `where`: the subscription, as its GraphQL field."""
     if between is None or expires_at is None:
         return await _waited_out(outage, where, read, between)
