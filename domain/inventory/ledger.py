@@ -686,7 +686,7 @@ OPEN_ENDED = datetime.max.replace(tzinfo=UTC)
 def through_the_gap(
     kept: Collection[tuple[str, datetime, datetime, datetime | None, bool, bool]],
     next_link_at: datetime | None,
-    other_connections: Collection[datetime] = (),
+    other_connections: Collection[tuple[datetime, datetime]] = (),
 ) -> dict[str, list[KeptLink]]:
     """The kept link periods of one TikTok SKU by item (`counted_under_a_deleted_link`'s `linked_before`), from the
     rows the merchant's deletes of earlier connections of its TikTok shop kept (`kept`: (item id, link time, delete
@@ -707,19 +707,34 @@ def through_the_gap(
     seeds a new one from a read that already left the sale out). A link the merchant had unlinked, or one an import
     left without its item, or one kept before 0045 (no source) ends at the delete (or the unlink) as before.
 
-    `other_connections`: when another merchant's connections of the same TikTok shop began (by each of their deletes,
-    its earliest kept link time, `deleted_shop_links`; a TikTok shop is connected to one Shopbridge shop at a time,
-    `shops.tiktok_shop_id` unique): the gap ends at the first of them after the delete too. The shop was that
-    merchant's then, its sales left that merchant's shelf and were counted in that merchant's pool (review58 R6:
-    running on, the gap counted them in both pools). Only those instants cross between merchants, no row of theirs."""
-    later = sorted([*(since for _, since, *_ in kept), *other_connections])
+    `other_connections`: when other merchants had the same TikTok shop connected, (from, to) each (their deletes
+    keep it, `deleted_shop_connections`; a delete before migration 0051: from its earliest kept link time to that
+    delete, `deleted_shop_links`; a TikTok shop is connected to one Shopbridge shop at a time, `shops.tiktok_shop_id`
+    unique). The gap leaves those spans out: the shop was that merchant's then, its sales left that merchant's shelf
+    and were counted in that merchant's pool (review58 R6: running on, the gap counted them in both pools), and it
+    runs on after each (review58b F1: ended for good at the other merchant's connection, a sale made after that
+    merchant's delete and before this merchant's reconnect was counted in no pool). So a gap period may come in
+    pieces, a `KeptLink` each (the first from the link time, the next from the end of a span). Only those instants
+    cross between merchants, no row of theirs."""
+    later = sorted(since for _, since, *_ in kept)
+    spans = sorted(other_connections)
     periods: dict[str, list[KeptLink]] = {}
     for item_id, since, deleted_at, unlinked_at, named_its_item, earlier in kept:
-        ends_at = None
-        if named_its_item and unlinked_at is None:
-            following = [at for at in later if at >= deleted_at]
-            ends_at = max(deleted_at, following[0] if following else (next_link_at or OPEN_ENDED))
-        periods.setdefault(item_id, []).append(KeptLink(since, deleted_at, unlinked_at, ends_at, earlier))
+        of_item = periods.setdefault(item_id, [])
+        if not (named_its_item and unlinked_at is None):
+            of_item.append(KeptLink(since, deleted_at, unlinked_at, None, earlier))
+            continue
+        following = [at for at in later if at >= deleted_at]
+        ends_at = max(deleted_at, following[0] if following else (next_link_at or OPEN_ENDED))
+        start = since
+        for span_from, span_to in spans:
+            if span_to <= deleted_at or span_from >= ends_at:
+                continue  # (over before the delete, or after the gap)
+            if max(span_from, deleted_at) > start:
+                of_item.append(KeptLink(start, deleted_at, None, max(span_from, deleted_at), earlier))
+            start = max(start, span_to)
+        if start < ends_at:
+            of_item.append(KeptLink(start, deleted_at, None, ends_at, earlier))
     return periods
 
 

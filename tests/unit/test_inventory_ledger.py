@@ -16,6 +16,7 @@ from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
     DELETED_LINE_KEPT,
     LINE_ITSELF,
+    OPEN_ENDED,
     LedgerLine,
     LineState,
     StockEffect,
@@ -1034,11 +1035,20 @@ def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the
     # a later delete's period of the same SKU starts the next link: the first ends there
     again = [*kept, ("B", reconnect, reconnect + timedelta(hours=1), None, True, False)]
     assert through_the_gap(again, None)["A"][0].ends_at == reconnect
-    # another merchant's connection of the TikTok shop after the delete (before this connection's link) ends it too
-    # (review58 R6); one before the delete does not
-    other = delete + timedelta(hours=1)
-    assert through_the_gap(kept, reconnect, [delete - timedelta(days=1), other])["A"][0].ends_at == other
-    assert through_the_gap(kept, None, [other])["A"][0].ends_at == other
+    # another merchant's connection of the TikTok shop after the delete (before this connection's link) is left out of
+    # it (review58 R6), and it runs on after that merchant's delete (review58b F1); one before the delete: nothing
+    other, handed_back = delete + timedelta(minutes=30), delete + timedelta(hours=1)
+    before = (delete - timedelta(days=2), delete - timedelta(days=1))
+    pieces = through_the_gap(kept, reconnect, [before, (other, handed_back)])["A"]
+    assert [(p.since, p.ends_at) for p in pieces] == [(OLDER, other), (handed_back, reconnect)]
+    assert counted_under_a_deleted_link("B", other + timedelta(minutes=15), {"A": pieces}) == "B"
+    assert counted_under_a_deleted_link("B", handed_back + timedelta(minutes=1), {"A": pieces}) == "A"
+    assert [(p.since, p.ends_at) for p in through_the_gap(kept, None, [(other, handed_back)])["A"]] == [
+        (OLDER, other), (handed_back, OPEN_ENDED),
+    ]  # fmt: skip
+    # two spans overlapping, or one running past the gap's end: no piece in them, none after the end
+    spans = [(other, handed_back), (other + timedelta(minutes=15), reconnect + timedelta(hours=1))]
+    assert [(p.since, p.ends_at) for p in through_the_gap(kept, reconnect, spans)["A"]] == [(OLDER, other)]
     # a link kept before migration 0045 (no source) ends at the delete, as before
     assert through_the_gap([("A", OLDER, delete, None, False, False)], reconnect)["A"][0].ends_at is None
     # the 97 days still count back from the delete

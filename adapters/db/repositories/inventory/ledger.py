@@ -659,34 +659,40 @@ async def _linked_before(
         rows.setdefault(sku, []).append(
             (item, linked_at, deleted_at, unlinked_at, source is not None and not earlier, earlier)
         )
-    others: list[datetime] = []
+    others: list[tuple[datetime, datetime]] = []
     if any(named and unlinked_at is None for of_sku in rows.values() for _, _, _, unlinked_at, named, _ in of_sku):
-        # a gap period ends where another merchant's connection of the TikTok shop began (`through_the_gap`)
+        # a gap period leaves out the spans another merchant had the TikTok shop connected (`through_the_gap`)
         others = await _other_connections(session, merchant_id, tiktok_shop_id)
     return {sku: through_the_gap(of_sku, (next_link or {}).get(sku), others) for sku, of_sku in rows.items()}
 
 
-async def _other_connections(session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any) -> list[datetime]:
-    """When other merchants' connections of TikTok shop `tiktok_shop_id` began, as their deletes kept it
-    (`deleted_shop_connections.connected_at`, migration 0051; a delete before it: the earliest link time it kept,
-    `deleted_shop_links.linked_at`, no later than that connection's first link, while its item stands). Times only:
-    nothing else of another merchant's is read. One statement."""
+async def _other_connections(
+    session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any
+) -> list[tuple[datetime, datetime]]:
+    """When other merchants had TikTok shop `tiktok_shop_id` connected, (from, to) each, as their deletes kept it
+    (`deleted_shop_connections.connected_at` to `deleted_at`, migration 0051; a delete before it: from the earliest
+    link time it kept, `deleted_shop_links.linked_at`, no later than that connection's first link, while its item
+    stands, to that delete). Times only: nothing else of another merchant's is read. One statement."""
     kept, connections = deleted_shop_links.c, deleted_shop_connections.c
     query = union(
-        select(connections.connected_at).where(
+        select(connections.connected_at, connections.deleted_at).where(
             connections.tiktok_shop_id == tiktok_shop_id, connections.merchant_id != merchant_id
         ),
-        select(func.min(kept.linked_at))
+        select(func.min(kept.linked_at), kept.deleted_at)
         .where(kept.tiktok_shop_id == tiktok_shop_id, kept.merchant_id != merchant_id)
         .group_by(kept.merchant_id, kept.deleted_at),
     )
-    return [time for time in (await session.execute(query)).scalars() if time is not None]
+    return [
+        (began, ended)
+        for began, ended in (await session.execute(query)).all()
+        if began is not None and ended is not None
+    ]
 
 
 async def _record_connection(session: AsyncSession, shop_id: str, now: datetime) -> None:
     """Keep when the shop's connection of its TikTok shop began (its row's `created_at`) and ended (`now`), by merchant
-    (`deleted_shop_connections`, migration 0051): another merchant's reconnect of that TikTok shop ends its deleted
-    links' gap periods there (`_other_connections`, `ledger.through_the_gap`). One statement."""
+    (`deleted_shop_connections`, migration 0051): another merchant's deleted links' gap periods of that TikTok shop
+    leave that span out (`_other_connections`, `ledger.through_the_gap`). One statement."""
     await session.execute(
         insert(deleted_shop_connections).from_select(
             ["merchant_id", "tiktok_shop_id", "connected_at", "deleted_at"],
