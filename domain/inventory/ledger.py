@@ -575,14 +575,20 @@ def sold_under_an_earlier_link(
 
 
 def shipped_before_relink(
-    line: LedgerLine, order_updated_at: datetime, periods: Mapping[str, Collection[tuple[datetime, datetime]]]
+    line: LedgerLine,
+    order_updated_at: datetime,
+    periods: Mapping[str, Collection[tuple[datetime, datetime]]],
+    linked_at: datetime | None = None,
+    created_at: datetime | None = None,
 ) -> str | None:
     """The item whose shelf a RESERVED line's shipment left, when that is not the item the line is reserved on now:
     its order version asking a deduction (shipped, or cancelled after its package left, `line_effect`) dated
     `order_updated_at` (TikTok's `update_time`, whole seconds) falls within an earlier link period of its SKU on this
     connection (`periods`: item -> (when that link took effect, when it ended), `sku_link_periods`, migration 0049,
     `links.ended_period`) of exactly one item other than the line's, read to whole seconds (`sold_while_linked_before`
-    with `whole_seconds`); None otherwise (none, the line's own, or two: never guess).
+    with `whole_seconds`), each period read to when a reserved line left its item (`reserved_until`; `linked_at`: when
+    the SKU's link now took effect, or the link an unlinked SKU remembers; None: none; `created_at`: the order's
+    `create_time`); None otherwise (none, the line's own, or two: never guess).
 
     The rule (the README's "a sale counts on the item its SKU was linked to when it was made"; review58 R5): a link
     change to another item moves a RESERVED line with it (`relink_line`: the reservation follows the SKU's stock),
@@ -602,17 +608,52 @@ def shipped_before_relink(
     A line marked owed to an item (`LedgerLine.left_out_of`) is left as it was: carried off the item it left with its
     units (`carries_its_units`: a seller SKU renamed to a new item seeded from TikTok's stock, which counted its
     units in), that item no longer holds them, and the item it is on deducts them; a seed's mark, the same.
-    What it gives up: a line the merchant's `skuUnlink` left reserved on its item (`stays_reserved`) and the next
-    link moved, shipped between the unlink and that link: the period ended at the unlink, and the shipment deducts
-    from the item the line moved to, as before."""
+    With two relinks or more (A -> B -> X), the item is the one the line was reserved on when it shipped: shipped
+    while on B, it deducts from B, not from A, where it was sold (relink58)."""
     if line.left_out_of is not None:
         return None
     items = {
-        item for item, of_item in periods.items() if sold_while_linked_before(order_updated_at, of_item, True)
+        item for item, of_item in reserved_until(periods, linked_at, created_at).items()
+        if sold_while_linked_before(order_updated_at, of_item, True)
     }  # fmt: skip
     if len(items) != 1 or line.inventory_item_id in items:
         return None
     return next(iter(items))
+
+
+def reserved_until(
+    periods: Mapping[str, Collection[tuple[datetime, datetime]]],
+    linked_at: datetime | None,
+    created_at: datetime | None = None,
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """The earlier link periods of one SKU (`periods`: item -> (when that link took effect, when it ended),
+    `sku_link_periods`) each to when a RESERVED line counting on its item left it: the link change that named
+    another item (`relink_line` moves the line then), which is the period's end, unless the period ended at the
+    merchant's unlink (`links.ended_period`: its end is `sku_links.unlinked_at`), after which the line stayed reserved
+    on the item (`stays_reserved`) until the next link took effect: the first start of another period, or
+    `linked_at` (when the SKU's link now took effect, or the link an unlinked SKU remembers), after the end.
+
+    A period ended at a link change has the next link start in it (at its end; a link seeded from the stock read
+    starts at the read, before the change's instant): its end stands. One with none in it ended at an unlink; none
+    after it either (still unlinked: no line moved off it), its end stands too. The 97 days of
+    `sold_while_linked_before` then count back from the later end (a line reserved so long is rare).
+    Only a line of an order made before the unlink (`created_at`, TikTok's `create_time`: `sold_before_unlink`; None:
+    unknown, none) stayed on the item: one made after it waited for a link (PENDING_LINK, `first_seen_unlinked`), and
+    was never reserved there."""
+    starts = sorted(
+        {start for of_item in periods.values() for start, _ in of_item}.union([linked_at] if linked_at else [])
+    )
+    left: dict[str, list[tuple[datetime, datetime]]] = {}
+    for item, of_item in periods.items():
+        for start, end in of_item:
+            if (
+                created_at is not None
+                and sold_before_unlink(created_at, end)
+                and not any(start < at <= end for at in starts)
+            ):
+                end = next((at for at in starts if at > end), end)
+            left.setdefault(item, []).append((start, end))
+    return left
 
 
 def left_before_relink(

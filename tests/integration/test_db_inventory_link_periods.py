@@ -375,3 +375,105 @@ async def test_a_reserved_sale_shipped_in_the_second_of_a_relink_deducts_from_th
     # then the shipment counts as after the relink (the side TikTok's seconds cannot tell apart): it deducts from SOCK,
     # where its reservation is
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
+
+
+async def _reserved_unlinked_shipped_then_linked(world: Pool, count_hat: bool = False) -> Shop:
+    """g1 linked to HAT; a sale o1 of 2 units made under it and seen open in time (HAT 10/2/8); the merchant unlinks
+    g1 (`skuUnlink`: the line stays reserved on HAT, `stays_reserved`); o1 ships (update_time U), that webhook lost;
+    (`count_hat`: the merchant counts HAT's shelf, 8, after U); a minute after U the merchant links g1 to SOCK, the
+    open line moving with the link (SOCK 10/2/8); a poll reads the shipped version, dated U: that shop."""
+    from domain.services import inventory as pool
+
+    shop, hat, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "AWAITING_SHIPMENT")
+    await world.orders(shop, sale)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", None)
+    assert await world.counts("HAT") == (10, 2, 8)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
+    if count_hat:
+        world.clock.advance(timedelta(seconds=10))
+        await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 10)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == (
+        ((8, 0, 8) if count_hat else (10, 0, 10)),
+        (10, 2, 8),
+    )
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, shipped)
+    return shop
+
+
+async def test_a_reserved_sale_shipped_after_an_unlink_and_before_the_next_link_deducts_from_the_item_it_left(
+    world: Pool,
+) -> None:
+    # given a sale seen open under g1 -> HAT, g1 unlinked (the line stays reserved on HAT), shipped at U, g1 linked to
+    # SOCK after U (the reservation moved)
+    # when a poll reads the shipped version dated U
+    await _reserved_unlinked_shipped_then_linked(world)
+    # then its units leave HAT's on-hand, the shelf it was reserved on when it shipped, and SOCK's reservation goes
+    # back (relink58; before: HAT's period ended at the unlink, and the shipment deducted from SOCK: HAT 10/0/10,
+    # SOCK 8/0/8)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def test_a_reserved_sale_shipped_after_an_unlink_and_before_a_count_of_the_item_it_left_deducts_nothing_more(
+    world: Pool,
+) -> None:
+    # given the same, but the merchant counted HAT's shelf (8: o1's units gone) after U and before the link to SOCK
+    # when a poll reads the shipped version dated U
+    await _reserved_unlinked_shipped_then_linked(world, count_hat=True)
+    # then HAT's count stands (the shipment before it is in it), and SOCK's reservation goes back
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+async def test_a_reserved_sale_shipped_while_on_the_second_of_two_relinks_deducts_from_that_item(world: Pool) -> None:
+    # given HAT, SOCK and PEN; a sale seen open under g1 -> HAT (HAT 10/2/8); g1 linked to SOCK (the reservation moves:
+    # SOCK 10/2/8); the sale ships at U, its webhook lost; g1 linked to PEN after U (PEN 10/2/8)
+    kept, shop = await world.shop(), await world.shop()
+    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10), ("k3", "PEN", 10)))
+    await world.products(shop, product("q", ("g1", "HAT", 10)))
+    sock, pen = (await world.item("SOCK"))["id"], (await world.item("PEN"))["id"]
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "AWAITING_SHIPMENT")
+    await world.orders(shop, sale)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", pen)
+    assert [await world.counts(sku) for sku in ("HAT", "SOCK", "PEN")] == [(10, 0, 10), (10, 0, 10), (10, 2, 8)]
+    # when a poll reads the shipped version dated U
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, shipped)
+    # then its units leave SOCK's on-hand, the item it was reserved on when it shipped (not HAT, where it was sold, nor
+    # PEN, where it is reserved now), and PEN's reservation goes back
+    assert [await world.counts(sku) for sku in ("HAT", "SOCK", "PEN")] == [(10, 0, 10), (8, 0, 8), (10, 0, 10)]
+
+
+async def test_a_sale_made_after_an_unlink_reserved_by_the_next_link_deducts_from_that_links_item(
+    world: Pool,
+) -> None:
+    # given g1 -> HAT, unlinked by the merchant; a sale made after the unlink, seen open (it waits for a link: never
+    # reserved on HAT); it ships at U, its webhook lost; g1 linked to SOCK after U (the waiting line reserves there)
+    shop, _, sock = await _hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", None)
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "AWAITING_SHIPMENT")
+    await world.orders(shop, sale)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (10, 2, 8))
+    # when a poll reads the shipped version dated U
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, shipped)
+    # then it deducts from SOCK, where it is reserved: HAT's period, ended at the unlink, is not stretched to the link
+    # for a sale HAT never held
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))

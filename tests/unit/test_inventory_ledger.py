@@ -41,6 +41,7 @@ from domain.inventory.ledger import (
     pending_with_its_shop,
     released_before_read,
     relink_line,
+    reserved_until,
     shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
@@ -1122,6 +1123,30 @@ def test_a_reserved_line_shipped_before_a_relink_names_the_item_it_left_only_bef
     assert shipped_before_relink(line._replace(left_out_of="A"), shipped_at, {"A": [(OLDER, MOVED_AT)]}) is None
     assert shipped_before_relink(line, shipped_at, {"B": [(OLDER, MOVED_AT)]}) is None
     assert shipped_before_relink(line, shipped_at, {"A": [(OLDER, MOVED_AT)], "C": [(OLDER, MOVED_AT)]}) is None
+
+
+def test_a_period_ended_at_an_unlink_holds_a_reserved_line_until_the_next_link() -> None:
+    # given A's period ended by the merchant's unlink at APPLIED (the line stayed reserved on A), and g1 linked to B at
+    # NEWER (the line moved there)
+    unlinked = {"A": [(OLDER, APPLIED)]}
+    # then the line left A at NEWER: shipped between the unlink and that link, it left A's shelf (relink58)
+    assert reserved_until(unlinked, NEWER, OLDER) == {"A": [(OLDER, NEWER)]}
+    line = LedgerLine(RESERVED, RESERVE, OLDER, "B", 3)
+    assert shipped_before_relink(line, APPLIED, unlinked, NEWER, OLDER) == "A"
+    # (an order made after the unlink waited for the link, never reserved on A: A's period keeps its end)
+    assert reserved_until(unlinked, NEWER, APPLIED + timedelta(seconds=1)) == unlinked
+    assert (
+        shipped_before_relink(line, APPLIED + timedelta(seconds=2), unlinked, NEWER, APPLIED + timedelta(seconds=1))
+        is None
+    )
+    # and a period ended at a link change (the next link starts in it: at its end, or at a seed's read before it),
+    # or at an unlink no link followed, keeps its end
+    assert reserved_until({"A": [(OLDER, APPLIED)], "B": [(APPLIED, NEWER)]}, NEWER, OLDER) == {
+        "A": [(OLDER, APPLIED)], "B": [(APPLIED, NEWER)]
+    }  # fmt: skip
+    seeded = APPLIED - timedelta(seconds=5)
+    assert reserved_until({"A": [(OLDER, APPLIED)]}, seeded, OLDER) == {"A": [(OLDER, APPLIED)]}
+    assert reserved_until(unlinked, None, OLDER) == unlinked
 
 
 @pytest.mark.parametrize("counted", [False, True], ids=["not-counted", "counted-after-the-shipment"])

@@ -370,11 +370,16 @@ async def _apply_chunk(
                 if (
                     move is not None and move.state is LineState.DEDUCTED and current is not None
                     and current.state is LineState.RESERVED and sku_id in earlier
-                    and (left := shipped_before_relink(current, shipped_by, earlier[sku_id])) is not None
+                    and (
+                        left := shipped_before_relink(
+                            current, shipped_by, earlier[sku_id], _link_time(links, unlinked_from, sku_id), created_at
+                        )
+                    ) is not None
                 ):  # fmt: skip
                     # shipped before a link change moved its reservation: it deducts from the item it left and
                     # gives the reservation back where it is (`ledger.left_before_relink`; a count of the item it
-                    # left, after the shipment, covers it)
+                    # left, after the shipment, covers it; an unlink before that change left it there,
+                    # `ledger.reserved_until`)
                     back, move = left_before_relink(
                         current, wanted, updated_at, left, await last_count.since(left, shipped_by), shipped_by
                     )
@@ -491,6 +496,15 @@ async def _earlier_periods(
     for sku, item, linked_at, ended_at in (await session.execute(query)).all():
         periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, ended_at))
     return periods
+
+
+def _link_time(links: _Links, unlinked_from: _Unlinked, sku_id: str) -> datetime | None:
+    """When the SKU's link now took effect (`linked_at`, else its seed's read), or, the SKU unlinked, when the link it
+    remembers did (`ledger.reserved_until`); None: neither."""
+    if sku_id in links:
+        _, counted, linked_at = links[sku_id]
+        return linked_at or counted
+    return unlinked_from[sku_id][1] if sku_id in unlinked_from else None
 
 
 def _waits_unseen(move: Transition) -> bool:
