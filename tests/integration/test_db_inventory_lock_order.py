@@ -109,10 +109,13 @@ async def test_a_manual_link_the_database_aborts_as_a_deadlock_is_run_again_whol
             await other.commit()
             await asyncio.wait_for(link, timeout=60)
 
-    # then the link was run again whole (one WARNING with the SQLSTATE, no error to the merchant), and the
+    # then the link was run again whole (a WARNING with the SQLSTATE, no error to the merchant), and the
     # reservation moved once to the higher item
     lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
-    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"link of SKU {sku_id}" in lines[0]
+    # (one WARNING or more: a row lock is not handed to its waiter when its holder aborts; the waiter, woken, locks the
+    # row again, and the service's next run, begun meanwhile, may take it first and deadlock with the test's writer
+    # again: PostgreSQL's heap_lock_tuple, seen under load; each run is whole, none counts twice)
+    assert lines and all("SQLSTATE 40P01" in line and f"link of SKU {sku_id}" in line for line in lines)
     assert (await world.links(shop))[moving] == ("LINKED", target_sku)
     assert ((await world.item(low_sku))["reserved"], (await world.item(target_sku))["reserved"]) == (0, 1)
 
@@ -141,10 +144,13 @@ async def test_a_merchants_adjustment_the_database_aborts_as_a_deadlock_is_run_a
             await other.commit()
             adjusted = await asyncio.wait_for(adjusting, timeout=60)
 
-    # then the adjustment was run again whole (one WARNING with the SQLSTATE, no error to the merchant), and its
+    # then the adjustment was run again whole (a WARNING with the SQLSTATE, no error to the merchant), and its
     # units counted once
     lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
-    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"inventoryAdjust of item {one}" in lines[0]
+    # (one WARNING or more: a row lock is not handed to its waiter when its holder aborts; the waiter, woken, locks the
+    # row again, and the service's next run, begun meanwhile, may take it first and deadlock with the test's writer
+    # again: PostgreSQL's heap_lock_tuple, seen under load; each run is whole, none counts twice)
+    assert lines and all("SQLSTATE 40P01" in line and f"inventoryAdjust of item {one}" in line for line in lines)
     assert adjusted.on_hand == 8 and (await world.item("ONE"))["on_hand"] == 8
 
 
@@ -236,10 +242,13 @@ async def test_a_shops_delete_the_database_aborts_as_a_deadlock_is_run_again_who
             await other.commit()
             assert await asyncio.wait_for(deleting, timeout=60) == shop.id
 
-    # then the delete was run again whole (one WARNING with the SQLSTATE, no error to the merchant): the shop is
+    # then the delete was run again whole (a WARNING with the SQLSTATE, no error to the merchant): the shop is
     # gone, and so is ONE, which only it linked
     lines = [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"]
-    assert len(lines) == 1 and "SQLSTATE 40P01" in lines[0] and f"the delete of shop {shop.id}" in lines[0]
+    # (one WARNING or more: a row lock is not handed to its waiter when its holder aborts; the waiter, woken, locks the
+    # row again, and the service's next run, begun meanwhile, may take it first and deadlock with the test's writer
+    # again: PostgreSQL's heap_lock_tuple, seen under load; each run is whole, none counts twice)
+    assert lines and all("SQLSTATE 40P01" in line and f"the delete of shop {shop.id}" in line for line in lines)
     async with world.uows() as uow:
         assert await uow.shops.get(shop.id) is None
     assert await _item_ids(world) == {}
