@@ -410,9 +410,9 @@ async def test_the_records_of_a_deleted_shops_lines_go_once_no_reconnect_can_mat
     pruned = await prune(world.uows, world.clock, DELETED_SHOP_LINES, batch_size=1, pause_seconds=0)
 
     # then the first shop's records go (its orders were made before its delete: past any import's window), in as many
-    # batches as rows: its 3 lines and its link's time (`deleted_shop_links`); the second shop's, deleted 7 days ago,
-    # stay for its reconnect
-    assert pruned == 4
+    # batches as rows: its 3 lines, its link's time (`deleted_shop_links`) and its connection's span
+    # (`deleted_shop_connections`, migration 0051); the second shop's, deleted 7 days ago, stay for its reconnect
+    assert pruned == 5
     remaining = select(deleted.tiktok_shop_id, deleted.tiktok_order_id)
     links_kept = select(deleted_shop_links.c.tiktok_shop_id, deleted_shop_links.c.tiktok_sku_id)
     async with world.db.read_sessionmaker() as session:
