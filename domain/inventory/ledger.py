@@ -1280,6 +1280,20 @@ def unseen_back_on_hand(units: int, move: Transition, counted_at: datetime | Non
     return 0
 
 
+def unseen_back_elsewhere(units: int, counted_at: datetime | None) -> int:
+    """How many of `units`, the units a line's first move takes back from its shop's delete's record of units sold
+    unseen (`back_from_unseen`) when the record names another item than the one the move counts on, go back on the
+    record's item's on-hand: all of them, unless the merchant counted that item since that delete (`counted_at`, as
+    for `unseen_back_on_hand`; None: none). A push's hold is of its SKU (`sku_links.held_quantity`: TikTok's available
+    of the SKU fell by sales not in the ledger), so its sales may be of an earlier link to another item: one made
+    under that link counts there (`sold_under_an_earlier_link`, `counted_under_a_deleted_link`), while the delete took
+    the held units off the item the link named then (hold58: 8/0/8 where the shelf held 10, for good). The line's own
+    move takes its units off the item it counts on; those held go back on the hold's item, whose shelf never lost
+    them. A count since that delete set on-hand to that shelf, which held them all along: nothing goes back (no
+    deduction of this line follows on that item, unlike `unseen_back_on_hand`'s)."""
+    return units if counted_at is None else 0
+
+
 def unseen_units(move: Transition) -> int:
     """The units a line's first move `move` takes from its item, which a hold's units sold unseen may be
     (`back_from_unseen`): a first reservation's (RESERVED, reserved rising, not in a seed: a seed's adds its units

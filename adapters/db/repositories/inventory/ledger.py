@@ -110,6 +110,7 @@ from domain.inventory.ledger import (
     took_units_now,
     transition,
     uncounted_sale,
+    unseen_back_elsewhere,
     unseen_back_on_hand,
     unseen_units,
     waits_with_its_shop,
@@ -252,6 +253,7 @@ async def _apply_chunk(
         # made under one counts on its item, `sold_under_an_earlier_link`, not on the delete's: `first_link_here`)
         next_link = {sku: first_link_here(next_link.get(sku), earlier.get(sku, {})) for sku in {*next_link, *earlier}}
         linked_before = await _linked_before(session, merchant_id, came_back, sku_ids, next_link)
+    held_items: set[str] | None = None  # (PostgreSQL: the items this batch holds)
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
         # ledger key without a row here gets none from another transaction before this one ends, as only order
@@ -267,7 +269,10 @@ async def _apply_chunk(
         remembered |= {item for of_sku in linked_before.values() for item in of_sku}  # (a line may wait on one)
         remembered |= {item for item, _, state, _ in deducted.values() if state == LineState.PENDING_LINK.value}
         remembered |= {item for of_sku in earlier.values() for item in of_sku}
-        present = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
+        if came_back is not None:  # (the items its delete took units sold unseen off: a line gives them back there)
+            query = _held_unseen_query(merchant_id, came_back, sku_ids, dialect)
+            remembered |= set((await session.execute(query)).scalars())
+        present = held_items = await lock_items(session, {item for item, _, _ in links.values()} | held | remembered)
         # (an item an unlinked SKU remembers may have gone since the links were read: its link forgot it too; and
         # one a deleted shop's link or waiting line named: its record went with it)
         unlinked_from = {sku: link for sku, link in unlinked_from.items() if link[0] in present}
@@ -296,7 +301,7 @@ async def _apply_chunk(
         stamped[order_id, line_id, component] = stamp
     write = PoolWrite(shop_id, merchant_id, now)
     # the units that delete took off as sold unseen, read now that their items are held
-    unseen = None if came_back is None else await _unseen_holds(session, merchant_id, came_back, sku_ids)
+    unseen = None if came_back is None else await _unseen_holds(session, merchant_id, came_back, sku_ids, held_items)
     stale: set[LedgerKey] = set()
     # TikTok SKU id -> units of lines in the seed (`Transition.in_seed`), or first taken (reserved or deducted) on a
     # joining link whose page's stock read left them out (`seen_before_push`, `_counted_before_push`)
@@ -408,7 +413,8 @@ async def _apply_chunk(
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
             elif unseen is not None and move is not None and current is None:
-                back = unseen.take(sku_id, move, created_at)  # a sale that delete took off as sold unseen: back
+                back = unseen.take(sku_id, move, created_at, write, order_id)  # (that delete took it off as sold
+                # unseen: back, on the move's item or on the hold's)
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
             if seen or (pending_on is not None and item_id is not None):
                 served.append(key)  # (a waiting line: its row remembers the item now; on no link yet, `relink_lines`
@@ -523,35 +529,49 @@ _SHIPPED_BEFORE_RELINK = "shipped before its SKU was linked elsewhere"  # `ledge
 
 class _UnseenHolds:
     """The units the merchant's delete of an earlier connection of the TikTok shop took off as sold unseen
-    (`deleted_shop_holds`), by (TikTok SKU id, item id), oldest delete first, each with the item's last count since
-    that delete: `take` gives a first move some back (`ledger.back_from_unseen`; on on-hand unless counted since,
-    `ledger.unseen_back_on_hand`), `save` writes what is left (a record taken back whole goes)."""
+    (`deleted_shop_holds`), by TikTok SKU id, oldest delete first (then item id), each with its item and that item's
+    last count since that delete: `take` gives a first move some back (`ledger.back_from_unseen`), on the move's own
+    on-hand when the record names the item it counts on (unless counted since, `ledger.unseen_back_on_hand`), else
+    on the record's item (`ledger.unseen_back_elsewhere`: a hold is of its SKU, and the sale may count on the item of
+    an earlier link, hold58); `save` writes what is left (a record taken back whole goes). On PostgreSQL the caller
+    holds every record's item (`_held_unseen_items`, locked with the batch's others in id order) and passes the items
+    it holds as `held`: a record of another is left as it is (none should be: records come only from deletes)."""
 
-    def __init__(self, merchant_id: str, tiktok_shop_id: str, rows: Sequence[Any]) -> None:
+    def __init__(
+        self, merchant_id: str, tiktok_shop_id: str, rows: Sequence[Any], held: Collection[str] | None = None
+    ) -> None:
         self.merchant_id, self.tiktok_shop_id = merchant_id, tiktok_shop_id
-        self.records: dict[tuple[str, str], list[list[Any]]] = {}
+        self.records: dict[str, list[list[Any]]] = {}
         for sku, item, deleted_at, quantity, sold_before, counted_at in rows:
-            self.records.setdefault((sku, item), []).append([deleted_at, quantity, sold_before, counted_at])
-        self.changed: list[tuple[str, str, list[Any]]] = []
+            if held is None or item in held:
+                self.records.setdefault(sku, []).append([deleted_at, quantity, sold_before, counted_at, item])
+        self.changed: list[tuple[str, list[Any]]] = []
 
-    def take(self, tiktok_sku_id: str, move: Transition, created_at: datetime) -> Transition:
-        """`move` with the units it takes back on on-hand added (itself when none)."""
+    def take(
+        self, tiktok_sku_id: str, move: Transition, created_at: datetime, write: PoolWrite, order_id: str
+    ) -> Transition:
+        """`move` with the units it takes back on its own on-hand added (itself when none); units of a record of
+        another item go back there, as a movement of `write` (the move's kind, for order `order_id`)."""
         taken = back = 0
-        for record in self.records.get((tiktok_sku_id, move.inventory_item_id or ""), []):
+        for record in self.records.get(tiktok_sku_id, []):
             left = unseen_units(move) - taken
             if record[1] <= 0 or left <= 0:
                 continue
             units = min(left, back_from_unseen(move, created_at, record[2], record[1]))
-            if units:
-                record[1] -= units
-                taken += units
+            if not units:
+                continue
+            record[1] -= units
+            taken += units
+            self.changed.append((tiktok_sku_id, record))
+            if record[4] == move.inventory_item_id:
                 back += unseen_back_on_hand(units, move, record[3])
-                self.changed.append((tiktok_sku_id, move.inventory_item_id or "", record))
+            elif (elsewhere := unseen_back_elsewhere(units, record[3])) and move.movement is not None:
+                write.count(record[4], elsewhere, 0, move.movement.value, _CONNECTED_AGAIN_UNSEEN, order_id)
         return move._replace(on_hand_delta=move.on_hand_delta + back) if back else move
 
     async def save(self, session: AsyncSession) -> None:
         held = deleted_shop_holds.c
-        for sku, item, (deleted_at, quantity, *_) in {id(r): (s, i, r) for s, i, r in self.changed}.values():
+        for sku, (deleted_at, quantity, *_, item) in {id(r): (s, r) for s, r in self.changed}.values():
             this = and_(
                 held.merchant_id == self.merchant_id, held.tiktok_shop_id == self.tiktok_shop_id,
                 held.tiktok_sku_id == sku, held.inventory_item_id == item, held.deleted_at == deleted_at,
@@ -562,12 +582,30 @@ class _UnseenHolds:
                 await session.execute(delete(deleted_shop_holds).where(this))
 
 
+def _held_unseen_query(
+    merchant_id: str | Any, tiktok_shop_id: str | Any, sku_ids: Collection[str], dialect: str
+) -> Any:
+    """The items the records of units sold unseen (`deleted_shop_holds`) of the merchant's TikTok shop
+    `tiktok_shop_id` (its id, or an expression of it) and TikTok SKUs `sku_ids` name: a first move of a line of one of
+    those SKUs may give units back there (`_UnseenHolds.take`), so a writer holds them with its other items."""
+    held = deleted_shop_holds.c
+    return select(held.inventory_item_id).where(
+        held.merchant_id == merchant_id, held.tiktok_shop_id == tiktok_shop_id,
+        among(held.tiktok_sku_id, sorted(set(sku_ids)), dialect),
+    )  # fmt: skip
+
+
 async def _unseen_holds(
-    session: AsyncSession, merchant_id: str, tiktok_shop_id: str, sku_ids: Collection[str]
+    session: AsyncSession,
+    merchant_id: str,
+    tiktok_shop_id: str,
+    sku_ids: Collection[str],
+    held_items: Collection[str] | None = None,
 ) -> _UnseenHolds:
-    """`_UnseenHolds` of TikTok SKUs `sku_ids`, read as the caller holds their items (PostgreSQL: locked), so a count
-    of one of them is wholly before the read or wholly after the caller's commit (as `_LastCounts` reads it: the
-    item's newest SET movement, here since the record's delete)."""
+    """`_UnseenHolds` of TikTok SKUs `sku_ids`, read as the caller holds their items (PostgreSQL: locked, the records'
+    items with them, `_held_unseen_query`; `held_items`: the items it holds, None: all, SQLite's one writer), so a
+    count of one of them is wholly before the read or wholly after the caller's commit (as `_LastCounts` reads it:
+    the item's newest SET movement, here since the record's delete)."""
     held, moves = deleted_shop_holds.c, inventory_movements.c
     counted = (
         select(func.max(moves.created_at))
@@ -583,10 +621,10 @@ async def _unseen_holds(
             held.merchant_id == merchant_id, held.tiktok_shop_id == tiktok_shop_id,
             among(held.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session)),
         )
-        .order_by(held.deleted_at)
+        .order_by(held.deleted_at, held.inventory_item_id)
     )  # fmt: skip
     rows = (await session.execute(query)).all() if sku_ids else []
-    return _UnseenHolds(merchant_id, tiktok_shop_id, rows)
+    return _UnseenHolds(merchant_id, tiktok_shop_id, rows, held_items)
 
 
 async def _unseen_holds_of_shop(
@@ -1181,7 +1219,12 @@ async def hold_relink(
         .join(shops, and_(shops.c.tiktok_shop_id == kept.tiktok_shop_id, shops.c.merchant_id == kept.merchant_id))
         .where(shops.c.id == shop_id, among(kept.tiktok_sku_id, sorted(set(tiktok_sku_ids)), "postgresql"))
     )
-    counted_on = set((await session.execute(union(reserved, periods_of))).scalars()) if tiktok_sku_ids else set()
+    # and the items its delete took units sold unseen off (`deleted_shop_holds`): a line gives them back there
+    tiktok_shop_id = select(shops.c.tiktok_shop_id).where(shops.c.id == shop_id).scalar_subquery()
+    merchant_id = select(shops.c.merchant_id).where(shops.c.id == shop_id).scalar_subquery()
+    held_on = _held_unseen_query(merchant_id, tiktok_shop_id, tiktok_sku_ids, "postgresql")
+    statement = union(reserved, periods_of, held_on)
+    counted_on = set((await session.execute(statement)).scalars()) if tiktok_sku_ids else set()
     await lock_items(session, {i for i in counted_on if i is not None} | set(item_ids))
 
 
@@ -1309,7 +1352,7 @@ async def relink_lines(
             # reserves; shipped, it deducts; cancelled, history), the SKU's new link as it is
             moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on)
             if key not in deducted and unseen is not None:  # (a sale that delete took off as sold unseen: back)
-                back = unseen.take(row.tiktok_sku_id, moved, made_at[row.tiktok_order_id])
+                back = unseen.take(row.tiktok_sku_id, moved, made_at[row.tiktok_order_id], write, row.tiktok_order_id)
                 moved, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not moved else reason)
             relinked = Relinked((moved,), None)
         else:
@@ -1317,7 +1360,9 @@ async def relink_lines(
             made = made_at.get(row.tiktok_order_id)
             waited = line.state is LineState.PENDING_LINK
             if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
-                back = unseen.take(row.tiktok_sku_id, relinked.moves[-1], made)  # (its reservation: the last)
+                back = unseen.take(
+                    row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id
+                )  # (the last)
                 if back is not relinked.moves[-1]:
                     relinked = relinked._replace(moves=(*relinked.moves[:-1], back))
                     reason = _CONNECTED_AGAIN_UNSEEN
