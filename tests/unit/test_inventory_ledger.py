@@ -54,6 +54,7 @@ from domain.inventory.ledger import (
     transition,
     uncounted_sale,
     unlink_reserved,
+    unseen_back_elsewhere,
     unseen_back_on_hand,
     waits_with_its_shop,
 )
@@ -911,6 +912,18 @@ def test_a_sale_its_shops_delete_took_off_as_sold_unseen_takes_its_units_back_on
     move: Transition, made: datetime, expected: int
 ) -> None:
     assert back_from_unseen(move, made, APPLIED, 2) == expected
+
+
+def test_units_sold_unseen_held_on_another_item_than_the_sales_go_back_there_unless_it_was_counted_since() -> None:
+    # given 2 units a delete took off item "A" as sold unseen, and a sale of the SKU made under an earlier link to "B"
+    # (first seen shipped, it deducts its 2 units from "B", made before the hold's push: it takes the record's units)
+    sale = Transition(DEDUCTED, DEDUCT, NEWER, "B", -2, 0, MovementKind.DEDUCTED)
+    assert back_from_unseen(sale, OLDER, APPLIED, 2) == 2
+    # then they go back on "A", whose shelf never lost them (hold58), but none once "A" was counted since the delete
+    # (the count found them there), whenever the sale shipped
+    assert unseen_back_elsewhere(2, None) == 2
+    assert unseen_back_elsewhere(2, NEWER) == 0
+    assert unseen_back_elsewhere(2, OLDER) == 0
 
 
 # an order made at `made`, and a link of its SKU to item "A" that took effect at OLDER and went with its shop's delete
