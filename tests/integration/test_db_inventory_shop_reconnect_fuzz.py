@@ -91,9 +91,11 @@ GAP_SEEDS = (0, 6, 8, 22)
 GAP_HAND_SEEDS = (5, 10, 25)
 # A SKU linked to the other item and back between sales, first sightings late (kept58): seeds that broke both oracles
 # before kept58's fix (an open sale made under an earlier link of the deleted connection reserved on that link's item;
-# `FUZZ_DETOURS=1 FUZZ_SEEDS=0:30`: 7, 11, 19, 21, 28, 29; on SQLite in the hand-link shape, 7, 11, 19, 21 of 0:24).
+# `FUZZ_DETOURS=1 FUZZ_SEEDS=0:30`: 7, 11, 19, 21, 28, 29; on SQLite in the hand-link shape, 7, 11, 19, 21 of 0:24);
+# and 34, before hold58's fix (a push's hold of a sale made under an earlier link to the other item, taken off the
+# link's item by the delete, never went back there: HAT 3/0/3 where the shelf held 5; both databases).
 DETOURS = Options(steps=18, multi_delete=True, gap_sales=True, detours=True)
-DETOUR_SEEDS = (7, 28)
+DETOUR_SEEDS = (7, 28, 34)
 DETOUR_HAND_SEEDS = (19,)
 CASES = [
     *((seed, DEFAULT) for seed in (0, 1, 2, 3, 6, 52, 76, 144, 149)),
