@@ -14,7 +14,7 @@ hash join (the subquery read once), but which plan a statement gets depends on t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Table, delete, select, tuple_
@@ -31,9 +31,11 @@ async def delete_oldest(
     prunable: Condition,
     oldest_first: Callable[[FromClause], ColumnElement[Any]],
     limit: int,
+    parameters: Mapping[str, Any] | None = None,
 ) -> int:
     """Delete at most `limit` rows of `table` that are `prunable`, in `oldest_first` order; returns how many.
-    `key` names the table's primary key column, or its columns when the key is composite."""
+    `key` names the table's primary key column, or its columns when the key is composite. `parameters`: the values
+    of the bind parameters `prunable`'s condition names (a condition built once, `sync_tasks._prunable_since`)."""
     columns = [table.c[name] for name in ((key,) if isinstance(key, str) else key)]
     oldest = (
         select(*columns)
@@ -42,9 +44,9 @@ async def delete_oldest(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    keys = [tuple(row) for row in (await session.execute(oldest)).all()]
+    keys = [tuple(row) for row in (await session.execute(oldest, parameters)).all()]
     if not keys:
         return 0
     chosen = columns[0].in_([k for (k,) in keys]) if len(columns) == 1 else tuple_(*columns).in_(keys)
-    result = await session.execute(delete(table).where(chosen, prunable(table)))
+    result = await session.execute(delete(table).where(chosen, prunable(table)), parameters)
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -7,12 +7,15 @@ monotonic cursors, single-use states, the unit of work's commit and rollback and
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Alias, Table
 
+from adapters.db.tables import sync_tasks
 from domain.authorization import AuthorizationPurpose, AuthorizationRequest
 from domain.errors import DomainError, ErrorCode
 from domain.intake import Notification, WebhookEvent, released_key
@@ -20,6 +23,7 @@ from domain.polling import PollCursor
 from domain.ports import ConcurrentUpdateError, ShopGoneError
 from domain.shops import Region, parse_shop_name
 from domain.sync import SyncKind, SyncTaskStatus, SyncTrigger
+from tests.fakes import FakeUnitOfWork
 from tests.integration.contract import UowFactory, uows
 from tests.integration.db_samples import NOW, make_product, make_shop, make_task, make_task_as
 
@@ -271,6 +275,45 @@ async def test_retention_deletes_finished_tasks_only_once_superseded_oldest_firs
         kept = {name for name, task in tasks.items() if await uow.sync_tasks.get(task.id) is not None}
     # and the newest import of its role, the running task and the twins (neither finished after the other) stay
     assert kept == {"last import", "running", "twin", "other twin"}
+
+
+async def test_retention_of_sync_tasks_again_builds_no_new_alias_of_the_tasks(uows: UowFactory) -> None:
+    # given a shop's finished products tasks past a retention of 30 days, one superseded by the others
+    shop = await _added(uows)
+    async with uows() as uow:
+        if isinstance(uow, FakeUnitOfWork):
+            pytest.skip("the fake builds no statement")
+        for days in (70, 60, 50, 45, 40):
+            await uow.sync_tasks.add(
+                make_task_as(shop, SyncKind.PRODUCTS, SyncTrigger.MANUAL, SyncTaskStatus.FAILED, days)
+            )
+        await uow.commit()
+    before = NOW - timedelta(days=30)
+    async with uows() as uow:  # a first batch, not committed: the statements built, no row gone
+        assert await uow.sync_tasks.delete_finished(before, 1) == 1
+
+    # when the sweep deletes the superseded ones a batch at a time, the collector held off so that what the batches
+    # leave as cyclic garbage stays countable
+    gc.collect()
+    gc.disable()
+    try:
+        aliases = _aliases_of(sync_tasks)
+        async with uows() as uow:
+            deleted = [await uow.sync_tasks.delete_finished(before, 1) for _ in range(5)]
+        built = _aliases_of(sync_tasks) - aliases
+    finally:
+        gc.enable()
+
+    # then every superseded task went, the newest stayed, and no batch built its own aliases of `sync_tasks`
+    # (`_prunable_since`: the condition is built once; before, each batch built two conditions of one alias per
+    # retention role, 8 aliases with their column proxies, rss58)
+    assert deleted == [1, 1, 1, 1, 0]
+    assert built == 0
+
+
+def _aliases_of(table: Table) -> int:
+    """The live (or uncollected) SQLAlchemy aliases of `table`."""
+    return sum(1 for found in gc.get_objects() if isinstance(found, Alias) and found.element is table)
 
 
 async def test_retention_deletes_authorization_requests_that_expired_before_the_time(uows: UowFactory) -> None:
