@@ -1261,7 +1261,9 @@ def back_from_unseen(move: Transition, created_at: datetime, sold_before: dateti
     return min(units, unseen_units(move))
 
 
-def unseen_back_on_hand(units: int, move: Transition, counted_at: datetime | None) -> int:
+def unseen_back_on_hand(
+    units: int, move: Transition, counted_at: datetime | None, shipped_by: datetime | None = None
+) -> int:
     """How many of `units`, the units a line's first move `move` takes back from its shop's delete's record of units
     sold unseen (`back_from_unseen`), go back on its item's on-hand: all of them, unless the merchant counted the item
     since that delete (`counted_at`: the instant of the last count, `inventorySetOnHand`'s SET movement, at or after
@@ -1272,10 +1274,11 @@ def unseen_back_on_hand(units: int, move: Transition, counted_at: datetime | Non
     But for a deduction of a shipment dated before the count's second (`counted_after_shipment`: the count found them
     gone), on a path the count rule does not reach (a waiting line linked, `link_pending`): it took them off on-hand
     again, and they go back, on-hand as counted. The record's units are taken all the same: the line is the sale
-    they stood for."""
+    they stood for. `shipped_by`: when the shipment left the shelf at the latest, as the count rule dates it
+    (`left_shelf_by`: the carrier's collection for an order of one package; None: the move's `order_updated_at`)."""
     if counted_at is None:
         return units
-    if move.state is LineState.DEDUCTED and counted_after_shipment(move.order_updated_at, counted_at):
+    if move.state is LineState.DEDUCTED and counted_after_shipment(shipped_by or move.order_updated_at, counted_at):
         return units
     return 0
 

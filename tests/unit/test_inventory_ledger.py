@@ -876,6 +876,16 @@ def test_units_a_delete_took_off_as_sold_unseen_go_back_on_hand_unless_a_count_s
     assert unseen_back_on_hand(2, move, counted_at) == expected
 
 
+def test_units_sold_unseen_of_a_shipment_the_carrier_collected_before_the_count_go_back_on_hand() -> None:
+    # given a first deduction dated after the count (a DELIVERED version first seen late), of an order the carrier
+    # collected before it (`left_shelf_by`: the count rule's date of the shipment)
+    shipped = Transition(DEDUCTED, DEDUCT, NEWER, "A", -2, 0, MOVED_DEDUCTED)
+    # then the count found the units gone, and they go back, on-hand as counted (review58b F2: dated by its update
+    # time, the count was taken for one made before the shipment, and the units stayed off on-hand)
+    assert unseen_back_on_hand(2, shipped, COUNTED, shipped_by=OLDER) == 2
+    assert unseen_back_on_hand(2, shipped, COUNTED) == 0
+
+
 # a first move of a line of an order made at `made` on item "A", and 2 units its shop's delete took off "A" as sold
 # unseen by a hold whose push was at APPLIED -> the units it takes back on on-hand
 BACK_FROM_UNSEEN = [

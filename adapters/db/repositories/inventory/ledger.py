@@ -413,8 +413,8 @@ async def _apply_chunk(
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
             elif unseen is not None and move is not None and current is None:
-                back = unseen.take(sku_id, move, created_at, write, order_id)  # (that delete took it off as sold
-                # unseen: back, on the move's item or on the hold's)
+                # (that delete took it off as sold unseen: back, on the move's item or on the hold's)
+                back = unseen.take(sku_id, move, created_at, write, order_id, shipped_by)
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
             if seen or (pending_on is not None and item_id is not None):
                 served.append(key)  # (a waiting line: its row remembers the item now; on no link yet, `relink_lines`
@@ -548,10 +548,17 @@ class _UnseenHolds:
         self.changed: list[tuple[str, list[Any]]] = []
 
     def take(
-        self, tiktok_sku_id: str, move: Transition, created_at: datetime, write: PoolWrite, order_id: str
+        self,
+        tiktok_sku_id: str,
+        move: Transition,
+        created_at: datetime,
+        write: PoolWrite,
+        order_id: str,
+        shipped_by: datetime | None = None,
     ) -> Transition:
         """`move` with the units it takes back on its own on-hand added (itself when none); units of a record of
-        another item go back there, as a movement of `write` (the move's kind, for order `order_id`)."""
+        another item go back there, as a movement of `write` (the move's kind, for order `order_id`). `shipped_by`:
+        the shipment's date as the count rule reads it (`ledger.left_shelf_by`; None: the move's update time)."""
         taken = back = 0
         for record in self.records.get(tiktok_sku_id, []):
             left = unseen_units(move) - taken
@@ -564,7 +571,7 @@ class _UnseenHolds:
             taken += units
             self.changed.append((tiktok_sku_id, record))
             if record[4] == move.inventory_item_id:
-                back += unseen_back_on_hand(units, move, record[3])
+                back += unseen_back_on_hand(units, move, record[3], shipped_by)
             elif (elsewhere := unseen_back_elsewhere(units, record[3])) and move.movement is not None:
                 write.count(record[4], elsewhere, 0, move.movement.value, _CONNECTED_AGAIN_UNSEEN, order_id)
         return move._replace(on_hand_delta=move.on_hand_delta + back) if back else move
