@@ -523,3 +523,35 @@ def test_the_task_center_shows_the_imports_by_default_and_the_polls_on_request_b
     # and "All tasks" lists both
     page.get_by_label("Show").select_option(label="All tasks")
     expect(rows.filter(has_text="manual")).to_have_count(2)
+
+
+def test_a_sync_now_a_background_poll_of_the_shop_holds_up_starts_once_the_poll_ends(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js `onlyPolls`): a Sync now refused SYNC_ALREADY_RUNNING by the shop's background polls alone
+    waits for them to end and is sent again. It said "A sync of this shop is already running. Follow it in the Task
+    Center." of a poll the Task Center does not list by default, and started nothing (the polls take a moment: a
+    shop polled every second refused about one Sync now in several, and failed this file's polls test at random)."""
+    # given a shop whose scheduler polls every second, its imports after the authorization done
+    app = console(scheduler_enabled=True, poll_interval_seconds=1.0, poll_settle_seconds=0.0, scheduler_tick=0.2)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    open_task_center(page, app, "m1")
+    imports = page.locator("li.task").filter(has_text="after authorization")
+    expect(imports).to_have_count(2)
+    for n in range(2):
+        expect(imports.nth(n).locator(".badge")).to_have_text("Succeeded")
+    # when a poll of its orders waits on TikTok, and the merchant clicks Sync now
+    app.sandbox.hold(ORDER_SEARCH)
+    app.sandbox.wait_held(1)
+    page.get_by_role("button", name="Sync now").click()
+    # then the console says it waits for that poll, and nothing has started
+    expect(page.locator("#notice")).to_have_text(
+        "A background check of this shop is running: Sync now starts as soon as it ends."
+    )
+    manual = page.locator("li.task").filter(has_text="manual")
+    expect(manual).to_have_count(0)
+    # and once TikTok answers the poll, the Sync now starts, and runs to its end
+    app.sandbox.hold()
+    expect(manual).to_have_count(2)
+    for n in range(2):
+        expect(manual.nth(n).locator(".badge")).to_have_text("Succeeded")
