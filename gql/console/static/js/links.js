@@ -185,6 +185,8 @@ export function renderLinks(ctx, itemId, changed) {
     }
   }
 
+  let creating = null; // the open "Create an item" dialog: {shopId, deleted()}
+
   function candidate(link) {
     const shopName = shopSelect.selectedOptions[0]?.textContent ?? "";
     const label = `${skuName(link.sku)} on ${shopName}`;
@@ -203,17 +205,24 @@ export function renderLinks(ctx, itemId, changed) {
   }
 
   /** "Create an item from this SKU": a dialog asking the new item's SKU (the seller SKU where there is one) and its
-   * on-hand (the SKU's TikTok stock: linked, the shop is pushed the item's available, and 0 would empty it at
-   * TikTok), then `inventoryItemCreate` and `skuLink` to it, and the new item's page. Two mutations, not one: an item
-   * created whose link is then refused stays, and its page says so (it is linked from there). */
+   * on-hand, then `inventoryItemCreate` and `skuLink` to it, and the new item's page. Two mutations, not one: an item
+   * created whose link is then refused stays, and its page says so (it is linked from there).
+   *
+   * The on-hand is typed, not prefilled with the SKU's TikTok stock (tryout58 F2): that stock leaves out the units
+   * of the SKU's unshipped orders, which reserve units on the item once linked, so it counted them twice and the
+   * first push took them off TikTok again. The API tells no unlinked SKU's open units, so the count is the
+   * merchant's, and the help says what it must include. The dialog closes when its shop is deleted elsewhere
+   * (`shopsDeleted`, tryout58 F4): no item is made for a SKU of a shop gone. */
   function createFrom(sku, label, opener) {
+    const shopId = shopSelect.value;
+    const shopName = shopSelect.selectedOptions[0]?.textContent ?? "";
     const skuError = h("p", { id: "create-sku-error", class: "field-error", role: "alert" });
     const onHandError = h("p", { id: "create-on-hand-error", class: "field-error", role: "alert" });
     const formError = h("p", { class: "field-error", role: "alert" });
     const skuInput = h("input", { id: "create-sku", name: "sku", value: sku.sellerSku ?? "", autocomplete: "off",
       "aria-describedby": "create-sku-help create-sku-error" });
     const onHand = h("input", { id: "create-on-hand", name: "onHand", type: "number", step: 1, min: 0, max: MAX_UNITS,
-      required: true, inputmode: "numeric", value: String(sku.quantity), "aria-describedby": "create-on-hand-help create-on-hand-error" });
+      required: true, inputmode: "numeric", "aria-describedby": "create-on-hand-help create-on-hand-error" });
     const createButton = h("button", { type: "submit", class: "primary" }, "Create and link");
     for (const [input, error] of [[skuInput, skuError], [onHand, onHandError]]) {
       input.addEventListener("input", () => {
@@ -226,7 +235,7 @@ export function renderLinks(ctx, itemId, changed) {
       { "aria-labelledby": "create-title", "aria-describedby": "create-what", class: "card" },
       h(
         "form",
-        { method: "dialog" },
+        { method: "dialog", novalidate: true }, // the on-hand's rule is said under it (`create`), not in a bubble
         h("h2", { id: "create-title" }, `Create an item from “${label}”`),
         h("p", { id: "create-what" }, "A new inventory item, with this SKU linked to it: it then draws on the item, "
           + "and Shopbridge sets its TikTok stock from the item's available (by the shop's push policy)."),
@@ -238,8 +247,9 @@ export function renderLinks(ctx, itemId, changed) {
         skuError,
         h("label", { for: "create-on-hand" }, "On hand (units)"),
         onHand,
-        h("p", { id: "create-on-hand-help", class: "help" }, `Its TikTok stock, ${number(sku.quantity)}, to start with: `
-          + "once linked, TikTok shows what the item has available."),
+        h("p", { id: "create-on-hand-help", class: "help" }, "Every unit you have, those of this SKU's unshipped "
+          + `orders included: its TikTok stock, ${number(sku.quantity)}, leaves those out, and once linked its open `
+          + "orders reserve their units on this item. TikTok then shows what the item has available."),
         onHandError,
         formError,
         h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
@@ -247,6 +257,17 @@ export function renderLinks(ctx, itemId, changed) {
       ),
     );
     let created = null; // the item once made: the dialog's close goes to its page
+    let gone = false; // its shop was deleted elsewhere: nothing more is sent
+    creating = {
+      shopId,
+      deleted() {
+        gone = true;
+        if (!dialog.open) return;
+        dialog.close();
+        announce(`The shop “${shopName}” was deleted in another tab or on another device: no item was created from `
+          + `${label}.`, { kind: "error" });
+      },
+    };
     dialog.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       if (createButton.disabled) return; // one item per submission: a double-click, or Enter pressed twice
@@ -262,6 +283,7 @@ export function renderLinks(ctx, itemId, changed) {
 
     async function create() {
       for (const line of [skuError, onHandError, formError]) line.textContent = "";
+      if (gone) return;
       const input = { sku: skuInput.value, onHand: onHand.valueAsNumber };
       if (!onHand.checkValidity()) {
         onHandError.textContent = `Enter a whole number of units from 0 to ${number(MAX_UNITS)}.`;
@@ -302,6 +324,7 @@ export function renderLinks(ctx, itemId, changed) {
 
     dialog.addEventListener("close", () => {
       dialog.remove();
+      creating = null;
       if (!created && opener.isConnected) opener.focus();
     });
     document.body.append(dialog);
@@ -340,6 +363,7 @@ export function renderLinks(ctx, itemId, changed) {
   const stop = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
     next: (payload) => {
       if (!payload.data?.shopsDeleted) return;
+      if (creating?.shopId === payload.data.shopsDeleted) creating.deleted(); // its "Create an item" dialog closes
       changed();
       loadShops();
     },
