@@ -57,6 +57,8 @@ class ErrorCode(StrEnum):
     SKU_ALREADY_EXISTS = "SKU_ALREADY_EXISTS"  # the merchant already has an inventory item with this SKU
     SKU_NOT_LINKABLE = "SKU_NOT_LINKABLE"  # a bundle (combo) SKU: its stock is TikTok's to derive (12052850)
     PRODUCT_DELETED = "PRODUCT_DELETED"  # a SKU of a product TikTok reports DELETED: out of the pool (tiktok-api §7)
+    # skuLink's compareInventoryItemId differs from the item the SKU draws on now (linked elsewhere meanwhile)
+    SKU_LINK_CHANGED = "SKU_LINK_CHANGED"
     # A shop's inventory push policy (shopInventoryPolicyUpdate).
     INVALID_SHARE_PERCENT = "INVALID_SHARE_PERCENT"
     INVALID_MAX_QUANTITY = "INVALID_MAX_QUANTITY"

@@ -320,9 +320,14 @@ class InventoryRepository(Protocol):
         ...
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange: ...
-    async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
+    async def link_sku(
+        self, merchant_id: str, sku_id: str, item_id: str | None, *, compare: bool = False,
+        compare_item_id: str | None = None,
+    ) -> PoolChange | None:  # fmt: skip
         """Link the merchant's SKU to the item by hand (None: unlink); None when the SKU is not the merchant's,
-        `NotFoundError` when the item is not (or was removed meanwhile: the item is held before the link names it)."""
+        `NotFoundError` when the item is not (or was removed meanwhile: the item is held before the link names it).
+        `compare`: refused `SKU_LINK_CHANGED` unless the SKU draws on `compare_item_id` (None: on no item), read
+        under the shop's link turn, before anything is written."""
         ...
 
 

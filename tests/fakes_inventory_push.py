@@ -626,11 +626,16 @@ class FakeItemEdits:
         self._write(replace(item, safety_stock=safety_stock, version=item.version + 1, updated_at=now))
         return self._touched(item.merchant_id, [item.id], now)
 
-    async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
+    async def link_sku(
+        self, merchant_id: str, sku_id: str, item_id: str | None, *, compare: bool = False,
+        compare_item_id: str | None = None,
+    ) -> PoolChange | None:  # fmt: skip
         found = [(shop_id, link) for (shop_id, sku), link in self._push.links.items() if sku == sku_id]
         if not found or (shop := self._s.store.shops.get(found[0][0])) is None or shop.merchant_id != merchant_id:
             return None
         shop_id, link = found[0]
+        if compare and (link.inventory_item_id if link.state == "LINKED" else None) != compare_item_id:
+            raise DomainError(ErrorCode.SKU_LINK_CHANGED, "This SKU's link changed.", ("compareInventoryItemId",))
         if link.bundle and item_id is not None:
             raise DomainError(
                 ErrorCode.SKU_NOT_LINKABLE,

@@ -157,13 +157,14 @@ async def update_safety_stock(
 
 async def link_sku(
     uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, sku_id: str,
-    item_id: str | None,
+    item_id: str | None, *, compare: bool = False, compare_item_id: str | None = None,
 ) -> None:  # fmt: skip
     """`skuLink` / `skuUnlink` (item None): a MANUAL link that later imports keep. The SKU's open order lines
     reserve on the new item (and give their units back to the old one); unlinked, they stay reserved on the item
     they were placed on (`domain.inventory.ledger.stays_reserved`). `NOT_FOUND` for another merchant's SKU or
     item; `SKU_NOT_LINKABLE` for a bundle SKU; `PRODUCT_DELETED` for a SKU of a product TikTok reports DELETED
-    (linked or unlinked alike: the pool leaves it out).
+    (linked or unlinked alike: the pool leaves it out); `SKU_LINK_CHANGED` when `compare` and the SKU draws on
+    another item than `compare_item_id` (None: any item) now (`skuLink`'s compareInventoryItemId, tryout58 F3).
 
     One unit of work, run again whole when the database aborts it as a deadlock or a serialization failure
     (`run_again_on_conflict`: a WARNING, not an INTERNAL_SERVER_ERROR to the merchant); it reads afresh what it
@@ -173,7 +174,9 @@ async def link_sku(
         async with uow_factory() as uow:
             if item_id is not None and await uow.inventory.get_item(item_id, merchant_id) is None:
                 raise NotFoundError("Inventory item", ("inventoryItemId",))
-            change = await uow.inventory.link_sku(merchant_id, sku_id, item_id)
+            change = await uow.inventory.link_sku(
+                merchant_id, sku_id, item_id, compare=compare, compare_item_id=compare_item_id
+            )
             if change is None:
                 raise NotFoundError("SKU", ("skuId",))
             after_pool_change(uow, queue, events, change)

@@ -113,6 +113,12 @@ class InventoryItemUpdateInput:
 class SkuLinkInput:
     sku_id: strawberry.ID = strawberry.field(description="The shop SKU's id (Sku.id).")
     inventory_item_id: strawberry.ID = strawberry.field(description=ITEM_ID)
+    compare_inventory_item_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Compare-and-set: the item the SKU draws on as the client last read it (InventoryItem.id), null "
+        "for none (an unlinked SKU); refused SKU_LINK_CHANGED, nothing changed, when it draws on another now. Left "
+        "out: no check.",
+    )
 
 
 @strawberry.input(description="A shop SKU to unlink.")
@@ -224,7 +230,8 @@ class InventoryMutation:
         description="Link a shop SKU to an item by hand (MANUAL: later imports keep it). The SKU's open orders "
         "reserve on the item (and release the item they were reserved on, if another). NOT_FOUND for another "
         "merchant's SKU or item; SKU_NOT_LINKABLE for a bundle (combo) SKU, whose stock TikTok derives; "
-        "PRODUCT_DELETED for a SKU of a product TikTok reports DELETED (out of the pool)."
+        "PRODUCT_DELETED for a SKU of a product TikTok reports DELETED (out of the pool); SKU_LINK_CHANGED "
+        "(compareInventoryItemId) when the SKU draws on another item than the one compared."
     )
     async def sku_link(
         self, info: Info, input: Annotated[SkuLinkInput, strawberry.argument(description="The shop SKU and the item.")]
@@ -233,7 +240,13 @@ class InventoryMutation:
         try:
             sku_id = internal_id(input.sku_id, "Sku", "skuId")
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
-            await pool.link_sku(s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, item_id)
+            compare = input.compare_inventory_item_id is not strawberry.UNSET
+            seen = input.compare_inventory_item_id if compare else None
+            compare_item_id = internal_id(seen, "InventoryItem", "compareInventoryItemId") if seen else None
+            await pool.link_sku(
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, item_id,
+                compare=compare, compare_item_id=compare_item_id,
+            )  # fmt: skip
         except DomainError as exc:
             return SkuLinkPayload(sku_link=None, user_errors=user_errors(exc))
         return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])

@@ -63,5 +63,11 @@ class SqlInventoryRepository:
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
         return await items.set_safety_stock(self._session, item, safety_stock, self._clock.now())
 
-    async def link_sku(self, merchant_id: str, sku_id: str, item_id: str | None) -> PoolChange | None:
-        return await links.link_manually(self._session, merchant_id, sku_id, item_id, self._clock.now())
+    async def link_sku(
+        self, merchant_id: str, sku_id: str, item_id: str | None, *, compare: bool = False,
+        compare_item_id: str | None = None,
+    ) -> PoolChange | None:  # fmt: skip
+        return await links.link_manually(
+            self._session, merchant_id, sku_id, item_id, self._clock.now(), compare=compare,
+            compare_item_id=compare_item_id,
+        )  # fmt: skip

@@ -728,14 +728,17 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
 
 
 async def link_manually(
-    session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime
-) -> PoolChange | None:
+    session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime, *,
+    compare: bool = False, compare_item_id: str | None = None,
+) -> PoolChange | None:  # fmt: skip
     """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports (a
     bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one; `PRODUCT_DELETED`
     to link or unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
     with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
     (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced").
-    None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists)."""
+    None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists).
+    `compare`: `SKU_LINK_CHANGED` unless the SKU draws on `compare_item_id` (None: no item) as read under the shop's
+    link turn, before anything is written (a list read before another tab linked it, tryout58 F3)."""
     query = (
         select(
             skus.c.id,
@@ -776,6 +779,13 @@ async def link_manually(
             ("skuId",),
         )
     previous = (await _links(session, [sku_id])).get(sku_id)
+    if compare and linked_item(previous) != compare_item_id:
+        raise DomainError(
+            ErrorCode.SKU_LINK_CHANGED,
+            "This SKU's link changed since it was read (linked to another item, or unlinked, meanwhile): nothing "
+            "was changed.",
+            ("compareInventoryItemId",),
+        )
     state, source = (LinkState.LINKED, LinkSource.MANUAL) if item_id is not None else unlinked_by_hand(row.bundle)
     if row.bundle and item_id is None and previous is not None and (previous.state, previous.source) == (state, source):
         return PoolChange()  # a bundle EXCLUDED already, as this would leave it: nothing to write
@@ -811,3 +821,8 @@ async def link_manually(
         read = {sku_id: (row.tiktok_sku_id, row.quantity, min(now, row.stock_read_at))}
         await _keep_join_baselines(session, row.shop_id, read)
     return change
+
+
+def linked_item(link: Any) -> str | None:
+    """The item a SKU's stored link (None: no link) makes it draw on: its item while LINKED, else none."""
+    return link.inventory_item_id if link is not None and link.state == LinkState.LINKED else None

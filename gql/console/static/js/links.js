@@ -90,7 +90,8 @@ export function renderLinks(ctx, itemId, changed) {
         // PRODUCT_DELETED: TikTok deleted the SKU's product since the list was read; it is in no list any more (the
         // pool leaves it out): read the item and the SKUs to link again, as for NOT_FOUND. The console went on
         // offering it, "Unlinked" with its Link button, each click refused the same way (verify49).
-        if (result.userErrors[0].code === "PRODUCT_DELETED") {
+        // SKU_LINK_CHANGED: another tab linked it since the list was read (tryout58 F3): the list read again drops it.
+        if (["PRODUCT_DELETED", "SKU_LINK_CHANGED"].includes(result.userErrors[0].code)) {
           changed();
           loadCandidates();
         }
@@ -196,7 +197,8 @@ export function renderLinks(ctx, itemId, changed) {
       h("td", { "data-label": "TikTok stock", class: "num" }, number(link.sku.quantity)),
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
         : [h("button", { type: "button", "aria-label": `Link ${label}`,
-          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId }, `The link of ${label} to ${itemSku}`,
+          // compareInventoryItemId null: only if it still draws on no item (another tab may have linked it: tryout58 F3)
+          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId, compareInventoryItemId: null }, `The link of ${label} to ${itemSku}`,
             `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link"),
         // A SKU with no twin among the items (no seller SKU, or one no item has): an item of its own, then linked
         // (newcomer57 F11: only the API could create one, and the merchant had to go there).
@@ -307,7 +309,7 @@ export function renderLinks(ctx, itemId, changed) {
       created = item;
       let linked = null; // the link's refusal as a sentence, or null once linked
       try {
-        const done = (await ctx.graphql(LINK, { input: { skuId: sku.id, inventoryItemId: item.id } },
+        const done = (await ctx.graphql(LINK, { input: { skuId: sku.id, inventoryItemId: item.id, compareInventoryItemId: null } },
           { change: `The link of ${label} to ${item.sku}` })).skuLink;
         linked = done.userErrors.length ? explain(done.userErrors[0]) : null;
       } catch (exc) {

@@ -42,6 +42,8 @@ export const USER_ERRORS = {
   INVALID_SHARE_PERCENT: "The share of stock to show must be a whole percentage from 1 to 100.",
   INVALID_MAX_QUANTITY: "The most units to show must be a whole number from 0 to 99,999, or left empty for no maximum.",
   INVALID_OUT_OF_STOCK_THRESHOLD: "The out-of-stock threshold must be a whole number of units, 0 or more.",
+  SKU_LINK_CHANGED: "This SKU was linked to an item in another tab or on another device since the list was read, so "
+    + "it was not taken from it. The list has been refreshed.",
   SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",
   PRODUCT_DELETED: "This SKU's product was deleted at TikTok, which sells it no more, so it cannot be linked or unlinked. Any open orders of it still count on the item they reserved.",
 };
