@@ -72,9 +72,17 @@ def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
     page.get_by_label("Out-of-stock threshold (units)").fill("3000000000")
     page.get_by_role("button", name="Save push policy").click()
     expect(page.locator("#out-of-stock-threshold-error")).to_have_text(
-        "The out-of-stock threshold must be a whole number of units, 0 or more."
+        "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000."
     )
     expect(page.locator("main")).not_to_contain_text("cannot represent")
+    # and one past the server's bound (1,000,000,000) is told with that bound, which the field's help states too
+    page.get_by_label("Share of available shown (%)").fill("100")
+    page.get_by_label("Out-of-stock threshold (units)").fill("1000000001")
+    page.get_by_role("button", name="Save push policy").click()
+    expect(page.locator("#out-of-stock-threshold-error")).to_have_text(
+        "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000."
+    )
+    expect(page.locator("#out-of-stock-threshold-help")).to_contain_text("0 to 1,000,000,000 units")
 
     # when half, at most 10 units, is saved with a double click
     page.get_by_label("Out-of-stock threshold (units)").fill("0")

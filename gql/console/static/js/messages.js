@@ -41,7 +41,7 @@ export const USER_ERRORS = {
   SKU_ALREADY_EXISTS: "An inventory item with this SKU already exists. Find it in Inventory instead.",
   INVALID_SHARE_PERCENT: "The share of stock to show must be a whole percentage from 1 to 100.",
   INVALID_MAX_QUANTITY: "The most units to show must be a whole number from 0 to 99,999, or left empty for no maximum.",
-  INVALID_OUT_OF_STOCK_THRESHOLD: "The out-of-stock threshold must be a whole number of units, 0 or more.",
+  INVALID_OUT_OF_STOCK_THRESHOLD: "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000.",
   SKU_LINK_CHANGED: "This SKU was linked to an item in another tab or on another device since the list was read, so "
     + "it was not taken from it. The list has been refreshed.",
   SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",

@@ -51,7 +51,9 @@ export function renderPolicy(ctx, shopId) {
   const most = field("max-quantity", "Most units shown",
     "0 to 99,999 units; leave it empty for no maximum.", { min: 0, max: 99999 });
   const threshold = field("out-of-stock-threshold", "Out-of-stock threshold (units)",
-    "When an item's available is this many units or fewer, the shop shows 0.", { min: 0 });
+    // The server's bound (domain/inventory_push.py, 0..10**9), said and set (tryout58 F-low-a: "0 or more" only).
+    "0 to 1,000,000,000 units: when an item's available is this many units or fewer, the shop shows 0.",
+    { min: 0, max: 1_000_000_000 });
   const formError = h("p", { id: "policy-error", class: "field-error", role: "alert" });
   const save = h("button", { type: "submit", class: "primary" }, "Save push policy");
   // The userError's `field` (the input's name in ShopInventoryPolicyUpdateInput) -> that field (its error line).
