@@ -10,7 +10,7 @@ The shelf is the oracle: every unit that left it leaves the pool's on-hand once,
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -65,6 +65,21 @@ async def _records(world: Pool, table) -> int:  # type: ignore[no-untyped-def]
         return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
 
 
+async def _count_the_shelf(world: Pool, shipped_before_the_count: bool) -> datetime | None:
+    """A minute on, the merchant's count of HAT's shelf while the shop is deleted: 10, the sale's 2 units on it, or 8
+    when the sale shipped a minute before the count (then returns when it shipped; else None); then a minute on."""
+    world.clock.advance(timedelta(minutes=1))
+    shipped_at = None
+    if shipped_before_the_count:
+        shipped_at = world.clock.now()
+        world.clock.advance(timedelta(minutes=1))
+        await _count(world, 8, 8)
+    else:
+        await _count(world, 10, 8)
+    world.clock.advance(timedelta(minutes=1))
+    return shipped_at
+
+
 @HOW
 @pytest.mark.parametrize(
     ("read_open_first", "then", "shipped_before_the_count", "expected"),
@@ -98,14 +113,7 @@ async def test_a_count_while_the_shop_was_deleted_is_not_undone_when_its_reserve
     # when the merchant counts HAT's shelf while the shop is deleted: 10, o1's units on it (or 8, o1 shipped before
     # the count); and the same TikTok shop is connected again, its import reading o1 (maybe open first), which ships
     # (or is cancelled) after the count
-    world.clock.advance(timedelta(minutes=1))
-    if shipped_before_the_count:
-        shipped_at = world.clock.now()
-        world.clock.advance(timedelta(minutes=1))
-        await _count(world, 8, 8)
-    else:
-        await _count(world, 10, 8)
-    world.clock.advance(timedelta(minutes=1))
+    shipped_at = await _count_the_shelf(world, shipped_before_the_count)
     if read_open_first:
         again = await _reconnect(world, shop, orders_first, replace(o1, updated_at=world.clock.now()))
         assert await world.counts("HAT") == (10, 2, 8)  # the counted shelf's 10, o1's 2 still to ship
@@ -113,7 +121,7 @@ async def test_a_count_while_the_shop_was_deleted_is_not_undone_when_its_reserve
         await world.orders(again, replace(o1, status=then, updated_at=world.clock.now()))
     else:
         world.clock.advance(timedelta(minutes=1))
-        at = shipped_at if shipped_before_the_count else world.clock.now()
+        at = shipped_at or world.clock.now()
         again = await _reconnect(world, shop, orders_first, replace(o1, status=then, updated_at=at))
 
     # then the shipment takes its 2 units off the counted shelf once (8/0/8; before, 10/0/10: the delete's deduction
@@ -152,15 +160,8 @@ async def test_a_count_while_the_shop_was_deleted_is_not_undone_when_a_sale_its_
     # when the merchant counts HAT's shelf while the shop is deleted: 10, o9's units on it (or 8, o9 shipped before the
     # count); and the same TikTok shop is connected again, its import reading o9 open, or shipped after the count (or
     # before it)
-    world.clock.advance(timedelta(minutes=1))
-    if shipped_before_the_count:
-        shipped_at = world.clock.now()
-        world.clock.advance(timedelta(minutes=1))
-        await _count(world, 8, 8)
-    else:
-        await _count(world, 10, 8)
-    world.clock.advance(timedelta(minutes=1))
-    at = shipped_at if shipped_before_the_count else world.clock.now()
+    shipped_at = await _count_the_shelf(world, shipped_before_the_count)
+    at = shipped_at or world.clock.now()
     o9 = replace(order("o9", status, "g1", "g1", at=made), updated_at=at)
     again = await _reconnect(world, shop, orders_first, o9)
 
