@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.errors import DomainError, ErrorCode
 from domain.text import normalized, strip_invisible
 
 
@@ -231,6 +232,21 @@ def ended_period(
         return None
     ended = now if left_by_import(state, source) or unlinked_at is None else unlinked_at
     return unlinked_item_id, linked_at, ended
+
+
+def link_compared(state: str | None, item_id: str | None, compare_item_id: str | None) -> None:
+    """`skuLink`'s compare-and-set (`compareInventoryItemId`, as `compareOnHand` is for a count: `items.compared`):
+    the item a SKU's stored link in `state` naming `item_id` makes it draw on (its item while LINKED; otherwise, or
+    with no link, none) must be `compare_item_id` (None: none). Else `DomainError(SKU_LINK_CHANGED)` on
+    `compareInventoryItemId`: another tab linked or unlinked it since the client read it (tryout58 F3); the caller
+    checks under the shop's link turn, before anything is written."""
+    if (item_id if state == LinkState.LINKED else None) != compare_item_id:
+        raise DomainError(
+            ErrorCode.SKU_LINK_CHANGED,
+            "This SKU's link changed since it was read (linked to another item, or unlinked, meanwhile): nothing "
+            "was changed.",
+            ("compareInventoryItemId",),
+        )
 
 
 def counts_orders(state: str, item_id: str | None) -> str | None:

@@ -56,6 +56,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     ended_period,
+    link_compared,
     relink_needed,
     relinked_by_hand,
     relinked_since,
@@ -779,13 +780,9 @@ async def link_manually(
             ("skuId",),
         )
     previous = (await _links(session, [sku_id])).get(sku_id)
-    if compare and linked_item(previous) != compare_item_id:
-        raise DomainError(
-            ErrorCode.SKU_LINK_CHANGED,
-            "This SKU's link changed since it was read (linked to another item, or unlinked, meanwhile): nothing "
-            "was changed.",
-            ("compareInventoryItemId",),
-        )
+    if compare:
+        link_compared(previous.state if previous else None, previous.inventory_item_id if previous else None,
+                      compare_item_id)  # fmt: skip
     state, source = (LinkState.LINKED, LinkSource.MANUAL) if item_id is not None else unlinked_by_hand(row.bundle)
     if row.bundle and item_id is None and previous is not None and (previous.state, previous.source) == (state, source):
         return PoolChange()  # a bundle EXCLUDED already, as this would leave it: nothing to write
@@ -821,8 +818,3 @@ async def link_manually(
         read = {sku_id: (row.tiktok_sku_id, row.quantity, min(now, row.stock_read_at))}
         await _keep_join_baselines(session, row.shop_id, read)
     return change
-
-
-def linked_item(link: Any) -> str | None:
-    """The item a SKU's stored link (None: no link) makes it draw on: its item while LINKED, else none."""
-    return link.inventory_item_id if link is not None and link.state == LinkState.LINKED else None
