@@ -7,9 +7,9 @@ subscriber, as the task feeds (gql/feeds.py, `MerchantFeed`) are for `syncTaskUp
         deleted = me.take_deleted()                  # the shops deleted since the last call (`shopsDeleted`)
 
 One read per shop change signal (or fallback interval) for all its subscribers, and only the shops whose name,
-status, attention or end changed go out; a subscriber joining first gets every shop, from a read begun after it
-joined that only it (and those joining with it) receives whole. A read that fails on a database outage is waited out
-as the task feed's is (`MerchantFeed._read_through`).
+status, attention, end, counts or push policy changed go out; a subscriber joining first gets every shop, from a read
+begun after it joined that only it (and those joining with it) receives whole. A read that fails on a database outage
+is waited out as the task feed's is (`MerchantFeed._read_through`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from adapters.crypto import TokenCipher
 from adapters.db import queries
 from adapters.db.engine import Database
+from adapters.db.repositories.inventory_push import policies_of_shops
 from adapters.db.shop_facts import shop_sync_facts
 from domain.attention import SyncFacts
 from domain.clock import Clock
+from domain.inventory_push import InventoryPolicy
 from gql import mappers
 from gql import types as t
 from gql.feeds import FALLBACK_INTERVAL, MerchantFeed
@@ -45,12 +47,16 @@ SHOP_LIMIT = 500  # shops read per merchant by a full read (a merchant has a han
 FULL_READ_INTERVAL = 30.0
 
 
-def _shop_fingerprint(shop: t.Shop, now: datetime, counts: tuple[int, int]) -> tuple[object, ...]:
-    """What `shopsUpdated` reports a change of: name, status, attention (code and time), expiresAt, and its
-    (productCount, orderCount) `counts` (a webhook's new order signals the shop: the store list's count follows)."""
+def _shop_fingerprint(
+    shop: t.Shop, now: datetime, counts: tuple[int, int], policy: InventoryPolicy
+) -> tuple[object, ...]:
+    """What `shopsUpdated` reports a change of: name, status, attention (code and time), expiresAt, its
+    (productCount, orderCount) `counts` (a webhook's new order signals the shop: the store list's count follows) and
+    its push `policy` (`shopInventoryPolicyUpdate` signals the shop: a Push policy page open elsewhere follows,
+    tryout58 F1)."""
     facts = shop.sync_facts if shop.sync_facts is not None else SyncFacts()
     attention = tuple((a.code, a.at) for a in t.attention_at(shop, facts, now))
-    return (shop.name, shop.status, attention, shop.expires_at, counts)
+    return (shop.name, shop.status, attention, shop.expires_at, counts, policy)
 
 
 class ShopFollower:
@@ -240,6 +246,7 @@ class ShopFeed(MerchantFeed[ShopFollower]):
             facts = await shop_sync_facts(session, self.merchant_id, list(rows))
             products = await queries.product_counts(session, self.merchant_id, list(rows))
             orders = await queries.order_counts(session, self.merchant_id, list(rows))
+            policies = await policies_of_shops(session, self.merchant_id, list(rows))
         self.reads += 1
         now = self.clock.now()
         gone = (set(named) if named is not None else set(self.sent)) - set(rows)
@@ -251,7 +258,8 @@ class ShopFeed(MerchantFeed[ShopFollower]):
         for shop_id, row in rows.items():
             shop = dataclasses.replace(mappers.shop(row, now), sync_facts=facts.get(shop_id, SyncFacts()))
             shops[shop_id] = shop  # one object per shop and read, shared by the newcomers and the changed
-            fingerprint = _shop_fingerprint(shop, now, (products.get(shop_id, 0), orders.get(shop_id, 0)))
+            counts = (products.get(shop_id, 0), orders.get(shop_id, 0))
+            fingerprint = _shop_fingerprint(shop, now, counts, policies.get(shop_id, InventoryPolicy()))
             if self.sent.get(shop_id) != fingerprint:
                 self.sent[shop_id] = fingerprint
                 changed[shop_id] = shop

@@ -1,5 +1,6 @@
 """A shop's inventory push policy (issue 8 "Push to TikTok"): read it, change it. A change re-pushes the shop: every
-product with a linked SKU is marked dirty in the same transaction and the push enqueued after commit."""
+product with a linked SKU is marked dirty in the same transaction and the push enqueued after commit; the shop is then
+signalled (`shopsUpdated` carries the policy: a page showing it follows a change made in another tab)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.inventory_push import InventoryPolicy
-from domain.ports import TaskQueue, UnitOfWorkFactory
+from domain.ports import EventPublisher, TaskQueue, UnitOfWorkFactory
+from domain.services.sync import publish_shop_quietly
 from domain.shops import Shop
 
 POLICY_FIELDS = ("push_enabled", "share_percent", "max_quantity", "out_of_stock_threshold")
@@ -22,8 +24,12 @@ async def update_policy(
     merchant_id: str,
     shop_id: str,
     changes: dict[str, Any],
+    events: EventPublisher | None = None,
 ) -> tuple[Shop, InventoryPolicy]:
     """Apply `changes` (a subset of `POLICY_FIELDS`; the others keep their values) to the merchant's shop.
+
+    A change (not a save of the same values) signals the shop after the commit (`events`, never failing), so that
+    `shopsUpdated` sends it with its new `inventoryPolicy` (gql/shop_feeds.py fingerprints the policy).
 
     Raises NOT_FOUND (field shopId) for another merchant's or no shop, and the policy's validation codes
     (INVALID_SHARE_PERCENT, INVALID_MAX_QUANTITY, INVALID_OUT_OF_STOCK_THRESHOLD) with the input field's name."""
@@ -44,4 +50,6 @@ async def update_policy(
                 await uow.inventory_push.mark_dirty(shop_id, products, now)
                 uow.after_commit(lambda: queue.enqueue_inventory_push(shop_id))
         await uow.commit()
+    if policy != current:
+        await publish_shop_quietly(events, shop)
     return shop, policy

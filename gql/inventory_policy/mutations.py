@@ -66,7 +66,7 @@ class InventoryPolicyMutation:
             shop_id = internal_id(input.shop_id, "Shop", "shopId")
             changes = _changes(input)
             shop, policy = await inventory_policy.update_policy(
-                s.uow_factory, s.queue, s.clock, info.context.require_merchant(), shop_id, changes
+                s.uow_factory, s.queue, s.clock, info.context.require_merchant(), shop_id, changes, s.events
             )
         except DomainError as exc:
             return ShopInventoryPolicyUpdatePayload(shop=None, inventory_policy=None, user_errors=user_errors(exc))

@@ -6,12 +6,14 @@
 import { UNREACHABLE } from "./api.js";
 import { announce, fill, h, number } from "./dom.js";
 import { explain } from "./messages.js";
-import { followShopNames } from "./shopnames.js";
 
 const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
 const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
 const UPDATE = `mutation PolicyUpdate($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPolicyUpdate(input: $input) {
   shop { id name } inventoryPolicy { ${POLICY_FIELDS} } userErrors { code field message } } }`;
+// Each shop as it is, then as it changes: its name (the heading) and its push policy, saved in another tab or on
+// another device (`shopsUpdated` sends a shop whose policy changed): the form follows it (tryout58 F1).
+const SHOP_CHANGES = `subscription PolicyShops { shopsUpdated { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
 // Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
 const SHOP_DELETIONS = "subscription PolicyShopsDeleted { shopsDeleted }";
 // GraphQL's Int (32 bits): a number past it is refused by GraphQL itself, in its raw words ("Int cannot represent
@@ -59,7 +61,7 @@ export function renderPolicy(ctx, shopId) {
   // The userError's `field` (the input's name in ShopInventoryPolicyUpdateInput) -> that field (its error line).
   const fields = { sharePercent: share, maxQuantity: most, outOfStockThreshold: threshold };
   let shopName = null; // the shop's name as the heading shows it, once read
-  let edited = false; // the merchant changed a field since the policy was shown: a read does not replace it
+  let shown = null; // the policy as last read or saved: a save sends only the fields that differ from it
   let stopped = false; // the page left, or its shop deleted
 
   function title(name) {
@@ -67,19 +69,63 @@ export function renderPolicy(ctx, shopId) {
     fill(heading, `Push policy of “${name}”`);
   }
 
-  /** The form and the effect show `policy` as saved. */
-  function show(policy) {
-    edited = false;
-    push.checked = policy.pushEnabled;
-    share.input.value = String(policy.sharePercent);
-    most.input.value = policy.maxQuantity === null ? "" : String(policy.maxQuantity);
-    threshold.input.value = String(policy.outOfStockThreshold);
+  // Each field of the policy: its control, how the control shows a value, and the value the control holds now
+  // (undefined: not a value the API takes; its line then says so on a save).
+  const controls = {
+    pushEnabled: { show: (v) => { push.checked = v; }, read: () => push.checked },
+    sharePercent: { show: (v) => { share.input.value = String(v); }, read: () => value(share, "INVALID_SHARE_PERCENT") },
+    maxQuantity: { show: (v) => { most.input.value = v === null ? "" : String(v); },
+      read: () => value(most, "INVALID_MAX_QUANTITY", { optional: true }) },
+    outOfStockThreshold: { show: (v) => { threshold.input.value = String(v); },
+      read: () => value(threshold, "INVALID_OUT_OF_STOCK_THRESHOLD") },
+  };
+  const changedElsewhere = h("p", { id: "policy-changed", class: "help", role: "status" });
+
+  /** The fields whose control differs from the policy shown (the merchant's edits), by name; reading them quietly. */
+  function edits() {
+    if (shown === null) return [];
+    return Object.keys(controls).filter((name) => readNow(name) !== shown[name]);
+  }
+
+  /** What a field's control holds now, read quietly. */
+  function readNow(name) {
+    return name === "pushEnabled" ? push.checked : quiet(name);
+  }
+
+  /** A control's value with no error line written (a comparison, not a save). */
+  function quiet(name) {
+    const control = { sharePercent: share, maxQuantity: most, outOfStockThreshold: threshold }[name];
+    if (control.input.value.trim() === "" && name === "maxQuantity") return null;
+    const n = control.input.valueAsNumber;
+    return Number.isInteger(n) ? n : control.input.value; // a half-typed value differs from any number
+  }
+
+  /** The form and the effect show `policy` as saved; the merchant's edits not yet saved are kept (`keep`). */
+  function show(policy, keep = []) {
+    for (const [name, control] of Object.entries(controls)) {
+      if (!keep.includes(name)) control.show(policy[name]);
+    }
+    shown = policy;
     effect.textContent = policyEffect(policy);
+  }
+
+  /** `policy` read (a re-read, or the live feed): shown, and said when it changed while the page was open. */
+  function follow(policy) {
+    if (shown === null) return show(policy);
+    const changed = Object.keys(controls).filter((name) => policy[name] !== shown[name]);
+    if (!changed.length) return;
+    // What the form does not hold already (a change this page is saving arrives as the form holds it: no news).
+    const news = changed.filter((name) => policy[name] !== readNow(name));
+    const kept = edits().filter((name) => !changed.includes(name) || news.includes(name));
+    show(policy, kept);
+    if (!news.length) return;
+    changedElsewhere.textContent = "This push policy was changed in another tab or on another device: the form "
+      + "and “What TikTok shows” follow the saved policy"
+      + (kept.length ? ", except the fields you changed here and did not save yet." : ".");
   }
 
   for (const control of [push, share.input, most.input, threshold.input]) {
     control.addEventListener("input", () => {
-      edited = true;
       for (const line of [formError, share.error, most.error, threshold.error]) line.textContent = ""; // about the values sent
     });
   }
@@ -102,7 +148,7 @@ export function renderPolicy(ctx, shopId) {
         return;
       }
       title(shop.name);
-      if (!edited) show(shop.inventoryPolicy);
+      follow(shop.inventoryPolicy); // a re-read (a reconnect) keeps the merchant's edits not saved yet
       save.disabled = false;
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -124,16 +170,14 @@ export function renderPolicy(ctx, shopId) {
     if (save.disabled) return; // one save at a time (a double-click, Enter pressed twice), and none before the read
     formError.textContent = "";
     for (const line of [share.error, most.error, threshold.error]) line.textContent = "";
-    const input = {
-      shopId,
-      pushEnabled: push.checked,
-      sharePercent: value(share, "INVALID_SHARE_PERCENT"),
-      maxQuantity: value(most, "INVALID_MAX_QUANTITY", { optional: true }),
-      outOfStockThreshold: value(threshold, "INVALID_OUT_OF_STOCK_THRESHOLD"),
-    };
+    // Only the fields the merchant changed on this page (the API keeps those left out): a save from a tab left open
+    // never puts back what another tab saved meanwhile, e.g. push turned on again (tryout58 F1).
+    const input = { shopId };
+    for (const name of edits()) input[name] = controls[name].read();
     const unsent = [share, most, threshold].find((control) => control.error.textContent);
     if (unsent) return unsent.input.focus();
     announce(""); // the outcome of a previous save must not stand beside this one's refusal
+    changedElsewhere.textContent = "";
     save.disabled = true;
     save.textContent = "Saving…";
     try {
@@ -167,7 +211,7 @@ export function renderPolicy(ctx, shopId) {
     h("form", { class: "card policy", "aria-labelledby": "policy-title", novalidate: true, onsubmit: submit },
       h("h2", { id: "policy-title" }, "Push policy"),
       h("label", { class: "choice", for: "push-enabled" }, push, "Push stock to this shop"),
-      share.nodes, most.nodes, threshold.nodes, formError, save),
+      share.nodes, most.nodes, threshold.nodes, formError, changedElsewhere, save),
     h("section", { class: "card policy-effect", "aria-labelledby": "effect-title" },
       h("h2", { id: "effect-title" }, "What TikTok shows"), effect, h("p", { class: "help" }, NOT_PREDICTED)),
   );
@@ -177,8 +221,13 @@ export function renderPolicy(ctx, shopId) {
       if (payload.data?.shopsDeleted === shopId && !stopped) deleted();
     },
   });
-  const stopNames = followShopNames(ctx, (shop) => {
-    if (shop.id === shopId && !stopped && shopName !== null && shop.name !== shopName) title(shop.name);
+  const stopChanges = ctx.socket.subscribe(SHOP_CHANGES, {}, {
+    next: (payload) => {
+      const shop = payload.data?.shopsUpdated;
+      if (!shop || shop.id !== shopId || stopped || shopName === null) return; // before the page's own read: it reads
+      if (shop.name !== shopName) title(shop.name);
+      follow(shop.inventoryPolicy);
+    },
   });
   const stopReconnect = ctx.socket.onReconnect(() => {
     if (formError.textContent === UNREACHABLE) formError.textContent = ""; // reached again
@@ -187,7 +236,7 @@ export function renderPolicy(ctx, shopId) {
   return () => {
     stopped = true;
     stopDeletions();
-    stopNames();
+    stopChanges();
     stopReconnect();
   };
 }
