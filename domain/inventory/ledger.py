@@ -756,7 +756,16 @@ def through_the_gap(
     runs on after each (review58b F1: ended for good at the other merchant's connection, a sale made after that
     merchant's delete and before this merchant's reconnect was counted in no pool). So a gap period may come in
     pieces, a `KeptLink` each (the first from the link time, the next from the end of a span). Only those instants
-    cross between merchants, no row of theirs."""
+    cross between merchants, no row of theirs.
+
+    A gap ends at the start of its end's second, the next link's or the other merchant's connection's (TikTok's
+    `create_time` is whole seconds, our times are not): that second belongs to the period that begins in it, as
+    `_made_under` reads consecutive periods ("the second of a change counts as after it", `order_timing`). The
+    reconnect's own link is no kept period, so `_made_under`'s whole-second reading never saw it begin: a sale of
+    the second its products import linked the SKU to another item counted on the gap's item (review58b F3), and one
+    of the second another merchant connected the shop, counted by that merchant's link as after it, in both pools
+    (ledger59). The second of the other merchant's delete already begins the gap's next piece (a period's start is
+    read to its second)."""
     later = sorted(since for _, since, *_ in kept)
     spans = sorted(other_connections)
     periods: dict[str, list[KeptLink]] = {}
@@ -766,9 +775,11 @@ def through_the_gap(
             of_item.append(KeptLink(since, deleted_at, unlinked_at, None, earlier))
             continue
         following = [at for at in later if at >= deleted_at]
-        ends_at = max(deleted_at, following[0] if following else (next_link_at or OPEN_ENDED))
+        next_at = following[0] if following else next_link_at
+        # (the second of the next link, or of another merchant's connection, belongs to the period that begins in it)
+        ends_at = OPEN_ENDED if next_at is None else max(deleted_at, _whole_second(next_at))
         start = since
-        for span_from, span_to in spans:
+        for span_from, span_to in ((_whole_second(began), ended) for began, ended in spans):
             if span_to <= deleted_at or span_from >= ends_at:
                 continue  # (over before the delete, or after the gap)
             if max(span_from, deleted_at) > start:

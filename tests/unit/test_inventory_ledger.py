@@ -1083,6 +1083,33 @@ def test_a_link_that_named_its_item_at_the_delete_runs_through_the_gap_until_the
     )
 
 
+def test_the_second_a_gap_ends_in_belongs_to_the_period_that_begins_in_it() -> None:
+    # given the delete's link of the SKU to "SOCK" that named its item, and the reconnect's first link (to "HAT") at
+    # X.5 s, or another merchant's connection of the TikTok shop at X.5 s
+    delete = NEWER
+    second = delete + timedelta(hours=2)
+    half_past = second + timedelta(microseconds=500_000)
+    kept = [("SOCK", OLDER, delete, None, True, False)]
+    # when the gap's period is read
+    to_the_link = through_the_gap(kept, half_past)["SOCK"]
+    handed_over = through_the_gap(kept, None, [(half_past, half_past + timedelta(hours=1))])["SOCK"]
+    # then it ends at the start of that second (review58b F3, ledger59): a sale made in the second X counts on the
+    # reconnect's link ("HAT", `order_timing`'s `after_link` agreeing), or on the other merchant's, not through the gap
+    assert to_the_link[0].ends_at == second
+    assert counted_under_a_deleted_link("HAT", second, {"SOCK": to_the_link}) == "HAT"
+    assert counted_under_a_deleted_link("HAT", second - timedelta(seconds=1), {"SOCK": to_the_link}) == "SOCK"
+    assert [(p.since, p.ends_at) for p in handed_over] == [
+        (OLDER, second), (half_past + timedelta(hours=1), OPEN_ENDED),
+    ]  # fmt: skip
+    assert not sold_while_linked_before(second, [(p.since, p.deleted_at, p.ends_at) for p in handed_over])
+    # the second of that merchant's delete begins the gap's next piece (its start read to its second)
+    assert sold_while_linked_before(
+        second + timedelta(hours=1), [(p.since, p.deleted_at, p.ends_at) for p in handed_over]
+    )
+    # an end in the delete's own second never starts before the delete
+    assert through_the_gap(kept, delete + timedelta(microseconds=1))["SOCK"][0].ends_at == delete
+
+
 def test_a_kept_period_runs_through_the_gap_to_the_skus_first_link_on_the_new_connection_not_its_link_now() -> None:
     # given the delete's link of the SKU to "SOCK" (OLDER to the delete at NEWER) that named its item, and on the new
     # connection a link to "HAT" at `first`, ended by the merchant's link to "SOCK" at `hand` (the SKU's link now)
