@@ -7,9 +7,10 @@ reconnect B links again what the merchant had unlinked, as the reconnect's impor
 reads the same orders). Orders, shipping steps and cancellations, webhooks (latest or late), the merchant's unlinks
 and relinks, and pushes holding back sales unseen come in a random order. In the `hand_links` cases every SKU is
 linked by hand to another item than its seller SKU's, which the reconnect's import links it to by hand again. In the
-`detours` cases the merchant links a SKU by hand to the other item and back between sales (kept58). At the end every
-order is final at TikTok, every SKU linked to its item (or the other one, on a detour), every order read again (a
-poll), and:
+`detours` cases the merchant links a SKU by hand to the other item and back between sales (kept58); in the `renames`
+cases the seller renames a SKU's seller SKU to the other item's and back, the next products import relinking it each
+time (ledger59). At the end every order is final at TikTok, every SKU linked to its item (or the other one, on a
+detour or a rename), every order read again (a poll), and:
 
 - the rule: A's (on-hand, reserved, available) per item equal B's, "as if the shop had never been deleted";
 - the shelf: on-hand is 10 less the units shipped from it, nothing reserved, for both (a sale's units leave the
@@ -20,8 +21,9 @@ poll), and:
 ledger's) are checked after each delete and reconnect and at the end. The cases are a bounded set of seeds (a few
 seconds per database), those that found poolfuzz54's findings 1 and 2 and poolfix54's finding 3 among them;
 `FUZZ_SEEDS=a:b` runs others (`FUZZ_SEEDS=0:150`: ~40 s on SQLite; with `FUZZ_HAND_LINKS=1`, in the `hand_links`
-shape; with `FUZZ_GAP_SALES=1`, sales in the gap; with `FUZZ_DETOURS=1`, detours and sales in the gap), and a failure
-prints its op list, which `_run` replays.
+shape; with `FUZZ_GAP_SALES=1`, sales in the gap; with `FUZZ_DETOURS=1`, detours and sales in the gap; with
+`FUZZ_RENAMES=1`, seller SKUs renamed to the other item's and back, and sales in the gap), and a failure prints its op
+list, which `_run` replays.
 """
 
 from __future__ import annotations
@@ -67,7 +69,14 @@ class Options(NamedTuple):
     and back (`back`) between sales (pool57 F2, kept57, kept58): a sale counts on the item its SKU was linked to when
     it was made, first seen late (shipped: `ledger.sold_under_an_earlier_link`, and across a delete
     `ledger.through_the_gap`), or, seen open, reserves where the SKU links then and moves with its link
-    (`ledger.relink_line`); the shelf oracle follows each sale there (`_run`)."""
+    (`ledger.relink_line`); the shelf oracle follows each sale there (`_run`).
+    `renames`: the seller renames a SKU's seller SKU in Seller Center to the other item's SKU (two SKUs: they swap
+    their seller SKUs, as two SKUs of one product cannot share one, `AMBIGUOUS`), the next products import relinks it
+    there (AUTO), sales are made under that link, and most often the seller SKU is renamed back and the next import
+    relinks it back (kept58's "found but not fixed" 4; ledger59). Only a SKU whose link both merchants' imports still
+    decide (AUTO: never linked or unlinked by hand, `links.auto_link`; a MANUAL link survives every import) and only
+    while A's shop is connected: renamed in the gap, A's reconnect and B differ by the stated rule for an open sale
+    (kept58's "found but not fixed" 2), which is not what this step checks."""
 
     steps: int = 14
     multi_delete: bool = False
@@ -76,6 +85,7 @@ class Options(NamedTuple):
     hand_links: bool = False
     gap_sales: bool = False
     detours: bool = False
+    renames: bool = False
 
 
 DEFAULT = Options()
@@ -97,6 +107,11 @@ GAP_HAND_SEEDS = (5, 10, 25)
 DETOURS = Options(steps=18, multi_delete=True, gap_sales=True, detours=True)
 DETOUR_SEEDS = (7, 28, 34)
 DETOUR_HAND_SEEDS = (19,)
+# A seller SKU renamed to the other item's and back (ledger59): seeds whose renames the runs relinked, one SKU renamed
+# across a delete (6, 26) and two SKUs swapping their seller SKUs (11). `FUZZ_DETOURS=1 FUZZ_RENAMES=1
+# FUZZ_SEEDS=0:40` on SQLite (37 renames, 12 of them swaps) and `0:10` on PostgreSQL passed, as on main before.
+RENAMES = DETOURS._replace(renames=True)
+RENAME_SEEDS = (6, 11, 26)
 CASES = [
     *((seed, DEFAULT) for seed in (0, 1, 2, 3, 6, 52, 76, 144, 149)),
     (316, Options(steps=18, multi_delete=True)),
@@ -106,6 +121,7 @@ CASES = [
     *((seed, HAND_LINKS._replace(gap_sales=True)) for seed in GAP_HAND_SEEDS),
     *((seed, DETOURS) for seed in DETOUR_SEEDS),
     *((seed, HAND_LINKS._replace(gap_sales=True, detours=True)) for seed in DETOUR_HAND_SEEDS),
+    *((seed, RENAMES) for seed in RENAME_SEEDS),
 ]
 
 
@@ -126,6 +142,8 @@ def _operations(rng: random.Random, options: Options, skus: list[str]) -> list[O
             choices += ["reconnect", "reconnect"]
         if options.detours and not deleted:
             choices += ["detour", "detour", "back"]
+        if options.renames and not deleted:
+            choices += ["rename", "rename"]
         op = rng.choice(choices)
         if op == "create" and (not deleted or options.gap_sales):
             made += 1
@@ -157,6 +175,18 @@ def _operations(rng: random.Random, options: Options, skus: list[str]) -> list[O
                 ops.append(["create", oid, sku, rng.choice([1, 2]), status[oid]])
             if rng.random() < 0.7:
                 ops.append(["back", sku])
+        elif op == "rename":
+            # a seller SKU renamed to the other item's SKU (the next import relinks it), a sale or two made under
+            # that link (maybe first seen late), and most often renamed back (the next import relinks it back)
+            sku = rng.choice(skus)
+            ops.append(["rename", sku])
+            for _ in range(rng.choice([1, 2])):
+                made += 1
+                oid = f"o{made}"
+                status[oid] = rng.choice(["AWAITING_SHIPMENT", "IN_TRANSIT"])
+                ops.append(["create", oid, sku, rng.choice([1, 2]), status[oid]])
+            if rng.random() < 0.7:
+                ops.append(["rename", sku])
         elif op == "hold":
             ops.append(["hold", rng.choice(skus)])
             held |= set(status)
@@ -174,7 +204,8 @@ def _operations(rng: random.Random, options: Options, skus: list[str]) -> list[O
 class _Merchant:
     """One side: a kept shop that links every item, and the shop that A deletes (B keeps), SKUs g1 (SOCK), g2 (HAT);
     `hand_links`: both items, and each SKU linked by hand to the other one (g1 to HAT, g2 to SOCK); `detours`: both
-    items, a SKU linked by hand to the one it is not linked to (`away`) and back."""
+    items, a SKU linked by hand to the one it is not linked to (`away`) and back (also for `renames`: its seller SKU
+    renamed to the other item's and back)."""
 
     def __init__(
         self, world: Pool, merchant_id: str, n_skus: int, hand_links: bool = False, detours: bool = False
@@ -186,6 +217,9 @@ class _Merchant:
         self.connected = True
         self.unlinked: set[str] = set()
         self.away: set[str] = set()  # SKUs linked by hand to the other item (`detour`)
+        self.renamed: set[str] = set()  # SKUs whose seller SKU is the other item's (`rename`)
+        self.manual: set[str] = set()  # SKUs whose link the merchant made or removed by hand (MANUAL)
+        self.seller_sku = dict(zip(self.skus, ["SOCK", "HAT"], strict=False))  # (as at the start)
         self.seen: set[str] = set()  # orders some connection of the shop ingested a version of
 
     async def start(self) -> None:
@@ -203,7 +237,21 @@ class _Merchant:
 
     def linked_to(self, sku: str) -> str:
         """The item `sku`'s link names (or, unlinked, remembers)."""
-        return next(it for it in self.items if it != self.item_of[sku]) if sku in self.away else self.item_of[sku]
+        other = sku in self.away or sku in self.renamed
+        return next(it for it in self.items if it != self.item_of[sku]) if other else self.item_of[sku]
+
+    def seller(self, sku: str) -> str:
+        """`sku`'s seller SKU at TikTok now: its own, or, renamed, the other item's."""
+        own = self.seller_sku[sku]
+        return next(it for it in ("SOCK", "HAT") if it != own) if sku in self.renamed else own
+
+    async def rename(self, renamed: list[str], stock: dict[str, int]) -> None:
+        """The seller renames the seller SKUs of `renamed` (to the other item's, or back), and the next products
+        import reads them (TikTok's stock per SKU `stock`): it relinks each AUTO link by its seller SKU."""
+        for sku in renamed:
+            (self.renamed.discard if sku in self.renamed else self.renamed.add)(sku)
+        skus = ((s, self.seller(s), stock[s]) for s in self.skus)
+        await self.world.products(self.gone, product("q", *skus, at=self.world.clock.now()))
 
     async def link(self, sku: str, linked: bool) -> None:
         async with self.world.db.read_sessionmaker() as session:
@@ -215,6 +263,7 @@ class _Merchant:
         world = self.world
         await pool.link_sku(world.uows, world.queue, world.events, self.merchant_id, sku_id, item)
         (self.unlinked.discard if linked else self.unlinked.add)(sku)
+        self.manual.add(sku)
 
     async def detour(self, sku: str, away: bool) -> None:
         """The merchant links `sku` by hand to the other item (`away`), or back to its own."""
@@ -248,7 +297,8 @@ class _Merchant:
 
 async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: str) -> list[str]:
     """Run `ops` on A (deletes) and B (never deletes); the oracles' failures (none: both hold)."""
-    a, b = (_Merchant(world, f"{side}{tag}", n_skus, options.hand_links, options.detours) for side in "AB")
+    both_items = options.detours or options.renames
+    a, b = (_Merchant(world, f"{side}{tag}", n_skus, options.hand_links, both_items) for side in "AB")
     for side in (a, b):
         await side.start()
     # order id -> sku, units, created, versions [(status, at)], and the shelf oracle's: the item its units count on
@@ -290,17 +340,26 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             k = -1 if kind == "webhook" else int(op[2] * len(history[op[1]]["versions"]))
             for side in (a, b):
                 await deliver(side, op[1], k)
-        elif kind in ("unlink", "relink") and a.connected and op[1] not in a.away:  # (`detours`: from its own item)
+        elif kind in ("unlink", "relink") and a.connected and op[1] not in a.away | a.renamed:  # (from its own item)
             for side in (a, b):
                 if (op[1] in side.unlinked) == (kind == "relink"):
                     await side.link(op[1], kind == "relink")
-        elif kind in ("away", "back") and a.connected and op[1] not in a.unlinked:
+        elif kind in ("away", "back") and a.connected and op[1] not in a.unlinked | a.renamed:
             if (op[1] in a.away) == (kind == "back"):
                 for side in (a, b):
                     await side.detour(op[1], kind == "away")
                 for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`)
                     if o["sku"] == op[1] and o["reserved"]:
                         o["item"] = a.linked_to(op[1])
+        elif kind == "rename" and a.connected:
+            group = [op[1]] if len(a.skus) == 1 else a.skus  # (two SKUs swap their seller SKUs)
+            untouched = a.unlinked | a.away | a.manual | b.manual
+            if not any(s in untouched for s in group) and len({s in a.renamed for s in group}) == 1:
+                for side in (a, b):
+                    await side.rename(group, _tiktok_stock(history, a.skus))
+                for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`)
+                    if o["sku"] in group and o["reserved"]:
+                        o["item"] = a.linked_to(o["sku"])
         elif kind == "hold" and a.connected and op[1] not in a.unlinked:
             unseen = [o for o, v in history.items() if v["sku"] == op[1] and o not in a.seen
                       and v["versions"][-1][0] != "CANCELLED"]  # fmt: skip
@@ -323,12 +382,11 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             if first == "orders":
                 for oid in everything:
                     await deliver(a, oid)
-            committed = dict.fromkeys(a.skus, 0)
-            for o in history.values():
-                if o["versions"][-1][0] != "CANCELLED":
-                    committed[o["sku"]] += o["units"]
-            stock = [(s, it, max(0, ON_SHELF - committed[s])) for s, it in zip(a.skus, a.items, strict=False)]
+            at_tiktok = _tiktok_stock(history, a.skus)
+            stock = [(s, a.seller(s), at_tiktok[s]) for s in a.skus]
             await world.products(a.gone, product("q", *stock, at=clock.now()))
+            # (a SKU unlinked by hand at the delete is linked by its seller SKU: AUTO again; a hand link stays MANUAL)
+            a.manual -= a.unlinked
             a.unlinked, a.connected = set(), True
             if first == "products":
                 for oid in everything:
@@ -366,6 +424,15 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
     return failures
 
 
+def _tiktok_stock(history: dict[str, dict[str, Any]], skus: list[str]) -> dict[str, int]:
+    """TikTok's available per SKU now: `ON_SHELF` less the units of its orders not cancelled."""
+    committed = dict.fromkeys(skus, 0)
+    for o in history.values():
+        if o["versions"][-1][0] != "CANCELLED":
+            committed[o["sku"]] += o["units"]
+    return {s: max(0, ON_SHELF - committed[s]) for s in skus}
+
+
 def _cases() -> list[tuple[int, Options]]:
     spec = os.environ.get("FUZZ_SEEDS")
     if not spec:
@@ -375,6 +442,8 @@ def _cases() -> list[tuple[int, Options]]:
         options = options._replace(gap_sales=True, steps=18, multi_delete=True)
     if os.environ.get("FUZZ_DETOURS"):
         options = options._replace(detours=True, gap_sales=True, steps=18, multi_delete=True)
+    if os.environ.get("FUZZ_RENAMES"):
+        options = options._replace(renames=True, gap_sales=True, steps=18, multi_delete=True)
     if ":" in spec:
         low, high = spec.split(":")
         return [(seed, options) for seed in range(int(low), int(high))]
@@ -391,7 +460,7 @@ async def test_a_deleted_shops_ledger_moves_the_pool_as_if_never_deleted_in_rand
         n_skus = rng.choice([1, 2])
         ops = _operations(rng, options, ["g1", "g2"][:n_skus])
         tag = f"s{seed}{'h' if options.hand_links else ''}{'g' if options.gap_sales else ''}"  # (one pair per case)
-        tag += "d" if options.detours else ""
+        tag += ("d" if options.detours else "") + ("r" if options.renames else "")
         if failures := await _run(Pool(database, cipher), ops, n_skus, options, tag):
             failed[seed] = f"{failures} {options} ops={json.dumps(ops)}"
     # then both oracles hold for every case
