@@ -82,6 +82,13 @@ class OneConnectionPool:
             await self.held.close()
             self.held = None
 
+    async def given_back_then(self, answer: Awaitable[T]) -> T:
+        """The held connection given back, then `answer` (a load or a message waiting for the pool) awaited: its
+        result, or TimeoutError after DEADLINE_SECONDS."""
+        await self.give_back()
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            return await answer
+
 
 @asynccontextmanager
 async def one_connection_pool(database_url: str, pool_timeout: float = 0.2) -> AsyncIterator[OneConnectionPool]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
 from adapters.crypto import TokenCipher
+from domain.shops import Shop
 from gql.context import Context, executing_message
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.db_samples import add_shop, make_shop
@@ -37,15 +39,26 @@ def waiting_reads(busy: OneConnectionPool) -> int:
     return len(busy.db.read_engine.pool._pool._queue._getters)  # type: ignore[attr-defined]
 
 
-async def test_an_operation_cancelled_while_its_load_waits_leaves_the_socket_s_other_load_of_the_key_running(
+@asynccontextmanager
+async def a_socket_s_shop_with_the_pool_held(
     database_url: str, cipher: TokenCipher
-) -> None:
-    # given a socket's context and a database whose pool's one connection the test holds (reads wait for it)
+) -> AsyncIterator[tuple[OneConnectionPool, Context, Shop]]:
+    """A shop of MERCHANT, a socket's `Context` of that merchant (its token valid for an hour: real loaders), and a
+    database whose pool's one connection the test holds, waiting DEADLINE_SECONDS for it (reads wait for it):
+    (that pool, the context, the shop); on the way out the connection given back and the database disposed."""
     async with one_connection_pool(database_url, pool_timeout=DEADLINE_SECONDS) as busy:
         services = services_of(busy.db, cipher)
         shop = await add_shop(services.uow_factory, make_shop(MERCHANT))
         context = Context(services, MERCHANT, token_expires_at=time.time() + 3600)
         await busy.hold()
+        yield busy, context, shop
+
+
+async def test_an_operation_cancelled_while_its_load_waits_leaves_the_socket_s_other_load_of_the_key_running(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    # given a socket's context and a database whose pool's one connection the test holds (reads wait for it)
+    async with a_socket_s_shop_with_the_pool_held(database_url, cipher) as (busy, context, shop):
         # when a query on the socket loads the shop, and a message's execution loads it too (one batch, one read)
         query = asyncio.create_task(awaited(context.loaders.shop.load(shop.id)))
         with executing_message():
@@ -58,9 +71,7 @@ async def test_an_operation_cancelled_while_its_load_waits_leaves_the_socket_s_o
         # then the message's load goes on: it gets the shop once the pool is given back (before: CancelledError)
         assert not message.done()
         assert waiting_reads(busy) == 1
-        await busy.give_back()
-        async with asyncio.timeout(DEADLINE_SECONDS):
-            loaded = await message
+        loaded = await busy.given_back_then(message)
         assert loaded is not None and loaded.name == shop.name
 
 
@@ -69,11 +80,7 @@ async def test_a_load_whose_every_awaiter_left_stops_its_read_and_is_loaded_afre
 ) -> None:
     """As strawberry does for a batch all of whose futures are cancelled: a read no one awaits any more is not made."""
     # given a socket's context and a database whose pool's one connection the test holds
-    async with one_connection_pool(database_url, pool_timeout=DEADLINE_SECONDS) as busy:
-        services = services_of(busy.db, cipher)
-        shop = await add_shop(services.uow_factory, make_shop(MERCHANT))
-        context = Context(services, MERCHANT, token_expires_at=time.time() + 3600)
-        await busy.hold()
+    async with a_socket_s_shop_with_the_pool_held(database_url, cipher) as (busy, context, shop):
         # when two operations load the shop and both are cancelled while the read waits
         loads = [asyncio.create_task(awaited(context.loaders.shop.load(shop.id))) for _ in range(2)]
         await until(lambda: waiting_reads(busy) == 1, "the batch's read to wait for the pool")
@@ -84,7 +91,5 @@ async def test_a_load_whose_every_awaiter_left_stops_its_read_and_is_loaded_afre
         # then the read stops waiting for the pool
         await until(lambda: waiting_reads(busy) == 0, "the abandoned read to stop waiting")
         # and a later load of the key reads it afresh
-        await busy.give_back()
-        async with asyncio.timeout(DEADLINE_SECONDS):
-            loaded = await context.loaders.shop.load(shop.id)
+        loaded = await busy.given_back_then(context.loaders.shop.load(shop.id))
         assert loaded is not None and loaded.name == shop.name
