@@ -138,9 +138,7 @@ async def test_a_subscriber_whose_token_expires_while_its_message_waits_gets_its
                 context.token_expires_at = time.time() - 1
                 retries = outage.retries
                 await until(lambda: outage.retries > retries or message.done(), "one more retry")
-                await busy.give_back()
-                async with asyncio.timeout(DEADLINE_SECONDS):
-                    result = await message
+                result = await busy.given_back_then(message)
             # then the subscriber gets UNAUTHENTICATED at its subscription's field, not the message, and it ends
             await _ended_unauthenticated(result, messages)
         finally:
@@ -224,9 +222,7 @@ async def test_a_wait_ended_at_its_token_s_expiry_leaves_the_socket_s_other_read
         assert busy.held is not None
         # and the other read was not cancelled: it gets the shop once the pool is given back
         assert not other.done()
-        await busy.give_back()
-        async with asyncio.timeout(DEADLINE_SECONDS):
-            loaded = await other
+        loaded = await busy.given_back_then(other)
         assert loaded is not None and loaded.name == shop.name
 
 
@@ -256,9 +252,7 @@ async def test_a_token_expired_while_the_task_feed_s_first_read_waits_sends_no_s
             context.token_expires_at = time.time() - 1
             retries = services.database_outage.retries
             await until(lambda: services.database_outage.retries > retries or message.done(), "one more retry")
-            await busy.give_back()
-            async with asyncio.timeout(DEADLINE_SECONDS):
-                result = await message
+            result = await busy.given_back_then(message)
             # then it ends with UNAUTHENTICATED, and the task's state is not sent
             await _ended_unauthenticated(result, messages, "syncTaskUpdated")
         finally:
