@@ -6,6 +6,7 @@ not fetched) and checks TikTok never shows a unit the pool cannot sell."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -33,11 +34,20 @@ async def pooled_sku(world: PushWorld, shop: Shop, on_hand: int) -> tuple[str, s
         p for p in sandbox_products(world.sandbox, shop) if p["status"] == "ACTIVATE" and not p.get("product_types")
     )
     sku = product["skus"][0]
+    item, sku_id = await linked_and_pushed(world, shop, product, sku, on_hand)
+    return product["id"], sku["id"], item, sku_id
+
+
+async def linked_and_pushed(
+    world: PushWorld, shop: Shop, product: dict[str, Any], sku: dict[str, Any], on_hand: int
+) -> tuple[str, str]:
+    """The sandbox's `sku` of `product` linked to a new item of the merchant (its seller SKU, `on_hand` units) and
+    the shop pushed once with the fence, TikTok then showing `on_hand`: (item id, Shopbridge SKU id)."""
     item = await add_item(world.db, shop.merchant_id, sku["seller_sku"], on_hand)
     sku_id = await link(world.db, shop, sku["id"], item, product["id"])
     await push_change(world, shop, item, product["id"])
     assert shown(world, shop, sku["id"]) == on_hand
-    return product["id"], sku["id"], item, sku_id
+    return item, sku_id
 
 
 async def push_change(world: PushWorld, shop: Shop, item: str, tiktok_product_id: str) -> None:
