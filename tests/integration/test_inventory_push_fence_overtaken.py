@@ -29,16 +29,21 @@ from domain.services.inventory_push import push_shop
 from domain.shops import Shop
 from tests.integration.pool_push_support import (
     PushWorld,
-    add_item,
     change_stock,
     imported_shop,
-    link,
     link_row,
     sandbox_products,
     updates,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
-from tests.integration.test_inventory_push_fence_orders import cancel, ingest, ingest_and_push, sell, shown
+from tests.integration.test_inventory_push_fence_orders import (
+    cancel,
+    ingest,
+    ingest_and_push,
+    linked_and_pushed,
+    sell,
+    shown,
+)
 
 GET_WAREHOUSES = "/logistics/202309/warehouses"
 
@@ -68,11 +73,7 @@ async def test_an_order_batch_applied_while_the_fence_reading_stands_is_read_aga
     shop = await imported_shop(world)
     product, sku = a_two_warehouse_sku(world, shop)
     product_id, tiktok_sku_id = product["id"], sku["id"]
-    item_id = await add_item(world.db, shop.merchant_id, sku["seller_sku"], 10)
-    sku_id = await link(world.db, shop, tiktok_sku_id, item_id, product_id)
-    await change_stock(world, item_id, 0, [(shop.id, product_id)])
-    await push_shop(shop.id, world.deps(fence=True))
-    assert shown(world, shop, tiktok_sku_id) == 10
+    item_id, sku_id = await linked_and_pushed(world, shop, product, sku, on_hand=10)
     order = sell(world, shop, tiktok_sku_id, 3)
     await ingest_and_push(world, shop, order)
     assert shown(world, shop, tiktok_sku_id) == 7
