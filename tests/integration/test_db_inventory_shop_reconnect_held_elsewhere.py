@@ -19,10 +19,8 @@ from adapters.db import Database
 from adapters.db.tables import deleted_shop_holds, sku_ledger_units, sku_links
 from domain.catalog import Order
 from domain.services import inventory as pool
-from domain.services.shops import delete_shop
 from domain.shops import Shop
-from tests.fixtures.inventory_pool import Pool, order, product
-from tests.integration.db_samples import add_shop, make_shop
+from tests.fixtures.inventory_pool import Pool, deleted, g1_reconnected, hat_and_sock, order
 
 
 @pytest.fixture
@@ -49,10 +47,7 @@ async def _held_on_hat_for_a_sale_under_sock(world: Pool) -> tuple[Shop, Order, 
     """HAT and SOCK (10 on hand each) on a kept shop; g1 of a second shop linked to HAT, linked by hand to SOCK, a
     sale o1 of 2 units made under that link and shipped, unseen; g1 linked back to HAT, whose push holds o1's 2 units
     back as sold unseen; then the shop deleted (the held units taken off HAT): (the deleted shop, o1, HAT's id)."""
-    kept, shop = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
-    await world.products(shop, product("q", ("g1", "HAT", 10)))
-    hat, sock = (await world.item("HAT"))["id"], (await world.item("SOCK"))["id"]
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
     world.clock.advance(timedelta(minutes=1))
@@ -62,23 +57,8 @@ async def _held_on_hat_for_a_sale_under_sock(world: Pool) -> tuple[Shop, Order, 
     world.clock.advance(timedelta(minutes=1))
     await _hold(world, shop.id, "g1", 2)
     world.clock.advance(timedelta(minutes=1))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
     return shop, o1, hat
-
-
-async def _reconnect(world: Pool, gone: Shop, orders_first: bool, o1: Order) -> Shop:
-    """The same TikTok shop connected again; its import reads g1 (on TikTok, 8 left) and o1, in either order."""
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=gone.tiktok_shop_id))
-    world.clock.advance(timedelta(minutes=1))
-    catalog = product("q", ("g1", "HAT", 8), at=world.clock.now())
-    seen = replace(o1, updated_at=world.clock.now())
-    if orders_first:
-        await world.orders(again, seen)
-        await world.products(again, catalog)
-    else:
-        await world.products(again, catalog)
-        await world.orders(again, seen)
-    return again
 
 
 async def _holds_left(world: Pool) -> int:
@@ -95,7 +75,7 @@ async def test_a_held_sale_made_under_an_earlier_link_gives_the_held_units_back_
     assert (await world.counts("SOCK"), await world.counts("HAT")) == ((10, 0, 10), (8, 0, 8))
 
     # when the same TikTok shop is connected again and its import reads o1
-    again = await _reconnect(world, gone, orders_first, o1)
+    again = await g1_reconnected(world, gone, 8, o1, orders_first=orders_first)
 
     # then o1's units left SOCK's on-hand once (the item it was sold under), and HAT has the held ones back (as on the
     # never-deleted connection and the shelf); the delete's record of them is used up
@@ -117,7 +97,7 @@ async def test_a_count_of_the_holds_item_since_the_delete_keeps_the_held_units_o
     await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 10, 8)
 
     # when the same TikTok shop is connected again and its import reads o1
-    await _reconnect(world, gone, orders_first, o1)
+    await g1_reconnected(world, gone, 8, o1, orders_first=orders_first)
 
     # then HAT stays as counted (the count found o1's units on its shelf: they never left it), and SOCK loses them
     assert (await world.counts("SOCK"), await world.counts("HAT")) == ((8, 0, 8), (10, 0, 10))
