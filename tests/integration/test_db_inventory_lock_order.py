@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Executable, select, text
 
 from adapters.crypto import TokenCipher
 from adapters.db.repositories.inventory.links import upsert_links
@@ -217,6 +217,25 @@ async def test_an_item_removed_clears_the_links_that_remember_it_in_sku_id_order
         assert (await session.execute(query)).all() == []
 
 
+async def _deleted_while_a_writer_holds(
+    world: Pool, shop: Shop, held_item: str, then_asks: tuple[Executable, dict[str, str]]
+) -> None:
+    """merchant-a deletes `shop` while another writer (its own deadlock check put off to 10 s) holds `held_item`
+    (FOR UPDATE); once the delete waits for a lock, that writer asks `then_asks` (a statement and its parameters,
+    within 30 s) and commits; the delete returns the shop's id within 60 s."""
+    async with world.db.write_engine.connect() as other:
+        await other.execute(text("SET deadlock_timeout = '10s'"))
+        await other.execute(_LOCK_ITEM, {"id": held_item})
+        deleting = asyncio.create_task(
+            delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+        )
+        await until_a_writer_waits_on_a_lock(world.db)
+        statement, parameters = then_asks
+        await asyncio.wait_for(other.execute(statement, parameters), timeout=30)
+        await other.commit()
+        assert await asyncio.wait_for(deleting, timeout=60) == shop.id
+
+
 async def test_a_shops_delete_the_database_aborts_as_a_deadlock_is_run_again_whole(
     world: Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -229,18 +248,9 @@ async def test_a_shops_delete_the_database_aborts_as_a_deadlock_is_run_again_who
     # when a writer that breaks the pool's order holds ONE, the merchant deletes the shop (the delete holds the
     # shop's row, then waits for ONE), and the writer then asks for the shop's row: each waits for the other, and
     # PostgreSQL aborts the delete, whose wait began first (40P01; the writer's own check is put off to 10 s)
-    async with world.db.write_engine.connect() as other:
-        await other.execute(text("SET deadlock_timeout = '10s'"))
-        await other.execute(_LOCK_ITEM, {"id": one})
-        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
-            deleting = asyncio.create_task(
-                delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
-            )
-            await until_a_writer_waits_on_a_lock(world.db)
-            shop_row = text("SELECT id FROM shops WHERE id = :id FOR KEY SHARE")
-            await asyncio.wait_for(other.execute(shop_row, {"id": shop.id}), timeout=30)
-            await other.commit()
-            assert await asyncio.wait_for(deleting, timeout=60) == shop.id
+    with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+        shop_row = text("SELECT id FROM shops WHERE id = :id FOR KEY SHARE")
+        await _deleted_while_a_writer_holds(world, shop, one, then_asks=(shop_row, {"id": shop.id}))
 
     # then the delete was run again whole (a WARNING with the SQLSTATE, no error to the merchant): the shop is
     # gone, and so is ONE, which only it linked
@@ -274,17 +284,9 @@ async def test_a_shops_delete_takes_the_items_of_its_earlier_link_periods_in_id_
     # when another writer holds the lower item, the merchant deletes the second shop, and once the delete waits for a
     # lock, the other writer asks for the higher item (id order, as every writer of the pool; the writer's own
     # deadlock check put off to 10 s)
-    async with world.db.write_engine.connect() as other:
-        await other.execute(text("SET deadlock_timeout = '10s'"))
-        await other.execute(_LOCK_ITEM, {"id": low})
-        with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
-            deleting = asyncio.create_task(
-                delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
-            )
-            await until_a_writer_waits_on_a_lock(world.db)
-            await asyncio.wait_for(other.execute(_LOCK_ITEM, {"id": high}), timeout=30)  # the delete holds neither
-            await other.commit()
-            assert await asyncio.wait_for(deleting, timeout=60) == shop.id
+    with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+        # (the delete holds neither item when the writer asks for the higher one)
+        await _deleted_while_a_writer_holds(world, shop, low, then_asks=(_LOCK_ITEM, {"id": high}))
 
     # then both went through at the first run: the delete waited for the lower item in its id-ordered locks (before:
     # it held the higher one and then waited for the lower one's share lock at the copy, PostgreSQL aborted it,
