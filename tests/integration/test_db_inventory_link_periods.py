@@ -18,24 +18,13 @@ from adapters.db import Database
 from adapters.db.tables import sku_link_periods
 from domain.catalog import Order
 from domain.inventory.ledger import DELETED_LINE_KEPT
-from domain.services.shops import delete_shop
 from domain.shops import Shop
-from tests.fixtures.inventory_pool import Pool, order, product
-from tests.integration.db_samples import add_shop, make_shop
+from tests.fixtures.inventory_pool import Pool, deleted, g1_reconnected, hat_and_sock, order, product
 
 
 @pytest.fixture
 def world(database: Database, cipher: TokenCipher) -> Pool:
     return Pool(database, cipher)
-
-
-async def _hat_and_sock(world: Pool) -> tuple[Shop, str, str]:
-    """HAT and SOCK (10 on hand each) on a kept shop, and g1 of a second shop linked to HAT: (that shop, HAT's id,
-    SOCK's id)."""
-    kept, shop = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
-    await world.products(shop, product("q", ("g1", "HAT", 10)))
-    return shop, (await world.item("HAT"))["id"], (await world.item("SOCK"))["id"]
 
 
 def _sale(world: Pool, status: str, tiktok_order_id: str = "o1") -> Order:
@@ -46,7 +35,7 @@ def _sale(world: Pool, status: str, tiktok_order_id: str = "o1") -> Order:
 async def _detour(world: Pool) -> tuple[Shop, Order, Order]:
     """g1 linked to HAT, o1 made under it; g1 linked to SOCK by hand, o2 made under that; g1 linked back to HAT (each
     sale 2 units, shipped, unseen): (shop, o1, o2)."""
-    shop, hat, sock = await _hat_and_sock(world)
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     o1 = _sale(world, "IN_TRANSIT", "o1")
     world.clock.advance(timedelta(minutes=1))
@@ -69,7 +58,7 @@ async def test_a_sale_under_a_link_first_seen_shipped_after_the_sku_moved_deduct
     world: Pool, detour: str
 ) -> None:
     # given g1 linked to HAT, and a sale of 2 units made under that link, its webhooks lost; it ships
-    shop, hat, sock = await _hat_and_sock(world)
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     sale = _sale(world, "IN_TRANSIT")
     world.clock.advance(timedelta(minutes=1))
@@ -115,7 +104,7 @@ async def test_an_open_or_cancelled_sale_under_an_earlier_link_moves_as_it_would
     world: Pool, status: str, expected: tuple[tuple[int, int, int], ...]
 ) -> None:
     # given g1 linked to HAT, a sale made under it, webhooks lost; g1 then linked to SOCK
-    shop, _, sock = await _hat_and_sock(world)
+    shop, _, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     sale = _sale(world, status)
     world.clock.advance(timedelta(minutes=1))
@@ -128,7 +117,7 @@ async def test_an_open_or_cancelled_sale_under_an_earlier_link_moves_as_it_would
 
 async def test_a_sale_first_seen_after_its_seller_sku_was_renamed_and_back_deducts_from_its_item(world: Pool) -> None:
     # given g1 (seller SKU HAT) linked to HAT, a sale of 2 units made under it, webhooks lost, shipped
-    shop, _, _ = await _hat_and_sock(world)
+    shop, _, _ = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     sale = _sale(world, "IN_TRANSIT")
     # when the seller renames g1's seller SKU to SOCK in Seller Center and back (a typo fixed), each read by a product
@@ -144,7 +133,7 @@ async def test_a_sale_first_seen_after_its_seller_sku_was_renamed_and_back_deduc
 
 async def test_link_periods_older_than_any_order_still_to_come_are_forgotten(world: Pool) -> None:
     # given g1 linked to HAT, then to SOCK: one period kept
-    shop, hat, sock = await _hat_and_sock(world)
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
     assert await _periods(world) == 1
@@ -168,17 +157,10 @@ async def test_sales_under_each_link_of_a_detour_count_on_their_own_items_after_
     # 2 units, webhooks lost, shipped); then the shop is deleted
     shop, o1, o2 = await _detour(world)
     world.clock.advance(timedelta(minutes=1))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
 
     # when the same TikTok shop is connected again (g1 linked by hand to HAT again), its import reading both sales
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
-    world.clock.advance(timedelta(minutes=1))
-    sales = [replace(o, updated_at=world.clock.now()) for o in (o1, o2)]
-    if orders_first:
-        await world.orders(again, *sales)
-    await world.products(again, product("q", ("g1", "HAT", 6), at=world.clock.now()))
-    if not orders_first:
-        await world.orders(again, *sales)
+    await g1_reconnected(world, shop, 6, o1, o2, orders_first=orders_first)
 
     # then o1 leaves HAT's on-hand, o2 SOCK's, as on the never-deleted connection
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (8, 0, 8))
@@ -191,7 +173,7 @@ async def test_a_sale_deducted_under_a_link_period_a_delete_kept_is_not_deducted
     # given g1 linked to HAT and o1 (2 units) made under it, seen shipped in time (HAT 8/0/8); 50 days later the
     # merchant links g1 to SOCK (the HAT period is kept); 50 days later the shop is deleted: o1 was made over
     # DELETED_LINE_KEPT (97 days) before the delete, so the delete keeps no record of it (review58 R1)
-    shop, _, sock = await _hat_and_sock(world)
+    shop, _, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     o1 = _sale(world, "IN_TRANSIT")
     await world.orders(shop, o1)
@@ -199,18 +181,11 @@ async def test_a_sale_deducted_under_a_link_period_a_delete_kept_is_not_deducted
     world.clock.advance(timedelta(days=50))
     await world.link_by_hand(shop, "g1", sock)
     world.clock.advance(timedelta(days=50))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
 
     # when the same TikTok shop is connected again (g1 linked to HAT by its seller SKU) and a poll or webhook of the new
     # connection (by update time) brings o1's later status, after its products import or before it
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
-    world.clock.advance(timedelta(minutes=1))
-    completed = replace(o1, status="COMPLETED", updated_at=world.clock.now())
-    if orders_first:
-        await world.orders(again, completed)
-    await world.products(again, product("q", ("g1", "HAT", 8), at=world.clock.now()))
-    if not orders_first:
-        await world.orders(again, completed)
+    await g1_reconnected(world, shop, 8, o1, orders_first=orders_first, status="COMPLETED")
 
     # then HAT stays 8/0/8: the old ledger deducted o1 already (before: 6/0/6, the kept period's 97 days counted back
     # from its end, not from the delete, took o1 for a sale that ledger never saw)
@@ -223,20 +198,17 @@ async def test_a_sale_of_the_second_the_kept_periods_start_falls_in_is_not_deduc
     # given g1 linked to HAT and o1 (2 units) made under it at a whole second S, seen shipped in time (HAT 8/0/8); a
     # minute later the merchant links g1 to SOCK; the shop is deleted at S + DELETED_LINE_KEPT + half a second: o1 was
     # made before the delete's instant less 97 days, so the delete keeps no record of it, though in that second
-    shop, _, sock = await _hat_and_sock(world)
+    shop, _, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     o1 = _sale(world, "IN_TRANSIT")
     await world.orders(shop, o1)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
     world.clock.advance(DELETED_LINE_KEPT - timedelta(minutes=1) + timedelta(microseconds=500_000))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
 
     # when the same TikTok shop is connected again and a poll brings o1's later status
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
-    world.clock.advance(timedelta(minutes=1))
-    await world.products(again, product("q", ("g1", "HAT", 8), at=world.clock.now()))
-    await world.orders(again, replace(o1, status="COMPLETED", updated_at=world.clock.now()))
+    await g1_reconnected(world, shop, 8, o1, orders_first=False, status="COMPLETED")
 
     # then HAT stays 8/0/8: the kept HAT period starts at the first whole second of the orders the delete recorded,
     # not in o1's (TikTok's create_time is whole seconds, `sold_while_linked_before` floors a period's start)
@@ -251,23 +223,16 @@ async def test_an_open_sale_under_an_earlier_link_reserves_on_the_skus_link_afte
     # lost; g1 linked back to HAT; then the shop is deleted
     shop, _, o2 = await _detour(world)
     world.clock.advance(timedelta(minutes=1))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
 
     # when the same TikTok shop is connected again (g1 linked by hand to HAT again), its import reading o2 still open
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
-    world.clock.advance(timedelta(minutes=1))
-    sale = replace(o2, status="AWAITING_SHIPMENT", updated_at=world.clock.now())
-    if orders_first:
-        await world.orders(again, sale)
-    await world.products(again, product("q", ("g1", "HAT", 8), at=world.clock.now()))
-    if not orders_first:
-        await world.orders(again, sale)
+    again = await g1_reconnected(world, shop, 8, o2, orders_first=orders_first, status="AWAITING_SHIPMENT")
 
     # then it reserves on HAT, the item g1 links to, as on the never-deleted connection (seen in time it would have
     # moved there with the link back; before: on SOCK, 10/2/8, the kept copy of SOCK's earlier period counting open
     # lines too: kept58's reconnect fuzz, seed 28); shipped, it leaves HAT's on-hand
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 2, 8), (10, 0, 10))
-    await _read_late(world, again, sale, "IN_TRANSIT")
+    await _read_late(world, again, o2, "IN_TRANSIT")
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
 
 
@@ -275,7 +240,7 @@ async def _detour_at_half_a_second(world: Pool) -> tuple[Shop, Order]:
     """g1 linked to HAT, linked to SOCK by hand at t1 = X.5 s (our clock's microseconds), and back to HAT a minute
     later; a sale of 2 units made in t1's very second (TikTok's `create_time`: X), its webhooks lost, shipped:
     (shop, that sale)."""
-    shop, hat, sock = await _hat_and_sock(world)
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1, microseconds=500_000))
     moved_at = world.clock.now()
     await world.link_by_hand(shop, "g1", sock)
@@ -303,16 +268,9 @@ async def test_a_sale_of_the_second_a_link_moved_counts_on_the_link_it_moved_to_
     # given the same detour and sale; the shop is then deleted
     shop, sale = await _detour_at_half_a_second(world)
     world.clock.advance(timedelta(minutes=1))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
     # when the same TikTok shop is connected again (g1 -> HAT by its seller SKU), its import reading the sale
-    again = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
-    world.clock.advance(timedelta(minutes=1))
-    late = replace(sale, updated_at=world.clock.now())
-    if orders_first:
-        await world.orders(again, late)
-    await world.products(again, product("q", ("g1", "HAT", 10), at=world.clock.now()))
-    if not orders_first:
-        await world.orders(again, late)
+    await g1_reconnected(world, shop, 10, sale, orders_first=orders_first)
     # then its 2 units leave SOCK's on-hand, as on the never-deleted connection
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
 
@@ -324,7 +282,7 @@ async def _reserved_then_shipped_then_relinked(world: Pool, count_hat: bool = Fa
     10/2/8); a poll reads the shipped version, dated U: that shop."""
     from domain.services import inventory as pool
 
-    shop, hat, sock = await _hat_and_sock(world)
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     sale = _sale(world, "AWAITING_SHIPMENT")
     await world.orders(shop, sale)
@@ -384,7 +342,7 @@ async def _reserved_unlinked_shipped_then_linked(world: Pool, count_hat: bool = 
     open line moving with the link (SOCK 10/2/8); a poll reads the shipped version, dated U: that shop."""
     from domain.services import inventory as pool
 
-    shop, hat, sock = await _hat_and_sock(world)
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     sale = _sale(world, "AWAITING_SHIPMENT")
     await world.orders(shop, sale)
@@ -460,7 +418,7 @@ async def test_a_sale_made_after_an_unlink_reserved_by_the_next_link_deducts_fro
 ) -> None:
     # given g1 -> HAT, unlinked by the merchant; a sale made after the unlink, seen open (it waits for a link: never
     # reserved on HAT); it ships at U, its webhook lost; g1 linked to SOCK after U (the waiting line reserves there)
-    shop, _, sock = await _hat_and_sock(world)
+    shop, _, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", None)
     world.clock.advance(timedelta(minutes=1))
