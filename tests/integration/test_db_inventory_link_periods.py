@@ -32,12 +32,18 @@ def _sale(world: Pool, status: str, tiktok_order_id: str = "o1") -> Order:
     return order(tiktok_order_id, status, "g1", "g1", at=world.clock.now())
 
 
+async def _sold_under_hat(world: Pool, status: str, tiktok_order_id: str = "o1") -> tuple[Shop, str, str, Order]:
+    """`hat_and_sock`, then a minute later a sale of 2 units of g1 made under its link to HAT (`_sale`: in `status`,
+    its webhooks lost): (the shop, HAT's id, SOCK's id, the sale)."""
+    shop, hat, sock = await hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    return shop, hat, sock, _sale(world, status, tiktok_order_id)
+
+
 async def _detour(world: Pool) -> tuple[Shop, Order, Order]:
     """g1 linked to HAT, o1 made under it; g1 linked to SOCK by hand, o2 made under that; g1 linked back to HAT (each
     sale 2 units, shipped, unseen): (shop, o1, o2)."""
-    shop, hat, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    o1 = _sale(world, "IN_TRANSIT", "o1")
+    shop, hat, sock, o1 = await _sold_under_hat(world, "IN_TRANSIT", "o1")
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
     world.clock.advance(timedelta(minutes=1))
@@ -58,9 +64,7 @@ async def test_a_sale_under_a_link_first_seen_shipped_after_the_sku_moved_deduct
     world: Pool, detour: str
 ) -> None:
     # given g1 linked to HAT, and a sale of 2 units made under that link, its webhooks lost; it ships
-    shop, hat, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    sale = _sale(world, "IN_TRANSIT")
+    shop, hat, sock, sale = await _sold_under_hat(world, "IN_TRANSIT")
     world.clock.advance(timedelta(minutes=1))
     # when the merchant links g1 to SOCK (a mis-click), and maybe back to HAT (corrected), or unlinks it and links it
     # back to HAT, before a poll reads the sale
@@ -104,9 +108,7 @@ async def test_an_open_or_cancelled_sale_under_an_earlier_link_moves_as_it_would
     world: Pool, status: str, expected: tuple[tuple[int, int, int], ...]
 ) -> None:
     # given g1 linked to HAT, a sale made under it, webhooks lost; g1 then linked to SOCK
-    shop, _, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    sale = _sale(world, status)
+    shop, _, sock, sale = await _sold_under_hat(world, status)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
     # when a poll reads it, open or cancelled
@@ -117,9 +119,7 @@ async def test_an_open_or_cancelled_sale_under_an_earlier_link_moves_as_it_would
 
 async def test_a_sale_first_seen_after_its_seller_sku_was_renamed_and_back_deducts_from_its_item(world: Pool) -> None:
     # given g1 (seller SKU HAT) linked to HAT, a sale of 2 units made under it, webhooks lost, shipped
-    shop, _, _ = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    sale = _sale(world, "IN_TRANSIT")
+    shop, _, _, sale = await _sold_under_hat(world, "IN_TRANSIT")
     # when the seller renames g1's seller SKU to SOCK in Seller Center and back (a typo fixed), each read by a product
     # import, before a poll reads the sale (pool57 f3_rename)
     for seller_sku in ("SOCK", "HAT"):
@@ -173,9 +173,7 @@ async def test_a_sale_deducted_under_a_link_period_a_delete_kept_is_not_deducted
     # given g1 linked to HAT and o1 (2 units) made under it, seen shipped in time (HAT 8/0/8); 50 days later the
     # merchant links g1 to SOCK (the HAT period is kept); 50 days later the shop is deleted: o1 was made over
     # DELETED_LINE_KEPT (97 days) before the delete, so the delete keeps no record of it (review58 R1)
-    shop, _, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    o1 = _sale(world, "IN_TRANSIT")
+    shop, _, sock, o1 = await _sold_under_hat(world, "IN_TRANSIT")
     await world.orders(shop, o1)
     assert await world.counts("HAT") == (8, 0, 8)
     world.clock.advance(timedelta(days=50))
@@ -198,9 +196,7 @@ async def test_a_sale_of_the_second_the_kept_periods_start_falls_in_is_not_deduc
     # given g1 linked to HAT and o1 (2 units) made under it at a whole second S, seen shipped in time (HAT 8/0/8); a
     # minute later the merchant links g1 to SOCK; the shop is deleted at S + DELETED_LINE_KEPT + half a second: o1 was
     # made before the delete's instant less 97 days, so the delete keeps no record of it, though in that second
-    shop, _, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    o1 = _sale(world, "IN_TRANSIT")
+    shop, _, sock, o1 = await _sold_under_hat(world, "IN_TRANSIT")
     await world.orders(shop, o1)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
@@ -282,9 +278,7 @@ async def _reserved_then_shipped_then_relinked(world: Pool, count_hat: bool = Fa
     10/2/8); a poll reads the shipped version, dated U: that shop."""
     from domain.services import inventory as pool
 
-    shop, hat, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    sale = _sale(world, "AWAITING_SHIPMENT")
+    shop, hat, sock, sale = await _sold_under_hat(world, "AWAITING_SHIPMENT")
     await world.orders(shop, sale)
     assert await world.counts("HAT") == (10, 2, 8)
     world.clock.advance(timedelta(minutes=1))
@@ -342,9 +336,7 @@ async def _reserved_unlinked_shipped_then_linked(world: Pool, count_hat: bool = 
     open line moving with the link (SOCK 10/2/8); a poll reads the shipped version, dated U: that shop."""
     from domain.services import inventory as pool
 
-    shop, hat, sock = await hat_and_sock(world)
-    world.clock.advance(timedelta(minutes=1))
-    sale = _sale(world, "AWAITING_SHIPMENT")
+    shop, hat, sock, sale = await _sold_under_hat(world, "AWAITING_SHIPMENT")
     await world.orders(shop, sale)
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", None)
