@@ -18,6 +18,7 @@ from adapters.db import Database
 from adapters.db.tables import sku_link_periods
 from domain.catalog import Order
 from domain.inventory.ledger import DELETED_LINE_KEPT
+from domain.services import inventory as pool
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, deleted, g1_reconnected, hat_and_sock, order, product
 
@@ -271,15 +272,19 @@ async def test_a_sale_of_the_second_a_link_moved_counts_on_the_link_it_moved_to_
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
 
 
-async def _reserved_then_shipped_then_relinked(world: Pool, count_hat: bool = False, same_second: bool = False) -> Shop:
-    """g1 linked to HAT; a sale o1 of 2 units made under it and seen open in time (HAT 10/2/8); it ships (TikTok's
-    update_time U), that webhook lost; (`count_hat`: the merchant counts HAT's shelf, 8, after U); the merchant links
-    g1 to SOCK a minute after U (`same_second`: in U's very second), the open line moving with the link (SOCK
-    10/2/8); a poll reads the shipped version, dated U: that shop."""
-    from domain.services import inventory as pool
-
+async def _reserved_then_shipped_then_relinked(
+    world: Pool, unlinked_first: bool = False, count_hat: bool = False, same_second: bool = False
+) -> Shop:
+    """g1 linked to HAT; a sale o1 of 2 units made under it and seen open in time (HAT 10/2/8); (`unlinked_first`: the
+    merchant unlinks g1, `skuUnlink`: the line stays reserved on HAT, `stays_reserved`); it ships (TikTok's update_time
+    U), that webhook lost; (`count_hat`: the merchant counts HAT's shelf, 8, after U); the merchant links g1 to SOCK a
+    minute after U (`same_second`: in U's very second), the open line moving with the link (SOCK 10/2/8); a poll reads
+    the shipped version, dated U: that shop."""
     shop, hat, sock, sale = await _sold_under_hat(world, "AWAITING_SHIPMENT")
     await world.orders(shop, sale)
+    if unlinked_first:
+        world.clock.advance(timedelta(minutes=1))
+        await world.link_by_hand(shop, "g1", None)
     assert await world.counts("HAT") == (10, 2, 8)
     world.clock.advance(timedelta(minutes=1))
     shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
@@ -329,41 +334,13 @@ async def test_a_reserved_sale_shipped_in_the_second_of_a_relink_deducts_from_th
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
 
 
-async def _reserved_unlinked_shipped_then_linked(world: Pool, count_hat: bool = False) -> Shop:
-    """g1 linked to HAT; a sale o1 of 2 units made under it and seen open in time (HAT 10/2/8); the merchant unlinks
-    g1 (`skuUnlink`: the line stays reserved on HAT, `stays_reserved`); o1 ships (update_time U), that webhook lost;
-    (`count_hat`: the merchant counts HAT's shelf, 8, after U); a minute after U the merchant links g1 to SOCK, the
-    open line moving with the link (SOCK 10/2/8); a poll reads the shipped version, dated U: that shop."""
-    from domain.services import inventory as pool
-
-    shop, hat, sock, sale = await _sold_under_hat(world, "AWAITING_SHIPMENT")
-    await world.orders(shop, sale)
-    world.clock.advance(timedelta(minutes=1))
-    await world.link_by_hand(shop, "g1", None)
-    assert await world.counts("HAT") == (10, 2, 8)
-    world.clock.advance(timedelta(minutes=1))
-    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
-    if count_hat:
-        world.clock.advance(timedelta(seconds=10))
-        await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 10)
-    world.clock.advance(timedelta(minutes=1))
-    await world.link_by_hand(shop, "g1", sock)
-    assert (await world.counts("HAT"), await world.counts("SOCK")) == (
-        ((8, 0, 8) if count_hat else (10, 0, 10)),
-        (10, 2, 8),
-    )
-    world.clock.advance(timedelta(minutes=1))
-    await world.orders(shop, shipped)
-    return shop
-
-
 async def test_a_reserved_sale_shipped_after_an_unlink_and_before_the_next_link_deducts_from_the_item_it_left(
     world: Pool,
 ) -> None:
     # given a sale seen open under g1 -> HAT, g1 unlinked (the line stays reserved on HAT), shipped at U, g1 linked to
     # SOCK after U (the reservation moved)
     # when a poll reads the shipped version dated U
-    await _reserved_unlinked_shipped_then_linked(world)
+    await _reserved_then_shipped_then_relinked(world, unlinked_first=True)
     # then its units leave HAT's on-hand, the shelf it was reserved on when it shipped, and SOCK's reservation goes
     # back (relink58; before: HAT's period ended at the unlink, and the shipment deducted from SOCK: HAT 10/0/10,
     # SOCK 8/0/8)
@@ -375,7 +352,7 @@ async def test_a_reserved_sale_shipped_after_an_unlink_and_before_a_count_of_the
 ) -> None:
     # given the same, but the merchant counted HAT's shelf (8: o1's units gone) after U and before the link to SOCK
     # when a poll reads the shipped version dated U
-    await _reserved_unlinked_shipped_then_linked(world, count_hat=True)
+    await _reserved_then_shipped_then_relinked(world, unlinked_first=True, count_hat=True)
     # then HAT's count stands (the shipment before it is in it), and SOCK's reservation goes back
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
 
