@@ -21,12 +21,27 @@ UNLINKED = """query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) {
 CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { id } userErrors { code } } }"""
 UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { skuLink { state } userErrors { code } } }"""
+SHARE = "Share of available shown (%)"  # the Push policy page's fields, by label
+THRESHOLD = "Out-of-stock threshold (units)"
+THRESHOLD_REFUSED = "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000."
 FIND = """query($query: String!) { inventoryItems(first: 5, query: $query) { edges { node { id sku onHand
   links { state source sku { tiktokSkuId } } } } } }"""
 
 
 def policy_of(app: ShopbridgeServer, shop_id: str) -> dict:
     return app.graphql(POLICY, {"id": shop_id}, "m1")["shop"]["inventoryPolicy"]
+
+
+def fill_policy(page: Page, typed: dict[str, str]) -> None:
+    """The Push policy page's fields typed in (`typed`: field label -> what the merchant types)."""
+    for label, value in typed.items():
+        page.get_by_label(label).fill(value)
+
+
+def save_policy(page: Page, typed: dict[str, str]) -> None:
+    """The Push policy page's fields typed in (`fill_policy`), then "Save push policy" clicked once."""
+    fill_policy(page, typed)
+    page.get_by_role("button", name="Save push policy").click()
 
 
 def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
@@ -62,32 +77,22 @@ def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
     ).to_be_visible()
 
     # when a share of 150 % is saved, then it is refused in the merchant's words under the field, and nothing changed
-    page.get_by_label("Share of available shown (%)").fill("150")
-    page.get_by_role("button", name="Save push policy").click()
+    save_policy(page, {SHARE: "150"})
     expect(page.locator("#share-percent-error")).to_have_text(
         "The share of stock to show must be a whole percentage from 1 to 100."
     )
     assert policy_of(app, maple["id"])["sharePercent"] == 100
     # and a number past GraphQL's Int is told the same way, never sent (GraphQL's raw "Int cannot represent …")
-    page.get_by_label("Out-of-stock threshold (units)").fill("3000000000")
-    page.get_by_role("button", name="Save push policy").click()
-    expect(page.locator("#out-of-stock-threshold-error")).to_have_text(
-        "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000."
-    )
+    save_policy(page, {THRESHOLD: "3000000000"})
+    expect(page.locator("#out-of-stock-threshold-error")).to_have_text(THRESHOLD_REFUSED)
     expect(page.locator("main")).not_to_contain_text("cannot represent")
     # and one past the server's bound (1,000,000,000) is told with that bound, which the field's help states too
-    page.get_by_label("Share of available shown (%)").fill("100")
-    page.get_by_label("Out-of-stock threshold (units)").fill("1000000001")
-    page.get_by_role("button", name="Save push policy").click()
-    expect(page.locator("#out-of-stock-threshold-error")).to_have_text(
-        "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000."
-    )
+    save_policy(page, {SHARE: "100", THRESHOLD: "1000000001"})
+    expect(page.locator("#out-of-stock-threshold-error")).to_have_text(THRESHOLD_REFUSED)
     expect(page.locator("#out-of-stock-threshold-help")).to_contain_text("0 to 1,000,000,000 units")
 
     # when half, at most 10 units, is saved with a double click
-    page.get_by_label("Out-of-stock threshold (units)").fill("0")
-    page.get_by_label("Share of available shown (%)").fill("50")
-    page.get_by_label("Most units shown").fill("10")
+    fill_policy(page, {THRESHOLD: "0", SHARE: "50", "Most units shown": "10"})
     sent = double_click_held(
         page, page.get_by_role("button", name="Save push policy"),
         lambda request: "shopInventoryPolicyUpdate" in (request.post_data or ""), "the save held",
