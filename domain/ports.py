@@ -314,6 +314,13 @@ class InventoryRepository(Protocol):
         """Insert; `SKU_ALREADY_EXISTS` when the merchant has an item with that SKU."""
         ...
 
+    async def create_item_from_sku(self, item: InventoryItem, sku_id: str, *, seeded: bool) -> PoolChange | None:
+        """Insert `item` and link the merchant's SKU `sku_id` to it by hand, at once; None when the SKU is not the
+        merchant's (its shop deleted). `seeded`: its on-hand is TikTok's stock of the SKU plus the open orders that
+        stock left out (the import's seed), else `item.on_hand`. `SKU_ALREADY_EXISTS`, `SKU_LINK_CHANGED` (the SKU
+        draws on an item), `SKU_NOT_LINKABLE`, `PRODUCT_DELETED`: nothing written."""
+        ...
+
     async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
         """Apply the edit's on-hand delta arithmetically to the (locked) item and record its movement; a delta of 0 (a
         count that found the on-hand the item has) records the movement alone: no counter, version or push changes."""

@@ -76,7 +76,8 @@ UserErrorCode = d.enum(
         _E.SKU_ALREADY_EXISTS: "The merchant already has an inventory item with this SKU.",
         _E.SKU_NOT_LINKABLE: "A bundle (combo) SKU, whose stock TikTok derives from its components.",
         _E.SKU_LINK_CHANGED: "skuLink's compareInventoryItemId differs from the item the SKU draws on now (another "
-        "session linked or unlinked it since it was read): nothing changed.",
+        "session linked or unlinked it since it was read), or inventoryItemCreate's skuId draws on an item now: "
+        "nothing changed, no item created.",
         _E.PRODUCT_DELETED: "The SKU's product is DELETED at TikTok: out of the pool (tiktok-api.md §7).",
         _E.INVALID_SHARE_PERCENT: "sharePercent outside 1 to 100.",
         _E.INVALID_MAX_QUANTITY: "maxQuantity outside 0 to 99999 (null removes the maximum).",

@@ -80,18 +80,33 @@ async def pool_products(
 
 async def create_item(
     uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, clock: Clock, merchant_id: str,
-    sku: str, on_hand: int, safety_stock: int,
+    sku: str, on_hand: int | None, safety_stock: int, sku_id: str | None = None,
 ) -> InventoryItem:  # fmt: skip
-    """`inventoryItemCreate`: a new item (SKU trimmed, 1-255 characters; units 0-1e9). `SKU_ALREADY_EXISTS`."""
+    """`inventoryItemCreate`: a new item (SKU trimmed, 1-255 characters; units 0-1e9). `SKU_ALREADY_EXISTS`.
+
+    `sku_id`: the shop SKU it is created from, linked to it by hand in the same unit of work (seed59); `on_hand`
+    None then seeds it as the products import seeds an item (TikTok's stock of the SKU plus the units of its open
+    orders that stock left out: `InventoryRepository.create_item_from_sku`), and a given on-hand is the merchant's
+    count of the shelf, which the SKU's open orders reserve on. `NOT_FOUND` on `skuId` for a SKU not the merchant's
+    (its shop deleted, meanwhile too); `SKU_LINK_CHANGED` on `skuId` when it draws on an item now;
+    `SKU_NOT_LINKABLE`, `PRODUCT_DELETED`: nothing is created. Without `sku_id`, `on_hand` None is 0."""
     now = clock.now()
+    seeded = sku_id is not None and on_hand is None
     item = InventoryItem(
-        uuid.uuid4().hex, merchant_id, checked_sku(sku), checked_units(on_hand, "onHand"), 0,
+        uuid.uuid4().hex, merchant_id, checked_sku(sku), checked_units(on_hand or 0, "onHand"), 0,
         checked_units(safety_stock, "safetyStock"), 1, now, now,
     )  # fmt: skip
 
     async def create() -> InventoryItem | None:
         async with uow_factory() as uow:
-            after_pool_change(uow, queue, events, await uow.inventory.create_item(item))
+            if sku_id is None:
+                change = await uow.inventory.create_item(item)
+            else:
+                linked = await uow.inventory.create_item_from_sku(item, sku_id, seeded=seeded)
+                if linked is None:
+                    raise NotFoundError("SKU", ("skuId",))
+                change = linked
+            after_pool_change(uow, queue, events, change)
             created = await uow.inventory.get_item(item.id, merchant_id)
             await uow.commit()
         return created

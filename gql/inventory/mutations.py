@@ -64,8 +64,23 @@ class InventoryItemCreateInput:
         "unique per merchant as written, in NFC: case and width count (`SB-1`, `sb-1` and its full-width form are "
         "three items), as a shop's seller SKU links by exact match; `inventoryItems(query:)` finds all three."
     )
-    on_hand: int = strawberry.field(default=0, description="Units held now (0 to 1,000,000,000).")
+    on_hand: int | None = strawberry.field(
+        default=None,
+        description="Units held now (0 to 1,000,000,000): the merchant's count of the shelf, units of unshipped "
+        "orders included. Left out or null: 0, or with skuId the item is seeded as the products import seeds one "
+        "(TikTok's stock of the SKU as last read, which leaves out the units of its unshipped orders, plus the units "
+        "of its open orders made before that read, which then reserve on the item: right after, available is what "
+        "TikTok shows, and the first push changes nothing).",
+    )
     safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")
+    sku_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The shop SKU (Sku.id) to create the item from: it is linked to the new item by hand (MANUAL: "
+        "later imports keep it) in the same step, its open orders reserving there; nothing is created when it is "
+        "refused: NOT_FOUND (not the merchant's SKU, its shop deleted), SKU_LINK_CHANGED (it draws on an item now, "
+        "linked meanwhile), SKU_NOT_LINKABLE (a bundle), PRODUCT_DELETED, SKU_ALREADY_EXISTS. Left out: an item "
+        "linked to nothing.",
+    )
 
 
 COMPARE_ON_HAND_RULE = (
@@ -142,20 +157,27 @@ class SkuLinkPayload:
 
 @strawberry.type
 class InventoryMutation:
-    @strawberry.mutation(description="Create an inventory item for a merchant SKU. SKU_ALREADY_EXISTS, INVALID_INPUT.")
+    @strawberry.mutation(
+        description="Create an inventory item for a merchant SKU; with skuId, created from that shop SKU and linked "
+        "to it in one step (seeded from TikTok's stock and its open orders unless onHand is given). "
+        "SKU_ALREADY_EXISTS, INVALID_INPUT; with skuId also NOT_FOUND, SKU_LINK_CHANGED, SKU_NOT_LINKABLE, "
+        "PRODUCT_DELETED (nothing created)."
+    )
     async def inventory_item_create(
         self,
         info: Info,
         input: Annotated[
-            InventoryItemCreateInput, strawberry.argument(description="The item's SKU, on-hand and safety stock.")
+            InventoryItemCreateInput,
+            strawberry.argument(description="The item's SKU, on-hand and safety stock, and the shop SKU it is from."),
         ],
     ) -> InventoryItemPayload:
         s = info.context.services
         try:
             sku = bounded_sku(input.sku)
+            sku_id = internal_id(input.sku_id, "Sku", "skuId") if input.sku_id is not None else None
             item = await pool.create_item(
                 s.uow_factory, s.queue, s.events, s.clock, info.context.require_merchant(), sku, input.on_hand,
-                input.safety_stock,
+                input.safety_stock, sku_id,
             )  # fmt: skip
         except DomainError as exc:
             return InventoryItemPayload(inventory_item=None, user_errors=user_errors(exc))

@@ -2,6 +2,7 @@
 
 Modules: `writer` (lock items, write ledger rows, counters, movements, outbox marks), `ledger` (orders and link
 changes into the ledger, a shop's release), `links` (auto and manual links, seeding), `items` (items and edits),
+`created_from` (an item created from a shop SKU, linked and seeded in one step),
 `outbox` (dirty marks), `shop_items` (a deleted shop's links, ledger rows and the items only it linked).
 """
 
@@ -12,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory import items, ledger, links, outbox, shop_items
+from adapters.db.repositories.inventory import created_from, items, ledger, links, outbox, shop_items
 from domain.clock import Clock, SystemClock
 from domain.inventory.items import Edit, InventoryItem
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
@@ -56,6 +57,9 @@ class SqlInventoryRepository:
 
     async def create_item(self, item: InventoryItem) -> PoolChange:
         return await items.create_item(self._session, item)
+
+    async def create_item_from_sku(self, item: InventoryItem, sku_id: str, *, seeded: bool) -> PoolChange | None:
+        return await created_from.create_item_from_sku(self._session, item, sku_id, seeded, self._clock.now())
 
     async def edit_item(self, item: InventoryItem, edit: Edit) -> PoolChange:
         return await items.edit_item(self._session, item, edit, self._clock.now())

@@ -41,6 +41,13 @@ async def get_item(
 async def create_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
     """Insert the item (its on-hand recorded as a CREATED movement, even 0: the movement is what tells a hand-made
     item from an imported one, `HAND_MADE`); `SKU_ALREADY_EXISTS` when the merchant has an item with this SKU."""
+    await insert_item(session, item)
+    return await edit_item(session, item, Edit(MovementKind.CREATED, item.on_hand), item.created_at)
+
+
+async def insert_item(session: AsyncSession, item: InventoryItem) -> None:
+    """Insert the item empty (on-hand and reserved 0, version 1, no movement: the caller counts its on-hand in);
+    `SKU_ALREADY_EXISTS` on `sku` when the merchant has an item with this SKU (nothing written)."""
     values = {
         "id": item.id, "merchant_id": item.merchant_id, "sku": item.sku, "on_hand": 0, "reserved": 0,
         "safety_stock": item.safety_stock, "version": 1, "created_at": item.created_at, "updated_at": item.updated_at,
@@ -54,7 +61,6 @@ async def create_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
             f'An inventory item with SKU "{item.sku}" exists already: adjust that item, or choose another SKU.',
             ("sku",),
         ) from None
-    return await edit_item(session, item, Edit(MovementKind.CREATED, item.on_hand), item.created_at)
 
 
 async def edit_item(session: AsyncSession, item: InventoryItem, edit: Edit, now: datetime) -> PoolChange:

@@ -1,0 +1,138 @@
+"""`inventoryItemCreate` with `skuId`: an item created from a shop SKU and linked to it in one step, end to end over
+real HTTP (the sandbox's market) on SQLite and PostgreSQL (seed59; tryout58 F2, F3, F4).
+
+Rule (README "Seeding", `domain.inventory.links.seed_on_hand`): TikTok's stock of a SKU already leaves out the units
+of its unshipped orders, which the link then reserves on the item; so an item seeded from a SKU holds that stock plus
+those units, and right after, its `available` is what TikTok shows. The console's two-step way (create with TikTok's
+stock as on-hand, then `skuLink`) counted the open orders twice: available = stock less their units, pushed so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.e2e.test_inventory_push import pooled_items, stock_of
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
+  inventoryItem { id sku onHand reserved available links { state source sku { id tiktokSkuId } } }
+  userErrors { code field message } } }"""
+UNLINKED = """query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) {
+  edges { node { state sku { id tiktokSkuId quantity } } } } }"""
+DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
+TWIN = "SEED59-TWIN"
+
+
+def _twins_with_an_open_order(app: ShopbridgeServer) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """Maple connected and imported, with a product whose two SKUs share the seller SKU `TWIN` (AMBIGUOUS: no item,
+    no link), 20 and 5 units at TikTok, and a buyer's open order of 3 units of the first, made before the import read
+    the stock (TikTok's stock of it: 17). Returns the shop, the first SKU's and the second's unlinked rows
+    (`unlinkedSkus`), and the Maple's TikTok shop id."""
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    made = app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "Seed59 mug", "skus": [{"seller_sku": TWIN, "quantity": 20}, {"seller_sku": TWIN, "quantity": 5}]},
+    )  # fmt: skip
+    first_id, second_id = made["sku_ids"]
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": first_id, "quantity": 3})
+    made_by = int(time.time())  # the order's create_time is this second at the latest
+    assert stock_of(app, tiktok_id, first_id) == 17
+    # (TikTok's create_time is whole seconds: the stock read comes in a later second, which proves the order first)
+    wait_until(lambda: time.time() >= made_by + 1, what="the second after the sale")
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    unlinked = {
+        e["node"]["sku"]["tiktokSkuId"]: e["node"]
+        for e in app.graphql(UNLINKED, {"id": shop["id"]}, "m1")["unlinkedSkus"]["edges"]
+    }
+    first, second = unlinked[first_id], unlinked[second_id]
+    assert (first["state"], first["sku"]["quantity"], second["sku"]["quantity"]) == ("AMBIGUOUS", 17, 5)
+    return shop, first["sku"], second["sku"], tiktok_id
+
+
+def _create(app: ShopbridgeServer, **fields: Any) -> dict[str, Any]:
+    return dict(app.graphql(CREATE, {"input": fields}, "m1")["inventoryItemCreate"])
+
+
+def test_an_item_created_from_a_sku_with_open_orders_is_seeded_once_as_an_import_seeds(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given a SKU that draws on no item, TikTok's stock 17 (20 less the 3 units of an open order)
+    app = app_factory(products=6, orders=0)
+    _shop, sku, _other, tiktok_id = _twins_with_an_open_order(app)
+
+    # when the merchant creates an item from it, leaving the on-hand out
+    done = _create(app, sku="SEED59-MUG", skuId=sku["id"])
+
+    # then the item holds TikTok's stock plus the open order's units, which reserve on it: available is TikTok's
+    # (the two-step way, created with TikTok's 17 and then linked, showed 17 / 3 / 14: the 3 units counted twice)
+    assert done["userErrors"] == [], done
+    item = done["inventoryItem"]
+    assert (item["sku"], item["onHand"], item["reserved"], item["available"]) == ("SEED59-MUG", 20, 3, 17)
+    assert [(ln["state"], ln["source"], ln["sku"]["id"]) for ln in item["links"]] == [("LINKED", "MANUAL", sku["id"])]
+    # and its movement is the import's seed: nothing by hand
+    moves = """SELECT m.kind, m.on_hand_delta AS o, m.reserved_delta AS r FROM inventory_movements m
+      JOIN inventory_items i ON i.id = m.inventory_item_id WHERE i.sku = :s ORDER BY m.kind"""
+    assert [(m["kind"], m["o"], m["r"]) for m in app.rows(moves, s="SEED59-MUG")] == [
+        ("RESERVED", 0, 3), ("SEEDED", 20, 0),
+    ]  # fmt: skip
+
+    # and the first push leaves TikTok's stock as it was (the two-step way pushed 14)
+    def link() -> dict[str, Any]:
+        (now,) = [i for i in pooled_items(app, "SEED59-MUG") if i["id"] == item["id"]]
+        return dict(now["links"][0])
+
+    wait_until(lambda: link()["pushedQuantity"] is not None, what="the first push of the created item's SKU")
+    assert (link()["pushedQuantity"], link()["heldBackQuantity"]) == (17, 0)
+    assert stock_of(app, tiktok_id, sku["tiktokSkuId"]) == 17
+
+
+def test_an_on_hand_given_is_the_shelf_count_that_the_open_orders_reserve_on(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given the same SKU (TikTok's 17, an open order of 3)
+    app = app_factory(products=6, orders=0)
+    _shop, sku, _other, _tiktok_id = _twins_with_an_open_order(app)
+    # when the merchant creates the item from it with the 20 units counted on the shelf
+    done = _create(app, sku="SEED59-COUNTED", skuId=sku["id"], onHand=20)
+    # then that is its on-hand, and the open order reserves on it
+    assert done["userErrors"] == [], done
+    item = done["inventoryItem"]
+    assert (item["onHand"], item["reserved"], item["available"]) == (20, 3, 17)
+    assert [(ln["state"], ln["source"]) for ln in item["links"]] == [("LINKED", "MANUAL")]
+
+
+def test_a_create_from_a_sku_linked_meanwhile_or_of_a_deleted_shop_creates_nothing(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given two SKUs that draw on no item, the first then linked by a create in another tab
+    app = app_factory(products=6, orders=0)
+    shop, sku, other, _tiktok_id = _twins_with_an_open_order(app)
+    assert _create(app, sku="SEED59-FIRST", skuId=sku["id"])["userErrors"] == []
+
+    # when a stale tab creates another item from that SKU
+    late = _create(app, sku="SEED59-LATE", skuId=sku["id"])
+    # then it is refused with a stable code on the SKU, and no item is made
+    assert (late["inventoryItem"], [(e["code"], e["field"]) for e in late["userErrors"]]) == (
+        None, [("SKU_LINK_CHANGED", ["skuId"])],
+    )  # fmt: skip
+    assert pooled_items(app, "SEED59-LATE") == []
+
+    # when an item is created from the second SKU with a SKU an item has: refused, the SKU still draws on nothing
+    taken = _create(app, sku="SEED59-FIRST", skuId=other["id"])
+    assert [e["code"] for e in taken["userErrors"]] == ["SKU_ALREADY_EXISTS"]
+    unlinked = app.graphql(UNLINKED, {"id": shop["id"]}, "m1")["unlinkedSkus"]["edges"]
+    assert [e["node"]["sku"]["id"] for e in unlinked if e["node"]["sku"]["id"] == other["id"]] == [other["id"]]
+
+    # when the shop is deleted, then an item is created from its SKU (a dialog left open)
+    assert app.graphql(DELETE_SHOP, {"input": {"shopId": shop["id"]}}, "m1")["shopDelete"]["userErrors"] == []
+    gone = _create(app, sku="SEED59-GONE", skuId=other["id"])
+    # then it is refused NOT_FOUND on the SKU, and no item is made
+    assert (gone["inventoryItem"], [(e["code"], e["field"]) for e in gone["userErrors"]]) == (
+        None, [("NOT_FOUND", ["skuId"])],
+    )  # fmt: skip
+    assert pooled_items(app, "SEED59-GONE") == []
+    # and the item seeded from its SKU went with it, as an imported one (nothing on it by hand)
+    assert pooled_items(app, "SEED59-FIRST") == []
