@@ -121,10 +121,12 @@ def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
 def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    """Rule (js/links.js `createFrom`): "Create an item" on a SKU under "Link a SKU" creates an item (its seller SKU
-    prefilled where it has one; the on-hand counted by the merchant, not TikTok's stock, which leaves out the units of
-    unshipped orders the item then reserves again, tryout58 F2) and links the SKU to it, once however often it is
-    clicked; a SKU no item can take (another item has it, or none typed) is refused in words, and nothing is made."""
+    """Rule (js/links.js `createFrom`, seed59): "Create an item" on a SKU under "Link a SKU" creates the item and
+    links the SKU to it in one request (`inventoryItemCreate` `skuId`), once however often it is clicked; its
+    on-hand left empty starts from TikTok's stock and the SKU's open orders, as an import seeds an item (prefilled
+    with TikTok's stock alone, it counted those orders twice, tryout58 F2); a SKU no item can take (none typed, a NUL
+    pasted, tryout58 F-low-c) is refused in words at its field, and nothing is made. A SKU whose seller SKU an item
+    has is not offered Create (refused SKU_ALREADY_EXISTS after the fact, tryout58 F-low-e): that item is named."""
     # given Maple imported for m1 (about 1 SKU in 30 has no seller SKU at TikTok), and one of its SKUs with a seller
     # SKU unlinked by hand (its item, of that seller SKU, stays)
     app = console(products=40, orders=0)
@@ -135,25 +137,21 @@ def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
         for e in app.graphql(UNLINKED, {"id": maple["id"]}, "m1")["unlinkedSkus"]["edges"]
         if e["node"]["state"] == "NO_SELLER_SKU"
     )
-    item, unlinked = next((i, ln) for i in items(app) for ln in i["links"] if ln["sku"]["sellerSku"])
+    linked = [(i, ln) for i in items(app) for ln in i["links"] if ln["sku"]["sellerSku"]]
+    twin, unlinked = linked[0]
+    other = next(i for i, _ in linked if i["id"] != twin["id"])
     done = app.graphql(UNLINK, {"input": {"skuId": unlinked["sku"]["id"]}}, "m1")["skuUnlink"]
     assert done["userErrors"] == [], done
-    # when the merchant opens an item's page and asks to create an item from the unlinked SKU with a seller SKU
+    # when the merchant opens another item's page
     sign_in(page, app, "m1")
-    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
-    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    page.goto(f"{app.url}/console/#/inventory/{other['id']}")
+    expect(page.get_by_role("heading", name=other["sku"])).to_be_visible()
+    # then the SKU unlinked by hand, whose seller SKU its item has, offers Link but no Create: its item is named
     named = f"{unlinked['sku']['sellerSku']} on Maple"
-    page.get_by_role("button", name=f"Create an item from {named}").click()
-    dialog = page.get_by_role("dialog", name=f"Create an item from “{named}”")
-    # then its seller SKU is prefilled; and, its item existing, the creation is refused in words, nothing made
-    expect(dialog.get_by_label("Item SKU")).to_have_value(unlinked["sku"]["sellerSku"])
-    dialog.get_by_label("On hand (units)").fill("5")
-    dialog.get_by_role("button", name="Create and link").click()
-    expect(dialog.locator("#create-sku-error")).to_have_text(
-        "An inventory item with this SKU already exists. Find it in Inventory instead."
-    )
-    dialog.get_by_role("button", name="Cancel").click()
-    expect(dialog).to_have_count(0)
+    row = page.locator("section.links tbody tr", has=page.get_by_role("button", name=f"Link {named}"))
+    expect(row.locator(".twin")).to_have_text(f"Item {twin['sku']} has this seller SKU: open it to link the SKU there.")
+    expect(row.get_by_role("button", name=f"Create an item from {named}")).to_have_count(0)
+    expect(row.get_by_role("link", name=twin["sku"])).to_have_attribute("href", f"#/inventory/{twin['id']}")
 
     # when the merchant creates an item from the SKU with no seller SKU
     named = f"TikTok SKU {bare['tiktokSkuId']} on Maple"
@@ -161,41 +159,54 @@ def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
     expect(row.locator("td[data-label=Why]")).to_contain_text("No seller SKU")
     row.get_by_role("button", name=f"Create an item from {named}").click()
     dialog = page.get_by_role("dialog", name=f"Create an item from “{named}”")
-    # then nothing is prefilled for its SKU nor its on-hand (TikTok's stock is said, with what it leaves out)
+    # then nothing is prefilled for its SKU nor its on-hand, which is optional (what empty means is said)
     expect(dialog.get_by_label("Item SKU")).to_have_value("")
-    expect(dialog.get_by_label("On hand (units)")).to_have_value("")
+    expect(dialog.get_by_label("On hand (units, optional)")).to_have_value("")
     expect(dialog.locator("#create-on-hand-help")).to_have_text(
-        "Every unit you have, those of this SKU's unshipped orders included: its TikTok stock, "
-        f"{bare['quantity']:,}, leaves those out, and once linked its open orders reserve their units on this item. "
-        "TikTok then shows what the item has available."
+        f"Leave empty to start from TikTok's stock, {bare['quantity']:,}, and its open orders: that stock leaves out "
+        "the units of this SKU's unshipped orders, which Shopbridge adds and reserves on this item, so TikTok then "
+        "shows what it shows now. Or type every unit you have, those of its unshipped orders included."
     )
-    # and an empty on-hand is refused at the field, then an empty SKU in words
-    dialog.get_by_role("button", name="Create and link").click()
-    expect(dialog.locator("#create-on-hand-error")).to_have_text(
-        "Enter a whole number of units from 0 to 1,000,000,000."
-    )
-    dialog.get_by_label("On hand (units)").fill("57")
+    # and an empty SKU is refused in words, a NUL pasted in it at the field in the server's words for a control
+    # character (GraphQL refuses a NUL before that rule), a negative on-hand at its field: nothing sent for the last two
+    creates: list[str] = []
+    page.on("request", lambda r: creates.append(r.url) if "inventoryItemCreate" in (r.post_data or "") else None)
     dialog.get_by_role("button", name="Create and link").click()
     expect(dialog.locator("#create-sku-error")).to_have_text(
         "Not saved: A SKU has 1 to 255 characters (this one is empty)."
     )
-    # and a SKU typed, Create and link double-clicked, creates one item, links the SKU to it and shows its page
+    dialog.get_by_label("Item SKU").fill("LAMP\u0000PLAIN")
+    dialog.get_by_role("button", name="Create and link").click()
+    expect(dialog.locator("#create-sku-error")).to_have_text(
+        "Not saved: A SKU must not contain control characters or text-direction overrides (found U+0000)."
+    )
     dialog.get_by_label("Item SKU").fill("LAMP-PLAIN")
+    dialog.get_by_label("On hand (units, optional)").fill("-1")
+    dialog.get_by_role("button", name="Create and link").click()
+    expect(dialog.locator("#create-on-hand-error")).to_have_text(
+        "Enter a whole number of units from 0 to 1,000,000,000, or leave it empty."
+    )
+    assert len(creates) == 1  # the empty SKU's, refused by the server
+    # and the on-hand emptied, Create and link double-clicked, one item is created from TikTok's stock (no open
+    # orders here), the SKU linked to it, and its page shown
+    dialog.get_by_label("On hand (units, optional)").fill("")
     sent = double_click_held(
         page, dialog.get_by_role("button", name="Create and link"),
         lambda request: "inventoryItemCreate" in (request.post_data or ""), "the creation held",
     )  # fmt: skip
     assert sent == 1
     expect(page.get_by_role("heading", name="LAMP-PLAIN")).to_be_visible()
+    stock = f"{bare['quantity']:,}"
     expect(page.locator("#notice")).to_have_text(
-        f"LAMP-PLAIN is created with 57 on hand, and {named} is linked to it: it now draws on this item."
+        f"LAMP-PLAIN is created with {stock} on hand, 0 reserved by open orders ({stock} available), and {named} is "
+        "linked to it: it now draws on this item."
     )
     expect(page.get_by_role("button", name=f"Unlink {named}")).to_be_visible()
     found = app.graphql(FIND, {"query": "LAMP-PLAIN"}, "m1")["inventoryItems"]["edges"]
     assert [(e["node"]["sku"], e["node"]["onHand"], e["node"]["links"]) for e in found] == [
         (
             "LAMP-PLAIN",
-            57,
+            bare["quantity"],
             [{"state": "LINKED", "source": "MANUAL", "sku": {"tiktokSkuId": bare["tiktokSkuId"]}}],
         )
     ]
@@ -220,6 +231,16 @@ def test_an_item_is_created_for_a_sku_typed_on_inventory_and_its_page_opens(
     expect(form.locator("#new-item-sku-error")).to_have_text(
         "An inventory item with this SKU already exists. Find it in Inventory instead."
     )
+    # when a SKU with a NUL pasted in it is created, then it is refused at the field in the words the server's rule
+    # gives any control character (GraphQL's layer refuses a NUL first, in its own words: tryout58 F-low-c), unsent
+    creates: list[str] = []
+    page.on("request", lambda r: creates.append(r.url) if "inventoryItemCreate" in (r.post_data or "") else None)
+    form.get_by_label("Item SKU").fill("BOX\u00001")
+    form.get_by_role("button", name="Create item").click()
+    expect(form.locator("#new-item-sku-error")).to_have_text(
+        "Not saved: A SKU must not contain control characters or text-direction overrides (found U+0000)."
+    )
+    assert creates == []
     # when BOX-1 with 12 on hand is created with a double click
     form.get_by_label("Item SKU").fill("BOX-1")
     form.get_by_label("On hand (units)").fill("12")

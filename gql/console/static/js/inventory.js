@@ -4,7 +4,7 @@
 
 import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, patch, time } from "./dom.js";
-import { explain, LINK_SOURCES, LINK_STATES } from "./messages.js";
+import { explain, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 
 const PAGE = 20;
@@ -260,6 +260,11 @@ export function renderInventory(ctx) {
     if (createButton.disabled) return; // one item per submission: a double-click, or Enter pressed twice
     newSkuError.textContent = newOnHandError.textContent = "";
     const input = { sku: newSku.value, onHand: newOnHand.valueAsNumber };
+    const unsendable = unsendableSku(input.sku);
+    if (unsendable) {
+      newSkuError.textContent = unsendable;
+      return newSku.focus();
+    }
     createButton.disabled = true;
     createButton.textContent = "Creating…";
     try {

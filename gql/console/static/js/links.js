@@ -5,7 +5,7 @@
 import { allShops, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
 import { heldBack, notOnSale, SHOP_DELETIONS } from "./inventory.js";
-import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES } from "./messages.js";
+import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
@@ -14,7 +14,19 @@ const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }
 const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${LINK_PAYLOAD} } }`;
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
 const CREATE = `mutation CreateItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
-  inventoryItem { id sku onHand } userErrors { code field message } } }`;
+  inventoryItem { id sku onHand reserved available } userErrors { code field message } } }`;
+// Refusals of a create from a SKU on `skuId` (nothing was created): the dialog closes, the list is read again.
+const CREATE_REFUSALS = {
+  SKU_LINK_CHANGED: "This SKU was linked to an item in another tab or on another device since the list was read, so "
+    + "no item was created. The list has been refreshed.",
+  NOT_FOUND: "This SKU or its shop does not exist any more, so no item was created. The list has been refreshed.",
+  PRODUCT_DELETED: "This SKU's product was deleted at TikTok, which sells it no more, so no item was created from it. "
+    + "The list has been refreshed.",
+  SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so no item was created from it.",
+};
+// How many items each seller SKU's search reads to find the item of that very SKU (`twins`): 20 SKUs a page, well
+// within the API's 5,000 objects a request.
+const TWIN_SEARCH = 50;
 // The server's bound on units (domain/inventory/items.py MAX_UNITS), as inventory-item.js: stopped at the field.
 const MAX_UNITS = 1_000_000_000;
 
@@ -174,8 +186,11 @@ export function renderLinks(ctx, itemId, changed) {
       // another shop picked, or the list read again, since; a "More SKUs" answer for a shop no longer picked
       if (data === SUPERSEDED || shopId !== shopSelect.value) return;
       const page = data.unlinkedSkus;
+      const read = ++candidateReads;
+      const named = await twins(page.edges.map(({ node }) => node));
+      if (read !== candidateReads || shopId !== shopSelect.value) return; // a later read's rows are the ones shown
       if (!after) candidates.replaceChildren();
-      candidates.append(...page.edges.map(({ node }) => candidate(node)));
+      candidates.append(...page.edges.map(({ node }) => candidate(node, named)));
       candidateSummary.textContent = page.totalCount
         ? page.totalCount === 1 ? "1 SKU of this shop draws on no item." : `${number(page.totalCount)} SKUs of this shop draw on no item.`
         : "Every SKU of this shop is linked.";
@@ -187,8 +202,31 @@ export function renderLinks(ctx, itemId, changed) {
   }
 
   let creating = null; // the open "Create an item" dialog: {shopId, deleted()}
+  let candidateReads = 0; // the candidates' reads whose items of their seller SKUs (`twins`) were asked for
 
-  function candidate(link) {
+  /** By seller SKU (as matched: NFC, trimmed), the item that has it as its SKU, of the candidates `links` that have
+   * one: one request, a search per seller SKU (aliases), each item's SKU compared exactly as a link matches. An item
+   * of that SKU exists: "Create an item" would be refused SKU_ALREADY_EXISTS (tryout58 F-low-e), so the row names
+   * that item instead. A read that fails offers Create as before (the server still refuses a twin). */
+  async function twins(links) {
+    const names = [...new Set(links.filter((link) => link.state !== "EXCLUDED" && link.sku.sellerSku)
+      .map((link) => link.sku.sellerSku.normalize("NFC").trim()).filter(Boolean))];
+    if (!names.length) return new Map();
+    const variables = Object.fromEntries(names.map((name, i) => [`q${i}`, name]));
+    const query = `query Twins(${names.map((_, i) => `$q${i}: String`).join(", ")}) { ${names.map((_, i) =>
+      `t${i}: inventoryItems(query: $q${i}, first: ${TWIN_SEARCH}) { edges { node { id sku } } }`).join(" ")} }`;
+    try {
+      const data = await ctx.graphql(query, variables);
+      return new Map(names.flatMap((name, i) => {
+        const item = data[`t${i}`].edges.map(({ node }) => node).find((node) => node.sku === name);
+        return item ? [[name, item]] : [];
+      }));
+    } catch {
+      return new Map();
+    }
+  }
+
+  function candidate(link, named = new Map()) {
     const shopName = shopSelect.selectedOptions[0]?.textContent ?? "";
     const label = `${skuName(link.sku)} on ${shopName}`;
     return h("tr", {},
@@ -200,21 +238,30 @@ export function renderLinks(ctx, itemId, changed) {
           // compareInventoryItemId null: only if it still draws on no item (another tab may have linked it: tryout58 F3)
           onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId, compareInventoryItemId: null }, `The link of ${label} to ${itemSku}`,
             `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link"),
-        // A SKU with no twin among the items (no seller SKU, or one no item has): an item of its own, then linked
-        // (newcomer57 F11: only the API could create one, and the merchant had to go there).
-        h("button", { type: "button", "aria-label": `Create an item from ${label}`,
-          onclick: (e) => createFrom(link.sku, label, e.currentTarget) }, "Create an item")]));
+        // A SKU with no twin among the items (no seller SKU, or one no item has): an item of its own, linked to it
+        // (newcomer57 F11: only the API could create one, and the merchant had to go there). One an item has: that
+        // item named, and a way to it, instead of a Create refused SKU_ALREADY_EXISTS (tryout58 F-low-e).
+        twinOf(link, named)
+          ? h("span", { class: "muted small twin" }, twinOf(link, named).id === itemId
+            ? "This item has this seller SKU: link it here."
+            : ["Item ", h("a", { href: `#/inventory/${encodeURIComponent(twinOf(link, named).id)}` }, twinOf(link, named).sku),
+              " has this seller SKU: open it to link the SKU there."])
+          : h("button", { type: "button", "aria-label": `Create an item from ${label}`,
+            onclick: (e) => createFrom(link.sku, label, e.currentTarget) }, "Create an item")]));
   }
 
-  /** "Create an item from this SKU": a dialog asking the new item's SKU (the seller SKU where there is one) and its
-   * on-hand, then `inventoryItemCreate` and `skuLink` to it, and the new item's page. Two mutations, not one: an item
-   * created whose link is then refused stays, and its page says so (it is linked from there).
+  const twinOf = (link, named) => (link.sku.sellerSku ? named.get(link.sku.sellerSku.normalize("NFC").trim()) : undefined);
+
+  /** "Create an item from this SKU": a dialog asking the new item's SKU (the seller SKU where there is one) and, if
+   * the merchant wants, its on-hand; then one `inventoryItemCreate` with `skuId`, which creates the item and links
+   * the SKU to it in one step (seed59), and the new item's page. Nothing is created when it is refused: the SKU
+   * linked meanwhile (SKU_LINK_CHANGED), its shop deleted (NOT_FOUND), its product deleted at TikTok.
    *
-   * The on-hand is typed, not prefilled with the SKU's TikTok stock (tryout58 F2): that stock leaves out the units
-   * of the SKU's unshipped orders, which reserve units on the item once linked, so it counted them twice and the
-   * first push took them off TikTok again. The API tells no unlinked SKU's open units, so the count is the
-   * merchant's, and the help says what it must include. The dialog closes when its shop is deleted elsewhere
-   * (`shopsDeleted`, tryout58 F4): no item is made for a SKU of a shop gone. */
+   * The on-hand left empty starts the item as an import does: from the SKU's TikTok stock plus the units of its open
+   * orders, which that stock leaves out and which reserve on the item (README, "An item created from a shop SKU"),
+   * so TikTok then shows what it shows now. Prefilled with TikTok's stock alone, it counted those orders twice
+   * (tryout58 F2). A number typed is the merchant's count of the shelf, unshipped orders' units included. The dialog
+   * closes when its shop is deleted elsewhere (`shopsDeleted`, tryout58 F4). */
   function createFrom(sku, label, opener) {
     const shopId = shopSelect.value;
     const shopName = shopSelect.selectedOptions[0]?.textContent ?? "";
@@ -224,7 +271,7 @@ export function renderLinks(ctx, itemId, changed) {
     const skuInput = h("input", { id: "create-sku", name: "sku", value: sku.sellerSku ?? "", autocomplete: "off",
       "aria-describedby": "create-sku-help create-sku-error" });
     const onHand = h("input", { id: "create-on-hand", name: "onHand", type: "number", step: 1, min: 0, max: MAX_UNITS,
-      required: true, inputmode: "numeric", "aria-describedby": "create-on-hand-help create-on-hand-error" });
+      inputmode: "numeric", "aria-describedby": "create-on-hand-help create-on-hand-error" });
     const createButton = h("button", { type: "submit", class: "primary" }, "Create and link");
     for (const [input, error] of [[skuInput, skuError], [onHand, onHandError]]) {
       input.addEventListener("input", () => {
@@ -247,11 +294,12 @@ export function renderLinks(ctx, itemId, changed) {
           ? "This SKU's seller SKU on TikTok."
           : "This SKU has no seller SKU on TikTok: type the SKU you use for it."),
         skuError,
-        h("label", { for: "create-on-hand" }, "On hand (units)"),
+        h("label", { for: "create-on-hand" }, "On hand (units, optional)"),
         onHand,
-        h("p", { id: "create-on-hand-help", class: "help" }, "Every unit you have, those of this SKU's unshipped "
-          + `orders included: its TikTok stock, ${number(sku.quantity)}, leaves those out, and once linked its open `
-          + "orders reserve their units on this item. TikTok then shows what the item has available."),
+        h("p", { id: "create-on-hand-help", class: "help" }, "Leave empty to start from TikTok's stock, "
+          + `${number(sku.quantity)}, and its open orders: that stock leaves out the units of this SKU's unshipped `
+          + "orders, which Shopbridge adds and reserves on this item, so TikTok then shows what it shows now. Or type "
+          + "every unit you have, those of its unshipped orders included."),
         onHandError,
         formError,
         h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
@@ -286,10 +334,18 @@ export function renderLinks(ctx, itemId, changed) {
     async function create() {
       for (const line of [skuError, onHandError, formError]) line.textContent = "";
       if (gone) return;
-      const input = { sku: skuInput.value, onHand: onHand.valueAsNumber };
-      if (!onHand.checkValidity()) {
-        onHandError.textContent = `Enter a whole number of units from 0 to ${number(MAX_UNITS)}.`;
-        return onHand.focus();
+      const input = { sku: skuInput.value, skuId: sku.id };
+      const unsendable = unsendableSku(input.sku);
+      if (unsendable) {
+        skuError.textContent = unsendable;
+        return skuInput.focus();
+      }
+      if (onHand.value !== "" || onHand.validity.badInput) {
+        if (!onHand.checkValidity() || onHand.validity.badInput) {
+          onHandError.textContent = `Enter a whole number of units from 0 to ${number(MAX_UNITS)}, or leave it empty.`;
+          return onHand.focus();
+        }
+        input.onHand = onHand.valueAsNumber;
       }
       let result;
       try {
@@ -300,6 +356,13 @@ export function renderLinks(ctx, itemId, changed) {
       }
       if (result.userErrors.length) {
         const [refusal] = result.userErrors;
+        if (refusal.field?.[0] === "skuId") { // nothing was created: the SKU is no longer one to create from
+          dialog.close();
+          announce(CREATE_REFUSALS[refusal.code] ?? explain(refusal), { kind: "error" });
+          changed();
+          loadShops();
+          return;
+        }
         const onField = { sku: [skuError, skuInput], onHand: [onHandError, onHand] }[refusal.field?.[0]];
         (onField?.[0] ?? formError).textContent = explain(refusal);
         onField?.[1].focus();
@@ -307,20 +370,11 @@ export function renderLinks(ctx, itemId, changed) {
       }
       const item = result.inventoryItem;
       created = item;
-      let linked = null; // the link's refusal as a sentence, or null once linked
-      try {
-        const done = (await ctx.graphql(LINK, { input: { skuId: sku.id, inventoryItemId: item.id, compareInventoryItemId: null } },
-          { change: `The link of ${label} to ${item.sku}` })).skuLink;
-        linked = done.userErrors.length ? explain(done.userErrors[0]) : null;
-      } catch (exc) {
-        linked = exc.message;
-      }
-      const message = linked === null
-        ? `${item.sku} is created with ${number(item.onHand)} on hand, and ${label} is linked to it: it now draws on this item.`
-        : `${item.sku} is created with ${number(item.onHand)} on hand, but ${label} was not linked to it: ${linked} Link it below.`;
+      const message = `${item.sku} is created with ${number(item.onHand)} on hand, ${number(item.reserved)} reserved `
+        + `by open orders (${number(item.available)} available), and ${label} is linked to it: it now draws on this item.`;
       dialog.close();
       // The new item's page; the notice once it is shown (the router takes down the notice of the page left).
-      window.addEventListener("hashchange", () => announce(message, { kind: linked === null ? "success" : "error" }), { once: true });
+      window.addEventListener("hashchange", () => announce(message, { kind: "success" }), { once: true });
       ctx.navigate(`#/inventory/${encodeURIComponent(item.id)}`);
     }
 

@@ -83,6 +83,17 @@ function clockTime(iso) {
 /** A userError ({code, message, field?}) or a bare code as a sentence; TikTok's own words are kept where they add
  * detail. A userError asked with its `field` (a list of names) gets that field's sentence first (FIELD_ERRORS); one
  * given its payload's `retryAt` (an ISO 8601 instant) names that time where the sentence would say "later". */
+/** The sentence for a SKU the API cannot take as typed, said at its field before anything is sent; null when it can
+ * be sent. A NUL (U+0000, pasted) is refused by the GraphQL layer before the SKU's rule runs (gql/text_inputs.py:
+ * BAD_USER_INPUT "Text may not contain a NUL character…: $input.sku."), so it is said here in the words the server's
+ * rule gives every other control character (domain/inventory/items.py `checked_sku`, INVALID_INPUT on `sku`,
+ * tryout58 F-low-c). */
+export function unsendableSku(sku) {
+  return sku.includes("\u0000")
+    ? "Not saved: A SKU must not contain control characters or text-direction overrides (found U+0000)."
+    : null;
+}
+
 export function explain(error) {
   const code = typeof error === "string" ? error : error?.code;
   const onField = Array.isArray(error?.field) ? FIELD_ERRORS[`${code} ${error.field.join(".")}`] : undefined;
