@@ -67,7 +67,8 @@ class InventoryItemCreateInput:
     on_hand: int | None = strawberry.field(
         default=None,
         description="Units held now (0 to 1,000,000,000): the merchant's count of the shelf, units of unshipped "
-        "orders included. Left out or null: 0, or with skuId the item is seeded as the products import seeds one "
+        "orders included (with skuId, recorded as a count, a SET movement, as inventorySetOnHand records one). "
+        "Left out or null: 0, or with skuId the item is seeded as the products import seeds one "
         "(TikTok's stock of the SKU as last read, which leaves out the units of its unshipped orders, plus the units "
         "of its open orders made before that read, which then reserve on the item: right after, available is what "
         "TikTok shows, and the first push changes nothing).",

@@ -21,6 +21,7 @@ CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(in
   userErrors { code field message } } }"""
 UNLINKED = """query($id: ID!) { unlinkedSkus(shopId: $id, first: 100) {
   edges { node { state sku { id tiktokSkuId quantity } } } } }"""
+SYNC_START = """mutation($input: SyncStartInput!) { syncStart(input: $input) { userErrors { code } } }"""
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 TWIN = "SEED59-TWIN"
 
@@ -102,6 +103,33 @@ def test_an_on_hand_given_is_the_shelf_count_that_the_open_orders_reserve_on(
     item = done["inventoryItem"]
     assert (item["onHand"], item["reserved"], item["available"]) == (20, 3, 17)
     assert [(ln["state"], ln["source"]) for ln in item["links"]] == [("LINKED", "MANUAL")]
+
+
+def test_an_on_hand_given_is_a_count_that_covers_a_shipment_first_seen_after_it(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """Rule (`ledger.counted_after_shipment`: a count at T covers every shipment that left the shelf by T): the
+    on-hand given with skuId is the merchant's count of the shelf, so an open order Shopbridge still holds open when
+    it shipped before the count, first seen shipped after it, releases its reservation and takes nothing off on-hand
+    a second time (recorded as CREATED, no count, it did: on-hand 14 where the shelf held 17)."""
+    # given the SKU's open order of 3 (stored open, waiting for a link), which then leaves the shelf unseen
+    app = app_factory(products=6, orders=0)
+    shop, sku, _other, _tiktok_id = _twins_with_an_open_order(app)
+    (order,) = app.rows("SELECT DISTINCT tiktok_order_id AS o FROM order_line_stock WHERE tiktok_sku_id = :s",
+                        s=sku["tiktokSkuId"])  # fmt: skip
+    shipped = app.sandbox.control("POST", f"/orders/{order['o']}/status", {"status": "IN_TRANSIT"})
+    wait_until(lambda: time.time() >= shipped["update_time"] + 1, what="the second after the shipment")
+    # when the merchant creates the item from the SKU with the 17 units the shelf holds
+    done = _create(app, sku="SEED59-SHELF", skuId=sku["id"], onHand=17)
+    assert done["userErrors"] == [], done
+    assert (done["inventoryItem"]["onHand"], done["inventoryItem"]["reserved"]) == (17, 3)
+    # and only then does an orders sync bring the order, shipped
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    # then the count stands: the shipment takes its units off reserved only
+    (item,) = pooled_items(app, "SEED59-SHELF")
+    assert (item["onHand"], item["reserved"], item["available"]) == (17, 0, 17)
 
 
 def test_a_create_from_a_sku_linked_meanwhile_or_of_a_deleted_shop_creates_nothing(

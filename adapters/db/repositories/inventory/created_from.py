@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory.items import create_item, insert_item
+from adapters.db.repositories.inventory.items import edit_item, insert_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.links import (
     _ended_periods,
@@ -32,7 +32,7 @@ from adapters.db.repositories.inventory.links import (
 from adapters.db.repositories.inventory.writer import hold_shop_links, touch_items
 from adapters.db.tables import products, skus
 from domain.errors import DomainError, ErrorCode
-from domain.inventory.items import InventoryItem
+from domain.inventory.items import Edit, InventoryItem, MovementKind
 from domain.inventory.links import LinkSource, LinkState, link_compared, seed_on_hand
 from domain.ports import PoolChange
 from domain.stored import DELETED_PRODUCT_STATUS
@@ -54,7 +54,8 @@ async def create_item_from_sku(
     (`_keep_seed_baselines`): right after, `available` is TikTok's stock and the first push changes nothing. Like an
     imported item it has no movement by hand: a delete of its shop removes it when nothing else holds it (README,
     "Deleting a shop"). Otherwise the on-hand given is the merchant's count of the shelf, units of unshipped orders
-    included (a CREATED movement), and those orders reserve on it, as `link_manually` links.
+    included, recorded as a count (a SET movement: `ledger.counted_after_shipment` covers a shipment that left the
+    shelf before it, first seen after), and those orders reserve on it, as `link_manually` links.
 
     Refusals, nothing written: `PRODUCT_DELETED` (its product TikTok reports DELETED), `SKU_NOT_LINKABLE` (a bundle),
     `SKU_LINK_CHANGED` on `skuId` when the SKU draws on an item now (linked meanwhile: `link_compared` with none, as
@@ -95,11 +96,16 @@ async def create_item_from_sku(
             ("skuId",),
         ) from None
     merchant_id, item_id = item.merchant_id, item.id
-    if seeded:
-        await insert_item(session, item)
-        change = PoolChange()
-    else:
-        change = await create_item(session, item)
+    await insert_item(session, item)
+    # The on-hand given is the merchant's count of the shelf: a SET movement, as `inventorySetOnHand` records one, so
+    # the ledger's count rule holds for it (`ledger.counted_after_shipment`: a shipment that left the shelf by now,
+    # first seen after, takes its units off reserved only). Recorded as CREATED (no count), an open order the
+    # ledger still held open that shipped before the count took its units off on-hand a second time.
+    change = (
+        PoolChange()
+        if seeded
+        else await edit_item(session, item, Edit(MovementKind.SET, item.on_hand), item.created_at)
+    )
     read_at = min(now, row.stock_read_at) if row.stock_read_at is not None else now
     seeds: dict[str, int] = {}
     if seeded:
