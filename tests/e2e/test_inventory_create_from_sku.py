@@ -148,6 +148,16 @@ def test_a_create_from_a_sku_linked_meanwhile_or_of_a_deleted_shop_creates_nothi
     )  # fmt: skip
     assert pooled_items(app, "SEED59-LATE") == []
 
+    # when an item is created from the second SKU with a control character in its SKU: a NUL is refused before
+    # anything runs (no column stores it: gql/text_inputs.py), a tab by the SKU's rule, on the field, in words
+    nul = app.raw_graphql(CREATE, {"input": {"sku": "SEED59\u0000NUL", "skuId": other["id"]}}, "m1")
+    assert [e["extensions"]["code"] for e in nul["errors"]] == ["BAD_USER_INPUT"]
+    assert nul["errors"][0]["message"].startswith("Text may not contain a NUL character (U+0000)")
+    tab = _create(app, sku="SEED59\tTAB", skuId=other["id"])
+    assert [(e["code"], e["field"], e["message"]) for e in tab["userErrors"]] == [(
+        "INVALID_INPUT", ["sku"],
+        "A SKU must not contain control characters or text-direction overrides (found U+0009).",
+    )]  # fmt: skip
     # when an item is created from the second SKU with a SKU an item has: refused, the SKU still draws on nothing
     taken = _create(app, sku="SEED59-FIRST", skuId=other["id"])
     assert [e["code"] for e in taken["userErrors"]] == ["SKU_ALREADY_EXISTS"]
