@@ -383,6 +383,25 @@ def test_graphiql_whose_scripts_cannot_load_throws_no_error_of_its_own(
     expect(page.locator("#graphiql")).to_contain_text("GraphiQL could not load its scripts")
 
 
+def test_an_address_with_a_malformed_escape_shows_the_not_found_page(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js `segment`): an id in the address that cannot be decoded (a truncated percent-escape, as a
+    pasted link cut short gives) is an id of nothing: its page says "... not found", as for any unknown id. Before,
+    `decodeURIComponent` threw an uncaught URIError in the router (a page error, which fails this test through the
+    fixture) and the previous page stayed on screen under the new address."""
+    app = console()
+    sign_in(page, app, "m1")
+    for address, gone in (("#/inventory/%E0%A4%A", "Item not found"), ("#/shops/%E0%A4%A/policy", "Shop not found")):
+        # given the Task Center shown; when the merchant opens an address whose id ends in a truncated escape
+        page.evaluate("() => { location.hash = '#/tasks'; }")
+        expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
+        page.evaluate("(to) => { location.hash = to; }", address)
+        # then its page says the id is of nothing, in place of the page shown before
+        expect(page.get_by_role("heading", name=gone)).to_be_visible()
+        expect(page.get_by_role("heading", name="Task Center")).to_have_count(0)
+
+
 def test_an_answer_landing_after_the_merchant_left_its_page_leaves_the_page_shown_alone(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:

@@ -246,6 +246,19 @@ function pageGraphql(path) {
   };
 }
 
+/**
+ * A path segment of the address, decoded: the id of the page to show. A malformed escape (`%E0%A4%A`, a pasted link
+ * cut short) stays as written, an id of nothing, so the page says "… not found" as for any unknown id; decoding threw
+ * a URIError out of `route`, the page shown already stopped and nothing shown in its place.
+ */
+function segment(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function route() {
   if (!session.token) return;
   cleanup();
@@ -261,11 +274,11 @@ function route() {
     stop = renderTasks(ctx);
   } else if (parts[0] === "inventory") {
     current = "inventory";
-    stop = parts[1] ? renderItem(ctx, decodeURIComponent(parts[1])) : renderInventory(ctx);
+    stop = parts[1] ? renderItem(ctx, segment(parts[1])) : renderInventory(ctx);
   } else if (parts[0] === "shops" && parts[1] && (parts[2] === "products" || parts[2] === "orders")) {
-    stop = renderCatalog(ctx, decodeURIComponent(parts[1]), parts[2]);
+    stop = renderCatalog(ctx, segment(parts[1]), parts[2]);
   } else if (parts[0] === "shops" && parts[1] && parts[2] === "policy") {
-    stop = renderPolicy(ctx, decodeURIComponent(parts[1]));
+    stop = renderPolicy(ctx, segment(parts[1]));
   } else if (parts[0] === "stores" && parts[1] === "add") {
     stop = renderAddStore(ctx);
   } else {
