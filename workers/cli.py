@@ -5,27 +5,26 @@ Dramatiq's master runs as a child in a session of its own; this process forwards
 `shopbridge worker` exits. Running tasks get `shutdown_timeout` seconds; if the workers are still there a grace
 period later (a Redis that went away can stall their shutdown), their whole process group is killed: the
 command always exits within that bound, and never leaves a worker behind. If this process itself is killed, the
-master gets SIGTERM from the kernel (a parent-death signal).
+master gets SIGTERM from the kernel (a parent-death signal); if the master dies, each worker process still running
+gets SIGKILL (workers/run.py), so that killing both at once leaves none running (workers/parent_death.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from types import FrameType
 
 from adapters import interrupts
+from workers import parent_death
 from workers.broker import LIVE_QUEUE, SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 KILL_GRACE_SECONDS = 10  # beyond Dramatiq's own shutdown timeout, before the group is killed
-PR_SET_PDEATHSIG = 1
 
 
 def worker_command(processes: int, threads: int, shutdown_timeout: int = 30) -> list[str]:
@@ -34,18 +33,6 @@ def worker_command(processes: int, threads: int, shutdown_timeout: int = 30) -> 
         "--processes", str(processes), "--threads", str(threads), "--queues", SYNC_QUEUE, LIVE_QUEUE,
         "--worker-shutdown-timeout", str(shutdown_timeout * 1000),
     ]  # fmt: skip
-
-
-def _parent_death_signal(signum: int) -> Callable[[], None]:
-    parent = os.getpid()
-
-    def arm() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    return arm
 
 
 def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
@@ -57,7 +44,7 @@ def run_worker(processes: int, threads: int, shutdown_timeout: int = 30) -> int:
     master = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
         worker_command(processes, threads, shutdown_timeout),
         start_new_session=True,  # a terminal's Ctrl-C reaches us only; we forward it exactly once
-        preexec_fn=_parent_death_signal(signal.SIGTERM),
+        preexec_fn=parent_death.preexec(signal.SIGTERM),
     )
     deadline: float | None = None
 

@@ -3,6 +3,8 @@ workers have, within a bound even when Redis went away."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -96,6 +98,37 @@ def test_a_worker_whose_redis_went_away_still_exits_within_its_bound(sqlite_url,
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a parent-death signal is Linux's prctl")
+def test_killing_the_command_and_the_master_at_once_leaves_no_worker_process(sqlite_url, own_redis, tmp_path) -> None:
+    # given `shopbridge worker` with two worker processes, ready, as the README starts it
+    process, log = start_worker(sqlite_url, own_redis.url, tmp_path)
+    master = 0
+    try:
+        wait_until(lambda: ready(log, 2) or process.poll() is not None, "the workers to boot")
+        assert process.poll() is None, log.read_text()  # died while starting: say why at once
+        master = master_of(process)
+        worker_processes = set(group_members(master)) - {master}
+        assert len(worker_processes) >= 2, worker_processes
+        # when the command and Dramatiq's master are both SIGKILLed at once (`kill -9` of the two pids, the OOM
+        # killer), so that neither can stop the worker processes (before, they ran on orphaned, taking messages)
+        os.kill(process.pid, signal.SIGKILL)
+        os.kill(master, signal.SIGKILL)
+        process.wait(timeout=DEADLINE_SECONDS)
+        # then every worker process is gone too (the kernel's parent-death SIGKILL)
+        wait_until(
+            lambda: not worker_processes & set(group_members(master)),
+            f"the worker processes {sorted(worker_processes)} to stop",
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if master:  # what a failure left behind: the orphans
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(master, signal.SIGKILL)
 
 
 # `shopbridge worker` with a Ctrl+C Python had to drop (tests/fixtures/lost_interrupt.py) just before it starts
