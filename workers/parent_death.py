@@ -16,10 +16,12 @@ from collections.abc import Callable
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _arm(signum: int, parent: int) -> None:
+def _arm(signum: int, parent: int, libc: ctypes.CDLL | None = None) -> None:
     """Ask the kernel to send `signum` to this process when its parent dies; exit at once (status 1) if `parent`,
-    the process that started this one, is already gone (it died before the signal was armed)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    the process that started this one, is already gone (it died before the signal was armed). `libc`: the C library
+    loaded before the fork (a `dlopen` in a child forked from a process with threads may wait for ever on a lock
+    another thread held at the fork)."""
+    (libc or ctypes.CDLL(None, use_errno=True)).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
 
@@ -48,6 +50,7 @@ def arm_in_forked_children(signum: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     this = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
     forker = 0
 
     def before() -> None:
@@ -56,6 +59,6 @@ def arm_in_forked_children(signum: int) -> None:
 
     def after_in_child() -> None:
         if forker == this:
-            _arm(signum, this)
+            _arm(signum, this, libc)
 
     os.register_at_fork(before=before, after_in_child=after_in_child)
