@@ -884,6 +884,15 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
         deleted.seed_read_at,
     ]  # fmt: skip
     await session.execute(insert(deleted_shop_lines).from_select(columns, leaving))
+    columns = [*columns[:-1], deleted.state]
+    await session.execute(insert(deleted_shop_lines).from_select(columns, kept_applied_lines(shop_id, now)))
+
+
+def kept_applied_lines(shop_id: str, now: datetime) -> Select[Any]:
+    """`_record_deducted`'s lines applied already: (merchant_id, tiktok_shop_id, tiktok_order_id, tiktok_line_item_id,
+    component_sku_id, item, quantity, `now`, state) of the shop's lines not RESERVED, of orders made within
+    `DELETED_LINE_KEPT` of `now`, whose line or SKU's link names an item."""
+    lines, links = order_line_stock.c, sku_links.c
     # (a SKU left without its item names the one it remembers, as its kept period does, `_record_links`: a line that
     # ledger made history on no item must not pass for a sale it never saw)
     linked_item = (
@@ -893,7 +902,7 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
     )
     item = func.coalesce(lines.inventory_item_id, linked_item)
     stored = orders_table.c
-    applied = (
+    return (
         select(
             lines.merchant_id, shops.c.tiktok_shop_id, lines.tiktok_order_id, lines.tiktok_line_item_id,
             lines.component_sku_id, item, lines.quantity, literal(now, UTCDateTime), lines.state,
@@ -905,8 +914,6 @@ async def _record_deducted(session: AsyncSession, shop_id: str, now: datetime) -
             stored.created_at >= now - DELETED_LINE_KEPT, item.is_not(None),
         )
     )  # fmt: skip
-    columns = [*columns[:-1], deleted.state]
-    await session.execute(insert(deleted_shop_lines).from_select(columns, applied))
 
 
 async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, now: datetime) -> None:
