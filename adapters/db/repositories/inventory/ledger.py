@@ -894,13 +894,19 @@ def kept_applied_lines(shop_id: str, now: datetime) -> Select[Any]:
     `DELETED_LINE_KEPT` of `now`, whose line or SKU's link names an item."""
     lines, links = order_line_stock.c, sku_links.c
     # (a SKU left without its item names the one it remembers, as its kept period does, `_record_links`: a line that
-    # ledger made history on no item must not pass for a sale it never saw)
-    linked_item = (
-        select(func.max(func.coalesce(links.inventory_item_id, links.unlinked_item_id)))
-        .where(links.shop_id == lines.shop_id, links.tiktok_sku_id == lines.tiktok_sku_id)
-        .scalar_subquery()
+    # ledger made history on no item must not pass for a sale it never saw). One row per SKU of the shop, joined:
+    # as a subquery per line (evaluated twice, in the list and the filter) it took 5.9-8.0 s of a 20k-order shop's
+    # delete on PostgreSQL (tryout59 F-delete-pg; bench/README.md, "A large shop's delete").
+    linked = (
+        select(
+            links.tiktok_sku_id,
+            func.max(func.coalesce(links.inventory_item_id, links.unlinked_item_id)).label("item_id"),
+        )
+        .where(links.shop_id == shop_id)
+        .group_by(links.tiktok_sku_id)
+        .subquery()
     )
-    item = func.coalesce(lines.inventory_item_id, linked_item)
+    item = func.coalesce(lines.inventory_item_id, linked.c.item_id)
     stored = orders_table.c
     return (
         select(
@@ -909,6 +915,7 @@ def kept_applied_lines(shop_id: str, now: datetime) -> Select[Any]:
         )
         .join(shops, shops.c.id == lines.shop_id)
         .join(orders_table, and_(stored.shop_id == lines.shop_id, stored.tiktok_order_id == lines.tiktok_order_id))
+        .outerjoin(linked, linked.c.tiktok_sku_id == lines.tiktok_sku_id)
         .where(
             lines.shop_id == shop_id, lines.state != LineState.RESERVED.value,
             stored.created_at >= now - DELETED_LINE_KEPT, item.is_not(None),
