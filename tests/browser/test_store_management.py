@@ -18,8 +18,9 @@ from tests.browser.conftest import approve, hold_first, let_through, press, reco
 from tests.e2e.test_encryption_key_change import UNREADABLE, restarted_with_key
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import START, ShopbridgeServer
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
+ORDER_SEARCH = "/order/202309/orders/search"
 SHOPS = "{ shops { edges { node { id name status } } } }"
 DELETE_SHOP = "mutation($input: ShopDeleteInput!) { shopDelete(input: $input) { deletedShopId userErrors { code } } }"
 RENAME_SHOP = "mutation($input: ShopRenameInput!) { shopRename(input: $input) { shop { name } userErrors { code } } }"
@@ -826,3 +827,39 @@ def test_a_consent_approved_without_an_authorization_started_says_so_not_that_a_
         "nothing was connected. Connect a shop with Add store, which opens that page for it."
     )
     assert app.row_counts()["shops"] == 0
+
+
+def test_a_sync_now_a_background_poll_of_the_shop_holds_up_starts_once_the_poll_ends(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/syncnow.js, which the Task Center's Sync now shares): Store management's Sync now refused
+    SYNC_ALREADY_RUNNING by the shop's background polls alone waits for them to end and is sent again. It said "A sync
+    of this shop is already running. Follow it in the Task Center." of a poll the Task Center hides by default, and
+    started nothing."""
+    # given a shop whose scheduler polls every second, its imports after the authorization done
+    # (the client waits for the held poll as long as the test may take, instead of timing out and retrying it later)
+    app = console(
+        scheduler_enabled=True,
+        poll_interval_seconds=1.0,
+        poll_settle_seconds=0.0,
+        scheduler_tick=0.2,
+        tiktok_timeout_seconds=DEADLINE_SECONDS,
+    )
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    imports = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'AUTHORIZATION' AND status = 'SUCCEEDED'"
+    wait_until(lambda: len(app.rows(imports)) == 2, what="the shop's two imports done")
+    manual = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'MANUAL'"
+    sign_in(page, app, "m1")
+    # when a poll of its orders waits on TikTok, and the merchant clicks the shop's Sync now
+    app.sandbox.hold(ORDER_SEARCH)
+    app.sandbox.wait_held(1)
+    page.locator("tbody tr", has_text="Maple").get_by_role("button", name="Sync Maple now").click()
+    # then the console says it waits for that poll, and nothing has started
+    expect(page.locator("#notice")).to_have_text(
+        "A background check of this shop is running: Sync now starts as soon as it ends."
+    )
+    assert app.rows(manual) == []
+    # and once TikTok answers the poll, the Sync now starts: its two imports are made
+    app.sandbox.hold()
+    expect(page.locator("#notice")).to_have_text("Sync of “Maple” started: follow it in the Task Center.")
+    assert len(app.rows(manual)) == 2

@@ -4,6 +4,7 @@
 import { allShops, ApiError, graphql, UNREACHABLE } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, REGION_NAMES, RETURN_WITHOUT_AUTHORIZATION, STATUS_LABELS } from "./messages.js";
+import { syncNow as syncStarter } from "./syncnow.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
@@ -14,7 +15,7 @@ const REAUTHORIZE = `mutation Reauthorize($input: ShopReauthorizationStartInput!
 const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $input) {
   deletedShopId userErrors { code message } } }`;
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
-  tasks { id kind } retryAt userErrors { code message } } }`;
+  tasks { id kind trigger } retryAt userErrors { code message } } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
 // Every shop first, as the server read it after this subscription joined its feed (the complete current list), then
 // each shop whose name, status, attention, Expire date or counts changed (a revocation, a re-authorization, an
@@ -87,6 +88,7 @@ export function renderStores(ctx) {
   let readAgain = false; // asked for while a read was under way: one more read follows it
   const shown = new Map(); // shop id -> the shop as its row shows it (the row's data-key), for the rows' listener
   const syncing = new Set(); // ids of the shops whose Sync now is on its way
+  const starter = syncStarter(ctx); // Sync now, as the Task Center's (js/syncnow.js)
 
   /** Read the list and render it. A read asked for while one is under way does not start beside it: it follows once
    * that one rendered (one more read for every ask made meanwhile), so each read renders and the last one started
@@ -303,7 +305,9 @@ export function renderStores(ctx) {
     button.disabled = true;
     try {
       const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
-      const result = (await ctx.graphql(SYNC, { input }, { change: `Sync now of “${shop.name}”` })).syncStart;
+      // Refused by the shop's background polls alone, it waits for them and is sent again (js/syncnow.js): it said
+      // the refusal, "already running, follow it in the Task Center", of a poll the Task Center hides by default.
+      const result = await starter.send(SYNC, input, `Sync now of “${shop.name}”`);
       if (result.userErrors.length) announce(explainRefusal(result), { kind: "error" });
       else announce(`Sync of “${shop.name}” started: follow it in the Task Center.`, { kind: "success" });
     } catch (exc) {
@@ -420,6 +424,7 @@ export function renderStores(ctx) {
   const stop = ctx.socket.subscribe(TASK_CHANGES, {}, {
     next: (payload) => {
       const task = payload.data?.syncTaskUpdated;
+      starter.taskUpdated(task); // a poll a Sync now waits for may have ended
       if (!task || statuses.get(task.id) === task.status) return;
       statuses.set(task.id, task.status);
       refreshSoon();

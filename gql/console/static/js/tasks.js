@@ -6,6 +6,7 @@ import { allShops } from "./api.js";
 import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
+import { syncNow as syncStarter } from "./syncnow.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage retryAt cancelRequested createdAt startedAt finishedAt shop { id name }`;
@@ -20,8 +21,6 @@ const TASK = `query Task($id: ID!) { syncTask(id: $id) { ${TASK_FIELDS} } }`;
 // Each shop deleted, in another tab or on another device: its tasks went with it, and no `syncTaskUpdated` says so.
 const SHOP_DELETIONS = "subscription TaskCenterShopsDeleted { shopsDeleted }";
 const ACTIVE = new Set(["QUEUED", "RUNNING"]);
-// How many times a Sync now refused by the shop's background polls alone waits for them to end and is sent again
-const POLLS_WAITED_FOR = 5;
 const NO_TASK = "No task yet. Connect a shop or use Sync now.";
 // What the list shows (`Show`, the address's `?show=`), as syncTasks' `trigger` set. Polls come every few minutes
 // (each shop's last 3 empty ones of each kind are kept, domain.polling KEEP_EMPTY_POLLS, and every one that found a
@@ -250,6 +249,7 @@ export function renderTasks(ctx) {
   // One Sync now at a time: a double-click sent two syncStart, and the second, refused SYNC_ALREADY_RUNNING by the
   // tasks the first had just queued, replaced "Sync started." with an error.
   const syncButton = h("button", { type: "submit", class: "primary" }, "Sync now");
+  const starter = syncStarter(ctx);
 
   async function syncNow(event) {
     event.preventDefault();
@@ -259,15 +259,8 @@ export function renderTasks(ctx) {
     try {
       const input = { shopId: shopSelect.value, kinds: ["PRODUCTS", "ORDERS"] };
       const change = `Sync now of “${shopSelect.selectedOptions[0]?.textContent ?? ""}”`;
-      let result = (await ctx.graphql(SYNC, { input }, { change })).syncStart;
-      // Only background polls of the shop running (a poll takes a moment; the list hides them by default, so "already
-      // running, follow it in the Task Center" pointed at nothing): Sync now starts once they end. A shop polled that
-      // often that the next poll starts again first is waited for again, a few times (`POLLS_WAITED_FOR`).
-      for (let round = 0; round < POLLS_WAITED_FOR && onlyPolls(result); round += 1) {
-        announce("A background check of this shop is running: Sync now starts as soon as it ends.");
-        await Promise.all(result.tasks.map((task) => endOf(task.id)));
-        result = (await ctx.graphql(SYNC, { input }, { change })).syncStart;
-      }
+      // Refused by the shop's background polls alone, it waits for them and is sent again (js/syncnow.js).
+      const result = await starter.send(SYNC, input, change);
       if (result.userErrors[0]?.code === "NOT_FOUND") {
         // The shop was deleted elsewhere since the picker was filled (its tasks went with it): read both again, as
         // the sentence says. The picker kept offering it, and each Sync now was refused the same way.
@@ -284,30 +277,6 @@ export function renderTasks(ctx) {
     } finally {
       syncButton.disabled = false;
     }
-  }
-
-  function onlyPolls(result) {
-    return result.userErrors[0]?.code === "SYNC_ALREADY_RUNNING" && result.tasks.length > 0
-      && result.tasks.every((task) => task.trigger === "SCHEDULED");
-  }
-
-  // The tasks a Sync now waits for (`endOf`): each one's end, told by `syncTaskUpdated` or by a read of it.
-  const ending = new Map();
-
-  function endOf(id) {
-    return new Promise((resolve) => {
-      ending.set(id, resolve);
-      // (it may have ended before this page's feed could tell: read once)
-      ctx.graphql(TASK, { id }).then((data) => {
-        if (!data.syncTask || !ACTIVE.has(data.syncTask.status)) ended(id);
-      }, () => ended(id));
-    });
-  }
-
-  function ended(id) {
-    const resolve = ending.get(id);
-    ending.delete(id);
-    resolve?.();
   }
 
   fill(
@@ -331,7 +300,7 @@ export function renderTasks(ctx) {
   const stop = ctx.socket.subscribe(UPDATES, {}, {
     next: (payload) => {
       const task = payload.data?.syncTaskUpdated;
-      if (task && !ACTIVE.has(task.status)) ended(task.id); // a poll a Sync now waits for (`endOf`)
+      starter.taskUpdated(task); // a poll a Sync now waits for may have ended
       if (!task || !shows(task)) return;
       const known = tasks.get(task.id);
       // Progress never goes back: a late message must not undo a newer state read over HTTP.
