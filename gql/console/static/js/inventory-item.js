@@ -4,17 +4,21 @@
 // compareOnHand is the on-hand shown when the merchant started typing the new count: if it changed before they
 // saved (another tab, a sale shipped), the server answers VERSION_CONFLICT and the page says what it is now.
 
-import { UNREACHABLE } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
 import { explain } from "./messages.js";
 import { COUNTERS, describeChange, ITEM_FIELDS, ITEM_UPDATES, oversoldBadge } from "./inventory.js";
 import { renderLinks } from "./links.js";
+import { answerLost, mayHaveBeenSaved, unsavedMark } from "./unsaved.js";
 
 const ITEM = `query Item($id: ID!) { inventoryItem(id: $id) { ${ITEM_FIELDS} } }`;
 const PAYLOAD = `inventoryItem { ${ITEM_FIELDS} } userErrors { code field message }`;
 const SET_ON_HAND = `mutation SetOnHand($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) { ${PAYLOAD} } }`;
 const ADJUST = `mutation Adjust($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) { ${PAYLOAD} } }`;
 const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) { ${PAYLOAD} } }`;
+// The item with its latest movements: read after a count or an adjustment whose answer was lost, to tell whether it
+// was made (a movement of its kind, size and reason recorded after the item's last change the page had seen).
+const ITEM_AND_MOVEMENTS = `query ItemAndMovements($id: ID!) { inventoryItem(id: $id) { ${ITEM_FIELDS}
+  movements(first: 20) { edges { node { kind onHandDelta reason createdAt } } } } }`;
 
 // The server's bounds (domain/inventory/items.py MAX_UNITS): the browser refuses a number beyond them before
 // anything is sent, instead of the API's raw "Int cannot represent…" for a number past 32 bits.
@@ -87,6 +91,15 @@ export function renderItem(ctx, itemId) {
   let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
   let askedFor = null; // a count far from the on-hand (farFrom) the merchant was asked about: saved if sent again
   let askedSafety = null; // a safety stock over the on-hand the merchant was asked to confirm (saveSafety)
+  // Each form's "Not saved" mark (js/unsaved.js): on after a failed save, off once saved or showing what is saved.
+  const marks = {
+    count: unsavedMark("on-hand-unsaved", "Not saved: press Set on-hand to save this count."),
+    adjust: unsavedMark("adjust-unsaved", "Not saved: press Adjust to make this adjustment."),
+    safety: unsavedMark("safety-stock-unsaved", "Not saved: press Save safety stock to save it."),
+  };
+  // The saves whose answer was lost (js/unsaved.js answerLost), each told by the next read of the item (load): its
+  // error line (kept through the item's changes meanwhile) -> {movements (whether that read needs them), settle(fresh)}.
+  const lost = new Map();
   selectOnFocus(count.input);
   selectOnFocus(safety.input);
 
@@ -108,6 +121,17 @@ export function renderItem(ctx, itemId) {
     });
   }
 
+  /** Each mark off whose form shows what is saved again (reset: the count or safety stock typed back, the adjustment
+   * emptied), or once the form itself shows the item's value (a count saved). */
+  function settleMarks() {
+    if (!item) return;
+    if (marks.count.on && count.input.value === String(item.onHand)) marks.count.set(false);
+    if (marks.adjust.on && delta.input.value === "" && reason.value === "") marks.adjust.set(false);
+    if (marks.safety.on && safety.input.value === String(item.safetyStock)) marks.safety.set(false);
+  }
+
+  for (const control of [count.input, delta.input, reason, safety.input]) control.addEventListener("input", settleMarks);
+
   function show(fresh, { live = false } = {}) {
     if (item && fresh.version < item.version) return; // an older state than the one shown
     const before = item;
@@ -115,7 +139,7 @@ export function renderItem(ctx, itemId) {
     if (before && fresh.version !== before.version) {
       // The item changed (here, elsewhere, a sale): the errors about what was sent against the previous numbers and
       // the outcome of the previous change no longer describe it ("… is now 600 units" stayed beside -2).
-      for (const error of errors) error.textContent = "";
+      for (const error of errors) if (!lost.has(error)) error.textContent = "";
       askedFor = null;
       askedSafety = null;
       if (outcome && document.getElementById("notice")?.textContent === outcome) announce("");
@@ -131,33 +155,66 @@ export function renderItem(ctx, itemId) {
     if (seenOnHand === null && typedBeforeRead) seenOnHand = fresh.onHand; // the on-hand the page shows beside it
     else if (seenOnHand === null) count.input.value = String(fresh.onHand);
     typedBeforeRead = false;
-    if (document.activeElement !== safety.input) safety.input.value = String(fresh.safetyStock);
+    // (a safety stock not saved stays as typed, under its mark, until saved or typed back)
+    if (document.activeElement !== safety.input && !marks.safety.on) safety.input.value = String(fresh.safetyStock);
     links.show(fresh);
+    settleMarks();
     if (before && live) {
       const said = describeChange(before, fresh);
       if (said) changes.textContent = said;
     }
   }
 
-  async function load() {
+  /** Read the item and show it; `quiet`: a failure is not announced (a lost answer's read: its line says it all). */
+  async function load({ quiet = false } = {}) {
     try {
-      const fresh = (await ctx.graphql(ITEM, { id: itemId })).inventoryItem;
+      // (the saves whose answer was lost before this read began: a read begun earlier may not see them)
+      const asked = [...lost.entries()];
+      const movements = asked.some(([, save]) => save.movements);
+      const fresh = (await ctx.graphql(movements ? ITEM_AND_MOVEMENTS : ITEM, { id: itemId })).inventoryItem;
       if (!fresh) {
         fill(ctx.main, h("h1", {}, "Item not found"), h("p", {}, "This inventory item does not exist any more. ",
           h("a", { href: "#/inventory" }, "Back to Inventory")));
         return null;
       }
       show(fresh);
+      for (const [line, save] of asked) {
+        if (lost.get(line) !== save) continue; // told by another read meanwhile
+        lost.delete(line);
+        save.settle(fresh);
+      }
       return fresh;
     } catch (exc) {
-      announce(exc.message, { kind: "error" });
+      if (!quiet) announce(exc.message, { kind: "error" });
       return null;
     }
   }
 
+  /** A save whose answer was lost: its line says it may have been saved, and the item is read now (and again on a
+   * reconnection, if Shopbridge cannot be reached yet): `settle(fresh)` then says whether it was, the form and its
+   * mark following. `made(fresh)` tells it from the item read (with its movements if `movements`). */
+  function answerLostFor(error, change, { movements = false, made, saved, notSaved }) {
+    error.textContent = mayHaveBeenSaved(change);
+    lost.set(error, {
+      movements,
+      settle: (fresh) => {
+        if (made(fresh)) saved(fresh);
+        else notSaved(fresh);
+      },
+    });
+    load({ quiet: true });
+  }
+
+  /** Whether `fresh` (read with its movements) records a movement of `kind` moving on-hand by `onHandDelta`, with
+   * `reason` if given, after `since` (the item's updatedAt when the change was sent; ISO times of one server compare
+   * as strings, as tasks.js newerFirst says). */
+  const recorded = (fresh, since, kind, onHandDelta, reason = undefined) => fresh.movements.edges.some(({ node }) =>
+    node.kind === kind && node.onHandDelta === onHandDelta && (reason === undefined || node.reason === reason)
+    && node.createdAt > since);
+
   /** Send one of the item's mutations, named `change` (app.js pageGraphql); a userError is shown under the field it
    * names among `fields` ({name: error line}), else under `error`. Returns the item, or null. */
-  async function mutate(query, input, key, change, error, fields = {}) {
+  async function mutate(query, input, key, change, error, fields = {}, { mark, lostAnswer }) {
     error.textContent = "";
     announce(""); // the outcome of a previous change ("… is now 77 units") must not stand beside this one's failure
     try {
@@ -165,12 +222,16 @@ export function renderItem(ctx, itemId) {
       if (result.userErrors.length) {
         const first = result.userErrors[0];
         (fields[first.field?.[0]] ?? error).textContent = explain(first);
+        mark.set(true);
         return null;
       }
+      mark.set(false);
       show(result.inventoryItem);
       return result.inventoryItem;
     } catch (exc) {
-      error.textContent = exc.message;
+      mark.set(true);
+      if (answerLost(exc)) answerLostFor(error, change, lostAnswer);
+      else error.textContent = exc.message;
       return null;
     }
   }
@@ -212,14 +273,35 @@ export function renderItem(ctx, itemId) {
     count.error.textContent = "";
     announce(""); // the outcome of a previous count ("… is now 77 units") must not stand beside this one's failure
     let result;
+    const change = `The stock count of ${shownSku()} (${units(onHand)})`;
+    const since = item?.updatedAt ?? "";
     try {
-      const change = `The stock count of ${shownSku()} (${units(onHand)})`;
       result = (await ctx.graphql(SET_ON_HAND, { input }, { change })).inventorySetOnHand;
     } catch (exc) {
-      count.error.textContent = exc.message;
+      marks.count.set(true);
+      if (!answerLost(exc)) {
+        count.error.textContent = exc.message;
+        return;
+      }
+      answerLostFor(count.error, change, {
+        movements: true,
+        made: (fresh) => fresh.onHand === onHand || recorded(fresh, since, "SET", onHand - compareOnHand),
+        saved: (fresh) => {
+          seenOnHand = null;
+          count.input.value = String(fresh.onHand);
+          count.error.textContent = "";
+          marks.count.set(false);
+          tell(`The stock count of ${fresh.sku} was saved: its on-hand is now ${units(fresh.onHand)}.`);
+        },
+        notSaved: (fresh) => {
+          seenOnHand = fresh.onHand; // saving again means: I counted, knowing the on-hand shown
+          count.error.textContent = `${change} was not saved: the on-hand is ${units(fresh.onHand)}. Check your count and save again to replace it.`;
+        },
+      });
       return;
     }
     const conflict = result.userErrors.find((e) => e.code === "VERSION_CONFLICT");
+    marks.count.set(result.userErrors.length > 0);
     if (conflict) {
       const fresh = await load();
       seenOnHand = fresh ? fresh.onHand : null; // saving again means: I counted, knowing the new value
@@ -251,13 +333,32 @@ export function renderItem(ctx, itemId) {
       return;
     }
     const n = delta.input.valueAsNumber;
-    const change = `The adjustment of ${shownSku()} by ${n > 0 ? "+" : ""}${units(n)} (${reason.value.trim()})`;
-    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: reason.value.trim() }, "inventoryAdjust", change,
-      delta.error, { reason: reasonError });
-    if (!done) return;
-    tell(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${reason.value.trim()}): the on-hand of ${done.sku} is now ${units(done.onHand)}.`);
-    delta.input.value = "";
-    reason.value = "";
+    const why = reason.value.trim();
+    const change = `The adjustment of ${shownSku()} by ${n > 0 ? "+" : ""}${units(n)} (${why})`;
+    const adjusted = (fresh) => {
+      tell(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${why}): the on-hand of ${fresh.sku} is now ${units(fresh.onHand)}.`);
+      delta.input.value = "";
+      reason.value = "";
+      marks.adjust.set(false);
+    };
+    const since = item?.updatedAt ?? "";
+    const done = await mutate(ADJUST, { inventoryItemId: itemId, delta: n, reason: why }, "inventoryAdjust", change,
+      delta.error, { reason: reasonError }, {
+        mark: marks.adjust,
+        // made or not, told by its movement: adjusting again would add the units again
+        lostAnswer: {
+          movements: true,
+          made: (fresh) => recorded(fresh, since, "ADJUSTED", n, why),
+          saved: (fresh) => {
+            delta.error.textContent = "";
+            adjusted(fresh);
+          },
+          notSaved: (fresh) => {
+            delta.error.textContent = `${change} was not made: the on-hand is ${units(fresh.onHand)}. Press Adjust to make it.`;
+          },
+        },
+      });
+    if (done) adjusted(done);
   }
 
   async function saveSafety(event) {
@@ -276,7 +377,20 @@ export function renderItem(ctx, itemId) {
     }
     askedSafety = null;
     const change = `The safety stock of ${shownSku()} set to ${units(safetyStock)}`;
-    const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock }, "inventoryItemUpdate", change, safety.error);
+    const done = await mutate(UPDATE, { inventoryItemId: itemId, safetyStock }, "inventoryItemUpdate", change, safety.error, {}, {
+      mark: marks.safety,
+      lostAnswer: {
+        made: (fresh) => fresh.safetyStock === safetyStock,
+        saved: (fresh) => {
+          safety.error.textContent = "";
+          marks.safety.set(false);
+          tell(`The safety stock of ${fresh.sku} was saved: it is now ${units(fresh.safetyStock)}.`);
+        },
+        notSaved: (fresh) => {
+          safety.error.textContent = `${change} was not saved: the safety stock is ${units(fresh.safetyStock)}. Save it again to set it.`;
+        },
+      },
+    });
     if (done) tell(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`);
   }
 
@@ -288,14 +402,14 @@ export function renderItem(ctx, itemId) {
     updated,
     h("div", { class: "item-forms" },
       h("form", { class: "card", "aria-labelledby": "count-title", onsubmit: setOnHand },
-        h("h2", { id: "count-title" }, "Stock count"), count.nodes,
+        h("h2", { id: "count-title" }, "Stock count"), count.nodes, marks.count.element,
         setButton),
       h("form", { class: "card", "aria-labelledby": "adjust-title", onsubmit: adjust },
         h("h2", { id: "adjust-title" }, "Adjust"), delta.nodes,
-        h("label", { for: "reason" }, "Reason"), reason, reasonError,
+        h("label", { for: "reason" }, "Reason"), reason, reasonError, marks.adjust.element,
         adjustButton),
       h("form", { class: "card", "aria-labelledby": "safety-title", onsubmit: saveSafety },
-        h("h2", { id: "safety-title" }, "Safety stock"), safety.nodes,
+        h("h2", { id: "safety-title" }, "Safety stock"), safety.nodes, marks.safety.element,
         h("button", { type: "submit", class: "primary" }, "Save safety stock"))),
     links.element,
   );
@@ -310,10 +424,8 @@ export function renderItem(ctx, itemId) {
       if (fresh) show(fresh, { live: true });
     },
   });
-  const stopReconnect = ctx.socket.onReconnect(() => {
-    for (const error of errors) if (error.textContent === UNREACHABLE) error.textContent = ""; // reached again
-    load();
-  });
+  // Reached again: a save whose answer was lost (never "cannot be reached": js/unsaved.js) is told by this read.
+  const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
     stop();
     links.stop();
