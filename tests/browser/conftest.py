@@ -14,7 +14,8 @@ Fixtures:
 
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
 `a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
-way, then let through and its answer handled by the page); `record_departures` (the page's navigations away from the
+way, then let through and its answer handled by the page); `lose_answers` (requests the server handles whose answers
+are lost on their way back); `record_departures` (the page's navigations away from the
 console, recorded and stopped); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
 (the page's sockets dropping the messages of some subscriptions while an event is set).
 """
@@ -200,6 +201,20 @@ def let_through(page: Page, held: list[Route]) -> None:
         held[0].fallback()
     answered.value.finished()
     page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
+
+
+def lose_answers(page: Page, operation: str) -> None:
+    """From now on, each GraphQL request whose document starts with `operation` reaches the server, which answers,
+    and its answer is lost on its way back (the connection reset after the server committed)."""
+
+    def lose(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("query") or "").startswith(operation):
+            route.fetch()  # the server handles it, and commits
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/graphql", lose)
 
 
 def record_departures(page: Page) -> Callable[[], list[str]]:

@@ -16,6 +16,7 @@ from tests.browser.conftest import (
     double_click_held,
     hold_first,
     let_through,
+    lose_answers,
     missing_messages,
     press,
     sign_in,
@@ -447,20 +448,6 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
     set_on_hand(app, item["id"], 52)
     expect(page.locator(".counter[data-field=onHand] dd")).to_have_text("52")
     expect(page.locator("#notice")).to_be_hidden()
-
-
-def lose_answers(page: Page, operation: str) -> None:
-    """From now on, each GraphQL request whose document starts with `operation` reaches the server, which answers,
-    and its answer is lost on its way back (the connection reset after the server committed)."""
-
-    def lose(route: Route) -> None:
-        if ((route.request.post_data_json or {}).get("query") or "").startswith(operation):
-            route.fetch()  # the server handles it, and commits
-            route.abort("connectionreset")
-        else:
-            route.fallback()
-
-    page.route("**/graphql", lose)
 
 
 def test_a_change_whose_answer_was_lost_says_so_and_shows_what_was_saved_and_one_not_saved_stays_marked(

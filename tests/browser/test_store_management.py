@@ -14,7 +14,16 @@ from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
 from gql.ids import from_global_id
-from tests.browser.conftest import approve, hold_first, let_through, press, record_departures, sign_in, wait_held
+from tests.browser.conftest import (
+    approve,
+    hold_first,
+    let_through,
+    lose_answers,
+    press,
+    record_departures,
+    sign_in,
+    wait_held,
+)
 from tests.e2e.test_encryption_key_change import UNREADABLE, restarted_with_key
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import START, ShopbridgeServer
@@ -504,8 +513,9 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     """Rule (the seed's store list: each shop's status is one label): a status badge keeps its word on one line
     whatever the table's width. The table's cells may break long text anywhere (`overflow-wrap: anywhere`, for SKUs
     and names without spaces), and that let the badge break too: at 1280 px with four shops, "Activ" over "e".
-    And (js/stores.js, try-out console51), with a rename open: "cannot be reached" goes once the socket is back (it
-    stayed under "Live"); meanwhile the table fits its card and no time is broken inside a number (the table
+    And (js/stores.js, try-out console51, js/unsaved.js), with a rename open: "may have been saved" (no answer came)
+    gives way to what is saved once the socket is back (it stayed under "Live"), the form marked "Not saved";
+    meanwhile the table fits its card and no time is broken inside a number (the table
     overflowed, "202" over "6,"); Save is disabled and says "Saving…" while the rename is on its way (nothing showed
     for 12 s on a slow database); the count links are named by what they count ("40, link" before)."""
     # given a merchant with shops that need attention (long notes beside their names) in a 1280 px wide window
@@ -543,17 +553,18 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     row.get_by_label("New name for US one").fill("US first")
     row.get_by_label("New name for US one").press("Enter")
     error = row.get_by_role("alert")
-    expect(error).to_contain_text("Shopbridge cannot be reached")
+    expect(error).to_contain_text("“US one” to “US first” may have been saved: Shopbridge did not answer.")
     # then the table fits its card, and every time keeps each of its words on one line
     assert page.evaluate(TABLE_FITS), "the table overflows its card"
     times = page.evaluate(
         f"() => [...document.querySelectorAll('tbody time')].map((el) => [el.textContent, ({WORDS_ON_ONE_LINE})(el)])"
     )
     assert times and all(whole for _, whole in times), times
-    # when the network is back and the socket connects again, then "cannot be reached" goes
+    # when the network is back and the socket connects again, then the form says the name was not saved, marked so
     page.unroute("**/graphql")
     sockets[-1].close(code=1001, reason="cut")
-    expect(error).to_be_hidden()
+    expect(error).to_contain_text("was not saved: the shop is still named “US one”. Save again to rename it.")
+    expect(row.locator(".unsaved")).to_have_text("Not saved: press Save to rename the shop.")
     # when the rename is saved while the server is slow on it, then Save is disabled and says so until it lands
     held = hold_first(page, "mutation Rename")
     row.get_by_label("New name for US one").press("Enter")
@@ -863,3 +874,26 @@ def test_a_sync_now_a_background_poll_of_the_shop_holds_up_starts_once_the_poll_
     app.sandbox.hold()
     expect(page.locator("#notice")).to_have_text("Sync of “Maple” started: follow it in the Task Center.")
     assert len(app.rows(manual)) == 2
+
+
+def test_a_rename_whose_answer_was_lost_ends_as_saved_once_its_shop_is_read(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js `answerLostFor`, js/unsaved.js): a rename whose answer was lost (the server saved it, the
+    connection dropped before its answer) reads its shop and, so named, ends as a rename saved. It said "Shopbridge
+    cannot be reached" under the form with the shop renamed (tryout58 F-low-b, the push policy's)."""
+    # given a merchant's Store management with a shop
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Maple")
+    # when a rename's answer is lost after the server saved it
+    lose_answers(page, "mutation Rename")
+    row.get_by_role("button", name="Rename Maple").click()
+    row.get_by_label("New name for Maple").fill("Maple US")
+    row.get_by_label("New name for Maple").press("Enter")
+    # then the page says the shop is renamed, and its row shows the new name, the form closed
+    expect(page.locator("#notice")).to_have_text("The shop is now named “Maple US”.")
+    expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple US"])
+    expect(page.locator("form.rename")).to_have_count(0)
+    assert [edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Maple US"]

@@ -1,10 +1,11 @@
 // Store management: the shop list (Expire date, status, counts, attention), rename in place, re-authorize,
 // sync now and delete with a confirmation. "Add store" lives in addstore.js.
 
-import { allShops, ApiError, graphql, UNREACHABLE } from "./api.js";
+import { allShops, ApiError, graphql } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, REGION_NAMES, RETURN_WITHOUT_AUTHORIZATION, STATUS_LABELS } from "./messages.js";
 import { syncNow as syncStarter } from "./syncnow.js";
+import { answerLost, mayHaveBeenSaved, unsavedMark } from "./unsaved.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
@@ -16,6 +17,7 @@ const DELETE = `mutation Delete($input: ShopDeleteInput!) { shopDelete(input: $i
   deletedShopId userErrors { code message } } }`;
 const SYNC = `mutation Sync($input: SyncStartInput!) { syncStart(input: $input) {
   tasks { id kind trigger } retryAt userErrors { code message } } }`;
+const SHOP = `query Shop($id: ID!) { shop(id: $id) { ${SHOP_FIELDS} } }`;
 const TASK_CHANGES = "subscription StoreTasks { syncTaskUpdated { id status shop { id } } }";
 // Every shop first, as the server read it after this subscription joined its feed (the complete current list), then
 // each shop whose name, status, attention, Expire date or counts changed (a revocation, a re-authorization, an
@@ -88,6 +90,7 @@ export function renderStores(ctx) {
   let readAgain = false; // asked for while a read was under way: one more read follows it
   const shown = new Map(); // shop id -> the shop as its row shows it (the row's data-key), for the rows' listener
   const syncing = new Set(); // ids of the shops whose Sync now is on its way
+  let renameLost = null; // the open rename whose answer was lost: a read of its shop that tells it (a function), or null
   const starter = syncStarter(ctx); // Sync now, as the Task Center's (js/syncnow.js)
 
   /** Read the list and render it. A read asked for while one is under way does not start beside it: it follows once
@@ -221,16 +224,20 @@ export function renderStores(ctx) {
     // emoji is 11), and the cut name was saved; the API's rule (domain.shops.parse_shop_name) refuses one too long.
     const input = h("input", { id, name: "name", value: shop.name, required: true, "aria-describedby": `${id}-error` });
     const error = h("span", { id: `${id}-error`, class: "field-error", role: "alert" });
-    // A refusal or "cannot be reached" goes once the name is edited (and the latter once the socket is back: below).
+    // On after a failed rename, until it is saved or cancelled (js/unsaved.js): the name typed is not the shop's.
+    const mark = unsavedMark(`${id}-unsaved`, "Not saved: press Save to rename the shop.");
+    // A refusal, or a lost answer's sentence, goes once the name is edited.
     input.addEventListener("input", () => {
       error.textContent = "";
       input.removeAttribute("aria-invalid");
+      if (renameLost?.input === input) renameLost = null;
     });
     // Disabled and saying so while the rename is on its way, as Sync now: with the database slow (12 s and more) the
     // form showed nothing, Save stayed enabled and each press sent the rename again.
     const save = h("button", { type: "submit", class: "primary" }, "Save");
     const done = () => {
       editing = false;
+      if (renameLost?.input === input) renameLost = null;
       cell.replaceChildren(...shownName);
       cell.querySelector("button[data-action=rename]").focus();
       if (stale) {
@@ -246,14 +253,59 @@ export function renderStores(ctx) {
       save,
       h("button", { type: "button", onclick: done }, "Cancel"),
       error,
+      mark.element,
     );
+
+    /** The rename is saved: the row shows the shop so named, the focus on its pencil. */
+    function renamed(shop) {
+      announce(`The shop is now named “${shop.name}”.`, { kind: "success" });
+      editing = false;
+      renameLost = null;
+      shown.set(shop.id, shop);
+      const tr = cell.closest("tr");
+      patch(tr, row(shop)); // every label of the row names the shop
+      tr.querySelector("td.name button").focus();
+      if (stale) {
+        stale = false;
+        load();
+      }
+    }
+
+    /** A rename whose answer was lost (js/unsaved.js): read the shop now, and again on a reconnection until one read
+     * answers (`renameLost`), and say whether it is so named: then the rename ends as saved; else the form stays,
+     * marked, saying its name. */
+    function answerLostFor(sent, change) {
+      error.textContent = mayHaveBeenSaved(change);
+      const check = async () => {
+        let saved;
+        try {
+          saved = (await ctx.graphql(SHOP, { id: shop.id })).shop;
+        } catch {
+          return; // not reachable yet: read again once the socket is back
+        }
+        if (renameLost !== pending) return; // edited, cancelled or told meanwhile
+        renameLost = null;
+        if (!saved) {
+          editing = false;
+          stale = false;
+          return refused({ code: "NOT_FOUND" });
+        }
+        if (saved.name === sent) return renamed(saved);
+        error.textContent = `${change} was not saved: the shop is still named “${saved.name}”. Save again to rename it.`;
+      };
+      const pending = { input, check };
+      renameLost = pending;
+      check();
+    }
+
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (save.disabled) return;
       save.disabled = true;
       save.textContent = "Saving…";
+      renameLost = null;
+      const change = `The rename of “${shop.name}” to “${input.value.trim()}”`;
       try {
-        const change = `The rename of “${shop.name}” to “${input.value.trim()}”`;
         const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } }, { change })).shopRename;
         if (result.userErrors[0]?.code === "NOT_FOUND") {
           editing = false;
@@ -261,23 +313,18 @@ export function renderStores(ctx) {
           return refused(result.userErrors[0]);
         }
         if (result.userErrors.length) {
+          mark.set(true);
           error.textContent = explain(result.userErrors[0]);
           input.setAttribute("aria-invalid", "true");
           input.focus();
           return;
         }
-        announce(`The shop is now named “${result.shop.name}”.`, { kind: "success" });
-        editing = false;
-        shown.set(result.shop.id, result.shop);
-        const tr = cell.closest("tr");
-        patch(tr, row(result.shop)); // every label of the row names the shop
-        tr.querySelector("td.name button").focus();
-        if (stale) {
-          stale = false;
-          load();
-        }
+        renamed(result.shop);
       } catch (exc) {
-        error.textContent = exc.message;
+        mark.set(true);
+        // (the name as the server stores it: trimmed, in NFC, domain.shops.parse_shop_name)
+        if (answerLost(exc)) answerLostFor(input.value.trim().normalize("NFC"), change);
+        else error.textContent = exc.message;
       } finally {
         save.disabled = false;
         save.textContent = "Save";
@@ -431,8 +478,8 @@ export function renderStores(ctx) {
     },
   });
   const stopReconnect = ctx.socket.onReconnect(() => {
-    // reached again: an open rename's "cannot be reached" no longer holds (it stayed under "Live")
-    for (const error of body.querySelectorAll(".rename .field-error")) if (error.textContent === UNREACHABLE) error.textContent = "";
+    // reached again: an open rename whose answer was lost reads its shop (it said "cannot be reached" under "Live")
+    renameLost?.check();
     joined = false; // the subscription starts again: its first message reconciles the list again
     load();
   });
