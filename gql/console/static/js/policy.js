@@ -3,9 +3,9 @@
 // out-of-stock threshold). The rule is the API's (schema.graphql `InventoryPolicy`, domain/inventory_push.py); the
 // page says it in words and never computes a SKU's quantity itself: the API tells no quantity before it is pushed.
 
-import { UNREACHABLE } from "./api.js";
 import { announce, fill, h, number } from "./dom.js";
 import { explain } from "./messages.js";
+import { answerLost, mayHaveBeenSaved, unsavedMark } from "./unsaved.js";
 
 const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
 const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
@@ -63,6 +63,11 @@ export function renderPolicy(ctx, shopId) {
   let shopName = null; // the shop's name as the heading shows it, once read
   let shown = null; // the policy as last read or saved: a save sends only the fields that differ from it
   let stopped = false; // the page left, or its shop deleted
+  // On after a failed save (refused, not answered), until a save succeeds or the form holds no edit (js/unsaved.js):
+  // once the server was back, the form showed push off and 12 % with nothing saying they were not saved (tryout58
+  // F-low-d), while the policy kept push on.
+  const mark = unsavedMark("policy-unsaved", "Not saved: the form shows changes that are not saved. Press Save push policy to save them.");
+  let lost = null; // the save whose answer was lost, told by the next read (load): {input (the fields sent), change}
 
   function title(name) {
     shopName = name;
@@ -107,6 +112,12 @@ export function renderPolicy(ctx, shopId) {
     }
     shown = policy;
     effect.textContent = policyEffect(policy);
+    settleMark();
+  }
+
+  /** The mark off once the form holds no edit (reset to the policy saved, or following it). */
+  function settleMark() {
+    if (mark.on && !edits().length) mark.set(false);
   }
 
   /** `policy` read (a re-read, or the live feed): shown, and said when it changed while the page was open. */
@@ -127,6 +138,8 @@ export function renderPolicy(ctx, shopId) {
   for (const control of [push, share.input, most.input, threshold.input]) {
     control.addEventListener("input", () => {
       for (const line of [formError, share.error, most.error, threshold.error]) line.textContent = ""; // about the values sent
+      lost = null; // (the form changed since: the next read tells nothing about it)
+      settleMark();
     });
   }
 
@@ -137,7 +150,9 @@ export function renderPolicy(ctx, shopId) {
         h("a", { href: "#/stores" }, "Back to Store management")));
   }
 
-  async function load() {
+  /** Read the policy and follow it; `quiet`: a failure is not announced (a lost answer's read: its line says it). */
+  async function load({ quiet = false } = {}) {
+    const asked = lost; // (a save whose answer was lost before this read began: a read begun earlier may not see it)
     try {
       const shop = (await ctx.graphql(POLICY, { id: shopId })).shop;
       if (stopped) return;
@@ -150,9 +165,26 @@ export function renderPolicy(ctx, shopId) {
       title(shop.name);
       follow(shop.inventoryPolicy); // a re-read (a reconnect) keeps the merchant's edits not saved yet
       save.disabled = false;
+      if (asked && lost === asked) tellLost(asked, shop);
     } catch (exc) {
-      announce(exc.message, { kind: "error" });
+      if (!quiet) announce(exc.message, { kind: "error" });
     }
+  }
+
+  /** A save whose answer was lost, told by the policy read since (`shop`): saved when every field sent holds the value
+   * sent, said as a save answered says it; else its line says it was not saved, the form kept as typed, marked. */
+  function tellLost({ input, change }, shop) {
+    lost = null;
+    const policy = shop.inventoryPolicy;
+    if (Object.keys(input).every((name) => name === "shopId" || policy[name] === input[name])) {
+      formError.textContent = "";
+      show(policy);
+      mark.set(false);
+      announce(`The push policy of “${shop.name}” is saved. Its linked SKUs are pushed again.`, { kind: "success" });
+      return;
+    }
+    formError.textContent = `${change} was not saved: “What TikTok shows” says the policy saved. The form keeps your `
+      + "changes: press Save push policy to save them.";
   }
 
   /** A field's value for the input: an integer GraphQL can carry, null for an empty optional field, or undefined
@@ -180,22 +212,32 @@ export function renderPolicy(ctx, shopId) {
     changedElsewhere.textContent = "";
     save.disabled = true;
     save.textContent = "Saving…";
+    const change = `The push policy of “${shopName ?? "this shop"}”`;
     try {
-      const change = `The push policy of “${shopName ?? "this shop"}”`;
       const result = (await ctx.graphql(UPDATE, { input }, { change })).shopInventoryPolicyUpdate;
       if (result.userErrors.length) {
         const [refusal] = result.userErrors;
         if (refusal.code === "NOT_FOUND") return deleted();
         const named = fields[refusal.field?.[0]];
         (named?.error ?? formError).textContent = explain(refusal);
+        mark.set(true);
         named?.input.focus();
         return;
       }
       title(result.shop.name);
+      mark.set(false);
       show(result.inventoryPolicy);
       announce(`The push policy of “${result.shop.name}” is saved. Its linked SKUs are pushed again.`, { kind: "success" });
     } catch (exc) {
-      formError.textContent = exc.message;
+      mark.set(true);
+      if (answerLost(exc)) {
+        // (tryout58 F-low-b: "Shopbridge cannot be reached" beside a policy the server had saved)
+        formError.textContent = mayHaveBeenSaved(change);
+        lost = { input, change };
+        load({ quiet: true }); // and again on a reconnection, if Shopbridge cannot be reached yet
+      } else {
+        formError.textContent = exc.message;
+      }
     } finally {
       save.disabled = false;
       save.textContent = "Save push policy";
@@ -211,7 +253,7 @@ export function renderPolicy(ctx, shopId) {
     h("form", { class: "card policy", "aria-labelledby": "policy-title", novalidate: true, onsubmit: submit },
       h("h2", { id: "policy-title" }, "Push policy"),
       h("label", { class: "choice", for: "push-enabled" }, push, "Push stock to this shop"),
-      share.nodes, most.nodes, threshold.nodes, formError, changedElsewhere, save),
+      share.nodes, most.nodes, threshold.nodes, formError, mark.element, changedElsewhere, save),
     h("section", { class: "card policy-effect", "aria-labelledby": "effect-title" },
       h("h2", { id: "effect-title" }, "What TikTok shows"), effect, h("p", { class: "help" }, NOT_PREDICTED)),
   );
@@ -230,8 +272,8 @@ export function renderPolicy(ctx, shopId) {
     },
   });
   const stopReconnect = ctx.socket.onReconnect(() => {
-    if (formError.textContent === UNREACHABLE) formError.textContent = ""; // reached again
-    if (!stopped) load(); // a change made elsewhere meanwhile (the form kept as typed if edited)
+    // a change made elsewhere meanwhile (the form kept as typed if edited); a save whose answer was lost told
+    if (!stopped) load();
   });
   return () => {
     stopped = true;
