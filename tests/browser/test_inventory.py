@@ -530,6 +530,39 @@ def test_a_change_whose_answer_was_lost_says_so_and_shows_what_was_saved_and_one
     expect(page.locator("#safety-stock-unsaved")).to_be_hidden()
 
 
+def test_an_unlink_or_a_link_whose_answer_was_lost_says_it_was_made_from_the_item_read_again(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js `run`, js/unsaved.js): an Unlink or a Link whose answer was lost (the server made it, the
+    connection dropped before its answer) reads the item again and says whether its SKU is linked now, as an answered
+    one does. It said "Shopbridge cannot be reached" of a change made (tryout58 F-low-b's rule)."""
+    app, item = pooled_item_signed_in(console, page)
+    link = item["links"][0]
+    name = f"{link['sku']['sellerSku']} on Maple"
+    open_inventory(page, item["sku"]).get_by_role("link", name=item["sku"], exact=True).click()
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    # when an unlink's answer is lost after the server made it
+    lose_answers(page, "mutation Unlink")
+    page.get_by_role("button", name=f"Unlink {name}").click()
+    page.get_by_role("dialog", name=f"Unlink “{name}”?").get_by_role("button", name="Unlink SKU").click()
+    # then the page says the SKU is unlinked, and its row is gone
+    expect(page.locator("#notice")).to_have_text(
+        f"{name} is unlinked: it keeps its TikTok stock, and its open orders stay reserved here until they ship."
+    )
+    expect(page.get_by_role("button", name=f"Unlink {name}")).to_have_count(0)
+    # when linking it back loses its answer too
+    page.unroute("**/graphql")
+    lose_answers(page, "mutation Link")
+    page.get_by_role("button", name=f"Link {name}", exact=True).click()
+    # then the page says it is linked, and its row is back
+    expect(page.locator("#notice")).to_have_text(
+        f"{name} is linked: it now draws on this item, and its open orders reserve units here."
+    )
+    expect(page.get_by_role("button", name=f"Unlink {name}")).to_have_count(1)
+    now = next(i for i in items(app) if i["id"] == item["id"])
+    assert link["sku"]["id"] in {each["sku"]["id"] for each in now["links"]}
+
+
 CONTROL_REMOVED = "The search held invisible control characters, which no SKU contains: they were removed."
 
 

@@ -86,7 +86,7 @@ export function renderItem(ctx, itemId) {
   // takes 500 characters; a longer reason is refused by the API under this field, with its length.
   const reason = h("input", { id: "reason", name: "reason", type: "text", required: true, "aria-describedby": "reason-error" });
   const safety = field("safety-stock", "Safety stock (units)", "Units kept back from every shop.", { min: 0, max: MAX_UNITS });
-  const links = renderLinks(ctx, itemId, () => load());
+  const links = renderLinks(ctx, itemId, (options) => load(options));
   const errors = [count.error, delta.error, reasonError, safety.error];
   let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
   let askedFor = null; // a count far from the on-hand (farFrom) the merchant was asked about: saved if sent again

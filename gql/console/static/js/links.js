@@ -7,6 +7,7 @@ import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time
 import { heldBack, notOnSale, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
+import { answerLost, mayHaveBeenSaved } from "./unsaved.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { state source sku { id tiktokSkuId sellerSku quantity } } } } }`;
@@ -35,7 +36,8 @@ const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
 const linkLabel = (link) => `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
 
 /** Returns {element, show(item), stop()}; `changed()` is called after a link or unlink, and after a shop was deleted
- * elsewhere (the page reads the item again); `stop()` ends the section's subscription. */
+ * elsewhere (the page reads the item again; `changed({ quiet: true })` resolves to the item read, or null without
+ * announcing a failure); `stop()` ends the section's subscription. */
 export function renderLinks(ctx, itemId, changed) {
   const linked = h("tbody");
   const candidates = h("tbody");
@@ -86,7 +88,9 @@ export function renderLinks(ctx, itemId, changed) {
     if (link) confirmUnlink(link, linkLabel(link), button);
   });
 
-  /** Sends the change, named `change` (app.js pageGraphql), and says how it went; true when it was made. */
+  /** Sends the change, named `change` (app.js pageGraphql), and says how it went; true when it was made. One whose
+   * answer was lost (js/unsaved.js: perhaps made; it said "Shopbridge cannot be reached", tryout58 F-low-b's rule)
+   * says it may have been made, reads the item again and says whether its SKU is linked to it now. */
   async function run(query, input, key, change, success) {
     try {
       const result = (await ctx.graphql(query, { input }, { change }))[key];
@@ -114,8 +118,18 @@ export function renderLinks(ctx, itemId, changed) {
       loadCandidates();
       return true;
     } catch (exc) {
-      announce(exc.message, { kind: "error" });
-      return false;
+      if (!answerLost(exc)) {
+        announce(exc.message, { kind: "error" });
+        return false;
+      }
+      announce(mayHaveBeenSaved(change), { kind: "error" });
+      const fresh = await changed({ quiet: true });
+      if (!fresh) return false; // not reachable yet: the page reads the item once the socket is back
+      loadCandidates();
+      const linkedNow = fresh.links.some((link) => link.sku.id === input.skuId);
+      const made = key === "skuLink" ? linkedNow : !linkedNow;
+      announce(made ? success : `${change} was not made: the links below are the item's as saved.`, { kind: made ? "success" : "error" });
+      return made;
     }
   }
 
