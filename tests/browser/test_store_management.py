@@ -897,3 +897,27 @@ def test_a_rename_whose_answer_was_lost_ends_as_saved_once_its_shop_is_read(
     expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple US"])
     expect(page.locator("form.rename")).to_have_count(0)
     assert [edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Maple US"]
+
+
+def test_a_deletion_whose_answer_was_lost_ends_as_made_once_the_shop_is_read_gone(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js `confirmDelete` `answerLostFor`, js/unsaved.js): a Delete whose answer was lost (the server
+    deleted the shop, the connection dropped before its answer) reads the shop and, gone, ends as a deletion made: the
+    dialog closes and says so. It stayed open under "Shopbridge cannot be reached" while the shop was gone."""
+    # given a merchant's Store management with a shop
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+    # when a deletion's answer is lost after the server deleted the shop
+    lose_answers(page, "mutation Delete")
+    page.get_by_role("button", name="Delete Maple").click()
+    dialog = page.get_by_role("dialog", name="Delete “Maple”?")
+    dialog.get_by_label("Type the shop name to confirm").fill("Maple")
+    dialog.get_by_role("button", name="Delete shop").click()
+    # then the dialog closes, saying the shop is deleted, and the list has none
+    expect(page.locator("#notice")).to_have_text("“Maple” is deleted from Shopbridge. Nothing changed at TikTok.")
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(page.get_by_text("No shop yet")).to_be_visible()
+    assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []

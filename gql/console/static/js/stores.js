@@ -91,6 +91,7 @@ export function renderStores(ctx) {
   const shown = new Map(); // shop id -> the shop as its row shows it (the row's data-key), for the rows' listener
   const syncing = new Set(); // ids of the shops whose Sync now is on its way
   let renameLost = null; // the open rename whose answer was lost: a read of its shop that tells it (a function), or null
+  let deleteLost = null; // the open Delete dialog's deletion whose answer was lost: a read that tells it, or null
   const starter = syncStarter(ctx); // Sync now, as the Task Center's (js/syncnow.js)
 
   /** Read the list and render it. A read asked for while one is under way does not start beside it: it follows once
@@ -396,8 +397,9 @@ export function renderStores(ctx) {
       event.preventDefault();
       if (!typedName()) return;
       deleteButton.disabled = true;
+      deleteLost = null; // (sent again: this answer tells it)
+      const change = `The deletion of “${shop.name}”`;
       try {
-        const change = `The deletion of “${shop.name}”`;
         const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } }, { change })).shopDelete;
         if (result.userErrors[0]?.code === "NOT_FOUND") {
           dialog.close();
@@ -408,16 +410,42 @@ export function renderStores(ctx) {
           deleteButton.disabled = false;
           return;
         }
-        dialog.close();
-        announce(`“${shop.name}” is deleted from Shopbridge. Nothing changed at TikTok.`, { kind: "success" });
-        await load();
-        document.getElementById("add-store")?.focus();
+        await deleted();
       } catch (exc) {
-        error.textContent = exc.message;
+        if (answerLost(exc)) answerLostFor(change);
+        else error.textContent = exc.message;
         deleteButton.disabled = false;
       }
     });
+
+    async function deleted() {
+      dialog.close();
+      announce(`“${shop.name}” is deleted from Shopbridge. Nothing changed at TikTok.`, { kind: "success" });
+      await load();
+      document.getElementById("add-store")?.focus();
+    }
+
+    /** A deletion whose answer was lost (js/unsaved.js): read the shop now, and again on a reconnection until one read
+     * answers (`deleteLost`): gone, the dialog ends as a deletion made; still there, it says so and stays. */
+    function answerLostFor(change) {
+      error.textContent = mayHaveBeenSaved(change);
+      const check = async () => {
+        let still;
+        try {
+          still = (await ctx.graphql(SHOP, { id: shop.id })).shop;
+        } catch {
+          return; // not reachable yet: read again once the socket is back
+        }
+        if (deleteLost !== check || !dialog.open) return; // cancelled, or sent again, meanwhile
+        deleteLost = null;
+        if (!still) return deleted();
+        error.textContent = `${change} was not made: the shop is still connected. Delete it again, or Cancel.`;
+      };
+      deleteLost = check;
+      check();
+    }
     dialog.addEventListener("close", () => {
+      deleteLost = null;
       dialog.remove();
       if (opener.isConnected) opener.focus();
       else focusLabelled(body, opener.getAttribute("aria-label")); // the list was refreshed meanwhile
@@ -480,6 +508,7 @@ export function renderStores(ctx) {
   const stopReconnect = ctx.socket.onReconnect(() => {
     // reached again: an open rename whose answer was lost reads its shop (it said "cannot be reached" under "Live")
     renameLost?.check();
+    deleteLost?.();
     joined = false; // the subscription starts again: its first message reconciles the list again
     load();
   });
