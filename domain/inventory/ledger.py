@@ -1272,6 +1272,30 @@ def back_from_unseen(move: Transition, created_at: datetime, sold_before: dateti
     return min(units, unseen_units(move))
 
 
+def back_from_unseen_elsewhere(
+    move: Transition, created_at: datetime, sold_before: datetime, units: int, quantity: int
+) -> int:
+    """How many of `units` (> 0), units its shop's delete took off another item than `move`'s as sold unseen (a
+    hold of the SKU's push that still stood, on the item its link named then: `deleted_shop_holds`), the first move
+    `move` of a line of `quantity` units of that SKU, first seen by the same merchant's shop of that TikTok shop
+    connected again, takes back: at most the line's own `quantity` when its order was made at or before
+    `sold_before` (the hold's last push; TikTok's `create_time`, whole seconds) and the move counts the sale on an
+    item (first RESERVED or DEDUCTED there); else 0. The caller gives them back on the record's item
+    (`unseen_back_elsewhere`).
+
+    Unlike `back_from_unseen` (a record of the move's own item, whose give-back offsets the move's own deduction),
+    this is not bounded by the units the move takes off its item: the hold's item never lost them whatever the move
+    does on the sale's item. A count of the sale's item that covered its shipment makes the move take nothing there
+    (`counted_after_shipment`), and the hold's units still come back on the hold's item (review59 F2: 8/0/8 for good
+    where the hold's shelf held 10). History or cancelled when first seen, or waiting for its SKU's link, a line
+    takes nothing back (as `back_from_unseen`)."""
+    if created_at > sold_before or move.inventory_item_id is None:
+        return 0
+    if move.state not in (LineState.RESERVED, LineState.DEDUCTED):
+        return 0
+    return min(units, quantity)
+
+
 def unseen_back_on_hand(
     units: int, move: Transition, counted_at: datetime | None, shipped_by: datetime | None = None
 ) -> int:

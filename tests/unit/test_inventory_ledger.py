@@ -23,6 +23,7 @@ from domain.inventory.ledger import (
     StockLine,
     Transition,
     back_from_unseen,
+    back_from_unseen_elsewhere,
     back_with_its_shop,
     count_in_seed,
     counted_after_shipment,
@@ -934,6 +935,24 @@ def test_units_sold_unseen_held_on_another_item_than_the_sales_go_back_there_unl
     assert unseen_back_elsewhere(2, None) == 2
     assert unseen_back_elsewhere(2, NEWER) == 0
     assert unseen_back_elsewhere(2, OLDER) == 0
+
+
+def test_units_sold_unseen_held_on_another_item_go_back_there_even_when_a_count_made_the_sale_move_nothing() -> None:
+    # given 2 units a delete took off item "A" as sold unseen, and a sale of 2 units of the SKU made under an earlier
+    # link to "B" before the hold's push, first seen shipped after a count of "B" that covered it: it moves nothing
+    covered = Transition(DEDUCTED, DEDUCT, NEWER, "B")
+    assert back_from_unseen(covered, OLDER, APPLIED, 2) == 0  # (a record of its own item: nothing to offset)
+    # then a record of "A" is taken all the same, up to the line's units ("A"'s shelf never lost them: review59 F2)
+    assert back_from_unseen_elsewhere(covered, OLDER, APPLIED, 2, 2) == 2
+    assert back_from_unseen_elsewhere(covered, OLDER, APPLIED, 3, 2) == 2
+    assert back_from_unseen_elsewhere(covered, OLDER, APPLIED, 1, 2) == 1
+    reserved = Transition(RESERVED, RESERVE, NEWER, "B", 0, 2, MOVED_RESERVED)
+    assert back_from_unseen_elsewhere(reserved, APPLIED, APPLIED, 2, 2) == 2
+    # but not by a sale made after the push, nor by history, a cancellation or a line still waiting for its link
+    assert back_from_unseen_elsewhere(covered, NEWER, APPLIED, 2, 2) == 0
+    assert back_from_unseen_elsewhere(Transition(HISTORICAL, DEDUCT, NEWER, "B"), OLDER, APPLIED, 2, 2) == 0
+    assert back_from_unseen_elsewhere(Transition(RELEASED, RELEASE, NEWER, "B"), OLDER, APPLIED, 2, 2) == 0
+    assert back_from_unseen_elsewhere(Transition(PENDING, RESERVE, NEWER, None), OLDER, APPLIED, 2, 2) == 0
 
 
 # an order made at `made`, and a link of its SKU to item "A" that took effect at OLDER and went with its shop's delete

@@ -84,6 +84,7 @@ from domain.inventory.ledger import (
     StockEffect,
     Transition,
     back_from_unseen,
+    back_from_unseen_elsewhere,
     back_with_its_shop,
     counted_in_stock,
     counted_under_a_deleted_link,
@@ -414,7 +415,7 @@ async def _apply_chunk(
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
             elif unseen is not None and move is not None and current is None:
                 # (that delete took it off as sold unseen: back, on the move's item or on the hold's)
-                back = unseen.take(sku_id, move, created_at, write, order_id, shipped_by)
+                back = unseen.take(sku_id, move, created_at, write, order_id, units, shipped_by)
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
             if seen or (pending_on is not None and item_id is not None):
                 served.append(key)  # (a waiting line: its row remembers the item now; on no link yet, `relink_lines`
@@ -554,26 +555,33 @@ class _UnseenHolds:
         created_at: datetime,
         write: PoolWrite,
         order_id: str,
+        quantity: int,
         shipped_by: datetime | None = None,
     ) -> Transition:
-        """`move` with the units it takes back on its own on-hand added (itself when none); units of a record of
-        another item go back there, as a movement of `write` (the move's kind, for order `order_id`). `shipped_by`:
-        the shipment's date as the count rule reads it (`ledger.left_shelf_by`; None: the move's update time)."""
+        """`move` (of a line of `quantity` units) with the units it takes back on its own on-hand added (itself when
+        none); units of a record of another item go back there, as a movement of `write` (the move's kind, for order
+        `order_id`), whatever the move takes on its own item (`ledger.back_from_unseen_elsewhere`). `shipped_by`: the
+        shipment's date as the count rule reads it (`ledger.left_shelf_by`; None: the move's update time)."""
         taken = back = 0
+        kind = (MovementKind.DEDUCTED if move.state is LineState.DEDUCTED else MovementKind.RESERVED).value
         for record in self.records.get(tiktok_sku_id, []):
-            left = unseen_units(move) - taken
+            own = record[4] == move.inventory_item_id
+            left = (unseen_units(move) if own else quantity) - taken
             if record[1] <= 0 or left <= 0:
                 continue
-            units = min(left, back_from_unseen(move, created_at, record[2], record[1]))
+            if own:
+                units = min(left, back_from_unseen(move, created_at, record[2], record[1]))
+            else:
+                units = min(left, back_from_unseen_elsewhere(move, created_at, record[2], record[1], quantity))
             if not units:
                 continue
             record[1] -= units
             taken += units
             self.changed.append((tiktok_sku_id, record))
-            if record[4] == move.inventory_item_id:
+            if own:
                 back += unseen_back_on_hand(units, move, record[3], shipped_by)
-            elif (elsewhere := unseen_back_elsewhere(units, record[3])) and move.movement is not None:
-                write.count(record[4], elsewhere, 0, move.movement.value, _CONNECTED_AGAIN_UNSEEN, order_id)
+            elif elsewhere := unseen_back_elsewhere(units, record[3]):
+                write.count(record[4], elsewhere, 0, kind, _CONNECTED_AGAIN_UNSEEN, order_id)
         return move._replace(on_hand_delta=move.on_hand_delta + back) if back else move
 
     async def save(self, session: AsyncSession) -> None:
@@ -1373,7 +1381,9 @@ async def relink_lines(
             # reserves; shipped, it deducts; cancelled, history), the SKU's new link as it is
             moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on)
             if key not in deducted and unseen is not None:  # (a sale that delete took off as sold unseen: back)
-                back = unseen.take(row.tiktok_sku_id, moved, made_at[row.tiktok_order_id], write, row.tiktok_order_id)
+                back = unseen.take(
+                    row.tiktok_sku_id, moved, made_at[row.tiktok_order_id], write, row.tiktok_order_id, line.quantity
+                )
                 moved, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not moved else reason)
             relinked = Relinked((moved,), None)
         else:
@@ -1382,7 +1392,7 @@ async def relink_lines(
             waited = line.state is LineState.PENDING_LINK
             if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
                 back = unseen.take(
-                    row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id
+                    row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id, line.quantity
                 )  # (the last)
                 if back is not relinked.moves[-1]:
                     relinked = relinked._replace(moves=(*relinked.moves[:-1], back))
