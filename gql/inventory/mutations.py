@@ -1,7 +1,7 @@
 """Pool mutations, each with `userErrors`: items (create, set on-hand, adjust, safety stock) and manual links.
 
 Units throughout; expected failures: INVALID_INPUT (with the field), NOT_FOUND (another merchant's item or SKU),
-VERSION_CONFLICT (compareOnHand differs), SKU_ALREADY_EXISTS.
+VERSION_CONFLICT (compareOnHand differs), SKU_ALREADY_EXISTS, SKU_LINK_CHANGED (compareInventoryItemId differs).
 """
 
 from __future__ import annotations
@@ -140,6 +140,12 @@ class SkuLinkInput:
 @strawberry.input(description="A shop SKU to unlink.")
 class SkuUnlinkInput:
     sku_id: strawberry.ID = strawberry.field(description="The shop SKU's id (Sku.id).")
+    compare_inventory_item_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Compare-and-set, as skuLink's: the item the SKU draws on as the client last read it "
+        "(InventoryItem.id), null for none; refused SKU_LINK_CHANGED, nothing changed, when it draws on another now "
+        "(another tab linked it elsewhere: the unlink would take it off that item). Left out: no check.",
+    )
 
 
 @strawberry.type(description="The item as the mutation left it, or why not.")
@@ -263,9 +269,7 @@ class InventoryMutation:
         try:
             sku_id = internal_id(input.sku_id, "Sku", "skuId")
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
-            compare = input.compare_inventory_item_id is not strawberry.UNSET
-            seen = input.compare_inventory_item_id if compare else None
-            compare_item_id = internal_id(seen, "InventoryItem", "compareInventoryItemId") if seen else None
+            compare, compare_item_id = _compared_item(input.compare_inventory_item_id)
             await pool.link_sku(
                 s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, item_id,
                 compare=compare, compare_item_id=compare_item_id,
@@ -281,7 +285,8 @@ class InventoryMutation:
         "An order placed before the unlink that Shopbridge first sees after it (a late webhook, a poll, an import) "
         "counts on that item the same way; one placed after it waits for a link. A bundle SKU stays (or goes back "
         "to) EXCLUDED, AUTO, as imports leave it. NOT_FOUND for another merchant's SKU; PRODUCT_DELETED for a SKU "
-        "of a product TikTok reports DELETED (its link stays as the pool left it)."
+        "of a product TikTok reports DELETED (its link stays as the pool left it); SKU_LINK_CHANGED "
+        "(compareInventoryItemId) when the SKU draws on another item than the one compared."
     )
     async def sku_unlink(
         self, info: Info, input: Annotated[SkuUnlinkInput, strawberry.argument(description="The shop SKU.")]
@@ -289,10 +294,23 @@ class InventoryMutation:
         s = info.context.services
         try:
             sku_id = internal_id(input.sku_id, "Sku", "skuId")
-            await pool.link_sku(s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, None)
+            compare, compare_item_id = _compared_item(input.compare_inventory_item_id)
+            await pool.link_sku(
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), sku_id, None,
+                compare=compare, compare_item_id=compare_item_id,
+            )  # fmt: skip
         except DomainError as exc:
             return SkuLinkPayload(sku_link=None, user_errors=user_errors(exc))
         return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
+
+
+def _compared_item(seen: strawberry.ID | None) -> tuple[bool, str | None]:
+    """skuLink's and skuUnlink's `compareInventoryItemId` as `link_sku` takes it: whether to compare (left out: no),
+    and the item's internal id (null: none). NOT_FOUND on `compareInventoryItemId` for an id that names no
+    item (`internal_id`)."""
+    if seen is strawberry.UNSET:
+        return False, None
+    return True, internal_id(seen, "InventoryItem", "compareInventoryItemId") if seen else None
 
 
 __all__ = ["InventoryMutation", "item_by_id"]

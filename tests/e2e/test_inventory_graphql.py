@@ -297,6 +297,45 @@ def test_a_sku_linked_by_hand_keeps_its_link_and_a_subscriber_sees_the_item_move
     assert gone == {"state": "UNLINKED", "source": "MANUAL", "inventoryItem": None}
 
 
+def test_an_unlink_compared_with_the_item_read_is_refused_when_another_tab_linked_the_sku_elsewhere(
+    app: ShopbridgeServer,
+) -> None:
+    # given a SKU linked to HAT, read so by one tab, then linked by hand to SOCK from another (review59 F6)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    products = app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+    sku = next(s for p in products for s in p["node"]["skus"] if s["link"] and s["link"]["state"] == "LINKED")
+    hat, sock = create(app, "HAT-F6", 5), create(app, "SOCK-F6", 5)
+    on_hat = app.graphql(LINK, {"input": {"skuId": sku["id"], "inventoryItemId": hat["id"]}}, "m1")["skuLink"]
+    assert on_hat["userErrors"] == []
+    moved = app.graphql(LINK, {"input": {"skuId": sku["id"], "inventoryItemId": sock["id"]}}, "m1")["skuLink"]
+    assert moved["skuLink"]["inventoryItem"] == {"sku": "SOCK-F6"}
+
+    # when the first tab unlinks it from HAT, as it read it: refused on compareInventoryItemId, nothing changed
+    stale = {"skuId": sku["id"], "compareInventoryItemId": hat["id"]}
+    refused = app.graphql(UNLINK, {"input": stale}, "m1")["skuUnlink"]
+    changed = [{"code": "SKU_LINK_CHANGED", "field": ["compareInventoryItemId"]}]
+    assert refused == {"skuLink": None, "userErrors": changed}
+    links = {s["id"]: s["link"] for p in app.graphql(SKUS, {"id": shop["id"]}, "m1")["shop"]["products"]["edges"]
+             for s in p["node"]["skus"]}  # fmt: skip
+    assert (links[sku["id"]]["state"], links[sku["id"]]["inventoryItem"]["sku"]) == ("LINKED", "SOCK-F6")
+    # a compare with an id of another type names no item: NOT_FOUND on that field (as any id that names nothing)
+    wrong = app.graphql(UNLINK, {"input": {"skuId": sku["id"], "compareInventoryItemId": sku["id"]}}, "m1")
+    assert [(e["code"], e["field"]) for e in wrong["skuUnlink"]["userErrors"]] == [
+        ("NOT_FOUND", ["compareInventoryItemId"])
+    ]
+
+    # then compared with the item it draws on, the unlink is done; compared with none once unlinked, it is done again
+    current = {"skuId": sku["id"], "compareInventoryItemId": sock["id"]}
+    done = app.graphql(UNLINK, {"input": current}, "m1")["skuUnlink"]
+    assert done == {"skuLink": {"state": "UNLINKED", "source": "MANUAL", "inventoryItem": None}, "userErrors": []}
+    again = app.graphql(UNLINK, {"input": {"skuId": sku["id"], "compareInventoryItemId": None}}, "m1")["skuUnlink"]
+    assert again["userErrors"] == []
+    # and a retry compared with the item it left is refused: it draws on none now
+    late = app.graphql(UNLINK, {"input": current}, "m1")["skuUnlink"]
+    assert [e["code"] for e in late["userErrors"]] == ["SKU_LINK_CHANGED"]
+
+
 LINKS_UPDATED = """subscription($id: ID) { inventoryItemUpdated(inventoryItemId: $id) {
   onHand reserved version links { state source sku { id } } } }"""
 
