@@ -15,13 +15,11 @@ import pytest
 from adapters.crypto import TokenCipher
 from adapters.db import Database
 from domain.services import inventory as pool
-from domain.services.shops import delete_shop
-from tests.fixtures.inventory_pool import Pool, order, product
+from tests.fixtures.inventory_pool import Pool, deleted, g1_reconnected, hat_and_sock, order
 from tests.integration.test_db_inventory_shop_reconnect_held_elsewhere import (
     _held_on_hat_for_a_sale_under_sock,
     _hold,
     _holds_left,
-    _reconnect,
 )
 
 
@@ -47,7 +45,7 @@ async def test_a_count_of_the_sales_item_after_its_shipment_still_gives_the_held
     # and the same TikTok shop is connected again, its import reading o1 in a version dated after the count, whose
     # one package the carrier collected before it (`left_shelf_by`: the count covers the shipment)
     o1 = replace(o1, collected_at=o1.created_at, package_ids=("pk-1",))
-    await _reconnect(world, gone, orders_first, o1)
+    await g1_reconnected(world, gone, 8, o1, orders_first=orders_first)
 
     # then SOCK stays as counted (the count covered o1's shipment) and HAT, whose shelf never lost the held units,
     # has them back, the delete's record used up (main: HAT 8/0/8 for good, the record left unused)
@@ -65,10 +63,7 @@ async def test_a_hold_a_relink_and_a_count_of_the_sales_item_give_the_held_units
     # given HAT and SOCK (10 each); g1 -> HAT; o1 (2) made under it and shipped (collected), unseen; HAT's push holds
     # o1's 2 units back; the merchant links g1 by hand to SOCK (the hold stays with the link: it counts on SOCK now);
     # the shop deleted: the held units go off SOCK (SOCK 8/0/8), whose shelf never lost them
-    kept, shop = await world.shop(), await world.shop()
-    await world.products(kept, product("p", ("k1", "SOCK", 10), ("k2", "HAT", 10)))
-    await world.products(shop, product("q", ("g1", "HAT", 10)))
-    hat, sock = (await world.item("HAT"))["id"], (await world.item("SOCK"))["id"]
+    shop, hat, sock = await hat_and_sock(world)
     world.clock.advance(timedelta(minutes=1))
     o1 = order("o1", "IN_TRANSIT", "g1", "g1", at=world.clock.now())
     o1 = replace(o1, collected_at=o1.created_at, package_ids=("pk-1",))
@@ -77,7 +72,7 @@ async def test_a_hold_a_relink_and_a_count_of_the_sales_item_give_the_held_units
     world.clock.advance(timedelta(minutes=1))
     await world.link_by_hand(shop, "g1", sock)
     world.clock.advance(timedelta(minutes=1))
-    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    await deleted(world, shop)
     assert (await world.counts("SOCK"), await world.counts("HAT")) == ((8, 0, 8), (10, 0, 10))
 
     # when the merchant counts HAT's shelf (8: o1's units left it), and the shop is connected again (g1 linked by
@@ -85,7 +80,7 @@ async def test_a_hold_a_relink_and_a_count_of_the_sales_item_give_the_held_units
     world.clock.advance(timedelta(minutes=1))
     await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 10)
     world.clock.advance(timedelta(minutes=1))
-    await _reconnect(world, shop, orders_first, o1)
+    await g1_reconnected(world, shop, 8, o1, orders_first=orders_first)
 
     # then HAT stays as counted (o1 made under HAT, the count covered it) and SOCK gets the held units back (main:
     # SOCK 8/0/8 for good, the record unused)
