@@ -157,7 +157,9 @@ export function renderLinks(ctx, itemId, changed) {
     dialog.querySelector("form").addEventListener("submit", async (event) => {
       event.preventDefault();
       unlinkButton.disabled = true; // one change per confirmation, however often it is clicked
-      unlinked = await run(UNLINK, { skuId: link.sku.id }, "skuUnlink", `The unlink of ${label} from ${itemSku}`,
+      // compareInventoryItemId: only if it still draws on this item (another tab may have linked it elsewhere since
+      // the list was read: unlinked, that other item would lose it; review59 F6)
+      unlinked = await run(UNLINK, { skuId: link.sku.id, compareInventoryItemId: itemId }, "skuUnlink", `The unlink of ${label} from ${itemSku}`,
         `${label} is unlinked: it keeps its TikTok stock, and its open orders stay reserved here until they ship.`);
       dialog.close();
     });
