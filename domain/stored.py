@@ -15,7 +15,9 @@ Each line's own status (TikTok's `display_status`) and, once cancelled, why and 
 `cancel_user`) are stored with the line (migration 0037: the orders page shows a line cancelled alone), so they are in
 the fingerprint; the pool reads the statuses too (`StoredOrder.line_statuses`). When the carrier collected an order
 (TikTok's `collection_time`, `collected_at`, migration 0050) is stored, and fingerprinted only where set: an order
-without one keeps the fingerprint it had before 0050, so the upgrade rewrites only orders TikTok gives one.
+without one keeps the fingerprint it had before 0050, so the upgrade rewrites only orders TikTok gives one. With it,
+the number of distinct package ids (`package_count`, migration 0053; None without a collection time): the pool dates
+a shipment by the collection only for an order of one package (`ledger.left_shelf_by`), also once read back.
 A bundle line's components
 (`COMPONENT_VALUES`), each line's package status (`package_statuses`, TikTok's `package_status`), the order's package
 ids (`package_ids`, TikTok's `packages[].id`), and whether TikTok
@@ -40,14 +42,16 @@ from domain.text import truncated
 # The values of each stored record, in order (the catalog tables' column names).
 ORDER_VALUES = (
     "tiktok_order_id", "status", "created_at", "updated_at", "total_amount", "currency", "buyer_user_id",
-    "recipient_name", "recipient_region", "collected_at",
+    "recipient_name", "recipient_region", "collected_at", "package_count",
 )  # fmt: skip
 LINE_ITEM_VALUES = (
     "tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
     "sale_price_amount", "currency", "position", "display_status", "cancel_reason", "cancel_user",
 )  # fmt: skip
-# Where an order's collection time sits in its stored values (`ORDER_VALUES`): last, fingerprinted only where set
+# Where an order's collection time sits in its stored values (`ORDER_VALUES`): the last two values (it and the package
+# count, stored with it only) are fingerprinted only where it is set
 _COLLECTED_AT = ORDER_VALUES.index("collected_at")
+_PACKAGE_COUNT = ORDER_VALUES.index("package_count")
 # Where a line's own status sits in its stored values (`LINE_ITEM_VALUES`)
 _DISPLAY_STATUS = LINE_ITEM_VALUES.index("display_status")
 # A virtual bundle line's components (line_items[].combined_listing_skus[], live-sync.md §1.5): not stored by the
@@ -114,9 +118,16 @@ class StoredOrder:
         collected: datetime | None = self.values[_COLLECTED_AT]
         return collected
 
+    @property
+    def package_count(self) -> int | None:
+        """How many distinct packages the order listed (TikTok's `packages[].id`), stored with its collection time
+        only (None without one; migration 0053): `ledger.left_shelf_by` dates by the collection one package only."""
+        count: int | None = self.values[_PACKAGE_COUNT]
+        return count
+
     def order(self) -> Order:
         """The domain order these values stand for."""
-        oid, status, created, updated, amount, currency, buyer, name, region, collected = self.values
+        oid, status, created, updated, amount, currency, buyer, name, region, collected, _packages = self.values
         parts: dict[str, list[BundleComponent]] = {}
         for line_id, sku_id, sku_count, seller_sku in self.components:
             parts.setdefault(line_id, []).append(BundleComponent(sku_id, sku_count, seller_sku))
@@ -293,9 +304,11 @@ def store_order(
         raise InvalidRecord(
             f"collection_time {collected_at:%Y-%m-%dT%H:%M:%SZ} is before create_time {created_at:%Y-%m-%dT%H:%M:%SZ}"
         )
+    package_ids = tuple(package_ids)
+    package_count = len(set(package_ids)) if collected_at is not None else None
     values = (
         order_id, status, created_at, updated_at, total_amount, currency, buyer_user_id, recipient_name,
-        recipient_region, collected_at,
+        recipient_region, collected_at, package_count,
     )  # fmt: skip
     line_item_rows = tuple(items)
     packages = tuple(package_statuses)
@@ -307,7 +320,7 @@ def store_order(
     fingerprinted = values if collected_at is not None else values[:_COLLECTED_AT]
     return StoredOrder(
         values, line_item_rows, digest(fingerprinted, line_item_rows), _components(items, components),
-        fulfilled_by_tiktok, packages, tuple(package_ids),
+        fulfilled_by_tiktok, packages, package_ids,
     )  # fmt: skip
 
 

@@ -155,7 +155,7 @@ async def test_the_order_upsert_statement_keeps_the_later_status_of_one_update_t
         values = {"id": row_id(shop.id, "orders", "o1"), "shop_id": shop.id, "tiktok_order_id": "o1",
                   "status": status, "created_at": NOW, "updated_at": NOW, "total_amount": Decimal("39.80"),
                   "currency": "USD", "buyer_user_id": None, "recipient_name": None, "recipient_region": None,
-                  "collected_at": None,
+                  "collected_at": None, "package_count": None,
                   "fingerprint": status, "imported_at": NOW}  # fmt: skip
         async with database.write_sessionmaker() as session:
             await session.execute(text("SELECT 1"))  # begins the transaction, as the COPY path requires

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0051_deleted_shop_connections"
+HEAD = "0053_orders_package_count"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -932,5 +932,40 @@ def test_upgrade_leaves_orders_uncollected_and_downgrade_clears_the_fingerprint_
         migrate.downgrade(url, "0049_sku_link_periods")
         with engine.begin() as connection:
             assert "collected_at" not in {c["name"] for c in inspect(connection).get_columns("orders")}
+            rows = connection.execute(text("SELECT id, fingerprint FROM orders ORDER BY id"))
+            assert [tuple(r) for r in rows] == [("o1", ""), ("o2", "o2")]
+
+
+def test_upgrade_leaves_orders_without_a_package_count_and_downgrade_clears_the_fingerprint_of_those_with_one(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    # given a database at 0051 with two orders stored, one collected by the carrier
+    migrate.upgrade(url, "0051_deleted_shop_connections")
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _add_shops(connection, "s1")
+            for order_id, collected in (("o1", _NOW), ("o2", None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO orders (id, shop_id, tiktok_order_id, status, created_at, updated_at, "
+                        "total_amount, currency, collected_at, fingerprint, imported_at) "
+                        "VALUES (:id, 's1', :id, 'DELIVERED', :now, :now, '10', 'USD', :collected, :id, :now)"
+                    ),
+                    {"id": order_id, "now": _NOW, "collected": collected},
+                )
+        # when it upgrades to head: then no order has a package count (unknown: the pool dates it by its update time,
+        # `ledger.left_shelf_by`), each keeps its fingerprint (the next import of o1 rewrites it with its count)
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, package_count, fingerprint FROM orders ORDER BY id"))
+            assert [tuple(r) for r in rows] == [("o1", None, "o1"), ("o2", None, "o2")]
+            # and once this release stored o1's package count
+            connection.execute(text("UPDATE orders SET package_count = 1 WHERE id = 'o1'"))
+        # when the schema goes back to 0051: then the column is gone, and o1 has no fingerprint (its next import
+        # rewrites it; kept, it matched the order read again and its count never came back after an upgrade back)
+        migrate.downgrade(url, "0051_deleted_shop_connections")
+        with engine.begin() as connection:
+            assert "package_count" not in {c["name"] for c in inspect(connection).get_columns("orders")}
             rows = connection.execute(text("SELECT id, fingerprint FROM orders ORDER BY id"))
             assert [tuple(r) for r in rows] == [("o1", ""), ("o2", "o2")]

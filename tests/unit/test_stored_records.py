@@ -54,7 +54,7 @@ class TestStoreOrder:
             ("li-2", "sku-2", None, None, "Mug", 1, Decimal("0"), "eur", "CANCELLED", "Out of stock", "SELLER"),
         )
         assert stored.values == (
-            "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US", None,
+            "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US", None, None,
         )  # fmt: skip
         assert stored.line_items == (
             ("li-1", "sku-1", "p-1", "TEE-RED", "Tee", 2, PRICE, "USD", 0, *NONE3),  # no currency: the order's
@@ -72,12 +72,14 @@ class TestStoreOrder:
             "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US", [LINE],
             collected_at=collected_at, package_ids=["pk-1"],
         )  # fmt: skip
-        # then the time is the last stored value; an order without one keeps the fingerprint of the values before
-        # migration 0050 (nothing rewritten at the upgrade), and one with it another (rewritten once TikTok gives it)
-        assert (plain.values[-1], plain.collected_at, collected.values[-1]) == (None, None, collected_at)
-        assert plain.fingerprint == digest(plain.values[:-1], plain.line_items)
-        assert collected.fingerprint not in (plain.fingerprint, digest(collected.values[:-1], collected.line_items))
-        # and the domain order carries it both ways, its packages too (for the pool, not stored)
+        # then the time and the package count (stored with it only, migration 0053) are the last stored values; an
+        # order without a time keeps the fingerprint of the values before migration 0050 (nothing rewritten at the
+        # upgrade), and one with it another (rewritten once TikTok gives it)
+        assert (plain.values[-2:], plain.collected_at, plain.package_count) == ((None, None), None, None)
+        assert (collected.values[-2:], collected.package_count) == ((collected_at, 1), 1)
+        assert plain.fingerprint == digest(plain.values[:-2], plain.line_items)
+        assert collected.fingerprint not in (plain.fingerprint, digest(collected.values[:-2], collected.line_items))
+        # and the domain order carries it both ways, its packages too (for the pool: their ids are not stored)
         back = collected.order()
         assert (back.collected_at, back.package_ids) == (collected_at, ("pk-1",))
         assert order_as_stored(back) == collected

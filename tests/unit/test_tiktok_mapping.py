@@ -184,7 +184,7 @@ def test_an_order_is_stored_as_its_values_with_a_fingerprint_of_exactly_those():
     assert stored.values == (
         "576461413038785752", "AWAITING_SHIPMENT", datetime(2021, 4, 28, 12, 6, 1, tzinfo=UTC),
         datetime(2021, 4, 28, 12, 6, 3, tzinfo=UTC), Decimal("5000.10"), "IDR", "7021436810468230477", "Ana", "US",
-        None,
+        None, None,
     )  # fmt: skip
     assert stored.line_items == (
         ("577086512123755123", "2729382476852921560", "1729582718312380123", "red_iphone_256", "iPhone", 1,

@@ -310,7 +310,7 @@ for _table_name, _layout in _LAYOUTS.items():
 # `_rows` spells the stored values out by name (one pass, each value converted where it sits): the names it uses.
 if (ORDER_VALUES, LINE_ITEM_VALUES, PRODUCT_VALUES, SKU_VALUES) != (
     ("tiktok_order_id", "status", "created_at", "updated_at", "total_amount", "currency", "buyer_user_id",
-     "recipient_name", "recipient_region", "collected_at"),
+     "recipient_name", "recipient_region", "collected_at", "package_count"),
     ("tiktok_line_item_id", "tiktok_sku_id", "tiktok_product_id", "seller_sku", "product_name", "quantity",
      "sale_price_amount", "currency", "position", "display_status", "cancel_reason", "cancel_user"),
     ("tiktok_product_id", "title", "status", "created_at", "updated_at"),
@@ -382,7 +382,7 @@ def _rows(
 
 
 def _order_rows(shop_id: str, order: StoredOrder, imported_at: Any, as_time: Callable[[datetime], Any]) -> _Rows:
-    oid, status, created, updated, amount, currency, buyer, name, region, collected = order.values
+    oid, status, created, updated, amount, currency, buyer, name, region, collected, packages = order.values
     order_id = row_id(shop_id, "orders", oid)
     items = [
         (row_id(order_id, "line_items", item_id), order_id, shop_id, item_id, sku_id, product_id, seller_sku,
@@ -391,7 +391,8 @@ def _order_rows(shop_id: str, order: StoredOrder, imported_at: Any, as_time: Cal
         reason, user in order.line_items
     ]  # fmt: skip
     parent = (order_id, shop_id, oid, status, as_time(created), as_time(updated), str(amount), currency, buyer, name,
-              region, None if collected is None else as_time(collected), order.fingerprint, imported_at)  # fmt: skip
+              region, None if collected is None else as_time(collected), packages, order.fingerprint,
+              imported_at)  # fmt: skip
     return _Rows(parent, {"line_items": items})
 
 
