@@ -1322,13 +1322,17 @@ async def relink_lines(
     linked_waiting = [
         r.tiktok_order_id for r in rows if r.state == LineState.PENDING_LINK.value and new_items[r.tiktok_sku_id]
     ]
-    unseen, made_at = None, {}
+    unseen, made_at, shipped_by = None, {}, {}
     # and the links of these SKUs it kept (`deleted_shop_links`), with the lines that ledger held waiting
     # (`pending_with_its_shop`, their record kept while the SKU had no link): a waiting line sold under such a link
     # to another item than the new one counts there (`counted_under_a_deleted_link`), as first seen linked
     periods: _LinkedBefore = {}
     held_waiting: set[LedgerKey] = set()
     if linked_waiting:
+        # (the shipments' dates as the count rule reads them: `back_with_its_shop`, `_UnseenHolds.take`)
+        shipped_by = await _left_shelf_by(
+            session, shop_id, [r for r in rows if r.state == LineState.PENDING_LINK.value]
+        )
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         periods = await _linked_before_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         seed_read = any(read is not None for _, read, *_ in deducted.values())  # (`back_with_its_shop` asks when made)
@@ -1373,7 +1377,7 @@ async def relink_lines(
             seed_read_at, counted_at = deducted[key][1], await last_count.since(sold_on, deducted[key][3])
             back = back_with_its_shop(
                 line.wanted, line.order_updated_at, sold_on, line.quantity, made_at.get(row.tiktok_order_id),
-                seed_read_at, counted_at,
+                seed_read_at, counted_at, shipped_by.get(row.tiktok_order_id),
             )  # fmt: skip
             relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
         elif sold_on != new_item and sold_on is not None:
@@ -1382,8 +1386,9 @@ async def relink_lines(
             moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on)
             if key not in deducted and unseen is not None:  # (a sale that delete took off as sold unseen: back)
                 back = unseen.take(
-                    row.tiktok_sku_id, moved, made_at[row.tiktok_order_id], write, row.tiktok_order_id, line.quantity
-                )
+                    row.tiktok_sku_id, moved, made_at[row.tiktok_order_id], write, row.tiktok_order_id, line.quantity,
+                    shipped_by.get(row.tiktok_order_id),
+                )  # fmt: skip
                 moved, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not moved else reason)
             relinked = Relinked((moved,), None)
         else:
@@ -1392,8 +1397,9 @@ async def relink_lines(
             waited = line.state is LineState.PENDING_LINK
             if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
                 back = unseen.take(
-                    row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id, line.quantity
-                )  # (the last)
+                    row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id, line.quantity,
+                    shipped_by.get(row.tiktok_order_id),
+                )  # (the last)  # fmt: skip
                 if back is not relinked.moves[-1]:
                     relinked = relinked._replace(moves=(*relinked.moves[:-1], back))
                     reason = _CONNECTED_AGAIN_UNSEEN
@@ -1710,6 +1716,27 @@ async def _record_sold_unseen(
         for (sku, item), (units, sold_before) in sorted(kept.items())
     ]  # fmt: skip
     await session.execute(insert(deleted_shop_holds), rows)
+
+
+async def _left_shelf_by(session: AsyncSession, shop_id: str, rows: Sequence[Any]) -> dict[str, datetime]:
+    """When the units of the shop's waiting ledger rows `rows` that ask a deduction left the shelf at the latest, as the
+    order batch dates them (`ledger.left_shelf_by`: the carrier's collection for a stored order of one package,
+    `orders.collected_at` and `package_count`, migration 0053), by TikTok order id; a row's own `order_updated_at` (the
+    update time of the version it applied) bounds it, as the version's does in a batch. An order not stored, or stored
+    without both, has no entry (the caller dates it by the row's update time, as before 0053: review59 F1)."""
+    waiting = {r.tiktok_order_id: r.order_updated_at for r in rows if r.wanted == StockEffect.DEDUCT.value}
+    if not waiting:
+        return {}
+    stored = orders_table.c
+    query = select(stored.tiktok_order_id, stored.status, stored.collected_at, stored.package_count).where(
+        stored.shop_id == shop_id,
+        stored.collected_at.is_not(None),
+        among(stored.tiktok_order_id, sorted(waiting), dialect_of(session)),
+    )
+    return {
+        order_id: left_shelf_by(status, waiting[order_id], collected_at, package_count or 0)
+        for order_id, status, collected_at, package_count in (await session.execute(query)).all()
+    }
 
 
 async def _made_at(session: AsyncSession, shop_id: str, order_ids: Sequence[str]) -> dict[str, datetime]:
