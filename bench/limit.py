@@ -266,6 +266,7 @@ def _order_rows(page: list[wire.Order], when: When, pool: OrderPool) -> Batch:
             (order.id, BENCH_SHOP_ID, order.id, order.status or "UNKNOWN", created, updated,
              str(payment.total_amount), payment.currency, order.user_id, address.name, address.region_code,
              _when(order.collection_time) if order.collection_time else None,  # `orders.collected_at`
+             len({p.id for p in order.packages or ()}) if order.collection_time else None,  # `package_count`
              "", now)
         )  # fmt: skip
         for position, item in enumerate(order.line_items or ()):
