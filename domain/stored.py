@@ -16,7 +16,7 @@ Each line's own status (TikTok's `display_status`) and, once cancelled, why and 
 the fingerprint; the pool reads the statuses too (`StoredOrder.line_statuses`). When the carrier collected an order
 (TikTok's `collection_time`, `collected_at`, migration 0050) is stored, and fingerprinted only where set: an order
 without one keeps the fingerprint it had before 0050, so the upgrade rewrites only orders TikTok gives one. With it,
-the number of distinct package ids (`package_count`, migration 0053; None without a collection time): the pool dates
+the number of distinct package ids (`package_count`, migration 0052; None without a collection time): the pool dates
 a shipment by the collection only for an order of one package (`ledger.left_shelf_by`), also once read back.
 A bundle line's components
 (`COMPONENT_VALUES`), each line's package status (`package_statuses`, TikTok's `package_status`), the order's package
@@ -121,7 +121,7 @@ class StoredOrder:
     @property
     def package_count(self) -> int | None:
         """How many distinct packages the order listed (TikTok's `packages[].id`), stored with its collection time
-        only (None without one; migration 0053): `ledger.left_shelf_by` dates by the collection one package only."""
+        only (None without one; migration 0052): `ledger.left_shelf_by` dates by the collection one package only."""
         count: int | None = self.values[_PACKAGE_COUNT]
         return count
 

@@ -232,7 +232,7 @@ orders = Table(
     # TikTok's `collection_time`: when the carrier collected the order (None: not yet, or not given; migration 0050)
     Column("collected_at", UTCDateTime),
     # how many packages (distinct `packages[].id`) an order with a `collected_at` listed (None without one, or stored
-    # before migration 0053): the pool dates by the collection an order of one package only (`ledger.left_shelf_by`)
+    # before migration 0052): the pool dates by the collection an order of one package only (`ledger.left_shelf_by`)
     Column("package_count", Integer),
     Column("fingerprint", String(32), nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),

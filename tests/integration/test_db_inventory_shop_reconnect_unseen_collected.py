@@ -2,7 +2,7 @@
 read after it in a later version, when the reconnect reads the orders before the products (review59 F1): the link
 moves the waiting line (`ledger.relink_lines`), which dates its shipment as the order batch does
 (`ledger.left_shelf_by`: the carrier's collection for an order of one package, `orders.collected_at` and
-`package_count`, migration 0053), so the count covers it and the units leave the counted shelf once. Before, dated by
+`package_count`, migration 0052), so the count covers it and the units leave the counted shelf once. Before, dated by
 the update time, they left it twice (6/0/6 where the shelf held 8). Reproductions from review59
 (test_review59_unseen_collected.py), on SQLite and PostgreSQL.
 """

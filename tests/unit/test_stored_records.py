@@ -72,7 +72,7 @@ class TestStoreOrder:
             "576", "UNPAID", CREATED, UPDATED, Decimal("12.30"), "USD", "buyer", "Ana", "US", [LINE],
             collected_at=collected_at, package_ids=["pk-1"],
         )  # fmt: skip
-        # then the time and the package count (stored with it only, migration 0053) are the last stored values; an
+        # then the time and the package count (stored with it only, migration 0052) are the last stored values; an
         # order without a time keeps the fingerprint of the values before migration 0050 (nothing rewritten at the
         # upgrade), and one with it another (rewritten once TikTok gives it)
         assert (plain.values[-2:], plain.collected_at, plain.package_count) == ((None, None), None, None)

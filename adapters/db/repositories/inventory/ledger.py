@@ -1721,9 +1721,9 @@ async def _record_sold_unseen(
 async def _left_shelf_by(session: AsyncSession, shop_id: str, rows: Sequence[Any]) -> dict[str, datetime]:
     """When the units of the shop's waiting ledger rows `rows` that ask a deduction left the shelf at the latest, as the
     order batch dates them (`ledger.left_shelf_by`: the carrier's collection for a stored order of one package,
-    `orders.collected_at` and `package_count`, migration 0053), by TikTok order id; a row's own `order_updated_at` (the
+    `orders.collected_at` and `package_count`, migration 0052), by TikTok order id; a row's own `order_updated_at` (the
     update time of the version it applied) bounds it, as the version's does in a batch. An order not stored, or stored
-    without both, has no entry (the caller dates it by the row's update time, as before 0053: review59 F1)."""
+    without both, has no entry (the caller dates it by the row's update time, as before 0052: review59 F1)."""
     waiting = {r.tiktok_order_id: r.order_updated_at for r in rows if r.wanted == StockEffect.DEDUCT.value}
     if not waiting:
         return {}

@@ -13,7 +13,7 @@ time, as before); those with a collection time get a new fingerprint (the count 
 is), so their next import rewrites them with the count. The downgrade drops it, and clears the fingerprint of the
 orders that had one, so that their next import rewrites them (as 0050 does).
 
-Revision ID: 0053_orders_package_count
+Revision ID: 0052_orders_package_count
 Revises: 0051_deleted_shop_connections
 Create Date: 2026-12-06 00:40:00
 """
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0053_orders_package_count"
+revision: str = "0052_orders_package_count"
 down_revision: str | None = "0051_deleted_shop_connections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
