@@ -59,6 +59,8 @@ class ErrorCode(StrEnum):
     PRODUCT_DELETED = "PRODUCT_DELETED"  # a SKU of a product TikTok reports DELETED: out of the pool (tiktok-api §7)
     # skuLink's compareInventoryItemId differs from the item the SKU draws on now (linked elsewhere meanwhile)
     SKU_LINK_CHANGED = "SKU_LINK_CHANGED"
+    # inventoryItemCreate from a SKU, no onHand: the SKU's stored stock has no read time to pair its open orders with
+    ON_HAND_REQUIRED = "ON_HAND_REQUIRED"
     # A shop's inventory push policy (shopInventoryPolicyUpdate).
     INVALID_SHARE_PERCENT = "INVALID_SHARE_PERCENT"
     INVALID_MAX_QUANTITY = "INVALID_MAX_QUANTITY"

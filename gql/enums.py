@@ -79,6 +79,9 @@ UserErrorCode = d.enum(
         "session linked or unlinked it since it was read), or inventoryItemCreate's skuId draws on an item now: "
         "nothing changed, no item created.",
         _E.PRODUCT_DELETED: "The SKU's product is DELETED at TikTok: out of the pool (tiktok-api.md §7).",
+        _E.ON_HAND_REQUIRED: "inventoryItemCreate with skuId and no onHand, for a SKU whose stored TikTok stock has no "
+        "read time (a product stored before read times were kept): its open orders cannot be counted in once; give "
+        "onHand (the shelf's count), or sync the shop's products first. Nothing created.",
         _E.INVALID_SHARE_PERCENT: "sharePercent outside 1 to 100.",
         _E.INVALID_MAX_QUANTITY: "maxQuantity outside 0 to 99999 (null removes the maximum).",
         _E.INVALID_OUT_OF_STOCK_THRESHOLD: "outOfStockThreshold outside 0 to 1,000,000,000 (units).",

@@ -79,8 +79,9 @@ class InventoryItemCreateInput:
         description="The shop SKU (Sku.id) to create the item from: it is linked to the new item by hand (MANUAL: "
         "later imports keep it) in the same step, its open orders reserving there; nothing is created when it is "
         "refused: NOT_FOUND (not the merchant's SKU, its shop deleted), SKU_LINK_CHANGED (it draws on an item now, "
-        "linked meanwhile), SKU_NOT_LINKABLE (a bundle), PRODUCT_DELETED, SKU_ALREADY_EXISTS. Left out: an item "
-        "linked to nothing.",
+        "linked meanwhile), SKU_NOT_LINKABLE (a bundle), PRODUCT_DELETED, SKU_ALREADY_EXISTS, ON_HAND_REQUIRED on "
+        "onHand (left out, and the SKU's stored stock has no read time to pair its open orders with). Left out: an "
+        "item linked to nothing.",
     )
 
 
@@ -168,7 +169,7 @@ class InventoryMutation:
         description="Create an inventory item for a merchant SKU; with skuId, created from that shop SKU and linked "
         "to it in one step (seeded from TikTok's stock and its open orders unless onHand is given). "
         "SKU_ALREADY_EXISTS, INVALID_INPUT; with skuId also NOT_FOUND, SKU_LINK_CHANGED, SKU_NOT_LINKABLE, "
-        "PRODUCT_DELETED (nothing created)."
+        "PRODUCT_DELETED, ON_HAND_REQUIRED (nothing created)."
     )
     async def inventory_item_create(
         self,

@@ -46,6 +46,9 @@ export const USER_ERRORS = {
     + "it was not taken from it. The list has been refreshed.",
   SKU_NOT_LINKABLE: "This SKU is a bundle: TikTok works out its stock from its parts, so it cannot be linked to an item.",
   PRODUCT_DELETED: "This SKU's product was deleted at TikTok, which sells it no more, so it cannot be linked or unlinked. Any open orders of it still count on the item they reserved.",
+  // inventoryItemCreate with skuId, on-hand left out, for a SKU whose stored stock has no read time (review59b F1):
+  // shown at the create dialog's on-hand field, which the merchant fills in
+  ON_HAND_REQUIRED: "TikTok's stock of this SKU was stored without the time it was read, so its open orders cannot be counted in once. Enter the units on the shelf (those of unshipped orders included), or sync the shop's products and try again.",
 };
 
 // TikTok's redirect came back with no state (gql/callback.py hands `?error=INVALID_STATE` alone): no authorization
