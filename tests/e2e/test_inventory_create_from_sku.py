@@ -8,10 +8,14 @@ stock as on-hand, then `skuLink`) counted the open orders twice: available = sto
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from tests.e2e.test_inventory_pool import LINK, UNLINK
 from tests.e2e.test_inventory_push import pooled_items, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -249,3 +253,69 @@ def test_a_seed_is_refused_for_a_product_whose_stock_read_time_is_unknown(
     assert done["userErrors"] == [], done
     item = done["inventoryItem"]
     assert (item["onHand"], item["reserved"], item["available"]) == (20, 5, 15)
+
+
+def _second_after(at: int) -> None:
+    wait_until(lambda: time.time() >= at + 1, what="the next second")
+
+
+@pytest.mark.parametrize("way", ["seeded", "counted", "skuLink"])
+def test_a_sku_pushed_under_another_item_starts_its_fence_anew_on_the_item_it_is_linked_to(
+    app_factory: Callable[..., ShopbridgeServer], way: str
+) -> None:
+    """review59b F3: a SKU pushed under HAT, sold (3, unseen), unlinked, its page read again (17), then an item made
+    from it (seeded, with the shelf's count, or the old two-step way: create, then skuLink). The sale, first seen
+    shipped, deducts on HAT (sold under it); the new item stays 17, and its push writes 17: the read after the sale
+    left it out, so the fence measures from that read, not from HAT's push (before: HAT's push baseline stayed,
+    the sale counted as sold since it, the push held back 3 and wrote 14)."""
+    app = app_factory(products=6, orders=0)
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    made = app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "Fix59 hat", "skus": [{"seller_sku": "FIX59-HAT", "quantity": 20}]},
+    )  # fmt: skip
+    (tiktok_sku,) = made["sku_ids"]
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    (hat,) = pooled_items(app, "FIX59-HAT")
+    wait_until(lambda: pooled_items(app, "FIX59-HAT")[0]["links"][0]["pushedQuantity"] == 20, what="HAT's push")
+    # a sale made while the SKU draws on HAT, unseen (webhooks cannot register in the test server; no orders sync)
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
+    _second_after(int(time.time()))
+    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
+    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
+    assert app.graphql(UNLINK, {"input": {"skuId": sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
+    # TikTok's stock (17) read again by a products import
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    assert app.rows("SELECT quantity FROM skus WHERE id = :i", i=db_id["id"]) == [{"quantity": 17}]
+
+    if way == "skuLink":
+        done = _create(app, sku="FIX59-NEW", onHand=17)
+        assert done["userErrors"] == [], done
+        linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": done["inventoryItem"]["id"]}}, "m1")
+        assert linked["skuLink"]["userErrors"] == []
+    else:
+        done = _create(app, sku="FIX59-NEW", skuId=sku_gid, **({"onHand": 17} if way == "counted" else {}))
+        assert done["userErrors"] == [], done
+    (new,) = pooled_items(app, "FIX59-NEW")
+    assert (new["onHand"], new["reserved"], new["available"]) == (17, 0, 17)
+
+    # the sale ships, and is first seen shipped
+    shipped = app.sandbox.control(
+        "POST", f"/orders/{sale.get('order_id') or sale['id']}/status", {"status": "IN_TRANSIT"}
+    )
+    _second_after(shipped["update_time"])
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    (hat,) = pooled_items(app, "FIX59-HAT")
+    (new,) = pooled_items(app, "FIX59-NEW")
+    assert ((hat["onHand"], hat["reserved"]), (new["onHand"], new["reserved"])) == ((17, 0), (17, 0))
+    # and the new item's push keeps TikTok's 17 (a relink restarts the fence: no push of the new item is on record
+    # before it, so this waits for the new item's own push)
+    wait_until(lambda: pooled_items(app, "FIX59-NEW")[0]["links"][0]["pushedQuantity"] is not None, what="a push")
+    app.wait_for_idle_sync()
+    pushed = pooled_items(app, "FIX59-NEW")[0]["links"][0]
+    assert (pushed["pushedQuantity"], pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (17, 0, 17)

@@ -19,6 +19,7 @@ from adapters.db.repositories.inventory.items import edit_item, insert_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.links import (
     _ended_periods,
+    _fence_anew,
     _keep_join_baselines,
     _keep_seed_baselines,
     _kept,
@@ -54,11 +55,12 @@ async def create_item_from_sku(
     stock now would seed; review59b F2), recorded as a
     SEEDED movement; the link keeps that read (`stock_counted_at`, `seeded_item_id`), so the ledger counts each open
     order made before it into the seed once (`ledger.in_seed`), and the push fence's baseline is the seed's
-    (`_keep_seed_baselines`): right after, `available` is TikTok's stock and the first push changes nothing. Like an
-    imported item it has no movement by hand: a delete of its shop removes it when nothing else holds it (README,
-    "Deleting a shop"). Otherwise the on-hand given is the merchant's count of the shelf, units of unshipped orders
-    included, recorded as a count (a SET movement: `ledger.counted_after_shipment` covers a shipment that left the
-    shelf before it, first seen after), and those orders reserve on it, as `link_manually` links.
+    (`_keep_seed_baselines`; a push of the SKU under another item before the read is forgotten first, `_fence_anew`;
+    one after it keeps its baseline): right after, `available` is TikTok's stock and the first push changes nothing.
+    Like an imported item it has no movement by hand: a delete of its shop removes it when nothing else holds it
+    (README, "Deleting a shop"). Otherwise the on-hand given is the merchant's count of the shelf, units of unshipped
+    orders included, recorded as a count (a SET movement: `ledger.counted_after_shipment` covers a shipment that left
+    the shelf before it, first seen after), and those orders reserve on it, as `link_manually` links.
 
     Refusals, nothing written: `ON_HAND_REQUIRED` on `onHand` (`seeded`, and the product has no `stock_read_at`:
     stored before migration 0020 and not rewritten since, its stored quantity cannot be paired with the open orders,
@@ -144,8 +146,10 @@ async def create_item_from_sku(
         session, shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, seeds=seeds, extra_dirty=dirty
     )
     # A first link's push is fenced: from the seed (a seeded item), else from its product's last read, as
-    # `link_manually` fences one (README, "A link's first push is fenced")
-    unfenced = previous is None or (previous.pushed_at is None and previous.seeded_available is None)
+    # `link_manually` fences one (README, "A link's first push is fenced"); a SKU pushed under another item measures
+    # from that read too when it came after the push (`_fence_anew`, review59b F3)
+    fenced_anew = row.stock_read_at is not None and await _fence_anew(session, sku_id, read_at)
+    unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
     if seeded:
         await _keep_seed_baselines(session, [sku_id])
     elif row.stock_read_at is not None and unfenced:

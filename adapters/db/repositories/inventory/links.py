@@ -337,6 +337,34 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
     await session.execute(statement)
 
 
+async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> bool:
+    """Forget the push record of the link of `sku_id` (`pushed_quantity`, `pushed_at`, `push_landed_at`,
+    `restored_quantity`), which a link change moving it to another item in this transaction (`inventoryItemCreate`'s
+    `skuId`, `skuLink`) measures its fence from no more, when its product's stock read at `read_at` came after that
+    push landed: then that read, already the later truth of TikTok's stock (`domain.stock_levels.last_known_stock`),
+    is the baseline the caller keeps (`_keep_seed_baselines`, `_keep_join_baselines`: they fill a link never pushed),
+    and a sale made under the item linked before, left out of that read and first seen after, counts in the fence as
+    a sale before the baseline, not one since a push (review59b F3: the push held its 3 units back and wrote 14 to
+    TikTok where the pool and the shelf had 17). A read no later than the push (`pushed_at`) or its landing
+    (`push_landed_at`, when recorded), or a push whose answer is unrecorded (`push_intent` left:
+    `domain.inventory_push.settled`), keeps the push's record and its baseline, as before (TikTok may show the
+    push's quantity, not the read's). The link's hold (`held_quantity`) is left to its next push. True when
+    forgotten. One statement."""
+    links = sku_links.c
+    statement = (
+        update(sku_links)
+        .where(
+            links.sku_id == sku_id,
+            links.pushed_at.is_not(None),
+            links.pushed_at < read_at,
+            or_(links.push_landed_at.is_(None), links.push_landed_at < read_at),
+            links.push_intent.is_(None),
+        )
+        .values(pushed_quantity=None, pushed_at=None, push_landed_at=None, restored_quantity=0)
+    )
+    return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+
 def _running_units_now() -> dict[str, Any]:
     """The values of an UPDATE of `sku_links` that set a link's fence counts (`ingested_at_push`,
     `released_at_push`) to its shop's running units of its SKU now (`sku_ledger_units`; 0 without a row), as a push
@@ -736,7 +764,8 @@ async def link_manually(
     bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one; `PRODUCT_DELETED`
     to link or unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
     with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
-    (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced").
+    (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced"); so does a link moved to
+    another item whose push under the item before came before that read (`_fence_anew`, review59b F3).
     None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists).
     `compare`: `SKU_LINK_CHANGED` unless the SKU draws on `compare_item_id` (None: no item) as read under the shop's
     link turn, before anything is written (a list read before another tab linked it, tryout58 F3)."""
@@ -813,8 +842,13 @@ async def link_manually(
     # as read less the sales since the read the ledger has, with the shop's running counts of this instant. The
     # quantity and its read are a pair, written together (a page that changed no value rewrites neither: an older
     # read of the same quantity, whose sales since are subtracted in full, holds back less, never more).
-    unfenced = previous is None or (previous.pushed_at is None and previous.seeded_available is None)
-    if item_id is not None and row.stock_read_at is not None and unfenced:
-        read = {sku_id: (row.tiktok_sku_id, row.quantity, min(now, row.stock_read_at))}
+    # A SKU pushed under another item measures from that read too when it came after the push (`_fence_anew`,
+    # review59b F3: a sale made under the item before, first seen after, was held back from this item's push).
+    read_at = min(now, row.stock_read_at) if row.stock_read_at is not None else None
+    moved = previous is not None and previous.inventory_item_id != item_id  # (unlinked since: None)
+    fenced_anew = item_id is not None and read_at is not None and moved and await _fence_anew(session, sku_id, read_at)
+    unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
+    if item_id is not None and read_at is not None and unfenced:
+        read = {sku_id: (row.tiktok_sku_id, row.quantity, read_at)}
         await _keep_join_baselines(session, row.shop_id, read)
     return change
