@@ -681,6 +681,74 @@ def left_before_relink(
     return back, Transition(LineState.DEDUCTED, wanted, order_updated_at, shipped_from, -q, 0, MovementKind.DEDUCTED)
 
 
+def shipped_before_a_deleted_relink(
+    item_id: str,
+    shipped_by: datetime,
+    deleted_at: datetime,
+    linked_before: Mapping[str, Collection[KeptLink]],
+    created_at: datetime | None,
+    quantity: int,
+) -> str | None:
+    """The item whose shelf the shipment of a line its shop's delete deducted from item `item_id` (RESERVED then:
+    `leaves_with_its_shop`, `deleted_shop_lines` at `deleted_at`) left, when that is not `item_id`: the line, first
+    seen again shipped by the same merchant's shop of that TikTok shop connected again (its units having left the
+    shelf by `shipped_by`, `left_shelf_by`, whole seconds), had shipped before a link change of the deleted connection
+    moved its reservation to `item_id` (`shipped_before_relink`, review58 R5); None otherwise (shipped while on
+    `item_id`, in two periods of other items, or no earlier period kept: never guess).
+
+    Read against what that delete kept of the SKU's links (`linked_before`: item -> `KeptLink`, `deleted_shop_links`):
+    its earlier periods (`KeptLink.earlier`, source `EARLIER_PERIOD`: the periods link changes of that connection
+    ended, `sku_link_periods` copied by the delete, each (link time, end), no later than `deleted_at`) as the
+    connection's own `sku_link_periods`, and, as the next start after a period an unlink ended (`reserved_until`),
+    the link time of `item_id`'s link as it stood at that delete (`KeptLink.since` of a row of that delete that is not
+    an earlier one; None: none). `created_at`: the order's `create_time` (`reserved_until`); `quantity`: the line's
+    units. The rule is the live connection's, so that the delete and reconnect (the moment lost webhooks are read,
+    the reconnect's import) never decide which shelf a sale left: read as the line coming back on `item_id`
+    (`back_with_its_shop`), the delete's deduction there was taken for the shipment, and the item it left kept the
+    units on sale on every shop (review59 F3: HAT 10/0/10, SOCK 8/0/8 where the never-deleted connection gives
+    HAT 8/0/8, SOCK 10/0/10)."""
+    periods = {
+        item: [(kept.since, kept.deleted_at) for kept in of_item if kept.earlier and kept.deleted_at <= deleted_at]
+        for item, of_item in linked_before.items()
+    }
+    periods = {item: of_item for item, of_item in periods.items() if of_item}
+    if not periods:
+        return None
+    linked_at = min(
+        (kept.since for kept in linked_before.get(item_id, ()) if not kept.earlier and kept.deleted_at == deleted_at),
+        default=None,
+    )
+    line = LedgerLine(LineState.RESERVED, StockEffect.DEDUCT, shipped_by, item_id, quantity)
+    return shipped_before_relink(line, shipped_by, periods, linked_at, created_at)
+
+
+def left_before_relink_with_its_shop(
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    item_id: str,
+    shipped_from: str,
+    quantity: int,
+    counted_at: datetime | None,
+    counted_there: datetime | None,
+    shipped_by: datetime | None = None,
+) -> tuple[Transition, Transition]:
+    """The moves of a line its shop's delete deducted from item `item_id`, first seen again asking `wanted` (a
+    deduction) at `order_updated_at`, whose shipment left the shelf of item `shipped_from` before a link change moved
+    its reservation to `item_id` (`shipped_before_a_deleted_relink`): the delete's deduction on `item_id` is undone
+    (on-hand +`quantity` there, reserved as it is: none of its units left that shelf; the delete took the reservation
+    already), but for a count of `item_id` since the delete (`counted_at`, as `back_with_its_shop` reads it: it set
+    on-hand to a shelf that held them), then the line deducts its units from `shipped_from`'s on-hand, DEDUCTED there,
+    as `left_before_relink` on the live connection (`counted_there`: the last count of `shipped_from` in or after the
+    shipment's second; when it covers the shipment, dated `shipped_by`, the deduction moves nothing more)."""
+    undone = 0 if counted_at is not None else quantity
+    back = Transition(
+        LineState.DEDUCTED, wanted, order_updated_at, shipped_from, undone, 0,
+        MovementKind.RELEASED if undone else None, counted_on=item_id if undone else None,
+    )  # fmt: skip
+    line = LedgerLine(LineState.RESERVED, wanted, order_updated_at, item_id, quantity)
+    return back, left_before_relink(line, wanted, order_updated_at, shipped_from, counted_there, shipped_by)[1]
+
+
 def shipped_under_a_deleted_link(
     wanted: StockEffect, created_at: datetime, linked_before: Mapping[str, Collection[KeptPeriod]]
 ) -> str | None:
@@ -1151,6 +1219,7 @@ def back_with_its_shop(
     seed_read_at: datetime | None = None,
     counted_at: datetime | None = None,
     shipped_by: datetime | None = None,
+    counted_since_shipment: datetime | None = None,
 ) -> Transition:
     """The first move of a line that its shop's delete deducted (`leaves_with_its_shop`: on-hand and reserved both
     dropped, "shop deleted"), first seen again by the same merchant's shop of that TikTok shop (connected again) on
@@ -1189,15 +1258,23 @@ def back_with_its_shop(
     DEDUCTED moving nothing;
     cancelled, RELEASED moving nothing (the count found them on the shelf). Undone as if no count came between, the
     units the count had already put back went back a second time, for good (review58 R3: HAT 10/0/10 after the
-    shipment where the shelf held 8; 12/0/12 cancelled where it held 10)."""
+    shipment where the shelf held 8; 12/0/12 cancelled where it held 10).
+
+    `counted_since_shipment`: the instant of the merchant's last count of `item_id` made in or after the second the
+    shipment left the shelf by (`shipped_by`, else `order_updated_at`; None: none), read only when none was made since
+    the delete (`counted_at` None: so this one came before the delete). Shipped, and that count covers the shipment
+    (`counted_after_shipment`: it found the units gone and set on-hand without them, the line still reserved), the
+    delete's deduction took them off on-hand a second time: the line comes back DEDUCTED with its units back on
+    on-hand (`available` up by them, reserved as it is), as the same shipment seen on the never-deleted connection
+    releases its reservation only (`transition`). Taken as the shipment instead, the shelf was undersold by them for
+    good, until the next count (review59 F4: 6/0/6 where the shelf held 8; R3's mirror, a count before the delete)."""
+    left_by = order_updated_at if shipped_by is None else min(shipped_by, order_updated_at)
     if counted_at is not None:  # (on-hand as the count found the shelf)
         if wanted is StockEffect.RESERVE:
             return _reserve(wanted, order_updated_at, item_id, quantity)
         if wanted is StockEffect.RELEASE:
             return Transition(LineState.RELEASED, wanted, order_updated_at, item_id)
-        if counted_after_shipment(
-            order_updated_at if shipped_by is None else min(shipped_by, order_updated_at), counted_at
-        ):
+        if counted_after_shipment(left_by, counted_at):
             return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
         return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id, -quantity, 0, MovementKind.DEDUCTED)
     if wanted is StockEffect.RELEASE and created_at is not None and seed_read_at is not None:
@@ -1208,6 +1285,9 @@ def back_with_its_shop(
             LineState.RESERVED, wanted, order_updated_at, item_id, quantity, quantity, MovementKind.RESERVED
         )
     if wanted is StockEffect.DEDUCT:
+        if counted_since_shipment is not None and counted_after_shipment(left_by, counted_since_shipment):
+            # (a count before the delete found the units gone: the delete's deduction took them off again)
+            return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
         return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
     return Transition(LineState.RELEASED, wanted, order_updated_at, item_id, quantity, 0, MovementKind.RELEASED)
 

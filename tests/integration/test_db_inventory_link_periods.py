@@ -21,6 +21,7 @@ from domain.inventory.ledger import DELETED_LINE_KEPT
 from domain.services import inventory as pool
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, deleted, g1_reconnected, hat_and_sock, order, product
+from tests.integration.db_samples import add_shop, make_shop
 
 
 @pytest.fixture
@@ -404,3 +405,45 @@ async def test_a_sale_made_after_an_unlink_reserved_by_the_next_link_deducts_fro
     # then it deducts from SOCK, where it is reserved: HAT's period, ended at the unlink, is not stretched to the link
     # for a sale HAT never held
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
+
+
+@pytest.mark.parametrize("count_sock", [False, True], ids=["not-counted", "sock-counted-while-deleted"])
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_reserved_sale_shipped_before_a_relink_deducts_from_the_item_it_left_across_a_delete_and_reconnect(
+    world: Pool, orders_first: bool, count_sock: bool
+) -> None:
+    # given g1 -> HAT, o1 (2 units) seen open (HAT 10/2/8), shipped at U (its webhook lost), and a minute later the
+    # merchant links g1 by hand to SOCK: the reservation moves (HAT 10/0/10, SOCK 10/2/8); the merchant deletes the
+    # shop (the delete takes o1's reserved units off SOCK: 8/0/8) and maybe counts SOCK's shelf meanwhile (10: o1's
+    # units never left it)
+    shop, _, sock = await hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = order("o1", "AWAITING_SHIPMENT", "g1", "g1", at=world.clock.now())
+    await world.orders(shop, sale)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (10, 2, 8))
+    world.clock.advance(timedelta(minutes=1))
+    await deleted(world, shop)
+    assert await world.counts("SOCK") == (8, 0, 8)
+    if count_sock:
+        world.clock.advance(timedelta(minutes=1))
+        await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", sock, 10, 8)
+
+    # when the same TikTok shop is connected again (its import links g1 to SOCK by hand again, as it was) and reads
+    # the shipped version dated U, products or orders first
+    shop = await add_shop(world.uows, make_shop(tiktok_shop_id=shop.tiktok_shop_id))
+    world.clock.advance(timedelta(minutes=1))
+    if orders_first:
+        await world.orders(shop, shipped)
+    await world.products(shop, product("q", ("g1", "HAT", 8), at=world.clock.now()))
+    if not orders_first:
+        await world.orders(shop, shipped)
+    assert (await world.link_row(shop, "g1"))[3] == sock
+
+    # then o1's units left HAT's shelf (shipped before the relink), as on the never-deleted connection (review58 R5),
+    # and SOCK gets back what the delete took off, unless counted since (review59 F3; before: HAT 10/0/10, SOCK
+    # 8/0/8 for good)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))

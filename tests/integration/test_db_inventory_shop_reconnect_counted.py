@@ -176,3 +176,31 @@ async def test_a_count_while_the_shop_was_deleted_is_not_undone_when_a_sale_its_
     version = (await world.item("HAT"))["version"]
     await world.orders(again, o9)
     assert (await world.item("HAT"))["version"] == version
+
+
+@HOW
+async def test_a_shipment_a_count_covered_before_the_shops_delete_leaves_the_counted_shelf_once(
+    world: Pool, orders_first: bool
+) -> None:
+    # given HAT (10) on two shops; o1 (2 units) on the second seen open (10/2/8), shipped at U (its webhook lost); a
+    # minute later the merchant counts HAT's shelf: 8, o1's units gone (8/2/6: still reserved in the ledger); then
+    # deletes the shop (its reserved units off on-hand: 6/0/6)
+    shop = await _hat_on_two_shops(world)
+    world.clock.advance(timedelta(minutes=1))
+    sale = order("o1", "AWAITING_SHIPMENT", "g1", "g1", at=world.clock.now())
+    await world.orders(shop, sale)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(sale, status="IN_TRANSIT", updated_at=world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+    await _count(world, 8, 10)
+    assert await world.counts("HAT") == (8, 2, 6)
+    world.clock.advance(timedelta(minutes=1))
+    await delete_shop(world.uows, world.clock, "merchant-a", shop.id, world.events, world.queue)
+    assert await world.counts("HAT") == (6, 0, 6)
+
+    # when the same TikTok shop is connected again and its import reads the shipped version dated U
+    await _reconnect(world, shop, orders_first, shipped)
+
+    # then HAT is as counted: the count covered the shipment, and the delete's deduction of the reservation is undone,
+    # as on the never-deleted connection (review59 F4; before: 6/0/6 for good)
+    assert await world.counts("HAT") == (8, 0, 8)

@@ -34,6 +34,7 @@ from domain.inventory.ledger import (
     in_seed_again,
     leaves_with_its_shop,
     left_before_relink,
+    left_before_relink_with_its_shop,
     left_out_of_seed,
     left_shelf_by,
     line_effect,
@@ -43,6 +44,7 @@ from domain.inventory.ledger import (
     released_before_read,
     relink_line,
     reserved_until,
+    shipped_before_a_deleted_relink,
     shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
@@ -850,6 +852,81 @@ def test_a_line_its_shops_delete_deducted_collected_before_a_count_since_comes_b
     # (`left_shelf_by`): the count found its units gone, as `transition` dates the shipment
     back = back_with_its_shop(DEDUCT, NEWER, "A", 3, counted_at=COUNTED, shipped_by=OLDER)
     assert back == Transition(DEDUCTED, DEDUCT, NEWER, "A")
+
+
+@pytest.mark.parametrize(
+    ("shipped_by", "counted_before", "on_hand"),
+    [(OLDER, COUNTED, 3), (APPLIED, COUNTED, 0), (OLDER, None, 0)],
+    ids=["shipped-before-the-counts-second", "shipped-in-its-second", "no-count"],
+)
+def test_a_line_its_shops_delete_deducted_shipped_before_a_count_before_the_delete_gets_its_units_back(
+    shipped_by: datetime, counted_before: datetime | None, on_hand: int
+) -> None:
+    # given a reserved line of 3 units on "A" whose shipment (unseen) a count of "A" covered, before the shop's delete
+    # took its units off on-hand again (no count since the delete)
+    # when first seen shipped after the reconnect
+    back = back_with_its_shop(DEDUCT, NEWER, "A", 3, shipped_by=shipped_by, counted_since_shipment=counted_before)
+    # then the delete's deduction is undone (on-hand as counted, `available` up by 3), as the never-deleted connection
+    # releases the reservation only (review59 F4); a shipment of the count's second, or no count, as before
+    assert back == (
+        Transition(DEDUCTED, DEDUCT, NEWER, "A", 3, 0, MOVED_RELEASED)
+        if on_hand
+        else Transition(DEDUCTED, DEDUCT, NEWER, "A")
+    )
+    # (a count since the delete decides alone, review58 R3: it set on-hand to the shelf)
+    assert back_with_its_shop(
+        DEDUCT, NEWER, "A", 3, counted_at=COUNTED + timedelta(hours=1), shipped_by=shipped_by,
+        counted_since_shipment=counted_before,
+    ) == Transition(DEDUCTED, DEDUCT, NEWER, "A")  # fmt: skip
+    # (open or cancelled, the count found its units on the shelf: undone as before)
+    assert back_with_its_shop(RESERVE, NEWER, "A", 3, counted_since_shipment=counted_before).on_hand_delta == 3
+
+
+# the delete's kept rows of g1: HAT from OLDER to the relink at RELINKED_AT (an earlier period, `EARLIER_PERIOD`), then
+# SOCK from RELINKED_AT (the link as it stood at the delete, at DELETED)
+DELETED, RELINKED_AT = NEWER + timedelta(hours=1), APPLIED + timedelta(microseconds=500_000)
+KEPT_RELINK = through_the_gap(
+    [("HAT", OLDER, RELINKED_AT, None, False, True), ("SOCK", RELINKED_AT, DELETED, None, True, False)], None
+)
+
+
+@pytest.mark.parametrize(
+    ("shipped_by", "left"),
+    [(APPLIED - timedelta(seconds=1), "HAT"), (APPLIED, None), (NEWER, None)],
+    ids=["before-the-relinks-second", "in-its-second", "after-the-relink"],
+)
+def test_a_line_its_shops_delete_deducted_names_the_item_it_left_before_a_relink_of_that_connection(
+    shipped_by: datetime, left: str | None
+) -> None:
+    # given a line of 2 units the delete deducted from SOCK (RESERVED there at DELETED), made under HAT
+    # when first seen again shipped by `shipped_by`: then it left HAT's shelf if that is before the relink's second
+    # (review58 R5, across the delete: review59 F3)
+    assert shipped_before_a_deleted_relink("SOCK", shipped_by, DELETED, KEPT_RELINK, OLDER, 2) == left
+    # (no earlier period kept; or one of a later delete than the record's: none)
+    own = {"SOCK": KEPT_RELINK["SOCK"]}
+    assert shipped_before_a_deleted_relink("SOCK", shipped_by, DELETED, own, OLDER, 2) is None
+    assert shipped_before_a_deleted_relink("SOCK", shipped_by, OLDER, KEPT_RELINK, OLDER, 2) is None
+
+
+@pytest.mark.parametrize("counted_sock", [False, True], ids=["sock-not-counted", "sock-counted-since-the-delete"])
+@pytest.mark.parametrize("counted_hat", [False, True], ids=["hat-not-counted", "hat-counted-after-the-shipment"])
+def test_a_line_its_shops_delete_deducted_shipped_before_a_relink_undoes_the_delete_and_deducts_from_the_item_it_left(
+    counted_sock: bool, counted_hat: bool
+) -> None:
+    back, deducted = left_before_relink_with_its_shop(
+        DEDUCT, NEWER, "SOCK", "HAT", 2, DELETED if counted_sock else None, COUNTED if counted_hat else None, OLDER
+    )
+    # the delete's deduction on SOCK is undone (on-hand +2; reserved as the delete left it), unless a count of SOCK
+    # since the delete set on-hand to its shelf
+    assert back == (
+        Transition(DEDUCTED, DEDUCT, NEWER, "HAT") if counted_sock
+        else Transition(DEDUCTED, DEDUCT, NEWER, "HAT", 2, 0, MOVED_RELEASED, counted_on="SOCK")
+    )  # fmt: skip
+    # and its units leave HAT's on-hand, unless a count of HAT after the shipment found them gone
+    assert deducted == (
+        Transition(DEDUCTED, DEDUCT, NEWER, "HAT") if counted_hat
+        else Transition(DEDUCTED, DEDUCT, NEWER, "HAT", -2, 0, MOVED_DEDUCTED)
+    )  # fmt: skip
 
 
 # a first move of a line on item "A" that takes 2 units back from its shop's delete's record of units sold unseen, and

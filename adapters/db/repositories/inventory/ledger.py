@@ -92,6 +92,7 @@ from domain.inventory.ledger import (
     first_link_here,
     leaves_with_its_shop,
     left_before_relink,
+    left_before_relink_with_its_shop,
     left_out_of_seed,
     left_shelf_by,
     line_effect,
@@ -100,6 +101,7 @@ from domain.inventory.ledger import (
     pending_with_its_shop,
     relink_line,
     seen_before_push,
+    shipped_before_a_deleted_relink,
     shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
@@ -353,10 +355,32 @@ async def _apply_chunk(
                 # the shop's delete deducted it from this very item: it comes back as it was, never taken twice, or as
                 # the merchant's count since that delete found it
                 counted_at = await last_count.since(item_id, deducted_from[3])
-                move: Transition | None = back_with_its_shop(
-                    wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1], counted_at, shipped_by
-                )
-                reason = _CONNECTED_AGAIN
+                move: Transition | None
+                left = None
+                if wanted is StockEffect.DEDUCT:  # (shipped before a link change of that connection moved it here)
+                    left = shipped_before_a_deleted_relink(
+                        item_id, shipped_by, deducted_from[3], of_sku, created_at, units
+                    )
+                if left is not None:
+                    back, move = left_before_relink_with_its_shop(
+                        wanted, updated_at, item_id, left, units, counted_at, await last_count.since(left, shipped_by),
+                        shipped_by,
+                    )  # fmt: skip
+                    write.line(
+                        key, sku_id, units, back, before=None, new=True, left_out_of=None,
+                        reason=_SHIPPED_BEFORE_RELINK,
+                    )  # fmt: skip
+                    reason = _SHIPPED_BEFORE_RELINK
+                else:
+                    # (a count before the delete that covered its shipment: `back_with_its_shop`)
+                    counted_before = None
+                    if wanted is StockEffect.DEDUCT and counted_at is None:
+                        counted_before = await last_count.since(item_id, shipped_by)
+                    move = back_with_its_shop(
+                        wanted, updated_at, deducted_from[0], units, created_at, deducted_from[1], counted_at,
+                        shipped_by, counted_before,
+                    )  # fmt: skip
+                    reason = _CONNECTED_AGAIN
             elif pending_on is not None:
                 move = pending_with_its_shop(wanted, updated_at, item_id, units, pending_on)
             elif deducted_from is not None and item_id is None and current is None:
@@ -1375,11 +1399,30 @@ async def relink_lines(
             # linked to the item the shop's delete deducted it from, or sold under its link there: back as it was,
             # never taken twice, or as the merchant's count since that delete found it (the items are held)
             seed_read_at, counted_at = deducted[key][1], await last_count.since(sold_on, deducted[key][3])
-            back = back_with_its_shop(
-                line.wanted, line.order_updated_at, sold_on, line.quantity, made_at.get(row.tiktok_order_id),
-                seed_read_at, counted_at, shipped_by.get(row.tiktok_order_id),
-            )  # fmt: skip
-            relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
+            dated = shipped_by.get(row.tiktok_order_id, line.order_updated_at)  # (when it left the shelf at the latest)
+            left = None
+            if line.wanted is StockEffect.DEDUCT:
+                # shipped before a link change of that connection moved it there (`ledger.left_before_relink`)
+                left = shipped_before_a_deleted_relink(
+                    sold_on, dated, deducted[key][3], periods.get(row.tiktok_sku_id, {}),
+                    made_at.get(row.tiktok_order_id), line.quantity,
+                )  # fmt: skip
+            if left is not None:
+                moves = left_before_relink_with_its_shop(
+                    line.wanted, line.order_updated_at, sold_on, left, line.quantity, counted_at,
+                    await last_count.since(left, dated), dated,
+                )  # fmt: skip
+                relinked, reason = Relinked(moves, None), _SHIPPED_BEFORE_RELINK
+            else:
+                # (a count before the delete that covered its shipment: `back_with_its_shop`)
+                counted_before = None
+                if line.wanted is StockEffect.DEDUCT and counted_at is None:
+                    counted_before = await last_count.since(sold_on, dated)
+                back = back_with_its_shop(
+                    line.wanted, line.order_updated_at, sold_on, line.quantity, made_at.get(row.tiktok_order_id),
+                    seed_read_at, counted_at, shipped_by.get(row.tiktok_order_id), counted_before,
+                )  # fmt: skip
+                relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
         elif sold_on != new_item and sold_on is not None:
             # sold under a deleted link to another item: it moves there as first seen under that link (open, it
             # reserves; shipped, it deducts; cancelled, history), the SKU's new link as it is
