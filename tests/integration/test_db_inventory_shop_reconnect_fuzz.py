@@ -104,8 +104,11 @@ GAP_HAND_SEEDS = (5, 10, 25)
 # `FUZZ_DETOURS=1 FUZZ_SEEDS=0:30`: 7, 11, 19, 21, 28, 29; on SQLite in the hand-link shape, 7, 11, 19, 21 of 0:24);
 # and 34, before hold58's fix (a push's hold of a sale made under an earlier link to the other item, taken off the
 # link's item by the delete, never went back there: HAT 3/0/3 where the shelf held 5; both databases).
+# And 154 and 168 (review59): a reserved sale shipped unseen before a detour moved its reservation left the shelf of
+# the item it was on (review58 R5): 154 broke the shelf oracle on both merchants until the oracle read R5 (N1), and 168
+# the deleted one, whose delete and reconnect lost R5 (F3: `shipped_before_a_deleted_relink`).
 DETOURS = Options(steps=18, multi_delete=True, gap_sales=True, detours=True)
-DETOUR_SEEDS = (7, 28, 34)
+DETOUR_SEEDS = (7, 28, 34, 154, 168)
 DETOUR_HAND_SEEDS = (19,)
 # A seller SKU renamed to the other item's and back (ledger59): seeds whose renames the runs relinked, one SKU renamed
 # across a delete (6, 26) and two SKUs swapping their seller SKUs (11). `FUZZ_DETOURS=1 FUZZ_RENAMES=1
@@ -303,7 +306,8 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
         await side.start()
     # order id -> sku, units, created, versions [(status, at)], and the shelf oracle's: the item its units count on
     # (`item`: the SKU's link's when made; seen open, the link's then, moving with it while its newest version seen is
-    # open: `reserved`) and the newest version seen (`seen_k`). Both sides see the same versions at the same links.
+    # open, `reserved`, and TikTok's too: R5) and the newest version seen (`seen_k`). Both sides see the same versions
+    # at the same links.
     history: dict[str, dict[str, Any]] = {}
     clock = world.clock
 
@@ -348,8 +352,10 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             if (op[1] in a.away) == (kind == "back"):
                 for side in (a, b):
                     await side.detour(op[1], kind == "away")
-                for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`)
-                    if o["sku"] == op[1] and o["reserved"]:
+                for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`, but one
+                    # shipped before the move, unseen, left the shelf of the item it was on: `shipped_before_relink`,
+                    # review58 R5; review59 N1)
+                    if o["sku"] == op[1] and o["reserved"] and o["versions"][-1][0] in OPEN:
                         o["item"] = a.linked_to(op[1])
         elif kind == "rename" and a.connected:
             group = [op[1]] if len(a.skus) == 1 else a.skus  # (two SKUs swap their seller SKUs)
