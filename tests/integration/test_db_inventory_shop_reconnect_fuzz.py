@@ -106,7 +106,9 @@ GAP_HAND_SEEDS = (5, 10, 25)
 # link's item by the delete, never went back there: HAT 3/0/3 where the shelf held 5; both databases).
 # And 154 and 168 (review59): a reserved sale shipped unseen before a detour moved its reservation left the shelf of
 # the item it was on (review58 R5): 154 broke the shelf oracle on both merchants until the oracle read R5 (N1), and 168
-# the deleted one, whose delete and reconnect lost R5 (F3: `shipped_before_a_deleted_relink`).
+# the deleted one, whose delete and reconnect lost R5 (F3: `shipped_before_a_deleted_relink`). The oracle dates a
+# shipment as R5 does, by the version first seen shipped (97: DELIVERED, made after the move back, read after a delete:
+# both merchants deduct from the item the reservation moved to, where the shelf it left was the other).
 DETOURS = Options(steps=18, multi_delete=True, gap_sales=True, detours=True)
 DETOUR_SEEDS = (7, 28, 34, 154, 168)
 DETOUR_HAND_SEEDS = (19,)
@@ -306,10 +308,12 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
         await side.start()
     # order id -> sku, units, created, versions [(status, at)], and the shelf oracle's: the item its units count on
     # (`item`: the SKU's link's when made; seen open, the link's then, moving with it while its newest version seen is
-    # open, `reserved`, and TikTok's too: R5) and the newest version seen (`seen_k`). Both sides see the same versions
-    # at the same links.
+    # open, `reserved`; first seen shipped, the link's when that version was made: R5) and the newest version seen
+    # (`seen_k`). Both sides see the same versions at the same links.
     history: dict[str, dict[str, Any]] = {}
     clock = world.clock
+    # TikTok SKU id -> [(when, the item its link names from then on)]: the shelf a reserved sale's shipment left
+    links_of = {sku: [(clock.now(), a.linked_to(sku))] for sku in a.skus}
 
     def version(oid: str, k: int = -1) -> Order:
         o = history[oid]
@@ -325,6 +329,13 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             opened = o["versions"][k][0] in OPEN
             if opened and not o["reserved"] and o["seen_k"] < 0:
                 o["item"] = a.linked_to(o["sku"])  # (first seen open: it reserves where the SKU links now)
+            elif not opened and o["reserved"]:
+                # first seen shipped (or cancelled) after being seen open: its units left the shelf of the item the
+                # SKU was linked to when this version was made (review58 R5: `update_time` bounds the shipment from
+                # above, so a later version than the shipment's, read after a link change, dates it after the change:
+                # the item the reservation moved to; review59 N1)
+                at = o["versions"][k][1]
+                o["item"] = [item for since, item in links_of[o["sku"]] if since <= at][-1]
             o["reserved"], o["seen_k"] = opened and (o["reserved"] or o["seen_k"] < 0), k
 
     for op in ops:
@@ -352,10 +363,10 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             if (op[1] in a.away) == (kind == "back"):
                 for side in (a, b):
                     await side.detour(op[1], kind == "away")
-                for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`, but one
-                    # shipped before the move, unseen, left the shelf of the item it was on: `shipped_before_relink`,
-                    # review58 R5; review59 N1)
-                    if o["sku"] == op[1] and o["reserved"] and o["versions"][-1][0] in OPEN:
+                links_of[op[1]].append((clock.now(), a.linked_to(op[1])))
+                for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`; one shipped
+                    # before the move, unseen, left the shelf it was on: `deliver` reads it, review58 R5)
+                    if o["sku"] == op[1] and o["reserved"]:
                         o["item"] = a.linked_to(op[1])
         elif kind == "rename" and a.connected:
             group = [op[1]] if len(a.skus) == 1 else a.skus  # (two SKUs swap their seller SKUs)
@@ -363,6 +374,8 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             if not any(s in untouched for s in group) and len({s in a.renamed for s in group}) == 1:
                 for side in (a, b):
                     await side.rename(group, _tiktok_stock(history, a.skus))
+                for sku in group:
+                    links_of[sku].append((clock.now(), a.linked_to(sku)))
                 for o in history.values():  # (a reservation moves with its link, `ledger.relink_line`)
                     if o["sku"] in group and o["reserved"]:
                         o["item"] = a.linked_to(o["sku"])
