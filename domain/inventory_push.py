@@ -112,6 +112,9 @@ class LinkedSku:
     # When the earliest of the holds summed in `held_elsewhere` began (UTC; None: none stands): a push that subtracts
     # them is due again at that hold's end (`hold_ends`), as its holder may never be pushed again to say so
     held_elsewhere_since: datetime | None = None
+    # Since when some of `restored_quantity` have been carried (UTC; migration 0057): past the hold's horizon they
+    # make up for no release (`carried_restore`). None: none carried, or carried by a release before 0057.
+    restored_since: datetime | None = None
 
     @property
     def baseline(self) -> int | None:
@@ -147,7 +150,7 @@ class PushIntent:
     """What a fenced push is about to write for one SKU, committed before its Update Inventory: the record a success
     makes (`ProductPushOutcome` for that SKU). `quantity` units sent; `at` when the targets were read; `held` units
     held back since `held_since`; `ingested` / `released`: the ledger's counts read with the targets (None: not
-    kept); `restored`: units restored unseen (`fence_counts`)."""
+    kept); `restored`: units restored unseen (`fence_counts`), carried since `restored_since` (`restore_started`)."""
 
     quantity: int
     at: datetime
@@ -167,6 +170,7 @@ class PushIntent:
     # The link's `released_at_push` as it stood when `released` was read (None: not kept, or an intent written
     # before it was): what order batches add to that column since is kept the same way (`released_at_intent`)
     released_base: int | None = None
+    restored_since: datetime | None = None  # None in an intent written before migration 0057
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:
@@ -178,7 +182,7 @@ def as_applied(link: LinkedSku) -> LinkedSku:
         link, pushed_quantity=intent.quantity, pushed_at=intent.at, held_quantity=intent.held,
         held_since=intent.held_since, ingested_at_push=counted_at_intent(link, intent),
         released_at_push=released_at_intent(link, intent),
-        restored_quantity=intent.restored, seeded_available=None, intent=None,
+        restored_quantity=intent.restored, restored_since=intent.restored_since, seeded_available=None, intent=None,
     )  # fmt: skip
 
 
@@ -224,7 +228,7 @@ def signed_unseen(link: LinkedSku, tiktok_available: int | None, now: datetime, 
     baseline, ingested = link.baseline, link.ingested_since_push
     if baseline is None or ingested is None or tiktok_available is None:
         return None
-    offset = min(link.restored_quantity, link.released_since_push)
+    offset = min(carried_restore(link, now, horizon), link.released_since_push)
     return baseline + carried_hold(link, now, horizon) - tiktok_available - ingested - offset
 
 
@@ -292,8 +296,9 @@ def fence_counts(
     target over them: when the ledger later releases that cancellation (`ingested_since_push` negative), TikTok
     gained nothing since, and counted as a gain it would hold a unit back for nothing (for the whole horizon). So
     the units restored unseen are carried (`restored_at_push`) and make up for the releases since the push
-    (`released_since_push`), first. (When some units are held back, a cancellation unseen lowers the hold and its
-    units stay on TikTok: its release counts, and raises the hold again.)"""
+    (`released_since_push`), first, for the hold's horizon only (`carried_restore`: the caller passes 0 past it).
+    (When some units are held back, a cancellation unseen lowers the hold and its units stay on TikTok: its release
+    counts, and raises the hold again.)"""
     if pushed_quantity is None or tiktok_available is None:
         return 0, 0
     offset = min(restored_at_push, released_since_push)
@@ -310,6 +315,32 @@ def carried_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
     if link.held_quantity <= 0 or link.held_since is None or now - link.held_since > horizon:
         return 0
     return link.held_quantity
+
+
+def carried_restore(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
+    """The units `link`'s pushes restored unseen that this push carries (`fence_counts`' `restored_at_push`): all
+    of them, unless carried for longer than `horizon` since `restored_since` (then 0; None: 0 too), the hold's
+    horizon (`carried_hold`), by the same rule mirrored. A unit restored unseen is a cancellation TikTok made that
+    the ledger had not released; the order poll brings that release within the horizon. A unit still carried beyond
+    it was no such cancellation (a Seller Center edit upwards, a sale's units overwritten in flight: fence58's
+    analysis, item 1), and made up for the next release however late, hiding as many sales TikTok made unseen then:
+    put back on sale on every shop of the item until ingested (soak59 F1: 13-43 such units after every storm)."""
+    if link.restored_quantity <= 0 or link.restored_since is None or now - link.restored_since > horizon:
+        return 0
+    return link.restored_quantity
+
+
+def restore_started(link: LinkedSku, restored: int, carried: int, now: datetime) -> datetime | None:
+    """Since when the units restored unseen a push carries on (`restored`, `fence_counts`' second count) are
+    carried, for `carried_restore`'s horizon: None if none; the link's `restored_since` if some of the units it
+    carried (`carried`) are left once the releases since the push made up for them (`released_since_push`); else
+    `now`. Units restored now alongside older ones keep the older date: they expire with them, and a release
+    ingested after that counts as a gain, holding a unit back for nothing until the hold's horizon; dated now, the
+    older units would make up for releases longer and hide sales TikTok made unseen: never on sale twice."""
+    if restored <= 0:
+        return None
+    left = carried - min(carried, link.released_since_push)
+    return link.restored_since if left > 0 and link.restored_since is not None else now
 
 
 def standing_hold(link: LinkedSku, now: datetime, horizon: timedelta) -> int:
@@ -494,7 +525,8 @@ class ProductPushOutcome:
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
     # sku_id -> the link's `released_at_push` as it stood when `released` was read, as `ingested_base` (`fence_base`)
     released_base: dict[str, int | None] = field(default_factory=dict)
-    restored: dict[str, int] = field(default_factory=dict)  # sku_id -> units restored unseen (`fence_counts`)
+    # sku_id -> (units restored unseen, since when carried) (`fence_counts`, `restore_started`)
+    restored: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
     # Items whose other links' pushes this outcome makes due: a pushed SKU's hold changed (`hold_changed`)
     holds_moved: set[str] = field(default_factory=set)
     # sku_id -> the intent of a call that failed without TikTok refusing it, marked `failed`, kept on the link

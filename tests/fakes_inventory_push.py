@@ -63,6 +63,7 @@ class FakeLink:
     held_since: datetime | None = None
     ingested_at_push: int | None = None
     restored_quantity: int = 0
+    restored_since: datetime | None = None  # since when restored_quantity is carried (migration 0057)
     seeded_available: int | None = None  # a seeding or joining link's baseline until its first push (0018, 0019)
     push_intent: PushIntent | None = None  # what a fenced push committed before its call
     push_error_code: str | None = None
@@ -79,7 +80,7 @@ class FakeLink:
             self.sku_id, self.tiktok_sku_id, self.tiktok_product_id, self.inventory_item_id, self.available,
             tuple(sorted(self.warehouse_ids)), self.pushed_quantity, self.pushed_at, self.held_quantity,
             self.held_since, ingested, self.ingested_at_push, 0, None, self.restored_quantity, 0,
-            self.seeded_available, self.push_intent,
+            self.seeded_available, self.push_intent, restored_since=self.restored_since,
         )  # fmt: skip
 
 
@@ -310,6 +311,7 @@ class FakeInventoryPushRepository:
                     link.pushed_quantity, link.pushed_at = earlier.quantity, earlier.at
                     link.held_quantity, link.held_since = earlier.held, earlier.held_since
                     link.ingested_at_push, link.restored_quantity = earlier.ingested, earlier.restored
+                    link.restored_since = earlier.restored_since
                     link.seeded_available = None
             for sku_id, intent in intents.items():
                 if (link := self._push.links.get((shop_id, sku_id))) is not None:
@@ -335,7 +337,7 @@ class FakeInventoryPushRepository:
                     link.pushed_quantity, link.pushed_at = quantity, pushed_at
                     link.held_quantity, link.held_since = outcome.held.get(sku_id, (0, None))
                     link.ingested_at_push = outcome.ingested.get(sku_id)
-                    link.restored_quantity = outcome.restored.get(sku_id, 0)
+                    link.restored_quantity, link.restored_since = outcome.restored.get(sku_id, (0, None))
                     link.seeded_available = link.push_intent = None
                     link.push_error_code = link.push_error_message = None
                     link.updated_at = now

@@ -34,6 +34,7 @@ from domain.inventory_push import (
     PushIntent,
     SkuPushError,
     carried_hold,
+    carried_restore,
     counted_at_intent,
     fence_counts,
     hold_changed,
@@ -42,6 +43,7 @@ from domain.inventory_push import (
     push_action,
     push_backoff,
     released_at_intent,
+    restore_started,
     settled,
     warehouse_plan,
 )
@@ -842,16 +844,19 @@ class HoldLines:
 
 
 HOLD_LINES = HoldLines()
+# Per Shopbridge SKU id: (units, since when): held back (`hold_started`) or restored unseen (`restore_started`)
+Held = dict[str, tuple[int, datetime | None]]
 
 
 async def _unseen(
     deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku], now: datetime
-) -> tuple[dict[str, tuple[int, datetime | None]], dict[str, int], dict[str, int], dict[str, PushIntent]]:
+) -> tuple[Held, dict[str, int], Held, dict[str, PushIntent]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
     held back then, within `deps.hold_horizon`, less what the ledger applied since, releases included:
     `LinkedSku.ingested_since_push`) with since when some have been held (`hold_started`), and the units restored
-    unseen to carry (`fence_counts`). A link never pushed whose stock seeded its item, or that joined one from its
+    unseen to carry (`fence_counts`, within the same horizon: `carried_restore`) with since when (`restore_started`).
+    A link never pushed whose stock seeded its item, or that joined one from its
     product page, is measured from what TikTok showed right after the link, with the ledger's counts of that instant
     (`LinkedSku.baseline`); one linked by hand has no baseline and holds nothing back. (held, shown, restored), keyed
     by Shopbridge SKU id; `now`: when the targets were read."""
@@ -873,14 +878,15 @@ async def _unseen(
         async with deps.uow_factory() as uow:
             ingested |= await uow.inventory_push.ingested_since(shop.id, stamped)  # a count for every SKU asked
     held: dict[str, tuple[int, datetime | None]] = {}
-    restored: dict[str, int] = {}
+    restored: dict[str, tuple[int, datetime | None]] = {}
     for link in links:
         if link.baseline is not None and link.tiktok_sku_id in ingested:  # every pushed link, a seeding or joining one
             carried, available = carried_hold(link, now, deps.hold_horizon), tiktok.get(link.tiktok_sku_id)
-            units, restored[link.sku_id] = fence_counts(
-                link.baseline, available, ingested[link.tiktok_sku_id], carried, link.restored_quantity,
-                link.released_since_push,
-            )  # fmt: skip
+            kept = carried_restore(link, now, deps.hold_horizon)
+            units, units_restored = fence_counts(
+                link.baseline, available, ingested[link.tiktok_sku_id], carried, kept, link.released_since_push
+            )
+            restored[link.sku_id] = (units_restored, restore_started(link, units_restored, kept, now))
             held[link.sku_id] = (units, hold_started(link, units, carried, now, available))
             if units > carried and available is not None:
                 # The one trace of a hold: every shop of the item shows that much less until the sales are ingested
@@ -917,7 +923,8 @@ def _intents(
             *outcome.held.get(link.sku_id, (0, None)),
             ingested=link.ingested,
             released=link.released,
-            restored=outcome.restored.get(link.sku_id, 0),
+            restored=(restored := outcome.restored.get(link.sku_id, (0, None)))[0],
+            restored_since=restored[1],
             ingested_base=ingested_base,
             item_id=link.inventory_item_id,
             released_base=released_base,

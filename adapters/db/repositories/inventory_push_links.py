@@ -144,6 +144,7 @@ class LinkPushState:
                     row.seeded_available,
                     intent_of(row.push_intent),
                     held_elsewhere_since=row.held_since_min,
+                    restored_since=row.restored_since,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -191,7 +192,8 @@ class LinkPushState:
                         released_at_push=_counted_at(
                             earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
                         ),
-                        restored_quantity=earlier.restored, seeded_available=None,
+                        restored_quantity=earlier.restored, restored_since=earlier.restored_since,
+                        seeded_available=None,
                     )
                 )  # fmt: skip
             if (intent := intents.get(sku_id)) is not None:
@@ -264,12 +266,13 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
     written: list[dict[str, Any]] = []
     if (quantity := outcome.pushed.get(sku_id)) is not None:
         held, held_since = outcome.held.get(sku_id, (0, None))
+        restored, restored_since = outcome.restored.get(sku_id, (0, None))
         written.append({
             "pushed_quantity": quantity, "pushed_at": outcome.computed_at or now, "push_landed_at": now,
             "held_quantity": held, "held_since": held_since, "ingested_at_push": _ingested_at_push(outcome, sku_id),
             "released_at_push": _released_at_push(outcome, sku_id),
-            "restored_quantity": outcome.restored.get(sku_id, 0), "seeded_available": None, "push_error_code": None,
-            "push_error_message": None, "push_intent": None, "updated_at": now,
+            "restored_quantity": restored, "restored_since": restored_since, "seeded_available": None,
+            "push_error_code": None, "push_error_message": None, "push_intent": None, "updated_at": now,
         })  # fmt: skip
     if (error := outcome.failed.get(sku_id)) is not None:
         failed: dict[str, Any] = {
@@ -352,6 +355,7 @@ def _linked_select(counted: bool, holds: bool) -> Select[Any]:
             _links.ingested_at_push,
             _links.released_at_push,
             _links.restored_quantity,
+            _links.restored_since,
             _links.seeded_available,
             _links.push_intent,
             (func.coalesce(_units.ingested, 0) if counted else literal(0)).label("ingested"),
@@ -464,6 +468,7 @@ def intent_json(intent: PushIntent) -> str:
             "ingested_base": intent.ingested_base,
             "item_id": intent.item_id,
             "released_base": intent.released_base,
+            "restored_since": None if intent.restored_since is None else intent.restored_since.isoformat(),
         },
         separators=(",", ":"),
     )
@@ -474,7 +479,7 @@ def intent_of(text: str | None) -> PushIntent | None:
     if text is None:
         return None
     fields = json.loads(text)
-    held_since = fields["held_since"]
+    held_since, restored_since = fields["held_since"], fields.get("restored_since")  # None before migration 0057
     return PushIntent(
         quantity=fields["quantity"],
         at=datetime.fromisoformat(fields["at"]),
@@ -487,4 +492,5 @@ def intent_of(text: str | None) -> PushIntent | None:
         ingested_base=fields.get("ingested_base"),
         item_id=fields.get("item_id"),
         released_base=fields.get("released_base"),
+        restored_since=None if restored_since is None else datetime.fromisoformat(restored_since),
     )
