@@ -112,8 +112,8 @@ class LinkedSku:
     # When the earliest of the holds summed in `held_elsewhere` began (UTC; None: none stands): a push that subtracts
     # them is due again at that hold's end (`hold_ends`), as its holder may never be pushed again to say so
     held_elsewhere_since: datetime | None = None
-    # Since when some of `restored_quantity` have been carried (UTC; migration 0057): past the hold's horizon they
-    # make up for no release (`carried_restore`). None: none carried, or carried by a release before 0057.
+    # Since when some of `restored_quantity` have been carried (UTC; migration 0053): past the hold's horizon they
+    # make up for no release (`carried_restore`). None: none carried, or carried by a release before 0053.
     restored_since: datetime | None = None
 
     @property
@@ -170,7 +170,7 @@ class PushIntent:
     # The link's `released_at_push` as it stood when `released` was read (None: not kept, or an intent written
     # before it was): what order batches add to that column since is kept the same way (`released_at_intent`)
     released_base: int | None = None
-    restored_since: datetime | None = None  # None in an intent written before migration 0057
+    restored_since: datetime | None = None  # None in an intent written before migration 0053
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:

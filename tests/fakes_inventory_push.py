@@ -63,7 +63,7 @@ class FakeLink:
     held_since: datetime | None = None
     ingested_at_push: int | None = None
     restored_quantity: int = 0
-    restored_since: datetime | None = None  # since when restored_quantity is carried (migration 0057)
+    restored_since: datetime | None = None  # since when restored_quantity is carried (migration 0053)
     seeded_available: int | None = None  # a seeding or joining link's baseline until its first push (0018, 0019)
     push_intent: PushIntent | None = None  # what a fenced push committed before its call
     push_error_code: str | None = None

@@ -526,7 +526,7 @@ sku_links = Table(
     # the units of the shop's RELEASED lines of the SKU when that push read the pool.
     Column("restored_quantity", Integer, nullable=False, server_default=text("0")),
     Column("released_at_push", Integer),
-    # Since when some of `restored_quantity` have been carried (migration 0057; null: none, or carried by a release
+    # Since when some of `restored_quantity` have been carried (migration 0053; null: none, or carried by a release
     # before it): past the fence's hold horizon they make up for no release (`domain.inventory_push.carried_restore`).
     Column("restored_since", UTCDateTime),
     # A link whose shop's TikTok stock seeded its item, or that joined one from its product page (0019), never pushed

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0057_restored_since"
+HEAD = "0053_restored_since"
 
 
 def _assert_migrates_to_head(url: str) -> None:

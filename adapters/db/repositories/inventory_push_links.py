@@ -479,7 +479,7 @@ def intent_of(text: str | None) -> PushIntent | None:
     if text is None:
         return None
     fields = json.loads(text)
-    held_since, restored_since = fields["held_since"], fields.get("restored_since")  # None before migration 0057
+    held_since, restored_since = fields["held_since"], fields.get("restored_since")  # None before migration 0053
     return PushIntent(
         quantity=fields["quantity"],
         at=datetime.fromisoformat(fields["at"]),

@@ -11,7 +11,7 @@ the upgrade; a real one of the last minutes costs at most one unit held back for
 before this one ignores the column (during a rolling deploy its pushes keep a date older than their units, which
 then expire sooner: the same side). The downgrade drops it, losing only the dates.
 
-Revision ID: 0057_restored_since
+Revision ID: 0053_restored_since
 Revises: 0052_orders_package_count
 Create Date: 2026-12-06 01:00:00
 """
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0057_restored_since"
+revision: str = "0053_restored_since"
 down_revision: str | None = "0052_orders_package_count"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
