@@ -10,7 +10,7 @@ the update time, they left it twice (6/0/6 where the shelf held 8). Reproduction
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -48,11 +48,7 @@ async def test_a_held_sale_collected_before_a_count_and_first_seen_after_it_leav
     assert await world.counts("HAT") == (8, 0, 8)
 
     # when the carrier collects o9 (one package), then the merchant counts HAT's shelf: 8 (o9's units gone)
-    world.clock.advance(timedelta(minutes=1))
-    collected = world.clock.now()
-    world.clock.advance(timedelta(minutes=1))
-    hat = (await world.item("HAT"))["id"]
-    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 8)
+    collected = await _collected_then_counted(world)
     assert await world.counts("HAT") == (8, 0, 8)
     # and the same TikTok shop is connected again; its import first reads o9 DELIVERED, a version dated after the
     # count, collected before it
@@ -93,11 +89,7 @@ async def test_a_reserved_line_back_with_its_shop_collected_before_a_count_and_f
     assert await world.counts("HAT") == (8, 0, 8)
 
     # when the carrier collects o1 (one package), then the merchant counts HAT's shelf: 8 (o1's units gone)
-    world.clock.advance(timedelta(minutes=1))
-    collected = world.clock.now()
-    world.clock.advance(timedelta(minutes=1))
-    hat = (await world.item("HAT"))["id"]
-    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 8)
+    collected = await _collected_then_counted(world)
     # and the shop is connected again, its import first reading o1 DELIVERED (dated after the count, collected before)
     world.clock.advance(timedelta(minutes=1))
     seen = replace(o1, status="DELIVERED", updated_at=world.clock.now(), collected_at=collected, package_ids=packages)
@@ -114,3 +106,13 @@ async def test_a_reserved_line_back_with_its_shop_collected_before_a_count_and_f
     # collection dates neither for sure (`left_shelf_by`): dated by the update time, after the count, the line leaves
     # the counted shelf (undersold until the next count, never sold twice), either way alike
     assert await world.counts("HAT") == ((8, 0, 8) if len(packages) == 1 else (6, 0, 6))
+
+
+async def _collected_then_counted(world: Pool) -> datetime:
+    """A minute on, the carrier collects (the time returned); a minute later the merchant counts HAT's shelf: 8."""
+    world.clock.advance(timedelta(minutes=1))
+    collected = world.clock.now()
+    world.clock.advance(timedelta(minutes=1))
+    hat = (await world.item("HAT"))["id"]
+    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", hat, 8, 8)
+    return collected
