@@ -16,26 +16,13 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory.items import edit_item, insert_item
-from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
-from adapters.db.repositories.inventory.links import (
-    _ended_periods,
-    _fence_anew,
-    _keep_join_baselines,
-    _keep_seed_baselines,
-    _kept,
-    _link_row,
-    _links,
-    _open_pending_units,
-    _relinked,
-    record_link_periods,
-    upsert_links,
-)
-from adapters.db.repositories.inventory.writer import hold_shop_links, touch_items
-from adapters.db.tables import order_line_stock, orders, products, skus
+from adapters.db.repositories.inventory.ledger import hold_relink
+from adapters.db.repositories.inventory.links import _links, _open_pending_units, sku_for_hand_link, write_hand_link
+from adapters.db.tables import order_line_stock, orders
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, MovementKind
 from domain.inventory.ledger import LineState, StockEffect, counted_in_stock, released_before_read
-from domain.inventory.links import LinkSource, LinkState, link_compared, seed_on_hand
+from domain.inventory.links import link_compared, seed_on_hand
 from domain.ports import PoolChange
 from domain.stored import DELETED_PRODUCT_STATUS
 
@@ -68,16 +55,7 @@ async def create_item_from_sku(
     DELETED), `SKU_NOT_LINKABLE` (a bundle),
     `SKU_LINK_CHANGED` on `skuId` when the SKU draws on an item now (linked meanwhile: `link_compared` with none, as
     `skuLink`'s compareInventoryItemId null), `SKU_ALREADY_EXISTS` on `sku`."""
-    shop_id = (await session.execute(select(skus.c.shop_id).where(skus.c.id == sku_id))).scalar_one_or_none()
-    if shop_id is None or await merchant_of(session, shop_id, hold=True) != item.merchant_id:
-        return None
-    await hold_shop_links(session, shop_id, exclusive=True)
-    columns = (
-        skus.c.id, skus.c.shop_id, skus.c.tiktok_sku_id, skus.c.seller_sku, skus.c.bundle, skus.c.quantity,
-        products.c.tiktok_product_id, products.c.stock_read_at, products.c.status,
-    )  # fmt: skip
-    query = select(*columns).join(products, products.c.id == skus.c.product_id).where(skus.c.id == sku_id)
-    row = (await session.execute(query)).first()
+    row = await sku_for_hand_link(session, item.merchant_id, sku_id)
     if row is None:
         return None
     if row.status == DELETED_PRODUCT_STATUS:
@@ -125,36 +103,18 @@ async def create_item_from_sku(
     read_at = min(now, row.stock_read_at) if row.stock_read_at is not None else now
     seeds: dict[str, int] = {}
     if seeded:
-        open_units, shipped = (await _open_pending_units(session, shop_id, {row.tiktok_sku_id: read_at})).get(
+        open_units, shipped = (await _open_pending_units(session, row.shop_id, {row.tiktok_sku_id: read_at})).get(
             row.tiktok_sku_id, (0, 0)
         )
-        open_units += await _released_since_read(session, shop_id, row.tiktok_sku_id, read_at)
+        open_units += await _released_since_read(session, row.shop_id, row.tiktok_sku_id, read_at)
         seeds[item_id] = seed_on_hand(row.quantity, open_units, shipped)
     dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
     # Every item the change writes held at once in id order before the link names it (`link_manually` says why)
-    await hold_relink(session, shop_id, [row.tiktok_sku_id], dirty)
-    remembered, since = _kept(previous, item_id, now)
-    link = _link_row(
-        shop_id, merchant_id, row, LinkState.LINKED, LinkSource.MANUAL, item_id, now,
-        read_at if seeded else None, remembered, since,
-    )  # fmt: skip
-    before = {sku_id: previous} if previous is not None else {}
-    await record_link_periods(session, shop_id, _ended_periods([link], before, now), now)
-    await upsert_links(session, [link])
-    await touch_items(session, _relinked([link], before), now)
-    change |= await relink_lines(
-        session, shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, seeds=seeds, extra_dirty=dirty
-    )
+    await hold_relink(session, row.shop_id, [row.tiktok_sku_id], dirty)
     # A first link's push is fenced: from the seed (a seeded item), else from its product's last read, as
     # `link_manually` fences one (README, "A link's first push is fenced"); a SKU pushed under another item measures
     # from that read too when it came after the push (`_fence_anew`, review59b F3)
-    fenced_anew = row.stock_read_at is not None and await _fence_anew(session, sku_id, read_at)
-    unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
-    if seeded:
-        await _keep_seed_baselines(session, [sku_id])
-    elif row.stock_read_at is not None and unfenced:
-        await _keep_join_baselines(session, shop_id, {sku_id: (row.tiktok_sku_id, row.quantity, read_at)})
-    return change
+    return change | await write_hand_link(session, row, previous, merchant_id, item_id, now, dirty, seeds or None)
 
 
 async def _released_since_read(session: AsyncSession, shop_id: str, tiktok_sku_id: str, read_at: datetime) -> int:

@@ -756,19 +756,11 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
     )
 
 
-async def link_manually(
-    session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime, *,
-    compare: bool = False, compare_item_id: str | None = None,
-) -> PoolChange | None:  # fmt: skip
-    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports (a
-    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one; `PRODUCT_DELETED`
-    to link or unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
-    with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
-    (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced"); so does a link moved to
-    another item whose push under the item before came before that read (`_fence_anew`, review59b F3).
-    None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists).
-    `compare`: `SKU_LINK_CHANGED` unless the SKU draws on `compare_item_id` (None: no item) as read under the shop's
-    link turn, before anything is written (a list read before another tab linked it, tryout58 F3)."""
+async def sku_for_hand_link(session: AsyncSession, merchant_id: str, sku_id: str) -> Any | None:
+    """The merchant's SKU `sku_id` with its product (the columns `_link_row` writes from, its product's TikTok id,
+    `stock_read_at` and status), read for a change by hand (`link_manually`, `created_from.create_item_from_sku`)
+    with its shop held and the shop's link turn taken (`hold_shop_links`, exclusive); None when it is not the
+    merchant's (its shop deleted, meanwhile too)."""
     query = (
         select(
             skus.c.id,
@@ -792,7 +784,68 @@ async def link_manually(
     # The SKU and its product read under the shop's link turn: an import holding it may store the product DELETED
     # (its links DROPPED) meanwhile, and a change that read them before would then make one of its SKUs LINKED or
     # UNLINKED again (a review: an unlink gave an open order's unit back to the item, sold once more everywhere).
-    row = (await session.execute(query)).first()
+    return (await session.execute(query)).first()
+
+
+async def write_hand_link(
+    session: AsyncSession, row: Any, previous: Any | None, merchant_id: str, item_id: str | None, now: datetime,
+    dirty: list[str], seeds: Mapping[str, int] | None = None,
+) -> PoolChange:  # fmt: skip
+    """Write the merchant's link (`item_id`) or unlink (None) of the SKU `row` (`sku_for_hand_link`; `previous`: its
+    link before, None for none) at `now`, the items `dirty` already held (`hold_relink`): the link row, the period the
+    change ended, the items touched, its lines moved (`relink_lines`), and the push fence's baseline. `seeds`: the new
+    item's seed from the SKU's stock read (item id -> on-hand, `created_from`), the link keeping that read
+    (`stock_counted_at`) and its fence starting from the seed; else a link never pushed (or moved to another item
+    after its product's read) is fenced from that read."""
+    sku_id = row.id
+    state, source = (LinkState.LINKED, LinkSource.MANUAL) if item_id is not None else unlinked_by_hand(row.bundle)
+    read_at = min(now, row.stock_read_at) if row.stock_read_at is not None else None
+    remembered, since = _kept(previous, item_id, now)
+    link = _link_row(
+        row.shop_id, merchant_id, row, state, source, item_id, now, read_at if seeds else None, remembered, since
+    )
+    # The seed's read (`stock_counted_at`) goes by `upsert_links`' rule, as for an import: kept with the item it
+    # seeded, counted while the link names that item (`on_seed`), handed on as `baseline_read_at` when the merchant
+    # links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order the read
+    # had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
+    before = {sku_id: previous} if previous is not None else {}
+    await record_link_periods(session, row.shop_id, _ended_periods([link], before, now), now)
+    await upsert_links(session, [link])
+    await touch_items(session, _relinked([link], before), now)
+    change = await relink_lines(
+        session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, seeds=seeds, extra_dirty=dirty
+    )
+    # A link never pushed and without a baseline yet (not a seed's, not a join's) is fenced from its product's last
+    # stock read, as a joining link is from its page's (README, "A link's first push is fenced"): the SKU's quantity
+    # as read less the sales since the read the ledger has, with the shop's running counts of this instant. The
+    # quantity and its read are a pair, written together (a page that changed no value rewrites neither: an older
+    # read of the same quantity, whose sales since are subtracted in full, holds back less, never more).
+    # A SKU pushed under another item measures from that read too when it came after the push (`_fence_anew`,
+    # review59b F3: a sale made under the item before, first seen after, was held back from this item's push).
+    moved = previous is not None and previous.inventory_item_id != item_id  # (unlinked since: None)
+    fenced_anew = item_id is not None and read_at is not None and moved and await _fence_anew(session, sku_id, read_at)
+    unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
+    if seeds:
+        await _keep_seed_baselines(session, [sku_id])
+    elif item_id is not None and read_at is not None and unfenced:
+        await _keep_join_baselines(session, row.shop_id, {sku_id: (row.tiktok_sku_id, row.quantity, read_at)})
+    return change
+
+
+async def link_manually(
+    session: AsyncSession, merchant_id: str, sku_id: str, item_id: str | None, now: datetime, *,
+    compare: bool = False, compare_item_id: str | None = None,
+) -> PoolChange | None:  # fmt: skip
+    """The merchant links SKU `sku_id` to item `item_id` (None: unlinks it); a MANUAL link survives imports (a
+    bundle SKU unlinked is EXCLUDED, AUTO, as an import leaves it; `SKU_NOT_LINKABLE` to link one; `PRODUCT_DELETED`
+    to link or unlink a SKU of a product TikTok reports DELETED, which the pool leaves out). A link
+    with no push and no baseline yet keeps the push fence's baseline from its product's last stock read
+    (`products.stock_read_at`, migration 0020; README, "A link's first push is fenced"); so does a link moved to
+    another item whose push under the item before came before that read (`_fence_anew`, review59b F3).
+    None when the SKU is not the merchant's; `NotFoundError` when the item is not (or no longer exists).
+    `compare`: `SKU_LINK_CHANGED` unless the SKU draws on `compare_item_id` (None: no item) as read under the shop's
+    link turn, before anything is written (a list read before another tab linked it, tryout58 F3)."""
+    row = await sku_for_hand_link(session, merchant_id, sku_id)
     if row is None:
         return None
     if row.status == DELETED_PRODUCT_STATUS:  # linked or unlinked alike: its link stays DROPPED with its orders' item
@@ -823,32 +876,4 @@ async def link_manually(
     await hold_relink(session, row.shop_id, [row.tiktok_sku_id], dirty)
     if item_id is not None and await get_item(session, item_id, merchant_id) is None:
         raise NotFoundError("Inventory item", ("inventoryItemId",))
-    remembered, since = _kept(previous, item_id, now)
-    link = _link_row(
-        row.shop_id, merchant_id, row, state, source, item_id, now, remembered=remembered, linked_since=since
-    )
-    # The seed's read (`stock_counted_at`) goes by `upsert_links`' rule, as for an import: kept with the item it
-    # seeded, counted while the link names that item (`on_seed`), handed on as `baseline_read_at` when the merchant
-    # links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order the read
-    # had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
-    await record_link_periods(
-        session, row.shop_id, _ended_periods([link], {sku_id: previous} if previous else {}, now), now
-    )
-    await upsert_links(session, [link])
-    await touch_items(session, _relinked([link], {sku_id: previous} if previous is not None else {}), now)
-    change = await relink_lines(session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, extra_dirty=dirty)
-    # A link never pushed and without a baseline yet (not a seed's, not a join's) is fenced from its product's last
-    # stock read, as a joining link is from its page's (README, "A link's first push is fenced"): the SKU's quantity
-    # as read less the sales since the read the ledger has, with the shop's running counts of this instant. The
-    # quantity and its read are a pair, written together (a page that changed no value rewrites neither: an older
-    # read of the same quantity, whose sales since are subtracted in full, holds back less, never more).
-    # A SKU pushed under another item measures from that read too when it came after the push (`_fence_anew`,
-    # review59b F3: a sale made under the item before, first seen after, was held back from this item's push).
-    read_at = min(now, row.stock_read_at) if row.stock_read_at is not None else None
-    moved = previous is not None and previous.inventory_item_id != item_id  # (unlinked since: None)
-    fenced_anew = item_id is not None and read_at is not None and moved and await _fence_anew(session, sku_id, read_at)
-    unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
-    if item_id is not None and read_at is not None and unfenced:
-        read = {sku_id: (row.tiktok_sku_id, row.quantity, read_at)}
-        await _keep_join_baselines(session, row.shop_id, read)
-    return change
+    return await write_hand_link(session, row, previous, merchant_id, item_id, now, dirty)
