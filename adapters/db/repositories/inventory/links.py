@@ -337,6 +337,13 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
     await session.execute(statement)
 
 
+# A link's push record and what its push measured against it (`_fence_anew`)
+_PUSH_FORGOTTEN: dict[str, Any] = {
+    "pushed_quantity": None, "pushed_at": None, "push_landed_at": None, "held_quantity": 0, "held_since": None,
+    "restored_quantity": 0, "restored_since": None,
+}  # fmt: skip
+
+
 async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> bool:
     """Forget the push record of the link of `sku_id` (`pushed_quantity`, `pushed_at`, `push_landed_at`,
     `restored_quantity`), which a link change moving it to another item in this transaction (`inventoryItemCreate`'s
@@ -348,8 +355,11 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> 
     TikTok where the pool and the shelf had 17). A read no later than the push (`pushed_at`) or its landing
     (`push_landed_at`, when recorded), or a push whose answer is unrecorded (`push_intent` left:
     `domain.inventory_push.settled`), keeps the push's record and its baseline, as before (TikTok may show the
-    push's quantity, not the read's). The link's hold (`held_quantity`) is left to its next push. True when
-    forgotten. One statement."""
+    push's quantity, not the read's). The push's hold (`held_quantity`, `held_since`) and its restored units
+    (`restored_quantity`, `restored_since`) go with its record: they were measured against that push, and the read,
+    later, already counts every sale and cancellation TikTok made before it (review60 F1: the new item's push held
+    the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18). True
+    when forgotten. One statement."""
     links = sku_links.c
     statement = (
         update(sku_links)
@@ -360,7 +370,7 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> 
             or_(links.push_landed_at.is_(None), links.push_landed_at < read_at),
             links.push_intent.is_(None),
         )
-        .values(pushed_quantity=None, pushed_at=None, push_landed_at=None, restored_quantity=0)
+        .values(**_PUSH_FORGOTTEN)
     )
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
@@ -495,6 +505,15 @@ def _read_of(row: Any, stock_read_at: Mapping[str, datetime]) -> datetime:
     page: datetime = stock_read_at[row.tiktok_product_id]
     stored: datetime | None = row.stock_read_at
     return page if stored is None else max(page, stored)
+
+
+def _pushed_for(previous: Any) -> str | None:
+    """The item a stored link's push record (`pushed_quantity`) was made for: the item it names when LINKED, else
+    the item it remembers since the merchant's unlink (`unlinked_item_id`; None: none), the one `_kept` compares a
+    link back with."""
+    was = standing_state(previous.state, previous.inventory_item_id)
+    item: str | None = previous.inventory_item_id if was is LinkState.LINKED else previous.unlinked_item_id
+    return item
 
 
 def _kept(previous: Any, item_id: str | None, now: datetime) -> tuple[_Remembered, datetime | None]:
@@ -822,7 +841,10 @@ async def write_hand_link(
     # read of the same quantity, whose sales since are subtracted in full, holds back less, never more).
     # A SKU pushed under another item measures from that read too when it came after the push (`_fence_anew`,
     # review59b F3: a sale made under the item before, first seen after, was held back from this item's push).
-    moved = previous is not None and previous.inventory_item_id != item_id  # (unlinked since: None)
+    # The item the old push was made for: the one the link names, or, not linked now, the one it remembers (as
+    # `_kept` compares): a link back to it keeps that push's record (review60 F2: a sale made under it and unseen,
+    # left out of the read, was no longer held back: TikTok 20 where the shelf had 17).
+    moved = previous is not None and _pushed_for(previous) != item_id
     fenced_anew = item_id is not None and read_at is not None and moved and await _fence_anew(session, sku_id, read_at)
     unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
     if seeds:

@@ -1,0 +1,114 @@
+"""A SKU whose push under its item held back a sale made there and unseen, moved by hand to another item after a
+products read (create from the SKU, or `skuLink`): the new item's fence starts from that read, which already left the
+sale out, so its push holds nothing back for it again (review60 F1: it wrote 15 where TikTok, the pool and the shelf
+said 18)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.test_inventory_create_from_sku import SYNC_START, _create
+from tests.e2e.test_inventory_pool import LINK, UNLINK
+from tests.e2e.test_inventory_push import ADJUST, pooled_items, stock_of
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+
+def _second_after(at: float) -> None:
+    wait_until(lambda: time.time() >= int(at) + 1, what="the next second")
+
+
+@pytest.mark.parametrize("way", ["seeded", "skuLink"])
+def test_a_hold_of_the_item_before_is_not_held_again_by_the_item_a_sku_moved_to(
+    app_factory: Callable[..., ShopbridgeServer], way: str
+) -> None:
+    app = app_factory(products=6, orders=0)
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    made = app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R60 hat", "skus": [{"seller_sku": "R60-HAT", "quantity": 20}]},
+    )  # fmt: skip
+    (tiktok_sku,) = made["sku_ids"]
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    (hat,) = pooled_items(app, "R60-HAT")
+    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["pushedQuantity"] == 20, what="HAT's push")
+    # given a sale of 3 made under HAT, unseen (no webhooks in the test server, no orders sync)
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
+    # which ships from HAT's shelf before the SKU leaves HAT (R5: it counts on HAT whenever first seen)
+    app.sandbox.control("POST", f"/orders/{sale.get('order_id') or sale['id']}/status", {"status": "IN_TRANSIT"})
+    # and a push of HAT (a delivery of 1 counted) that holds the unseen sale back: TikTok 21 - 3 = 18
+    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
+    assert done["inventoryAdjust"]["userErrors"] == []
+    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["heldBackQuantity"] == 3, what="HAT's hold")
+    wait_until(lambda: stock_of(app, tiktok_id, tiktok_sku) == 18, what="TikTok at 18")
+    _second_after(time.time())
+    # when the merchant unlinks the SKU, a products sync reads TikTok's 18, and the SKU goes to a new item
+    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
+    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
+    assert app.graphql(UNLINK, {"input": {"skuId": sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    assert app.rows("SELECT quantity FROM skus WHERE id = :i", i=db_id["id"]) == [{"quantity": 18}]
+    if way == "skuLink":
+        done = _create(app, sku="R60-NEW", onHand=18)
+        assert done["userErrors"] == [], done
+        linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": done["inventoryItem"]["id"]}}, "m1")
+        assert linked["skuLink"]["userErrors"] == []
+    else:
+        done = _create(app, sku="R60-NEW", skuId=sku_gid)
+        assert done["userErrors"] == [], done
+    (new,) = pooled_items(app, "R60-NEW")
+    assert (new["onHand"], new["reserved"], new["available"]) == (18, 0, 18)
+    # then the new item's first push keeps TikTok's 18: the read already left the sale out (HAT's push wrote 18)
+    wait_until(lambda: pooled_items(app, "R60-NEW")[0]["links"][0]["pushedQuantity"] is not None, what="a push")
+    app.wait_for_idle_sync()
+    pushed = pooled_items(app, "R60-NEW")[0]["links"][0]
+    assert (pushed["pushedQuantity"], pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (18, 0, 18)
+
+
+def test_a_seeded_item_does_not_hold_back_an_open_sale_its_seed_already_counted_in(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """F1 with the sale still open: the seed (18, the read) leaves the open order out and the order, made before the
+    read and first seen after, carries its units into NEW (21 / 3 / 18): TikTok should stay 18 throughout."""
+    app = app_factory(products=6, orders=0)
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    made = app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R60 hat", "skus": [{"seller_sku": "R60-HAT", "quantity": 20}]},
+    )  # fmt: skip
+    (tiktok_sku,) = made["sku_ids"]
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    (hat,) = pooled_items(app, "R60-HAT")
+    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["pushedQuantity"] == 20, what="HAT's push")
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
+    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
+    assert done["inventoryAdjust"]["userErrors"] == []
+    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["heldBackQuantity"] == 3, what="HAT's hold")
+    wait_until(lambda: stock_of(app, tiktok_id, tiktok_sku) == 18, what="TikTok at 18")
+    _second_after(time.time())
+    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
+    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
+    assert app.graphql(UNLINK, {"input": {"skuId": sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    done = _create(app, sku="R60-NEW", skuId=sku_gid)
+    assert done["userErrors"] == [], done
+    wait_until(lambda: pooled_items(app, "R60-NEW")[0]["links"][0]["pushedQuantity"] is not None, what="a push")
+    app.wait_for_idle_sync()
+    first = pooled_items(app, "R60-NEW")[0]["links"][0]
+    first_push = (first["pushedQuantity"], first["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku))
+    # the open order, first seen now, carries its units into NEW's seed
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["ORDERS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    (new,) = pooled_items(app, "R60-NEW")
+    assert ((new["onHand"], new["reserved"], new["available"]), first_push) == ((21, 3, 18), (18, 0, 18))
