@@ -182,7 +182,8 @@ async def poll_shop(shop_id: str, kind: str, scheduled_at: str | None = None) ->
     tick = datetime.fromisoformat(scheduled_at) if scheduled_at else None
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         broker = poll_shop.broker
-        async with Resources.of(broker).serving(f"the {kind} poll of shop {shop_id}", live=True) as resources:
+        serving = Resources.of(broker).serving(f"the {kind} poll of shop {shop_id}", live=True, shop_id=shop_id)
+        async with serving as resources:
             deps = resources.sync
             await polling.start_poll(
                 deps.uow_factory, resources.queue, deps.events, deps.clock, resources.poll, shop_id, SyncKind(kind),
@@ -209,7 +210,7 @@ async def refresh_shop_tokens(shop_id: str) -> None:
     """Refresh the shop's access token if it is (still) due; a dead refresh token revokes the shop."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         async with Resources.of(refresh_shop_tokens.broker).serving(
-            f"the token refresh of shop {shop_id}", live=True
+            f"the token refresh of shop {shop_id}", live=True, shop_id=shop_id
         ) as resources:
             deps = resources.sync
             with tiktok_budget(refresh_shop_tokens):
@@ -234,10 +235,12 @@ async def process_webhook_events(shop_id: str) -> None:
     of the shop in this process, no other is sent. Its mark is cleared only once the run may read (a live slot held,
     its turn among the shop's runs), just before it reads the pending events: an event stored or replayed after that
     is sent a message of its own, one before it is in the reading. A message sent back for want of a live slot, or
-    waiting its turn, leaves the mark set: it is the shop's waiting message."""
+    while the shop's delete holds the shop (`Resources.serving`'s `shop_id`), or waiting its turn, leaves the mark
+    set: it is the shop's waiting message."""
     broker = process_webhook_events.broker
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
-        async with Resources.of(broker).serving(f"webhook events of shop {shop_id}", live=True) as resources:
+        serving = Resources.of(broker).serving(f"webhook events of shop {shop_id}", live=True, shop_id=shop_id)
+        async with serving as resources:
             started = functools.partial(run_started, broker, process_webhook_events.actor_name, shop_id)
             waiting = functools.partial(still_waiting, broker, process_webhook_events.actor_name, shop_id)
             await _process_webhook_events(resources.intake, shop_id, started, waiting)
@@ -311,7 +314,7 @@ async def register_webhooks(shop_id: str) -> None:
     """Register `SHOPBRIDGE_PUBLIC_URL/webhooks/tiktok` for shop `shop_id` with TikTok's Event API; idempotent."""
     with log_context(shop_id=shop_id):  # every log line of the run names the shop
         async with Resources.of(register_webhooks.broker).serving(
-            f"webhook registration of shop {shop_id}", live=True
+            f"webhook registration of shop {shop_id}", live=True, shop_id=shop_id
         ) as resources:
             deps = resources.intake
             with tiktok_budget(register_webhooks):
@@ -344,12 +347,13 @@ async def push_inventory(shop_id: str) -> None:
     Sent coalesced (`adapters.queue.send_coalesced`): while a message of the shop waits unstarted, no other is
     sent. So the shop's mark is cleared as the run begins (once it holds a live slot, `workers.slots`), before it
     reads anything: a change committed after that is sent a message of its own, one committed before it is in the
-    run's reading. A message sent back for want of a live slot leaves the mark set: it is the shop's waiting
-    message. A run pushes `PUSH_ROUNDS_PER_RUN` rounds at most, then sends the shop's push again for the rest
-    (coalesced too)."""
+    run's reading. A message sent back for want of a live slot, or while the shop's delete holds the shop
+    (`Resources.serving`'s `shop_id`: a delete rolled back lets it push, one committed makes it a no-op), leaves the
+    mark set: it is the shop's waiting message. A run pushes `PUSH_ROUNDS_PER_RUN` rounds at most, then sends the
+    shop's push again for the rest (coalesced too)."""
     with log_context(shop_id=shop_id):
         async with Resources.of(push_inventory.broker).serving(
-            f"the inventory push of shop {shop_id}", push=True
+            f"the inventory push of shop {shop_id}", push=True, shop_id=shop_id
         ) as resources:
             # Only now, with a live slot held: a message sent back for want of one still covers the shop.
             await run_started(push_inventory.broker, push_inventory.actor_name, shop_id)
@@ -386,7 +390,7 @@ async def reconcile_inventory(shop_id: str) -> None:
     """Compare TikTok's stock of the shop's linked SKUs with their targets; push again where it drifted."""
     with log_context(shop_id=shop_id):
         async with Resources.of(reconcile_inventory.broker).serving(
-            f"the inventory reconcile of shop {shop_id}", push=True
+            f"the inventory reconcile of shop {shop_id}", push=True, shop_id=shop_id
         ) as resources:
             await inventory_reconcile.reconcile_shop(shop_id, resources.push, resources.queue.enqueue_inventory_push)
 

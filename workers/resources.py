@@ -49,6 +49,7 @@ from adapters.config import ConfigError, Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.db.outage import describe, unavailable
+from adapters.db.shop_deletes import shop_being_deleted
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.logs import OUTAGE, bound_log_values
 from adapters.metrics import PrometheusPushMetrics
@@ -84,6 +85,12 @@ SCHEDULER_LEASE = "scheduler"
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_SECONDS = 30.0  # cancelled work normally ends in milliseconds; past this, say what is stuck
+
+# A shop's run delivered while the shop's delete holds its row (`Resources.serving(shop_id=...)`) is sent again after
+# this long (milliseconds). Short: a delete that rolls back keeps the shop, whose sale then waits this much more for
+# its push. Each send-back is one probe and one enqueue: over a 27 s delete, ~27 per message of the shop (coalesced,
+# a shop has about one message per actor).
+SHOP_DELETE_WAIT_DELAY_MS = 1_000
 
 
 # Net new container objects between two collections of the youngest generation (Python's default: 700). An import
@@ -227,7 +234,8 @@ class RunRefused(Exception):
 class RunPostponed(Exception):
     """An actor run not started, or stopped, its message sent again `delay_ms` later with its retries untouched
     (`Resources.serving`): delivered while the database is behind this code's migrations (`line` None: the gate's
-    MIGRATIONS_PENDING line says why), or refused or interrupted by a worker process's shutdown (`line`: one INFO
+    MIGRATIONS_PENDING line says why), with no live slot free or while its shop's delete holds the shop (`line`
+    None: no news, the message only waits), or refused or interrupted by a worker process's shutdown (`line`: one INFO
     line to log). `what` names the run; `log_values`: the run's log context (task_id, shop_id, …) where it was
     raised, for that line, which is logged once the run's context was left (`workers.actors.refused_quietly`)."""
 
@@ -283,7 +291,7 @@ class Resources(Middleware):
 
     @contextlib.asynccontextmanager
     async def serving(
-        self, what: str = "a run", *, live: bool = False, push: bool = False
+        self, what: str = "a run", *, live: bool = False, push: bool = False, shop_id: str | None = None
     ) -> AsyncIterator[WorkerResources]:
         """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
         and waits for it.
@@ -318,6 +326,16 @@ class Resources(Middleware):
         it would fail on a table or column the schema lacks, at ERROR, its retries spent before `migrate` runs. Its
         message is enqueued again with a delay, as Dramatiq's Retries middleware does but with its retry count
         untouched, and `RunPostponed` ends this delivery quietly (`workers.actors.refused_quietly`).
+
+        `shop_id`: a run of that shop's, which takes the shop's row (`ShopRepository.get` or `hold`). While the shop's
+        delete holds the row (`adapters.db.shop_deletes.shop_being_deleted`: PostgreSQL, a probe that never waits;
+        never on SQLite) the run does not start: it would wait for the delete's end (15-27 s on a 20k-order shop)
+        holding its worker thread, and a few such runs held every thread of a process (tryout59: a sale on another
+        shop waited 78 s). Its message is enqueued again `SHOP_DELETE_WAIT_DELAY_MS` later as a new delivery with
+        its retries untouched (a coalesced actor's mark renewed, not cleared: it still covers the shop), and
+        `RunPostponed` ends this delivery quietly; the thread is free at once. Sent again until the delete ends: a
+        shop deleted makes the run a no-op (every shop actor's "no such shop"), a delete rolled back lets it run, so
+        nothing of a kept shop is dropped. Outside a worker (no message to send again) the run goes on and waits.
         """
         if self._stopping:
             if self.settings.broker_url is not None:
@@ -330,6 +348,8 @@ class Resources(Middleware):
             draw_retry_delay(*(_delivery.get() or (None, None)))  # before the run: its task can say when it retries
             resources = await self.get()
             if (postponed := await self._postponement(what)) is not None:
+                raise postponed
+            if shop_id is not None and (postponed := await self._while_deleted(what, resources, shop_id)) is not None:
                 raise postponed
             with (
                 self.live_slots.held() if live or push else contextlib.nullcontext(True) as slot,
@@ -390,6 +410,19 @@ class Resources(Middleware):
         log.debug("%s waits for a live slot; its message is sent again in %d ms", what, LIVE_SLOT_WAIT_DELAY_MS)
         await send_again()
         return RunPostponed(what, LIVE_SLOT_WAIT_DELAY_MS)
+
+    async def _while_deleted(self, what: str, resources: WorkerResources, shop_id: str) -> RunPostponed | None:
+        """None when run `what` of shop `shop_id` may start (its row is not held by the shop's delete); else its
+        delivered message is enqueued again `SHOP_DELETE_WAIT_DELAY_MS` later, its retries untouched, and the
+        `RunPostponed` to raise is returned. Outside a worker (no message to send again): None, the run waits."""
+        if not await shop_being_deleted(resources.db, shop_id):
+            return None
+        send_again = self._send_again(SHOP_DELETE_WAIT_DELAY_MS)
+        if send_again is None:
+            return None
+        log.debug("%s waits for the shop's delete; its message is sent again in %d ms", what, SHOP_DELETE_WAIT_DELAY_MS)
+        await send_again()
+        return RunPostponed(what, SHOP_DELETE_WAIT_DELAY_MS)
 
     async def _postponement(self, what: str) -> RunPostponed | None:
         """None when run `what` may start (the schema is migrated); else its delivered message is enqueued again,
