@@ -111,10 +111,11 @@ async def run_sync_task(task_id: str, after_webhook_registration: bool = False) 
     process taken (`workers.slots`), the task stays QUEUED and its message is sent again shortly; so too, with
     `after_webhook_registration` (a new shop's import, its registration queued with it), while the shop's webhook
     registration has not ended, then while the import its connection queued ahead of it has not begun (ORDERS
-    waits for PRODUCTS: `webhook_registration.import_waits_for_registration`)."""
+    waits for PRODUCTS: `webhook_registration.import_waits_for_registration`); and, with its retries untouched, while
+    the task's shop is held by its delete (`Resources.serving`'s `task_id`: then the task is cancelled or gone)."""
     with log_context(task_id=task_id):
         middleware = Resources.of(run_sync_task.broker)
-        async with middleware.serving(f"sync task {task_id}") as resources:
+        async with middleware.serving(f"sync task {task_id}", task_id=task_id) as resources:
             settings, deps = middleware.settings, resources.sync
             waits_for = after_webhook_registration and await webhook_registration.import_waits_for_registration(
                 deps.uow_factory, deps.clock, task_id, REGISTRATION_WAIT_LONGEST

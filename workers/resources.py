@@ -49,7 +49,7 @@ from adapters.config import ConfigError, Settings
 from adapters.crypto import TokenCipher
 from adapters.db import Database, leases, uow_factory
 from adapters.db.outage import describe, unavailable
-from adapters.db.shop_deletes import shop_being_deleted
+from adapters.db.shop_deletes import shop_being_deleted, task_shop_being_deleted
 from adapters.events import InProcessEventBus, RedisEventBus
 from adapters.logs import OUTAGE, bound_log_values
 from adapters.metrics import PrometheusPushMetrics
@@ -291,7 +291,13 @@ class Resources(Middleware):
 
     @contextlib.asynccontextmanager
     async def serving(
-        self, what: str = "a run", *, live: bool = False, push: bool = False, shop_id: str | None = None
+        self,
+        what: str = "a run",
+        *,
+        live: bool = False,
+        push: bool = False,
+        shop_id: str | None = None,
+        task_id: str | None = None,
     ) -> AsyncIterator[WorkerResources]:
         """One actor run (`what`, for the log): yields the resources, tracked so that a shutdown cancels the run
         and waits for it.
@@ -336,6 +342,10 @@ class Resources(Middleware):
         `RunPostponed` ends this delivery quietly; the thread is free at once. Sent again until the delete ends: a
         shop deleted makes the run a no-op (every shop actor's "no such shop"), a delete rolled back lets it run, so
         nothing of a kept shop is dropped. Outside a worker (no message to send again) the run goes on and waits.
+        `task_id`: alike, for the shop of that sync task (`run_sync_task`: an import or poll of a shop, started just
+        before its delete took the shop, whose message is delivered while the delete holds it; its first
+        transaction takes the shop, and the task's row, which the delete's cancel holds too). A task the delete
+        cancelled or removed then makes the run a no-op.
         """
         if self._stopping:
             if self.settings.broker_url is not None:
@@ -349,7 +359,7 @@ class Resources(Middleware):
             resources = await self.get()
             if (postponed := await self._postponement(what)) is not None:
                 raise postponed
-            if shop_id is not None and (postponed := await self._while_deleted(what, resources, shop_id)) is not None:
+            if (postponed := await self._while_deleted(what, resources, shop_id, task_id)) is not None:
                 raise postponed
             with (
                 self.live_slots.held() if live or push else contextlib.nullcontext(True) as slot,
@@ -411,11 +421,20 @@ class Resources(Middleware):
         await send_again()
         return RunPostponed(what, LIVE_SLOT_WAIT_DELAY_MS)
 
-    async def _while_deleted(self, what: str, resources: WorkerResources, shop_id: str) -> RunPostponed | None:
-        """None when run `what` of shop `shop_id` may start (its row is not held by the shop's delete); else its
-        delivered message is enqueued again `SHOP_DELETE_WAIT_DELAY_MS` later, its retries untouched, and the
-        `RunPostponed` to raise is returned. Outside a worker (no message to send again): None, the run waits."""
-        if not await shop_being_deleted(resources.db, shop_id):
+    async def _while_deleted(
+        self, what: str, resources: WorkerResources, shop_id: str | None, task_id: str | None
+    ) -> RunPostponed | None:
+        """None when run `what` of shop `shop_id` (or of sync task `task_id`'s shop; neither: any run) may start, its
+        shop's row not held by the shop's delete; else its delivered message is enqueued again
+        `SHOP_DELETE_WAIT_DELAY_MS` later, its retries untouched, and the `RunPostponed` to raise is returned.
+        Outside a worker (no message to send again): None, the run waits."""
+        if shop_id is not None:
+            deleting = await shop_being_deleted(resources.db, shop_id)
+        elif task_id is not None:
+            deleting = await task_shop_being_deleted(resources.db, task_id)
+        else:
+            return None
+        if not deleting:
             return None
         send_again = self._send_again(SHOP_DELETE_WAIT_DELAY_MS)
         if send_again is None:

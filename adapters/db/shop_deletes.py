@@ -10,11 +10,11 @@ probes first (`shop_being_deleted`) can give its thread back instead (`workers.r
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import DBAPIError
 
 from adapters.db.engine import Database
-from adapters.db.tables import shops
+from adapters.db.tables import shops, sync_tasks
 
 LOCK_NOT_AVAILABLE = "55P03"
 """PostgreSQL's SQLSTATE for a row lock `NOWAIT` could not take at once (class 55, object not in prerequisite state)."""
@@ -37,7 +37,22 @@ async def shop_being_deleted(db: Database, shop_id: str) -> bool:
     deleted shop's threads frees nothing."""
     if db.is_sqlite:
         return False
-    probe = select(shops.c.id).where(shops.c.id == shop_id).with_for_update(read=True, key_share=True, nowait=True)
+    return await _held_by_a_delete(db, select(shops.c.id).where(shops.c.id == shop_id))
+
+
+async def task_shop_being_deleted(db: Database, task_id: str) -> bool:
+    """`shop_being_deleted` for the shop of sync task `task_id` (its row read as committed, not locked: the delete may
+    hold it too, having cancelled the task); False for an unknown task, or one whose shop is gone."""
+    if db.is_sqlite:
+        return False
+    of_task = select(shops.c.id).join(sync_tasks, sync_tasks.c.shop_id == shops.c.id).where(sync_tasks.c.id == task_id)
+    return await _held_by_a_delete(db, of_task)
+
+
+async def _held_by_a_delete(db: Database, shop_query: Select[tuple[str]]) -> bool:
+    """Whether the shop `shop_query` selects is held `FOR UPDATE` now: the query `FOR KEY SHARE OF shops NOWAIT`,
+    one statement in autocommit (PostgreSQL only), answering SQLSTATE 55P03 if so."""
+    probe = shop_query.with_for_update(read=True, key_share=True, nowait=True, of=shops)
     async with db.read_sessionmaker() as session:  # PostgreSQL: autocommit, the lock lives for the statement only
         try:
             await session.execute(probe)

@@ -29,8 +29,11 @@ from domain.intake import EventOutcome, Notification
 from domain.ports import TaskQueue
 from domain.services import inbox
 from domain.services.shops import delete_shop
+from domain.services.sync import start_sync
 from domain.shops import Shop
+from domain.sync import SyncKind
 from sandbox.config import SandboxConfig
+from tests.fakes import FakeTaskQueue
 from tests.fixtures.sandbox import SandboxServer
 from tests.fixtures.servers import POSTGRES_ONLY
 from tests.fixtures.sync import SyncHarness, row_counts, sync_settings
@@ -285,3 +288,73 @@ async def test_a_deleted_shops_runs_give_their_thread_back_and_end_as_no_ops_onc
     assert world.deliveries.failed() == []
     assert set((await row_counts(world.harness.db, kept.shop.id)).values()) == {0}
     assert len(updates(world.push.sandbox, kept.shop)) == world.kept_updates_before
+
+
+@POSTGRES_ONLY
+async def test_an_import_started_as_the_delete_began_gives_its_thread_back_and_ends_with_the_shop(
+    world: World,
+) -> None:
+    # given the delete of the kept shop past its first step (its tasks stopped, none here) and waiting to take the
+    # shop FOR UPDATE behind a holder of it FOR KEY SHARE (an import batch of the shop's, as in tryout59)
+    kept = world.kept
+    async with (
+        _held(world, "SELECT id FROM inventory_items WHERE id = :id FOR UPDATE", kept.item_id),
+        _held(world, "SELECT id FROM shops WHERE id = :id FOR KEY SHARE", kept.shop.id) as batch,
+    ):
+        deleting = asyncio.create_task(
+            delete_shop(world.harness.uow_factory, world.harness.clock, kept.shop.merchant_id, kept.shop.id)
+        )
+        await until_a_writer_waits_on_a_lock(world.harness.db)
+        # and an import of the shop started in that window (`syncStart`; its message not delivered yet)
+        (task,) = await start_sync(
+            world.harness.uow_factory, FakeTaskQueue(), world.harness.events, world.harness.clock,
+            kept.shop.merchant_id, kept.shop.id, [SyncKind.PRODUCTS],
+        )  # fmt: skip
+        # and the batch then commits: the delete takes the shop, cancels the import (holding its row) and waits on
+        # the shop's pool item, which the test holds
+        await batch.rollback()
+        await until(lambda: _cancelled_by_an_open_delete(world, task.id), "the delete cancelling the import")
+        # when the import's message is delivered, to the worker's one thread, then another shop's sale's webhook
+        from workers.actors import run_sync_task
+
+        run_sync_task.send(task.id)
+        other_event = await _sale(world, world.other, "other-sale")
+        await world.queue.enqueue_webhook_events(world.other.shop.id)
+
+        # then the other shop's event is processed while the delete holds the shop (before: the one thread waited
+        # on the import's row, which the delete holds, for as long as the delete)
+        async def settled() -> EventOutcome | None:
+            outcome = await _outcome(world, other_event)
+            return outcome if outcome is not EventOutcome.PENDING else None
+
+        outcome = await until(settled, "the other shop's event settled", timeout=OTHER_SHOP_SETTLES_WITHIN_SECONDS)
+        assert outcome is EventOutcome.PROCESSED
+        assert _sent_back(world, "run_sync_task", task.id) >= 1
+    # and once the delete commits, the import's message ends as a no-op with the shop: nothing failed, nothing left
+    assert await deleting == kept.shop.id
+    await until(lambda: _ended(world, "run_sync_task", task.id) > _sent_back(world, "run_sync_task", task.id), "ran")
+    assert world.deliveries.failed() == []
+    assert set((await row_counts(world.harness.db, kept.shop.id)).values()) == {0}
+
+
+async def _cancelled_by_an_open_delete(world: World, task_id: str) -> bool:
+    """Whether a session waits on a lock and the task's row is locked (the delete cancelled it, uncommitted)."""
+    async with world.harness.db.write_engine.connect() as conn:
+        free = await conn.execute(
+            text("SELECT id FROM sync_tasks WHERE id = :id FOR SHARE SKIP LOCKED"), {"id": task_id}
+        )
+        locked = free.first() is None
+        await conn.rollback()
+    return locked and await _sessions_waiting_on_a_lock(world) >= 1
+
+
+def _sent_back(world: World, actor_name: str, argument: str) -> int:
+    return sum(
+        1
+        for message, delay in list(world.deliveries.sent)
+        if message.actor_name == actor_name and message.args[:1] == (argument,) and delay == SHOP_DELETE_WAIT_DELAY_MS
+    )
+
+
+def _ended(world: World, actor_name: str, argument: str) -> int:
+    return sum(1 for name, args, _ in list(world.deliveries.ended) if name == actor_name and args[:1] == (argument,))
