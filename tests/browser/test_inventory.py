@@ -424,7 +424,7 @@ def test_a_change_that_fails_is_not_shown_beside_the_previous_ones_success(
     page.get_by_label("Units to add or remove").fill("3")
     page.get_by_label("Reason").fill("Delivery")
     page.get_by_role("button", name="Adjust").click()
-    expect(page.locator("#delta-error")).to_contain_text("may have been saved: Shopbridge did not answer")
+    expect(page.locator("#delta-error")).to_contain_text("may have been made: Shopbridge did not answer")
     expect(page.locator("#notice")).to_be_hidden()
     # when the network is back and the socket connects again, then "may have been saved" gives way to what was saved
     page.unroute("**/graphql")

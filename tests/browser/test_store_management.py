@@ -513,7 +513,7 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     """Rule (the seed's store list: each shop's status is one label): a status badge keeps its word on one line
     whatever the table's width. The table's cells may break long text anywhere (`overflow-wrap: anywhere`, for SKUs
     and names without spaces), and that let the badge break too: at 1280 px with four shops, "Activ" over "e".
-    And (js/stores.js, try-out console51, js/unsaved.js), with a rename open: "may have been saved" (no answer came)
+    And (js/stores.js, try-out console51, js/unsaved.js), with a rename open: "may have been renamed" (no answer came)
     gives way to what is saved once the socket is back (it stayed under "Live"), the form marked "Not saved";
     meanwhile the table fits its card and no time is broken inside a number (the table
     overflowed, "202" over "6,"); Save is disabled and says "Saving…" while the rename is on its way (nothing showed
@@ -553,7 +553,7 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     row.get_by_label("New name for US one").fill("US first")
     row.get_by_label("New name for US one").press("Enter")
     error = row.get_by_role("alert")
-    expect(error).to_contain_text("“US one” to “US first” may have been saved: Shopbridge did not answer.")
+    expect(error).to_contain_text("“US one” may have been renamed “US first”: Shopbridge did not answer.")
     # then the table fits its card, and every time keeps each of its words on one line
     assert page.evaluate(TABLE_FITS), "the table overflows its card"
     times = page.evaluate(
@@ -563,7 +563,9 @@ def test_a_status_badge_is_never_broken_inside_its_word(
     # when the network is back and the socket connects again, then the form says the name was not saved, marked so
     page.unroute("**/graphql")
     sockets[-1].close(code=1001, reason="cut")
-    expect(error).to_contain_text("was not saved: the shop is still named “US one”. Save again to rename it.")
+    expect(error).to_have_text(
+        "“US one” was not renamed “US first”: the shop is still named “US one”. Save again to rename it."
+    )
     expect(row.locator(".unsaved")).to_have_text("Not saved: press Save to rename the shop.")
     # when the rename is saved while the server is slow on it, then Save is disabled and says so until it lands
     held = hold_first(page, "mutation Rename")
@@ -921,3 +923,41 @@ def test_a_deletion_whose_answer_was_lost_ends_as_made_once_the_shop_is_read_gon
     expect(page.locator("dialog")).to_have_count(0)
     expect(page.get_by_text("No shop yet")).to_be_visible()
     assert app.graphql(SHOPS, None, "m1")["shops"]["edges"] == []
+
+
+def test_a_deletion_that_may_have_been_made_says_deleted_and_once_read_not_deleted(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/unsaved.js `mayHaveBeen`, `wasNot`; console59's "Found but not fixed"): a Delete whose answer never
+    came says the shop may have been deleted, and the read that tells it says "was not deleted", the verb of that
+    change. It said "The deletion of “Maple” may have been saved", then "… was not made", one verb for every change."""
+    # given a merchant's Store management with a shop, its socket routed so that the test can cut it
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()  # (every message forwarded)
+        sockets.append(ws)
+
+    page.route_web_socket("**/graphql", route)
+    sign_in(page, app, "m1")
+    # when its Delete cannot reach Shopbridge
+    page.route("**/graphql", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Delete Maple").click()
+    dialog = page.get_by_role("dialog", name="Delete “Maple”?")
+    dialog.get_by_label("Type the shop name to confirm").fill("Maple")
+    dialog.get_by_role("button", name="Delete shop").click()
+    # then the dialog says the shop may have been deleted
+    error = dialog.get_by_role("alert")
+    expect(error).to_have_text(
+        "“Maple” may have been deleted: Shopbridge did not answer. The page says whether it was as soon as "
+        "Shopbridge answers again."
+    )
+    # when the network is back and the socket connects again, then it says the shop was not deleted, and stays open
+    page.unroute("**/graphql")
+    sockets[-1].close(code=1001, reason="cut")
+    expect(error).to_have_text("“Maple” was not deleted: the shop is still connected. Delete it again, or Cancel.")
+    expect(dialog).to_be_visible()
+    assert len(app.graphql(SHOPS, None, "m1")["shops"]["edges"]) == 1

@@ -8,7 +8,7 @@ import { announce, fill, h, number, time } from "./dom.js";
 import { explain } from "./messages.js";
 import { COUNTERS, describeChange, ITEM_FIELDS, ITEM_UPDATES, oversoldBadge } from "./inventory.js";
 import { renderLinks } from "./links.js";
-import { answerLost, mayHaveBeenSaved, unsavedMark } from "./unsaved.js";
+import { answerLost, mayHaveBeen, unsavedMark } from "./unsaved.js";
 
 const ITEM = `query Item($id: ID!) { inventoryItem(id: $id) { ${ITEM_FIELDS} } }`;
 const PAYLOAD = `inventoryItem { ${ITEM_FIELDS} } userErrors { code field message }`;
@@ -192,9 +192,10 @@ export function renderItem(ctx, itemId) {
 
   /** A save whose answer was lost: its line says it may have been saved, and the item is read now (and again on a
    * reconnection, if Shopbridge cannot be reached yet): `settle(fresh)` then says whether it was, the form and its
-   * mark following. `made(fresh)` tells it from the item read (with its movements if `movements`). */
-  function answerLostFor(error, change, { movements = false, made, saved, notSaved }) {
-    error.textContent = mayHaveBeenSaved(change);
+   * mark following. `made(fresh)` tells it from the item read (with its movements if `movements`); `done` is its
+   * verb (js/unsaved.js mayHaveBeen: "saved", "made" for an adjustment, whose read says "was not made"). */
+  function answerLostFor(error, change, { movements = false, done = "saved", made, saved, notSaved }) {
+    error.textContent = mayHaveBeen(change, done);
     lost.set(error, {
       movements,
       settle: (fresh) => {
@@ -348,6 +349,7 @@ export function renderItem(ctx, itemId) {
         // made or not, told by its movement: adjusting again would add the units again
         lostAnswer: {
           movements: true,
+          done: "made",
           made: (fresh) => recorded(fresh, since, "ADJUSTED", n, why),
           saved: (fresh) => {
             delta.error.textContent = "";

@@ -7,7 +7,7 @@ import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time
 import { heldBack, notOnSale, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
-import { answerLost, mayHaveBeenSaved } from "./unsaved.js";
+import { answerLost, mayHaveBeen, wasNot } from "./unsaved.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { state source sku { id tiktokSkuId sellerSku quantity } } } } }`;
@@ -90,8 +90,9 @@ export function renderLinks(ctx, itemId, changed) {
 
   /** Sends the change, named `change` (app.js pageGraphql), and says how it went; true when it was made. One whose
    * answer was lost (js/unsaved.js: perhaps made; it said "Shopbridge cannot be reached", tryout58 F-low-b's rule)
-   * says it may have been made, reads the item again and says whether its SKU is linked to it now. */
-  async function run(query, input, key, change, success) {
+   * says it may have been (un)linked, reads the item again and says whether its SKU is linked to it now; `[subject,
+   * done]` word that doubt and its "was not" (js/unsaved.js mayHaveBeen: "SB-1 on Maple", "linked to SB-1"). */
+  async function run(query, input, key, change, success, [subject, done]) {
     try {
       const result = (await ctx.graphql(query, { input }, { change }))[key];
       if (result.userErrors.length) {
@@ -122,13 +123,13 @@ export function renderLinks(ctx, itemId, changed) {
         announce(exc.message, { kind: "error" });
         return false;
       }
-      announce(mayHaveBeenSaved(change), { kind: "error" });
+      announce(mayHaveBeen(subject, done), { kind: "error" });
       const fresh = await changed({ quiet: true });
       if (!fresh) return false; // not reachable yet: the page reads the item once the socket is back
       loadCandidates();
       const linkedNow = fresh.links.some((link) => link.sku.id === input.skuId);
       const made = key === "skuLink" ? linkedNow : !linkedNow;
-      announce(made ? success : `${change} was not made: the links below are the item's as saved.`, { kind: made ? "success" : "error" });
+      announce(made ? success : wasNot(subject, done, "the links below are the item's as saved."), { kind: made ? "success" : "error" });
       return made;
     }
   }
@@ -160,7 +161,8 @@ export function renderLinks(ctx, itemId, changed) {
       // compareInventoryItemId: only if it still draws on this item (another tab may have linked it elsewhere since
       // the list was read: unlinked, that other item would lose it; review59 F6)
       unlinked = await run(UNLINK, { skuId: link.sku.id, compareInventoryItemId: itemId }, "skuUnlink", `The unlink of ${label} from ${itemSku}`,
-        `${label} is unlinked: it keeps its TikTok stock, and its open orders stay reserved here until they ship.`);
+        `${label} is unlinked: it keeps its TikTok stock, and its open orders stay reserved here until they ship.`,
+        [label, `unlinked from ${itemSku}`]);
       dialog.close();
     });
     dialog.addEventListener("close", () => {
@@ -253,7 +255,7 @@ export function renderLinks(ctx, itemId, changed) {
         : [h("button", { type: "button", "aria-label": `Link ${label}`,
           // compareInventoryItemId null: only if it still draws on no item (another tab may have linked it: tryout58 F3)
           onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId, compareInventoryItemId: null }, `The link of ${label} to ${itemSku}`,
-            `${label} is linked: it now draws on this item, and its open orders reserve units here.`) }, "Link"),
+            `${label} is linked: it now draws on this item, and its open orders reserve units here.`, [label, `linked to ${itemSku}`]) }, "Link"),
         // A SKU with no twin among the items (no seller SKU, or one no item has): an item of its own, linked to it
         // (newcomer57 F11: only the API could create one, and the merchant had to go there). One an item has: that
         // item named, and a way to it, instead of a Create refused SKU_ALREADY_EXISTS (tryout58 F-low-e).
@@ -406,10 +408,10 @@ export function renderLinks(ctx, itemId, changed) {
 
   /** One link per click, none while one is under way (as inventory-item.js `once`): a double-click sent two. The
    * button stays disabled once linked: its row goes when the list is read again. */
-  async function linkOnce(button, input, change, success) {
+  async function linkOnce(button, input, change, success, doubt) {
     if (button.disabled) return;
     button.disabled = true;
-    if (!(await run(LINK, input, "skuLink", change, success))) button.disabled = false;
+    if (!(await run(LINK, input, "skuLink", change, success, doubt))) button.disabled = false;
   }
 
   shopSelect.addEventListener("change", () => {

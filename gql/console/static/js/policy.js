@@ -5,7 +5,7 @@
 
 import { announce, fill, h, number } from "./dom.js";
 import { explain } from "./messages.js";
-import { answerLost, mayHaveBeenSaved, unsavedMark } from "./unsaved.js";
+import { answerLost, mayHaveBeen, unsavedMark } from "./unsaved.js";
 
 const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
 const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
@@ -232,7 +232,7 @@ export function renderPolicy(ctx, shopId) {
       mark.set(true);
       if (answerLost(exc)) {
         // (tryout58 F-low-b: "Shopbridge cannot be reached" beside a policy the server had saved)
-        formError.textContent = mayHaveBeenSaved(change);
+        formError.textContent = mayHaveBeen(change, "saved");
         lost = { input, change };
         load({ quiet: true }); // and again on a reconnection, if Shopbridge cannot be reached yet
       } else {

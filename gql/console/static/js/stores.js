@@ -5,7 +5,7 @@ import { allShops, ApiError, graphql } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, REGION_NAMES, RETURN_WITHOUT_AUTHORIZATION, STATUS_LABELS } from "./messages.js";
 import { syncNow as syncStarter } from "./syncnow.js";
-import { answerLost, mayHaveBeenSaved, unsavedMark } from "./unsaved.js";
+import { answerLost, mayHaveBeen, unsavedMark, wasNot } from "./unsaved.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
@@ -274,9 +274,10 @@ export function renderStores(ctx) {
 
     /** A rename whose answer was lost (js/unsaved.js): read the shop now, and again on a reconnection until one read
      * answers (`renameLost`), and say whether it is so named: then the rename ends as saved; else the form stays,
-     * marked, saying its name. */
-    function answerLostFor(sent, change) {
-      error.textContent = mayHaveBeenSaved(change);
+     * marked, saying its name ("“US one” was not renamed “US first”: …"). */
+    function answerLostFor(sent) {
+      const [subject, done] = [`“${shop.name}”`, `renamed “${sent}”`];
+      error.textContent = mayHaveBeen(subject, done);
       const check = async () => {
         let saved;
         try {
@@ -292,7 +293,7 @@ export function renderStores(ctx) {
           return refused({ code: "NOT_FOUND" });
         }
         if (saved.name === sent) return renamed(saved);
-        error.textContent = `${change} was not saved: the shop is still named “${saved.name}”. Save again to rename it.`;
+        error.textContent = wasNot(subject, done, `the shop is still named “${saved.name}”. Save again to rename it.`);
       };
       const pending = { input, check };
       renameLost = pending;
@@ -324,7 +325,7 @@ export function renderStores(ctx) {
       } catch (exc) {
         mark.set(true);
         // (the name as the server stores it: trimmed, in NFC, domain.shops.parse_shop_name)
-        if (answerLost(exc)) answerLostFor(input.value.trim().normalize("NFC"), change);
+        if (answerLost(exc)) answerLostFor(input.value.trim().normalize("NFC"));
         else error.textContent = exc.message;
       } finally {
         save.disabled = false;
@@ -412,7 +413,7 @@ export function renderStores(ctx) {
         }
         await deleted();
       } catch (exc) {
-        if (answerLost(exc)) answerLostFor(change);
+        if (answerLost(exc)) answerLostFor();
         else error.textContent = exc.message;
         deleteButton.disabled = false;
       }
@@ -426,9 +427,11 @@ export function renderStores(ctx) {
     }
 
     /** A deletion whose answer was lost (js/unsaved.js): read the shop now, and again on a reconnection until one read
-     * answers (`deleteLost`): gone, the dialog ends as a deletion made; still there, it says so and stays. */
-    function answerLostFor(change) {
-      error.textContent = mayHaveBeenSaved(change);
+     * answers (`deleteLost`): gone, the dialog ends as a deletion made; still there, it says so ("“Maple” was not
+     * deleted: …") and stays. */
+    function answerLostFor() {
+      const [subject, done] = [`“${shop.name}”`, "deleted"];
+      error.textContent = mayHaveBeen(subject, done);
       const check = async () => {
         let still;
         try {
@@ -439,7 +442,7 @@ export function renderStores(ctx) {
         if (deleteLost !== check || !dialog.open) return; // cancelled, or sent again, meanwhile
         deleteLost = null;
         if (!still) return deleted();
-        error.textContent = `${change} was not made: the shop is still connected. Delete it again, or Cancel.`;
+        error.textContent = wasNot(subject, done, "the shop is still connected. Delete it again, or Cancel.");
       };
       deleteLost = check;
       check();

@@ -12,10 +12,18 @@ import { h } from "./dom.js";
  * doubt: nothing was saved. */
 export const answerLost = (error) => error?.code === "NETWORK";
 
-/** The sentence under a form whose save's answer was lost, after its subject (`change`, as the page names it for
- * app.js pageGraphql: "The push policy of “Maple”"). */
-export const mayHaveBeenSaved = (change) =>
-  `${change} may have been saved: Shopbridge did not answer. The page shows what is saved as soon as Shopbridge answers again.`;
+/** What a page says of a change whose answer was lost: "`subject` may have been `done`", with the verb of that change
+ * (`done`: "saved" for a form's save, "deleted", "renamed “Main store”", "linked to SB-1", "started", "cancelled"), so
+ * that the read which tells it says the same verb: "… was not deleted" (`wasNot`), or the page's own words for the
+ * change made. One verb for every change read badly ("The deletion of “Maple” may have been saved", console59's
+ * "Found but not fixed"). `subject` names it as the page shows it ("The push policy of “Maple”", "“Maple”"). */
+export const mayHaveBeen = (subject, done) =>
+  `${subject} may have been ${done}: Shopbridge did not answer. `
+  + `${done === "saved" ? "The page shows what is saved" : "The page says whether it was"} as soon as Shopbridge answers again.`;
+
+/** What the read that tells a lost answer says when the change was not made: "`subject` was not `done`: `why`" (the
+ * same `subject` and `done` as `mayHaveBeen`; `why`: what the read found, and what to do). */
+export const wasNot = (subject, done, why) => `${subject} was not ${done}: ${why}`;
 
 /**
  * A form's "Not saved" mark: a line (`element`, class `unsaved`, hidden while off) saying `text` ("Not saved: press
