@@ -15,7 +15,8 @@ Fixtures:
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
 `a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
 way, then let through and its answer handled by the page); `lose_answers` (requests the server handles whose answers
-are lost on their way back); `record_departures` (the page's navigations away from the
+are lost on their way back) and `lose_requests` (requests lost on their way there: the server never sees them, the
+page cannot tell them from a lost answer); `record_departures` (the page's navigations away from the
 console, recorded and stopped); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
 (the page's sockets dropping the messages of some subscriptions while an event is set).
 """
@@ -210,6 +211,19 @@ def lose_answers(page: Page, operation: str) -> None:
     def lose(route: Route) -> None:
         if ((route.request.post_data_json or {}).get("query") or "").startswith(operation):
             route.fetch()  # the server handles it, and commits
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/graphql", lose)
+
+
+def lose_requests(page: Page, operation: str) -> None:
+    """From now on, each GraphQL request whose document starts with `operation` is lost on its way (the connection
+    reset before the server read it): it never reaches the server, and the page sees what `lose_answers` shows it."""
+
+    def lose(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("query") or "").startswith(operation):
             route.abort("connectionreset")
         else:
             route.fallback()

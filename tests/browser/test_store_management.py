@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     hold_first,
     let_through,
     lose_answers,
+    lose_requests,
     press,
     record_departures,
     sign_in,
@@ -961,3 +962,49 @@ def test_a_deletion_that_may_have_been_made_says_deleted_and_once_read_not_delet
     expect(error).to_have_text("“Maple” was not deleted: the shop is still connected. Delete it again, or Cancel.")
     expect(dialog).to_be_visible()
     assert len(app.graphql(SHOPS, None, "m1")["shops"]["edges"]) == 1
+
+
+def test_a_sync_now_or_a_reauthorization_whose_answer_was_lost_says_what_the_read_found(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/syncnow.js `told`, js/stores.js `syncTold`, `reauthorizationLost`; console59's "Found but not fixed"):
+    a Sync now whose answer was lost reads the shop's manual tasks and says whether it started them, as an answered
+    one does; a re-authorization whose answer was lost reads the shop and says it is not re-authorized (its answer was
+    TikTok's consent page; nothing changes before the consent). Both said "Shopbridge cannot be reached", the sync
+    started, and a Sync now pressed again was refused by it."""
+    # given a merchant's Store management with a shop whose imports are done
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    manual = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'MANUAL'"
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Maple")
+    # when a Sync now's answer is lost after the server started it
+    lose_answers(page, "mutation Sync")
+    row.get_by_role("button", name="Sync Maple now").click()
+    # then the page says the sync started, as an answered one does: its two imports are made
+    expect(page.locator("#notice")).to_have_text("Sync of “Maple” started: follow it in the Task Center.")
+    assert len(app.rows(manual)) == 2
+    expect(row.get_by_role("button", name="Sync Maple now")).to_be_enabled()
+    # when, that sync ended, a Sync now is lost on its way (the server never sees it)
+    app.wait_for_idle_sync()
+    page.unroute("**/graphql")
+    lose_requests(page, "mutation Sync")
+    row.get_by_role("button", name="Sync Maple now").click()
+    # then the page says no sync started, and nothing did
+    expect(page.locator("#notice")).to_have_text(
+        "A sync of “Maple” was not started: the shop has no sync started since you pressed Sync now. "
+        "Press Sync now again."
+    )
+    assert len(app.rows(manual)) == 2
+    # when a re-authorization's answer is lost after the server started it
+    page.unroute("**/graphql")
+    lose_answers(page, "mutation Reauthorize")
+    departures = record_departures(page)
+    row.get_by_role("button", name="Re-authorize Maple").click()
+    # then the page says the shop is not re-authorized, and how to open TikTok's consent page; it stays
+    expect(page.locator("#notice")).to_have_text(
+        "“Maple” is not re-authorized: Shopbridge did not answer with TikTok's consent page, and nothing changes on "
+        "the shop before you consent there (its status: Active). Press Re-authorize again to open the page."
+    )
+    assert departures() == []

@@ -16,6 +16,8 @@ from tests.browser.conftest import (
     forward_unless,
     hold_first,
     let_through,
+    lose_answers,
+    lose_requests,
     missing_messages,
     press,
     sign_in,
@@ -555,3 +557,92 @@ def test_a_sync_now_a_background_poll_of_the_shop_holds_up_starts_once_the_poll_
     expect(manual).to_have_count(2)
     for n in range(2):
         expect(manual.nth(n).locator(".badge")).to_have_text("Succeeded")
+
+
+TASK = "query($id: ID!) { syncTask(id: $id) { status cancelRequested } }"
+
+
+def said_by(page: Page) -> Callable[[str], Callable[[], bool]]:
+    """`said(sentence)`: whether the notice has shown `sentence` since NOTICES was evaluated, to wait on."""
+    page.evaluate(NOTICES)
+    return lambda sentence: lambda: sentence in page.evaluate("() => window.notices")
+
+
+def test_a_sync_now_whose_answer_was_lost_says_it_started_once_the_shops_tasks_are_read(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/syncnow.js `told`, js/tasks.js `syncTold`; console59's "Found but not fixed"): a Sync now whose answer
+    was lost says it may have been started, reads the shop's manual tasks and, started, shows them and says so, as an
+    answered one does. It said "Shopbridge cannot be reached" of a sync started."""
+    # given a shop whose imports are done, in the Task Center, and TikTok holding the next searches
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    open_task_center(page, app, "m1")
+    expect(page.locator("li.task")).to_have_count(2)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    # (every sentence the notice shows from now on: the tasks' own changes of status are announced there too)
+    said = said_by(page)
+    # when a Sync now's answer is lost after the server started it
+    lose_answers(page, "mutation Sync")
+    page.get_by_label("Shop to sync").select_option(label="Maple")
+    page.get_by_role("button", name="Sync now").click()
+    # then the page says it may have been started, then that it started, as an answered one does, and lists its two
+    # imports
+    wait_until(said("Sync started."), "Sync started. said")
+    notices = page.evaluate("() => window.notices")
+    assert notices.index(
+        "A sync of “Maple” may have been started: Shopbridge did not answer. The page says whether it was as soon as "
+        "Shopbridge answers again."
+    ) < notices.index("Sync started."), notices
+    assert not [each for each in notices if "cannot be reached" in each], notices
+    expect(page.locator("li.task")).to_have_count(4)
+    expect(page.locator("li.task").filter(has_text="manual")).to_have_count(2)
+    app.sandbox.hold()
+
+
+def test_a_cancel_whose_answer_was_lost_says_cancelling_or_not_cancelled_once_its_task_is_read(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js `cancelLost`; console59's "Found but not fixed"): a Cancel whose answer was lost says it may
+    have been cancelled, reads its task and says what it found: cancelling, as an answered one does, or not cancelled
+    and why, its Cancel working again. It said "Shopbridge cannot be reached" of a cancel made."""
+    # given a shop whose two imports are running, held at TikTok
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.sandbox.wait_held(2)
+    open_task_center(page, app, "m1")
+    products = page.locator("li.task", has_text="Products · Maple")
+    orders = page.locator("li.task", has_text="Orders · Maple")
+    expect(products.locator(".badge")).to_have_text("Running")
+    expect(orders.locator(".badge")).to_have_text("Running")
+    said = said_by(page)
+    # when a Cancel of the products import loses its answer after the server took it
+    lose_answers(page, "mutation Cancel")
+    task_id = products.get_attribute("data-task-id")
+    products.get_by_role("button", name="Cancel").click()
+    # then the page says it may have been cancelled, then that it is cancelling, as an answered one does
+    wait_until(said("Cancelling: the import stops at its next page."), "cancelling said")
+    notices = page.evaluate("() => window.notices")
+    doubt = (
+        "The Products import of “Maple” may have been cancelled: Shopbridge did not answer. The page says whether it "
+        "was as soon as Shopbridge answers again."
+    )
+    assert doubt in notices, notices
+    assert not [each for each in notices if "cannot be reached" in each], notices
+    assert app.graphql(TASK, {"id": task_id}, "m1")["syncTask"]["cancelRequested"] is True
+    # when a Cancel of the orders import is lost on its way (the server never sees it)
+    page.unroute("**/graphql")
+    lose_requests(page, "mutation Cancel")
+    orders_id = orders.get_attribute("data-task-id")
+    orders.get_by_role("button", name="Cancel").click()
+    # then the page says it was not cancelled, still running, and its Cancel works again
+    not_cancelled = (
+        "The Orders import of “Maple” was not cancelled: it is still running. Press Cancel again to cancel it."
+    )
+    wait_until(said(not_cancelled), "not cancelled said")
+    expect(orders.get_by_role("button", name="Cancel")).to_be_enabled()
+    assert app.graphql(TASK, {"id": orders_id}, "m1")["syncTask"]["cancelRequested"] is False
+    page.unroute("**/graphql")
+    app.sandbox.hold()

@@ -92,7 +92,10 @@ export function renderStores(ctx) {
   const syncing = new Set(); // ids of the shops whose Sync now is on its way
   let renameLost = null; // the open rename whose answer was lost: a read of its shop that tells it (a function), or null
   let deleteLost = null; // the open Delete dialog's deletion whose answer was lost: a read that tells it, or null
-  const starter = syncStarter(ctx); // Sync now, as the Task Center's (js/syncnow.js)
+  const reauthorizeLost = new Map(); // shop id -> the read telling a re-authorization whose answer was lost
+  const syncNames = new Map(); // shop id -> its name when its Sync now was sent (a lost answer's read names it so)
+  // Sync now, as the Task Center's (js/syncnow.js); one whose answer was lost is told by a read of its tasks
+  const starter = syncStarter(ctx, { told: syncTold });
 
   /** Read the list and render it. A read asked for while one is under way does not start beside it: it follows once
    * that one rendered (one more read for every ask made meanwhile), so each read renders and the last one started
@@ -338,14 +341,51 @@ export function renderStores(ctx) {
   }
 
   async function reauthorize(shop) {
+    const change = `The re-authorization of “${shop.name}”`;
     try {
-      const change = `The re-authorization of “${shop.name}”`;
+      reauthorizeLost.delete(shop.id); // (pressed again: this answer tells it)
       const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } }, { change })).shopReauthorizationStart;
       if (result.userErrors.length) return announce(explainRefusal(result), { kind: "error" });
       location.assign(result.authorizationUrl);
     } catch (exc) {
-      announce(exc.message, { kind: "error" });
+      if (!answerLost(exc)) return announce(exc.message, { kind: "error" });
+      announce(mayHaveBeen(change, "started"), { kind: "error" });
+      reauthorizationLost(shop);
     }
+  }
+
+  /** A re-authorization whose answer was lost (js/unsaved.js): its answer was TikTok's consent page, and nothing
+   * changes on the shop before the merchant consents there, so the read of the shop (now, and again on a
+   * reconnection until one answers) shows it in its row and says it is not re-authorized: pressing again opens the
+   * page. It said "Shopbridge cannot be reached" of a start perhaps made; a shop deleted meanwhile is said NOT_FOUND. */
+  function reauthorizationLost(shop) {
+    const check = async () => {
+      let fresh;
+      try {
+        fresh = (await ctx.graphql(SHOP, { id: shop.id })).shop;
+      } catch {
+        return; // not reachable yet: read again once the socket is back
+      }
+      if (reauthorizeLost.get(shop.id) !== check) return; // pressed again meanwhile
+      reauthorizeLost.delete(shop.id);
+      if (!fresh) return refused({ code: "NOT_FOUND" });
+      replaceRow(fresh);
+      announce(`“${fresh.name}” is not re-authorized: Shopbridge did not answer with TikTok's consent page, and nothing `
+        + `changes on the shop before you consent there (its status: ${STATUS_LABELS[fresh.status] || fresh.status}). `
+        + "Press Re-authorize again to open the page.", { kind: "error" });
+    };
+    reauthorizeLost.set(shop.id, check);
+    check();
+  }
+
+  /** What the read of a Sync now whose answer was lost found (js/syncnow.js `told`), said as an answered one is. */
+  function syncTold({ input, started, running }) {
+    const name = syncNames.get(input.shopId) ?? shown.get(input.shopId)?.name ?? "this shop";
+    if (started.length) return announce(`Sync of “${name}” started: follow it in the Task Center.`, { kind: "success" });
+    const why = running.length
+      ? "a sync of it started before is still running: follow it in the Task Center."
+      : "the shop has no sync started since you pressed Sync now. Press Sync now again.";
+    announce(wasNot(`A sync of “${name}”`, "started", why), { kind: "error" });
   }
 
   async function syncNow(shop, button) {
@@ -356,8 +396,11 @@ export function renderStores(ctx) {
       const input = { shopId: shop.id, kinds: ["PRODUCTS", "ORDERS"] };
       // Refused by the shop's background polls alone, it waits for them and is sent again (js/syncnow.js): it said
       // the refusal, "already running, follow it in the Task Center", of a poll the Task Center hides by default.
+      syncNames.set(shop.id, shop.name);
       const result = await starter.send(SYNC, input, `Sync now of “${shop.name}”`);
-      if (result.userErrors.length) announce(explainRefusal(result), { kind: "error" });
+      // its answer lost: it may have started; the read of its tasks says whether (syncTold)
+      if (!result) announce(mayHaveBeen(`A sync of “${shop.name}”`, "started"), { kind: "error" });
+      else if (result.userErrors.length) announce(explainRefusal(result), { kind: "error" });
       else announce(`Sync of “${shop.name}” started: follow it in the Task Center.`, { kind: "success" });
     } catch (exc) {
       announce(exc.message, { kind: "error" });
@@ -512,6 +555,7 @@ export function renderStores(ctx) {
     // reached again: an open rename whose answer was lost reads its shop (it said "cannot be reached" under "Live")
     renameLost?.check();
     deleteLost?.();
+    for (const check of [...reauthorizeLost.values()]) check();
     joined = false; // the subscription starts again: its first message reconciles the list again
     load();
   });
@@ -521,5 +565,6 @@ export function renderStores(ctx) {
     stopShops();
     stopDeletions();
     stopReconnect();
+    starter.stop();
   };
 }

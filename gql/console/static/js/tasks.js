@@ -7,6 +7,7 @@ import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from 
 import { explain, explainRefusal, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 import { syncNow as syncStarter } from "./syncnow.js";
+import { answerLost, mayHaveBeen, wasNot } from "./unsaved.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage retryAt cancelRequested createdAt startedAt finishedAt shop { id name }`;
@@ -51,6 +52,7 @@ export function renderTasks(ctx) {
   const tasks = new Map(); // id -> task, as its row shows it
   const rows = new Map(); // id -> <li>
   const cancelling = new Set(); // ids of the tasks whose cancel is on its way
+  const cancelsLost = new Map(); // task id -> the read telling a cancel whose answer was lost (js/unsaved.js)
   const list = h("ol", { class: "tasks", "aria-label": "Sync tasks, newest first" });
   const more = h("button", { type: "button", hidden: true, onclick: () => load(cursor) }, "Show older tasks");
   const shopSelect = h("select", { id: "sync-shop", name: "shop" });
@@ -195,6 +197,7 @@ export function renderTasks(ctx) {
     cancelling.add(task.id); // its button stays disabled through the task's messages meanwhile (render)
     button.disabled = true;
     let refusal;
+    const subject = `The ${KIND_LABELS[task.kind]} import of “${task.shop?.name ?? "a deleted shop"}”`;
     try {
       const change = `The cancellation of the ${KIND_LABELS[task.kind]} import of “${task.shop?.name ?? "a deleted shop"}”`;
       const result = (await ctx.graphql(CANCEL, { input: { taskId: task.id } }, { change })).syncTaskCancel;
@@ -205,6 +208,7 @@ export function renderTasks(ctx) {
         return announce("Cancelling: the import stops at its next page.");
       }
     } catch (exc) {
+      if (answerLost(exc)) return cancelLost(task.id, subject);
       announce(exc.message, { kind: "error" });
       return giveCancelBack(task.id);
     }
@@ -212,6 +216,41 @@ export function renderTasks(ctx) {
     if (refusal.code !== "NOT_FOUND") return reread(task.id);
     cancelling.delete(task.id);
     load();
+  }
+
+  /** A cancel whose answer was lost (js/unsaved.js): it may have been made, so the task is read (now, and again on a
+   * reconnection until one read answers; its Cancel stays disabled meanwhile) and shown, and the page says what the
+   * read found: cancelled (`cancelRequested`, or CANCELLED), or not, with why (still running: Cancel works again;
+   * ended first). It said "Shopbridge cannot be reached" of a cancel perhaps made (console59's "Found but not fixed").
+   * Gone (its shop deleted meanwhile), the list is read again, as a refusal NOT_FOUND says. */
+  function cancelLost(id, subject) {
+    announce(mayHaveBeen(subject, "cancelled"), { kind: "error" });
+    const check = async () => {
+      let fresh;
+      try {
+        fresh = (await ctx.graphql(TASK, { id })).syncTask;
+      } catch {
+        return; // not reachable yet: read again once the socket is back
+      }
+      if (cancelsLost.get(id) !== check) return; // told by another read meanwhile
+      cancelsLost.delete(id);
+      cancelling.delete(id);
+      if (!fresh) {
+        announce(explain({ code: "NOT_FOUND" }), { kind: "error" });
+        return load();
+      }
+      const known = tasks.get(id);
+      // Progress never goes back: a message that told its end while this read was on its way stays.
+      const shown = known && !ACTIVE.has(known.status) && ACTIVE.has(fresh.status) ? known : fresh;
+      upsert(shown, { quiet: true });
+      if (shown.status === "CANCELLED") return announce(`${subject} is cancelled.`, { kind: "success" });
+      if (shown.cancelRequested && ACTIVE.has(shown.status)) return announce("Cancelling: the import stops at its next page.");
+      const status = STATUS_LABELS[shown.status].toLowerCase();
+      announce(wasNot(subject, "cancelled", ACTIVE.has(shown.status)
+        ? `it is still ${status}. Press Cancel again to cancel it.` : `it had ended first (${status}).`), { kind: "error" });
+    };
+    cancelsLost.set(id, check);
+    check();
   }
 
   /** The task's Cancel works again: the button of its row as shown now (the list may have been read meanwhile). */
@@ -249,7 +288,23 @@ export function renderTasks(ctx) {
   // One Sync now at a time: a double-click sent two syncStart, and the second, refused SYNC_ALREADY_RUNNING by the
   // tasks the first had just queued, replaced "Sync started." with an error.
   const syncButton = h("button", { type: "submit", class: "primary" }, "Sync now");
-  const starter = syncStarter(ctx);
+  const syncNames = new Map(); // shop id -> its name when its Sync now was sent (a lost answer's read names it so)
+  // one whose answer was lost is told by a read of the shop's manual tasks (js/syncnow.js `told`)
+  const starter = syncStarter(ctx, { told: syncTold });
+
+  /** What the read of a Sync now whose answer was lost found: started, the list is read again (its new tasks shown,
+   * as an answered Sync now shows them) and it says so, as an answered one does; else why not. */
+  function syncTold({ input, started, running }) {
+    const name = syncNames.get(input.shopId) ?? "this shop";
+    if (started.length) {
+      load();
+      return announce(started.every(shows) ? "Sync started." : "Sync started: Show imports to follow it.", { kind: "success" });
+    }
+    const why = running.length
+      ? "a sync of it started before is still running: follow it below."
+      : "the shop has no sync started since you pressed Sync now. Press Sync now again.";
+    announce(wasNot(`A sync of “${name}”`, "started", why), { kind: "error" });
+  }
 
   async function syncNow(event) {
     event.preventDefault();
@@ -258,9 +313,13 @@ export function renderTasks(ctx) {
     syncButton.disabled = true;
     try {
       const input = { shopId: shopSelect.value, kinds: ["PRODUCTS", "ORDERS"] };
-      const change = `Sync now of “${shopSelect.selectedOptions[0]?.textContent ?? ""}”`;
+      const name = shopSelect.selectedOptions[0]?.textContent ?? "";
+      const change = `Sync now of “${name}”`;
+      syncNames.set(input.shopId, name);
       // Refused by the shop's background polls alone, it waits for them and is sent again (js/syncnow.js).
       const result = await starter.send(SYNC, input, change);
+      // its answer lost: it may have started; the read of the shop's tasks says whether (syncTold)
+      if (!result) return announce(mayHaveBeen(`A sync of “${name}”`, "started"), { kind: "error" });
       if (result.userErrors[0]?.code === "NOT_FOUND") {
         // The shop was deleted elsewhere since the picker was filled (its tasks went with it): read both again, as
         // the sentence says. The picker kept offering it, and each Sync now was refused the same way.
@@ -332,11 +391,15 @@ export function renderTasks(ctx) {
       if (task.shop?.id === shop.id && task.shop.name !== shop.name) upsert({ ...task, shop: { ...task.shop, name: shop.name } }, { quiet: true });
     }
   });
-  const stopReconnect = ctx.socket.onReconnect(() => load());
+  const stopReconnect = ctx.socket.onReconnect(() => {
+    for (const check of [...cancelsLost.values()]) check(); // a cancel whose answer was lost, not told yet
+    load();
+  });
   return () => {
     stop();
     stopNames();
     stopDeletions();
     stopReconnect();
+    starter.stop();
   };
 }
