@@ -13,7 +13,7 @@ from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
-from gql.ids import from_global_id
+from gql.ids import from_global_id, to_global_id
 from tests.browser.conftest import (
     approve,
     hold_first,
@@ -1008,3 +1008,53 @@ def test_a_sync_now_or_a_reauthorization_whose_answer_was_lost_says_what_the_rea
         "the shop before you consent there (its status: Active). Press Re-authorize again to open the page."
     )
     assert departures() == []
+
+
+def test_a_sync_now_waiting_for_a_poll_whose_end_it_never_heard_starts_once_the_socket_is_back(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/syncnow.js: a wait reads its tasks again on each reconnection; console59's "Found but not fixed"): a
+    Sync now waiting for a background poll whose end its page never heard (its messages lost while the socket was
+    down: past 100 shops in scope, the subscription's first messages after a reconnection leave it out) starts once
+    the socket is back. It waited until the page was left."""
+    # given a shop whose scheduler polls every second, its imports done, and a page whose sockets lose every message
+    # about the tasks in `unheard` (routed so that the test can cut them)
+    app = console(
+        scheduler_enabled=True,
+        poll_interval_seconds=1.0,
+        poll_settle_seconds=0.0,
+        scheduler_tick=0.2,
+        tiktok_timeout_seconds=DEADLINE_SECONDS,
+    )
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    imports = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'AUTHORIZATION' AND status = 'SUCCEEDED'"
+    wait_until(lambda: len(app.rows(imports)) == 2, what="the shop's two imports done")
+    manual = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'MANUAL'"
+    unheard: set[str] = set()
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        server.on_message(lambda message: None if any(id_ in str(message) for id_ in unheard) else ws.send(message))
+        sockets.append(ws)
+
+    page.route_web_socket("**/graphql", route)
+    sign_in(page, app, "m1")
+    # when a poll of its orders waits on TikTok, and the merchant clicks the shop's Sync now
+    app.sandbox.hold(ORDER_SEARCH)
+    app.sandbox.wait_held(1)
+    polling = "SELECT id FROM sync_tasks WHERE \"trigger\" = 'SCHEDULED' AND kind = 'ORDERS' AND status = 'RUNNING'"
+    [poll] = app.rows(polling)
+    unheard.add(to_global_id("SyncTask", poll["id"]))
+    page.locator("tbody tr", has_text="Maple").get_by_role("button", name="Sync Maple now").click()
+    expect(page.locator("#notice")).to_have_text(
+        "A background check of this shop is running: Sync now starts as soon as it ends."
+    )
+    # and the poll ends, its page hearing nothing of it, before the socket drops and connects again
+    app.sandbox.hold()
+    ended = "SELECT id FROM sync_tasks WHERE id = :id AND status NOT IN ('QUEUED', 'RUNNING')"
+    wait_until(lambda: len(app.rows(ended, id=poll["id"])) == 1, what="the held poll ended")
+    sockets[-1].close(code=1001, reason="cut")
+    # then the Sync now starts: its two imports are made
+    expect(page.locator("#notice")).to_have_text("Sync of “Maple” started: follow it in the Task Center.")
+    assert len(app.rows(manual)) == 2

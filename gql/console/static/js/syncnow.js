@@ -43,14 +43,27 @@ function onlyPolls(result) {
  * send; that read failing, nothing is sent and `send` rejects with its error (Shopbridge unreachable: nothing started).
  *
  * `taskUpdated(task)`: each `syncTaskUpdated` message the page hears (`{ id, status }` at least): a task it waits for
- * has ended. Each wait also reads the task once, as it may have ended before the page's feed could tell.
+ * has ended. Each wait also reads the task once, as it may have ended before the page's feed could tell, and again on
+ * each reconnection of the page's socket: a poll that ended while the socket was down is told by the subscription's
+ * first messages only when it is among them (each shop's latest task of each kind, at most 100: past 100 shops in
+ * scope a wait outlasted its poll until the page was left; console59's "Found but not fixed").
+ *
+ * `stop()`: for the page's teardown (its reconnection listener goes).
  */
 export function syncNow(ctx, { told = () => {} } = {}) {
   const ending = new Map(); // task id -> the resolvers of the waits for its end
   const doubts = new Set(); // the reads telling a lost answer that could not reach Shopbridge yet
   const stopReconnect = ctx.socket.onReconnect(() => {
     for (const check of [...doubts]) check();
+    for (const id of [...ending.keys()]) readEnd(id, () => {}); // unreadable yet: the next reconnection reads it
   });
+
+  /** Read the task `id` waited for: ended (or gone), its waits end; the read failing, `failed()`. */
+  function readEnd(id, failed) {
+    ctx.graphql(TASK, { id }).then((data) => {
+      if (!data.syncTask || !ACTIVE.has(data.syncTask.status)) ended(id);
+    }, failed);
+  }
 
   const manualTasks = async (shopId) => (await ctx.graphql(MANUAL, { shopId })).syncTasks.edges.map(({ node }) => node);
 
@@ -82,9 +95,7 @@ export function syncNow(ctx, { told = () => {} } = {}) {
   function endOf(id) {
     return new Promise((resolve) => {
       ending.set(id, [...(ending.get(id) ?? []), resolve]);
-      ctx.graphql(TASK, { id }).then((data) => {
-        if (!data.syncTask || !ACTIVE.has(data.syncTask.status)) ended(id);
-      }, () => ended(id));
+      readEnd(id, () => ended(id));
     });
   }
 
