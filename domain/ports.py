@@ -309,6 +309,18 @@ class InventoryRepository(Protocol):
         how many."""
         ...
 
+    async def merchants_with_unexplained_holds(self, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON) -> list[str]:
+        """The merchants with a record of units a shop's delete took off as sold unseen that no sale explains
+        (`domain.inventory.unexplained.hold_unexplained`), by id."""
+        ...
+
+    async def give_back_unexplained_holds(
+        self, merchant_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON
+    ) -> tuple[PoolChange, int]:
+        """Give the merchant's records no sale explains back on their items' on-hand (`CORRECTED` movements, none on
+        an item counted since the delete) and delete them, each exactly once; the pool change and the units."""
+        ...
+
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None: ...
     async def create_item(self, item: InventoryItem) -> PoolChange:
         """Insert; `SKU_ALREADY_EXISTS` when the merchant has an item with that SKU."""

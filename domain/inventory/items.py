@@ -62,6 +62,9 @@ class MovementKind(StrEnum):
     RESERVED = "RESERVED"  # an open order line reserved a unit
     DEDUCTED = "DEDUCTED"  # a shipped line left the shelf (on-hand and reserved both drop)
     RELEASED = "RELEASED"  # a cancelled line, an unlinked SKU or a deleted shop gave its reservation back
+    # A deleted shop's units taken off as sold unseen that its TikTok shop, connected again and imported, showed no
+    # sale took: back on on-hand (`domain.inventory.unexplained`, soak59 F3)
+    CORRECTED = "CORRECTED"
 
 
 # The movements only the merchant's own hand makes: `inventoryItemCreate` (recorded even at 0 units),

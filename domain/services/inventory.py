@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import timedelta
 
 from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
+from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.services.conflicts import run_again_on_conflict
 from domain.stored import OrderRecord, ProductRecord
@@ -217,3 +219,43 @@ async def _edit(
     await uow.commit()
     assert updated is not None  # locked by `_locked` in this transaction: it cannot have gone
     return updated
+
+
+async def give_back_unexplained_holds(
+    uow_factory: UnitOfWorkFactory,
+    enqueue_push: Callable[[str], Awaitable[None]],
+    events: EventPublisher | None = None,
+    hold_horizon: timedelta = DEFAULT_HOLD_HORIZON,
+) -> int:
+    """Give back on on-hand the units a shop's delete took off as sold unseen that no sale explains once the same
+    TikTok shop, connected again, imported its products and orders (`domain.inventory.unexplained`, soak59 F3): one
+    unit of work per merchant (`InventoryRepository.give_back_unexplained_holds`: a `CORRECTED` movement, none on an
+    item counted since the delete; each record once, whoever else runs it), run again whole on a deadlock or
+    serialization failure; after each commit, a push per shop whose outbox it made due (`enqueue_push`; a failed
+    enqueue leaves the row dirty for the tick's sweep) and a signal per item. Run by the scheduler's inventory tick
+    (`domain.services.inventory_reconcile.inventory_tick`). Returns the units given back; one INFO line per merchant
+    that got any."""
+    async with uow_factory() as uow:
+        merchants = await uow.inventory.merchants_with_unexplained_holds(hold_horizon)
+    given = 0
+    for merchant_id in merchants:
+
+        async def once(merchant_id: str = merchant_id) -> tuple[PoolChange, int]:
+            async with uow_factory() as uow:
+                done = await uow.inventory.give_back_unexplained_holds(merchant_id, hold_horizon)
+                await uow.commit()
+            return done
+
+        change, units = await run_again_on_conflict(once, f"the units sold unseen given back to merchant {merchant_id}")
+        for shop_id in sorted(change.push_shop_ids):
+            try:
+                await enqueue_push(shop_id)
+            except Exception as exc:  # the outbox row stays dirty: the tick's sweep sends it later
+                log.warning("could not enqueue the inventory push of shop %s: %s", shop_id, exc, exc_info=traced(exc))
+        if events is not None and change.merchant_id is not None:
+            await signal_items(events, change.merchant_id, change.item_ids)
+        if units:
+            log.info("gave back %d unit(s) a shop's delete took off as sold unseen, no sale took (merchant %s)", units,
+                     merchant_id)  # fmt: skip
+        given += units
+    return given

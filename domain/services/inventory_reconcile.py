@@ -22,6 +22,7 @@ from functools import partial
 from domain.inventory_push import pushed_now
 from domain.ports import AuthorizationLostError, traced
 from domain.services.conflicts import run_again_on_conflict
+from domain.services.inventory import give_back_unexplained_holds
 from domain.services.inventory_push import PushDeps, _api, read_available
 from domain.services.shop_tokens import revoke_refused_authorization
 from domain.shops import ShopStatus
@@ -121,6 +122,7 @@ class InventoryTick:
 
     pushes: list[str] = field(default_factory=list)
     reconciles: list[str] = field(default_factory=list)
+    given_back: int = 0  # units a shop's delete took off as sold unseen that no sale explained, back on on-hand
 
 
 async def inventory_tick(
@@ -133,7 +135,9 @@ async def inventory_tick(
     """Run by the scheduler (one process at a time): enqueue a push for every shop with due, unheld dirty rows
     (a lost message never strands a row), and a reconcile for every shop whose linked SKUs were not observed
     within `reconcile_interval` (`last_reconciled`, the scheduler's memory of its last enqueue per shop, keeps a
-    reconcile still under way from being sent again)."""
+    reconcile still under way from being sent again). Then the units shops' deletes took off as sold unseen that no
+    sale explained, once their TikTok shops are connected again and imported, go back on on-hand
+    (`domain.services.inventory.give_back_unexplained_holds`, within `deps.hold_horizon`'s reach; soak59 F3)."""
     tick, now = InventoryTick(), deps.clock.now()
     async with deps.uow_factory() as uow:
         tick.pushes = await uow.inventory_push.shops_due(now, limit=1000)
@@ -150,6 +154,7 @@ async def inventory_tick(
             continue
         last_reconciled[shop_id] = now
         tick.reconciles.append(shop_id)
+    tick.given_back = await give_back_unexplained_holds(deps.uow_factory, enqueue_push, deps.events, deps.hold_horizon)
     return tick
 
 

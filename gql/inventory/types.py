@@ -54,6 +54,9 @@ InventoryMovementKind = d.enum(
         MovementKind.RESERVED: "An open order's line reserved units.",
         MovementKind.DEDUCTED: "A shipped line left the shelf: on-hand and reserved both drop.",
         MovementKind.RELEASED: "A cancelled line, an unlinked SKU or a deleted shop gave its reservation back.",
+        MovementKind.CORRECTED: "Units a shop's delete took off on-hand as sold unseen went back: the same TikTok "
+        "shop, connected again, imported its orders and no sale took them (reason 'shop connected again: no sale "
+        "unseen').",
     },
     name="InventoryMovementKind",
     description="Why an item's counters moved.",

@@ -3,7 +3,8 @@
 Modules: `writer` (lock items, write ledger rows, counters, movements, outbox marks), `ledger` (orders and link
 changes into the ledger, a shop's release), `links` (auto and manual links, seeding), `items` (items and edits),
 `created_from` (an item created from a shop SKU, linked and seeded in one step),
-`outbox` (dirty marks), `shop_items` (a deleted shop's links, ledger rows and the items only it linked).
+`outbox` (dirty marks), `unexplained` (a deleted shop's units sold unseen no sale took),
+`shop_items` (a deleted shop's links, ledger rows and the items only it linked).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory import created_from, items, ledger, links, outbox, shop_items
+from adapters.db.repositories.inventory import created_from, items, ledger, links, outbox, shop_items, unexplained
 from domain.clock import Clock, SystemClock
 from domain.inventory.items import Edit, InventoryItem
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
@@ -51,6 +52,16 @@ class SqlInventoryRepository:
 
     async def forget_deleted_lines(self, deleted_before: datetime, limit: int) -> int:
         return await ledger.forget_deleted_lines(self._session, deleted_before, limit)
+
+    async def merchants_with_unexplained_holds(self, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON) -> list[str]:
+        return await unexplained.merchants_with_unexplained_holds(self._session, hold_horizon)
+
+    async def give_back_unexplained_holds(
+        self, merchant_id: str, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON
+    ) -> tuple[PoolChange, int]:
+        return await unexplained.give_back_unexplained_holds(
+            self._session, merchant_id, self._clock.now(), hold_horizon
+        )
 
     async def get_item(self, item_id: str, merchant_id: str, *, lock: bool = False) -> InventoryItem | None:
         return await items.get_item(self._session, item_id, merchant_id, lock=lock)
