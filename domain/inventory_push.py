@@ -215,7 +215,9 @@ def carried_count(
     what order batches added to the column while the push was in flight), while `link` names the item it named then
     (`item_id`); `read` as it is when one of them is unknown (None) or the link moved to another item (its counts
     set anew with its new baseline). The rule of `counted_at_intent` and `released_at_intent`, and, in SQL, of the
-    push's record (`inventory_push_links._counted_at`)."""
+    push's record (`inventory_push_links._counted_at`), which also takes a link pushed at its read and never pushed
+    at the record for one fenced anew though it names the same item again (`ProductPushOutcome.base_pushed`; an
+    intent standing keeps a link from being fenced anew, `links._fence_anew`, so an intent needs no such check)."""
     if read is None or base is None or now is None or item_id != link.inventory_item_id:
         return read
     return read + now - base
@@ -522,6 +524,10 @@ class ProductPushOutcome:
     # record of an earlier intent included: the record keeps what order batches added to it since (`fence_base`)
     ingested_base: dict[str, int | None] = field(default_factory=dict)
     base_items: dict[str, str] = field(default_factory=dict)  # sku_id -> the item the link named then
+    # The SKUs whose link had been pushed (`pushed_at`) when `ingested` was read: one found never pushed at the record
+    # was fenced anew meanwhile (`links._fence_anew`: its counts set anew with a new baseline), even when it names the
+    # same item again (a link to another item and back while the push read TikTok, soak59 F3)
+    base_pushed: set[str] = field(default_factory=set)
     released: dict[str, int] = field(default_factory=dict)  # sku_id -> `LinkedSku.released` read with the targets
     # sku_id -> the link's `released_at_push` as it stood when `released` was read, as `ingested_base` (`fence_base`)
     released_base: dict[str, int | None] = field(default_factory=dict)

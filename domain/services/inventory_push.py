@@ -450,6 +450,7 @@ async def _finish_unchanged(
             outcome.released_base = {link.sku_id: link.released_at_push for link in found}
             outcome.held_elsewhere_since = _held_elsewhere_since(found)
             outcome.base_items = {link.sku_id: link.inventory_item_id for link in found}
+            outcome.base_pushed = {link.sku_id for link in found if link.pushed_at is not None}
             outcome.released = {link.sku_id: link.released for link in found}
             outcome.holds_moved = _holds_moved(deps, found, outcome, computed_at)
             unchanged.append((claim, outcome))
@@ -639,6 +640,7 @@ async def _push_product(
             outcome.released_base = {sku_id: released for sku_id, (_, released) in bases.items()}
             outcome.held_elsewhere_since = _held_elsewhere_since(links)
             outcome.base_items = {link.sku_id: link.inventory_item_id for link in links}
+            outcome.base_pushed = {link.sku_id for link in links if link.pushed_at is not None}
             outcome.released = {link.sku_id: link.released for link in links}
             outcome.failed = failures
             outcome.holds_moved = _holds_moved(deps, links, outcome, computed_at)

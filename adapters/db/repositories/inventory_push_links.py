@@ -296,7 +296,10 @@ def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
     targets, plus what order batches added to the column since it read it (`ProductPushOutcome.ingested_base`,
     `ledger._counted_before_push`: units TikTok's available had lost before the baseline, ingested while the push
     was in flight); None when the push read no count."""
-    return _counted_at(outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id), outcome.base_items.get(sku_id))
+    return _counted_at(
+        outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id), outcome.base_items.get(sku_id),
+        pushed=sku_id in outcome.base_pushed,
+    )  # fmt: skip
 
 
 def _released_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
@@ -306,20 +309,30 @@ def _released_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
     in flight, `domain.inventory_push.released_at_intent`); None when the push read no count."""
     return _counted_at(
         outcome.released.get(sku_id), outcome.released_base.get(sku_id), outcome.base_items.get(sku_id),
-        _links.released_at_push,
+        _links.released_at_push, pushed=sku_id in outcome.base_pushed,
     )  # fmt: skip
 
 
-def _counted_at(count: int | None, base: int | None, item_id: str | None, column: Any = _links.ingested_at_push) -> Any:
+def _counted_at(
+    count: int | None, base: int | None, item_id: str | None, column: Any = _links.ingested_at_push, *,
+    pushed: bool = False,
+) -> Any:  # fmt: skip
     """`count` (a ledger count a push read) plus the move of the link's `column` (`ingested_at_push`, or
     `released_at_push`) since it stood at `base` (None: not known, `count` as it is), in SQL: what order batches
     added to it meanwhile stays (`domain.inventory_push.carried_count`). Only while the link names `item_id`, the
     item it named then: moved to another since, its counts were set anew with its new baseline
-    (`links._keep_seed_baselines`, `_keep_join_baselines`), no move of batches: `count` as it is."""
+    (`links._keep_seed_baselines`, `_keep_join_baselines`), no move of batches: `count` as it is. So too when the
+    link had been pushed at the read (`pushed`) and is found never pushed now: a link change fenced it anew meanwhile
+    (`links._fence_anew`, then `_keep_join_baselines`), though it names `item_id` again (linked to another item and
+    back while the push read TikTok: the new baseline's count less the old one passed for batches' moves, and the
+    next push held that many units back as sold unseen, soak59 F3)."""
     if count is None or base is None or item_id is None:
         return count
     moved = func.coalesce(column - base, 0)
-    return case((_links.inventory_item_id == item_id, count + moved), else_=count)
+    same = _links.inventory_item_id == item_id
+    if pushed:
+        same = and_(same, _links.pushed_at.is_not(None))
+    return case((same, count + moved), else_=count)
 
 
 @functools.cache
