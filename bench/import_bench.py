@@ -9,6 +9,7 @@ The sandbox runs in its own process; the sync engine runs in this one (see `benc
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -283,7 +284,7 @@ async def budget(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Si
             f"[2/{kind}] sync: ORDERS ({sizes.budget_orders} orders, {sizes.budget_latency_ms} ms latency, "
             f"{sizes.budget_rate:g} requests/s limit)"
         )
-        meter = CpuMeter(sandbox)
+        meter = CpuMeter(sandbox, _cluster(harness, kind))
         since = datetime.now(UTC) - ALL_ORDERS_WINDOW
         run = await worker.run(shop, SyncKind.ORDERS, since=since)
         cpu = meter.read()
@@ -310,6 +311,7 @@ async def budget(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Si
         "ok_requests_per_s": round(ok / run.seconds, 1),
         "share_429": round(limited / answered, 4) if answered else 0.0,
         **cpu,
+        "cpu_ceiling_ok_requests_per_s": cpu_ceiling(ok, cpu),
         "outcomes": outcomes,
         "limit": {key: value for key, value in limit.items() if key != "stored"},
         # the engine's ok requests/s over the limit loop's, on the same pages at the same pacing
@@ -320,6 +322,23 @@ async def budget(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Si
         f"{figures['share_429']:.2%} answered 429; CPU {cpu}"
     )
     return figures
+
+
+def _cluster(harness: Harness, kind: str) -> Any:
+    """The PostgreSQL cluster whose CPU a benchmark-2 run counts (`CpuMeter`), or None on SQLite (in-process)."""
+    return harness.postgres() if kind == "postgres" else None
+
+
+def cpu_ceiling(ok_requests: int, cpu: dict[str, float], cores: int | None = None) -> float | None:
+    """Benchmark 2's CPU-bound ceiling, in ok requests/s: the rate at which `ok_requests` would have been answered had
+    the run's CPU work (`cpu`: `CpuMeter.read()`'s worker, sandbox and, on PostgreSQL, database seconds) kept every
+    core of the machine (`cores`, default `os.cpu_count()`) busy with nothing else on it and no waits. No scheduling
+    of the same work (more writers, deeper pipelines) can pass it on this machine; only less CPU per request can.
+    None when no CPU was counted."""
+    seconds = sum(value for key, value in cpu.items() if key.endswith("_cpu_s"))
+    if seconds <= 0:
+        return None
+    return round(ok_requests * (cores or os.cpu_count() or 1) / seconds, 1)
 
 
 async def _budget_limit(
@@ -334,7 +353,7 @@ async def _budget_limit(
     target = Target(sandbox.url, sandbox.access_token(), sandbox.shop()["cipher"], url)
     slices = [(s.ge, s.lt) for s in plan_slices(since, datetime.now(UTC), order_slices)]
     log(f"[2/{kind}] limit: ORDERS, the same pages and pacing")
-    meter = CpuMeter(sandbox)
+    meter = CpuMeter(sandbox, _cluster(harness, kind))
     bare = await bare_import(
         target, "orders", slices=slices, page_size=page_size, batch_records=LIMIT_BATCH_RECORDS,
         queue_pages=SyncOptions().queue_pages, rate=sizes.budget_rate,
@@ -345,7 +364,8 @@ async def _budget_limit(
     harness.drop_database(url)
     ok, limited = outcomes.get("ok", 0), outcomes.get(RATE_LIMITED, 0)
     figures = {"seconds": round(bare.seconds, 2), "requests_ok": ok, "requests_429": limited,
-               "ok_requests_per_s": round(ok / bare.seconds, 1), **cpu, "stored": stored}  # fmt: skip
+               "ok_requests_per_s": round(ok / bare.seconds, 1), **cpu,
+               "cpu_ceiling_ok_requests_per_s": cpu_ceiling(ok, cpu), "stored": stored}  # fmt: skip
     log(f"[2/{kind}] limit: {ok} ok + {limited} x 429 in {bare.seconds:.1f}s: {figures['ok_requests_per_s']} ok "
         f"requests/s; CPU {cpu}")  # fmt: skip
     return figures

@@ -20,6 +20,14 @@ def _x(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _cpu_bill(run: dict[str, Any]) -> str:
+    """Benchmark 2's CPU seconds of one side, worker + sandbox + database (PostgreSQL's cluster; on SQLite the
+    database runs in the worker), then the CPU-bound ceiling: "7.4 + 2.0 + 13.4 = 22.8 s (44.8/s)"."""
+    parts = [run[key] for key in ("worker_cpu_s", "sandbox_cpu_s", "database_cpu_s") if key in run]
+    shown = " + ".join(f"{part:.1f}" for part in parts)
+    return f"{shown} = {sum(parts):.1f} s ({run['cpu_ceiling_ok_requests_per_s']}/s)"
+
+
 ROWS: list[Row] = [
     ("1_import", "1. products / SKUs / orders imported (older skipped)",
      lambda r: f"{r['products']}/{r['skus']}/{r['orders_in_window']} ({r['orders_skipped']})", "", None),
@@ -45,6 +53,8 @@ ROWS: list[Row] = [
     ("2_budget", "2. limit loop's ok requests/s, same pages and pacing; sync / limit",
      lambda r: f"{r['limit']['ok_requests_per_s']}; {_x(r['ratio_to_limit'])}", "", None),
     ("2_budget", "2. share answered 429", lambda r: f"{r['share_429']:.2%}", "< 1%", lambda r: r["share_429"] < 0.01),
+    ("2_budget", "2. CPU s (worker + sandbox + database); ok requests/s it allows on every core: sync; limit",
+     lambda r: f"{_cpu_bill(r)}; {_cpu_bill(r['limit'])}" if "cpu_ceiling_ok_requests_per_s" in r else "-", "", None),
     ("3_memory", "3. peak RSS MiB: small / large orders",
      lambda r: f"{r['small_peak_mib']} / {r['large_peak_mib']} ({r['small_orders']}/{r['large_orders']})", "", None),
     ("3_memory", "3. growth MiB (peak - start-up): small / large",

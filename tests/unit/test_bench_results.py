@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.report import merged, read
+from bench.report import merged, read, table
 
 
 def _run(when: str, only: list[int], load: float) -> dict[str, Any]:
@@ -65,3 +65,25 @@ def test_the_bench_readmes_first_paragraph_names_every_option_of_the_command(cap
     readme = (Path(__file__).resolve().parents[2] / "bench" / "README.md").read_text(encoding="utf-8")
     first_paragraph = readme.split("\n\n")[1]
     assert [option for option in options if f"{option}" not in first_paragraph] == []
+
+
+def test_benchmark_2s_table_shows_each_sides_cpu_bill_and_the_rate_it_allows() -> None:
+    # given benchmark 2's figures: PostgreSQL's with the database's CPU, SQLite's without (it runs in the worker)
+    postgres = {"worker_cpu_s": 7.4, "sandbox_cpu_s": 2.02, "database_cpu_s": 13.37,
+                "cpu_ceiling_ok_requests_per_s": 44.8}  # fmt: skip
+    limit = {"worker_cpu_s": 3.37, "sandbox_cpu_s": 1.78, "database_cpu_s": 8.75, "cpu_ceiling_ok_requests_per_s": 73.4,
+             "ok_requests_per_s": 46.8}  # fmt: skip
+    sqlite = {"worker_cpu_s": 10.37, "sandbox_cpu_s": 1.71, "cpu_ceiling_ok_requests_per_s": 84.4}
+    sqlite_limit = {"worker_cpu_s": 6.43, "sandbox_cpu_s": 1.67, "cpu_ceiling_ok_requests_per_s": 125.9,
+                    "ok_requests_per_s": 38.4}  # fmt: skip
+    figures = {"orders": 50000, "requests": 510, "requests_429": 0, "ok_requests_per_s": 31.3, "share_429": 0.0,
+               "ratio_to_limit": 0.669}  # fmt: skip
+    # when the table is printed
+    text = table({
+        "sqlite": {"2_budget": {**figures, **sqlite, "limit": sqlite_limit}},
+        "postgres": {"2_budget": {**figures, **postgres, "limit": limit}},
+    })  # fmt: skip
+    # then the CPU row shows each side's seconds, their sum and the ceiling
+    row = next(line for line in text.splitlines() if "CPU s (worker + sandbox + database)" in line)
+    assert "7.4 + 2.0 + 13.4 = 22.8 s (44.8/s); 3.4 + 1.8 + 8.8 = 13.9 s (73.4/s)" in row
+    assert "10.4 + 1.7 = 12.1 s (84.4/s); 6.4 + 1.7 = 8.1 s (125.9/s)" in row
