@@ -103,6 +103,10 @@ class Settings:
     # How often a process waiting for `shopbridge migrate` reads the schema's revision again, and how long a message
     # that arrived meanwhile waits before it is delivered again (workers/schema_gate.py's RECHECK_SECONDS)
     schema_recheck_seconds: float = 5.0
+    # How often a new shop's import, queued with its webhook registration, looks again whether it may begin (the
+    # registration ended, then the import queued ahead of it began): its message is sent again this many ms later
+    # (workers/actors.py's `run_sync_task`; README "Registering the address with TikTok").
+    registration_wait_recheck_ms: int = 250
     # Inventory push (issue 8): see domain/services/inventory_push.py and inventory_reconcile.py.
     inventory_reconcile_interval_seconds: float = 1800.0  # each shop's linked SKUs compared with TikTok this often
     inventory_push_concurrency: int = 4  # products of one shop pushed at once by one run
@@ -580,6 +584,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         scheduler_enabled=_bool(env, "SHOPBRIDGE_SCHEDULER", True),
         scheduler_tick=_positive(env, "SHOPBRIDGE_SCHEDULER_TICK", 0.0, allow_zero=True) or None,
         schema_recheck_seconds=_positive(env, "SHOPBRIDGE_SCHEMA_RECHECK", 5.0),
+        registration_wait_recheck_ms=_int(
+            env, "SHOPBRIDGE_REGISTRATION_WAIT_RECHECK_MS", 250, 1, REGISTRATION_WAIT_RECHECK_MAX_MS
+        ),
         inventory_reconcile_interval_seconds=_positive(env, "SHOPBRIDGE_INVENTORY_RECONCILE_INTERVAL", 1800.0),
         inventory_push_fence=_bool(env, "SHOPBRIDGE_INVENTORY_PUSH_FENCE", True),
         inventory_push_concurrency=_int(env, "SHOPBRIDGE_INVENTORY_PUSH_CONCURRENCY", 4, 1),
@@ -641,6 +648,9 @@ DB_POOL_TIMEOUT_MAX_SECONDS = 3_600
 # PostgreSQL keeps NAMEDATALEN - 1 = 63 bytes of application_name and shows only printable ASCII (others as '?').
 MAX_APPLICATION_NAME_CHARS = 63
 MIGRATE_LOCK_TIMEOUT_MAX_SECONDS = 24 * 3600  # PostgreSQL's lock_timeout holds up to ~24.8 days; a day is plenty
+# A new shop's import waits for its webhook registration at most 30 s (workers.actors.REGISTRATION_WAIT_LONGEST): a
+# longer pause between its looks would only outlast that wait.
+REGISTRATION_WAIT_RECHECK_MAX_MS = 30_000
 # The longest a merchant token may live, in seconds: `SHOPBRIDGE_TOKEN_TTL` and `shopbridge token --ttl` alike. A token
 # for ten years is already a mistake; beyond is surely one (a setting of 10**20 signed tokens that never expire).
 MAX_TOKEN_TTL_SECONDS = 10 * 365 * 86400

@@ -121,7 +121,8 @@ async def run_sync_task(task_id: str, after_webhook_registration: bool = False) 
                 deps.uow_factory, deps.clock, task_id, REGISTRATION_WAIT_LONGEST
             )
             if waits_for:
-                await _send_again_later(task_id, resources, settings, REGISTRATION_WAIT_DELAY_MS, waits_for, True)
+                delay_ms = settings.registration_wait_recheck_ms
+                await _send_again_later(task_id, resources, settings, delay_ms, waits_for, True)
                 return
             # The slot is taken before the engine marks the task RUNNING, and given back however the run ends.
             with middleware.import_slots.held() as slot:
@@ -140,10 +141,10 @@ SLOT_WAIT_DELAY_MS = 1_500
 
 # A new shop's import waits for the shop's webhook registration, queued with it, to end, then for the import queued
 # ahead of it to begin (README "Registering the address with TikTok"; `webhook_registration.
-# import_waits_for_registration`): its message is sent again this often (short: the registration is a handful of
-# requests, and the import waits for the next look), for this long at most after the task was queued (a lost
-# registration message, a TikTok holding the call: the import goes on).
-REGISTRATION_WAIT_DELAY_MS = 250
+# import_waits_for_registration`): its message is sent again every `Settings.registration_wait_recheck_ms`
+# (SHOPBRIDGE_REGISTRATION_WAIT_RECHECK_MS, 250 ms by default: short, as the registration is a handful of requests and
+# the import waits for the next look), for this long at most after the task was queued (a lost registration message,
+# a TikTok holding the call: the import goes on).
 REGISTRATION_WAIT_LONGEST = timedelta(seconds=30)
 
 

@@ -265,6 +265,19 @@ def test_the_schema_recheck_is_the_gates_5_seconds_by_default_and_may_be_shorter
     assert fast.schema_recheck_seconds == 0.5
 
 
+def test_the_registration_wait_recheck_is_250_ms_by_default_and_bounded_by_the_waits_30_s(tmp_path: Path) -> None:
+    from workers.actors import REGISTRATION_WAIT_LONGEST
+
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).registration_wait_recheck_ms == 250
+    assert load_settings({**base, "SHOPBRIDGE_REGISTRATION_WAIT_RECHECK_MS": "25"}).registration_wait_recheck_ms == 25
+    longest_ms = int(REGISTRATION_WAIT_LONGEST.total_seconds() * 1000)
+    assert load_settings({**base, "SHOPBRIDGE_REGISTRATION_WAIT_RECHECK_MS": str(longest_ms)})
+    for refused in ("0", str(longest_ms + 1), "soon"):
+        with pytest.raises(ConfigError, match="SHOPBRIDGE_REGISTRATION_WAIT_RECHECK_MS"):
+            load_settings({**base, "SHOPBRIDGE_REGISTRATION_WAIT_RECHECK_MS": refused})
+
+
 def test_the_polling_settings_default_to_five_minutes_and_refuse_nonsense(tmp_path: Path) -> None:
     defaults = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})
     assert (defaults.poll_interval_seconds, defaults.poll_overlap_seconds, defaults.poll_settle_seconds) == (
