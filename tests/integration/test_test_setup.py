@@ -133,3 +133,16 @@ def test_make_run_takes_a_port() -> None:
         ["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, timeout=DEADLINE_SECONDS
     )
     assert "shopbridge demo --port 8123" in dry_run.stdout
+
+
+def test_the_runs_temporary_directories_are_on_a_tmpfs_with_room(request, tmp_path: Path) -> None:
+    """SQLite syncs each commit of a database not yet in WAL mode (every DDL statement of a migration) to the disk:
+    `tmp_path`, where the tests' databases live, is on `TMPFS` when it is a tmpfs with room (tests/conftest.py)."""
+    from tests.conftest import TMPFS, _roomy_tmpfs
+
+    # a directory that is no tmpfs is never taken for one
+    assert not _roomy_tmpfs(Path("/proc"))
+    if "--basetemp" in " ".join(request.config.invocation_params.args):
+        return  # the runner chose the directory itself
+    # `tmp_path` is on the tmpfs exactly when it has room
+    assert (TMPFS in tmp_path.resolve().parents) == _roomy_tmpfs(TMPFS), (tmp_path, TMPFS)
