@@ -63,6 +63,7 @@ from adapters.db.tables import (
     deleted_shop_holds,
     deleted_shop_lines,
     deleted_shop_links,
+    inventory_items,
     inventory_movements,
     order_line_stock,
     shops,
@@ -1658,7 +1659,13 @@ async def release_shop(
     remembered = select(sku_links.c.unlinked_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, holds_remembered(sku_links.c)
     )
-    touched = {i for i in (await session.execute(held.union(linked, remembered))).scalars() if i is not None}
+    # (and those its links' moved holds count for, the items they were made under that still exist: review60 F3)
+    moved = (
+        select(sku_links.c.moved_hold_item_id)
+        .join(inventory_items, inventory_items.c.id == sku_links.c.moved_hold_item_id)
+        .where(sku_links.c.shop_id == shop_id, sku_links.c.moved_hold_quantity > 0)
+    )
+    touched = {i for i in (await session.execute(held.union(linked, remembered, moved))).scalars() if i is not None}
     # (and, when kept, those its links left without an item remember: `_record_links` keeps a period naming each, a
     # row whose foreign key takes a share lock on the item, which must not come out of id order)
     forgotten = select(sku_links.c.unlinked_item_id).where(
@@ -1713,28 +1720,41 @@ async def _sold_unseen(
     still stand (`standing_units`: recorded by its last push, within `hold_horizon` of `held_since`, less the units
     its shop's running count of the SKU gained since that push, `sku_ledger_units.ingested` less `ingested_at_push`),
     on the item each counts for (`_held_elsewhere`'s rule, `domain.inventory.links.holds_for`); standing units only,
-    by TikTok SKU id."""
-    links, units = sku_links.c, sku_ledger_units.c
+    by TikTok SKU id. A link's moved hold (`moved_hold_*`, migration 0055: the hold of its push under the item the
+    merchant moved it from, `links._fence_anew`) stands the same way, with that push's time and count, on that item
+    while it exists (review60 F3: the delete took nothing off it, which kept the held sale's units for good); on the
+    item of the link's own standing hold, the larger of the two (both measure TikTok's fall of the same SKU, the
+    later push's from its own record: the same unseen sale is not taken twice)."""
+    links, units, moved_to = sku_links.c, sku_ledger_units.c, inventory_items.alias("moved_hold_item")
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
             links.held_since, links.ingested_at_push, units.ingested, links.tiktok_sku_id, links.pushed_at,
-            links.unlinked_at,
+            links.unlinked_at, moved_to.c.id.label("moved_item_id"), links.moved_hold_quantity, links.moved_hold_since,
+            links.moved_hold_ingested_at_push, links.moved_hold_pushed_at,
         )
         .select_from(
             sku_links.outerjoin(
                 sku_ledger_units, and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
-            )
+            ).outerjoin(moved_to, moved_to.c.id == links.moved_hold_item_id)
         )
-        .where(links.shop_id == shop_id, links.held_quantity > 0)
+        .where(links.shop_id == shop_id, or_(links.held_quantity > 0, links.moved_hold_quantity > 0))
     )  # fmt: skip
     standing: list[tuple[str, str, int, datetime]] = []
     for row in (await session.execute(query.order_by(links.tiktok_sku_id))).all():
         item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id, row.source, row.unlinked_at)
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
+        moved_since = (
+            None if row.moved_hold_ingested_at_push is None else (row.ingested or 0) - row.moved_hold_ingested_at_push
+        )
+        moved = standing_units(row.moved_hold_quantity, row.moved_hold_since, moved_since, now, hold_horizon)
+        if row.moved_item_id is not None and row.moved_item_id == item_id:
+            held, moved = max(held, moved), 0
         if item_id is not None and held > 0:
             standing.append((row.tiktok_sku_id, item_id, held, row.pushed_at or now))
+        if row.moved_item_id is not None and moved > 0:
+            standing.append((row.tiktok_sku_id, row.moved_item_id, moved, row.moved_hold_pushed_at or now))
     return standing
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, literal, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -33,6 +33,7 @@ from adapters.db.repositories.inventory.writer import (
     touch_items,
 )
 from adapters.db.tables import (
+    ID,
     deleted_shop_links,
     inventory_items,
     order_line_stock,
@@ -56,6 +57,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     ended_period,
+    holds_for,
     link_compared,
     relink_needed,
     relinked_by_hand,
@@ -344,7 +346,7 @@ _PUSH_FORGOTTEN: dict[str, Any] = {
 }  # fmt: skip
 
 
-async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> bool:
+async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, held_for: str | None) -> bool:
     """Forget the push record of the link of `sku_id` (`pushed_quantity`, `pushed_at`, `push_landed_at`,
     `restored_quantity`), which a link change moving it to another item in this transaction (`inventoryItemCreate`'s
     `skuId`, `skuLink`) measures its fence from no more, when its product's stock read at `read_at` came after that
@@ -358,8 +360,13 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> 
     push's quantity, not the read's). The push's hold (`held_quantity`, `held_since`) and its restored units
     (`restored_quantity`, `restored_since`) go with its record: they were measured against that push, and the read,
     later, already counts every sale and cancellation TikTok made before it (review60 F1: the new item's push held
-    the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18). True
-    when forgotten. One statement."""
+    the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18). The
+    hold, when it holds units (`held_quantity` > 0), is kept as a moved hold of `held_for`, the item it counted for
+    before the change (`domain.inventory.links.holds_for`; None: none, the hold goes), with that push's time and
+    running count (`moved_hold_*`, migration 0055): its sale was made under that item and left its shelf, and a delete
+    of the shop within its horizon takes it off there (`ledger.release_shop`; review60 F3: HAT kept the sale's units
+    for good, 21 where its shelf had 18). A moved hold kept before stays when this push held nothing. True when
+    forgotten. One statement."""
     links = sku_links.c
     statement = (
         update(sku_links)
@@ -370,9 +377,22 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime) -> 
             or_(links.push_landed_at.is_(None), links.push_landed_at < read_at),
             links.push_intent.is_(None),
         )
-        .values(**_PUSH_FORGOTTEN)
+        .values(**_PUSH_FORGOTTEN, **({} if held_for is None else _moved_hold(held_for)))
     )
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+
+def _moved_hold(item_id: str) -> dict[str, Any]:
+    """The values of `_fence_anew`'s UPDATE that keep the link's hold as a moved hold of `item_id` (`moved_hold_*`)
+    when it holds units, else leave the moved hold as it was (the SET expressions read the row before the update)."""
+    links = sku_links.c
+    holds = links.held_quantity > 0
+    kept = {
+        "moved_hold_item_id": literal(item_id, ID), "moved_hold_quantity": links.held_quantity,
+        "moved_hold_since": links.held_since, "moved_hold_ingested_at_push": links.ingested_at_push,
+        "moved_hold_pushed_at": links.pushed_at,
+    }  # fmt: skip
+    return {name: case((holds, value), else_=getattr(links, name)) for name, value in kept.items()}
 
 
 def _running_units_now() -> dict[str, Any]:
@@ -514,6 +534,14 @@ def _pushed_for(previous: Any) -> str | None:
     was = standing_state(previous.state, previous.inventory_item_id)
     item: str | None = previous.inventory_item_id if was is LinkState.LINKED else previous.unlinked_item_id
     return item
+
+
+def _held_for(previous: Any | None) -> str | None:
+    """The item a stored link's hold counts for (`domain.inventory.links.holds_for`; None: none, or no link)."""
+    if previous is None:
+        return None
+    p = previous
+    return holds_for(p.state, p.inventory_item_id, p.unlinked_item_id, p.source, p.unlinked_at)
 
 
 def _kept(previous: Any, item_id: str | None, now: datetime) -> tuple[_Remembered, datetime | None]:
@@ -845,7 +873,12 @@ async def write_hand_link(
     # `_kept` compares): a link back to it keeps that push's record (review60 F2: a sale made under it and unseen,
     # left out of the read, was no longer held back: TikTok 20 where the shelf had 17).
     moved = previous is not None and _pushed_for(previous) != item_id
-    fenced_anew = item_id is not None and read_at is not None and moved and await _fence_anew(session, sku_id, read_at)
+    # (its hold, sold under the item it counted for, is kept for that item: review60 F3)
+    held_for = _held_for(previous)
+    fenced_anew = (
+        item_id is not None and read_at is not None and moved
+        and await _fence_anew(session, sku_id, read_at, held_for if held_for != item_id else None)
+    )  # fmt: skip
     unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
     if seeds:
         await _keep_seed_baselines(session, [sku_id])
