@@ -529,16 +529,17 @@ sku_links = Table(
     # Since when some of `restored_quantity` have been carried (migration 0053; null: none, or carried by a release
     # before it): past the fence's hold horizon they make up for no release (`domain.inventory_push.carried_restore`).
     Column("restored_since", UTCDateTime),
-    # The hold of a push made under another item, kept when the merchant moved the SKU from it by hand and the fence
-    # started anew (migration 0055; `links._fence_anew`, review60 F3): that item (no foreign key: read only while it
-    # exists), the held units and since when (0 / null: none), and that push's running count and time. It stands as
-    # a hold does (`domain.inventory_push.standing_units`), and a delete of the shop takes it off that item's on-hand
-    # (`ledger.release_shop`), where the held sale left the shelf.
+    # The sales of an item the SKU was moved from by hand, made under it before the move's stock read and not
+    # ingested, when the fence started anew on the new item (migration 0055; `links._fence_anew`, `_moved_hold`,
+    # review60 F3): that item (no foreign key: read only while it exists), the units and since when held (0 / null:
+    # none), the shop's running count of the SKU at the move, and the read's time (sold before it). It stands as a
+    # hold does (`domain.inventory_push.standing_units`); a delete of the shop takes it off that item's on-hand
+    # (`ledger.release_shop`), and a link back to that item holds it again (`links._hold_again`).
     Column("moved_hold_item_id", ID),
     Column("moved_hold_quantity", Integer, nullable=False, server_default=text("0")),
     Column("moved_hold_since", UTCDateTime),
     Column("moved_hold_ingested_at_push", Integer),
-    Column("moved_hold_pushed_at", UTCDateTime),
+    Column("moved_hold_sold_before", UTCDateTime),
     # A link whose shop's TikTok stock seeded its item, or that joined one from its product page (0019), never pushed
     # since (migration 0018): TikTok's available right after the link as the pool counts it (seeding: the item's
     # `available` once the link's waiting lines applied; joining: `baseline_read_at`), the

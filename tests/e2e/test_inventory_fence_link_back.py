@@ -9,7 +9,7 @@ import base64
 import time
 from collections.abc import Callable
 
-from tests.e2e.test_inventory_create_from_sku import SYNC_START
+from tests.e2e.test_inventory_create_from_sku import SYNC_START, _create
 from tests.e2e.test_inventory_pool import LINK, UNLINK
 from tests.e2e.test_inventory_push import ADJUST, pooled_items, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -125,3 +125,51 @@ def test_a_sku_linked_back_to_its_item_keeps_the_units_its_push_restored_for_a_c
     pushed = pooled_items(app, "R60-CAP")[0]["links"][0]
     # then CAP's push writes 21 (the release made up by the units restored), holding nothing back
     assert (pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (0, 21)
+
+
+def test_a_sku_moved_to_a_new_item_and_back_keeps_holding_a_sale_made_under_its_item_and_unseen(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review60 F2's variant without an unlink: CAP -> NEW (a read after CAP's push: the fence starts anew, NEW
+    pushes 17, right) -> CAP again; NEW's push record (17, the sale already out) is then CAP's baseline, and CAP's
+    pool still counts the sale: the move keeps CAP's unseen sale as the link's moved hold of CAP, and the way back
+    holds it again (before: `(0, 20)`, the sale's units on sale again)."""
+    app = app_factory(products=6, orders=0)
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    made = app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R60 cap", "skus": [{"seller_sku": "R60-CAP", "quantity": 20}]},
+    )  # fmt: skip
+    (tiktok_sku,) = made["sku_ids"]
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    (cap,) = pooled_items(app, "R60-CAP")
+    wait_until(lambda: pooled_items(app, "R60-CAP")[0]["links"][0]["pushedQuantity"] == 20, what="CAP's push")
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
+    _second_after(time.time())
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
+    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
+    done = _create(app, sku="R60-NEW", onHand=17)
+    assert done["userErrors"] == [], done
+    linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": done["inventoryItem"]["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    wait_until(lambda: pooled_items(app, "R60-NEW")[0]["links"][0]["pushedQuantity"] is not None, what="NEW's push")
+    app.wait_for_idle_sync()
+    assert stock_of(app, tiktok_id, tiktok_sku) == 17
+    (before,) = app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])
+    # when the merchant links it back to CAP
+    linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": cap["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    (cap,) = pooled_items(app, "R60-CAP")
+    assert (cap["onHand"], cap["reserved"], cap["available"]) == (20, 0, 20)
+    # then CAP's push (the link's) holds the unseen sale back: TikTok stays at 17
+    wait_until(
+        lambda: app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])[0] != before,
+        what="CAP's push after the link",
+    )
+    app.wait_for_idle_sync()
+    pushed = pooled_items(app, "R60-CAP")[0]["links"][0]
+    assert (pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (3, 17)

@@ -1720,18 +1720,19 @@ async def _sold_unseen(
     still stand (`standing_units`: recorded by its last push, within `hold_horizon` of `held_since`, less the units
     its shop's running count of the SKU gained since that push, `sku_ledger_units.ingested` less `ingested_at_push`),
     on the item each counts for (`_held_elsewhere`'s rule, `domain.inventory.links.holds_for`); standing units only,
-    by TikTok SKU id. A link's moved hold (`moved_hold_*`, migration 0055: the hold of its push under the item the
-    merchant moved it from, `links._fence_anew`) stands the same way, with that push's time and count, on that item
-    while it exists (review60 F3: the delete took nothing off it, which kept the held sale's units for good); on the
-    item of the link's own standing hold, the larger of the two (both measure TikTok's fall of the same SKU, the
-    later push's from its own record: the same unseen sale is not taken twice)."""
+    by TikTok SKU id. A link's moved hold (`moved_hold_*`, migration 0055: the sales of the item the merchant moved
+    it from, made under it before the move's stock read and not ingested, `links._moved_hold`) stands the same way,
+    from the running count at the move and sold before that read, on that item while it exists (review60 F3: the
+    delete took nothing off it, which kept the held sale's units for good); on the item of the link's own standing
+    hold, the larger of the two (both measure TikTok's fall of the same SKU, the later push's from its own record:
+    the same unseen sale is not taken twice)."""
     links, units, moved_to = sku_links.c, sku_ledger_units.c, inventory_items.alias("moved_hold_item")
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
             links.held_since, links.ingested_at_push, units.ingested, links.tiktok_sku_id, links.pushed_at,
             links.unlinked_at, moved_to.c.id.label("moved_item_id"), links.moved_hold_quantity, links.moved_hold_since,
-            links.moved_hold_ingested_at_push, links.moved_hold_pushed_at,
+            links.moved_hold_ingested_at_push, links.moved_hold_sold_before,
         )
         .select_from(
             sku_links.outerjoin(
@@ -1754,7 +1755,7 @@ async def _sold_unseen(
         if item_id is not None and held > 0:
             standing.append((row.tiktok_sku_id, item_id, held, row.pushed_at or now))
         if row.moved_item_id is not None and moved > 0:
-            standing.append((row.tiktok_sku_id, row.moved_item_id, moved, row.moved_hold_pushed_at or now))
+            standing.append((row.tiktok_sku_id, row.moved_item_id, moved, row.moved_hold_sold_before or now))
     return standing
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, literal, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -33,7 +34,6 @@ from adapters.db.repositories.inventory.writer import (
     touch_items,
 )
 from adapters.db.tables import (
-    ID,
     deleted_shop_links,
     inventory_items,
     order_line_stock,
@@ -70,6 +70,7 @@ from domain.inventory.links import (
     unlinked_by_hand,
     unlinked_since,
 )
+from domain.inventory_push import fence_counts
 from domain.ports import PoolChange
 from domain.stored import DELETED_PRODUCT_STATUS
 
@@ -346,7 +347,7 @@ _PUSH_FORGOTTEN: dict[str, Any] = {
 }  # fmt: skip
 
 
-async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, held_for: str | None) -> bool:
+async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, moved: _MovedHold | None) -> bool:
     """Forget the push record of the link of `sku_id` (`pushed_quantity`, `pushed_at`, `push_landed_at`,
     `restored_quantity`), which a link change moving it to another item in this transaction (`inventoryItemCreate`'s
     `skuId`, `skuLink`) measures its fence from no more, when its product's stock read at `read_at` came after that
@@ -361,12 +362,11 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, hel
     (`restored_quantity`, `restored_since`) go with its record: they were measured against that push, and the read,
     later, already counts every sale and cancellation TikTok made before it (review60 F1: the new item's push held
     the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18). The
-    hold, when it holds units (`held_quantity` > 0), is kept as a moved hold of `held_for`, the item it counted for
-    before the change (`domain.inventory.links.holds_for`; None: none, the hold goes), with that push's time and
-    running count (`moved_hold_*`, migration 0055): its sale was made under that item and left its shelf, and a delete
-    of the shop within its horizon takes it off there (`ledger.release_shop`; review60 F3: HAT kept the sale's units
-    for good, 21 where its shelf had 18). A moved hold kept before stays when this push held nothing. True when
-    forgotten. One statement."""
+    sales of the old item the read left out and the ledger has not (`moved`, `_moved_hold`; None or no units: the
+    link's moved hold stays as it was) are kept as the link's moved hold of that item (`moved_hold_*`, migration
+    0055): they left its shelf, a delete of the shop within the hold's horizon takes them off there
+    (`ledger.release_shop`; review60 F3: HAT kept the sale's units for good, 21 where its shelf had 18), and a link
+    back to it holds them again (`_hold_again`). True when forgotten. One statement."""
     links = sku_links.c
     statement = (
         update(sku_links)
@@ -377,22 +377,105 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, hel
             or_(links.push_landed_at.is_(None), links.push_landed_at < read_at),
             links.push_intent.is_(None),
         )
-        .values(**_PUSH_FORGOTTEN, **({} if held_for is None else _moved_hold(held_for)))
+        .values(**_PUSH_FORGOTTEN, **({} if moved is None or moved.units <= 0 else moved.values()))
     )
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
 
-def _moved_hold(item_id: str) -> dict[str, Any]:
-    """The values of `_fence_anew`'s UPDATE that keep the link's hold as a moved hold of `item_id` (`moved_hold_*`)
-    when it holds units, else leave the moved hold as it was (the SET expressions read the row before the update)."""
+# A link with no moved hold (`_hold_again`)
+_MOVED_HOLD_FORGOTTEN: dict[str, Any] = {
+    "moved_hold_item_id": None, "moved_hold_quantity": 0, "moved_hold_since": None,
+    "moved_hold_ingested_at_push": None, "moved_hold_sold_before": None,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _MovedHold:
+    """The units of a link's old item sold at TikTok and not ingested when the merchant moved its SKU elsewhere by
+    hand (`_moved_hold`): the item, the units, since when held (UTC), the shop's running count of the SKU then
+    (`sku_ledger_units.ingested`: what it gains since replaces them, as for a hold) and the time they were sold
+    before (the read's)."""
+
+    item_id: str
+    units: int
+    since: datetime
+    ingested: int
+    sold_before: datetime
+
+    def values(self) -> dict[str, Any]:
+        """`sku_links.moved_hold_*` (migration 0055)."""
+        return {
+            "moved_hold_item_id": self.item_id, "moved_hold_quantity": self.units, "moved_hold_since": self.since,
+            "moved_hold_ingested_at_push": self.ingested, "moved_hold_sold_before": self.sold_before,
+        }  # fmt: skip
+
+
+async def _running_units(session: AsyncSession, shop_id: str, tiktok_sku_id: str) -> tuple[int, int]:
+    """The shop's running units of the SKU now (`sku_ledger_units.ingested`, `released`; 0, 0 without a row)."""
+    units = sku_ledger_units.c
+    query = select(units.ingested, units.released).where(units.shop_id == shop_id, units.tiktok_sku_id == tiktok_sku_id)
+    found = (await session.execute(query)).first()
+    return (0, 0) if found is None else (found.ingested or 0, found.released or 0)
+
+
+async def _moved_hold(session: AsyncSession, previous: Any, row: Any, read_at: datetime) -> _MovedHold | None:
+    """What the link `previous` (its row before a hand move to another item) leaves on the item its hold counted for
+    (`_held_for`; None: none), as the fence of a push of that item would measure it against the SKU's stock read
+    `row.quantity` at `read_at`: its push's record plus the hold it carried, less TikTok's available read and the
+    units the ledger applied since that push (`domain.inventory_push.fence_counts`, the units it restored unseen
+    making up for the releases since). These are sales made under that item before the read and not ingested: the
+    hold the push recorded (review60 F3), and a sale made after the push, which its push never saw (review60 F2's
+    move and back: CAP pushed 20, a sale of 3 unseen, read 17, linked to NEW, then back to CAP, whose push wrote
+    20). Held since the push's hold began, else since the read; without the push's running count (pushed before
+    migration 0011), the recorded hold alone."""
+    item_id = _held_for(previous)
+    if item_id is None or previous.pushed_quantity is None:
+        return None
+    ingested, released = await _running_units(session, previous.shop_id, previous.tiktok_sku_id)
+    held = max(0, previous.held_quantity)
+    if previous.ingested_at_push is None:
+        units = held
+    else:
+        restored = previous.restored_quantity if previous.restored_since is not None else 0
+        released_since = released - (previous.released_at_push if previous.released_at_push is not None else released)
+        units, _ = fence_counts(
+            previous.pushed_quantity, row.quantity, ingested - previous.ingested_at_push, held, restored,
+            released_since,
+        )  # fmt: skip
+    since = previous.held_since if held > 0 and previous.held_since is not None else read_at
+    return _MovedHold(item_id, units, since, ingested, read_at)
+
+
+async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id: str) -> None:
+    """A link moved by hand back to the item of its moved hold (`moved_hold_item_id`) holds those units again: its
+    hold (`held_quantity`) gains them, less what the ledger applied between the moved hold's count and the link's
+    fence count (`ingested_at_push`: its next push subtracts what comes after), since the earlier of the two holds'
+    starts; the moved hold goes (unless this change kept another one). The item's pool still counts those sales
+    (not ingested), and the link's baseline (the other item's push, or a read) already left them out: without the
+    hold, its push put them back on sale (review60 F2's move and back: 20 where the shelf had 17). The hold's
+    horizon applies as to any hold (`carried_hold`, from `moved_hold_since`). Two statements at most."""
+    if previous.moved_hold_item_id != item_id or previous.moved_hold_quantity <= 0:
+        return
     links = sku_links.c
-    holds = links.held_quantity > 0
-    kept = {
-        "moved_hold_item_id": literal(item_id, ID), "moved_hold_quantity": links.held_quantity,
-        "moved_hold_since": links.held_since, "moved_hold_ingested_at_push": links.ingested_at_push,
-        "moved_hold_pushed_at": links.pushed_at,
-    }  # fmt: skip
-    return {name: case((holds, value), else_=getattr(links, name)) for name, value in kept.items()}
+    now = (
+        await session.execute(
+            select(links.held_quantity, links.held_since, links.ingested_at_push).where(links.sku_id == sku_id)
+        )
+    ).one()
+    applied = (
+        0
+        if now.ingested_at_push is None or previous.moved_hold_ingested_at_push is None
+        else max(0, now.ingested_at_push - previous.moved_hold_ingested_at_push)
+    )
+    units = max(0, previous.moved_hold_quantity - applied)
+    since = previous.moved_hold_since
+    if now.held_quantity > 0 and now.held_since is not None and (since is None or now.held_since < since):
+        since = now.held_since
+    if units > 0 and since is not None:
+        held = update(sku_links).where(links.sku_id == sku_id)
+        await session.execute(held.values(held_quantity=links.held_quantity + units, held_since=since))
+    again = update(sku_links).where(links.sku_id == sku_id, links.moved_hold_item_id == item_id)
+    await session.execute(again.values(**_MOVED_HOLD_FORGOTTEN))
 
 
 def _running_units_now() -> dict[str, Any]:
@@ -873,17 +956,19 @@ async def write_hand_link(
     # `_kept` compares): a link back to it keeps that push's record (review60 F2: a sale made under it and unseen,
     # left out of the read, was no longer held back: TikTok 20 where the shelf had 17).
     moved = previous is not None and _pushed_for(previous) != item_id
-    # (its hold, sold under the item it counted for, is kept for that item: review60 F3)
-    held_for = _held_for(previous)
-    fenced_anew = (
-        item_id is not None and read_at is not None and moved
-        and await _fence_anew(session, sku_id, read_at, held_for if held_for != item_id else None)
-    )  # fmt: skip
+    # (the sales of the item it counted for before, left out of the read and not ingested, are kept as its moved hold
+    # of that item: review60 F3, and F2's move and back)
+    fenced_anew = False
+    if item_id is not None and read_at is not None and moved:
+        held = await _moved_hold(session, previous, row, read_at) if _held_for(previous) != item_id else None
+        fenced_anew = await _fence_anew(session, sku_id, read_at, held)
     unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
     if seeds:
         await _keep_seed_baselines(session, [sku_id])
     elif item_id is not None and read_at is not None and unfenced:
         await _keep_join_baselines(session, row.shop_id, {sku_id: (row.tiktok_sku_id, row.quantity, read_at)})
+    if item_id is not None and previous is not None:
+        await _hold_again(session, previous, sku_id, item_id)
     return change
 
 
