@@ -530,7 +530,7 @@ sku_links = Table(
     # before it): past the fence's hold horizon they make up for no release (`domain.inventory_push.carried_restore`).
     Column("restored_since", UTCDateTime),
     # The sales of an item the SKU was moved from by hand, made under it before the move's stock read and not
-    # ingested, when the fence started anew on the new item (migration 0055; `links._fence_anew`, `_moved_hold`,
+    # ingested, when the fence started anew on the new item (migration 0054; `links._fence_anew`, `_moved_hold`,
     # review60 F3): that item (no foreign key: read only while it exists), the units and since when held (0 / null:
     # none), the shop's running count of the SKU at the move, and the read's time (sold before it). It stands as a
     # hold does (`domain.inventory_push.standing_units`); a delete of the shop takes it off that item's on-hand

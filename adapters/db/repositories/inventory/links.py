@@ -364,7 +364,7 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, mov
     the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18). The
     sales of the old item the read left out and the ledger has not (`moved`, `_moved_hold`; None or no units: the
     link's moved hold stays as it was) are kept as the link's moved hold of that item (`moved_hold_*`, migration
-    0055): they left its shelf, a delete of the shop within the hold's horizon takes them off there
+    0054): they left its shelf, a delete of the shop within the hold's horizon takes them off there
     (`ledger.release_shop`; review60 F3: HAT kept the sale's units for good, 21 where its shelf had 18), and a link
     back to it holds them again (`_hold_again`). True when forgotten. One statement."""
     links = sku_links.c
@@ -403,7 +403,7 @@ class _MovedHold:
     sold_before: datetime
 
     def values(self) -> dict[str, Any]:
-        """`sku_links.moved_hold_*` (migration 0055)."""
+        """`sku_links.moved_hold_*` (migration 0054)."""
         return {
             "moved_hold_item_id": self.item_id, "moved_hold_quantity": self.units, "moved_hold_since": self.since,
             "moved_hold_ingested_at_push": self.ingested, "moved_hold_sold_before": self.sold_before,

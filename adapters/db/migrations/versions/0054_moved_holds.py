@@ -17,7 +17,7 @@ Additive, no backfill: a hold forgotten before this migration stays forgotten. N
 `moved_hold_item_id` (a removed item's cascade would write links out of the order the pool locks them in): a delete
 reads only the items that still exist. The downgrade drops the columns, losing only those holds.
 
-Revision ID: 0055_moved_holds
+Revision ID: 0054_moved_holds
 Revises: 0053_restored_since
 Create Date: 2026-12-06 03:10:00
 """
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0055_moved_holds"
+revision: str = "0054_moved_holds"
 down_revision: str | None = "0053_restored_since"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
