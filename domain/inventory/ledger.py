@@ -613,7 +613,7 @@ def shipped_before_relink(
     if line.left_out_of is not None:
         return None
     items = {
-        item for item, of_item in reserved_until(periods, linked_at, created_at).items()
+        item for item, of_item in reserved_until(periods, linked_at, created_at, line.inventory_item_id).items()
         if sold_while_linked_before(order_updated_at, of_item, True)
     }  # fmt: skip
     if len(items) != 1 or line.inventory_item_id in items:
@@ -625,6 +625,7 @@ def reserved_until(
     periods: Mapping[str, Collection[tuple[datetime, datetime]]],
     linked_at: datetime | None,
     created_at: datetime | None = None,
+    reserved_on: str | None = None,
 ) -> dict[str, list[tuple[datetime, datetime]]]:
     """The earlier link periods of one SKU (`periods`: item -> (when that link took effect, when it ended),
     `sku_link_periods`) each to when a RESERVED line counting on its item left it: the link change that named
@@ -639,13 +640,29 @@ def reserved_until(
     `sold_while_linked_before` then count back from the later end (a line reserved so long is rare).
     Only a line of an order made before the unlink (`created_at`, TikTok's `create_time`: `sold_before_unlink`; None:
     unknown, none) stayed on the item: one made after it waited for a link (PENDING_LINK, `first_seen_unlinked`), and
-    was never reserved there."""
+    was never reserved there.
+
+    `reserved_on`: the item the line is reserved on now (None: none). A period of an item ending where a link of
+    that same item begins (another of its periods, or, the line's item, `linked_at`) is the SKU's unlinked pause kept
+    for it (`links.resumed_pause`: linked back after the merchant's unlink to an item it had a period of; no link
+    change ends a period of an item and begins one of it at once): no link took effect at its start and no line was
+    reserved by it, so it is neither a start here nor a period a line left (soak59 F2: a line reserved on B at the
+    unlink, shipped in the pause, first seen shipped after the link back to A, deducts from B as before)."""
+    pauses = {
+        (item, start, end)
+        for item, of_item in periods.items()
+        for start, end in of_item
+        if any(later == end > start for later, _ in of_item) or (item == reserved_on and end == linked_at)
+    }
     starts = sorted(
-        {start for of_item in periods.values() for start, _ in of_item}.union([linked_at] if linked_at else [])
+        {start for item, of_item in periods.items() for start, end in of_item if (item, start, end) not in pauses}
+        | ({linked_at} if linked_at else set())
     )
     left: dict[str, list[tuple[datetime, datetime]]] = {}
     for item, of_item in periods.items():
         for start, end in of_item:
+            if (item, start, end) in pauses:
+                continue
             if (
                 created_at is not None
                 and sold_before_unlink(created_at, end)

@@ -1295,6 +1295,27 @@ def test_a_period_ended_at_an_unlink_holds_a_reserved_line_until_the_next_link()
     assert reserved_until(unlinked, None, OLDER) == unlinked
 
 
+def test_a_pause_kept_for_the_item_linked_back_to_is_no_link_change_for_a_line_reserved_before_it() -> None:
+    # given g1 linked to A until APPLIED - 1 min, then to B by mistake until the merchant's unlink at APPLIED, and
+    # linked back to A at NEWER, which keeps the pause as A's (`links.resumed_pause`); a line made under B reserved
+    # there stayed on B through the pause and moved to A at NEWER
+    mis_click, relinked = APPLIED - timedelta(minutes=1), NEWER
+    first = OLDER - timedelta(minutes=5)
+    periods = {"A": [(first, mis_click), (APPLIED, relinked)], "B": [(mis_click, APPLIED)]}
+    line = LedgerLine(RESERVED, RESERVE, mis_click, "A", 2)
+    made = mis_click + timedelta(seconds=10)
+    # then B's period holds the line until the link back, and the pause names no item a line left (soak59 F2)
+    assert reserved_until(periods, relinked, made, "A") == {"A": [(first, mis_click)], "B": [(mis_click, relinked)]}
+    # so, shipped in the pause, it left B's shelf (relink58), as before the pause was kept
+    assert shipped_before_relink(line, APPLIED + timedelta(seconds=30), periods, relinked, made) == "B"
+    # and once A's link has moved on (to C at a later instant), the pause still reads as one
+    moved_on = {**periods, "A": [*periods["A"], (relinked, relinked + timedelta(minutes=1))]}
+    assert shipped_before_relink(
+        line._replace(inventory_item_id="C"), APPLIED + timedelta(seconds=30), moved_on,
+        relinked + timedelta(minutes=1), made,
+    ) == "B"  # fmt: skip
+
+
 @pytest.mark.parametrize("counted", [False, True], ids=["not-counted", "counted-after-the-shipment"])
 def test_a_reserved_line_shipped_before_a_relink_gives_its_reservation_back_and_deducts_from_the_item_it_left(
     counted: bool,
