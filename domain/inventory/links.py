@@ -16,7 +16,8 @@ Auto-link rules (issue 8, live-sync.md §7.5), per shop, after every product imp
   period counts against that period's item, whatever the SKU links to after a reconnect);
 - a LINKED link that leaves LINKED, by hand or by these rules, remembers its item until linked again
   (`remembered_on_unlink`), and when it left it (`unlinked_since`: a sale made before, first seen after, counts
-  there); linked back to that item, it keeps its first time (`relinked_since`);
+  there); linked back to that item, it keeps its first time (`relinked_since`); linked back after the merchant's
+  unlink to another item it had a link period of on the connection, the pause is kept as that item's (`resumed_pause`);
 - a SKU TikTok drops from its product keeps its link, `DROPPED`: its orders still count on its item
   (`counts_orders`), it is never pushed, and back in the product (the same TikTok SKU id) it is linked as before
   (`back_from_drop`).
@@ -232,6 +233,50 @@ def ended_period(
         return None
     ended = now if left_by_import(state, source) or unlinked_at is None else unlinked_at
     return unlinked_item_id, linked_at, ended
+
+
+def resumed_pause(
+    state: str,
+    item_id: str | None,
+    source: str,
+    unlinked_item_id: str | None,
+    unlinked_at: datetime | None,
+    new_item: str | None,
+    kept_on_item: bool,
+    now: datetime,
+) -> tuple[str, datetime, datetime] | None:
+    """The link period a link made at `now` (UTC) to item `new_item` (None: none) keeps for its SKU's unlinked pause
+    (`sku_link_periods`, as `ended_period`'s): (that item, the merchant's unlink, now), or None. From the link as it
+    stood (`state`, a `LinkState` value or `DROPPED`; `item_id`, `source`; `unlinked_item_id`, `unlinked_at`: what a
+    link not LINKED remembers, `remembered_on_unlink`, `unlinked_since`) and `kept_on_item`: the SKU had an earlier
+    link period on `new_item` on this connection (`sku_link_periods`, migration 0049).
+
+    The rule (soak59 F2): linked back after the merchant's unlink to an item it had a link period of, the pause was a
+    pause, as it is linked back to the item it remembers (`relinked_since`: that link keeps its time). After a
+    mis-click (A, then B, `skuUnlink`, A again) it remembers B, the link to A took effect now, and a sale made in the
+    pause, its webhooks lost, first seen shipped after the link back, was in no period: history, its units on sale on
+    every shop for good, where without the detour it deducts. With this period it deducts from A
+    (`ledger.sold_under_an_earlier_link`). A sale made under B (before the unlink) still counts on B, by B's period
+    (`ended_period`, which ends at the unlink; TikTok's whole second of the unlink counts as after it, `_made_under`);
+    a line reserved on B at the unlink and shipped in the pause deducts from B (`ledger.reserved_until` reads this
+    period as a pause, not as a link change). None: not a merchant's unlink (`paused_since`), an item it remembers
+    (`relinked_since` keeps its time), an item it never had a period of here (the merchant said "not that item":
+    a sale made meanwhile is history, as before), or no unlink instant (before migration 0036)."""
+    paused_at = paused_since(state, item_id, source, unlinked_at)
+    if new_item is None or not kept_on_item or paused_at is None or unlinked_item_id == new_item or paused_at >= now:
+        return None
+    return new_item, paused_at, now
+
+
+def paused_since(state: str, item_id: str | None, source: str, unlinked_at: datetime | None) -> datetime | None:
+    """When the merchant's unlink paused a stored link (`state`, a `LinkState` value or `DROPPED`; `item_id`,
+    `source`, `unlinked_at`: its `sku_links` columns): its `unlinked_at` (`unlinked_since`) while it counts no orders
+    on an item (`counts_orders`) and no import left it so (`left_by_import`: its sales went on counting on the item
+    it remembers, and `ended_period` ends that period at the next link). None otherwise (LINKED, DROPPED with its
+    item, an import's unlink, or unlinked before migration 0036: no instant)."""
+    if counts_orders(state, item_id) is not None or left_by_import(state, source):
+        return None
+    return unlinked_at
 
 
 def link_compared(state: str | None, item_id: str | None, compare_item_id: str | None) -> None:

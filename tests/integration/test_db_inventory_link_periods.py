@@ -447,3 +447,83 @@ async def test_a_reserved_sale_shipped_before_a_relink_deducts_from_the_item_it_
     # and SOCK gets back what the delete took off, unless counted since (review59 F3; before: HAT 10/0/10, SOCK
     # 8/0/8 for good)
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+
+
+@pytest.mark.parametrize("detour", ["another-item-then-unlinked", "unlinked-only"])
+async def test_a_sale_made_while_unlinked_first_seen_shipped_after_the_link_back_deducts_from_the_item(
+    world: Pool, detour: str
+) -> None:
+    # given g1 linked to HAT; the merchant links it to SOCK by mistake and undoes it with Unlink (or only unlinks it:
+    # the control, soak59 F2's gap_detour_control)
+    shop, hat, sock = await hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    if detour == "another-item-then-unlinked":
+        await world.link_by_hand(shop, "g1", sock)
+        world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", None)
+    # and a sale of 2 units made while g1 is unlinked, its webhooks lost, shipped
+    world.clock.advance(timedelta(minutes=1))
+    sale = _sale(world, "IN_TRANSIT")
+    world.clock.advance(timedelta(minutes=1))
+    # when the merchant links g1 back to HAT, and a poll reads the sale
+    await world.link_by_hand(shop, "g1", hat)
+    await _read_late(world, shop, sale, "IN_TRANSIT")
+
+    # then its 2 units leave HAT's on-hand as they left HAT's shelf: the unlinked pause was a pause (soak59 F2, before:
+    # after the detour the line was HISTORICAL, HAT 10/0/10 for good); SOCK is untouched; a later version moves nothing
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (10, 0, 10))
+    version = (await world.item("HAT"))["version"]
+    await _read_late(world, shop, sale, "DELIVERED")
+    assert (await world.item("HAT"))["version"] == version
+
+
+async def test_a_sale_made_under_the_mis_click_link_still_counts_there_after_an_unlink_and_the_link_back(
+    world: Pool,
+) -> None:
+    # given g1 linked to HAT, then to SOCK by mistake; o1 made under SOCK (webhooks lost, shipped); the merchant
+    # unlinks g1; o2 made while unlinked (the same); then g1 is linked back to HAT
+    shop, hat, sock = await hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "IN_TRANSIT", "o1")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", None)
+    world.clock.advance(timedelta(minutes=1))
+    o2 = _sale(world, "IN_TRANSIT", "o2")
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", hat)
+
+    # when a poll reads both
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, *(replace(o, updated_at=world.clock.now()) for o in (o1, o2)))
+
+    # then o1 leaves SOCK's on-hand (made while g1 was SOCK's, the made-time rule), o2 HAT's (made in the pause)
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((8, 0, 8), (8, 0, 8))
+
+
+async def test_a_line_reserved_under_the_mis_click_link_and_shipped_while_unlinked_still_deducts_there(
+    world: Pool,
+) -> None:
+    # given g1 linked to HAT, then to SOCK by mistake; o1 made under SOCK, seen open (SOCK reserves 2); the merchant
+    # unlinks g1 (o1 stays reserved on SOCK); o1 ships while g1 is unlinked, its webhooks lost; g1 linked back to HAT
+    shop, hat, sock = await hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1))
+    o1 = _sale(world, "AWAITING_SHIPMENT", "o1")
+    await world.orders(shop, o1)
+    assert await world.counts("SOCK") == (10, 2, 8)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", None)
+    world.clock.advance(timedelta(minutes=1))
+    shipped = replace(o1, status="IN_TRANSIT", updated_at=world.clock.now())
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", hat)
+
+    # when a poll reads it shipped
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(shop, shipped)
+
+    # then its units leave SOCK's on-hand, where it was reserved when it shipped (relink58's rule), HAT keeps its own
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))

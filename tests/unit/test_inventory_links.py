@@ -24,6 +24,7 @@ from domain.inventory.links import (
     relinked_by_hand,
     relinked_since,
     remembered_on_unlink,
+    resumed_pause,
     seed_copies,
     seed_on_hand,
     standing_state,
@@ -345,3 +346,25 @@ def test_a_link_change_to_another_item_ends_the_period_its_orders_counted_on_the
     # remembering nothing, or no time: none
     assert ended_period("NO_SELLER_SKU", None, "AUTO", None, None, None, "B", now) is None
     assert ended_period("LINKED", "A", "AUTO", None, None, None, "B", now + timedelta(days=1)) is None
+
+
+def test_a_link_back_after_an_unlink_to_an_item_the_sku_had_a_period_of_keeps_the_pause_as_that_items() -> None:
+    # given g1 linked to A, then to B by mistake (A's period kept), unlinked at `unlinked_at` (it remembers B)
+    unlinked_at = datetime(2026, 12, 1, 9, 5, tzinfo=UTC)
+    now = unlinked_at + timedelta(minutes=1)
+    unlinked = (UNLINKED.value, None, LinkSource.MANUAL.value, "item-b", unlinked_at)
+    # when linked back to A, which it had a period of: the pause is A's, from the unlink to now (soak59 F2: before,
+    # none, and a sale made in the pause and first seen shipped after was history)
+    assert resumed_pause(*unlinked, "item-a", True, now) == ("item-a", unlinked_at, now)
+    # but not to an item it never had a period of here (the merchant said "not that item"), nor to the item it
+    # remembers (that link keeps its time, `relinked_since`), nor when unlinked to nothing
+    assert resumed_pause(*unlinked, "item-c", False, now) is None
+    assert resumed_pause(*unlinked, "item-b", True, now) is None
+    assert resumed_pause(*unlinked, None, True, now) is None
+    # nor from a link that counts orders on its item, an import's unlink (its sales counted on B meanwhile: B's
+    # period runs to now, `ended_period`), or an unlink with no instant (before migration 0036)
+    assert resumed_pause(LINKED.value, "item-b", LinkSource.MANUAL.value, None, None, "item-a", True, now) is None
+    assert resumed_pause(DROPPED, "item-b", LinkSource.MANUAL.value, None, None, "item-a", True, now) is None
+    ambiguous = (AMBIGUOUS.value, None, LinkSource.AUTO.value, "item-b", unlinked_at)
+    assert resumed_pause(*ambiguous, "item-a", True, now) is None
+    assert resumed_pause(UNLINKED.value, None, LinkSource.MANUAL.value, "item-b", None, "item-a", True, now) is None

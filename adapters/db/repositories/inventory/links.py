@@ -59,10 +59,12 @@ from domain.inventory.links import (
     ended_period,
     holds_for,
     link_compared,
+    paused_since,
     relink_needed,
     relinked_by_hand,
     relinked_since,
     remembered_on_unlink,
+    resumed_pause,
     seed_copies,
     seed_on_hand,
     standing_state,
@@ -301,6 +303,23 @@ async def record_link_periods(
             kept.ended_at < now - DELETED_LINE_KEPT,
         )
     )
+
+
+async def _had_period_on(session: AsyncSession, shop_id: str, tiktok_sku_id: str, previous: Any, item_id: str) -> bool:
+    """Whether the shop's TikTok SKU, its link `previous` (its row) paused by the merchant's unlink (`paused_since`)
+    and linked now to item `item_id` other than the one it remembers, had a link period on that item that a link
+    change ended on this connection (`sku_link_periods`, migration 0049; kept `DELETED_LINE_KEPT`,
+    `record_link_periods`), for `resumed_pause`. One statement; none when it cannot matter."""
+    if (
+        previous.unlinked_item_id == item_id
+        or paused_since(previous.state, previous.inventory_item_id, previous.source, previous.unlinked_at) is None
+    ):
+        return False
+    kept = sku_link_periods.c
+    query = select(kept.inventory_item_id).where(
+        kept.shop_id == shop_id, kept.tiktok_sku_id == tiktok_sku_id, kept.inventory_item_id == item_id
+    )
+    return (await session.execute(query.limit(1))).first() is not None
 
 
 def _relinked(link_rows: Sequence[Mapping[str, Any]], previous: Mapping[str, Any]) -> set[str]:
@@ -939,7 +958,21 @@ async def write_hand_link(
     # links it to another item, which no stock of this shop seeded. (Forgotten at an unlink, an open order the read
     # had left out, first seen after it, reserved out of the seed's count: one unit short for good.)
     before = {sku_id: previous} if previous is not None else {}
-    await record_link_periods(session, row.shop_id, _ended_periods([link], before, now), now)
+    periods = _ended_periods([link], before, now)
+    # linked back after the merchant's unlink to an item it had a period of here: the pause is that item's
+    # (`resumed_pause`, soak59 F2)
+    if previous is not None and item_id is not None:
+        kept_on_item = await _had_period_on(session, row.shop_id, row.tiktok_sku_id, previous, item_id)
+        resumed = resumed_pause(
+            previous.state, previous.inventory_item_id, previous.source, previous.unlinked_item_id,
+            previous.unlinked_at, item_id, kept_on_item, now,
+        )  # fmt: skip
+        if resumed is not None:
+            periods.append(
+                {"shop_id": row.shop_id, "tiktok_sku_id": row.tiktok_sku_id, "inventory_item_id": resumed[0],
+                 "linked_at": resumed[1], "ended_at": resumed[2]}
+            )  # fmt: skip
+    await record_link_periods(session, row.shop_id, periods, now)
     await upsert_links(session, [link])
     await touch_items(session, _relinked([link], before), now)
     change = await relink_lines(
