@@ -875,6 +875,73 @@ def through_the_gap(
     return periods
 
 
+def kept_pause(item_id: str, linked_before: Mapping[str, Collection[KeptLink]]) -> KeptLink | None:
+    """The merchant's unlinked pause of a SKU on a deleted connection of its TikTok shop that the SKU's link to item
+    `item_id` on the connection reading it makes that item's (`linked_before`: item -> `KeptLink`s, `through_the_gap`;
+    all UTC): a period of `item_id` from the first second after the unlink (`sold_before_unlink`: the unlink's own
+    second counts as before it) to the delete, or None.
+
+    The rule (detour59b, soak59 F2), as on the never-deleted connection (`links.resumed_pause`, the merchant's link
+    back): when the latest delete kept the SKU unlinked by the merchant (`KeptLink.unlinked_at`) from an item other
+    than `item_id`, and kept an earlier period of `item_id` too (`KeptLink.earlier`: a link change of that connection
+    ended it), the unlink was a correction of a detour (A, then B by mistake, `skuUnlink`), and a sale made after it
+    left A's shelf: linked to A again (the reconnect's link by seller SKU plays the merchant's), it counts on A however
+    the link and the sale's first read are ordered (open, it reserves there; shipped, it deducts; cancelled,
+    history). A sale made before the unlink still counts on the item it was made under (that item's period ends at
+    the unlink). None: no such unlink (a link that named its item, an import's unlink, one before migration 0046), the
+    item it remembers (the pause runs to the delete as any period of `item_id`, `counted_under_a_deleted_link`), or
+    an item it had no period of on that connection (the merchant said "not that item": history, as before). The
+    pause ends at the delete: a sale made while the shop was deleted (the gap) is history, as before."""
+    # (the links as they stood at each delete; an earlier period's `deleted_at` is its own end, `_linked_before`)
+    deletes = sorted(
+        {period.deleted_at for periods in linked_before.values() for period in periods if not period.earlier}
+    )
+    if not deletes:
+        return None
+    latest, previous = deletes[-1], deletes[-2] if len(deletes) > 1 else None
+    unlinked = [
+        (item, period.unlinked_at) for item, periods in linked_before.items() for period in periods
+        if not period.earlier and period.deleted_at == latest and period.unlinked_at is not None
+    ]  # fmt: skip
+    if len(unlinked) != 1 or unlinked[0][0] == item_id:
+        return None
+    unlinked_at = unlinked[0][1]
+    assert unlinked_at is not None
+    # (an earlier period of `item_id` on that connection: ended after the delete before it, by the unlink)
+    if not any(
+        period.earlier and (previous is None or period.deleted_at > previous) and period.deleted_at <= unlinked_at
+        for period in linked_before.get(item_id, ())
+    ):
+        return None
+    return paused_period(unlinked_at, latest)
+
+
+def paused_period(unlinked_at: datetime, until: datetime) -> KeptLink | None:
+    """The unlinked pause from the merchant's unlink at `unlinked_at` to `until` (the link back, or the delete; UTC)
+    as a period `sold_while_linked_before` reads: from the first second after the unlink's (`sold_before_unlink`: the
+    unlink's own second counts as before it, on the item unlinked from) to `until`; None when that is empty."""
+    since = _whole_second(unlinked_at) + timedelta(seconds=1)
+    return KeptLink(since, until) if since < until else None
+
+
+def sold_in_pause(created_at: datetime, pause: KeptLink | None) -> bool:
+    """Whether an order created at `created_at` (TikTok's `create_time`, whole seconds, UTC) was made in `pause`
+    (`paused_period`, `kept_pause`; None: no pause): False for none."""
+    return pause is not None and sold_while_linked_before(created_at, [(pause.since, pause.deleted_at)])
+
+
+def with_kept_pause(
+    item_id: str | None, linked_before: Mapping[str, Collection[KeptLink]]
+) -> Mapping[str, Collection[KeptLink]]:
+    """`linked_before` (item -> `KeptLink`s of one SKU) with `kept_pause`'s period added to `item_id`'s, when there is
+    one: a line of the SKU linked now to `item_id` first seen shipped, its order made in the pause, deducts from it
+    (`order_timing`), as after the merchant's link back on the never-deleted connection."""
+    pause = kept_pause(item_id, linked_before) if item_id is not None else None
+    if pause is None or item_id is None:
+        return linked_before
+    return {**linked_before, item_id: [*linked_before.get(item_id, ()), pause]}
+
+
 def first_link_here(
     linked_at: datetime | None, earlier: Mapping[str, Collection[tuple[datetime, datetime]]]
 ) -> datetime | None:

@@ -17,6 +17,7 @@ from domain.inventory.ledger import (
     DELETED_LINE_KEPT,
     LINE_ITSELF,
     OPEN_ENDED,
+    KeptLink,
     LedgerLine,
     LineState,
     StockEffect,
@@ -32,6 +33,7 @@ from domain.inventory.ledger import (
     first_link_here,
     first_seen_unlinked,
     in_seed_again,
+    kept_pause,
     leaves_with_its_shop,
     left_before_relink,
     left_before_relink_with_its_shop,
@@ -48,6 +50,7 @@ from domain.inventory.ledger import (
     shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
+    sold_in_pause,
     sold_under_an_earlier_link,
     sold_while_linked_before,
     stays_reserved,
@@ -1328,3 +1331,32 @@ def test_a_reserved_line_shipped_before_a_relink_gives_its_reservation_back_and_
         Transition(DEDUCTED, DEDUCT, APPLIED, "A") if counted
         else Transition(DEDUCTED, DEDUCT, APPLIED, "A", -3, 0, MOVED_DEDUCTED)
     )  # fmt: skip
+
+
+def test_a_deleted_connections_unlinked_pause_is_the_items_its_sku_links_to_again_when_it_had_a_period_there() -> None:
+    # given, kept by a delete at 12:10: g1 linked to A from 12:00, to B by mistake at 12:02 (A's earlier period, its
+    # `deleted_at` its end), unlinked by the merchant at 12:04:30.5 (B's link, remembered), (detour59b, soak59 F2)
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    unlinked_at = at + timedelta(minutes=4, seconds=30, microseconds=500_000)
+    deleted_at = at + timedelta(minutes=10)
+    a = [KeptLink(at, at + timedelta(minutes=2), None, None, True)]
+    b = [KeptLink(at + timedelta(minutes=2), deleted_at, unlinked_at, None, False)]
+    kept = {"item-a": a, "item-b": b}
+
+    # when the SKU links to A again (the reconnect's link): the pause is A's, from the second after the unlink's (that
+    # second counts as before it, `sold_before_unlink`) to the delete
+    pause = kept_pause("item-a", kept)
+    assert pause is not None and (pause.since, pause.deleted_at) == (at + timedelta(minutes=4, seconds=31), deleted_at)
+    made = [at + timedelta(minutes=4, seconds=30), at + timedelta(minutes=4, seconds=31), deleted_at]
+    assert [sold_in_pause(created_at, pause) for created_at in made] == [False, True, False]
+    assert not sold_in_pause(made[1], None)
+
+    # but not linked to the item it remembers (B's period runs to the unlink, `counted_under_a_deleted_link`), nor to
+    # an item it had no period of on that connection (history, as before), nor with A's period from an older delete
+    # (before the delete at 11:59 that came before it), nor when the link at the delete named its item
+    assert kept_pause("item-b", kept) is None
+    assert kept_pause("item-c", kept) is None
+    older = [KeptLink(at - timedelta(minutes=5), at - timedelta(minutes=2), None, None, True)]
+    before = [KeptLink(at - timedelta(minutes=5), at - timedelta(minutes=1), None, None, False)]
+    assert kept_pause("item-a", {"item-a": older, "item-b": b, "item-d": before}) is None
+    assert kept_pause("item-a", {"item-a": a, "item-b": [b[0]._replace(unlinked_at=None)]}) is None

@@ -91,6 +91,7 @@ from domain.inventory.ledger import (
     counted_under_a_deleted_link,
     deducted_on_copy,
     first_link_here,
+    kept_pause,
     leaves_with_its_shop,
     left_before_relink,
     left_before_relink_with_its_shop,
@@ -99,6 +100,7 @@ from domain.inventory.ledger import (
     line_effect,
     link_pending,
     order_timing,
+    paused_period,
     pending_with_its_shop,
     relink_line,
     seen_before_push,
@@ -106,6 +108,7 @@ from domain.inventory.ledger import (
     shipped_before_relink,
     shipped_under_a_deleted_link,
     sold_before_unlink,
+    sold_in_pause,
     sold_under_an_earlier_link,
     stays_reserved,
     stock_lines,
@@ -119,6 +122,7 @@ from domain.inventory.ledger import (
     unseen_units,
     waits_with_its_shop,
     wanted_effect,
+    with_kept_pause,
 )
 from domain.inventory.links import (
     DROPPED,
@@ -332,7 +336,9 @@ async def _apply_chunk(
             # held waiting on an item moves as it would have there, `pending_with_its_shop`)
             pending_on = record[0] if record is not None and record[2] == LineState.PENDING_LINK.value else None
             seen = record is not None and pending_on is None and record[2] != LineState.RESERVED.value
-            of_sku = {} if seen or pending_on is not None else linked_before.get(sku_id, {})
+            # (with the deleted connection's unlinked pause, when the SKU's link now makes it that item's:
+            # `kept_pause`, detour59b)
+            of_sku = {} if seen or pending_on is not None else with_kept_pause(item_id, linked_before.get(sku_id, {}))
             if item_id is not None and current is None and of_sku:
                 # sold under a deleted link to another item than the SKU's now: it counts there, the reconnect's link
                 # as it is (a delete's record of it names that item, or none)
@@ -383,6 +389,11 @@ async def _apply_chunk(
                     )  # fmt: skip
                     reason = _CONNECTED_AGAIN
             elif pending_on is not None:
+                # made in the deleted connection's unlinked pause, its SKU linked now to the item that makes it
+                # that item's (`kept_pause`): it moves as that connection's link back would have moved it
+                if item_id is not None and item_id != pending_on:
+                    if sold_in_pause(created_at, kept_pause(item_id, linked_before.get(sku_id, {}))):
+                        pending_on = item_id
                 move = pending_with_its_shop(wanted, updated_at, item_id, units, pending_on)
             elif deducted_from is not None and item_id is None and current is None:
                 # deducted by the delete, its SKU not linked yet: it waits for the link with its record (`relink_lines`)
@@ -1291,6 +1302,7 @@ async def relink_lines(
     *,
     seeds: Mapping[str, int] | None = None,
     extra_dirty: Sequence[str] = (),
+    paused_on: Mapping[str, tuple[str, datetime]] | None = None,
 ) -> PoolChange:
     """Apply link changes of the shop's SKUs (`new_items`: TikTok SKU id -> its item now, None when unlinked) to
     their ledger lines (`domain.inventory.ledger.relink_line`): a RESERVED line on another item gives its unit back
@@ -1307,6 +1319,13 @@ async def relink_lines(
     one when the new item is one this change seeds (its seed counted the line's units in, `seed_on_hand`), and one
     that connection's ledger held waiting (its PENDING_LINK record: it moves as it would have there).
     `seeds`: item id -> on-hand to add as SEEDED (new items).
+    `paused_on`: TikTok SKU id -> (item, the merchant's unlink) of a link back that makes the SKU's unlinked pause
+    that item's (`links.resumed_pause`, soak59 F2); the pause of a deleted connection's link is read here
+    (`ledger.kept_pause`). A waiting line of an order made in the pause, the SKU linked now to that item, moves as if
+    it remembered that item (`link_pending`: shipped, it deducts there; open, it reserves; cancelled, history),
+    whether it was first seen before the link (waiting on the item unlinked from, or on none) or that connection's
+    ledger held it waiting (detour59b: the same sale counted by arrival order before). One made before the unlink
+    still counts by the item it remembers.
     The caller holds the items already (`hold_relink`, the kept links' items too), as it names them before this runs.
     A line moved keeps its stamp (`updated_at`, see `took_units_now`): a link change moves it from one item to
     another, and its units left TikTok's available of the SKU when the order took them, not now; stamped anew, the
@@ -1361,7 +1380,7 @@ async def relink_lines(
         unseen = await _unseen_holds_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         periods = await _linked_before_of_shop(session, shop_id, merchant_id, {r.tiktok_sku_id for r in rows})
         seed_read = any(read is not None for _, read, *_ in deducted.values())  # (`back_with_its_shop` asks when made)
-        if unseen.records or seed_read or periods:
+        if unseen.records or seed_read or periods or paused_on:
             made_at = await _made_at(session, shop_id, sorted(set(linked_waiting)))
         if periods:
             held_waiting = set(
@@ -1369,6 +1388,18 @@ async def relink_lines(
             )
     last_count = _LastCounts(session)  # (a count since the delete of a line coming back: `back_with_its_shop`)
     served: list[LedgerKey] = []
+
+    def pause_of(row: Any) -> KeptLink | None:
+        # the SKU's unlinked pause its link now makes the new item's: this connection's (`paused_on`), or the
+        # deleted connection's (`kept_pause`)
+        sku, new_item = row.tiktok_sku_id, new_items[row.tiktok_sku_id]
+        if new_item is None:
+            return None
+        if paused_on and sku in paused_on:
+            item, unlinked_at = paused_on[sku]
+            return paused_period(unlinked_at, now) if item == new_item else None
+        return kept_pause(new_item, periods[sku]) if sku in periods else None
+
     for row in rows:
         line, new_item = ledger_line(row), new_items[row.tiktok_sku_id]
         if stays_reserved(line, new_item):
@@ -1439,6 +1470,11 @@ async def relink_lines(
             relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
             made = made_at.get(row.tiktok_order_id)
             waited = line.state is LineState.PENDING_LINK
+            pending = len(relinked.moves) == 1 and relinked.moves[0].state is LineState.HISTORICAL
+            if waited and pending and new_item is not None and made is not None and sold_in_pause(made, pause_of(row)):
+                # made in the unlinked pause the link back makes the new item's: as if it remembered that item
+                paused = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, new_item)
+                relinked = relinked._replace(moves=(paused,))
             if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
                 back = unseen.take(
                     row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id, line.quantity,

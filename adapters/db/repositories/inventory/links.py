@@ -960,7 +960,9 @@ async def write_hand_link(
     before = {sku_id: previous} if previous is not None else {}
     periods = _ended_periods([link], before, now)
     # linked back after the merchant's unlink to an item it had a period of here: the pause is that item's
-    # (`resumed_pause`, soak59 F2)
+    # (`resumed_pause`, soak59 F2), for a sale first seen after the link (the period) and for one waiting since
+    # before it (`relink_lines`' `paused_on`, detour59b item 1)
+    paused_on: dict[str, tuple[str, datetime]] = {}
     if previous is not None and item_id is not None:
         kept_on_item = await _had_period_on(session, row.shop_id, row.tiktok_sku_id, previous, item_id)
         resumed = resumed_pause(
@@ -972,12 +974,14 @@ async def write_hand_link(
                 {"shop_id": row.shop_id, "tiktok_sku_id": row.tiktok_sku_id, "inventory_item_id": resumed[0],
                  "linked_at": resumed[1], "ended_at": resumed[2]}
             )  # fmt: skip
+            paused_on[row.tiktok_sku_id] = (resumed[0], resumed[1])
     await record_link_periods(session, row.shop_id, periods, now)
     await upsert_links(session, [link])
     await touch_items(session, _relinked([link], before), now)
     change = await relink_lines(
-        session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, seeds=seeds, extra_dirty=dirty
-    )
+        session, row.shop_id, merchant_id, {row.tiktok_sku_id: item_id}, now, seeds=seeds, extra_dirty=dirty,
+        paused_on=paused_on,
+    )  # fmt: skip
     # A link never pushed and without a baseline yet (not a seed's, not a join's) is fenced from its product's last
     # stock read, as a joining link is from its page's (README, "A link's first push is fenced"): the SKU's quantity
     # as read less the sales since the read the ledger has, with the shop's running counts of this instant. The
