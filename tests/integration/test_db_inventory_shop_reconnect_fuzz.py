@@ -21,7 +21,8 @@ detour or a rename), every order read again (a poll), and:
 ledger's) are checked after each delete and reconnect and at the end. The cases are a bounded set of seeds (a few
 seconds per database), those that found poolfuzz54's findings 1 and 2 and poolfix54's finding 3 among them;
 `FUZZ_SEEDS=a:b` runs others (`FUZZ_SEEDS=0:150`: ~40 s on SQLite; with `FUZZ_HAND_LINKS=1`, in the `hand_links`
-shape; with `FUZZ_GAP_SALES=1`, sales in the gap; with `FUZZ_DETOURS=1`, detours and sales in the gap; with
+shape; with `FUZZ_GAP_SALES=1`, sales in the gap; with `FUZZ_DETOURS=1`, detours, detours undone by an Unlink with
+sales in the pause (`Options.pauses`; `FUZZ_PAUSES=0`: without) and sales in the gap; with
 `FUZZ_RENAMES=1`, seller SKUs renamed to the other item's and back, and sales in the gap), and a failure prints its op
 list, which `_run` replays.
 """
@@ -76,7 +77,16 @@ class Options(NamedTuple):
     relinks it back (kept58's "found but not fixed" 4; ledger59). Only a SKU whose link both merchants' imports still
     decide (AUTO: never linked or unlinked by hand, `links.auto_link`; a MANUAL link survives every import) and only
     while A's shop is connected: renamed in the gap, A's reconnect and B differ by the stated rule for an open sale
-    (kept58's "found but not fixed" 2), which is not what this step checks."""
+    (kept58's "found but not fixed" 2), which is not what this step checks.
+    `pauses` (with `detours`; `FUZZ_DETOURS=1` runs, not the named cases): some detours are undone by the merchant's
+    Unlink instead, sales are made while the SKU is unlinked (the pause, their webhooks lost), and the SKU is then
+    linked back to its own item (`relink`), by hand, or by A's reconnect after a delete (soak59 F2, detour59b): a
+    sale of the pause counts on that item, as the SKU had a link period of it (`links.resumed_pause`,
+    `ledger.kept_pause`). Drawn from a second generator (`_operations`' `pause_rng`), so the main one's draws are
+    those of a run without pauses up to the first pause. Only when no order of the SKU is open at TikTok at the
+    Unlink (`_run`): a reservation left on the other item at the Unlink moves with the merchant's link back on B and
+    stays there across A's delete (the stated rule of `test_db_inventory_shop_reconnect_unlinked.py`'s open cases),
+    which is not what this step checks."""
 
     steps: int = 14
     multi_delete: bool = False
@@ -86,6 +96,7 @@ class Options(NamedTuple):
     gap_sales: bool = False
     detours: bool = False
     renames: bool = False
+    pauses: bool = False
 
 
 DEFAULT = Options()
@@ -130,7 +141,9 @@ CASES = [
 ]
 
 
-def _operations(rng: random.Random, options: Options, skus: list[str]) -> list[Op]:
+def _operations(
+    rng: random.Random, options: Options, skus: list[str], pause_rng: random.Random | None = None
+) -> list[Op]:
     """A random op list whose TikTok history is consistent: statuses move forward, an order a hold counted is never
     cancelled (README "Deleting a shop": a held sale cancelled after the delete stays off the count), and no order is
     made while the shop is deleted unless `gap_sales` (made then, a sale of a SKU linked at the delete counts on its
@@ -178,7 +191,19 @@ def _operations(rng: random.Random, options: Options, skus: list[str]) -> list[O
                 oid = f"o{made}"
                 status[oid] = rng.choice(["AWAITING_SHIPMENT", "IN_TRANSIT"])
                 ops.append(["create", oid, sku, rng.choice([1, 2]), status[oid]])
-            if rng.random() < 0.7:
+            back = rng.random() < 0.7
+            if options.pauses and pause_rng is not None and pause_rng.random() < 0.5:
+                # undone by the merchant's Unlink instead: sales made while unlinked (the pause), then linked back to
+                # its own item (soak59 F2)
+                ops.append(["unlink_away", sku])
+                for _ in range(pause_rng.choice([1, 2])):
+                    made += 1
+                    oid = f"o{made}"
+                    status[oid] = pause_rng.choice(["AWAITING_SHIPMENT", "IN_TRANSIT"])
+                    ops.append(["create", oid, sku, pause_rng.choice([1, 2]), status[oid]])
+                if back:
+                    ops.append(["relink", sku])
+            elif back:
                 ops.append(["back", sku])
         elif op == "rename":
             # a seller SKU renamed to the other item's SKU (the next import relinks it), a sale or two made under
@@ -338,6 +363,12 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
                 o["item"] = [item for since, item in links_of[o["sku"]] if since <= at][-1]
             o["reserved"], o["seen_k"] = opened and (o["reserved"] or o["seen_k"] < 0), k
 
+    def relinked() -> None:
+        # (a SKU linked back to its own item after an `unlink_away` whose pause did not record it: from now on)
+        for sku in a.skus:
+            if links_of[sku][-1][1] != a.linked_to(sku):
+                links_of[sku].append((clock.now(), a.linked_to(sku)))
+
     for op in ops:
         clock.advance(timedelta(minutes=1))
         kind = op[0]
@@ -359,6 +390,15 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             for side in (a, b):
                 if (op[1] in side.unlinked) == (kind == "relink"):
                     await side.link(op[1], kind == "relink")
+            relinked()
+        elif kind == "unlink_away" and a.connected and op[1] in a.away and op[1] not in a.unlinked | a.renamed:
+            # the merchant undoes a detour with Unlink (`pauses`): from then on, until it is linked back, the SKU's
+            # sales are its own item's by the rule (`linked_to`), none reserved on the other item (see `Options`)
+            if not any(o["sku"] == op[1] and o["versions"][-1][0] in OPEN for o in history.values()):
+                for side in (a, b):
+                    side.away.discard(op[1])
+                    await side.link(op[1], False)
+                links_of[op[1]].append((clock.now(), a.linked_to(op[1])))  # (the pause is its own item's)
         elif kind in ("away", "back") and a.connected and op[1] not in a.unlinked | a.renamed:
             if (op[1] in a.away) == (kind == "back"):
                 for side in (a, b):
@@ -407,6 +447,7 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
             # (a SKU unlinked by hand at the delete is linked by its seller SKU: AUTO again; a hand link stays MANUAL)
             a.manual -= a.unlinked
             a.unlinked, a.connected = set(), True
+            relinked()
             if first == "products":
                 for oid in everything:
                     await deliver(a, oid)
@@ -421,6 +462,7 @@ async def _run(world: Pool, ops: list[Op], n_skus: int, options: Options, tag: s
     clock.advance(timedelta(minutes=1))
     for side in (a, b):
         await side.relink_all()
+    relinked()
     for oid, o in sorted(history.items()):
         if o["versions"][-1][0] in OPEN:
             o["versions"].append(("CANCELLED" if int(oid[1:]) % 2 else "IN_TRANSIT", clock.now()))
@@ -460,7 +502,8 @@ def _cases() -> list[tuple[int, Options]]:
     if os.environ.get("FUZZ_GAP_SALES"):
         options = options._replace(gap_sales=True, steps=18, multi_delete=True)
     if os.environ.get("FUZZ_DETOURS"):
-        options = options._replace(detours=True, gap_sales=True, steps=18, multi_delete=True)
+        pauses = os.environ.get("FUZZ_PAUSES") != "0"  # (`FUZZ_PAUSES=0`: the draws of runs before `pauses`)
+        options = options._replace(detours=True, gap_sales=True, steps=18, multi_delete=True, pauses=pauses)
     if os.environ.get("FUZZ_RENAMES"):
         options = options._replace(renames=True, gap_sales=True, steps=18, multi_delete=True)
     if ":" in spec:
@@ -477,9 +520,9 @@ async def test_a_deleted_shops_ledger_moves_the_pool_as_if_never_deleted_in_rand
     for seed, options in _cases():
         rng = random.Random(seed)
         n_skus = rng.choice([1, 2])
-        ops = _operations(rng, options, ["g1", "g2"][:n_skus])
+        ops = _operations(rng, options, ["g1", "g2"][:n_skus], random.Random(f"pauses {seed}"))
         tag = f"s{seed}{'h' if options.hand_links else ''}{'g' if options.gap_sales else ''}"  # (one pair per case)
-        tag += ("d" if options.detours else "") + ("r" if options.renames else "")
+        tag += ("d" if options.detours else "") + ("r" if options.renames else "") + ("p" if options.pauses else "")
         if failures := await _run(Pool(database, cipher), ops, n_skus, options, tag):
             failed[seed] = f"{failures} {options} ops={json.dumps(ops)}"
     # then both oracles hold for every case
