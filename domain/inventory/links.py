@@ -257,7 +257,9 @@ def resumed_pause(
     pause, its webhooks lost, first seen shipped after the link back, was in no period: history, its units on sale on
     every shop for good, where without the detour it deducts. With this period it deducts from A
     (`ledger.sold_under_an_earlier_link`). A sale made under B (before the unlink) still counts on B, by B's period
-    (`ended_period`, which ends at the unlink; TikTok's whole second of the unlink counts as after it, `_made_under`);
+    (`ended_period`, which ends at the unlink), a sale of the unlink's own second too: the caller keeps the pause from
+    the second after it (`ledger.paused_period`; `sold_before_unlink`: that second counts as before the unlink, as for
+    a sale first read while unlinked, detour59b);
     a line reserved on B at the unlink and shipped in the pause deducts from B (`ledger.reserved_until` reads this
     period as a pause, not as a link change). None: not a merchant's unlink (`paused_since`), an item it remembers
     (`relinked_since` keeps its time), an item it never had a period of here (the merchant said "not that item":

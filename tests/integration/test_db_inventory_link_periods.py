@@ -540,3 +540,29 @@ async def test_a_line_reserved_under_the_mis_click_link_and_shipped_while_unlink
 
     # then its units leave SOCK's on-hand, where it was reserved when it shipped (relink58's rule), HAT keeps its own
     assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))
+
+
+@pytest.mark.parametrize("read", ["linked-then-read", "read-then-linked"])
+async def test_a_sale_of_the_unlinks_own_second_counts_on_the_mis_click_link_in_either_order_of_the_link_back(
+    world: Pool, read: str
+) -> None:
+    # given g1 linked to HAT, then to SOCK by mistake; the merchant unlinks g1 at 0.3 s into a second, and a sale of 2
+    # units is made in that very second (TikTok's `create_time`: whole seconds), its webhooks lost, shipped
+    shop, hat, sock = await hat_and_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.link_by_hand(shop, "g1", sock)
+    world.clock.advance(timedelta(minutes=1, milliseconds=300))
+    await world.link_by_hand(shop, "g1", None)
+    sale = order("o1", "IN_TRANSIT", "g1", "g1", at=world.clock.now().replace(microsecond=0))
+    world.clock.advance(timedelta(minutes=1))
+
+    # when the merchant links g1 back to HAT and a poll reads the sale, or the poll reads it first
+    if read == "read-then-linked":
+        await _read_late(world, shop, sale, "IN_TRANSIT")
+    await world.link_by_hand(shop, "g1", hat)
+    if read == "linked-then-read":
+        await _read_late(world, shop, sale, "IN_TRANSIT")
+
+    # then it counts on SOCK, whichever came first: the unlink's own second counts as before it (`sold_before_unlink`;
+    # detour59b's rule: the pause is HAT's from after the unlink's second), so it was made under SOCK's link
+    assert (await world.counts("HAT"), await world.counts("SOCK")) == ((10, 0, 10), (8, 0, 8))

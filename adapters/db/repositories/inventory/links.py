@@ -47,7 +47,7 @@ from adapters.db.tables import (
 )
 from domain.errors import DomainError, ErrorCode, NotFoundError
 from domain.inventory.items import sku_search_key
-from domain.inventory.ledger import DELETED_LINE_KEPT, LineState, StockEffect, counted_in_stock
+from domain.inventory.ledger import DELETED_LINE_KEPT, LineState, StockEffect, counted_in_stock, paused_period
 from domain.inventory.links import (
     DROPPED,
     LinkDecision,
@@ -969,10 +969,13 @@ async def write_hand_link(
             previous.state, previous.inventory_item_id, previous.source, previous.unlinked_item_id,
             previous.unlinked_at, item_id, kept_on_item, now,
         )  # fmt: skip
-        if resumed is not None:
+        # (kept from the first second after the unlink's: that second counts as before it, `sold_before_unlink`, as
+        # for a sale first read while unlinked and across a delete, `paused_period`)
+        pause = paused_period(resumed[1], resumed[2]) if resumed is not None else None
+        if resumed is not None and pause is not None:
             periods.append(
                 {"shop_id": row.shop_id, "tiktok_sku_id": row.tiktok_sku_id, "inventory_item_id": resumed[0],
-                 "linked_at": resumed[1], "ended_at": resumed[2]}
+                 "linked_at": pause.since, "ended_at": pause.deleted_at}
             )  # fmt: skip
             paused_on[row.tiktok_sku_id] = (resumed[0], resumed[1])
     await record_link_periods(session, row.shop_id, periods, now)
