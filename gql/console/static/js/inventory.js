@@ -9,7 +9,7 @@ import { followShopNames } from "./shopnames.js";
 
 const PAGE = 20;
 export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversold version updatedAt
-  links { state source pushedQuantity pushedAt heldBackQuantity pushErrorCode productStatus shop { id name } sku { id tiktokSkuId sellerSku } }`;
+  links { state source pushedQuantity pushedAt heldBackQuantity pushErrorCode productStatus shop { id name status inventoryPolicy { pushEnabled } } sku { id tiktokSkuId sellerSku } }`;
 const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolean) {
   inventoryItems(first: ${PAGE}, after: $after, query: $query, oversold: $oversold) {
     totalCount pageInfo { hasNextPage endCursor } edges { node { ${ITEM_FIELDS} } } } }`;
@@ -58,6 +58,34 @@ export function notOnSale(link) {
     : null;
 }
 
+// What a stopped push means for the merchant: TikTok goes on selling the last stock it was sent.
+const STALE = "TikTok keeps showing the last quantity it was sent, and may sell units the pool no longer has.";
+// Why, by the shop's status (schema.graphql ShopStatus: EXPIRED and REVOKED get no sync and no push until the shop is
+// re-authorized; README "Push-disabled, revoked and expired shops are skipped (their rows stay dirty)").
+const ENDED = {
+  EXPIRED: "the shop's authorization has expired (re-authorize it in Store management)",
+  REVOKED: "TikTok no longer honours the shop's authorization (re-authorize it in Store management)",
+};
+
+/** Why TikTok does not receive this item's stock for a LINKED SKU, in words, or null (tryout60 F1: such a link read
+ * "Linked · pushed 465" like a healthy one while the pool moved on). The first reason that holds: the shop's
+ * authorization ended (`shop.status` EXPIRED or REVOKED), its push is off (`shop.inventoryPolicy.pushEnabled`), the
+ * product is not on sale (`notOnSale`: TikTok sells none then), the last push failed (`pushErrorCode`, TikTok's). */
+export function notReceiving(link) {
+  if (link.state !== "LINKED") return null;
+  const shop = link.shop;
+  if (shop && ENDED[shop.status]) return `TikTok is not receiving this item's stock: ${ENDED[shop.status]}. ${STALE}`;
+  if (shop?.inventoryPolicy && !shop.inventoryPolicy.pushEnabled) {
+    return `TikTok is not receiving this item's stock: push is turned off for this shop (its push policy, in Store `
+      + `management). ${STALE}`;
+  }
+  if (notOnSale(link)) return notOnSale(link);
+  if (link.pushErrorCode) {
+    return `TikTok did not take this item's stock: it refused the last push (code ${link.pushErrorCode}). ${STALE}`;
+  }
+  return null;
+}
+
 /** One link of an item as a line: shop, SKU, state, source, what was pushed to TikTok and what it held back, the
  * push error. */
 export function linkLine(link) {
@@ -70,7 +98,8 @@ export function linkLine(link) {
       : [` · pushed ${number(link.pushedQuantity)} on `, time(link.pushedAt)],
     heldBack(link) ? ` · ${heldBack(link)}` : null,
     notOnSale(link) ? h("span", { class: "not-on-sale" }, ` · ${notOnSale(link)}`) : null,
-    link.pushErrorCode ? h("span", { class: "push-error" }, ` · push failed: ${link.pushErrorCode}`) : null);
+    link.pushErrorCode ? h("span", { class: "push-error" }, ` · push failed: ${link.pushErrorCode}`) : null,
+    notReceiving(link) && !notOnSale(link) ? h("div", { class: "not-pushed push-error" }, notReceiving(link)) : null);
 }
 
 // Control characters (U+0000-U+001F, U+007F): no SKU holds one, and the API refuses a NUL in `query` with its

@@ -4,7 +4,7 @@
 
 import { allShops, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
-import { heldBack, notOnSale, SHOP_DELETIONS } from "./inventory.js";
+import { heldBack, notOnSale, notReceiving, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 import { answerLost, mayHaveBeen, wasNot } from "./unsaved.js";
@@ -73,7 +73,8 @@ export function renderLinks(ctx, itemId, changed) {
         h("td", { "data-label": "Pushed" }, link.pushedQuantity === null ? h("span", { class: "muted" }, "Not yet")
           : [`${number(link.pushedQuantity)} on `, time(link.pushedAt),
             heldBack(link) ? h("div", { class: "small" }, heldBack(link)) : null],
-          notOnSale(link) ? h("div", { class: "small not-on-sale" }, notOnSale(link)) : null),
+          notOnSale(link) ? h("div", { class: "small not-on-sale" }, notOnSale(link)) : null,
+          notReceiving(link) && !notOnSale(link) ? h("div", { class: "small not-pushed push-error" }, notReceiving(link)) : null),
         h("td", { "data-label": "Push error" }, link.pushErrorCode ? h("code", { class: "push-error" }, link.pushErrorCode) : "—"),
         h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "aria-label": `Unlink ${linkLabel(link)}`,
           dataset: { action: "unlink" } }, "Unlink"))))
