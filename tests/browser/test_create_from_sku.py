@@ -9,7 +9,7 @@ from collections.abc import Callable
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import sign_in
-from tests.browser.test_inventory import CREATE, DELETE_SHOP, unlinked_candidate
+from tests.browser.test_inventory import CREATE, DELETE_SHOP, confirm_link, unlinked_candidate
 from tests.browser.test_pool_forms import FIND
 from tests.fixtures.app import ShopbridgeServer
 
@@ -48,8 +48,9 @@ def test_a_sku_another_tab_linked_meanwhile_is_not_taken_by_link_from_a_stale_li
     other = app.graphql(CREATE, {"input": {"sku": "OTHER-TAB"}}, "m1")["inventoryItemCreate"]["inventoryItem"]["id"]
     done = app.graphql(LINK, {"input": {"skuId": candidate["sku"]["id"], "inventoryItemId": other}}, "m1")["skuLink"]
     assert done["userErrors"] == [], done
-    # when the merchant presses Link on the stale row
+    # when the merchant presses Link on the stale row (and confirms the TikTok stock it sets: tryout60 F2)
     row.get_by_role("button", name=f"Link {candidate['name']}").click()
+    confirm_link(page, candidate["name"])
     # then it is refused in words, the row leaves the list read again, and the SKU still draws on the other item
     expect(page.locator("#notice")).to_have_text(
         "This SKU was linked to an item in another tab or on another device since the list was read, so it was not "

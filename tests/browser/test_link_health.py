@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
-from tests.browser.test_inventory import cell, open_inventory
+from tests.browser.test_inventory import cell, open_inventory, unlinked_candidate
 from tests.e2e.test_inventory_push import STATUS, UPDATE, _a_sku_counted_at_10_and_pushed, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -50,3 +50,42 @@ def test_a_link_tiktok_no_longer_receives_the_stock_for_says_so_and_why(
     expect(cell(row, "Shops")).to_contain_text(f"{WHY[cause]} {STALE}")
     row.get_by_role("link", name=item["sku"], exact=True).click()
     expect(page.locator("section.links tbody tr").first).to_contain_text(f"{WHY[cause]} {STALE}")
+
+
+SKU_QUANTITY = "query($id: ID!) { node(id: $id) { ... on Sku { quantity link { productStatus } } } }"
+
+
+def test_a_link_that_changes_the_skus_tiktok_stock_asks_first_and_says_what_it_set(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js `linkAsking`, tryout60 F2): Link makes the item's available (by the shop's push policy) the
+    SKU's TikTok stock, and Unlink does not give the old one back, so a Link that changes it asks first, saying both
+    numbers; Cancel links nothing; the success says the stock set. It was one click, and 301 became 45 unsaid."""
+    # given an item with nothing on hand (available 0) and an unlinked SKU of Maple with TikTok stock above 0
+    app, candidate, row = unlinked_candidate(console, page)
+    sku = app.graphql(SKU_QUANTITY, {"id": candidate["sku"]["id"]}, "m1")["node"]
+    before = sku["quantity"]
+    assert before > 0
+    # (a product TikTok does not sell gets no push: the stock changes once it sells it again, and the console says so)
+    on_sale = sku["link"]["productStatus"] == "ACTIVATE"
+    waits = "" if on_sale else " once TikTok sells its product again"
+    # when the merchant presses Link, then cancels
+    row.get_by_role("button", name=f"Link {candidate['name']}").click()
+    dialog = page.get_by_role("dialog", name=f"Link “{candidate['name']}”?")
+    expect(dialog).to_contain_text(f"TikTok's stock of this SKU becomes 0 instead of {before:,}{waits}:")
+    dialog.get_by_role("button", name="Cancel").click()
+    # then nothing is linked
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("button", name=f"Unlink {candidate['name']}")).to_have_count(0)
+    # when the merchant presses Link again and confirms
+    row.get_by_role("button", name=f"Link {candidate['name']}").click()
+    dialog.get_by_role("button", name="Link and set TikTok stock").click()
+    # then it is linked, the notice says what the stock became, and TikTok shows it
+    expect(page.locator("#notice")).to_have_text(
+        f"{candidate['name']} is linked: it now draws on this item, and its open orders reserve units here. "
+        f"Shopbridge sets its TikTok stock from {before:,} to 0{waits}."
+    )
+    expect(page.get_by_role("button", name=f"Unlink {candidate['name']}")).to_be_visible()
+    tiktok_sku = candidate["sku"]["tiktokSkuId"]
+    if on_sale:
+        wait_until(lambda: stock_of(app, candidate["shop"]["tiktokShopId"], tiktok_sku) == 0, what="the push of 0")

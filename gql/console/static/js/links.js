@@ -10,9 +10,16 @@ import { followShopNames } from "./shopnames.js";
 import { answerLost, mayHaveBeen, wasNot } from "./unsaved.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
-  totalCount pageInfo { hasNextPage endCursor } edges { node { state source sku { id tiktokSkuId sellerSku quantity } } } } }`;
+  totalCount pageInfo { hasNextPage endCursor } edges { node { state source productStatus sku { id tiktokSkuId sellerSku quantity } } } } }`;
 const LINK_PAYLOAD = "skuLink { state source } userErrors { code field message }";
-const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { ${LINK_PAYLOAD} } }`;
+// The item after the link (its open orders reserved here): what Shopbridge sets the SKU's TikTok stock to.
+const LINK = `mutation Link($input: SkuLinkInput!) { skuLink(input: $input) { skuLink { state source
+  inventoryItem { available oversold } } userErrors { code field message } } }`;
+// What a Link would set the SKU's TikTok stock to, read when Link is pressed: the item's available now and the shop's
+// push policy and status (tryout60 F2: a Link rewrote a live listing's stock, 301 → 45, without a word).
+const LINK_PREVIEW = `query LinkPreview($shopId: ID!, $itemId: ID!) { shop(id: $shopId) { status
+  inventoryPolicy { pushEnabled sharePercent maxQuantity outOfStockThreshold } }
+  inventoryItem(id: $itemId) { available oversold } }`;
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
 const CREATE = `mutation CreateItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { id sku onHand reserved available } userErrors { code field message } } }`;
@@ -32,6 +39,25 @@ const TWIN_SEARCH = 50;
 const MAX_UNITS = 1_000_000_000;
 
 const skuName = (sku) => sku.sellerSku || `TikTok SKU ${sku.tiktokSkuId}`;
+// TikTok's cap on a SKU's stock (tiktok-api.md §9 Update Inventory: 0 to 99,999).
+const TIKTOK_MAX = 99_999;
+
+/** The stock a push sets a linked SKU to (units): 0 for an oversold item or one at or below the shop's out-of-stock
+ * threshold, else min(floor(available × sharePercent / 100), maxQuantity, 99,999). The rule is the API's, as
+ * schema.graphql `InventoryPolicy` states it. */
+export function pushTarget(item, policy) {
+  if (item.oversold || item.available <= policy.outOfStockThreshold) return 0;
+  return Math.max(0, Math.min(Math.floor((item.available * policy.sharePercent) / 100), policy.maxQuantity ?? TIKTOK_MAX, TIKTOK_MAX));
+}
+
+/** Why no push reaches the SKU now, in words, or null: its shop's authorization ended, its push is off, or its
+ * product is not on sale (schema.graphql ShopStatus, InventoryPolicy.pushEnabled, SkuLink.productStatus). */
+function pushWaits(shop, productStatus) {
+  if (shop.status === "EXPIRED" || shop.status === "REVOKED") return "once the shop is re-authorized";
+  if (!shop.inventoryPolicy.pushEnabled) return "once push is turned on for this shop";
+  if (productStatus && productStatus !== "ACTIVATE") return "once TikTok sells its product again";
+  return null;
+}
 /** "SKU-1 on Maple": a link as its Unlink button and dialog name it. */
 const linkLabel = (link) => `${skuName(link.sku)} on ${link.shop?.name ?? "a deleted shop"}`;
 
@@ -115,7 +141,7 @@ export function renderLinks(ctx, itemId, changed) {
         }
         return false;
       }
-      announce(success, { kind: "success" });
+      announce(typeof success === "function" ? success(result) : success, { kind: "success" });
       changed();
       loadCandidates();
       return true;
@@ -130,7 +156,7 @@ export function renderLinks(ctx, itemId, changed) {
       loadCandidates();
       const linkedNow = fresh.links.some((link) => link.sku.id === input.skuId);
       const made = key === "skuLink" ? linkedNow : !linkedNow;
-      announce(made ? success : wasNot(subject, done, "the links below are the item's as saved."), { kind: made ? "success" : "error" });
+      announce(made ? (typeof success === "function" ? success(null) : success) : wasNot(subject, done, "the links below are the item's as saved."), { kind: made ? "success" : "error" });
       return made;
     }
   }
@@ -255,8 +281,7 @@ export function renderLinks(ctx, itemId, changed) {
       h("td", { class: "actions" }, link.state === "EXCLUDED" ? h("span", { class: "muted small" }, "Cannot be linked")
         : [h("button", { type: "button", "aria-label": `Link ${label}`,
           // compareInventoryItemId null: only if it still draws on no item (another tab may have linked it: tryout58 F3)
-          onclick: (e) => linkOnce(e.currentTarget, { skuId: link.sku.id, inventoryItemId: itemId, compareInventoryItemId: null }, `The link of ${label} to ${itemSku}`,
-            `${label} is linked: it now draws on this item, and its open orders reserve units here.`, [label, `linked to ${itemSku}`]) }, "Link"),
+          onclick: (e) => linkAsking(e.currentTarget, link, label) }, "Link"),
         // A SKU with no twin among the items (no seller SKU, or one no item has): an item of its own, linked to it
         // (newcomer57 F11: only the API could create one, and the merchant had to go there). One an item has: that
         // item named, and a way to it, instead of a Create refused SKU_ALREADY_EXISTS (tryout58 F-low-e).
@@ -413,6 +438,84 @@ export function renderLinks(ctx, itemId, changed) {
     if (button.disabled) return;
     button.disabled = true;
     if (!(await run(LINK, input, "skuLink", change, success, doubt))) button.disabled = false;
+  }
+
+  /** Link `link`'s SKU to this item, asking first when that changes its TikTok stock (tryout60 F2): Link rewrote a
+   * live listing's stock (301 → 45) in one click, and Unlink does not give it back. The item's available and the
+   * shop's push policy are read when Link is pressed; the same stock links at once. The success says the stock set,
+   * from the item as the link left it (its open orders then reserve here). A read that fails links nothing. */
+  async function linkAsking(button, link, label) {
+    if (button.disabled) return;
+    button.disabled = true;
+    const shopId = shopSelect.value;
+    let preview;
+    try {
+      preview = await ctx.graphql(LINK_PREVIEW, { shopId, itemId });
+    } catch (exc) {
+      announce(exc.message, { kind: "error" });
+      button.disabled = false;
+      return;
+    }
+    if (!preview.shop || !preview.inventoryItem) { // gone since the list was read: the list is read again
+      announce(`${label} was not linked: its shop or this item does not exist any more. The list has been refreshed.`, { kind: "error" });
+      changed();
+      loadShops();
+      return;
+    }
+    const before = link.sku.quantity;
+    const target = pushTarget(preview.inventoryItem, preview.shop.inventoryPolicy);
+    const waits = pushWaits(preview.shop, link.productStatus);
+    const input = { skuId: link.sku.id, inventoryItemId: itemId, compareInventoryItemId: null };
+    const change = `The link of ${label} to ${itemSku}`;
+    const success = (result) => {
+      const after = result?.skuLink?.inventoryItem ? pushTarget(result.skuLink.inventoryItem, preview.shop.inventoryPolicy) : target;
+      const stock = after === before
+        ? `Its TikTok stock stays ${number(before)}.`
+        : `Shopbridge sets its TikTok stock from ${number(before)} to ${number(after)}${waits ? ` ${waits}` : ""}.`;
+      return `${label} is linked: it now draws on this item, and its open orders reserve units here. ${stock}`;
+    };
+    if (target === before) {
+      button.disabled = false;
+      return linkOnce(button, input, change, success, [label, `linked to ${itemSku}`]);
+    }
+    confirmLink({ label, before, target, waits, available: preview.inventoryItem.available, opener: button,
+      send: () => run(LINK, input, "skuLink", change, success, [label, `linked to ${itemSku}`]) });
+  }
+
+  // Asked first, as Unlink is: a modal <dialog> naming the SKU's TikTok stock now and what it becomes.
+  function confirmLink({ label, before, target, waits, available, opener, send }) {
+    const linkButton = h("button", { type: "submit", class: "primary" }, "Link and set TikTok stock");
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "link-confirm-title", "aria-describedby": "link-confirm-what", class: "card" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "link-confirm-title" }, `Link “${label}”?`),
+        h("div", { id: "link-confirm-what" },
+          h("p", {}, `TikTok's stock of this SKU becomes ${number(target)} instead of ${number(before)}${waits ? ` ${waits}` : ""}: `
+            + `Shopbridge sets it from this item's available (${number(available)}) by the shop's push policy (less, if `
+            + "the SKU's open orders reserve units here)."),
+          h("p", {}, `Unlinking it later does not give the ${number(before)} back: it keeps the stock Shopbridge set.`)),
+        h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
+          linkButton),
+      ),
+    );
+    let linked = false;
+    dialog.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (linkButton.disabled) return; // one link per confirmation, however often it is clicked
+      linkButton.disabled = true;
+      linked = await send();
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (!linked) opener.disabled = false; // cancelled or refused: it may be linked later
+      if (!linked && opener.isConnected) opener.focus();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
   }
 
   shopSelect.addEventListener("change", () => {
