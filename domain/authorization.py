@@ -49,6 +49,15 @@ def state_digest(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
+# The refusal of a state used by a completion that did not finish (denied, failed) or is still under way (a second tab
+# or a retry racing the first): it cannot say which, so it says both outcomes (tryout60 F4: it said "start again" to a
+# merchant whose first try was connecting the shop). A completed one is answered with its shop (`completed_for`).
+ALREADY_USED = (
+    "This authorization link was already used: if that use completed, the shop is in Store management; otherwise "
+    "start again."
+)
+
+
 @dataclass(slots=True)
 class AuthorizationRequest:
     """One started authorization. Single-use, expiring; stored under the digest of its state."""
@@ -63,6 +72,7 @@ class AuthorizationRequest:
     shop_id: str | None = None  # the shop being re-authorized
     used_at: datetime | None = None
     completed_at: datetime | None = None  # when its completion connected or renewed a shop: it no longer counts
+    completed_shop_id: str | None = None  # the shop that completion connected or renewed (migration 0055)
 
     @classmethod
     def start(
@@ -138,6 +148,17 @@ class AuthorizationRequest:
             raise DomainError(ErrorCode.NOT_FOUND, REAUTHORIZED_SHOP_DELETED, STATE)
         return self.shop_id
 
+    def completed_for(self, merchant_id: str) -> str | None:
+        """The id of the shop this request's completion connected or renewed, when its own merchant submits it again
+        (a double-submitted callback, a second tab, a retry whose answer was lost: tryout60 F4), else None. Such a
+        repeat is answered with that shop rather than "already used; start again", which sent the merchant through
+        TikTok's consent again for a shop already connected; the state stays spent and its code is never exchanged
+        again (the one-use rule, RFC 6749 sec. 10.5). Another merchant's, an uncompleted (pending, denied, failed)
+        or an expired request gives None: those are refused as before (`consume`)."""
+        if merchant_id != self.merchant_id or self.completed_at is None:
+            return None
+        return self.completed_shop_id
+
     def consume(self, now: datetime, merchant_id: str | None = None) -> None:
         """Spend the state: by its merchant (when the caller is known), once, before it expires; else INVALID_STATE
         on `state` (each refusal in its own words).
@@ -147,7 +168,7 @@ class AuthorizationRequest:
         if merchant_id is not None and merchant_id != self.merchant_id:
             raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", STATE)
         if self.used_at is not None:
-            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", STATE)
+            raise DomainError(ErrorCode.INVALID_STATE, ALREADY_USED, STATE)
         if now >= self.expires_at:
             raise DomainError(ErrorCode.INVALID_STATE, "This authorization link has expired; start again.", STATE)
         self.used_at = now

@@ -96,9 +96,10 @@ class AuthorizationRequestRepository(Protocol):
         `domain.authorization.check_room` bounds."""
         ...
 
-    async def mark_completed(self, state_digest: str, now: datetime) -> None:
-        """Record that the request's completion connected or renewed a shop at `now` (`completed_at`), in the
-        transaction that did: its start no longer counts toward the merchant's limit."""
+    async def mark_completed(self, state_digest: str, now: datetime, shop_id: str) -> None:
+        """Record that the request's completion connected or renewed the shop `shop_id` at `now` (`completed_at`,
+        `completed_shop_id`), in the transaction that did: its start no longer counts toward the merchant's limit,
+        and a repeat of the completion is answered with that shop (`AuthorizationRequest.completed_for`)."""
         ...
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:

@@ -99,6 +99,15 @@ class ShopAuthorizationCompletePayload:
             "connected under another name (`alreadyConnected`) renames it to the name typed there. Null otherwise."
         )
     )
+    already_completed: bool | None = strawberry.field(
+        description=(
+            "True when this was a repeat, by the same merchant, of a completion of the same `state` that had already "
+            "connected or renewed the shop (a double-submitted callback, a second tab, a retry whose answer was "
+            "lost): nothing was done again, the state stays spent and its code is not exchanged twice, and `shop` is "
+            "that shop as it is now (`reauthorized` says how the authorization was started). False otherwise; null "
+            "with userErrors. A repeat while the first is still under way, or after it failed, is INVALID_STATE."
+        )
+    )
     user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
@@ -232,13 +241,19 @@ class Mutation:
             )
         except DomainError as exc:
             return ShopAuthorizationCompletePayload(
-                shop=None, reauthorized=None, already_connected=None, previous_name=None, user_errors=user_errors(exc)
+                shop=None,
+                reauthorized=None,
+                already_connected=None,
+                previous_name=None,
+                already_completed=None,
+                user_errors=user_errors(exc),
             )
         return ShopAuthorizationCompletePayload(
             shop=mappers.shop(outcome.shop, s.clock.now()),
             reauthorized=outcome.reauthorized,
             already_connected=outcome.already_connected,
             previous_name=outcome.previous_name,
+            already_completed=outcome.already_completed,
             user_errors=[],
         )
 

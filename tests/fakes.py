@@ -493,10 +493,11 @@ class FakeAuthorizationRepository:
         )
         return sorted(mine, reverse=True)[:limit]
 
-    async def mark_completed(self, state_digest: str, now: datetime) -> None:
+    async def mark_completed(self, state_digest: str, now: datetime, shop_id: str) -> None:
         stored = self._s.store.authorizations.get(state_digest)
         if stored is not None:
             self._s.ops.append(lambda: setattr(stored, "completed_at", now))
+            self._s.ops.append(lambda: setattr(stored, "completed_shop_id", shop_id))
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
         stored = self._s.store.authorizations.get(request.state_digest)

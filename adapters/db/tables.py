@@ -154,6 +154,9 @@ authorization_requests = Table(
     # When its completion connected or renewed a shop (migration 0044): it no longer counts toward
     # SHOPBRIDGE_MAX_AUTHORIZATION_STARTS (`domain.authorization.check_room`). Null: pending, denied or failed.
     Column("completed_at", UTCDateTime),
+    # The shop that completion connected or renewed (migration 0055): a repeat of the completion (a double-submitted
+    # callback) is answered with it. No foreign key: a shop deleted since is looked up and not found.
+    Column("completed_shop_id", ID),
     Index(None, "expires_at"),  # retention: the requests expired longest ago (migration 0009)
 )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.authorization import (
+    ALREADY_USED,
     COMPLETED_STARTS_FACTOR,
     DEFAULT_MAX_STARTS,
     REAUTHORIZED_SHOP_DELETED,
@@ -55,13 +56,16 @@ class AuthorizationOutcome:
     """A completed authorization: the shop as it is now; `reauthorized` when an existing shop's tokens were renewed
     (Re-authorize, or a connect that found it); `already_connected` when a connect (Add store) found the TikTok shop
     already connected to this merchant and re-authorized it instead (`domain.shops.connect_or_renew`);
-    `previous_name` the shop's name before such a connect renamed it to the name typed, None when it kept its name.
+    `previous_name` the shop's name before such a connect renamed it to the name typed, None when it kept its name;
+    `already_completed` when this was a repeat of a completion that had connected or renewed the shop (nothing done
+    again: `AuthorizationRequest.completed_for`).
     """
 
     shop: Shop
     reauthorized: bool
     already_connected: bool = False
     previous_name: str | None = None
+    already_completed: bool = False
 
 
 async def start_authorization(
@@ -140,6 +144,8 @@ async def complete_authorization(
             "Give the code or the error that TikTok's redirect carried with the state (this completion has neither).",
             ("code",),
         )
+    if code and (repeated := await _completed_before(uow_factory, state, merchant_id)) is not None:
+        return repeated
     request = await _spend_state(uow_factory, clock, state, merchant_id)
     if request.purpose is AuthorizationPurpose.REAUTHORIZE:
         request.shop_to_reauthorize()  # its shop deleted since: NOT_FOUND, before TikTok is asked anything
@@ -178,7 +184,7 @@ async def complete_authorization(
             await _replay_failed_events(uow, queue, shop.id)
             _register_webhooks_after_commit(uow, queue, shop.id)
             _push_stock_after_commit(uow, queue, shop.id)
-            await uow.authorizations.mark_completed(request.state_digest, now)  # frees its start's place
+            await uow.authorizations.mark_completed(request.state_digest, now, shop.id)  # frees its start's place
             await uow.commit()
         await publish_shop_quietly(events, shop)
         return AuthorizationOutcome(shop, reauthorized=True)
@@ -202,7 +208,7 @@ async def complete_authorization(
                         uow, queue, shop, now, events=events, uow_factory=uow_factory, after_webhook_registration=True
                     )
                 _register_webhooks_after_commit(uow, queue, shop.id)
-                await uow.authorizations.mark_completed(request.state_digest, now)  # frees its start's place
+                await uow.authorizations.mark_completed(request.state_digest, now, shop.id)  # frees its start's place
                 await uow.commit()
             return AuthorizationOutcome(
                 shop,
@@ -263,6 +269,24 @@ def _push_stock_after_commit(uow: UnitOfWork, queue: TaskQueue, shop_id: str) ->
     uow.after_commit(enqueue)
 
 
+async def _completed_before(
+    uow_factory: UnitOfWorkFactory, state: str, merchant_id: str
+) -> AuthorizationOutcome | None:
+    """A repeat, by its own merchant, of a completion that connected or renewed a shop (tryout60 F4: a double-submitted
+    callback, a second tab, a retry whose answer was lost): that shop as it is now (`already_completed`), without
+    spending or exchanging anything; None when the state is no such one (`AuthorizationRequest.completed_for`) or its
+    shop was deleted since (then refused as a used state)."""
+    async with uow_factory() as uow:
+        request = await uow.authorizations.get(state_digest(state))
+        shop_id = request.completed_for(merchant_id) if request is not None else None
+        shop = await uow.shops.get(shop_id, merchant_id) if shop_id is not None else None
+    if request is None or shop is None:
+        return None
+    return AuthorizationOutcome(
+        shop, reauthorized=request.purpose is AuthorizationPurpose.REAUTHORIZE, already_completed=True
+    )
+
+
 async def _spend_state(
     uow_factory: UnitOfWorkFactory, clock: Clock, state: str, merchant_id: str
 ) -> AuthorizationRequest:
@@ -273,7 +297,7 @@ async def _spend_state(
             raise DomainError(ErrorCode.INVALID_STATE, "Unknown authorization state; start again.", STATE)
         request.consume(clock.now(), merchant_id)
         if not await uow.authorizations.mark_used(request):
-            raise DomainError(ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", STATE)
+            raise DomainError(ErrorCode.INVALID_STATE, ALREADY_USED, STATE)
         await uow.commit()
     return request
 

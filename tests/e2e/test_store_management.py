@@ -19,7 +19,8 @@ START = """mutation($input: ShopAuthorizationStartInput!) {
   shopAuthorizationStart(input: $input) { authorizationUrl expiresAt userErrors { field message code } retryAt } }"""
 COMPLETE = f"""mutation($input: ShopAuthorizationCompleteInput!) {{
   shopAuthorizationComplete(input: $input) {{
-    reauthorized alreadyConnected previousName shop {{ {SHOP_FIELDS} }} userErrors {{ field message code }} }} }}"""
+    reauthorized alreadyConnected previousName alreadyCompleted shop {{ {SHOP_FIELDS} }}
+    userErrors {{ field message code }} }} }}"""
 REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {
   authorizationUrl expiresAt userErrors { field code } retryAt } }"""
 RENAME = """mutation($id: ID!, $name: String!) { shopRename(input: {shopId: $id, name: $name}) {
@@ -84,8 +85,12 @@ class TestAuthorize:
         again = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
         assert again.headers["location"] == response.headers["location"]
         # when the frontend completes under the merchant's token, then the shop is connected, once
-        assert complete(app, "m1", state, code=query["code"])["shop"]["status"] == "ACTIVE"
-        assert codes(complete(app, "m1", state, code=query["code"])) == ["INVALID_STATE"]
+        first = complete(app, "m1", state, code=query["code"])
+        assert first["shop"]["status"] == "ACTIVE"
+        # (again: the same shop, already completed, nothing connected twice: tryout60 F4)
+        again = complete(app, "m1", state, code=query["code"])
+        assert again["alreadyCompleted"] is True and again["shop"]["id"] == first["shop"]["id"]
+        assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 1
 
     def test_a_consent_link_sent_to_another_seller_connects_nothing_to_its_merchant(
         self, app: ShopbridgeServer
@@ -198,7 +203,10 @@ class TestAuthorize:
         redirect = app.sandbox.authorize("us-local", state)
         assert codes(complete(app, "m2", state, code=redirect["code"])) == ["INVALID_STATE"]
         assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
-        assert codes(complete(app, "m1", state, code=redirect["code"])) == ["INVALID_STATE"]
+        # used, by a completion that did not connect the shop (denied): refused
+        denied = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        assert codes(complete(app, "m1", denied, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
+        assert codes(complete(app, "m1", denied, code="whatever")) == ["INVALID_STATE"]
         # a state older than 30 minutes has expired
         late = state_of(start(app, "m1", "UK")["authorizationUrl"])
         app.clock.advance(timedelta(minutes=30, seconds=1))
@@ -220,10 +228,37 @@ class TestAuthorize:
         redirect = app.sandbox.authorize("us-local", state)
         assert refusal("m2", state, redirect["code"]) == on_state
         assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
-        assert refusal("m1", state, redirect["code"]) == on_state  # used
+        denied = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        assert codes(complete(app, "m1", denied, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
+        assert refusal("m1", denied, "whatever") == on_state  # used
         late = state_of(start(app, "m1", "UK")["authorizationUrl"])
         app.clock.advance(timedelta(minutes=30, seconds=1))
         assert refusal("m1", late, "whatever") == on_state  # expired
+
+    def test_a_completion_submitted_again_answers_its_shop_and_does_nothing_again(self, app: ShopbridgeServer) -> None:
+        """Rule (`AuthorizationRequest.completed_for`, ShopAuthorizationCompletePayload `alreadyCompleted`, tryout60
+        F4): the same merchant completing a state whose completion connected the shop (a double-submitted callback,
+        a second tab, a retry whose answer was lost) gets that shop, not "already used; start again" (which sent the
+        merchant through TikTok's consent again); the state stays single-use: nothing is exchanged, connected or
+        imported again, another merchant is still refused, and a used state that connected nothing too."""
+        # given a shop connected by m1's authorization
+        state = state_of(start(app, "m1", name="Race")["authorizationUrl"])
+        redirect = app.sandbox.authorize("us-local", state)
+        first = complete(app, "m1", state, code=redirect["code"])
+        assert first["userErrors"] == [] and first["alreadyCompleted"] is False
+        tasks = app.count_rows("sync_tasks")
+        app.clock.advance(timedelta(minutes=1))  # (a second exchange would renew the tokens: authorizedAt would move)
+        # when m1 submits the same completion again
+        again = complete(app, "m1", state, code=redirect["code"])
+        # then it answers that shop, connected, and says it was already completed
+        assert again["userErrors"] == [], again
+        assert again["alreadyCompleted"] is True and again["reauthorized"] is False
+        assert again["shop"]["id"] == first["shop"]["id"] and again["shop"]["name"] == "Race"
+        assert again["shop"]["authorizedAt"] == first["shop"]["authorizedAt"]  # no code exchanged again
+        assert app.count_rows("shops") == 1 and app.count_rows("sync_tasks") == tasks  # nothing imported again
+        # and another merchant with that state is still refused, the shop not named
+        refused = complete(app, "m2", state, code=redirect["code"])
+        assert codes(refused) == ["INVALID_STATE"] and refused["shop"] is None
 
     def test_tiktok_down_is_reported(self, app: ShopbridgeServer) -> None:
         state = state_of(start(app, "m1")["authorizationUrl"])

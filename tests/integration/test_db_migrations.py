@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0054_moved_holds"
+HEAD = "0055_completed_shop"
 
 
 def _assert_migrates_to_head(url: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.authorization import (
+    ALREADY_USED,
     STATE_TTL,
     AuthorizationPurpose,
     AuthorizationRequest,
@@ -121,7 +122,7 @@ class TestAuthorizationRequest:
         with pytest.raises(DomainError) as exc:
             request.consume(later, "m1")
         assert (exc.value.code, exc.value.message, exc.value.field) == (
-            ErrorCode.INVALID_STATE, "This authorization link was already used; start again.", ("state",),
+            ErrorCode.INVALID_STATE, ALREADY_USED, ("state",),
         )  # fmt: skip
 
     def test_an_expired_state_is_refused_in_words(self) -> None:

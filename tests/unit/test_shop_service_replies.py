@@ -8,7 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from domain.authorization import REAUTHORIZED_SHOP_DELETED, AuthorizationPurpose, AuthorizationRequest, state_digest
+from domain.authorization import (
+    ALREADY_USED,
+    REAUTHORIZED_SHOP_DELETED,
+    AuthorizationPurpose,
+    AuthorizationRequest,
+    state_digest,
+)
 from domain.errors import ErrorCode
 from domain.ports import (
     AuthorizationLostError,
@@ -164,7 +170,7 @@ async def test_a_state_spent_by_a_concurrent_completion_is_refused_as_already_us
         ErrorCode.INVALID_STATE,
         services.complete_authorization(racing_uow, world.tiktok, world.queue, world.clock, state, "c1", None, "m1"),
     )
-    assert (error.message, error.field) == ("This authorization link was already used; start again.", ("state",))
+    assert (error.message, error.field) == (ALREADY_USED, ("state",))
     assert world.tiktok.exchanged == [] and world.store.shops == {}
 
 

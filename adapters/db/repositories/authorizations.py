@@ -36,6 +36,7 @@ class SqlAuthorizationRequestRepository:
                 expires_at=request.expires_at,
                 used_at=request.used_at,
                 completed_at=request.completed_at,
+                completed_shop_id=request.completed_shop_id,
             )
         )
 
@@ -55,6 +56,7 @@ class SqlAuthorizationRequestRepository:
             shop_id=m["shop_id"],
             used_at=m["used_at"],
             completed_at=m["completed_at"],
+            completed_shop_id=m["completed_shop_id"],
         )
 
     async def unexpired_expiries(
@@ -71,9 +73,11 @@ class SqlAuthorizationRequestRepository:
             query = query.where(requests.c.completed_at.is_(None))
         return list((await self._session.execute(query)).scalars())
 
-    async def mark_completed(self, state_digest: str, now: datetime) -> None:
+    async def mark_completed(self, state_digest: str, now: datetime, shop_id: str) -> None:
         await self._session.execute(
-            update(requests).where(requests.c.state_digest == state_digest).values(completed_at=now)
+            update(requests)
+            .where(requests.c.state_digest == state_digest)
+            .values(completed_at=now, completed_shop_id=shop_id)
         )
 
     async def mark_used(self, request: AuthorizationRequest) -> bool:
