@@ -5,22 +5,18 @@ said 18)."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP, SYNC_START, _create
-from tests.e2e.test_inventory_pool import LINK, UNLINK
-from tests.e2e.test_inventory_push import ADJUST, pooled_items, stock_of
+from tests.e2e.fence_given import SYNC_START, held_sale, pushed_sku, second_after, unlink_and_read
+from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP, _create
+from tests.e2e.test_inventory_pool import LINK
+from tests.e2e.test_inventory_push import pooled_items, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
-
-
-def _second_after(at: float) -> None:
-    wait_until(lambda: time.time() >= int(at) + 1, what="the next second")
 
 
 @pytest.mark.parametrize("way", ["seeded", "skuLink"])
@@ -28,34 +24,15 @@ def test_a_hold_of_the_item_before_is_not_held_again_by_the_item_a_sku_moved_to(
     app_factory: Callable[..., ShopbridgeServer], way: str
 ) -> None:
     app = app_factory(products=6, orders=0)
-    tiktok_id = app.tiktok_shop("us-local")["id"]
-    made = app.sandbox.control(
-        "POST", f"/shops/{tiktok_id}/products",
-        {"title": "R60 hat", "skus": [{"seller_sku": "R60-HAT", "quantity": 20}]},
-    )  # fmt: skip
-    (tiktok_sku,) = made["sku_ids"]
-    shop = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.wait_for_idle_sync()
-    (hat,) = pooled_items(app, "R60-HAT")
-    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["pushedQuantity"] == 20, what="HAT's push")
-    # given a sale of 3 made under HAT, unseen (no webhooks in the test server, no orders sync)
-    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
-    # which ships from HAT's shelf before the SKU leaves HAT (R5: it counts on HAT whenever first seen)
-    app.sandbox.control("POST", f"/orders/{sale.get('order_id') or sale['id']}/status", {"status": "IN_TRANSIT"})
-    # and a push of HAT (a delivery of 1 counted) that holds the unseen sale back: TikTok 21 - 3 = 18
-    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
-    assert done["inventoryAdjust"]["userErrors"] == []
-    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["heldBackQuantity"] == 3, what="HAT's hold")
-    wait_until(lambda: stock_of(app, tiktok_id, tiktok_sku) == 18, what="TikTok at 18")
-    _second_after(time.time())
+    hat = pushed_sku(app, "R60-HAT", 20)
+    tiktok_id, tiktok_sku, sku_gid = hat.tiktok_id, hat.tiktok_sku, hat.sku_gid
+    # given a sale of 3 made under HAT, unseen, which ships from HAT's shelf before the SKU leaves HAT (R5: it counts
+    # on HAT whenever first seen), and a push of HAT (a delivery of 1 counted) that holds it back: TikTok 21 - 3 = 18
+    held_sale(app, hat, 3, shipped=True)
+    second_after(time.time())
     # when the merchant unlinks the SKU, a products sync reads TikTok's 18, and the SKU goes to a new item
-    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
-    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
-    assert app.graphql(UNLINK, {"input": {"skuId": sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
-    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
-    assert started["syncStart"]["userErrors"] == []
-    app.wait_for_idle_sync()
-    assert app.rows("SELECT quantity FROM skus WHERE id = :i", i=db_id["id"]) == [{"quantity": 18}]
+    unlink_and_read(app, hat)
+    assert app.rows("SELECT quantity FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku) == [{"quantity": 18}]
     if way == "skuLink":
         done = _create(app, sku="R60-NEW", onHand=18)
         assert done["userErrors"] == [], done
@@ -79,29 +56,12 @@ def test_a_seeded_item_does_not_hold_back_an_open_sale_its_seed_already_counted_
     """F1 with the sale still open: the seed (18, the read) leaves the open order out and the order, made before the
     read and first seen after, carries its units into NEW (21 / 3 / 18): TikTok should stay 18 throughout."""
     app = app_factory(products=6, orders=0)
-    tiktok_id = app.tiktok_shop("us-local")["id"]
-    made = app.sandbox.control(
-        "POST", f"/shops/{tiktok_id}/products",
-        {"title": "R60 hat", "skus": [{"seller_sku": "R60-HAT", "quantity": 20}]},
-    )  # fmt: skip
-    (tiktok_sku,) = made["sku_ids"]
-    shop = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.wait_for_idle_sync()
-    (hat,) = pooled_items(app, "R60-HAT")
-    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["pushedQuantity"] == 20, what="HAT's push")
-    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
-    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
-    assert done["inventoryAdjust"]["userErrors"] == []
-    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["heldBackQuantity"] == 3, what="HAT's hold")
-    wait_until(lambda: stock_of(app, tiktok_id, tiktok_sku) == 18, what="TikTok at 18")
-    _second_after(time.time())
-    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
-    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
-    assert app.graphql(UNLINK, {"input": {"skuId": sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
-    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
-    assert started["syncStart"]["userErrors"] == []
-    app.wait_for_idle_sync()
-    done = _create(app, sku="R60-NEW", skuId=sku_gid)
+    hat = pushed_sku(app, "R60-HAT", 20)
+    tiktok_id, tiktok_sku, shop = hat.tiktok_id, hat.tiktok_sku, hat.shop
+    held_sale(app, hat, 3, shipped=False)
+    second_after(time.time())
+    unlink_and_read(app, hat)
+    done = _create(app, sku="R60-NEW", skuId=hat.sku_gid)
     assert done["userErrors"] == [], done
     wait_until(lambda: pooled_items(app, "R60-NEW")[0]["links"][0]["pushedQuantity"] is not None, what="a push")
     app.wait_for_idle_sync()
@@ -120,36 +80,16 @@ def _held_then_moved(app: ShopbridgeServer) -> tuple[dict[str, Any], str, float]
     (a delivery of 1) holds it back (TikTok 18); the SKU unlinked, read again (18), and linked by hand to NEW, made
     with onHand 18 (the two-step way: an item created from the SKU goes with its shop). (the shop, its TikTok shop
     id, the sale's time)"""
-    tiktok_id = app.tiktok_shop("us-local")["id"]
-    made = app.sandbox.control(
-        "POST", f"/shops/{tiktok_id}/products",
-        {"title": "R60 hat", "skus": [{"seller_sku": "R60-HAT", "quantity": 20}]},
-    )  # fmt: skip
-    (tiktok_sku,) = made["sku_ids"]
-    shop = app.connect_shop("m1", "us-local", "US", "Maple")
-    app.wait_for_idle_sync()
-    (hat,) = pooled_items(app, "R60-HAT")
-    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["pushedQuantity"] == 20, what="HAT's push")
-    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
-    sold_at = time.time()
-    # which ships from HAT's shelf before the SKU leaves HAT (R5: it counts on HAT whenever first seen)
-    app.sandbox.control("POST", f"/orders/{sale.get('order_id') or sale['id']}/status", {"status": "IN_TRANSIT"})
-    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
-    assert done["inventoryAdjust"]["userErrors"] == []
-    wait_until(lambda: pooled_items(app, "R60-HAT")[0]["links"][0]["heldBackQuantity"] == 3, what="HAT's hold")
-    wait_until(lambda: stock_of(app, tiktok_id, tiktok_sku) == 18, what="TikTok at 18")
-    _second_after(time.time())
-    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
-    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
-    assert app.graphql(UNLINK, {"input": {"skuId": sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
-    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
-    assert started["syncStart"]["userErrors"] == []
-    app.wait_for_idle_sync()
+    hat = pushed_sku(app, "R60-HAT", 20)
+    # (shipped from HAT's shelf before the SKU leaves HAT: R5, it counts on HAT whenever first seen)
+    sold_at = held_sale(app, hat, 3, shipped=True)
+    second_after(time.time())
+    unlink_and_read(app, hat)
     done = _create(app, sku="R60-NEW", onHand=18)
     assert done["userErrors"] == [], done
-    linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": done["inventoryItem"]["id"]}}, "m1")
+    linked = app.graphql(LINK, {"input": {"skuId": hat.sku_gid, "inventoryItemId": done["inventoryItem"]["id"]}}, "m1")
     assert linked["skuLink"]["userErrors"] == []
-    return shop, tiktok_id, sold_at
+    return hat.shop, hat.tiktok_id, sold_at
 
 
 def _hat_and_new(app: ShopbridgeServer) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -206,7 +146,7 @@ def test_a_moved_sku_s_held_sale_taken_off_by_a_delete_counts_once_when_the_shop
     assert _hat_and_new(app) == ((18, 18), (18, 18))
     # when the merchant connects that TikTok shop again (once the sale's second has passed: an import's window ends
     # at its start's whole second), and its import brings the sale
-    _second_after(sold_at)
+    second_after(sold_at)
     app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
     # then the sale has left HAT's shelf once, and NEW is as counted
