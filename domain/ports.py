@@ -46,10 +46,13 @@ class ShopRepository(Protocol):
 
     async def add(self, shop: Shop) -> None: ...
     async def get(self, shop_id: str, merchant_id: str | None = None, *, for_delete: bool = False) -> Shop | None: ...
-    async def hold(self, shop_id: str) -> bool:
+    async def hold(self, shop_id: str, *, unless_being_deleted: bool = False) -> bool:
         """Whether the shop exists, held until commit against its delete only (PostgreSQL `FOR KEY SHARE`): a
         writer of the shop's rows that does not change the shop itself (an import's batch) lets the shop's own
-        updates (a rename, a token refresh) through, where `get` holds the shop against them too."""
+        updates (a rename, a token refresh) through, where `get` holds the shop against them too.
+
+        `unless_being_deleted`: never wait; False at once when a delete holds the shop (`get(for_delete=True)`,
+        PostgreSQL `SKIP LOCKED`), as when it is gone. SQLite: its writer is alone already, nothing to skip."""
         ...
 
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None: ...

@@ -125,8 +125,8 @@ class FakeShopRepository:
             return None
         return copy.deepcopy(shop)
 
-    async def hold(self, shop_id: str) -> bool:
-        return shop_id in self._s.store.shops
+    async def hold(self, shop_id: str, *, unless_being_deleted: bool = False) -> bool:
+        return shop_id in self._s.store.shops  # no locks here: no delete to skip
 
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
         found = [s for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]

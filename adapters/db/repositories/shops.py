@@ -75,10 +75,13 @@ class SqlShopRepository:
         row = (await self._session.execute(query)).first()
         return None if row is None else self._from_row(row)
 
-    async def hold(self, shop_id: str) -> bool:
+    async def hold(self, shop_id: str, *, unless_being_deleted: bool = False) -> bool:
         """`FOR KEY SHARE` (SQLAlchemy's `read=True, key_share=True`): a delete (`FOR UPDATE`) waits for this
-        transaction, an UPDATE of the shop's other columns (`FOR NO KEY UPDATE`) does not."""
-        query = select(shops.c.id).where(shops.c.id == shop_id).with_for_update(read=True, key_share=True)
+        transaction, an UPDATE of the shop's other columns (`FOR NO KEY UPDATE`) does not. `unless_being_deleted`
+        adds `SKIP LOCKED`: `FOR KEY SHARE` conflicts with `FOR UPDATE` only, which only a delete takes
+        (`get(for_delete=True)`), so the row is skipped (False) exactly while a delete holds it; SQLite ignores it."""
+        query = select(shops.c.id).where(shops.c.id == shop_id)
+        query = query.with_for_update(read=True, key_share=True, skip_locked=unless_being_deleted)
         return (await self._session.execute(query)).first() is not None
 
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
