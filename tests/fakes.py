@@ -640,6 +640,12 @@ class FakeInventoryRepository(FakeItemEdits):
     async def remove_shop_items(self, shop_id: str) -> list[str]:
         return []
 
+    async def merchants_with_unexplained_holds(self, hold_horizon: Any = None) -> list[str]:
+        return []  # no delete here takes units off as sold unseen (`release_shop` changes nothing)
+
+    async def give_back_unexplained_holds(self, merchant_id: str, hold_horizon: Any = None) -> tuple[PoolChange, int]:
+        return PoolChange(), 0
+
 
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
