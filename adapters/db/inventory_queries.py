@@ -243,12 +243,15 @@ async def links_by_items(
 def links_by_items_query(item_ids: Collection[str]) -> Select[Any]:
     """`links_by_items`' statement, of any merchant (`_of_merchant`): from the links naming the items (their index)
     to their SKUs."""
+    # The merchant by a lookup of the SKU's shop (as `links_by_skus_query`), not a join: joined, PostgreSQL before
+    # its first ANALYZE took the merchant's shops as the outer loop once `sku_links` had grown its moved-hold columns
+    # (migration 0054) and walked every SKU of each shop (`ix_skus_shop_id_seller_sku_key`)
+    merchant = select(shops.c.merchant_id).where(shops.c.id == skus.c.shop_id).scalar_subquery()
     return (
-        select(*_LINK_COLUMNS, shops.c.merchant_id)
+        select(*_LINK_COLUMNS, merchant.label("merchant_id"))
         .select_from(sku_links)
         .join(skus, skus.c.id == sku_links.c.sku_id)
         .join(products, products.c.id == skus.c.product_id)
-        .join(shops, shops.c.id == skus.c.shop_id)
         .where(sku_links.c.inventory_item_id.in_(list(item_ids)), sku_links.c.state != DROPPED)
         .order_by(skus.c.shop_id, skus.c.id)
     )
