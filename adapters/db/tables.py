@@ -520,6 +520,12 @@ sku_links = Table(
     # when some have been held without a break (null: none): the next push counts them again until the ledger has.
     Column("held_quantity", Integer, nullable=False, server_default=text("0")),
     Column("held_since", UTCDateTime),
+    # The item the last push was made for (the item the link named at its read), and the item the sales its hold
+    # stands for were made under: the item of the record the push measured from when the hold started, kept while
+    # carried (migration 0056, review60b F1; null: pushed before it, read as the item the link names or remembers).
+    # A hand link change reads them (`links._fence_anew`, `_moved_hold`). No foreign keys, as `moved_hold_item_id`.
+    Column("pushed_item_id", ID),
+    Column("held_item_id", ID),
     # The units of the shop's ledger lines of this SKU that had taken TikTok's stock (RESERVED or DEDUCTED) when the
     # last push read the pool (migration 0011): what the ledger applied since is the count now less this, a
     # cancellation counted (null: pushed before it was kept).

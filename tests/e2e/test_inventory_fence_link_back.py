@@ -173,3 +173,68 @@ def test_a_sku_moved_to_a_new_item_and_back_keeps_holding_a_sale_made_under_its_
     app.wait_for_idle_sync()
     pushed = pooled_items(app, "R60-CAP")[0]["links"][0]
     assert (pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (3, 17)
+
+
+def test_a_sku_linked_to_another_item_and_back_keeps_holding_a_sale_made_under_its_item_and_unseen(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review60b F1: CAP pushed 20, a sale of 3 under CAP unseen; the SKU linked by hand to HAT (a read older than
+    CAP's push: CAP's record kept), whose push measures from CAP's record and holds the sale back (47); a products
+    read (47), and the SKU linked back to CAP: the fence starts anew from that read, which left the sale out, and the
+    hold, of CAP's sale, stays with the link (before: forgotten as HAT's, CAP's push wrote 20 where its shelf had
+    17)."""
+    app = app_factory(products=6, orders=0)
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    made = app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R60 cap", "skus": [{"seller_sku": "R60-CAP", "quantity": 20}]},
+    )  # fmt: skip
+    (tiktok_sku,) = made["sku_ids"]
+    app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R60 hat", "skus": [{"seller_sku": "R60-HAT", "quantity": 50}]},
+    )  # fmt: skip
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    (cap,) = pooled_items(app, "R60-CAP")
+    (hat,) = pooled_items(app, "R60-HAT")
+    wait_until(lambda: pooled_items(app, "R60-CAP")[0]["links"][0]["pushedQuantity"] == 20, what="CAP's push")
+    (db_id,) = app.rows("SELECT id FROM skus WHERE tiktok_sku_id = :s", s=tiktok_sku)
+    sku_gid = base64.b64encode(f"Sku:{db_id['id']}".encode()).decode()
+    (first,) = app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])
+    # given a sale of 3 made under CAP, unseen (TikTok 17)
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": tiktok_sku, "quantity": 3})
+    _second_after(time.time())
+    # and the SKU linked to HAT by mistake, whose push holds the sale back: 50 - 3 = 47
+    linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": hat["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    wait_until(
+        lambda: app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])[0] != first,
+        what="HAT's push",
+    )
+    app.wait_for_idle_sync()
+    assert stock_of(app, tiktok_id, tiktok_sku) == 47
+    # and a products sync reads TikTok's 47
+    _second_after(time.time())
+    started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    assert app.rows("SELECT quantity FROM skus WHERE id = :i", i=db_id["id"]) == [{"quantity": 47}]
+    (before,) = app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])
+    # when the merchant links the SKU back to CAP
+    linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": cap["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    (cap,) = pooled_items(app, "R60-CAP")
+    assert (cap["onHand"], cap["reserved"], cap["available"]) == (20, 0, 20)
+    # then CAP's push still holds the unseen sale back: TikTok stays at 17 (the shelf has 17)
+    # (the link back forgets HAT's push record: its `pushed_at` is null until CAP's push)
+    wait_until(
+        lambda: (
+            app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])[0]["pushed_at"]
+            not in (None, before["pushed_at"])
+        ),
+        what="CAP's push after the link back",
+    )
+    app.wait_for_idle_sync()
+    pushed = pooled_items(app, "R60-CAP")[0]["links"][0]
+    assert (pushed["pushedQuantity"], pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (17, 3, 17)

@@ -33,7 +33,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0055_completed_shop"
+HEAD = "0056_held_items"
 
 
 def _assert_migrates_to_head(url: str) -> None:

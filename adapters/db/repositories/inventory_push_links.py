@@ -193,7 +193,7 @@ class LinkPushState:
                             earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
                         ),
                         restored_quantity=earlier.restored, restored_since=earlier.restored_since,
-                        seeded_available=None,
+                        seeded_available=None, **_items_of_push(earlier.item_id, earlier.held, earlier.held_since),
                     )
                 )  # fmt: skip
             if (intent := intents.get(sku_id)) is not None:
@@ -273,6 +273,7 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
             "released_at_push": _released_at_push(outcome, sku_id),
             "restored_quantity": restored, "restored_since": restored_since, "seeded_available": None,
             "push_error_code": None, "push_error_message": None, "push_intent": None, "updated_at": now,
+            **_items_of_push(outcome.base_items.get(sku_id), held, held_since),
         })  # fmt: skip
     if (error := outcome.failed.get(sku_id)) is not None:
         failed: dict[str, Any] = {
@@ -289,6 +290,28 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
     if (intent := outcome.doubtful.get(sku_id)) is not None:
         written.append({"push_intent": intent_json(intent)})
     return written
+
+
+def _items_of_push(item_id: str | None, held: int, held_since: datetime | None) -> dict[str, Any]:
+    """The items a push's record names (migration 0056, review60b F1), as SQL values of the UPDATE that writes it
+    (their right-hand sides read the row as it was): `pushed_item_id`, the item the push was made for (`item_id`, the
+    item the link named at its read; None: the one it names); `held_item_id`, the item the sales its hold of `held`
+    units (begun at `held_since`) stand for were made under: a hold carried (its start unchanged) keeps its item, a
+    hold begun now is of the record it measured from (`pushed_item_id` as it was: a SKU linked by hand from CAP to
+    HAT, CAP's record kept, has HAT's push hold CAP's unseen sale), or of the pushed item without one (a first push
+    measures from a baseline of this item's link); none without a hold."""
+    pushed_for = _links.inventory_item_id if item_id is None else literal(item_id, _links.pushed_item_id.type)
+    carried = and_(
+        _links.held_item_id.is_not(None),
+        _links.held_since == literal(held_since, _links.held_since.type),
+    )
+    started = func.coalesce(_links.pushed_item_id, pushed_for)
+    held_for = (
+        literal(None, _links.held_item_id.type)
+        if held <= 0 or held_since is None
+        else case((carried, _links.held_item_id), else_=started)
+    )
+    return {"pushed_item_id": pushed_for, "held_item_id": held_for}
 
 
 def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:

@@ -1757,7 +1757,7 @@ async def _sold_unseen(
     its shop's running count of the SKU gained since that push, `sku_ledger_units.ingested` less `ingested_at_push`),
     on the item each counts for (`_held_elsewhere`'s rule, `domain.inventory.links.holds_for`); standing units only,
     by TikTok SKU id. A link's moved hold (`moved_hold_*`, migration 0054: the sales of the item the merchant moved
-    it from, made under it before the move's stock read and not ingested, `links._moved_hold`) stands the same way,
+    it from, made under it before the move's stock read and not ingested, `links._left_by_move`) stands the same way,
     from the running count at the move and sold before that read, on that item while it exists (review60 F3: the
     delete took nothing off it, which kept the held sale's units for good); on the item of the link's own standing
     hold, the larger of the two (both measure TikTok's fall of the same SKU, the later push's from its own record:

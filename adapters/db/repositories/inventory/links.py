@@ -362,11 +362,11 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
 # A link's push record and what its push measured against it (`_fence_anew`)
 _PUSH_FORGOTTEN: dict[str, Any] = {
     "pushed_quantity": None, "pushed_at": None, "push_landed_at": None, "held_quantity": 0, "held_since": None,
-    "restored_quantity": 0, "restored_since": None,
+    "restored_quantity": 0, "restored_since": None, "pushed_item_id": None, "held_item_id": None,
 }  # fmt: skip
 
 
-async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, moved: _MovedHold | None) -> bool:
+async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, left: _LeftByMove | None = None) -> bool:
     """Forget the push record of the link of `sku_id` (`pushed_quantity`, `pushed_at`, `push_landed_at`,
     `restored_quantity`), which a link change moving it to another item in this transaction (`inventoryItemCreate`'s
     `skuId`, `skuLink`) measures its fence from no more, when its product's stock read at `read_at` came after that
@@ -380,13 +380,21 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, mov
     push's quantity, not the read's). The push's hold (`held_quantity`, `held_since`) and its restored units
     (`restored_quantity`, `restored_since`) go with its record: they were measured against that push, and the read,
     later, already counts every sale and cancellation TikTok made before it (review60 F1: the new item's push held
-    the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18). The
-    sales of the old item the read left out and the ledger has not (`moved`, `_moved_hold`; None or no units: the
-    link's moved hold stays as it was) are kept as the link's moved hold of that item (`moved_hold_*`, migration
+    the old item's unseen sale back a second time and wrote 15 where TikTok, the pool and the shelf said 18), unless
+    the hold's sales were made under the item linked now (`left.kept`, `held_item_id`, migration 0056): the read
+    left them out too, and that item's pool still counts them, so the link keeps holding them (review60b F1: CAP's
+    sale held by HAT's push, linked back to CAP, CAP wrote 20 where its shelf had 17). The
+    sales of another item the read left out and the ledger has not (`left.moved`, `_left_by_move`; None or no units:
+    the link's moved hold stays as it was) are kept as the link's moved hold of that item (`moved_hold_*`, migration
     0054): they left its shelf, a delete of the shop within the hold's horizon takes them off there
     (`ledger.release_shop`; review60 F3: HAT kept the sale's units for good, 21 where its shelf had 18), and a link
     back to it holds them again (`_hold_again`). True when forgotten. One statement."""
     links = sku_links.c
+    moved = None if left is None else left.moved
+    forgotten = dict(_PUSH_FORGOTTEN)
+    if left is not None and left.kept > 0:  # (its start and item stay)
+        del forgotten["held_since"], forgotten["held_item_id"]
+        forgotten["held_quantity"] = left.kept
     statement = (
         update(sku_links)
         .where(
@@ -396,7 +404,7 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, mov
             or_(links.push_landed_at.is_(None), links.push_landed_at < read_at),
             links.push_intent.is_(None),
         )
-        .values(**_PUSH_FORGOTTEN, **({} if moved is None or moved.units <= 0 else moved.values()))
+        .values(**forgotten, **({} if moved is None or moved.units <= 0 else moved.values()))
     )
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
@@ -411,7 +419,7 @@ _MOVED_HOLD_FORGOTTEN: dict[str, Any] = {
 @dataclass(frozen=True)
 class _MovedHold:
     """The units of a link's old item sold at TikTok and not ingested when the merchant moved its SKU elsewhere by
-    hand (`_moved_hold`): the item, the units, since when held (UTC), the shop's running count of the SKU then
+    hand (`_left_by_move`): the item, the units, since when held (UTC), the shop's running count of the SKU then
     (`sku_ledger_units.ingested`: what it gains since replaces them, as for a hold) and the time they were sold
     before (the read's)."""
 
@@ -437,32 +445,53 @@ async def _running_units(session: AsyncSession, shop_id: str, tiktok_sku_id: str
     return (0, 0) if found is None else (found.ingested or 0, found.released or 0)
 
 
-async def _moved_hold(session: AsyncSession, previous: Any, row: Any, read_at: datetime) -> _MovedHold | None:
-    """What the link `previous` (its row before a hand move to another item) leaves on the item its hold counted for
-    (`_held_for`; None: none), as the fence of a push of that item would measure it against the SKU's stock read
-    `row.quantity` at `read_at`: its push's record plus the hold it carried, less TikTok's available read and the
-    units the ledger applied since that push (`domain.inventory_push.fence_counts`, the units it restored unseen
-    making up for the releases since). These are sales made under that item before the read and not ingested: the
-    hold the push recorded (review60 F3), and a sale made after the push, which its push never saw (review60 F2's
-    move and back: CAP pushed 20, a sale of 3 unseen, read 17, linked to NEW, then back to CAP, whose push wrote
-    20). Held since the push's hold began, else since the read; without the push's running count (pushed before
-    migration 0011), the recorded hold alone."""
-    item_id = _held_for(previous)
-    if item_id is None or previous.pushed_quantity is None:
+@dataclass(frozen=True)
+class _LeftByMove:
+    """What a hand move's fence started anew leaves unseen (`_left_by_move`): the units of the link's hold it keeps
+    (its sales made under the item linked now; 0: none) and the moved hold of another item (None: none)."""
+
+    kept: int
+    moved: _MovedHold | None
+
+
+async def _left_by_move(
+    session: AsyncSession, previous: Any, row: Any, read_at: datetime, item_id: str
+) -> _LeftByMove | None:
+    """What the link `previous` (its row before a hand move to item `item_id`) leaves unseen, as the fence of a push
+    of its record's item would measure it against the SKU's stock read `row.quantity` at `read_at`: its push's record
+    plus the hold it carried, less TikTok's available read and the units the ledger applied since that push
+    (`domain.inventory_push.fence_counts`, the units it restored unseen making up for the releases since). These are
+    sales made before the read and not ingested, split by the item they were made under (migration 0056, review60b
+    F1): the hold's units still standing (the ledger's units since the push taken off them first, as
+    `standing_units` does) are of the hold's item (`_held_for`), the rest, a sale its push never saw, of the record's
+    item (`_pushed_for`; review60 F2's move and back: CAP pushed 20, a sale of 3 unseen, read 17, linked to NEW,
+    then back to CAP, whose push wrote 20). Those of `item_id` stay as the link's hold (`kept`); those of another
+    item are its moved hold (review60 F3), one item per link: the one with more units (the hold's on a tie).
+    Held since the push's hold began (the hold's units), else since the read; without the push's running count
+    (pushed before migration 0011), the recorded hold alone. None without a push record."""
+    if previous.pushed_quantity is None:
         return None
     ingested, released = await _running_units(session, previous.shop_id, previous.tiktok_sku_id)
     held = max(0, previous.held_quantity)
     if previous.ingested_at_push is None:
-        units = held
+        total, standing = held, held
     else:
         restored = previous.restored_quantity if previous.restored_since is not None else 0
         released_since = released - (previous.released_at_push if previous.released_at_push is not None else released)
-        units, _ = fence_counts(
-            previous.pushed_quantity, row.quantity, ingested - previous.ingested_at_push, held, restored,
-            released_since,
-        )  # fmt: skip
-    since = previous.held_since if held > 0 and previous.held_since is not None else read_at
-    return _MovedHold(item_id, units, since, ingested, read_at)
+        applied = ingested - previous.ingested_at_push
+        total, _ = fence_counts(previous.pushed_quantity, row.quantity, applied, held, restored, released_since)
+        standing = min(total, max(0, held - max(0, applied)))
+    held_item, record_item = _held_for(previous), _pushed_for(previous)
+    by_item: dict[str | None, int] = {held_item: standing}
+    by_item[record_item] = by_item.get(record_item, 0) + total - standing
+    kept = by_item.get(item_id, 0) if held_item == item_id else 0
+    units = {item: n for item, n in by_item.items() if item is not None and item != item_id}
+    if not units:
+        return _LeftByMove(kept, None)
+    moved_item = max(units, key=lambda item: (units[item], item == held_item))
+    held_since = previous.held_since if held > 0 and previous.held_since is not None else None
+    since = held_since if moved_item == held_item and held_since is not None else read_at
+    return _LeftByMove(kept, _MovedHold(moved_item, units[moved_item], since, ingested, read_at))
 
 
 async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id: str) -> None:
@@ -472,7 +501,8 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
     starts; the moved hold goes (unless this change kept another one). The item's pool still counts those sales
     (not ingested), and the link's baseline (the other item's push, or a read) already left them out: without the
     hold, its push put them back on sale (review60 F2's move and back: 20 where the shelf had 17). The hold's
-    horizon applies as to any hold (`carried_hold`, from `moved_hold_since`). Two statements at most."""
+    horizon applies as to any hold (`carried_hold`, from `moved_hold_since`); the hold is then of that item
+    (`held_item_id`). Two statements at most."""
     if previous.moved_hold_item_id != item_id or previous.moved_hold_quantity <= 0:
         return
     links = sku_links.c
@@ -492,7 +522,9 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
         since = now.held_since
     if units > 0 and since is not None:
         held = update(sku_links).where(links.sku_id == sku_id)
-        await session.execute(held.values(held_quantity=links.held_quantity + units, held_since=since))
+        await session.execute(
+            held.values(held_quantity=links.held_quantity + units, held_since=since, held_item_id=item_id)
+        )
     again = update(sku_links).where(links.sku_id == sku_id, links.moved_hold_item_id == item_id)
     await session.execute(again.values(**_MOVED_HOLD_FORGOTTEN))
 
@@ -630,18 +662,25 @@ def _read_of(row: Any, stock_read_at: Mapping[str, datetime]) -> datetime:
 
 
 def _pushed_for(previous: Any) -> str | None:
-    """The item a stored link's push record (`pushed_quantity`) was made for: the item it names when LINKED, else
-    the item it remembers since the merchant's unlink (`unlinked_item_id`; None: none), the one `_kept` compares a
-    link back with."""
+    """The item a stored link's push record (`pushed_quantity`) was made for: the one the push recorded
+    (`pushed_item_id`, migration 0056: a SKU moved by hand keeps its record when the move's read is older, review60b
+    F1); recorded before it, the item it names when LINKED, else the item it remembers since the merchant's unlink
+    (`unlinked_item_id`; None: none), the one `_kept` compares a link back with."""
+    if previous.pushed_item_id is not None:
+        return str(previous.pushed_item_id)
     was = standing_state(previous.state, previous.inventory_item_id)
     item: str | None = previous.inventory_item_id if was is LinkState.LINKED else previous.unlinked_item_id
     return item
 
 
 def _held_for(previous: Any | None) -> str | None:
-    """The item a stored link's hold counts for (`domain.inventory.links.holds_for`; None: none, or no link)."""
+    """The item the sales a stored link's hold stands for were made under: the one its push recorded (`held_item_id`,
+    migration 0056, review60b F1); recorded before it, the item the hold counts for (`domain.inventory.links.
+    holds_for`; None: none, or no link)."""
     if previous is None:
         return None
+    if previous.held_quantity > 0 and previous.held_item_id is not None:
+        return str(previous.held_item_id)
     p = previous
     return holds_for(p.state, p.inventory_item_id, p.unlinked_item_id, p.source, p.unlinked_at)
 
@@ -1000,8 +1039,8 @@ async def write_hand_link(
     # of that item: review60 F3, and F2's move and back)
     fenced_anew = False
     if item_id is not None and read_at is not None and moved:
-        held = await _moved_hold(session, previous, row, read_at) if _held_for(previous) != item_id else None
-        fenced_anew = await _fence_anew(session, sku_id, read_at, held)
+        left = await _left_by_move(session, previous, row, read_at, item_id)
+        fenced_anew = await _fence_anew(session, sku_id, read_at, left)
     unfenced = fenced_anew or previous is None or (previous.pushed_at is None and previous.seeded_available is None)
     if seeds:
         await _keep_seed_baselines(session, [sku_id])
