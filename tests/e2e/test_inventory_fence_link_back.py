@@ -9,6 +9,8 @@ import base64
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tests.e2e.test_inventory_create_from_sku import SYNC_START, _create
 from tests.e2e.test_inventory_pool import LINK, UNLINK
 from tests.e2e.test_inventory_push import ADJUST, pooled_items, stock_of
@@ -175,14 +177,15 @@ def test_a_sku_moved_to_a_new_item_and_back_keeps_holding_a_sale_made_under_its_
     assert (pushed["heldBackQuantity"], stock_of(app, tiktok_id, tiktok_sku)) == (3, 17)
 
 
+@pytest.mark.parametrize("hat_pushes", [1, 2])
 def test_a_sku_linked_to_another_item_and_back_keeps_holding_a_sale_made_under_its_item_and_unseen(
-    app_factory: Callable[..., ShopbridgeServer],
+    app_factory: Callable[..., ShopbridgeServer], hat_pushes: int
 ) -> None:
     """review60b F1: CAP pushed 20, a sale of 3 under CAP unseen; the SKU linked by hand to HAT (a read older than
     CAP's push: CAP's record kept), whose push measures from CAP's record and holds the sale back (47); a products
     read (47), and the SKU linked back to CAP: the fence starts anew from that read, which left the sale out, and the
     hold, of CAP's sale, stays with the link (before: forgotten as HAT's, CAP's push wrote 20 where its shelf had
-    17)."""
+    17). `hat_pushes` 2: a second push of HAT (a delivery of 1) carries the hold, which stays CAP's (48 read)."""
     app = app_factory(products=6, orders=0)
     tiktok_id = app.tiktok_shop("us-local")["id"]
     made = app.sandbox.control(
@@ -214,12 +217,18 @@ def test_a_sku_linked_to_another_item_and_back_keeps_holding_a_sale_made_under_i
     )
     app.wait_for_idle_sync()
     assert stock_of(app, tiktok_id, tiktok_sku) == 47
-    # and a products sync reads TikTok's 47
+    if hat_pushes == 2:
+        done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
+        assert done["inventoryAdjust"]["userErrors"] == []
+        wait_until(lambda: stock_of(app, tiktok_id, tiktok_sku) == 48, what="HAT's second push")
+        app.wait_for_idle_sync()
+    read = 46 + hat_pushes
+    # and a products sync reads TikTok's 47 (48)
     _second_after(time.time())
     started = app.graphql(SYNC_START, {"input": {"shopId": shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
     assert started["syncStart"]["userErrors"] == []
     app.wait_for_idle_sync()
-    assert app.rows("SELECT quantity FROM skus WHERE id = :i", i=db_id["id"]) == [{"quantity": 47}]
+    assert app.rows("SELECT quantity FROM skus WHERE id = :i", i=db_id["id"]) == [{"quantity": read}]
     (before,) = app.rows("SELECT pushed_at FROM sku_links WHERE sku_id = :i", i=db_id["id"])
     # when the merchant links the SKU back to CAP
     linked = app.graphql(LINK, {"input": {"skuId": sku_gid, "inventoryItemId": cap["id"]}}, "m1")
