@@ -153,8 +153,11 @@ class AuthorizationRequest:
         (a double-submitted callback, a second tab, a retry whose answer was lost: tryout60 F4), else None. Such a
         repeat is answered with that shop rather than "already used; start again", which sent the merchant through
         TikTok's consent again for a shop already connected; the state stays spent and its code is never exchanged
-        again (the one-use rule, RFC 6749 sec. 10.5). Another merchant's, an uncompleted (pending, denied, failed)
-        or an expired request gives None: those are refused as before (`consume`)."""
+        again (the one-use rule, RFC 6749 sec. 10.5). Another merchant's or an uncompleted (pending, denied, failed)
+        request gives None: those are refused as before (`consume`). Expiry does not matter here (review61 F4: the
+        docstring said it did; the code never did): the repeat spends nothing, and "expired; start again" would send
+        the merchant through TikTok's consent for a shop already connected, the harm this answer exists to avoid;
+        retention deletes the row a day after its expiry, and a repeat after that is "Unknown authorization state"."""
         if merchant_id != self.merchant_id or self.completed_at is None:
             return None
         return self.completed_shop_id

@@ -144,6 +144,16 @@ class TestAuthorizationRequest:
         assert request.used_at is None
         request.consume(NOW, "m1")  # still spendable by its own merchant
 
+    def test_a_completed_request_answers_its_own_merchants_repeat_with_its_shop_even_after_expiry(self) -> None:
+        """Rule (`AuthorizationRequest.completed_for`, review61 F4): only its merchant's repeat of a completion that
+        connected a shop gets that shop; the state's expiry does not change it (nothing is spent again)."""
+        request, _ = AuthorizationRequest.start("m1", Region.US, "Mine", True, NOW)
+        request.consume(NOW, "m1")
+        assert request.completed_for("m1") is None  # spent, not completed: refused as a used state
+        request.completed_at, request.completed_shop_id = NOW, "shop-1"
+        assert request.unexpired(NOW + STATE_TTL) is False
+        assert (request.completed_for("m1"), request.completed_for("m2")) == ("shop-1", None)
+
 
 class TestCheckRoom:
     def test_below_the_limit_any_start_passes(self) -> None:
