@@ -1129,7 +1129,13 @@ def _whole_second(moment: datetime) -> datetime:
 
 
 def link_pending(
-    wanted: StockEffect, order_updated_at: datetime, item_id: str, quantity: int, was_reserved_on: str | None = None
+    wanted: StockEffect,
+    order_updated_at: datetime,
+    item_id: str,
+    quantity: int,
+    was_reserved_on: str | None = None,
+    counted_at: datetime | None = None,
+    shipped_by: datetime | None = None,
 ) -> Transition:
     """A PENDING_LINK line whose SKU just got linked to `item_id`: an open one reserves, any other is history
     (TikTok's stock, which seeded or fed the item, no longer held that unit), but for a shipped line that was
@@ -1137,10 +1143,20 @@ def link_pending(
     (`was_reserved_on`, `first_seen_unlinked`): the unlink gave its units back to the item (or nothing ever held
     them), they left its shelf since, and the item's count still holds them: it deducts them from on-hand
     (nothing is reserved any more). As history it would leave them on sale, an oversell. Linked to another item, it
-    stays history: which shelf the units left is the merchant's to say, by a count."""
+    stays history: which shelf the units left is the merchant's to say, by a count.
+
+    `counted_at`: the instant of `item_id`'s last count made in or after the second its units left the shelf by
+    (`shipped_by`: `left_shelf_by`; None: `order_updated_at`), None if none (the caller reads it for a shipped line
+    only). A count that covers the shipment (`counted_after_shipment`) already found those units gone: the line is
+    deducted with nothing moved, as a shipment seen after a count is elsewhere (review61 F5: a sale in the unlinked
+    pause shipped, the item counted, then the sale read and the SKU linked back took the units off a second time:
+    6 where the shelf held 8, for good; read after the link back, it gave 8)."""
     if wanted is StockEffect.RESERVE:
         return _reserve(wanted, order_updated_at, item_id, quantity)
     if wanted is StockEffect.DEDUCT and was_reserved_on == item_id:
+        left_by = order_updated_at if shipped_by is None else min(shipped_by, order_updated_at)
+        if counted_at is not None and counted_after_shipment(left_by, counted_at):
+            return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id)
         return Transition(LineState.DEDUCTED, wanted, order_updated_at, item_id, -quantity, 0, MovementKind.DEDUCTED)
     return Transition(LineState.HISTORICAL, wanted, order_updated_at, item_id)
 
@@ -1190,7 +1206,12 @@ class Relinked(NamedTuple):
 
 
 def relink_line(
-    line: LedgerLine, new_item: str | None, link_seed: tuple[str, datetime] | None, seeded_now: bool = False
+    line: LedgerLine,
+    new_item: str | None,
+    link_seed: tuple[str, datetime] | None,
+    seeded_now: bool = False,
+    counted_at: datetime | None = None,
+    shipped_by: datetime | None = None,
 ) -> Relinked:
     """The moves of a RESERVED or PENDING_LINK line whose SKU a link change (an import's auto-link, the merchant's
     `skuLink` / `skuUnlink`) links to `new_item` now (None: to nothing), the line not kept where it is
@@ -1202,7 +1223,8 @@ def relink_line(
     the item it left with their order (`carries_its_units`): on-hand and reserved both drop there, `available` as it
     was, and that item is owed them should the line come back (its mark). Otherwise only the reservation goes back.
     Then, linked, a line owed to the item it goes to counts in as first seen there (`in_seed_again`,
-    `count_in_seed`: on-hand and reserved + its units), any other moves as a waiting line does (`link_pending`)."""
+    `count_in_seed`: on-hand and reserved + its units), any other moves as a waiting line does (`link_pending`, with
+    `counted_at` and `shipped_by`: `new_item`'s count since the line's shipment, which covers it)."""
     seeded_item = link_seed[0] if link_seed is not None else None
     carried = carries_its_units(line, new_item, seeded_item, seeded_now)
     moves: list[Transition] = []
@@ -1216,9 +1238,8 @@ def relink_line(
             moves.extend(count_in_seed(line, new_item))
             owed = None
         else:
-            moves.append(
-                link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, line.inventory_item_id)
-            )
+            was_on, when = line.inventory_item_id, line.order_updated_at
+            moves.append(link_pending(line.wanted, when, new_item, line.quantity, was_on, counted_at, shipped_by))
     return Relinked(tuple(moves), line.inventory_item_id if carried else owed)
 
 

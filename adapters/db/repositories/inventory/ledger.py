@@ -1467,13 +1467,22 @@ async def relink_lines(
                 moved, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not moved else reason)
             relinked = Relinked((moved,), None)
         else:
-            relinked = relink_line(line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}))
-            made = made_at.get(row.tiktok_order_id)
             waited = line.state is LineState.PENDING_LINK
+            counted_at, left_by = None, shipped_by.get(row.tiktok_order_id)
+            if waited and line.wanted is StockEffect.DEDUCT and new_item is not None:
+                # a shipped line deducting from the item it links to: that item's count since the shipment covers
+                # it (`ledger.link_pending`, review61 F5)
+                counted_at = await last_count.since(new_item, left_by or line.order_updated_at)
+            relinked = relink_line(
+                line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}), counted_at, left_by
+            )
+            made = made_at.get(row.tiktok_order_id)
             pending = len(relinked.moves) == 1 and relinked.moves[0].state is LineState.HISTORICAL
             if waited and pending and new_item is not None and made is not None and sold_in_pause(made, pause_of(row)):
                 # made in the unlinked pause the link back makes the new item's: as if it remembered that item
-                paused = link_pending(line.wanted, line.order_updated_at, new_item, line.quantity, new_item)
+                paused = link_pending(
+                    line.wanted, line.order_updated_at, new_item, line.quantity, new_item, counted_at, left_by
+                )
                 relinked = relinked._replace(moves=(paused,))
             if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
                 back = unseen.take(
