@@ -16,7 +16,8 @@ Helpers: `double_click_held` (a double click whose requests are held on their wa
 `a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
 way, then let through and its answer handled by the page); `lose_answers` (requests the server handles whose answers
 are lost on their way back) and `lose_requests` (requests lost on their way there: the server never sees them, the
-page cannot tell them from a lost answer); `record_departures` (the page's navigations away from the
+page cannot tell them from a lost answer); `proxy_error` (requests answered by a proxy's HTTP error page, after the
+server handled them or before it saw them); `record_departures` (the page's navigations away from the
 console, recorded and stopped); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
 (the page's sockets dropping the messages of some subscriptions while an event is set).
 """
@@ -229,6 +230,23 @@ def lose_requests(page: Page, operation: str) -> None:
             route.fallback()
 
     page.route("**/graphql", lose)
+
+
+def proxy_error(page: Page, operation: str, status: int, *, forwarded: bool = True) -> None:
+    """From now on, each GraphQL request whose document starts with `operation` is answered by a proxy in front of
+    Shopbridge with HTTP `status` and its own HTML page, no GraphQL body: `forwarded`, after the server handled it
+    and committed (a gateway's 502/504 once its upstream was cut off or too slow), else without it reaching the
+    server (a proxy's 429 or 413)."""
+
+    def answer(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("query") or "").startswith(operation):
+            if forwarded:
+                route.fetch()  # the server handles it, and commits
+            route.fulfill(status=status, content_type="text/html", body=f"<html><body><h1>{status}</h1></body></html>")
+        else:
+            route.fallback()
+
+    page.route("**/graphql", answer)
 
 
 def record_departures(page: Page) -> Callable[[], list[str]]:

@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     lose_answers,
     lose_requests,
     press,
+    proxy_error,
     record_departures,
     sign_in,
     wait_held,
@@ -899,6 +900,40 @@ def test_a_rename_whose_answer_was_lost_ends_as_saved_once_its_shop_is_read(
     expect(page.locator("#notice")).to_have_text("The shop is now named “Maple US”.")
     expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple US"])
     expect(page.locator("form.rename")).to_have_count(0)
+    assert [edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Maple US"]
+
+
+def test_a_gateway_error_after_the_rename_reads_the_shop_and_a_proxys_4xx_is_a_refusal(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/unsaved.js `answerLost`: HTTP_5xx with no GraphQL body; console60's "Found but not fixed"): a rename a
+    gateway answered 502 with its own page, after the server saved it, says nothing of the rename, so it is read as a
+    lost answer: the shop is read, and the rename ends as saved. It said "Shopbridge answered an error. Try again."
+    beside a shop renamed. A proxy's 4xx (the request refused as sent, here before Shopbridge saw it) stays a refusal:
+    said as before, nothing read, nothing saved."""
+    # given a merchant's Store management with a shop
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    sign_in(page, app, "m1")
+    row = page.locator("tbody tr", has_text="Maple")
+    # when a rename is answered 502 by a gateway after the server saved it
+    proxy_error(page, "mutation Rename", 502)
+    row.get_by_role("button", name="Rename Maple").click()
+    row.get_by_label("New name for Maple").fill("Maple US")
+    row.get_by_label("New name for Maple").press("Enter")
+    # then the page says the shop is renamed, its row shows the new name, the form closed
+    expect(page.locator("#notice")).to_have_text("The shop is now named “Maple US”.")
+    expect(page.locator("tbody tr .shop-name")).to_have_text(["Maple US"])
+    expect(page.locator("form.rename")).to_have_count(0)
+    # when the next rename is answered 429 by the proxy, before Shopbridge saw it
+    page.unroute("**/graphql")
+    proxy_error(page, "mutation Rename", 429, forwarded=False)
+    row.get_by_role("button", name="Rename Maple US").click()
+    row.get_by_label("New name for Maple US").fill("Maple UK")
+    row.get_by_label("New name for Maple US").press("Enter")
+    # then it is said as an HTTP error, never "may have been renamed", and the shop keeps its name
+    expect(row.locator("form.rename .field-error")).to_have_text("Shopbridge answered an error. Try again.")
+    expect(row.locator("form.rename .unsaved")).to_be_visible()
     assert [edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Maple US"]
 
 

@@ -31,7 +31,9 @@ export function whenUnauthenticated(handler) {
   onUnauthenticated = handler;
 }
 
-/** Run a query or mutation; resolves to `data`, rejects with ApiError(extensions.code, message). */
+/** Run a query or mutation; resolves to `data`, rejects with ApiError(extensions.code, message): NETWORK when no
+ * HTTP answer came, HTTP_<status> for an HTTP error whose body holds no GraphQL error (a proxy's 502 page); a lost
+ * answer's doubt is js/unsaved.js `answerLost`. */
 export async function graphql(query, variables = {}, token = session.token) {
   let response;
   try {

@@ -6,11 +6,16 @@
 
 import { h } from "./dom.js";
 
-/** Whether a save's error is a lost answer (api.js ApiError code NETWORK: no HTTP answer came): the request may have
- * reached the server, which may have saved it before the connection dropped. The page cannot tell which, so it says
- * so and reads what is saved once Shopbridge answers again. A server's answer (a refusal, an HTTP error) is no such
- * doubt: nothing was saved. */
-export const answerLost = (error) => error?.code === "NETWORK";
+/** Whether a save's error is a lost answer: the request may have reached the server, which may have saved it before
+ * its answer was lost. The page cannot tell, so it says so and reads what is saved once Shopbridge answers again.
+ * Two errors are such a doubt (js/api.js codes):
+ * - NETWORK: no HTTP answer came (the connection dropped, perhaps after the server committed);
+ * - HTTP_5xx: an HTTP 500 to 599 whose body is no GraphQL answer (a proxy's or load balancer's 502 Bad Gateway, 503,
+ *   504 Gateway Timeout, a crash page): the proxy answered for a server that may have committed and then been cut
+ *   off or timed out, so it says nothing of the change (console60's "Found but not fixed": it was read as "not made").
+ * A server's own answer is no doubt: a GraphQL error body (with any status), a refusal (`userErrors`), or a 4xx
+ * (HTTP_4xx: the request refused as sent, 401 UNAUTHENTICATED included): nothing was saved. */
+export const answerLost = (error) => error?.code === "NETWORK" || /^HTTP_5\d\d$/.test(error?.code ?? "");
 
 /** What a page says of a change whose answer was lost: "`subject` may have been `done`", with the verb of that change
  * (`done`: "saved" for a form's save, "deleted", "renamed “Main store”", "linked to SB-1", "started", "cancelled"), so
