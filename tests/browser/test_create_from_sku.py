@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import lose_requests, proxy_error, sign_in
 from tests.browser.test_inventory import CREATE, DELETE_SHOP, confirm_link, unlinked_candidate
 from tests.browser.test_pool_forms import FIND
 from tests.fixtures.app import ShopbridgeServer
@@ -116,3 +116,40 @@ def test_a_create_from_a_sku_another_tab_linked_meanwhile_makes_no_item_and_says
     )
     expect(page.get_by_role("button", name=f"Link {TWIN_NAME}")).to_have_count(0)
     assert app.graphql(FIND, {"query": "STALE-TAB"}, "m1")["inventoryItems"]["edges"] == []
+
+
+def test_a_create_from_a_sku_whose_answer_was_lost_opens_its_item_once_read_or_keeps_the_dialog(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/links.js `answerLostFor`, js/api.js `itemBySku`, js/unsaved.js; console60's "Found but not fixed"):
+    a "Create an item" whose answer was lost, or came as a gateway's 504 page, reads its item SKU: its item with this
+    shop SKU linked was made by it (one step), and the dialog closes on its page as an answered create's; none, "was
+    not created" and the dialog keeps what was typed. It said "Shopbridge cannot be reached" of an item made."""
+    # given the dialog of a GONE-TWIN SKU open, an item SKU and an on-hand typed
+    app, _maple, dialog, _twins = _twin_dialog(console, page)
+    dialog.get_by_label("Item SKU").fill("LOST-TWIN")
+    dialog.get_by_label("On hand (units, optional)").fill("7")
+    # when its create is lost on its way (the server never sees it)
+    lose_requests(page, "mutation CreateItem")
+    dialog.get_by_role("button", name="Create and link").click()
+    # then the dialog says it was not created, keeping what was typed, and nothing was
+    expect(dialog.locator(".field-error").last).to_have_text(
+        "“LOST-TWIN” was not created: Shopbridge has no item with this SKU. Press Create and link to send it again."
+    )
+    expect(dialog.get_by_label("Item SKU")).to_have_value("LOST-TWIN")
+    expect(dialog.get_by_label("On hand (units, optional)")).to_have_value("7")
+    assert app.graphql(FIND, {"query": "LOST-TWIN"}, "m1")["inventoryItems"]["edges"] == []
+    # when it is sent again and a gateway answers 504 after the server made it
+    page.unroute("**/graphql")
+    proxy_error(page, "mutation CreateItem", 504)
+    dialog.get_by_role("button", name="Create and link").click()
+    # then the dialog closes on the new item's page, saying it is created and linked
+    expect(page.get_by_role("heading", name="LOST-TWIN")).to_be_visible()
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#notice")).to_have_text(
+        f"LOST-TWIN is created with 7 on hand, 0 reserved by open orders (7 available), and {TWIN_NAME} is linked to "
+        "it: it now draws on this item."
+    )
+    # and one item was made, the SKU linked to it
+    found = app.graphql(FIND, {"query": "LOST-TWIN"}, "m1")["inventoryItems"]["edges"]
+    assert [(e["node"]["sku"], e["node"]["onHand"], len(e["node"]["links"])) for e in found] == [("LOST-TWIN", 7, 1)]

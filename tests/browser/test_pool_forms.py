@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import double_click_held, sign_in
+from tests.browser.conftest import double_click_held, lose_answers, lose_requests, sign_in
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import POLICY, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -254,3 +254,50 @@ def test_an_item_is_created_for_a_sku_typed_on_inventory_and_its_page_opens(
     expect(page.locator("#notice")).to_have_text("BOX-1 is created with 12 on hand. Link its shop SKUs below.")
     found = app.graphql(FIND, {"query": "BOX-1"}, "m1")["inventoryItems"]["edges"]
     assert [(e["node"]["sku"], e["node"]["onHand"]) for e in found] == [("BOX-1", 12)]
+
+
+def test_a_new_item_whose_answer_was_lost_opens_once_read_or_says_it_was_not_created(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js `answerLostFor`, js/api.js `itemBySku`, js/unsaved.js; console60's "Found but not
+    fixed"): a New item whose answer was lost reads its SKU (unique per merchant): an item of it the read before the
+    send did not find was made by it, and its page opens as an answered create's; none, "was not created" and the form
+    keeps what was typed; one found before the send was not made by it. It said "Shopbridge cannot be reached" of an
+    item made."""
+    # given m1 with one item, SB-OLD, on Inventory
+    app = console(products=0, orders=0)
+    done = app.graphql(CREATE, {"input": {"sku": "SB-OLD"}}, "m1")["inventoryItemCreate"]
+    assert done["userErrors"] == [], done
+    sign_in(page, app, "m1")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    form = page.get_by_role("form", name="New item")
+    error = form.locator("#new-item-sku-error")
+    # when a New item is lost on its way (the server never sees it)
+    lose_requests(page, "mutation NewItem")
+    form.get_by_label("Item SKU").fill("LOST-1")
+    form.get_by_label("On hand (units)").fill("12")
+    form.get_by_role("button", name="Create item").click()
+    # then the form says it was not created, keeping what was typed, and nothing was
+    expect(error).to_have_text(
+        "“LOST-1” was not created: Shopbridge has no item with this SKU. Press Create item to send it again."
+    )
+    expect(form.get_by_label("Item SKU")).to_have_value("LOST-1")
+    expect(form.get_by_label("On hand (units)")).to_have_value("12")
+    assert app.graphql(FIND, {"query": "LOST-1"}, "m1")["inventoryItems"]["edges"] == []
+    # when SB-OLD is sent, its answer lost (refused: it exists)
+    page.unroute("**/graphql")
+    lose_answers(page, "mutation NewItem")
+    form.get_by_label("Item SKU").fill("SB-OLD")
+    form.get_by_role("button", name="Create item").click()
+    # then the form says it was not created: an item of it existed before
+    expect(error).to_have_text(
+        "“SB-OLD” was not created: an inventory item with this SKU already exists. Find it in Inventory instead."
+    )
+    # when LOST-1 is sent again and its answer is lost after the server made it
+    form.get_by_label("Item SKU").fill("LOST-1")
+    form.get_by_role("button", name="Create item").click()
+    # then its page opens saying it is created, as an answered create's does; one item was made
+    expect(page.get_by_role("heading", name="LOST-1")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text("LOST-1 is created with 12 on hand. Link its shop SKUs below.")
+    found = app.graphql(FIND, {"query": "LOST-1"}, "m1")["inventoryItems"]["edges"]
+    assert [(e["node"]["sku"], e["node"]["onHand"]) for e in found] == [("LOST-1", 12)]

@@ -26,6 +26,17 @@ let onUnauthenticated = () => {};
  * WebSocket is live again (app.js), a page its fields' lines once it reconnects. */
 export const UNREACHABLE = "Shopbridge cannot be reached. Check your connection and try again.";
 
+const answeredListeners = new Set();
+
+/** `listener()` each time a request is answered over HTTP (data, a GraphQL error or a 4xx: Shopbridge reachable),
+ * until the returned function removes it: a read that failed with a lost answer is tried again then, where the
+ * WebSocket stayed up and no reconnection comes to tell that Shopbridge answers again (js/unsaved.js
+ * `readUntilAnswered`). */
+export function whenAnswered(listener) {
+  answeredListeners.add(listener);
+  return () => answeredListeners.delete(listener);
+}
+
 /** Called when the server refuses the token (HTTP 401): the app signs out with that message. */
 export function whenUnauthenticated(handler) {
   onUnauthenticated = handler;
@@ -51,6 +62,7 @@ export async function graphql(query, variables = {}, token = session.token) {
   }
   const body = await response.json().catch(() => ({}));
   const first = body.errors?.[0];
+  if (first || response.status < 500) for (const listener of [...answeredListeners]) listener();
   if (response.status === 401) {
     const error = new ApiError("UNAUTHENTICATED", first?.message || "Sign in again.");
     if (token === session.token) onUnauthenticated(error); // not while a pasted token is being tried
@@ -94,6 +106,26 @@ export async function allShops(query = graphql, fields = "id name") {
     const page = (await query(document, { after })).shops;
     shops.push(...page.edges.map((e) => e.node));
     if (!page.pageInfo.hasNextPage) return shops;
+    after = page.pageInfo.endCursor;
+  }
+}
+
+/** The merchant's inventory item whose SKU is `sku` as the server stores it (NFC, trimmed: domain/inventory/items.py
+ * `sku_as_typed`), exactly (case and width count, as SKUs are unique), or null when none has it. Read with
+ * `inventoryItems(query:)`, which finds part of a SKU caselessly ("SB-1" finds "sb-10" too): its pages, 100 each,
+ * until the item or their end. `fields` is the item's selection (with `sku`). A SKU no item can have (blank, over the
+ * 255 code points `query` takes) is not read: null. Rejects as `query` does. */
+export async function itemBySku(query, sku, fields = "id sku") {
+  const wanted = sku.normalize("NFC").trim();
+  if (!wanted || [...wanted].length > 255) return null;
+  const document = `query ItemBySku($sku: String!, $after: String) { inventoryItems(first: 100, after: $after, query: $sku) {
+    edges { node { ${fields} } } pageInfo { hasNextPage endCursor } } }`;
+  let after = null;
+  for (;;) {
+    const page = (await query(document, { sku: wanted, after })).inventoryItems;
+    const item = page.edges.map(({ node }) => node).find((node) => node.sku === wanted);
+    if (item) return item;
+    if (!page.pageInfo.hasNextPage) return null;
     after = page.pageInfo.endCursor;
   }
 }

@@ -2,10 +2,11 @@
 // oversold ones. The numbers follow `inventoryItemUpdated` (every item of the merchant) without a reload; each
 // change is announced once in a polite live region. After the socket comes back the page is read again.
 
-import { SUPERSEDED, latestOnly } from "./api.js";
+import { SUPERSEDED, itemBySku, latestOnly } from "./api.js";
 import { announce, fill, h, number, patch, time } from "./dom.js";
 import { explain, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
+import { answerLost, mayHaveBeen, readUntilAnswered, wasNot } from "./unsaved.js";
 
 const PAGE = 20;
 export const ITEM_FIELDS = `id sku onHand reserved safetyStock available oversold version updatedAt
@@ -16,8 +17,9 @@ const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolea
 // Each shop deleted, in another tab or on another device: the items only its SKUs held went with it, and every
 // other item lost its links to it; no `inventoryItemUpdated` says so.
 export const SHOP_DELETIONS = "subscription InventoryShopsDeleted { shopsDeleted }";
+const CREATED_FIELDS = "id sku onHand"; // what the page says of an item it created
 const CREATE = `mutation NewItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
-  inventoryItem { id sku onHand } userErrors { code field message } } }`;
+  inventoryItem { ${CREATED_FIELDS} } userErrors { code field message } } }`;
 // The server's bound on units (domain/inventory/items.py MAX_UNITS), as inventory-item.js: stopped at the field.
 const MAX_UNITS = 1_000_000_000;
 export const ITEM_UPDATES = `subscription Inventory($id: ID) { inventoryItemUpdated(inventoryItemId: $id) { ${ITEM_FIELDS} } }`;
@@ -280,13 +282,43 @@ export function renderInventory(ctx) {
     required: true, inputmode: "numeric", value: "0", "aria-describedby": "new-item-on-hand-error" });
   const newOnHandError = h("p", { id: "new-item-on-hand-error", class: "field-error", role: "alert" });
   const createButton = h("button", { type: "submit", class: "primary" }, "Create item");
+  let createLost = () => {}; // stops the read telling a create whose answer was lost (readUntilAnswered)
   for (const [input, error] of [[newSku, newSkuError], [newOnHand, newOnHandError]]) {
-    input.addEventListener("input", () => (error.textContent = "")); // it was about the value sent
+    input.addEventListener("input", () => {
+      error.textContent = ""; // it was about the value sent
+      if (input === newSku) createLost(); // another SKU: the doubt was about the one sent
+    });
+  }
+
+  /** The new item's page, saying it is created (as an answered create does). */
+  function openCreated(item) {
+    const message = `${item.sku} is created with ${number(item.onHand)} on hand. Link its shop SKUs below.`;
+    // its page; the notice once it is shown (the router takes down the notice of the page left)
+    window.addEventListener("hashchange", () => announce(message, { kind: "success" }), { once: true });
+    ctx.navigate(`#/inventory/${encodeURIComponent(item.id)}`);
+  }
+
+  /** A create whose answer was lost (js/unsaved.js answerLost): it may have made the item. The SKU is read (js/api.js
+   * `itemBySku`: a merchant's SKU is unique) now and until a read answers: an item of it that the read before the
+   * send did not find (`before` null) was made by it, and its page opens as an answered create's; none, it was not
+   * created and the form keeps what was typed, to be sent again. It said "Shopbridge cannot be reached" of an item
+   * perhaps made (console60's "Found but not fixed"). */
+  function answerLostFor(sku, before) {
+    const subject = `“${sku}”`;
+    newSkuError.textContent = mayHaveBeen(subject, "created");
+    createLost = readUntilAnswered(ctx, () => itemBySku(ctx.graphql, sku, CREATED_FIELDS), (item) => {
+      createLost = () => {};
+      if (item && !before) return openCreated(item);
+      newSkuError.textContent = wasNot(subject, "created", item
+        ? "an inventory item with this SKU already exists. Find it in Inventory instead."
+        : "Shopbridge has no item with this SKU. Press Create item to send it again.");
+    });
   }
 
   async function createItem(event) {
     event.preventDefault();
     if (createButton.disabled) return; // one item per submission: a double-click, or Enter pressed twice
+    createLost(); // sent again: this answer tells it
     newSkuError.textContent = newOnHandError.textContent = "";
     const input = { sku: newSku.value, onHand: newOnHand.valueAsNumber };
     const unsendable = unsendableSku(input.sku);
@@ -296,8 +328,18 @@ export function renderInventory(ctx) {
     }
     createButton.disabled = true;
     createButton.textContent = "Creating…";
+    const sku = input.sku.normalize("NFC").trim(); // as the server stores it (domain/inventory/items.py sku_as_typed)
     try {
-      const result = (await ctx.graphql(CREATE, { input }, { change: `The new item “${input.sku.trim()}”` })).inventoryItemCreate;
+      // The SKU read first: a lost answer is told by an item of it that this read did not find. Unread, nothing is
+      // sent, and the line says why (Shopbridge cannot be reached: nothing was created).
+      const before = await itemBySku(ctx.graphql, sku);
+      let result;
+      try {
+        result = (await ctx.graphql(CREATE, { input }, { change: `The new item “${sku}”` })).inventoryItemCreate;
+      } catch (exc) {
+        if (!answerLost(exc)) throw exc;
+        return answerLostFor(sku, before);
+      }
       if (result.userErrors.length) {
         const [refusal] = result.userErrors;
         const onHandField = refusal.field?.[0] === "onHand";
@@ -305,11 +347,7 @@ export function renderInventory(ctx) {
         (onHandField ? newOnHand : newSku).focus();
         return;
       }
-      const item = result.inventoryItem;
-      const message = `${item.sku} is created with ${number(item.onHand)} on hand. Link its shop SKUs below.`;
-      // its page; the notice once it is shown (the router takes down the notice of the page left)
-      window.addEventListener("hashchange", () => announce(message, { kind: "success" }), { once: true });
-      ctx.navigate(`#/inventory/${encodeURIComponent(item.id)}`);
+      openCreated(result.inventoryItem);
     } catch (exc) {
       newSkuError.textContent = exc.message;
     } finally {
@@ -369,5 +407,6 @@ export function renderInventory(ctx) {
     stopDeletions();
     stopNames();
     stopReconnect();
+    createLost();
   };
 }

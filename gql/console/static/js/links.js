@@ -2,12 +2,12 @@
 // with Unlink, and "Link a SKU": a shop's SKUs that draw on no item (unlinkedSkus), each with the reason, 20 at a
 // time.
 
-import { allShops, latestOnly, SUPERSEDED } from "./api.js";
+import { allShops, itemBySku, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
 import { heldBack, notOnSale, notReceiving, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
-import { answerLost, mayHaveBeen, wasNot } from "./unsaved.js";
+import { answerLost, mayHaveBeen, readUntilAnswered, wasNot } from "./unsaved.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
   totalCount pageInfo { hasNextPage endCursor } edges { node { state source productStatus sku { id tiktokSkuId sellerSku quantity } } } } }`;
@@ -21,8 +21,9 @@ const LINK_PREVIEW = `query LinkPreview($shopId: ID!, $itemId: ID!) { shop(id: $
   inventoryPolicy { pushEnabled sharePercent maxQuantity outOfStockThreshold } }
   inventoryItem(id: $itemId) { available oversold } }`;
 const UNLINK = `mutation Unlink($input: SkuUnlinkInput!) { skuUnlink(input: $input) { ${LINK_PAYLOAD} } }`;
+const CREATED_FIELDS = "id sku onHand reserved available"; // what the dialog says of the item it created
 const CREATE = `mutation CreateItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
-  inventoryItem { id sku onHand reserved available } userErrors { code field message } } }`;
+  inventoryItem { ${CREATED_FIELDS} } userErrors { code field message } } }`;
 // Refusals of a create from a SKU on `skuId` (nothing was created): the dialog closes, the list is read again.
 const CREATE_REFUSALS = {
   SKU_LINK_CHANGED: "This SKU was linked to an item in another tab or on another device since the list was read, so "
@@ -317,10 +318,12 @@ export function renderLinks(ctx, itemId, changed) {
     const onHand = h("input", { id: "create-on-hand", name: "onHand", type: "number", step: 1, min: 0, max: MAX_UNITS,
       inputmode: "numeric", "aria-describedby": "create-on-hand-help create-on-hand-error" });
     const createButton = h("button", { type: "submit", class: "primary" }, "Create and link");
+    let createLost = () => {}; // stops the read telling a create whose answer was lost (readUntilAnswered)
     for (const [input, error] of [[skuInput, skuError], [onHand, onHandError]]) {
       input.addEventListener("input", () => {
         error.textContent = ""; // it was about the value sent
         formError.textContent = "";
+        createLost(); // another item: the doubt was about the one sent
       });
     }
     const dialog = h(
@@ -376,6 +379,7 @@ export function renderLinks(ctx, itemId, changed) {
     });
 
     async function create() {
+      createLost(); // sent again: this answer tells it
       for (const line of [skuError, onHandError, formError]) line.textContent = "";
       if (gone) return;
       const input = { sku: skuInput.value, skuId: sku.id };
@@ -395,6 +399,7 @@ export function renderLinks(ctx, itemId, changed) {
       try {
         result = (await ctx.graphql(CREATE, { input }, { change: `The item “${input.sku.trim()}” for ${label}` })).inventoryItemCreate;
       } catch (exc) {
+        if (answerLost(exc)) return answerLostFor(input.sku.normalize("NFC").trim());
         formError.textContent = exc.message;
         return;
       }
@@ -412,7 +417,11 @@ export function renderLinks(ctx, itemId, changed) {
         onField?.[1].focus();
         return;
       }
-      const item = result.inventoryItem;
+      openCreated(result.inventoryItem);
+    }
+
+    /** The dialog closes on the new item's page, saying it is created and linked (as an answered create does). */
+    function openCreated(item) {
       created = item;
       const message = `${item.sku} is created with ${number(item.onHand)} on hand, ${number(item.reserved)} reserved `
         + `by open orders (${number(item.available)} available), and ${label} is linked to it: it now draws on this item.`;
@@ -422,7 +431,33 @@ export function renderLinks(ctx, itemId, changed) {
       ctx.navigate(`#/inventory/${encodeURIComponent(item.id)}`);
     }
 
+    /** A create whose answer was lost (js/unsaved.js answerLost): it may have made the item and linked the SKU. The
+     * item SKU `itemSku` (as the server stores it) is read (js/api.js `itemBySku`: a merchant's SKU is unique) now and
+     * until a read answers: its item with this shop SKU linked was made by it (one step, seed59), and the dialog closes
+     * on its page as an answered create's; one without it is another item (refused SKU_ALREADY_EXISTS, or made
+     * elsewhere), said under the SKU as that refusal is; none, it was not created and the dialog keeps what was typed,
+     * to be sent again. It said "Shopbridge cannot be reached" of an item perhaps made (console60's "Found but not
+     * fixed"). Closing the dialog, or editing it, ends the read. */
+    function answerLostFor(itemSku) {
+      const subject = `“${itemSku}”`;
+      formError.textContent = mayHaveBeen(subject, "created");
+      const fields = `${CREATED_FIELDS} links { sku { id } }`;
+      createLost = readUntilAnswered(ctx, () => itemBySku(ctx.graphql, itemSku, fields), (item) => {
+        createLost = () => {};
+        if (item?.links.some((link) => link.sku.id === sku.id)) return openCreated(item);
+        if (item) {
+          formError.textContent = "";
+          skuError.textContent = wasNot(subject, "created", "an inventory item with this SKU already exists. Find it "
+            + "in Inventory instead.");
+          return skuInput.focus();
+        }
+        formError.textContent = wasNot(subject, "created", "Shopbridge has no item with this SKU. Press Create and "
+          + "link to send it again.");
+      });
+    }
+
     dialog.addEventListener("close", () => {
+      createLost();
       dialog.remove();
       creating = null;
       if (!created && opener.isConnected) opener.focus();

@@ -4,6 +4,7 @@
 // server saved it, the connection dropped before its answer, and the form said "Shopbridge cannot be reached" beside
 // the old value).
 
+import { whenAnswered } from "./api.js";
 import { h } from "./dom.js";
 
 /** Whether a save's error is a lost answer: the request may have reached the server, which may have saved it before
@@ -29,6 +30,42 @@ export const mayHaveBeen = (subject, done) =>
 /** What the read that tells a lost answer says when the change was not made: "`subject` was not `done`: `why`" (the
  * same `subject` and `done` as `mayHaveBeen`; `why`: what the read found, and what to do). */
 export const wasNot = (subject, done, why) => `${subject} was not ${done}: ${why}`;
+
+/**
+ * Read what a change whose answer was lost made, until a read answers: `read()` (a promise) now, again on each
+ * reconnection of the page's socket (`ctx.socket.onReconnect`) and each time another request is answered
+ * (js/api.js `whenAnswered`: Shopbridge answers over HTTP again while the socket stayed up, where no reconnection
+ * comes), one read at a time; the first that resolves goes to `told(answer)`, once. Returns `stop()`: no read and no
+ * `told` after it (the form edited, sent again or closed, the page left).
+ */
+export function readUntilAnswered(ctx, read, told) {
+  let done = false;
+  let reading = false;
+  const stopReconnect = ctx.socket.onReconnect(() => attempt());
+  const stopAnswered = whenAnswered(() => attempt());
+  const stop = () => {
+    done = true;
+    stopReconnect();
+    stopAnswered();
+  };
+  async function attempt() {
+    if (done || reading) return;
+    reading = true;
+    let answer;
+    try {
+      answer = await read();
+    } catch {
+      return; // not reachable yet: read again on the next reconnection or answer
+    } finally {
+      reading = false;
+    }
+    if (done) return;
+    stop();
+    told(answer);
+  }
+  attempt();
+  return stop;
+}
 
 /**
  * A form's "Not saved" mark: a line (`element`, class `unsaved`, hidden while off) saying `text` ("Not saved: press
