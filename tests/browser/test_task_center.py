@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from gql.ids import to_global_id
 from tests.browser.conftest import (
@@ -645,4 +645,63 @@ def test_a_cancel_whose_answer_was_lost_says_cancelling_or_not_cancelled_once_it
     expect(orders.get_by_role("button", name="Cancel")).to_be_enabled()
     assert app.graphql(TASK, {"id": orders_id}, "m1")["syncTask"]["cancelRequested"] is False
     page.unroute("**/graphql")
+    app.sandbox.hold()
+
+
+def test_a_cancel_whose_task_read_failed_too_is_told_once_another_request_is_answered_with_the_socket_up(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js `cancelLost`, js/unsaved.js `readUntilAnswered`, js/api.js `whenAnswered`; console60's "Found
+    but not fixed"): a Cancel that got no answer, and whose first read of its task failed too, reads it again as soon
+    as another request of the page is answered, not only on a reconnection of the socket: Shopbridge may stop
+    answering over HTTP while the socket stays up, and its Cancel stayed disabled until a reconnection that never
+    came. No timer: the read waits for an answer that says Shopbridge is reachable."""
+    # given a shop whose two imports are running, held at TikTok (no message about them comes meanwhile)
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.sandbox.wait_held(2)
+    open_task_center(page, app, "m1")
+    products = page.locator("li.task", has_text="Products · Maple")
+    expect(products.locator(".badge")).to_have_text("Running")
+    said = said_by(page)
+    # when a Cancel is lost on its way (the server never sees it), and so is the read of its task that follows
+    task_reads: list[str] = []
+
+    def lose(route: Route) -> None:
+        document = (route.request.post_data_json or {}).get("query") or ""
+        if document.startswith("mutation Cancel"):
+            route.abort("connectionreset")
+        elif document.startswith("query Task("):
+            task_reads.append(document)
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/graphql", lose)
+    task_id = products.get_attribute("data-task-id")
+    products.get_by_role("button", name="Cancel").click()
+    wait_until(lambda: task_reads or page.evaluate("() => false"), "the task's read lost")
+    # then the page says it may have been cancelled, its Cancel disabled
+    doubt = (
+        "The Products import of “Maple” may have been cancelled: Shopbridge did not answer. The page says whether it "
+        "was as soon as Shopbridge answers again."
+    )
+    wait_until(said(doubt), "the doubt said")
+    expect(products.get_by_role("button", name="Cancel")).to_be_disabled()
+    # when Shopbridge answers again over HTTP (the socket never dropped) and the merchant shows every task
+    page.unroute("**/graphql")
+    page.get_by_label("Show").select_option(label="All tasks")
+    # then the task is read again, the page says it was not cancelled, and its Cancel works again
+    not_cancelled = (
+        "The Products import of “Maple” was not cancelled: it is still running. Press Cancel again to cancel it."
+    )
+    wait_until(said(not_cancelled), "not cancelled said")
+    expect(products.get_by_role("button", name="Cancel")).to_be_enabled()
+    assert len(task_reads) == 1, task_reads
+    assert app.graphql(TASK, {"id": task_id}, "m1")["syncTask"]["cancelRequested"] is False
+    # when it is pressed again, then it is cancelling
+    products.get_by_role("button", name="Cancel").click()
+    wait_until(said("Cancelling: the import stops at its next page."), "cancelling said")
+    assert app.graphql(TASK, {"id": task_id}, "m1")["syncTask"]["cancelRequested"] is True
     app.sandbox.hold()

@@ -7,7 +7,7 @@ import { announce, fill, h, keepingFocus, number, patch, patchRows, time } from 
 import { explain, explainRefusal, KIND_LABELS, STATUS_LABELS } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 import { syncNow as syncStarter } from "./syncnow.js";
-import { answerLost, mayHaveBeen, wasNot } from "./unsaved.js";
+import { answerLost, mayHaveBeen, readUntilAnswered, wasNot } from "./unsaved.js";
 
 const TASK_FIELDS = `id kind trigger status processed total progress created updated unchanged failed attempts
   failures { tiktokId reason } errorCode errorMessage retryAt cancelRequested createdAt startedAt finishedAt shop { id name }`;
@@ -52,7 +52,7 @@ export function renderTasks(ctx) {
   const tasks = new Map(); // id -> task, as its row shows it
   const rows = new Map(); // id -> <li>
   const cancelling = new Set(); // ids of the tasks whose cancel is on its way
-  const cancelsLost = new Map(); // task id -> the read telling a cancel whose answer was lost (js/unsaved.js)
+  const cancelsLost = new Map(); // task id -> stops the read telling a cancel whose answer was lost (js/unsaved.js)
   const list = h("ol", { class: "tasks", "aria-label": "Sync tasks, newest first" });
   const more = h("button", { type: "button", hidden: true, onclick: () => load(cursor) }, "Show older tasks");
   const shopSelect = h("select", { id: "sync-shop", name: "shop" });
@@ -218,21 +218,17 @@ export function renderTasks(ctx) {
     load();
   }
 
-  /** A cancel whose answer was lost (js/unsaved.js): it may have been made, so the task is read (now, and again on a
-   * reconnection until one read answers; its Cancel stays disabled meanwhile) and shown, and the page says what the
-   * read found: cancelled (`cancelRequested`, or CANCELLED), or not, with why (still running: Cancel works again;
-   * ended first). It said "Shopbridge cannot be reached" of a cancel perhaps made (console59's "Found but not fixed").
-   * Gone (its shop deleted meanwhile), the list is read again, as a refusal NOT_FOUND says. */
+  /** A cancel whose answer was lost (js/unsaved.js): it may have been made, so the task is read (`readUntilAnswered`:
+   * now, and again on each reconnection and each time another request of the page is answered, until one read
+   * answers; its Cancel stays disabled meanwhile) and shown, and the page says what the read found: cancelled
+   * (`cancelRequested`, or CANCELLED), or not, with why (still running: Cancel works again; ended first). It said
+   * "Shopbridge cannot be reached" of a cancel perhaps made (console59's "Found but not fixed"). Read again on
+   * reconnections alone, a Cancel whose first read failed while the socket stayed up stayed disabled until a
+   * reconnection that might never come (console60's "Found but not fixed"). Gone (its shop deleted meanwhile), the
+   * list is read again, as a refusal NOT_FOUND says. */
   function cancelLost(id, subject) {
     announce(mayHaveBeen(subject, "cancelled"), { kind: "error" });
-    const check = async () => {
-      let fresh;
-      try {
-        fresh = (await ctx.graphql(TASK, { id })).syncTask;
-      } catch {
-        return; // not reachable yet: read again once the socket is back
-      }
-      if (cancelsLost.get(id) !== check) return; // told by another read meanwhile
+    const told = (fresh) => {
       cancelsLost.delete(id);
       cancelling.delete(id);
       if (!fresh) {
@@ -249,8 +245,7 @@ export function renderTasks(ctx) {
       announce(wasNot(subject, "cancelled", ACTIVE.has(shown.status)
         ? `it is still ${status}. Press Cancel again to cancel it.` : `it had ended first (${status}).`), { kind: "error" });
     };
-    cancelsLost.set(id, check);
-    check();
+    cancelsLost.set(id, readUntilAnswered(ctx, async () => (await ctx.graphql(TASK, { id })).syncTask, told));
   }
 
   /** The task's Cancel works again: the button of its row as shown now (the list may have been read meanwhile). */
@@ -391,11 +386,9 @@ export function renderTasks(ctx) {
       if (task.shop?.id === shop.id && task.shop.name !== shop.name) upsert({ ...task, shop: { ...task.shop, name: shop.name } }, { quiet: true });
     }
   });
-  const stopReconnect = ctx.socket.onReconnect(() => {
-    for (const check of [...cancelsLost.values()]) check(); // a cancel whose answer was lost, not told yet
-    load();
-  });
+  const stopReconnect = ctx.socket.onReconnect(() => load()); // (a cancel whose answer was lost reads its task itself)
   return () => {
+    for (const stopRead of cancelsLost.values()) stopRead();
     stop();
     stopNames();
     stopDeletions();
