@@ -705,3 +705,57 @@ def test_a_cancel_whose_task_read_failed_too_is_told_once_another_request_is_ans
     wait_until(said("Cancelling: the import stops at its next page."), "cancelling said")
     assert app.graphql(TASK, {"id": task_id}, "m1")["syncTask"]["cancelRequested"] is True
     app.sandbox.hold()
+
+
+def test_a_sync_now_whose_tasks_read_failed_too_is_told_once_another_request_is_answered_with_the_socket_up(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/syncnow.js `lost`, js/unsaved.js `readUntilAnswered`, js/api.js `whenAnswered`): a Sync now whose
+    answer was lost, and whose first read of the shop's manual tasks failed too, reads them again as soon as another
+    request of the page is answered, not only on a reconnection of the socket, which may never come while Shopbridge
+    fails over HTTP alone. No timer: the read waits for an answer that says Shopbridge is reachable."""
+    # given a shop whose imports are done, in the Task Center, and TikTok holding the next searches
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    open_task_center(page, app, "m1")
+    expect(page.locator("li.task")).to_have_count(2)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    said = said_by(page)
+    # when a Sync now's answer is lost after the server started it, and so is the read of the shop's manual tasks
+    # that follows it (the read before the send answers)
+    manual_reads: list[str] = []
+
+    def lose(route: Route) -> None:
+        document = (route.request.post_data_json or {}).get("query") or ""
+        if document.startswith("mutation Sync"):
+            route.fetch()  # the server starts the sync, and commits
+            route.abort("connectionreset")
+        elif document.startswith("query SyncNowManual"):
+            manual_reads.append(document)
+            if len(manual_reads) == 1:
+                route.fallback()  # the read before the send
+            else:
+                route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/graphql", lose)
+    page.get_by_label("Shop to sync").select_option(label="Maple")
+    page.get_by_role("button", name="Sync now").click()
+    wait_until(lambda: len(manual_reads) == 2 or page.evaluate("() => false"), "the tasks' read lost")
+    wait_until(
+        said(
+            "A sync of “Maple” may have been started: Shopbridge did not answer. The page says whether it was as soon "
+            "as Shopbridge answers again."
+        ),
+        "the doubt said",
+    )
+    # when Shopbridge answers again over HTTP (the socket never dropped) and the merchant shows every task
+    page.unroute("**/graphql")
+    page.get_by_label("Show").select_option(label="All tasks")
+    # then the shop's manual tasks are read again, and the page says the sync started, as an answered one does
+    wait_until(said("Sync started."), "Sync started. said")
+    assert len(manual_reads) == 2, manual_reads
+    expect(page.locator("li.task").filter(has_text="manual")).to_have_count(2)
+    app.sandbox.hold()

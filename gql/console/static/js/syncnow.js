@@ -9,7 +9,7 @@
 // was refused SYNC_ALREADY_RUNNING by the tasks the first had started (console59's "Found but not fixed").
 
 import { announce } from "./dom.js";
-import { answerLost } from "./unsaved.js";
+import { answerLost, readUntilAnswered } from "./unsaved.js";
 
 /** What the page says while its Sync now waits for the shop's background polls (`POLLS_WAITED_FOR` rounds). */
 export const POLLS_RUNNING = "A background check of this shop is running: Sync now starts as soon as it ends.";
@@ -36,8 +36,10 @@ function onlyPolls(result) {
  * refused by the shop's background polls alone, it says POLLS_RUNNING, waits for each of them to end and sends it
  * again, up to POLLS_WAITED_FOR times. Resolves to the last `syncStart` payload (the page says its outcome); rejects
  * as `ctx.graphql` does, but for a lost answer (js/unsaved.js answerLost): it resolves to null then (the page says the
- * sync may have been started), and the shop's manual tasks are read, now and on each reconnection of the page's socket
- * until one read answers: `told({ input, started, running })` says what the read found (`started`: the tasks
+ * sync may have been started), and the shop's manual tasks are read, now, on each reconnection of the page's socket
+ * and each time another request of the page is answered, until one read answers (js/unsaved.js readUntilAnswered:
+ * read again on reconnections alone, it waited for one that may never come while the socket stayed up):
+ * `told({ input, started, running })` says what the read found (`started`: the tasks
  * (`{ id kind trigger status createdAt }`) created since the newest one read before the send, [] when it started
  * none; `running`: those of the shop's newest still QUEUED or RUNNING). The shop's manual tasks are read before the
  * send; that read failing, nothing is sent and `send` rejects with its error (Shopbridge unreachable: nothing started).
@@ -48,13 +50,12 @@ function onlyPolls(result) {
  * first messages only when it is among them (each shop's latest task of each kind, at most 100: past 100 shops in
  * scope a wait outlasted its poll until the page was left; console59's "Found but not fixed").
  *
- * `stop()`: for the page's teardown (its reconnection listener goes).
+ * `stop()`: for the page's teardown (its reconnection listener and its lost answers' reads go).
  */
 export function syncNow(ctx, { told = () => {} } = {}) {
   const ending = new Map(); // task id -> the resolvers of the waits for its end
-  const doubts = new Set(); // the reads telling a lost answer that could not reach Shopbridge yet
+  const doubts = new Set(); // the stops of the reads telling a lost answer, until one answers (readUntilAnswered)
   const stopReconnect = ctx.socket.onReconnect(() => {
-    for (const check of [...doubts]) check();
     for (const id of [...ending.keys()]) readEnd(id, () => {}); // unreadable yet: the next reconnection reads it
   });
 
@@ -68,22 +69,15 @@ export function syncNow(ctx, { told = () => {} } = {}) {
   const manualTasks = async (shopId) => (await ctx.graphql(MANUAL, { shopId })).syncTasks.edges.map(({ node }) => node);
 
   /** Read what a Sync now whose answer was lost started (`before`: the createdAt of the shop's newest manual task read
-   * before it was sent, "" for none), and `told` it; unreachable, again on the next reconnection.
+   * before it was sent, "" for none), and `told` it; unreachable, again on the next reconnection or answer.
    * ISO times of one server compare as strings (tasks.js newerFirst). */
   function lost(input, before) {
-    const check = async () => {
-      let tasks;
-      try {
-        tasks = await manualTasks(input.shopId);
-      } catch {
-        return; // not reachable yet: read again once the socket is back
-      }
-      if (!doubts.delete(check)) return; // told by another read meanwhile
+    const stopRead = readUntilAnswered(ctx, () => manualTasks(input.shopId), (tasks) => {
+      doubts.delete(stopRead);
       const started = tasks.filter((task) => task.createdAt > before);
       told({ input, started, running: tasks.filter((task) => ACTIVE.has(task.status)) });
-    };
-    doubts.add(check);
-    check();
+    });
+    doubts.add(stopRead);
   }
 
   function ended(id) {
@@ -120,7 +114,10 @@ export function syncNow(ctx, { told = () => {} } = {}) {
 
   return {
     send,
-    stop: stopReconnect,
+    stop: () => {
+      stopReconnect();
+      for (const stopRead of doubts) stopRead();
+    },
     taskUpdated: (task) => {
       if (task && !ACTIVE.has(task.status)) ended(task.id);
     },
