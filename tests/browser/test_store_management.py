@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
-from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocket, WebSocketRoute, expect
 
 from domain.shops import ShopStatus
 from gql.console.login import DEMO_LOGINS
@@ -935,6 +935,54 @@ def test_a_gateway_error_after_the_rename_reads_the_shop_and_a_proxys_4xx_is_a_r
     expect(row.locator("form.rename .field-error")).to_have_text("Shopbridge answered an error. Try again.")
     expect(row.locator("form.rename .unsaved")).to_be_visible()
     assert [edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]] == ["Maple US"]
+
+
+def test_a_rename_whose_shop_read_failed_too_is_told_once_another_request_is_answered_with_the_socket_up(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js `answerLostFor`, js/unsaved.js `readUntilAnswered`, js/api.js `whenAnswered`; console60's
+    "Found but not fixed"): a rename that got no answer, and whose first read of its shop failed too, reads it again
+    as soon as another request of the page is answered, not only on a reconnection of the socket, which may never come
+    while Shopbridge fails over HTTP alone. No timer. The delete and re-authorize doubts read the same way."""
+    # given a merchant's Store management with two shops whose imports are done
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.connect_shop("m1", "uk-local", "UK", "Oak")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+    maple = page.locator("tbody tr", has_text="Maple")
+    # when a rename of Maple is lost on its way, and so is the read of the shop that follows it
+    shop_reads: list[str] = []
+
+    def lose(route: Route) -> None:
+        document = (route.request.post_data_json or {}).get("query") or ""
+        if document.startswith("mutation Rename"):
+            route.abort("connectionreset")
+        elif document.startswith("query Shop("):
+            shop_reads.append(document)
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/graphql", lose)
+    maple.get_by_role("button", name="Rename Maple").click()
+    maple.get_by_label("New name for Maple").fill("Maple US")
+    maple.get_by_label("New name for Maple").press("Enter")
+    wait_until(lambda: shop_reads or page.evaluate("() => false"), "the shop's read lost")
+    error = maple.locator("form.rename .field-error")
+    expect(error).to_have_text(
+        "“Maple” may have been renamed “Maple US”: Shopbridge did not answer. The page says whether it was as soon as "
+        "Shopbridge answers again."
+    )
+    # when Shopbridge answers again over HTTP (the socket never dropped) and the merchant presses Sync now on Oak
+    page.unroute("**/graphql")
+    page.get_by_role("button", name="Sync Oak now").click()
+    # then Maple is read again, and its form says it was not renamed
+    expect(error).to_have_text(
+        "“Maple” was not renamed “Maple US”: the shop is still named “Maple”. Save again to rename it."
+    )
+    assert len(shop_reads) == 1, shop_reads
+    assert sorted(edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]) == ["Maple", "Oak"]
 
 
 def test_a_deletion_whose_answer_was_lost_ends_as_made_once_the_shop_is_read_gone(

@@ -5,7 +5,7 @@ import { allShops, ApiError, graphql } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patch, patchRows, time } from "./dom.js";
 import { explain, explainRefusal, REGION_NAMES, RETURN_WITHOUT_AUTHORIZATION, STATUS_LABELS } from "./messages.js";
 import { syncNow as syncStarter } from "./syncnow.js";
-import { answerLost, mayHaveBeen, unsavedMark, wasNot } from "./unsaved.js";
+import { answerLost, mayHaveBeen, readUntilAnswered, unsavedMark, wasNot } from "./unsaved.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
   productCount orderCount attention { code message at }`;
@@ -90,9 +90,15 @@ export function renderStores(ctx) {
   let readAgain = false; // asked for while a read was under way: one more read follows it
   const shown = new Map(); // shop id -> the shop as its row shows it (the row's data-key), for the rows' listener
   const syncing = new Set(); // ids of the shops whose Sync now is on its way
-  let renameLost = null; // the open rename whose answer was lost: a read of its shop that tells it (a function), or null
-  let deleteLost = null; // the open Delete dialog's deletion whose answer was lost: a read that tells it, or null
-  const reauthorizeLost = new Map(); // shop id -> the read telling a re-authorization whose answer was lost
+  // The reads telling a change whose answer was lost (js/unsaved.js readUntilAnswered: now, on each reconnection and
+  // each time another request of the page is answered, until one answers), each ended by its `stop`:
+  let renameLost = null; // the open rename's: {input, stop}, or null
+  let deleteLost = null; // the open Delete dialog's deletion's: its stop, or null
+  const reauthorizeLost = new Map(); // shop id -> a re-authorization's stop
+  const dropRename = () => {
+    renameLost?.stop();
+    renameLost = null;
+  };
   const syncNames = new Map(); // shop id -> its name when its Sync now was sent (a lost answer's read names it so)
   // Sync now, as the Task Center's (js/syncnow.js); one whose answer was lost is told by a read of its tasks
   const starter = syncStarter(ctx, { told: syncTold });
@@ -234,14 +240,14 @@ export function renderStores(ctx) {
     input.addEventListener("input", () => {
       error.textContent = "";
       input.removeAttribute("aria-invalid");
-      if (renameLost?.input === input) renameLost = null;
+      if (renameLost?.input === input) dropRename();
     });
     // Disabled and saying so while the rename is on its way, as Sync now: with the database slow (12 s and more) the
     // form showed nothing, Save stayed enabled and each press sent the rename again.
     const save = h("button", { type: "submit", class: "primary" }, "Save");
     const done = () => {
       editing = false;
-      if (renameLost?.input === input) renameLost = null;
+      if (renameLost?.input === input) dropRename();
       cell.replaceChildren(...shownName);
       cell.querySelector("button[data-action=rename]").focus();
       if (stale) {
@@ -264,7 +270,7 @@ export function renderStores(ctx) {
     function renamed(shop) {
       announce(`The shop is now named “${shop.name}”.`, { kind: "success" });
       editing = false;
-      renameLost = null;
+      dropRename();
       shown.set(shop.id, shop);
       const tr = cell.closest("tr");
       patch(tr, row(shop)); // every label of the row names the shop
@@ -275,19 +281,13 @@ export function renderStores(ctx) {
       }
     }
 
-    /** A rename whose answer was lost (js/unsaved.js): read the shop now, and again on a reconnection until one read
-     * answers (`renameLost`), and say whether it is so named: then the rename ends as saved; else the form stays,
+    /** A rename whose answer was lost (js/unsaved.js): read the shop until one read answers (`renameLost`,
+     * readUntilAnswered), and say whether it is so named: then the rename ends as saved; else the form stays,
      * marked, saying its name ("“US one” was not renamed “US first”: …"). */
     function answerLostFor(sent) {
       const [subject, done] = [`“${shop.name}”`, `renamed “${sent}”`];
       error.textContent = mayHaveBeen(subject, done);
-      const check = async () => {
-        let saved;
-        try {
-          saved = (await ctx.graphql(SHOP, { id: shop.id })).shop;
-        } catch {
-          return; // not reachable yet: read again once the socket is back
-        }
+      const told = (saved) => {
         if (renameLost !== pending) return; // edited, cancelled or told meanwhile
         renameLost = null;
         if (!saved) {
@@ -298,9 +298,9 @@ export function renderStores(ctx) {
         if (saved.name === sent) return renamed(saved);
         error.textContent = wasNot(subject, done, `the shop is still named “${saved.name}”. Save again to rename it.`);
       };
-      const pending = { input, check };
+      const pending = { input, stop: () => {} };
       renameLost = pending;
-      check();
+      pending.stop = readUntilAnswered(ctx, async () => (await ctx.graphql(SHOP, { id: shop.id })).shop, told);
     }
 
     form.addEventListener("submit", async (event) => {
@@ -308,7 +308,7 @@ export function renderStores(ctx) {
       if (save.disabled) return;
       save.disabled = true;
       save.textContent = "Saving…";
-      renameLost = null;
+      dropRename();
       const change = `The rename of “${shop.name}” to “${input.value.trim()}”`;
       try {
         const result = (await ctx.graphql(RENAME, { input: { shopId: shop.id, name: input.value } }, { change })).shopRename;
@@ -343,7 +343,8 @@ export function renderStores(ctx) {
   async function reauthorize(shop) {
     const change = `The re-authorization of “${shop.name}”`;
     try {
-      reauthorizeLost.delete(shop.id); // (pressed again: this answer tells it)
+      reauthorizeLost.get(shop.id)?.(); // (pressed again: this answer tells it)
+      reauthorizeLost.delete(shop.id);
       const result = (await ctx.graphql(REAUTHORIZE, { input: { shopId: shop.id } }, { change })).shopReauthorizationStart;
       if (result.userErrors.length) return announce(explainRefusal(result), { kind: "error" });
       location.assign(result.authorizationUrl);
@@ -355,18 +356,12 @@ export function renderStores(ctx) {
   }
 
   /** A re-authorization whose answer was lost (js/unsaved.js): its answer was TikTok's consent page, and nothing
-   * changes on the shop before the merchant consents there, so the read of the shop (now, and again on a
-   * reconnection until one answers) shows it in its row and says it is not re-authorized: pressing again opens the
-   * page. It said "Shopbridge cannot be reached" of a start perhaps made; a shop deleted meanwhile is said NOT_FOUND. */
+   * changes on the shop before the merchant consents there, so the read of the shop (until one answers:
+   * readUntilAnswered) shows it in its row and says it is not re-authorized: pressing again opens the page. It said
+   * "Shopbridge cannot be reached" of a start perhaps made; a shop deleted meanwhile is said NOT_FOUND. */
   function reauthorizationLost(shop) {
-    const check = async () => {
-      let fresh;
-      try {
-        fresh = (await ctx.graphql(SHOP, { id: shop.id })).shop;
-      } catch {
-        return; // not reachable yet: read again once the socket is back
-      }
-      if (reauthorizeLost.get(shop.id) !== check) return; // pressed again meanwhile
+    const told = (fresh) => {
+      if (reauthorizeLost.get(shop.id) !== stop) return; // pressed again meanwhile
       reauthorizeLost.delete(shop.id);
       if (!fresh) return refused({ code: "NOT_FOUND" });
       replaceRow(fresh);
@@ -374,8 +369,8 @@ export function renderStores(ctx) {
         + `changes on the shop before you consent there (its status: ${STATUS_LABELS[fresh.status] || fresh.status}). `
         + "Press Re-authorize again to open the page.", { kind: "error" });
     };
-    reauthorizeLost.set(shop.id, check);
-    check();
+    const stop = readUntilAnswered(ctx, async () => (await ctx.graphql(SHOP, { id: shop.id })).shop, told);
+    reauthorizeLost.set(shop.id, stop);
   }
 
   /** What the read of a Sync now whose answer was lost found (js/syncnow.js `told`), said as an answered one is. */
@@ -441,7 +436,8 @@ export function renderStores(ctx) {
       event.preventDefault();
       if (!typedName()) return;
       deleteButton.disabled = true;
-      deleteLost = null; // (sent again: this answer tells it)
+      deleteLost?.(); // (sent again: this answer tells it)
+      deleteLost = null;
       const change = `The deletion of “${shop.name}”`;
       try {
         const result = (await ctx.graphql(DELETE, { input: { shopId: shop.id } }, { change })).shopDelete;
@@ -469,28 +465,23 @@ export function renderStores(ctx) {
       document.getElementById("add-store")?.focus();
     }
 
-    /** A deletion whose answer was lost (js/unsaved.js): read the shop now, and again on a reconnection until one read
-     * answers (`deleteLost`): gone, the dialog ends as a deletion made; still there, it says so ("“Maple” was not
+    /** A deletion whose answer was lost (js/unsaved.js): read the shop until one read answers (`deleteLost`,
+     * readUntilAnswered): gone, the dialog ends as a deletion made; still there, it says so ("“Maple” was not
      * deleted: …") and stays. */
     function answerLostFor() {
       const [subject, done] = [`“${shop.name}”`, "deleted"];
       error.textContent = mayHaveBeen(subject, done);
-      const check = async () => {
-        let still;
-        try {
-          still = (await ctx.graphql(SHOP, { id: shop.id })).shop;
-        } catch {
-          return; // not reachable yet: read again once the socket is back
-        }
-        if (deleteLost !== check || !dialog.open) return; // cancelled, or sent again, meanwhile
+      const told = (still) => {
+        if (deleteLost !== stop || !dialog.open) return; // cancelled, or sent again, meanwhile
         deleteLost = null;
         if (!still) return deleted();
         error.textContent = wasNot(subject, done, "the shop is still connected. Delete it again, or Cancel.");
       };
-      deleteLost = check;
-      check();
+      const stop = readUntilAnswered(ctx, async () => (await ctx.graphql(SHOP, { id: shop.id })).shop, told);
+      deleteLost = stop;
     }
     dialog.addEventListener("close", () => {
+      deleteLost?.();
       deleteLost = null;
       dialog.remove();
       if (opener.isConnected) opener.focus();
@@ -552,10 +543,7 @@ export function renderStores(ctx) {
     },
   });
   const stopReconnect = ctx.socket.onReconnect(() => {
-    // reached again: an open rename whose answer was lost reads its shop (it said "cannot be reached" under "Live")
-    renameLost?.check();
-    deleteLost?.();
-    for (const check of [...reauthorizeLost.values()]) check();
+    // (a change whose answer was lost reads what it changed itself: readUntilAnswered)
     joined = false; // the subscription starts again: its first message reconciles the list again
     load();
   });
@@ -566,5 +554,8 @@ export function renderStores(ctx) {
     stopDeletions();
     stopReconnect();
     starter.stop();
+    dropRename();
+    deleteLost?.();
+    for (const stopRead of reauthorizeLost.values()) stopRead();
   };
 }
