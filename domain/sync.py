@@ -238,7 +238,7 @@ class SyncTask:
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
-    def begin_attempt(self, now: datetime, max_attempts: int | None = None) -> bool:
+    def begin_attempt(self, now: datetime, max_attempts: int | None = None, resumes: int | None = None) -> bool:
         """Start (or resume) running: a new lease (`attempts` + 1). False when there is nothing to do: finished,
         cancelled meanwhile, or FAILED now for runs that never ended.
 
@@ -248,13 +248,17 @@ class SyncTask:
         task that kills its worker every time cannot loop for ever. With `max_attempts` (the engine's
         SHOPBRIDGE_SYNC_MAX_ATTEMPTS), a task whose failed runs reached it is not begun but FAILED, code INTERNAL
         (`INTERNAL_ERROR`): the stale sweep's `requeue` counts a dead run too and leaves the verdict to this begin.
+
+        `resumes`: the lease (`attempts`) of a run that ended without a failure and could not hand the task back
+        (its shop's delete held the task's row: `domain.services.importer`), its message sent again with it; a task
+        still RUNNING under that lease is resumed without counting that run as failed.
         """
         if self.status.is_terminal:
             return False
         if self.cancel_requested:
             self.cancel(now)
             return False
-        if self.status is SyncTaskStatus.RUNNING:
+        if self.status is SyncTaskStatus.RUNNING and self.attempts != resumes:
             self.failed_attempts += 1
         if max_attempts is not None and not self.may_retry(max_attempts):
             message = (

@@ -126,3 +126,17 @@ def test_hand_back_counts_nothing_and_fail_attempt_counts_each_failure_up_to_the
     assert task.begin_attempt(T0, 2) and not task.fail_attempt("TIKTOK_UNAVAILABLE", "down", T0, 2)
     assert (task.status, task.error_code, task.failed_attempts) == (SyncTaskStatus.FAILED, "TIKTOK_UNAVAILABLE", 2)
     assert not task.hand_back(T0)  # finished: nothing to hand back
+
+
+def test_a_run_handed_back_to_its_shops_delete_is_resumed_without_a_failed_run_a_dead_one_is_counted() -> None:
+    # given a task RUNNING under lease 1, whose run gave it back to its shop's delete without writing (the delete held
+    # the task's row: `domain.services.importer._yield_to_delete`), its message sent again with that lease
+    task = SyncTask.queue("shop-1", "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0)
+    assert task.begin_attempt(T0, OPTIONS.max_attempts)
+    # when the message sent again begins it, the delete having rolled back
+    assert task.begin_attempt(T0, OPTIONS.max_attempts, resumes=1)
+    # then it runs under a new lease, no run counted as failed
+    assert (task.status, task.attempts, task.failed_attempts) == (SyncTaskStatus.RUNNING, 2, 0)
+    # and a delivery naming another lease (a redelivery after a worker died) counts the run it takes over as failed
+    assert task.begin_attempt(T0, OPTIONS.max_attempts, resumes=1)
+    assert (task.attempts, task.failed_attempts) == (3, 1)
