@@ -55,6 +55,14 @@ class ShopRepository(Protocol):
         PostgreSQL `SKIP LOCKED`), as when it is gone. SQLite: its writer is alone already, nothing to skip."""
         ...
 
+    async def hold_unless_deleting(self, shop_id: str) -> bool:
+        """`hold`, never waiting for the shop's delete: True held, False gone; raises `ShopBeingDeletedError` while
+        a delete holds the shop or waits to take it (an import's batch hands its run back then rather than wait
+        with its worker thread for the delete's end, or, granted beside the delete's waiting lock, delay it).
+        Held, the shop cannot be taken by a delete until this unit of work ends. SQLite: `hold` (the delete holds
+        the one write lock: this transaction began after it, and its shop is gone or kept then)."""
+        ...
+
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None: ...
     async def update(self, shop: Shop) -> None: ...
     async def delete(self, shop_id: str) -> bool:
@@ -119,7 +127,14 @@ class SyncTaskRepository(Protocol):
     """Sync tasks. `add` raises SYNC_ALREADY_RUNNING when the shop has an active task of that kind."""
 
     async def add(self, task: SyncTask) -> None: ...
-    async def get(self, task_id: str, merchant_id: str | None = None) -> SyncTask | None: ...
+    async def get(
+        self, task_id: str, merchant_id: str | None = None, *, unless_locked: bool = False
+    ) -> SyncTask | None:
+        """The task, held until commit against other writers of it; None when there is none. `unless_locked`:
+        never wait, None too while another transaction holds its row (PostgreSQL `SKIP LOCKED`: a shop's delete
+        holds its tasks' rows for its whole transaction)."""
+        ...
+
     async def active(self, shop_id: str, kind: SyncKind) -> SyncTask | None: ...
     async def active_kinds(self) -> set[tuple[str, SyncKind]]:
         """The (shop id, kind) of every QUEUED or RUNNING task, unlocked: what a poll would be skipped for."""
@@ -664,6 +679,15 @@ def failure(error: BaseException) -> str:
 
 class ShopGoneError(Exception):
     """A write referenced a shop that no longer exists (deleted meanwhile); raised by repositories."""
+
+
+class ShopBeingDeletedError(Exception):
+    """The shop's delete holds the shop, or waits to take it (`ShopRepository.hold_unless_deleting`): the unit of
+    work is rolled back, nothing of it written; `shop_id` names the shop."""
+
+    def __init__(self, shop_id: str) -> None:
+        super().__init__(f"shop {shop_id} is being deleted")
+        self.shop_id = shop_id
 
 
 class ConcurrentUpdateError(Exception):

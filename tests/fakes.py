@@ -128,6 +128,9 @@ class FakeShopRepository:
     async def hold(self, shop_id: str, *, unless_being_deleted: bool = False) -> bool:
         return shop_id in self._s.store.shops  # no locks here: no delete to skip
 
+    async def hold_unless_deleting(self, shop_id: str) -> bool:
+        return shop_id in self._s.store.shops  # no locks here: no delete under way
+
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
         found = [s for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
         return copy.deepcopy(found[0]) if found else None
@@ -268,7 +271,9 @@ class FakeSyncTaskRepository:
         self._added.append(kept)
         self._s.ops.append(lambda: self._s.store.tasks.__setitem__(kept.id, kept))
 
-    async def get(self, task_id: str, merchant_id: str | None = None) -> SyncTask | None:
+    async def get(
+        self, task_id: str, merchant_id: str | None = None, *, unless_locked: bool = False
+    ) -> SyncTask | None:
         task = self._s.store.tasks.get(task_id)
         if task is None or (merchant_id is not None and task.merchant_id != merchant_id):
             return None

@@ -106,13 +106,19 @@ WEBHOOK_REGISTRATION_PRIORITY = -5
     throws=(DomainError, AuthorizationLostError, GatewayRefusedError),
 )
 @refused_quietly
-async def run_sync_task(task_id: str, after_webhook_registration: bool = False) -> None:
+async def run_sync_task(
+    task_id: str, after_webhook_registration: bool = False, resumes_attempt: int | None = None
+) -> None:
     """Run or resume sync task `task_id`; a finished or deleted task is a no-op. With every import slot of this
     process taken (`workers.slots`), the task stays QUEUED and its message is sent again shortly; so too, with
     `after_webhook_registration` (a new shop's import, its registration queued with it), while the shop's webhook
     registration has not ended, then while the import its connection queued ahead of it has not begun (ORDERS
     waits for PRODUCTS: `webhook_registration.import_waits_for_registration`); and, with its retries untouched, while
-    the task's shop is held by its delete (`Resources.serving`'s `task_id`: then the task is cancelled or gone)."""
+    the task's shop is held by its delete (`Resources.serving`'s `task_id`: then the task is cancelled or gone). A run
+    that meets its shop's delete later (as it begins, before a batch or its finish: the engine's `HandedBack`) ends
+    with its batch rolled back and its message sent again `SHOP_DELETE_WAIT_DELAY_MS` later, its retries untouched,
+    with `resumes_attempt`: the lease its task may still be RUNNING under (the delete held the task's row), resumed
+    without a failed run counted (an older release ignores the keyword and counts one)."""
     with log_context(task_id=task_id):
         middleware = Resources.of(run_sync_task.broker)
         async with middleware.serving(f"sync task {task_id}", task_id=task_id) as resources:
@@ -127,7 +133,11 @@ async def run_sync_task(task_id: str, after_webhook_registration: bool = False) 
             # The slot is taken before the engine marks the task RUNNING, and given back however the run ends.
             with middleware.import_slots.held() as slot:
                 if slot:
-                    await importer.run_sync_task(task_id, resources.sync)
+                    handed_back = await importer.run_sync_task(task_id, resources.sync, resumes_attempt)
+                    if handed_back is not None:
+                        again = {"resumes_attempt": handed_back.attempt}
+                        if postponed := await middleware.sent_back_for_a_delete(f"sync task {task_id}", again):
+                            raise postponed
                     return
             await _send_again_later(task_id, resources, settings, SLOT_WAIT_DELAY_MS, "an import slot", False)
 

@@ -334,12 +334,12 @@ class Resources(Middleware):
         untouched, and `RunPostponed` ends this delivery quietly (`workers.actors.refused_quietly`).
 
         `shop_id`: a run of that shop's, which takes the shop's row (`ShopRepository.get` or `hold`). While the shop's
-        delete holds the row (`adapters.db.shop_deletes.shop_being_deleted`: PostgreSQL, a probe that never waits;
-        never on SQLite) the run does not start: it would wait for the delete's end (15-27 s on a 20k-order shop)
-        holding its worker thread, and a few such runs held every thread of a process (tryout59: a sale on another
-        shop waited 78 s). Its message is enqueued again `SHOP_DELETE_WAIT_DELAY_MS` later as a new delivery with
-        its retries untouched (a coalesced actor's mark renewed, not cleared: it still covers the shop), and
-        `RunPostponed` ends this delivery quietly; the thread is free at once. Sent again until the delete ends: a
+        delete holds the row, or waits to take it (`adapters.db.shop_deletes.shop_being_deleted`: PostgreSQL, a probe
+        that never waits; never on SQLite) the run does not start: it would wait for the delete's end (15-27 s on a
+        20k-order shop) holding its worker thread, and a few such runs held every thread of a process (tryout59: a
+        sale on another shop waited 78 s). Its message is enqueued again `SHOP_DELETE_WAIT_DELAY_MS` later as a new
+        delivery with its retries untouched (a coalesced actor's mark renewed, not cleared: it still covers the shop),
+        and `RunPostponed` ends this delivery quietly; the thread is free at once. Sent again until the delete ends: a
         shop deleted makes the run a no-op (every shop actor's "no such shop"), a delete rolled back lets it run, so
         nothing of a kept shop is dropped. Outside a worker (no message to send again) the run goes on and waits.
         `task_id`: alike, for the shop of that sync task (`run_sync_task`: an import or poll of a shop, started just
@@ -443,6 +443,18 @@ class Resources(Middleware):
         await send_again()
         return RunPostponed(what, SHOP_DELETE_WAIT_DELAY_MS)
 
+    async def sent_back_for_a_delete(self, what: str, kwargs: dict[str, Any]) -> RunPostponed | None:
+        """Run `what` met its shop's delete under way and gave its work back (the import engine's `HandedBack`): the
+        delivered message enqueued again `SHOP_DELETE_WAIT_DELAY_MS` later, its retries untouched, with `kwargs`
+        added to its keyword arguments, and the `RunPostponed` to raise (no line: the engine said it). None outside
+        a worker (no message to send again: the task waits for the stale sweep). A failed send raises (an outage:
+        retried by Dramatiq, `serving`)."""
+        send_again = self._send_again(SHOP_DELETE_WAIT_DELAY_MS, kwargs)
+        if send_again is None:
+            return None
+        await send_again()
+        return RunPostponed(what, SHOP_DELETE_WAIT_DELAY_MS)
+
     async def _postponement(self, what: str) -> RunPostponed | None:
         """None when run `what` may start (the schema is migrated); else its delivered message is enqueued again,
         the gate's `recheck_seconds` later, and the `RunPostponed` to raise is returned. Outside a worker (no message
@@ -459,11 +471,12 @@ class Resources(Middleware):
         await send_again()
         return RunPostponed(what, delay_ms)
 
-    def _send_again(self, delay_ms: int) -> Callable[[], Awaitable[None]] | None:
+    def _send_again(self, delay_ms: int, kwargs: dict[str, Any] | None = None) -> Callable[[], Awaitable[None]] | None:
         """The send of the message being delivered, again, `delay_ms` (milliseconds) later with its retries
-        untouched (the `Message` a `MessageProxy` wraps, copied): a call to await, which raises what the broker's
-        `enqueue` raises. None outside a worker (no message being delivered). On Redis the send is a blocking
-        network call, run in a thread; the StubBroker only appends to an in-process queue, inline."""
+        untouched (the `Message` a `MessageProxy` wraps, copied; `kwargs` added to its keyword arguments): a call to
+        await, which raises what the broker's `enqueue` raises. None outside a worker (no message being delivered).
+        On Redis the send is a blocking network call, run in a thread; the StubBroker only appends to an in-process
+        queue, inline."""
         broker, message = _delivery.get() or (None, None)
         if broker is None or message is None:
             return None
@@ -471,7 +484,8 @@ class Resources(Middleware):
         key = (message.actor_name, str(message.args[0])) if len(message.args) == 1 else None
 
         def again() -> None:
-            broker.enqueue(message.copy(), delay=delay_ms)
+            copied = message.copy(kwargs={**message.kwargs, **kwargs}) if kwargs else message.copy()
+            broker.enqueue(copied, delay=delay_ms)
             if key is not None:  # a coalesced actor's message still waits: its marker must not age (`rearm`)
                 with contextlib.suppress(Exception):  # an aged marker lets one more message through: harmless
                     markers.rearm(*key)

@@ -9,7 +9,10 @@ Errors: TikTok unavailable, the run's time limit passed, or a bug → re-raised 
 from the checkpoint) until `max_attempts` runs failed (`SyncTask.failed_attempts`), then FAILED (TIKTOK_UNAVAILABLE /
 TIME_LIMIT_EXCEEDED / INTERNAL); a run cancelled from outside (a shutdown) → the task handed back QUEUED, no failed
 run counted, and the cancellation re-raised; a run whose worker died → counted as failed by the next begin;
-authorization lost → FAILED REAUTHORIZATION_REQUIRED and the shop revoked; TikTok refusing a request (retrying
+its shop's delete met before a batch (it holds the shop, or waits to take it) → the batch rolled back, the task handed
+back QUEUED (or left RUNNING under the run's lease while the delete holds its row), no failed run counted, and
+`HandedBack` returned for the worker to send the message again; authorization lost → FAILED
+REAUTHORIZATION_REQUIRED and the shop revoked; TikTok refusing a request (retrying
 cannot help) → FAILED at once, the shop untouched: MISSING_SCOPE (one API's permission is missing),
 TIKTOK_CURSOR_STUCK (its paging loops), TIKTOK_REJECTED (any other refusal; TikTok's code and message named); a
 record that cannot be mapped → a per-record failure.
@@ -35,6 +38,7 @@ from domain.ports import (
     Page,
     ShopApi,
     ShopApiFactory,
+    ShopBeingDeletedError,
     ShopGoneError,
     TaskQueue,
     TikTokUnavailableError,
@@ -112,23 +116,44 @@ class _Stopped(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class HandedBack:
+    """`run_sync_task`'s answer when the run met its shop's delete, which holds the shop or waits to take it, before it
+    took the shop (as it begins, before a batch, before its finish), and gave the run back instead of waiting for the
+    delete's end (15-27 s on a 20k-order shop, its worker thread held: README "Deleting a large shop"): nothing of
+    that unit of work was written, the checkpoint is the last batch's. The caller sends the task's message again
+    (`workers.actors.run_sync_task`: 1 s later, its retries untouched) with `attempt` as its `resumes_attempt`: once
+    the delete rolls back the task resumes from its checkpoint, no failed run counted; once it commits the task is
+    gone and the message a no-op. `attempt`: the lease the task may still be RUNNING under (None: none)."""
+
+    attempt: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Run:
     deps: SyncDeps
     task: SyncTask  # as it began; the writer re-reads the row each time
     attempt: int
 
 
-async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
-    """Run the task to its end, or raise for the queue to retry it; a finished or unknown task is a no-op."""
-    begun = await _begin(task_id, deps)
+async def run_sync_task(task_id: str, deps: SyncDeps, resumes_attempt: int | None = None) -> HandedBack | None:
+    """Run the task to its end, or raise for the queue to retry it; a finished or unknown task is a no-op. Returns
+    `HandedBack` when the run gave the task back to its shop's delete (send its message again), else None.
+    `resumes_attempt`: a handed-back run's lease (`HandedBack.attempt`), resumed without counting it as failed."""
+    try:
+        begun = await _begin(task_id, deps, resumes_attempt)
+    except ShopBeingDeletedError:
+        log.info("sync task %s not begun: its shop's delete holds the shop or waits for it; sent again", task_id)
+        return HandedBack(resumes_attempt)
     if begun is None:
-        return
+        return None
     run, shop = begun
     try:
         await _import_within_time_limit(run, shop)
         await _finish(run)
     except _Stopped:
         log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
+    except ShopBeingDeletedError:
+        return await _yield_to_delete(run)
     except AuthorizationLostError as exc:
         log.warning(
             "sync task %s: TikTok refused the shop's authorization (request_id=%s); the shop needs re-authorizing",
@@ -161,12 +186,13 @@ async def run_sync_task(task_id: str, deps: SyncDeps) -> None:
     except Exception:
         if await _gone(run):  # e.g. a foreign-key error from a write racing the shop's deletion
             log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
-            return
+            return None
         outcome = await _failed_attempt(run, INTERNAL_ERROR, "The import failed unexpectedly; it has been logged.")
         if outcome == "retry":
             raise
         if outcome == "failed":
             log.exception("sync task %s failed on its last attempt", task_id)
+    return None
 
 
 async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
@@ -180,7 +206,9 @@ async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
         raise
 
 
-async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
+async def _begin(task_id: str, deps: SyncDeps, resumes_attempt: int | None = None) -> tuple[_Run, Shop] | None:
+    """The task RUNNING under a new lease, committed, and the shop; None when there is nothing to run. Raises
+    `ShopBeingDeletedError`, nothing written, when the shop's delete holds the shop or waits for it."""
     # Rows are locked shop first, then task, everywhere (as a shop's deletion does): no deadlock on PostgreSQL.
     async with deps.uow_factory() as uow:
         peek = await uow.sync_tasks.get(task_id)
@@ -190,12 +218,14 @@ async def _begin(task_id: str, deps: SyncDeps) -> tuple[_Run, Shop] | None:
     run: _Run | None = None
     try:
         async with deps.uow_factory() as uow:
+            # Never waits for the shop's delete (it raises), and held, no delete takes the shop before the commit.
+            await uow.shops.hold_unless_deleting(peek.shop_id)
             shop = await uow.shops.get(peek.shop_id)
             task = await uow.sync_tasks.get(task_id)
             if shop is None or task is None:
                 return None
             was_active = task.is_active
-            if not task.begin_attempt(now, deps.options.max_attempts):
+            if not task.begin_attempt(now, deps.options.max_attempts, resumes_attempt):
                 if not was_active:
                     return None
                 # a cancel arrived while it waited in the queue, or its failed runs (workers that died) spent the budget
@@ -308,9 +338,11 @@ async def _store_once(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:
     async with deps.uow_factory() as uow:
         # The shop, then the task, as everywhere: holding the task while the batch's upsert waited for the shop,
         # a page deadlocked with the shop's delete on PostgreSQL (it holds the shop, then locks the shop's tasks).
-        # Held against its delete only (`hold`): the batch changes no column of the shop, and a rename or a token
-        # refresh waited for the batch's whole transaction (up to 1.4 s a rename during a large import, bench 9).
-        shop_exists = await uow.shops.hold(run.task.shop_id)
+        # Held against its delete only: the batch changes no column of the shop, and a rename or a token refresh
+        # waited for the batch's whole transaction (up to 1.4 s a rename during a large import, bench 9). Never
+        # waiting for the delete (`hold_unless_deleting` raises `ShopBeingDeletedError` while it holds the shop or
+        # waits to take it: the run is handed back, `_yield_to_delete`), nor keeping it waiting past this batch.
+        shop_exists = await uow.shops.hold_unless_deleting(run.task.shop_id)
         task = await uow.sync_tasks.get(run.task.id)
         if not shop_exists or task is None or not task.holds_lease(run.attempt):
             raise _Stopped
@@ -367,6 +399,7 @@ async def _finish_once(run: _Run) -> SyncTask:
     deps = run.deps
     now = deps.clock.now()
     async with deps.uow_factory() as uow:
+        await uow.shops.hold_unless_deleting(run.task.shop_id)  # as a batch: never waits for the shop's delete
         shop = await uow.shops.get(run.task.shop_id)
         task = await uow.sync_tasks.get(run.task.id)
         if shop is None or task is None or not task.holds_lease(run.attempt):
@@ -507,6 +540,37 @@ async def _hand_back(run: _Run) -> None:
             await _save_and_publish(uow, deps, task)
     except Exception as exc:
         _could_not(run, "hand it back after the interruption", exc)
+
+
+async def _yield_to_delete(run: _Run) -> HandedBack | None:
+    """The run met its shop's delete (`ShopBeingDeletedError`) before a batch or its finish, whose unit of work rolled
+    back with nothing written. The task is handed back QUEUED (`SyncTask.hand_back`: no failed run counted), or
+    CANCELLED by a cancel asked meanwhile (the delete's first step asks every task running then to stop), in a unit
+    of work that never waits: while the delete holds the task's row (it cancels, then removes, the shop's tasks in
+    its transaction) nothing is written and the task stays RUNNING under the run's lease, which the next delivery
+    resumes (`SyncTask.begin_attempt(resumes=)`) should the delete roll back. Returns `HandedBack(run.attempt)`
+    (the message to send again) unless the task ended here or another run has taken it over. Best effort: should
+    the database fail, `HandedBack` all the same (the next delivery resumes the task)."""
+    deps = run.deps
+    try:
+        async with deps.uow_factory() as uow:
+            task = await uow.sync_tasks.get(run.task.id, unless_locked=True)
+            if task is not None:
+                if not task.holds_lease(run.attempt):
+                    log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", run.task.id)
+                    return None
+                handed_back = task.hand_back(deps.clock.now())  # False: a pending cancel ended it
+                if not await _save_and_publish(uow, deps, task) or not handed_back:
+                    log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", run.task.id)
+                    return None
+    except Exception as exc:
+        _could_not(run, "hand it back to its shop's delete", exc)
+    log.info(
+        "sync task %s handed back: its shop's delete holds the shop or waits for it; it resumes from its checkpoint "
+        "if the delete rolls back",
+        run.task.id,
+    )
+    return HandedBack(run.attempt)
 
 
 def _could_not(run: _Run, what: str, exc: Exception) -> None:

@@ -530,12 +530,14 @@ class TestDeleteAfterImport:
 
         event.listen(Engine, "before_cursor_execute", record)
         try:
-            # given the import running (its first order page asked) while something holds the shop as a delete
-            # would, and 25 pages (2,500 orders) fetched meanwhile, all waiting for the writer
+            # given the import running (its first order page asked) while something holds what its writer waits
+            # for (the task's row; SQLite: the one write lock), and 25 pages (2,500 orders) fetched meanwhile, all
+            # waiting for the writer. (Not the shop's row FOR UPDATE, as a delete holds it, on PostgreSQL: there the
+            # writer hands its run back rather than wait, and no page is fetched while the shop is held.)
             app.sandbox.wait_held()
-            with app.holding_the_shop(from_global_id(shop["id"])[1]):
+            with app.holding_the_task(from_global_id(shop["id"])[1], task_id):
                 app.sandbox.let_through(25)
-            # when the shop is free again and the import runs to its end
+            # when it is free again and the import runs to its end
             app.sandbox.hold()
             done = app.wait_for_task(task["id"], "m1")
         finally:

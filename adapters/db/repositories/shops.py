@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
+from adapters.db.shop_deletes import hold_unless_deleting, mark_delete
 from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, authorization_requests, shops
 from domain.errors import DomainError, ErrorCode
 from domain.shops import Region, RegisteredWebhooks, Revocation, Shop, TokenSet, authorization_end
@@ -67,7 +68,10 @@ class SqlShopRepository:
         """The shop, held until commit on PostgreSQL: `FOR NO KEY UPDATE` (SQLAlchemy's `key_share=True` without
         `read`: it cannot be deleted meanwhile, and two transactions that get one shop take turns, so the second
         reads what the first wrote), or with `for_delete` `FOR UPDATE` (every writer of its rows takes the shop
-        first, so it waits for the delete instead of holding rows the delete needs)."""
+        first, so it waits for the delete instead of holding rows the delete needs), the delete's mark taken first
+        (PostgreSQL: `adapters.db.shop_deletes.mark_delete`, so that a batch learns a delete waits for the shop)."""
+        if for_delete:
+            await mark_delete(self._session, shop_id)
         query = select(shops).where(shops.c.id == shop_id)
         query = query.with_for_update() if for_delete else query.with_for_update(key_share=True)
         if merchant_id is not None:
@@ -83,6 +87,10 @@ class SqlShopRepository:
         query = select(shops.c.id).where(shops.c.id == shop_id)
         query = query.with_for_update(read=True, key_share=True, skip_locked=unless_being_deleted)
         return (await self._session.execute(query)).first() is not None
+
+    async def hold_unless_deleting(self, shop_id: str) -> bool:
+        """`domain.ports.ShopRepository.hold_unless_deleting`: `adapters.db.shop_deletes.hold_unless_deleting`."""
+        return await hold_unless_deleting(self._session, shop_id)
 
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None:
         query = select(shops).where(shops.c.tiktok_shop_id == tiktok_shop_id).with_for_update(key_share=True)

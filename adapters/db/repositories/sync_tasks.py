@@ -88,11 +88,16 @@ class SqlSyncTaskRepository:
                 ) from None
             raise
 
-    async def get(self, task_id: str, merchant_id: str | None = None) -> SyncTask | None:
+    async def get(
+        self, task_id: str, merchant_id: str | None = None, *, unless_locked: bool = False
+    ) -> SyncTask | None:
+        """`FOR NO KEY UPDATE` (PostgreSQL; SQLite's write transactions are exclusive), with `SKIP LOCKED` when
+        `unless_locked` (None while another transaction holds the row)."""
         query = select(sync_tasks).where(sync_tasks.c.id == task_id)
         if merchant_id is not None:
             query = query.where(sync_tasks.c.merchant_id == merchant_id)
-        row = (await self._session.execute(query.with_for_update(key_share=True))).first()
+        query = query.with_for_update(key_share=True, skip_locked=unless_locked)
+        row = (await self._session.execute(query)).first()
         return None if row is None else _from_row(row)
 
     async def active(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
