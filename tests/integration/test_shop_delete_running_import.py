@@ -148,8 +148,9 @@ async def _while_the_batch_meets_the_delete(world: World, task: SyncTask, waitin
     """With the kept shop held by a delete (or the test): the import's next page answered, then the other shop's
     sale's webhook; checks the import handed its run back with nothing of the page written and the thread served the
     other shop's sale meanwhile."""
-    # when TikTok answers the import's second page: its batch meets the delete
-    await asyncio.to_thread(world.push.sandbox.let_through, 1)
+    # when TikTok answers the import's second page (asked and held: `_import_running`): its batch meets the delete.
+    # (Not `let_through`, which then waits for the third page's request: a run handed back may never send it.)
+    assert await asyncio.to_thread(world.push.sandbox.release_held) == 1
     # and then a buyer orders on the other shop, whose webhook is stored and its processing sent
     other_event = await _sale(world, world.other, "other-sale")
     await world.queue.enqueue_webhook_events(world.other.shop.id)
