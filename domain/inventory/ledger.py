@@ -1132,7 +1132,7 @@ def _whole_second(moment: datetime) -> datetime:
 
     Asked once or twice per line of every order batch (`order_timing`: the SKU's seed read and link time), of the same
     few times over and over (a batch's SKUs share their products' reads), and `datetime.replace` is ~10 times a cache
-    hit (its keyword parsing; 0.7-2 us a call on this machine, ~4 % of an orders import's writer, bench/README.md
+    hit (its keyword parsing; 0.7-2 us a call on this machine, ~6 % of an orders import's writer, bench/README.md
     "Our CPU per record, stop 61"): a UTC time, every time the pool compares, is looked up (`_whole_utc_second`); one
     of another offset is computed (equal instants of two offsets would share an entry, and an offset's second need
     not be UTC's: an offset may hold seconds)."""

@@ -323,7 +323,7 @@ class _CountedLinks(dict[str, list[KeptLink]]):
 
 def test_an_orders_timing_drops_a_link_times_fraction_once_for_every_line() -> None:
     """`order_timing` runs once per line of every order batch, against the few seed reads and link times of the
-    batch's SKUs; `datetime.replace` (the fraction dropped, `_whole_second`) cost ~10 times a cache hit and was ~4 % of
+    batch's SKUs; `datetime.replace` (the fraction dropped, `_whole_second`) cost ~10 times a cache hit and was ~6 % of
     an orders import's writer (bench/README.md, "Our CPU per record, stop 61"). A UTC time's second is computed once;
     a time of another offset (whose second is another instant's) each time, as before."""
     read = _CountedTime(2026, 11, 30, 10, 0, 7, 123_457, tzinfo=UTC)
