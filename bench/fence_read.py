@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db import Database, migrate
 from adapters.db.repositories.inventory_push import SqlInventoryPushRepository
+from domain.shops import shop_name_key
 from tests.fixtures.servers import start_postgres_server
 
 SPREAD = 50
@@ -44,10 +45,10 @@ _FILL = [
     "WHERE state IN ('RESERVED', 'DEDUCTED', 'RELEASED') GROUP BY shop_id, tiktok_sku_id",
 ]
 _SETUP = [
-    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, tiktok_shop_cipher, "
+    "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, tiktok_shop_cipher, "
     "access_token_encrypted, access_token_expires_at, refresh_token_encrypted, refresh_token_expires_at, "
-    "authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', 'US', 't1', 'Shop', 'c1', 'a', now(), 'r', now(), now(), "
-    "now())",
+    f"authorized_at, created_at) VALUES ('s1', 'm1', 'Shop', '{shop_name_key('Shop')}', 'US', 't1', 'Shop', 'c1', "
+    "'a', now(), 'r', now(), now(), now())",
     "INSERT INTO inventory_items (id, merchant_id, sku, sku_search, on_hand, reserved, created_at, updated_at) "
     "VALUES ('i1', 'm1', 'HOT', 'hot', 100000, 0, now(), now())",
     "INSERT INTO sku_links (sku_id, shop_id, merchant_id, inventory_item_id, tiktok_product_id, tiktok_sku_id, "

@@ -44,6 +44,7 @@ from bench.harness import SandboxProcess
 from bench.limit_pool import OrderPool, ProductPool
 from bench.limit_writes import Batch, copy_batch, executemany_batch
 from domain.inventory.links import trimmed
+from domain.shops import shop_name_key
 
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
@@ -284,7 +285,8 @@ async def _ensure_shop(db: Database) -> None:
     """The parent row every imported row references (foreign keys are on)."""
     now = datetime.now(UTC)
     row = {
-        "id": BENCH_SHOP_ID, "merchant_id": BENCH_MERCHANT_ID, "name": "limit", "region": "US",
+        "id": BENCH_SHOP_ID, "merchant_id": BENCH_MERCHANT_ID, "name": "limit", "name_key": shop_name_key("limit"),
+        "region": "US",
         "tiktok_shop_id": "bench-limit-shop", "tiktok_shop_name": "limit", "tiktok_shop_cipher": "x",
         "access_token_encrypted": "x", "access_token_expires_at": now, "refresh_token_encrypted": "x",
         "refresh_token_expires_at": now, "authorized_at": now, "created_at": now,

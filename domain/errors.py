@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
 
     INVALID_INPUT = "INVALID_INPUT"
     INVALID_NAME = "INVALID_NAME"
+    # Another of the merchant's shops has the name: trimmed, NFC, caseless (`domain.shops.folded_shop_name`).
+    NAME_TAKEN = "NAME_TAKEN"
     UNSUPPORTED_REGION = "UNSUPPORTED_REGION"
     REGION_NOT_CONFIRMED = "REGION_NOT_CONFIRMED"
     CROSS_BORDER_SHOP = "CROSS_BORDER_SHOP"

@@ -24,7 +24,7 @@ from domain.inventory_push import (
     PushIntent,
 )
 from domain.polling import PollCursor
-from domain.shops import AuthorizedShop, RegisteredWebhooks, Shop, TokenSet
+from domain.shops import AuthorizedShop, RegisteredWebhooks, Shop, ShopName, TokenSet
 from domain.stock_levels import InventoryUpdateResult, SkuInventory, SkuStock, Warehouse
 from domain.stored import OrderRecord, ProductRecord
 from domain.sync import RecordFailure, SyncKind, SyncTask
@@ -42,7 +42,8 @@ class UpsertCounts:
 
 
 class ShopRepository(Protocol):
-    """Shops by id, scoped to their merchant. `add` raises SHOP_ALREADY_CONNECTED when the TikTok shop is taken."""
+    """Shops by id, scoped to their merchant. `add` raises SHOP_ALREADY_CONNECTED when the TikTok shop is taken;
+    `add` and `update` raise `ShopNameRaceLostError` when another of the merchant's shops took the name meanwhile."""
 
     async def add(self, shop: Shop) -> None: ...
     async def get(self, shop_id: str, merchant_id: str | None = None, *, for_delete: bool = False) -> Shop | None: ...
@@ -64,6 +65,12 @@ class ShopRepository(Protocol):
         ...
 
     async def get_by_tiktok_shop_id(self, tiktok_shop_id: str) -> Shop | None: ...
+    async def holder_of_name(self, merchant_id: str, name: str, *, other_than: str | None = None) -> ShopName | None:
+        """The merchant's shop, other than `other_than`, whose name folds as `name` does (`domain.shops.shop_name_key`:
+        trimmed, NFC, casefolded), or None; as committed (a concurrent writer's is not seen: the unique index on
+        (merchant_id, name_key) is the last guard, `ShopNameRaceLostError`)."""
+        ...
+
     async def update(self, shop: Shop) -> None: ...
     async def delete(self, shop_id: str) -> bool:
         """Remove the shop and every row of it (tokens, products, SKUs, orders, line items, sync tasks)."""
@@ -692,6 +699,13 @@ class ShopBeingDeletedError(Exception):
 
 class ConcurrentUpdateError(Exception):
     """A repository's optimistic version check failed: the row changed (or went) since it was read; reload it."""
+
+
+class ShopNameRaceLostError(Exception):
+    """A shop's write lost the race for its name (`ShopRepository.add`, `update`): another of the merchant's shops took
+    a name that folds alike in a transaction committed after this one's `holder_of_name` looked (PostgreSQL's unique
+    index on (merchant_id, name_key) made this write wait for it, then refused it; SQLite's single writer never gets
+    here). The unit of work is spoilt: run it again, and its check then finds the winner."""
 
 
 class UnitOfWork(Protocol):

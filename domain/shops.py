@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -11,11 +12,13 @@ from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.text import (
     NFC_MAX_SHRINK,
     STREAM_SAFE_MAX_NON_STARTERS,
+    clusters_within,
     first_control_character,
     is_blank,
     longest_non_starter_run,
     look_alike,
     normalized,
+    truncated,
     user_perceived_length,
 )
 
@@ -152,6 +155,72 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
             field_path,
         )
     return name
+
+
+def folded_shop_name(name: str) -> str:
+    """How two of a merchant's shop names are compared (tryout60 F3: the seed's custom name is "for easy
+    identification and management", so no two of a merchant's shops may share one): trimmed, in NFC, then caseless
+    by Unicode's full case folding (`str.casefold`, Unicode 3.13 "Default Case Folding": "Straße" and "STRASSE" fold
+    alike, as "ΣΊΣΥΦΟΣ" and "σίσυφος"), in NFC again (folding can leave text denormalized). Spaces inside the name
+    count as typed ("Main  store" and "Main store" differ). Computed in Python and stored as `shop_name_key`'s
+    digest, never in SQL: SQLite's lower() folds ASCII only, PostgreSQL's lower() follows the database's collation,
+    and neither folds "ß" to "ss"."""
+    return normalized(normalized(name).strip().casefold())
+
+
+def shop_name_key(name: str) -> str:
+    """The key of a shop's name that `shops.name_key` stores and a UNIQUE index holds per merchant (migration 0057):
+    the SHA-256 of `folded_shop_name`'s UTF-8, as 64 lowercase hex digits. A digest rather than the folded text:
+    a name may take 1,024 code points (up to ~12 KB folded), past what a PostgreSQL B-tree index entry holds
+    (~2.7 KB), and two names that fold alike are one key."""
+    return hashlib.sha256(folded_shop_name(name).encode()).hexdigest()
+
+
+def numbered_shop_name(name: str, number: int) -> str:
+    """`name` with " (number)" after it ("Main store" and 2: "Main store (2)"), what a name taken by another of the
+    merchant's shops becomes where refusing it would cost the merchant more than the number (a connect completed
+    after TikTok's consent, `domain.services.shops.complete_authorization`; the duplicates migration 0057 found).
+    The name is cut first, at whole characters (`domain.text.clusters_within`), so that the result keeps within
+    `NAME_MAX_LENGTH` characters and `NAME_MAX_CODE_POINTS` code points; `number` >= 2."""
+    suffix = f" ({number})"
+    base = clusters_within(normalized(name).strip(), NAME_MAX_LENGTH - len(suffix), NAME_MAX_CODE_POINTS - len(suffix))
+    return base.rstrip() + suffix
+
+
+@dataclass(frozen=True, slots=True)
+class ShopName:
+    """One of a merchant's shops by its id and custom name: the holder of a name (`ShopRepository.holder_of_name`)."""
+
+    shop_id: str
+    name: str
+
+
+class NameTakenError(DomainError):
+    """NAME_TAKEN (on `name`): another of the merchant's shops, `taken_by`, has a name that folds as the one asked
+    for does (`folded_shop_name`); nothing changed. `taken_by` is None only when a concurrent rename or connect won
+    the name and let it go again before this one could name it (the database's unique index refused it).
+    `adding`: refused to Add store (`shopAuthorizationStart`), whose merchant may mean to renew that very shop: the
+    message then says Re-authorize does."""
+
+    def __init__(
+        self, taken_by: ShopName | None, field: tuple[str, ...] | None = ("name",), *, adding: bool = False
+    ) -> None:
+        holder = f"“{truncated(taken_by.name, 80)}”" if taken_by is not None else "that name"
+        message = (
+            f"Another of your shops is named {holder}: give this {'new shop' if adding else 'one'} a name none of "
+            "your other shops has (names are compared ignoring upper and lower case and spaces at either end)."
+        )
+        if adding and taken_by is not None:
+            message += f" To renew the authorization of {holder}, Re-authorize it instead."
+        super().__init__(ErrorCode.NAME_TAKEN, message, field)
+        self.taken_by = taken_by
+
+
+def ensure_name_free(taken_by: ShopName | None, *, adding: bool = False) -> None:
+    """NameTakenError (on `name`) when another of the merchant's shops holds the name (`taken_by`, as
+    `ShopRepository.holder_of_name` found it), else nothing; `adding` as NameTakenError's."""
+    if taken_by is not None:
+        raise NameTakenError(taken_by, adding=adding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +388,12 @@ class Shop:
         """Revoked by TikTok or the seller, or its tokens unreadable here: nothing can be asked of TikTok for it."""
         return self.revoked_at is not None or self.tokens_unreadable
 
-    def rename(self, raw_name: str) -> None:
-        self.name = parse_shop_name(raw_name)
+    def rename(self, raw_name: str, taken_by: ShopName | None = None) -> None:
+        """The custom name `raw_name` (`parse_shop_name`: INVALID_NAME), unless another of the merchant's shops,
+        `taken_by`, holds it (NAME_TAKEN, `ensure_name_free`); its own name in another case or spacing is fine."""
+        name = parse_shop_name(raw_name)
+        ensure_name_free(taken_by)
+        self.name = name
 
     def reauthorize(self, granted: AuthorizedShop, tokens: TokenSet, now: datetime) -> None:
         """Renew tokens and expiry; the shop must be the same TikTok shop, else SHOP_MISMATCH."""

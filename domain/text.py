@@ -121,6 +121,20 @@ def user_perceived_length(text: str) -> int:
     return len(_GRAPHEME_CLUSTER.findall(text))
 
 
+def clusters_within(text: str, max_clusters: int, max_code_points: int) -> str:
+    """The longest prefix of `text` made of whole extended grapheme clusters (UAX #29, as `user_perceived_length`
+    counts them) with at most `max_clusters` of them and at most `max_code_points` code points: `text` itself when it
+    fits; a flag or a letter with its accents is never cut in two. Linear."""
+    if len(text) <= max_code_points and user_perceived_length(text) <= max_clusters:
+        return text
+    kept = 0
+    for count, cluster in enumerate(_GRAPHEME_CLUSTER.finditer(text), start=1):
+        if count > max_clusters or cluster.end() > max_code_points:
+            break
+        kept = cluster.end()
+    return text[:kept]
+
+
 def code_points_refusal(subject: str, limit: int, text: str) -> str:
     """The refusal of `text` past `limit` code points, one sentence naming `subject`: "query has at most 255
     characters (this one has 300)." when each of its characters (`user_perceived_length`) is one code point, else

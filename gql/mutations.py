@@ -11,6 +11,7 @@ from domain.authorization import TooManyAuthorizationsError
 from domain.errors import DomainError
 from domain.services import shops as shop_services
 from domain.services import sync as sync_services
+from domain.shops import NameTakenError
 from domain.sync import SyncKind as DomainSyncKind
 from domain.sync import SyncTaskFinishedError
 from gql import enums, mappers
@@ -18,7 +19,7 @@ from gql import types as t
 from gql.context import Info
 from gql.descriptions import USER_ERRORS
 from gql.errors import user_errors
-from gql.ids import internal_id
+from gql.ids import internal_id, to_global_id
 from gql.inputs import aware, bounded
 
 MAX_STATE_LENGTH = 512
@@ -30,8 +31,12 @@ SHOP_NAME_RULE = (
     "accents), not only spaces and invisible characters (U+200B, U+3164, U+2800 ...), no control characters, no "
     "zero-width character but within an emoji or a letter (U+200B, U+2060, U+FEFF, U+3164 ...; an emoji's joiner "
     "U+200D is fine), not starting with a combining mark (an accent with no letter before it), at most 30 combining "
-    "marks in a row on one letter (Unicode's Stream-Safe Text Format, UAX #15); the rules SKUs share."
+    "marks in a row on one letter (Unicode's Stream-Safe Text Format, UAX #15); the rules SKUs share. Not the name of "
+    "another of the merchant's shops, compared trimmed, in NFC and ignoring case (NAME_TAKEN)."
 )
+
+
+NAME_TAKEN_BY = "With NAME_TAKEN: the id (Shop.id) of the merchant's other shop that has this name; else null."
 
 
 @strawberry.input(description="A new connection of a TikTok Shop: its region and the merchant's name for it.")
@@ -55,6 +60,17 @@ class ShopAuthorizationStartPayload:
         description="With TOO_MANY_AUTHORIZATIONS: when (UTC) the oldest start still counted expires, and one more "
         "(re-)authorization may start; else null.",
     )
+    name_taken_by: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=NAME_TAKEN_BY,
+    )
+
+
+def name_taken_by(error: DomainError) -> strawberry.ID | None:
+    """The id of the shop that holds the name a NAME_TAKEN refusal is about (`NameTakenError.taken_by`), else None."""
+    if isinstance(error, NameTakenError) and error.taken_by is not None:
+        return strawberry.ID(to_global_id("Shop", error.taken_by.shop_id))
+    return None
 
 
 def _too_many_authorizations(exc: TooManyAuthorizationsError) -> ShopAuthorizationStartPayload:
@@ -108,6 +124,14 @@ class ShopAuthorizationCompletePayload:
             "with userErrors. A repeat while the first is still under way, or after it failed, is INVALID_STATE."
         )
     )
+    requested_name: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The name typed at the start, when another of the merchant's shops took it before this completion (a "
+            'rename or another Add store meanwhile): the shop was connected under it with a number, "Name (2)" '
+            "(the next one free), rather than refused after the seller's consent; rename it at will. Null otherwise."
+        ),
+    )
     user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
@@ -126,6 +150,7 @@ class ShopRenameInput:
 class ShopRenamePayload:
     shop: t.Shop | None = strawberry.field(description="The shop as renamed; null with userErrors.")
     user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
+    name_taken_by: strawberry.ID | None = strawberry.field(default=None, description=NAME_TAKEN_BY)
 
 
 @strawberry.input(description="Which shop to delete.")
@@ -185,7 +210,8 @@ class SyncTaskCancelPayload:
 class Mutation:
     @strawberry.mutation(
         description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
-        "in userErrors (regionConfirmed, region, name, in that order); then TOO_MANY_AUTHORIZATIONS when the "
+        "in userErrors (regionConfirmed, region, name, in that order); then NAME_TAKEN (with `nameTakenBy`) when "
+        "another of the merchant's shops has the name; then TOO_MANY_AUTHORIZATIONS when the "
         "merchant has started as many (re-)authorizations as allowed (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS, 20 by "
         "default) within the last 30 minutes and not completed them (pending, denied or failed: completing one, a "
         "shop connected or renewed, frees its place), or ten times as many completed or not, with `retryAt`."
@@ -213,7 +239,9 @@ class Mutation:
         except TooManyAuthorizationsError as exc:
             return _too_many_authorizations(exc)
         except DomainError as exc:  # every field's refusal at once (domain.authorization.AuthorizationRequest.start)
-            return ShopAuthorizationStartPayload(authorization_url=None, expires_at=None, user_errors=user_errors(exc))
+            return ShopAuthorizationStartPayload(
+                authorization_url=None, expires_at=None, user_errors=user_errors(exc), name_taken_by=name_taken_by(exc)
+            )
         return ShopAuthorizationStartPayload(
             authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
         )
@@ -254,6 +282,7 @@ class Mutation:
             already_connected=outcome.already_connected,
             previous_name=outcome.previous_name,
             already_completed=outcome.already_completed,
+            requested_name=outcome.requested_name,
             user_errors=[],
         )
 
@@ -281,7 +310,10 @@ class Mutation:
             authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
         )
 
-    @strawberry.mutation(description="Change the custom name of a shop.")
+    @strawberry.mutation(
+        description="Change the custom name of a shop: NOT_FOUND, INVALID_NAME, or NAME_TAKEN (with `nameTakenBy`) "
+        "when another of the merchant's shops has the name in any case and spacing at its ends."
+    )
     async def shop_rename(
         self,
         info: Info,
@@ -294,7 +326,7 @@ class Mutation:
                 s.uow_factory, info.context.require_merchant(), shop_id, input.name, s.events
             )
         except DomainError as exc:
-            return ShopRenamePayload(shop=None, user_errors=user_errors(exc))
+            return ShopRenamePayload(shop=None, user_errors=user_errors(exc), name_taken_by=name_taken_by(exc))
         return ShopRenamePayload(shop=mappers.shop(shop, s.clock.now()), user_errors=[])
 
     @strawberry.mutation(

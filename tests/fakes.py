@@ -31,11 +31,12 @@ from domain.ports import (
     ProductScan,
     RecordNotFoundError,
     ShopGoneError,
+    ShopNameRaceLostError,
     ShopTokens,
     UpsertCounts,
     traced,
 )
-from domain.shops import AuthorizedShop, Region, RegisteredWebhooks, Shop, TokenSet
+from domain.shops import AuthorizedShop, Region, RegisteredWebhooks, Shop, ShopName, TokenSet, shop_name_key
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
@@ -116,6 +117,7 @@ class FakeShopRepository:
     async def add(self, shop: Shop) -> None:
         if any(s.tiktok_shop_id == shop.tiktok_shop_id for s in self._s.store.shops.values()):
             raise DomainError(ErrorCode.SHOP_ALREADY_CONNECTED, "taken")
+        self._name_index(shop)
         kept = copy.deepcopy(shop)
         self._s.ops.append(lambda: self._s.store.shops.__setitem__(kept.id, kept))
 
@@ -135,12 +137,30 @@ class FakeShopRepository:
         found = [s for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
         return copy.deepcopy(found[0]) if found else None
 
+    async def holder_of_name(self, merchant_id: str, name: str, *, other_than: str | None = None) -> ShopName | None:
+        key = shop_name_key(name)
+        for s in self._s.store.shops.values():
+            if s.merchant_id == merchant_id and s.id != other_than and shop_name_key(s.name) == key:
+                return ShopName(s.id, s.name)
+        return None
+
+    def _name_index(self, shop: Shop) -> None:
+        """As the unique index on (merchant_id, name_key): another committed shop of the merchant with the name."""
+        for s in self._s.store.shops.values():
+            if (
+                s.merchant_id == shop.merchant_id
+                and s.id != shop.id
+                and shop_name_key(s.name) == shop_name_key(shop.name)
+            ):
+                raise ShopNameRaceLostError(f"shop {s.id} has the name")
+
     async def update(self, shop: Shop) -> None:
         """As SqlShopRepository: only over the version it read (else ConcurrentUpdateError), which it then bumps."""
         stored = self._s.store.shops.get(shop.id)
         current = self._s.versions.get(shop.id, stored.version if stored is not None else None)
         if current is None or current != shop.version:
             raise ConcurrentUpdateError(f"shop {shop.id} was changed or deleted since it was read")
+        self._name_index(shop)
         shop.version += 1
         self._s.versions[shop.id] = shop.version
         kept = copy.deepcopy(shop)

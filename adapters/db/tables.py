@@ -105,6 +105,9 @@ shops = Table(
     Column("id", ID, primary_key=True),
     Column("merchant_id", String(128), nullable=False),
     Column("name", String(1024), nullable=False),  # 64 user-perceived characters (migration 0022)
+    # `domain.shops.shop_name_key(name)`, written by SqlShopRepository (migration 0057): with `merchant_id`, the last
+    # guard for "no two of a merchant's shops share a name" (SHOP_NAME_UNIQUE), compared as Python folds it.
+    Column("name_key", String(64), nullable=False),
     Column("region", String(8), nullable=False),
     # The last guard for "a TikTok shop is connected to at most one merchant".
     Column("tiktok_shop_id", String(64), nullable=False, unique=True),
@@ -137,6 +140,17 @@ shops = Table(
     # The address the last successful registration sent TikTok (migration 0013; null: unknown or none yet).
     Column("webhooks_registered_address", Text),
     Index(None, "merchant_id", "created_at", "id"),
+    # Partial (its predicate always holds: the column is NOT NULL) so that a rename stays a no-key update: PostgreSQL
+    # takes FOR UPDATE for an UPDATE changing a column of a unique index a foreign key could use, which a partial
+    # one cannot, and FOR UPDATE waits for every import batch holding the shop FOR KEY SHARE (`ShopRepository.hold`).
+    Index(
+        None,
+        "merchant_id",
+        "name_key",
+        unique=True,
+        postgresql_where=text("name_key IS NOT NULL"),
+        sqlite_where=text("name_key IS NOT NULL"),
+    ),
 )
 
 authorization_requests = Table(
@@ -815,6 +829,7 @@ shop_inventory_policies = Table(
 )
 
 SHOP_TIKTOK_ID_UNIQUE = "uq_shops_tiktok_shop_id"
+SHOP_NAME_UNIQUE = "ix_shops_merchant_id_name_key"
 ACTIVE_TASK_UNIQUE = "uq_sync_tasks_active_shop_kind"
 
 # Every table holding a shop's rows, children first: the order a complete delete walks.

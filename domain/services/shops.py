@@ -28,6 +28,7 @@ from domain.ports import (
     GatewayError,
     GatewayRefusedError,
     OutcomeUnknownError,
+    ShopNameRaceLostError,
     TaskQueue,
     TikTokAuthGateway,
     UnitOfWork,
@@ -36,10 +37,22 @@ from domain.ports import (
 from domain.services import inventory
 from domain.services.conflicts import run_again_on_conflict
 from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync
-from domain.shops import Region, Shop, choose_authorized_shop, connect_or_renew
+from domain.shops import (
+    NameTakenError,
+    Region,
+    Shop,
+    choose_authorized_shop,
+    connect_or_renew,
+    ensure_name_free,
+    numbered_shop_name,
+    parse_shop_name,
+)
 from domain.sync import SyncTask
 
 log = logging.getLogger(__name__)
+# How many times a rename or a connect runs again after losing the race for its name on PostgreSQL
+# (`ShopNameRaceLostError`): each run looks at the names committed since, so the next finds the winner.
+NAME_RACE_RUNS = 3
 AUTHORIZATION_UNCONFIRMED_MESSAGE = (
     "TikTok did not answer the authorization in time, so whether it went through is unknown; please authorize again."
 )
@@ -58,7 +71,8 @@ class AuthorizationOutcome:
     already connected to this merchant and re-authorized it instead (`domain.shops.connect_or_renew`);
     `previous_name` the shop's name before such a connect renamed it to the name typed, None when it kept its name;
     `already_completed` when this was a repeat of a completion that had connected or renewed the shop (nothing done
-    again: `AuthorizationRequest.completed_for`).
+    again: `AuthorizationRequest.completed_for`); `requested_name` the name typed at the start when another of the
+    merchant's shops took it before the completion, so that the shop got it with a number (`_free_name`), else None.
     """
 
     shop: Shop
@@ -66,6 +80,7 @@ class AuthorizationOutcome:
     already_connected: bool = False
     previous_name: str | None = None
     already_completed: bool = False
+    requested_name: str | None = None
 
 
 async def start_authorization(
@@ -82,10 +97,13 @@ async def start_authorization(
     first (`AuthorizationRequest.start`), then TOO_MANY_AUTHORIZATIONS when the merchant has `max_starts` requests
     that have not expired nor been completed (a completion that connected or renewed a shop frees its place), or 10
     times that completed or not (`domain.authorization.check_room`): `TooManyAuthorizationsError`, with
-    `retry_at`."""
+    `retry_at`. Before the room, NAME_TAKEN (`NameTakenError`, on `name`, naming the shop) when another of the
+    merchant's shops has the name (`domain.shops.folded_shop_name`: trimmed, NFC, caseless): Add store would
+    otherwise give two shops one name. A name taken after this check is the completion's to settle (`_free_name`)."""
     now = clock.now()
     request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now)
     async with uow_factory() as uow:
+        ensure_name_free(await uow.shops.holder_of_name(merchant_id, request.name), adding=True)
         await _check_room(uow, merchant_id, now, max_starts)
         await uow.authorizations.add(request)
         await uow.commit()
@@ -189,13 +207,16 @@ async def complete_authorization(
         await publish_shop_quietly(events, shop)
         return AuthorizationOutcome(shop, reauthorized=True)
 
-    for attempt in (1, 2):
+    name_races = connect_races = 0
+    while True:
         try:
             async with uow_factory() as uow:
                 existing = await uow.shops.get_by_tiktok_shop_id(granted.tiktok_shop_id)
                 known_as = existing.name if existing is not None else None  # before connect_or_renew renames it
+                other_than = existing.id if existing is not None and existing.merchant_id == merchant_id else None
+                name = await _free_name(uow, request.merchant_id, request.name, other_than)
                 shop, renewed = connect_or_renew(
-                    existing, request.merchant_id, request.name, request.region, granted, tokens, now
+                    existing, request.merchant_id, name, request.region, granted, tokens, now
                 )
                 if renewed:
                     await uow.shops.update(shop)
@@ -215,13 +236,36 @@ async def complete_authorization(
                 reauthorized=renewed,
                 already_connected=renewed,
                 previous_name=None if known_as == shop.name else known_as,
+                requested_name=request.name if name != request.name else None,
             )
+        except ShopNameRaceLostError:
+            # A concurrent rename or connect took the name between our look and our write (PostgreSQL): look again,
+            # and the next run numbers it (`_free_name`).
+            name_races += 1
+            if name_races == NAME_RACE_RUNS:
+                raise NameTakenError(None, None) from None
         except DomainError as exc:
             # A concurrent completion connected the shop between our read and our insert: look again, and
             # renew it if it was this merchant's own (two tabs), or refuse if another merchant won.
-            if exc.code is not ErrorCode.SHOP_ALREADY_CONNECTED or existing is not None or attempt == 2:
+            if exc.code is not ErrorCode.SHOP_ALREADY_CONNECTED or existing is not None or connect_races:
                 raise
-    raise AssertionError("unreachable")
+            connect_races += 1
+
+
+async def _free_name(uow: UnitOfWork, merchant_id: str, name: str, other_than: str | None) -> str:
+    """The name a completed connect gives the shop: `name`, as typed at the start, or when another of the merchant's
+    shops (not `other_than`, the shop a reconnect renews) took it since that start's check, the first of
+    "name (2)", "name (3)" ... no shop of the merchant has (`domain.shops.numbered_shop_name`).
+
+    Why a number rather than NAME_TAKEN: the seller has consented at TikTok by now, and the code is spent; a refusal
+    would send the merchant through TikTok's consent again for a shop it could connect, where a number is one rename
+    away from any name they like, and the payload's `requestedName` tells them it happened (tryfix60 F3's open
+    decision). One lookup per number tried: each taken number is one more shop of the merchant."""
+    candidate, number = name, 1
+    while await uow.shops.holder_of_name(merchant_id, candidate, other_than=other_than) is not None:
+        number += 1
+        candidate = numbered_shop_name(name, number)
+    return candidate
 
 
 async def _check_room(uow: UnitOfWork, merchant_id: str, now: datetime, max_starts: int) -> None:
@@ -305,15 +349,29 @@ async def _spend_state(
 async def rename_shop(
     uow_factory: UnitOfWorkFactory, merchant_id: str, shop_id: str, name: str, events: EventPublisher | None = None
 ) -> Shop:
-    async with uow_factory() as uow:
-        shop = await uow.shops.get(shop_id, merchant_id)
-        if shop is None:
-            raise NotFoundError("Shop", ("shopId",))
-        shop.rename(name)
-        await uow.shops.update(shop)
-        await uow.commit()
-    await publish_shop_quietly(events, shop)
-    return shop
+    """Give the merchant's shop the custom name `name` (`Shop.rename`): NOT_FOUND (on `shopId`) for no such shop,
+    INVALID_NAME, then NAME_TAKEN (`NameTakenError`, on `name`, naming the shop) when another of the merchant's shops
+    has the name, compared trimmed, in NFC and caseless (`domain.shops.folded_shop_name`); its own name in another
+    case or spacing is fine. Nothing changes on a refusal.
+
+    Two concurrent renames to one name on PostgreSQL both find it free; the unique index on (merchant_id, name_key)
+    lets one through and refuses the other (`ShopNameRaceLostError`), which runs again and is then refused with
+    NAME_TAKEN naming the winner, never a server error (at most `NAME_RACE_RUNS` runs)."""
+    for _ in range(NAME_RACE_RUNS):
+        try:
+            async with uow_factory() as uow:
+                shop = await uow.shops.get(shop_id, merchant_id)
+                if shop is None:
+                    raise NotFoundError("Shop", ("shopId",))
+                taken_by = await uow.shops.holder_of_name(merchant_id, parse_shop_name(name), other_than=shop.id)
+                shop.rename(name, taken_by)
+                await uow.shops.update(shop)
+                await uow.commit()
+        except ShopNameRaceLostError:
+            continue
+        await publish_shop_quietly(events, shop)
+        return shop
+    raise NameTakenError(None)
 
 
 async def delete_shop(

@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from playwright.sync_api import Page, Route, WebSocket, WebSocketRoute, expect
 
-from domain.shops import ShopStatus
+from domain.shops import ShopStatus, shop_name_key
 from gql.console.login import DEMO_LOGINS
 from gql.ids import from_global_id, to_global_id
 from tests.browser.conftest import (
@@ -423,6 +423,7 @@ def test_a_merchant_with_more_shops_than_one_page_sees_every_one_in_the_list_and
         copied = {
             "id": f"'{n:032x}'",
             "name": f"'Copy {n:03d}'",
+            "name_key": f"'{shop_name_key(f'Copy {n:03d}')}'",  # the repository's key of that name (migration 0057)
             "tiktok_shop_id": f"'copy-{n}'",
             "created_at": f"datetime(created_at, '-{n + 1} minutes')",
         }

@@ -204,11 +204,11 @@ class TestAuthorize:
         assert codes(complete(app, "m2", state, code=redirect["code"])) == ["INVALID_STATE"]
         assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
         # used, by a completion that did not connect the shop (denied): refused
-        denied = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        denied = state_of(start(app, "m1", "UK", "Denied shop")["authorizationUrl"])
         assert codes(complete(app, "m1", denied, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
         assert codes(complete(app, "m1", denied, code="whatever")) == ["INVALID_STATE"]
         # a state older than 30 minutes has expired
-        late = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        late = state_of(start(app, "m1", "UK", "Late shop")["authorizationUrl"])
         app.clock.advance(timedelta(minutes=30, seconds=1))
         assert codes(complete(app, "m1", late, code="whatever")) == ["INVALID_STATE"]
 
@@ -228,10 +228,10 @@ class TestAuthorize:
         redirect = app.sandbox.authorize("us-local", state)
         assert refusal("m2", state, redirect["code"]) == on_state
         assert complete(app, "m1", state, code=redirect["code"])["userErrors"] == []
-        denied = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        denied = state_of(start(app, "m1", "UK", "Denied shop")["authorizationUrl"])
         assert codes(complete(app, "m1", denied, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
         assert refusal("m1", denied, "whatever") == on_state  # used
-        late = state_of(start(app, "m1", "UK")["authorizationUrl"])
+        late = state_of(start(app, "m1", "UK", "Late shop")["authorizationUrl"])
         app.clock.advance(timedelta(minutes=30, seconds=1))
         assert refusal("m1", late, "whatever") == on_state  # expired
 
@@ -404,10 +404,14 @@ class TestOwnership:
         assert listed["shop"]["name"] == "Typed again"
         # and the payload says the shop was connected already, under its former name
         assert (payload["alreadyConnected"], payload["previousName"]) == (True, "First name")
-        # Add store again under the same name: connected already, and no rename to tell
-        state = state_of(start(app, "m1", name="Typed again")["authorizationUrl"])
+        # Add store again under the same name (in another case) is refused at the start: the name is that shop's
+        # (NAME_TAKEN, tryout60 F3), and its message points to Re-authorize, which renews it under its name
+        refused = start(app, "m1", name="TYPED AGAIN")
+        assert codes(refused) == ["NAME_TAKEN"] and "Re-authorize it instead" in refused["userErrors"][0]["message"]
+        state = state_of(app.graphql(REAUTH, {"id": first["id"]}, "m1")["shopReauthorizationStart"]["authorizationUrl"])
         again = complete(app, "m1", state, code=app.sandbox.authorize("us-local", state)["code"])
-        assert (again["reauthorized"], again["alreadyConnected"], again["previousName"]) == (True, True, None)
+        assert (again["reauthorized"], again["alreadyConnected"], again["previousName"]) == (True, False, None)
+        assert again["shop"]["name"] == "Typed again"
 
 
 class TestManage:

@@ -30,12 +30,19 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def make_shop(merchant_id: str = "merchant-a", tiktok_shop_id: str | None = None, created_at: datetime = NOW) -> Shop:
+def make_shop(
+    merchant_id: str = "merchant-a",
+    tiktok_shop_id: str | None = None,
+    created_at: datetime = NOW,
+    name: str | None = None,
+) -> Shop:
+    """A shop of `merchant_id`, named after its TikTok shop id unless `name` is given: no two of a merchant's shops may
+    share a name (the unique index of migration 0057)."""
     tiktok_shop_id = tiktok_shop_id or f"7{uuid.uuid4().int % 10**15:015d}"
     return Shop(
         id=uuid.uuid4().hex,
         merchant_id=merchant_id,
-        name="My TikTok store",
+        name=name or f"My TikTok store {tiktok_shop_id}",
         region=Region.US,
         tiktok_shop_id=tiktok_shop_id,
         tiktok_shop_name="Tok Shop",

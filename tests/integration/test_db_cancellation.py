@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from adapters.db import Database
 from adapters.db.repositories.bulk import columns, upsert_records
+from domain.shops import shop_name_key
 from tests.fixtures.servers import opened_database
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 
@@ -89,12 +90,12 @@ async def _add_shop(database: Database) -> None:
     async with database.write_sessionmaker() as session:
         await session.execute(
             sa.text(
-                "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, "
                 "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
-                "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, 'm', 'n', 'US', 't', 'n', 'c', "
-                "'a', :now, 'r', :now, :now, :now)"
+                "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, 'm', 'n', :key, 'US', 't', 'n', "
+                "'c', 'a', :now, 'r', :now, :now, :now)"
             ),
-            {"id": SHOP_ID, "now": now},
+            {"id": SHOP_ID, "now": now, "key": shop_name_key("n")},
         )
         await session.commit()
 

@@ -21,19 +21,21 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from adapters.db import migrate
 from adapters.db.tables import metadata
 from domain.inventory.items import sku_search_key
 from domain.inventory.links import trimmed
+from domain.shops import shop_name_key
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0056_held_items"
+HEAD = "0057_shop_name_keys"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -969,3 +971,56 @@ def test_upgrade_leaves_orders_without_a_package_count_and_downgrade_clears_the_
             assert "package_count" not in {c["name"] for c in inspect(connection).get_columns("orders")}
             rows = connection.execute(text("SELECT id, fingerprint FROM orders ORDER BY id"))
             assert [tuple(r) for r in rows] == [("o1", ""), ("o2", "o2")]
+
+
+def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the_index_then_refuses_one(
+    empty_database_url: str,
+) -> None:
+    """Migration 0057 (tryout60 F3): duplicates already stored are renamed in the migration, per merchant in creation
+    order, the first keeping the name, each later one the first "Name (n)" that no shop of the merchant has."""
+    url = empty_database_url
+    # given a database at 0056 with m1's shops, in creation order: "Maple", " maple" (the same name trimmed and
+    # caseless), "Maple (2)" (its own name, which the numbering must skip), "MAPLE", "Café" and "Cafe\u0301" (NFC: one
+    # name), a 63-character name twice; and m2's "Maple", which is another merchant's
+    migrate.upgrade(url, "0056_held_items")
+    long_name = "L" * 62 + "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 62 letters and a family emoji
+    shops = [
+        ("s1", "m1", "Maple"), ("s2", "m1", " maple"), ("s3", "m1", "Maple (2)"), ("s4", "m1", "MAPLE"),
+        ("s5", "m1", "Caf\u00e9"), ("s6", "m1", "Cafe\u0301"), ("s7", "m1", long_name), ("s8", "m1", long_name),
+        ("s9", "m2", "Maple"),
+    ]  # fmt: skip
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO shops (id, merchant_id, name, region, tiktok_shop_id, tiktok_shop_name, "
+                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+                    "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, :merchant, :name, 'US', :id, "
+                    "'Shop', 'c1', 'a', :now, 'r', :now, :now, :created)"
+                ),
+                [
+                    {"id": shop_id, "merchant": merchant, "name": name, "now": _NOW, "created": _NOW.replace(minute=n)}
+                    for n, (shop_id, merchant, name) in enumerate(shops)
+                ],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then each later shop of a name is numbered, in creation order, skipping the numbers a shop has; a long name
+        # is cut to keep within 64 characters; every key is the domain's, computed in Python
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
+        assert [(shop_id, name) for shop_id, name, _ in rows] == [
+            ("s1", "Maple"), ("s2", "maple (3)"), ("s3", "Maple (2)"), ("s4", "MAPLE (4)"), ("s5", "Caf\u00e9"),
+            ("s6", "Caf\u00e9 (2)"), ("s7", long_name), ("s8", "L" * 60 + " (2)"), ("s9", "Maple"),
+        ]  # fmt: skip
+        assert all(key == shop_name_key(name) for _, name, key in rows)
+        # and the unique index refuses a name one of the merchant's shops has, in any case
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(
+                text("UPDATE shops SET name = 'CAFÉ', name_key = :key WHERE id = 's1'"), {"key": shop_name_key("CAFÉ")}
+            )
+        # when the schema goes back to 0056: the column and its index are gone, the numbered names stay
+        migrate.downgrade(url, "0056_held_items")
+        with engine.begin() as connection:
+            assert "name_key" not in {c["name"] for c in inspect(connection).get_columns("shops")}
+            assert connection.execute(text("SELECT name FROM shops WHERE id = 's2'")).scalar_one() == "maple (3)"

@@ -110,7 +110,7 @@ async def test_a_shop_s_list_in_a_shops_updated_message_waits_out_a_postgresql_o
         document = f"subscription {{ shopsUpdated {{ id name {selection} }} }}"
         messages: Any = await schema.subscribe(document, context_value=Context(services, merchant))
         assert hasattr(messages, "__anext__"), messages  # not a refusal
-        expected = {"id": to_global_id("Shop", shop.id), "name": "My TikTok store", field: empty}
+        expected = {"id": to_global_id("Shop", shop.id), "name": shop.name, field: empty}
         try:
             first = await anext(messages)
             assert first.errors is None and first.data == {"shopsUpdated": expected}, first.errors

@@ -69,7 +69,7 @@ async def test_one_read_per_signal_whatever_the_number_of_followers(
         members = [await stack.enter_async_context(feed.follow()) for _ in range(followers)]
         # each first gets both shops as they are, oldest first
         firsts = [await _first(m) for m in members]
-        both = [(shop.id, "My TikTok store", "ACTIVE"), (other.id, "My TikTok store", "ACTIVE")]
+        both = [(shop.id, shop.name, "ACTIVE"), (other.id, other.name, "ACTIVE")]
         assert firsts == [both] * followers
         reads_before = feed.reads
         # when one shop is renamed, then revoked, each change signalled once
@@ -98,7 +98,7 @@ async def test_the_fallback_read_sends_a_status_the_clock_moved(database: Databa
     clock = FakeClock(NOW)
     feed = ShopFeed(database, InProcessEventBus(), clock, "m1", {}, fallback_interval=0.05)
     async with feed.follow() as member:
-        assert await _first(member) == [(shop.id, "My TikTok store", "ACTIVE")]
+        assert await _first(member) == [(shop.id, shop.name, "ACTIVE")]
         # when the refresh token's year is over, with no signal at all
         clock.advance(timedelta(days=366))
         (changed,) = await _changed(member)
@@ -114,7 +114,7 @@ async def test_silent_wake_ups_read_nothing_until_the_full_read_is_due(database:
     clock = FakeClock(NOW)
     feed = ShopFeed(database, InProcessEventBus(), clock, "m1", {}, fallback_interval=0.01, full_read_interval=30)
     async with feed.follow() as member:
-        assert await _first(member) == [(shop.id, "My TikTok store", "ACTIVE")]  # its first batch, the first read
+        assert await _first(member) == [(shop.id, shop.name, "ACTIVE")]  # its first batch, the first read
         async with asyncio.timeout(DEADLINE_SECONDS):
             # when the feed wakes up five times without a signal, the clock still short of the interval
             for _ in range(5):
@@ -244,7 +244,7 @@ async def test_a_change_before_a_newcomer_joins_a_running_feed_is_in_its_first_b
             first = await _first(newcomer)
             served = feed.reads - reads
             # then its first batch is the complete list as it is now: the revocation included
-            assert first == [(shop.id, "My TikTok store", "REVOKED"), (other.id, "My TikTok store", "ACTIVE")]
+            assert first == [(shop.id, shop.name, "REVOKED"), (other.id, other.name, "ACTIVE")]
             # from one read, which sent the subscriber already there nothing (nothing had changed since its last)
             assert served == 1, served
             assert earlier.pending == {}
@@ -276,7 +276,7 @@ async def test_a_deletion_before_the_join_is_left_out_of_the_complete_first_batc
         assert earlier.take_deleted() == [gone.id]
         async with feed.follow() as newcomer:
             # then the newcomer's first batch is the one shop left, and it is told no deletion
-            assert await _first(newcomer) == [(kept.id, "My TikTok store", "ACTIVE")]
+            assert await _first(newcomer) == [(kept.id, kept.name, "ACTIVE")]
             assert newcomer.take_deleted() == []
 
 
@@ -313,7 +313,7 @@ async def test_a_message_s_nested_reads_wait_out_a_busy_pool_as_the_feed_s_read_
         assert hasattr(messages, "__anext__"), messages  # not a refusal
         expected = {
             "id": to_global_id("Shop", shop.id),
-            "name": "My TikTok store",
+            "name": shop.name,
             "productCount": 0,
             "orderCount": 0,
             "inventoryPolicy": {"pushEnabled": True, "sharePercent": 100},

@@ -10,16 +10,22 @@ import pytest
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import checked_sku
 from domain.shops import (
+    NAME_MAX_CODE_POINTS,
     AuthorizedShop,
+    NameTakenError,
     Region,
     Revocation,
     Shop,
+    ShopName,
     ShopStatus,
     TokenSet,
     authorization_end,
     choose_authorized_shop,
     connect_or_renew,
+    folded_shop_name,
+    numbered_shop_name,
     parse_shop_name,
+    shop_name_key,
 )
 from domain.text import normalized
 from domain.tokens import refresh_due
@@ -680,3 +686,58 @@ def test_names_and_skus_refuse_the_same_look_alikes(raw: str, found: str, leadin
             check(raw)
         assert found in refused.value.message
         assert ("start with a combining mark" in refused.value.message) is leading_mark
+
+
+class TestNameTaken:
+    """No two of a merchant's shops share a name (tryout60 F3): compared trimmed, in NFC and caseless."""
+
+    @pytest.mark.parametrize(
+        ("one", "other"),
+        [
+            ("Brand new shop", "  brand NEW shop "),
+            ("Caf\u00e9", "CAFE\u0301"),  # canonically equivalent spellings, then caseless
+            ("Straße", "STRASSE"),  # full case folding: "ß" is "ss" (SQL's lower() does not say so)
+            ("ΣΊΣΥΦΟΣ", "σίσυφος"),  # a final sigma folds as any sigma
+        ],
+    )
+    def test_names_that_fold_alike_share_a_key(self, one: str, other: str) -> None:
+        assert folded_shop_name(one) == folded_shop_name(other)
+        assert shop_name_key(one) == shop_name_key(other) and len(shop_name_key(one)) == 64
+
+    @pytest.mark.parametrize(("one", "other"), [("Main store", "Main  store"), ("Shop 1", "Shop 2"), ("a", "á")])
+    def test_names_that_differ_inside_are_other_names(self, one: str, other: str) -> None:
+        assert shop_name_key(one) != shop_name_key(other)
+
+    def test_a_rename_to_a_name_another_shop_holds_is_refused_naming_it_and_changes_nothing(self) -> None:
+        shop = Shop.connect("m1", "Desert", Region.US, granted(), tokens(), NOW)
+        with pytest.raises(NameTakenError) as refused:
+            shop.rename(" maple ", ShopName("s2", "Maple"))
+        assert (refused.value.code, refused.value.field, refused.value.taken_by) == (
+            ErrorCode.NAME_TAKEN, ("name",), ShopName("s2", "Maple"),
+        )  # fmt: skip
+        assert "“Maple”" in refused.value.message and shop.name == "Desert"
+        # the name's own rule comes first: an empty name is INVALID_NAME whoever holds what
+        with pytest.raises(DomainError) as empty:
+            shop.rename(" ", ShopName("s2", "Maple"))
+        assert empty.value.code is ErrorCode.INVALID_NAME
+
+    @pytest.mark.parametrize(
+        ("name", "number", "numbered"),
+        [
+            ("Maple", 2, "Maple (2)"),
+            ("  Maple ", 3, "Maple (3)"),
+            ("M" * 64, 2, "M" * 60 + " (2)"),  # cut to keep within 64 characters
+            ("M" * 59 + " " + FLAG * 4, 10, "M" * 59 + " (10)"),  # whole characters only; no space left before it
+            ("a\u0301" + "b" * 63, 2, "\u00e1" + "b" * 59 + " (2)"),  # in NFC, as every name is stored
+        ],
+    )
+    def test_a_numbered_name_keeps_within_the_names_bounds(self, name: str, number: int, numbered: str) -> None:
+        assert numbered_shop_name(name, number) == numbered
+        assert parse_shop_name(numbered) == numbered  # a name the rule takes
+
+    def test_a_numbered_name_keeps_within_the_code_points_bound(self) -> None:
+        # 33 characters of 31 code points each (a "q" and 30 accents, which no precomposed letter takes): 1,023
+        heavy = "q" + "\u0301" * 30
+        numbered = numbered_shop_name(heavy * 33, 2)
+        assert numbered == heavy * 32 + " (2)" and len(numbered) <= NAME_MAX_CODE_POINTS
+        assert parse_shop_name(numbered) == numbered

@@ -326,7 +326,7 @@ async def test_a_shop_connected_or_renewed_is_dated_by_the_completion(world: Wor
     shop = await world.connect("m1")
     assert world.store.shops[shop.id].authorized_at == T0 + timedelta(minutes=3)
     world.clock.advance(timedelta(minutes=4))
-    renewed = await world.connect("m1", code="c2")
+    renewed = await world.connect("m1", code="c2", name="Mine again")  # Add store takes no name another shop has
     assert renewed.id == shop.id and world.store.shops[shop.id].authorized_at == T0 + timedelta(minutes=7)
 
 

@@ -47,9 +47,9 @@ class World:
             self.uow, self.tiktok, self.queue, self.clock, state, code, error, merchant_id=merchant
         )
 
-    async def connect(self, merchant: str = "m1", shop: AuthorizedShop = US_SHOP, code: str = "c1"):
+    async def connect(self, merchant: str = "m1", shop: AuthorizedShop = US_SHOP, code: str = "c1", name: str = "Mine"):
         self.tiktok.grant(code, shop)
-        return (await self.complete(await self.start(merchant), code=code, merchant=merchant)).shop
+        return (await self.complete(await self.start(merchant, name=name), code=code, merchant=merchant)).shop
 
 
 @pytest.fixture

@@ -14,9 +14,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
 from adapters.db.shop_deletes import hold_unless_deleting, mark_delete
-from adapters.db.tables import SHOP_OWNED_TABLES, SHOP_TIKTOK_ID_UNIQUE, authorization_requests, shops
+from adapters.db.tables import (
+    SHOP_NAME_UNIQUE,
+    SHOP_OWNED_TABLES,
+    SHOP_TIKTOK_ID_UNIQUE,
+    authorization_requests,
+    shops,
+)
 from domain.errors import DomainError, ErrorCode
-from domain.shops import Region, RegisteredWebhooks, Revocation, Shop, TokenSet, authorization_end
+from domain.ports import ShopNameRaceLostError
+from domain.shops import (
+    Region,
+    RegisteredWebhooks,
+    Revocation,
+    Shop,
+    ShopName,
+    TokenSet,
+    authorization_end,
+    shop_name_key,
+)
 from domain.tokens import ShopSchedule
 
 logger = logging.getLogger(__name__)
@@ -35,6 +51,12 @@ def authorization_holds(now: datetime) -> ColumnElement[bool]:
         shops.c.refresh_token_expires_at > now,
         or_(shops.c.authorization_expires_at.is_(None), shops.c.authorization_expires_at > now),
     )
+
+
+def _raise_if_name_race_lost(exc: IntegrityError) -> None:
+    """`ShopNameRaceLostError` when `exc` is the unique index on (merchant_id, name_key) refusing a name."""
+    if is_unique_violation(exc, SHOP_NAME_UNIQUE, "shops.merchant_id, shops.name_key"):
+        raise ShopNameRaceLostError(str(exc.orig)) from None
 
 
 class SqlShopRepository:
@@ -62,6 +84,7 @@ class SqlShopRepository:
                     ErrorCode.SHOP_ALREADY_CONNECTED,
                     "This TikTok shop is already connected to another Shopbridge account.",
                 ) from None
+            _raise_if_name_race_lost(exc)
             raise
 
     async def get(self, shop_id: str, merchant_id: str | None = None, *, for_delete: bool = False) -> Shop | None:
@@ -97,13 +120,30 @@ class SqlShopRepository:
         row = (await self._session.execute(query)).first()
         return None if row is None else self._from_row(row)
 
+    async def holder_of_name(self, merchant_id: str, name: str, *, other_than: str | None = None) -> ShopName | None:
+        """One indexed lookup of (merchant_id, name_key); no lock (a racer is the unique index's to refuse)."""
+        query = select(shops.c.id, shops.c.name).where(
+            shops.c.merchant_id == merchant_id, shops.c.name_key == shop_name_key(name)
+        )
+        if other_than is not None:
+            query = query.where(shops.c.id != other_than)
+        row = (await self._session.execute(query.limit(1))).first()
+        return None if row is None else ShopName(shop_id=row.id, name=row.name)
+
     async def update(self, shop: Shop) -> None:
+        """Over the version read, else ConcurrentUpdateError; `ShopNameRaceLostError` when the unique index on
+        (merchant_id, name_key) refuses its name. No savepoint (every token refresh and sync updates a shop): on
+        PostgreSQL the refused statement spoils the transaction, which the caller runs again whole."""
         values = self._to_row(shop)
         del values["id"], values["created_at"]
         values["version"] = shop.version + 1
-        result = await self._session.execute(
-            update(shops).where(shops.c.id == shop.id, shops.c.version == shop.version).values(values)
-        )
+        try:
+            result = await self._session.execute(
+                update(shops).where(shops.c.id == shop.id, shops.c.version == shop.version).values(values)
+            )
+        except IntegrityError as exc:
+            _raise_if_name_race_lost(exc)
+            raise
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentUpdateError(f"shop {shop.id} was changed or deleted since it was read")
         shop.version += 1
@@ -201,6 +241,7 @@ class SqlShopRepository:
             "id": shop.id,
             "merchant_id": shop.merchant_id,
             "name": shop.name,
+            "name_key": shop_name_key(shop.name),
             "region": shop.region.value,
             "tiktok_shop_id": shop.tiktok_shop_id,
             "tiktok_shop_name": shop.tiktok_shop_name,
