@@ -494,6 +494,58 @@ def test_a_name_is_saved_as_typed_never_cut_inside_an_emoji(
     expect(row.get_by_role("alert")).to_contain_text("at most 64 characters (this one has 65)")
 
 
+def test_a_name_another_shop_has_is_refused_under_the_field_naming_that_shop(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """tryout60 F3: a rename or Add store under another shop's name (any case, spaces at the ends) was accepted, and
+    every picker then showed two identical entries. Now NAME_TAKEN, shown under the name in the server's words (js/
+    messages.js: they name the shop that has it), and nothing changes."""
+    # given two shops of m1
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    sign_in(page, app, "m1")
+    # when Desert is renamed " MAPLE "
+    row = page.locator("tbody tr", has_text="Desert Bloom Supply")
+    row.get_by_role("button", name="Rename Desert").click()
+    name_box = row.get_by_label("New name for Desert")
+    name_box.fill(" MAPLE ")
+    name_box.press("Enter")
+    # then the refusal is under the field, naming the shop that has the name, and the field keeps the focus
+    expect(row.get_by_role("alert")).to_have_text(
+        "Another of your shops is named “Maple”: give this one a name none of your other shops has (names are "
+        "compared ignoring upper and lower case and spaces at either end)."
+    )
+    expect(name_box).to_be_focused()
+    expect(name_box).to_have_attribute("aria-invalid", "true")
+    name_box.press("Escape")
+    assert sorted(e["node"]["name"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"]) == ["Desert", "Maple"]
+    # and Add store under "maple" is refused at its name, pointing to Re-authorize, before TikTok is opened
+    add_us_store(page, "maple")
+    expect(page.locator("#name-error")).to_have_text(
+        "Another of your shops is named “Maple”: give this new shop a name none of your other shops has (names are "
+        "compared ignoring upper and lower case and spaces at either end). To renew the authorization of “Maple”, "
+        "Re-authorize it instead."
+    )
+    expect(page.get_by_label("Custom shop name")).to_be_focused()
+    assert "/oauth/authorize" not in page.url
+    # and a name another shop takes between Add store and the consent's return: the shop is connected numbered, and
+    # the console says why (the payload's requestedName), rather than sending the merchant through TikTok again
+    page.get_by_label("Custom shop name").fill("Pine")
+    page.get_by_label("TikTok Shop region").select_option("SG")
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(re.compile(r".*/oauth/authorize\?.*"))
+    edges = app.graphql(SHOPS, None, "m1")["shops"]["edges"]
+    desert = next(e["node"]["id"] for e in edges if e["node"]["name"] == "Desert")
+    renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": desert, "name": "PINE"}}, "m1")["shopRename"]
+    assert renamed["userErrors"] == []
+    approve(page, "sg-local")
+    expect(page.locator("#notice")).to_contain_text(
+        "“Pine (2)” is connected (“Pine” is the name of another of your shops now, so it got a number: rename it at "
+        "will)."
+    )
+
+
 LINES_OF_TEXT = """el => { const range = document.createRange(); range.selectNodeContents(el);
   return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size; }"""
 

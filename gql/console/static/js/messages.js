@@ -11,6 +11,9 @@ const RETRY_LATER = {
 export const USER_ERRORS = {
   INVALID_INPUT: "Something in the form is not valid. Check the fields and try again.",
   INVALID_NAME: "Enter a shop name of 1 to 64 characters, without line breaks or control characters.",
+  // No two of a merchant's shops share a name (domain.shops folded_shop_name; tryout60 F3): `explain` shows the
+  // server's message instead when there is one, since it names the shop that has the name.
+  NAME_TAKEN: "Another of your shops already has this name (upper and lower case and spaces at either end do not count). Choose a name none of your other shops has.",
   UNSUPPORTED_REGION: `That region is not supported. Shops can be connected in ${REGIONS}.`,
   REGION_NOT_CONFIRMED: `Confirm that your TikTok Shop is a local shop in ${REGIONS}.`,
   CROSS_BORDER_SHOP: `This TikTok Shop is a cross-border shop. Only local shops in ${REGIONS} can be connected.`,
@@ -112,6 +115,9 @@ export function explain(error) {
   if (code === "INVALID_INPUT" && error?.message) return `Not saved: ${error.message.replace(/\.$/, "")}.`;
   // A name too long is told its length in characters and code points (an emoji takes several): show it.
   if (code === "INVALID_NAME" && error?.message) return `${sentence} ${error.message}`;
+  // A name taken is told which shop has it ("Another of your shops is named “Maple”: give this one a name none of
+  // your other shops has (...)."), and Add store's refusal how to renew that shop instead (Re-authorize): show it.
+  if (code === "NAME_TAKEN" && error?.message) return error.message;
   return sentence;
 }
 

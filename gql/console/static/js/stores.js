@@ -29,7 +29,7 @@ const SHOP_DELETIONS = "subscription StoreShopsDeleted { shopsDeleted }";
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
 const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
   shopAuthorizationComplete(input: $input) { shop { id name } reauthorized alreadyConnected previousName
-    userErrors { code message field } } }`;
+    requestedName userErrors { code message field } } }`;
 
 /** What TikTok's redirect brought back through Shopbridge's callback, removed from the address bar: a hand-off
  * (`?code=…&state=…` or `?error=…&state=…`) for the merchant signed in here to complete, or `?error=CODE` alone. */
@@ -69,9 +69,14 @@ export async function completeReturnOutcome(outcome, token) {
       };
     }
     if (result.reauthorized) return { kind: "success", message: `${name} is re-authorized.` };
+    // The name typed was taken by another of the merchant's shops after Add store began (`requestedName`): the shop
+    // was connected with a number rather than refused after TikTok's consent (domain.services.shops _free_name).
+    const numbered = result.requestedName
+      ? ` (“${result.requestedName}” is the name of another of your shops now, so it got a number: rename it at will)`
+      : "";
     return {
       kind: "success",
-      message: `${name} is connected. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
+      message: `${name} is connected${numbered}. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
     };
   } catch (exc) {
     return { kind: "error", message: exc instanceof ApiError ? explain(exc) : explain("INTERNAL") };
