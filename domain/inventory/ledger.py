@@ -1522,6 +1522,63 @@ def unseen_back_on_hand(
     return 0
 
 
+# The reason of the movement that gives a record's units back for a line a count before the delete covered
+# (`counted_unseen_back_on_hand`; stable: tests, console)
+COUNTED_BEFORE_DELETE_REASON = "shop connected again: sold unseen, counted before the delete"
+
+
+def counted_unseen_units(
+    move: Transition, quantity: int, counted_at: datetime | None, shipped_by: datetime | None = None
+) -> int:
+    """The units of a line of `quantity` units whose first move `move` deducts nothing from its item because the
+    merchant's count of that item covered its shipment: `quantity` when `move` is DEDUCTED on an item with no
+    counters moved and the count at `counted_at` (the item's last count made in or after the second the units left
+    the shelf by, as the caller read it for `move`; None: none) covers the shipment (`counted_after_shipment`, the
+    shipment dated by `shipped_by`, `left_shelf_by`, bounded by the move's `order_updated_at`); else 0.
+
+    Such a line is a sale its shop's delete may have taken off as sold unseen (`deleted_shop_holds`) although the
+    count had found its units gone already: `back_from_counted_unseen` lets it take those units (review61 F6). A
+    line that deducted its units (`unseen_units`) takes them by `back_from_unseen` instead."""
+    if move.state is not LineState.DEDUCTED or move.inventory_item_id is None or move.movement is not None:
+        return 0
+    if move.on_hand_delta or move.reserved_delta or counted_at is None:
+        return 0
+    left_by = move.order_updated_at if shipped_by is None else min(shipped_by, move.order_updated_at)
+    return quantity if counted_after_shipment(left_by, counted_at) else 0
+
+
+def back_from_counted_unseen(created_at: datetime, sold_before: datetime, units: int, covered: int) -> int:
+    """How many of `units` (> 0), units its shop's delete took off an item as sold unseen (`deleted_shop_holds`, the
+    hold's last push `sold_before`), a line of that SKU on that item first seen by the same merchant's shop of that
+    TikTok shop connected again takes when a count covered its shipment (`covered`: `counted_unseen_units`, its
+    units, > 0): at most `covered` when its order was made at or before `sold_before` (TikTok's `create_time`, whole
+    seconds), as `back_from_unseen`; else 0. The record's units so taken are spent; whether they go back on on-hand
+    is `counted_unseen_back_on_hand`'s rule."""
+    return 0 if created_at > sold_before else min(units, covered)
+
+
+def counted_unseen_back_on_hand(units: int, counted_since_delete: datetime | None) -> int:
+    """How many of `units`, a delete's record of units sold unseen taken by a line whose shipment a count covered
+    (`back_from_counted_unseen`), go back on the record's item's on-hand: all of them when the merchant has not
+    counted the item since that delete (`counted_since_delete`: the last count at or after the record's
+    `deleted_shop_holds.deleted_at`; None: none), else none.
+
+    The rule (review61 F6; decided, with its conservative sides kept): the count that covered the shipment was made
+    before the delete, and found the sale's units gone already; the push after it still held them back (while the
+    sale is unseen its drop at TikTok may be an order not yet shipped, still on the shelf the count saw: holding is
+    the undersell side, never an oversell), and the delete, which cannot tell, took them off on-hand as sold unseen
+    a second time (HAT pushed 20, a sale of 3 shipped unseen, the shelf counted 18, the delete 15, and 15 for good
+    after the reconnect: its line, covered by the count, deducted nothing and left the record). Now that the sale is
+    seen and its shipment dated before the count, that second deduction is known to be one: the units go back, a
+    movement of their own (`MovementKind.CORRECTED`, reason `COUNTED_BEFORE_DELETE_REASON`). A count since the
+    delete set on-hand to the shelf after the delete's deduction: the truth as of its time, nothing goes back (as
+    `unseen_back_elsewhere`, and holds60's give-back of a record no sale explains). Either way the record's units are
+    spent: the line is the sale they stood for (a later line of the SKU takes nothing of them, and the scheduler's
+    give-back, `domain.inventory.unexplained`, finds no record). A TikTok shop never connected again keeps the
+    delete's deduction: without the sale's order, its shipment cannot be dated against the count."""
+    return units if counted_since_delete is None else 0
+
+
 def unseen_back_elsewhere(units: int, counted_at: datetime | None) -> int:
     """How many of `units`, the units a line's first move takes back from its shop's delete's record of units sold
     unseen (`back_from_unseen`) when the record names another item than the one the move counts on, go back on the

@@ -26,12 +26,15 @@ from domain.inventory.ledger import (
     StockEffect,
     StockLine,
     Transition,
+    back_from_counted_unseen,
     back_from_unseen,
     back_from_unseen_elsewhere,
     back_with_its_shop,
     count_in_seed,
     counted_after_shipment,
     counted_under_a_deleted_link,
+    counted_unseen_back_on_hand,
+    counted_unseen_units,
     deducted_on_copy,
     first_link_here,
     first_seen_unlinked,
@@ -1102,6 +1105,42 @@ def test_units_sold_unseen_held_on_another_item_go_back_there_even_when_a_count_
     assert back_from_unseen_elsewhere(Transition(HISTORICAL, DEDUCT, NEWER, "B"), OLDER, APPLIED, 2, 2) == 0
     assert back_from_unseen_elsewhere(Transition(RELEASED, RELEASE, NEWER, "B"), OLDER, APPLIED, 2, 2) == 0
     assert back_from_unseen_elsewhere(Transition(PENDING, RESERVE, NEWER, None), OLDER, APPLIED, 2, 2) == 0
+
+
+# a first move of a line of 2 units on item "A", the last count of "A" in or after the second its units left the
+# shelf (at COUNTED, or none), the shipment dated OLDER -> the units a count covered (`counted_unseen_units`)
+COUNTED_UNSEEN_UNITS = [
+    # deducted nothing: the count after the shipment found its units gone (review61 F6)
+    pytest.param(Transition(DEDUCTED, DEDUCT, NEWER, "A"), COUNTED, OLDER, 2, id="covered"),
+    # the same move with no count read, or a count of the shipment's second or before it: not covered
+    pytest.param(Transition(DEDUCTED, DEDUCT, NEWER, "A"), None, OLDER, 0, id="no-count"),
+    pytest.param(Transition(DEDUCTED, DEDUCT, NEWER, "A"), COUNTED, COUNTED, 0, id="count-of-the-shipments-second"),
+    # a deduction of its units (it takes the record by `back_from_unseen`), a reservation, history, a line waiting
+    pytest.param(Transition(DEDUCTED, DEDUCT, NEWER, "A", -2, 0, MOVED_DEDUCTED), COUNTED, OLDER, 0, id="deducted"),
+    pytest.param(Transition(RESERVED, RESERVE, NEWER, "A", 0, 2, MOVED_RESERVED), COUNTED, OLDER, 0, id="open"),
+    pytest.param(Transition(HISTORICAL, DEDUCT, NEWER, "A"), COUNTED, OLDER, 0, id="history"),
+    pytest.param(Transition(PENDING, DEDUCT, NEWER, "A"), COUNTED, OLDER, 0, id="waiting"),
+    pytest.param(Transition(DEDUCTED, DEDUCT, NEWER, None), COUNTED, OLDER, 0, id="on-no-item"),
+]
+
+
+@pytest.mark.parametrize(("move", "counted_at", "shipped_by", "expected"), COUNTED_UNSEEN_UNITS)
+def test_a_first_deduction_a_count_covered_counts_its_units_as_a_sale_the_delete_may_have_held(
+    move: Transition, counted_at: datetime | None, shipped_by: datetime, expected: int
+) -> None:
+    assert counted_unseen_units(move, 2, counted_at, shipped_by) == expected
+
+
+def test_a_held_sale_a_count_before_the_delete_covered_gives_the_deletes_second_deduction_back() -> None:
+    # given a record of 3 units a delete took off "A" as sold unseen (its hold's last push at APPLIED), and a line of
+    # 2 units first seen shipped, covered by a count: it takes up to its units, made at or before that push
+    assert back_from_counted_unseen(OLDER, APPLIED, 3, 2) == 2
+    assert back_from_counted_unseen(APPLIED, APPLIED, 1, 2) == 1
+    assert back_from_counted_unseen(NEWER, APPLIED, 3, 2) == 0  # (made after the push: not a sale it held)
+    # then they go back on "A" when "A" was not counted since the delete (the covering count was before it, and
+    # the delete took them off a second time); a count since the delete set the truth: none back (review61 F6)
+    assert counted_unseen_back_on_hand(2, None) == 2
+    assert counted_unseen_back_on_hand(2, NEWER) == 0
 
 
 # an order made at `made`, and a link of its SKU to item "A" that took effect at OLDER and went with its shop's delete

@@ -75,6 +75,7 @@ from adapters.db.tables import orders as orders_table
 from domain.catalog import Order
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import (
+    COUNTED_BEFORE_DELETE_REASON,
     DELETED_LINE_KEPT,
     EARLIER_PERIOD,
     LINE_ITSELF,
@@ -84,11 +85,14 @@ from domain.inventory.ledger import (
     Relinked,
     StockEffect,
     Transition,
+    back_from_counted_unseen,
     back_from_unseen,
     back_from_unseen_elsewhere,
     back_with_its_shop,
     counted_in_stock,
     counted_under_a_deleted_link,
+    counted_unseen_back_on_hand,
+    counted_unseen_units,
     deducted_on_copy,
     first_link_here,
     kept_pause,
@@ -357,6 +361,7 @@ async def _apply_chunk(
                 after_link = after_link or was_linked_to is not None
             seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
             reason = None
+            covering = None  # (the count since its shipment a first deduction read: `_UnseenHolds.take`)
             deducted_from = None if seen or pending_on is not None else record
             if deducted_from is not None and deducted_from[0] == item_id:
                 # the shop's delete deducted it from this very item: it comes back as it was, never taken twice, or as
@@ -447,11 +452,12 @@ async def _apply_chunk(
                             counted_at=counted_at,
                             shipped_by=shipped_by,
                         )
+                covering = counted_at
             if deducted_from is not None and not (move is not None and _waits_unseen(move)):
                 served.append(key)  # (a line waiting for its SKU's link keeps it: `relink_lines` counts it back)
             elif unseen is not None and move is not None and current is None:
                 # (that delete took it off as sold unseen: back, on the move's item or on the hold's)
-                back = unseen.take(sku_id, move, created_at, write, order_id, units, shipped_by)
+                back = unseen.take(sku_id, move, created_at, write, order_id, units, shipped_by, covering)
                 move, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not move else reason)
             if seen or (pending_on is not None and item_id is not None):
                 served.append(key)  # (a waiting line: its row remembers the item now; on no link yet, `relink_lines`
@@ -593,19 +599,28 @@ class _UnseenHolds:
         order_id: str,
         quantity: int,
         shipped_by: datetime | None = None,
+        counted_at: datetime | None = None,
     ) -> Transition:
         """`move` (of a line of `quantity` units) with the units it takes back on its own on-hand added (itself when
         none); units of a record of another item go back there, as a movement of `write` (the move's kind, for order
         `order_id`), whatever the move takes on its own item (`ledger.back_from_unseen_elsewhere`). `shipped_by`: the
-        shipment's date as the count rule reads it (`ledger.left_shelf_by`; None: the move's update time)."""
+        shipment's date as the count rule reads it (`ledger.left_shelf_by`; None: the move's update time).
+        `counted_at`: the last count of the move's item in or after that second, as the caller read it for `move`
+        (None: none, or not read): a move that deducts nothing because that count covered its shipment takes the
+        records of its own item all the same (`ledger.counted_unseen_units`), and gives them back as a CORRECTED
+        movement of `write` when that item was not counted since their delete (`ledger.counted_unseen_back_on_hand`,
+        review61 F6); the move itself is returned as it is."""
         taken = back = 0
         kind = (MovementKind.DEDUCTED if move.state is LineState.DEDUCTED else MovementKind.RESERVED).value
+        covered = counted_unseen_units(move, quantity, counted_at, shipped_by)
         for record in self.records.get(tiktok_sku_id, []):
             own = record[4] == move.inventory_item_id
-            left = (unseen_units(move) if own else quantity) - taken
+            left = ((unseen_units(move) or covered) if own else quantity) - taken
             if record[1] <= 0 or left <= 0:
                 continue
-            if own:
+            if own and covered:
+                units = min(left, back_from_counted_unseen(created_at, record[2], record[1], covered))
+            elif own:
                 units = min(left, back_from_unseen(move, created_at, record[2], record[1]))
             else:
                 units = min(left, back_from_unseen_elsewhere(move, created_at, record[2], record[1], quantity))
@@ -614,7 +629,12 @@ class _UnseenHolds:
             record[1] -= units
             taken += units
             self.changed.append((tiktok_sku_id, record))
-            if own:
+            if own and covered:
+                if given := counted_unseen_back_on_hand(units, record[3]):
+                    write.count(
+                        record[4], given, 0, MovementKind.CORRECTED.value, COUNTED_BEFORE_DELETE_REASON, order_id
+                    )
+            elif own:
                 back += unseen_back_on_hand(units, move, record[3], shipped_by)
             elif elsewhere := unseen_back_elsewhere(units, record[3]):
                 write.count(record[4], elsewhere, 0, kind, _CONNECTED_AGAIN_UNSEEN, order_id)
@@ -1487,7 +1507,7 @@ async def relink_lines(
             if waited and key not in deducted and unseen is not None and made is not None and relinked.moves:
                 back = unseen.take(
                     row.tiktok_sku_id, relinked.moves[-1], made, write, row.tiktok_order_id, line.quantity,
-                    shipped_by.get(row.tiktok_order_id),
+                    shipped_by.get(row.tiktok_order_id), counted_at,
                 )  # (the last)  # fmt: skip
                 if back is not relinked.moves[-1]:
                     relinked = relinked._replace(moves=(*relinked.moves[:-1], back))
