@@ -576,7 +576,10 @@ class _UnseenHolds:
     last count since that delete: `take` gives a first move some back (`ledger.back_from_unseen`), on the move's own
     on-hand when the record names the item it counts on (unless counted since, `ledger.unseen_back_on_hand`), else
     on the record's item (`ledger.unseen_back_elsewhere`: a hold is of its SKU, and the sale may count on the item of
-    an earlier link, hold58); `save` writes what is left (a record taken back whole goes). On PostgreSQL the caller
+    an earlier link, hold58); a first move that deducts nothing because a count covered its shipment takes its own
+    item's records too, and gives them back unless that item was counted since the delete
+    (`ledger.counted_unseen_units`, `counted_unseen_back_on_hand`, review61 F6); `save` writes what is left (a record
+    taken back whole goes). On PostgreSQL the caller
     holds every record's item (`_held_unseen_items`, locked with the batch's others in id order) and passes the items
     it holds as `held`: a record of another is left as it is (none should be: records come only from deletes)."""
 
