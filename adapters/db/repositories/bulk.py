@@ -200,22 +200,24 @@ async def _copy_upsert(
     return []
 
 
-async def insert_records(session: AsyncSession, table_name: str, records: Sequence[Record]) -> None:
-    """Insert `records` (as `upsert_records` takes them) whose keys no row of `table_name` holds, nor can until the
-    caller's transaction ends: on PostgreSQL one COPY straight into the table (no temporary table, no ON CONFLICT;
-    a key there after all fails it), on SQLite `upsert_records`' statement. The same precondition as there: the
-    caller's transaction has begun."""
+async def insert_records(
+    session: AsyncSession, table_name: str, records: Sequence[Record], *, driver_form: bool = False
+) -> None:
+    """Insert `records` (as `upsert_records` takes them, `driver_form` too) whose keys no row of `table_name` holds,
+    nor can until the caller's transaction ends: on PostgreSQL one COPY straight into the table (no temporary table,
+    no ON CONFLICT; a key there after all fails it), on SQLite `upsert_records`' statement. The same precondition as
+    there: the caller's transaction has begun."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await run_to_completion(_copy_insert(session, table_name, records))
+        await run_to_completion(_copy_insert(session, table_name, records, driver_form))
     else:
-        await upsert_records(session, table_name, records)
+        await upsert_records(session, table_name, records, driver_form=driver_form)
 
 
-async def _copy_insert(session: AsyncSession, table_name: str, rows: Sequence[Record]) -> None:
+async def _copy_insert(session: AsyncSession, table_name: str, rows: Sequence[Record], driver_form: bool) -> None:
     plan = _PLANS[table_name]
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
-    records = plan.records(rows, times_as_text=False)
+    records = rows if driver_form else plan.records(rows, times_as_text=False)
     await driver.copy_records_to_table(table_name, records=records, columns=plan.columns)
 
 

@@ -1,0 +1,78 @@
+"""An orders batch's writes on PostgreSQL, the server's work per record (bench/README.md, "Server work per record,
+stop 61"): what a batch of orders nobody stored yet (a first import's) skips, counted on the server and in the
+statements sent, and that a batch of stored orders still goes the upsert's way.
+
+- The orders the fingerprint read found new, and every line item written, go by COPY straight into `orders` and
+  `line_items` (`SqlCatalogRepository._write_orders_pg`): the temporary tables an upsert loads through
+  (`bulk.upsert_records`) are never made. Counted in `pg_class`, which lists every session's temporary tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from adapters.crypto import TokenCipher
+from adapters.db.tables import line_items, orders
+from domain.shops import Shop
+from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
+
+_TEMPORARY = text("SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'shopbridge_load_%'")
+
+
+@pytest.fixture
+async def world(postgres_url: str, cipher: TokenCipher) -> AsyncIterator[Pool]:
+    async with postgres_pool(postgres_url, cipher) as world:
+        yield world
+
+
+async def _temporary_tables(world: Pool) -> set[str]:
+    """The upserts' temporary tables that exist now, in any session (the pool's connections keep theirs)."""
+    async with world.db.read_sessionmaker() as session:
+        return set((await session.execute(_TEMPORARY)).scalars())
+
+
+async def _stored(world: Pool, shop: Shop) -> tuple[dict[str, str], dict[str, int]]:
+    """(TikTok order id -> status, TikTok order id -> line items) of the shop."""
+    async with world.db.read_sessionmaker() as session:
+        statuses = dict((await session.execute(select(orders.c.tiktok_order_id, orders.c.status))).all())
+        per_order = select(orders.c.tiktok_order_id, func.count(line_items.c.id)).join(
+            line_items, line_items.c.order_id == orders.c.id
+        )
+        lines = dict((await session.execute(per_order.where(orders.c.shop_id == shop.id).group_by(orders.c.id))).all())
+    return statuses, lines
+
+
+async def test_new_orders_and_their_line_items_go_straight_into_their_tables(world: Pool) -> None:
+    # given a shop with a linked SKU
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "MUG", 9)))
+    # when a batch of orders none of which is stored is written (a first import's)
+    await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", "s1"), order("o2", "UNPAID", "s1"))
+    # then they are stored, their line items too, and neither went through an upsert's temporary table
+    assert await _stored(world, shop) == ({"o1": "AWAITING_SHIPMENT", "o2": "UNPAID"}, {"o1": 2, "o2": 1})
+    made = await _temporary_tables(world)
+    assert not made & {"shopbridge_load_orders", "shopbridge_load_line_items"}, made
+    assert await world.counts("MUG") == (9, 3, 6)  # the pool saw the batch as before: three units reserved
+
+
+async def test_a_batch_with_stored_orders_upserts_them_and_replaces_their_line_items(world: Pool) -> None:
+    # given a shop whose order o1 (two lines) is stored
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "MUG", 9)))
+    first = order("o1", "AWAITING_SHIPMENT", "s1", "s1")
+    await world.orders(shop, first)
+    # when a batch brings o1 again, changed (one line cancelled away, shipped), beside a new order o3
+    later = first.updated_at + timedelta(minutes=5)
+    changed = replace(order("o1", "AWAITING_COLLECTION", "s1"), updated_at=later)
+    await world.orders(shop, changed, order("o3", "AWAITING_SHIPMENT", "s1"))
+    # then o1 holds its new version with its one line, o3 is stored, and o1 went by the upsert (its temporary table)
+    assert await _stored(world, shop) == ({"o1": "AWAITING_COLLECTION", "o3": "AWAITING_SHIPMENT"}, {"o1": 1, "o3": 1})
+    assert "shopbridge_load_orders" in await _temporary_tables(world)
+    # and an older version of o1 written again changes nothing (the upsert's rule, kept)
+    await world.orders(shop, first)
+    assert (await _stored(world, shop))[0]["o1"] == "AWAITING_COLLECTION"
