@@ -5,6 +5,8 @@ statements sent, and that a batch of stored orders still goes the upsert's way.
 - The orders the fingerprint read found new, and every line item written, go by COPY straight into `orders` and
   `line_items` (`SqlCatalogRepository._write_orders_pg`): the temporary tables an upsert loads through
   (`bulk.upsert_records`) are never made. Counted in `pg_class`, which lists every session's temporary tables.
+- The ledger's stored rows of the batch's orders are read again, once their items are held, only when the held read
+  found some (`ledger._apply_chunk`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from adapters.crypto import TokenCipher
-from adapters.db.tables import line_items, orders
+from adapters.db.tables import line_items, order_line_stock, orders
 from domain.shops import Shop
-from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product
+from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product, statements_run
 
 _TEMPORARY = text("SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'shopbridge_load_%'")
 
@@ -45,6 +47,11 @@ async def _stored(world: Pool, shop: Shop) -> tuple[dict[str, str], dict[str, in
         )
         lines = dict((await session.execute(per_order.where(orders.c.shop_id == shop.id).group_by(orders.c.id))).all())
     return statuses, lines
+
+
+def _ledger_reads(statements: list[str]) -> int:
+    table = order_line_stock.name
+    return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT") and f"FROM {table}" in s)
 
 
 async def test_new_orders_and_their_line_items_go_straight_into_their_tables(world: Pool) -> None:
@@ -76,3 +83,22 @@ async def test_a_batch_with_stored_orders_upserts_them_and_replaces_their_line_i
     # and an older version of o1 written again changes nothing (the upsert's rule, kept)
     await world.orders(shop, first)
     assert (await _stored(world, shop))[0]["o1"] == "AWAITING_COLLECTION"
+
+
+async def test_the_ledger_reads_a_batchs_stored_rows_only_when_the_batch_has_some(world: Pool) -> None:
+    # given a shop with a linked SKU
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "MUG", 9)))
+    engine = world.db.write_engine.sync_engine
+    # when a batch of orders with no ledger rows yet is applied
+    with statements_run(engine) as statements:
+        await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1"))
+    # then the ledger is read once (the held read, which finds no row), not again for its stored rows
+    assert _ledger_reads(statements) == 1, statements
+    # when the same order comes back cancelled: its row is read (held), then re-read once its item is held
+    later = order("o1", "CANCELLED", "s1")
+    with statements_run(engine) as statements:
+        await world.orders(shop, replace(later, updated_at=later.updated_at + timedelta(minutes=5)))
+    assert _ledger_reads(statements) == 2, statements
+    # and the pool moved it once each time: reserved, then released
+    assert await world.counts("MUG") == (9, 0, 9)
