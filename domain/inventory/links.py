@@ -343,6 +343,45 @@ def holds_for(
     return unlinked_item_id if left_by_import(state, source) or unlinked_at is not None else None
 
 
+def hold_item(
+    held_quantity: int,
+    held_item_id: str | None,
+    state: str,
+    item_id: str | None,
+    unlinked_item_id: str | None,
+    source: str,
+    unlinked_at: datetime | None = None,
+) -> str | None:
+    """The item a link's own hold belongs to: the item the sales it stands for were made under, whose shelf they
+    ship from. Its other links subtract the hold (`LinkedSku.held_elsewhere`), a delete of the shop within the hold's
+    horizon takes it off that item's on-hand (`ledger.release_shop`), and a hand move keeps or moves it by that item
+    (`links._left_by_move`). From the link's stored columns: `held_quantity`, `held_item_id` (migration 0056),
+    `state` (a `LinkState` value or `DROPPED`), `item_id` (`inventory_item_id`), `unlinked_item_id`, `source` (a
+    `LinkSource` value), `unlinked_at`. None: no hold, or a hold of no item. The cases, first match:
+
+    1. No units held (`held_quantity` <= 0): None.
+    2. The hold recorded its item (`held_item_id`, migration 0056; review60b F1, fence60c): that item, whatever the
+       link names now. A push records it (`inventory_push_links._items_of_push`, in SQL, as the UPDATE must read the
+       row it writes): a hold begun at the push is of the record the push measured from (`pushed_item_id` as it
+       was; none: the item pushed for, whose baseline it measured from), so a SKU linked by hand from CAP to HAT
+       whose move kept CAP's record (the read older than CAP's push) has HAT's push hold CAP's unseen sale as CAP's;
+       a hold carried (its `held_since` unchanged) keeps its item. A link moved back to the item of its moved hold
+       holds it as that item's (`links._hold_again`, fence60b), and a fence started anew keeps the units it keeps
+       with their item (`links._fence_anew`).
+    3. Recorded before migration 0056 (no `held_item_id`): the item `holds_for` infers from the link as it stands
+       (the item it names LINKED, DROPPED or EXCLUDED by a push; the one it remembers when an import or, since
+       migration 0036, the merchant's unlink left it).
+
+    (Before fence61 the delete and the other links' pushes used case 3 alone: a SKU linked by hand to HAT holding
+    CAP's sale had a delete take it off HAT, and CAP's other shops were pushed its units again until it was
+    ingested.) A link's moved hold (`moved_hold_item_id`, migration 0054) is another hold, of the item it names."""
+    if held_quantity <= 0:
+        return None
+    if held_item_id is not None:
+        return held_item_id
+    return holds_for(state, item_id, unlinked_item_id, source, unlinked_at)
+
+
 def left_by_import(state: str, source: str) -> bool:
     """Whether a link without its item (`state`: `sku_links.state`; `source`: a `LinkSource` value) was left so by a
     products import, remembering the item its SKU's sales were placed on: AMBIGUOUS, NO_SELLER_SKU, LONG_SELLER_SKU

@@ -17,6 +17,7 @@ from domain.inventory.links import (
     back_from_drop,
     counts_orders,
     ended_period,
+    hold_item,
     holds_for,
     left_by_import,
     on_seed,
@@ -368,3 +369,26 @@ def test_a_link_back_after_an_unlink_to_an_item_the_sku_had_a_period_of_keeps_th
     ambiguous = (AMBIGUOUS.value, None, LinkSource.AUTO.value, "item-b", unlinked_at)
     assert resumed_pause(*ambiguous, "item-a", True, now) is None
     assert resumed_pause(UNLINKED.value, None, LinkSource.MANUAL.value, "item-b", None, "item-a", True, now) is None
+
+
+@pytest.mark.parametrize(
+    ("held", "held_item", "state", "item", "remembered", "source", "unlinked_at", "expected"),
+    [
+        # 1. nothing held: no item, whatever the link names or recorded
+        (0, "cap", LINKED.value, "hat", None, MANUAL.value, None, None),
+        # 2. recorded (migration 0056): a SKU linked by hand from CAP to HAT whose push held CAP's sale is CAP's
+        (3, "cap", LINKED.value, "hat", None, MANUAL.value, None, "cap"),
+        (3, "cap", UNLINKED.value, None, "hat", MANUAL.value, datetime(2026, 12, 1, tzinfo=UTC), "cap"),
+        (3, "cap", DROPPED, "hat", None, AUTO.value, None, "cap"),
+        # 3. recorded before 0056: `holds_for`'s inference from the link as it stands
+        (3, None, LINKED.value, "hat", None, MANUAL.value, None, "hat"),
+        (3, None, AMBIGUOUS.value, None, "hat", AUTO.value, None, "hat"),
+        (3, None, UNLINKED.value, None, "hat", MANUAL.value, None, None),
+    ],
+    ids=["none-held", "recorded", "recorded-unlinked", "recorded-dropped", "linked", "left-by-import", "before-0036"],
+)  # fmt: skip
+def test_a_hold_belongs_to_the_item_it_recorded_else_to_the_one_its_link_holds_for(
+    held: int, held_item: str | None, state: str, item: str | None, remembered: str | None, source: str,
+    unlinked_at: datetime | None, expected: str | None,
+) -> None:  # fmt: skip
+    assert hold_item(held, held_item, state, item, remembered, source, unlinked_at) == expected

@@ -299,7 +299,10 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None) 
     units (begun at `held_since`) stand for were made under: a hold carried (its start unchanged) keeps its item, a
     hold begun now is of the record it measured from (`pushed_item_id` as it was: a SKU linked by hand from CAP to
     HAT, CAP's record kept, has HAT's push hold CAP's unseen sale), or of the pushed item without one (a first push
-    measures from a baseline of this item's link); none without a hold."""
+    measures from a baseline of this item's link); none without a hold. This CASE is the write side of
+    `domain.inventory.links.hold_item`'s case 2 (the rule's one statement is there), kept in SQL: the carried test
+    and the record's item must be read from the row as the UPDATE finds it, not as the push read it (a hand link
+    change may rewrite them between the two)."""
     pushed_for = _links.inventory_item_id if item_id is None else literal(item_id, _links.pushed_item_id.type)
     carried = and_(
         _links.held_item_id.is_not(None),

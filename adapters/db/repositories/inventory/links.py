@@ -57,7 +57,7 @@ from domain.inventory.links import (
     auto_link,
     back_from_drop,
     ended_period,
-    holds_for,
+    hold_item,
     link_compared,
     paused_since,
     relink_needed,
@@ -674,15 +674,13 @@ def _pushed_for(previous: Any) -> str | None:
 
 
 def _held_for(previous: Any | None) -> str | None:
-    """The item the sales a stored link's hold stands for were made under: the one its push recorded (`held_item_id`,
-    migration 0056, review60b F1); recorded before it, the item the hold counts for (`domain.inventory.links.
-    holds_for`; None: none, or no link)."""
+    """The item the sales a stored link's hold stands for were made under (`domain.inventory.links.hold_item`; None:
+    no hold, or no link)."""
     if previous is None:
         return None
-    if previous.held_quantity > 0 and previous.held_item_id is not None:
-        return str(previous.held_item_id)
     p = previous
-    return holds_for(p.state, p.inventory_item_id, p.unlinked_item_id, p.source, p.unlinked_at)
+    return hold_item(p.held_quantity, p.held_item_id, p.state, p.inventory_item_id, p.unlinked_item_id, p.source,
+                     p.unlinked_at)  # fmt: skip
 
 
 def _kept(previous: Any, item_id: str | None, now: datetime) -> tuple[_Remembered, datetime | None]:
