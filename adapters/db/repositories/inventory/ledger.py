@@ -134,7 +134,7 @@ from domain.inventory.links import (
     LinkSource,
     LinkState,
     counts_orders,
-    holds_for,
+    hold_item,
     left_by_import,
     on_seed,
 )
@@ -1708,8 +1708,8 @@ async def release_shop(
     (`hold_changed`): the hold goes with the link, and nothing else would push them (the holder's push at the
     hold's end goes with the shop too); left as they were, the other shops showed those units fewer for good.
     The units such a hold still stands for (`domain.inventory_push.standing_units` within `hold_horizon`, less
-    those the ledger applied since its push; of the item the hold counts for, as `_held_elsewhere` reads it:
-    `domain.inventory.links.holds_for`) were sold at TikTok and not ingested, and never will be
+    those the ledger applied since its push; of the item the hold belongs to, as `_held_elsewhere` reads it:
+    `domain.inventory.links.hold_item`) were sold at TikTok and not ingested, and never will be
     now, while TikTok still has the merchant ship them: they leave their item's on-hand too (`DEDUCTED`, reason
     "shop deleted: sold unseen"), so `available` falls by what the other links subtracted and their pushes show what
     they showed. (Before, the hold went with the link and nothing took its place: the other shops were pushed those
@@ -1741,7 +1741,15 @@ async def release_shop(
         .join(inventory_items, inventory_items.c.id == sku_links.c.moved_hold_item_id)
         .where(sku_links.c.shop_id == shop_id, sku_links.c.moved_hold_quantity > 0)
     )
-    touched = {i for i in (await session.execute(held.union(linked, remembered, moved))).scalars() if i is not None}
+    # (and those its holds recorded, the items their sales were made under that still exist, `hold_item`: a SKU
+    # linked by hand from CAP to HAT whose push held CAP's sale holds for CAP, which it links no more; fence61)
+    recorded = (
+        select(sku_links.c.held_item_id)
+        .join(inventory_items, inventory_items.c.id == sku_links.c.held_item_id)
+        .where(sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0)
+    )
+    found = await session.execute(held.union(linked, remembered, moved, recorded))
+    touched = {i for i in found.scalars() if i is not None}
     # (and, when kept, those its links left without an item remember: `_record_links` keeps a period naming each, a
     # row whose foreign key takes a share lock on the item, which must not come out of id order)
     forgotten = select(sku_links.c.unlinked_item_id).where(
@@ -1783,7 +1791,8 @@ async def release_shop(
     holding = select(sku_links.c.inventory_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.inventory_item_id.is_not(None)
     )
-    held_on = sorted(set((await session.execute(holding)).scalars()))
+    # (and the items the holds recorded, whose other links subtract them: fence61; locked above, `recorded`)
+    held_on = sorted(set((await session.execute(holding)).scalars()) | {item for _, item, _, _ in sold_unseen})
     released = await write.flush(session, extra_dirty=held_on)
     # (the shop's own outbox rows, marked too, go with it: no push of it is queued)
     return PoolChange(released.item_ids | touched, released.push_shop_ids - {shop_id}, released.merchant_id)
@@ -1795,7 +1804,9 @@ async def _sold_unseen(
     """(TikTok SKU id, item id, units, the link's last push: `pushed_at`, else `now`) of the shop's links whose holds
     still stand (`standing_units`: recorded by its last push, within `hold_horizon` of `held_since`, less the units
     its shop's running count of the SKU gained since that push, `sku_ledger_units.ingested` less `ingested_at_push`),
-    on the item each counts for (`_held_elsewhere`'s rule, `domain.inventory.links.holds_for`); standing units only,
+    on the item each belongs to (`domain.inventory.links.hold_item`: the item the hold recorded, `held_item_id`,
+    migration 0056, while it exists; recorded before it, the item the link holds for, `holds_for`; fence61: a SKU
+    linked by hand from CAP to HAT whose push held CAP's unseen sale had it taken off HAT); standing units only,
     by TikTok SKU id. A link's moved hold (`moved_hold_*`, migration 0054: the sales of the item the merchant moved
     it from, made under it before the move's stock read and not ingested, `links._left_by_move`) stands the same way,
     from the running count at the move and sold before that read, on that item while it exists (review60 F3: the
@@ -1803,23 +1814,31 @@ async def _sold_unseen(
     hold, the larger of the two (both measure TikTok's fall of the same SKU, the later push's from its own record:
     the same unseen sale is not taken twice)."""
     links, units, moved_to = sku_links.c, sku_ledger_units.c, inventory_items.alias("moved_hold_item")
+    held_on = inventory_items.alias("held_item")  # (no foreign key: an item removed since is read as gone)
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
             links.held_since, links.ingested_at_push, units.ingested, links.tiktok_sku_id, links.pushed_at,
             links.unlinked_at, moved_to.c.id.label("moved_item_id"), links.moved_hold_quantity, links.moved_hold_since,
-            links.moved_hold_ingested_at_push, links.moved_hold_sold_before,
+            links.moved_hold_ingested_at_push, links.moved_hold_sold_before, links.held_item_id,
+            held_on.c.id.label("held_item_found"),
         )
         .select_from(
             sku_links.outerjoin(
                 sku_ledger_units, and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
             ).outerjoin(moved_to, moved_to.c.id == links.moved_hold_item_id)
+            .outerjoin(held_on, held_on.c.id == links.held_item_id)
         )
         .where(links.shop_id == shop_id, or_(links.held_quantity > 0, links.moved_hold_quantity > 0))
     )  # fmt: skip
     standing: list[tuple[str, str, int, datetime]] = []
     for row in (await session.execute(query.order_by(links.tiktok_sku_id))).all():
-        item_id = holds_for(row.state, row.inventory_item_id, row.unlinked_item_id, row.source, row.unlinked_at)
+        item_id = hold_item(
+            row.held_quantity, row.held_item_id, row.state, row.inventory_item_id, row.unlinked_item_id, row.source,
+            row.unlinked_at,
+        )  # fmt: skip
+        if row.held_item_id is not None and row.held_item_found is None:
+            item_id = None  # the item its sales were made under is gone: nothing of it to take off
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
         moved_since = (

@@ -1,0 +1,74 @@
+"""A hold belongs to the item its sales were made under (`domain.inventory.links.hold_item`: the item the hold
+recorded, `sku_links.held_item_id`, migration 0056), not to the item its link names now: CAP pushed 20, a sale of 3
+under CAP unseen, the SKU linked by hand to HAT (the move's read older than CAP's push: CAP's record kept), and HAT's
+push, measuring from CAP's record, holds CAP's 3 units back. A delete of the shop within the hold's horizon takes
+them off CAP's on-hand, whose shelf they ship from (fence61: off HAT's)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.e2e.fence_given import PushedSku, pushed_sku, second_after
+from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP
+from tests.e2e.test_inventory_pool import LINK
+from tests.e2e.test_inventory_push import ADJUST, pooled_items, stock_of
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+
+def _pushed_at(app: ShopbridgeServer, sku: PushedSku) -> Any:
+    (row,) = app.rows("SELECT pushed_at FROM sku_links WHERE tiktok_sku_id = :s", s=sku.tiktok_sku)
+    return row["pushed_at"]
+
+
+def _row_id(global_id: str) -> str:
+    """The row id of a Relay global id (`InventoryItem:<id>`, base64)."""
+    return base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode().split(":", 1)[1]
+
+
+def _cap_sale_held_under_hat(app: ShopbridgeServer) -> tuple[PushedSku, dict[str, Any]]:
+    """HAT (R61-HAT, 50; a delivery of 1 by hand: 51, an item the shop's delete keeps) and CAP (R61-CAP, 20) imported
+    into one shop, CAP's SKU pushed at 20; a sale of 3 of it at TikTok, unseen (TikTok 17); the SKU linked by hand to
+    HAT, whose push measures from CAP's record and holds the 3 back: 51 - 3 = 48. (CAP's SKU, HAT as first read)"""
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R61-HAT product", "skus": [{"seller_sku": "R61-HAT", "quantity": 50}]},
+    )  # fmt: skip
+    cap = pushed_sku(app, "R61-CAP", 20)
+    (hat,) = pooled_items(app, "R61-HAT")
+    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
+    assert done["inventoryAdjust"]["userErrors"] == []
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": cap.tiktok_sku, "quantity": 3})
+    second_after(time.time())
+    first = _pushed_at(app, cap)
+    linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": hat["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    wait_until(lambda: _pushed_at(app, cap) != first, what="HAT's push of CAP's SKU")
+    app.wait_for_idle_sync()
+    assert stock_of(app, tiktok_id, cap.tiktok_sku) == 48
+    held = app.rows("SELECT held_quantity, held_item_id FROM sku_links WHERE tiktok_sku_id = :s", s=cap.tiktok_sku)
+    assert held == [{"held_quantity": 3, "held_item_id": _row_id(cap.item["id"])}]
+    return cap, hat
+
+
+def _counts(app: ShopbridgeServer, seller_sku: str) -> tuple[int, int]:
+    (item,) = pooled_items(app, seller_sku)
+    return item["onHand"], item["available"]
+
+
+def test_a_delete_takes_a_hold_of_a_sale_made_under_another_item_off_that_item(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    app = app_factory(products=6, orders=0)
+    # given CAP's unseen sale of 3, held back by HAT's push of CAP's SKU (linked to HAT by hand)
+    cap, _ = _cap_sale_held_under_hat(app)
+    # when the merchant deletes the shop within the hold's horizon (the sale never ingested)
+    deleted = app.graphql(DELETE_SHOP, {"input": {"shopId": cap.shop["id"]}}, "m1")["shopDelete"]
+    assert deleted["userErrors"] == []
+    # then the 3 units leave CAP's shelf, which they ship from, and HAT keeps its 51 (before: CAP 20 for good, its
+    # other shops pushed 3 units that are gone; HAT 48, 3 units short)
+    assert (_counts(app, "R61-CAP"), _counts(app, "R61-HAT")) == ((17, 17), (51, 51))
