@@ -115,6 +115,22 @@ class LinkedSku:
     # Since when some of `restored_quantity` have been carried (UTC; migration 0053): past the hold's horizon they
     # make up for no release (`carried_restore`). None: none carried, or carried by a release before 0053.
     restored_since: datetime | None = None
+    # The items of the link's push record and of its hold (`sku_links.pushed_item_id`, `held_item_id`, migration
+    # 0056; None: not recorded): a hold begun by this push is of the record's item, one carried keeps its own
+    # (`domain.inventory.links.hold_item`), and a hold that changes makes that item's other links due too
+    # (`hold_items`), not only those of the item the link names.
+    pushed_item_id: str | None = None
+    held_item_id: str | None = None
+
+    @property
+    def hold_items(self) -> frozenset[str]:
+        """The items whose other links subtract this link's hold, before its push or after it (a hold begun then is
+        of its record's item, `pushed_item_id`; one read was of `held_item_id`; either, or the link's item when not
+        recorded: `domain.inventory.links.hold_item`): a push whose hold changes makes all their links due
+        (`hold_changed`). Mostly the link's item alone; after a hand move to another item, the item moved from too
+        (fence61: CAP's other shops were not pushed when HAT's push began holding CAP's unseen sale)."""
+        items = (self.inventory_item_id, self.pushed_item_id, self.held_item_id)
+        return frozenset(item for item in items if item is not None)
 
     @property
     def baseline(self) -> int | None:

@@ -1012,13 +1012,15 @@ def _held_elsewhere_since(links: Sequence[LinkedSku]) -> dict[str, datetime]:
 
 
 def _holds_moved(deps: PushDeps, links: Sequence[LinkedSku], outcome: ProductPushOutcome, now: datetime) -> set[str]:
-    """The items of the SKUs `outcome` records as pushed whose hold changes what their other links subtract
-    (`hold_changed`; `links` as read, their hold fields untouched by `_holding`)."""
+    """The items whose links subtract the hold of a SKU `outcome` records as pushed when that hold changes
+    (`hold_changed`; `LinkedSku.hold_items`: the SKU's item, and the items of its record and hold; `links` as read,
+    their hold fields untouched by `_holding`)."""
     return {
-        link.inventory_item_id
+        item
         for link in links
         if link.sku_id in outcome.pushed
         and hold_changed(link, outcome.held.get(link.sku_id, (0, None))[0], now, deps.hold_horizon)
+        for item in link.hold_items
     }
 
 

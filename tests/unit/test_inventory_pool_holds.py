@@ -62,6 +62,16 @@ def test_a_hold_changes_the_other_links_only_when_what_they_subtract_changes() -
     assert not hold_changed(held(0, HORIZON + timedelta(seconds=1)), 0, NOW, HORIZON)  # nothing was held
 
 
+def test_a_changed_hold_concerns_the_items_it_was_and_becomes_of_not_only_the_item_the_link_names() -> None:
+    # a link pushed and holding under its own item: that item alone
+    assert held(1, timedelta(minutes=1)).hold_items == {"i"}
+    # a SKU linked by hand from CAP to HAT, CAP's record kept: a hold its push begins is CAP's; one it carries is of
+    # the item it recorded (fence61: only HAT's other links were made due, and CAP's shops kept showing the sale)
+    moved = replace(held(1, timedelta(minutes=1)), inventory_item_id="hat", pushed_item_id="cap", held_item_id="cap")
+    assert moved.hold_items == {"hat", "cap"}
+    assert replace(moved, pushed_item_id="hat", held_item_id="old").hold_items == {"hat", "old"}
+
+
 def test_a_link_may_show_the_pool_less_the_other_links_holds() -> None:
     assert LinkedSku("s", "t", "p", "i", 10, (), held_elsewhere=3).pushable == 7
 

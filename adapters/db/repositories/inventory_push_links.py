@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -145,6 +145,8 @@ class LinkPushState:
                     intent_of(row.push_intent),
                     held_elsewhere_since=row.held_since_min,
                     restored_since=row.restored_since,
+                    pushed_item_id=row.pushed_item_id,
+                    held_item_id=row.held_item_id,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -397,6 +399,8 @@ def _linked_select(counted: bool, holds: bool) -> Select[Any]:
             _links.restored_since,
             _links.seeded_available,
             _links.push_intent,
+            _links.pushed_item_id,
+            _links.held_item_id,
             (func.coalesce(_units.ingested, 0) if counted else literal(0)).label("ingested"),
             (func.coalesce(_units.released, 0) if counted else literal(0)).label("released"),
             (items.on_hand - items.reserved - items.safety_stock).label("available"),
@@ -411,48 +415,99 @@ def _linked_select(counted: bool, holds: bool) -> Select[Any]:
 
 
 def _held_elsewhere() -> Any:
-    """`domain.inventory_push.standing_hold` summed over the item's other links that hold for it (any shop), as a
-    scalar subquery correlated with `sku_links` (0 when none holds): per link, the units it held back at its last
-    push (`held_quantity`, begun at or after `holds_since`: the horizon) less the units the ledger applied for it
-    since (its shop's running count now less `ingested_at_push`; a release subtracting nothing; no count kept: 0),
-    never below 0. Only links holding something are read (`held_quantity > 0`; by the item's indexes). The horizon
-    is the bind parameter `holds_since`.
+    """`domain.inventory_push.standing_hold` summed over the holds of the item's other links (any shop), as a scalar
+    subquery correlated with `sku_links` (0 when none stands): per link, the units it held back at its last push
+    (`held_quantity`, begun at or after `holds_since`: the horizon) less the units the ledger applied for it since
+    (its shop's running count now less `ingested_at_push`; a release subtracting nothing; no count kept: 0), never
+    below 0; and its moved hold the same way (`moved_hold_quantity` since `moved_hold_since`, less what the count
+    gained since `moved_hold_ingested_at_push`). Only links holding something are read, by the item's indexes. The
+    horizon is the bind parameter `holds_since`.
 
-    The links that hold for an item (`domain.inventory.links.holds_for`): those naming it LINKED, DROPPED from
-    their product or EXCLUDED by a push (`HOLDS_ON_ITS_ITEM`: no longer pushed, their held sale still ships from the
-    item's shelf; a DROPPED link's order reserves there once ingested, `counts_orders`), and those a products
-    import left without it that remember it (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED,
-    `LEFT_BY_IMPORT`, or DROPPED from their product after that, AUTO: `left_by_import`): the sale held back was
-    placed on the item's SKU and ships from its shelf, and once ingested it reserves (or deducts) on that item
-    (`domain.inventory.ledger.first_seen_unlinked`), raising the link's running count, which then replaces the hold
-    as for a LINKED link. Before, the hold stopped counting at the import (or the drop, or the push's exclusion, or
-    the drop of a SKU an import had left), and until the sale was ingested the other shops were pushed its units
-    again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
+    A link's own hold counts for the item it belongs to (`domain.inventory.links.hold_item`, in SQL: `_hold_is_of`):
+    the item its sales were made under as the hold recorded it (`held_item_id`, migration 0056: a SKU linked by
+    hand from CAP to HAT whose push held CAP's unseen sale holds for CAP; fence61: for HAT, and CAP's other shops were
+    pushed its units again until the sale was ingested); recorded before 0056, the item it holds for
+    (`domain.inventory.links.holds_for`): those naming it LINKED, DROPPED from their product or EXCLUDED by a push
+    (`HOLDS_ON_ITS_ITEM`: no longer pushed, their held sale still ships from the item's shelf; a DROPPED link's order
+    reserves there once ingested, `counts_orders`), and those a products import left without it that remember it
+    (`unlinked_item_id`, state AMBIGUOUS, NO_SELLER_SKU or EXCLUDED, `LEFT_BY_IMPORT`, or DROPPED from their product
+    after that, AUTO: `left_by_import`): the sale held back was placed on the item's SKU and ships from its shelf,
+    and once ingested it reserves (or deducts) on that item (`domain.inventory.ledger.first_seen_unlinked`), raising
+    the link's running count, which then replaces the hold as for a LINKED link. Before, the hold stopped counting at
+    the import (or the drop, or the push's exclusion, or the drop of a SKU an import had left), and until the sale
+    was ingested the other shops were pushed its units again: sold twice (`tests/e2e/test_inventory_hold_unlinked.py`,
     `tests/integration/test_inventory_push_holds_left.py`, `tests/integration/test_db_inventory_shop_delete.py`). So
     do those the merchant unlinked (`UNLINKED`, and DROPPED after that) with the unlink's instant recorded
     (`unlinked_at`, migration 0036; `holds_remembered`): the held sales came before it and count on that item once
-    ingested (`domain.inventory.ledger.sold_before_unlink`). One unlinked before 0036 holds for no item."""
-    _, standing, holders = _holds_elsewhere()
-    return holders.add_columns(func.coalesce(func.sum(case((standing > 0, standing), else_=0)), 0)).scalar_subquery()
+    ingested (`domain.inventory.ledger.sold_before_unlink`). One unlinked before 0036 holds for no item.
+
+    A link's moved hold (`moved_hold_*`, migration 0054, `links._left_by_move`: the sales of the item the merchant
+    moved its SKU from by hand, made under it and not ingested) counts for that item (`moved_hold_item_id`; fence61:
+    it counted nowhere, and from the move to the sale's ingestion the item's other shops were pushed its units
+    again). On the item of the link's own hold too, the larger of the two counts, as a shop's delete takes them
+    (`ledger._sold_unseen`: both measure TikTok's fall of the same SKU)."""
+    holding = _holds_elsewhere()
+    return holding.holders.add_columns(func.coalesce(func.sum(holding.standing), 0)).scalar_subquery()
 
 
 def _held_elsewhere_since() -> Any:
-    """When the earliest of the holds `_held_elsewhere` sums began (`sku_links.held_since`, UTC) among those standing
-    for at least a unit, as a scalar subquery correlated with `sku_links`; NULL when none stands. A push that
-    subtracts them is due again at that hold's end (`domain.inventory_push.hold_ends`): the holder may never be
-    pushed again to tell the other shops (a link DROPPED, EXCLUDED or left by an import)."""
-    other, standing, holders = _holds_elsewhere()
-    return holders.add_columns(func.min(other.c.held_since)).where(standing > 0).scalar_subquery()
+    """When the earliest of the holds `_held_elsewhere` sums began (`sku_links.held_since`, or a moved hold's
+    `moved_hold_since`; UTC) among those standing for at least a unit, as a scalar subquery correlated with
+    `sku_links`; NULL when none stands. A push that subtracts them is due again at that hold's end
+    (`domain.inventory_push.hold_ends`): the holder may never be pushed again to tell the other shops (a link DROPPED,
+    EXCLUDED or left by an import; a moved hold, which no push of its link lets go)."""
+    holding = _holds_elsewhere()
+    return holding.holders.add_columns(func.min(holding.since)).where(holding.standing > 0).scalar_subquery()
 
 
-def _holds_elsewhere() -> tuple[Any, Any, Any]:
-    """(the holders' alias of `sku_links`, a holder's standing units, the SELECT without columns over the item's
-    other links that hold for it, since the bind parameter `holds_since`), with new aliases at each call: each of
-    the two subqueries has its own (built once with `_linked_select`); see `_held_elsewhere`."""
+@dataclass(frozen=True)
+class _Holding:
+    """`_holds_elsewhere`: the SELECT without columns over the item's other links holding for it (`holders`), a
+    holder's standing units for the item (`standing`, >= 0) and since when they are held (`since`)."""
+
+    holders: Any
+    standing: Any
+    since: Any
+
+
+def _holds_elsewhere() -> _Holding:
+    """The item's other links that hold for it since the bind parameter `holds_since` (see `_held_elsewhere`), with
+    new aliases at each call: each of the two subqueries has its own (built once with `_linked_select`). Each OR arm
+    of the WHERE reads `sku_links` through an index of its own (the item's, `unlinked_item_id`'s, `held_item_id`'s and
+    `moved_hold_item_id`'s, migration 0057), so PostgreSQL combines them (BitmapOr) and SQLite's OR optimisation
+    looks each up, rather than scan the table per link read."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
+    item = _links.inventory_item_id
     now_counted = func.coalesce(units.c.ingested, 0)
-    applied = now_counted - func.coalesce(other.c.ingested_at_push, now_counted)
-    standing = other.c.held_quantity - case((applied > 0, applied), else_=0)
+
+    def left(quantity: Any, counted_at: Any) -> Any:  # units less those the ledger applied since, never below 0
+        applied = now_counted - func.coalesce(counted_at, now_counted)
+        return quantity - case((applied > 0, applied), else_=0)
+
+    own = and_(other.c.held_quantity > 0, other.c.held_since >= bindparam("holds_since"))
+    moved = and_(
+        other.c.moved_hold_item_id == item,
+        other.c.moved_hold_quantity > 0,
+        other.c.moved_hold_since >= bindparam("holds_since"),
+    )
+    own_units = left(other.c.held_quantity, other.c.ingested_at_push)
+    moved_units = left(other.c.moved_hold_quantity, other.c.moved_hold_ingested_at_push)
+    # (one OR arm per index: an AND inside an arm's OR is not split into index lookups by PostgreSQL's planner)
+    arms = [and_(arm, own) for arm in _hold_is_of(other.c, item)]
+    held_here, moved_here = or_(*arms), moved
+    units_here = case(
+        (and_(held_here, moved_here), case((own_units > moved_units, own_units), else_=moved_units)),
+        (held_here, own_units),
+        (moved_here, moved_units),
+        else_=0,
+    )
+    standing = case((units_here > 0, units_here), else_=0)
+    since = case(
+        (and_(held_here, moved_here), case((other.c.held_since < other.c.moved_hold_since, other.c.held_since),
+                                           else_=other.c.moved_hold_since)),
+        (held_here, other.c.held_since),
+        else_=other.c.moved_hold_since,
+    )  # fmt: skip
     holders = (
         select()
         .select_from(
@@ -460,21 +515,26 @@ def _holds_elsewhere() -> tuple[Any, Any, Any]:
                 units, and_(units.c.shop_id == other.c.shop_id, units.c.tiktok_sku_id == other.c.tiktok_sku_id)
             )
         )
-        .where(
-            or_(
-                and_(other.c.inventory_item_id == _links.inventory_item_id, other.c.state.in_(HOLDS_ON)),
-                and_(
-                    or_(other.c.inventory_item_id.is_(None), other.c.state.not_in(HOLDS_ON)),
-                    other.c.unlinked_item_id == _links.inventory_item_id,
-                    holds_remembered(other.c),
-                ),
-            ),
-            other.c.sku_id != _links.sku_id,
-            other.c.held_quantity > 0,
-            other.c.held_since >= bindparam("holds_since"),
-        )
+        .where(other.c.sku_id != _links.sku_id, or_(*arms, moved_here))
     )
-    return other, standing, holders
+    return _Holding(holders, standing, since)
+
+
+def _hold_is_of(link: Any, item_id: Any) -> list[Any]:
+    """Whether `link`'s own hold (the columns of `sku_links` or an alias of it) belongs to item `item_id`, as the arms
+    of an OR: `domain.inventory.links.hold_item`'s cases 2 and 3 in SQL (case 1, no units held, is the caller's),
+    kept in SQL as it is read for every link a push reads, in the statement that reads the items' counters. Each arm
+    is a lookup of an index of its own (`_holds_elsewhere`)."""
+    return [
+        link.held_item_id == item_id,
+        and_(link.held_item_id.is_(None), link.inventory_item_id == item_id, link.state.in_(HOLDS_ON)),
+        and_(
+            link.held_item_id.is_(None),
+            or_(link.inventory_item_id.is_(None), link.state.not_in(HOLDS_ON)),
+            link.unlinked_item_id == item_id,
+            holds_remembered(link),
+        ),
+    ]
 
 
 def left_by_import(link: Any) -> Any:

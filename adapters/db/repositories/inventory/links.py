@@ -683,6 +683,13 @@ def _held_for(previous: Any | None) -> str | None:
                      p.unlinked_at)  # fmt: skip
 
 
+def _hold_items(previous: Any) -> set[str]:
+    """The items a stored link's holds belong to (its own, `_held_for`; its moved hold's, `moved_hold_item_id`) and
+    its push record's (`_pushed_for`: a hold begun at its next push is of it)."""
+    moved = previous.moved_hold_item_id if previous.moved_hold_quantity > 0 else None
+    return {item for item in (_held_for(previous), _pushed_for(previous), moved) if item is not None}
+
+
 def _kept(previous: Any, item_id: str | None, now: datetime) -> tuple[_Remembered, datetime | None]:
     """What a link rewritten at `now` from `previous` (its row; None: none) to item `item_id` (None: no item) keeps,
     as `_link_row` takes it: not linked now, the item it remembers, that link's time (`remembered_on_unlink`) and
@@ -1086,6 +1093,9 @@ async def link_manually(
     if row.bundle and item_id is None and previous is not None and (previous.state, previous.source) == (state, source):
         return PoolChange()  # a bundle EXCLUDED already, as this would leave it: nothing to write
     dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
+    # (and the items the link's hold and push record belong to, and its moved hold's: the change may move a hold to
+    # the link's moved hold, `_fence_anew`, or back, `_hold_again`, and those items' other links subtract it, fence61)
+    dirty += sorted(_hold_items(previous) - set(dirty)) if previous is not None else []
     # Every item the change writes, the new one included, is held at once in id order before the link names it
     # (`hold_relink`): an import's relink or a shop's delete removing the item meanwhile (`shop_items`) finishes first,
     # and it is then gone (NOT_FOUND), rather than the link failing on the foreign key; and no writer holding a lower
