@@ -1095,7 +1095,9 @@ async def link_manually(
     dirty = [i for i in (item_id, previous.inventory_item_id if previous else None) if i is not None]
     # (and the items the link's hold and push record belong to, and its moved hold's: the change may move a hold to
     # the link's moved hold, `_fence_anew`, or back, `_hold_again`, and those items' other links subtract it, fence61)
-    dirty += sorted(_hold_items(previous) - set(dirty)) if previous is not None else []
+    # (those that still exist: `held_item_id`, `pushed_item_id` and `moved_hold_item_id` have no foreign key)
+    if previous is not None and (more := _hold_items(previous) - set(dirty)):
+        dirty += sorted(await _existing_items(session, more))
     # Every item the change writes, the new one included, is held at once in id order before the link names it
     # (`hold_relink`): an import's relink or a shop's delete removing the item meanwhile (`shop_items`) finishes first,
     # and it is then gone (NOT_FOUND), rather than the link failing on the foreign key; and no writer holding a lower
