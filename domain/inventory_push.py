@@ -95,11 +95,11 @@ class LinkedSku:
     released: int = 0
     released_at_push: int | None = None
     restored_quantity: int = 0
-    # Units the item's other links that hold for it (any shop of the merchant; LINKED, DROPPED or EXCLUDED by a push
-    # naming it, or left by a products import or the merchant's recorded unlink remembering it:
-    # `domain.inventory.links.holds_for`) hold back now,
-    # summed (`standing_hold`), read with `available`: sold at their shops, not ingested yet, so not this link's to
-    # sell either (`pushable`)
+    # Units the item's other links (any shop of the merchant) hold back now for it, summed (`standing_hold`), read
+    # with `available`: their holds that belong to it (`domain.inventory.links.hold_item`: the item a hold recorded,
+    # else the one its link holds for, `holds_for`) and their moved holds of it (`moved_hold_item_id`); the larger of
+    # the two when both are (fence61). Sold at their shops, not ingested yet, so not this link's to sell either
+    # (`pushable`)
     held_elsewhere: int = 0
     # A link whose shop's TikTok stock seeded its item, that joined an item from its product page, or that the
     # merchant made by hand (`sku_links.seeded_available`, migrations 0018-0020): TikTok's available right after
