@@ -602,7 +602,7 @@ sku_links = Table(
         sqlite_where=text("unlinked_item_id IS NOT NULL"),
         postgresql_where=text("unlinked_item_id IS NOT NULL"),
     ),
-    # The links whose hold, or moved hold, belongs to an item they may no longer name (migration 0057): the push's
+    # The links whose hold, or moved hold, belongs to an item they may no longer name (migration 0058): the push's
     # read subtracts the holds of each link's item (`inventory_push_links._held_elsewhere`) through them. Partial:
     # few links hold anything.
     Index(

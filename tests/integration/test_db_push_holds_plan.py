@@ -1,8 +1,8 @@
 """How SQLite and PostgreSQL plan the push's read of linked SKUs with the holds of their items' other links
 (`inventory_push_links._linked_select`, `_held_elsewhere`, `_held_elsewhere_since`): each correlated subquery looks
 the holders up by index, one per arm of its OR (the item a link names, the item it remembers, the item its hold
-recorded, its moved hold's item: migration 0057), never scanning `sku_links` per link read (fence61: 600 products'
-read on PostgreSQL took 81 s without the indexes of 0057, with 50,000 other links in the table)."""
+recorded, its moved hold's item: migration 0058), never scanning `sku_links` per link read (fence61: 600 products'
+read on PostgreSQL took 81 s without the indexes of 0058, with 50,000 other links in the table)."""
 
 from __future__ import annotations
 

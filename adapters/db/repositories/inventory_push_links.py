@@ -474,7 +474,7 @@ def _holds_elsewhere() -> _Holding:
     """The item's other links that hold for it since the bind parameter `holds_since` (see `_held_elsewhere`), with
     new aliases at each call: each of the two subqueries has its own (built once with `_linked_select`). Each OR arm
     of the WHERE reads `sku_links` through an index of its own (the item's, `unlinked_item_id`'s, `held_item_id`'s and
-    `moved_hold_item_id`'s, migration 0057), so PostgreSQL combines them (BitmapOr) and SQLite's OR optimisation
+    `moved_hold_item_id`'s, migration 0058), so PostgreSQL combines them (BitmapOr) and SQLite's OR optimisation
     looks each up, rather than scan the table per link read."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     item = _links.inventory_item_id
