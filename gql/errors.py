@@ -6,6 +6,9 @@ the database cannot serve    -> "The database is unavailable; try again shortly.
   (down, read-only, full,        WARNING line naming the cause, no traceback (adapters/db/outage.py); so does a
   not answering...)              database error while this process waits for `shopbridge migrate` (MIGRATIONS_PENDING)
   or not migrated yet
+the SQLite file was removed  -> "The database file was removed or replaced while this server ran; restart the
+  or replaced while the         server ..." (SERVICE_UNAVAILABLE, as /readyz's `database` check says): no wait
+  process ran                   mends it (adapters/db/outage.py `file_moved`); the same WARNING line
 this process's pool exhausted -> "The server is busy: its database connections are all in use; try again shortly."
   (the database answering)       (DATABASE_BUSY); one WARNING line a minute naming the pool's size and the settings
 the database aborted the      -> "The database aborted this request's transaction ... try again." (TRANSACTION_CONFLICT,
@@ -29,7 +32,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from adapters.db.errors import transaction_conflict
-from adapters.db.outage import behind_migrations, busy_line, describe, pool_exhausted, unavailable
+from adapters.db.outage import behind_migrations, busy_line, describe, file_moved, pool_exhausted, unavailable
 from adapters.text import one_line
 from domain.errors import DomainError, ValidationErrors
 from gql.operations import BAD_REQUEST
@@ -75,6 +78,13 @@ QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
+# SQLite's file removed or replaced under the running process (`make clean` beside `make run`, tryout61 F2): "try
+# again shortly" was never true, the process refuses every read and write until it is restarted, as /readyz says
+# (adapters/db/engine.py `SqliteFile`). No path: the client's answer names no file of the server.
+DATABASE_FILE_GONE_MESSAGE = (
+    "The database file was removed or replaced while this server ran; restart the server (after restoring the file "
+    "or running `shopbridge migrate`)."
+)
 DATABASE_BUSY = "DATABASE_BUSY"  # this process's connection pool exhausted, the database up (adapters/db/outage.py)
 DATABASE_BUSY_MESSAGE = "The server is busy: its database connections are all in use; try again shortly."
 # PostgreSQL aborted the request's transaction so that a concurrent one could go on (SQLSTATE 40P01 deadlock detected,
@@ -213,7 +223,10 @@ def process_errors(errors: list[GraphQLError]) -> None:
                 one_line(str(error.original_error), MAX_MESSAGE_CHARS),
             )  # fmt: skip
         elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
-            error.message = DATABASE_UNAVAILABLE_MESSAGE  # the driver's words may name hosts: they stay in our log
+            # the driver's words may name hosts: they stay in our log
+            error.message = (
+                DATABASE_FILE_GONE_MESSAGE if file_moved(error.original_error) else DATABASE_UNAVAILABLE_MESSAGE
+            )
             if behind_migrations(error.original_error):
                 log.warning(
                     "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s",

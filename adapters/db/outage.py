@@ -16,6 +16,10 @@ the pool's probe connection opened); without it the wait raises `adapters.db.poo
 stopped, hung or cut off, whether it caught the connections idle, review53b, or mid-statement, review54b): the
 database's outage, told as such. SQLite's pool has no such evidence to give and keeps SQLAlchemy's `TimeoutError`.
 
+`file_moved(error)`: on SQLite, the database file was removed or replaced while this process ran
+(SQLITE_READONLY_DBMOVED, from SQLite itself or from `adapters.db.engine.SqliteFile`): an outage that never ends by
+itself, as every other may; only a restart (after the file is restored or migrated anew) mends it.
+
 `behind_migrations(error)`: a database error while this process's schema gate waits for `shopbridge migrate`
 (`adapters.db.schema.migrations_pending`): a table or column this code reads is not there yet, which `migrate`
 mends; told as the database not ready, not as a bug.
@@ -79,6 +83,16 @@ def _is_outage(error: BaseException) -> bool:
 def unavailable(error: BaseException) -> bool:
     """Whether `error` (as raised by a database call, wrapped or not) means the database cannot serve right now."""
     return any(_is_outage(link) for link in _chain(error))
+
+
+def file_moved(error: BaseException) -> bool:
+    """Whether `error` (as raised by a database call, wrapped or not) is SQLite's SQLITE_READONLY_DBMOVED (1032): the
+    file at the database's path is not the one this process opened (removed, as `make clean`'s `rm -rf var` does, or
+    replaced). `unavailable` too; told apart because waiting never mends it: the server must be restarted."""
+    return any(
+        isinstance(link, sqlite3.Error) and getattr(link, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY_DBMOVED
+        for link in _chain(error)
+    )
 
 
 def pool_exhausted(error: BaseException) -> bool:
