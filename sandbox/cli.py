@@ -87,8 +87,8 @@ def _log_level(text: str) -> str:
 def _state_dir(text: str) -> str:
     """An argparse type: a directory the sandbox can keep its state in, an existing one or one it can create. Another
     (a file, a path under /proc, a read-only mount) was taken, and the state was lost at the first save, with a
-    warning. Checked by making it, then removing what the check made: the sandbox makes it when it first saves
-    (sandbox/persistence.py), and a refusal after the arguments are read (`shopbridge sandbox` on a busy port)
+    warning. Checked by making it, then removing what the check made: the sandbox makes it when it starts
+    (sandbox/statedir.py), and a refusal after the arguments are read (`shopbridge sandbox` on a busy port)
     leaves nothing behind."""
     path = Path(text)
     if path.exists() and not path.is_dir():
@@ -208,8 +208,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         type=_state_dir,
         default=None,
-        help="keep tokens and data in this directory across restarts, created at the first save if missing (default: "
-        "memory)",
+        help="keep tokens and data in this directory across restarts, created when the sandbox starts if missing "
+        "(default: memory)",
     )
     parser.add_argument(
         "--log-level",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 FILE_NAME = "sandbox-ids.json"
@@ -36,8 +37,12 @@ class IdLedgerError(Exception):
 class IdLedger:
     """`take(shop_index, kind, count)` -> the first of `count` consecutive sequences never issued before."""
 
-    def __init__(self, directory: str | None, seed: int) -> None:
+    def __init__(self, directory: str | None, seed: int, writable: Callable[[], bool] | None = None) -> None:
+        """`directory` must exist (the world's StateDir made it); `writable`, asked before each write, says whether it
+        may still be written (False once it was removed or replaced: the ledger then goes on in memory alone, as the
+        world does, sandbox/statedir.py)."""
         self.path = Path(directory) / FILE_NAME if directory else None
+        self._writable = writable
         self.id_seed = seed
         self._next: dict[str, int] = {}  # "<shop index>:<kind>" -> next sequence
         self._reserved: dict[str, int] = {}  # the same keys -> every sequence below was (maybe) issued
@@ -76,13 +81,13 @@ class IdLedger:
         self._next[key] = first + count
         if self.path is not None and first + count > self._reserved.get(key, self._first):
             self._reserved[key] = first + count + RESERVE_AHEAD
-            self._write(self.path)
+            if self._writable is None or self._writable():
+                self._write(self.path)
         return first
 
     def _write(self, path: Path) -> None:
         document = {"version": FORMAT_VERSION, "id_seed": self.id_seed, "reserved": self._reserved}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=".sandbox-ids-", dir=path.parent)
             with os.fdopen(handle, "w") as file:
                 json.dump(document, file)

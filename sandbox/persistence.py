@@ -5,7 +5,8 @@ again without turning shops REVOKED.
 
 One file, `<state_dir>/sandbox-state.pickle`, written atomically (temporary file + rename): after every token
 change and each shop's data generation (so a crash never regenerates a shop under new ids), every 30 s while the
-sandbox runs, and when it stops. The file is the sandbox's own (never exchanged);
+sandbox runs, and when it stops; into the directory made when the sandbox started, never one made again after it
+was removed (sandbox/statedir.py). The file is the sandbox's own (never exchanged);
 one written by an incompatible sandbox version, or unreadable, is set aside as `.bad` and the sandbox starts
 fresh with a warning. Traffic knobs (faults, latency, rate limit, counters) are not kept. The data settings
 (products and orders per shop, seed) are those saved: when the ones given at start differ, one warning line says
@@ -74,10 +75,11 @@ def snapshot(world: World) -> dict[str, Any]:
 
 
 def save(world: World, state_dir: str) -> None:
-    """Write the world's state atomically; a failure is logged, never raised (the sandbox keeps serving)."""
+    """Write the world's state atomically into `state_dir`, which must exist: it is never made here (the world made
+    it when it started, and writes only while it is that one: sandbox/statedir.py). A failure is logged, never
+    raised (the sandbox keeps serving)."""
     path = state_file(state_dir)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".sandbox-state-", dir=path.parent)
         with os.fdopen(handle, "wb") as file:
             pickle.dump(snapshot(world), file, protocol=pickle.HIGHEST_PROTOCOL)

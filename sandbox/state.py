@@ -24,6 +24,7 @@ from sandbox.orderbook import OrderBook
 from sandbox.ratelimit import RateLimiter
 from sandbox.registrations import Registrations
 from sandbox.sellers import Seller, Shop, build_sellers, local_seller
+from sandbox.statedir import StateDir
 from sandbox.tokens import TokenStore
 from sandbox.webhooks import WebhookSender
 
@@ -118,17 +119,20 @@ class World:
         self._shop_data: dict[str, ShopData] = {}
         self._stopping = False
         self._saved_at = time.monotonic()
+        # Made now and written only while it is the one made (removed by `make clean`, never made again): statedir.py
+        self.state_dir = StateDir(config.state_dir) if config.state_dir else None
         if config.state_dir:
             persistence.load(self, config.state_dir)
             self.tokens.on_change = self.save
         # After the state: a new ledger makes ids with the seed of the data restored (it made theirs).
-        self.ids = IdLedger(config.state_dir, self.seed)
+        self.ids = IdLedger(config.state_dir, self.seed, self.state_dir.writable if self.state_dir else None)
 
     def save(self) -> None:
-        """Write the state under `config.state_dir` (no-op without one)."""
-        if self.config.state_dir:
+        """Write the state under `config.state_dir` (no-op without one, or once that directory was removed or
+        replaced while the sandbox ran: sandbox/statedir.py)."""
+        if self.config.state_dir and self.state_dir is not None and self.state_dir.writable():
             persistence.save(self, self.config.state_dir)
-            self._saved_at = time.monotonic()
+        self._saved_at = time.monotonic()
 
     def _tick(self) -> None:
         self.notices.tick()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import shutil
 
 import pytest
 
@@ -150,3 +151,35 @@ def test_a_saved_clock_offset_no_advance_could_reach_starts_the_clock_at_now(tmp
         assert again.call("GET", SHOPS, with_cipher=False)["code"] == 0
     finally:
         second.stop()
+
+
+def test_a_state_directory_removed_while_the_sandbox_runs_is_never_made_again_nor_written(tmp_path, caplog) -> None:
+    """tryout61 F2: `make clean` (`rm -rf var`) beside a running `make run`. The demo's sandbox saved every 30 s with
+    `mkdir(parents=True)`: it made `var/` again (mode 0755, where Shopbridge makes it 0700), and overwrote the state
+    file of the next demo, which then restored the old world's tokens and revoked its own new shops."""
+    state_dir = tmp_path / "var" / "sandbox"
+    caplog.set_level("INFO", logger="sandbox")
+    # given a sandbox keeping its state under var/sandbox, a shop connected (its token saved)
+    server = start_sandbox(SandboxConfig(**SMALL_DATA, state_dir=str(state_dir)))
+    try:
+        connect(server, "us-local")
+        assert (state_dir / FILE_NAME).exists()
+        # when var/ is removed while it runs, and a token changes (a save)
+        shutil.rmtree(tmp_path / "var")
+        connect(server, "uk-local")
+        # then var/ is not made again
+        assert not (tmp_path / "var").exists()
+        # when the next demo makes var/sandbox again and saves its own state there, and the old sandbox then
+        # generates a shop's data (its id ledger and its state saved) and stops (its last save)
+        state_dir.mkdir(parents=True)
+        (state_dir / FILE_NAME).write_bytes(b"the next demo's state")
+        shop_id = server.world.sellers["uk-local"].shops[0].id
+        assert server.control("GET", f"shops/{shop_id}/products")["products"]
+    finally:
+        server.stop()
+    # then the old sandbox wrote nothing into the new directory: the next demo's state is its own
+    assert sorted(p.name for p in state_dir.iterdir()) == [FILE_NAME]
+    assert (state_dir / FILE_NAME).read_bytes() == b"the next demo's state"
+    # and one WARNING line said the directory went, and that nothing is saved any more
+    (line,) = [r for r in caplog.records if r.name == "sandbox" and "removed or replaced" in r.getMessage()]
+    assert line.levelname == "WARNING" and "no longer saved" in line.getMessage(), line.getMessage()
