@@ -285,8 +285,28 @@ def make_data_dir(data_dir: Path) -> None:
     """Create the data directory (and its parents) if missing, the directory itself private to this user (mode
     0700): it holds the keys (each file 0600 too), the embedded SQLite database and the sandbox's data. Before
     (sec49), the database and its WAL were created readable by every local user (`-rw-r--r--`): buyers' names and
-    addresses, and the tokens' ciphertexts. A directory that exists already keeps its mode (it is the operator's)."""
+    addresses, and the tokens' ciphertexts. A directory that exists already keeps its mode here; `serve` and `demo`
+    make theirs private once they hold its lock (`make_data_dir_private`)."""
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+PRIVATE_DIR_MODE = 0o700
+
+
+def make_data_dir_private(data_dir: Path) -> int | None:
+    """Make an existing data directory private to its user (mode 0700) when any other user may read, write or enter
+    it (a group or other permission bit): the mode it had (e.g. 0o755), for the caller to say so; None when it was
+    private already (nothing changed). OSError when it cannot be changed: a directory of another user (EPERM), a
+    read-only file system (EROFS).
+
+    Why not only when made (`make_data_dir`): a directory made otherwise, by hand (`mkdir var`), by the default
+    umask, or by a demo left running after `make clean`, whose sandbox saved into a `var/` it made again (tryout61
+    F2), held a database every local user could read (SQLite makes its files 0644) though the README promises 0700."""
+    mode = os.stat(data_dir).st_mode & 0o7777
+    if not mode & 0o077:
+        return None
+    os.chmod(data_dir, PRIVATE_DIR_MODE)
+    return mode
 
 
 def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:

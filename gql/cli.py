@@ -402,13 +402,13 @@ def _one_process(settings: Settings) -> str | None:
     BAD_CONFIGURATION, exit 2, naming the setting. With PostgreSQL and real TikTok settings any number of API
     processes may serve; `shopbridge worker` takes no lock (beside a SQLite `serve`, with Redis: README)."""
     global _data_dir_lock, _database_lock
-    from adapters.config import ConfigError
+    from adapters.config import ConfigError, make_data_dir
     from adapters.db.engine import sqlite_database_file
     from adapters.process_lock import AlreadyLocked, data_dir_lock, database_lock, hold
 
     if _data_dir_lock is None and (settings.is_sqlite or settings.embedded_sandbox):
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            make_data_dir(settings.data_dir)  # 0700 when made here (keys given as settings made none before)
             _data_dir_lock = hold(data_dir_lock(settings.data_dir))
         except AlreadyLocked as held:
             return _already_running(held, settings.data_dir)
@@ -417,6 +417,7 @@ def _one_process(settings: Settings) -> str | None:
                 f"cannot lock {shown_path(settings.data_dir)} ({exc.strerror}): point SHOPBRIDGE_DATA_DIR at a "
                 "writable directory"
             ) from exc
+        _private_data_dir(settings.data_dir)  # its lock held: this process's directory, no other one's
     database_file = sqlite_database_file(settings.database_url)
     if _database_lock is None and database_file is not None:
         lock_file = database_lock(database_file)
@@ -430,6 +431,31 @@ def _one_process(settings: Settings) -> str | None:
                 f"{exc.strerror}): point SHOPBRIDGE_DATABASE_URL at a database in a writable directory"
             ) from exc
     return None
+
+
+def _private_data_dir(data_dir: Path) -> None:
+    """The data directory `serve` or `demo` holds the lock of made private to its user (mode 0700) if it was not,
+    said in one WARNING line naming the mode it had (README, SHOPBRIDGE_DATA_DIR: it holds the SQLite database,
+    whose files SQLite makes readable by all, the keys and the sandbox's state); a directory whose mode cannot be
+    changed (another user's, a read-only file system) is refused: BAD_CONFIGURATION, exit 2, naming the setting
+    and the command that mends it."""
+    from adapters.config import ConfigError, make_data_dir_private
+
+    try:
+        had = make_data_dir_private(data_dir)
+    except OSError as exc:
+        mode = f"{data_dir.stat().st_mode & 0o7777:04o}"
+        raise ConfigError(
+            f"the data directory {shown_path(data_dir)} is open to other local users (mode {mode}; it holds the "
+            f"database and the keys) and cannot be made private ({exc.strerror}): run `chmod 700 "
+            f"{shown_path(data_dir)}` as its owner, or point SHOPBRIDGE_DATA_DIR at a directory of yours"
+        ) from exc
+    if had is not None:
+        logging.getLogger("shopbridge").warning(
+            "the data directory %s was open to other local users (mode %04o; it holds the database and the keys): "
+            "made it private to its user (mode 0700)",
+            shown_path(data_dir), had,
+        )  # fmt: skip
 
 
 def _sandbox_consent_line(settings: Settings) -> str:

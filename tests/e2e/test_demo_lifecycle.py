@@ -491,3 +491,53 @@ def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+def test_a_data_directory_open_to_other_users_is_made_private_when_the_demo_starts(tmp_path) -> None:
+    """tryout61 F2: after `make clean` beside a running demo, that demo's sandbox made `var/` again with the umask's
+    mode (0755); the next `make run` kept it, so its new SQLite database (buyers' names and addresses, 0644) was
+    readable by every local user, where the README promises 0700. Before, only a directory the demo made was 0700."""
+    # given a data directory that exists, open to other users, as that left it (with the sandbox's state directory)
+    data = tmp_path / "data"
+    (data / "sandbox").mkdir(parents=True)
+    data.chmod(0o755)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS="5", SHOPBRIDGE_SANDBOX_PRODUCTS="5")
+    # when the demo starts from it
+    process = shopbridge("demo", "--port", str(free_port()), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    try:
+        wait_for_banner(process, tmp_path / "demo.out", tmp_path / "demo.err")
+        # then the directory is private to its user, and one WARNING line says what its mode was
+        assert data.stat().st_mode & 0o777 == 0o700
+        log = (tmp_path / "demo.err").read_text()
+        (line,) = [line for line in log.splitlines() if "open to other local users" in line]
+        assert " WARNING " in line and "mode 0755" in line and "(mode 0700)" in line, line
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+    finally:
+        _kill_if_running(process)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a directory of another user is made by root (chown)")
+def test_a_data_directory_open_to_others_that_cannot_be_made_private_is_refused(tmp_path) -> None:
+    # given a data directory of another user, open to all (mode 0777): this process may write in it, not chmod it
+    # (run as root without CAP_FOWNER, through util-linux's setpriv: as any user on another user's directory)
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, 65534, -1)  # nobody
+    data.chmod(0o777)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data))
+    command = ["setpriv", "--bounding-set=-fowner", sys.executable, "-m", "gql.cli", "demo", "--port", str(free_port())]
+    stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
+    # when the demo starts from it
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=out, stderr=err)
+    try:
+        wait_until(lambda: process.poll() is not None or "GraphiQL" in stdout.read_text(), "the demo to stop or serve")
+        # then it is refused in one line naming the setting and the command that mends it, before it serves
+        refusal = stderr.read_text().strip()
+        assert process.poll() == 2 and "GraphiQL" not in stdout.read_text(), refusal[-3000:]
+        assert "\n" not in refusal and refusal.startswith("shopbridge: BAD_CONFIGURATION: "), refusal
+        assert "mode 0777" in refusal and "chmod 700" in refusal and "SHOPBRIDGE_DATA_DIR" in refusal, refusal
+        assert data.stat().st_mode & 0o777 == 0o777
+    finally:
+        _kill_if_running(process)
