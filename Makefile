@@ -90,5 +90,8 @@ lock:
 	rm -rf .venv-lock
 	@echo "constraints.txt updated; now: make clean test"
 
+# Refused, deleting nothing, while `make run` (or `shopbridge serve`/`demo` on var/) still runs: removed under it, var/
+# left a demo serving from a deleted database, whose sandbox made var/ again (0755) and overwrote the next demo's state.
 clean:
+	@$(PYTHON) scripts/refuse-clean-while-serving var
 	rm -rf $(VENV) var mutants .pytest_cache .ruff_cache .mypy_cache

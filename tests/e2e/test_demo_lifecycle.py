@@ -4,6 +4,7 @@ stops quickly and quietly (issue 12, newcomer trial: items 1 and 6)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from adapters.config import SANDBOX_APP_KEY, SANDBOX_SERVICE_ID
 from adapters.text import shown_path
-from tests.e2e.test_cli_serve import clean_env, shopbridge
+from tests.e2e.test_cli_serve import REPO, clean_env, shopbridge
 from tests.fixtures.app import CONNECT, START, free_port
 from tests.fixtures.demo import banner_headers, wait_for_banner
 from tests.fixtures.sandbox import TikTokCaller
@@ -539,5 +540,49 @@ def test_a_data_directory_open_to_others_that_cannot_be_made_private_is_refused(
         assert "\n" not in refusal and refusal.startswith("shopbridge: BAD_CONFIGURATION: "), refusal
         assert "mode 0777" in refusal and "chmod 700" in refusal and "SHOPBRIDGE_DATA_DIR" in refusal, refusal
         assert data.stat().st_mode & 0o777 == 0o777
+    finally:
+        _kill_if_running(process)
+
+
+def test_make_clean_is_refused_while_the_demo_serves_from_var(tmp_path) -> None:
+    """tryout61 F2: `make clean` (to start over) beside a running `make run` removed var/ under it: the demo served on
+    from a deleted database, its sandbox made var/ again (0755) and overwrote the next demo's state, and a second
+    `make run` on its port was told CANNOT_LISTEN (the lock files gone with var/), not ALREADY_RUNNING."""
+    # given a checkout (its Makefile and the script `make clean` runs, with the lock module it reads) whose demo
+    # serves from its var/, and a .venv/ that `make clean` deletes too
+    checkout = tmp_path / "checkout"
+    for name in ("Makefile", "scripts/refuse-clean-while-serving", "adapters/__init__.py", "adapters/process_lock.py"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, checkout / name)
+    (checkout / ".venv").mkdir()
+    var = checkout / "var"
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(var), SHOPBRIDGE_SANDBOX_ORDERS="5", SHOPBRIDGE_SANDBOX_PRODUCTS="5")
+    port = free_port()
+    process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
+    try:
+        wait_for_banner(process, tmp_path / "demo.out", tmp_path / "demo.err")
+
+        def make_clean() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["make", "clean"], cwd=checkout, env=clean_env(), capture_output=True, text=True,
+                timeout=DEADLINE_SECONDS,
+            )  # fmt: skip
+
+        # when `make clean` runs while it serves
+        refused = make_clean()
+        # then it is refused in one line naming the demo's pid and how to stop it, and deletes nothing
+        assert refused.returncode != 0, refused.stdout + refused.stderr
+        (line,) = [line for line in refused.stderr.splitlines() if "ALREADY_RUNNING" in line]
+        assert line.startswith("make clean: ALREADY_RUNNING: ") and f"pid {process.pid}" in line, line
+        assert f"kill {process.pid}" in line and "nothing was deleted" in line, line
+        assert "rm -rf" not in refused.stdout and (var / "shopbridge.db").exists() and (checkout / ".venv").exists()
+        # and the demo serves on, ready
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
+        # when the demo is stopped, `make clean` deletes var/ and .venv/ as before
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)
+        done = make_clean()
+        assert done.returncode == 0, done.stderr
+        assert not var.exists() and not (checkout / ".venv").exists()
     finally:
         _kill_if_running(process)
