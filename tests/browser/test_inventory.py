@@ -744,6 +744,57 @@ def test_numbers_beyond_the_apis_bounds_are_stopped_at_the_field_and_never_sent(
     expect(page.locator("#notice")).to_have_text(f"The on-hand of {item['sku']} is now {far:,} units.")
 
 
+def test_an_adjustment_taking_the_on_hand_far_from_it_is_asked_first_as_a_far_count_is(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory-item.js `farFrom`, as for a stock count): an adjustment whose on-hand would be more than
+    1,000 units and more than ten times away from the one shown is asked about first, in the form's words, and made
+    when Adjust is pressed again (tryout61 F1: +4,500 typed for +45 was made at once, and every linked shop was pushed
+    thousands of units that do not exist)."""
+    # given a linked item on its page
+    app, item = pooled_item_signed_in(console, page)
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()
+    on_hand, typo = item["onHand"], item["onHand"] * 10 + 1001
+    before = app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]
+    # when the merchant adjusts by a number that takes the on-hand far up
+    page.get_by_label("Units to add or remove").fill(str(typo))
+    page.get_by_label("Reason").fill("Delivery")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    # then the form asks first, saying from what to what, and nothing is made
+    expect(page.locator("#delta-error")).to_have_text(
+        f"+{typo:,} units takes the on-hand of {item['sku']} from {on_hand:,} to {on_hand + typo:,} units (more than "
+        "10 times as many), and every linked shop would get it. Check the units; to make this adjustment, press "
+        "Adjust again."
+    )
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"] == before
+    # when Adjust is pressed again, then it is made
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#notice")).to_have_text(
+        f"Added {typo:,} units (Delivery): the on-hand of {item['sku']} is now {on_hand + typo:,} units."
+    )
+    # and a removal that takes it far down is asked too ("less than a tenth"), made when pressed again
+    page.get_by_label("Units to add or remove").fill(str(-typo))
+    page.get_by_label("Reason").fill("Typo")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#delta-error")).to_contain_text(
+        f"-{typo:,} units takes the on-hand of {item['sku']} from {on_hand + typo:,} to {on_hand:,} units (less than a "
+        "tenth)"
+    )
+    assert app.graphql(MOVEMENTS, {"id": item["id"]}, "m1")["inventoryItem"]["onHand"] == on_hand + typo
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#notice")).to_have_text(
+        f"Removed {typo:,} units (Typo): the on-hand of {item['sku']} is now {on_hand:,} units."
+    )
+    # and an everyday adjustment is made at once
+    page.get_by_label("Units to add or remove").fill("2")
+    page.get_by_label("Reason").fill("Return")
+    page.get_by_role("button", name="Adjust", exact=True).click()
+    expect(page.locator("#notice")).to_have_text(
+        f"Added 2 units (Return): the on-hand of {item['sku']} is now {on_hand + 2:,} units."
+    )
+
+
 @pytest.mark.parametrize("width", [1280, 360], ids=["desktop-1280px", "phone-360px"])
 def test_a_sku_of_255_characters_without_a_space_wraps_inside_the_screen(
     console: Callable[..., ShopbridgeServer], new_page: Callable[..., Page], width: int

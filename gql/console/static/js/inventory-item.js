@@ -36,6 +36,11 @@ function farFrom(next, current) {
   return high - low > FAR_UNITS && high > FAR_RATIO * Math.max(low, 0);
 }
 
+/** How far `next` is from `current` when `farFrom` holds, in words: "more than 10 times as many", "less than a tenth". */
+function farWords(next, current) {
+  return next > current ? `more than ${FAR_RATIO} times as many` : `less than a ${FAR_RATIO === 10 ? "tenth" : `1/${FAR_RATIO}`}`;
+}
+
 /** Select a prefilled field's text when it gets the focus, so that typing replaces the value instead of adding
  * digits to it; the click that focused it does not put the caret back (its mouseup would). */
 function selectOnFocus(input) {
@@ -91,6 +96,7 @@ export function renderItem(ctx, itemId) {
   let outcome = null; // the notice this page's last change put up ("The on-hand of … is now 600 units."), or null
   let askedFor = null; // a count far from the on-hand (farFrom) the merchant was asked about: saved if sent again
   let askedSafety = null; // a safety stock over the on-hand the merchant was asked to confirm (saveSafety)
+  let askedDelta = null; // an adjustment taking the on-hand far from it (farFrom) the merchant was asked about
   // Each form's "Not saved" mark (js/unsaved.js): on after a failed save, off once saved or showing what is saved.
   const marks = {
     count: unsavedMark("on-hand-unsaved", "Not saved: press Set on-hand to save this count."),
@@ -118,6 +124,7 @@ export function renderItem(ctx, itemId) {
       error.textContent = "";
       askedFor = null; // another number: asked again if far
       askedSafety = null;
+      askedDelta = null;
     });
   }
 
@@ -142,6 +149,7 @@ export function renderItem(ctx, itemId) {
       for (const error of errors) if (!lost.has(error)) error.textContent = "";
       askedFor = null;
       askedSafety = null;
+      askedDelta = null;
       if (outcome && document.getElementById("notice")?.textContent === outcome) announce("");
       outcome = null;
     }
@@ -264,8 +272,7 @@ export function renderItem(ctx, itemId) {
     const input = { inventoryItemId: itemId, onHand, compareOnHand };
     if (Number.isInteger(onHand) && farFrom(onHand, compareOnHand) && askedFor !== onHand) {
       askedFor = onHand;
-      const far = onHand > compareOnHand ? `more than ${FAR_RATIO} times as many` : `less than a ${FAR_RATIO === 10 ? "tenth" : `1/${FAR_RATIO}`}`;
-      count.error.textContent = `${units(onHand)} is far from the ${units(compareOnHand)} on hand (${far}), and every linked `
+      count.error.textContent = `${units(onHand)} is far from the ${units(compareOnHand)} on hand (${farWords(onHand, compareOnHand)}), and every linked `
         + "shop would get it. Check the count; to save it, press Set on-hand again.";
       count.input.focus();
       return;
@@ -335,6 +342,18 @@ export function renderItem(ctx, itemId) {
     }
     const n = delta.input.valueAsNumber;
     const why = reason.value.trim();
+    // An adjustment whose on-hand would be far from the one shown (farFrom, as a stock count) is asked again before
+    // it is made: +4,500 typed for +45 on 458 was made at once, and every linked shop was pushed 4,951 units that
+    // do not exist (tryout61 F1). A result below 0 is not asked: the API refuses it, and says so under the field.
+    if (item && Number.isInteger(n) && item.onHand + n >= 0 && farFrom(item.onHand + n, item.onHand) && askedDelta !== n) {
+      askedDelta = n;
+      delta.error.textContent = `${n > 0 ? "+" : ""}${units(n)} takes the on-hand of ${item.sku} from ${number(item.onHand)} `
+        + `to ${units(item.onHand + n)} (${farWords(item.onHand + n, item.onHand)}), and every linked shop would get it. `
+        + "Check the units; to make this adjustment, press Adjust again.";
+      delta.input.focus();
+      return;
+    }
+    askedDelta = null;
     const change = `The adjustment of ${shownSku()} by ${n > 0 ? "+" : ""}${units(n)} (${why})`;
     const adjusted = (fresh) => {
       tell(`${n > 0 ? "Added" : "Removed"} ${units(Math.abs(n))} (${why}): the on-hand of ${fresh.sku} is now ${units(fresh.onHand)}.`);
