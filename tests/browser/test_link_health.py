@@ -5,13 +5,22 @@ healthy one while the pool moved on, and TikTok went on selling units the pool n
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
 from tests.browser.test_inventory import cell, open_inventory, unlinked_candidate
-from tests.e2e.test_inventory_push import STATUS, UPDATE, _a_sku_counted_at_10_and_pushed, set_on_hand, stock_of
+from tests.e2e.test_inventory_push import (
+    COMPLETE,
+    REAUTHORIZE,
+    STATUS,
+    UPDATE,
+    _a_sku_counted_at_10_and_pushed,
+    set_on_hand,
+    stock_of,
+)
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -50,6 +59,48 @@ def test_a_link_tiktok_no_longer_receives_the_stock_for_says_so_and_why(
     expect(cell(row, "Shops")).to_contain_text(f"{WHY[cause]} {STALE}")
     row.get_by_role("link", name=item["sku"], exact=True).click()
     expect(page.locator("section.links tbody tr").first).to_contain_text(f"{WHY[cause]} {STALE}")
+
+
+@pytest.mark.parametrize("where", ["item page", "Inventory list"])
+def test_the_note_follows_the_shop_on_an_open_page_revoked_then_reauthorized(
+    console: Callable[..., ShopbridgeServer], page: Page, where: str
+) -> None:
+    """Rule (js/shopnames.js `followLinkShops`, schema `Subscription.shopsUpdated`: each shop whose status or
+    inventoryPolicy changes): the note follows the shop on an open page. A revocation or a re-authorization changes
+    the shop, not the item, so no item event came: the note appeared only after a reload, and after the
+    re-authorization stayed until one (tryout61 F4)."""
+    # given a SKU counted at 10 and pushed, its item open on the item's page or in the Inventory list, with no note
+    app = console(products=12, orders=0)
+    shop, item, _ = _a_sku_counted_at_10_and_pushed(app)
+    sign_in(page, app, "m1")
+    row = open_inventory(page, item["sku"])
+    expect(cell(row, "Shops")).to_contain_text("Maple")
+    if where == "item page":
+        row.get_by_role("link", name=item["sku"], exact=True).click()
+        expect(page.locator("section.links tbody tr").first).to_contain_text("Maple")
+        note = page.locator("section.links .not-pushed")
+    else:
+        note = row.locator(".not-pushed")
+    expect(note).to_have_count(0)
+    # when the seller revokes the app at TikTok (webhook 6), no reload
+    app.sandbox.control("POST", "/sellers/us-local/revoke")
+    wait_until(lambda: app.graphql(STATUS, {"id": shop["id"]}, "m1")["shop"]["status"] == "REVOKED", what="REVOKED")
+    # then the open page says that TikTok is not receiving the item's stock, and why
+    expect(note).to_have_text(f"{WHY['revoked']} {STALE}")
+    # when the merchant re-authorizes the shop (another tab), no reload
+    url = app.graphql(REAUTHORIZE, {"id": shop["id"]}, "m1")["shopReauthorizationStart"]["authorizationUrl"]
+    redirect = app.sandbox.authorize("us-local", parse_qs(urlsplit(url).query)["state"][0])
+    done = app.graphql(COMPLETE, {"input": {"state": redirect["state"], "code": redirect["code"]}}, "m1")
+    assert done["shopAuthorizationComplete"]["shop"] == {"status": "ACTIVE"}, done
+    # then the note goes
+    expect(note).to_have_count(0)
+    # when a colleague turns push off for the shop, then the note says so; turned on again, it goes
+    off = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "pushEnabled": False}}, "m1")
+    assert off["shopInventoryPolicyUpdate"]["userErrors"] == [], off
+    expect(note).to_have_text(f"{WHY['push off']} {STALE}")
+    on = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "pushEnabled": True}}, "m1")
+    assert on["shopInventoryPolicyUpdate"]["userErrors"] == [], on
+    expect(note).to_have_count(0)
 
 
 SKU_QUANTITY = "query($id: ID!) { node(id: $id) { ... on Sku { quantity link { productStatus } } } }"

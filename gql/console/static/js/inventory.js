@@ -5,7 +5,7 @@
 import { SUPERSEDED, itemBySku, latestOnly } from "./api.js";
 import { announce, fill, h, number, patch, time } from "./dom.js";
 import { explain, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
-import { followShopNames } from "./shopnames.js";
+import { followLinkShops, shopDiffers, withShopAsSent } from "./shopnames.js";
 import { answerLost, mayHaveBeen, readUntilAnswered, wasNot } from "./unsaved.js";
 
 const PAGE = 20;
@@ -118,7 +118,7 @@ function withoutControls(text) {
 }
 
 export function renderInventory(ctx) {
-  const items = new Map(); // id -> item on this page
+  const items = new Map(); // id -> item on this page, as read
   const rows = new Map(); // id -> <tr>
   const summary = h("p", { class: "muted", "aria-live": "polite" });
   const changes = h("p", { class: "visually-hidden", "aria-live": "polite", id: "inventory-changes" });
@@ -236,7 +236,9 @@ export function renderInventory(ctx) {
     return h("tr", { class: item.oversold ? "oversold" : null },
       h("th", { scope: "row" }, h("a", { href: `#/inventory/${encodeURIComponent(item.id)}` }, item.sku), " ", oversoldBadge(item)),
       COUNTERS.map(([field, label]) => cell(field, label)),
-      h("td", { "data-label": "Shops" }, item.links.length ? item.links.map(linkLine) : h("span", { class: "muted small" }, "No shop SKU linked")));
+      h("td", { "data-label": "Shops" }, item.links.length
+        ? item.links.map((link) => linkLine(withShopAsSent(link, linkShops.shops)))
+        : h("span", { class: "muted small" }, "No shop SKU linked")));
   }
 
   function update(item) {
@@ -377,6 +379,18 @@ export function renderInventory(ctx) {
       h("label", { for: "new-item-on-hand" }, "On hand (units)"), newOnHand, newOnHandError,
       createButton),
   );
+  // a shop changed elsewhere: the link lines naming it take its new name, in place (as js/links.js does on an item's
+  // page; they kept the old one until a reload, try-out verify51), and say whether TikTok receives the item's stock
+  // as its status and push are now: a revocation or a re-authorization changes no item (tryout61 F4). No read: the
+  // message carries what the lines show (js/shopnames.js withShopAsSent, in `row`).
+  const linkShops = followLinkShops(ctx, (shop, before) => {
+    if (before && !shopDiffers(before, shop)) return; // (its counts, say: nothing a line shows)
+    for (const item of [...items.values()]) {
+      if (item.links.some((link) => link.shop?.id === shop.id && (before || shopDiffers(link.shop, shop)))) {
+        patch(rows.get(item.id), row(item));
+      }
+    }
+  });
   load();
   if (linkHadControls) announce(CONTROL_REMOVED);
   const stop = ctx.socket.subscribe(ITEM_UPDATES, {}, {
@@ -389,23 +403,12 @@ export function renderInventory(ctx) {
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
     next: (payload) => payload.data?.shopsDeleted && load(),
   });
-  // a shop renamed elsewhere: the link lines naming it take the new name, in place (as js/links.js does on an item's
-  // page); they kept the old one until a reload (try-out verify51)
-  const stopNames = followShopNames(ctx, (shop) => {
-    for (const item of [...items.values()]) {
-      if (!item.links.some((link) => link.shop?.id === shop.id && link.shop.name !== shop.name)) continue;
-      const links = item.links.map((link) => (link.shop?.id === shop.id ? { ...link, shop: { ...link.shop, name: shop.name } } : link));
-      const renamed = { ...item, links };
-      items.set(item.id, renamed);
-      patch(rows.get(item.id), row(renamed));
-    }
-  });
   const stopReconnect = ctx.socket.onReconnect(() => load());
   return () => {
     stopped = true;
     stop();
     stopDeletions();
-    stopNames();
+    linkShops.stop();
     stopReconnect();
     createLost();
   };

@@ -6,7 +6,7 @@ import { allShops, itemBySku, latestOnly, SUPERSEDED } from "./api.js";
 import { announce, fill, focusLabelled, h, keepingFocus, number, patchRows, time } from "./dom.js";
 import { heldBack, notOnSale, notReceiving, SHOP_DELETIONS } from "./inventory.js";
 import { explain, LINK_REASONS, LINK_SOURCES, LINK_STATES, unsendableSku } from "./messages.js";
-import { followShopNames } from "./shopnames.js";
+import { followLinkShops, shopDiffers, withShopAsSent } from "./shopnames.js";
 import { answerLost, mayHaveBeen, readUntilAnswered, wasNot } from "./unsaved.js";
 
 const UNLINKED = `query Unlinked($shopId: ID!, $after: String) { unlinkedSkus(shopId: $shopId, first: 20, after: $after) {
@@ -83,6 +83,7 @@ export function renderLinks(ctx, itemId, changed) {
   // The links shown, by their shop SKU's id (each row's `data-key`), for the rows' one Unlink listener below.
   const shown = new Map();
   let itemSku = "this item"; // the item's SKU as shown, naming a link's change (until the item is read)
+  let shownItem = null; // the item as last shown (read), shown again when one of its links' shops changes
 
   // A live update (inventoryItemUpdated: a push, a sale) changes the rows in place (dom.js patchRows): the Unlink
   // button a merchant is pressing stays the same element, so the click lands (a row rendered anew took the button
@@ -90,10 +91,13 @@ export function renderLinks(ctx, itemId, changed) {
   // comes or moves (a link made elsewhere) gets the focus back on the control of the same name (keepingFocus).
   function show(item) {
     itemSku = item.sku;
+    shownItem = item;
     shown.clear();
-    for (const link of item.links) shown.set(link.sku.id, link);
-    keepingFocus(linked, () => patchRows(linked, item.links.length
-      ? item.links.map((link) => h("tr", { dataset: { key: link.sku.id } },
+    // each link's shop as `shopsUpdated` last sent it (js/shopnames.js): its name, and its status and push for the note
+    const links = item.links.map((link) => withShopAsSent(link, linkShops.shops));
+    for (const link of links) shown.set(link.sku.id, link);
+    keepingFocus(linked, () => patchRows(linked, links.length
+      ? links.map((link) => h("tr", { dataset: { key: link.sku.id } },
         h("th", { scope: "row" }, link.shop?.name ?? "Deleted shop"),
         h("td", { "data-label": "SKU" }, skuName(link.sku), link.sku.sellerSku ? h("div", { class: "muted small" }, `TikTok SKU ${link.sku.tiktokSkuId}`) : null),
         h("td", { "data-label": "State" }, `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`),
@@ -581,23 +585,26 @@ export function renderLinks(ctx, itemId, changed) {
       loadShops();
     },
   });
-  // A shop renamed elsewhere: the links' rows and the "Link a SKU" picker follow it, as they follow a deletion.
-  const stopNames = followShopNames(ctx, (shop) => {
+  // A shop changed elsewhere: the "Link a SKU" picker follows its name, as it follows a deletion; the links' rows
+  // its name, and whether TikTok receives the item's stock as its status and push are now (a revocation, an
+  // authorization ending, a re-authorization or push turned off or on changes no item: the note stayed wrong until a
+  // reload, tryout61 F4). Shown again in place from the message (`show`), with no read of the item.
+  const linkShops = followLinkShops(ctx, (shop, before) => {
     const option = [...shopSelect.options].find((o) => o.value === shop.id);
     if (option && option.textContent !== shop.name) {
       option.textContent = shop.name;
       option.title = shop.name;
       if (option.selected) loadCandidates(); // its SKUs' Link buttons name the shop
     }
-    // a link's row names its shop: the item read again shows the new name
-    if ([...shown.values()].some((link) => link.shop?.id === shop.id && link.shop.name !== shop.name)) changed();
+    if (before && !shopDiffers(before, shop)) return; // (its counts, say: nothing a row shows)
+    if (shownItem?.links.some((link) => link.shop?.id === shop.id)) show(shownItem);
   });
   return {
     element,
     show,
     stop: () => {
       stop();
-      stopNames();
+      linkShops.stop();
     },
   };
 }
