@@ -8,7 +8,7 @@ from typing import Any
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from adapters.db import queries
+from adapters.db import inventory_queries, queries
 from adapters.db.cursors import InvalidCursorError
 from adapters.db.latest_tasks import latest_sync_tasks
 from domain.catalog import OrderStatus
@@ -82,6 +82,17 @@ async def shops(info: Info, first: int | None, after: str | None) -> t.Connectio
         ),
         lambda row: mappers.shop(row, now),
     )
+
+
+async def linked_sku_count(info: Info, shop_id: str, available_at_most: int | None) -> int:
+    """`Shop.linkedSkuCount`: the merchant's LINKED SKUs of the shop, by their item's available (one COUNT)."""
+    merchant_id = info.context.require_merchant()
+
+    async def read() -> int:
+        async with info.context.services.db.read_sessionmaker() as session:
+            return await inventory_queries.linked_sku_count(session, merchant_id, shop_id, available_at_most)
+
+    return await read_live(info, read)
 
 
 async def products(info: Info, shop_id: str, first: int | None, after: str | None) -> t.Connection[t.Product]:

@@ -171,6 +171,27 @@ class Shop(Node):
         return await load_live(info, info.context.loaders.inventory_policy, self.internal_id)
 
     @strawberry.field(
+        description="How many of the shop's SKUs draw on an inventory item (LINKED, whatever their product's status); "
+        "with `availableAtMost`, only those whose item's available is at most that many units: given a push policy's "
+        "outOfStockThreshold, how many SKUs that policy pushes 0 (InventoryPolicy's rule), so that a client can say "
+        "so before it saves a threshold (one COUNT over the shop's links)."
+    )
+    async def linked_sku_count(
+        self,
+        info: Info,
+        available_at_most: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Units (any Int): count only the SKUs whose item's available (onHand - reserved - "
+                "safetyStock) is at most this; null: every LINKED SKU."
+            ),
+        ] = None,
+    ) -> int:
+        from gql import readers
+
+        return await readers.linked_sku_count(info, self.internal_id, available_at_most)
+
+    @strawberry.field(
         description="The shop's imported products: its running count, a lookup whatever the shop's size (a product "
         "an older release's process stored during a rolling deploy is counted from the shop's next products import)."
     )

@@ -375,3 +375,20 @@ async def movement_page(
             (await session.execute(select(func.count()).select_from(inventory_movements).where(*where))).scalar_one()
         )
     return Page(items, len(rows) > first, total)
+
+
+async def linked_sku_count(session: AsyncSession, merchant_id: str, shop_id: str, available_at_most: int | None) -> int:
+    """How many SKUs of the merchant's shop `shop_id` are LINKED (whatever their product's status), those whose
+    item's available (on_hand - reserved - safety_stock, units) is at most `available_at_most` when it is given: with
+    a push policy's outOfStockThreshold, the SKUs that policy pushes 0 (domain/inventory_push.py). One COUNT over the
+    shop's links and their items; 0 for another merchant's shop."""
+    available = inventory_items.c.on_hand - inventory_items.c.reserved - inventory_items.c.safety_stock
+    count = (
+        select(func.count())
+        .select_from(sku_links)
+        .join(inventory_items, inventory_items.c.id == sku_links.c.inventory_item_id)
+        .where(sku_links.c.shop_id == shop_id, sku_links.c.merchant_id == merchant_id, sku_links.c.state == "LINKED")
+    )
+    if available_at_most is not None:
+        count = count.where(available <= available_at_most)
+    return int((await session.execute(count)).scalar_one())

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import double_click_held, lose_answers, lose_requests, sign_in
 from tests.e2e.test_inventory_pool import items
-from tests.e2e.test_inventory_push import POLICY, sellable_skus, set_on_hand, stock_of
+from tests.e2e.test_inventory_push import LINKED_COUNTS, POLICY, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -116,6 +116,42 @@ def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
     expect(page.get_by_label("Push stock to this shop")).not_to_be_checked()
     expect(page.get_by_label("Most units shown")).to_have_value("10")
     assert policy_of(app, maple["id"])["pushEnabled"] is False
+
+
+def test_a_threshold_that_zeroes_most_of_the_shops_skus_is_asked_first_naming_how_many(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/policy.js `zeroesMost`, schema `Shop.linkedSkuCount`): an out-of-stock threshold raised so that most
+    of the shop's linked SKUs (more than half, more than now) would show 0 is asked about first, naming how many, and
+    saved when Save is pressed again (tryout61 F1: 4500 typed for 45 was saved at once and every SKU pushed 0, the
+    shop sold out); a lower threshold is saved at once."""
+    # given Maple imported for m1, its push policy open (threshold 0)
+    app = console(products=6, orders=0)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    counts = app.graphql(LINKED_COUNTS, {"id": maple["id"], "n": 0}, "m1")["shop"]
+    assert counts["every"] > 0
+    sign_in(page, app, "m1")
+    page.get_by_role("link", name="Push policy of Maple").click()
+    expect(page.get_by_label(THRESHOLD)).to_have_value("0")
+    # when a threshold above every item's available is saved
+    save_policy(page, {THRESHOLD: "1000000"})
+    # then its line says how many linked SKUs would show 0, of how many, and nothing is saved
+    expect(page.locator("#out-of-stock-threshold-error")).to_have_text(
+        f"At 1,000,000 units, {counts['every']:,} of the {counts['every']:,} linked SKUs of “Maple” would show 0 on "
+        f"TikTok (their item's available is 1,000,000 units or fewer; {counts['atMost']:,} show 0 now): the shop "
+        "would look sold out. Check the threshold; to save it, press Save push policy again."
+    )
+    assert policy_of(app, maple["id"])["outOfStockThreshold"] == 0
+    # when Save is pressed again, then it is saved
+    page.get_by_role("button", name="Save push policy").click()
+    saved = "The push policy of “Maple” is saved. Its linked SKUs are pushed again."
+    expect(page.locator("#notice")).to_have_text(saved)
+    assert policy_of(app, maple["id"])["outOfStockThreshold"] == 1_000_000
+    # and a lower threshold is saved at once
+    save_policy(page, {THRESHOLD: "0"})
+    expect(page.get_by_label(THRESHOLD)).to_have_value("0")
+    wait_until(lambda: policy_of(app, maple["id"])["outOfStockThreshold"] == 0, what="0 saved")
 
 
 def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(

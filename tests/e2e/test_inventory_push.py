@@ -150,6 +150,39 @@ def test_a_policy_change_is_validated_isolated_and_pushed(app: ShopbridgeServer)
     )
 
 
+LINKED_COUNTS = """query($id: ID!, $n: Int) { shop(id: $id) {
+  every: linkedSkuCount atMost: linkedSkuCount(availableAtMost: $n) } }"""
+
+
+def test_a_shops_linked_sku_count_counts_its_linked_skus_by_their_items_available(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """Rule (schema `Shop.linkedSkuCount`): the shop's LINKED SKUs, and with `availableAtMost` those whose item's
+    available is at most that many units: what a push policy's out-of-stock threshold would push 0, which the console
+    says before it saves one (tryout61 F1: a threshold of 4500 typed for 45 zeroed the whole shop unasked)."""
+    # given Maple imported for m1, one of its linked items counted at 40 (nothing reserved, no safety stock)
+    app = app_factory(products=12, orders=0)
+    shop = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    item = pooled_items(app, "SB-")[0]
+    set_on_hand(app, item["id"], 40)
+    links = [
+        (link, it["available"])
+        for it in pooled_items(app, "")
+        for link in it["links"]
+        if link["shop"]["id"] == shop["id"] and link["state"] == "LINKED"
+    ]
+    assert links and any(available > 40 for _, available in links), "some items above 40, for the count to split"
+    for threshold in (0, 39, 40, 10**9):
+        # when a client asks how many of Maple's linked SKUs a threshold would push 0
+        counts = app.graphql(LINKED_COUNTS, {"id": shop["id"], "n": threshold}, "m1")["shop"]
+        # then it is those whose item's available is at most it, of every linked one
+        expected = sum(1 for _, available in links if available <= threshold)
+        assert counts == {"every": len(links), "atMost": expected}, threshold
+    # and another merchant reads no shop of m1
+    assert app.graphql(LINKED_COUNTS, {"id": shop["id"], "n": 0}, "m2")["shop"] is None
+
+
 def test_a_sale_on_one_shop_lowers_the_other_shops_tiktok_stock(app_factory: Callable[..., ShopbridgeServer]) -> None:
     # given one merchant's two shops, pooled by seller SKU, with 30 units of a shared SKU counted
     app = app_factory(webhooks=True, products=12, orders=20)

@@ -16,6 +16,12 @@ const UPDATE = `mutation PolicyUpdate($input: ShopInventoryPolicyUpdateInput!) {
 const SHOP_CHANGES = `subscription PolicyShops { shopsUpdated { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
 // Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
 const SHOP_DELETIONS = "subscription PolicyShopsDeleted { shopsDeleted }";
+// How many of the shop's linked SKUs show 0 at an out-of-stock threshold (`n`) and at the one saved (`saved`), of
+// every linked one (schema.graphql `Shop.linkedSkuCount`: the API's count, the page computes no quantity).
+const ZEROED = `query PolicyZeroed($id: ID!, $n: Int!, $saved: Int!) { shop(id: $id) { id
+  every: linkedSkuCount zeroed: linkedSkuCount(availableAtMost: $n) zeroedNow: linkedSkuCount(availableAtMost: $saved) } }`;
+// The server's bound on the threshold (domain/inventory_push.py, 0..10**9): past it the API refuses it, in its words.
+const MAX_THRESHOLD = 1_000_000_000;
 // GraphQL's Int (32 bits): a number past it is refused by GraphQL itself, in its raw words ("Int cannot represent
 // …"), before the policy's rule is asked; such a number gets the field's own sentence instead, and is not sent.
 const MAX_INT = 2 ** 31 - 1;
@@ -55,7 +61,7 @@ export function renderPolicy(ctx, shopId) {
   const threshold = field("out-of-stock-threshold", "Out-of-stock threshold (units)",
     // The server's bound (domain/inventory_push.py, 0..10**9), said and set (tryout58 F-low-a: "0 or more" only).
     "0 to 1,000,000,000 units: when an item's available is this many units or fewer, the shop shows 0.",
-    { min: 0, max: 1_000_000_000 });
+    { min: 0, max: MAX_THRESHOLD });
   const formError = h("p", { id: "policy-error", class: "field-error", role: "alert" });
   const save = h("button", { type: "submit", class: "primary" }, "Save push policy");
   // The userError's `field` (the input's name in ShopInventoryPolicyUpdateInput) -> that field (its error line).
@@ -68,6 +74,7 @@ export function renderPolicy(ctx, shopId) {
   // F-low-d), while the policy kept push on.
   const mark = unsavedMark("policy-unsaved", "Not saved: the form shows changes that are not saved. Press Save push policy to save them.");
   let lost = null; // the save whose answer was lost, told by the next read (load): {input (the fields sent), change}
+  let askedThreshold = null; // a threshold the merchant was asked about (zeroesMost): saved if sent again
 
   function title(name) {
     shopName = name;
@@ -139,6 +146,7 @@ export function renderPolicy(ctx, shopId) {
     control.addEventListener("input", () => {
       for (const line of [formError, share.error, most.error, threshold.error]) line.textContent = ""; // about the values sent
       lost = null; // (the form changed since: the next read tells nothing about it)
+      askedThreshold = null; // another value: asked again if it zeroes most SKUs
       settleMark();
     });
   }
@@ -213,6 +221,18 @@ export function renderPolicy(ctx, shopId) {
     save.disabled = true;
     save.textContent = "Saving…";
     const change = `The push policy of “${shopName ?? "this shop"}”`;
+    let asked;
+    try {
+      asked = await zeroesMost(input);
+    } catch (exc) {
+      asked = true; // (the counts unread: nothing is sent, so the line says what failed, not "may have been saved")
+      formError.textContent = `Nothing was saved: ${exc.message}`;
+    }
+    if (asked) {
+      save.disabled = false;
+      save.textContent = "Save push policy";
+      return;
+    }
     try {
       const result = (await ctx.graphql(UPDATE, { input }, { change })).shopInventoryPolicyUpdate;
       if (result.userErrors.length) {
@@ -242,6 +262,25 @@ export function renderPolicy(ctx, shopId) {
       save.disabled = false;
       save.textContent = "Save push policy";
     }
+  }
+
+  /** Whether the threshold in `input` was asked about instead of saved: one raised so that most of the shop's linked
+   * SKUs (more than half, and more than now) would show 0, the shop looking sold out, is saved only when Save push
+   * policy is pressed again, its line having said how many (tryout61 F1: 4500 typed for 45 pushed every SKU 0 at
+   * once, unasked, as a far-off stock count or a safety stock over the on-hand is asked). Reads the counts (ZEROED). */
+  async function zeroesMost(input) {
+    const n = input.outOfStockThreshold;
+    const pushes = input.pushEnabled ?? shown.pushEnabled;
+    if (n === undefined || n <= shown.outOfStockThreshold || n > MAX_THRESHOLD || !pushes || askedThreshold === n) return false;
+    const counts = (await ctx.graphql(ZEROED, { id: shopId, n, saved: shown.outOfStockThreshold })).shop;
+    if (!counts || counts.zeroed <= counts.zeroedNow || counts.zeroed * 2 <= counts.every) return false;
+    askedThreshold = n;
+    threshold.error.textContent = `At ${number(n)} units, ${number(counts.zeroed)} of the ${number(counts.every)} linked SKUs `
+      + `of “${shopName}” would show 0 on TikTok (their item's available is ${number(n)} units or fewer; `
+      + `${number(counts.zeroedNow)} show 0 now): the shop would look sold out. Check the threshold; to save it, press `
+      + "Save push policy again.";
+    threshold.input.focus();
+    return true;
   }
 
   save.disabled = true; // until the policy is read: a save would send the empty form
