@@ -161,11 +161,12 @@ def folded_shop_name(name: str) -> str:
     """How two of a merchant's shop names are compared (tryout60 F3: the seed's custom name is "for easy
     identification and management", so no two of a merchant's shops may share one): trimmed, in NFC, then caseless
     by Unicode's full case folding (`str.casefold`, Unicode 3.13 "Default Case Folding": "Straße" and "STRASSE" fold
-    alike, as "ΣΊΣΥΦΟΣ" and "σίσυφος"), in NFC again (folding can leave text denormalized). Spaces inside the name
-    count as typed ("Main  store" and "Main store" differ). Computed in Python and stored as `shop_name_key`'s
-    digest, never in SQL: SQLite's lower() folds ASCII only, PostgreSQL's lower() follows the database's collation,
-    and neither folds "ß" to "ss"."""
-    return normalized(normalized(name).strip().casefold())
+    alike, as "ΣΊΣΥΦΟΣ" and "σίσυφος"), in NFC again (folding can leave text denormalized), every run of whitespace
+    inside it one plain space (`str.split`'s Unicode whitespace: "Main  store", "Main\u00a0store" with a no-break
+    space, an en space U+2002 or an ideographic space U+3000 all show as "Main store" in a picker, so they are one
+    name: review61b N1). Computed in Python and stored as `shop_name_key`'s digest, never in SQL: SQLite's lower()
+    folds ASCII only, PostgreSQL's lower() follows the database's collation, and neither folds "ß" to "ss"."""
+    return " ".join(normalized(normalized(name).casefold()).split())
 
 
 def shop_name_key(name: str) -> str:
@@ -208,7 +209,7 @@ class NameTakenError(DomainError):
         holder = f"“{truncated(taken_by.name, 80)}”" if taken_by is not None else "that name"
         message = (
             f"Another of your shops is named {holder}: give this {'new shop' if adding else 'one'} a name none of "
-            "your other shops has (names are compared ignoring upper and lower case and spaces at either end)."
+            "your other shops has (names are compared ignoring upper and lower case and extra spaces)."
         )
         if adding and taken_by is not None:
             message += f" To renew the authorization of {holder}, Re-authorize it instead."

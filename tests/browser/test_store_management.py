@@ -514,7 +514,7 @@ def test_a_name_another_shop_has_is_refused_under_the_field_naming_that_shop(
     # then the refusal is under the field, naming the shop that has the name, and the field keeps the focus
     expect(row.get_by_role("alert")).to_have_text(
         "Another of your shops is named “Maple”: give this one a name none of your other shops has (names are "
-        "compared ignoring upper and lower case and spaces at either end)."
+        "compared ignoring upper and lower case and extra spaces)."
     )
     expect(name_box).to_be_focused()
     expect(name_box).to_have_attribute("aria-invalid", "true")
@@ -524,7 +524,7 @@ def test_a_name_another_shop_has_is_refused_under_the_field_naming_that_shop(
     add_us_store(page, "maple")
     expect(page.locator("#name-error")).to_have_text(
         "Another of your shops is named “Maple”: give this new shop a name none of your other shops has (names are "
-        "compared ignoring upper and lower case and spaces at either end). To renew the authorization of “Maple”, "
+        "compared ignoring upper and lower case and extra spaces). To renew the authorization of “Maple”, "
         "Re-authorize it instead."
     )
     expect(page.get_by_label("Custom shop name")).to_be_focused()

@@ -58,7 +58,7 @@ def test_a_rename_to_another_shops_name_in_any_case_or_spacing_is_refused_naming
                 "field": ["name"],
                 "code": "NAME_TAKEN",
                 "message": "Another of your shops is named “Brand new shop”: give this one a name none of your other "
-                "shops has (names are compared ignoring upper and lower case and spaces at either end).",
+                "shops has (names are compared ignoring upper and lower case and extra spaces).",
             }
         ]
     assert names(app) == before
@@ -66,8 +66,11 @@ def test_a_rename_to_another_shops_name_in_any_case_or_spacing_is_refused_naming
     assert rename(app, maple["id"], "Caf\u00e9 Straße")["userErrors"] == []
     for typed in ["CAFE\u0301 STRASSE", "café strasse"]:
         assert codes(rename(app, desert["id"], typed)) == ["NAME_TAKEN"], typed
-    # while a name that differs inside (two spaces) is another name
-    assert rename(app, desert["id"], "Café  Straße")["userErrors"] == []
+    # and so are names whose words stand apart by other spaces (review61b N1: two spaces, a no-break space), while a
+    # name that differs inside is another name
+    for typed in ["Café  Straße", "Café\u00a0Straße", "Café\u3000Straße"]:
+        assert codes(rename(app, desert["id"], typed)) == ["NAME_TAKEN"], typed
+    assert rename(app, desert["id"], "Café Straßen")["userErrors"] == []
 
 
 def test_a_shop_keeps_or_respells_its_own_name_and_another_merchant_may_use_it(app: ShopbridgeServer) -> None:
@@ -98,7 +101,7 @@ def test_add_store_under_a_name_another_shop_has_is_refused_before_tiktok(app: S
             "field": ["name"],
             "code": "NAME_TAKEN",
             "message": "Another of your shops is named “Maple”: give this new shop a name none of your other shops "
-            "has (names are compared ignoring upper and lower case and spaces at either end). To renew the "
+            "has (names are compared ignoring upper and lower case and extra spaces). To renew the "
             "authorization of “Maple”, Re-authorize it instead.",
         }
     ]

@@ -13,7 +13,7 @@ export const USER_ERRORS = {
   INVALID_NAME: "Enter a shop name of 1 to 64 characters, without line breaks or control characters.",
   // No two of a merchant's shops share a name (domain.shops folded_shop_name; tryout60 F3): `explain` shows the
   // server's message instead when there is one, since it names the shop that has the name.
-  NAME_TAKEN: "Another of your shops already has this name (upper and lower case and spaces at either end do not count). Choose a name none of your other shops has.",
+  NAME_TAKEN: "Another of your shops already has this name (upper and lower case and extra spaces do not count). Choose a name none of your other shops has.",
   UNSUPPORTED_REGION: `That region is not supported. Shops can be connected in ${REGIONS}.`,
   REGION_NOT_CONFIRMED: `Confirm that your TikTok Shop is a local shop in ${REGIONS}.`,
   CROSS_BORDER_SHOP: `This TikTok Shop is a cross-border shop. Only local shops in ${REGIONS} can be connected.`,
