@@ -212,9 +212,9 @@ class LinkPushState:
         # Link by link in `sku_id` order, as `record_intents`; a link's own statements in `_link_results`' order.
         written = {*outcome.pushed, *outcome.failed, *outcome.withdrawn, *outcome.doubtful}
         for sku_id in sorted(written):
-            for values in _link_results(outcome, sku_id, now):
+            for values, *guard in _link_results(outcome, sku_id, now):
                 await self._session.execute(
-                    update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id).values(**values)
+                    update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id, *guard).values(**values)
                 )
 
     async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:
@@ -262,21 +262,25 @@ class LinkPushState:
             )
 
 
-def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> list[dict[str, Any]]:
-    """The values `record_link_results` writes on the link of `sku_id`, one UPDATE each, in this order: pushed, failed,
+def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> list[tuple[Any, ...]]:
+    """The statements `record_link_results` writes on the link of `sku_id`, one UPDATE each, as (values, *conditions
+    added to the UPDATE's WHERE), in this order: pushed (its record, only on a link whose fence was not started anew
+    since the push read it: `_not_fenced_anew`; then the error and intent cleared, whatever the link), failed,
     withdrawn (refused as a whole: TikTok kept what it had, nothing to show but the intent cleared), doubtful."""
-    written: list[dict[str, Any]] = []
+    written: list[tuple[Any, ...]] = []
     if (quantity := outcome.pushed.get(sku_id)) is not None:
         held, held_since = outcome.held.get(sku_id, (0, None))
         restored, restored_since = outcome.restored.get(sku_id, (0, None))
-        written.append({
+        record = {
             "pushed_quantity": quantity, "pushed_at": outcome.computed_at or now, "push_landed_at": now,
             "held_quantity": held, "held_since": held_since, "ingested_at_push": _ingested_at_push(outcome, sku_id),
             "released_at_push": _released_at_push(outcome, sku_id),
             "restored_quantity": restored, "restored_since": restored_since, "seeded_available": None,
-            "push_error_code": None, "push_error_message": None, "push_intent": None, "updated_at": now,
             **_items_of_push(outcome.base_items.get(sku_id), held, held_since),
-        })  # fmt: skip
+        }  # fmt: skip
+        written.append((record, *_not_fenced_anew(outcome, sku_id)))
+        cleared = {"push_error_code": None, "push_error_message": None, "push_intent": None, "updated_at": now}
+        written.append((cleared,))
     if (error := outcome.failed.get(sku_id)) is not None:
         failed: dict[str, Any] = {
             "push_error_code": str(error.code),
@@ -286,12 +290,26 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
         }
         if sku_id in outcome.excluded:
             failed["state"] = EXCLUDED
-        written.append(failed)
+        written.append((failed,))
     if sku_id in outcome.withdrawn:
-        written.append({"push_intent": None})
+        written.append(({"push_intent": None},))
     if (intent := outcome.doubtful.get(sku_id)) is not None:
-        written.append({"push_intent": intent_json(intent)})
+        written.append(({"push_intent": intent_json(intent)},))
     return written
+
+
+def _not_fenced_anew(outcome: ProductPushOutcome, sku_id: str) -> tuple[Any, ...]:
+    """The condition on the link of `sku_id` under which a push's record (`pushed_quantity`, its hold, restored
+    units, fence counts and items) is written on it: a link pushed when the push read it (`outcome.base_pushed`) and
+    found never pushed now was fenced anew meanwhile (`links._fence_anew`, a hand move to another item while the
+    push read TikTok), the record and hold it had gone, its fence measured from its product's later read, and the old
+    item's sales the read left out kept as its moved hold (`moved_hold_*`): the push's record and hold, measured
+    against the record forgotten and of the old item, are not written over that (review61 F3: RED's push in flight
+    wrote RED's hold of an unseen sale onto the link, and BLACK's push held that sale back again, 47 where BLACK's
+    available was 48, the sale standing twice, as the link's hold and as RED's moved hold). The same test as
+    `_counted_at`'s for the counts. A link not pushed at the read: no condition (no fence anew can start on it:
+    `_fence_anew` forgets a push record only)."""
+    return (_links.pushed_at.is_not(None),) if sku_id in outcome.base_pushed else ()
 
 
 def _items_of_push(item_id: str | None, held: int, held_since: datetime | None) -> dict[str, Any]:
