@@ -442,6 +442,23 @@ def hold_started(
     return link.held_since if carried > 0 and link.held_since is not None and not sold else now
 
 
+def hold_carried(
+    baseline: int | None, held: int, carried: int, tiktok_available: int | None, ingested_since_push: int
+) -> int:
+    """Of the units a push holds back (`held`), how many it carried from the link's last hold (`carried`,
+    `carried_hold`), the rest being sales since the last push: TikTok's fall since that push (from `baseline`,
+    `LinkedSku.baseline`, to `tiktok_available`) less the units the ledger applied since (`ingested_since_push`; a
+    release subtracting nothing) are new, the carried units what is left, at most `carried`. (A line applied since
+    is taken as one of the newer sales: the older ones are longer unseen.) 0 without a hold carried, or without a
+    reading. A hold that restarts (`hold_started`) keeps these units with the item they were held for
+    (`inventory_push_links._items_of_push`, `sku_links.held_item_quantity`, migration 0059; review61 F2: CAP's 3
+    carried by HAT's push, restarted by a sale under HAT, were relabelled HAT)."""
+    if held <= 0 or carried <= 0 or baseline is None or tiktok_available is None:
+        return 0
+    fresh = max(0, baseline - tiktok_available - max(0, ingested_since_push))
+    return max(0, min(carried, held, held - fresh))
+
+
 def warehouse_plan(target: int, warehouse_ids: Sequence[str], default_warehouse_id: str | None) -> list[WarehouseStock]:
     """Every warehouse assigned to the SKU, no more, no fewer (TikTok's rule, codes 12019028 / 12052533).
 
@@ -532,6 +549,8 @@ class ProductPushOutcome:
     error: str | None = None  # the row's last_error
     computed_at: datetime | None = None  # when the targets were read: the links' pushed_at
     held: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)  # sku_id -> (units held, since)
+    # sku_id -> of the units held, those carried from the link's last hold (`hold_carried`; the rest: sales since)
+    held_carried: dict[str, int] = field(default_factory=dict)
     # sku_id -> since when the earliest of the holds the item's other links hold back began, of the SKUs some stand
     # for (`LinkedSku.held_elsewhere_since`): the product is due again at the end of the first (`hold_ends`)
     held_elsewhere_since: dict[str, datetime] = field(default_factory=dict)

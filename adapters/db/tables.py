@@ -540,6 +540,10 @@ sku_links = Table(
     # A hand link change reads them (`links._fence_anew`, `_moved_hold`). No foreign keys, as `moved_hold_item_id`.
     Column("pushed_item_id", ID),
     Column("held_item_id", ID),
+    # Of the hold (`held_quantity`), the units of `held_item_id`: a push that restarted a hold carrying units of
+    # another item keeps that item and its units here, the rest (the sales since the last push) being of
+    # `pushed_item_id` (migration 0059, review61 F2; null: the whole hold is `held_item_id`'s).
+    Column("held_item_quantity", Integer),
     # The units of the shop's ledger lines of this SKU that had taken TikTok's stock (RESERVED or DEDUCTED) when the
     # last push read the pool (migration 0011): what the ledger applied since is the count now less this, a
     # cancellation counted (null: pushed before it was kept).

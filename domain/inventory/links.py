@@ -367,7 +367,8 @@ def hold_item(
        whose move kept CAP's record (the read older than CAP's push) has HAT's push hold CAP's unseen sale as CAP's;
        a hold carried (its `held_since` unchanged) keeps its item. A link moved back to the item of its moved hold
        holds it as that item's (`links._hold_again`, fence60b), and a fence started anew keeps the units it keeps
-       with their item (`links._fence_anew`).
+       with their item (`links._fence_anew`). A hold a push restarted while carrying units of another item is that
+       item's for those units only (`held_item_quantity`, migration 0059): `hold_parts` splits it.
     3. Recorded before migration 0056 (no `held_item_id`): the item `holds_for` infers from the link as it stands
        (the item it names LINKED, DROPPED or EXCLUDED by a push; the one it remembers when an import or, since
        migration 0036, the merchant's unlink left it).
@@ -380,6 +381,26 @@ def hold_item(
     if held_item_id is not None:
         return held_item_id
     return holds_for(state, item_id, unlinked_item_id, source, unlinked_at)
+
+
+def hold_parts(
+    units: int, held_item: str | None, held_item_quantity: int | None, rest_item: str | None
+) -> dict[str | None, int]:
+    """`units` of a link's hold (its standing units: at most `held_quantity`, less the units the ledger applied since
+    its push) by the item their sales were made under, units > 0 only. `held_item`: the hold's item (`hold_item`);
+    `held_item_quantity` (`sku_links.held_item_quantity`, migration 0059): of the hold as recorded, the units of
+    `held_item`, the older part, carried from an earlier hold when a push restarted it; the rest, the sales since
+    that push's last one, are of `rest_item` (`pushed_item_id`: the item the push was made for). None, or no
+    `rest_item`: all `held_item`'s. The units applied since the push come off the newer part first (as a push
+    splits a restarted hold: `domain.inventory_push.hold_carried`), so `held_item` keeps min(`held_item_quantity`,
+    `units`). (review61 F2: CAP's 3 carried and HAT's 2 held anew by HAT's push were all labelled HAT, and a link
+    back to CAP kept none of CAP's.)"""
+    if units <= 0:
+        return {}
+    if held_item_quantity is None or rest_item is None or rest_item == held_item or held_item_quantity >= units:
+        return {held_item: units}
+    parts = {held_item: max(0, held_item_quantity), rest_item: units - max(0, held_item_quantity)}
+    return {item: n for item, n in parts.items() if n > 0}
 
 
 def left_by_import(state: str, source: str) -> bool:

@@ -37,6 +37,7 @@ from domain.inventory_push import (
     carried_restore,
     counted_at_intent,
     fence_counts,
+    hold_carried,
     hold_changed,
     hold_ends,
     hold_started,
@@ -435,7 +436,9 @@ async def _finish_unchanged(
             shop.id, [claim.tiktok_product_id for claim in claims], holds_since=computed_at - deps.hold_horizon
         )
     every = [link for found in links.values() for link in found]
-    held, shown, restored, _ = await _unseen(deps, api, shop, every, computed_at) if every else ({}, {}, {}, {})
+    held, shown, restored, _, carried = (
+        await _unseen(deps, api, shop, every, computed_at) if every else ({}, {}, {}, {}, {})
+    )
     unchanged: list[tuple[OutboxClaim, ProductPushOutcome]] = []
     to_write: list[OutboxClaim] = []
     for claim in claims:
@@ -444,7 +447,9 @@ async def _finish_unchanged(
             to_write.append(claim)
         else:
             targets = {link.sku_id: policy.target(link.available) for link in found}
-            outcome = ProductPushOutcome(pushed=targets, computed_at=computed_at, held=held, restored=restored)
+            outcome = ProductPushOutcome(
+                pushed=targets, computed_at=computed_at, held=held, restored=restored, held_carried=carried
+            )
             outcome.ingested = {link.sku_id: link.ingested for link in found}
             outcome.ingested_base = {link.sku_id: link.ingested_at_push for link in found}
             outcome.released_base = {link.sku_id: link.released_at_push for link in found}
@@ -580,7 +585,9 @@ async def _push_product(
                 if deps.fence:
                     if read_error is not None:
                         raise read_error
-                    held, shown, outcome.restored, applied = await _unseen(deps, api, shop, links, computed_at)
+                    held, shown, outcome.restored, applied, outcome.held_carried = await _unseen(
+                        deps, api, shop, links, computed_at
+                    )
                     outcome.held = held
                     links = _holding(links, held, own_only=True)
                     to_send = _to_send(links, shown, policy)
@@ -852,7 +859,7 @@ Held = dict[str, tuple[int, datetime | None]]
 
 async def _unseen(
     deps: PushDeps, api: InventoryApi, shop: Shop, links: Sequence[LinkedSku], now: datetime
-) -> tuple[Held, dict[str, int], Held, dict[str, PushIntent]]:
+) -> tuple[Held, dict[str, int], Held, dict[str, PushIntent], dict[str, int]]:
     """TikTok's available of the links' SKUs now (`read_available`: one Inventory Search per 600 SKUs, so one for
     a product), and per Shopbridge SKU id the units to hold back (`unseen_sales`: against what was last pushed and
     held back then, within `deps.hold_horizon`, less what the ledger applied since, releases included:
@@ -860,8 +867,9 @@ async def _unseen(
     unseen to carry (`fence_counts`, within the same horizon: `carried_restore`) with since when (`restore_started`).
     A link never pushed whose stock seeded its item, or that joined one from its
     product page, is measured from what TikTok showed right after the link, with the ledger's counts of that instant
-    (`LinkedSku.baseline`); one linked by hand has no baseline and holds nothing back. (held, shown, restored), keyed
-    by Shopbridge SKU id; `now`: when the targets were read."""
+    (`LinkedSku.baseline`); one linked by hand has no baseline and holds nothing back. (held, shown, restored, the
+    earlier intents applied, and of the units held those carried from the last hold, `hold_carried`, when some are),
+    keyed by Shopbridge SKU id; `now`: when the targets were read."""
     tiktok, _ = await read_available(api, [link.tiktok_sku_id for link in links])
     # A push left unrecorded (its worker died after TikTok took it): measured from what it sent, as TikTok shows it.
     measured = [settled(link, tiktok.get(link.tiktok_sku_id), now, deps.hold_horizon) for link in links]
@@ -881,6 +889,7 @@ async def _unseen(
             ingested |= await uow.inventory_push.ingested_since(shop.id, stamped)  # a count for every SKU asked
     held: dict[str, tuple[int, datetime | None]] = {}
     restored: dict[str, tuple[int, datetime | None]] = {}
+    held_carried: dict[str, int] = {}
     for link in links:
         if link.baseline is not None and link.tiktok_sku_id in ingested:  # every pushed link, a seeding or joining one
             carried, available = carried_hold(link, now, deps.hold_horizon), tiktok.get(link.tiktok_sku_id)
@@ -890,6 +899,8 @@ async def _unseen(
             )
             restored[link.sku_id] = (units_restored, restore_started(link, units_restored, kept, now))
             held[link.sku_id] = (units, hold_started(link, units, carried, now, available))
+            if (kept_units := hold_carried(link.baseline, units, carried, available, ingested[link.tiktok_sku_id])) > 0:
+                held_carried[link.sku_id] = kept_units
             if units > carried and available is not None:
                 # The one trace of a hold: every shop of the item shows that much less until the sales are ingested
                 # or the horizon passes (a hard stop mid-push can make it the whole stock: README, "A stop").
@@ -903,7 +914,7 @@ async def _unseen(
                     shop.id, available, link.tiktok_sku_id, units, deps.hold_horizon.total_seconds(),
                 )  # fmt: skip
     shown = {link.sku_id: tiktok[link.tiktok_sku_id] for link in links if link.tiktok_sku_id in tiktok}
-    return held, shown, restored, applied  # 0 held (the most common) subtracts nothing
+    return held, shown, restored, applied, held_carried  # 0 held (the most common) subtracts nothing
 
 
 def _intents(

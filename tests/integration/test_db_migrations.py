@@ -35,7 +35,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0058_hold_item_indexes"
+HEAD = "0059_held_item_quantity"
 
 
 def _assert_migrates_to_head(url: str) -> None:

@@ -18,6 +18,7 @@ from domain.inventory.links import (
     counts_orders,
     ended_period,
     hold_item,
+    hold_parts,
     holds_for,
     left_by_import,
     on_seed,
@@ -392,3 +393,18 @@ def test_a_hold_belongs_to_the_item_it_recorded_else_to_the_one_its_link_holds_f
     unlinked_at: datetime | None, expected: str | None,
 ) -> None:  # fmt: skip
     assert hold_item(held, held_item, state, item, remembered, source, unlinked_at) == expected
+
+
+def test_a_hold_restarted_with_units_of_another_item_keeps_each_part_with_its_item() -> None:
+    # review61 F2: HAT's push carried CAP's 3 and held 2 sold under HAT anew (held_item_quantity 3 of 5, the rest the
+    # pushed item's)
+    assert hold_parts(5, "cap", 3, "hat") == {"cap": 3, "hat": 2}
+    # units applied since the push come off the newer part first: the older part is kept
+    assert hold_parts(4, "cap", 3, "hat") == {"cap": 3, "hat": 1}
+    assert hold_parts(2, "cap", 3, "hat") == {"cap": 2}
+    # no split recorded (before migration 0059, or all one item's), or no item for the rest: all the hold's item's
+    assert hold_parts(5, "cap", None, "hat") == {"cap": 5}
+    assert hold_parts(5, "cap", 3, None) == {"cap": 5}
+    assert hold_parts(5, "cap", 3, "cap") == {"cap": 5}
+    # nothing standing: no part
+    assert hold_parts(0, "cap", 3, "hat") == {}

@@ -17,6 +17,7 @@ from domain.inventory_push import (
     PushIntent,
     as_applied,
     carried_hold,
+    hold_carried,
     hold_ends,
     push_action,
     push_backoff,
@@ -203,3 +204,17 @@ def test_an_intent_taken_as_applied_keeps_what_order_batches_added_to_the_count_
     intent = PushIntent(12, at, ingested=4, released=0, ingested_base=base, item_id=item)
     link = LinkedSku("s", "t", "p", "i", 10, (), 9, ingested=6, ingested_at_push=column, intent=intent)
     assert as_applied(link).ingested_at_push == counted
+
+
+def test_a_restarted_hold_tells_the_units_it_carried_from_the_sales_since_the_last_push() -> None:
+    # review61 F2: pushed 47 holding 3; 2 sold since (TikTok 45), unseen: 5 held, 3 of them carried
+    assert hold_carried(47, 5, 3, 45, 0) == 3
+    # the 2 ingested meanwhile (a webhook): 3 held, all carried
+    assert hold_carried(47, 3, 3, 45, 2) == 3
+    # one of the older units ingested, no sale since: 2 held, both carried
+    assert hold_carried(47, 2, 3, 47, 1) == 2
+    # nothing carried, nothing held, or no reading: 0
+    assert hold_carried(47, 2, 0, 45, 0) == 0
+    assert hold_carried(47, 0, 3, 47, 3) == 0
+    assert hold_carried(None, 3, 3, 45, 0) == 0
+    assert hold_carried(47, 3, 3, None, 0) == 0

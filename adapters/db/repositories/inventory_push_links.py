@@ -276,7 +276,7 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
             "held_quantity": held, "held_since": held_since, "ingested_at_push": _ingested_at_push(outcome, sku_id),
             "released_at_push": _released_at_push(outcome, sku_id),
             "restored_quantity": restored, "restored_since": restored_since, "seeded_available": None,
-            **_items_of_push(outcome.base_items.get(sku_id), held, held_since),
+            **_items_of_push(outcome.base_items.get(sku_id), held, held_since, outcome.held_carried.get(sku_id, 0)),
         }  # fmt: skip
         written.append((record, *_not_fenced_anew(outcome, sku_id)))
         cleared = {"push_error_code": None, "push_error_message": None, "push_intent": None, "updated_at": now}
@@ -312,7 +312,7 @@ def _not_fenced_anew(outcome: ProductPushOutcome, sku_id: str) -> tuple[Any, ...
     return (_links.pushed_at.is_not(None),) if sku_id in outcome.base_pushed else ()
 
 
-def _items_of_push(item_id: str | None, held: int, held_since: datetime | None) -> dict[str, Any]:
+def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, carried: int = 0) -> dict[str, Any]:
     """The items a push's record names (migration 0056, review60b F1), as SQL values of the UPDATE that writes it
     (their right-hand sides read the row as it was): `pushed_item_id`, the item the push was made for (`item_id`, the
     item the link named at its read; None: the one it names); `held_item_id`, the item the sales its hold of `held`
@@ -322,19 +322,51 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None) 
     measures from a baseline of this item's link); none without a hold. This CASE is the write side of
     `domain.inventory.links.hold_item`'s case 2 (the rule's one statement is there), kept in SQL: the carried test
     and the record's item must be read from the row as the UPDATE finds it, not as the push read it (a hand link
-    change may rewrite them between the two)."""
+    change may rewrite them between the two).
+
+    `held_item_quantity` (migration 0059, review61 F2; read by `domain.inventory.links.hold_parts`): of the hold, the
+    units of `held_item_id`, the rest the pushed item's; null: all `held_item_id`'s. A hold begun now that carries
+    `carried` units of the last one (`domain.inventory_push.hold_carried`: restarted by a sale since the last push)
+    whose item is another than the item its new units are of (the record's, which is the pushed item) keeps that
+    item with the carried units it held (at most its part of the last hold: the older part, the one kept), the new
+    units the pushed item's (CAP's 3 carried by HAT's push, 2 more sold under HAT: 3 CAP's, 2 HAT's; before, all 5
+    HAT's, and a link back to CAP kept none); all carried: all that item's. A hold carried keeps its split, its
+    item's part at most the hold (the newer units go first). Three items (the record's another than the pushed
+    item's, the last hold's a third) are not told apart: the hold is the record's item's, as before 0059."""
     pushed_for = _links.inventory_item_id if item_id is None else literal(item_id, _links.pushed_item_id.type)
-    carried = and_(
+    carried_on = and_(
         _links.held_item_id.is_not(None),
         _links.held_since == literal(held_since, _links.held_since.type),
     )
     started = func.coalesce(_links.pushed_item_id, pushed_for)
-    held_for = (
-        literal(None, _links.held_item_id.type)
-        if held <= 0 or held_since is None
-        else case((carried, _links.held_item_id), else_=started)
+    none_item, none_units = literal(None, _links.held_item_id.type), literal(None, _links.held_item_quantity.type)
+    if held <= 0 or held_since is None:
+        return {"pushed_item_id": pushed_for, "held_item_id": none_item, "held_item_quantity": none_units}
+    part = _links.held_item_quantity
+    kept_part = case((and_(part.is_not(None), part < held), part), else_=none_units)
+    if carried <= 0:
+        held_for = case((carried_on, _links.held_item_id), else_=started)
+        return {
+            "pushed_item_id": pushed_for, "held_item_id": held_for,
+            "held_item_quantity": case((carried_on, kept_part), else_=none_units),
+        }  # fmt: skip
+    # (the last hold's units of its item: the older part, kept first, at most what is carried)
+    last_part = func.coalesce(part, _links.held_quantity)
+    carried_part = case((last_part < carried, last_part), else_=literal(carried))
+    split = and_(
+        not_(carried_on),
+        _links.held_item_id.is_not(None),
+        _links.held_item_id != started,
+        started == pushed_for,
+        carried_part > 0,
     )
-    return {"pushed_item_id": pushed_for, "held_item_id": held_for}
+    return {
+        "pushed_item_id": pushed_for,
+        "held_item_id": case((carried_on, _links.held_item_id), (split, _links.held_item_id), else_=started),
+        "held_item_quantity": case(
+            (carried_on, kept_part), (and_(split, carried_part < held), carried_part), else_=none_units
+        ),
+    }
 
 
 def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:

@@ -135,6 +135,7 @@ from domain.inventory.links import (
     LinkState,
     counts_orders,
     hold_item,
+    hold_parts,
     left_by_import,
     on_seed,
 )
@@ -1748,7 +1749,15 @@ async def release_shop(
         .join(inventory_items, inventory_items.c.id == sku_links.c.held_item_id)
         .where(sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0)
     )
-    found = await session.execute(held.union(linked, remembered, moved, recorded))
+    # (and the item of a split hold's other part, `pushed_item_id`: migration 0059, review61 F2)
+    split = (
+        select(sku_links.c.pushed_item_id)
+        .join(inventory_items, inventory_items.c.id == sku_links.c.pushed_item_id)
+        .where(
+            sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.held_item_quantity.is_not(None)
+        )
+    )
+    found = await session.execute(held.union(linked, remembered, moved, recorded, split))
     touched = {i for i in found.scalars() if i is not None}
     # (and, when kept, those its links left without an item remember: `_record_links` keeps a period naming each, a
     # row whose foreign key takes a share lock on the item, which must not come out of id order)
@@ -1815,19 +1824,21 @@ async def _sold_unseen(
     the same unseen sale is not taken twice)."""
     links, units, moved_to = sku_links.c, sku_ledger_units.c, inventory_items.alias("moved_hold_item")
     held_on = inventory_items.alias("held_item")  # (no foreign key: an item removed since is read as gone)
+    rest_on = inventory_items.alias("rest_item")  # (a split hold's other part: `pushed_item_id`'s, migration 0059)
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
             links.held_since, links.ingested_at_push, units.ingested, links.tiktok_sku_id, links.pushed_at,
             links.unlinked_at, moved_to.c.id.label("moved_item_id"), links.moved_hold_quantity, links.moved_hold_since,
             links.moved_hold_ingested_at_push, links.moved_hold_sold_before, links.held_item_id,
-            held_on.c.id.label("held_item_found"),
+            held_on.c.id.label("held_item_found"), links.held_item_quantity, rest_on.c.id.label("rest_item_found"),
         )
         .select_from(
             sku_links.outerjoin(
                 sku_ledger_units, and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
             ).outerjoin(moved_to, moved_to.c.id == links.moved_hold_item_id)
             .outerjoin(held_on, held_on.c.id == links.held_item_id)
+            .outerjoin(rest_on, rest_on.c.id == links.pushed_item_id)
         )
         .where(links.shop_id == shop_id, or_(links.held_quantity > 0, links.moved_hold_quantity > 0))
     )  # fmt: skip
@@ -1837,18 +1848,22 @@ async def _sold_unseen(
             row.held_quantity, row.held_item_id, row.state, row.inventory_item_id, row.unlinked_item_id, row.source,
             row.unlinked_at,
         )  # fmt: skip
-        if row.held_item_id is not None and row.held_item_found is None:
-            item_id = None  # the item its sales were made under is gone: nothing of it to take off
         since = None if row.ingested_at_push is None else (row.ingested or 0) - row.ingested_at_push
         held = standing_units(row.held_quantity, row.held_since, since, now, hold_horizon)
+        # (a hold a push restarted carrying another item's units: each part off its own item, review61 F2)
+        rest_item = row.rest_item_found if row.held_item_quantity is not None else None
+        parts = hold_parts(held, item_id, row.held_item_quantity, rest_item)
+        if row.held_item_id is not None and row.held_item_found is None:
+            parts.pop(item_id, None)  # the item its sales were made under is gone: nothing of it to take off
         moved_since = (
             None if row.moved_hold_ingested_at_push is None else (row.ingested or 0) - row.moved_hold_ingested_at_push
         )
         moved = standing_units(row.moved_hold_quantity, row.moved_hold_since, moved_since, now, hold_horizon)
-        if row.moved_item_id is not None and row.moved_item_id == item_id:
-            held, moved = max(held, moved), 0
-        if item_id is not None and held > 0:
-            standing.append((row.tiktok_sku_id, item_id, held, row.pushed_at or now))
+        if row.moved_item_id is not None and row.moved_item_id in parts:
+            parts[row.moved_item_id], moved = max(parts[row.moved_item_id], moved), 0
+        for part_item, units_held in sorted(parts.items(), key=lambda part: str(part[0])):
+            if part_item is not None and units_held > 0:
+                standing.append((row.tiktok_sku_id, part_item, units_held, row.pushed_at or now))
         if row.moved_item_id is not None and moved > 0:
             standing.append((row.tiktok_sku_id, row.moved_item_id, moved, row.moved_hold_sold_before or now))
     return standing

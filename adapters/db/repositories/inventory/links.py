@@ -58,6 +58,7 @@ from domain.inventory.links import (
     back_from_drop,
     ended_period,
     hold_item,
+    hold_parts,
     link_compared,
     paused_since,
     relink_needed,
@@ -363,6 +364,7 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
 _PUSH_FORGOTTEN: dict[str, Any] = {
     "pushed_quantity": None, "pushed_at": None, "push_landed_at": None, "held_quantity": 0, "held_since": None,
     "restored_quantity": 0, "restored_since": None, "pushed_item_id": None, "held_item_id": None,
+    "held_item_quantity": None,
 }  # fmt: skip
 
 
@@ -392,9 +394,9 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, lef
     links = sku_links.c
     moved = None if left is None else left.moved
     forgotten = dict(_PUSH_FORGOTTEN)
-    if left is not None and left.kept > 0:  # (its start and item stay)
-        del forgotten["held_since"], forgotten["held_item_id"]
-        forgotten["held_quantity"] = left.kept
+    if left is not None and left.kept > 0:  # (its start stays; all of it the kept units' item's: review61 F2)
+        del forgotten["held_since"]
+        forgotten["held_quantity"], forgotten["held_item_id"] = left.kept, left.kept_item
     statement = (
         update(sku_links)
         .where(
@@ -448,10 +450,12 @@ async def _running_units(session: AsyncSession, shop_id: str, tiktok_sku_id: str
 @dataclass(frozen=True)
 class _LeftByMove:
     """What a hand move's fence started anew leaves unseen (`_left_by_move`): the units of the link's hold it keeps
-    (its sales made under the item linked now; 0: none) and the moved hold of another item (None: none)."""
+    (its sales made under the item linked now, `kept_item`; 0: none) and the moved hold of another item (None:
+    none)."""
 
     kept: int
     moved: _MovedHold | None
+    kept_item: str | None = None
 
 
 async def _left_by_move(
@@ -482,16 +486,18 @@ async def _left_by_move(
         total, _ = fence_counts(previous.pushed_quantity, row.quantity, applied, held, restored, released_since)
         standing = min(total, max(0, held - max(0, applied)))
     held_item, record_item = _held_for(previous), _pushed_for(previous)
-    by_item: dict[str | None, int] = {held_item: standing}
+    # (a hold a push restarted carrying another item's units: each part with its item, `hold_parts`, review61 F2)
+    held_parts = hold_parts(standing, held_item, previous.held_item_quantity, previous.pushed_item_id)
+    by_item: dict[str | None, int] = dict(held_parts)
     by_item[record_item] = by_item.get(record_item, 0) + total - standing
-    kept = by_item.get(item_id, 0) if held_item == item_id else 0
+    kept = held_parts.get(item_id, 0)
     units = {item: n for item, n in by_item.items() if item is not None and item != item_id}
     if not units:
-        return _LeftByMove(kept, None)
+        return _LeftByMove(kept, None, item_id)
     moved_item = max(units, key=lambda item: (units[item], item == held_item))
     held_since = previous.held_since if held > 0 and previous.held_since is not None else None
-    since = held_since if moved_item == held_item and held_since is not None else read_at
-    return _LeftByMove(kept, _MovedHold(moved_item, units[moved_item], since, ingested, read_at))
+    since = held_since if moved_item in held_parts and held_since is not None else read_at
+    return _LeftByMove(kept, _MovedHold(moved_item, units[moved_item], since, ingested, read_at), item_id)
 
 
 async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id: str) -> None:
@@ -523,7 +529,12 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
     if units > 0 and since is not None:
         held = update(sku_links).where(links.sku_id == sku_id)
         await session.execute(
-            held.values(held_quantity=links.held_quantity + units, held_since=since, held_item_id=item_id)
+            held.values(
+                held_quantity=links.held_quantity + units,
+                held_since=since,
+                held_item_id=item_id,
+                held_item_quantity=None,
+            )
         )
     again = update(sku_links).where(links.sku_id == sku_id, links.moved_hold_item_id == item_id)
     await session.execute(again.values(**_MOVED_HOLD_FORGOTTEN))
