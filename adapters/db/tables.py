@@ -621,6 +621,14 @@ sku_links = Table(
         sqlite_where=text("moved_hold_item_id IS NOT NULL"),
         postgresql_where=text("moved_hold_item_id IS NOT NULL"),
     ),
+    # The links whose hold a push split between two items (migration 0059, review61 F2): the other part is
+    # `pushed_item_id`'s, read as another arm of `_held_elsewhere`. Partial: a split is rare.
+    Index(
+        None,
+        "pushed_item_id",
+        sqlite_where=text("held_item_quantity IS NOT NULL"),
+        postgresql_where=text("held_item_quantity IS NOT NULL"),
+    ),
 )
 
 # The order ledger: one row per shop, order, line item and component (TikTok line items are one unit each). Its state

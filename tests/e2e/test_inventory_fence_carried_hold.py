@@ -4,7 +4,8 @@ pushed 20, a sale of 3 under CAP unseen, the SKU linked by hand to HAT (CAP's re
 restarts: `domain.inventory_push.hold_started`). The carried 3 stay CAP's, the 2 are HAT's
 (`sku_links.held_item_quantity`, migration 0059): linked back to CAP, CAP's push holds CAP's 3 (before: the whole
 hold was relabelled HAT, the link back kept nothing on CAP and CAP's push wrote 20 where its shelf had 17), and a
-delete of the shop within the horizon takes each sale off its own item."""
+delete of the shop within the horizon takes each sale off its own item, and the item's other shops subtract each part
+from its own item (`inventory_push_links._held_elsewhere`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from tests.e2e.fence_given import SYNC_START, PushedSku, pushed_sku, second_after
 from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP
+from tests.e2e.test_inventory_hold_unlinked import _pushed
 from tests.e2e.test_inventory_pool import LINK
 from tests.e2e.test_inventory_push import ADJUST, pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -119,3 +121,49 @@ def test_a_carried_hold_grown_by_a_sale_under_the_linked_item_keeps_each_sale_on
     # it was sold from: CAP 20 - 3, HAT 51 - 2
     assert (*cap_push, cap_tiktok) == (17, 3, 17)
     assert (_on_hand(app, "R61-CAP"), _on_hand(app, "R61-HAT")) == (17, 49)
+
+
+def test_the_other_shops_subtract_each_part_of_a_split_hold_from_its_own_item(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    app = app_factory(products=6, orders=0)
+    # given CAP (20) and HAT (50) on two shops of the merchant
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products",
+        {"title": "R61-HAT product", "skus": [{"seller_sku": "R61-HAT", "quantity": 50}]},
+    )  # fmt: skip
+    cap = pushed_sku(app, "R61-CAP", 20)
+    (hat,) = pooled_items(app, "R61-HAT")
+    second = app.tiktok_shop("us-local-2")["id"]
+    on_second = {
+        seller_sku: app.sandbox.control(
+            "POST", f"/shops/{second}/products",
+            {"title": f"{seller_sku} product", "skus": [{"seller_sku": seller_sku, "quantity": quantity}]},
+        )["sku_ids"][0]
+        for seller_sku, quantity in (("R61-CAP", 20), ("R61-HAT", 50))
+    }  # fmt: skip
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    _pushed(app, second)
+    # and CAP's unseen sale of 3 on the first shop held back by HAT's push of CAP's SKU (linked to HAT by hand)
+    _sell(app, cap, 3)
+    second_after(time.time())
+    first = _link(app, cap)["pushed_at"]
+    linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": hat["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    wait_until(lambda: _link(app, cap)["pushed_at"] != first, what="HAT's push")
+    app.wait_for_idle_sync()
+    assert stock_of(app, tiktok_id, cap.tiktok_sku) == 47
+    # and 2 more sold under HAT, unseen; HAT +1, whose push carries CAP's 3 and holds HAT's 2 anew: 51 - 5 = 46
+    _sell(app, cap, 2)
+    done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
+    assert done["inventoryAdjust"]["userErrors"] == []
+    wait_until(lambda: stock_of(app, tiktok_id, cap.tiktok_sku) == 46, what="HAT's push writing 46")
+    app.wait_for_idle_sync()
+    # when the second shop's pushes run (HAT's push, its hold changed, made both items' links due)
+    _pushed(app, second)
+    # then the second shop shows CAP's 20 less CAP's 3 and HAT's 51 less HAT's 2 (with the split kept but read as
+    # one hold of CAP by the other shops: 15 and 51)
+    shown = (stock_of(app, second, on_second["R61-CAP"]), stock_of(app, second, on_second["R61-HAT"]))
+    assert shown == (17, 49)

@@ -524,8 +524,8 @@ def _holds_elsewhere() -> _Holding:
     """The item's other links that hold for it since the bind parameter `holds_since` (see `_held_elsewhere`), with
     new aliases at each call: each of the two subqueries has its own (built once with `_linked_select`). Each OR arm
     of the WHERE reads `sku_links` through an index of its own (the item's, `unlinked_item_id`'s, `held_item_id`'s and
-    `moved_hold_item_id`'s, migration 0058), so PostgreSQL combines them (BitmapOr) and SQLite's OR optimisation
-    looks each up, rather than scan the table per link read."""
+    `moved_hold_item_id`'s, migration 0058; `pushed_item_id`'s where a hold is split, 0059), so PostgreSQL combines
+    them (BitmapOr) and SQLite's OR optimisation looks each up, rather than scan the table per link read."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     item = _links.inventory_item_id
     now_counted = func.coalesce(units.c.ingested, 0)
@@ -540,10 +540,22 @@ def _holds_elsewhere() -> _Holding:
         other.c.moved_hold_quantity > 0,
         other.c.moved_hold_since >= bindparam("holds_since"),
     )
-    own_units = left(other.c.held_quantity, other.c.ingested_at_push)
+    held_units = left(other.c.held_quantity, other.c.ingested_at_push)
     moved_units = left(other.c.moved_hold_quantity, other.c.moved_hold_ingested_at_push)
     # (one OR arm per index: an AND inside an arm's OR is not split into index lookups by PostgreSQL's planner)
     arms = [and_(arm, own) for arm in _hold_is_of(other.c, item)]
+    # A hold a push restarted carrying another item's units (`held_item_quantity`, migration 0059, review61 F2:
+    # `domain.inventory.links.hold_parts`): its item's part, the older, at most the units standing, counts for
+    # `held_item_id`, the rest for `pushed_item_id`, the arm of an index of its own (its item never the held one)
+    split = other.c.held_item_quantity
+    rest = and_(split.is_not(None), other.c.pushed_item_id == item, own)
+    arms.append(rest)
+    item_part = case((split < held_units, split), else_=held_units)
+    own_units = case(
+        (and_(split.is_not(None), other.c.held_item_id == item), item_part),
+        (and_(split.is_not(None), other.c.pushed_item_id == item), held_units - item_part),
+        else_=held_units,
+    )
     held_here, moved_here = or_(*arms), moved
     units_here = case(
         (and_(held_here, moved_here), case((own_units > moved_units, own_units), else_=moved_units)),

@@ -11,7 +11,9 @@ Now a push that restarts a hold carrying units of another item keeps that item i
 (`pushed_item_id`).
 
 Additive, nullable, no backfill: NULL is "the whole hold is `held_item_id`'s", as every row before this migration
-reads. The downgrade drops the column, losing only the split (the whole hold is then read as `held_item_id`'s).
+reads. A partial index on `pushed_item_id` where the hold is split: the other part's arm of the push's read of the
+holds of each link's item (`inventory_push_links._held_elsewhere`, as 0058's). The downgrade drops both, losing only
+the split (the whole hold is then read as `held_item_id`'s).
 
 Revision ID: 0059_held_item_quantity
 Revises: 0058_hold_item_indexes
@@ -33,8 +35,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("sku_links", sa.Column("held_item_quantity", sa.Integer(), nullable=True))
+    # the other part's item, an arm of the push's read of the holds of each link's item (`_held_elsewhere`)
+    where = sa.text("held_item_quantity IS NOT NULL")
+    op.create_index(
+        op.f("ix_sku_links_pushed_item_id"), "sku_links", ["pushed_item_id"], sqlite_where=where, postgresql_where=where
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_sku_links_pushed_item_id"), table_name="sku_links")
     with op.batch_alter_table("sku_links") as batch:
         batch.drop_column("held_item_quantity")
