@@ -95,6 +95,8 @@ def test_a_carried_hold_grown_by_a_sale_under_the_linked_item_keeps_each_sale_on
     done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
     assert done["inventoryAdjust"]["userErrors"] == []
     wait_until(lambda: stock_of(app, tiktok_id, cap.tiktok_sku) == 46, what="HAT's push writing 46")
+    # (and its record, in the transaction that makes the holds' items' other links due: TikTok shows 46 before it)
+    wait_until(lambda: _link(app, cap)["pushed_quantity"] == 46, what="HAT's push of 46 recorded")
     app.wait_for_idle_sync()
     if then == "deleted":
         # when the merchant deletes the shop within the hold's horizon: each sale off the shelf it was sold from
@@ -160,6 +162,8 @@ def test_the_other_shops_subtract_each_part_of_a_split_hold_from_its_own_item(
     done = app.graphql(ADJUST, {"input": {"inventoryItemId": hat["id"], "delta": 1, "reason": "delivery"}}, "m1")
     assert done["inventoryAdjust"]["userErrors"] == []
     wait_until(lambda: stock_of(app, tiktok_id, cap.tiktok_sku) == 46, what="HAT's push writing 46")
+    # (and its record, in the transaction that makes the holds' items' other links due: TikTok shows 46 before it)
+    wait_until(lambda: _link(app, cap)["pushed_quantity"] == 46, what="HAT's push of 46 recorded")
     app.wait_for_idle_sync()
     # when the second shop's pushes run (HAT's push, its hold changed, made both items' links due)
     _pushed(app, second)
