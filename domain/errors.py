@@ -63,6 +63,10 @@ class ErrorCode(StrEnum):
     SKU_LINK_CHANGED = "SKU_LINK_CHANGED"
     # inventoryItemCreate from a SKU, no onHand: the SKU's stored stock has no read time to pair its open orders with
     ON_HAND_REQUIRED = "ON_HAND_REQUIRED"
+    # inventoryItemDelete (tryout61 F3, `domain.inventory.removal`): shop SKUs still linked to the item (unlink first)
+    ITEM_LINKED = "ITEM_LINKED"
+    # inventoryItemDelete: units of the item reserved, or order lines (a deleted shop's kept ones too) counting on it
+    ITEM_IN_USE = "ITEM_IN_USE"
     # A shop's inventory push policy (shopInventoryPolicyUpdate).
     INVALID_SHARE_PERCENT = "INVALID_SHARE_PERCENT"
     INVALID_MAX_QUANTITY = "INVALID_MAX_QUANTITY"

@@ -15,6 +15,7 @@ from domain.authorization import AuthorizationRequest
 from domain.catalog import Order, Product
 from domain.intake import WebhookEvent
 from domain.inventory.items import Edit, InventoryItem
+from domain.inventory.removal import ItemUse
 from domain.inventory_push import (
     DEFAULT_HOLD_HORIZON,
     InventoryPolicy,
@@ -365,6 +366,16 @@ class InventoryRepository(Protocol):
         ...
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange: ...
+    async def item_use(self, item: InventoryItem) -> ItemUse:
+        """What still points at the (locked) item: links naming it, order lines RESERVED on it
+        (`domain.inventory.removal.ItemUse`)."""
+        ...
+
+    async def delete_item(self, item: InventoryItem) -> PoolChange:
+        """Delete the (locked) item with its movements; ledger rows and links remembering it lose the reference, a
+        deleted shop's records kept on it go with it. The caller checked `domain.inventory.removal.check_deletable`."""
+        ...
+
     async def link_sku(
         self, merchant_id: str, sku_id: str, item_id: str | None, *, compare: bool = False,
         compare_item_id: str | None = None,

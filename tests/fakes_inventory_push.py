@@ -18,6 +18,7 @@ from domain.catalog import Product
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, applied
 from domain.inventory.links import holds_for
+from domain.inventory.removal import ItemUse
 from domain.inventory_push import (
     InventoryPolicy,
     LinkedSku,
@@ -552,12 +553,15 @@ class FakeItemEdits:
         self._s = staged
         self._written: dict[str, InventoryItem] = {}  # this unit of work's items, as it sees them
         self._locked: set[str] = set()  # items read with lock=True in this unit of work
+        self._deleted: set[str] = set()  # items this unit of work deleted (`delete_item`)
 
     @property
     def _push(self) -> FakePushStore:
         return self._s.store.push
 
     def _item(self, item_id: str) -> InventoryItem | None:
+        if item_id in self._deleted:
+            return None
         return self._written.get(item_id) or self._push.items.get(item_id)
 
     def _write(self, item: InventoryItem) -> None:
@@ -621,6 +625,18 @@ class FakeItemEdits:
             return PoolChange(frozenset({item.id}), frozenset(), item.merchant_id)
         self._write(applied(item, edit.on_hand_delta, 0, self._s.store.push.now))
         return self._touched(item.merchant_id, [item.id], self._push.now)
+
+    async def item_use(self, item: InventoryItem) -> ItemUse:
+        """Links naming the item (any state); this fake keeps no order lines (its `reserved` counter stands for
+        them)."""
+        self._require_lock(item)
+        return ItemUse(links=sum(1 for link in self._push.links.values() if link.inventory_item_id == item.id))
+
+    async def delete_item(self, item: InventoryItem) -> PoolChange:
+        self._require_lock(item)
+        self._deleted.add(item.id)
+        self._s.ops.append(lambda: self._push.items.pop(item.id, None))
+        return PoolChange(frozenset({item.id}), frozenset(), item.merchant_id)
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
         self._require_lock(item)

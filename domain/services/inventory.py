@@ -18,6 +18,7 @@ from datetime import timedelta
 from domain.clock import Clock
 from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
+from domain.inventory.removal import check_deletable
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
 from domain.services.conflicts import run_again_on_conflict
@@ -170,6 +171,29 @@ async def update_safety_stock(
     updated = await run_again_on_conflict(edit, f"inventoryItemUpdate of item {item_id}")
     assert updated is not None
     return updated
+
+
+async def delete_item(
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str
+) -> str:
+    """`inventoryItemDelete` (tryout61 F3): delete the merchant's item and its movements; returns its id.
+
+    Refused, nothing deleted: `NOT_FOUND` for an item that is not the merchant's (another merchant's, or deleted
+    already: a second delete of the same id); `ITEM_LINKED` while shop SKUs are linked to it, `ITEM_IN_USE` while
+    units of it are reserved (`domain.inventory.removal.check_deletable`). The item is locked while its use is counted
+    and it is deleted, in one unit of work (a link or a sale that comes meanwhile either committed first, then it is
+    counted, or waits and finds the item gone). After commit, the item's signal: its `inventoryItemUpdated(
+    inventoryItemId:)` subscribers end with NOT_FOUND."""
+
+    async def delete() -> str:
+        async with uow_factory() as uow:
+            item = await _locked(uow, merchant_id, item_id)
+            check_deletable(item, await uow.inventory.item_use(item))
+            after_pool_change(uow, queue, events, await uow.inventory.delete_item(item))
+            await uow.commit()
+        return item_id
+
+    return await run_again_on_conflict(delete, f"inventoryItemDelete of item {item_id}")
 
 
 async def link_sku(

@@ -1,7 +1,8 @@
-"""Pool mutations, each with `userErrors`: items (create, set on-hand, adjust, safety stock) and manual links.
+"""Pool mutations, each with `userErrors`: items (create, set on-hand, adjust, safety stock, delete) and manual links.
 
 Units throughout; expected failures: INVALID_INPUT (with the field), NOT_FOUND (another merchant's item or SKU),
-VERSION_CONFLICT (compareOnHand differs), SKU_ALREADY_EXISTS, SKU_LINK_CHANGED (compareInventoryItemId differs).
+VERSION_CONFLICT (compareOnHand differs), SKU_ALREADY_EXISTS, SKU_LINK_CHANGED (compareInventoryItemId differs),
+ITEM_LINKED / ITEM_IN_USE (a delete of an item shop SKUs or open orders still draw on).
 """
 
 from __future__ import annotations
@@ -163,6 +164,19 @@ class SkuLinkPayload:
     user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
 
 
+@strawberry.input(description="The inventory item to delete.")
+class InventoryItemDeleteInput:
+    inventory_item_id: strawberry.ID = strawberry.field(description=ITEM_ID)
+
+
+@strawberry.type(description="The id of the inventory item deleted, or why not.")
+class InventoryItemDeletePayload:
+    deleted_inventory_item_id: strawberry.ID | None = strawberry.field(
+        description="The deleted item's id (InventoryItem.id, as given); null with userErrors."
+    )
+    user_errors: list[t.UserError] = strawberry.field(description=USER_ERRORS)
+
+
 @strawberry.type
 class InventoryMutation:
     @strawberry.mutation(
@@ -303,6 +317,28 @@ class InventoryMutation:
         except DomainError as exc:
             return SkuLinkPayload(sku_link=None, user_errors=user_errors(exc))
         return SkuLinkPayload(sku_link=await info.context.loaders.sku_link.load(sku_id), user_errors=[])
+
+    @strawberry.mutation(
+        description="Delete an inventory item nothing draws on (a mistaken one, a look-alike SKU), with its movements "
+        "(its history goes with it; shipped or cancelled order lines that named it keep their order, without the "
+        "item). Refused, nothing deleted: ITEM_LINKED while shop SKUs are linked to it (the message says how many: "
+        "skuUnlink them first); ITEM_IN_USE while units of it are reserved by open orders (an unlinked SKU's open "
+        "orders stay reserved on it until they ship or are cancelled); NOT_FOUND for another merchant's item or one "
+        "deleted already (a second delete of the same id). inventoryItemUpdated(inventoryItemId:) then ends with "
+        "NOT_FOUND, and inventoryItems no longer lists it."
+    )
+    async def inventory_item_delete(
+        self,
+        info: Info,
+        input: Annotated[InventoryItemDeleteInput, strawberry.argument(description="The item to delete.")],
+    ) -> InventoryItemDeletePayload:
+        s = info.context.services
+        try:
+            item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
+            await pool.delete_item(s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id)
+        except DomainError as exc:
+            return InventoryItemDeletePayload(deleted_inventory_item_id=None, user_errors=user_errors(exc))
+        return InventoryItemDeletePayload(deleted_inventory_item_id=input.inventory_item_id, user_errors=[])
 
 
 def _compared_item(seen: strawberry.ID | None) -> tuple[bool, str | None]:

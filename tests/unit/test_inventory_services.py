@@ -10,6 +10,7 @@ import pytest
 
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import InventoryItem
+from domain.inventory.removal import ItemUse, check_deletable
 from domain.ports import PoolChange
 from domain.services import inventory
 from tests.fakes import (
@@ -287,3 +288,45 @@ async def test_each_signal_names_the_merchant_of_the_change(world: World) -> Non
     world.events = recording
     await commit_change(world, PoolChange(frozenset({"i1", "i2"}), frozenset(), "m7"))
     assert recording.merchants == ["m7", "m7"]
+
+
+async def test_an_item_nothing_draws_on_is_deleted_and_signalled_once(world: World) -> None:
+    # given an item typed by mistake
+    item = await world.create("Sb-00000-black", on_hand=40)
+    world.events.item_changes.clear()
+    # when another merchant deletes it: NOT_FOUND, it stays
+    with pytest.raises(DomainError) as foreign:
+        await inventory.delete_item(world.uow, world.queue, world.events, "m2", item.id)
+    assert refused(foreign)[:2] == (ErrorCode.NOT_FOUND, ("inventoryItemId",)) and item.id in world.store.push.items
+    # when the merchant deletes it: gone, its subscribers told after the commit
+    assert await inventory.delete_item(world.uow, world.queue, world.events, "m1", item.id) == item.id
+    assert item.id not in world.store.push.items and world.events.item_changes == [item.id]
+    # and a second delete is NOT_FOUND
+    with pytest.raises(DomainError) as again:
+        await inventory.delete_item(world.uow, world.queue, world.events, "m1", item.id)
+    assert refused(again)[0] is ErrorCode.NOT_FOUND
+
+
+async def test_an_item_with_links_or_reserved_units_is_refused_and_kept(world: World) -> None:
+    # given an item two shop SKUs link to
+    item = await world.create("MUG-1", on_hand=10)
+    world.link("s1", "p1", item)
+    world.link("s2", "p1", item)
+    # when it is deleted: ITEM_LINKED, naming how many
+    with pytest.raises(DomainError) as linked:
+        await inventory.delete_item(world.uow, world.queue, world.events, "m1", item.id)
+    assert refused(linked) == (
+        ErrorCode.ITEM_LINKED, ("inventoryItemId",), '2 shop SKUs are linked to "MUG-1": unlink them first.'
+    )  # fmt: skip
+    assert item.id in world.store.push.items
+
+
+def test_the_delete_rule_refuses_reserved_units_and_lines_reserved_on_the_item() -> None:
+    item = InventoryItem("i1", "m1", "MUG-1", 10, 2, 0, 3, NOW, NOW)
+    with pytest.raises(DomainError) as reserved:
+        check_deletable(item, ItemUse())
+    assert reserved.value.code is ErrorCode.ITEM_IN_USE and "2 unit(s) reserved" in reserved.value.message
+    with pytest.raises(DomainError) as lines:
+        check_deletable(InventoryItem("i1", "m1", "MUG-1", 10, 0, 0, 3, NOW, NOW), ItemUse(reserved_lines=1))
+    assert lines.value.code is ErrorCode.ITEM_IN_USE and "1 order line(s)" in lines.value.message
+    check_deletable(InventoryItem("i1", "m1", "MUG-1", 10, 0, 5, 3, NOW, NOW), ItemUse())  # safety stock: no use

@@ -4,7 +4,8 @@ Modules: `writer` (lock items, write ledger rows, counters, movements, outbox ma
 changes into the ledger, a shop's release), `links` (auto and manual links, seeding), `items` (items and edits),
 `created_from` (an item created from a shop SKU, linked and seeded in one step),
 `outbox` (dirty marks), `unexplained` (a deleted shop's units sold unseen no sale took),
-`shop_items` (a deleted shop's links, ledger rows and the items only it linked).
+`shop_items` (a deleted shop's links, ledger rows and the items only it linked), `removal` (a merchant's delete of
+an item).
 """
 
 from __future__ import annotations
@@ -14,9 +15,19 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.repositories.inventory import created_from, items, ledger, links, outbox, shop_items, unexplained
+from adapters.db.repositories.inventory import (
+    created_from,
+    items,
+    ledger,
+    links,
+    outbox,
+    removal,
+    shop_items,
+    unexplained,
+)
 from domain.clock import Clock, SystemClock
 from domain.inventory.items import Edit, InventoryItem
+from domain.inventory.removal import ItemUse
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
 from domain.ports import PoolChange
 from domain.stored import OrderRecord
@@ -77,6 +88,12 @@ class SqlInventoryRepository:
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
         return await items.set_safety_stock(self._session, item, safety_stock, self._clock.now())
+
+    async def item_use(self, item: InventoryItem) -> ItemUse:
+        return await removal.item_use(self._session, item.id)
+
+    async def delete_item(self, item: InventoryItem) -> PoolChange:
+        return await removal.delete_item(self._session, item)
 
     async def link_sku(
         self, merchant_id: str, sku_id: str, item_id: str | None, *, compare: bool = False,

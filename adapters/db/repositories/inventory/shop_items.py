@@ -39,7 +39,7 @@ async def remove_unclaimed_items(session: AsyncSession, merchant_id: str, item_i
     candidates = among(inventory_items.c.id, sorted(item_ids), dialect_of(session))
     removed = await _left_behind(session, merchant_id, candidates)
     if removed:
-        await _delete_items(session, removed)
+        await delete_items(session, removed)
     return removed
 
 
@@ -81,7 +81,7 @@ def left_behind_query(candidates: ColumnElement[bool], *, ignoring_shop: str | N
     )
 
 
-async def _delete_items(session: AsyncSession, removed: list[str]) -> None:
+async def delete_items(session: AsyncSession, removed: list[str]) -> None:
     """The items and their movements; ledger rows that still name one (history) lose the reference, as the foreign
     key's `ON DELETE SET NULL` would, and so do the links that remember one (`unlinked_item_id`, any shop's).
 
@@ -126,5 +126,5 @@ async def remove_shop_items(session: AsyncSession, shop_id: str) -> list[str]:
     await session.execute(delete(sku_ledger_units).where(sku_ledger_units.c.shop_id == shop_id))  # their running units
     await session.execute(delete(sku_links).where(sku_links.c.shop_id == shop_id))
     if removed:
-        await _delete_items(session, removed)
+        await delete_items(session, removed)
     return removed

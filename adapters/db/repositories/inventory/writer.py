@@ -47,7 +47,7 @@ several products. Every writer of them, PostgreSQL:
   observations in `sku_id` order (`record_observed`), then its outbox rows (`mark_dirty`);
 - a shop's delete: the shop's row `FOR UPDATE` first, which every writer above holds before any link (`FOR KEY
   SHARE`, the push `FOR NO KEY UPDATE`), then the items, then the shop's links go (`shop_items`);
-- an item removed (`shop_items._delete_items`: an import's link change, `remove_unclaimed_items`, or a shop's delete,
+- an item removed (`shop_items.delete_items`: an import's link change, `remove_unclaimed_items`, or a shop's delete,
   after the items are held) holds the links that remember it (`unlinked_item_id`; no link names it as its item, the
   rule of removal), any shop's, at once in `sku_id` order, then clears them. (Left to the foreign key's `ON DELETE
   SET NULL`, they were cleared item after item in their rows' table order: a writer holding a lower one while it

@@ -1,0 +1,53 @@
+"""When a merchant may delete an inventory item (`inventoryItemDelete`, tryout61 F3): an item nothing draws on.
+
+Shopify lets a merchant delete a variant's inventory item; here an item is the pool's count that shop SKUs draw on and
+order lines reserve from, so a delete that left a SKU or an open order without its item would lose units or push a
+stock nobody counted. The rule, pure (the repository counts, `InventoryRepository.item_use`):
+
+    use = ItemUse(links=0, reserved_lines=0)
+    check_deletable(item, use)      # raises DomainError ITEM_LINKED / ITEM_IN_USE, else returns None
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.errors import DomainError, ErrorCode
+from domain.inventory.items import InventoryItem
+
+
+@dataclass(frozen=True, slots=True)
+class ItemUse:
+    """What still points at an item, counted in the delete's transaction (the item locked).
+
+    `links`: shop SKU links naming it (`sku_links.inventory_item_id`, any state: LINKED, or DROPPED / EXCLUDED
+    remembering it for its orders); `reserved_lines`: order lines of a connected shop RESERVED on it (an unlinked SKU's
+    open lines stay reserved where they were placed: `domain.inventory.ledger.stays_reserved`). The item's own
+    `reserved` counter is read from the item."""
+
+    links: int = 0
+    reserved_lines: int = 0
+
+
+def check_deletable(item: InventoryItem, use: ItemUse) -> None:
+    """Rule: an item may be deleted only when no shop SKU is linked to it and no units of it are reserved.
+
+    `ITEM_LINKED` (field `inventoryItemId`) when `use.links` > 0, naming how many (unlink them first: `skuUnlink`);
+    `ITEM_IN_USE` when its `reserved` counter is above 0 or an order line is RESERVED on it (the order must ship or be
+    cancelled first). History does not keep an item: its movements go with it, shipped or cancelled lines lose the
+    reference, and what a deleted shop kept for its reconnect on it is dropped, as a shop's delete removes the items
+    it alone linked (`adapters.db.repositories.inventory.shop_items`)."""
+    if use.links:
+        noun = "shop SKU is" if use.links == 1 else "shop SKUs are"
+        raise DomainError(
+            ErrorCode.ITEM_LINKED,
+            f'{use.links} {noun} linked to "{item.sku}": unlink {"it" if use.links == 1 else "them"} first.',
+            ("inventoryItemId",),
+        )
+    if item.reserved or use.reserved_lines:
+        held = f"{item.reserved} unit(s) reserved" if item.reserved else f"{use.reserved_lines} order line(s)"
+        raise DomainError(
+            ErrorCode.ITEM_IN_USE,
+            f'"{item.sku}" is in use by open orders ({held}): it can be deleted once they ship or are cancelled.',
+            ("inventoryItemId",),
+        )
