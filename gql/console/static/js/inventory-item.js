@@ -14,6 +14,8 @@ const ITEM = `query Item($id: ID!) { inventoryItem(id: $id) { ${ITEM_FIELDS} } }
 const PAYLOAD = `inventoryItem { ${ITEM_FIELDS} } userErrors { code field message }`;
 const SET_ON_HAND = `mutation SetOnHand($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) { ${PAYLOAD} } }`;
 const ADJUST = `mutation Adjust($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) { ${PAYLOAD} } }`;
+const DELETE = `mutation Delete($input: InventoryItemDeleteInput!) { inventoryItemDelete(input: $input) {
+  deletedInventoryItemId userErrors { code field message } } }`;
 const UPDATE = `mutation Update($input: InventoryItemUpdateInput!) { inventoryItemUpdate(input: $input) { ${PAYLOAD} } }`;
 // The item with its latest movements: read after a count or an adjustment whose answer was lost, to tell whether it
 // was made (a movement of its kind, size and reason recorded after the item's last change the page had seen).
@@ -154,6 +156,7 @@ export function renderItem(ctx, itemId) {
       outcome = null;
     }
     fill(heading, fresh.sku, " ", oversoldBadge(fresh));
+    deleteButton.disabled = false; // its dialog names the SKU: offered once the item is read
     fill(numbers, COUNTERS.map(([fieldName, label]) => h("div", {
       class: `counter${before && before[fieldName] !== fresh[fieldName] ? " changed" : ""}${fieldName === "available" && fresh.oversold ? " oversold" : ""}`,
       dataset: { field: fieldName },
@@ -415,6 +418,56 @@ export function renderItem(ctx, itemId) {
     if (done) tell(`The safety stock of ${done.sku} is now ${units(done.safetyStock)}.`);
   }
 
+  // Delete (inventoryItemDelete, tryout61 F3): asked first in a modal <dialog> naming the SKU, as every destructive
+  // action of the console (links.js: Unlink); refused while SKUs are linked (ITEM_LINKED) or units are reserved
+  // (ITEM_IN_USE), in the console's words (messages.js) under the button; done, the Inventory list is shown again.
+  const deleteError = h("p", { id: "delete-error", class: "field-error", role: "alert" });
+  const deleteButton = h("button", { type: "button", class: "danger", disabled: true, onclick: () => confirmDelete() }, "Delete item");
+
+  function confirmDelete() {
+    const sku = shownSku();
+    const confirmButton = h("button", { type: "submit", class: "danger" }, "Delete item");
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "delete-title", "aria-describedby": "delete-what", class: "card" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "delete-title" }, `Delete “${sku}”?`),
+        h("p", { id: "delete-what" }, "The item and its movements are deleted; this cannot be undone. Only an item no "
+          + "shop SKU is linked to and no open order reserves units of can be deleted."),
+        h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
+          confirmButton),
+      ),
+    );
+    dialog.querySelector("form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      confirmButton.disabled = true; // one delete per confirmation, however often it is clicked
+      deleteError.textContent = "";
+      try {
+        const result = (await ctx.graphql(DELETE, { input: { inventoryItemId: itemId } }, { change: `The delete of ${sku}` })).inventoryItemDelete;
+        if (result.userErrors.length) deleteError.textContent = explain(result.userErrors[0]);
+        else {
+          dialog.close();
+          // The Inventory list, read again without the item; the notice once it is shown (the router takes down the
+          // notice of the page left), as links.js does for an item created from a SKU.
+          window.addEventListener("hashchange", () => announce(`${sku} is deleted.`, { kind: "success" }), { once: true });
+          ctx.navigate("#/inventory");
+          return;
+        }
+      } catch (exc) {
+        deleteError.textContent = exc.message;
+      }
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (deleteButton.isConnected) deleteButton.focus();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  }
+
   fill(
     ctx.main,
     h("div", { class: "page-head" }, heading, h("a", { href: "#/inventory" }, "Back to Inventory")),
@@ -433,6 +486,9 @@ export function renderItem(ctx, itemId) {
         h("h2", { id: "safety-title" }, "Safety stock"), safety.nodes, marks.safety.element,
         h("button", { type: "submit", class: "primary" }, "Save safety stock"))),
     links.element,
+    h("section", { class: "card", "aria-labelledby": "delete-item-title" },
+      h("h2", { id: "delete-item-title" }, "Delete item"),
+      h("p", { class: "help" }, "For an item made by mistake: unlink its SKUs first."), deleteButton, deleteError),
   );
   load();
   const stop = ctx.socket.subscribe(ITEM_UPDATES, { id: itemId }, {

@@ -51,6 +51,9 @@ export const USER_ERRORS = {
   PRODUCT_DELETED: "This SKU's product was deleted at TikTok, which sells it no more, so it cannot be linked or unlinked. Any open orders of it still count on the item they reserved.",
   // inventoryItemCreate with skuId, on-hand left out, for a SKU whose stored stock has no read time (review59b F1):
   // shown at the create dialog's on-hand field, which the merchant fills in
+  // inventoryItemDelete (tryout61 F3): what still draws on the item
+  ITEM_LINKED: "Shop SKUs are still linked to this item, so it was not deleted. Unlink them below first, then delete it.",
+  ITEM_IN_USE: "Open orders still reserve units of this item, so it was not deleted. Delete it once they ship or are cancelled.",
   ON_HAND_REQUIRED: "TikTok's stock of this SKU was stored without the time it was read, so its open orders cannot be counted in once. Enter the units on the shelf (those of unshipped orders included), or sync the shop's products and try again.",
 };
 

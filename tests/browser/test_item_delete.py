@@ -1,0 +1,55 @@
+"""An item page's Delete (tryout61 F3): asked first in a dialog naming the SKU; Cancel keeps the item; refused in the
+console's words while a shop SKU is linked to it (ITEM_LINKED); done, the Inventory list no longer shows it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_inventory import CREATE, open_inventory, pooled_item_signed_in
+from tests.fixtures.app import ShopbridgeServer
+
+ITEM = "query($id: ID!) { inventoryItem(id: $id) { sku } }"
+
+
+def test_delete_asks_first_is_refused_for_a_linked_item_and_removes_a_mistaken_one(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    # given a linked item, on its page
+    app, linked = pooled_item_signed_in(console, page)
+    open_inventory(page, linked["sku"]).get_by_role("link", name=linked["sku"], exact=True).click()
+    expect(page.get_by_role("heading", name=linked["sku"])).to_be_visible()
+    # when the merchant presses Delete item and confirms
+    page.get_by_role("button", name="Delete item").click()
+    dialog = page.get_by_role("dialog", name=f"Delete “{linked['sku']}”?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Delete item").click()
+    # then it is refused in the console's words, and the item stays
+    expect(page.locator("#delete-error")).to_have_text(
+        "Shop SKUs are still linked to this item, so it was not deleted. Unlink them below first, then delete it."
+    )
+    assert app.graphql(ITEM, {"id": linked["id"]}, "m1")["inventoryItem"] == {"sku": linked["sku"]}
+
+    # given an item made by mistake, on its page
+    made = app.graphql(CREATE, {"input": {"sku": "Sb-00000-black", "onHand": 40}}, "m1")["inventoryItemCreate"]
+    slip = made["inventoryItem"]["id"]
+    open_inventory(page, "Sb-00000-black").get_by_role("link", name="Sb-00000-black", exact=True).click()
+    expect(page.get_by_role("heading", name="Sb-00000-black")).to_be_visible()
+    # when the merchant presses Delete item and cancels: nothing is deleted
+    page.get_by_role("button", name="Delete item").click()
+    page.get_by_role("dialog", name="Delete “Sb-00000-black”?").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert app.graphql(ITEM, {"id": slip}, "m1")["inventoryItem"] == {"sku": "Sb-00000-black"}
+    # when it presses it again and confirms
+    page.get_by_role("button", name="Delete item").click()
+    page.get_by_role("dialog", name="Delete “Sb-00000-black”?").get_by_role("button", name="Delete item").click()
+    # then the Inventory list is shown, saying so, and a search no longer finds it
+    expect(page.get_by_role("heading", name="Inventory", exact=True)).to_be_visible()
+    expect(page.locator("#notice")).to_have_text("Sb-00000-black is deleted.")
+    page.get_by_label("Search by SKU").fill("Sb-00000-black")
+    page.get_by_role("button", name="Search").click()
+    # (the sandbox's own SB-00000-Black, if the shop has it, is listed: the search is caseless)
+    expect(page.get_by_role("button", name="Search")).to_be_enabled()
+    expect(page.get_by_role("link", name="Sb-00000-black", exact=True)).to_have_count(0)
+    assert app.graphql(ITEM, {"id": slip}, "m1")["inventoryItem"] is None
