@@ -1,5 +1,6 @@
 """An item page's Delete (tryout61 F3): asked first in a dialog naming the SKU; Cancel keeps the item; refused in the
-console's words while a shop SKU is linked to it (ITEM_LINKED); done, the Inventory list no longer shows it."""
+console's words while a shop SKU is linked to it (ITEM_LINKED); done, the Inventory list no longer shows it. And New
+item asks first for a SKU equal to an item's but for case or width."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import sign_in
 from tests.browser.test_inventory import CREATE, open_inventory, pooled_item_signed_in
 from tests.fixtures.app import ShopbridgeServer
 
 ITEM = "query($id: ID!) { inventoryItem(id: $id) { sku } }"
+FIND_SKUS = "query($query: String) { inventoryItems(query: $query) { totalCount } }"
 
 
 def test_delete_asks_first_is_refused_for_a_linked_item_and_removes_a_mistaken_one(
@@ -53,3 +56,28 @@ def test_delete_asks_first_is_refused_for_a_linked_item_and_removes_a_mistaken_o
     expect(page.get_by_role("button", name="Search")).to_be_enabled()
     expect(page.get_by_role("link", name="Sb-00000-black", exact=True)).to_have_count(0)
     assert app.graphql(ITEM, {"id": slip}, "m1")["inventoryItem"] is None
+
+
+def test_a_new_item_equal_to_another_but_for_case_is_asked_first_then_created(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js "New item", tryout61 F3): SKUs are exact, so `Sb-00000-black` beside `SB-00000-Black` is
+    allowed, but asked once first, naming the existing item; pressed again, it is created."""
+    # given m1's item SB-00000-Black, on Inventory
+    app = console(products=0, orders=0)
+    assert app.graphql(CREATE, {"input": {"sku": "SB-00000-Black"}}, "m1")["inventoryItemCreate"]["userErrors"] == []
+    sign_in(page, app, "m1")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    form = page.get_by_role("form", name="New item")
+    # when the merchant creates Sb-00000-black
+    form.get_by_label("Item SKU").fill("Sb-00000-black")
+    form.get_by_role("button", name="Create item").click()
+    # then it is asked first, naming the existing item, and nothing is made
+    expect(form.locator("#new-item-sku-error")).to_have_text(
+        "SB-00000-Black exists: create Sb-00000-black as a separate item? Press Create item again to create it."
+    )
+    assert app.graphql(FIND_SKUS, {"query": "sb-00000-black"}, "m1")["inventoryItems"]["totalCount"] == 1
+    # when it presses Create item again, then the item is created and its page opens
+    form.get_by_role("button", name="Create item").click()
+    expect(page.get_by_role("heading", name="Sb-00000-black")).to_be_visible()
+    assert app.graphql(FIND_SKUS, {"query": "sb-00000-black"}, "m1")["inventoryItems"]["totalCount"] == 2

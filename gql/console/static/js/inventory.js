@@ -18,6 +18,7 @@ const ITEMS = `query Inventory($after: String, $query: String, $oversold: Boolea
 // other item lost its links to it; no `inventoryItemUpdated` says so.
 export const SHOP_DELETIONS = "subscription InventoryShopsDeleted { shopsDeleted }";
 const CREATED_FIELDS = "id sku onHand"; // what the page says of an item it created
+const LOOK_ALIKES = "query LookAlikes($query: String) { inventoryItems(query: $query, first: 20) { edges { node { sku } } } }";
 const CREATE = `mutation NewItem($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
   inventoryItem { ${CREATED_FIELDS} } userErrors { code field message } } }`;
 // The server's bound on units (domain/inventory/items.py MAX_UNITS), as inventory-item.js: stopped at the field.
@@ -288,7 +289,10 @@ export function renderInventory(ctx) {
   for (const [input, error] of [[newSku, newSkuError], [newOnHand, newOnHandError]]) {
     input.addEventListener("input", () => {
       error.textContent = ""; // it was about the value sent
-      if (input === newSku) createLost(); // another SKU: the doubt was about the one sent
+      if (input === newSku) {
+        createLost(); // another SKU: the doubt was about the one sent
+        askedLookAlike = null; // another SKU: asked again if it looks like an item's
+      }
     });
   }
 
@@ -317,6 +321,15 @@ export function renderInventory(ctx) {
     });
   }
 
+  let askedLookAlike = null; // a SKU the merchant was asked about (lookAlike): created if sent again
+
+  /** The SKU of an item equal to `sku` up to case and width (NFKC, lower case), if any among the search's first 20. */
+  async function lookAlike(sku) {
+    const folded = (text) => text.normalize("NFKC").toLowerCase();
+    const found = (await ctx.graphql(LOOK_ALIKES, { query: sku })).inventoryItems.edges.map((edge) => edge.node.sku);
+    return found.find((other) => other !== sku && folded(other) === folded(sku)) ?? null;
+  }
+
   async function createItem(event) {
     event.preventDefault();
     if (createButton.disabled) return; // one item per submission: a double-click, or Enter pressed twice
@@ -335,6 +348,15 @@ export function renderInventory(ctx) {
       // The SKU read first: a lost answer is told by an item of it that this read did not find. Unread, nothing is
       // sent, and the line says why (Shopbridge cannot be reached: nothing was created).
       const before = await itemBySku(ctx.graphql, sku);
+      // A SKU equal to an item's but for case or width (tryout61 F3: "Sb-00000-black" beside "SB-00000-Black") is
+      // allowed, SKUs being exact as TikTok's seller SKUs are, but asked once first: the look-alike would be listed
+      // above the real item. The search folds case and width already (inventoryItems(query:)).
+      const twin = before ? null : await lookAlike(sku);
+      if (twin && askedLookAlike !== sku) {
+        askedLookAlike = sku;
+        newSkuError.textContent = `${twin} exists: create ${sku} as a separate item? Press Create item again to create it.`;
+        return newSku.focus();
+      }
       let result;
       try {
         result = (await ctx.graphql(CREATE, { input }, { change: `The new item “${sku}”` })).inventoryItemCreate;
