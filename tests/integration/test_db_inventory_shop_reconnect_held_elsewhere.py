@@ -102,3 +102,26 @@ async def test_a_count_of_the_holds_item_since_the_delete_keeps_the_held_units_o
     # then HAT stays as counted (the count found o1's units on its shelf: they never left it), and SOCK loses them
     assert (await world.counts("SOCK"), await world.counts("HAT")) == ((8, 0, 8), (10, 0, 10))
     assert await _holds_left(world) == 0
+
+
+@pytest.mark.parametrize("orders_first", [False, True], ids=["products-first", "orders-first"])
+async def test_a_count_of_the_item_sold_under_since_the_shipment_keeps_the_sale_off_once(
+    world: Pool, orders_first: bool
+) -> None:
+    # given the same hold taken off HAT by the delete, and the merchant counting SOCK's shelf (8: o1's units gone,
+    # shipped before the count) since
+    gone, o1, _ = await _held_on_hat_for_a_sale_under_sock(world)
+    world.clock.advance(timedelta(minutes=1))
+    sock = (await world.item("SOCK"))["id"]
+    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", sock, 8, 10)
+
+    # when the same TikTok shop is connected again and its import reads o1, collected (its one package) when made: it
+    # left SOCK's shelf before the count
+    collected = replace(o1, collected_at=o1.created_at, package_ids=("p1",))
+    await g1_reconnected(world, gone, 8, collected, orders_first=orders_first)
+
+    # then SOCK stays as counted, whatever the import's order (the count already holds o1's shipment:
+    # `ledger.link_pending`'s `counted_at` on the link's path, `counted_after_shipment` on the batch's; before, orders
+    # first took o1's units off SOCK a second time: 6), and HAT has the held units back
+    assert (await world.counts("SOCK"), await world.counts("HAT")) == ((8, 0, 8), (10, 0, 10))
+    assert await _holds_left(world) == 0

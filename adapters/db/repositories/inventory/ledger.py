@@ -1489,12 +1489,16 @@ async def relink_lines(
                 relinked, reason = Relinked((back,), None), _CONNECTED_AGAIN
         elif sold_on != new_item and sold_on is not None:
             # sold under a deleted link to another item: it moves there as first seen under that link (open, it
-            # reserves; shipped, it deducts; cancelled, history), the SKU's new link as it is
-            moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on)
+            # reserves; shipped, it deducts, unless that item's count since the shipment covers it: `link_pending`'s
+            # `counted_at`, as on the batch's path; cancelled, history), the SKU's new link as it is
+            left_by, covering = shipped_by.get(row.tiktok_order_id), None
+            if line.wanted is StockEffect.DEDUCT:
+                covering = await last_count.since(sold_on, left_by or line.order_updated_at)
+            moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on, covering, left_by)
             if key not in deducted and unseen is not None:  # (a sale that delete took off as sold unseen: back)
                 back = unseen.take(
                     row.tiktok_sku_id, moved, made_at[row.tiktok_order_id], write, row.tiktok_order_id, line.quantity,
-                    shipped_by.get(row.tiktok_order_id),
+                    left_by, covering,
                 )  # fmt: skip
                 moved, reason = back, (_CONNECTED_AGAIN_UNSEEN if back is not moved else reason)
             relinked = Relinked((moved,), None)
