@@ -42,8 +42,9 @@ UserErrorCode = d.enum(
         _E.INVALID_INPUT: "An input field is malformed or out of range (the message says its rule; `field` names it).",
         _E.INVALID_NAME: "A shop's custom name breaks its rule (trimmed, 1 to 64 characters ...: the input's "
         "description).",
-        _E.NAME_TAKEN: "Another of the merchant's shops has this custom name, compared trimmed, in Unicode NFC and "
-        "ignoring case (Unicode case folding): shopRename and shopAuthorizationStart refuse it on `name`, their "
+        _E.NAME_TAKEN: "Another of the merchant's shops has this custom name, compared trimmed, in Unicode NFC, "
+        "ignoring case (Unicode case folding) and with every run of spaces one space: shopRename and "
+        "shopAuthorizationStart refuse it on `name`, their "
         "payload's `nameTakenBy` is that shop's id; nothing changed.",
         _E.UNSUPPORTED_REGION: "The region is not one Shopbridge supports, or TikTok's shop is of another one.",
         _E.REGION_NOT_CONFIRMED: "shopAuthorizationStart without regionConfirmed true.",

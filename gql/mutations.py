@@ -312,7 +312,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Change the custom name of a shop: NOT_FOUND, INVALID_NAME, or NAME_TAKEN (with `nameTakenBy`) "
-        "when another of the merchant's shops has the name in any case and spacing at its ends."
+        "when another of the merchant's shops has the name in any case and spacing."
     )
     async def shop_rename(
         self,
