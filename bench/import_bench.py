@@ -296,6 +296,12 @@ async def budget(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Si
     outcomes: dict[str, int] = counters["by_path"].get(ORDER_SEARCH_PATH, {})
     answered = sum(outcomes.values())
     ok, limited = outcomes.get("ok", 0), outcomes.get(RATE_LIMITED, 0)
+    # (logged before the limit loop runs: a limit that fails, an `httpx.ReadError` on a loaded machine, twice in stop 61
+    # (perf61), no longer loses the engine's figures with it)
+    log(
+        f"[2/{kind}] {ok} ok + {limited} x 429 in {run.seconds:.1f}s: {round(ok / run.seconds, 1)} ok requests/s, "
+        f"{(limited / answered if answered else 0.0):.2%} answered 429; CPU {cpu}"
+    )
     paging = (settings.sync_page_size, settings.sync_order_slices)
     limit = await _budget_limit(harness, sandbox, kind, sizes, since, *paging)
     sandbox.configure(latency_ms=0, rate_limit=None)
@@ -317,10 +323,6 @@ async def budget(harness: Harness, sandbox: SandboxProcess, kind: str, sizes: Si
         # the engine's ok requests/s over the limit loop's, on the same pages at the same pacing
         "ratio_to_limit": round(ok / run.seconds / limit["ok_requests_per_s"], 3),
     }
-    log(
-        f"[2/{kind}] {ok} ok + {limited} x 429 in {run.seconds:.1f}s: {figures['ok_requests_per_s']} ok requests/s, "
-        f"{figures['share_429']:.2%} answered 429; CPU {cpu}"
-    )
     return figures
 
 
