@@ -1006,6 +1006,9 @@ def test_a_rename_whose_shop_read_failed_too_is_told_once_another_request_is_ans
     maple = page.locator("tbody tr", has_text="Maple")
     # when a rename of Maple is lost on its way, and so is the read of the shop that follows it
     shop_reads: list[str] = []
+    # the page's other requests go through: each one answered may read Maple again (the rule), so they bound how many
+    # lost reads there may be (a shops list read after a subscription's event can come at any time)
+    others: list[str] = []
 
     def lose(route: Route) -> None:
         document = (route.request.post_data_json or {}).get("query") or ""
@@ -1015,6 +1018,7 @@ def test_a_rename_whose_shop_read_failed_too_is_told_once_another_request_is_ans
             shop_reads.append(document)
             route.abort("connectionreset")
         else:
+            others.append(document)
             route.fallback()
 
     page.route("**/graphql", lose)
@@ -1034,7 +1038,8 @@ def test_a_rename_whose_shop_read_failed_too_is_told_once_another_request_is_ans
     expect(error).to_have_text(
         "“Maple” was not renamed “Maple US”: the shop is still named “Maple”. Save again to rename it."
     )
-    assert len(shop_reads) == 1, shop_reads
+    # and no timer read it: while the route lost them, a read of Maple followed only the rename and the other requests
+    assert 1 <= len(shop_reads) <= 1 + len(others), (shop_reads, others)
     assert sorted(edge["node"]["name"] for edge in app.graphql(SHOPS, None, "m1")["shops"]["edges"]) == ["Maple", "Oak"]
 
 
