@@ -537,6 +537,15 @@ class _LastCounts:
             )
         return self.read[key]
 
+    async def of_shipment(self, item_id: str | None, line: LedgerLine, left_by: datetime | None) -> datetime | None:
+        """`since` for a shipped line (`line.wanted` DEDUCT) deducting from `item_id`: the count since its units left
+        the shelf by (`left_by`, the carrier's collection; None: the order version's `update_time`,
+        `line.order_updated_at`), which covers the shipment (`ledger.link_pending`'s `counted_at`, review61 F5).
+        None for a line that does not deduct, or for no item."""
+        if line.wanted is not StockEffect.DEDUCT:
+            return None
+        return await self.since(item_id, left_by or line.order_updated_at)
+
 
 async def _earlier_periods(
     session: AsyncSession, shop_id: str, sku_ids: Collection[str]
@@ -1491,9 +1500,8 @@ async def relink_lines(
             # sold under a deleted link to another item: it moves there as first seen under that link (open, it
             # reserves; shipped, it deducts, unless that item's count since the shipment covers it: `link_pending`'s
             # `counted_at`, as on the batch's path; cancelled, history), the SKU's new link as it is
-            left_by, covering = shipped_by.get(row.tiktok_order_id), None
-            if line.wanted is StockEffect.DEDUCT:
-                covering = await last_count.since(sold_on, left_by or line.order_updated_at)
+            left_by = shipped_by.get(row.tiktok_order_id)
+            covering = await last_count.of_shipment(sold_on, line, left_by)
             moved = link_pending(line.wanted, line.order_updated_at, sold_on, line.quantity, sold_on, covering, left_by)
             if key not in deducted and unseen is not None:  # (a sale that delete took off as sold unseen: back)
                 back = unseen.take(
@@ -1504,11 +1512,9 @@ async def relink_lines(
             relinked = Relinked((moved,), None)
         else:
             waited = line.state is LineState.PENDING_LINK
-            counted_at, left_by = None, shipped_by.get(row.tiktok_order_id)
-            if waited and line.wanted is StockEffect.DEDUCT and new_item is not None:
-                # a shipped line deducting from the item it links to: that item's count since the shipment covers
-                # it (`ledger.link_pending`, review61 F5)
-                counted_at = await last_count.since(new_item, left_by or line.order_updated_at)
+            left_by = shipped_by.get(row.tiktok_order_id)
+            # a shipped line deducting from the item it links to: that item's count since the shipment covers it
+            counted_at = await last_count.of_shipment(new_item, line, left_by) if waited else None
             relinked = relink_line(
                 line, new_item, seeded_on.get(row.tiktok_sku_id), new_item in (seeds or {}), counted_at, left_by
             )
