@@ -26,7 +26,7 @@ class Notices:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self._expiration_day: dict[str, int] = {}  # seller key -> last UTC day a type-7 notice went out
+        self._expiration_day: dict[str, int] = {}  # shop id -> last UTC day its type-7 notice went out
 
     def _send(self, shop: Shop, type_: int, data: dict[str, Any], *, authorized_only: bool = True) -> str | None:
         if authorized_only and shop.seller_key not in self.world.tokens.authorized_until:
@@ -86,15 +86,20 @@ class Notices:
             self._send(shop, 6, {"message": message}, authorized_only=False)
 
     def tick(self) -> None:
-        """Type 7 once per UTC day to each shop of every seller whose authorization ends within 30 days."""
+        """Type 7 once per UTC day to each shop of every seller whose authorization ends within 30 days. A shop's day
+        is marked only once its notice went to an address: a shop connected moments ago, its Event API registration
+        not made yet, gets the day's notice at the first tick after it (tryout62 F5: marked before, a new shop's
+        first notice waited for the next UTC day)."""
         now = self.world.clock()
         day = int(now // DAY)
         for seller_key, until in list(self.world.tokens.authorized_until.items()):
-            if not until - EXPIRATION_NOTICE_DAYS * DAY <= now < until or self._expiration_day.get(seller_key) == day:
+            if not until - EXPIRATION_NOTICE_DAYS * DAY <= now < until:
                 continue
-            self._expiration_day[seller_key] = day
             seller = self.world.sellers[seller_key]
             when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(until))
             for shop in seller.shops:
+                if self._expiration_day.get(shop.id) == day:
+                    continue
                 message = f"The authorization of shop {shop.name} to your app will expire at {when}."
-                self._send(shop, 7, {"message": message, "expiration_time": str(until)})
+                if self._send(shop, 7, {"message": message, "expiration_time": str(until)}) is not None:
+                    self._expiration_day[shop.id] = day

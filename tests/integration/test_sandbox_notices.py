@@ -12,6 +12,7 @@ from tests.fixtures.sandbox import SMALL_DATA, connect
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 DAY = 86400
+EVENTS = "/event/202309/webhooks"
 
 
 @pytest.fixture
@@ -70,6 +71,31 @@ def test_authorization_expiration_notices_daily_in_the_last_30_days(live, webhoo
     webhook_receiver.wait_for(lambda got: len(got) == 2)
     live.control("POST", "clock", {"advance_seconds": 30 * DAY})  # past the end: nothing more
     assert types_sent(live).count(7) == 2
+
+
+def test_a_shop_without_an_address_yet_gets_the_days_expiration_notice_once_it_registers_one(
+    sandbox_factory, webhook_receiver
+) -> None:
+    """tryout62 F5: the day's type-7 notice was marked sent before the shop had an address (Shopbridge registers its
+    Event API address right after the token exchange), so a freshly connected shop heard of its authorization's end
+    only the next UTC day."""
+    # given a sandbox with no app-wide address, and a seller whose authorization ends in 20 days, connected
+    config = SandboxConfig(**SMALL_DATA, authorization_ttl=20 * DAY, allow_insecure_webhook_urls=True)
+    server = sandbox_factory(config)
+    caller = connect(server, "us-local")
+    # when the clock ticks before the shop registers an address: nothing can be sent
+    server.control("POST", "clock", {"advance_seconds": 1})
+    assert types_sent(server) == []
+    # when the shop registers one, and the clock ticks again the same day
+    registration = {"address": webhook_receiver.url, "event_type": "UPCOMING_AUTHORIZATION_EXPIRATION"}
+    answer = caller.call("PUT", EVENTS, body=registration)
+    assert answer["code"] == 0, answer
+    server.control("POST", "clock", {"advance_seconds": 1})
+    # then the day's notice goes out, once
+    (push,) = webhook_receiver.wait_for(lambda got: len(got) == 1)
+    assert push.json["type"] == 7
+    server.control("POST", "clock", {"advance_seconds": 1})
+    assert types_sent(server).count(7) == 1
 
 
 def test_seller_center_edits_push_product_webhooks(live, webhook_receiver) -> None:
