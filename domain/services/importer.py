@@ -545,7 +545,8 @@ async def _hand_back(run: _Run) -> None:
 async def _yield_to_delete(run: _Run) -> HandedBack | None:
     """The run met its shop's delete (`ShopBeingDeletedError`) before a batch or its finish, whose unit of work rolled
     back with nothing written. The task is handed back QUEUED (`SyncTask.hand_back`: no failed run counted), or
-    CANCELLED by a cancel asked meanwhile (the delete's first step asks every task running then to stop), in a unit
+    CANCELLED by a cancel the merchant asked for meanwhile (the delete asks nothing of the task outside its own
+    transaction, so a delete that rolls back leaves a running import to go on: review61b D1), in a unit
     of work that never waits: while the delete holds the task's row (it cancels, then removes, the shop's tasks in
     its transaction) nothing is written and the task stays RUNNING under the run's lease, which the next delivery
     resumes (`SyncTask.begin_attempt(resumes=)`) should the delete roll back. Returns `HandedBack(run.attempt)`

@@ -400,9 +400,15 @@ async def delete_shop(
     adjusted, a safety stock): the "left behind" rule of `domain.inventory.items`. The others stay, without its
     links.
 
-    Its active tasks are cancelled first, in a short transaction of their own committed before the delete takes the
-    shop (`_stop_shop_tasks`), and (after the delete's commit) signalled, so a subscription following one
-    learns at once that it ended (as CANCELLED with error code SHOP_DELETED: gql/subscriptions.py). The shop itself is
+    Its active tasks are cancelled in the delete's transaction, so a delete that fails and rolls back leaves them as
+    they were (a running import goes on from its checkpoint; a cancel the merchant asked for stands), and (after the
+    delete's commit) signalled, so a subscription following one learns at once that it ended (as CANCELLED with error
+    code SHOP_DELETED: gql/subscriptions.py). Nothing is asked of them before that transaction (review61b D1: a
+    first, committed step that asked them to stop, `_stop_shop_tasks`, outlived a delete that rolled back, and the
+    running import ended CANCELLED though nobody had cancelled it and the shop was kept). A running import does not
+    keep the delete waiting past the batch it has in flight: the delete's mark (`ShopRepository.get(for_delete=True)`)
+    turns every later batch away (`ShopRepository.hold_unless_deleting`: the run is handed back, and resumes if the
+    delete rolls back; README "Deleting a large shop"). The shop itself is
     signalled last (`EventPublisher.shop_changed`, after the commit, never failing): the merchant's shop feed reads
     it then and, finding it gone, tells `shopsDeleted` its id and ends `shopUpdated` with NOT_FOUND, at once rather
     than at its next full read (gql/shop_feeds.py, `FULL_READ_INTERVAL`, 30 s). Returns `shop_id`; raises
@@ -413,45 +419,15 @@ async def delete_shop(
     writes, and its signals go after its commit.
     """
 
-    async def stop() -> list[SyncTask]:
-        return await _stop_shop_tasks(uow_factory, clock, merchant_id, shop_id)
-
     async def delete() -> tuple[Shop, list[SyncTask]]:
         return await _delete_shop_once(uow_factory, clock, merchant_id, shop_id, events, queue, hold_horizon, remember)
 
-    stopped = await run_again_on_conflict(stop, f"the delete of shop {shop_id}: stopping its tasks")
     shop, cancelled = await run_again_on_conflict(delete, f"the delete of shop {shop_id}")
-    signalled = {task.id: task for task in stopped} | {task.id: task for task in cancelled}
-    for task in signalled.values():
+    for task in cancelled:
         await publish_quietly(events, task)
     # The signal only wakes the readers: they read the shop and find it gone (the database is the truth).
     await publish_shop_quietly(events, shop)
     return shop_id
-
-
-async def _stop_shop_tasks(
-    uow_factory: UnitOfWorkFactory, clock: Clock, merchant_id: str, shop_id: str
-) -> list[SyncTask]:
-    """`delete_shop`'s first unit of work: its shop's imports and polls asked to stop (QUEUED ones cancelled at once,
-    RUNNING ones at their next batch: `SyncTaskRepository.cancel_active_for_shop`), committed before the delete takes
-    the shop; returns those tasks. Raises `NotFoundError` (NOT_FOUND, field `shopId`) when the merchant has no such
-    shop.
-
-    Why a transaction of its own (tryout59 F-delete-pg): each import batch holds the shop `FOR KEY SHARE`, the
-    delete takes it `FOR UPDATE`, and PostgreSQL grants a new KEY SHARE that conflicts with no holder while a
-    FOR UPDATE waits, so back-to-back batches (of a shop's products and orders imports overlapping) kept a delete
-    waiting until the whole import ended (52 s on a 20k-order shop). Taking each running task's row waits for the
-    batch in flight, which holds it until its commit; every later batch reads the cancel before it writes and
-    stops (`domain.services.importer._store_once`), so the delete waits for at most the batch in flight per task.
-    The shop is read `FOR NO KEY UPDATE` here (`ShopRepository.get`), which the batches' KEY SHARE does not block.
-    A delete that fails afterwards leaves the tasks cancelled, nothing else changed."""
-    async with uow_factory() as uow:
-        shop = await uow.shops.get(shop_id, merchant_id)
-        if shop is None:
-            raise NotFoundError("Shop", ("shopId",))
-        stopped = await uow.sync_tasks.cancel_active_for_shop(shop.id, clock.now())
-        await uow.commit()
-    return stopped
 
 
 async def _delete_shop_once(

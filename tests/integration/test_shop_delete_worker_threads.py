@@ -294,7 +294,7 @@ async def test_a_deleted_shops_runs_give_their_thread_back_and_end_as_no_ops_onc
 async def test_an_import_started_as_the_delete_began_gives_its_thread_back_and_ends_with_the_shop(
     world: World,
 ) -> None:
-    # given the delete of the kept shop past its first step (its tasks stopped, none here) and waiting to take the
+    # given the delete of the kept shop begun (no task of the shop active) and waiting to take the
     # shop FOR UPDATE behind a holder of it FOR KEY SHARE (an import batch of the shop's, as in tryout59)
     kept = world.kept
     async with (

@@ -302,9 +302,9 @@ async def test_a_delete_locks_the_shop_releases_its_reservations_and_signals_the
     events = RecordingEvents()
     queue = FakeTaskQueue()
     assert await services.delete_shop(uow, world.clock, "m1", shop.id, events, queue) == shop.id
-    # (its tasks stopped first in a transaction of their own, the shop read without the delete's lock; then the
-    # delete's read takes it for the delete: tryout59 F-delete-pg)
-    assert locked == [False, True] and released == [shop.id]
+    # (one read of the shop, the delete's, which takes it for the delete: its tasks are cancelled in that one
+    # transaction, nothing asked of them before it, so a delete that rolls back leaves them as they were: review61b D1)
+    assert locked == [True] and released == [shop.id]
     assert queue.inventory_pushes == ["s2"] and events.item_changes == ["i1"]
     assert {(task.status, task.finished_at) for task in events.tasks} == {
         (SyncTaskStatus.CANCELLED, T0 + timedelta(minutes=1))
