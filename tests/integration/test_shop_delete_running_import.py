@@ -57,19 +57,21 @@ PAGE_SIZE = 20  # so 10 pages of one slice; each held page stored alone is a bat
 
 @pytest.fixture
 async def world(
-    database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
-    sync_harness_factory: Callable[[Settings], SyncHarness],
+    request: pytest.FixtureRequest, database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer],
+    tmp_path: Path, sync_harness_factory: Callable[[Settings], SyncHarness],
 ) -> AsyncIterator[World]:  # fmt: skip
     # a worker process of ONE thread (no thread reserved from imports: it takes the `live` queue too), two pooled
-    # shops of two merchants, each with its products imported, a pool item linked and pushed; orders not imported
+    # shops of two merchants, each with its products imported, a pool item linked and pushed; orders not imported.
+    # (Parametrized indirectly, the TikTok client's retries of a failed call: 5 by default.)
     sandbox = sandbox_factory(SandboxConfig(products=10, orders=ORDERS))
     settings = sync_settings(
         database_url, sandbox, tmp_path, embedded_worker_threads=1, worker_reserved_threads=0,
         sync_order_slices=1, sync_page_size=PAGE_SIZE,
         public_url="https://shopbridge.example",  # TikTok registers https addresses only (36009004)
     )  # fmt: skip
+    retries = getattr(request, "param", settings.tiktok.max_retries)
     harness = sync_harness_factory(
-        settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=DEADLINE_SECONDS))
+        settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=DEADLINE_SECONDS, max_retries=retries))
     )
     push = PushWorld(harness.db, harness.uow_factory, harness.tiktok, harness.http, sandbox)
     kept = await _pooled(push, "us-local", "m1")
@@ -259,3 +261,54 @@ async def test_a_running_import_gives_its_thread_back_while_the_delete_waits_for
     assert done.status is SyncTaskStatus.SUCCEEDED and done.failed_attempts == 0, done
     await _exactly_imported(world, done)
     assert world.deliveries.failed() == []
+
+
+@POSTGRES_ONLY
+@pytest.mark.parametrize("world", [0], indirect=True)  # the client retries no call: one answer is TikTok's last
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [
+        ("missing_scope", SyncTaskStatus.FAILED, "MISSING_SCOPE"),  # a refusal: the task fails at once (`_fail`)
+        ("http_503", SyncTaskStatus.SUCCEEDED, None),  # an outage: the run fails, retried (`_failed_attempt`)
+    ],
+)
+async def test_a_running_imports_failure_met_while_its_shop_is_held_gives_the_thread_back_and_counts_once(
+    world: World, fault: str, status: SyncTaskStatus, code: str | None
+) -> None:
+    # given the kept shop's orders import running, its first batch stored, and the shop's row held FOR UPDATE, as
+    # its delete holds it
+    task = await _import_running(world)
+    sandbox = world.push.sandbox
+    async with _held(world, "SELECT id FROM shops WHERE id = :id FOR UPDATE", world.kept.shop.id):
+        # when TikTok answers the import's second page with a refusal, or with 503 (an outage): the run fails, and
+        # its failure is to be recorded while the shop is held
+        sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": [fault], "paths": [ORDER_SEARCH]})
+        assert await asyncio.to_thread(sandbox.release_held) == 1
+        # and a buyer orders on the other shop
+        other_event = await _sale(world, world.other, "other-sale")
+        await world.queue.enqueue_webhook_events(world.other.shop.id)
+
+        # then the other shop's sale is processed while the shop is held (before: the one thread waited in the
+        # failure's write, `shops.get`, for the hold's end)
+        async def settled() -> EventOutcome | None:
+            outcome = await _outcome(world, other_event)
+            return outcome if outcome is not EventOutcome.PENDING else None
+
+        outcome = await until(settled, "the other shop's event settled", timeout=OTHER_SHOP_SETTLES_WITHIN_SECONDS)
+        assert outcome is EventOutcome.PROCESSED
+        # and the import's message is sent back for the delete (the refusal's run handed back; the outage's retry,
+        # probed), nothing of the failure written: no run counted as failed yet, the first page only stored
+        await until(lambda: _sent_back(world, "run_sync_task", task.id) >= 1, "the import sent back")
+        row = await _task_row(world, task.id)
+        assert row is not None and row["processed"] == PAGE_SIZE and row["failed_attempts"] == 0, row
+        assert row["error_code"] is None and row["status"] != SyncTaskStatus.FAILED.value, row
+        if fault == "http_503":
+            sandbox.control("POST", "/faults", {"rate": 0.0})  # TikTok back before the hold ends
+    # when the hold ends with a rollback (a delete that failed: the shop is kept) and TikTok answers every page
+    sandbox.hold()
+    # then the failure counts once: the refusal, met again by the resumed run, fails the task; the outage's run is
+    # counted failed by its retry, which imports the rest
+    done = await world.harness.wait(task.id)
+    assert (done.status, done.error_code, done.failed_attempts) == (status, code, 1), done
+    if status is SyncTaskStatus.SUCCEEDED:
+        await _exactly_imported(world, done)
