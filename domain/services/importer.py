@@ -417,11 +417,24 @@ async def _finish_once(run: _Run) -> SyncTask:
 
 async def _recount(run: _Run, kind: SyncKind) -> None:
     """After an import, the shop's running count of its kind counted again (`CatalogRepository.recount`): one COUNT,
-    which mends what a writer of an earlier release left uncounted. Best effort, after the task is reported done."""
+    which mends what a writer of an earlier release left uncounted. Best effort, after the task is reported done.
+
+    The shop is taken first as a batch takes it (`ShopRepository.hold_unless_deleting`), so the count never waits
+    for the shop's delete with the worker's thread (before: its row's foreign key waited for the delete's end, 15-27 s
+    on a 20k-order shop): gone, or being deleted, it is not counted again (one INFO line); the count the batches kept,
+    in their own transactions, stands, and the next import's recount mends what this one would have."""
     try:
         async with run.deps.uow_factory() as uow:
+            if not await uow.shops.hold_unless_deleting(run.task.shop_id):
+                return  # gone with its shop
             await uow.catalog.recount(run.task.shop_id, kind)
             await uow.commit()
+    except ShopBeingDeletedError:
+        log.info(
+            "sync task %s: the shop's %s not counted again: its delete holds the shop or waits for it",
+            run.task.id,
+            kind.lower(),
+        )
     except Exception as exc:
         _could_not(run, f"count the shop's {kind.lower()} again", exc)
 

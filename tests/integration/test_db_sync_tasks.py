@@ -18,7 +18,14 @@ from domain.shops import Shop
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import FakeClock, FakeEventPublisher
 from tests.fixtures.servers import opened_database
-from tests.integration.db_samples import NOW, add_shop, make_shop, make_task, until_a_writer_waits_on_a_lock
+from tests.integration.db_samples import (
+    NOW,
+    add_shop,
+    finishes_before_waiting_on_a_lock,
+    make_shop,
+    make_task,
+    until_a_writer_waits_on_a_lock,
+)
 
 
 @pytest.fixture
@@ -253,3 +260,30 @@ async def test_an_imports_last_write_the_database_aborts_as_a_deadlock_is_run_ag
         else:
             assert (ended.status, ended.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
             assert stored.revoked_at == NOW
+
+
+async def test_an_imports_recount_never_waits_for_its_shops_delete(
+    postgres_url: str, cipher: TokenCipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL only: SQLite's delete holds the one write lock, which every writer of every shop waits for alike."""
+    async with opened_database(postgres_url) as database:
+        # given a shop's orders import that ended (its run's lease 1), the shop counted never before (its count's row
+        # is the recount's to insert: an import that stored nothing), and the shop's row held FOR UPDATE, as its
+        # delete holds it (15-27 s on a 20k-order shop)
+        uows = uow_factory(database, cipher)
+        shop = await add_shop(uows, make_shop())
+        task = make_task(shop, SyncKind.ORDERS)
+        async with uows() as uow:
+            await uow.sync_tasks.add(task)
+            await uow.commit()
+        deps = importer.SyncDeps(uows, cast(Any, None), FakeEventPublisher(), FakeClock(NOW))  # TikTok not called
+        async with database.write_engine.connect() as holder:
+            await holder.execute(text("SELECT id FROM shops WHERE id = :id FOR UPDATE"), {"id": shop.id})
+            # when the engine counts the shop's orders again after the import
+            with caplog.at_level(logging.INFO, logger=importer.__name__):
+                recount = asyncio.create_task(importer._recount(importer._Run(deps, task, 1), SyncKind.ORDERS))
+                # then it ends without waiting for the shop (before: its count row's foreign key waited for the
+                # delete's end, with the worker's thread), and says it did not count
+                assert await finishes_before_waiting_on_a_lock(database, recount)
+            await holder.rollback()
+        assert f"sync task {task.id}: the shop's orders not counted again" in caplog.text
