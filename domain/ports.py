@@ -53,8 +53,9 @@ class ShopRepository(Protocol):
         writer of the shop's rows that does not change the shop itself (an import's batch) lets the shop's own
         updates (a rename, a token refresh) through, where `get` holds the shop against them too.
 
-        `unless_being_deleted`: never wait; False at once when a delete holds the shop (`get(for_delete=True)`,
-        PostgreSQL `SKIP LOCKED`), as when it is gone. SQLite: its writer is alone already, nothing to skip."""
+        `unless_being_deleted`: never wait; False at once when a delete holds the shop or waits to take it
+        (`get(for_delete=True)`: PostgreSQL, its mark not free, or the row skipped `SKIP LOCKED`), as when it is
+        gone, with nothing of the shop held then. SQLite: its writer is alone already, nothing to skip."""
         ...
 
     async def hold_unless_deleting(self, shop_id: str) -> bool:

@@ -80,6 +80,16 @@ async def hold_unless_deleting(session: AsyncSession, shop_id: str) -> bool:
     return True
 
 
+async def take_mark_shared(session: AsyncSession, shop_id: str) -> bool:
+    """PostgreSQL: `pg_try_advisory_xact_lock_shared(<mark>)` alone, never waiting: True, the delete mark held shared
+    until the transaction ends (no delete takes the shop's row before then: it asks for the mark first, `mark_delete`);
+    False while a delete holds the mark or asks for it. Takes no row lock, so a caller that then leaves the shop alone
+    holds nothing the delete waits for. SQLite: True, without a query (no mark: the delete holds the one write lock)."""
+    if _dialect(session) != "postgresql":
+        return True
+    return bool((await session.execute(select(_mark_free(shop_id)))).scalar_one())
+
+
 def _mark_free(shop_id: str) -> ColumnElement[bool]:
     """SQL: true when the shop's delete mark could be taken shared now (and then is, until the transaction ends)."""
     return func.pg_try_advisory_xact_lock_shared(delete_mark_key(shop_id))

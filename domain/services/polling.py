@@ -74,11 +74,12 @@ async def schedule_tick(
     refreshes claimed in one transaction before anything is sent; a send that fails is retried by a later tick
     (a poll one interval later, a refresh once its claim lapses).
 
-    A shop whose delete holds its row (PostgreSQL, 15-27 s for a 20k-order shop) is left out of the tick, its
-    claim and cursors untouched (`ShopRepository.hold(unless_being_deleted=True)` before the shop's first write):
-    waiting for the delete would hold the rows of the shops claimed before it, so their pushes, and the whole
-    scheduler, would wait as long (review60b F3). A delete that rolls back leaves the shop due: the next tick
-    takes it."""
+    A shop whose delete holds its row (PostgreSQL, 15-27 s for a 20k-order shop), or waits to take it, is left out
+    of the tick, its claim and cursors untouched (`ShopRepository.hold(unless_being_deleted=True)` before the shop's
+    first write): waiting for the delete would hold the rows of the shops claimed before it, so their pushes, and
+    the whole scheduler, would wait as long (review60b F3); granted the row beside a delete still waiting for it,
+    the tick made the delete wait for its commit too (delete61 "not fixed"). A delete that rolls back leaves the
+    shop due: the next tick takes it."""
     now = clock.now()
     polls: list[tuple[str, SyncKind]] = []
     claimed: list[ShopSchedule] = []
@@ -88,7 +89,7 @@ async def schedule_tick(
         being_deleted: set[str] = set()
 
         async def still_ours(shop_id: str) -> bool:
-            """Hold the shop once, before its first write; False (and skip it) while its delete holds it."""
+            """Hold the shop once, before its first write; False (and skip it) while its delete holds it or waits."""
             if shop_id not in held and shop_id not in being_deleted:
                 mine = await uow.shops.hold(shop_id, unless_being_deleted=True)
                 (held if mine else being_deleted).add(shop_id)

@@ -22,7 +22,7 @@ from domain.services.polling import schedule_tick
 from domain.sync import SyncKind
 from tests.fakes import FakeScheduledWork
 from tests.fixtures.servers import POSTGRES_ONLY, opened_database
-from tests.integration.db_samples import finishes_before_waiting_on_a_lock, make_shop
+from tests.integration.db_samples import finishes_before_waiting_on_a_lock, make_shop, until_a_writer_waits_on_a_lock
 
 POLLS = PollSettings(interval=timedelta(seconds=1), overlap=timedelta(seconds=600), settle=timedelta(0))
 
@@ -75,5 +75,45 @@ async def test_the_tick_claims_the_other_shops_refresh_without_waiting_for_a_sho
         async with db.read_sessionmaker() as session:
             claims = dict((await session.execute(select(shops.c.id, shops.c.access_token_refresh_claimed_at))).all())
         assert claims == {other.id: due.instant, deleted.id: None}
+        await schedule_tick(uows, work, due, POLLS)
+        assert work.refreshes == [other.id, deleted.id]
+
+
+@POSTGRES_ONLY
+async def test_the_tick_leaves_out_a_shop_whose_delete_only_waits_for_it(
+    database_url: str, cipher: TokenCipher
+) -> None:
+    async with opened_database(database_url) as db:
+        uows = uow_factory(db, cipher)
+        # given two shops whose access tokens are due for renewal at the same tick
+        other, deleted = replace(make_shop(), id="shop-1-other"), replace(make_shop(), id="shop-2-deleted")
+        async with uows() as uow:
+            await uow.shops.add(other)
+            await uow.shops.add(deleted)
+            await uow.commit()
+        due = At(max(other.tokens.access_token_expires_at, deleted.tokens.access_token_expires_at))
+        work = FakeScheduledWork()
+        # and the second shop's delete waiting to take its row FOR UPDATE (its mark taken) behind another holder of
+        # the row FOR KEY SHARE (an import's batch, a push)
+        async with db.write_engine.connect() as holder:
+            await holder.execute(text("SELECT id FROM shops WHERE id = :id FOR KEY SHARE"), {"id": deleted.id})
+
+            async def delete_waiting_then_failing() -> None:
+                async with uows() as uow:
+                    assert await uow.shops.get(deleted.id, for_delete=True) is not None
+
+            delete = asyncio.create_task(delete_waiting_then_failing())
+            try:
+                await until_a_writer_waits_on_a_lock(db)
+                # when the scheduler ticks
+                await schedule_tick(uows, work, due, POLLS)
+                # then it leaves the shop whose delete waits out, as one whose delete holds it (before: PostgreSQL
+                # granted it the row beside the waiting delete, which then waited for the tick's commit too)
+                assert work.refreshes == [other.id]
+                assert {shop_id for shop_id, _, _ in work.polls} == {other.id}
+            finally:
+                await holder.rollback()
+                await delete  # the delete takes the shop, then fails: the shop is kept
+        # and the next tick claims it
         await schedule_tick(uows, work, due, POLLS)
         assert work.refreshes == [other.id, deleted.id]

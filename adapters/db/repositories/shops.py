@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import TokenCipher, TokenCipherError
 from adapters.db.errors import ConcurrentUpdateError, is_unique_violation
-from adapters.db.shop_deletes import hold_unless_deleting, mark_delete
+from adapters.db.shop_deletes import hold_unless_deleting, mark_delete, take_mark_shared
 from adapters.db.tables import (
     SHOP_NAME_UNIQUE,
     SHOP_OWNED_TABLES,
@@ -105,8 +105,14 @@ class SqlShopRepository:
     async def hold(self, shop_id: str, *, unless_being_deleted: bool = False) -> bool:
         """`FOR KEY SHARE` (SQLAlchemy's `read=True, key_share=True`): a delete (`FOR UPDATE`) waits for this
         transaction, an UPDATE of the shop's other columns (`FOR NO KEY UPDATE`) does not. `unless_being_deleted`
-        adds `SKIP LOCKED`: `FOR KEY SHARE` conflicts with `FOR UPDATE` only, which only a delete takes
-        (`get(for_delete=True)`), so the row is skipped (False) exactly while a delete holds it; SQLite ignores it."""
+        first tries the delete's mark shared (`adapters.db.shop_deletes.take_mark_shared`: False at once, no row
+        locked, while a delete holds the mark or asks for it, so a delete still waiting for the row behind another
+        holder is seen too: PostgreSQL would grant this `FOR KEY SHARE` beside it, and the delete then waited for
+        this transaction as well), then adds `SKIP LOCKED`: `FOR KEY SHARE` conflicts with `FOR UPDATE` only, which
+        only a delete takes (`get(for_delete=True)`), so the row is skipped (False) while anything holds it so; SQLite
+        has neither."""
+        if unless_being_deleted and not await take_mark_shared(self._session, shop_id):
+            return False
         query = select(shops.c.id).where(shops.c.id == shop_id)
         query = query.with_for_update(read=True, key_share=True, skip_locked=unless_being_deleted)
         return (await self._session.execute(query)).first() is not None
