@@ -187,6 +187,26 @@ class PushIntent:
     # before it was): what order batches add to that column since is kept the same way (`released_at_intent`)
     released_base: int | None = None
     restored_since: datetime | None = None  # None in an intent written before migration 0053
+    # Of `held`, the units carried from the link's last hold (`hold_carried`; 0 in an intent written before fence62):
+    # a hold restarted carrying another item's units keeps them with it (`ProductPushOutcome.held_carried`)
+    held_carried: int = 0
+    # Whether the link had been pushed when the push read it (None: not kept, an intent written before fence62): one
+    # found never pushed since was fenced anew meanwhile (`fenced_anew`; `ProductPushOutcome.base_pushed`)
+    pushed_at_read: bool | None = None
+
+
+def fenced_anew(pushed_at_read: bool | None, pushed_now: bool) -> bool:
+    """Whether a link a push read was fenced anew since (`links._fence_anew`: a hand move to another item after its
+    product's stock read forgot its push record, its fence measured from that read, the old item's sales the read
+    left out kept as its moved hold): pushed at the read (`pushed_at_read`; None: not known, taken as not) and never
+    pushed now (`pushed_now` False). Such a push's record and hold are not the link's (review61 F3: RED's push in
+    flight across a move to BLACK wrote RED's hold onto the link, and BLACK's push held RED's sale back again, the
+    sale standing twice): neither written by the push on TikTok's answer (`inventory_push_links._not_fenced_anew`,
+    this rule in SQL, read as the UPDATE finds the row) nor taken as applied by the next push when the answer went
+    unrecorded (`settled`; fence62: the intent committed after the move, then the worker died, and the next push
+    recorded RED's hold from it). A fence anew needs no intent standing, so one committed after the move is the
+    only way an intent meets it."""
+    return bool(pushed_at_read) and not pushed_now
 
 
 def as_applied(link: LinkedSku) -> LinkedSku:
@@ -233,7 +253,7 @@ def carried_count(
     set anew with its new baseline). The rule of `counted_at_intent` and `released_at_intent`, and, in SQL, of the
     push's record (`inventory_push_links._counted_at`), which also takes a link pushed at its read and never pushed
     at the record for one fenced anew though it names the same item again (`ProductPushOutcome.base_pushed`; an
-    intent standing keeps a link from being fenced anew, `links._fence_anew`, so an intent needs no such check)."""
+    intent fenced anew is not taken as applied at all: `settled`, `fenced_anew`)."""
     if read is None or base is None or now is None or item_id != link.inventory_item_id:
         return read
     return read + now - base
@@ -264,14 +284,18 @@ def settled(link: LinkedSku, tiktok_available: int | None, now: datetime, horizo
     (both or neither consistent) it is taken as applied. An intent whose call failed in a live run (`PushIntent.failed`:
     TikTok answered it with errors until the retries ran out) is likelier not applied: the other way round, taken as
     applied only when measured from the push before TikTok shows more than that push did while the intent explains
-    it. An intent older than the push recorded is superseded by it. `tiktok_available`: TikTok's available now
-    (None: not read); `now`, `horizon`: as for `carried_hold`."""
+    it. An intent older than the push recorded is superseded by it. An intent of a push that read the link before a
+    hand move fenced it anew (`fenced_anew`) is not taken as applied: its record and hold are another item's, and
+    the link measures from the move's read, as when that push's answer is recorded (`ProductPushOutcome.base_pushed`).
+    `tiktok_available`: TikTok's available now (None: not read); `now`, `horizon`: as for `carried_hold`."""
     intent = link.intent
     if intent is None:
         return link
     applied, before = as_applied(link), replace(link, intent=None)
     if link.pushed_at is not None and intent.at < link.pushed_at:
         return before  # a push recorded since (by a release that does not clear intents: a rolling deploy)
+    if fenced_anew(intent.pushed_at_read, link.pushed_at is not None):
+        return before  # its record is not the link's: measured from the move's read, as its answer recorded would be
     if_applied = signed_unseen(applied, tiktok_available, now, horizon)
     if_not = signed_unseen(before, tiktok_available, now, horizon)
     if if_applied is None or if_not is None:
@@ -579,3 +603,21 @@ class ProductPushOutcome:
     @property
     def excluded(self) -> dict[str, SkuPushError]:
         return {sku: e for sku, e in self.failed.items() if e.action is PushAction.EXCLUDE}
+
+    def record_of(self, sku_id: str, now: datetime) -> PushIntent | None:
+        """The record this push makes on the link of `sku_id` (None: TikTok took nothing of it), in the shape of the
+        intent it committed before its call (`PushIntent`), which the next push records the same way when this
+        answer goes unrecorded (`inventory_push_links._push_record`: one rule for both; fence62). `at`: when the
+        targets were read (`computed_at`, else `now`)."""
+        quantity = self.pushed.get(sku_id)
+        if quantity is None:
+            return None
+        held, held_since = self.held.get(sku_id, (0, None))
+        restored, restored_since = self.restored.get(sku_id, (0, None))
+        return PushIntent(
+            quantity, self.computed_at or now, held, held_since, ingested=self.ingested.get(sku_id),
+            released=self.released.get(sku_id), restored=restored, ingested_base=self.ingested_base.get(sku_id),
+            item_id=self.base_items.get(sku_id), released_base=self.released_base.get(sku_id),
+            restored_since=restored_since, held_carried=self.held_carried.get(sku_id, 0),
+            pushed_at_read=sku_id in self.base_pushed,
+        )  # fmt: skip

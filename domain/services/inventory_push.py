@@ -924,9 +924,11 @@ def _intents(
     computed_at: datetime,
     applied: Mapping[str, PushIntent] | None = None,
 ) -> dict[str, PushIntent]:
-    """What a success records for each of `links` (lowered by the holds: what is sent), by Shopbridge SKU id;
-    `computed_at`: when the targets were read; `applied`: the earlier intents recorded as applied with them
-    (`_intend`), which the links' count of the last push is then (`fence_base`)."""
+    """What a success records for each of `links` (lowered by the holds: what is sent), by Shopbridge SKU id, as
+    `ProductPushOutcome.record_of` would (the split of a restarted hold, whether the link was pushed at the read: the
+    next push records an intent left unrecorded by the same rule, fence62); `computed_at`: when the targets were
+    read; `applied`: the earlier intents recorded as applied with them (`_intend`), which the links' count of the last
+    push is then (`fence_base`)."""
     intents: dict[str, PushIntent] = {}
     for link in links:
         ingested_base, released_base = fence_base(link, applied or {}, ())
@@ -941,6 +943,8 @@ def _intents(
             ingested_base=ingested_base,
             item_id=link.inventory_item_id,
             released_base=released_base,
+            held_carried=outcome.held_carried.get(link.sku_id, 0),
+            pushed_at_read=link.pushed_at is not None,  # (as `ProductPushOutcome.base_pushed`)
         )
     return intents
 

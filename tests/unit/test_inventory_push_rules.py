@@ -184,6 +184,26 @@ def test_an_intent_older_than_the_push_recorded_is_superseded_by_it() -> None:
     assert (measured.baseline, measured.intent) == (50, None)
 
 
+@pytest.mark.parametrize("pushed_at_read", [True, None, False], ids=["fenced-anew", "unknown", "first"])
+def test_an_intent_of_a_push_that_read_the_link_before_a_fence_anew_is_not_taken_as_applied(
+    pushed_at_read: bool | None,
+) -> None:
+    # given a link never pushed now, fenced from its product's read (47): a hand move forgot its push record after a
+    # push read it pushed, whose intent of 48 (its hold of 1, the old item's) was committed after the move
+    intent = PushIntent(48, AT, held=1, held_since=AT, ingested=0, released=0, pushed_at_read=pushed_at_read)
+    link = LinkedSku(
+        "s", "t", "p", "i", 48, (), None, None, ingested=0, ingested_at_push=0, released=0, released_at_push=0,
+        seeded_available=47, intent=intent,
+    )  # fmt: skip
+    # when the next push reads TikTok at 48 (what the intent sent)
+    measured = settled(link, 48, AT + timedelta(seconds=30), HORIZON)
+    # then, fenced anew since that push's read, it measures from the read, no hold of the old item's (fence62); an
+    # intent of a first push (or one written before fence62, not known) is taken as applied, hold and all
+    assert (measured.baseline, measured.held_quantity, measured.intent) == (
+        (47, 0, None) if pushed_at_read else (48, 1, None)
+    )
+
+
 COUNTS = [
     # (the link's ingested_at_push now, the intent's base: as the column stood when its push read its counts, the
     # item the link named then, ingested_at_push taken as applied)

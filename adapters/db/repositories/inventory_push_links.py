@@ -184,20 +184,11 @@ class LinkPushState:
         # link turn, and an import's link change or an order batch's fence counts write the same rows meanwhile.
         for sku_id in sorted({*applied, *intents}):
             if (earlier := applied.get(sku_id)) is not None:  # the push before, now known to be TikTok's: recorded so
+                # (its landing unknown: as computed, `push_landing`; by the rules of its own answer's record)
+                values, *guard = _push_record(earlier, landed_at=None)
                 await self._session.execute(
-                    update(sku_links)
-                    .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
-                    .values(
-                        pushed_quantity=earlier.quantity, pushed_at=earlier.at, held_quantity=earlier.held,
-                        held_since=earlier.held_since, push_landed_at=None,  # unknown: as computed, `push_landing`
-                        ingested_at_push=_counted_at(earlier.ingested, earlier.ingested_base, earlier.item_id),
-                        released_at_push=_counted_at(
-                            earlier.released, earlier.released_base, earlier.item_id, _links.released_at_push
-                        ),
-                        restored_quantity=earlier.restored, restored_since=earlier.restored_since,
-                        seeded_available=None, **_items_of_push(earlier.item_id, earlier.held, earlier.held_since),
-                    )
-                )  # fmt: skip
+                    update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id, *guard).values(**values)
+                )
             if (intent := intents.get(sku_id)) is not None:
                 await self._session.execute(
                     update(sku_links)
@@ -268,17 +259,8 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
     since the push read it: `_not_fenced_anew`; then the error and intent cleared, whatever the link), failed,
     withdrawn (refused as a whole: TikTok kept what it had, nothing to show but the intent cleared), doubtful."""
     written: list[tuple[Any, ...]] = []
-    if (quantity := outcome.pushed.get(sku_id)) is not None:
-        held, held_since = outcome.held.get(sku_id, (0, None))
-        restored, restored_since = outcome.restored.get(sku_id, (0, None))
-        record = {
-            "pushed_quantity": quantity, "pushed_at": outcome.computed_at or now, "push_landed_at": now,
-            "held_quantity": held, "held_since": held_since, "ingested_at_push": _ingested_at_push(outcome, sku_id),
-            "released_at_push": _released_at_push(outcome, sku_id),
-            "restored_quantity": restored, "restored_since": restored_since, "seeded_available": None,
-            **_items_of_push(outcome.base_items.get(sku_id), held, held_since, outcome.held_carried.get(sku_id, 0)),
-        }  # fmt: skip
-        written.append((record, *_not_fenced_anew(outcome, sku_id)))
+    if (record := outcome.record_of(sku_id, now)) is not None:
+        written.append(_push_record(record, landed_at=now))
         cleared = {"push_error_code": None, "push_error_message": None, "push_intent": None, "updated_at": now}
         written.append((cleared,))
     if (error := outcome.failed.get(sku_id)) is not None:
@@ -298,18 +280,47 @@ def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> li
     return written
 
 
-def _not_fenced_anew(outcome: ProductPushOutcome, sku_id: str) -> tuple[Any, ...]:
-    """The condition on the link of `sku_id` under which a push's record (`pushed_quantity`, its hold, restored
-    units, fence counts and items) is written on it: a link pushed when the push read it (`outcome.base_pushed`) and
-    found never pushed now was fenced anew meanwhile (`links._fence_anew`, a hand move to another item while the
-    push read TikTok), the record and hold it had gone, its fence measured from its product's later read, and the old
-    item's sales the read left out kept as its moved hold (`moved_hold_*`): the push's record and hold, measured
-    against the record forgotten and of the old item, are not written over that (review61 F3: RED's push in flight
-    wrote RED's hold of an unseen sale onto the link, and BLACK's push held that sale back again, 47 where BLACK's
-    available was 48, the sale standing twice, as the link's hold and as RED's moved hold). The same test as
-    `_counted_at`'s for the counts. A link not pushed at the read: no condition (no fence anew can start on it:
-    `_fence_anew` forgets a push record only)."""
-    return (_links.pushed_at.is_not(None),) if sku_id in outcome.base_pushed else ()
+def _push_record(record: PushIntent, landed_at: datetime | None) -> tuple[Any, ...]:
+    """The record of a push TikTok took on one link, `record` (what it sent and measured, as its intent holds it:
+    `ProductPushOutcome.record_of`), as (values, *conditions added to the UPDATE's WHERE): written by the push itself
+    on TikTok's answer (`record_link_results`, `landed_at` the answer's time) and by the next push for a push whose
+    answer went unrecorded, taken as applied (`record_intents`' `applied`, `landed_at` None: unknown, `push_landing`
+    takes it as computed). One rule for both (fence62: the intent's record carried no split of a restarted hold,
+    review61 F2's relabelling again, and was written onto a link fenced anew, review61 F3's sale standing twice):
+    `pushed_quantity` and its time, the hold and units restored, the fence counts (`ingested_at_push`,
+    `released_at_push`: the ledger's counts read with the targets plus what order batches added to the columns since,
+    `_counted_at`: `ledger._counted_before_push`'s units TikTok's available had lost before the baseline and releases
+    of orders cancelled before the seeding read, ingested while the push was in flight; None when it read none), the
+    items (`_items_of_push`, the carried units' split among them), only on a link
+    not fenced anew since the read (`_not_fenced_anew`)."""
+    pushed = bool(record.pushed_at_read)
+    values = {
+        "pushed_quantity": record.quantity, "pushed_at": record.at, "push_landed_at": landed_at,
+        "held_quantity": record.held, "held_since": record.held_since,
+        "ingested_at_push": _counted_at(record.ingested, record.ingested_base, record.item_id, pushed=pushed),
+        "released_at_push": _counted_at(
+            record.released, record.released_base, record.item_id, _links.released_at_push, pushed=pushed
+        ),
+        "restored_quantity": record.restored, "restored_since": record.restored_since, "seeded_available": None,
+        **_items_of_push(record.item_id, record.held, record.held_since, record.held_carried),
+    }  # fmt: skip
+    return (values, *_not_fenced_anew(record.pushed_at_read))
+
+
+def _not_fenced_anew(pushed_at_read: bool | None) -> tuple[Any, ...]:
+    """The condition on a link under which a push's record (`pushed_quantity`, its hold, restored units, fence counts
+    and items) is written on it: `domain.inventory_push.fenced_anew` in SQL, read as the UPDATE finds the row. A
+    link pushed when the push read it (`pushed_at_read`: `ProductPushOutcome.base_pushed`,
+    `PushIntent.pushed_at_read`) and found never pushed now was fenced anew meanwhile (`links._fence_anew`, a hand
+    move to another item while the push read TikTok), the record and hold it had gone, its fence measured from its
+    product's later read, and the old item's sales the read left out kept as its moved hold (`moved_hold_*`): the
+    push's record and hold, measured against the record forgotten and of the old item, are not written over that
+    (review61 F3: RED's push in flight wrote RED's hold of an unseen sale onto the link, and BLACK's push held that
+    sale back again, 47 where BLACK's available was 48, the sale standing twice, as the link's hold and as RED's
+    moved hold; fence62: the same through the intent the next push recorded). The same test as `_counted_at`'s for
+    the counts. A link not pushed at the read (or not known to be, an intent written before fence62): no condition
+    (no fence anew can start on it: `_fence_anew` forgets a push record only)."""
+    return (_links.pushed_at.is_not(None),) if pushed_at_read else ()
 
 
 def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, carried: int = 0) -> dict[str, Any]:
@@ -367,28 +378,6 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
             (carried_on, kept_part), (and_(split, carried_part < held), carried_part), else_=none_units
         ),
     }
-
-
-def _ingested_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
-    """The count a push records for the link's fence (`ingested_at_push`): the ledger's count it read with its
-    targets, plus what order batches added to the column since it read it (`ProductPushOutcome.ingested_base`,
-    `ledger._counted_before_push`: units TikTok's available had lost before the baseline, ingested while the push
-    was in flight); None when the push read no count."""
-    return _counted_at(
-        outcome.ingested.get(sku_id), outcome.ingested_base.get(sku_id), outcome.base_items.get(sku_id),
-        pushed=sku_id in outcome.base_pushed,
-    )  # fmt: skip
-
-
-def _released_at_push(outcome: ProductPushOutcome, sku_id: str) -> Any:
-    """The released count a push records for the link's fence (`released_at_push`): the ledger's count it read with
-    its targets, plus what order batches added to the column since it read it (`ProductPushOutcome.released_base`,
-    `ledger._counted_before_push`: releases of orders cancelled before the seeding read, ingested while the push was
-    in flight, `domain.inventory_push.released_at_intent`); None when the push read no count."""
-    return _counted_at(
-        outcome.released.get(sku_id), outcome.released_base.get(sku_id), outcome.base_items.get(sku_id),
-        _links.released_at_push, pushed=sku_id in outcome.base_pushed,
-    )  # fmt: skip
 
 
 def _counted_at(
@@ -630,6 +619,8 @@ def intent_json(intent: PushIntent) -> str:
             "item_id": intent.item_id,
             "released_base": intent.released_base,
             "restored_since": None if intent.restored_since is None else intent.restored_since.isoformat(),
+            "held_carried": intent.held_carried,
+            "pushed_at_read": intent.pushed_at_read,
         },
         separators=(",", ":"),
     )
@@ -654,4 +645,6 @@ def intent_of(text: str | None) -> PushIntent | None:
         item_id=fields.get("item_id"),
         released_base=fields.get("released_base"),
         restored_since=None if restored_since is None else datetime.fromisoformat(restored_since),
+        held_carried=fields.get("held_carried", 0),  # (0 and None before fence62)
+        pushed_at_read=fields.get("pushed_at_read"),
     )
