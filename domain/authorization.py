@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError, ValidationErrors, when_to_retry
+from domain.inventory_push import InventoryPolicy
 from domain.shops import Region, parse_shop_name
 
 STATE_TTL = timedelta(minutes=30)
@@ -73,16 +74,23 @@ class AuthorizationRequest:
     used_at: datetime | None = None
     completed_at: datetime | None = None  # when its completion connected or renewed a shop: it no longer counts
     completed_shop_id: str | None = None  # the shop that completion connected or renewed (migration 0055)
+    # A CONNECT's choice of stock push for the shop it connects (migration 0060, decide62): False, the new shop starts
+    # with push off; True, with the defaults (push on). None: a REAUTHORIZE, or a request started before 0060: the
+    # defaults. See `starting_policy`.
+    push_enabled: bool | None = None
 
     @classmethod
     def start(
-        cls, merchant_id: str, region: Region | None, raw_name: str, region_confirmed: bool, now: datetime
-    ) -> tuple[AuthorizationRequest, str]:
+        cls, merchant_id: str, region: Region | None, raw_name: str, region_confirmed: bool, now: datetime,
+        push_enabled: bool | None = True,
+    ) -> tuple[AuthorizationRequest, str]:  # fmt: skip
         """A new CONNECT request and its plaintext state, after the merchant's confirmations are checked.
 
         Every field is checked, and every refusal told at once (`ValidationErrors`: a form marks each field in one
-        answer), in this order: REGION_NOT_CONFIRMED on `regionConfirmed`, UNSUPPORTED_REGION on `region`, then the
-        name's INVALID_NAME on `name` (`domain.shops.parse_shop_name`); one alone is raised as itself."""
+        answer), in this order: REGION_NOT_CONFIRMED on `regionConfirmed`, UNSUPPORTED_REGION on `region`, the
+        name's INVALID_NAME on `name` (`domain.shops.parse_shop_name`), then INVALID_INPUT on `pushEnabled` when it
+        is given as null (true or false, or left out: true); one alone is raised as itself. `push_enabled` is kept
+        for the completion (`starting_policy`)."""
         problems: list[ValidationError] = []
         if not region_confirmed:
             problems.append(
@@ -98,9 +106,19 @@ class AuthorizationRequest:
             name = parse_shop_name(raw_name)
         except ValidationError as exc:
             problems.append(exc)
-        if problems or region is None:  # a region of None is among the problems
+        if push_enabled is None:
+            problems.append(
+                ValidationError(
+                    ErrorCode.INVALID_INPUT,
+                    "pushEnabled cannot be null: give true (stock push on) or false (off), or leave it out (on).",
+                    ("pushEnabled",),
+                )
+            )
+        if problems or region is None or push_enabled is None:  # a None is among the problems
             raise ValidationErrors.of(problems)
-        return cls._new(merchant_id, AuthorizationPurpose.CONNECT, region, name, now, None)
+        request, state = cls._new(merchant_id, AuthorizationPurpose.CONNECT, region, name, now, None)
+        request.push_enabled = push_enabled
+        return request, state
 
     @classmethod
     def start_reauthorization(
@@ -130,6 +148,17 @@ class AuthorizationRequest:
             shop_id=shop_id,
         )
         return request, state
+
+    def starting_policy(self) -> InventoryPolicy | None:
+        """The push policy of a shop this request connects as a new shop (decide62): push off when the merchant chose
+        so at Add store (`pushEnabled: false`), so that TikTok's stock of the SKUs joining the merchant's items by
+        seller SKU is not replaced by the pool's available until they turn push on; None (no policy stored: the
+        defaults, push on) otherwise. Applied only where the completion adds a shop: a connect that finds the TikTok
+        shop already connected to this merchant re-authorizes it and keeps that shop's own policy (the choice was
+        made not knowing which shop TikTok's consent would grant), as a REAUTHORIZE does."""
+        if self.purpose is not AuthorizationPurpose.CONNECT or self.push_enabled is not False:
+            return None
+        return InventoryPolicy(push_enabled=False)
 
     def unexpired(self, now: datetime) -> bool:
         """Whether its state may still be completed (if unused) at `now`: what `check_room` counts."""

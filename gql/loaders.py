@@ -61,6 +61,7 @@ class Loaders:
         self.order_count: DataLoader[str, int] = loader(reads.order_counts)
         self.sync_facts: DataLoader[str, SyncFacts] = loader(reads.sync_facts)
         self.inventory_policy: DataLoader[str, InventoryPolicy] = loader(reads.inventory_policies)
+        self.joined_sku_count: DataLoader[str, int] = loader(reads.joined_sku_counts)
         # The inventory pool (gql/inventory/types.py builds the DTOs; typed Any here to keep the import one-way).
         self.inventory_item: DataLoader[str, Any] = loader(reads.inventory_items)
         self.item_links: DataLoader[str, list[Any]] = loader(reads.item_links)
@@ -220,6 +221,14 @@ class _Reads:
             async with self._services.db.read_sessionmaker() as session:
                 stored = await policies_of_shops(session, merchant_id, shop_ids)
         return [inventory_policy(stored.get(shop_id, DomainPolicy())) for shop_id in shop_ids]
+
+    async def joined_sku_counts(self, shop_ids: list[str]) -> list[int]:
+        merchant_id = self._merchant()
+        if merchant_id is None:
+            return [0] * len(shop_ids)
+        async with self._services.db.read_sessionmaker() as session:
+            counts = await inventory_queries.joined_sku_counts(session, merchant_id, shop_ids)
+        return [counts.get(shop_id, 0) for shop_id in shop_ids]
 
     async def sync_facts(self, shop_ids: list[str]) -> list[SyncFacts]:
         merchant_id = self._merchant()

@@ -48,6 +48,17 @@ class ShopAuthorizationStartInput:
     region_confirmed: bool = strawberry.field(
         description="The merchant confirms the shop is a local shop in a supported region."
     )
+    push_enabled: bool | None = strawberry.field(
+        default=True,
+        description=(
+            "The new shop's stock push (InventoryPolicy.pushEnabled) from its connection on. True (the default): its "
+            "SKUs whose seller SKU matches one of the merchant's inventory items join that item at the import, and "
+            "the pool's available replaces TikTok's stock of them (Shop.joinedSkuCount counts them). False: it starts "
+            "with push off, so TikTok keeps its stock until the merchant turns push on (shopInventoryPolicyUpdate). "
+            "Applied when the completion connects a new shop; a TikTok Shop already connected to the merchant "
+            "(`alreadyConnected`) keeps its own policy, this value ignored. Null: INVALID_INPUT on pushEnabled."
+        ),
+    )
 
 
 @strawberry.type(description="TikTok's consent URL to send the seller to, or why not.")
@@ -210,8 +221,8 @@ class SyncTaskCancelPayload:
 class Mutation:
     @strawberry.mutation(
         description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
-        "in userErrors (regionConfirmed, region, name, in that order); then NAME_TAKEN (with `nameTakenBy`) when "
-        "another of the merchant's shops has the name; then TOO_MANY_AUTHORIZATIONS when the "
+        "in userErrors (regionConfirmed, region, name, pushEnabled, in that order); then NAME_TAKEN (with "
+        "`nameTakenBy`) when another of the merchant's shops has the name; then TOO_MANY_AUTHORIZATIONS when the "
         "merchant has started as many (re-)authorizations as allowed (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS, 20 by "
         "default) within the last 30 minutes and not completed them (pending, denied or failed: completing one, a "
         "shop connected or renewed, frees its place), or ten times as many completed or not, with `retryAt`."
@@ -235,6 +246,7 @@ class Mutation:
                 input.name,
                 input.region_confirmed,
                 max_starts=s.settings.max_authorization_starts,
+                push_enabled=input.push_enabled,
             )
         except TooManyAuthorizationsError as exc:
             return _too_many_authorizations(exc)

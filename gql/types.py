@@ -192,6 +192,16 @@ class Shop(Node):
         return await readers.linked_sku_count(info, self.internal_id, available_at_most)
 
     @strawberry.field(
+        description="How many of the shop's SKUs joined an inventory item the pool already had (LINKED to an item "
+        "their own TikTok stock did not seed: another shop's SKU or the merchant brought it, at the import by seller "
+        "SKU or by hand). With inventoryPolicy.pushEnabled, a push replaces TikTok's stock of these SKUs with the "
+        "item's available; with push off TikTok keeps its own until push is turned on. Among linkedSkuCount (those "
+        "that seeded their item show the stock they brought). One GROUP BY per batch of shops."
+    )
+    async def joined_sku_count(self, info: Info) -> int:
+        return await load_live(info, info.context.loaders.joined_sku_count, self.internal_id)
+
+    @strawberry.field(
         description="The shop's imported products: its running count, a lookup whatever the shop's size (a product "
         "an older release's process stored during a rolling deploy is counted from the shop's next products import)."
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, func, literal, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.cursors import decode_cursor, encode_cursor
@@ -392,3 +392,33 @@ async def linked_sku_count(session: AsyncSession, merchant_id: str, shop_id: str
     if available_at_most is not None:
         count = count.where(available <= available_at_most)
     return int((await session.execute(count)).scalar_one())
+
+
+# A LINKED link whose own shop's TikTok stock seeded the item it names (`sku_links.seeded_item_id`, migration 0021;
+# a row written before 0021 keeps only `stock_counted_at`, and names the item it seeded or has moved since).
+_ON_ITS_OWN_SEED = and_(
+    sku_links.c.stock_counted_at.is_not(None),
+    func.coalesce(sku_links.c.seeded_item_id, sku_links.c.inventory_item_id) == sku_links.c.inventory_item_id,
+)
+
+
+async def joined_sku_counts(session: AsyncSession, merchant_id: str, shop_ids: Sequence[str]) -> dict[str, int]:
+    """By shop id (the merchant's shops among `shop_ids`; a shop with none is absent): how many of its SKUs are
+    LINKED to an inventory item their own TikTok stock did not seed (decide62), i.e. that joined an item the pool had
+    already (another shop's SKU brought it, the merchant created it, or they were linked by hand). Those are the SKUs
+    whose TikTok stock a push replaces with the pool's available, where a SKU seeding its item shows the stock it
+    brought. One GROUP BY over the shops' links (index on shop_id, state)."""
+    if not shop_ids:
+        return {}
+    query = (
+        select(sku_links.c.shop_id, func.count())
+        .where(
+            sku_links.c.shop_id.in_(sorted(set(shop_ids))),
+            sku_links.c.merchant_id == merchant_id,
+            sku_links.c.state == "LINKED",
+            sku_links.c.inventory_item_id.is_not(None),
+            not_(_ON_ITS_OWN_SEED),
+        )
+        .group_by(sku_links.c.shop_id)
+    )
+    return {shop_id: int(count) for shop_id, count in (await session.execute(query)).all()}

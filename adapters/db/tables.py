@@ -171,6 +171,9 @@ authorization_requests = Table(
     # The shop that completion connected or renewed (migration 0055): a repeat of the completion (a double-submitted
     # callback) is answered with it. No foreign key: a shop deleted since is looked up and not found.
     Column("completed_shop_id", ID),
+    # A CONNECT's choice of stock push for the shop it connects (migration 0060, decide62; `shopAuthorizationStart`'s
+    # `pushEnabled`): false, the new shop starts with push off. Null: a re-authorization, or a start before 0060.
+    Column("push_enabled", Boolean),
     Index(None, "expires_at"),  # retention: the requests expired longest ago (migration 0009)
 )
 

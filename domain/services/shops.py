@@ -92,16 +92,20 @@ async def start_authorization(
     name: str,
     region_confirmed: bool,
     max_starts: int = DEFAULT_MAX_STARTS,
+    push_enabled: bool | None = True,
 ) -> AuthorizationStart:
-    """Record a pending CONNECT request and return TikTok's consent URL carrying its state. The input's refusals
-    first (`AuthorizationRequest.start`), then TOO_MANY_AUTHORIZATIONS when the merchant has `max_starts` requests
-    that have not expired nor been completed (a completion that connected or renewed a shop frees its place), or 10
-    times that completed or not (`domain.authorization.check_room`): `TooManyAuthorizationsError`, with
-    `retry_at`. Before the room, NAME_TAKEN (`NameTakenError`, on `name`, naming the shop) when another of the
-    merchant's shops has the name (`domain.shops.folded_shop_name`: trimmed, NFC, caseless): Add store would
-    otherwise give two shops one name. A name taken after this check is the completion's to settle (`_free_name`)."""
+    """Record a pending CONNECT request and return TikTok's consent URL carrying its state. `push_enabled`: whether
+    the shop it connects starts with stock push on (the default) or off (`AuthorizationRequest.starting_policy`,
+    applied by `complete_authorization` to a new shop only; a TikTok shop already connected keeps its policy). The
+    input's refusals first (`AuthorizationRequest.start`; INVALID_INPUT on `pushEnabled` for None), then
+    TOO_MANY_AUTHORIZATIONS when the merchant has `max_starts` requests that have not expired nor been completed (a
+    completion that connected or renewed a shop frees its place), or 10 times that completed or not
+    (`domain.authorization.check_room`): `TooManyAuthorizationsError`, with `retry_at`. Before the room, NAME_TAKEN
+    (`NameTakenError`, on `name`, naming the shop) when another of the merchant's shops has the name
+    (`domain.shops.folded_shop_name`: trimmed, NFC, caseless): Add store would otherwise give two shops one name. A
+    name taken after this check is the completion's to settle (`_free_name`)."""
     now = clock.now()
-    request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now)
+    request, state = AuthorizationRequest.start(merchant_id, region, name, region_confirmed, now, push_enabled)
     async with uow_factory() as uow:
         ensure_name_free(await uow.shops.holder_of_name(merchant_id, request.name), adding=True)
         await _check_room(uow, merchant_id, now, max_starts)
@@ -152,6 +156,9 @@ async def complete_authorization(
     AUTHORIZATION_UNCONFIRMED (TikTok's answer to the code exchange was lost, e.g. a timeout: the single-use code
     may be spent, tiktok-api.md sec. 2; the merchant authorizes again), TIKTOK_REJECTED, TIKTOK_UNAVAILABLE, and the
     shop rules' codes.
+    A new shop starts with the push policy chosen at the start (`AuthorizationRequest.starting_policy`: push off
+    when `pushEnabled: false` was given), stored in the transaction that adds it, before its import links anything;
+    a connect that renews a shop already connected, and a re-authorization, leave its policy as it is.
     INVALID_INPUT (on `code`) when neither `code` nor `error` is given, before the state is looked at: a malformed
     call spends nothing, so the same redirect's completion with its code still works. NOT_FOUND (on `state`) for a
     re-authorization whose shop was deleted since it started, before the code is exchanged (the state is spent).
@@ -225,6 +232,9 @@ async def complete_authorization(
                     _push_stock_after_commit(uow, queue, shop.id)
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
+                    # The merchant's choice at Add store, stored before its import can link or push anything
+                    if (policy := request.starting_policy()) is not None:
+                        await uow.inventory_push.save_policy(shop.id, policy, now)
                     await queue_authorization_sync(
                         uow, queue, shop, now, events=events, uow_factory=uow_factory, after_webhook_registration=True
                     )

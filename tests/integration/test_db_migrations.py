@@ -35,7 +35,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0059_held_item_quantity"
+HEAD = "0060_authorization_push_enabled"
 
 
 def _assert_migrates_to_head(url: str) -> None:

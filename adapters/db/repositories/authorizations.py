@@ -37,6 +37,7 @@ class SqlAuthorizationRequestRepository:
                 used_at=request.used_at,
                 completed_at=request.completed_at,
                 completed_shop_id=request.completed_shop_id,
+                push_enabled=request.push_enabled,
             )
         )
 
@@ -57,6 +58,7 @@ class SqlAuthorizationRequestRepository:
             used_at=m["used_at"],
             completed_at=m["completed_at"],
             completed_shop_id=m["completed_shop_id"],
+            push_enabled=m["push_enabled"],
         )
 
     async def unexpired_expiries(
