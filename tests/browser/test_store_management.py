@@ -152,7 +152,10 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     # and the US shop, approved
     add_us_store(page, "My US shop")
     approve(page, "us-local")
-    expect(page.locator("#notice")).to_contain_text("“My US shop” is connected")
+    expect(page.locator("#notice")).to_contain_text(
+        "“My US shop” is connected. Stock push is on: its SKUs whose seller SKU matches one of your inventory items "
+        "join that item, and TikTok's stock of them becomes the pool's available."
+    )  # Add store's "Start with stock push off" left unchecked (tests/browser/test_add_store_push.py)
     row = page.locator("tbody tr", has_text="My US shop")
     expect(row).to_contain_text("Maple Street Goods")
     expect(row.get_by_text("Active")).to_be_visible()
@@ -166,7 +169,8 @@ def test_add_a_us_shop_through_the_consent_page_with_each_refusal_in_words(
     approve(page, "us-local")
     expect(page.locator("#notice")).to_have_text(
         "This TikTok Shop was already connected, as “My US shop”: no shop was added; it is re-authorized, and renamed "
-        "“Maple again” as you typed. Its products, orders and inventory are kept."
+        "“Maple again” as you typed. Its products, orders and inventory are kept, and so is its push policy: stock "
+        "push is on."
     )
     expect(page.locator("tbody tr")).to_have_count(1)
     expect(page.locator("tbody tr", has_text="Maple again")).to_contain_text("Maple Street Goods")

@@ -1,5 +1,8 @@
 // "Add store", as the seed's Authorization Steps: choose TikTok Shop, confirm the shop is local in a supported
 // region, pick the region and a custom name, Authorize (to TikTok's consent page, which sends the merchant back).
+// Step 3 says, before Authorize, what the import does to the stock of SKUs matching the merchant's items, and lets
+// the shop start with stock push off (`shopAuthorizationStart`'s `pushEnabled`; decide62, tryout61 F5: a MY shop's
+// 32 listings of 38 rewritten from the US pool, unannounced).
 
 import { announce, fill, h } from "./dom.js";
 import { explain, explainRefusal, REGION_NAMES } from "./messages.js";
@@ -9,7 +12,7 @@ const START = `mutation Start($input: ShopAuthorizationStartInput!) { shopAuthor
   authorizationUrl retryAt userErrors { code message field } } }`;
 
 export function renderAddStore(ctx) {
-  const state = { step: 1, confirmed: false, region: "", name: "" };
+  const state = { step: 1, confirmed: false, region: "", name: "", pushOff: false };
   const panel = h("section", { class: "card wizard", "aria-labelledby": "add-title" });
   fill(ctx.main, h("div", { class: "page-head" }, h("h1", { id: "add-title" }, "Add store"), h("a", { href: "#/stores" }, "Back to Store management")), panel);
 
@@ -72,6 +75,7 @@ export function renderAddStore(ctx) {
       h("option", { value: "" }, "Choose a region"));
     // No maxlength, as for a rename (stores.js): the API refuses a name too long rather than the browser cutting it.
     const name = h("input", { id: "shop-name", name: "name", value: state.name, required: true, "aria-describedby": "name-help name-error" });
+    const pushOff = h("input", { type: "checkbox", id: "push-off", name: "pushOff", checked: state.pushOff, "aria-describedby": "push-off-help" });
     const submit = h("button", { type: "submit", class: "primary" }, "Authorize");
     const form = h(
       "form",
@@ -84,6 +88,14 @@ export function renderAddStore(ctx) {
       h("p", { id: "name-help", class: "help" }, "For you to recognise the shop here; it can differ from its TikTok Shop name."),
       name,
       nameError,
+      h("fieldset", { class: "pool-choice" },
+        h("legend", {}, "Stock of SKUs you already sell"),
+        h("p", { id: "pool-help" }, "When this shop's products are imported, each SKU whose seller SKU matches one of your inventory items joins that item, ",
+          "and TikTok's stock of it becomes the pool's available (the item's on hand, less what is reserved and its safety stock): ",
+          "the stock TikTok shows for it now is replaced."),
+        h("label", { class: "choice", for: "push-off" }, pushOff, " Start with stock push off"),
+        h("p", { id: "push-off-help", class: "help" }, "TikTok then keeps the shop's own stock. Review the links in Inventory first, ",
+          "then turn push on in the shop's Push policy.")),
       formError,
       h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => ((state.step = 2), show()) }, "Back"), submit),
     );
@@ -99,6 +111,7 @@ export function renderAddStore(ctx) {
       for (const el of [regionError, nameError, formError]) el.textContent = "";
       state.region = select.value;
       state.name = name.value;
+      state.pushOff = pushOff.checked;
       if (!state.region) {
         regionError.textContent = "Choose your TikTok Shop's region.";
         select.focus();
@@ -106,7 +119,7 @@ export function renderAddStore(ctx) {
       }
       submit.disabled = true;
       try {
-        const input = { region: state.region, name: state.name, regionConfirmed: state.confirmed };
+        const input = { region: state.region, name: state.name, regionConfirmed: state.confirmed, pushEnabled: !state.pushOff };
         const change = `Add store of “${state.name.trim()}” (${REGION_NAMES[state.region] || state.region})`;
         const result = (await ctx.graphql(START, { input }, { change })).shopAuthorizationStart;
         const [first] = result.userErrors;

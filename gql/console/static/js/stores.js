@@ -8,7 +8,7 @@ import { syncNow as syncStarter } from "./syncnow.js";
 import { answerLost, mayHaveBeen, readUntilAnswered, unsavedMark, wasNot } from "./unsaved.js";
 
 const SHOP_FIELDS = `id name region status tiktokShopName tiktokShopCode sellerName expiresAt lastSyncedAt
-  productCount orderCount attention { code message at }`;
+  productCount orderCount attention { code message at } joinedSkuCount inventoryPolicy { pushEnabled }`;
 const RENAME = `mutation Rename($input: ShopRenameInput!) { shopRename(input: $input) {
   shop { ${SHOP_FIELDS} } userErrors { code message field } } }`;
 const REAUTHORIZE = `mutation Reauthorize($input: ShopReauthorizationStartInput!) {
@@ -28,7 +28,7 @@ const SHOP_CHANGES = `subscription StoreShops { shopsUpdated { ${SHOP_FIELDS} } 
 const SHOP_DELETIONS = "subscription StoreShopsDeleted { shopsDeleted }";
 const URGENT = new Set(["REAUTHORIZATION_REQUIRED", "EXPIRING_SOON"]);
 const COMPLETE = `mutation Complete($input: ShopAuthorizationCompleteInput!) {
-  shopAuthorizationComplete(input: $input) { shop { id name } reauthorized alreadyConnected previousName
+  shopAuthorizationComplete(input: $input) { shop { id name inventoryPolicy { pushEnabled } } reauthorized alreadyConnected previousName
     requestedName userErrors { code message field } } }`;
 
 /** What TikTok's redirect brought back through Shopbridge's callback, removed from the address bar: a hand-off
@@ -60,12 +60,15 @@ export async function completeReturnOutcome(outcome, token) {
       return { kind: "error", message: explain(refusal), code: refusal.code };
     }
     const name = `“${result.shop.name}”`;
+    const pushOn = result.shop.inventoryPolicy.pushEnabled;
     if (result.alreadyConnected) {
+      // Add store's push choice applies to a new shop only: an existing one keeps its push policy (decide62)
       const renamed = result.previousName ? `, and renamed ${name} as you typed` : "";
       return {
         kind: "info",
         message: `This TikTok Shop was already connected, as “${result.previousName ?? result.shop.name}”: no shop was `
-          + `added; it is re-authorized${renamed}. Its products, orders and inventory are kept.`,
+          + `added; it is re-authorized${renamed}. Its products, orders and inventory are kept, and so is its push `
+          + `policy: stock push is ${pushOn ? "on" : "off"}.`,
       };
     }
     if (result.reauthorized) return { kind: "success", message: `${name} is re-authorized.` };
@@ -74,13 +77,30 @@ export async function completeReturnOutcome(outcome, token) {
     const numbered = result.requestedName
       ? ` (“${result.requestedName}” is the name of another of your shops now, so it got a number: rename it at will)`
       : "";
+    // What Add store's checkbox chose (the shop's push policy as connected: decide62), in the dialog's words
+    const push = pushOn
+      ? "Stock push is on: its SKUs whose seller SKU matches one of your inventory items join that item, and TikTok's stock of them becomes the pool's available."
+      : "Stock push is off: TikTok keeps this shop's own stock. Review the links in Inventory, then turn push on in its Push policy.";
     return {
       kind: "success",
-      message: `${name} is connected${numbered}. Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
+      message: `${name} is connected${numbered}. ${push} Its products and its orders of the past 30 days are being imported: follow them in the Task Center.`,
     };
   } catch (exc) {
     return { kind: "error", message: exc instanceof ApiError ? explain(exc) : explain("INTERNAL") };
   }
+}
+
+/** What the shop's import joined to the merchant's items (`joinedSkuCount`: SKUs linked to an item their own TikTok
+ * stock did not seed) and what that does to TikTok's stock, by its push policy: "12 SKUs of this shop joined
+ * inventory items you already had. Stock push is off: …". Null when none joined (the shop's SKUs seeded their own items, or none matched). */
+function joinedNote(shop) {
+  const count = shop.joinedSkuCount;
+  if (!count) return null;
+  const skus = count === 1 ? "1 SKU" : `${number(count)} SKUs`;
+  const effect = shop.inventoryPolicy.pushEnabled
+    ? `TikTok's stock of ${count === 1 ? "it" : "them"} is replaced by the pool's available.`
+    : "Stock push is off: nothing is pushed to TikTok, which keeps this shop's own stock. Review the links in Inventory, then turn push on in Push policy.";
+  return h("p", { class: "pool-note" }, `${skus} of this shop joined inventory items you already had. ${effect}`);
 }
 
 /** "40 products of Maple", "1 order of Maple": a count link's accessible name. */
@@ -203,11 +223,12 @@ export function renderStores(ctx) {
     const attention = shop.attention.length
       ? h("ul", { class: "attention-list" }, shop.attention.map((a) => h("li", { class: URGENT.has(a.code) ? "urgent" : "" }, a.message)))
       : null;
+    const joined = joinedNote(shop);
     return h(
       "tr",
       { class: urgent ? "attention" : "", dataset: { key: shop.id, shopId: shop.id } },
       nameCell,
-      h("td", { "data-label": "TikTok Shop", class: attention ? "with-attention" : null }, shop.tiktokShopName, attention),
+      h("td", { "data-label": "TikTok Shop", class: attention ? "with-attention" : null }, shop.tiktokShopName, attention, joined),
       h("td", { "data-label": "Region" }, h("abbr", { title: REGION_NAMES[shop.region] || shop.region }, shop.region)),
       h("td", { "data-label": "Status" }, h("span", { class: `badge status-${shop.status.toLowerCase()}` }, STATUS_LABELS[shop.status] || shop.status)),
       h("td", { "data-label": "Expire date" }, time(shop.expiresAt, { day: true })),

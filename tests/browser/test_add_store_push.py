@@ -1,0 +1,78 @@
+"""Add store says, before Authorize, what the import does to the stock of SKUs matching the merchant's items, and its
+"Start with stock push off" keeps TikTok's stock (decide62; tryout61 F5): the success message and the shop's row say
+which was chosen and how many SKUs joined, and no Update Inventory reaches the sandbox until push is turned on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import approve, sign_in
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+JOINED = "query($id: ID!) { shop(id: $id) { joinedSkuCount } }"
+SHOPS = "{ shops { edges { node { id name } } } }"
+PUSH_ON = """mutation($id: ID!) { shopInventoryPolicyUpdate(input: {shopId: $id, pushEnabled: true}) {
+  userErrors { code } } }"""
+
+
+def test_add_store_with_push_off_says_so_and_pushes_nothing(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    # given a merchant whose US shop brought its SKUs into the pool
+    app = console(products=12, orders=10)
+    app.connect_shop("m1", "us-local", "US", "US")
+    app.wait_for_idle_sync()
+    sign_in(page, app, "m1")
+
+    # when they add their Malaysian shop (it shares seller SKUs), the last step says what joining does, before Authorize
+    page.get_by_role("link", name="Add store").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("TikTok Shop region").select_option("MY")
+    page.get_by_label("Custom shop name").fill("MY")
+    expect(page.locator("#pool-help")).to_have_text(
+        "When this shop's products are imported, each SKU whose seller SKU matches one of your inventory items joins "
+        "that item, and TikTok's stock of it becomes the pool's available (the item's on hand, less what is reserved "
+        "and its safety stock): the stock TikTok shows for it now is replaced."
+    )
+    push_off = page.get_by_label("Start with stock push off")
+    expect(push_off).not_to_be_checked()  # the pool is the product: push on unless the merchant asks
+    expect(push_off).to_have_accessible_description(re.compile("^TikTok then keeps the shop's own stock"))
+    push_off.check()
+    page.get_by_role("button", name="Authorize").click()
+    approve(page, "my-local")
+
+    # then the console says push is off, and once imported the shop's row says how many SKUs joined and that
+    # nothing is pushed; the sandbox has had no Update Inventory for the shop
+    expect(page.locator("#notice")).to_contain_text(
+        "“MY” is connected. Stock push is off: TikTok keeps this shop's own stock. Review the links in Inventory, "
+        "then turn push on in its Push policy."
+    )
+    app.wait_for_idle_sync()
+    my = next(e["node"] for e in app.graphql(SHOPS, None, "m1")["shops"]["edges"] if e["node"]["name"] == "MY")
+    joined = app.graphql(JOINED, {"id": my["id"]}, "m1")["shop"]["joinedSkuCount"]
+    assert joined > 1
+    note = page.locator("tbody tr", has_text="MY").locator(".pool-note")
+    expect(note).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had. Stock push is off: nothing is pushed to "
+        "TikTok, which keeps this shop's own stock. Review the links in Inventory, then turn push on in Push policy."
+    )
+    my_tiktok = app.tiktok_shop("my-local")["id"]
+
+    def updates() -> int:
+        return len(app.sandbox.control("GET", f"/inventory-updates?shop_id={my_tiktok}")["updates"])
+
+    assert updates() == 0
+
+    # and when push is turned on, the row says TikTok's stock of them is replaced, and the pushes reach TikTok
+    assert app.graphql(PUSH_ON, {"id": my["id"]}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
+    expect(note).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had. TikTok's stock of them is replaced by "
+        "the pool's available."
+    )
+    wait_until(lambda: updates() > 0, what="the push once push is on")
