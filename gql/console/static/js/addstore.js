@@ -89,7 +89,7 @@ export function renderAddStore(ctx) {
       name,
       nameError,
       h("fieldset", { class: "pool-choice" },
-        h("legend", {}, "Stock of SKUs you already sell"),
+        h("legend", {}, "SKUs that match your inventory items"),
         h("p", { id: "pool-help" }, "When this shop's products are imported, each SKU whose seller SKU matches one of your inventory items joins that item, ",
           "and TikTok's stock of it becomes the pool's available (the item's on hand, less what is reserved and its safety stock): ",
           "the stock TikTok shows for it now is replaced."),
