@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import event
+
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -79,6 +81,24 @@ def test_a_shop_added_with_push_off_keeps_its_tiktok_stock_until_push_is_turned_
     )[0]["n"]
     assert due > 0  # with push on, these would have been pushed (tryout61 F5: 32 of 38 listings rewritten)
     assert updates_of(app, "my-local") == 0
+
+    # and the shops list reads every shop's count in one statement (a DataLoader), not one per shop
+    engine = app.asgi.state.services.db.read_engine.sync_engine
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        listed = app.graphql("{ shops { edges { node { id joinedSkuCount } } } }", None, "m1")["shops"]["edges"]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert {e["node"]["id"]: e["node"]["joinedSkuCount"] for e in listed} == {
+        first["shop"]["id"]: 0,
+        my_id: my["joinedSkuCount"],
+    }
+    assert len([s for s in statements if "GROUP BY sku_links.shop_id" in s]) == 1, statements
 
     # when the merchant turns push on, those products are pushed: TikTok's stock of the joined SKUs is replaced
     assert app.graphql(PUSH_ON, {"id": my_id}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
