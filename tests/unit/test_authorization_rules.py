@@ -16,6 +16,7 @@ from domain.authorization import (
     state_digest,
 )
 from domain.errors import DomainError, ErrorCode, ValidationErrors
+from domain.inventory_push import InventoryPolicy
 from domain.shops import Region
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -59,6 +60,22 @@ class TestAuthorizationRequest:
         )  # fmt: skip
         assert (request.created_at, request.expires_at, request.used_at) == (NOW, NOW + timedelta(minutes=30), None)
         assert len(state) == 43  # 32 bytes, URL-safe base64 without padding
+
+    def test_a_connect_chooses_the_new_shops_stock_push_and_a_reauthorization_keeps_the_shops(self) -> None:
+        # Add store's pushEnabled (decide62): false starts the new shop with push off; true (the default) stores nothing
+        off, _ = AuthorizationRequest.start("m1", Region.MY, "Mine", True, NOW, push_enabled=False)
+        assert off.push_enabled is False and off.starting_policy() == InventoryPolicy(push_enabled=False)
+        on, _ = AuthorizationRequest.start("m1", Region.MY, "Mine", True, NOW)
+        assert on.push_enabled is True and on.starting_policy() is None
+        renew, _ = AuthorizationRequest.start_reauthorization("m1", "shop-1", Region.MY, "Mine", NOW)
+        assert renew.push_enabled is None and renew.starting_policy() is None
+        # null is refused on its field, after the other fields' refusals
+        with pytest.raises(ValidationErrors) as refused:
+            AuthorizationRequest.start("m1", None, "Mine", True, NOW, push_enabled=None)
+        assert [(e.code, e.field) for e in refused.value.errors] == [
+            (ErrorCode.UNSUPPORTED_REGION, ("region",)),
+            (ErrorCode.INVALID_INPUT, ("pushEnabled",)),
+        ]
 
     def test_a_reauthorization_request_names_the_shop(self) -> None:
         request, state = AuthorizationRequest.start_reauthorization("m1", "shop-1", Region.UK, "Mine", NOW)
