@@ -1,6 +1,7 @@
 """Add store says, before Authorize, what the import does to the stock of SKUs matching the merchant's items, and its
 "Start with stock push off" keeps TikTok's stock (decide62; tryout61 F5): the success message and the shop's row say
-which was chosen and how many SKUs joined, and no Update Inventory reaches the sandbox until push is turned on."""
+which was chosen and how many SKUs joined, and no Update Inventory reaches the sandbox until push is turned on in the
+shop's Push policy, which says what that does to them."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from tests.fixtures.waiting import wait_until
 
 JOINED = "query($id: ID!) { shop(id: $id) { joinedSkuCount } }"
 SHOPS = "{ shops { edges { node { id name } } } }"
-PUSH_ON = """mutation($id: ID!) { shopInventoryPolicyUpdate(input: {shopId: $id, pushEnabled: true}) {
-  userErrors { code } } }"""
 
 
 def test_add_store_with_push_off_says_so_and_pushes_nothing(
@@ -69,8 +68,19 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
 
     assert updates() == 0
 
-    # and when push is turned on, the row says TikTok's stock of them is replaced, and the pushes reach TikTok
-    assert app.graphql(PUSH_ON, {"id": my["id"]}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
+    # and the shop's Push policy says what turning push on does to them; turned on there, the row says TikTok's stock
+    # of them is replaced, and the pushes reach TikTok
+    page.get_by_role("link", name="Push policy of MY").click()
+    expect(page.locator("#push-help")).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had: while push is on, TikTok's stock of them "
+        "is replaced by the pool's available. Review the links in Inventory before you turn push on."
+    )
+    push = page.get_by_label("Push stock to this shop")
+    expect(push).not_to_be_checked()
+    push.check()
+    page.get_by_role("button", name="Save push policy").click()
+    expect(page.locator("#notice")).to_have_text("The push policy of “MY” is saved. Its linked SKUs are pushed again.")
+    page.get_by_role("link", name="Back to Store management").click()
     expect(note).to_have_text(
         f"{joined} SKUs of this shop joined inventory items you already had. TikTok's stock of them is replaced by "
         "the pool's available."

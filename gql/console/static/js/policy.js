@@ -8,7 +8,9 @@ import { explain } from "./messages.js";
 import { answerLost, mayHaveBeen, unsavedMark } from "./unsaved.js";
 
 const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
-const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
+// `joinedSkuCount`: the shop's SKUs that joined items the merchant already had, whose TikTok stock a push replaces
+// (decide62: Add store's "Start with stock push off" sends the merchant here to turn push on).
+const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name joinedSkuCount inventoryPolicy { ${POLICY_FIELDS} } } }`;
 const UPDATE = `mutation PolicyUpdate($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPolicyUpdate(input: $input) {
   shop { id name } inventoryPolicy { ${POLICY_FIELDS} } userErrors { code field message } } }`;
 // Each shop as it is, then as it changes: its name (the heading) and its push policy, saved in another tab or on
@@ -53,7 +55,9 @@ function field(id, label, help, attrs = {}) {
 export function renderPolicy(ctx, shopId) {
   const heading = h("h1", {}, "Push policy");
   const effect = h("p", { id: "policy-effect", "aria-live": "polite" });
-  const push = h("input", { id: "push-enabled", name: "pushEnabled", type: "checkbox" });
+  const push = h("input", { id: "push-enabled", name: "pushEnabled", type: "checkbox", "aria-describedby": "push-help" });
+  // What pushing does to the SKUs that joined the merchant's items (said once the shop is read; hidden when none did)
+  const pushHelp = h("p", { id: "push-help", class: "help", hidden: true });
   const share = field("share-percent", "Share of available shown (%)",
     "1 to 100: the shop shows this share of each item's available, rounded down.", { min: 1, max: 100 });
   const most = field("max-quantity", "Most units shown",
@@ -171,12 +175,25 @@ export function renderPolicy(ctx, shopId) {
         return;
       }
       title(shop.name);
+      joined(shop.joinedSkuCount);
       follow(shop.inventoryPolicy); // a re-read (a reconnect) keeps the merchant's edits not saved yet
       save.disabled = false;
       if (asked && lost === asked) tellLost(asked, shop);
     } catch (exc) {
       if (!quiet) announce(exc.message, { kind: "error" });
     }
+  }
+
+  /** Say under "Push stock to this shop" what pushing does to the `count` SKUs of the shop that joined inventory items
+   * the merchant already had (`Shop.joinedSkuCount`): their TikTok stock is replaced by the pool's available. A shop
+   * added with push off is turned on here (js/addstore.js); nothing said when none joined. */
+  function joined(count) {
+    pushHelp.hidden = !count;
+    pushHelp.textContent = count
+      ? `${count === 1 ? "1 SKU" : `${number(count)} SKUs`} of this shop joined inventory items you already had: while `
+        + `push is on, TikTok's stock of ${count === 1 ? "it" : "them"} is replaced by the pool's available. Review the `
+        + "links in Inventory before you turn push on."
+      : "";
   }
 
   /** A save whose answer was lost, told by the policy read since (`shop`): saved when every field sent holds the value
@@ -291,7 +308,7 @@ export function renderPolicy(ctx, shopId) {
       + "every linked SKU of the shop at once."),
     h("form", { class: "card policy", "aria-labelledby": "policy-title", novalidate: true, onsubmit: submit },
       h("h2", { id: "policy-title" }, "Push policy"),
-      h("label", { class: "choice", for: "push-enabled" }, push, "Push stock to this shop"),
+      h("label", { class: "choice", for: "push-enabled" }, push, "Push stock to this shop"), pushHelp,
       share.nodes, most.nodes, threshold.nodes, formError, mark.element, changedElsewhere, save),
     h("section", { class: "card policy-effect", "aria-labelledby": "effect-title" },
       h("h2", { id: "effect-title" }, "What TikTok shows"), effect, h("p", { class: "help" }, NOT_PREDICTED)),
