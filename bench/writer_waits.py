@@ -7,7 +7,8 @@ the event loop instrumented to split each of the writer's transactions (`importe
 counters and checkpoint, the commit) into:
 
 - the writer's own Python: the CPU (`time.thread_time`, so a loaded machine's preemption does not count) of the
-  writer task's steps inside the transaction;
+  steps of the writer's task and of the tasks it starts (each statement runs in one: `sessions.run_to_completion`),
+  inside the transaction: our code, SQLAlchemy's and the driver's client side;
 - the other tasks' Python meanwhile (the sixteen sources fetching and decoding pages): work overlapped with the
   writer's waits, unless it delays the writer;
 - the loop idle in `select` meanwhile (nothing to run: the writer waits for the database, the sources for the
@@ -32,6 +33,7 @@ import os
 import selectors
 import statistics
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +54,7 @@ _whole: collections.Counter[str] = collections.Counter()  # the whole run's figu
 _statements: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])  # statement -> calls, wall s
 _batches: list[dict[str, float]] = []  # one per transaction: records, wall and `_FIGURES`
 _batch: collections.Counter[str] = collections.Counter()  # the transaction under way
+_writer_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()  # the writer and the tasks it started
 
 
 def _instrument(batch_records: int | None) -> None:
@@ -59,8 +62,8 @@ def _instrument(batch_records: int | None) -> None:
     step = asyncio.tasks._PyTask._Task__step  # type: ignore[attr-defined]
 
     def timed_step(task: Any, exc: BaseException | None = None) -> None:
-        writer = getattr(task.get_coro(), "__qualname__", "") == "_consume"  # `pipeline._consume`: the writer
-        if writer and _now["in_writer"]:
+        writer = task in _writer_tasks
+        if writer and _now["in_writer"]:  # (a step of the writer's, as the loop runs it: its answer is in)
             _batch["ready_wait"] += _now["others_since_select"]
             _batch["writer_steps"] += 1
         started = time.thread_time()
@@ -140,9 +143,18 @@ def _instrument(batch_records: int | None) -> None:
     importer.run_pipeline = pipeline  # type: ignore[assignment]
 
 
+def _task(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+    """The loop's task factory: a pure-Python task, counted as the writer's when it is the writer
+    (`pipeline._consume`) or was created by one of the writer's tasks (each statement runs in a task of its own:
+    `sessions.run_to_completion`)."""
+    task: asyncio.Task[Any] = asyncio.tasks._PyTask(coro, loop=loop, **kwargs)  # type: ignore[attr-defined]
+    if getattr(coro, "__qualname__", "") == "_consume" or asyncio.current_task(loop) in _writer_tasks:
+        _writer_tasks.add(task)
+    return task
+
+
 async def _run(kind: str, scale: float) -> None:
-    loop = asyncio.get_running_loop()
-    loop.set_task_factory(lambda loop, coro, **kwargs: asyncio.tasks._PyTask(coro, loop=loop, **kwargs))  # type: ignore[attr-defined]
+    asyncio.get_running_loop().set_task_factory(_task)
     sizes = Sizes().scaled(scale)
     with Harness() as harness:
         sandbox = harness.sandbox(sizes.products, sizes.budget_orders)
