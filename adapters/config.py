@@ -25,6 +25,8 @@ SANDBOX_MAX_ORDERS = 300_000
 # The smallest SHOPBRIDGE_MAX_REQUEST_BYTES accepted (bytes, 16 KiB): GraphiQL's introspection (~2 KB) and the
 # console's documents fit with room. A try-out set 10 and the server started, then refused every request with 413.
 MIN_REQUEST_BYTES = 16_384
+SUBSCRIPTION_FINISHED_KEPT = 100  # `Settings.subscription_finished_kept`'s default
+SUBSCRIPTION_FINISHED_KEPT_MAX = 10_000  # its largest: a subscriber's memory stays a few MB at most
 
 
 class ConfigError(ValueError):
@@ -137,6 +139,10 @@ class Settings:
     # up to 20 subscriptions, gql/view.py), and authorizations started within a state's 30-minute life, used or not
     # (each a row kept a day past its expiry, domain/authorization.py).
     max_websockets_per_merchant: int = 20
+    # Finished tasks whose final state an all-tasks `syncTaskUpdated` subscriber remembers, the latest this many, so
+    # that a signal naming one again sends nothing while what it keeps stays bounded however long it is open (mem54;
+    # gql/subscriptions.py `_follow`). The suite sets a few (its test of the bound finishes this many tasks and more).
+    subscription_finished_kept: int = SUBSCRIPTION_FINISHED_KEPT
     max_authorization_starts: int = 20
     # Syncs of one shop and kind a merchant may start by hand (`syncStart`) within an hour (domain/sync.py).
     max_sync_starts_per_hour: int = 6
@@ -614,6 +620,9 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
         max_request_bytes=_int(env, "SHOPBRIDGE_MAX_REQUEST_BYTES", 1_048_576, MIN_REQUEST_BYTES),
         request_body_timeout_seconds=_positive(env, "SHOPBRIDGE_REQUEST_BODY_TIMEOUT", 30.0),
         max_websockets_per_merchant=_int(env, "SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT", 20, 1),
+        subscription_finished_kept=_int(
+            env, "SHOPBRIDGE_SUBSCRIPTION_FINISHED_KEPT", SUBSCRIPTION_FINISHED_KEPT, 1, SUBSCRIPTION_FINISHED_KEPT_MAX
+        ),
         max_authorization_starts=_int(env, "SHOPBRIDGE_MAX_AUTHORIZATION_STARTS", 20, 1),
         max_sync_starts_per_hour=_int(env, "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR", 6, 1),
         max_requests_per_minute_per_merchant=_int(env, "SHOPBRIDGE_MAX_REQUESTS_PER_MINUTE_PER_MERCHANT", 600, 0),

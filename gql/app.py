@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             events=runtime.events,
             clock=clock,
             intake=intake,
+            subscription_finished_kept=settings.subscription_finished_kept,
             cipher=cipher,
             # closed last to first: the intake stores what waits and enqueues it before the worker pool stops
             closers=[*tiktok_closers, runtime.stop, intake.aclose],

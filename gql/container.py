@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.config import Settings
+from adapters.config import SUBSCRIPTION_FINISHED_KEPT, Settings
 from adapters.crypto import TokenCipher
 from adapters.db.engine import Database
 from adapters.db.uow import uow_factory
@@ -44,6 +44,8 @@ class Services:
     item_reads: ItemReads = field(default_factory=ItemReads)
     # each followed shop's latest fallback re-read, shared by its `shopUpdated` followers (gql/shop_reads.py)
     shop_reads: ShopReads = field(default_factory=ShopReads)
+    # finished tasks an all-tasks `syncTaskUpdated` subscriber remembers (Settings.subscription_finished_kept)
+    subscription_finished_kept: int = SUBSCRIPTION_FINISHED_KEPT
 
     async def close(self) -> None:
         """Close everything, in reverse order of creation, even when one of them fails."""

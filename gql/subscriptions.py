@@ -52,9 +52,6 @@ from gql.shop_feeds import shop_feed
 MIN_INTERVAL = 0.1
 SHOP_MIN_INTERVAL = 0.25  # a shop re-read costs its counts: at most four a second during an import
 SHOP_DELETED = "SHOP_DELETED"
-# Finished tasks whose final state a subscriber remembers, so that a signal naming one again sends nothing: the latest
-# this many; an older one signalled again (seldom: its worker signalled it after its final commit) is sent once more.
-FINISHED_KEPT = 100
 _TERMINAL = frozenset(status.value for status in DomainStatus if status.is_terminal)  # a set look-up per message
 
 
@@ -242,7 +239,11 @@ async def _follow(
     the rare shop check when a followed task vanished)."""
     sent: dict[str, tuple[object, ...]] = {}
     sent_at: dict[str, float] = {}
-    finished: dict[str, None] = {}  # tasks whose final state is out, oldest first (their `sent` kept: FINISHED_KEPT)
+    # Finished tasks whose final state a subscriber remembers, so that a signal naming one again sends nothing: the
+    # latest this many (SHOPBRIDGE_SUBSCRIPTION_FINISHED_KEPT, 100 by default); an older one signalled again (seldom:
+    # its worker signalled it after its final commit) is sent once more.
+    kept = info.context.services.subscription_finished_kept
+    finished: dict[str, None] = {}  # tasks whose final state is out, oldest first (their `sent` kept: `kept`)
     followed: set[str] = set()
     pending: set[str] = set(first_ids)  # the first messages: each shop's latest task of each kind, finished or not
     last_active: dict[str, t.SyncTask] = {}  # the last state sent of each task still active then
@@ -303,14 +304,14 @@ async def _follow(
             if task_filter is not None and terminal:
                 return
         # Forget finished tasks once their final state is out, so the followed set stays small; and what was sent of
-        # them but the latest FINISHED_KEPT's final states, so that what a subscriber keeps does not grow with every
+        # them but the latest `kept` final states, so that what a subscriber keeps does not grow with every
         # task of the merchant while it is open (its token's days: mem54).
         for row in rows:
             if row.status in _TERMINAL and sent.get(row.id) == _signature(row):
                 followed.discard(row.id)
                 sent_at.pop(row.id, None)
                 finished[row.id] = None
-        while len(finished) > FINISHED_KEPT:
+        while len(finished) > kept:
             oldest = next(iter(finished))
             del finished[oldest]
             sent.pop(oldest, None)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from adapters.config import SUBSCRIPTION_FINISHED_KEPT as FINISHED_KEPT
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import MAX_PENDING_IDS, InProcessEventBus
@@ -24,7 +25,6 @@ from domain.sync import SyncKind
 from gql.container import Services
 from gql.feeds import Follower, TaskFeed
 from gql.ids import to_global_id
-from gql.subscriptions import FINISHED_KEPT
 from tests.fakes import FakeClock
 from tests.fixtures.waiting import DEADLINE_SECONDS
 from tests.integration.db_samples import NOW, add_shop, make_shop

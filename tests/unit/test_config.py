@@ -658,3 +658,14 @@ def test_a_number_set_to_whitespace_only_is_unset_as_any_other_setting(tmp_path:
     settings = load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path), name: "  \n"})
     # then it is its default, as when unset
     assert settings == load_settings({"SHOPBRIDGE_DATA_DIR": str(tmp_path)})
+
+
+def test_a_subscriber_remembers_100_finished_tasks_by_default_and_the_number_is_bounded(tmp_path: Path) -> None:
+    base = {"SHOPBRIDGE_DATA_DIR": str(tmp_path)}
+    name = "SHOPBRIDGE_SUBSCRIPTION_FINISHED_KEPT"
+    assert load_settings(base).subscription_finished_kept == 100
+    assert load_settings({**base, name: "10"}).subscription_finished_kept == 10
+    assert load_settings({**base, name: "10000"}).subscription_finished_kept == 10_000
+    for refused in ("0", "10001", "many"):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({**base, name: refused})
