@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from adapters.config import SUBSCRIPTION_FINISHED_KEPT as FINISHED_KEPT
+from adapters.config import SUBSCRIPTION_FINISHED_KEPT
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
 from adapters.events import MAX_PENDING_IDS, InProcessEventBus
@@ -34,7 +34,9 @@ from tests.integration.task_feed_support import add_task, read_naming, received,
 class World:
     """A merchant's shop, its feed (reads begin at `clock`'s fixed time; no fallback read: 600 s) and bus."""
 
-    def __init__(self, database: Database, cipher: TokenCipher, shop: Shop, clock_at: datetime) -> None:
+    def __init__(
+        self, database: Database, cipher: TokenCipher, shop: Shop, clock_at: datetime, finished_kept: int
+    ) -> None:
         self.uows = uow_factory(database, cipher)
         self.shop = shop
         self.merchant = shop.merchant_id
@@ -42,7 +44,7 @@ class World:
         unused: Any = None
         self.services = Services(
             settings=unused, db=database, uow_factory=self.uows, tiktok=unused, queue=unused, events=self.bus,
-            clock=SystemClock(), intake=unused, cipher=cipher,
+            clock=SystemClock(), intake=unused, cipher=cipher, subscription_finished_kept=finished_kept,
         )  # fmt: skip
         self.feed = self.services.task_feeds[self.merchant] = TaskFeed(
             database,
@@ -54,10 +56,13 @@ class World:
         )
 
     @classmethod
-    async def of_new_shop(cls, database: Database, cipher: TokenCipher, reads_after: int) -> World:
-        """A world of a new shop (`make_shop()`), the feed's reads `reads_after` seconds after NOW."""
+    async def of_new_shop(
+        cls, database: Database, cipher: TokenCipher, reads_after: int, finished_kept: int = SUBSCRIPTION_FINISHED_KEPT
+    ) -> World:
+        """A world of a new shop (`make_shop()`), the feed's reads `reads_after` seconds after NOW, its subscribers
+        remembering `finished_kept` finished tasks (SHOPBRIDGE_SUBSCRIPTION_FINISHED_KEPT)."""
         shop = await add_shop(uow_factory(database, cipher), make_shop())
-        return cls(database, cipher, shop, NOW + timedelta(seconds=reads_after))
+        return cls(database, cipher, shop, NOW + timedelta(seconds=reads_after), finished_kept)
 
     async def add(self, kind: SyncKind, at: int, *, finished: bool, signal: bool, shop: Shop | None = None) -> str:
         """A task created `at` seconds after NOW (and finished then), committed, signalled or not."""
@@ -173,13 +178,18 @@ async def test_a_task_finished_unsignalled_after_the_subscriber_joined_is_sent_o
         ]
 
 
+# The quiet-spell test's subscriber remembers this many finished tasks and is sent 5 more (the product's 100 had it add
+# 105 tasks, each committed and signalled); the rule it checks does not depend on the number.
+FINISHED_KEPT = 10
+
+
 async def test_lost_signals_after_a_quiet_spell_resend_nothing_a_subscriber_forgot(
     database: Database, cipher: TokenCipher
 ) -> None:
     """review56 F1: the window began at the last read answering a signal, however long ago: after a quiet hour a
     reconnect re-read the hour's tasks, and a subscriber sent again those it had sent and since forgotten (past
     FINISHED_KEPT). It begins now at the last read while the bus heard signals (less the margin)."""
-    world = await World.of_new_shop(database, cipher, reads_after=30)
+    world = await World.of_new_shop(database, cipher, reads_after=30, finished_kept=FINISHED_KEPT)
     latest = await world.add(SyncKind.ORDERS, 1, finished=True, signal=True)
     async with world.subscribed(latest) as (messages, witness):
         # given an all-tasks subscriber that sent more finished tasks than it remembers (FINISHED_KEPT), those it
