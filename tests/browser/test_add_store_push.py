@@ -43,6 +43,12 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
     expect(push_off).not_to_be_checked()  # the pool is the product: push on unless the merchant asks
     expect(push_off).to_have_accessible_description(re.compile("^TikTok then keeps the shop's own stock"))
     push_off.check()
+    # (Back and Next keep the step as it was left: review62b F2, the tick was lost and the shop connected with push on)
+    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_label("Start with stock push off")).to_be_checked()
+    expect(page.get_by_label("Custom shop name")).to_have_value("MY")
+    expect(page.get_by_label("TikTok Shop region")).to_have_value("MY")
     page.get_by_role("button", name="Authorize").click()
     approve(page, "my-local")
 

@@ -97,8 +97,17 @@ export function renderAddStore(ctx) {
         h("p", { id: "push-off-help", class: "help" }, "TikTok then keeps the shop's own stock. Review the links in Inventory first, ",
           "then turn push on in the shop's Push policy.")),
       formError,
-      h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => ((state.step = 2), show()) }, "Back"), submit),
+      h("div", { class: "buttons" }, h("button", { type: "button", onclick: back }, "Back"), submit),
     );
+    // Back keeps what the step holds, as Authorize does: a ticked "Start with stock push off" undone by Back and
+    // Next would connect the shop with push on (review62b F2)
+    function back() {
+      state.region = select.value;
+      state.name = name.value;
+      state.pushOff = pushOff.checked;
+      state.step = 2;
+      show();
+    }
     fill(panel, form);
     try {
       const regions = (await ctx.graphql(REGIONS)).supportedRegions;
