@@ -19,6 +19,8 @@ CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(in
   inventoryItem { id } userErrors { code } } }"""
 SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand(input: $input) {
   inventoryItem { onHand } userErrors { code } } }"""
+CLOCK_START_MS = 1_800_000_000_000  # the second tab's clock: any instant will do
+HOUR_MS = 3_600_000
 CROWDED = (
     "Live updates are off: too many Shopbridge tabs or connections are open for this account (at most 1). "
     "Close one, then Retry."
@@ -45,9 +47,12 @@ def test_a_tab_past_the_socket_cap_says_why_keeps_working_and_retries_slowly_or_
     expect(first.locator("#live")).to_have_text("Live")
     wait_until(lambda: slots.held("m1") == 1, "the first tab's socket")
 
-    # when m1 opens a second tab (its timers on a clock the test moves)
+    # when m1 opens a second tab, its timers on a clock only the test moves: paused before the page loads, since an
+    # installed clock also flows with real time, and a second of it between the refusal and `run_for` (a loaded
+    # machine's) fired the minute's retry before "59 s later" (flake62)
     second = new_page()
-    second.clock.install()
+    second.clock.install(time=CLOCK_START_MS)
+    second.clock.pause_at(CLOCK_START_MS + HOUR_MS)  # ahead of the real time flowed since: no page, nothing fires
     opened: list[WebSocket] = []
     second.on("websocket", lambda ws: opened.append(ws))
     sign_in(second, app, "m1")
