@@ -14,7 +14,8 @@ Fixtures:
 
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
 `a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
-way, then let through and its answer handled by the page); `lose_answers` (requests the server handles whose answers
+way, then let through and its answer handled by the page); `answered_requests` (the GraphQL requests answered from
+now on: what may start a lost answer's read again); `lose_answers` (requests the server handles whose answers
 are lost on their way back) and `lose_requests` (requests lost on their way there: the server never sees them, the
 page cannot tell them from a lost answer); `proxy_error` (requests answered by a proxy's HTTP error page, after the
 server handled them or before it saw them); `record_departures` (the page's navigations away from the
@@ -29,6 +30,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import (
@@ -37,6 +39,7 @@ from playwright.sync_api import (
     Locator,
     Page,
     Request,
+    Response,
     Route,
     WebSocketRoute,
     expect,
@@ -203,6 +206,23 @@ def let_through(page: Page, held: list[Route]) -> None:
         held[0].fallback()
     answered.value.finished()
     page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
+
+
+def answered_requests(page: Page) -> list[str]:
+    """From now on, the document of each GraphQL request of the page that gets an HTTP answer, in the order answered,
+    whenever it was sent (one sent before this call and answered after it too): each answer may start a read again
+    that a lost answer's doubt waits on (js/api.js `whenAnswered`, js/unsaved.js `readUntilAnswered`), so they bound
+    how many such reads there may be. Counting the requests a route let through missed one sent before the route and
+    answered in its window (flake62)."""
+    answered: list[str] = []
+
+    def note(response: Response) -> None:
+        request = response.request
+        if request.method == "POST" and urlsplit(request.url).path == "/graphql":
+            answered.append((request.post_data_json or {}).get("query") or "")
+
+    page.on("response", note)
+    return answered
 
 
 def lose_answers(page: Page, operation: str) -> None:
