@@ -438,13 +438,13 @@ def test_an_answer_landing_after_the_merchant_left_its_page_leaves_the_page_show
     # given Add store's Authorize, its answer (TikTok's consent page) held on its way
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Store management").click()
     page.get_by_role("link", name="Add store").click()
-    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="Authorize", exact=True).click()
     page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
     page.get_by_role("button", name="Next").click()
     page.get_by_label("TikTok Shop region").select_option("US")
     page.get_by_label("Custom shop name").fill("Left behind")
     held = hold_first(page, "mutation Start")
-    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="Authorize", exact=True).click()
     wait_held(page, held, "the authorization's start held")
     # when the merchant goes to the Task Center, and the answer comes in then
     task_center.click()
