@@ -29,7 +29,7 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
 
     # when they add their Malaysian shop (it shares seller SKUs), the last step says what joining does, before Authorize
     page.get_by_role("link", name="Add store").click()
-    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="Authorize", exact=True).click()
     page.get_by_label("My TikTok Shop is a local shop in a supported region").check()
     page.get_by_role("button", name="Next").click()
     page.get_by_label("TikTok Shop region").select_option("MY")
@@ -49,7 +49,7 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
     expect(page.get_by_label("Start with stock push off")).to_be_checked()
     expect(page.get_by_label("Custom shop name")).to_have_value("MY")
     expect(page.get_by_label("TikTok Shop region")).to_have_value("MY")
-    page.get_by_role("button", name="Authorize").click()
+    page.get_by_role("button", name="Authorize", exact=True).click()
     approve(page, "my-local")
 
     # then the console says push is off, and once imported the shop's row says how many SKUs joined and that
