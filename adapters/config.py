@@ -299,17 +299,57 @@ def make_data_dir(data_dir: Path) -> None:
 PRIVATE_DIR_MODE = 0o700
 
 
+def refuse_shared_data_dir(data_dir: Path) -> None:
+    """Refuse a data directory open to other users that is not this process's to make private: one owned by another
+    user, or shared by its mode (sticky or setgid bit, or writable by every user: `/tmp`, `/srv`, a team's directory).
+    ConfigError (BAD_CONFIGURATION) naming SHOPBRIDGE_DATA_DIR, the mode and the owner, and what to do; nothing is
+    changed. A directory no other user may enter (no bit for others: 0700, or 0750/2770 whose group the operator
+    chose, e.g. a backup agent's) passes whoever owns it; so does a missing one (`make_data_dir` makes it 0700).
+
+    Why (tryout62 F1, review62 R4): `make_data_dir_private` chmodded any directory to 0700; run as root (a
+    container, a systemd unit without `User=`), `SHOPBRIDGE_DATA_DIR=/tmp` took the host's /tmp from every other
+    user and service, its sticky bit dropped, with one WARNING line."""
+    try:
+        status = os.stat(data_dir)
+    except FileNotFoundError:
+        return
+    mode = status.st_mode & 0o7777
+    if not mode & 0o007:
+        return
+    shared_bits = mode & (0o1000 | 0o2000 | 0o002)
+    if status.st_uid == os.geteuid() and not shared_bits:
+        return
+    why = "another user's directory" if status.st_uid != os.geteuid() else "a shared directory"
+    raise ConfigError(
+        f"SHOPBRIDGE_DATA_DIR {shown_path(data_dir)} is {why} (mode {mode:04o}, owner {_user_name(status.st_uid)}) "
+        "and it would hold the database and the keys: give Shopbridge a directory of its own, e.g. "
+        f"{shown_path(data_dir / 'shopbridge')} (made private, mode 0700); nothing was changed"
+    )
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (a container's)
+        return f"uid {uid}"
+
+
 def make_data_dir_private(data_dir: Path) -> int | None:
-    """Make an existing data directory private to its user (mode 0700) when any other user may read, write or enter
-    it (a group or other permission bit): the mode it had (e.g. 0o755), for the caller to say so; None when it was
-    private already (nothing changed). OSError when it cannot be changed: a directory of another user (EPERM), a
-    read-only file system (EROFS).
+    """Make an existing data directory private to its user (mode 0700) when every user may read or enter it (a bit
+    for others, e.g. 0755 from the umask): the mode it had, for the caller to say so; None when nothing changed
+    (no bit for others: 0700, or group bits the operator set on purpose, 0750 for a backup agent's group, which the
+    umask never gives with others' bits off unless one chose so). A directory that is not this process's to change
+    (another user's, sticky, setgid, world-writable) is refused by `refuse_shared_data_dir`: ConfigError
+    (BAD_CONFIGURATION), nothing changed. OSError when the mode cannot be changed (a read-only file system, EROFS).
 
     Why not only when made (`make_data_dir`): a directory made otherwise, by hand (`mkdir var`), by the default
     umask, or by a demo left running after `make clean`, whose sandbox saved into a `var/` it made again (tryout61
     F2), held a database every local user could read (SQLite makes its files 0644) though the README promises 0700."""
+    refuse_shared_data_dir(data_dir)
     mode = os.stat(data_dir).st_mode & 0o7777
-    if not mode & 0o077:
+    if not mode & 0o007:
         return None
     os.chmod(data_dir, PRIVATE_DIR_MODE)
     return mode
@@ -323,6 +363,7 @@ def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: b
             f"at the server's data directory, or {_KEY_SOURCES.get(name, 'set it')}; nothing was created",
         )
     if not path.exists():
+        refuse_shared_data_dir(data_dir)  # a key made in /tmp, another's or a shared directory: refused, none made
         make_data_dir(data_dir)
         temporary = data_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

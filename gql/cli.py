@@ -402,11 +402,12 @@ def _one_process(settings: Settings) -> str | None:
     BAD_CONFIGURATION, exit 2, naming the setting. With PostgreSQL and real TikTok settings any number of API
     processes may serve; `shopbridge worker` takes no lock (beside a SQLite `serve`, with Redis: README)."""
     global _data_dir_lock, _database_lock
-    from adapters.config import ConfigError, make_data_dir
+    from adapters.config import ConfigError, make_data_dir, refuse_shared_data_dir
     from adapters.db.engine import sqlite_database_file
     from adapters.process_lock import AlreadyLocked, data_dir_lock, database_lock, hold
 
     if _data_dir_lock is None and (settings.is_sqlite or settings.embedded_sandbox):
+        refuse_shared_data_dir(settings.data_dir)  # before its lock file: /tmp, another's or a shared one (tryout62 F1)
         try:
             make_data_dir(settings.data_dir)  # 0700 when made here (keys given as settings made none before)
             _data_dir_lock = hold(data_dir_lock(settings.data_dir))
@@ -436,9 +437,9 @@ def _one_process(settings: Settings) -> str | None:
 def _private_data_dir(data_dir: Path) -> None:
     """The data directory `serve` or `demo` holds the lock of made private to its user (mode 0700) if it was not,
     said in one WARNING line naming the mode it had (README, SHOPBRIDGE_DATA_DIR: it holds the SQLite database,
-    whose files SQLite makes readable by all, the keys and the sandbox's state); a directory whose mode cannot be
-    changed (another user's, a read-only file system) is refused: BAD_CONFIGURATION, exit 2, naming the setting
-    and the command that mends it."""
+    whose files SQLite makes readable by all, the keys and the sandbox's state); a shared directory (another user's,
+    sticky, setgid, world-writable: `refuse_shared_data_dir`) or one whose mode cannot be changed (a read-only file
+    system) is refused: BAD_CONFIGURATION, exit 2, naming the setting and what to do."""
     from adapters.config import ConfigError, make_data_dir_private
 
     try:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from adapters.config import SANDBOX_MAX_ORDERS, SANDBOX_MAX_PRODUCTS, ConfigError, load_settings
+from adapters.config import (
+    SANDBOX_MAX_ORDERS,
+    SANDBOX_MAX_PRODUCTS,
+    ConfigError,
+    load_settings,
+    make_data_dir_private,
+)
 from adapters.db.engine import Database
 from adapters.text import shown_path
 from sandbox.config import MAX_ORDERS_PER_SHOP, MAX_PRODUCTS_PER_SHOP
@@ -40,6 +47,54 @@ def test_the_data_directory_made_is_private_to_its_user(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "data"
     load_settings({"SHOPBRIDGE_DATA_DIR": str(data_dir)})
     assert data_dir.stat().st_mode & 0o777 == 0o700
+
+
+SHARED = [
+    pytest.param(0o1777, None, id="sticky-world-writable-like-/tmp"),
+    pytest.param(0o2775, None, id="setgid-deploy-directory"),
+    pytest.param(0o0777, None, id="world-writable"),
+    pytest.param(0o0755, 65534, id="another-users", marks=pytest.mark.skipif(os.geteuid() != 0, reason="chown")),
+]
+
+
+@pytest.mark.parametrize(("mode", "owner"), SHARED)
+def test_a_shared_data_directory_is_refused_and_left_as_it_was(tmp_path: Path, mode: int, owner: int | None) -> None:
+    """tryout62 F1 / review62 R4: `serve` and `demo` chmodded any data directory to 0700, so as root
+    `SHOPBRIDGE_DATA_DIR=/tmp` took the host's /tmp (its sticky bit too) from every other user and service."""
+    # given a data directory other users share (by its mode, or by being another user's)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    if owner is not None:
+        os.chown(shared, owner, -1)
+    shared.chmod(mode)
+    # when a process is to make it private, or to make its first keys there
+    with pytest.raises(ConfigError) as refused:
+        make_data_dir_private(shared)
+    with pytest.raises(ConfigError):
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(shared)})
+    # then it is refused naming the setting, the mode and the owner and what to do, and nothing is changed or made
+    message = str(refused.value)
+    assert refused.value.code == "BAD_CONFIGURATION" and "SHOPBRIDGE_DATA_DIR" in message, message
+    assert f"mode {mode:04o}" in message and "owner " in message and "a directory of its own" in message, message
+    assert shared.stat().st_mode & 0o7777 == mode and list(shared.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "made"),
+    [(0o755, 0o700), (0o750, 0o750), (0o2750, 0o2750), (0o700, 0o700)],
+    ids=["umask-0755", "group-0750", "setgid-group-2750", "private-0700"],
+)
+def test_a_data_directory_of_ours_open_to_all_is_made_private_and_group_access_is_kept(
+    tmp_path: Path, mode: int, made: int
+) -> None:
+    # given this user's data directory: open to every user (the umask's 0755: made private, its mode said), or
+    # open to its group only, which the operator chose (e.g. a backup agent's: kept, nothing said)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    data_dir.chmod(mode)
+    # when it is made private, then
+    assert make_data_dir_private(data_dir) == (mode if made != mode else None)
+    assert data_dir.stat().st_mode & 0o7777 == made
 
 
 def test_concurrent_first_runs_agree_on_one_key(tmp_path: Path) -> None:
