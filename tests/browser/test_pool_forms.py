@@ -23,6 +23,7 @@ CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(in
 UNLINK = """mutation($input: SkuUnlinkInput!) { skuUnlink(input: $input) { skuLink { state } userErrors { code } } }"""
 SHARE = "Share of available shown (%)"  # the Push policy page's fields, by label
 THRESHOLD = "Out-of-stock threshold (units)"
+MOST = "Most units shown"
 THRESHOLD_REFUSED = "The out-of-stock threshold must be a whole number of units from 0 to 1,000,000,000."
 FIND = """query($query: String!) { inventoryItems(first: 5, query: $query) { edges { node { id sku onHand
   links { state source sku { tiktokSkuId } } } } } }"""
@@ -124,7 +125,8 @@ def test_a_threshold_that_zeroes_most_of_the_shops_skus_is_asked_first_naming_ho
     """Rule (js/policy.js `zeroesMost`, schema `Shop.linkedSkuCount`): an out-of-stock threshold raised so that most
     of the shop's linked SKUs (more than half, more than now) would show 0 is asked about first, naming how many, and
     saved when Save is pressed again (tryout61 F1: 4500 typed for 45 was saved at once and every SKU pushed 0, the
-    shop sold out); a lower threshold is saved at once."""
+    shop sold out); a lower threshold is saved at once. So is a maximum of 0 (every SKU 0) and a share cut to a
+    tenth or less (tryout62 F2: both were saved unasked)."""
     # given Maple imported for m1, its push policy open (threshold 0)
     app = console(products=6, orders=0)
     maple = app.connect_shop("m1", "us-local", "US", "Maple")
@@ -152,6 +154,37 @@ def test_a_threshold_that_zeroes_most_of_the_shops_skus_is_asked_first_naming_ho
     save_policy(page, {THRESHOLD: "0"})
     expect(page.get_by_label(THRESHOLD)).to_have_value("0")
     wait_until(lambda: policy_of(app, maple["id"])["outOfStockThreshold"] == 0, what="0 saved")
+
+    # when "Most units shown" 0 is saved (typed for "no maximum", tryout62 F2: every linked SKU pushed 0, unasked)
+    save_policy(page, {MOST: "0"})
+    # then its line says every linked SKU would show 0, and how to have no maximum; nothing is saved
+    expect(page.locator("#max-quantity-error")).to_have_text(
+        f"At most 0 units shown, {counts['every']:,} of the {counts['every']:,} linked SKUs of “Maple” would show 0 on "
+        f"TikTok ({counts['atMost']:,} show 0 now): the shop would look sold out. For no maximum, leave Most units "
+        "shown empty; to save 0, press Save push policy again."
+    )
+    assert policy_of(app, maple["id"])["maxQuantity"] is None
+    # when Save is pressed again, then it is saved; and an empty maximum (none) is saved at once
+    page.get_by_role("button", name="Save push policy").click()
+    expect(page.locator("#notice")).to_have_text(saved)
+    assert policy_of(app, maple["id"])["maxQuantity"] == 0
+    save_policy(page, {MOST: ""})
+    wait_until(lambda: policy_of(app, maple["id"])["maxQuantity"] is None, what="no maximum saved")
+
+    # when the share is cut to a tenth (10 % typed for 100 %: 46 shown where 460 was), then it is asked first too,
+    # saying how many SKUs it zeroes (those whose item's available is 9 or fewer: 10 % of it rounds down to 0)
+    save_policy(page, {SHARE: "10"})
+    zeroed = app.graphql(LINKED_COUNTS, {"id": maple["id"], "n": 9}, "m1")["shop"]["atMost"]
+    assert zeroed * 2 <= counts["every"]  # (the seeded stock: most items hold more than 9)
+    expect(page.locator("#share-percent-error")).to_have_text(
+        "At 10 %, each linked SKU of “Maple” would show 10 % of its item's available, rounded down, a tenth or less "
+        f"of the 100 % it shows now ({zeroed:,} of the {counts['every']:,} would show 0). Check the share; to save "
+        "it, press Save push policy again."
+    )
+    assert policy_of(app, maple["id"])["sharePercent"] == 100
+    # and a share of 50 % is saved at once
+    save_policy(page, {SHARE: "50"})
+    wait_until(lambda: policy_of(app, maple["id"])["sharePercent"] == 50, what="50 % saved")
 
 
 def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(

@@ -18,8 +18,8 @@ const UPDATE = `mutation PolicyUpdate($input: ShopInventoryPolicyUpdateInput!) {
 const SHOP_CHANGES = `subscription PolicyShops { shopsUpdated { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
 // Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
 const SHOP_DELETIONS = "subscription PolicyShopsDeleted { shopsDeleted }";
-// How many of the shop's linked SKUs show 0 at an out-of-stock threshold (`n`) and at the one saved (`saved`), of
-// every linked one (schema.graphql `Shop.linkedSkuCount`: the API's count, the page computes no quantity).
+// How many of the shop's linked SKUs show 0 at an out-of-stock bound (`n`: the threshold, or the available a share
+// rounds down to 0) and at the saved policy's (`saved`), of every linked one (schema.graphql `Shop.linkedSkuCount`: the API's count, the page computes no quantity).
 const ZEROED = `query PolicyZeroed($id: ID!, $n: Int!, $saved: Int!) { shop(id: $id) { id
   every: linkedSkuCount zeroed: linkedSkuCount(availableAtMost: $n) zeroedNow: linkedSkuCount(availableAtMost: $saved) } }`;
 // The server's bound on the threshold (domain/inventory_push.py, 0..10**9): past it the API refuses it, in its words.
@@ -78,7 +78,7 @@ export function renderPolicy(ctx, shopId) {
   // F-low-d), while the policy kept push on.
   const mark = unsavedMark("policy-unsaved", "Not saved: the form shows changes that are not saved. Press Save push policy to save them.");
   let lost = null; // the save whose answer was lost, told by the next read (load): {input (the fields sent), change}
-  let askedThreshold = null; // a threshold the merchant was asked about (zeroesMost): saved if sent again
+  let askedFor = null; // the share, maximum and threshold the merchant was asked about (zeroesMost): saved if sent again
 
   function title(name) {
     shopName = name;
@@ -150,7 +150,7 @@ export function renderPolicy(ctx, shopId) {
     control.addEventListener("input", () => {
       for (const line of [formError, share.error, most.error, threshold.error]) line.textContent = ""; // about the values sent
       lost = null; // (the form changed since: the next read tells nothing about it)
-      askedThreshold = null; // another value: asked again if it zeroes most SKUs
+      askedFor = null; // another value: asked again if it zeroes most SKUs or cuts the share
       settleMark();
     });
   }
@@ -281,22 +281,59 @@ export function renderPolicy(ctx, shopId) {
     }
   }
 
-  /** Whether the threshold in `input` was asked about instead of saved: one raised so that most of the shop's linked
-   * SKUs (more than half, and more than now) would show 0, the shop looking sold out, is saved only when Save push
-   * policy is pressed again, its line having said how many (tryout61 F1: 4500 typed for 45 pushed every SKU 0 at
-   * once, unasked, as a far-off stock count or a safety stock over the on-hand is asked). Reads the counts (ZEROED). */
+  /** Whether the save of `input` was asked about instead of saved: a policy under which most of the shop's linked
+   * SKUs (more than half, and more than now) would show 0, the shop looking sold out, or a share cut to a tenth or
+   * less of the saved one, is saved only when Save push policy is pressed again, the line of the field that does it
+   * having said how many (tryout61 F1: a threshold of 4500 typed for 45; tryout62 F2: "Most units shown" 0, typed
+   * for "no maximum", pushed all 104 linked SKUs 0, and a share of 1 % for 10 or 100 showed 4 where 460 was shown,
+   * both unasked). A SKU shows 0 when its item's available is at most the threshold, or at most ⌊99 ÷ share⌋ units
+   * (its share rounds down to 0), or the maximum is 0 (domain/inventory_push.py): the counts are the API's
+   * (ZEROED, `Shop.linkedSkuCount(availableAtMost)`), the page computes no SKU's quantity. */
   async function zeroesMost(input) {
-    const n = input.outOfStockThreshold;
-    const pushes = input.pushEnabled ?? shown.pushEnabled;
-    if (n === undefined || n <= shown.outOfStockThreshold || n > MAX_THRESHOLD || !pushes || askedThreshold === n) return false;
-    const counts = (await ctx.graphql(ZEROED, { id: shopId, n, saved: shown.outOfStockThreshold })).shop;
-    if (!counts || counts.zeroed <= counts.zeroedNow || counts.zeroed * 2 <= counts.every) return false;
-    askedThreshold = n;
-    threshold.error.textContent = `At ${number(n)} units, ${number(counts.zeroed)} of the ${number(counts.every)} linked SKUs `
-      + `of “${shopName}” would show 0 on TikTok (their item's available is ${number(n)} units or fewer; `
-      + `${number(counts.zeroedNow)} show 0 now): the shop would look sold out. Check the threshold; to save it, press `
-      + "Save push policy again.";
-    threshold.input.focus();
+    const next = { ...shown, ...input };
+    const valid = Number.isInteger(next.sharePercent) && next.sharePercent >= 1 && next.sharePercent <= 100
+      && (next.maxQuantity === null || next.maxQuantity >= 0)
+      && next.outOfStockThreshold >= 0 && next.outOfStockThreshold <= MAX_THRESHOLD;
+    const key = JSON.stringify([next.sharePercent, next.maxQuantity, next.outOfStockThreshold]);
+    if (!valid || !next.pushEnabled || askedFor === key) return false; // (an invalid one: the API refuses it, in words)
+    const raised = input.outOfStockThreshold !== undefined && input.outOfStockThreshold > shown.outOfStockThreshold;
+    const zeroMost = input.maxQuantity === 0 && shown.maxQuantity !== 0;
+    const lowered = input.sharePercent !== undefined && input.sharePercent < shown.sharePercent;
+    if (!raised && !zeroMost && !lowered) return false;
+    const bound = (policy) => Math.max(policy.outOfStockThreshold, Math.floor(99 / policy.sharePercent));
+    const n = bound(next);
+    const counts = (await ctx.graphql(ZEROED, { id: shopId, n, saved: bound(shown) })).shop;
+    if (!counts || !counts.every) return false;
+    const zeroed = next.maxQuantity === 0 ? counts.every : counts.zeroed;
+    const zeroedNow = shown.maxQuantity === 0 ? counts.every : counts.zeroedNow;
+    const soldOut = zeroed > zeroedNow && zeroed * 2 > counts.every;
+    const cut = lowered && next.sharePercent * 10 <= shown.sharePercent;
+    if (!soldOut && !cut) return false;
+    askedFor = key;
+    const of = `${number(zeroed)} of the ${number(counts.every)} linked SKUs of “${shopName}” would show 0 on TikTok`;
+    const now = `${number(zeroedNow)} show 0 now`;
+    const again = "press Save push policy again.";
+    let control;
+    if (soldOut && zeroMost) {
+      control = most;
+      most.error.textContent = `At most 0 units shown, ${of} (${now}): the shop would look sold out. For no maximum, `
+        + `leave Most units shown empty; to save 0, ${again}`;
+    } else if (soldOut && raised) {
+      control = threshold;
+      threshold.error.textContent = `At ${number(next.outOfStockThreshold)} units, ${of} (their item's available is `
+        + `${number(n)} units or fewer; ${now}): the shop would look sold out. Check the threshold; to save it, ${again}`;
+    } else if (soldOut) {
+      control = share;
+      share.error.textContent = `At ${next.sharePercent} %, ${of} (${next.sharePercent} % of their item's available, `
+        + `rounded down, is 0 when it is ${number(n)} units or fewer; ${now}): the shop would look sold out. Check the `
+        + `share; to save it, ${again}`;
+    } else {
+      control = share;
+      share.error.textContent = `At ${next.sharePercent} %, each linked SKU of “${shopName}” would show `
+        + `${next.sharePercent} % of its item's available, rounded down, a tenth or less of the ${shown.sharePercent} % `
+        + `it shows now (${number(zeroed)} of the ${number(counts.every)} would show 0). Check the share; to save it, ${again}`;
+    }
+    control.input.focus();
     return true;
   }
 
