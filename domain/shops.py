@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,6 +16,7 @@ from domain.text import (
     clusters_within,
     first_control_character,
     is_blank,
+    is_zero_width,
     longest_non_starter_run,
     look_alike,
     normalized,
@@ -164,9 +166,18 @@ def folded_shop_name(name: str) -> str:
     alike, as "ΣΊΣΥΦΟΣ" and "σίσυφος"), in NFC again (folding can leave text denormalized), every run of whitespace
     inside it one plain space (`str.split`'s Unicode whitespace: "Main  store", "Main\u00a0store" with a no-break
     space, an en space U+2002 or an ideographic space U+3000 all show as "Main store" in a picker, so they are one
-    name: review61b N1). Computed in Python and stored as `shop_name_key`'s digest, never in SQL: SQLite's lower()
-    folds ASCII only, PostgreSQL's lower() follows the database's collation, and neither folds "ß" to "ss"."""
-    return " ".join(normalized(normalized(name).casefold()).split())
+    name: review61b N1), and without the zero-width characters (`domain.text.is_zero_width`: format characters and
+    the other Default_Ignorable_Code_Point code points, which Unicode says to show as nothing: "Maple" + U+200D ZWJ,
+    + U+200C ZWNJ or + U+FE0F VARIATION SELECTOR-16, "Ma" + U+034F COMBINING GRAPHEME JOINER + "ple" all show as
+    "Maple" in a picker, so they are one name: tryout62 F3; NFC again after, as a joiner dropped from between two
+    marks can let them compose). So an emoji sequence and its parts ("👨‍👩", "👨👩") fold alike too: one name
+    too many refused, never two shops that look alike. Computed in Python and stored as `shop_name_key`'s digest,
+    never in SQL: SQLite's lower() folds ASCII only, PostgreSQL's lower() follows the database's collation, and
+    neither folds "ß" to "ss". A change of this fold needs a migration recomputing the stored keys (0060 for this
+    one's zero-width characters)."""
+    folded = normalized(normalized(name).casefold())
+    visible = normalized("".join(ch for ch in folded if not is_zero_width(ch)))
+    return " ".join(visible.split())
 
 
 def shop_name_key(name: str) -> str:
@@ -186,6 +197,34 @@ def numbered_shop_name(name: str, number: int) -> str:
     suffix = f" ({number})"
     base = clusters_within(normalized(name).strip(), NAME_MAX_LENGTH - len(suffix), NAME_MAX_CODE_POINTS - len(suffix))
     return base.rstrip() + suffix
+
+
+def distinct_shop_names(shops: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The name each of the shops `shops` ((shop id, merchant id, name), in merchant then creation order) keeps so
+    that no two of a merchant's fold alike (`shop_name_key`), as (shop id, name, name key): the first shop of a
+    folded name keeps it; a later one takes the first "Name (n)" (n >= 2, `numbered_shop_name`) whose key no shop of
+    the merchant has (neither an original name nor one given here). The rule migrations 0057 (the keys' start) and
+    0060 (zero-width characters folded) apply to the names stored, deterministically."""
+    named: list[tuple[str, str, str]] = []
+    by_merchant: dict[str, list[tuple[str, str]]] = {}
+    for shop_id, merchant_id, name in shops:
+        by_merchant.setdefault(merchant_id, []).append((shop_id, name))
+    for merchant_shops in by_merchant.values():
+        taken = {shop_name_key(name) for _, name in merchant_shops}  # every original name stays the first holder's
+        kept: set[str] = set()
+        for shop_id, name in merchant_shops:
+            key = shop_name_key(name)
+            if key not in kept:
+                kept.add(key)
+                named.append((shop_id, name, key))
+                continue
+            number = 2
+            while shop_name_key(numbered_shop_name(name, number)) in taken:
+                number += 1
+            numbered = numbered_shop_name(name, number)
+            taken.add(shop_name_key(numbered))
+            named.append((shop_id, numbered, shop_name_key(numbered)))
+    return named
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,15 @@ keeps the rows already there."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -974,7 +977,7 @@ def test_upgrade_leaves_orders_without_a_package_count_and_downgrade_clears_the_
 
 
 def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the_index_then_refuses_one(
-    empty_database_url: str,
+    empty_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Migration 0057 (tryout60 F3): duplicates already stored are renamed in the migration, per merchant in creation
     order, the first keeping the name, each later one the first "Name (n)" that no shop of the merchant has."""
@@ -1004,9 +1007,17 @@ def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the
                 ],
             )
         # when it upgrades to head
-        migrate.upgrade(url)
+        with caplog.at_level(logging.WARNING, logger="shopbridge.migrate"):
+            migrate.upgrade(url)
         # then each later shop of a name is numbered, in creation order, skipping the numbers a shop has; a long name
-        # is cut to keep within 64 characters; every key is the domain's, computed in Python
+        # is cut to keep within 64 characters; every key is the domain's, computed in Python; and each rename is
+        # said in one WARNING line naming the shop, its merchant, the old and the new name (tryout62 M3)
+        assert _renamed(caplog) == [
+            ("0057", "s2", "m1", " maple", "maple (3)"),
+            ("0057", "s4", "m1", "MAPLE", "MAPLE (4)"),
+            ("0057", "s6", "m1", "Cafe\u0301", "Caf\u00e9 (2)"),
+            ("0057", "s8", "m1", long_name, "L" * 60 + " (2)"),
+        ]
         with engine.begin() as connection:
             rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
         assert [(shop_id, name) for shop_id, name, _ in rows] == [
@@ -1024,3 +1035,81 @@ def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the
         with engine.begin() as connection:
             assert "name_key" not in {c["name"] for c in inspect(connection).get_columns("shops")}
             assert connection.execute(text("SELECT name FROM shops WHERE id = 's2'")).scalar_one() == "maple (3)"
+
+
+def _renamed(caplog: pytest.LogCaptureFixture) -> list[tuple[str, ...]]:
+    """The renames the migrations logged (`adapters.db.migrations.shop_names`): (revision, shop, merchant, old, new)."""
+    return [
+        tuple(str(arg) for arg in record.args)  # type: ignore[union-attr]
+        for record in caplog.records
+        if record.name == "shopbridge.migrate" and record.getMessage().startswith("migration ")
+    ]
+
+
+def _key_0057(name: str) -> str:
+    """The name key 0057 stored (its fold kept zero-width characters)."""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    return hashlib.sha256(" ".join(folded.split()).encode()).hexdigest()
+
+
+def test_upgrade_folds_zero_width_characters_out_of_stored_name_keys_and_numbers_the_look_alikes(
+    empty_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Migration 0060 (tryout62 F3): "Maple" + U+200D showed as "Maple" beside "Maple" in every picker; the keys 0057
+    stored kept zero-width characters, so they are recomputed, and the later look-alikes numbered and logged."""
+    url = empty_database_url
+    # given a database at 0059 with m1's shops, in creation order: "Maple" + ZWJ (first: it keeps its name, whose new
+    # key is the old key of the next one's), "Maple", "Ma" + U+034F + "ple"; and m2's "Maple" + U+FE0F, the only one
+    migrate.upgrade(url, "0059_held_item_quantity")
+    shops = [
+        ("s1", "m1", "Maple\u200d"),
+        ("s2", "m1", "Maple"),
+        ("s3", "m1", "Ma\u034fple"),
+        ("s4", "m2", "Maple\ufe0f"),
+    ]
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, "
+                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+                    "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, :merchant, :name, :key, 'US', "
+                    ":id, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :created)"
+                ),
+                [
+                    {
+                        "id": shop_id,
+                        "merchant": merchant,
+                        "name": name,
+                        "key": _key_0057(name),
+                        "now": _NOW,
+                        "created": _NOW.replace(minute=n),
+                    }
+                    for n, (shop_id, merchant, name) in enumerate(shops)
+                ],
+            )
+        # when it upgrades to head
+        with caplog.at_level(logging.WARNING, logger="shopbridge.migrate"):
+            migrate.upgrade(url)
+        # then the later look-alikes of m1 are numbered, every key is the running code's, and each rename is logged
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
+        assert [(shop_id, name) for shop_id, name, _ in rows] == [
+            ("s1", "Maple\u200d"), ("s2", "Maple (2)"), ("s3", "Ma\u034fple (3)"), ("s4", "Maple\ufe0f"),
+        ]  # fmt: skip
+        assert all(key == shop_name_key(name) for _, name, key in rows)
+        assert _renamed(caplog) == [
+            ("0060", "s2", "m1", "Maple", "Maple (2)"),
+            ("0060", "s3", "m1", "Ma\u034fple", "Ma\u034fple (3)"),
+        ]
+        # and the unique index refuses "Maple" + ZWNJ for m1
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(
+                text("UPDATE shops SET name_key = :key WHERE id = 's2'"), {"key": shop_name_key("Maple\u200c")}
+            )
+        # when the schema goes back to 0059: the keys are 0057's again, the numbered names stay
+        migrate.downgrade(url, "0059_held_item_quantity")
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
+        assert [(name, key) for _, name, key in rows] == [(name, _key_0057(name)) for _, name, _ in rows]
+        assert rows[1][1] == "Maple (2)"

@@ -703,6 +703,13 @@ class TestNameTaken:
             ("Main store", "Main\u2002store"),  # an en space
             ("Main store", "Main\u3000store"),  # an ideographic space
             ("Main store", "\u00a0Main store\u3000"),  # trimmed of any whitespace
+            # zero-width characters show as nothing, so they are no part of the name (tryout62 F3)
+            ("Maple", "Maple\u200d"),  # a zero-width joiner after a letter
+            ("Maple", "Maple\u200c"),  # a zero-width non-joiner
+            ("Maple", "Maple\ufe0f"),  # a variation selector 16
+            ("Maple", "Ma\u034fple"),  # a combining grapheme joiner
+            ("Maple", "MAPLE\u200d\u200d\u200d"),
+            ("Caf\u00e9", "Cafe\u034f\u0301"),  # a joiner dropped from before an accent: NFC after, one name
         ],
     )
     def test_names_that_fold_alike_share_a_key(self, one: str, other: str) -> None:
