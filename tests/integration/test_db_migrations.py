@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -976,6 +977,12 @@ def test_upgrade_leaves_orders_without_a_package_count_and_downgrade_clears_the_
             assert [tuple(r) for r in rows] == [("o1", ""), ("o2", "o2")]
 
 
+# The README's query for the shops migration 0057 renames (its upgrade notes), as printed there.
+_README_PRECHECK = re.search(
+    r"`(SELECT merchant_id, lower\([^`]*FROM shops GROUP BY[^`]*)`", (REPO / "README.md").read_text(encoding="utf-8")
+).group(1)  # type: ignore[union-attr]
+
+
 def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the_index_then_refuses_one(
     empty_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1006,6 +1013,11 @@ def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the
                     for n, (shop_id, merchant, name) in enumerate(shops)
                 ],
             )
+        # and the README's query that lists them beforehand runs on this database (tryout62 F4: `btrim` failed on
+        # SQLite) and finds the three that differ in ASCII case and trimming, and the long name twice
+        with engine.begin() as connection:
+            listed = connection.execute(text(_README_PRECHECK)).all()
+        assert sorted(tuple(row) for row in listed) == [("m1", long_name.lower(), 2), ("m1", "maple", 3)]
         # when it upgrades to head
         with caplog.at_level(logging.WARNING, logger="shopbridge.migrate"):
             migrate.upgrade(url)
