@@ -88,8 +88,10 @@ UserErrorCode = d.enum(
         "onHand (the shelf's count), or sync the shop's products first. Nothing created.",
         _E.ITEM_LINKED: "inventoryItemDelete of an item shop SKUs are linked to (the message says how many): unlink "
         "them first (skuUnlink). Nothing deleted.",
-        _E.ITEM_IN_USE: "inventoryItemDelete of an item with units reserved, or order lines counting on it (a deleted "
-        "shop's kept for its reconnect too): once they ship or are cancelled it can be deleted. Nothing deleted.",
+        _E.ITEM_IN_USE: "inventoryItemDelete of an item with units reserved: its reserved count above 0, or an open "
+        "order line of a connected shop RESERVED on it (an unlinked SKU's open orders stay reserved on it): once they "
+        "ship or are cancelled it can be deleted. Nothing deleted. What a deleted shop kept on the item for its "
+        "reconnect does not refuse the delete: it is dropped with the item (a reconnect seeds an item anew).",
         _E.INVALID_SHARE_PERCENT: "sharePercent outside 1 to 100.",
         _E.INVALID_MAX_QUANTITY: "maxQuantity outside 0 to 99999 (null removes the maximum).",
         _E.INVALID_OUT_OF_STOCK_THRESHOLD: "outOfStockThreshold outside 0 to 1,000,000,000 (units).",

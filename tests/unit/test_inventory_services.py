@@ -330,3 +330,15 @@ def test_the_delete_rule_refuses_reserved_units_and_lines_reserved_on_the_item()
         check_deletable(InventoryItem("i1", "m1", "MUG-1", 10, 0, 0, 3, NOW, NOW), ItemUse(reserved_lines=1))
     assert lines.value.code is ErrorCode.ITEM_IN_USE and "1 order line(s)" in lines.value.message
     check_deletable(InventoryItem("i1", "m1", "MUG-1", 10, 0, 5, 3, NOW, NOW), ItemUse())  # safety stock: no use
+
+
+def test_item_in_uses_description_says_what_the_delete_does_with_a_deleted_shops_kept_lines() -> None:
+    """tryout62 M1: the API said a deleted shop's lines kept for its reconnect refuse the delete (ITEM_IN_USE);
+    `check_deletable` never counts them (`ItemUse` holds links and RESERVED lines of connected shops): they are
+    dropped with the item. The description a frontend developer reads says so."""
+    from gql.enums import UserErrorCode
+
+    definition = UserErrorCode.__strawberry_definition__  # type: ignore[attr-defined]
+    (description,) = [value.description for value in definition.values if value.name == "ITEM_IN_USE"]
+    assert "a deleted shop's kept for its reconnect too" not in description
+    assert "does not refuse the delete: it is dropped with the item" in description
