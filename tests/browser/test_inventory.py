@@ -1228,6 +1228,16 @@ def test_an_item_that_goes_with_a_shop_deleted_elsewhere_says_so_on_its_open_pag
     shop = app.connect_shop("m1", "us-local", "US", "Maple")
     app.wait_for_idle_sync()
     item = next(i for i in items(app) if len(i["links"]) == 1)
+    # (when another merchant opens it, a merchant who pasted the wrong token, then the page says it is none of theirs,
+    # deleted or another merchant's: "does not exist any more" read as "someone deleted it", tryout62 M2)
+    sign_in(page, app, "m2")
+    page.goto(f"{app.url}/console/#/inventory/{item['id']}")
+    expect(page.get_by_role("heading", name="Item not found")).to_be_visible()
+    expect(page.locator("main p").first).to_have_text(
+        "No inventory item with this id is yours as you are signed in: it was deleted, or it is another merchant's "
+        "(sign in with that merchant's token to open it). Back to Inventory"
+    )
+    page.get_by_role("button", name="Sign out").click()
     sign_in(page, app, "m1")
     page.goto(f"{app.url}/console/#/inventory/{item['id']}")
     expect(page.get_by_role("heading", name=item["sku"])).to_be_visible()

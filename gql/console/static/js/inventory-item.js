@@ -108,6 +108,7 @@ export function renderItem(ctx, itemId) {
   // The saves whose answer was lost (js/unsaved.js answerLost), each told by the next read of the item (load): its
   // error line (kept through the item's changes meanwhile) -> {movements (whether that read needs them), settle(fresh)}.
   const lost = new Map();
+  let seen = false; // the item was read and shown on this page once (a later "not found" is a delete)
   selectOnFocus(count.input);
   selectOnFocus(safety.input);
 
@@ -184,10 +185,17 @@ export function renderItem(ctx, itemId) {
       const movements = asked.some(([, save]) => save.movements);
       const fresh = (await ctx.graphql(movements ? ITEM_AND_MOVEMENTS : ITEM, { id: itemId })).inventoryItem;
       if (!fresh) {
-        fill(ctx.main, h("h1", {}, "Item not found"), h("p", {}, "This inventory item does not exist any more. ",
+        // Shown here before: it was deleted. Never shown: the API answers another merchant's item as it answers a
+        // deleted one (null), and "does not exist any more" read as "someone deleted it" to a merchant signed in
+        // with the wrong token (tryout62 M2): both causes are said.
+        const why = seen ? "This inventory item does not exist any more. "
+          : "No inventory item with this id is yours as you are signed in: it was deleted, or it is another "
+            + "merchant's (sign in with that merchant's token to open it). ";
+        fill(ctx.main, h("h1", {}, "Item not found"), h("p", {}, why,
           h("a", { href: "#/inventory" }, "Back to Inventory")));
         return null;
       }
+      seen = true;
       show(fresh);
       for (const [line, save] of asked) {
         if (lost.get(line) !== save) continue; // told by another read meanwhile
