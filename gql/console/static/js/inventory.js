@@ -33,6 +33,16 @@ export const COUNTERS = [
   ["available", "Available"],
 ];
 
+/** The SKU of an item equal to `sku` (NFC, trimmed, as the server stores it) up to case and width (NFKC, lower
+ * case) but not to it, if any among the search's first 20 (`inventoryItems(query:)` folds case and width already):
+ * what New item and the item page's "Create an item" ask about before they create a look-alike (tryout61 F3,
+ * tryout62 M5). `graphql`: ctx.graphql. */
+export async function lookAlikeSku(graphql, sku) {
+  const folded = (text) => text.normalize("NFKC").toLowerCase();
+  const found = (await graphql(LOOK_ALIKES, { query: sku })).inventoryItems.edges.map((edge) => edge.node.sku);
+  return found.find((other) => other !== sku && folded(other) === folded(sku)) ?? null;
+}
+
 /** "Reserved 3 → 5, available 7 → 5": what changed between two states of an item ("" when nothing did). */
 export function describeChange(before, after) {
   const parts = COUNTERS.filter(([field]) => before[field] !== after[field])
@@ -323,12 +333,7 @@ export function renderInventory(ctx) {
 
   let askedLookAlike = null; // a SKU the merchant was asked about (lookAlike): created if sent again
 
-  /** The SKU of an item equal to `sku` up to case and width (NFKC, lower case), if any among the search's first 20. */
-  async function lookAlike(sku) {
-    const folded = (text) => text.normalize("NFKC").toLowerCase();
-    const found = (await ctx.graphql(LOOK_ALIKES, { query: sku })).inventoryItems.edges.map((edge) => edge.node.sku);
-    return found.find((other) => other !== sku && folded(other) === folded(sku)) ?? null;
-  }
+  const lookAlike = (sku) => lookAlikeSku(ctx.graphql, sku);
 
   async function createItem(event) {
     event.preventDefault();
