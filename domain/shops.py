@@ -173,7 +173,7 @@ def folded_shop_name(name: str) -> str:
     marks can let them compose). So an emoji sequence and its parts ("👨‍👩", "👨👩") fold alike too: one name
     too many refused, never two shops that look alike. Computed in Python and stored as `shop_name_key`'s digest,
     never in SQL: SQLite's lower() folds ASCII only, PostgreSQL's lower() follows the database's collation, and
-    neither folds "ß" to "ss". A change of this fold needs a migration recomputing the stored keys (0060 for this
+    neither folds "ß" to "ss". A change of this fold needs a migration recomputing the stored keys (0061 for this
     one's zero-width characters)."""
     folded = normalized(normalized(name).casefold())
     visible = normalized("".join(ch for ch in folded if not is_zero_width(ch)))
@@ -204,7 +204,7 @@ def distinct_shop_names(shops: Sequence[tuple[str, str, str]]) -> list[tuple[str
     that no two of a merchant's fold alike (`shop_name_key`), as (shop id, name, name key): the first shop of a
     folded name keeps it; a later one takes the first "Name (n)" (n >= 2, `numbered_shop_name`) whose key no shop of
     the merchant has (neither an original name nor one given here). The rule migrations 0057 (the keys' start) and
-    0060 (zero-width characters folded) apply to the names stored, deterministically."""
+    0061 (zero-width characters folded) apply to the names stored, deterministically."""
     named: list[tuple[str, str, str]] = []
     by_merchant: dict[str, list[tuple[str, str]]] = {}
     for shop_id, merchant_id, name in shops:

@@ -39,7 +39,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0060_authorization_push_enabled"
+HEAD = "0061_shop_name_zero_width"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -1067,7 +1067,7 @@ def _key_0057(name: str) -> str:
 def test_upgrade_folds_zero_width_characters_out_of_stored_name_keys_and_numbers_the_look_alikes(
     empty_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Migration 0060 (tryout62 F3): "Maple" + U+200D showed as "Maple" beside "Maple" in every picker; the keys 0057
+    """Migration 0061 (tryout62 F3): "Maple" + U+200D showed as "Maple" beside "Maple" in every picker; the keys 0057
     stored kept zero-width characters, so they are recomputed, and the later look-alikes numbered and logged."""
     url = empty_database_url
     # given a database at 0059 with m1's shops, in creation order: "Maple" + ZWJ (first: it keeps its name, whose new
@@ -1111,8 +1111,8 @@ def test_upgrade_folds_zero_width_characters_out_of_stored_name_keys_and_numbers
         ]  # fmt: skip
         assert all(key == shop_name_key(name) for _, name, key in rows)
         assert _renamed(caplog) == [
-            ("0060", "s2", "m1", "Maple", "Maple (2)"),
-            ("0060", "s3", "m1", "Ma\u034fple", "Ma\u034fple (3)"),
+            ("0061", "s2", "m1", "Maple", "Maple (2)"),
+            ("0061", "s3", "m1", "Ma\u034fple", "Ma\u034fple (3)"),
         ]
         # and the unique index refuses "Maple" + ZWNJ for m1
         with pytest.raises(IntegrityError), engine.begin() as connection:

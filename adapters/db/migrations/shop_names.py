@@ -1,4 +1,4 @@
-"""The shop names migrations keep distinct per merchant (0057, 0060): each shop's `name_key` recomputed with the
+"""The shop names migrations keep distinct per merchant (0057, 0061): each shop's `name_key` recomputed with the
 running code's fold (`domain.shops.shop_name_key`), the later shops of a name that folds alike numbered
 (`domain.shops.distinct_shop_names`), and one WARNING line per shop renamed, for the operator to tell its merchant
 (tryout62 M3: `shopbridge migrate` named none of the shops 0057 renamed)."""

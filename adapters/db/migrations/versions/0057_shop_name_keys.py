@@ -16,7 +16,7 @@ number whose name folds like no shop of the merchant's (`domain.shops.distinct_s
 which cuts a long name to keep within 64 characters), each said in a WARNING line naming the shop, the merchant, the
 old and the new name (`adapters.db.migrations.shop_names`; tryout62 M3: `migrate` named none). The backfill calls
 the domain's functions rather than copies (as 0015 does): the key is only ever compared with what the running code
-computes (0060 recomputes the keys for the fold's later change).
+computes (0061 recomputes the keys for the fold's later change).
 
 The downgrade drops the index and the column; the names this revision numbered keep their numbers.
 

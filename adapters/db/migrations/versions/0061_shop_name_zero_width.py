@@ -13,8 +13,9 @@ old key until that row is rewritten too) and made again after.
 The downgrade recomputes the keys with 0057's fold (copied here: the code's is this revision's), which no two names
 of a merchant can share once they differ under this one; the names this revision numbered keep their numbers.
 
-Revision ID: 0060_shop_name_zero_width
-Revises: 0059_held_item_quantity
+
+Revision ID: 0061_shop_name_zero_width
+Revises: 0060_authorization_push_enabled
 Create Date: 2026-12-06 09:20:00
 """
 
@@ -29,8 +30,8 @@ from alembic import op
 
 from adapters.db.migrations.shop_names import keep_shop_names_distinct
 
-revision: str = "0060_shop_name_zero_width"
-down_revision: str | None = "0059_held_item_quantity"
+revision: str = "0061_shop_name_zero_width"
+down_revision: str | None = "0060_authorization_push_enabled"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -40,7 +41,7 @@ _BATCH = 1000
 
 def upgrade() -> None:
     op.drop_index(_INDEX, table_name="shops")
-    keep_shop_names_distinct(op.get_bind(), "0060")
+    keep_shop_names_distinct(op.get_bind(), "0061")
     _create_index()
 
 
