@@ -388,19 +388,30 @@ def hold_parts(
 ) -> dict[str | None, int]:
     """`units` of a link's hold (its standing units: at most `held_quantity`, less the units the ledger applied since
     its push) by the item their sales were made under, units > 0 only. `held_item`: the hold's item (`hold_item`);
-    `held_item_quantity` (`sku_links.held_item_quantity`, migration 0059): of the hold as recorded, the units of
-    `held_item`, the older part, carried from an earlier hold when a push restarted it; the rest, the sales since
-    that push's last one, are of `rest_item` (`pushed_item_id`: the item the push was made for). None, or no
-    `rest_item`: all `held_item`'s. The units applied since the push come off the newer part first (as a push
-    splits a restarted hold: `domain.inventory_push.hold_carried`), so `held_item` keeps min(`held_item_quantity`,
-    `units`). (review61 F2: CAP's 3 carried and HAT's 2 held anew by HAT's push were all labelled HAT, and a link
-    back to CAP kept none of CAP's.)"""
+    `held_item_quantity` (`sku_links.held_item_quantity`, migration 0059): of the hold, the units of `held_item`
+    not applied yet (the older part, carried from an earlier hold when a push restarted it; the ledger takes the
+    units it applies on `held_item` off it as it applies them, `held_part_applied`); the rest, the sales since that
+    push's last one, are of `rest_item` (`pushed_item_id`: the item the push was made for). None, or no
+    `rest_item`: all `held_item`'s. So the units applied since the push that are not `held_item`'s come off the
+    rest, and `held_item` keeps min(`held_item_quantity`, `units`). (review61 F2: CAP's 3 carried and HAT's 2 held
+    anew by HAT's push were all labelled HAT, and a link back to CAP kept none of CAP's; review62 R2: CAP's sale
+    ingested first, the 2 left were taken as CAP's, the newer part first, and HAT's other shops sold them again.)"""
     if units <= 0:
         return {}
     if held_item_quantity is None or rest_item is None or rest_item == held_item or held_item_quantity >= units:
         return {held_item: units}
     parts = {held_item: max(0, held_item_quantity), rest_item: units - max(0, held_item_quantity)}
     return {item: n for item, n in parts.items() if n > 0}
+
+
+def held_part_applied(held_item_quantity: int, applied: int) -> int:
+    """The units of a split hold's item (`held_item_quantity`, `hold_parts`) still unseen once the ledger applies
+    `applied` more units of its SKU's sales on that item (lines first reserved or deducted on it: the sales the part
+    stands for, read at last), never below 0. `hold_parts` then gives the units applied since the push that are not
+    that item's to the rest. Written by the order batch that applies them (`ledger._counted_before_push`, in SQL
+    with the row as the UPDATE finds it). (review62 R2: taken off the newer part first by count alone, CAP's 3
+    ingested left the 2 units of HAT's sale standing as CAP's.)"""
+    return max(0, held_item_quantity - applied)
 
 
 def left_by_import(state: str, source: str) -> bool:

@@ -17,6 +17,7 @@ from domain.inventory.links import (
     back_from_drop,
     counts_orders,
     ended_period,
+    held_part_applied,
     hold_item,
     hold_parts,
     holds_for,
@@ -408,3 +409,12 @@ def test_a_hold_restarted_with_units_of_another_item_keeps_each_part_with_its_it
     assert hold_parts(5, "cap", 3, "cap") == {"cap": 5}
     # nothing standing: no part
     assert hold_parts(0, "cap", 3, "hat") == {}
+
+
+def test_a_split_holds_part_loses_the_units_the_ledger_applies_on_its_item() -> None:
+    # review62 R2: CAP's 3 carried, HAT's 2 held anew; CAP's sale read first: the 2 units left are HAT's
+    assert hold_parts(5 - 3, "cap", held_part_applied(3, 3), "hat") == {"hat": 2}
+    # HAT's sale read first: the 3 left are CAP's (units not of the part's item come off the rest)
+    assert hold_parts(5 - 2, "cap", held_part_applied(3, 0), "hat") == {"cap": 3}
+    # never below 0
+    assert held_part_applied(3, 5) == 0

@@ -502,8 +502,9 @@ async def _apply_chunk(
         await _forget_deducted(session, merchant_id, came_back, served)
     if unseen is not None:
         await unseen.save(session)
-    if seeded or released_early:  # before `flush` marks the outbox: a push writes links then the outbox, in order
-        await _counted_before_push(session, shop_id, seeded, released_early)
+    applied = write.ingested_by_item()  # (sales applied now: a split hold's part of their item is seen, review62 R2)
+    if seeded or released_early or applied:  # before `flush` marks the outbox: a push writes links then the outbox
+        await _counted_before_push(session, shop_id, seeded, released_early, applied)
     return await write.flush(session)
 
 
@@ -1092,8 +1093,9 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
 
 
 async def _counted_before_push(
-    session: AsyncSession, shop_id: str, seeded: Mapping[str, int], released: Mapping[str, int] | None = None
-) -> None:
+    session: AsyncSession, shop_id: str, seeded: Mapping[str, int], released: Mapping[str, int] | None = None,
+    applied: Mapping[tuple[str, str], int] | None = None,
+) -> None:  # fmt: skip
     """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
     last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
     seeded the item was read. Counted as applied since that push, they would make up for as many sales TikTok made
@@ -1110,11 +1112,34 @@ async def _counted_before_push(
     release since that push either. Counted as one (`LinkedSku.released_since_push`), they made up for the units the
     push had restored unseen (`fence_counts`' offset: a cancellation TikTok made that the ledger had not released)
     and hid as many sales TikTok made unseen since, which the next push put back on sale
-    (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing."""
+    (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing.
+
+    `applied`: (TikTok SKU id, item id) -> units of the batch's lines first counted on that item
+    (`PoolWrite.ingested_by_item`): a link of the SKU whose hold is split (`held_item_quantity`, migration 0059) with
+    its part of that item has those units taken off the part (`domain.inventory.links.held_part_applied`, in SQL
+    with the row as the UPDATE finds it), so the units still held are told by item, not by the newer part first
+    (review62 R2: CAP's sale ingested before HAT's left HAT's 2 units held as CAP's, and HAT's other shops sold them
+    again). One read of the batch's SKUs' split links (rare: the partial index's rows), one UPDATE per link found."""
     links = sku_links.c
+    split: dict[str, int] = {}  # Shopbridge SKU id -> units of its split hold's item applied now
+    if applied:
+        query = select(links.sku_id, links.tiktok_sku_id, links.held_item_id).where(
+            links.shop_id == shop_id, links.held_item_quantity.is_not(None),
+            among(links.tiktok_sku_id, sorted({sku for sku, _ in applied}), dialect_of(session)),
+        )  # fmt: skip
+        for row in await session.execute(query):
+            if units := applied.get((row.tiktok_sku_id, row.held_item_id), 0):
+                split[row.sku_id] = units
     # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
     # them by TikTok SKU id, one pass per count
-    await lock_links(session, shop_id, tiktok_sku_ids={*seeded, *(released or {})})
+    await lock_links(session, shop_id, split, tiktok_sku_ids={*seeded, *(released or {})})
+    part = links.held_item_quantity
+    for sku_id, units in sorted(split.items()):  # (`held_part_applied`)
+        await session.execute(
+            update(sku_links)
+            .where(links.sku_id == sku_id, part.is_not(None))
+            .values(held_item_quantity=case((part > units, part - units), else_=0))
+        )
     postgres = dialect_of(session) == "postgresql"
     for count, units_of in ((links.ingested_at_push, seeded), (links.released_at_push, released or {})):
         if not units_of:

@@ -159,7 +159,9 @@ _MOVEMENT_ROW = (
     "id", "inventory_item_id", "merchant_id", "kind", "on_hand_delta", "reserved_delta", "reason", "shop_id",
     "tiktok_order_id", "created_at",
 )  # fmt: skip
-_SKU, _QUANTITY, _STATE = (_LEDGER_ROW.index(name) for name in ("tiktok_sku_id", "quantity", "state"))
+_SKU, _QUANTITY, _STATE, _ITEM = (
+    _LEDGER_ROW.index(name) for name in ("tiktok_sku_id", "quantity", "state", "inventory_item_id")
+)
 if columns(order_line_stock.name) != _LEDGER_ROW or columns(inventory_movements.name) != _MOVEMENT_ROW:
     raise RuntimeError("order_line_stock or inventory_movements: the columns differ from the records PoolWrite builds")
 
@@ -361,6 +363,19 @@ class PoolWrite:
             if now is not None:
                 units[now] += row[_QUANTITY]
         return {sku: units for sku, units in deltas.items() if units[0] or units[1]}
+
+    def ingested_by_item(self) -> dict[tuple[str, str], int]:
+        """(TikTok SKU id, item id) -> units the written rows first count in the shop's running `ingested` units on
+        that item (a row not counted there before, now RESERVED or DEDUCTED on it: a sale the ledger applies now),
+        units > 0 only: what a split hold of the item stands for that the ledger applied
+        (`domain.inventory.links.held_part_applied`)."""
+        units: dict[tuple[str, str], int] = {}
+        for key, row in self.rows.items():
+            stored = self.before[key]
+            was = None if stored is None else _COUNTED_IN.get(stored.state.value)
+            if was != _INGESTED and _COUNTED_IN.get(row[_STATE]) == _INGESTED and row[_ITEM] is not None:
+                units[row[_SKU], row[_ITEM]] = units.get((row[_SKU], row[_ITEM]), 0) + row[_QUANTITY]
+        return units
 
     async def _add_to_units(self, session: AsyncSession, dialect: str) -> None:
         """Add the rows' moves to the shop's running units (`sku_ledger_units`), by SKU (the lock order)."""

@@ -1,0 +1,122 @@
+"""A split hold (fence61b, migration 0059) told by item, and an item an unseen sale is held for (review62 R1-R3).
+
+Given (`_split`): shop "Maple" (us-local) with CAP pushed 20, HAT 50 and SOCK 30, shop "Desert" (us-local-2) with
+the same seller SKUs, pooled; a sale of 3 under CAP shipped, unseen; CAP's SKU linked by hand to HAT, whose push
+holds CAP's 3 (47); 2 more sold under HAT, unseen; HAT +1: HAT's push carries CAP's 3 and holds HAT's 2 anew (46, the
+hold split: 3 CAP's, 2 HAT's). Each shelf then: CAP 17, HAT 49 (51 less HAT's 2), SOCK 30. What the merchant's other
+shop shows and what a delete of "Maple" within the hold's horizon leaves on hand (its unseen sales taken off as sold
+unseen, `ledger._sold_unseen`) must be those, each sale on its own item.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.e2e.fence_given import SYNC_START, PushedSku, pushed_sku, second_after
+from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP
+from tests.e2e.test_inventory_fence_carried_hold import _link, _on_hand, _sell
+from tests.e2e.test_inventory_hold_unlinked import _pushed
+from tests.e2e.test_inventory_pool import LINK
+from tests.e2e.test_inventory_push import ADJUST, pooled_items, set_on_hand, stock_of
+from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
+
+SKUS = (("R62-CAP", 20), ("R62-HAT", 50), ("R62-SOCK", 30))
+
+
+@dataclass
+class _Split:
+    cap: PushedSku
+    items: dict[str, dict[str, Any]]  # seller SKU -> pooled item
+    second: str  # Desert's TikTok shop id
+    on_second: dict[str, str]  # seller SKU -> Desert's TikTok SKU id
+    window: str  # an orders sync from here reads both sales
+    hat_order: str = ""
+
+
+def _adjust(app: ShopbridgeServer, item: dict[str, Any], delta: int) -> None:
+    done = app.graphql(ADJUST, {"input": {"inventoryItemId": item["id"], "delta": delta, "reason": "r62"}}, "m1")
+    assert done["inventoryAdjust"]["userErrors"] == []
+
+
+def _split(app: ShopbridgeServer, *, split: bool = True) -> _Split:
+    """The given above (`split` False: up to HAT's push holding CAP's 3, no sale under HAT, and Desert without CAP's
+    seller SKU, so that no link names CAP once Maple's SKU is linked to HAT)."""
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    for seller_sku, quantity in SKUS[1:]:
+        app.sandbox.control(
+            "POST", f"/shops/{tiktok_id}/products",
+            {"title": f"{seller_sku} product", "skus": [{"seller_sku": seller_sku, "quantity": quantity}]},
+        )  # fmt: skip
+    cap = pushed_sku(app, "R62-CAP", 20)
+    items = {seller_sku: pooled_items(app, seller_sku)[0] for seller_sku, _ in SKUS}
+    for seller_sku, quantity in SKUS:
+        set_on_hand(app, items[seller_sku]["id"], quantity)
+    second = app.tiktok_shop("us-local-2")["id"]
+    on_second = {
+        seller_sku: app.sandbox.control(
+            "POST", f"/shops/{second}/products",
+            {"title": f"{seller_sku} product", "skus": [{"seller_sku": seller_sku, "quantity": quantity}]},
+        )["sku_ids"][0]
+        for seller_sku, quantity in (SKUS if split else SKUS[1:])
+    }  # fmt: skip
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    _pushed(app, second)
+    second_after(time.time())
+    window = datetime.now(UTC).replace(microsecond=0).isoformat()
+    second_after(time.time())
+    _sell(app, cap, 3)
+    second_after(time.time())
+    first = _link(app, cap)["pushed_at"]
+    linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": items["R62-HAT"]["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    wait_until(lambda: _link(app, cap)["pushed_at"] != first, what="HAT's push")
+    app.wait_for_idle_sync()
+    assert stock_of(app, tiktok_id, cap.tiktok_sku) == 47
+    given = _Split(cap, items, second, on_second, window)
+    if split:
+        sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": cap.tiktok_sku, "quantity": 2})
+        given.hat_order = str(sale.get("order_id") or sale["id"])
+        app.sandbox.control("POST", f"/orders/{given.hat_order}/status", {"status": "IN_TRANSIT"})
+        _adjust(app, items["R62-HAT"], 1)
+        wait_until(lambda: _link(app, cap)["pushed_quantity"] == 46, what="HAT's push of 46 recorded")
+        app.wait_for_idle_sync()
+    return given
+
+
+def _desert_then_deleted(app: ShopbridgeServer, given: _Split) -> tuple[tuple[int, int], tuple[int, int, int]]:
+    """(CAP, HAT) as Desert shows them once both items changed (their links due), then (CAP, HAT, SOCK) on hand
+    after "Maple" is deleted."""
+    for seller_sku in ("R62-CAP", "R62-HAT"):
+        _adjust(app, given.items[seller_sku], 1)
+        _adjust(app, given.items[seller_sku], -1)
+    app.wait_for_idle_sync()
+    _pushed(app, given.second)
+    shown = (
+        stock_of(app, given.second, given.on_second["R62-CAP"]),
+        stock_of(app, given.second, given.on_second["R62-HAT"]),
+    )
+    deleted = app.graphql(DELETE_SHOP, {"input": {"shopId": given.cap.shop["id"]}}, "m1")["shopDelete"]
+    assert deleted["userErrors"] == []
+    return shown, (_on_hand(app, "R62-CAP"), _on_hand(app, "R62-HAT"), _on_hand(app, "R62-SOCK"))
+
+
+def test_a_split_hold_whose_older_part_is_ingested_first_keeps_the_newer_part_with_its_item(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review62 R2: CAP's sale read by an orders sync, HAT's order not readable yet: the 2 units still held are
+    HAT's (`hold_parts` gave them to CAP, the applied units taken off the newer part first): Desert showed (15, 51),
+    the delete left (15, 51)."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app)
+    app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
+    kinds = {"shopId": given.cap.shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": given.window}
+    assert app.graphql(SYNC_START, {"input": kinds}, "m1")["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    assert (_on_hand(app, "R62-CAP"), _on_hand(app, "R62-HAT")) == (17, 51)  # CAP's sale deducted, HAT's unseen
+    assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))
