@@ -121,6 +121,9 @@ class LinkedSku:
     # (`hold_items`), not only those of the item the link names.
     pushed_item_id: str | None = None
     held_item_id: str | None = None
+    # The item of a split hold's other part (`sku_links.held_rest_item_id`, migration 0062; None: not split): its
+    # other links subtract that part, so a change of the hold makes them due too (review62 R1)
+    held_rest_item_id: str | None = None
 
     @property
     def hold_items(self) -> frozenset[str]:
@@ -129,7 +132,7 @@ class LinkedSku:
         recorded: `domain.inventory.links.hold_item`): a push whose hold changes makes all their links due
         (`hold_changed`). Mostly the link's item alone; after a hand move to another item, the item moved from too
         (fence61: CAP's other shops were not pushed when HAT's push began holding CAP's unseen sale)."""
-        items = (self.inventory_item_id, self.pushed_item_id, self.held_item_id)
+        items = (self.inventory_item_id, self.pushed_item_id, self.held_item_id, self.held_rest_item_id)
         return frozenset(item for item in items if item is not None)
 
     @property

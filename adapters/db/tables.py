@@ -543,10 +543,13 @@ sku_links = Table(
     # A hand link change reads them (`links._fence_anew`, `_moved_hold`). No foreign keys, as `moved_hold_item_id`.
     Column("pushed_item_id", ID),
     Column("held_item_id", ID),
-    # Of the hold (`held_quantity`), the units of `held_item_id`: a push that restarted a hold carrying units of
-    # another item keeps that item and its units here, the rest (the sales since the last push) being of
-    # `pushed_item_id` (migration 0059, review61 F2; null: the whole hold is `held_item_id`'s).
+    # Of the hold (`held_quantity`), the units of `held_item_id` not applied yet: a push that restarted a hold
+    # carrying units of another item keeps that item and its units here, the rest (the sales since the last push)
+    # being of `held_rest_item_id` (migration 0059, review61 F2; null: the whole hold is `held_item_id`'s). The
+    # rest's item, written with the split and kept while the hold is carried, whatever item a later push is made for
+    # (migration 0062, review62 R1; `domain.inventory.links.hold_parts`).
     Column("held_item_quantity", Integer),
+    Column("held_rest_item_id", ID),
     # The units of the shop's ledger lines of this SKU that had taken TikTok's stock (RESERVED or DEDUCTED) when the
     # last push read the pool (migration 0011): what the ledger applied since is the count now less this, a
     # cancellation counted (null: pushed before it was kept).
@@ -624,11 +627,11 @@ sku_links = Table(
         sqlite_where=text("moved_hold_item_id IS NOT NULL"),
         postgresql_where=text("moved_hold_item_id IS NOT NULL"),
     ),
-    # The links whose hold a push split between two items (migration 0059, review61 F2): the other part is
-    # `pushed_item_id`'s, read as another arm of `_held_elsewhere`. Partial: a split is rare.
+    # The links whose hold a push split between two items (migrations 0059, 0062; review61 F2): the other part is
+    # `held_rest_item_id`'s, read as another arm of `_held_elsewhere`. Partial: a split is rare.
     Index(
         None,
-        "pushed_item_id",
+        "held_rest_item_id",
         sqlite_where=text("held_item_quantity IS NOT NULL"),
         postgresql_where=text("held_item_quantity IS NOT NULL"),
     ),

@@ -391,7 +391,8 @@ def hold_parts(
     `held_item_quantity` (`sku_links.held_item_quantity`, migration 0059): of the hold, the units of `held_item`
     not applied yet (the older part, carried from an earlier hold when a push restarted it; the ledger takes the
     units it applies on `held_item` off it as it applies them, `held_part_applied`); the rest, the sales since that
-    push's last one, are of `rest_item` (`pushed_item_id`: the item the push was made for). None, or no
+    push's last one, are of `rest_item` (`held_rest_item_id`, migration 0062: the item that push was made for, kept
+    while the hold is carried, whatever item a later push is made for; review62 R1). None, or no
     `rest_item`: all `held_item`'s. So the units applied since the push that are not `held_item`'s come off the
     rest, and `held_item` keeps min(`held_item_quantity`, `units`). (review61 F2: CAP's 3 carried and HAT's 2 held
     anew by HAT's push were all labelled HAT, and a link back to CAP kept none of CAP's; review62 R2: CAP's sale

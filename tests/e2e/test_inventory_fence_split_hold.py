@@ -106,6 +106,24 @@ def _desert_then_deleted(app: ShopbridgeServer, given: _Split) -> tuple[tuple[in
     return shown, (_on_hand(app, "R62-CAP"), _on_hand(app, "R62-HAT"), _on_hand(app, "R62-SOCK"))
 
 
+def test_a_split_hold_linked_on_to_a_third_item_keeps_each_part_with_its_item(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review62 R1: the SKU linked on to SOCK (no products read between): SOCK's push carries the split, whose newer
+    part (HAT's 2) was relabelled SOCK's (`pushed_item_id`): Desert showed HAT 51, and the delete left HAT 51 and
+    SOCK 28 for good."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app)
+    # when the merchant links the SKU on to SOCK, and SOCK's push carries the hold
+    before = _link(app, given.cap)["pushed_at"]
+    to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items["R62-SOCK"]["id"]}
+    assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []
+    wait_until(lambda: _link(app, given.cap)["pushed_at"] not in (None, before), what="SOCK's push")
+    app.wait_for_idle_sync()
+    # then Desert and the delete take each part off its own item
+    assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))
+
+
 def test_a_split_hold_whose_older_part_is_ingested_first_keeps_the_newer_part_with_its_item(
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:

@@ -39,7 +39,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0061_shop_name_zero_width"
+HEAD = "0062_held_rest_item"
 
 
 def _assert_migrates_to_head(url: str) -> None:

@@ -147,6 +147,7 @@ class LinkPushState:
                     restored_since=row.restored_since,
                     pushed_item_id=row.pushed_item_id,
                     held_item_id=row.held_item_id,
+                    held_rest_item_id=row.held_rest_item_id,
                 )
             else:
                 found[row.sku_id] = replace(known, warehouse_ids=known.warehouse_ids + warehouses)
@@ -336,14 +337,17 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
     change may rewrite them between the two).
 
     `held_item_quantity` (migration 0059, review61 F2; read by `domain.inventory.links.hold_parts`): of the hold, the
-    units of `held_item_id`, the rest the pushed item's; null: all `held_item_id`'s. A hold begun now that carries
-    `carried` units of the last one (`domain.inventory_push.hold_carried`: restarted by a sale since the last push)
-    whose item is another than the item its new units are of (the record's, which is the pushed item) keeps that
-    item with the carried units it held (at most its part of the last hold: the older part, the one kept), the new
-    units the pushed item's (CAP's 3 carried by HAT's push, 2 more sold under HAT: 3 CAP's, 2 HAT's; before, all 5
-    HAT's, and a link back to CAP kept none); all carried: all that item's. A hold carried keeps its split, its
-    item's part at most the hold (the newer units go first). Three items (the record's another than the pushed
-    item's, the last hold's a third) are not told apart: the hold is the record's item's, as before 0059."""
+    units of `held_item_id`, the rest `held_rest_item_id`'s (migration 0062); null: all `held_item_id`'s. A hold
+    begun now that carries `carried` units of the last one (`domain.inventory_push.hold_carried`: restarted by a sale
+    since the last push) whose item is another than the item its new units are of (the record's, which is the pushed
+    item) keeps that item with the carried units it held (at most its part of the last hold: the older part, the one
+    kept), the new units the pushed item's, named as the rest's item (CAP's 3 carried by HAT's push, 2 more sold
+    under HAT: 3 CAP's, 2 HAT's; before, all 5 HAT's, and a link back to CAP kept none); all carried: all that
+    item's. A hold carried keeps its split, its item's part at most the hold (the ledger takes the applied units of
+    its item off it, the others come off the rest), and the rest's item whatever item this push is made for (review62
+    R1: rewritten with `pushed_item_id`, HAT's 2 became SOCK's, or CAP's, when the SKU was linked on before another
+    products read). Three items (the record's another than the pushed item's, the last hold's a third) are not told
+    apart: the hold is the record's item's, as before 0059."""
     pushed_for = _links.inventory_item_id if item_id is None else literal(item_id, _links.pushed_item_id.type)
     carried_on = and_(
         _links.held_item_id.is_not(None),
@@ -352,14 +356,22 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
     started = func.coalesce(_links.pushed_item_id, pushed_for)
     none_item, none_units = literal(None, _links.held_item_id.type), literal(None, _links.held_item_quantity.type)
     if held <= 0 or held_since is None:
-        return {"pushed_item_id": pushed_for, "held_item_id": none_item, "held_item_quantity": none_units}
+        return {
+            "pushed_item_id": pushed_for, "held_item_id": none_item, "held_item_quantity": none_units,
+            "held_rest_item_id": none_item,
+        }  # fmt: skip
     part = _links.held_item_quantity
     kept_part = case((and_(part.is_not(None), part < held), part), else_=none_units)
+    # (a split carried: its rest's item kept, `held_rest_item_id`, review62 R1; a split of 0059 without it: the
+    # record's item, `pushed_item_id` as it was, what that split meant)
+    kept_split = and_(carried_on, part.is_not(None), part < held)
+    kept_rest = func.coalesce(_links.held_rest_item_id, _links.pushed_item_id)
     if carried <= 0:
         held_for = case((carried_on, _links.held_item_id), else_=started)
         return {
             "pushed_item_id": pushed_for, "held_item_id": held_for,
             "held_item_quantity": case((carried_on, kept_part), else_=none_units),
+            "held_rest_item_id": case((kept_split, kept_rest), else_=none_item),
         }  # fmt: skip
     # (the last hold's units of its item: the older part, kept first, at most what is carried)
     last_part = func.coalesce(part, _links.held_quantity)
@@ -376,6 +388,9 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
         "held_item_id": case((carried_on, _links.held_item_id), (split, _links.held_item_id), else_=started),
         "held_item_quantity": case(
             (carried_on, kept_part), (and_(split, carried_part < held), carried_part), else_=none_units
+        ),
+        "held_rest_item_id": case(
+            (kept_split, kept_rest), (and_(not_(carried_on), split, carried_part < held), started), else_=none_item
         ),
     }
 
@@ -440,6 +455,7 @@ def _linked_select(counted: bool, holds: bool) -> Select[Any]:
             _links.push_intent,
             _links.pushed_item_id,
             _links.held_item_id,
+            _links.held_rest_item_id,
             (func.coalesce(_units.ingested, 0) if counted else literal(0)).label("ingested"),
             (func.coalesce(_units.released, 0) if counted else literal(0)).label("released"),
             (items.on_hand - items.reserved - items.safety_stock).label("available"),
@@ -513,7 +529,7 @@ def _holds_elsewhere() -> _Holding:
     """The item's other links that hold for it since the bind parameter `holds_since` (see `_held_elsewhere`), with
     new aliases at each call: each of the two subqueries has its own (built once with `_linked_select`). Each OR arm
     of the WHERE reads `sku_links` through an index of its own (the item's, `unlinked_item_id`'s, `held_item_id`'s and
-    `moved_hold_item_id`'s, migration 0058; `pushed_item_id`'s where a hold is split, 0059), so PostgreSQL combines
+    `moved_hold_item_id`'s, migration 0058; `held_rest_item_id`'s where a hold is split, 0062), so PostgreSQL combines
     them (BitmapOr) and SQLite's OR optimisation looks each up, rather than scan the table per link read."""
     other, units = sku_links.alias("held_by"), sku_ledger_units.alias("held_units")
     item = _links.inventory_item_id
@@ -535,14 +551,15 @@ def _holds_elsewhere() -> _Holding:
     arms = [and_(arm, own) for arm in _hold_is_of(other.c, item)]
     # A hold a push restarted carrying another item's units (`held_item_quantity`, migration 0059, review61 F2:
     # `domain.inventory.links.hold_parts`): its item's part, the older, at most the units standing, counts for
-    # `held_item_id`, the rest for `pushed_item_id`, the arm of an index of its own (its item never the held one)
+    # `held_item_id`, the rest for `held_rest_item_id` (0062), the arm of an index of its own (its item never the
+    # held one)
     split = other.c.held_item_quantity
-    rest = and_(split.is_not(None), other.c.pushed_item_id == item, own)
+    rest = and_(split.is_not(None), other.c.held_rest_item_id == item, own)
     arms.append(rest)
     item_part = case((split < held_units, split), else_=held_units)
     own_units = case(
         (and_(split.is_not(None), other.c.held_item_id == item), item_part),
-        (and_(split.is_not(None), other.c.pushed_item_id == item), held_units - item_part),
+        (and_(split.is_not(None), other.c.held_rest_item_id == item), held_units - item_part),
         else_=held_units,
     )
     held_here, moved_here = or_(*arms), moved

@@ -1784,10 +1784,10 @@ async def release_shop(
         .join(inventory_items, inventory_items.c.id == sku_links.c.held_item_id)
         .where(sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0)
     )
-    # (and the item of a split hold's other part, `pushed_item_id`: migration 0059, review61 F2)
+    # (and the item of a split hold's other part, `held_rest_item_id`: migrations 0059, 0062, review61 F2)
     split = (
-        select(sku_links.c.pushed_item_id)
-        .join(inventory_items, inventory_items.c.id == sku_links.c.pushed_item_id)
+        select(sku_links.c.held_rest_item_id)
+        .join(inventory_items, inventory_items.c.id == sku_links.c.held_rest_item_id)
         .where(
             sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.held_item_quantity.is_not(None)
         )
@@ -1859,7 +1859,7 @@ async def _sold_unseen(
     the same unseen sale is not taken twice)."""
     links, units, moved_to = sku_links.c, sku_ledger_units.c, inventory_items.alias("moved_hold_item")
     held_on = inventory_items.alias("held_item")  # (no foreign key: an item removed since is read as gone)
-    rest_on = inventory_items.alias("rest_item")  # (a split hold's other part: `pushed_item_id`'s, migration 0059)
+    rest_on = inventory_items.alias("rest_item")  # (a split hold's other part: `held_rest_item_id`'s, 0059, 0062)
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
@@ -1873,7 +1873,7 @@ async def _sold_unseen(
                 sku_ledger_units, and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
             ).outerjoin(moved_to, moved_to.c.id == links.moved_hold_item_id)
             .outerjoin(held_on, held_on.c.id == links.held_item_id)
-            .outerjoin(rest_on, rest_on.c.id == links.pushed_item_id)
+            .outerjoin(rest_on, rest_on.c.id == links.held_rest_item_id)
         )
         .where(links.shop_id == shop_id, or_(links.held_quantity > 0, links.moved_hold_quantity > 0))
     )  # fmt: skip

@@ -364,7 +364,7 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
 _PUSH_FORGOTTEN: dict[str, Any] = {
     "pushed_quantity": None, "pushed_at": None, "push_landed_at": None, "held_quantity": 0, "held_since": None,
     "restored_quantity": 0, "restored_since": None, "pushed_item_id": None, "held_item_id": None,
-    "held_item_quantity": None,
+    "held_item_quantity": None, "held_rest_item_id": None,
 }  # fmt: skip
 
 
@@ -487,7 +487,7 @@ async def _left_by_move(
         standing = min(total, max(0, held - max(0, applied)))
     held_item, record_item = _held_for(previous), _pushed_for(previous)
     # (a hold a push restarted carrying another item's units: each part with its item, `hold_parts`, review61 F2)
-    held_parts = hold_parts(standing, held_item, previous.held_item_quantity, previous.pushed_item_id)
+    held_parts = hold_parts(standing, held_item, previous.held_item_quantity, previous.held_rest_item_id)
     by_item: dict[str | None, int] = dict(held_parts)
     by_item[record_item] = by_item.get(record_item, 0) + total - standing
     kept = held_parts.get(item_id, 0)
@@ -534,6 +534,7 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
                 held_since=since,
                 held_item_id=item_id,
                 held_item_quantity=None,
+                held_rest_item_id=None,
             )
         )
     again = update(sku_links).where(links.sku_id == sku_id, links.moved_hold_item_id == item_id)
