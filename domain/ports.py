@@ -367,9 +367,9 @@ class InventoryRepository(Protocol):
         ...
 
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange: ...
-    async def item_use(self, item: InventoryItem) -> ItemUse:
-        """What still points at the (locked) item: links naming it, order lines RESERVED on it
-        (`domain.inventory.removal.ItemUse`)."""
+    async def item_use(self, item: InventoryItem, now: datetime, hold_horizon: timedelta) -> ItemUse:
+        """What still points at the (locked) item: links naming it, order lines RESERVED on it, units of its sales
+        at TikTok a push holds unseen at `now` within `hold_horizon` (`domain.inventory.removal.ItemUse`)."""
         ...
 
     async def delete_item(self, item: InventoryItem) -> PoolChange:

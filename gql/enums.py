@@ -90,8 +90,10 @@ UserErrorCode = d.enum(
         "them first (skuUnlink). Nothing deleted.",
         _E.ITEM_IN_USE: "inventoryItemDelete of an item with units reserved: its reserved count above 0, or an open "
         "order line of a connected shop RESERVED on it (an unlinked SKU's open orders stay reserved on it): once they "
-        "ship or are cancelled it can be deleted. Nothing deleted. What a deleted shop kept on the item for its "
-        "reconnect does not refuse the delete: it is dropped with the item (a reconnect seeds an item anew).",
+        "ship or are cancelled it can be deleted; or with units sold at TikTok a stock push holds while their orders "
+        "are not read (the message says how many and until when at the latest): once an orders sync reads them it can "
+        "be deleted. Nothing deleted. What a deleted shop kept on the item for its reconnect does not refuse the "
+        "delete: it is dropped with the item (a reconnect seeds an item anew).",
         _E.INVALID_SHARE_PERCENT: "sharePercent outside 1 to 100.",
         _E.INVALID_MAX_QUANTITY: "maxQuantity outside 0 to 99999 (null removes the maximum).",
         _E.INVALID_OUT_OF_STOCK_THRESHOLD: "outOfStockThreshold outside 0 to 1,000,000,000 (units).",

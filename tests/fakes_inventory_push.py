@@ -626,7 +626,7 @@ class FakeItemEdits:
         self._write(applied(item, edit.on_hand_delta, 0, self._s.store.push.now))
         return self._touched(item.merchant_id, [item.id], self._push.now)
 
-    async def item_use(self, item: InventoryItem) -> ItemUse:
+    async def item_use(self, item: InventoryItem, now: datetime, hold_horizon: timedelta) -> ItemUse:
         """Links naming the item (any state); this fake keeps no order lines (its `reserved` counter stands for
         them)."""
         self._require_lock(item)

@@ -11,6 +11,7 @@ stock nobody counted. The rule, pure (the repository counts, `InventoryRepositor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import InventoryItem
@@ -23,20 +24,31 @@ class ItemUse:
     `links`: shop SKU links naming it (`sku_links.inventory_item_id`, any state: LINKED, or DROPPED / EXCLUDED
     remembering it for its orders); `reserved_lines`: order lines of a connected shop RESERVED on it (an unlinked SKU's
     open lines stay reserved where they were placed: `domain.inventory.ledger.stays_reserved`). The item's own
-    `reserved` counter is read from the item."""
+    `reserved` counter is read from the item. `held_units`: units of its sales at TikTok that no order read has
+    brought to the ledger yet, held back by a push's fence for it (`sku_links` holds standing for the item:
+    `held_item_id`, a split hold's part, a moved hold; `domain.inventory.links.hold_item`, `hold_parts`), any shop's;
+    `held_until`: when the last of those holds ends at the latest (its start plus the hold horizon,
+    `domain.inventory_push.standing_units`; None without one)."""
 
     links: int = 0
     reserved_lines: int = 0
+    held_units: int = 0
+    held_until: datetime | None = None
 
 
 def check_deletable(item: InventoryItem, use: ItemUse) -> None:
-    """Rule: an item may be deleted only when no shop SKU is linked to it and no units of it are reserved.
+    """Rule: an item may be deleted only when no shop SKU is linked to it, no units of it are reserved and no sale of
+    it at TikTok is held unseen.
 
     `ITEM_LINKED` (field `inventoryItemId`) when `use.links` > 0, naming how many (unlink them first: `skuUnlink`);
     `ITEM_IN_USE` when its `reserved` counter is above 0 or an order line is RESERVED on it (the order must ship or be
     cancelled first). History does not keep an item: its movements go with it, shipped or cancelled lines lose the
     reference, and what a deleted shop kept for its reconnect on it is dropped, as a shop's delete removes the items
-    it alone linked (`adapters.db.repositories.inventory.shop_items`)."""
+    it alone linked (`adapters.db.repositories.inventory.shop_items`). `ITEM_IN_USE` too while a push holds units
+    sold at TikTok under it whose orders are not read yet (`use.held_units`): the delete would take their link period
+    with it, and once read those lines would deduct from nothing (HISTORICAL: the units gone from no shelf; review62
+    R3); the message says how many and until when at the latest (`use.held_until`, UTC), the hold ending as soon as
+    the orders are read (an orders sync reads them now)."""
     if use.links:
         noun = "shop SKU is" if use.links == 1 else "shop SKUs are"
         raise DomainError(
@@ -49,5 +61,13 @@ def check_deletable(item: InventoryItem, use: ItemUse) -> None:
         raise DomainError(
             ErrorCode.ITEM_IN_USE,
             f'"{item.sku}" is in use by open orders ({held}): it can be deleted once they ship or are cancelled.',
+            ("inventoryItemId",),
+        )
+    if use.held_units > 0:
+        until = "" if use.held_until is None else f", at the latest at {use.held_until:%Y-%m-%d %H:%M:%S} UTC"
+        raise DomainError(
+            ErrorCode.ITEM_IN_USE,
+            f'"{item.sku}" has {use.held_units} unit(s) sold at TikTok whose orders are not read yet: it can be '
+            f"deleted once they are read (an orders sync reads them now){until}.",
             ("inventoryItemId",),
         )

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import timedelta
 
-from domain.clock import Clock
+from domain.clock import Clock, SystemClock
 from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
 from domain.inventory.removal import check_deletable
@@ -174,13 +174,15 @@ async def update_safety_stock(
 
 
 async def delete_item(
-    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str
-) -> str:
+    uow_factory: UnitOfWorkFactory, queue: TaskQueue, events: EventPublisher, merchant_id: str, item_id: str, *,
+    clock: Clock | None = None, hold_horizon: timedelta = DEFAULT_HOLD_HORIZON,
+) -> str:  # fmt: skip
     """`inventoryItemDelete` (tryout61 F3): delete the merchant's item and its movements; returns its id.
 
     Refused, nothing deleted: `NOT_FOUND` for an item that is not the merchant's (another merchant's, or deleted
     already: a second delete of the same id); `ITEM_LINKED` while shop SKUs are linked to it, `ITEM_IN_USE` while
-    units of it are reserved (`domain.inventory.removal.check_deletable`). The item is locked while its use is counted
+    units of it are reserved or its sales at TikTok are held unseen by a push (within `hold_horizon`, at `clock`'s
+    now; review62 R3: `domain.inventory.removal.check_deletable`). The item is locked while its use is counted
     and it is deleted, in one unit of work (a link or a sale that comes meanwhile either committed first, then it is
     counted, or waits and finds the item gone). After commit, the item's signal: its `inventoryItemUpdated(
     inventoryItemId:)` subscribers end with NOT_FOUND."""
@@ -188,7 +190,8 @@ async def delete_item(
     async def delete() -> str:
         async with uow_factory() as uow:
             item = await _locked(uow, merchant_id, item_id)
-            check_deletable(item, await uow.inventory.item_use(item))
+            now = (clock or SystemClock()).now()
+            check_deletable(item, await uow.inventory.item_use(item, now, hold_horizon))
             after_pool_change(uow, queue, events, await uow.inventory.delete_item(item))
             await uow.commit()
         return item_id

@@ -7,6 +7,7 @@ ITEM_LINKED / ITEM_IN_USE (a delete of an item shop SKUs or open orders still dr
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import strawberry
@@ -323,7 +324,9 @@ class InventoryMutation:
         "(its history goes with it; shipped or cancelled order lines that named it keep their order, without the "
         "item). Refused, nothing deleted: ITEM_LINKED while shop SKUs are linked to it (the message says how many: "
         "skuUnlink them first); ITEM_IN_USE while units of it are reserved by open orders (an unlinked SKU's open "
-        "orders stay reserved on it until they ship or are cancelled); NOT_FOUND for another merchant's item or one "
+        "orders stay reserved on it until they ship or are cancelled), or while a stock push holds units of it sold at "
+        "TikTok whose orders are not read yet (the message says how many and until when at the latest: an orders "
+        "sync reads them now); NOT_FOUND for another merchant's item or one "
         "deleted already (a second delete of the same id). inventoryItemUpdated(inventoryItemId:) then ends with "
         "NOT_FOUND, and inventoryItems no longer lists it."
     )
@@ -335,7 +338,10 @@ class InventoryMutation:
         s = info.context.services
         try:
             item_id = internal_id(input.inventory_item_id, "InventoryItem", "inventoryItemId")
-            await pool.delete_item(s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id)
+            await pool.delete_item(
+                s.uow_factory, s.queue, s.events, info.context.require_merchant(), item_id, clock=s.clock,
+                hold_horizon=timedelta(seconds=s.settings.hold_horizon_seconds),
+            )  # fmt: skip
         except DomainError as exc:
             return InventoryItemDeletePayload(deleted_inventory_item_id=None, user_errors=user_errors(exc))
         return InventoryItemDeletePayload(deleted_inventory_item_id=input.inventory_item_id, user_errors=[])

@@ -20,6 +20,7 @@ from tests.e2e.fence_given import SYNC_START, PushedSku, pushed_sku, second_afte
 from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP
 from tests.e2e.test_inventory_fence_carried_hold import _link, _on_hand, _sell
 from tests.e2e.test_inventory_hold_unlinked import _pushed
+from tests.e2e.test_inventory_item_delete import DELETE
 from tests.e2e.test_inventory_pool import LINK
 from tests.e2e.test_inventory_push import ADJUST, pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -138,3 +139,22 @@ def test_a_split_hold_whose_older_part_is_ingested_first_keeps_the_newer_part_wi
     app.wait_for_idle_sync()
     assert (_on_hand(app, "R62-CAP"), _on_hand(app, "R62-HAT")) == (17, 51)  # CAP's sale deducted, HAT's unseen
     assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))
+
+
+def test_an_item_an_unseen_sale_is_held_for_is_deleted_only_once_the_sale_is_read(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review62 R3: CAP's sale of 3 held by HAT's push (`held_item_id` CAP) and CAP deleted: the sale, read later,
+    deducted nowhere (its lines HISTORICAL, their link period gone with CAP). Refused ITEM_IN_USE until it is read."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app, split=False)
+    cap_id = given.cap.item["id"]
+    refused = app.graphql(DELETE, {"id": cap_id}, "m1")["inventoryItemDelete"]
+    assert [(e["code"], "3 unit(s) sold at TikTok" in e["message"]) for e in refused["userErrors"]] == [
+        ("ITEM_IN_USE", True)
+    ]
+    kinds = {"shopId": given.cap.shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": given.window}
+    assert app.graphql(SYNC_START, {"input": kinds}, "m1")["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    assert app.graphql(DELETE, {"id": cap_id}, "m1")["inventoryItemDelete"]["userErrors"] == []
+    assert [row["state"] for row in app.rows("SELECT state FROM order_line_stock")] == ["DEDUCTED"] * 3

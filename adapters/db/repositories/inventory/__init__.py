@@ -89,8 +89,8 @@ class SqlInventoryRepository:
     async def set_safety_stock(self, item: InventoryItem, safety_stock: int) -> PoolChange:
         return await items.set_safety_stock(self._session, item, safety_stock, self._clock.now())
 
-    async def item_use(self, item: InventoryItem) -> ItemUse:
-        return await removal.item_use(self._session, item.id)
+    async def item_use(self, item: InventoryItem, now: datetime, hold_horizon: timedelta) -> ItemUse:
+        return await removal.item_use(self._session, item.id, now, hold_horizon)
 
     async def delete_item(self, item: InventoryItem) -> PoolChange:
         return await removal.delete_item(self._session, item)

@@ -1,36 +1,102 @@
 """A merchant's delete of one inventory item (`inventoryItemDelete`, tryout61 F3): what points at it, then the item.
 
-`item_use` counts, in the delete's transaction (the item locked by `get_item(lock=True)`), the links naming it and
-the order lines RESERVED on it (`domain.inventory.removal.ItemUse`); `delete_item` removes it as a shop's delete
-removes the items it alone linked (`shop_items.delete_items`): its movements go, ledger rows and links that remember
-it lose the reference, and what a deleted shop kept on it (`deleted_shop_*`, `sku_link_periods`) goes with it (the
-foreign keys' `ON DELETE CASCADE`): no foreign key is left dangling.
+`item_use` counts, in the delete's transaction (the item locked by `get_item(lock=True)`), the links naming it, the
+order lines RESERVED on it and the units of its unseen sales a push's fence holds (`domain.inventory.removal.ItemUse`);
+`delete_item` removes it as a shop's delete removes the items it alone linked (`shop_items.delete_items`): its
+movements go, ledger rows and links that remember it lose the reference, and what a deleted shop kept on it
+(`deleted_shop_*`, `sku_link_periods`) goes with it (the foreign keys' `ON DELETE CASCADE`): no foreign key is left
+dangling.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.repositories.inventory.shop_items import delete_items
-from adapters.db.tables import order_line_stock, sku_links
+from adapters.db.tables import order_line_stock, sku_ledger_units, sku_links
 from domain.inventory.items import InventoryItem
 from domain.inventory.ledger import LineState
+from domain.inventory.links import hold_item, hold_parts
 from domain.inventory.removal import ItemUse
+from domain.inventory_push import standing_units
 from domain.ports import PoolChange
 
 
-async def item_use(session: AsyncSession, item_id: str) -> ItemUse:
-    """The links naming the item (any state) and its RESERVED order lines: two counts through their indexes."""
+async def item_use(session: AsyncSession, item_id: str, now: datetime, hold_horizon: timedelta) -> ItemUse:
+    """The links naming the item (any state) and its RESERVED order lines: two counts through their indexes; and the
+    units of its sales any shop's push holds unseen at `now` (`_held_for`)."""
     links = select(func.count()).select_from(sku_links).where(sku_links.c.inventory_item_id == item_id)
     reserved = (
         select(func.count())
         .select_from(order_line_stock)
         .where(order_line_stock.c.inventory_item_id == item_id, order_line_stock.c.state == LineState.RESERVED.value)
     )
+    held, until = await _held_for(session, item_id, now, hold_horizon)
     return ItemUse(
-        links=(await session.execute(links)).scalar_one(), reserved_lines=(await session.execute(reserved)).scalar_one()
+        links=(await session.execute(links)).scalar_one(),
+        reserved_lines=(await session.execute(reserved)).scalar_one(),
+        held_units=held,
+        held_until=until,
     )
+
+
+async def _held_for(
+    session: AsyncSession, item_id: str, now: datetime, horizon: timedelta
+) -> tuple[int, datetime | None]:
+    """(units, when the last hold ends) of the item's sales at TikTok that links of any shop hold unseen at `now`:
+    each link's hold by the item its units belong to (`domain.inventory.links.hold_item`, `hold_parts`: a split
+    hold's parts) and its moved hold (`moved_hold_*`), each standing as a shop's delete takes it off
+    (`domain.inventory_push.standing_units`: within `horizon` of its start, less the units the ledger applied for
+    its SKU since). The candidate links through the indexes of `held_item_id`, a split's other part
+    (`held_rest_item_id`), `unlinked_item_id` and `moved_hold_item_id` (migrations 0058, 0062); one statement."""
+    links, units = sku_links.c, sku_ledger_units.c
+    since = now - horizon
+    own = and_(links.held_quantity > 0, links.held_since >= since)
+    query = (
+        select(
+            links.held_quantity, links.held_since, links.held_item_id, links.held_item_quantity,
+            links.held_rest_item_id, links.state, links.inventory_item_id, links.unlinked_item_id, links.source,
+            links.unlinked_at, links.ingested_at_push, links.moved_hold_item_id, links.moved_hold_quantity,
+            links.moved_hold_since, links.moved_hold_ingested_at_push, units.ingested,
+        )
+        .select_from(
+            sku_links.outerjoin(
+                sku_ledger_units, and_(units.shop_id == links.shop_id, units.tiktok_sku_id == links.tiktok_sku_id)
+            )
+        )
+        .where(
+            or_(
+                and_(links.held_item_id == item_id, own),
+                and_(links.held_rest_item_id == item_id, links.held_item_quantity.is_not(None), own),
+                and_(links.unlinked_item_id == item_id, links.held_item_id.is_(None), own),
+                and_(links.moved_hold_item_id == item_id, links.moved_hold_quantity > 0,
+                     links.moved_hold_since >= since),
+            )
+        )
+    )  # fmt: skip
+    held, until = 0, None
+    for row in (await session.execute(query)).all():
+        count, ends = row.ingested or 0, []
+        of_hold = hold_item(
+            row.held_quantity, row.held_item_id, row.state, row.inventory_item_id, row.unlinked_item_id, row.source,
+            row.unlinked_at,
+        )  # fmt: skip
+        applied = None if row.ingested_at_push is None else count - row.ingested_at_push
+        standing = standing_units(row.held_quantity, row.held_since, applied, now, horizon)
+        rest = row.held_rest_item_id if row.held_item_quantity is not None else None
+        part = hold_parts(standing, of_hold, row.held_item_quantity, rest).get(item_id, 0)
+        if part:
+            held, ends = held + part, [row.held_since + horizon]
+        if row.moved_hold_item_id == item_id:
+            moved_applied = None if row.moved_hold_ingested_at_push is None else count - row.moved_hold_ingested_at_push
+            moved = standing_units(row.moved_hold_quantity, row.moved_hold_since, moved_applied, now, horizon)
+            if moved > part:  # (the same unseen sale measured twice, the larger stands: as a shop's delete takes it)
+                held, ends = held - part + moved, [*ends, row.moved_hold_since + horizon]
+        until = max([*ends, *([] if until is None else [until])], default=None)
+    return held, until
 
 
 async def delete_item(session: AsyncSession, item: InventoryItem) -> PoolChange:
