@@ -44,9 +44,10 @@ def _adjust(app: ShopbridgeServer, item: dict[str, Any], delta: int) -> None:
     assert done["inventoryAdjust"]["userErrors"] == []
 
 
-def _split(app: ShopbridgeServer, *, split: bool = True) -> _Split:
+def _split(app: ShopbridgeServer, *, split: bool = True, hat_pushed: bool = True) -> _Split:
     """The given above (`split` False: up to HAT's push holding CAP's 3, no sale under HAT, and Desert without CAP's
-    seller SKU, so that no link names CAP once Maple's SKU is linked to HAT)."""
+    seller SKU, so that no link names CAP once Maple's SKU is linked to HAT; `hat_pushed` False: HAT's 2 sold, and
+    no push of the SKU under HAT since, so the hold is not split yet)."""
     tiktok_id = app.tiktok_shop("us-local")["id"]
     for seller_sku, quantity in SKUS[1:]:
         app.sandbox.control(
@@ -84,8 +85,9 @@ def _split(app: ShopbridgeServer, *, split: bool = True) -> _Split:
         sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": cap.tiktok_sku, "quantity": 2})
         given.hat_order = str(sale.get("order_id") or sale["id"])
         app.sandbox.control("POST", f"/orders/{given.hat_order}/status", {"status": "IN_TRANSIT"})
-        _adjust(app, items["R62-HAT"], 1)
-        wait_until(lambda: _link(app, cap)["pushed_quantity"] == 46, what="HAT's push of 46 recorded")
+        if hat_pushed:
+            _adjust(app, items["R62-HAT"], 1)
+            wait_until(lambda: _link(app, cap)["pushed_quantity"] == 46, what="HAT's push of 46 recorded")
         app.wait_for_idle_sync()
     return given
 
@@ -123,6 +125,25 @@ def test_a_split_hold_linked_on_to_a_third_item_keeps_each_part_with_its_item(
     app.wait_for_idle_sync()
     # then Desert and the delete take each part off its own item
     assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))
+
+
+def test_a_hold_restarted_by_the_link_straight_back_keeps_each_sale_with_its_item(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review62 R0: HAT's 2 sold with no push of the SKU under HAT since, the SKU linked straight back to CAP (the
+    plainest undo of a mislink): CAP's push restarted the hold, 3 carried and 2 new, and named all 5 HAT's (the split
+    was made only when the record's item was the pushed item): Desert showed CAP 20 where its shelf had 17, and the
+    delete left CAP 20 / HAT 45 for good. The carried 3 stay CAP's, the 2 new are the record's item's, HAT."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app, hat_pushed=False)
+    # when the merchant links the SKU straight back to CAP, and CAP's push restarts the hold
+    before = _link(app, given.cap)["pushed_at"]
+    to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items["R62-CAP"]["id"]}
+    assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []
+    wait_until(lambda: _link(app, given.cap)["pushed_at"] not in (None, before), what="CAP's push")
+    app.wait_for_idle_sync()
+    # then Desert and the delete take each sale off its own item: CAP 20 - 3, HAT 50 - 2
+    assert _desert_then_deleted(app, given) == ((17, 48), (17, 48, 30))
 
 
 def test_a_split_hold_whose_older_part_is_ingested_first_keeps_the_newer_part_with_its_item(

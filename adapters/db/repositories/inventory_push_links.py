@@ -336,18 +336,21 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
     and the record's item must be read from the row as the UPDATE finds it, not as the push read it (a hand link
     change may rewrite them between the two).
 
-    `held_item_quantity` (migration 0059, review61 F2; read by `domain.inventory.links.hold_parts`): of the hold, the
-    units of `held_item_id`, the rest `held_rest_item_id`'s (migration 0062); null: all `held_item_id`'s. A hold
-    begun now that carries `carried` units of the last one (`domain.inventory_push.hold_carried`: restarted by a sale
-    since the last push) whose item is another than the item its new units are of (the record's, which is the pushed
-    item) keeps that item with the carried units it held (at most its part of the last hold: the older part, the one
-    kept), the new units the pushed item's, named as the rest's item (CAP's 3 carried by HAT's push, 2 more sold
-    under HAT: 3 CAP's, 2 HAT's; before, all 5 HAT's, and a link back to CAP kept none); all carried: all that
-    item's. A hold carried keeps its split, its item's part at most the hold (the ledger takes the applied units of
-    its item off it, the others come off the rest), and the rest's item whatever item this push is made for (review62
-    R1: rewritten with `pushed_item_id`, HAT's 2 became SOCK's, or CAP's, when the SKU was linked on before another
-    products read). Three items (the record's another than the pushed item's, the last hold's a third) are not told
-    apart: the hold is the record's item's, as before 0059."""
+    `held_item_quantity` (migration 0059, review61 F2; read by `domain.inventory.links.hold_parts`): of the hold,
+    the units of `held_item_id`, the rest `held_rest_item_id`'s (migration 0062); null: all `held_item_id`'s. A hold
+    begun now that carries `carried` units of the last one (`domain.inventory_push.hold_carried`: restarted by a
+    sale since the last push) whose item is another than the item its new units are of (the record's) keeps that
+    item with the carried units it held (at most its part of the last hold: the older part, the one kept), the new
+    units the record's item's, named as the rest's item (CAP's 3 carried by HAT's push, 2 more sold under HAT: 3
+    CAP's, 2 HAT's; before, all 5 HAT's, and a link back to CAP kept none), whatever item the push is for (review62
+    R0: the SKU linked straight back to CAP before any push under HAT saw HAT's 2, CAP's push named all 5 HAT's);
+    all carried: all that item's. A hold carried keeps its split, its item's part at most the hold (the ledger takes
+    the applied units of its item off it, the others come off the rest), and the rest's item whatever item this push
+    is made for (review62 R1: rewritten with `pushed_item_id`, HAT's 2 became SOCK's, or CAP's, when the SKU was
+    linked on before another products read). Three items (the record's, the pushed item's and the last hold's) are
+    told apart the same way: the carried units the last hold's, the new ones the record's (those sold after the hand
+    move and before this push are counted as the record's item's, as a hold begun now without a carried part counts
+    them)."""
     pushed_for = _links.inventory_item_id if item_id is None else literal(item_id, _links.pushed_item_id.type)
     carried_on = and_(
         _links.held_item_id.is_not(None),
@@ -376,11 +379,12 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
     # (the last hold's units of its item: the older part, kept first, at most what is carried)
     last_part = func.coalesce(part, _links.held_quantity)
     carried_part = case((last_part < carried, last_part), else_=literal(carried))
+    # (whatever item the push is for: the new units are the record's item's, sold under it since its push, the
+    # carried ones the last hold's; review62 R0: a link straight back, CAP's push after HAT's record, named all HAT's)
     split = and_(
         not_(carried_on),
         _links.held_item_id.is_not(None),
         _links.held_item_id != started,
-        started == pushed_for,
         carried_part > 0,
     )
     return {
