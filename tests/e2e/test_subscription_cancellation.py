@@ -87,11 +87,14 @@ async def handled(socket: ClientConnection) -> None:
 
 
 def shop_of_m1(app: ShopbridgeServer, seller: str, name: str | None = None) -> dict[str, Any]:
-    """A shop of merchant m1, its import and its webhook registration done: no background writer of the shop is left
-    to wait on the test's lock (a registration that failed was retried, and its write of the shop waited there)."""
+    """A shop of merchant m1, its import, its webhook registration and the pushes it caused done: no background
+    writer of any shop is left to wait on the test's lock (a registration that failed was retried, and its write of
+    the shop waited there; a second shop's import joined SKUs of the first, whose push, still running after the
+    import's task ended, held the first shop's row while its read of the locked policy table waited: the test's
+    rename waited on that row, and the push on the test: CI, stop 62)."""
     shop = app.connect_shop("m1", seller, "US", name)
     app.wait_for_webhook_registration(shop)
-    app.wait_for_idle_sync()
+    app.wait_for_settled()
     return shop
 
 
