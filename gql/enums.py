@@ -91,7 +91,8 @@ UserErrorCode = d.enum(
         _E.ITEM_IN_USE: "inventoryItemDelete of an item with units reserved: its reserved count above 0, or an open "
         "order line of a connected shop RESERVED on it (an unlinked SKU's open orders stay reserved on it): once they "
         "ship or are cancelled it can be deleted; or with units sold at TikTok a stock push holds while their orders "
-        "are not read (the message says how many and until when at the latest): once an orders sync reads them it can "
+        "are not read (the message says how many, and when the hold ends unless the SKU sells unseen again): once an "
+        "orders sync reads them it can "
         "be deleted. Nothing deleted. What a deleted shop kept on the item for its reconnect does not refuse the "
         "delete: it is dropped with the item (a reconnect seeds an item anew).",
         _E.INVALID_SHARE_PERCENT: "sharePercent outside 1 to 100.",

@@ -27,8 +27,9 @@ class ItemUse:
     `reserved` counter is read from the item. `held_units`: units of its sales at TikTok that no order read has
     brought to the ledger yet, held back by a push's fence for it (`sku_links` holds standing for the item:
     `held_item_id`, a split hold's part, a moved hold; `domain.inventory.links.hold_item`, `hold_parts`), any shop's;
-    `held_until`: when the last of those holds ends at the latest (its start plus the hold horizon,
-    `domain.inventory_push.standing_units`; None without one)."""
+    `held_until`: when the last of those holds ends unless it is restarted (its start plus the hold horizon,
+    `domain.inventory_push.standing_units`; a later unseen sale of the SKU restarts it, carrying these units; None
+    without one)."""
 
     links: int = 0
     reserved_lines: int = 0
@@ -47,8 +48,10 @@ def check_deletable(item: InventoryItem, use: ItemUse) -> None:
     it alone linked (`adapters.db.repositories.inventory.shop_items`). `ITEM_IN_USE` too while a push holds units
     sold at TikTok under it whose orders are not read yet (`use.held_units`): the delete would take their link period
     with it, and once read those lines would deduct from nothing (HISTORICAL: the units gone from no shelf; review62
-    R3); the message says how many and until when at the latest (`use.held_until`, UTC), the hold ending as soon as
-    the orders are read (an orders sync reads them now)."""
+    R3); the message says how many, that an orders sync reads them now, and when the hold ends unless the SKU sells
+    unseen again (`use.held_until`, UTC): a later sale of the SKU that TikTok shows before its order is read restarts
+    the hold, carrying these units (review63 F4: worded "at the latest", the time passed and the delete was refused
+    again naming a later one)."""
     if use.links:
         noun = "shop SKU is" if use.links == 1 else "shop SKUs are"
         raise DomainError(
@@ -64,7 +67,12 @@ def check_deletable(item: InventoryItem, use: ItemUse) -> None:
             ("inventoryItemId",),
         )
     if use.held_units > 0:
-        until = "" if use.held_until is None else f", at the latest at {use.held_until:%Y-%m-%d %H:%M:%S} UTC"
+        until = (
+            ""
+            if use.held_until is None
+            else f"; their hold ends at {use.held_until:%Y-%m-%d %H:%M:%S} UTC unless the SKU sells at TikTok again "
+            "before its orders are read (each such sale restarts it)"
+        )
         raise DomainError(
             ErrorCode.ITEM_IN_USE,
             f'"{item.sku}" has {use.held_units} unit(s) sold at TikTok whose orders are not read yet: it can be '

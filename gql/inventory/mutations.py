@@ -325,8 +325,8 @@ class InventoryMutation:
         "item). Refused, nothing deleted: ITEM_LINKED while shop SKUs are linked to it (the message says how many: "
         "skuUnlink them first); ITEM_IN_USE while units of it are reserved by open orders (an unlinked SKU's open "
         "orders stay reserved on it until they ship or are cancelled), or while a stock push holds units of it sold at "
-        "TikTok whose orders are not read yet (the message says how many and until when at the latest: an orders "
-        "sync reads them now); NOT_FOUND for another merchant's item or one "
+        "TikTok whose orders are not read yet (the message says how many, and when the hold ends unless the SKU sells "
+        "unseen again, which restarts it: an orders sync reads them now); NOT_FOUND for another merchant's item or one "
         "deleted already (a second delete of the same id). inventoryItemUpdated(inventoryItemId:) then ends with "
         "NOT_FOUND, and inventoryItems no longer lists it."
     )

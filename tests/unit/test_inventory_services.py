@@ -332,6 +332,21 @@ def test_the_delete_rule_refuses_reserved_units_and_lines_reserved_on_the_item()
     check_deletable(InventoryItem("i1", "m1", "MUG-1", 10, 0, 5, 3, NOW, NOW), ItemUse())  # safety stock: no use
 
 
+def test_the_delete_rule_refusing_held_units_names_their_hold_s_end_as_one_a_later_unseen_sale_restarts() -> None:
+    """review63 F4: a later sale of the SKU that TikTok shows before its order is read restarts the hold, carrying the
+    item's units (`_items_of_push`): the end named is no deadline, and the message must not promise one."""
+    item = InventoryItem("i1", "m1", "MUG-1", 10, 0, 0, 3, NOW, NOW)
+    with pytest.raises(DomainError) as held:
+        check_deletable(item, ItemUse(held_units=3, held_until=NOW + timedelta(minutes=10)))
+    assert held.value.code is ErrorCode.ITEM_IN_USE and held.value.field == ("inventoryItemId",)
+    message = held.value.message
+    assert "3 unit(s) sold at TikTok" in message and "an orders sync reads them now" in message
+    ends = (
+        f"their hold ends at {NOW + timedelta(minutes=10):%Y-%m-%d %H:%M:%S} UTC unless the SKU sells at TikTok again"
+    )
+    assert ends in message and "at the latest" not in message
+
+
 def test_item_in_uses_description_says_what_the_delete_does_with_a_deleted_shops_kept_lines() -> None:
     """tryout62 M1: the API said a deleted shop's lines kept for its reconnect refuse the delete (ITEM_IN_USE);
     `check_deletable` never counts them (`ItemUse` holds links and RESERVED lines of connected shops): they are
