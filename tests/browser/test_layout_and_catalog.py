@@ -394,17 +394,29 @@ def test_an_address_with_a_malformed_escape_shows_the_not_found_page(
     """Rule (js/app.js `segment`): an id in the address that cannot be decoded (a truncated percent-escape, as a
     pasted link cut short gives) is an id of nothing: its page says "... not found", as for any unknown id. Before,
     `decodeURIComponent` threw an uncaught URIError in the router (a page error, which fails this test through the
-    fixture) and the previous page stayed on screen under the new address."""
+    fixture) and the previous page stayed on screen under the new address.
+
+    The page never showed what the id names, so it does not say "does not exist any more": the API answers another
+    merchant's shop or item as it answers a deleted one, and a merchant signed in with the wrong token read that as
+    "my shop was deleted" (tryout62 M2: the item page; tryout63 M1: a shop's products, orders and policy pages)."""
     app = console()
     sign_in(page, app, "m1")
-    for address, gone in (("#/inventory/%E0%A4%A", "Item not found"), ("#/shops/%E0%A4%A/policy", "Shop not found")):
+    for address, gone, noun in (
+        ("#/inventory/%E0%A4%A", "Item not found", "inventory item"),
+        ("#/shops/%E0%A4%A/policy", "Shop not found", "shop"),
+        ("#/shops/%E0%A4%A/products", "Shop not found", "shop"),
+        ("#/shops/%E0%A4%A/orders", "Shop not found", "shop"),
+    ):
         # given the Task Center shown; when the merchant opens an address whose id ends in a truncated escape
         page.evaluate("() => { location.hash = '#/tasks'; }")
         expect(page.get_by_role("heading", name="Task Center")).to_be_visible()
         page.evaluate("(to) => { location.hash = to; }", address)
-        # then its page says the id is of nothing, in place of the page shown before
+        # then its page says the id is of nothing, in place of the page shown before: none of this merchant's
         expect(page.get_by_role("heading", name=gone)).to_be_visible()
         expect(page.get_by_role("heading", name="Task Center")).to_have_count(0)
+        expect(page.locator("main p").first).to_contain_text(
+            f"No {noun} with this id is yours as you are signed in: it was deleted, or it is another merchant's"
+        )
 
 
 def test_an_answer_landing_after_the_merchant_left_its_page_leaves_the_page_shown_alone(

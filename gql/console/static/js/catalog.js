@@ -3,6 +3,7 @@
 
 import { SUPERSEDED, latestOnly } from "./api.js";
 import { announce, fill, h, number, time } from "./dom.js";
+import { notFoundWhy } from "./messages.js";
 import { followShopNames } from "./shopnames.js";
 
 const PAGE = 20;
@@ -114,7 +115,8 @@ export function renderCatalog(ctx, shopId, kind) {
       cursors.splice(0, cursors.length, ...pages);
       const shop = data.shop;
       if (!shop) {
-        fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, "This shop does not exist any more. ", h("a", { href: "#/stores" }, "Back to Store management")));
+        fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, notFoundWhy("shop", shownName !== null),
+          h("a", { href: "#/stores" }, "Back to Store management")));
         return;
       }
       const page = isProducts ? shop.products : shop.orders;

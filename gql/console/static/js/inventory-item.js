@@ -5,7 +5,7 @@
 // saved (another tab, a sale shipped), the server answers VERSION_CONFLICT and the page says what it is now.
 
 import { announce, fill, h, number, time } from "./dom.js";
-import { explain } from "./messages.js";
+import { explain, notFoundWhy } from "./messages.js";
 import { COUNTERS, describeChange, ITEM_FIELDS, ITEM_UPDATES, oversoldBadge } from "./inventory.js";
 import { renderLinks } from "./links.js";
 import { answerLost, mayHaveBeen, unsavedMark } from "./unsaved.js";
@@ -185,13 +185,7 @@ export function renderItem(ctx, itemId) {
       const movements = asked.some(([, save]) => save.movements);
       const fresh = (await ctx.graphql(movements ? ITEM_AND_MOVEMENTS : ITEM, { id: itemId })).inventoryItem;
       if (!fresh) {
-        // Shown here before: it was deleted. Never shown: the API answers another merchant's item as it answers a
-        // deleted one (null), and "does not exist any more" read as "someone deleted it" to a merchant signed in
-        // with the wrong token (tryout62 M2): both causes are said.
-        const why = seen ? "This inventory item does not exist any more. "
-          : "No inventory item with this id is yours as you are signed in: it was deleted, or it is another "
-            + "merchant's (sign in with that merchant's token to open it). ";
-        fill(ctx.main, h("h1", {}, "Item not found"), h("p", {}, why,
+        fill(ctx.main, h("h1", {}, "Item not found"), h("p", {}, notFoundWhy("inventory item", seen),
           h("a", { href: "#/inventory" }, "Back to Inventory")));
         return null;
       }

@@ -103,6 +103,16 @@ export function unsendableSku(sku) {
     : null;
 }
 
+/** Why a page's shop or inventory item (`noun`) is not found, a sentence: `seen`, the page showed it before, so it was
+ * deleted; never shown, the API answers another merchant's as it answers a deleted one (null), and "does not exist
+ * any more" read as "someone deleted it" to a merchant signed in with the wrong token (tryout62 M2: the item page;
+ * tryout63 M1: a shop's products, orders and push policy pages): both causes are said. */
+export function notFoundWhy(noun, seen) {
+  return seen ? `This ${noun} does not exist any more. `
+    : `No ${noun} with this id is yours as you are signed in: it was deleted, or it is another merchant's `
+      + "(sign in with that merchant's token to open it). ";
+}
+
 export function explain(error) {
   const code = typeof error === "string" ? error : error?.code;
   const onField = Array.isArray(error?.field) ? FIELD_ERRORS[`${code} ${error.field.join(".")}`] : undefined;

@@ -4,7 +4,7 @@
 // page says it in words and never computes a SKU's quantity itself: the API tells no quantity before it is pushed.
 
 import { announce, fill, h, number } from "./dom.js";
-import { explain } from "./messages.js";
+import { explain, notFoundWhy } from "./messages.js";
 import { answerLost, mayHaveBeen, unsavedMark } from "./unsaved.js";
 
 const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
@@ -170,7 +170,7 @@ export function renderPolicy(ctx, shopId) {
       if (stopped) return;
       if (!shop) {
         stopped = true;
-        fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, "This shop does not exist any more. ",
+        fill(ctx.main, h("h1", {}, "Shop not found"), h("p", {}, notFoundWhy("shop", shopName !== null),
           h("a", { href: "#/stores" }, "Back to Store management")));
         return;
       }
