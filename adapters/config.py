@@ -357,6 +357,9 @@ def make_data_dir_private(data_dir: Path) -> int | None:
 
 def _read_or_make(path: Path, data_dir: Path, name: str, make: str, *, create: bool) -> str:
     if not path.exists() and not create:
+        # A shared directory first: "start the server once (it creates the keys there)" led nowhere, the server
+        # refusing that directory (tryout63 M3, `shopbridge token` / `rotate-keys` with SHOPBRIDGE_DATA_DIR=/tmp)
+        refuse_shared_data_dir(data_dir)
         raise KeyMissingError(
             name,
             f"no {name} at {path}: start the server once (it creates the keys there), or point SHOPBRIDGE_DATA_DIR "

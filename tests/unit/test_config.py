@@ -72,6 +72,11 @@ def test_a_shared_data_directory_is_refused_and_left_as_it_was(tmp_path: Path, m
         make_data_dir_private(shared)
     with pytest.raises(ConfigError):
         load_settings({"SHOPBRIDGE_DATA_DIR": str(shared)})
+    # and a command that only uses the keys (`shopbridge token`) says so, not "start the server once" there, which
+    # the server refuses (tryout63 M3)
+    with pytest.raises(ConfigError) as only_keys:
+        load_settings({"SHOPBRIDGE_DATA_DIR": str(shared)}, create_keys=False)
+    assert only_keys.value.code == "BAD_CONFIGURATION" and "a directory of its own" in str(only_keys.value)
     # then it is refused naming the setting, the mode and the owner and what to do, and nothing is changed or made
     message = str(refused.value)
     assert refused.value.code == "BAD_CONFIGURATION" and "SHOPBRIDGE_DATA_DIR" in message, message
