@@ -14,6 +14,12 @@ The same for the links (`sku_links`) of the claims a round finishes unchanged: a
 before the first product's are recorded (CI of 6e9f3a4: recorded product after product, they deadlocked with an
 orders import's page holding the same links in that order). And a reconcile PostgreSQL aborts as a deadlock anyway
 is run again whole (`domain.services.conflicts`).
+
+And a push records each link it writes with one UPDATE, so that it takes no lock on an item (lock63): PostgreSQL
+checks every foreign key of a row the transaction has written already (`FOR KEY SHARE` on the items it names), and
+the record's second UPDATE of the same row waited there for an order batch holding the item (`lock_items`, `FOR
+UPDATE`) while the push held the link and its outbox row, which the batch went on to ask for (40P01, 7-24 in a
+minute when three shops of one merchant were connected).
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
+from adapters.db.repositories.inventory.outbox import mark_push_dirty
+from adapters.db.repositories.inventory.writer import lock_items, lock_links
 from adapters.db.tables import inventory_items, inventory_push_outbox
 from domain.services.inventory_push import push_shop
 from domain.services.inventory_reconcile import reconcile_shop
 from tests.fixtures.waiting import until
-from tests.integration.db_samples import until_a_writer_waits_on_a_lock
+from tests.integration.db_samples import finishes_before_waiting_on_a_lock, until_a_writer_waits_on_a_lock
 from tests.integration.pool_push_support import (
     PushWorld,
     add_item,
@@ -47,6 +55,7 @@ from tests.integration.test_inventory_push import pooled_product
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 SEARCH = "/product/202309/inventory/search"
+UPDATE_INVENTORY = "/product/202309/products/{product_id}/inventory/update"
 _LOCK_ROW = text(
     "SELECT 1 FROM inventory_push_outbox WHERE shop_id = :shop AND tiktok_product_id = :product FOR UPDATE"
 )
@@ -234,3 +243,69 @@ async def test_a_reconcile_waiting_for_a_link_change_leaves_the_shops_row_and_ju
     assert refused is None
     assert relinked not in report.drifted
     assert (await link_row(world.db, relinked))["drift_count"] == 0
+
+
+async def _at_target_on_tiktok(world: PushWorld, items: dict[str, str], stock: dict[str, dict[str, int]]) -> None:
+    """Each item's on-hand set to what TikTok shows of its SKU (`items`: TikTok SKU id -> item id): nothing to push."""
+    async with world.uows() as uow:
+        for tiktok_sku_id, item_id in items.items():
+            await uow.session.execute(  # type: ignore[attr-defined]
+                update(inventory_items)
+                .where(inventory_items.c.id == item_id)
+                .values(on_hand=sum(stock[tiktok_sku_id].values()))
+            )
+        await uow.commit()
+
+
+@pytest.mark.parametrize(
+    "unchanged", [False, True], ids=["pushed-then-the-batch-asks-the-links", "unchanged-then-the-batch-asks-the-row"]
+)
+async def test_a_push_recording_its_links_waits_for_no_item_an_order_batch_holds(
+    world: PushWorld, caplog: pytest.LogCaptureFixture, unchanged: bool
+) -> None:
+    # given a pooled product whose push is due, each SKU linked to an item of its own, TikTok showing other
+    # quantities (the push writes them); or two, already at their targets on TikTok (a fenced round of more claims
+    # than it pushes at once finishes them unchanged, their links and outbox rows held at once first:
+    # `_record_unchanged`)
+    shop = await imported_shop(world)
+    items, sku_ids, products = {}, {}, []
+    for prefix in ("SB-00021-", "SB-00022-") if unchanged else ("SB-00021-",):
+        product, its_items, its_links = await pooled_product(world, shop, prefix, on_hand=8)
+        if unchanged:
+            await _at_target_on_tiktok(world, its_items, tiktok_stock(world.sandbox, shop))
+        await change_stock(world, next(iter(its_items.values())), 0, [(shop.id, product["id"])])
+        items |= its_items
+        sku_ids |= its_links
+        products.append(product["id"])
+    # and the push held at TikTok (the write, or the fence's read)
+    world.sandbox.hold(SEARCH if unchanged else UPDATE_INVENTORY)
+    with caplog.at_level(logging.WARNING, logger="domain.services.conflicts"):
+        run = asyncio.create_task(push_shop(shop.id, world.deps(fence=unchanged, concurrency=1)))
+        await until(lambda: world.sandbox.control("GET", "/hold")["waiting"] == 1)
+        async with world.uows() as batch:
+            # when an order batch holds the items (`lock_items`: id order, FOR UPDATE; its own deadlock check put
+            # off to 10 s, so PostgreSQL aborts the push if the two wait on each other), TikTok answers, and the
+            # push records its links
+            session = batch.session  # type: ignore[attr-defined]
+            await session.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+            await lock_items(session, items.values())
+            world.sandbox.hold()
+            waited = not await finishes_before_waiting_on_a_lock(world.db, run)
+            # and the batch goes on, in the pool's lock order: this shop's batch to the links of its fence counts
+            # (`lock_links`), or another shop's (sharing the items) to the outbox rows of the items it moved
+            # (`mark_push_dirty`), this product's among them. The push's second UPDATE of a link it had written
+            # waited for the item (its foreign key's check, `FOR KEY SHARE`) holding the link and, finishing
+            # unchanged, its outbox row: each waited for the other, and PostgreSQL aborted the push (40P01)
+            if unchanged:
+                await asyncio.wait_for(mark_push_dirty(session, items.values(), now()), timeout=30)
+            else:
+                await asyncio.wait_for(lock_links(session, shop.id, sku_ids.values()), timeout=30)
+            await batch.commit()
+        report = await asyncio.wait_for(run, timeout=60)
+
+    # then the push never waited for the batch, nothing was aborted or run again, and every link was recorded
+    assert [r.getMessage() for r in caplog.records if r.name == "domain.services.conflicts"] == []
+    assert not waited
+    assert report.products == len(products)
+    for sku_id in sku_ids.values():
+        assert (await link_row(world.db, sku_id))["pushed_quantity"] is not None

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, case, delete, exists, func, insert, literal, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ClauseElement
 
 from adapters.db.repositories.inventory.writer import hold_shop_links, lock_links
 from adapters.db.tables import (
@@ -182,31 +183,34 @@ class LinkPushState:
         self, shop_id: str, intents: Mapping[str, PushIntent], applied: Mapping[str, PushIntent]
     ) -> None:
         # Link by link in `sku_id` order, the order of every writer of links (`writer.lock_links`): the push takes no
-        # link turn, and an import's link change or an order batch's fence counts write the same rows meanwhile.
+        # link turn, and an import's link change or an order batch's fence counts write the same rows meanwhile. One
+        # UPDATE a link (`_one_update`): a second one locked its items (`_one_update`'s why, lock63).
         for sku_id in sorted({*applied, *intents}):
+            written: list[tuple[Any, ...]] = []
             if (earlier := applied.get(sku_id)) is not None:  # the push before, now known to be TikTok's: recorded so
                 # (its landing unknown: as computed, `push_landing`; by the rules of its own answer's record)
-                values, *guard = _push_record(earlier, landed_at=None)
-                await self._session.execute(
-                    update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id, *guard).values(**values)
-                )
+                written.append(_push_record(earlier, landed_at=None))
             if (intent := intents.get(sku_id)) is not None:
-                await self._session.execute(
-                    update(sku_links)
-                    .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
-                    .values(push_intent=intent_json(intent))
-                )
+                written.append(({"push_intent": intent_json(intent)},))
+            await self._session.execute(
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                .values(**_one_update(written))
+            )
 
     async def hold_links(self, shop_id: str, sku_ids: Collection[str]) -> None:
         await lock_links(self._session, shop_id, sku_ids)
 
     async def record_link_results(self, shop_id: str, outcome: ProductPushOutcome, now: datetime) -> None:
-        # Link by link in `sku_id` order, as `record_intents`; a link's own statements in `_link_results`' order.
+        # Link by link in `sku_id` order, as `record_intents`; a link's own statements in `_link_results`' order, as
+        # one UPDATE (`_one_update`: a second one locked its items, lock63).
         written = {*outcome.pushed, *outcome.failed, *outcome.withdrawn, *outcome.doubtful}
         for sku_id in sorted(written):
-            for values, *guard in _link_results(outcome, sku_id, now):
+            if statements := _link_results(outcome, sku_id, now):
                 await self._session.execute(
-                    update(sku_links).where(_links.sku_id == sku_id, _links.shop_id == shop_id, *guard).values(**values)
+                    update(sku_links)
+                    .where(_links.sku_id == sku_id, _links.shop_id == shop_id)
+                    .values(**_one_update(statements))
                 )
 
     async def replace_warehouses(self, shop_id: str, tiktok_sku_id: str, warehouse_ids: Sequence[str]) -> None:
@@ -254,11 +258,47 @@ class LinkPushState:
             )
 
 
+def _one_update(statements: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """The values of one UPDATE of a link that writes what `statements` (at least one, each (values, *conditions
+    added to the WHERE), as `_link_results` and `_push_record` give them) would write one after the other: the first
+    one's conditions become a CASE per column (the column kept where they fail), a later statement's values replace
+    an earlier one's. `ValueError` for a later statement with conditions or a value that reads the row (it would read
+    the row as the earlier ones left it, this UPDATE reads it as it was): `_link_results`' and `record_intents'`
+    later statements are constants.
+
+    Why one UPDATE (lock63): PostgreSQL checks every foreign key of a row the transaction has written already
+    (`RI_FKey_fk_upd_check_required`: the old row's xmin is its own), changed or not, taking `FOR KEY SHARE` on the
+    items the link names (`inventory_item_id`, `unlinked_item_id`; the push changes neither, and the items its own
+    columns name have no foreign key: `tables.sku_links`). The second UPDATE of the same link (the record, then the
+    error and intent cleared) so locked items after links and outbox rows, against the pool's lock order
+    (`adapters.db.repositories.inventory.writer`), and waited for an order batch holding them (`lock_items`, `FOR
+    UPDATE`) that went on to that link or outbox row: 40P01, 7-24 aborts a minute with three shops of one merchant
+    connected, each push and batch run again whole. Written once in its transaction, a link's UPDATE checks no foreign
+    key: the push takes no lock on an item."""
+    (first, *conditions), *later = statements
+    values = dict(first)
+    if conditions:
+        holds = and_(*conditions)
+        values = {name: case((holds, _as_sql(name, value)), else_=_links[name]) for name, value in values.items()}
+    for then, *also in later:
+        if also or any(isinstance(value, ClauseElement) for value in then.values()):
+            raise ValueError("a later statement of a link's UPDATE must be unconditional constants")
+        values.update(then)
+    return values
+
+
+def _as_sql(name: str, value: Any) -> Any:
+    """`value` for column `name` of `sku_links` as SQL: a constant bound with the column's type (a CASE's branch is
+    not typed by the column it is assigned to)."""
+    return value if isinstance(value, ClauseElement) else literal(value, _links[name].type)
+
+
 def _link_results(outcome: ProductPushOutcome, sku_id: str, now: datetime) -> list[tuple[Any, ...]]:
-    """The statements `record_link_results` writes on the link of `sku_id`, one UPDATE each, as (values, *conditions
-    added to the UPDATE's WHERE), in this order: pushed (its record, only on a link whose fence was not started anew
-    since the push read it: `_not_fenced_anew`; then the error and intent cleared, whatever the link), failed,
-    withdrawn (refused as a whole: TikTok kept what it had, nothing to show but the intent cleared), doubtful."""
+    """The statements `record_link_results` writes on the link of `sku_id`, as one UPDATE (`_one_update`), each as
+    (values, *conditions added to the UPDATE's WHERE), in this order: pushed (its record, only on a link whose fence
+    was not started anew since the push read it: `_not_fenced_anew`; then the error and intent cleared, whatever the
+    link), failed, withdrawn (refused as a whole: TikTok kept what it had, nothing to show but the intent cleared),
+    doubtful."""
     written: list[tuple[Any, ...]] = []
     if (record := outcome.record_of(sku_id, now)) is not None:
         written.append(_push_record(record, landed_at=now))

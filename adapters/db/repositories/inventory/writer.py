@@ -32,13 +32,16 @@ several products. Every writer of them, PostgreSQL:
 - order batches (`ledger.apply_orders`): the turn shared, the items, then the links of their fence counts held at
   once (`ledger._counted_before_push`: its statements name them by TikTok SKU id, one pass per count), then
   `flush`;
-- the push (`inventory_push_links`): the shop's row, then the links of the products it records, without the turn
-  (it writes only what it pushed, and waits for no link change: the row order keeps it from deadlocking with one):
-  one product's written in `sku_id` order (`record_intents`, `record_link_results`), those of a transaction that
-  finishes several claims held at once first (`hold_links`: `inventory_push._record_unchanged`, 50 products a
-  transaction), then its outbox rows (`mark_item_links_dirty`, `finish_claim`), those of a transaction that
-  finishes several claims held at once first in (shop, product) order (`hold_push_rows`: the claims' own rows and
-  the rows their moved holds mark, other shops' too);
+- the push (`inventory_push_links`): the shop's row, then the links of the products it records, without the turn (it
+  writes only what it pushed, and waits for no link change: the row order keeps it from deadlocking with one), and
+  without the items: it writes each link once in a transaction, one UPDATE (`inventory_push_links._one_update`),
+  changing no column with a foreign key, so PostgreSQL checks none (a second UPDATE of a row the transaction wrote
+  checks every foreign key of the row, `FOR KEY SHARE` on the items `inventory_item_id` and `unlinked_item_id` name: an
+  item lock after links, lock63); one product's written in `sku_id` order (`record_intents`, `record_link_results`),
+  those of a transaction that finishes several claims held at once first (`hold_links`:
+  `inventory_push._record_unchanged`, 50 products a transaction), then its outbox rows (`mark_item_links_dirty`,
+  `finish_claim`), those of a transaction that finishes several claims held at once first in (shop, product) order
+  (`hold_push_rows`: the claims' own rows and the rows their moved holds mark, other shops' too);
 - the reconcile (`inventory_reconcile._record_observations`): the shop's row `FOR KEY SHARE` (`shops.hold`: its
   other writers, the webhook batch, the push's finishes, renames, token refreshes, never wait for it), the turn
   shared (`hold_link_turn`, as order batches: they do not wait for each other) before it reads its candidates (an
@@ -53,7 +56,7 @@ several products. Every writer of them, PostgreSQL:
   SET NULL`, they were cleared item after item in their rows' table order: a writer holding a lower one while it
   asked for a higher one deadlocked with it, 40P01.)
 
-Four deadlocks this order ends (40P01, PostgreSQL aborting one side;
+Five deadlocks this order ends (40P01, PostgreSQL aborting one side;
 `tests/integration/test_db_inventory_lock_order.py`, `tests/integration/test_inventory_push_release_order.py`): a
 reconcile writing its observations one row at a time in its read's order (TikTok SKU id), without the turn, while an
 import upserted the same links in its rows' order (upgrade50: the import's page aborted, an ERROR and one of its
@@ -63,13 +66,18 @@ page aborted); and that push marking, product after product, the rows of the ite
 item's row of another shop before the next product's own row) while a webhook batch marked some of the same rows in
 (shop, product) order (review51: the batch's run failed); and an import's page removing an item, the links that
 remembered it cleared in their table order, while another writer held a lower of them and asked for a higher one (the
-page aborted). A transaction aborted as a deadlock (or a serialization failure) anyway is run again whole
-(`domain.services.conflicts`, one WARNING): an import's batch and its finish or failure (`importer`), a webhook
-batch's write (`intake._write_batch`, settling copies of its events), `skuLink` / `skuUnlink` (`inventory.link_sku`)
-and the merchant's item edits (`inventorySetOnHand`, `inventoryAdjust`, `inventoryItemUpdate`, `inventoryItemCreate`),
-a shop's delete (`shops.delete_shop`), the reconcile, and the push's intents, outcomes and unchanged products. Not the
-best-effort writes of a run that failed (`importer._failed_attempt`, `_hand_back`, `intake._count_attempt`: the run is
-retried by the queue, or counted by the next).
+page aborted); and a push recording a link with two UPDATEs (its record, then its error and intent cleared), the second
+checking the link's foreign keys (`FOR KEY SHARE` on its items) while it held the link and, finishing unchanged
+products, their outbox rows, as an order batch held the items (`lock_items`, `FOR UPDATE`) and went on to that link (its
+fence counts) or, another shop's batch sharing the items, to that outbox row (`mark_push_dirty`), in cycles of two or
+three (lock63: 7-24 aborts a minute when three shops of one merchant sharing seller SKUs were connected). A transaction
+aborted as a deadlock (or a serialization failure) anyway is run again whole (`domain.services.conflicts`, one WARNING):
+an import's batch and its finish or failure (`importer`), a webhook batch's write (`intake._write_batch`, settling
+copies of its events), `skuLink` / `skuUnlink` (`inventory.link_sku`) and the merchant's item edits
+(`inventorySetOnHand`, `inventoryAdjust`, `inventoryItemUpdate`, `inventoryItemCreate`), a shop's delete
+(`shops.delete_shop`), the reconcile, and the push's intents, outcomes and unchanged products. Not the best-effort
+writes of a run that failed (`importer._failed_attempt`, `_hand_back`, `intake._count_attempt`: the run is retried by
+the queue, or counted by the next).
 """
 
 from __future__ import annotations
