@@ -301,7 +301,8 @@ PRIVATE_DIR_MODE = 0o700
 
 def refuse_shared_data_dir(data_dir: Path) -> None:
     """Refuse a data directory open to other users that is not this process's to make private: one owned by another
-    user, or shared by its mode (sticky or setgid bit, or writable by every user: `/tmp`, `/srv`, a team's directory).
+    user, or shared by its mode (sticky bit, setgid with group write, or writable by every user: `/tmp`, `/srv`, a
+    team's directory).
     ConfigError (BAD_CONFIGURATION) naming SHOPBRIDGE_DATA_DIR, the mode and the owner, and what to do; nothing is
     changed. A directory no other user may enter (no bit for others: 0700, or 0750/2770 whose group the operator
     chose, e.g. a backup agent's) passes whoever owns it; so does a missing one (`make_data_dir` makes it 0700).
@@ -316,7 +317,9 @@ def refuse_shared_data_dir(data_dir: Path) -> None:
     mode = status.st_mode & 0o7777
     if not mode & 0o007:
         return
-    shared_bits = mode & (0o1000 | 0o2000 | 0o002)
+    # setgid shares a directory only with a group that may write in it (2775, a team's deploy directory): a 2755
+    # inherited from a setgid parent is this user's own, made private as a 0755 is (review63 F8)
+    shared_bits = mode & (0o1000 | 0o002) or (mode & 0o2000 and mode & 0o020)
     if status.st_uid == os.geteuid() and not shared_bits:
         return
     why = "another user's directory" if status.st_uid != os.geteuid() else "a shared directory"

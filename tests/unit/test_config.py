@@ -86,8 +86,8 @@ def test_a_shared_data_directory_is_refused_and_left_as_it_was(tmp_path: Path, m
 
 @pytest.mark.parametrize(
     ("mode", "made"),
-    [(0o755, 0o700), (0o750, 0o750), (0o2750, 0o2750), (0o700, 0o700)],
-    ids=["umask-0755", "group-0750", "setgid-group-2750", "private-0700"],
+    [(0o755, 0o700), (0o2755, 0o700), (0o750, 0o750), (0o2750, 0o2750), (0o700, 0o700)],
+    ids=["umask-0755", "setgid-inherited-2755", "group-0750", "setgid-group-2750", "private-0700"],
 )
 def test_a_data_directory_of_ours_open_to_all_is_made_private_and_group_access_is_kept(
     tmp_path: Path, mode: int, made: int
