@@ -20,6 +20,7 @@ from domain.text import (
     longest_non_starter_run,
     look_alike,
     normalized,
+    strip_gaps,
     truncated,
     user_perceived_length,
 )
@@ -116,7 +117,7 @@ def parse_shop_name(raw: str, field_path: tuple[str, ...] = ("name",)) -> str:
             f"points (this one takes {len(raw.strip())} code points).",
             field_path,
         )
-    name = normalized(raw).strip()
+    name = strip_gaps(normalized(raw))  # (U+2800 at either end too: "Maple" + U+2800 was a second "Maple", review63 F6)
     if is_blank(name):
         raise ValidationError(ErrorCode.INVALID_NAME, "The shop name must not be empty.", field_path)
     length = user_perceived_length(name)

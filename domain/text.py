@@ -204,6 +204,15 @@ def is_blank(text: str) -> bool:
     return all(is_invisible(ch) for ch in text)
 
 
+def strip_gaps(text: str) -> str:
+    """`text` without what shows as a gap around it: Unicode whitespace (`str.strip`) and the Braille pattern blank
+    U+2800, in any mix ("Maple" + U+2800 shows as "Maple " in a picker: review63 F6). Zero-width characters at the
+    ends are kept (the look-alike rule says what it found, `look_alike`)."""
+    while (stripped := text.strip().strip(BRAILLE_PATTERN_BLANK)) != text:
+        text = stripped
+    return text
+
+
 def strip_invisible(text: str) -> str:
     """`text` without the invisible characters of the Basic Multilingual Plane around it (`EDGE_INVISIBLE`: the
     whitespace `str.strip()` removes, and zero-width spaces, joiners, BOMs, fillers, U+2800...): what a pasted value

@@ -90,6 +90,11 @@ class TestShopName:
     def test_accepted(self, raw: str) -> None:
         assert parse_shop_name(raw) == raw.strip()
 
+    @pytest.mark.parametrize("raw", ["Maple\u2800", "\u2800Maple", " \u2800 Maple\u2800 \u3000", "\u2800\u2800Maple"])
+    def test_a_braille_blank_at_either_end_is_trimmed_as_a_space_is(self, raw: str) -> None:
+        # (review63 F6: "Maple" + U+2800 was accepted beside "Maple", two names a picker shows alike)
+        assert parse_shop_name(raw) == "Maple"
+
 
 class TestConsentOutcome:
     def test_local_shop_in_chosen_region(self) -> None:
