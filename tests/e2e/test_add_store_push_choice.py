@@ -67,7 +67,9 @@ def test_a_shop_added_with_push_off_keeps_its_tiktok_stock_until_push_is_turned_
     second = add_store(app, "my-local", "MY", "MY", pushEnabled=False)
     assert second["alreadyConnected"] is False
     assert second["shop"]["inventoryPolicy"] == {"pushEnabled": False}
-    app.wait_for_idle_sync()
+    # (every push that runs has ended, the US shop's its joins made due included: a push of MY's, were it sent, had
+    # time to reach TikTok before it is counted; `wait_for_idle_sync` left the pushes running)
+    app.wait_for_settled()
 
     # then its SKUs joined the US items, their products are due a push, and no push reached TikTok
     my_id = second["shop"]["id"]
