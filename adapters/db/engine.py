@@ -60,6 +60,40 @@ def sqlite_database_file(url: str) -> Path | None:
     return Path(name) if name not in ("", ":memory:") else None
 
 
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def make_sqlite_file_private(url: str) -> dict[str, int]:
+    """The SQLite database a URL names made unreadable to other local users: created empty with mode 0600 when
+    missing and its directory exists (SQLite takes an empty file for a new database, and makes its `-wal` and `-shm`
+    files with the database file's mode), and an existing one of this user's (or its `-wal`, `-shm`, `-journal`) open
+    to every user stripped of the others' bits (0644 -> 0640: group bits stay the operator's, as the data directory's
+    do). Returns the files changed, path -> the mode they had, for the caller's WARNING; {} for PostgreSQL, a missing
+    directory (the open that follows says why) or nothing to change. Another user's file is left as it is.
+
+    Why (tryout63 F1): the data directory is made private (0700), but a database `SHOPBRIDGE_DATABASE_URL` puts
+    elsewhere (the README's `/srv/shopbridge.db`) was made by SQLite with the umask's 0644, its WAL likewise: every
+    local user could read buyers' names and addresses, orders and the tokens' ciphertexts."""
+    path = sqlite_database_file(url)
+    if path is None or not path.parent.is_dir():
+        return {}
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:  # there already; or a directory it cannot be made in, which the open that follows explains
+        pass
+    changed: dict[str, int] = {}
+    for suffix in SQLITE_COMPANIONS:
+        file = f"{path}{suffix}"
+        try:
+            found = os.stat(file)
+            if found.st_uid == os.geteuid() and found.st_mode & 0o007:
+                os.chmod(file, found.st_mode & 0o770)
+                changed[file] = found.st_mode & 0o7777
+        except OSError:  # gone meanwhile, or a read-only file system: nothing this process can change
+            continue
+    return changed
+
+
 class SqliteFile:
     """The SQLite file a `Database` opened, told apart from whatever its path names later.
 

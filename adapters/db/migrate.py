@@ -13,6 +13,7 @@ transaction rolled back (on PostgreSQL nothing changed; SQLite's DDL is not tran
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from adapters import postgres_url
+from adapters.db.engine import make_sqlite_file_private
 from adapters.text import shown_path
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -101,6 +103,7 @@ def upgrade(
     """Apply the migrations up to `revision`. A database at a revision this code does not know is left alone
     (`newer`): a later release migrated it, and this release runs on that schema (README, rolling deploys).
     `MigrationLockTimeoutError` when a lock was not granted within `lock_timeout_seconds`."""
+    _private_sqlite_file(database_url)
     config = alembic_config(database_url, lock_timeout_seconds)
     config.attributes["leave_newer_alone"] = True
     try:
@@ -172,6 +175,16 @@ def schema_position(revisions: Collection[str], head: str | None, known: Collect
     return SchemaPosition.BEHIND
 
 
+def _private_sqlite_file(database_url: str) -> None:
+    """`adapters.db.engine.make_sqlite_file_private`, one WARNING line per file whose mode it changed (tryout63 F1)."""
+    for file, mode in make_sqlite_file_private(database_url).items():
+        logging.getLogger("shopbridge").warning(
+            "the SQLite file %s was readable by other local users (mode %04o; it holds buyers' names and addresses "
+            "and the tokens' ciphertexts): made it %04o",
+            file, mode, mode & 0o770,
+        )  # fmt: skip
+
+
 def open_sqlite(database_url: str) -> None:
     """Open a SQLite database's file (creating it when missing, as the server would) and read its header, then close
     it. Raises `sqlalchemy.exc.DBAPIError` for a file that cannot be opened or created (SQLITE_CANTOPEN: a missing
@@ -179,6 +192,7 @@ def open_sqlite(database_url: str) -> None:
     does. A PostgreSQL URL is not touched (one down at start is an outage the server reports and outlives)."""
     if not sync_url(database_url).startswith("sqlite"):
         return
+    _private_sqlite_file(database_url)
     engine = create_engine(sync_url(database_url), poolclass=NullPool)
     try:
         with _sqlite_file_explained(database_url), engine.connect() as connection:
