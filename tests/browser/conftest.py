@@ -5,7 +5,8 @@ Playwright's own browser builds are never downloaded: the tests launch `/usr/bin
 The servers use SQLite only: the console adds nothing database-specific to what tests/e2e covers on both.
 
 Fixtures:
-    browser     (module) a headless Chromium
+    browser     (package) a headless Chromium, launched once for the browser tests a worker runs in a row (`make
+                test` gives them all to one worker: tests/fixtures/scheduling.py)
     new_page    `new_page(**context_options)`: a fresh page (its own context: cookies and sessionStorage) with
                 15 s timeouts; errors thrown in any of them, and any Content-Security-Policy violation they log
                 (`gql.console.CONTENT_SECURITY_POLICY`: a script, style or connection it refused), fail the test
@@ -74,8 +75,14 @@ def database_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the tests of this package a worker runs in a row: pytest tears it down (Playwright's driver
+    and its event loop with it) before the worker runs a test from elsewhere. Playwright's sync API keeps its event
+    loop set as the main thread's running loop while it is started, so an asyncio test of the same worker (pytest-
+    asyncio, tests/e2e, tests/integration) fails under it ("Cannot run the event loop while another loop is
+    running"): a session-scoped browser was refused for that (speed62). What a test changes stays in its own
+    browser context (`new_page`), closed after it, as when the browser was module-scoped."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"the browser tests need Debian's chromium at {CHROMIUM}: run `make test` (its set-up installs it as "
