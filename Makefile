@@ -35,6 +35,8 @@ servers:
 # it in this one process (pdb, print). More pytest options go in PYTEST_ARGS, e.g.
 #   make test TEST_WORKERS=0 SEED=1234 PYTEST_ARGS='tests/e2e/test_webhooks.py -x'
 # (the seed goes in SEED: a --randomly-seed in PYTEST_ARGS would come after make's own, and the last one wins)
+# `--dist loadgroup`: each free worker takes the next test, as with xdist's `load`, but tests/browser's tests go to one
+# worker together (tests/fixtures/scheduling.py), so the run launches Chromium once.
 TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
 # pytest-randomly's seed for the run's order: drawn here and shown in the command line below (`-q` hides pytest's
@@ -48,7 +50,7 @@ test: $(STAMP) servers
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --randomly-seed=$(SEED) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --randomly-seed=$(SEED) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

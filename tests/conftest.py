@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.sync",
     "tests.fixtures.app",
+    "tests.fixtures.scheduling",
 ]
 
 # pytest's temporary directories (`tmp_path`: the tests' SQLite databases, the served apps' and CLI runs' data
