@@ -573,6 +573,12 @@ sku_links = Table(
     Column("moved_hold_since", UTCDateTime),
     Column("moved_hold_ingested_at_push", Integer),
     Column("moved_hold_sold_before", UTCDateTime),
+    # A moved hold of two items, the parts of the split hold the move left (migration 0063, review62 R1's read
+    # variant: the smaller part was dropped): of `moved_hold_quantity`, the units of `moved_hold_item_id` not applied
+    # yet, the rest of `moved_hold_rest_item_id` (`domain.inventory.links.hold_parts`, as `held_item_quantity`;
+    # null: the whole moved hold is `moved_hold_item_id`'s).
+    Column("moved_hold_item_quantity", Integer),
+    Column("moved_hold_rest_item_id", ID),
     # A link whose shop's TikTok stock seeded its item, or that joined one from its product page (0019), never pushed
     # since (migration 0018): TikTok's available right after the link as the pool counts it (seeding: the item's
     # `available` once the link's waiting lines applied; joining: `baseline_read_at`), the
@@ -634,6 +640,14 @@ sku_links = Table(
         "held_rest_item_id",
         sqlite_where=text("held_item_quantity IS NOT NULL"),
         postgresql_where=text("held_item_quantity IS NOT NULL"),
+    ),
+    # The links whose moved hold is split between two items (migration 0063): the other part's arm of
+    # `_held_elsewhere`. Partial: rarer still.
+    Index(
+        None,
+        "moved_hold_rest_item_id",
+        sqlite_where=text("moved_hold_item_quantity IS NOT NULL"),
+        postgresql_where=text("moved_hold_item_quantity IS NOT NULL"),
     ),
 )
 

@@ -396,7 +396,9 @@ def hold_parts(
     `rest_item`: all `held_item`'s. So the units applied since the push that are not `held_item`'s come off the
     rest, and `held_item` keeps min(`held_item_quantity`, `units`). (review61 F2: CAP's 3 carried and HAT's 2 held
     anew by HAT's push were all labelled HAT, and a link back to CAP kept none of CAP's; review62 R2: CAP's sale
-    ingested first, the 2 left were taken as CAP's, the newer part first, and HAT's other shops sold them again.)"""
+    ingested first, the 2 left were taken as CAP's, the newer part first, and HAT's other shops sold them again.)
+    A link's moved hold of two items is read by the same rule (`moved_hold_item_quantity`, `moved_hold_rest_item_id`,
+    migration 0063: the parts of a split hold a hand move left unseen; review62 R1's read variant)."""
     if units <= 0:
         return {}
     if held_item_quantity is None or rest_item is None or rest_item == held_item or held_item_quantity >= units:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from tests.e2e.fence_given import SYNC_START, PushedSku, pushed_sku, second_after
 from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP
 from tests.e2e.test_inventory_fence_carried_hold import _link, _on_hand, _sell
@@ -179,3 +181,36 @@ def test_an_item_an_unseen_sale_is_held_for_is_deleted_only_once_the_sale_is_rea
     app.wait_for_idle_sync()
     assert app.graphql(DELETE, {"id": cap_id}, "m1")["inventoryItemDelete"]["userErrors"] == []
     assert [row["state"] for row in app.rows("SELECT state FROM order_line_stock")] == ["DEDUCTED"] * 3
+
+
+def _read_then_link(app: ShopbridgeServer, given: _Split, seller_sku: str) -> None:
+    """A products read of Maple (its stock read after the last push: the move's fence starts anew from it), then the
+    SKU linked by hand to `seller_sku`'s item and that item's push."""
+    second_after(time.time())
+    started = app.graphql(SYNC_START, {"input": {"shopId": given.cap.shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+    assert started["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+    second_after(time.time())
+    before = _link(app, given.cap)["pushed_at"]
+    to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items[seller_sku]["id"]}
+    assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []
+    wait_until(lambda: _link(app, given.cap)["pushed_at"] not in (None, before), what=f"{seller_sku}'s push")
+    app.wait_for_idle_sync()
+
+
+@pytest.mark.parametrize("back", [False, True], ids=["to-SOCK", "to-SOCK-and-back"])
+def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_item(
+    app_factory: Callable[..., ShopbridgeServer], back: bool
+) -> None:
+    """review62 R1's read variant: a products read, then the SKU linked on to SOCK: the fence starts anew and the
+    hold's units of other items become the link's moved hold, which kept one item (CAP's 3, the larger part) and
+    dropped HAT's 2: Desert showed HAT 51 where its shelf had 49, and the delete left HAT 51 for good. `back`: then
+    a read and the link straight back to CAP (A->B->C->A): CAP's part is held again, HAT's stays moved."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app)
+    # when the merchant links the SKU on to SOCK after a products read (and, `back`, back to CAP after another)
+    _read_then_link(app, given, "R62-SOCK")
+    if back:
+        _read_then_link(app, given, "R62-CAP")
+    # then Desert and the delete take each part off its own item
+    assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))

@@ -28,7 +28,14 @@ async def test_the_holds_of_an_items_other_links_are_looked_up_by_index_not_scan
     plan = await plan_of(database, statement, SCANS_AND_JOINS)
     # then the holders (`held_by`) are found through each arm's index, and never by a scan of the links
     text = "\n".join(plan)
-    for index in ("inventory_item_id", "unlinked_item_id", "held_item_id", "moved_hold_item_id", "held_rest_item_id"):
+    for index in (
+        "inventory_item_id",
+        "unlinked_item_id",
+        "held_item_id",
+        "moved_hold_item_id",
+        "held_rest_item_id",
+        "moved_hold_rest_item_id",
+    ):
         assert f"ix_sku_links_{index}" in text, plan
     scans = [line for line in plan if re.search(r"\bSCAN held_by\b|Seq Scan on sku_links held_by", line)]
     assert not scans, plan

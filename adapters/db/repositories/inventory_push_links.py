@@ -544,7 +544,8 @@ def _held_elsewhere() -> Any:
     moved its SKU from by hand, made under it and not ingested) counts for that item (`moved_hold_item_id`; fence61:
     it counted nowhere, and from the move to the sale's ingestion the item's other shops were pushed its units
     again). On the item of the link's own hold too, the larger of the two counts, as a shop's delete takes them
-    (`ledger._sold_unseen`: both measure TikTok's fall of the same SKU)."""
+    (`ledger._sold_unseen`: both measure TikTok's fall of the same SKU). A moved hold of two items (migration 0063,
+    the parts of a split hold the move left) counts each part for its item (`hold_parts`)."""
     holding = _holds_elsewhere()
     return holding.holders.add_columns(func.coalesce(func.sum(holding.standing), 0)).scalar_subquery()
 
@@ -584,13 +585,20 @@ def _holds_elsewhere() -> _Holding:
         return quantity - case((applied > 0, applied), else_=0)
 
     own = and_(other.c.held_quantity > 0, other.c.held_since >= bindparam("holds_since"))
-    moved = and_(
-        other.c.moved_hold_item_id == item,
-        other.c.moved_hold_quantity > 0,
-        other.c.moved_hold_since >= bindparam("holds_since"),
-    )
+    moved_standing = and_(other.c.moved_hold_quantity > 0, other.c.moved_hold_since >= bindparam("holds_since"))
+    # (a moved hold of two items, migration 0063: its item's part and the rest's, each the arm of an index of its own,
+    # told apart as the own hold's split is, `domain.inventory.links.hold_parts`)
+    moved_split = other.c.moved_hold_item_quantity
+    moved_rest = and_(moved_split.is_not(None), other.c.moved_hold_rest_item_id == item, moved_standing)
+    moved = or_(and_(other.c.moved_hold_item_id == item, moved_standing), moved_rest)
     held_units = left(other.c.held_quantity, other.c.ingested_at_push)
-    moved_units = left(other.c.moved_hold_quantity, other.c.moved_hold_ingested_at_push)
+    moved_all = left(other.c.moved_hold_quantity, other.c.moved_hold_ingested_at_push)
+    moved_part = case((moved_split < moved_all, moved_split), else_=moved_all)
+    moved_units = case(
+        (and_(moved_split.is_not(None), other.c.moved_hold_item_id == item), moved_part),
+        (and_(moved_split.is_not(None), other.c.moved_hold_rest_item_id == item), moved_all - moved_part),
+        else_=moved_all,
+    )
     # (one OR arm per index: an AND inside an arm's OR is not split into index lookups by PostgreSQL's planner)
     arms = [and_(arm, own) for arm in _hold_is_of(other.c, item)]
     # A hold a push restarted carrying another item's units (`held_item_quantity`, migration 0059, review61 F2:

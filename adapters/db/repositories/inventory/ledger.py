@@ -1119,26 +1119,38 @@ async def _counted_before_push(
     its part of that item has those units taken off the part (`domain.inventory.links.held_part_applied`, in SQL
     with the row as the UPDATE finds it), so the units still held are told by item, not by the newer part first
     (review62 R2: CAP's sale ingested before HAT's left HAT's 2 units held as CAP's, and HAT's other shops sold them
-    again). One read of the batch's SKUs' split links (rare: the partial index's rows), one UPDATE per link found."""
+    again). So does a moved hold split between two items (`moved_hold_item_quantity`, migration 0063), by the same
+    rule. One read of the batch's SKUs' split links (rare: the partial indexes' rows), one UPDATE per part found."""
     links = sku_links.c
     split: dict[str, int] = {}  # Shopbridge SKU id -> units of its split hold's item applied now
+    moved_split: dict[str, tuple[str, int]] = {}  # ... -> (its split moved hold's item, units of it applied now)
     if applied:
-        query = select(links.sku_id, links.tiktok_sku_id, links.held_item_id).where(
-            links.shop_id == shop_id, links.held_item_quantity.is_not(None),
+        query = select(links.sku_id, links.tiktok_sku_id, links.held_item_id, links.moved_hold_item_id).where(
+            links.shop_id == shop_id,
+            or_(links.held_item_quantity.is_not(None), links.moved_hold_item_quantity.is_not(None)),
             among(links.tiktok_sku_id, sorted({sku for sku, _ in applied}), dialect_of(session)),
         )  # fmt: skip
         for row in await session.execute(query):
             if units := applied.get((row.tiktok_sku_id, row.held_item_id), 0):
                 split[row.sku_id] = units
+            if row.moved_hold_item_id and (units := applied.get((row.tiktok_sku_id, row.moved_hold_item_id), 0)):
+                moved_split[row.sku_id] = (row.moved_hold_item_id, units)
     # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
     # them by TikTok SKU id, one pass per count
-    await lock_links(session, shop_id, split, tiktok_sku_ids={*seeded, *(released or {})})
+    await lock_links(session, shop_id, {*split, *moved_split}, tiktok_sku_ids={*seeded, *(released or {})})
     part = links.held_item_quantity
     for sku_id, units in sorted(split.items()):  # (`held_part_applied`)
         await session.execute(
             update(sku_links)
             .where(links.sku_id == sku_id, part.is_not(None))
             .values(held_item_quantity=case((part > units, part - units), else_=0))
+        )
+    moved_part = links.moved_hold_item_quantity
+    for sku_id, (item_id, units) in sorted(moved_split.items()):  # (`held_part_applied`, the moved hold's item read)
+        await session.execute(
+            update(sku_links)
+            .where(links.sku_id == sku_id, moved_part.is_not(None), links.moved_hold_item_id == item_id)
+            .values(moved_hold_item_quantity=case((moved_part > units, moved_part - units), else_=0))
         )
     postgres = dialect_of(session) == "postgresql"
     for count, units_of in ((links.ingested_at_push, seeded), (links.released_at_push, released or {})):
@@ -1771,10 +1783,16 @@ async def release_shop(
     remembered = select(sku_links.c.unlinked_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, holds_remembered(sku_links.c)
     )
-    # (and those its links' moved holds count for, the items they were made under that still exist: review60 F3)
+    # (and those its links' moved holds count for, the items they were made under that still exist: review60 F3;
+    # the other part's of one split between two items, migration 0063)
     moved = (
         select(sku_links.c.moved_hold_item_id)
         .join(inventory_items, inventory_items.c.id == sku_links.c.moved_hold_item_id)
+        .where(sku_links.c.shop_id == shop_id, sku_links.c.moved_hold_quantity > 0)
+    )
+    moved_rest = (
+        select(sku_links.c.moved_hold_rest_item_id)
+        .join(inventory_items, inventory_items.c.id == sku_links.c.moved_hold_rest_item_id)
         .where(sku_links.c.shop_id == shop_id, sku_links.c.moved_hold_quantity > 0)
     )
     # (and those its holds recorded, the items their sales were made under that still exist, `hold_item`: a SKU
@@ -1792,7 +1810,7 @@ async def release_shop(
             sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.held_item_quantity.is_not(None)
         )
     )
-    found = await session.execute(held.union(linked, remembered, moved, recorded, split))
+    found = await session.execute(held.union(linked, remembered, moved, moved_rest, recorded, split))
     touched = {i for i in found.scalars() if i is not None}
     # (and, when kept, those its links left without an item remember: `_record_links` keeps a period naming each, a
     # row whose foreign key takes a share lock on the item, which must not come out of id order)
@@ -1860,6 +1878,7 @@ async def _sold_unseen(
     links, units, moved_to = sku_links.c, sku_ledger_units.c, inventory_items.alias("moved_hold_item")
     held_on = inventory_items.alias("held_item")  # (no foreign key: an item removed since is read as gone)
     rest_on = inventory_items.alias("rest_item")  # (a split hold's other part: `held_rest_item_id`'s, 0059, 0062)
+    moved_rest_on = inventory_items.alias("moved_rest_item")  # (a split moved hold's: `moved_hold_rest_item_id`, 0063)
     query = (
         select(
             links.state, links.inventory_item_id, links.unlinked_item_id, links.source, links.held_quantity,
@@ -1867,6 +1886,7 @@ async def _sold_unseen(
             links.unlinked_at, moved_to.c.id.label("moved_item_id"), links.moved_hold_quantity, links.moved_hold_since,
             links.moved_hold_ingested_at_push, links.moved_hold_sold_before, links.held_item_id,
             held_on.c.id.label("held_item_found"), links.held_item_quantity, rest_on.c.id.label("rest_item_found"),
+            links.moved_hold_item_quantity, moved_rest_on.c.id.label("moved_rest_found"),
         )
         .select_from(
             sku_links.outerjoin(
@@ -1874,6 +1894,7 @@ async def _sold_unseen(
             ).outerjoin(moved_to, moved_to.c.id == links.moved_hold_item_id)
             .outerjoin(held_on, held_on.c.id == links.held_item_id)
             .outerjoin(rest_on, rest_on.c.id == links.held_rest_item_id)
+            .outerjoin(moved_rest_on, moved_rest_on.c.id == links.moved_hold_rest_item_id)
         )
         .where(links.shop_id == shop_id, or_(links.held_quantity > 0, links.moved_hold_quantity > 0))
     )  # fmt: skip
@@ -1894,13 +1915,21 @@ async def _sold_unseen(
             None if row.moved_hold_ingested_at_push is None else (row.ingested or 0) - row.moved_hold_ingested_at_push
         )
         moved = standing_units(row.moved_hold_quantity, row.moved_hold_since, moved_since, now, hold_horizon)
-        if row.moved_item_id is not None and row.moved_item_id in parts:
-            parts[row.moved_item_id], moved = max(parts[row.moved_item_id], moved), 0
+        # (a moved hold of two items, the parts of a split hold the move left: each off its own item, migration 0063;
+        # an item gone since keeps nothing of it to take off)
+        moved_rest = row.moved_rest_found if row.moved_hold_item_quantity is not None else None
+        moved_parts = hold_parts(moved, row.moved_item_id, row.moved_hold_item_quantity, moved_rest)
+        moved_parts.pop(None, None)
+        for moved_item, moved_units in list(moved_parts.items()):
+            if moved_item in parts:
+                parts[moved_item] = max(parts[moved_item], moved_units)
+                del moved_parts[moved_item]
         for part_item, units_held in sorted(parts.items(), key=lambda part: str(part[0])):
             if part_item is not None and units_held > 0:
                 standing.append((row.tiktok_sku_id, part_item, units_held, row.pushed_at or now))
-        if row.moved_item_id is not None and moved > 0:
-            standing.append((row.tiktok_sku_id, row.moved_item_id, moved, row.moved_hold_sold_before or now))
+        for moved_item, moved_units in sorted(moved_parts.items(), key=lambda part: str(part[0])):
+            if moved_item is not None and moved_units > 0:
+                standing.append((row.tiktok_sku_id, moved_item, moved_units, row.moved_hold_sold_before or now))
     return standing
 
 

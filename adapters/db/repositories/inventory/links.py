@@ -414,7 +414,8 @@ async def _fence_anew(session: AsyncSession, sku_id: str, read_at: datetime, lef
 # A link with no moved hold (`_hold_again`)
 _MOVED_HOLD_FORGOTTEN: dict[str, Any] = {
     "moved_hold_item_id": None, "moved_hold_quantity": 0, "moved_hold_since": None,
-    "moved_hold_ingested_at_push": None, "moved_hold_sold_before": None,
+    "moved_hold_ingested_at_push": None, "moved_hold_sold_before": None, "moved_hold_item_quantity": None,
+    "moved_hold_rest_item_id": None,
 }  # fmt: skip
 
 
@@ -423,19 +424,23 @@ class _MovedHold:
     """The units of a link's old item sold at TikTok and not ingested when the merchant moved its SKU elsewhere by
     hand (`_left_by_move`): the item, the units, since when held (UTC), the shop's running count of the SKU then
     (`sku_ledger_units.ingested`: what it gains since replaces them, as for a hold) and the time they were sold
-    before (the read's)."""
+    before (the read's). Of two items when the move left a split hold's two parts (migration 0063): `item_units` of
+    `units` are `item_id`'s, the rest `rest_item_id`'s (`hold_parts`; None, None: all `item_id`'s)."""
 
     item_id: str
     units: int
     since: datetime
     ingested: int
     sold_before: datetime
+    item_units: int | None = None
+    rest_item_id: str | None = None
 
     def values(self) -> dict[str, Any]:
-        """`sku_links.moved_hold_*` (migration 0054)."""
+        """`sku_links.moved_hold_*` (migrations 0054, 0063)."""
         return {
             "moved_hold_item_id": self.item_id, "moved_hold_quantity": self.units, "moved_hold_since": self.since,
             "moved_hold_ingested_at_push": self.ingested, "moved_hold_sold_before": self.sold_before,
+            "moved_hold_item_quantity": self.item_units, "moved_hold_rest_item_id": self.rest_item_id,
         }  # fmt: skip
 
 
@@ -470,9 +475,13 @@ async def _left_by_move(
     `standing_units` does) are of the hold's item (`_held_for`), the rest, a sale its push never saw, of the record's
     item (`_pushed_for`; review60 F2's move and back: CAP pushed 20, a sale of 3 unseen, read 17, linked to NEW,
     then back to CAP, whose push wrote 20). Those of `item_id` stay as the link's hold (`kept`); those of another
-    item are its moved hold (review60 F3), one item per link: the one with more units (the hold's on a tie).
-    Held since the push's hold began (the hold's units), else since the read; without the push's running count
-    (pushed before migration 0011), the recorded hold alone. None without a push record."""
+    item are its moved hold (review60 F3): of one item, or of two (migration 0063: a split hold's two parts moved to a
+    third item; review62 R1's read variant, the one-item moved hold dropped HAT's 2 and HAT's other shops sold them
+    again), the one with more units (the hold's on a tie) its `moved_hold_item_id` with its units, the other its
+    rest (`hold_parts`). Three items (a split carried under a third item's push that then sold unseen too, moved to a
+    fourth) keep the two with more units. Held since the push's hold began (the hold's units), else since the read;
+    without the push's running count (pushed before migration 0011), the recorded hold alone. None without a push
+    record."""
     if previous.pushed_quantity is None:
         return None
     ingested, released = await _running_units(session, previous.shop_id, previous.tiktok_sku_id)
@@ -494,10 +503,20 @@ async def _left_by_move(
     units = {item: n for item, n in by_item.items() if item is not None and item != item_id}
     if not units:
         return _LeftByMove(kept, None, item_id)
-    moved_item = max(units, key=lambda item: (units[item], item == held_item))
+    moved_item, *rest = sorted(units, key=lambda item: (units[item], item == held_item), reverse=True)
     held_since = previous.held_since if held > 0 and previous.held_since is not None else None
     since = held_since if moved_item in held_parts and held_since is not None else read_at
-    return _LeftByMove(kept, _MovedHold(moved_item, units[moved_item], since, ingested, read_at), item_id)
+    if not rest:
+        return _LeftByMove(kept, _MovedHold(moved_item, units[moved_item], since, ingested, read_at), item_id)
+    # (two items: the larger part is the moved hold's item, the other its rest; held since the later of the two
+    # starts, the read's when a part is a sale the push never saw: neither part is let go before its own horizon)
+    rest_item = rest[0]
+    if rest_item not in held_parts or held_since is None:
+        since = read_at
+    moved = _MovedHold(
+        moved_item, units[moved_item] + units[rest_item], since, ingested, read_at, units[moved_item], rest_item
+    )
+    return _LeftByMove(kept, moved, item_id)
 
 
 async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id: str) -> None:
@@ -508,8 +527,11 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
     (not ingested), and the link's baseline (the other item's push, or a read) already left them out: without the
     hold, its push put them back on sale (review60 F2's move and back: 20 where the shelf had 17). The hold's
     horizon applies as to any hold (`carried_hold`, from `moved_hold_since`); the hold is then of that item
-    (`held_item_id`). Two statements at most."""
-    if previous.moved_hold_item_id != item_id or previous.moved_hold_quantity <= 0:
+    (`held_item_id`). A moved hold of two items (migration 0063) gives the link that item's part (`hold_parts`) and
+    keeps the other part as its moved hold, of that item alone, counted from the link's fence count (A->B->C->A:
+    CAP's 3 held again by CAP's link, HAT's 2 still HAT's). Two statements at most."""
+    parts = (previous.moved_hold_item_id, previous.moved_hold_rest_item_id)
+    if item_id not in parts or previous.moved_hold_quantity <= 0:
         return
     links = sku_links.c
     now = (
@@ -522,7 +544,11 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
         if now.ingested_at_push is None or previous.moved_hold_ingested_at_push is None
         else max(0, now.ingested_at_push - previous.moved_hold_ingested_at_push)
     )
-    units = max(0, previous.moved_hold_quantity - applied)
+    standing = max(0, previous.moved_hold_quantity - applied)
+    by_item = hold_parts(
+        standing, previous.moved_hold_item_id, previous.moved_hold_item_quantity, previous.moved_hold_rest_item_id
+    )
+    units = by_item.get(item_id, 0)
     since = previous.moved_hold_since
     if now.held_quantity > 0 and now.held_since is not None and (since is None or now.held_since < since):
         since = now.held_since
@@ -537,8 +563,26 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
                 held_rest_item_id=None,
             )
         )
-    again = update(sku_links).where(links.sku_id == sku_id, links.moved_hold_item_id == item_id)
-    await session.execute(again.values(**_MOVED_HOLD_FORGOTTEN))
+    # (the moved hold as `previous` read it: this change kept no other one, `_fence_anew`)
+    again = update(sku_links).where(
+        links.sku_id == sku_id,
+        links.moved_hold_item_id == previous.moved_hold_item_id,
+        links.moved_hold_quantity == previous.moved_hold_quantity,
+    )
+    other = next((item for item in by_item if item != item_id), None)
+    if other is None:
+        await session.execute(again.values(**_MOVED_HOLD_FORGOTTEN))
+        return
+    counted = now.ingested_at_push if applied else previous.moved_hold_ingested_at_push
+    await session.execute(
+        again.values(
+            moved_hold_item_id=other,
+            moved_hold_quantity=by_item[other],
+            moved_hold_ingested_at_push=counted,
+            moved_hold_item_quantity=None,
+            moved_hold_rest_item_id=None,
+        )
+    )
 
 
 def _running_units_now() -> dict[str, Any]:
@@ -696,10 +740,11 @@ def _held_for(previous: Any | None) -> str | None:
 
 
 def _hold_items(previous: Any) -> set[str]:
-    """The items a stored link's holds belong to (its own, `_held_for`; its moved hold's, `moved_hold_item_id`) and
+    """The items a stored link's holds belong to (its own, `_held_for`; its moved hold's, `moved_hold_item_id` and
+    its rest's, `moved_hold_rest_item_id`) and
     its push record's (`_pushed_for`: a hold begun at its next push is of it)."""
-    moved = previous.moved_hold_item_id if previous.moved_hold_quantity > 0 else None
-    return {item for item in (_held_for(previous), _pushed_for(previous), moved) if item is not None}
+    moved = (previous.moved_hold_item_id, previous.moved_hold_rest_item_id) if previous.moved_hold_quantity > 0 else ()
+    return {item for item in (_held_for(previous), _pushed_for(previous), *moved) if item is not None}
 
 
 def _kept(previous: Any, item_id: str | None, now: datetime) -> tuple[_Remembered, datetime | None]:

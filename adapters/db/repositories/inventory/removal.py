@@ -51,7 +51,8 @@ async def _held_for(
     hold's parts) and its moved hold (`moved_hold_*`), each standing as a shop's delete takes it off
     (`domain.inventory_push.standing_units`: within `horizon` of its start, less the units the ledger applied for
     its SKU since). The candidate links through the indexes of `held_item_id`, a split's other part
-    (`held_rest_item_id`), `unlinked_item_id` and `moved_hold_item_id` (migrations 0058, 0062); one statement."""
+    (`held_rest_item_id`), `unlinked_item_id`, `moved_hold_item_id` and a split moved hold's other part
+    (`moved_hold_rest_item_id`) (migrations 0058, 0062, 0063); one statement."""
     links, units = sku_links.c, sku_ledger_units.c
     since = now - horizon
     own = and_(links.held_quantity > 0, links.held_since >= since)
@@ -60,7 +61,8 @@ async def _held_for(
             links.held_quantity, links.held_since, links.held_item_id, links.held_item_quantity,
             links.held_rest_item_id, links.state, links.inventory_item_id, links.unlinked_item_id, links.source,
             links.unlinked_at, links.ingested_at_push, links.moved_hold_item_id, links.moved_hold_quantity,
-            links.moved_hold_since, links.moved_hold_ingested_at_push, units.ingested,
+            links.moved_hold_since, links.moved_hold_ingested_at_push, units.ingested, links.moved_hold_item_quantity,
+            links.moved_hold_rest_item_id,
         )
         .select_from(
             sku_links.outerjoin(
@@ -74,6 +76,8 @@ async def _held_for(
                 and_(links.unlinked_item_id == item_id, links.held_item_id.is_(None), own),
                 and_(links.moved_hold_item_id == item_id, links.moved_hold_quantity > 0,
                      links.moved_hold_since >= since),
+                and_(links.moved_hold_rest_item_id == item_id, links.moved_hold_item_quantity.is_not(None),
+                     links.moved_hold_quantity > 0, links.moved_hold_since >= since),
             )
         )
     )  # fmt: skip
@@ -90,9 +94,12 @@ async def _held_for(
         part = hold_parts(standing, of_hold, row.held_item_quantity, rest).get(item_id, 0)
         if part:
             held, ends = held + part, [row.held_since + horizon]
-        if row.moved_hold_item_id == item_id:
+        moved_rest = row.moved_hold_rest_item_id if row.moved_hold_item_quantity is not None else None
+        if item_id in (row.moved_hold_item_id, moved_rest):
             moved_applied = None if row.moved_hold_ingested_at_push is None else count - row.moved_hold_ingested_at_push
-            moved = standing_units(row.moved_hold_quantity, row.moved_hold_since, moved_applied, now, horizon)
+            moved_all = standing_units(row.moved_hold_quantity, row.moved_hold_since, moved_applied, now, horizon)
+            moved_parts = hold_parts(moved_all, row.moved_hold_item_id, row.moved_hold_item_quantity, moved_rest)
+            moved = moved_parts.get(item_id, 0)
             if moved > part:  # (the same unseen sale measured twice, the larger stands: as a shop's delete takes it)
                 held, ends = held - part + moved, [*ends, row.moved_hold_since + horizon]
         until = max([*ends, *([] if until is None else [until])], default=None)
