@@ -198,19 +198,26 @@ def _read_then_link(app: ShopbridgeServer, given: _Split, seller_sku: str) -> No
     app.wait_for_idle_sync()
 
 
-@pytest.mark.parametrize("back", [False, True], ids=["to-SOCK", "to-SOCK-and-back"])
+@pytest.mark.parametrize("back", [False, True], ids=["to-SOCK-CAP-read", "to-SOCK-and-back"])
 def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_item(
     app_factory: Callable[..., ShopbridgeServer], back: bool
 ) -> None:
     """review62 R1's read variant: a products read, then the SKU linked on to SOCK: the fence starts anew and the
     hold's units of other items become the link's moved hold, which kept one item (CAP's 3, the larger part) and
-    dropped HAT's 2: Desert showed HAT 51 where its shelf had 49, and the delete left HAT 51 for good. `back`: then
+    dropped HAT's 2: Desert showed HAT 51 where its shelf had 49, and the delete left HAT 51 for good. Then CAP's sale
+    read while HAT's order is not readable yet (its part of the moved hold applied: HAT's 2 still stand), or (`back`)
     a read and the link straight back to CAP (A->B->C->A): CAP's part is held again, HAT's stays moved."""
     app = app_factory(products=6, orders=0)
     given = _split(app)
-    # when the merchant links the SKU on to SOCK after a products read (and, `back`, back to CAP after another)
+    # when the merchant links the SKU on to SOCK after a products read
     _read_then_link(app, given, "R62-SOCK")
-    if back:
+    if back:  # and back to CAP after another
         _read_then_link(app, given, "R62-CAP")
+    else:  # and an orders sync reads CAP's sale, HAT's order unreadable
+        app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
+        kinds = {"shopId": given.cap.shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": given.window}
+        assert app.graphql(SYNC_START, {"input": kinds}, "m1")["syncStart"]["userErrors"] == []
+        app.wait_for_idle_sync()
+        assert (_on_hand(app, "R62-CAP"), _on_hand(app, "R62-HAT")) == (17, 51)
     # then Desert and the delete take each part off its own item
     assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))
