@@ -412,8 +412,11 @@ def held_part_applied(held_item_quantity: int, applied: int) -> int:
     `applied` more units of its SKU's sales on that item (lines first reserved or deducted on it: the sales the part
     stands for, read at last), never below 0. `hold_parts` then gives the units applied since the push that are not
     that item's to the rest. Written by the order batch that applies them (`ledger._counted_before_push`, in SQL
-    with the row as the UPDATE finds it). (review62 R2: taken off the newer part first by count alone, CAP's 3
-    ingested left the 2 units of HAT's sale standing as CAP's.)"""
+    with the row as the UPDATE finds it). A hold of one recorded item, not split, has its part start at its
+    `held_quantity` the same way: a push in flight that records a split after the batch carries at most that part
+    (split63: CAP's 3 applied between HAT's push's read and its record left the split's CAP part at 3, and HAT's 2
+    units read as CAP's). (review62 R2: taken off the newer part first by count alone, CAP's 3 ingested left the 2
+    units of HAT's sale standing as CAP's.)"""
     return max(0, held_item_quantity - applied)
 
 

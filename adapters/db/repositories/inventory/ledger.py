@@ -1119,30 +1119,40 @@ async def _counted_before_push(
     its part of that item has those units taken off the part (`domain.inventory.links.held_part_applied`, in SQL
     with the row as the UPDATE finds it), so the units still held are told by item, not by the newer part first
     (review62 R2: CAP's sale ingested before HAT's left HAT's 2 units held as CAP's, and HAT's other shops sold them
-    again). So does a moved hold split between two items (`moved_hold_item_quantity`, migration 0063), by the same
-    rule. One read of the batch's SKUs' split links (rare: the partial indexes' rows), one UPDATE per part found."""
+    again). So does a hold of one recorded item (`held_item_id`, not split: its part starts at `held_quantity`): a push
+    that read the pool before this batch and records a split after it carries at most that part
+    (`inventory_push_links._items_of_push`, `coalesce(held_item_quantity, held_quantity)` as the UPDATE finds the
+    row; split63: CAP's 3 applied between HAT's push's read and its record were read as part of the record's CAP
+    part, the 2 units left as CAP's, and a delete took HAT's 2 off CAP). So does a moved hold split between two items
+    (`moved_hold_item_quantity`, migration 0063), by the same rule. Each UPDATE names the item it read (a push that
+    rewrote the hold meanwhile, of another item, keeps its part). One read of the batch's SKUs' links holding for a
+    recorded item (through the (shop, TikTok SKU) index), one UPDATE per part found."""
     links = sku_links.c
-    split: dict[str, int] = {}  # Shopbridge SKU id -> units of its split hold's item applied now
+    split: dict[str, tuple[str, int]] = {}  # Shopbridge SKU id -> (its hold's item, units of it applied now)
     moved_split: dict[str, tuple[str, int]] = {}  # ... -> (its split moved hold's item, units of it applied now)
     if applied:
         query = select(links.sku_id, links.tiktok_sku_id, links.held_item_id, links.moved_hold_item_id).where(
             links.shop_id == shop_id,
-            or_(links.held_item_quantity.is_not(None), links.moved_hold_item_quantity.is_not(None)),
+            or_(
+                links.held_item_quantity.is_not(None),
+                and_(links.held_item_id.is_not(None), links.held_quantity > 0),
+                links.moved_hold_item_quantity.is_not(None),
+            ),
             among(links.tiktok_sku_id, sorted({sku for sku, _ in applied}), dialect_of(session)),
         )  # fmt: skip
         for row in await session.execute(query):
-            if units := applied.get((row.tiktok_sku_id, row.held_item_id), 0):
-                split[row.sku_id] = units
+            if row.held_item_id and (units := applied.get((row.tiktok_sku_id, row.held_item_id), 0)):
+                split[row.sku_id] = (row.held_item_id, units)
             if row.moved_hold_item_id and (units := applied.get((row.tiktok_sku_id, row.moved_hold_item_id), 0)):
                 moved_split[row.sku_id] = (row.moved_hold_item_id, units)
     # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
     # them by TikTok SKU id, one pass per count
     await lock_links(session, shop_id, {*split, *moved_split}, tiktok_sku_ids={*seeded, *(released or {})})
-    part = links.held_item_quantity
-    for sku_id, units in sorted(split.items()):  # (`held_part_applied`)
+    part = func.coalesce(links.held_item_quantity, links.held_quantity)
+    for sku_id, (item_id, units) in sorted(split.items()):  # (`held_part_applied`, the hold's item read)
         await session.execute(
             update(sku_links)
-            .where(links.sku_id == sku_id, part.is_not(None))
+            .where(links.sku_id == sku_id, links.held_item_id == item_id, links.held_quantity > 0)
             .values(held_item_quantity=case((part > units, part - units), else_=0))
         )
     moved_part = links.moved_hold_item_quantity
