@@ -409,8 +409,9 @@ def hold_parts(
 
 def held_part_applied(held_item_quantity: int, applied: int) -> int:
     """The units of a split hold's item (`held_item_quantity`, `hold_parts`) still unseen once the ledger applies
-    `applied` more units of its SKU's sales on that item (lines first reserved or deducted on it: the sales the part
-    stands for, read at last), never below 0. `hold_parts` then gives the units applied since the push that are not
+    `applied` more units of its SKU's sales on that item (lines first reserved or deducted on it, of orders made no
+    later than the push that made or carried the split: the sales the part stands for, read at last; a later sale is
+    none of them, review63 F2), never below 0. `hold_parts` then gives the units applied since the push that are not
     that item's to the rest. Written by the order batch that applies them (`ledger._counted_before_push`, in SQL
     with the row as the UPDATE finds it). A hold of one recorded item, not split, has its part start at its
     `held_quantity` the same way: a push in flight that records a split after the batch carries at most that part

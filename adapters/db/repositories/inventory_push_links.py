@@ -390,7 +390,10 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
     linked on before another products read). Three items (the record's, the pushed item's and the last hold's) are
     told apart the same way: the carried units the last hold's, the new ones the record's (those sold after the hand
     move and before this push are counted as the record's item's, as a hold begun now without a carried part counts
-    them)."""
+    them). A restarted split keeps its parts (`hold_parts` of the carried units), the new units joined to a part of
+    the record's item, else its rest (review63 F2: the SKU linked straight back to CAP, CAP's next sale named all
+    CAP's); two columns hold two items, so a split of two others restarted under a third's record names its rest's
+    units the record's item's (a known limit)."""
     pushed_for = _links.inventory_item_id if item_id is None else literal(item_id, _links.pushed_item_id.type)
     carried_on = and_(
         _links.held_item_id.is_not(None),
@@ -419,23 +422,32 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
     # (the last hold's units of its item: the older part, kept first, at most what is carried)
     last_part = func.coalesce(part, _links.held_quantity)
     carried_part = case((last_part < carried, last_part), else_=literal(carried))
-    # (whatever item the push is for: the new units are the record's item's, sold under it since its push, the
-    # carried ones the last hold's; review62 R0: a link straight back, CAP's push after HAT's record, named all HAT's)
-    split = and_(
-        not_(carried_on),
-        _links.held_item_id.is_not(None),
-        _links.held_item_id != started,
-        carried_part > 0,
-    )
+    # The carried units told apart by the last hold's parts (`hold_parts`: its item's part first, the rest the rest's
+    # item's), the new units the record's item's (review62 R0: a link straight back, CAP's push after HAT's record,
+    # named all HAT's), whatever item the push is for; an item's units kept together: the older item (the part's, or
+    # the rest's once the part is all seen) keeps its part, the other is the rest. review63 F2: the restart made a
+    # split only when the last hold's item was not the record's, so a split whose part is the record's item (the
+    # link straight back: CAP 3, rest HAT 2) restarted by CAP's next sale was named all CAP's, and one carried under
+    # a third item's push named its rest's units that item's even when none was sold under it.
+    restarted = and_(not_(carried_on), _links.held_item_id.is_not(None))
+    two_carried = and_(part.is_not(None), carried_part > 0, carried_part < carried, kept_rest != _links.held_item_id)
+    older = case((carried_part > 0, _links.held_item_id), else_=func.coalesce(kept_rest, started))
+    if held - carried <= 0:  # no new units: the carried ones as they were held
+        older_part = case((two_carried, carried_part), else_=none_units)
+        rest = case((two_carried, kept_rest), else_=none_item)
+    else:
+        older_new = older == started  # (the new units join the older part; else they are the rest, whose carried
+        # units, if of a third item, are named the record's: two columns hold two items, the report of review63 F2)
+        older_part = case(
+            (and_(older_new, two_carried), carried_part + (held - carried)), (older_new, none_units),
+            (two_carried, carried_part), else_=literal(carried),
+        )  # fmt: skip
+        rest = case((and_(older_new, two_carried), kept_rest), (older_new, none_item), else_=started)
     return {
         "pushed_item_id": pushed_for,
-        "held_item_id": case((carried_on, _links.held_item_id), (split, _links.held_item_id), else_=started),
-        "held_item_quantity": case(
-            (carried_on, kept_part), (and_(split, carried_part < held), carried_part), else_=none_units
-        ),
-        "held_rest_item_id": case(
-            (kept_split, kept_rest), (and_(not_(carried_on), split, carried_part < held), started), else_=none_item
-        ),
+        "held_item_id": case((carried_on, _links.held_item_id), (restarted, older), else_=started),
+        "held_item_quantity": case((carried_on, kept_part), (restarted, older_part), else_=none_units),
+        "held_rest_item_id": case((kept_split, kept_rest), (restarted, rest), else_=none_item),
     }
 
 

@@ -330,12 +330,14 @@ async def _apply_chunk(
     unlinked = (None, None, None)
     last_count = _LastCounts(session)
     served: list[LedgerKey] = []  # keys of `deducted` first seen now
+    made_at: dict[LedgerKey, datetime] = {}  # each line's order's `create_time` (`PoolWrite.ingested_by_item`)
     for order_id, status, updated_at, created_at, lines, by_tiktok, shipped_by in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
             wanted = line_effect(status, line_status, by_tiktok, package_status)
             if wanted is None:
                 continue  # neither the line's status nor the order's is one this version knows: nothing yet
             key: LedgerKey = (order_id, line_id, component)
+            made_at[key] = created_at
             current = stored.get(key)
             item_id, counted_at, linked_at = links.get(sku_id, unlinked)
             was_linked_to, by_import, before_unlink = None, False, False
@@ -502,7 +504,8 @@ async def _apply_chunk(
         await _forget_deducted(session, merchant_id, came_back, served)
     if unseen is not None:
         await unseen.save(session)
-    applied = write.ingested_by_item()  # (sales applied now: a split hold's part of their item is seen, review62 R2)
+    # (sales applied now: a split hold's part of their item is seen, review62 R2, if made before its push, review63 F2)
+    applied = write.ingested_by_item(made_at)
     if seeded or released_early or applied:  # before `flush` marks the outbox: a push writes links then the outbox
         await _counted_before_push(session, shop_id, seeded, released_early, applied)
     return await write.flush(session)
@@ -1094,7 +1097,7 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
 
 async def _counted_before_push(
     session: AsyncSession, shop_id: str, seeded: Mapping[str, int], released: Mapping[str, int] | None = None,
-    applied: Mapping[tuple[str, str], int] | None = None,
+    applied: Mapping[tuple[str, str, datetime], int] | None = None,
 ) -> None:  # fmt: skip
     """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
     last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
@@ -1114,36 +1117,53 @@ async def _counted_before_push(
     and hid as many sales TikTok made unseen since, which the next push put back on sale
     (`tests/integration/test_inventory_push_fence_released_early.py`). A link without the count kept: nothing.
 
-    `applied`: (TikTok SKU id, item id) -> units of the batch's lines first counted on that item
-    (`PoolWrite.ingested_by_item`): a link of the SKU whose hold is split (`held_item_quantity`, migration 0059) with
-    its part of that item has those units taken off the part (`domain.inventory.links.held_part_applied`, in SQL
-    with the row as the UPDATE finds it), so the units still held are told by item, not by the newer part first
-    (review62 R2: CAP's sale ingested before HAT's left HAT's 2 units held as CAP's, and HAT's other shops sold them
-    again). So does a hold of one recorded item (`held_item_id`, not split: its part starts at `held_quantity`): a push
-    that read the pool before this batch and records a split after it carries at most that part
-    (`inventory_push_links._items_of_push`, `coalesce(held_item_quantity, held_quantity)` as the UPDATE finds the
-    row; split63: CAP's 3 applied between HAT's push's read and its record were read as part of the record's CAP
-    part, the 2 units left as CAP's, and a delete took HAT's 2 off CAP). So does a moved hold split between two items
-    (`moved_hold_item_quantity`, migration 0063), by the same rule. Each UPDATE names the item it read (a push that
-    rewrote the hold meanwhile, of another item, keeps its part). One read of the batch's SKUs' links holding for a
-    recorded item (through the (shop, TikTok SKU) index), one UPDATE per part found."""
+    `applied`: (TikTok SKU id, item id, the order's TikTok `create_time`) -> units of the batch's lines first
+    counted on that item (`PoolWrite.ingested_by_item`): a link of the SKU whose hold is split (`held_item_quantity`,
+    migration 0059) with its part of that item has the units of orders made no later than its push (`pushed_at`)
+    taken off the part (`domain.inventory.links.held_part_applied`, in SQL with the row as the UPDATE finds it), so
+    the units still held are told by item, not by the newer part first (review62 R2: CAP's sale ingested before
+    HAT's left HAT's 2 units held as CAP's, and HAT's other shops sold them again). `pushed_at` is the time the push
+    that made or carried the split read the pool, right before it read TikTok (`PushIntent.at`): the hold stands
+    for sales TikTok's available had lost by then; a sale made since is none of its units (it restarts the hold at
+    the next push, which measures it). Not `held_since` (a hold carried keeps an older start, while the push that
+    carried it saw no sale since) nor the record's landing. (review63 F2: a new CAP sale read at once took CAP's
+    part of 3 to 2, and CAP's next push gave the unit to HAT's rest: Desert showed CAP 14 where its shelf had 16.)
+    A `create_time` has whole seconds: an order of the push's own second counts as made before it. So does a hold of
+    one recorded item (`held_item_id`, not split: its part starts at `held_quantity`): a push that read the pool
+    before this batch and records a split after it carries at most that part (`inventory_push_links._items_of_push`,
+    `coalesce(held_item_quantity, held_quantity)` as the UPDATE finds the row; split63: CAP's 3 applied between HAT's
+    push's read and its record were read as part of the record's CAP part, the 2 units left as CAP's, and a delete
+    took HAT's 2 off CAP). So does a moved hold split between two items (`moved_hold_item_quantity`, migration 0063),
+    by the same rule, whatever the orders' times (its push was forgotten: no time of it is kept). Each UPDATE names
+    the item it read (a push that rewrote the hold meanwhile, of another item, keeps its part). One read of the
+    batch's SKUs' links holding for a recorded item (through the (shop, TikTok SKU) index), one UPDATE per part
+    found."""
     links = sku_links.c
     split: dict[str, tuple[str, int]] = {}  # Shopbridge SKU id -> (its hold's item, units of it applied now)
     moved_split: dict[str, tuple[str, int]] = {}  # ... -> (its split moved hold's item, units of it applied now)
     if applied:
-        query = select(links.sku_id, links.tiktok_sku_id, links.held_item_id, links.moved_hold_item_id).where(
+        query = select(
+            links.sku_id, links.tiktok_sku_id, links.held_item_id, links.moved_hold_item_id, links.pushed_at
+        ).where(
             links.shop_id == shop_id,
             or_(
                 links.held_item_quantity.is_not(None),
                 and_(links.held_item_id.is_not(None), links.held_quantity > 0),
                 links.moved_hold_item_quantity.is_not(None),
             ),
-            among(links.tiktok_sku_id, sorted({sku for sku, _ in applied}), dialect_of(session)),
+            among(links.tiktok_sku_id, sorted({sku for sku, _, _ in applied}), dialect_of(session)),
         )  # fmt: skip
+
+        def applied_units(tiktok_sku_id: str, item_id: str, made_by: datetime | None = None) -> int:
+            return sum(
+                n for (sku, item, made), n in applied.items()
+                if (sku, item) == (tiktok_sku_id, item_id) and (made_by is None or made <= made_by)
+            )  # fmt: skip
+
         for row in await session.execute(query):
-            if row.held_item_id and (units := applied.get((row.tiktok_sku_id, row.held_item_id), 0)):
+            if row.held_item_id and (units := applied_units(row.tiktok_sku_id, row.held_item_id, row.pushed_at)):
                 split[row.sku_id] = (row.held_item_id, units)
-            if row.moved_hold_item_id and (units := applied.get((row.tiktok_sku_id, row.moved_hold_item_id), 0)):
+            if row.moved_hold_item_id and (units := applied_units(row.tiktok_sku_id, row.moved_hold_item_id)):
                 moved_split[row.sku_id] = (row.moved_hold_item_id, units)
     # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
     # them by TikTok SKU id, one pass per count

@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -372,17 +372,20 @@ class PoolWrite:
                 units[now] += row[_QUANTITY]
         return {sku: units for sku, units in deltas.items() if units[0] or units[1]}
 
-    def ingested_by_item(self) -> dict[tuple[str, str], int]:
-        """(TikTok SKU id, item id) -> units the written rows first count in the shop's running `ingested` units on
-        that item (a row not counted there before, now RESERVED or DEDUCTED on it: a sale the ledger applies now),
-        units > 0 only: what a split hold of the item stands for that the ledger applied
-        (`domain.inventory.links.held_part_applied`)."""
-        units: dict[tuple[str, str], int] = {}
+    def ingested_by_item(self, made_at: Mapping[LedgerKey, datetime]) -> dict[tuple[str, str, datetime], int]:
+        """(TikTok SKU id, item id, the order's TikTok `create_time`) -> units the written rows first count in the
+        shop's running `ingested` units on that item (a row not counted there before, now RESERVED or DEDUCTED on
+        it: a sale the ledger applies now), units > 0 only: what a split hold of the item stands for that the ledger
+        applied, if the order was made before the push that made or carried the split
+        (`domain.inventory.links.held_part_applied`, `ledger._counted_before_push`). `made_at`: each row's order's
+        `create_time` (every row written has one: the batch's lines)."""
+        units: dict[tuple[str, str, datetime], int] = {}
         for key, row in self.rows.items():
             stored = self.before[key]
             was = None if stored is None else _COUNTED_IN.get(stored.state.value)
             if was != _INGESTED and _COUNTED_IN.get(row[_STATE]) == _INGESTED and row[_ITEM] is not None:
-                units[row[_SKU], row[_ITEM]] = units.get((row[_SKU], row[_ITEM]), 0) + row[_QUANTITY]
+                of = (row[_SKU], row[_ITEM], made_at[key])
+                units[of] = units.get(of, 0) + row[_QUANTITY]
         return units
 
     async def _add_to_units(self, session: AsyncSession, dialect: str) -> None:
