@@ -93,7 +93,9 @@ UserErrorCode = d.enum(
         "ship or are cancelled it can be deleted; or with units sold at TikTok a stock push holds while their orders "
         "are not read (the message says how many, and when the hold ends unless the SKU sells unseen again): once an "
         "orders sync reads them it can "
-        "be deleted. Nothing deleted. What a deleted shop kept on the item for its reconnect does not refuse the "
+        "be deleted; or while a shop SKU moved off it to another item was not pushed under that item yet (its unseen "
+        "sales of this item have no hold yet): once pushed there, or a hold horizon after the move. Nothing deleted. "
+        "What a deleted shop kept on the item for its reconnect does not refuse the "
         "delete: it is dropped with the item (a reconnect seeds an item anew).",
         _E.INVALID_SHARE_PERCENT: "sharePercent outside 1 to 100.",
         _E.INVALID_MAX_QUANTITY: "maxQuantity outside 0 to 99999 (null removes the maximum).",

@@ -29,12 +29,21 @@ class ItemUse:
     `held_item_id`, a split hold's part, a moved hold; `domain.inventory.links.hold_item`, `hold_parts`), any shop's;
     `held_until`: when the last of those holds ends unless it is restarted (its start plus the hold horizon,
     `domain.inventory_push.standing_units`; a later unseen sale of the SKU restarts it, carrying these units; None
-    without one)."""
+    without one).
+
+    `unpushed_links`: shop SKU links, any shop's, now naming another item whose last push record or push in
+    flight is still this item's (`sku_links.pushed_item_id`, or the intent's `item_id`) and that were moved off it
+    within the hold horizon (`linked_at`): units sold at TikTok under it before the move that no order read has
+    brought in yet are found by the next push under the new item (held for this item) or not at all while no push
+    lands (push off, refused, authorization expired): review63 F1, the hold not recorded yet; `unpushed_until`: when
+    the last of those moves is a horizon old (orders polled since have read their sales; None without one)."""
 
     links: int = 0
     reserved_lines: int = 0
     held_units: int = 0
     held_until: datetime | None = None
+    unpushed_links: int = 0
+    unpushed_until: datetime | None = None
 
 
 def check_deletable(item: InventoryItem, use: ItemUse) -> None:
@@ -51,7 +60,10 @@ def check_deletable(item: InventoryItem, use: ItemUse) -> None:
     R3); the message says how many, that an orders sync reads them now, and when the hold ends unless the SKU sells
     unseen again (`use.held_until`, UTC): a later sale of the SKU that TikTok shows before its order is read restarts
     the hold, carrying these units (review63 F4: worded "at the latest", the time passed and the delete was refused
-    again naming a later one)."""
+    again naming a later one). `ITEM_IN_USE` too while shop SKUs moved off it were not pushed under their new item
+    yet (`use.unpushed_links`, review63 F1): their unseen sales of it have no hold yet (the push in flight, refused,
+    or off), and read after the delete they would be HISTORICAL all the same; the message says what lets it go (the
+    SKU pushed under its new item, then an orders sync) and when the moves are a horizon old (`use.unpushed_until`)."""
     if use.links:
         noun = "shop SKU is" if use.links == 1 else "shop SKUs are"
         raise DomainError(
@@ -77,5 +89,16 @@ def check_deletable(item: InventoryItem, use: ItemUse) -> None:
             ErrorCode.ITEM_IN_USE,
             f'"{item.sku}" has {use.held_units} unit(s) sold at TikTok whose orders are not read yet: it can be '
             f"deleted once they are read (an orders sync reads them now){until}.",
+            ("inventoryItemId",),
+        )
+    if use.unpushed_links > 0:
+        noun = "shop SKU" if use.unpushed_links == 1 else "shop SKUs"
+        until = "" if use.unpushed_until is None else f", or after {use.unpushed_until:%Y-%m-%d %H:%M:%S} UTC"
+        raise DomainError(
+            ErrorCode.ITEM_IN_USE,
+            f'"{item.sku}" was the item of {use.unpushed_links} {noun} linked to another item since, whose stock '
+            "was not pushed to TikTok under the new item yet: units sold at TikTok under it before the move may not "
+            "be read yet. It can be deleted once each is pushed under its new item (the shop's stock push on, no "
+            f"push error on the SKU) and any sale that push holds for it is read (an orders sync reads it now){until}.",
             ("inventoryItemId",),
         )

@@ -326,7 +326,10 @@ class InventoryMutation:
         "skuUnlink them first); ITEM_IN_USE while units of it are reserved by open orders (an unlinked SKU's open "
         "orders stay reserved on it until they ship or are cancelled), or while a stock push holds units of it sold at "
         "TikTok whose orders are not read yet (the message says how many, and when the hold ends unless the SKU sells "
-        "unseen again, which restarts it: an orders sync reads them now); NOT_FOUND for another merchant's item or one "
+        "unseen again, which restarts it: an orders sync reads them now), or while a shop SKU moved off it to another "
+        "item was not pushed under that item yet (its unseen sales of this item have no hold yet: push off, refused "
+        "or in flight; the message says when the move is a hold horizon old); NOT_FOUND for another merchant's item "
+        "or one "
         "deleted already (a second delete of the same id). inventoryItemUpdated(inventoryItemId:) then ends with "
         "NOT_FOUND, and inventoryItems no longer lists it."
     )

@@ -10,7 +10,9 @@ dangling.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,13 +36,76 @@ async def item_use(session: AsyncSession, item_id: str, now: datetime, hold_hori
         .select_from(order_line_stock)
         .where(order_line_stock.c.inventory_item_id == item_id, order_line_stock.c.state == LineState.RESERVED.value)
     )
+    await _lock_naming(session, item_id)
     held, until = await _held_for(session, item_id, now, hold_horizon)
+    unpushed, unpushed_until = await _unpushed_for(session, item_id, now, hold_horizon)
     return ItemUse(
         links=(await session.execute(links)).scalar_one(),
         reserved_lines=(await session.execute(reserved)).scalar_one(),
         held_units=held,
         held_until=until,
+        unpushed_links=unpushed,
+        unpushed_until=unpushed_until,
     )
+
+
+def _intent_names(item_id: str) -> Any:
+    """A push intent (`sku_links.push_intent`, `inventory_push_links.intent_json`'s compact JSON) made for the item:
+    its text holds `"item_id":"<id>"` (confirmed on the decoded intent by the callers that count)."""
+    return sku_links.c.push_intent.contains(
+        json.dumps({"item_id": item_id}, separators=(",", ":"))[1:-1], autoescape=True
+    )
+
+
+async def _lock_naming(session: AsyncSession, item_id: str) -> None:
+    """Hold, until commit, every link row (any shop's) that names the item in a column a push's record reads or
+    writes: its hold's items (`held_item_id`, `held_rest_item_id`, `moved_hold_item_id`), the item it remembers
+    (`unlinked_item_id`), its last push record's (`pushed_item_id`) and its push intent's (`_intent_names`); in
+    `sku_id` order, `FOR NO KEY UPDATE` (what the push's one UPDATE a link takes), after the item (`get_item(lock=
+    True)`): the lock order of every writer (`writer` module docstring). PostgreSQL only (SQLite's write transaction
+    is exclusive already). Why (review63 F1): the push records a link in one UPDATE that turns its record's item
+    (`pushed_item_id`) into its hold's (`held_item_id`); counted in two statements (`_held_for`, `_unpushed_for`) a
+    record landing between them was in neither, and one landing after the counts named a deleted item. Held, the
+    record waits for this transaction (and, the item gone, names it no more than `ON DELETE SET NULL` leaves), or
+    landed before the counts read it; no other row can come to name the item meanwhile: a link change to or from it
+    waits for the item, and a record names only the items its row or intent named already."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    links = sku_links.c
+    naming = or_(
+        links.held_item_id == item_id, links.held_rest_item_id == item_id, links.moved_hold_item_id == item_id,
+        links.unlinked_item_id == item_id, links.pushed_item_id == item_id,
+        and_(links.push_intent.is_not(None), _intent_names(item_id)),
+    )  # fmt: skip
+    query = select(links.sku_id).where(naming).order_by(links.sku_id)
+    await session.execute(query.with_for_update(key_share=True))  # FOR NO KEY UPDATE
+
+
+async def _unpushed_for(
+    session: AsyncSession, item_id: str, now: datetime, horizon: timedelta
+) -> tuple[int, datetime | None]:
+    """(links, when the last of their moves is `horizon` old) of any shop's links moved off the item to another
+    item within `horizon` of `now` (`linked_at`, the move) whose last push record is still the item's
+    (`pushed_item_id`) or whose push in flight (or doubtful) was made for it (the intent's `item_id`): units sold at
+    TikTok under the item before the move are held by no push yet (review63 F1: HAT's push in flight, refused by
+    TikTok, or push off). Once pushed under the new item, its hold of such units is the item's (`_held_for`). After
+    `horizon` (two order polls) the move's earlier sales are read. An unlinked SKU (naming no item) is left to the
+    holds of the item it remembers (`unlinked_item_id`). One statement."""
+    links = sku_links.c
+    since = now - horizon
+    query = select(links.linked_at, links.pushed_item_id, links.push_intent).where(
+        links.inventory_item_id.is_not(None),
+        links.inventory_item_id != item_id,
+        links.linked_at >= since,
+        or_(links.pushed_item_id == item_id, and_(links.push_intent.is_not(None), _intent_names(item_id))),
+    )
+    moves = [
+        row.linked_at
+        for row in (await session.execute(query)).all()
+        if row.pushed_item_id == item_id or json.loads(row.push_intent).get("item_id") == item_id
+    ]
+    last = max(moves, default=None)
+    return len(moves), None if last is None else last + horizon
 
 
 async def _held_for(
