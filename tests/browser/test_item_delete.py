@@ -10,6 +10,10 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
 from tests.browser.test_inventory import CREATE, open_inventory, pooled_item_signed_in
+from tests.e2e.fence_given import pushed_sku
+from tests.e2e.test_inventory_item_delete_unpushed import PUSH_OFF
+from tests.e2e.test_inventory_pool import LINK
+from tests.e2e.test_inventory_push import pooled_items
 from tests.fixtures.app import ShopbridgeServer
 
 ITEM = "query($id: ID!) { inventoryItem(id: $id) { sku } }"
@@ -81,3 +85,33 @@ def test_a_new_item_equal_to_another_but_for_case_is_asked_first_then_created(
     form.get_by_role("button", name="Create item").click()
     expect(page.get_by_role("heading", name="Sb-00000-black")).to_be_visible()
     assert app.graphql(FIND_SKUS, {"query": "sb-00000-black"}, "m1")["inventoryItems"]["totalCount"] == 2
+
+
+def test_a_delete_refused_for_units_not_read_yet_says_the_servers_why(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/messages.js `explain` ITEM_IN_USE; tryout63 F4): an item refused for what no open order reserves
+    (units sold at TikTok not read yet, or a SKU moved off it not pushed under its new item yet) is told the server's
+    message, not "Open orders still reserve units" on a page showing Reserved 0."""
+    # given CAP pushed, the shop's push turned off and its SKU linked to HAT by hand (not pushed under HAT yet)
+    app = console(products=0, orders=0)
+    tiktok_id = app.tiktok_shop("us-local")["id"]
+    app.sandbox.control(
+        "POST", f"/shops/{tiktok_id}/products", {"title": "HAT product", "skus": [{"seller_sku": "HAT", "quantity": 5}]}
+    )
+    cap = pushed_sku(app, "CAP", 20)
+    (hat,) = pooled_items(app, "HAT")
+    assert app.graphql(PUSH_OFF, {"id": cap.shop["id"]}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
+    linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": hat["id"]}}, "m1")
+    assert linked["skuLink"]["userErrors"] == []
+    sign_in(page, app, "m1")
+    # when the merchant deletes CAP on its page
+    open_inventory(page, "CAP").get_by_role("link", name="CAP", exact=True).click()
+    expect(page.get_by_role("heading", name="CAP")).to_be_visible()
+    page.get_by_role("button", name="Delete item").click()
+    page.get_by_role("dialog", name="Delete “CAP”?").get_by_role("button", name="Delete item").click()
+    # then the server's why is shown
+    expect(page.locator("#delete-error")).to_contain_text(
+        'Not deleted: "CAP" was the item of 1 shop SKU linked to another item since'
+    )
+    assert app.graphql(ITEM, {"id": cap.item["id"]}, "m1")["inventoryItem"] == {"sku": "CAP"}

@@ -131,6 +131,11 @@ export function explain(error) {
   // A name taken is told which shop has it ("Another of your shops is named “Maple”: give this one a name none of
   // your other shops has (...)."), and Add store's refusal how to renew that shop instead (Re-authorize): show it.
   if (code === "NAME_TAKEN" && error?.message) return error.message;
+  // An item in use is refused for open orders' reservations, for units sold at TikTok whose orders are not read yet
+  // (review62 R3), or for a SKU moved off it not pushed under its new item yet (review63 F1): the server's message
+  // says which, how many and what lets it go. The code's sentence said "Open orders still reserve units" on a page
+  // showing Reserved 0 (tryout63 F4).
+  if (code === "ITEM_IN_USE" && error?.message) return `Not deleted: ${error.message}`;
   return sentence;
 }
 
