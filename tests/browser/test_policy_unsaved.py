@@ -11,6 +11,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 from tests.browser.conftest import lose_answers
 from tests.browser.test_policy_tabs import open_policy
 from tests.browser.test_pool_forms import policy_of
+from tests.e2e.test_inventory_push import LINKED_COUNTS, UPDATE
 from tests.fixtures.app import ShopbridgeServer
 
 SAVED = "The push policy of “Maple” is saved. Its linked SKUs are pushed again."
@@ -91,3 +92,36 @@ def test_a_policy_whose_answer_was_lost_is_said_saved_and_one_never_saved_stays_
     page.get_by_role("button", name="Save push policy").click()
     expect(page.locator("#notice")).to_have_text(SAVED)
     expect(page.locator("#policy-unsaved")).to_be_hidden()
+
+
+def test_turning_push_on_with_a_maximum_of_0_saved_while_off_is_asked_first(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/policy.js `zeroesMost`): a save that turns push on weighs the whole policy it turns on, whenever its
+    fields were saved (tryout63 F2: "Most units shown" 0 saved while push was off, then push turned on, pushed every
+    linked SKU 0, not one question)."""
+    # given Maple with push off and "Most units shown" 0, saved while off (the form asks nothing then: nothing shows)
+    app = console(products=2, orders=0)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    off = {"shopId": maple["id"], "pushEnabled": False, "maxQuantity": 0}
+    assert app.graphql(UPDATE, {"input": off}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
+    every = app.graphql(LINKED_COUNTS, {"id": maple["id"], "n": 0}, "m1")["shop"]["every"]
+    assert every > 0
+    open_policy(page, app)
+    # when the merchant ticks "Push stock to this shop" and saves
+    page.get_by_label("Push stock to this shop").check()
+    page.get_by_role("button", name="Save push policy").click()
+    # then the maximum's line asks first, saying push is being turned on, and push stays off
+    expect(page.locator("#max-quantity-error")).to_have_text(
+        f"Turning push on: at most 0 units shown, {every:,} of the {every:,} linked SKUs of “Maple” would show 0 on "
+        "TikTok (push is off now): the shop would look sold out. For no maximum, leave Most units shown empty; to "
+        "save 0, press Save push policy again."
+    )
+    assert policy_of(app, maple["id"])["pushEnabled"] is False
+    # when Save is pressed again, then push is on with that maximum
+    page.get_by_role("button", name="Save push policy").click()
+    expect(page.locator("#notice")).to_have_text(SAVED)
+    assert policy_of(app, maple["id"]) == {
+        "pushEnabled": True, "sharePercent": 100, "maxQuantity": 0, "outOfStockThreshold": 0,
+    }  # fmt: skip

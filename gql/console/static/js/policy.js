@@ -288,50 +288,60 @@ export function renderPolicy(ctx, shopId) {
    * for "no maximum", pushed all 104 linked SKUs 0, and a share of 1 % for 10 or 100 showed 4 where 460 was shown,
    * both unasked). A SKU shows 0 when its item's available is at most the threshold, or at most ⌊99 ÷ share⌋ units
    * (its share rounds down to 0), or the maximum is 0 (domain/inventory_push.py): the counts are the API's
-   * (ZEROED, `Shop.linkedSkuCount(availableAtMost)`), the page computes no SKU's quantity. */
+   * (ZEROED, `Shop.linkedSkuCount(availableAtMost)`), the page computes no SKU's quantity. A save that turns push on
+   * weighs the whole policy it turns on, whenever its fields were saved, against a shop that shows all of its items'
+   * available (tryout63 F2: "Most units shown" 0 saved while push was off, then push turned on, pushed every linked
+   * SKU 0, unasked): while push is off Shopbridge shows nothing at TikTok, so nothing of it "shows 0 now". */
   async function zeroesMost(input) {
     const next = { ...shown, ...input };
     const valid = Number.isInteger(next.sharePercent) && next.sharePercent >= 1 && next.sharePercent <= 100
       && (next.maxQuantity === null || next.maxQuantity >= 0)
       && next.outOfStockThreshold >= 0 && next.outOfStockThreshold <= MAX_THRESHOLD;
-    const key = JSON.stringify([next.sharePercent, next.maxQuantity, next.outOfStockThreshold]);
+    const turningOn = !shown.pushEnabled;
+    const key = JSON.stringify([turningOn, next.sharePercent, next.maxQuantity, next.outOfStockThreshold]);
     if (!valid || !next.pushEnabled || askedFor === key) return false; // (an invalid one: the API refuses it, in words)
-    const raised = input.outOfStockThreshold !== undefined && input.outOfStockThreshold > shown.outOfStockThreshold;
-    const zeroMost = input.maxQuantity === 0 && shown.maxQuantity !== 0;
-    const lowered = input.sharePercent !== undefined && input.sharePercent < shown.sharePercent;
+    // The policy in force before the save, and the fields it changes (turning push on: all of them, from the default)
+    const before = turningOn ? { ...shown, sharePercent: 100, maxQuantity: null, outOfStockThreshold: 0 } : shown;
+    const changed = turningOn ? next : input;
+    const raised = changed.outOfStockThreshold !== undefined && changed.outOfStockThreshold > before.outOfStockThreshold;
+    const zeroMost = changed.maxQuantity === 0 && before.maxQuantity !== 0;
+    const lowered = changed.sharePercent !== undefined && changed.sharePercent < before.sharePercent;
     if (!raised && !zeroMost && !lowered) return false;
     const bound = (policy) => Math.max(policy.outOfStockThreshold, Math.floor(99 / policy.sharePercent));
     const n = bound(next);
-    const counts = (await ctx.graphql(ZEROED, { id: shopId, n, saved: bound(shown) })).shop;
+    const counts = (await ctx.graphql(ZEROED, { id: shopId, n, saved: bound(before) })).shop;
     if (!counts || !counts.every) return false;
     const zeroed = next.maxQuantity === 0 ? counts.every : counts.zeroed;
-    const zeroedNow = shown.maxQuantity === 0 ? counts.every : counts.zeroedNow;
+    const zeroedNow = before.maxQuantity === 0 ? counts.every : counts.zeroedNow;
     const soldOut = zeroed > zeroedNow && zeroed * 2 > counts.every;
-    const cut = lowered && next.sharePercent * 10 <= shown.sharePercent;
+    const cut = lowered && next.sharePercent * 10 <= before.sharePercent;
     if (!soldOut && !cut) return false;
     askedFor = key;
     const of = `${number(zeroed)} of the ${number(counts.every)} linked SKUs of “${shopName}” would show 0 on TikTok`;
-    const now = `${number(zeroedNow)} show 0 now`;
+    const now = turningOn ? "push is off now" : `${number(zeroedNow)} show 0 now`;
+    // (turning push on: the question says so, as the field it names may have been saved long before)
+    const say = (text) => (turningOn ? `Turning push on: ${text[0].toLowerCase()}${text.slice(1)}` : text);
     const again = "press Save push policy again.";
     let control;
     if (soldOut && zeroMost) {
       control = most;
-      most.error.textContent = `At most 0 units shown, ${of} (${now}): the shop would look sold out. For no maximum, `
-        + `leave Most units shown empty; to save 0, ${again}`;
+      most.error.textContent = say(`At most 0 units shown, ${of} (${now}): the shop would look sold out. For no maximum, `
+        + `leave Most units shown empty; to save 0, ${again}`);
     } else if (soldOut && raised) {
       control = threshold;
-      threshold.error.textContent = `At ${number(next.outOfStockThreshold)} units, ${of} (their item's available is `
-        + `${number(n)} units or fewer; ${now}): the shop would look sold out. Check the threshold; to save it, ${again}`;
+      threshold.error.textContent = say(`At ${number(next.outOfStockThreshold)} units, ${of} (their item's available is `
+        + `${number(n)} units or fewer; ${now}): the shop would look sold out. Check the threshold; to save it, ${again}`);
     } else if (soldOut) {
       control = share;
-      share.error.textContent = `At ${next.sharePercent} %, ${of} (${next.sharePercent} % of their item's available, `
+      share.error.textContent = say(`At ${next.sharePercent} %, ${of} (${next.sharePercent} % of their item's available, `
         + `rounded down, is 0 when it is ${number(n)} units or fewer; ${now}): the shop would look sold out. Check the `
-        + `share; to save it, ${again}`;
+        + `share; to save it, ${again}`);
     } else {
       control = share;
-      share.error.textContent = `At ${next.sharePercent} %, each linked SKU of “${shopName}” would show `
-        + `${next.sharePercent} % of its item's available, rounded down, a tenth or less of the ${shown.sharePercent} % `
-        + `it shows now (${number(zeroed)} of the ${number(counts.every)} would show 0). Check the share; to save it, ${again}`;
+      const was = turningOn ? "of the whole available" : `of the ${before.sharePercent} % it shows now`;
+      share.error.textContent = say(`At ${next.sharePercent} %, each linked SKU of “${shopName}” would show `
+        + `${next.sharePercent} % of its item's available, rounded down, a tenth or less ${was} `
+        + `(${number(zeroed)} of the ${number(counts.every)} would show 0). Check the share; to save it, ${again}`);
     }
     control.input.focus();
     return true;
