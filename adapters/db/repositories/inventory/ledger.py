@@ -1813,32 +1813,25 @@ async def release_shop(
     remembered = select(sku_links.c.unlinked_item_id).where(
         sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, holds_remembered(sku_links.c)
     )
+
+    def existing_items(column: Any, *holding: Any) -> Any:
+        """The items `column` of the shop's links holding so names that still exist."""
+        return (
+            select(column)
+            .join(inventory_items, inventory_items.c.id == column)
+            .where(sku_links.c.shop_id == shop_id, *holding)
+        )
+
     # (and those its links' moved holds count for, the items they were made under that still exist: review60 F3;
     # the other part's of one split between two items, migration 0063)
-    moved = (
-        select(sku_links.c.moved_hold_item_id)
-        .join(inventory_items, inventory_items.c.id == sku_links.c.moved_hold_item_id)
-        .where(sku_links.c.shop_id == shop_id, sku_links.c.moved_hold_quantity > 0)
-    )
-    moved_rest = (
-        select(sku_links.c.moved_hold_rest_item_id)
-        .join(inventory_items, inventory_items.c.id == sku_links.c.moved_hold_rest_item_id)
-        .where(sku_links.c.shop_id == shop_id, sku_links.c.moved_hold_quantity > 0)
-    )
+    moved = existing_items(sku_links.c.moved_hold_item_id, sku_links.c.moved_hold_quantity > 0)
+    moved_rest = existing_items(sku_links.c.moved_hold_rest_item_id, sku_links.c.moved_hold_quantity > 0)
     # (and those its holds recorded, the items their sales were made under that still exist, `hold_item`: a SKU
     # linked by hand from CAP to HAT whose push held CAP's sale holds for CAP, which it links no more; fence61)
-    recorded = (
-        select(sku_links.c.held_item_id)
-        .join(inventory_items, inventory_items.c.id == sku_links.c.held_item_id)
-        .where(sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0)
-    )
+    recorded = existing_items(sku_links.c.held_item_id, sku_links.c.held_quantity > 0)
     # (and the item of a split hold's other part, `held_rest_item_id`: migrations 0059, 0062, review61 F2)
-    split = (
-        select(sku_links.c.held_rest_item_id)
-        .join(inventory_items, inventory_items.c.id == sku_links.c.held_rest_item_id)
-        .where(
-            sku_links.c.shop_id == shop_id, sku_links.c.held_quantity > 0, sku_links.c.held_item_quantity.is_not(None)
-        )
+    split = existing_items(
+        sku_links.c.held_rest_item_id, sku_links.c.held_quantity > 0, sku_links.c.held_item_quantity.is_not(None)
     )
     found = await session.execute(held.union(linked, remembered, moved, moved_rest, recorded, split))
     touched = {i for i in found.scalars() if i is not None}
