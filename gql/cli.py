@@ -438,8 +438,8 @@ def _private_data_dir(data_dir: Path) -> None:
     """The data directory `serve` or `demo` holds the lock of made private to its user (mode 0700) if it was not,
     said in one WARNING line naming the mode it had (README, SHOPBRIDGE_DATA_DIR: it holds the SQLite database,
     whose files SQLite makes readable by all, the keys and the sandbox's state); a shared directory (another user's,
-    sticky, setgid, world-writable: `refuse_shared_data_dir`) or one whose mode cannot be changed (a read-only file
-    system) is refused: BAD_CONFIGURATION, exit 2, naming the setting and what to do."""
+    sticky, setgid with group write, world-writable: `refuse_shared_data_dir`) or one whose mode cannot be changed (a
+    read-only file system) is refused: BAD_CONFIGURATION, exit 2, naming the setting and what to do."""
     from adapters.config import ConfigError, make_data_dir_private
 
     try:
