@@ -11,11 +11,13 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import approve, sign_in
+from tests.browser.test_inventory import cell, open_inventory
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
 JOINED = "query($id: ID!) { shop(id: $id) { joinedSkuCount } }"
 SHOPS = "{ shops { edges { node { id name } } } }"
+SKUS = "query($id: ID!) { shop(id: $id) { products(first: 50) { edges { node { status skus { sellerSku } } } } } }"
 
 
 def test_add_store_with_push_off_says_so_and_pushes_nothing(
@@ -73,6 +75,17 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
         return len(app.sandbox.control("GET", f"/inventory-updates?shop_id={my_tiktok}")["updates"])
 
     assert updates() == 0
+    # and Inventory says of MY's links that TikTok keeps the shop's own stock, not a quantity it was sent (tryout64 F1:
+    # nothing ever was)
+    products = app.graphql(SKUS, {"id": my["id"]}, "m1")["shop"]["products"]["edges"]
+    seller_sku = next(p["node"]["skus"][0]["sellerSku"] for p in products if p["node"]["status"] == "ACTIVATE")
+    shops = cell(open_inventory(page, seller_sku), "Shops")
+    expect(shops).to_contain_text(
+        "push is turned off for this shop (its push policy, in Store management). TikTok keeps this shop's own stock "
+        "(it was never sent the pool's), and may sell units the pool no longer has."
+    )
+    expect(shops).not_to_contain_text("the last quantity it was sent")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Store management").click()
 
     # and the shop's Push policy says what turning push on does to them; turned on there, the row says TikTok's stock
     # of them is replaced, and the pushes reach TikTok
@@ -86,6 +99,11 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
     push.check()
     page.get_by_role("button", name="Save push policy").click()
     expect(page.locator("#notice")).to_have_text("The push policy of “MY” is saved. Its linked SKUs are pushed again.")
+    # (saved with push on, the line says the replacement is what push on does now, not one to review first: tryout64 F2)
+    expect(page.locator("#push-help")).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had: push is on, so TikTok's stock of them is "
+        "the pool's available."
+    )
     page.get_by_role("link", name="Back to Store management").click()
     expect(note).to_have_text(
         f"{joined} SKUs of this shop joined inventory items you already had. TikTok's stock of them is replaced by "

@@ -71,8 +71,11 @@ export function notOnSale(link) {
     : null;
 }
 
-// What a stopped push means for the merchant: TikTok goes on selling the last stock it was sent.
+// What a stopped push means for the merchant: TikTok goes on selling the last stock it was sent, or, for a link never
+// pushed (`pushedQuantity` null: a shop connected with push off), the shop's own stock (tryout64 F1).
 const STALE = "TikTok keeps showing the last quantity it was sent, and may sell units the pool no longer has.";
+const OWN = "TikTok keeps this shop's own stock (it was never sent the pool's), and may sell units the pool no longer has.";
+const stale = (link) => (link.pushedQuantity === null || link.pushedQuantity === undefined ? OWN : STALE);
 // Why, by the shop's status (schema.graphql ShopStatus: EXPIRED and REVOKED get no sync and no push until the shop is
 // re-authorized; README "Push-disabled, revoked and expired shops are skipped (their rows stay dirty)").
 const ENDED = {
@@ -87,14 +90,14 @@ const ENDED = {
 export function notReceiving(link) {
   if (link.state !== "LINKED") return null;
   const shop = link.shop;
-  if (shop && ENDED[shop.status]) return `TikTok is not receiving this item's stock: ${ENDED[shop.status]}. ${STALE}`;
+  if (shop && ENDED[shop.status]) return `TikTok is not receiving this item's stock: ${ENDED[shop.status]}. ${stale(link)}`;
   if (shop?.inventoryPolicy && !shop.inventoryPolicy.pushEnabled) {
     return `TikTok is not receiving this item's stock: push is turned off for this shop (its push policy, in Store `
-      + `management). ${STALE}`;
+      + `management). ${stale(link)}`;
   }
   if (notOnSale(link)) return notOnSale(link);
   if (link.pushErrorCode) {
-    return `TikTok did not take this item's stock: it refused the last push (code ${link.pushErrorCode}). ${STALE}`;
+    return `TikTok did not take this item's stock: it refused the last push (code ${link.pushErrorCode}). ${stale(link)}`;
   }
   return null;
 }

@@ -58,6 +58,7 @@ export function renderPolicy(ctx, shopId) {
   const push = h("input", { id: "push-enabled", name: "pushEnabled", type: "checkbox", "aria-describedby": "push-help" });
   // What pushing does to the SKUs that joined the merchant's items (said once the shop is read; hidden when none did)
   const pushHelp = h("p", { id: "push-help", class: "help", hidden: true });
+  let joinedCount = 0; // Shop.joinedSkuCount, said in pushHelp (`joined`)
   const share = field("share-percent", "Share of available shown (%)",
     "1 to 100: the shop shows this share of each item's available, rounded down.", { min: 1, max: 100 });
   const most = field("max-quantity", "Most units shown",
@@ -123,6 +124,7 @@ export function renderPolicy(ctx, shopId) {
     }
     shown = policy;
     effect.textContent = policyEffect(policy);
+    sayJoined();
     settleMark();
   }
 
@@ -186,14 +188,23 @@ export function renderPolicy(ctx, shopId) {
 
   /** Say under "Push stock to this shop" what pushing does to the `count` SKUs of the shop that joined inventory items
    * the merchant already had (`Shop.joinedSkuCount`): their TikTok stock is replaced by the pool's available. A shop
-   * added with push off is turned on here (js/addstore.js); nothing said when none joined. */
+   * added with push off is turned on here (js/addstore.js); nothing said when none joined. Worded by the saved policy
+   * (`shown`, re-said by `show`): with push on, the replacement is done, not ahead (tryout64 F2). */
   function joined(count) {
+    joinedCount = count;
+    sayJoined();
+  }
+
+  function sayJoined() {
+    const count = joinedCount;
+    const skus = `${count === 1 ? "1 SKU" : `${number(count)} SKUs`} of this shop joined inventory items you already had`;
+    const them = count === 1 ? "it" : "them";
     pushHelp.hidden = !count;
-    pushHelp.textContent = count
-      ? `${count === 1 ? "1 SKU" : `${number(count)} SKUs`} of this shop joined inventory items you already had: while `
-        + `push is on, TikTok's stock of ${count === 1 ? "it" : "them"} is replaced by the pool's available. Review the `
-        + "links in Inventory before you turn push on."
-      : "";
+    pushHelp.textContent = !count ? ""
+      : shown?.pushEnabled
+        ? `${skus}: push is on, so TikTok's stock of ${them} is the pool's available.`
+        : `${skus}: while push is on, TikTok's stock of ${them} is replaced by the pool's available. Review the `
+          + "links in Inventory before you turn push on.";
   }
 
   /** A save whose answer was lost, told by the policy read since (`shop`): saved when every field sent holds the value
