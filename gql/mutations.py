@@ -344,7 +344,9 @@ class Mutation:
     @strawberry.mutation(
         description="Remove a shop and every order, product and inventory record of it in Shopbridge; "
         "nothing at TikTok changes. In the inventory pool: its links and reservations, and every item only it "
-        "linked that the merchant never created, counted (set or adjusted) or gave a safety stock by hand."
+        "linked that the merchant never created, counted (set or adjusted) or gave a safety stock by hand (an item "
+        "created from one of its SKUs with its on hand left to TikTok's stock, `inventoryItemCreate` with `skuId` and "
+        'no `onHand`, goes too: it holds only what that stock seeded, README "Shared inventory pool").'
     )
     async def shop_delete(
         self, info: Info, input: Annotated[ShopDeleteInput, strawberry.argument(description="Which shop.")]

@@ -234,7 +234,9 @@ def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
     expect(dialog.locator("#create-on-hand-help")).to_have_text(
         f"Leave empty to start from TikTok's stock, {bare['quantity']:,}, and its open orders: that stock leaves out "
         "the units of this SKU's unshipped orders, which Shopbridge adds and reserves on this item, so TikTok then "
-        "shows what it shows now. Or type every unit you have, those of its unshipped orders included."
+        "shows what it shows now. Or type every unit you have, those of its unshipped orders included. Started from "
+        "TikTok's stock, the item goes with this shop if the shop is deleted while no other shop links it; a count you "
+        "type keeps it."
     )
     # and an empty SKU is refused in words, a NUL pasted in it at the field in the server's words for a control
     # character (GraphQL refuses a NUL before that rule), a negative on-hand at its field: nothing sent for the last two

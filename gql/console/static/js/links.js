@@ -351,7 +351,8 @@ export function renderLinks(ctx, itemId, changed) {
         h("p", { id: "create-on-hand-help", class: "help" }, "Leave empty to start from TikTok's stock, "
           + `${number(sku.quantity)}, and its open orders: that stock leaves out the units of this SKU's unshipped `
           + "orders, which Shopbridge adds and reserves on this item, so TikTok then shows what it shows now. Or type "
-          + "every unit you have, those of its unshipped orders included."),
+          + "every unit you have, those of its unshipped orders included. Started from TikTok's stock, the item goes "
+          + "with this shop if the shop is deleted while no other shop links it; a count you type keeps it."),
         onHandError,
         formError,
         h("div", { class: "buttons" }, h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"),
