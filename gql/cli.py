@@ -782,8 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="run Dramatiq worker processes for sync tasks (needs Redis)",
         description="Run Dramatiq worker processes for the `sync` queue (imports) and the `live` queue (order and "
-        "product polls, token refreshes, webhook processing and registration, inventory pushes and reconciles: "
-        "workers.actors' queue_name), each with the stale "
+        "product polls, token refreshes, webhook processing and registration, inventory pushes and reconciles), "
+        "each with the stale "
         "task sweep and the scheduler. Needs SHOPBRIDGE_BROKER_URL. SIGTERM hands running imports back at their "
         "checkpoint and exits within SHOPBRIDGE_WORKER_SHUTDOWN_TIMEOUT + 10 seconds.",
     )
