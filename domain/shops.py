@@ -320,8 +320,9 @@ def choose_authorized_shop(
     if shop_region is not region and reauthorizing:
         raise DomainError(
             ErrorCode.SHOP_MISMATCH,
-            f"The re-authorization returned a TikTok shop in {shop_region.value}, not the shop this entry is for "
-            f"(in {region.value}); authorize that shop.",
+            f"TikTok returned the shop “{shop.name}”, in {shop_region.value}, not the shop you are re-authorizing "
+            f"(in {region.value}): sign in to TikTok with that shop's account and re-authorize again. Nothing was "
+            "changed.",
         )
     if shop_region is not region:
         raise DomainError(
@@ -437,11 +438,15 @@ class Shop:
         self.name = name
 
     def reauthorize(self, granted: AuthorizedShop, tokens: TokenSet, now: datetime) -> None:
-        """Renew tokens and expiry; the shop must be the same TikTok shop, else SHOP_MISMATCH."""
+        """Renew tokens and expiry; the shop must be the same TikTok shop, else SHOP_MISMATCH, whose message names
+        the shop TikTok returned and the one re-authorized, by TikTok's name and the merchant's (tryout64 F5: "this
+        entry" named neither, and the console showed it at the top of Store management, on no row)."""
         if granted.tiktok_shop_id != self.tiktok_shop_id:
             raise DomainError(
                 ErrorCode.SHOP_MISMATCH,
-                "The re-authorization returned a different TikTok shop; authorize the shop this entry is for.",
+                f"TikTok returned the shop “{granted.name}”, not “{self.tiktok_shop_name}”, which you are "
+                f"re-authorizing as “{self.name}”: sign in to TikTok with the account of “{self.tiktok_shop_name}” "
+                "and re-authorize again. Nothing was changed.",
             )
         self.tokens = tokens
         self.tokens_unreadable = False

@@ -369,9 +369,11 @@ class TestShopLifecycle:
 
     def test_a_refused_reauthorization_says_why(self) -> None:
         with pytest.raises(DomainError) as exc:
-            self.make().reauthorize(granted("999"), later_tokens(None), NOW)
+            other = AuthorizedShop("999", "Desert Bloom Supply", "US", "LOCAL", "GCP_cipher", "USCODE")
+            self.make().reauthorize(other, later_tokens(None), NOW)
         assert exc.value.message == (
-            "The re-authorization returned a different TikTok shop; authorize the shop this entry is for."
+            "TikTok returned the shop “Desert Bloom Supply”, not “TikTok name”, which you are re-authorizing as "
+            "“Mine”: sign in to TikTok with the account of “TikTok name” and re-authorize again. Nothing was changed."
         )
 
     def test_a_refresh_replaces_the_pair_and_dates_it(self) -> None:

@@ -131,6 +131,9 @@ export function explain(error) {
   // A name taken is told which shop has it ("Another of your shops is named “Maple”: give this one a name none of
   // your other shops has (...)."), and Add store's refusal how to renew that shop instead (Re-authorize): show it.
   if (code === "NAME_TAKEN" && error?.message) return error.message;
+  // A re-authorization answered with another TikTok shop is told both shops' names (tryout64 F5: the code's sentence,
+  // shown at the top of Store management, named neither): show it.
+  if (code === "SHOP_MISMATCH" && error?.message) return error.message;
   // An item in use is refused for open orders' reservations, for units sold at TikTok whose orders are not read yet
   // (review62 R3), or for a SKU moved off it not pushed under its new item yet (review63 F1): the server's message
   // says which, how many and what lets it go. The code's sentence said "Open orders still reserve units" on a page
