@@ -13,10 +13,12 @@ a fresh database each; the engine by `bench.sync_run.SyncWorker` with production
   full queue (the writer's backpressure) plus its generator's own steps;
 
 and the writer's transactions (the engine's `importer._store_once`, the limit's insert) and the run's phases (the
-task's begin, the pipeline, its finish: `importer.run_pipeline`'s start and end). It prints, per side: the phases, each
-gap's sum / mean / p50 / p95, each slice's pages and last answer, per 0.5 s the dispatches/s, the mean requests in
-flight and the writer's busy share, and the writer's busy seconds, the gaps between its transactions and what it
-wrote after the last answer. Nothing is changed but the wrappers' bookkeeping (a few microseconds a request).
+task's begin, the pipeline, its end: `importer.run_pipeline`'s start and end; the engine's last write, recount and
+planner statistics after it, `importer._finish_once`, `_recount`, `_refresh_statistics`, each one's seconds). It
+prints, per side: the phases, each gap's sum / mean / p50 / p95, each slice's pages and last answer, per 0.5 s the
+dispatches/s, the mean requests in flight and the writer's busy share, and the writer's busy seconds, the gaps
+between its transactions and what it wrote after the last answer. Nothing is changed but the wrappers' bookkeeping
+(a few microseconds a request).
 """
 
 from __future__ import annotations
@@ -119,6 +121,19 @@ def _instrument() -> None:
             _events["phases"].append(("pipeline_end", _now()))
 
     importer.run_pipeline = pipeline  # type: ignore[assignment]
+    for name in ("_finish_once", "_recount", "_refresh_statistics"):  # the run's end: its last write, count, ANALYZE
+        setattr(importer, name, _phase(name, getattr(importer, name)))
+
+
+def _phase(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = _now()
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            _events["phases"].append((name, _now() - started))
+
+    return timed
 
 
 def _reset() -> None:
@@ -191,7 +206,7 @@ def _spread(values: list[float]) -> str:
 
 def _report(name: str, side: dict[str, Any]) -> None:
     requests = [r for r in side["requests"] if "answered" in r]
-    phases = dict(side["phases"])
+    phases = {name: moment for name, moment in side["phases"] if not name.startswith("_")}
     start, end = phases["run_start"], phases["run_end"]
     ok = side["outcomes"].get("ok", 0)
     print(
@@ -218,6 +233,8 @@ def _report(name: str, side: dict[str, Any]) -> None:
         "answered -> returned (decoding, loop turns)": [r["returned"] - r["answered"] for r in requests],
         "returned -> next asked (the queue's room)": puts,
     }
+    ends = {name: seconds for name, seconds in side["phases"] if name.startswith("_")}
+    print("  the run's end, s: " + ", ".join(f"{name.lstrip('_')} {seconds:.3f}" for name, seconds in ends.items()))
     for label, values in gaps.items():
         print(f"  {label:45s} {_spread(values)}")
     lasts = sorted(round(max(r["answered"] for r in pages) - start, 2) for pages in by_slice.values())
