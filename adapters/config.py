@@ -253,6 +253,18 @@ def database_url_setting(env: dict[str, str] | None = None) -> str | None:
     return _database_url((env.get("SHOPBRIDGE_DATABASE_URL") or "").strip() or None)
 
 
+# SHOPBRIDGE_TIKTOK_<name>: all unset, the embedded sandbox is TikTok (`load_settings`, `embedded_sandbox_setting`)
+TIKTOK_SETTING_NAMES = ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL")
+
+
+def embedded_sandbox_setting(env: dict[str, str] | None = None) -> bool:
+    """Whether `load_settings` would serve the embedded sandbox as TikTok (no SHOPBRIDGE_TIKTOK_* setting given),
+    read without touching the disk, for a command to refuse what it cannot do with it before the data directory's keys
+    are made."""
+    env = dict(os.environ if env is None else env)
+    return not any((env.get(f"SHOPBRIDGE_TIKTOK_{name}") or "").strip() for name in TIKTOK_SETTING_NAMES)
+
+
 DEFAULT_DATABASE_FILE = "shopbridge.db"
 
 
@@ -555,8 +567,7 @@ def load_settings(env: dict[str, str] | None = None, *, create_keys: bool = True
             "SHOPBRIDGE_ENCRYPTION_KEY" if get("SHOPBRIDGE_ENCRYPTION_KEY") else shown_path(data_dir / "encryption_key")
         )
         raise ConfigError(f"{where}: {exc}") from None
-    tiktok_names = ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL")
-    given = {n: get(f"SHOPBRIDGE_TIKTOK_{n}") for n in tiktok_names}
+    given = {n: get(f"SHOPBRIDGE_TIKTOK_{n}") for n in TIKTOK_SETTING_NAMES}
     rate = _positive(env, "SHOPBRIDGE_TIKTOK_RATE_LIMIT", 50.0, unit="requests per second")
     timeout = _positive(env, "SHOPBRIDGE_TIKTOK_TIMEOUT", 10.0)
     embedded = not any(given.values())

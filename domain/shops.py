@@ -609,7 +609,7 @@ def connect_or_renew(
     if existing.merchant_id != merchant_id:
         raise DomainError(
             ErrorCode.SHOP_ALREADY_CONNECTED,
-            "This TikTok Shop is connected to another store; it must be deleted there first.",
+            "This TikTok Shop is connected to another Shopbridge account; it must be deleted there first.",
         )
     existing.reauthorize(granted, tokens, now)
     existing.rename(name)

@@ -226,6 +226,9 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
             file=sys.stderr,
         )
         return 2
+    if args.workers > 1 and (one := _one_process_only()) is not None:
+        print(f"shopbridge: {BAD_CONFIGURATION}: --workers > 1 {one}", file=sys.stderr)
+        return 2
     if (refusal := _port_problem(args.host, args.port)) is not None:
         print(refusal.line, file=sys.stderr)
         return refusal.exit_status
@@ -390,6 +393,22 @@ def _database_in_use(held: AlreadyLocked) -> str:
         "process per SQLite database: a second one's workers, polls and webhook registrations would act on the same "
         "shops); stop it, or point this one's SHOPBRIDGE_DATABASE_URL at another database",
         1000,
+    )
+
+
+def _one_process_only() -> str | None:
+    """Why `serve --workers N` cannot serve these settings, the end of its refusal, or None; read without touching
+    the disk. The embedded sandbox (no SHOPBRIDGE_TIKTOK_* setting) lives in one process (README "One API process
+    only"): each of uvicorn's processes built its own from the app factory, and half of a merchant's consent codes,
+    issued by one process's sandbox, were refused by the other's at the token exchange (tryout64 F6: every Add store
+    failed AUTHORIZATION_DENIED)."""
+    from adapters.config import embedded_sandbox_setting
+
+    if not embedded_sandbox_setting():
+        return None
+    return (
+        "needs a TikTok of its own (the SHOPBRIDGE_TIKTOK_* settings, or a standalone `shopbridge sandbox`): the "
+        "embedded sandbox lives in one process; or serve with --workers 1."
     )
 
 

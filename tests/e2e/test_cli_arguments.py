@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy
 import sqlalchemy.event
 import sqlalchemy.exc
+from cryptography.fernet import Fernet
 
 from adapters.text import shown, shown_path
 from gql.cli import _database_problem, main
@@ -247,6 +248,34 @@ def test_a_command_that_needs_redis_without_a_broker_url_is_one_coded_line(argv,
     assert code == 2 and out == "", err
     assert len(err.splitlines()) == 1 and err.startswith(line), err
     # and before writing anything: no secret_key, encryption_key nor sandbox_app_secret left in the data directory
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("database", [None, "postgresql+asyncpg://u:p@127.0.0.1:1/db"], ids=["sqlite", "postgresql"])
+def test_serve_workers_with_the_embedded_sandbox_is_refused_in_one_coded_line(database, tmp_path, monkeypatch, capsys):
+    """tryout64 F6: `serve --workers 2` with the embedded sandbox started N processes, each with its own sandbox, and
+    every Add store failed AUTHORIZATION_DENIED (a consent code one process's sandbox issued, the other's refused)."""
+    # given Redis, keys, and SQLite or PostgreSQL, with the TikTok settings unset (the embedded sandbox)
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SHOPBRIDGE_BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("SHOPBRIDGE_PUBLIC_URL", "http://127.0.0.1:8000")  # else `serve` sets it in os.environ for good
+    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", "k" * 32)  # (keys as a broker asks: what it refused before)
+    monkeypatch.setenv("SHOPBRIDGE_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    if database is None:
+        monkeypatch.delenv("SHOPBRIDGE_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", database)
+    for name in ("APP_KEY", "APP_SECRET", "SERVICE_ID", "API_URL", "AUTH_URL", "AUTHORIZE_URL"):
+        monkeypatch.delenv(f"SHOPBRIDGE_TIKTOK_{name}", raising=False)
+    # when the API is served by two processes
+    code = main(["serve", "--workers", "2"])
+    # then it stops before starting anything, saying what each process would need, and writes nothing
+    out, err = capsys.readouterr()
+    needs = (
+        "needs a TikTok of its own (the SHOPBRIDGE_TIKTOK_* settings, or a standalone `shopbridge sandbox`): the "
+        "embedded sandbox lives in one process; or serve with --workers 1."
+    )
+    assert (code, out, err) == (2, "", f"shopbridge: BAD_CONFIGURATION: --workers > 1 {needs}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

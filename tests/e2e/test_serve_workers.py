@@ -58,6 +58,18 @@ if "--multiprocessing-fork" in sys.orig_argv:
 """
 
 
+# A TikTok outside the processes (`serve --workers N` refuses the embedded sandbox, one per process: tryout64 F6); never
+# called: these processes serve no shop
+TIKTOK_ELSEWHERE = {
+    f"SHOPBRIDGE_TIKTOK_{name}": value
+    for name, value in [
+        ("APP_KEY", "serve-workers"), ("APP_SECRET", "serve-workers-secret"), ("SERVICE_ID", "1"),
+        ("API_URL", "http://127.0.0.1:9"), ("AUTH_URL", "http://127.0.0.1:9"),
+        ("AUTHORIZE_URL", "http://127.0.0.1:9/oauth/authorize"),
+    ]
+}  # fmt: skip
+
+
 def _serve_env(sqlite_url: str, redis_url: str, tmp_path: Path, site: str) -> dict[str, str]:
     """The environment of a `serve --workers` whose processes run `site` as their sitecustomize."""
     directory = tmp_path / "site"
@@ -70,6 +82,7 @@ def _serve_env(sqlite_url: str, redis_url: str, tmp_path: Path, site: str) -> di
         SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
         SHOPBRIDGE_SECRET_KEY="serve-workers-" + "k" * 40,
         SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        **TIKTOK_ELSEWHERE,
     )
 
 
@@ -122,6 +135,7 @@ def test_worker_processes_slow_to_start_are_waited_for_then_stop_on_sigterm(sqli
         SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
         SHOPBRIDGE_SECRET_KEY="serve-workers-" + "k" * 40,
         SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        **TIKTOK_ELSEWHERE,
     )
     # when `shopbridge serve --workers 2` starts
     process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")

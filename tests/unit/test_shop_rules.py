@@ -500,7 +500,10 @@ class TestShopLifecycle:
     def test_another_merchants_shop_is_refused_in_words(self) -> None:
         with pytest.raises(DomainError) as exc:
             connect_or_renew(self.make(), "m2", "Mine", Region.US, granted(), tokens(), NOW)
-        assert exc.value.message == "This TikTok Shop is connected to another store; it must be deleted there first."
+        assert (
+            exc.value.message
+            == "This TikTok Shop is connected to another Shopbridge account; it must be deleted there first."
+        )
 
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points, 1 character
