@@ -454,6 +454,33 @@ class InventoryPushRepository(Protocol):
 
     async def save_policy(self, shop_id: str, policy: InventoryPolicy, now: datetime) -> None: ...
 
+    async def request_rebase(self, shop_id: str, now: datetime) -> None:
+        """Mark the shop's push fence for a re-base (`domain.services.inventory_push.rebase_fence`), pending since
+        `now` (UTC; a row with the default policy is made when the shop has none): push turned on, or the shop
+        re-authorized after its pushes could not run. Replaces one pending already (the later one is done)."""
+        ...
+
+    async def rebase_pending(self, shop_id: str) -> datetime | None:
+        """Since when the shop's fence waits to be re-based (UTC), None when it does not (a read, no lock)."""
+        ...
+
+    async def links_to_rebase(self, shop_id: str) -> list[tuple[str, str]]:
+        """The shop's LINKED links as (Shopbridge SKU id, TikTok SKU id), by SKU id: those a re-base reads."""
+        ...
+
+    async def rebase_links(
+        self, shop_id: str, pending_since: datetime, readings: Mapping[str, int], read_at: datetime, now: datetime
+    ) -> frozenset[str] | None:
+        """The re-base itself, in the caller's transaction: clear the shop's pending re-base if it is still the one
+        pending since `pending_since`, and give each LINKED link of `readings` (Shopbridge SKU id -> TikTok's
+        available read at `read_at`, before the orders read) that reading as its last push (`pushedQuantity`,
+        `pushed_at` and its landing at `read_at`) with the ledger's running counts of now (`ingested_at_push`,
+        `released_at_push`: the orders read is stored), nothing held, restored or in flight. Returns the items whose
+        other links subtracted a hold of these links (`LinkedSku.hold_items` of the links that held units), for the
+        caller to mark due; None (nothing written) when that re-base is no longer pending (another run did it, or
+        push went off and on again since: the newer one is pending)."""
+        ...
+
     async def claim_due(
         self, shop_id: str, holder: str, now: datetime, lease: timedelta, limit: int
     ) -> list[OutboxClaim]:

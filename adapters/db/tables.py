@@ -873,6 +873,11 @@ shop_inventory_policies = Table(
     Column("max_quantity", Integer),
     Column("out_of_stock_threshold", Integer, nullable=False, server_default=text("0")),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Since when the shop's push fence waits to be re-based (migration 0064, tryout63 F1): push turned on, or the shop
+    # re-authorized after it was REVOKED or EXPIRED. The next push run reads TikTok's available, then the shop's orders,
+    # then takes the reading as its links' baseline and clears it (`domain.services.inventory_push.rebase_fence`);
+    # null: none pending.
+    Column("rebase_pending_since", UTCDateTime),
 )
 
 SHOP_TIKTOK_ID_UNIQUE = "uq_shops_tiktok_shop_id"

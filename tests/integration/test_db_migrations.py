@@ -39,7 +39,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0063_moved_hold_parts"
+HEAD = "0064_push_rebase"
 
 
 def _assert_migrates_to_head(url: str) -> None:

@@ -9,7 +9,7 @@ lag metric measures from it), so claims and releases leave it alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from adapters.db.tables import (
     inventory_push_outbox,
     shop_inventory_policies,
     shops,
+    sku_ledger_units,
     sku_links,
 )
 from domain.inventory_push import InventoryPolicy, OutboxClaim
@@ -83,6 +84,68 @@ class SqlInventoryPushRepository(LinkPushState):
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=[shop_inventory_policies.c.shop_id], set_=values)
         )
+
+    # -- the fence's re-base (tryout63 F1) ----------------------------------------------------------------------------
+
+    async def request_rebase(self, shop_id: str, now: datetime) -> None:
+        values = {"rebase_pending_since": now}
+        statement = self._insert(shop_inventory_policies).values(shop_id=shop_id, updated_at=now, **values)
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=[shop_inventory_policies.c.shop_id], set_=values)
+        )
+
+    async def rebase_pending(self, shop_id: str) -> datetime | None:
+        query = select(shop_inventory_policies.c.rebase_pending_since).where(
+            shop_inventory_policies.c.shop_id == shop_id
+        )
+        pending: datetime | None = (await self._session.execute(query)).scalar()
+        return pending
+
+    async def links_to_rebase(self, shop_id: str) -> list[tuple[str, str]]:
+        query = (
+            select(_links.sku_id, _links.tiktok_sku_id)
+            .where(_links.shop_id == shop_id, _links.state == LINKED)
+            .order_by(_links.sku_id)
+        )
+        return [(row.sku_id, row.tiktok_sku_id) for row in (await self._session.execute(query)).all()]
+
+    async def rebase_links(
+        self, shop_id: str, pending_since: datetime, readings: Mapping[str, int], read_at: datetime, now: datetime
+    ) -> frozenset[str] | None:
+        policies = shop_inventory_policies.c
+        cleared = await self._session.execute(
+            update(shop_inventory_policies)
+            .where(policies.shop_id == shop_id, policies.rebase_pending_since == pending_since)
+            .values(rebase_pending_since=None)
+        )
+        if cleared.rowcount != 1:  # type: ignore[attr-defined]
+            return None  # another run re-based it first, or push went off and on again since: that one is pending
+        await self.hold_links(shop_id, readings)
+        held = select(_links.inventory_item_id, _links.pushed_item_id, _links.held_item_id, _links.held_rest_item_id)
+        held = held.where(
+            _links.shop_id == shop_id, _links.sku_id.in_(sorted(readings)), _links.state == LINKED,
+            _links.held_quantity > 0,
+        )  # fmt: skip
+        items = frozenset(item for row in (await self._session.execute(held)).all() for item in row if item)
+        units = sku_ledger_units.c
+
+        def count(column: Any) -> Any:
+            found = select(column).where(units.shop_id == shop_id, units.tiktok_sku_id == _links.tiktok_sku_id)
+            return func.coalesce(found.scalar_subquery(), 0)
+
+        for sku_id in sorted(readings):  # one UPDATE a link, in `sku_id` order (`writer.lock_links`)
+            await self._session.execute(
+                update(sku_links)
+                .where(_links.sku_id == sku_id, _links.shop_id == shop_id, _links.state == LINKED)
+                .values(
+                    pushed_quantity=readings[sku_id], pushed_at=read_at, push_landed_at=read_at,
+                    pushed_item_id=_links.inventory_item_id, held_quantity=0, held_since=None, held_item_id=None,
+                    held_item_quantity=None, held_rest_item_id=None, restored_quantity=0, restored_since=None,
+                    seeded_available=None, push_intent=None, ingested_at_push=count(units.ingested),
+                    released_at_push=count(units.released), updated_at=now,
+                )
+            )  # fmt: skip
+        return items
 
     # -- outbox ------------------------------------------------------------------------------------------------------
 
