@@ -28,6 +28,10 @@ async def update_policy(
 ) -> tuple[Shop, InventoryPolicy]:
     """Apply `changes` (a subset of `POLICY_FIELDS`; the others keep their values) to the merchant's shop.
 
+    Turning push on marks the shop's push fence for a re-base (`domain.services.inventory_push.rebase_fence`): its
+    next push reads TikTok's stock, then the shop's orders, before it measures anything from that reading, so a stock
+    edited in Seller Center while push was off is not held back as unseen sales (tryout63 F1).
+
     A change (not a save of the same values) signals the shop after the commit (`events`, never failing), so that
     `shopsUpdated` sends it with its new `inventoryPolicy` (gql/shop_feeds.py fingerprints the policy).
 
@@ -45,6 +49,9 @@ async def update_policy(
         policy = replace(current, **changes)  # validated by InventoryPolicy itself
         if policy != current:
             await uow.inventory_push.save_policy(shop_id, policy, now)
+            if policy.push_enabled and not current.push_enabled:
+                # What changed at TikTok while push was off is re-read before any push measures from the old base
+                await uow.inventory_push.request_rebase(shop_id, now)
             products = await uow.inventory_push.linked_products(shop_id)
             if products and policy.push_enabled:
                 await uow.inventory_push.mark_dirty(shop_id, products, now)

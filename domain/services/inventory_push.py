@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from domain.catalog import Product
+from domain.catalog import Order, Product
 from domain.clock import Clock
 from domain.inventory_push import (
     DEFAULT_HOLD_HORIZON,
@@ -48,13 +48,19 @@ from domain.inventory_push import (
     settled,
     warehouse_plan,
 )
+from domain.polling import MAX_CURSOR_AGE, PollSettings, initial_cursor
 from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
     GatewayError,
     InventoryApi,
     InventoryApiFactory,
+    Page,
     PoolChange,
+    ShopApi,
+    ShopApiFactory,
+    ShopBeingDeletedError,
+    ShopGoneError,
     TikTokUnavailableError,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -63,10 +69,12 @@ from domain.ports import (
 from domain.services.conflicts import run_again_on_conflict
 from domain.services.intake import reread_product
 from domain.services.inventory import signal_items
+from domain.services.order_slices import UPDATE_TIME, OrderSlice, slice_pages
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.shops import Shop, ShopStatus
 from domain.stock_levels import InventoryUpdateResult, SkuStock
-from domain.stored import ACTIVE_PRODUCT_STATUS
+from domain.stored import ACTIVE_PRODUCT_STATUS, OrderRecord, StoredOrder
+from domain.sync import RecordFailure, SyncKind
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +148,12 @@ class PushDeps:
     round_deadline: timedelta = timedelta(seconds=120)
     # shop id -> (monotonic expiry, default sales warehouse id): Get Warehouses at most every 10 min per shop.
     default_warehouses: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    # The shop's orders API (the order poll's Search Orders by update time) for the fence's re-base after push on or
+    # a re-authorization (`rebase_fence`); None: no re-base (the fence holds what it finds, as before tryout63 F1).
+    orders_api: ShopApiFactory | None = None
+    # How far before the shop's orders poll cursor the re-base's orders read starts (`SHOPBRIDGE_POLL_OVERLAP`): the
+    # poll's own overlap, for changes TikTok's search index published late.
+    orders_overlap: timedelta = PollSettings().overlap
 
 
 @dataclass
@@ -180,6 +194,7 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
     are handed back, due after a failed push's backoff (`_round_failed`; README, "A run that meets an unexpected
     error"); a shop deleted meanwhile ends the run quietly instead."""
     report = PushReport()
+    await rebase_fence(shop_id, deps)  # first: no push of a shop whose re-base is pending measures from the old base
     # A fenced round claims up to `fence_batch` rows, for its one read to finish the unchanged ones; once a round
     # had to hand back products needing a write (see `_push_claims`), the others claim `batch`: a row is handed
     # back once per run, not once per round.
@@ -254,6 +269,159 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
 
 
 SHUTDOWN_NOTE = "interrupted by a shutdown"
+REBASE_PAGE_SIZE = 50  # orders per Search Orders page of the re-base's orders read, the poll's default
+ORDERS_READ_AHEAD = timedelta(days=1)  # the re-base's orders read ends this far past now (`_read_orders`)
+
+
+async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
+    """Re-base the fence of a shop whose pushes could not run, when it is pending (`request_rebase`: push turned
+    on, or the shop re-authorized after it was REVOKED or EXPIRED; migration 0064): True when done by this call.
+
+    Meanwhile the merchant may have edited stock in Seller Center, and measured from the last push's baseline the
+    fence took a stock lowered there for sales unseen and held it back on every shop of the item for the hold's
+    horizon (tryout63 F1: 20 lowered to 5, push on, 15 units held back everywhere). Forgetting the baselines instead
+    put a sale made meanwhile whose order was not ingested yet back on sale (an oversell until the order poll). So, in
+    this order: (1) one Inventory Search reads TikTok's available of the shop's LINKED SKUs; (2) the shop's orders
+    updated since its orders poll cursor less `orders_overlap` (the window no poll may have read yet; the poll's own
+    read, Search Orders by update time, up to a day past now: all TikTok has) are stored and applied to the ledger, page
+    by page, as a poll stores them; (3) in one transaction the reading becomes each link's baseline, paired with the
+    ledger's counts of after that read (`InventoryPushRepository.rebase_links`), its holds let go (their other links'
+    pushes made due), and the shop's linked products made due. Every sale made before the reading is in the counts
+    (the orders read came after it) and its fall in the reading: no unseen sale is forgiven, and no Seller Center
+    edit is held back. A sale between the reading and the orders read is in both the counts and TikTok's fall since
+    the reading: the next push holds it back though ingested, for the hold's horizon (undersold, never oversold); a
+    sale after the orders read is held back by the fence as any unseen sale.
+
+    Run at the start of every push run of the shop (`push_shop`), before it claims anything, so no push of the shop
+    measures from the old baseline once the re-base can be done. Nothing is done (False) without a pending re-base,
+    with the fence off, without `orders_api`, for a shop gone, revoked, expired or with push off. The reading or the
+    orders read failing (TikTok unavailable or refusing, the shop's authorization lost, an order TikTok answers
+    unreadable), the shop being deleted, or another run re-basing first: nothing of the re-base is written, one
+    WARNING (INFO for the race) says why, it stays pending, and the push goes on as before, its fence holding what it
+    finds (undersold at worst); the next push run tries again. A worker killed anywhere before step 3's commit leaves
+    it pending: the next run does it all again (the orders stored are stored once)."""
+    if not deps.fence or deps.orders_api is None:
+        return False
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        pending = await uow.inventory_push.rebase_pending(shop_id)
+        if pending is None:
+            return False
+        shop = await uow.shops.get(shop_id)
+        if shop is None or shop.status(now) in (ShopStatus.REVOKED, ShopStatus.EXPIRED):
+            return False
+        if not (await uow.inventory_push.policy(shop_id)).push_enabled:
+            return False
+        links = await uow.inventory_push.links_to_rebase(shop_id)
+        since = await _orders_read_since(uow, shop, now, deps.orders_overlap)
+    try:
+        read_at = deps.clock.now()
+        shown, _ = await read_available(_api(deps, shop), [tiktok_sku_id for _, tiktok_sku_id in links])
+        readings = {sku_id: shown[tiktok_sku_id] for sku_id, tiktok_sku_id in links if tiktok_sku_id in shown}
+        orders = await _read_orders(deps, shop, since)
+        done = await run_again_on_conflict(
+            functools.partial(_rebase_links, deps, shop, pending, readings, read_at),
+            f"the fence's re-base of shop {shop_id}",
+        )
+    except (GatewayError, _OrdersUnread, ShopGoneError, ShopBeingDeletedError) as exc:
+        log.warning(
+            "could not re-base the push fence of shop %s (reason=%s); its fence holds what it finds until a later "
+            "push re-bases it", shop_id, _reason(exc),
+        )  # fmt: skip
+        return False
+    if done:
+        log.info(
+            "re-based the push fence of shop %s on TikTok's reading of %d SKU(s) after reading %d order(s) since %s",
+            shop_id, len(readings), orders, since.isoformat(),
+        )  # fmt: skip
+    else:
+        log.info("the push fence of shop %s was re-based by another run meanwhile", shop_id)
+    return done
+
+
+class _OrdersUnread(Exception):
+    """The re-base's orders read met an order TikTok answered unreadable: not every sale is in the ledger."""
+
+
+async def _orders_read_since(uow: UnitOfWork, shop: Shop, now: datetime, overlap: timedelta) -> datetime:
+    """Where the re-base's orders read starts (UTC): the shop's orders poll cursor (every change before it is stored;
+    else where its first poll would start, `initial_cursor`) less `overlap`, never before TikTok's 90-day horizon."""
+    cursor = await uow.poll_cursors.get(shop.id, SyncKind.ORDERS)
+    cursor_at = cursor.cursor_at if cursor is not None else None
+    if cursor_at is None:
+        last_import = await uow.sync_tasks.last_succeeded(shop.id, SyncKind.ORDERS, scheduled=False)
+        cursor_at = initial_cursor(shop, last_import, now)
+    return max(cursor_at - overlap, now - MAX_CURSOR_AGE)
+
+
+async def _read_orders(deps: PushDeps, shop: Shop, since: datetime) -> int:
+    """The orders of `shop` updated from `since` on (up to `ORDERS_READ_AHEAD` past now), stored and applied to the
+    ledger page by page (one transaction a page, as a poll's batch: `catalog.upsert_orders`,
+    `inventory.apply_orders`), the pushes and signals their changes ask sent after each commit. Returns how many
+    orders were read. Raises `_OrdersUnread` at an order TikTok answered unreadable (its page not stored), and
+    `GatewayError` as the API does."""
+    assert deps.orders_api is not None
+    api = deps.orders_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
+    # Up to a day past now: every order TikTok has when it answers, whatever its clock says (a sale TikTok stamped
+    # a few seconds ahead of ours, left out, would be forgiven by the re-base: its fall is in the reading)
+    ge, lt = int(since.timestamp()), int((deps.clock.now() + ORDERS_READ_AHEAD).timestamp())
+    plan = [OrderSlice(ge=ge, lt=lt, resume_ge=ge, by=UPDATE_TIME)]
+    count = 0
+    async for chunk in slice_pages(functools.partial(_search_updated, api), plan, 0, REBASE_PAGE_SIZE):
+        if any(isinstance(item, RecordFailure) for item in chunk.items):
+            raise _OrdersUnread("an order of the read is unreadable")
+        orders = [item for item in chunk.items if isinstance(item, (StoredOrder, Order))]
+        if orders:
+            await run_again_on_conflict(
+                functools.partial(_store_orders, deps, shop, orders), f"the re-base's orders of shop {shop.id}"
+            )
+        count += len(orders)
+    return count
+
+
+async def _search_updated(api: ShopApi, page_size: int, token: str | None, ge: int, lt: int) -> Page[OrderRecord]:
+    return await api.search_updated_orders(page_size=page_size, page_token=token, update_time_ge=ge, update_time_lt=lt)
+
+
+async def _store_orders(deps: PushDeps, shop: Shop, orders: Sequence[OrderRecord]) -> None:
+    async with deps.uow_factory() as uow:
+        if not await uow.shops.hold_unless_deleting(shop.id):
+            raise ShopGoneError(shop.id)
+        await uow.catalog.upsert_orders(shop.id, orders)
+        change = await uow.inventory.apply_orders(shop.id, orders)
+        await uow.commit()
+    await _after_change(deps, shop, change)
+
+
+async def _after_change(deps: PushDeps, shop: Shop, change: PoolChange) -> None:
+    """After a commit: the other shops' pushes `change` made due (this shop's run pushes its own), and the items'
+    signals."""
+    if deps.enqueue_push is not None:
+        for other in sorted(change.push_shop_ids - {shop.id}):
+            try:
+                await deps.enqueue_push(other)
+            except Exception as exc:  # its rows stay due: the scheduler's tick sends it
+                log.warning("could not enqueue the inventory push of shop %s: %s", other, exc, exc_info=traced(exc))
+    if deps.events is not None and change.item_ids:
+        await signal_items(deps.events, change.merchant_id or shop.merchant_id, change.item_ids)
+
+
+async def _rebase_links(
+    deps: PushDeps, shop: Shop, pending: datetime, readings: Mapping[str, int], read_at: datetime
+) -> bool:
+    """Step 3 of `rebase_fence`, one transaction: False when the re-base is no longer pending as read."""
+    now = deps.clock.now()
+    async with deps.uow_factory() as uow:
+        if not await uow.shops.hold_unless_deleting(shop.id):
+            raise ShopGoneError(shop.id)
+        items = await uow.inventory_push.rebase_links(shop.id, pending, readings, read_at, now)
+        if items is None:
+            return False
+        others = await uow.inventory_push.mark_item_links_dirty(sorted(items), now, (shop.id, "")) if items else []
+        await uow.inventory_push.mark_dirty(shop.id, await uow.inventory_push.linked_products(shop.id), now)
+        await uow.commit()
+    await _after_change(deps, shop, PoolChange(frozenset(items), frozenset(others), shop.merchant_id))
+    return True
 
 
 def _stop_note(deadline: asyncio.Timeout, seconds: timedelta) -> str:

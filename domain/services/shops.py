@@ -41,6 +41,7 @@ from domain.shops import (
     NameTakenError,
     Region,
     Shop,
+    ShopStatus,
     choose_authorized_shop,
     connect_or_renew,
     ensure_name_free,
@@ -50,6 +51,8 @@ from domain.shops import (
 from domain.sync import SyncTask
 
 log = logging.getLogger(__name__)
+# A shop in these states could not be pushed: its re-authorization re-bases the push fence (`request_rebase`)
+PUSH_STOPPED = (ShopStatus.REVOKED, ShopStatus.EXPIRED)
 # How many times a rename or a connect runs again after losing the race for its name on PostgreSQL
 # (`ShopNameRaceLostError`): each run looks at the names committed since, so the next finds the winner.
 NAME_RACE_RUNS = 3
@@ -203,8 +206,11 @@ async def complete_authorization(
             shop = await uow.shops.get(request.shop_to_reauthorize(), request.merchant_id)
             if shop is None:  # deleted while TikTok answered
                 raise DomainError(ErrorCode.NOT_FOUND, REAUTHORIZED_SHOP_DELETED, STATE)
+            stopped = shop.status(now) in PUSH_STOPPED
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
+            if stopped:  # its pushes could not run: the fence is re-based before the first (tryout63 F1)
+                await uow.inventory_push.request_rebase(shop.id, now)
             await uow.poll_cursors.make_due(shop.id)  # catch up now on what changed while it could not sync
             await _replay_failed_events(uow, queue, shop.id)
             _register_webhooks_after_commit(uow, queue, shop.id)
@@ -220,6 +226,7 @@ async def complete_authorization(
             async with uow_factory() as uow:
                 existing = await uow.shops.get_by_tiktok_shop_id(granted.tiktok_shop_id)
                 known_as = existing.name if existing is not None else None  # before connect_or_renew renames it
+                stopped = existing is not None and existing.status(now) in PUSH_STOPPED
                 other_than = existing.id if existing is not None and existing.merchant_id == merchant_id else None
                 name = await _free_name(uow, request.merchant_id, request.name, other_than)
                 shop, renewed = connect_or_renew(
@@ -227,6 +234,8 @@ async def complete_authorization(
                 )
                 if renewed:
                     await uow.shops.update(shop)
+                    if stopped:  # as a re-authorization's
+                        await uow.inventory_push.request_rebase(shop.id, now)
                     await uow.poll_cursors.make_due(shop.id)  # as a re-authorization's
                     await _replay_failed_events(uow, queue, shop.id)
                     _push_stock_after_commit(uow, queue, shop.id)
