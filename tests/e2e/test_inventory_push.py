@@ -5,8 +5,11 @@ re-pushes), and a sale on one shop lowers the other shop's TikTok stock (webhook
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
@@ -316,6 +319,116 @@ def test_a_manual_relink_does_not_hide_an_unseen_sale_from_the_fence(
     # one unit on sale twice.
     wait_until(lambda: stock_of(app, tiktok_id, sku) != 8, what="the push after the unseen sale")
     assert stock_of(app, tiktok_id, sku) == 9
+
+
+@dataclass(frozen=True)
+class SharedSku:
+    """One seller SKU made in the sandbox on shops "Maple" (us-local) and "Desert" (us-local-2) at `quantity` each,
+    both imported and linked to one item (seeded by Maple's stock) and pushed: the shops, Maple's TikTok product
+    and SKU ids, Desert's TikTok SKU id, and the item."""
+
+    maple: dict[str, Any]
+    desert: dict[str, Any]
+    product_id: str
+    sku: str
+    desert_sku: str
+    item: dict[str, Any]
+
+
+def shared_sku(app: ShopbridgeServer, seller_sku: str, quantity: int) -> SharedSku:
+    made = {
+        seller: app.sandbox.control(
+            "POST", f"/shops/{app.tiktok_shop(seller)['id']}/products",
+            {"title": f"{seller_sku} product", "skus": [{"seller_sku": seller_sku, "quantity": quantity}]},
+        )
+        for seller in ("us-local", "us-local-2")
+    }  # fmt: skip
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()  # (alone first: Maple's stock seeds the item)
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+
+    def both_pushed() -> dict[str, Any] | None:
+        (item,) = pooled_items(app, seller_sku)
+        links = [ln for ln in item["links"] if ln["state"] == "LINKED"]
+        return item if len(links) == 2 and all(ln["pushedQuantity"] == quantity for ln in links) else None
+
+    item = wait_until(both_pushed, what=f"{seller_sku} linked and pushed on both shops")
+    (sku,), (desert_sku,) = made["us-local"]["sku_ids"], made["us-local-2"]["sku_ids"]
+    return SharedSku(maple, desert, made["us-local"]["product_id"], sku, desert_sku, item)
+
+
+def maple_link(app: ShopbridgeServer, shared: SharedSku) -> dict[str, Any]:
+    (item,) = pooled_items(app, shared.item["sku"])
+    link: dict[str, Any] = next(ln for ln in item["links"] if ln["shop"]["id"] == shared.maple["id"])
+    return link
+
+
+def push_switched(app: ShopbridgeServer, shop: dict[str, Any], on: bool) -> None:
+    done = app.graphql(UPDATE, {"input": {"shopId": shop["id"], "pushEnabled": on}}, "m1")
+    assert done["shopInventoryPolicyUpdate"]["userErrors"] == []
+
+
+@pytest.mark.parametrize("edited", [5, 30], ids=["lowered", "raised"])
+def test_a_seller_center_edit_made_while_push_was_off_is_not_held_back_when_push_is_on(
+    app_factory: Callable[..., ShopbridgeServer], edited: int
+) -> None:
+    # given one SKU on two shops of one item, 20 units, pushed to both; the merchant turns Maple's push off
+    app = app_factory(products=0, orders=0)
+    shared = shared_sku(app, "REBASE", 20)
+    push_switched(app, shared.maple, False)
+
+    # when the merchant sets the SKU's stock in Seller Center (20 -> 5, or -> 30), then turns Maple's push on
+    app.sandbox.control("POST", f"/products/{shared.product_id}", {"skus": [{"id": shared.sku, "quantity": edited}]})
+    assert stock_of(app, shared.maple["tiktokShopId"], shared.sku) == edited
+    push_switched(app, shared.maple, True)
+
+    # then Maple shows the pool's 20 again, nothing held back, and Desert keeps its 20. Measured from the last push's
+    # 20, the 15 units lowered passed for unseen sales: held back on both shops (Maple and Desert at 5) for the hold's
+    # horizon, ~10 minutes of undersold stock the merchant never sold.
+    def pushed_back() -> dict[str, Any] | None:
+        link = maple_link(app, shared)
+        shown = stock_of(app, shared.maple["tiktokShopId"], shared.sku)
+        return link if (shown, link["pushedQuantity"]) == (20, 20) else None
+
+    link = wait_until(pushed_back, what="Maple back at the pool's 20, recorded")
+    assert link["heldBackQuantity"] == 0
+    (item,) = pooled_items(app, "REBASE")
+    assert (item["onHand"], item["reserved"], item["available"]) == (20, 0, 20)
+    assert all(ln["heldBackQuantity"] == 0 for ln in item["links"])
+    assert stock_of(app, shared.desert["tiktokShopId"], shared.desert_sku) == 20
+
+
+def test_a_sale_unseen_while_push_was_off_is_counted_once_and_the_seller_center_edit_not_held(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given one SKU on two shops of one item, 20 units, pushed to both; Maple's push off (no webhooks registered in
+    # this test server, and no order poll runs: a sale at TikTok is unseen until something reads Maple's orders)
+    app = app_factory(products=0, orders=0)
+    shared = shared_sku(app, "REBASE", 20)
+    push_switched(app, shared.maple, False)
+
+    # when a buyer takes 1 unit at Maple (20 -> 19, its order unseen), the merchant lowers the SKU to 5 in Seller
+    # Center, and turns Maple's push on
+    tiktok_id = shared.maple["tiktokShopId"]
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": shared.sku, "quantity": 1})
+    app.sandbox.control("POST", f"/products/{shared.product_id}", {"skus": [{"id": shared.sku, "quantity": 5}]})
+    push_switched(app, shared.maple, True)
+
+    # then push on read Maple's orders before its push: the sale reserves 1 unit, counted once (20 on hand, 19
+    # available), and both shops show the pool's 19 with nothing held back. Before, nothing read the order: the fence
+    # took the 15 units lowered for unseen sales (Maple and Desert at 5 for the hold's horizon) and the pool never
+    # counted the sale until an order poll.
+    wait_until(lambda: stock_of(app, tiktok_id, shared.sku) == 19, what="Maple at the pool's 19")
+    (item,) = pooled_items(app, "REBASE")
+    assert (item["onHand"], item["reserved"], item["available"]) == (20, 1, 19)
+    assert all(ln["heldBackQuantity"] == 0 for ln in item["links"])
+    (line,) = app.rows("SELECT quantity, state FROM order_line_stock WHERE tiktok_order_id = :o", o=sale["order_id"])
+    assert (line["quantity"], line["state"]) == (1, "RESERVED")
+    wait_until(
+        lambda: stock_of(app, shared.desert["tiktokShopId"], shared.desert_sku) == 19, what="Desert at the pool's 19"
+    )
+    assert maple_link(app, shared)["heldBackQuantity"] == 0
 
 
 INVENTORY_SEARCH = "/product/202309/inventory/search"  # the fence's reading of TikTok's available
