@@ -108,6 +108,7 @@ class FakeOutboxRow:
 class FakePushStore:
     policies: dict[str, InventoryPolicy] = field(default_factory=dict)
     policies_updated_at: dict[str, datetime] = field(default_factory=dict)
+    rebase_pending: dict[str, datetime] = field(default_factory=dict)  # the fence's re-base pending since (0064)
     links: dict[tuple[str, str], FakeLink] = field(default_factory=dict)  # (shop id, SKU id)
     outbox: dict[tuple[str, str], FakeOutboxRow] = field(default_factory=dict)  # (shop id, TikTok product id)
     # (shop id, TikTok SKU id, units, updated_at) of order lines the ledger reserved or deducted
@@ -160,6 +161,15 @@ class FakeInventoryPushRepository:
             self._push.policies[shop_id], self._push.policies_updated_at[shop_id] = policy, now
 
         self._s.ops.append(apply)
+
+    async def request_rebase(self, shop_id: str, now: datetime) -> None:
+        def apply() -> None:
+            self._push.rebase_pending[shop_id] = now
+
+        self._s.ops.append(apply)
+
+    async def rebase_pending(self, shop_id: str) -> datetime | None:
+        return self._push.rebase_pending.get(shop_id)
 
     async def claim_due(
         self, shop_id: str, holder: str, now: datetime, lease: timedelta, limit: int

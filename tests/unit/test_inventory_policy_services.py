@@ -92,8 +92,11 @@ async def test_turning_push_off_is_stored_and_pushes_nothing_turning_it_on_again
     world.link("s1", "p1")
     assert await world.update({"push_enabled": False}) == InventoryPolicy(push_enabled=False)
     assert world.dirty() == {} and world.queue.inventory_pushes == []
+    assert world.store.push.rebase_pending == {}
     assert await world.update({"push_enabled": True}) == InventoryPolicy()
     assert world.dirty() == {"p1": (1, T0 + timedelta(hours=1))} and world.queue.inventory_pushes == [world.shop.id]
+    # and the shop's push fence waits to be re-based before its next push measures anything (tryout63 F1)
+    assert world.store.push.rebase_pending == {world.shop.id: T0 + timedelta(hours=1)}
 
 
 async def test_another_merchants_or_no_shop_is_not_found_and_nothing_is_stored(world: World) -> None:

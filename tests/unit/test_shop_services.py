@@ -176,6 +176,30 @@ async def test_a_reauthorization_makes_the_shops_polls_due_and_a_refused_one_doe
     assert [c.cursor_at for c in world.store.cursors.values()] == [T0 - timedelta(hours=1)] * 2
 
 
+async def test_a_reauthorization_of_a_revoked_shop_marks_its_push_fence_for_a_re_base(world: World) -> None:
+    """Its pushes could not run: a stock edited in Seller Center meanwhile is read again, after the shop's orders,
+    before any push measures from the old baseline (tryout63 F1; `inventory_push.rebase_fence`)."""
+    shop = await world.connect("m1")
+
+    async def reauthorize(code: str) -> None:
+        started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+        world.tiktok.grant(code, US_SHOP)
+        assert (
+            await world.complete(parse_qs(urlsplit(started.authorization_url).query)["state"][0], code)
+        ).reauthorized
+
+    await reauthorize("c5")  # an active shop's: its pushes ran, nothing to re-base
+    assert world.store.push.rebase_pending == {}
+    async with world.uow() as uow:
+        stored = await uow.shops.get(shop.id)
+        assert stored is not None
+        stored.revoke(world.clock.now())
+        await uow.shops.update(stored)
+        await uow.commit()
+    await reauthorize("c6")
+    assert world.store.push.rebase_pending == {shop.id: world.clock.now()}
+
+
 async def test_reauthorization_must_return_the_same_shop(world: World) -> None:
     shop = await world.connect("m1")
     started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
