@@ -431,6 +431,48 @@ def test_a_sale_unseen_while_push_was_off_is_counted_once_and_the_seller_center_
     assert maple_link(app, shared)["heldBackQuantity"] == 0
 
 
+ORDER_SEARCH = "/order/202309/orders/search"  # the orders read of a re-base (and the order poll's)
+
+
+def test_an_orders_read_failing_at_push_on_keeps_the_fence_until_a_later_push_reads_them(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given one SKU on two shops of one item, 20 units, pushed to both; Maple's push off and a buyer's unit taken
+    # there, unseen (20 -> 19)
+    app = app_factory(products=0, orders=0)
+    shared = shared_sku(app, "REBASE", 20)
+    tiktok_id = shared.maple["tiktokShopId"]
+    push_switched(app, shared.maple, False)
+    app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": shared.sku, "quantity": 1})
+
+    # when push goes on while TikTok refuses Maple's order search
+    app.sandbox.control("POST", "/faults", {"rate": 1.0, "kinds": ["missing_scope"], "paths": [ORDER_SEARCH]})
+    push_switched(app, shared.maple, True)
+
+    # then no re-base: the push is fenced from its last baseline, the unseen sale held back (Maple stays at 19)
+    wait_until(lambda: maple_link(app, shared)["heldBackQuantity"] == 1, what="the unseen sale held back")
+    assert stock_of(app, tiktok_id, shared.sku) == 19
+    (item,) = pooled_items(app, "REBASE")
+    assert (item["onHand"], item["reserved"]) == (20, 0)
+
+    # and once the orders can be read, Maple's next push (a delivery of 1 counted) re-bases first: the sale reserves
+    # (21 on hand, 1 reserved), nothing held, both shops at the pool's 20
+    app.sandbox.control("POST", "/faults", {"rate": 0.0, "kinds": []})
+    delta = {"inventoryItemId": item["id"], "delta": 1, "reason": "delivery"}
+    assert app.graphql(ADJUST, {"input": delta}, "m1")["inventoryAdjust"]["userErrors"] == []
+
+    def counted() -> dict[str, Any] | None:
+        (now,) = pooled_items(app, "REBASE")
+        return now if (now["onHand"], now["reserved"]) == (21, 1) else None
+
+    wait_until(counted, what="the sale read at the next push")
+    wait_until(lambda: maple_link(app, shared)["heldBackQuantity"] == 0, what="the hold let go")
+    wait_until(lambda: stock_of(app, tiktok_id, shared.sku) == 20, what="Maple at the pool's 20")
+    wait_until(
+        lambda: stock_of(app, shared.desert["tiktokShopId"], shared.desert_sku) == 20, what="Desert at the pool's 20"
+    )
+
+
 INVENTORY_SEARCH = "/product/202309/inventory/search"  # the fence's reading of TikTok's available
 
 
