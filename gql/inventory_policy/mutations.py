@@ -22,7 +22,12 @@ from gql.inventory_policy.types import inventory_policy as policy_type
 class ShopInventoryPolicyUpdateInput:
     shop_id: strawberry.ID = strawberry.field(description="The shop's id (Shop.id).")
     push_enabled: bool | None = strawberry.field(
-        default=strawberry.UNSET, description="Whether stock is pushed to this shop at all; not null."
+        default=strawberry.UNSET,
+        description=(
+            "Whether stock is pushed to this shop at all; not null. Turned on, the shop's next push first reads "
+            "TikTok's stock and the shop's orders: a sale made meanwhile is counted, and stock edited in Seller "
+            "Center while push was off is replaced by the pool's value, not held back as unseen sales."
+        ),
     )
     share_percent: int | None = strawberry.field(
         default=strawberry.UNSET, description="Percent of the pool's available shown, 1 to 100; not null."
