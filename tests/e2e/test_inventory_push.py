@@ -431,6 +431,35 @@ def test_a_sale_unseen_while_push_was_off_is_counted_once_and_the_seller_center_
     assert maple_link(app, shared)["heldBackQuantity"] == 0
 
 
+def test_a_seller_center_edit_made_while_the_shop_was_revoked_is_not_held_back_once_it_is_reauthorized(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    # given one SKU on two shops of one item, 20 units, pushed to both; the seller revokes the app for Maple
+    app = app_factory(webhooks=True, products=0, orders=0)
+    shared = shared_sku(app, "REBASE", 20)
+    app.wait_for_webhook_registration(shared.maple)  # (TikTok tells a revocation by webhook 6)
+    app.sandbox.control("POST", "/sellers/us-local/revoke")
+    maple = shared.maple["id"]
+    wait_until(lambda: app.graphql(STATUS, {"id": maple}, "m1")["shop"]["status"] == "REVOKED", what="REVOKED")
+
+    # when the merchant lowers the SKU to 5 in Seller Center, then re-authorizes Maple
+    app.sandbox.control("POST", f"/products/{shared.product_id}", {"skus": [{"id": shared.sku, "quantity": 5}]})
+    url = app.graphql(REAUTHORIZE, {"id": maple}, "m1")["shopReauthorizationStart"]["authorizationUrl"]
+    redirect = app.sandbox.authorize("us-local", parse_qs(urlsplit(url).query)["state"][0])
+    done = app.graphql(COMPLETE, {"input": {"state": redirect["state"], "code": redirect["code"]}}, "m1")
+    assert done["shopAuthorizationComplete"]["userErrors"] == []
+
+    # then Maple shows the pool's 20 again with nothing held back, and Desert keeps its 20 (before: the 15 units
+    # lowered held back as unseen sales on both shops for the hold's horizon)
+    def pushed_back() -> dict[str, Any] | None:
+        link = maple_link(app, shared)
+        shown = stock_of(app, shared.maple["tiktokShopId"], shared.sku)
+        return link if (shown, link["pushedQuantity"]) == (20, 20) else None
+
+    assert wait_until(pushed_back, what="Maple back at the pool's 20, recorded")["heldBackQuantity"] == 0
+    assert stock_of(app, shared.desert["tiktokShopId"], shared.desert_sku) == 20
+
+
 ORDER_SEARCH = "/order/202309/orders/search"  # the orders read of a re-base (and the order poll's)
 
 
