@@ -1,0 +1,81 @@
+"""The push fence's re-base (tryout63 F1; README "Push on re-bases the fence") across a restart, on both databases:
+a run cut after its reading and its orders read, before its commit, leaves the re-base pending, and the next push
+run does it whole; a commit for a re-base no longer pending writes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from adapters.db.tables import inventory_items
+from domain.services.inventory_push import _orders_read_since, _read_orders, push_shop
+from tests.integration.pool_push_support import (
+    PushWorld,
+    add_item,
+    change_stock,
+    imported_shop,
+    link,
+    link_row,
+    now,
+    world_fixture,  # noqa: F401 - the `world` fixture
+)
+from tests.integration.test_inventory_push_fence_orders import sell, shown
+from tests.integration.test_inventory_push_pool_holds import first_sku
+
+
+async def test_a_re_base_cut_before_its_commit_stays_pending_and_the_next_push_does_it_whole(world: PushWorld) -> None:
+    # given a shop showing an item's 10 units, pushed with the fence; while its push is off a buyer takes 1 unit
+    # (webhook lost: TikTok 9) and the merchant lowers the SKU to 4 in Seller Center; push goes on (re-base pending)
+    shop = await imported_shop(world, "us-local")
+    product, sku = first_sku(world, shop)
+    item = await add_item(world.db, "m1", "REBASE-1", 10)
+    sku_id = await link(world.db, shop, sku, item, product)
+    await change_stock(world, item, 0, [(shop.id, product)])
+    deps = world.deps(fence=True, orders_api=world._api)
+    await push_shop(shop.id, deps)
+    assert shown(world, shop, sku) == 10
+    sell(world, shop, sku)
+    world.sandbox.control("POST", f"/products/{product}", {"skus": [{"id": sku, "quantity": 4}]})
+    async with world.uows() as uow:
+        await uow.inventory_push.request_rebase(shop.id, now())
+        await uow.commit()
+        pending = await uow.inventory_push.rebase_pending(shop.id)
+    assert pending is not None
+
+    # when a run reads the shop's orders (the sale reserves) and is killed before its re-base's commit
+    async with world.uows() as uow:
+        stored = await uow.shops.get(shop.id)
+        assert stored is not None
+        since = await _orders_read_since(uow, stored, now(), deps.orders_overlap)
+    assert await _read_orders(deps, stored, since) >= 1  # (the sandbox's own orders of the shop's window too)
+    async with world.uows() as uow:
+        assert await uow.inventory_push.rebase_pending(shop.id) == pending  # still pending: nothing of step 3
+    before = await link_row(world.db, sku_id)
+    assert before["pushed_quantity"] == 10
+
+    # then the next push run re-bases first and pushes the pool's value (10 on hand less the reserved), nothing held
+    # back: the Seller Center edit is not taken for sales, and the sale, read once, is not held back a second time
+    async with world.db.write_sessionmaker() as session:
+        counters = (await session.execute(select(inventory_items).where(inventory_items.c.id == item))).mappings()
+        (counted,) = counters.all()
+    assert counted["on_hand"] == 10 and counted["reserved"] >= 1  # the sale read (and any open order of the SKU)
+    pool = counted["on_hand"] - counted["reserved"]
+    await push_shop(shop.id, deps)
+    row = await link_row(world.db, sku_id)
+    assert (shown(world, shop, sku), row["pushed_quantity"], row["held_quantity"]) == (pool, pool, 0)
+    async with world.uows() as uow:
+        assert await uow.inventory_push.rebase_pending(shop.id) is None
+
+    # and a run that read the re-base as pending before writes nothing once it is done (push turned off and on
+    # again, or another run first): compare and clear
+    async with world.uows() as uow:
+        assert await uow.inventory_push.rebase_links(shop.id, pending, {sku_id: 1}, now(), now()) is None
+        await uow.commit()
+    assert (await link_row(world.db, sku_id))["pushed_quantity"] == pool
+    async with world.uows() as uow:
+        await uow.inventory_push.request_rebase(shop.id, later := now() + timedelta(seconds=1))
+        await uow.commit()
+    async with world.uows() as uow:
+        assert await uow.inventory_push.rebase_links(shop.id, pending, {sku_id: 1}, now(), now()) is None
+        assert await uow.inventory_push.rebase_pending(shop.id) == later
