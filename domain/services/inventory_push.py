@@ -194,7 +194,7 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
     are handed back, due after a failed push's backoff (`_round_failed`; README, "A run that meets an unexpected
     error"); a shop deleted meanwhile ends the run quietly instead."""
     report = PushReport()
-    await rebase_fence(shop_id, deps)  # first: no push of a shop whose re-base is pending measures from the old base
+    rebase_looked = not deps.fence or deps.orders_api is None  # a re-base is looked for once a run (`rebase_fence`)
     # A fenced round claims up to `fence_batch` rows, for its one read to finish the unchanged ones; once a round
     # had to hand back products needing a write (see `_push_claims`), the others claim `batch`: a row is handed
     # back once per run, not once per round.
@@ -206,6 +206,10 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
             if not await uow.inventory_push.has_due(shop_id, now := deps.clock.now()):
                 report.due_at = await uow.inventory_push.next_due(shop_id, now, deps.holder)
                 return report
+            pending = not rebase_looked and await uow.inventory_push.rebase_pending(shop_id) is not None
+        rebase_looked = True
+        if pending:  # before any claim: no push of the shop measures from the old baseline once it can be re-based
+            await rebase_fence(shop_id, deps)
         if rounds is not None and report.rounds >= rounds:
             report.more_due = True
             return report
@@ -292,14 +296,16 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     the reading: the next push holds it back though ingested, for the hold's horizon (undersold, never oversold); a
     sale after the orders read is held back by the fence as any unseen sale.
 
-    Run at the start of every push run of the shop (`push_shop`), before it claims anything, so no push of the shop
-    measures from the old baseline once the re-base can be done. Nothing is done (False) without a pending re-base,
-    with the fence off, without `orders_api`, for a shop gone, revoked, expired or with push off. The reading or the
-    orders read failing (TikTok unavailable or refusing, the shop's authorization lost, an order TikTok answers
-    unreadable), the shop being deleted, or another run re-basing first: nothing of the re-base is written, one
-    WARNING (INFO for the race) says why, it stays pending, and the push goes on as before, its fence holding what it
-    finds (undersold at worst); the next push run tries again. A worker killed anywhere before step 3's commit leaves
-    it pending: the next run does it all again (the orders stored are stored once)."""
+    Run by a push run of the shop (`push_shop`) that finds rows due and a re-base pending (one primary-key read in
+    its first look), before it claims anything, so no push of the shop measures from the old baseline once the
+    re-base can be done (a shop with nothing due pushes nothing, so measures nothing, until a row is due). Nothing
+    is done (False) without a pending re-base, with the fence off, without `orders_api`, for a shop gone, revoked,
+    expired or with push off. The reading or the orders read failing (TikTok unavailable or refusing, the shop's
+    authorization lost, an order TikTok answers unreadable), the shop being deleted, or another run re-basing first:
+    nothing of the re-base is written, one WARNING (INFO for the race) says why, it stays pending, and the push goes
+    on as before, its fence holding what it finds (undersold at worst); the next push run tries again. A worker
+    killed anywhere before step 3's commit leaves it pending: the next run does it all again (the orders stored are
+    stored once)."""
     if not deps.fence or deps.orders_api is None:
         return False
     now = deps.clock.now()

@@ -210,7 +210,7 @@ async def complete_authorization(
             shop.reauthorize(granted, tokens, now)
             await uow.shops.update(shop)
             if stopped:  # its pushes could not run: the fence is re-based before the first (tryout63 F1)
-                await uow.inventory_push.request_rebase(shop.id, now)
+                await _rebase_push(uow, shop.id, now)
             await uow.poll_cursors.make_due(shop.id)  # catch up now on what changed while it could not sync
             await _replay_failed_events(uow, queue, shop.id)
             _register_webhooks_after_commit(uow, queue, shop.id)
@@ -235,7 +235,7 @@ async def complete_authorization(
                 if renewed:
                     await uow.shops.update(shop)
                     if stopped:  # as a re-authorization's
-                        await uow.inventory_push.request_rebase(shop.id, now)
+                        await _rebase_push(uow, shop.id, now)
                     await uow.poll_cursors.make_due(shop.id)  # as a re-authorization's
                     await _replay_failed_events(uow, queue, shop.id)
                     _push_stock_after_commit(uow, queue, shop.id)
@@ -319,6 +319,17 @@ async def _replay_failed_events(uow: UnitOfWork, queue: TaskQueue, shop_id: str)
         await queue.enqueue_webhook_events(shop_id)
 
     uow.after_commit(enqueue)
+
+
+async def _rebase_push(uow: UnitOfWork, shop_id: str, now: datetime) -> None:
+    """In the re-authorization's transaction of a shop that was REVOKED or EXPIRED (its pushes could not run): its
+    push fence re-based before its next push measures anything (`InventoryPushRepository.request_rebase`,
+    `domain.services.inventory_push.rebase_fence`), and its linked products due, so that push (enqueued after the
+    commit, `_push_stock_after_commit`) runs at once: TikTok shows the pool's value again, a stock edited in Seller
+    Center meanwhile written over rather than held back as unseen sales (tryout63 F1), as turning push on does."""
+    await uow.inventory_push.request_rebase(shop_id, now)
+    if products := await uow.inventory_push.linked_products(shop_id):
+        await uow.inventory_push.mark_dirty(shop_id, products, now)
 
 
 def _push_stock_after_commit(uow: UnitOfWork, queue: TaskQueue, shop_id: str) -> None:
