@@ -475,7 +475,10 @@ class InventoryPushRepository(Protocol):
         pending since `pending_since`, and give each LINKED link of `readings` (Shopbridge SKU id -> TikTok's
         available read at `read_at`, before the orders read) that reading as its last push (`pushedQuantity`,
         `pushed_at` and its landing at `read_at`) with the ledger's running counts of now (`ingested_at_push`,
-        `released_at_push`: the orders read is stored), nothing held, restored or in flight. Returns the items whose
+        `released_at_push`: the orders read is stored), nothing held, restored or in flight, and `read_at` as its
+        baseline's read (`baseline_read_at`: an order made before it that the orders read missed, TikTok's search
+        index lagging, counts when ingested as seen before the baseline, `ledger._counted_before_push`, not as a
+        sale since, which would hide an unseen one). Returns the items whose
         other links subtracted a hold of these links (`LinkedSku.hold_items` of the links that held units), for the
         caller to mark due; None (nothing written) when that re-base is no longer pending (another run did it, or
         push went off and on again since: the newer one is pending)."""

@@ -284,17 +284,20 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     Meanwhile the merchant may have edited stock in Seller Center, and measured from the last push's baseline the
     fence took a stock lowered there for sales unseen and held it back on every shop of the item for the hold's
     horizon (tryout63 F1: 20 lowered to 5, push on, 15 units held back everywhere). Forgetting the baselines instead
-    put a sale made meanwhile whose order was not ingested yet back on sale (an oversell until the order poll). So, in
-    this order: (1) one Inventory Search reads TikTok's available of the shop's LINKED SKUs; (2) the shop's orders
-    updated since its orders poll cursor less `orders_overlap` (the window no poll may have read yet; the poll's own
-    read, Search Orders by update time, up to a day past now: all TikTok has) are stored and applied to the ledger, page
-    by page, as a poll stores them; (3) in one transaction the reading becomes each link's baseline, paired with the
-    ledger's counts of after that read (`InventoryPushRepository.rebase_links`), its holds let go (their other links'
-    pushes made due), and the shop's linked products made due. Every sale made before the reading is in the counts
-    (the orders read came after it) and its fall in the reading: no unseen sale is forgiven, and no Seller Center
-    edit is held back. A sale between the reading and the orders read is in both the counts and TikTok's fall since
-    the reading: the next push holds it back though ingested, for the hold's horizon (undersold, never oversold); a
-    sale after the orders read is held back by the fence as any unseen sale.
+    put a sale made meanwhile whose order was not ingested yet back on sale (an oversell until the order poll). So,
+    in this order: (1) one Inventory Search reads TikTok's available of the shop's LINKED SKUs; (2) the shop's
+    orders updated since its orders poll cursor less `orders_overlap` (the window no poll may have read yet; the
+    poll's own read, Search Orders by update time, up to a day past now: all TikTok has) are stored and applied to
+    the ledger, page by page, as a poll stores them; (3) in one transaction the reading becomes each link's
+    baseline, paired with the ledger's counts of after that read (`InventoryPushRepository.rebase_links`), its holds
+    let go (their other links' pushes made due), and the shop's linked products made due. Every sale made before the
+    reading is in the counts (the orders read came after it) and its fall in the reading: no unseen sale is
+    forgiven, and no Seller Center edit is held back (a sale before the reading that the orders read missed,
+    TikTok's index lagging, is on sale again until ingested, then counts as seen before the baseline,
+    `baseline_read_at` being the reading's time: it hides no unseen sale). A sale between the reading and the orders
+    read is in both the counts and TikTok's fall since the reading: the next push holds it back though ingested, for
+    the hold's horizon (undersold, never oversold); a sale after the orders read is held back by the fence as any
+    unseen sale.
 
     Run by a push run of the shop (`push_shop`) that finds rows due and a re-base pending (one primary-key read in
     its first look), before it claims anything, so no push of the shop measures from the old baseline once the

@@ -141,8 +141,8 @@ class SqlInventoryPushRepository(LinkPushState):
                     pushed_quantity=readings[sku_id], pushed_at=read_at, push_landed_at=read_at,
                     pushed_item_id=_links.inventory_item_id, held_quantity=0, held_since=None, held_item_id=None,
                     held_item_quantity=None, held_rest_item_id=None, restored_quantity=0, restored_since=None,
-                    seeded_available=None, push_intent=None, ingested_at_push=count(units.ingested),
-                    released_at_push=count(units.released), updated_at=now,
+                    seeded_available=None, baseline_read_at=read_at, push_intent=None,
+                    ingested_at_push=count(units.ingested), released_at_push=count(units.released), updated_at=now,
                 )
             )  # fmt: skip
         return items
