@@ -22,7 +22,7 @@ UPDATE = """mutation($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPol
   userErrors { code field message } } }"""
 
 
-ITEMS = """query($after: String) { inventoryItems(first: 100, after: $after) {
+ITEMS = """query($after: String, $query: String) { inventoryItems(first: 100, after: $after, query: $query) {
   pageInfo { hasNextPage endCursor }
   edges { node { id sku onHand reserved safetyStock available
     links { state shop { id } sku { tiktokSkuId quantity } pushedQuantity pushedAt heldBackQuantity pushErrorCode }
@@ -32,10 +32,17 @@ SET_ON_HAND = """mutation($input: InventorySetOnHandInput!) { inventorySetOnHand
 
 
 def pooled_items(app: ShopbridgeServer, prefix: str, merchant: str = "m1") -> list[dict[str, Any]]:
-    """The merchant's items whose SKU starts with `prefix` (auto-linked at import), with their links."""
+    """The merchant's items whose SKU starts with `prefix` (auto-linked at import), with their links, newest first.
+
+    Read through `inventoryItems(query:)` with the prefix less its last character when the prefix is ASCII: a
+    superset of the items it starts (the search compares NFKC case-folded text, which keeps ASCII as it is but for
+    case, and a combining mark after the prefix could only merge into its last character), filtered here as before.
+    Many tests poll this (a push landed, a hold), and the whole list (77 items with their links after a sandbox shop's
+    import) cost the app ~32 ms of CPU per look, the search ~9 ms (speed64)."""
+    query = prefix[:-1] if len(prefix) > 1 and prefix.isascii() else None
     found, after = [], None
     while True:
-        page = app.graphql(ITEMS, {"after": after}, merchant)["inventoryItems"]
+        page = app.graphql(ITEMS, {"after": after, "query": query}, merchant)["inventoryItems"]
         found += [e["node"] for e in page["edges"] if e["node"]["sku"].startswith(prefix)]
         if not page["pageInfo"]["hasNextPage"]:
             return found
