@@ -28,6 +28,7 @@ from sandbox.sellers import Seller, Shop
 from sandbox.state import World
 
 MAX_ORDERS_PER_CALL = 1000
+MAX_SEARCH_LAG_SECONDS = 3600  # an order's `search_lag`, at most (`put_orders`)
 FULFILLMENT_TYPES = ("FULFILLMENT_BY_SELLER", "FULFILLMENT_BY_TIKTOK")  # Get Order Detail `fulfillment_type`
 
 
@@ -234,6 +235,9 @@ class Control:
         after shipping, live-sync.md sec. 3.2, 3.5); by default it follows the status (a change to CANCELLED of an
         order whose package had left makes it lost). `detail_lag` (true/false) puts the order under TikTok's
         read-after-write lag, or ends it: Get Order Detail leaves it out meanwhile (search still lists it).
+        `search_lag` (seconds, 0-3600) puts it under TikTok's search index lag for that long from now (0 ends it):
+        Search Orders leaves it out of its pages meanwhile (Get Order Detail serves it; a page's `total_count` still
+        counts it).
         `stale_detail` (true/false, on a change) starts or ends the read lag of a changed order: Get Order Detail
         keeps serving the version before the change (the first such change's, until false), as TikTok may right
         after pushing the change's webhook (search lists the new version)."""
@@ -261,6 +265,9 @@ class Control:
                 raise BadInput(f"package_status must be one of {list(PACKAGE_STATUSES)}")
             if "detail_lag" in item and not isinstance(item["detail_lag"], bool):
                 raise BadInput("detail_lag must be true or false")
+            lag = item.get("search_lag", 0)
+            if isinstance(lag, bool) or not isinstance(lag, (int, float)) or not 0 <= lag <= MAX_SEARCH_LAG_SECONDS:
+                raise BadInput(f"search_lag must be a number of seconds from 0 to {MAX_SEARCH_LAG_SECONDS}")
             if "stale_detail" in item and (not isinstance(item["stale_detail"], bool) or "id" not in item):
                 raise BadInput("stale_detail must be true or false, on a change of an order (with its id)")
         results = []
@@ -290,6 +297,8 @@ class Control:
                 self.world.detail_lag.add(order["id"])
             elif item.get("detail_lag") is False:
                 self.world.detail_lag.discard(order["id"])
+            if "search_lag" in item:
+                self.world.search_lag[order["id"]] = self.world.clock() + item["search_lag"]
             results.append(order)
             self.world.notices.order_changed(data.shop, order)
         return {"orders": results}

@@ -96,6 +96,9 @@ class World:
         # Order ids Get Order Detail does not serve yet: TikTok's read-after-write lag, an order whose webhook was
         # pushed before the detail API could return it (control `"detail_lag": true` on an order; not persisted).
         self.detail_lag: set[str] = set()
+        # Order id -> the simulated time (Unix seconds) until which Search Orders leaves it out: TikTok's search index
+        # lagging its stock (control `"search_lag": seconds` on an order; not persisted).
+        self.search_lag: dict[str, float] = {}
         # Order id -> the older version Get Order Detail still serves: TikTok's read lag after a change, the order's
         # webhook carrying the new `update_time` while the detail API answers the version before it (control
         # `"stale_detail": true` on a change; not persisted).
@@ -226,6 +229,7 @@ class World:
         latency, the configured rate limit, counters at zero."""
         self.faults.off(self.config.slow_seconds)
         self.detail_lag.clear()
+        self.search_lag.clear()
         self.stale_detail.clear()
         self.unreadable_records.clear()
         self.failing_records.clear()
