@@ -320,9 +320,7 @@ async def _upsert_products(uow: UnitOfWork, deps: SyncDeps, shop_id: str, record
 
 async def _upsert_orders(uow: UnitOfWork, deps: SyncDeps, shop_id: str, records: list[object]) -> UpsertCounts:
     orders = [r for r in records if isinstance(r, _ORDER_TYPES)]
-    counts = await uow.catalog.upsert_orders(shop_id, orders)
-    await inventory.pool_orders(uow, deps.queue, deps.events, shop_id, orders)  # same transaction
-    return counts
+    return await inventory.store_orders(uow, deps.queue, deps.events, shop_id, orders)  # the batch writer
 
 
 async def _store(run: _Run, upsert: _Upsert, chunks: list[Chunk]) -> None:

@@ -14,13 +14,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from domain.clock import Clock, SystemClock
 from domain.errors import NotFoundError
 from domain.inventory.items import Edit, InventoryItem, adjust, checked_sku, checked_units, set_on_hand
 from domain.inventory.removal import check_deletable
 from domain.inventory_push import DEFAULT_HOLD_HORIZON
-from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory, traced
+from domain.ports import EventPublisher, PoolChange, TaskQueue, UnitOfWork, UnitOfWorkFactory, UpsertCounts, traced
 from domain.services.conflicts import run_again_on_conflict
 from domain.stored import OrderRecord, ProductRecord
 
@@ -29,8 +30,15 @@ log = logging.getLogger(__name__)
 MAX_ITEM_SIGNALS = 100  # per commit: an import batch may touch thousands; subscribers re-read on their timeout
 
 
+class PushQueue(Protocol):
+    """What a pool change needs of the queue: a shop's push (`TaskQueue.enqueue_inventory_push`; the push fence's
+    re-base, which has no `TaskQueue`, adapts its `PushDeps.enqueue_push`)."""
+
+    async def enqueue_inventory_push(self, shop_id: str) -> None: ...
+
+
 def after_pool_change(
-    uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, change: PoolChange
+    uow: UnitOfWork, queue: PushQueue | None, events: EventPublisher | None, change: PoolChange
 ) -> None:
     """Once `uow` commits: enqueue a push per shop with dirty outbox rows, signal each changed item."""
 
@@ -61,12 +69,28 @@ async def signal_items(events: EventPublisher, merchant_id: str, item_ids: Colle
 
 
 async def pool_orders(
-    uow: UnitOfWork, queue: TaskQueue | None, events: EventPublisher | None, shop_id: str,
+    uow: UnitOfWork, queue: PushQueue | None, events: EventPublisher | None, shop_id: str,
     orders: Sequence[OrderRecord],
 ) -> None:  # fmt: skip
     """In the transaction that upserts the shop's orders: move the ledger (`InventoryRepository.apply_orders`)."""
     if orders:
         after_pool_change(uow, queue, events, await uow.inventory.apply_orders(shop_id, orders))
+
+
+async def store_orders(
+    uow: UnitOfWork, queue: PushQueue | None, events: EventPublisher | None, shop_id: str,
+    orders: Sequence[OrderRecord],
+) -> UpsertCounts:  # fmt: skip
+    """The order batch writer: store a batch of the shop's orders (`CatalogRepository.upsert_orders`: an older
+    version never overwrites a newer one) and apply it to the pool (`pool_orders`: the ledger, then after commit a
+    push per shop the change made due and a signal per item changed), in `uow`'s transaction (the caller holds the
+    shop and commits). Returns the upsert's counts. Raises `ShopGoneError` for a shop deleted meanwhile. Used by the
+    order imports and polls (`domain.services.importer`) and by the push fence's re-base's orders read
+    (`domain.services.inventory_push.rebase_fence`): one path, so every rule of the ledger, its signals and the other
+    shops' pushes holds for both (stop 64's note, section 8)."""
+    counts = await uow.catalog.upsert_orders(shop_id, orders)
+    await pool_orders(uow, queue, events, shop_id, orders)
+    return counts
 
 
 async def pool_products(

@@ -68,7 +68,7 @@ from domain.ports import (
 )
 from domain.services.conflicts import run_again_on_conflict
 from domain.services.intake import reread_product
-from domain.services.inventory import signal_items
+from domain.services.inventory import after_pool_change, signal_items, store_orders
 from domain.services.order_slices import UPDATE_TIME, OrderSlice, slice_pages
 from domain.services.shop_tokens import StoredShopTokens, revoke_refused_authorization
 from domain.shops import Shop, ShopStatus
@@ -295,11 +295,12 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     in this order: (1) one Inventory Search reads TikTok's available of the shop's LINKED SKUs; (2) the shop's
     orders updated since its orders poll cursor less `orders_overlap` (the window no poll may have read yet; the
     poll's own read, Search Orders by update time, up to a day past now: all TikTok has) are stored and applied to
-    the ledger, page by page, as a poll stores them; (3) in one transaction the reading becomes each link's
-    baseline, paired with the ledger's counts of after that read (`InventoryPushRepository.rebase_links`), its holds
-    let go (their other links' pushes made due), and the shop's linked products made due. Every sale made before the
-    reading is in the counts (the orders read came after it) and its fall in the reading: no unseen sale is
-    forgiven, and no Seller Center edit is held back (a sale before the reading that the orders read missed,
+    the ledger, page by page, by the poll's own batch writer (`inventory.store_orders`); (3) in one transaction the
+    reading becomes each link's baseline, paired with the ledger's counts of after that read
+    (`InventoryPushRepository.rebase_links`), its holds let go (their other links' pushes made due), and the shop's
+    linked products made due. Every sale made before the reading is in the counts (the orders read came after it)
+    and its fall in the reading: no unseen sale is forgiven, and no Seller Center edit is held back (a sale before
+    the reading that the orders read missed,
     TikTok's index lagging, is on sale again until ingested, then counts as seen before the baseline,
     `baseline_read_at` being the reading's time: it hides no unseen sale). A sale between the reading and the orders
     read is in both the counts and TikTok's fall since the reading: the next push holds it back though ingested, for
@@ -372,9 +373,9 @@ async def _orders_read_since(uow: UnitOfWork, shop: Shop, now: datetime, overlap
 
 async def _read_orders(deps: PushDeps, shop: Shop, since: datetime) -> int:
     """The orders of `shop` updated from `since` on (up to `ORDERS_READ_AHEAD` past now), stored and applied to the
-    ledger page by page (one transaction a page, as a poll's batch: `catalog.upsert_orders`,
-    `inventory.apply_orders`), the pushes and signals their changes ask sent after each commit. Returns how many
-    orders were read. Raises `_OrdersUnread` at an order TikTok answered unreadable (its page not stored), and
+    ledger page by page, one transaction a page, by the order poll's batch writer (`inventory.store_orders`: the
+    pushes of the other shops and the signals its changes ask are sent after each commit). Returns how many orders
+    were read. Raises `_OrdersUnread` at an order TikTok answered unreadable (its page not stored), and
     `GatewayError` as the API does."""
     assert deps.orders_api is not None
     api = deps.orders_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
@@ -399,27 +400,25 @@ async def _search_updated(api: ShopApi, page_size: int, token: str | None, ge: i
     return await api.search_updated_orders(page_size=page_size, page_token=token, update_time_ge=ge, update_time_lt=lt)
 
 
+@dataclass(frozen=True)
+class _OtherShops:
+    """`inventory.PushQueue` over `PushDeps.enqueue_push`, leaving out `shop_id` (the push run re-basing it pushes
+    its own rows); without `enqueue_push` nothing is sent (the scheduler's tick finds the rows due)."""
+
+    enqueue: Callable[[str], Awaitable[None]] | None
+    shop_id: str
+
+    async def enqueue_inventory_push(self, shop_id: str) -> None:
+        if self.enqueue is not None and shop_id != self.shop_id:
+            await self.enqueue(shop_id)
+
+
 async def _store_orders(deps: PushDeps, shop: Shop, orders: Sequence[OrderRecord]) -> None:
     async with deps.uow_factory() as uow:
         if not await uow.shops.hold_unless_deleting(shop.id):
             raise ShopGoneError(shop.id)
-        await uow.catalog.upsert_orders(shop.id, orders)
-        change = await uow.inventory.apply_orders(shop.id, orders)
+        await store_orders(uow, _OtherShops(deps.enqueue_push, shop.id), deps.events, shop.id, orders)
         await uow.commit()
-    await _after_change(deps, shop, change)
-
-
-async def _after_change(deps: PushDeps, shop: Shop, change: PoolChange) -> None:
-    """After a commit: the other shops' pushes `change` made due (this shop's run pushes its own), and the items'
-    signals."""
-    if deps.enqueue_push is not None:
-        for other in sorted(change.push_shop_ids - {shop.id}):
-            try:
-                await deps.enqueue_push(other)
-            except Exception as exc:  # its rows stay due: the scheduler's tick sends it
-                log.warning("could not enqueue the inventory push of shop %s: %s", other, exc, exc_info=traced(exc))
-    if deps.events is not None and change.item_ids:
-        await signal_items(deps.events, change.merchant_id or shop.merchant_id, change.item_ids)
 
 
 async def _rebase_links(
@@ -435,8 +434,9 @@ async def _rebase_links(
             return False
         others = await uow.inventory_push.mark_item_links_dirty(sorted(items), now, (shop.id, "")) if items else []
         await uow.inventory_push.mark_dirty(shop.id, await uow.inventory_push.linked_products(shop.id), now)
+        change = PoolChange(frozenset(items), frozenset(others), shop.merchant_id)
+        after_pool_change(uow, _OtherShops(deps.enqueue_push, shop.id), deps.events, change)
         await uow.commit()
-    await _after_change(deps, shop, PoolChange(frozenset(items), frozenset(others), shop.merchant_id))
     return True
 
 
