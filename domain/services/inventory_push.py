@@ -194,12 +194,15 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
     are handed back, due after a failed push's backoff (`_round_failed`; README, "A run that meets an unexpected
     error"); a shop deleted meanwhile ends the run quietly instead."""
     report = PushReport()
-    # A pending re-base (`rebase_fence`) is looked for at each look and again in each claim's transaction: push turned
-    # on while this run was under way (its first look before it, its claim after) pushed from the old baseline, the
-    # re-base skipped (stop 64: 15 units lowered in Seller Center held back, 2 runs in 6 under load). `tried`: the
-    # pending re-base this run tried; failed (TikTok unavailable...), the run pushes fenced as before.
+    # A pending re-base (`rebase_fence`) is looked for in each claim's transaction: one found there ends that
+    # transaction unclaimed (`rebase`) and is done before the next claim. Looked for once a run, push turned on while
+    # the run was under way (its look before it, its claim after) pushed from the old baseline, the re-base skipped
+    # (stop 64: 15 units lowered in Seller Center held back, 2 runs in 6 under load); the claim's own read is what
+    # closes that race, so the look reads nothing of it (rebase65). `tried`: the pending re-base this run tried;
+    # failed (TikTok unavailable...) or left to the orders poll, the run pushes fenced as before.
     rebases = deps.fence and deps.orders_api is not None
     tried: datetime | None = None
+    rebase: datetime | None = None
     # A fenced round claims up to `fence_batch` rows, for its one read to finish the unchanged ones; once a round
     # had to hand back products needing a write (see `_push_claims`), the others claim `batch`: a row is handed
     # back once per run, not once per round.
@@ -211,9 +214,8 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
             if not await uow.inventory_push.has_due(shop_id, now := deps.clock.now()):
                 report.due_at = await uow.inventory_push.next_due(shop_id, now, deps.holder)
                 return report
-            pending = await uow.inventory_push.rebase_pending(shop_id) if rebases else None
-        if pending is not None and pending != tried:  # before any claim: no push measures from the old baseline
-            tried = pending
+        if rebase is not None:  # before any claim: no push measures from the old baseline
+            tried, rebase = rebase, None
             await rebase_fence(shop_id, deps)
         if rounds is not None and report.rounds >= rounds:
             report.more_due = True
@@ -227,8 +229,9 @@ async def push_shop(shop_id: str, deps: PushDeps, *, rounds: int | None = None) 
                 policy = await uow.inventory_push.policy(shop_id)
                 if not policy.push_enabled:
                     return report
-                if rebases and (await uow.inventory_push.rebase_pending(shop_id)) not in (None, tried):
-                    continue  # push turned on (or the shop re-authorized) since the look: re-based first, at the next
+                if rebases and (found := await uow.inventory_push.rebase_pending(shop_id)) not in (None, tried):
+                    rebase = found  # push turned on (or the shop re-authorized): re-based first, then claimed
+                    continue
                 claims = await uow.inventory_push.claim_due(shop_id, deps.holder, deps.clock.now(), deps.lease, limit)
                 committing = True
                 await uow.commit()
@@ -307,8 +310,8 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     the hold's horizon (undersold, never oversold); a sale after the orders read is held back by the fence as any
     unseen sale.
 
-    Run by a push run of the shop (`push_shop`) that finds rows due and a re-base pending (one primary-key read in
-    its first look), before it claims anything, so no push of the shop measures from the old baseline once the
+    Run by a push run of the shop (`push_shop`) whose claim's transaction found it pending (one primary-key read),
+    before it claims anything, so no push of the shop measures from the old baseline once the
     re-base can be done (a shop with nothing due pushes nothing, so measures nothing, until a row is due). Nothing
     is done (False) without a pending re-base, with the fence off, without `orders_api`, for a shop gone, revoked,
     expired or with push off. The reading or the orders read failing (TikTok unavailable or refusing, the shop's
