@@ -154,6 +154,9 @@ class PushDeps:
     # How far before the shop's orders poll cursor the re-base's orders read starts (`SHOPBRIDGE_POLL_OVERLAP`): the
     # poll's own overlap, for changes TikTok's search index published late.
     orders_overlap: timedelta = PollSettings().overlap
+    # The longest orders window a push run reads for a re-base itself (from the orders poll cursor less its overlap
+    # to now); a longer one is left to the shop's orders poll first (the actor's 5-minute limit: `rebase_fence`).
+    orders_read_span: timedelta = timedelta(hours=6)
 
 
 @dataclass
@@ -298,28 +301,29 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     in this order: (1) one Inventory Search reads TikTok's available of the shop's LINKED SKUs; (2) the shop's
     orders updated since its orders poll cursor less `orders_overlap` (the window no poll may have read yet; the
     poll's own read, Search Orders by update time, up to a day past now: all TikTok has) are stored and applied to
-    the ledger, page by page, by the poll's own batch writer (`inventory.store_orders`); (3) in one transaction the
-    reading becomes each link's baseline, paired with the ledger's counts of after that read
+    the ledger, page by page, by the poll's own batch writer (`domain.services.inventory.store_orders`); (3) in one
+    transaction the reading becomes each link's baseline, paired with the ledger's counts of after that read
     (`InventoryPushRepository.rebase_links`), its holds let go (their other links' pushes made due), and the shop's
     linked products made due. Every sale made before the reading is in the counts (the orders read came after it)
-    and its fall in the reading: no unseen sale is forgiven, and no Seller Center edit is held back (a sale before
-    the reading that the orders read missed,
-    TikTok's index lagging, is on sale again until ingested, then counts as seen before the baseline,
-    `baseline_read_at` being the reading's time: it hides no unseen sale). A sale between the reading and the orders
-    read is in both the counts and TikTok's fall since the reading: the next push holds it back though ingested, for
-    the hold's horizon (undersold, never oversold); a sale after the orders read is held back by the fence as any
-    unseen sale.
+    and its fall in the reading: no unseen sale is forgiven, and no Seller Center edit is held back. A sale between
+    the reading and the orders read is in both the counts and TikTok's fall since the reading: the next push holds
+    it back though ingested, for the hold's horizon (undersold, never oversold); a sale after the orders read is held
+    back by the fence as any unseen sale.
 
-    Run by a push run of the shop (`push_shop`) whose claim's transaction found it pending (one primary-key read),
-    before it claims anything, so no push of the shop measures from the old baseline once the
-    re-base can be done (a shop with nothing due pushes nothing, so measures nothing, until a row is due). Nothing
-    is done (False) without a pending re-base, with the fence off, without `orders_api`, for a shop gone, revoked,
-    expired or with push off. The reading or the orders read failing (TikTok unavailable or refusing, the shop's
-    authorization lost, an order TikTok answers unreadable), the shop being deleted, or another run re-basing first:
-    nothing of the re-base is written, one WARNING (INFO for the race) says why, it stays pending, and the push goes
-    on as before, its fence holding what it finds (undersold at worst); the next push run tries again. A worker
-    killed anywhere before step 3's commit leaves it pending: the next run does it all again (the orders stored are
-    stored once)."""
+    The orders read runs in this push run (the actor's 5-minute limit); a window longer than `orders_read_span` (the
+    orders poll cursor far behind: a shop revoked for days, whose polls stopped) is left to the shop's orders poll
+    (the catch-up poll after its re-authorization, in the sync engine's actor, resumable): nothing is done (False,
+    one INFO line), the re-base stays pending, and a push run after that poll re-bases with a short read.
+
+    Run by a push run of the shop (`push_shop`) whose claim's transaction found it pending, before it claims
+    anything, so no push of the shop measures from the old baseline once the re-base can be done (a shop with
+    nothing due pushes nothing, so measures nothing, until a row is due). Nothing is done (False) without a pending
+    re-base, with the fence off, without `orders_api`, for a shop gone, revoked, expired or with push off. The
+    reading or the orders read failing (TikTok unavailable or refusing, the shop's authorization lost, an order
+    TikTok answers unreadable), the shop being deleted, or another run re-basing first: nothing of the re-base is
+    written, one WARNING (INFO for the race) says why, it stays pending, and the push goes on as before, its fence
+    holding what it finds (undersold at worst); the next push run tries again. A worker killed anywhere before step
+    3's commit leaves it pending: the next run does it all again (the orders stored are stored once)."""
     if not deps.fence or deps.orders_api is None:
         return False
     now = deps.clock.now()
@@ -334,6 +338,13 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
             return False
         links = await uow.inventory_push.links_to_rebase(shop_id)
         since = await _orders_read_since(uow, shop, now, deps.orders_overlap)
+    if now - since > deps.orders_read_span:
+        log.info(
+            "the push fence's re-base of shop %s waits for its orders poll: its orders since %s are more than %s to "
+            "read in a push run; its fence holds what it finds meanwhile", shop_id, since.isoformat(),
+            deps.orders_read_span,
+        )  # fmt: skip
+        return False
     try:
         read_at = deps.clock.now()
         shown, _ = await read_available(_api(deps, shop), [tiktok_sku_id for _, tiktok_sku_id in links])

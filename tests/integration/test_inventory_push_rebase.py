@@ -1,6 +1,7 @@
-"""The push fence's re-base (tryout63 F1; README "Push on re-bases the fence") across a restart, on both databases:
-a run cut after its reading and its orders read, before its commit, leaves the re-base pending, and the next push
-run does it whole; a commit for a re-base no longer pending writes nothing."""
+"""The push fence's re-base (tryout63 F1; README "Push on re-bases the fence"), on both databases: a run cut after its
+reading and its orders read, before its commit, leaves the re-base pending, and the next push run does it whole; a
+commit for a re-base no longer pending writes nothing; a backlog of orders longer than a push run reads is left to
+the orders poll (rebase65)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from adapters.db.tables import inventory_items
+from domain.polling import PollCursor
 from domain.services.inventory_push import _orders_read_since, _read_orders, push_shop
+from domain.sync import SyncKind
 from tests.integration.pool_push_support import (
     PushWorld,
     add_item,
@@ -115,3 +118,33 @@ async def test_a_sale_before_the_reading_that_the_orders_read_missed_counts_as_s
     # since, it made up for the unseen one and the push wrote 9: one unit on sale twice until its order came in
     row = await link_row(world.db, sku_id)
     assert (shown(world, shop, sku), row["held_quantity"]) == (8, 1)
+
+
+async def test_a_re_base_whose_orders_backlog_is_longer_than_a_push_run_reads_waits_for_the_orders_poll(
+    world: PushWorld,
+) -> None:
+    # given a shop showing an item's 10 units, pushed with the fence, whose orders poll cursor is 7 hours old (its
+    # polls stopped: revoked, say); a buyer takes 1 unit unseen (TikTok 9) and a re-base is pending
+    shop = await imported_shop(world, "us-local")
+    product, sku = first_sku(world, shop)
+    item = await add_item(world.db, "m1", "REBASE-4", 10)
+    sku_id = await link(world.db, shop, sku, item, product)
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, world.deps(fence=True))
+    sell(world, shop, sku)
+    async with world.uows() as uow:
+        await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=now() - timedelta(hours=7)), now())
+        await uow.inventory_push.request_rebase(shop.id, pending := now())
+        await uow.commit()
+
+    # when the shop is pushed (its rows due)
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, world.deps(fence=True, orders_api=world._api))
+
+    # then the push run read no orders (7 hours and the overlap are more than its 6): the re-base stays pending for
+    # the orders poll, and the push went on fenced, the unseen sale held back (TikTok at 9). Before, the push run read
+    # every order since the cursor itself (a shop revoked for weeks: weeks of orders, within the actor's 5 minutes)
+    async with world.uows() as uow:
+        assert await uow.inventory_push.rebase_pending(shop.id) == pending
+    row = await link_row(world.db, sku_id)
+    assert (shown(world, shop, sku), row["held_quantity"]) == (9, 1)
