@@ -464,8 +464,9 @@ class InventoryPushRepository(Protocol):
         """Since when the shop's fence waits to be re-based (UTC), None when it does not (a read, no lock)."""
         ...
 
-    async def links_to_rebase(self, shop_id: str) -> list[tuple[str, str]]:
-        """The shop's LINKED links as (Shopbridge SKU id, TikTok SKU id), by SKU id: those a re-base reads."""
+    async def links_to_rebase(self, shop_id: str) -> list[tuple[str, str, int | None]]:
+        """The shop's LINKED links as (Shopbridge SKU id, TikTok SKU id, the quantity its last push recorded, None when
+        none is), by SKU id: those a re-base reads."""
         ...
 
     async def rebase_links(

@@ -179,6 +179,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(), events=events,
         fence=settings.inventory_push_fence, enqueue_push=queue.enqueue_inventory_push, orders_api=shop_api,
         orders_overlap=timedelta(seconds=settings.poll_overlap_seconds),
+        orders_settle=timedelta(seconds=settings.poll_settle_seconds),
         # A sale whose webhook was lost is in the first order poll begun `settle` after it (within interval + settle):
         # twice the interval leaves room for a poll that runs late.
         hold_horizon=timedelta(seconds=2 * settings.poll_interval_seconds + settings.poll_settle_seconds),

@@ -154,6 +154,10 @@ class PushDeps:
     # How far before the shop's orders poll cursor the re-base's orders read starts (`SHOPBRIDGE_POLL_OVERLAP`): the
     # poll's own overlap, for changes TikTok's search index published late.
     orders_overlap: timedelta = PollSettings().overlap
+    # How long after its reading of TikTok's available the re-base's orders read begins when the reading moved since
+    # the last push (`SHOPBRIDGE_POLL_SETTLE`, the order poll's allowance for TikTok's search index lag): a sale made
+    # right before the reading is searchable by then (`rebase_fence`).
+    orders_settle: timedelta = PollSettings().settle
     # The longest orders window a push run reads for a re-base itself (from the orders poll cursor less its overlap
     # to now); a longer one is left to the shop's orders poll first (the actor's 5-minute limit: `rebase_fence`).
     orders_read_span: timedelta = timedelta(hours=6)
@@ -310,6 +314,14 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     it back though ingested, for the hold's horizon (undersold, never oversold); a sale after the orders read is held
     back by the fence as any unseen sale.
 
+    TikTok's order search lags its stock: an order is searchable `orders_settle` after it is made at the latest (the
+    order poll's own rule, `SHOPBRIDGE_POLL_SETTLE`). So when the reading shows a linked SKU at another quantity than
+    its last push recorded (a sale or an edit since), step 2 begins no sooner than `orders_settle` after the reading
+    (a wait in this run; the shop's pushes wait with it): a sale made in the seconds before the reading whose webhook
+    was lost is then in the orders read, not taken for an edit and put back on sale until the next order poll
+    (stop 64's note, section 2; rebase65). Unchanged readings (and links never pushed, which the fence measures
+    nothing of) cannot hide such a sale, but for an edit raising the stock by exactly the units sold: no wait.
+
     The orders read runs in this push run (the actor's 5-minute limit); a window longer than `orders_read_span` (the
     orders poll cursor far behind: a shop revoked for days, whose polls stopped) is left to the shop's orders poll
     (the catch-up poll after its re-authorization, in the sync engine's actor, resumable): nothing is done (False,
@@ -347,8 +359,10 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
         return False
     try:
         read_at = deps.clock.now()
-        shown, _ = await read_available(_api(deps, shop), [tiktok_sku_id for _, tiktok_sku_id in links])
-        readings = {sku_id: shown[tiktok_sku_id] for sku_id, tiktok_sku_id in links if tiktok_sku_id in shown}
+        shown, _ = await read_available(_api(deps, shop), [tiktok_sku_id for _, tiktok_sku_id, _ in links])
+        readings = {sku_id: shown[tiktok_sku_id] for sku_id, tiktok_sku_id, _ in links if tiktok_sku_id in shown}
+        if any(pushed is not None and readings.get(sku_id, pushed) != pushed for sku_id, _, pushed in links):
+            await _search_settled(deps, read_at)
         orders = await _read_orders(deps, shop, since)
         done = await run_again_on_conflict(
             functools.partial(_rebase_links, deps, shop, pending, readings, read_at),
@@ -368,6 +382,14 @@ async def rebase_fence(shop_id: str, deps: PushDeps) -> bool:
     else:
         log.info("the push fence of shop %s was re-based by another run meanwhile", shop_id)
     return done
+
+
+async def _search_settled(deps: PushDeps, read_at: datetime) -> None:
+    """Wait until `deps.orders_settle` has passed since `read_at` (`deps.clock`): every order made before the reading
+    is searchable then (`rebase_fence`). Cancelled (a stop), nothing of the re-base is written."""
+    left = (read_at + deps.orders_settle - deps.clock.now()).total_seconds()
+    if left > 0:
+        await asyncio.sleep(left)
 
 
 class _OrdersUnread(Exception):

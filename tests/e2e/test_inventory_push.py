@@ -342,6 +342,11 @@ class SharedSku:
     item: dict[str, Any]
 
 
+# A re-base whose reading moved waits `SHOPBRIDGE_POLL_SETTLE` for TikTok's order search before its orders read
+# (`rebase_fence`; its own test: tests/integration/test_inventory_push_rebase.py); no order poll runs in these tests.
+REBASE_SETTLE = 0.5
+
+
 def shared_sku(app: ShopbridgeServer, seller_sku: str, quantity: int) -> SharedSku:
     made = {
         seller: app.sandbox.control(
@@ -381,7 +386,7 @@ def test_a_seller_center_edit_made_while_push_was_off_is_not_held_back_when_push
     app_factory: Callable[..., ShopbridgeServer], edited: int
 ) -> None:
     # given one SKU on two shops of one item, 20 units, pushed to both; the merchant turns Maple's push off
-    app = app_factory(products=0, orders=0)
+    app = app_factory(products=0, orders=0, poll_settle_seconds=REBASE_SETTLE)
     shared = shared_sku(app, "REBASE", 20)
     push_switched(app, shared.maple, False)
 
@@ -411,7 +416,7 @@ def test_a_sale_unseen_while_push_was_off_is_counted_once_and_the_seller_center_
 ) -> None:
     # given one SKU on two shops of one item, 20 units, pushed to both; Maple's push off (no webhooks registered in
     # this test server, and no order poll runs: a sale at TikTok is unseen until something reads Maple's orders)
-    app = app_factory(products=0, orders=0)
+    app = app_factory(products=0, orders=0, poll_settle_seconds=REBASE_SETTLE)
     shared = shared_sku(app, "REBASE", 20)
     push_switched(app, shared.maple, False)
 
@@ -442,7 +447,7 @@ def test_a_seller_center_edit_made_while_the_shop_was_revoked_is_not_held_back_o
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:
     # given one SKU on two shops of one item, 20 units, pushed to both; the seller revokes the app for Maple
-    app = app_factory(webhooks=True, products=0, orders=0)
+    app = app_factory(webhooks=True, products=0, orders=0, poll_settle_seconds=REBASE_SETTLE)
     shared = shared_sku(app, "REBASE", 20)
     app.wait_for_webhook_registration(shared.maple)  # (TikTok tells a revocation by webhook 6)
     app.sandbox.control("POST", "/sellers/us-local/revoke")
@@ -475,7 +480,7 @@ def test_an_orders_read_failing_at_push_on_keeps_the_fence_until_a_later_push_re
 ) -> None:
     # given one SKU on two shops of one item, 20 units, pushed to both; Maple's push off and a buyer's unit taken
     # there, unseen (20 -> 19)
-    app = app_factory(products=0, orders=0)
+    app = app_factory(products=0, orders=0, poll_settle_seconds=REBASE_SETTLE)
     shared = shared_sku(app, "REBASE", 20)
     tiktok_id = shared.maple["tiktokShopId"]
     push_switched(app, shared.maple, False)

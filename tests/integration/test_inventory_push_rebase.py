@@ -1,7 +1,7 @@
 """The push fence's re-base (tryout63 F1; README "Push on re-bases the fence"), on both databases: a run cut after its
 reading and its orders read, before its commit, leaves the re-base pending, and the next push run does it whole; a
-commit for a re-base no longer pending writes nothing; a backlog of orders longer than a push run reads is left to
-the orders poll (rebase65)."""
+commit for a re-base no longer pending writes nothing; a sale TikTok's order search lags is read (rebase65); a backlog
+of orders longer than a push run reads is left to the orders poll (rebase65)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ async def test_a_re_base_cut_before_its_commit_stays_pending_and_the_next_push_d
     item = await add_item(world.db, "m1", "REBASE-1", 10)
     sku_id = await link(world.db, shop, sku, item, product)
     await change_stock(world, item, 0, [(shop.id, product)])
-    deps = world.deps(fence=True, orders_api=world._api)
+    deps = world.deps(fence=True, orders_api=world._api, orders_settle=timedelta(0))  # (no search lag here)
     await push_shop(shop.id, deps)
     assert shown(world, shop, sku) == 10
     sell(world, shop, sku)
@@ -120,6 +120,36 @@ async def test_a_sale_before_the_reading_that_the_orders_read_missed_counts_as_s
     assert (shown(world, shop, sku), row["held_quantity"]) == (8, 1)
 
 
+async def test_a_sale_made_right_before_the_reading_that_the_order_search_lags_is_read_not_taken_for_an_edit(
+    world: PushWorld,
+) -> None:
+    # given a shop showing an item's 10 units, pushed with the fence; a buyer takes 1 unit (TikTok 9, webhook lost)
+    # and TikTok's order search does not list the order for 1 s (its index lagging its stock); push goes on
+    shop = await imported_shop(world, "us-local")
+    product, sku = first_sku(world, shop)
+    item = await add_item(world.db, "m1", "REBASE-3", 10)
+    sku_id = await link(world.db, shop, sku, item, product)
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, world.deps(fence=True))
+    late = sell(world, shop, sku)
+    world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/orders", {"orders": [{"id": late, "search_lag": 1}]})
+    async with world.uows() as uow:
+        await uow.inventory_push.request_rebase(shop.id, now())
+        await uow.commit()
+
+    # when the shop is pushed (its rows due; its re-base first), the order search's settle being 2 s
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, world.deps(fence=True, orders_api=world._api, orders_settle=timedelta(seconds=2)))
+
+    # then the re-base's orders read, begun a settle after its reading, found the sale: it reserves, and TikTok shows
+    # the pool's 9 with nothing held back. Read at once, the order search left the sale out, the re-base took TikTok's
+    # 9 for an edit, and the push wrote the pool's 10: the unit sold on sale again until an order poll
+    row = await link_row(world.db, sku_id)
+    assert (shown(world, shop, sku), row["pushed_quantity"], row["held_quantity"]) == (9, 9, 0)
+    async with world.uows() as uow:
+        assert await uow.inventory_push.rebase_pending(shop.id) is None
+
+
 async def test_a_re_base_whose_orders_backlog_is_longer_than_a_push_run_reads_waits_for_the_orders_poll(
     world: PushWorld,
 ) -> None:
@@ -139,7 +169,7 @@ async def test_a_re_base_whose_orders_backlog_is_longer_than_a_push_run_reads_wa
 
     # when the shop is pushed (its rows due)
     await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True, orders_api=world._api))
+    await push_shop(shop.id, world.deps(fence=True, orders_api=world._api, orders_settle=timedelta(0)))
 
     # then the push run read no orders (7 hours and the overlap are more than its 6): the re-base stays pending for
     # the orders poll, and the push went on fenced, the unseen sale held back (TikTok at 9). Before, the push run read

@@ -101,13 +101,14 @@ class SqlInventoryPushRepository(LinkPushState):
         pending: datetime | None = (await self._session.execute(query)).scalar()
         return pending
 
-    async def links_to_rebase(self, shop_id: str) -> list[tuple[str, str]]:
+    async def links_to_rebase(self, shop_id: str) -> list[tuple[str, str, int | None]]:
         query = (
-            select(_links.sku_id, _links.tiktok_sku_id)
+            select(_links.sku_id, _links.tiktok_sku_id, _links.pushed_quantity)
             .where(_links.shop_id == shop_id, _links.state == LINKED)
             .order_by(_links.sku_id)
         )
-        return [(row.sku_id, row.tiktok_sku_id) for row in (await self._session.execute(query)).all()]
+        rows = (await self._session.execute(query)).all()
+        return [(row.sku_id, row.tiktok_sku_id, row.pushed_quantity) for row in rows]
 
     async def rebase_links(
         self, shop_id: str, pending_since: datetime, readings: Mapping[str, int], read_at: datetime, now: datetime
