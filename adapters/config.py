@@ -322,24 +322,56 @@ def refuse_shared_data_dir(data_dir: Path) -> None:
     Why (tryout62 F1, review62 R4): `make_data_dir_private` chmodded any directory to 0700; run as root (a
     container, a systemd unit without `User=`), `SHOPBRIDGE_DATA_DIR=/tmp` took the host's /tmp from every other
     user and service, its sticky bit dropped, with one WARNING line."""
+    if (why := shared_directory(data_dir)) is not None:
+        raise ConfigError(
+            f"SHOPBRIDGE_DATA_DIR {shown_path(data_dir)} is {why} and it would hold the database and the keys: give "
+            f"Shopbridge a directory of its own, e.g. {shown_path(data_dir / 'shopbridge')} (made private, mode "
+            "0700); nothing was changed"
+        )
+
+
+def refuse_shared_database_dir(database_file: Path) -> None:
+    """Refuse a SQLite database file (`SHOPBRIDGE_DATABASE_URL`) whose directory is shared with other local users by
+    the data directory's rule (`shared_directory`: another user's, sticky, setgid with group write, or writable by
+    every user, such as `/tmp`): ConfigError (BAD_CONFIGURATION, exit 2) naming the setting, the directory, its mode
+    and owner; nothing is made there (no database file, no `-wal`, no `<file>.lock`). A missing directory passes
+    (the open that follows says why it cannot be used).
+
+    Why (tryout63's leftover, tryout65): only the data directory was checked. In a shared directory another local user
+    can make the database's files before Shopbridge does: an empty `/tmp/shopbridge.db` of theirs, mode 0666, was
+    migrated and served as it was, so buyers' names and addresses, orders and the TikTok tokens' ciphertexts went
+    into a file that user owns and reads (`make_sqlite_file_private` leaves another user's file as it is); and a
+    `-wal` or lock file of theirs breaks or blocks the server."""
+    if (why := shared_directory(database_file.parent)) is not None:
+        raise ConfigError(
+            f"SHOPBRIDGE_DATABASE_URL puts the SQLite database {shown_path(database_file)} in "
+            f"{shown_path(database_file.parent)}, {why}: another local user could make or replace its files there "
+            "(the database, its -wal and -journal, its lock) before Shopbridge does, and read them; give it a "
+            f"directory of its own, e.g. {shown_path(database_file.parent / 'shopbridge' / database_file.name)} "
+            "(in a directory made mode 0700); nothing was made"
+        )
+
+
+def shared_directory(directory: Path) -> str | None:
+    """Why `directory` is shared with other local users, in words with its mode and owner ("a shared directory (mode
+    1777, owner root)", "another user's directory (mode 0755, owner nobody)"), or None: None for a missing one, for
+    one no other user may enter (no bit for others: 0700, or 0750/2770 whose group the operator chose), and for one
+    of this user's that is shared by no bit (0755: its owner may make it private). Shared: owned by another user
+    (others may enter), or by its mode (sticky bit, setgid with group write, or writable by every user)."""
     try:
-        status = os.stat(data_dir)
+        status = os.stat(directory)
     except FileNotFoundError:
-        return
+        return None
     mode = status.st_mode & 0o7777
     if not mode & 0o007:
-        return
+        return None
     # setgid shares a directory only with a group that may write in it (2775, a team's deploy directory): a 2755
     # inherited from a setgid parent is this user's own, made private as a 0755 is (review63 F8)
     shared_bits = mode & (0o1000 | 0o002) or (mode & 0o2000 and mode & 0o020)
     if status.st_uid == os.geteuid() and not shared_bits:
-        return
+        return None
     why = "another user's directory" if status.st_uid != os.geteuid() else "a shared directory"
-    raise ConfigError(
-        f"SHOPBRIDGE_DATA_DIR {shown_path(data_dir)} is {why} (mode {mode:04o}, owner {_user_name(status.st_uid)}) "
-        "and it would hold the database and the keys: give Shopbridge a directory of its own, e.g. "
-        f"{shown_path(data_dir / 'shopbridge')} (made private, mode 0700); nothing was changed"
-    )
+    return f"{why} (mode {mode:04o}, owner {_user_name(status.st_uid)})"
 
 
 def _user_name(uid: int) -> str:

@@ -126,6 +126,19 @@ def _make_default_data_dir(settings: Settings) -> None:
         ) from exc
 
 
+def _database_dir_not_shared(database_url: str | None) -> None:
+    """Refuse SHOPBRIDGE_DATABASE_URL (None: unset, the default file inside the data directory, whose own rule
+    applies) naming a SQLite file in a directory other local users share (`/tmp`, another user's, sticky, setgid
+    with group write, world-writable): ConfigError, BAD_CONFIGURATION, exit 2 (`main`), naming the setting, the
+    directory, its mode and owner (`adapters.config.refuse_shared_database_dir`, the data directory's rule); nothing
+    is made. PostgreSQL passes."""
+    from adapters.config import refuse_shared_database_dir
+    from adapters.db.engine import sqlite_database_file
+
+    if database_url is not None and (database_file := sqlite_database_file(database_url)) is not None:
+        refuse_shared_database_dir(database_file)
+
+
 def _database_before_keys(*, reach_postgresql: bool) -> None:
     """Refuse a SHOPBRIDGE_DATABASE_URL that cannot be opened before the settings make the data directory's keys
     (secret_key, encryption_key, sandbox_app_secret): DATABASE_UNAVAILABLE, exit 1 (`main`), with nothing left on
@@ -135,11 +148,13 @@ def _database_before_keys(*, reach_postgresql: bool) -> None:
     need it now) a PostgreSQL connection; `serve` outlives a PostgreSQL down at start (its readiness says so).
     Unset, the database is the default one inside the data directory: checked the same when its file exists (the
     keys may be missing beside it), else made with the directory, nothing to check before. A malformed URL is
-    BAD_CONFIGURATION here, as in the settings."""
+    BAD_CONFIGURATION here, as in the settings; so is a SQLite file given in a directory shared with other local users
+    (`_database_dir_not_shared`), before anything is made there or in the data directory."""
     from adapters.config import DEFAULT_DATABASE_FILE, data_dir_setting, database_url_setting, default_database_url
     from adapters.db.migrate import open_without_side_effects
 
     database_url = database_url_setting()
+    _database_dir_not_shared(database_url)
     if database_url is None and (data_dir_setting() / DEFAULT_DATABASE_FILE).is_file():
         database_url = default_database_url(data_dir_setting())
     if database_url is not None:
@@ -555,7 +570,7 @@ def _frontend_is_the_console() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from adapters.config import ConfigError, is_set
+    from adapters.config import ConfigError, database_url_setting, is_set
     from workers.cli import run_worker
 
     # Checked here, not first in each Dramatiq process (that crashed the pool), and before the settings, which make
@@ -566,6 +581,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "shopbridge worker needs SHOPBRIDGE_BROKER_URL (redis://host:6379/0); without one, `serve` and `demo` "
             "run their own worker pool"
         )
+    _database_dir_not_shared(database_url_setting())  # a worker beside a SQLite `serve` (README): its rule too
     settings = _settings()
     settings.import_slots(args.threads)  # a reservation that leaves no import slot: BAD_CONFIGURATION, not a crash
     # The key check here, once: not in each of the worker processes; on the login check's connection

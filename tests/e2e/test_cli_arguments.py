@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -507,3 +508,40 @@ def test_migrate_refuses_an_in_memory_sqlite_database_in_one_line(tmp_path, monk
         "process ends, and no other process (serve, worker, migrate) sees it"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "8000"]], ids=lambda c: c[0])
+def test_a_sqlite_database_in_a_shared_directory_is_refused_before_anything_is_made(
+    tmp_path, monkeypatch, capsys, command: list[str]
+) -> None:
+    """The data directory's rule (tests/unit/test_config.py) for the database's own directory (tryout65): only the data
+    directory was checked, so a database file another local user made first in /tmp, empty and mode 0666, was
+    migrated and served as it was: buyers' names and addresses and the tokens' ciphertexts in a file they read."""
+    # given SHOPBRIDGE_DATABASE_URL naming a file in a directory every user may write in, sticky as /tmp is, where
+    # another user made the database's file first (as root here: a file not this user's; else this user's own)
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    planted = shared / "shopbridge.db"
+    planted.touch(mode=0o666)
+    planted.chmod(0o666)
+    if os.geteuid() == 0:
+        os.chown(planted, 65534, 65534)
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", f"sqlite+aiosqlite:///{planted}")
+    # when the command starts
+    code = main(command)
+    # then one BAD_CONFIGURATION line names the setting, the directory, its mode and owner, exit 2; the planted file
+    # is left empty, nothing else is made there (no -wal, no lock) and no data directory with keys
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, ""), err
+    owner = pwd.getpwuid(os.geteuid()).pw_name
+    assert err.splitlines() == [
+        f"shopbridge: BAD_CONFIGURATION: SHOPBRIDGE_DATABASE_URL puts the SQLite database {shown_path(planted)} in "
+        f"{shown_path(shared)}, a shared directory (mode 1777, owner {owner}): another local user could make or "
+        "replace its files there (the database, its -wal and -journal, its lock) before Shopbridge does, and read "
+        f"them; give it a directory of its own, e.g. {shown_path(shared / 'shopbridge' / 'shopbridge.db')} (in a "
+        "directory made mode 0700); nothing was made"
+    ], err
+    assert [p.name for p in shared.iterdir()] == ["shopbridge.db"] and planted.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
