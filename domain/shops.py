@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from domain.errors import DomainError, ErrorCode, ValidationError
 from domain.text import (
+    BRAILLE_PATTERN_BLANK,
     NFC_MAX_SHRINK,
     STREAM_SAFE_MAX_NON_STARTERS,
     clusters_within,
@@ -167,18 +168,20 @@ def folded_shop_name(name: str) -> str:
     alike, as "ΣΊΣΥΦΟΣ" and "σίσυφος"), in NFC again (folding can leave text denormalized), every run of whitespace
     inside it one plain space (`str.split`'s Unicode whitespace: "Main  store", "Main\u00a0store" with a no-break
     space, an en space U+2002 or an ideographic space U+3000 all show as "Main store" in a picker, so they are one
-    name: review61b N1), and without the zero-width characters (`domain.text.is_zero_width`: format characters and
-    the other Default_Ignorable_Code_Point code points, which Unicode says to show as nothing: "Maple" + U+200D ZWJ,
-    + U+200C ZWNJ or + U+FE0F VARIATION SELECTOR-16, "Ma" + U+034F COMBINING GRAPHEME JOINER + "ple" all show as
+    name: review61b N1; the Braille pattern blank U+2800, a blank the width of a letter, counts as a space there:
+    "Maple" + U+2800 + "US" showed as "Maple US" beside "Maple US", tryout65), and without the zero-width characters
+    (`domain.text.is_zero_width`: format characters and the other Default_Ignorable_Code_Point code points, which
+    Unicode says to show as nothing: "Maple" + U+200D ZWJ, + U+200C ZWNJ or + U+FE0F VARIATION SELECTOR-16, "Ma" +
+    U+034F COMBINING GRAPHEME JOINER + "ple" all show as
     "Maple" in a picker, so they are one name: tryout62 F3; NFC again after, as a joiner dropped from between two
     marks can let them compose). So an emoji sequence and its parts ("👨‍👩", "👨👩") fold alike too: one name
     too many refused, never two shops that look alike. Computed in Python and stored as `shop_name_key`'s digest,
     never in SQL: SQLite's lower() folds ASCII only, PostgreSQL's lower() follows the database's collation, and
     neither folds "ß" to "ss". A change of this fold needs a migration recomputing the stored keys (0061 for this
-    one's zero-width characters)."""
+    one's zero-width characters, 0065 for U+2800)."""
     folded = normalized(normalized(name).casefold())
     visible = normalized("".join(ch for ch in folded if not is_zero_width(ch)))
-    return " ".join(visible.split())
+    return " ".join(visible.replace(BRAILLE_PATTERN_BLANK, " ").split())
 
 
 def shop_name_key(name: str) -> str:

@@ -66,9 +66,9 @@ def test_a_rename_to_another_shops_name_in_any_case_or_spacing_is_refused_naming
     assert rename(app, maple["id"], "Caf\u00e9 Straße")["userErrors"] == []
     for typed in ["CAFE\u0301 STRASSE", "café strasse"]:
         assert codes(rename(app, desert["id"], typed)) == ["NAME_TAKEN"], typed
-    # and so are names whose words stand apart by other spaces (review61b N1: two spaces, a no-break space), while a
-    # name that differs inside is another name
-    for typed in ["Café  Straße", "Café\u00a0Straße", "Café\u3000Straße"]:
+    # and so are names whose words stand apart by other spaces (review61b N1: two spaces, a no-break space; tryout65:
+    # a Braille blank U+2800, shown as a space), while a name that differs inside is another name
+    for typed in ["Café  Straße", "Café\u00a0Straße", "Café\u3000Straße", "Café\u2800Straße"]:
         assert codes(rename(app, desert["id"], typed)) == ["NAME_TAKEN"], typed
     assert rename(app, desert["id"], "Café Straßen")["userErrors"] == []
 

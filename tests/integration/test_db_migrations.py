@@ -33,13 +33,14 @@ from adapters.db.tables import metadata
 from domain.inventory.items import sku_search_key
 from domain.inventory.links import trimmed
 from domain.shops import shop_name_key
+from domain.text import is_zero_width
 from tests.fixtures.processes import parent_death_signal
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0064_push_rebase"
+HEAD = "0065_shop_name_braille_blank"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -1125,3 +1126,59 @@ def test_upgrade_folds_zero_width_characters_out_of_stored_name_keys_and_numbers
             rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
         assert [(name, key) for _, name, key in rows] == [(name, _key_0057(name)) for _, name, _ in rows]
         assert rows[1][1] == "Maple (2)"
+
+
+def _key_0061(name: str) -> str:
+    """The name key 0061 stored (its fold took U+2800 for a letter)."""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    visible = unicodedata.normalize("NFC", "".join(ch for ch in folded if not is_zero_width(ch)))
+    return hashlib.sha256(" ".join(visible.split()).encode()).hexdigest()
+
+
+def test_upgrade_folds_braille_blanks_as_spaces_in_stored_name_keys_and_numbers_the_look_alikes(
+    empty_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Migration 0065 (tryout65): "Maple" + U+2800 + "US" showed as "Maple US" beside "Maple US" in every picker; the
+    keys 0061 stored took U+2800 for a letter, so they are recomputed, and the later look-alike numbered and logged."""
+    url = empty_database_url
+    # given a database at 0064 with m1's "Maple US" then "Maple" + U+2800 + "US", and m2's "Maple" + U+2800 + "US"
+    migrate.upgrade(url, "0064_push_rebase")
+    shops = [("s1", "m1", "Maple US"), ("s2", "m1", "Maple\u2800US"), ("s3", "m2", "Maple\u2800US")]
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, "
+                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+                    "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, :merchant, :name, :key, 'US', "
+                    ":id, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :created)"
+                ),
+                [
+                    {
+                        "id": shop_id,
+                        "merchant": merchant,
+                        "name": name,
+                        "key": _key_0061(name),
+                        "now": _NOW,
+                        "created": _NOW.replace(minute=n),
+                    }
+                    for n, (shop_id, merchant, name) in enumerate(shops)
+                ],
+            )
+        # when it upgrades to head
+        with caplog.at_level(logging.WARNING, logger="shopbridge.migrate"):
+            migrate.upgrade(url)
+        # then m1's later look-alike is numbered, every key is the running code's, and the rename is logged
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
+        assert [(shop_id, name) for shop_id, name, _ in rows] == [
+            ("s1", "Maple US"), ("s2", "Maple\u2800US (2)"), ("s3", "Maple\u2800US"),
+        ]  # fmt: skip
+        assert all(key == shop_name_key(name) for _, name, key in rows)
+        assert _renamed(caplog) == [("0065", "s2", "m1", "Maple\u2800US", "Maple\u2800US (2)")]
+        # when the schema goes back to 0064: the keys are 0061's again, the numbered name stays
+        migrate.downgrade(url, "0064_push_rebase")
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, name, name_key FROM shops ORDER BY id")).all()
+        assert [(name, key) for _, name, key in rows] == [(name, _key_0061(name)) for _, name, _ in rows]
+        assert rows[1][1] == "Maple\u2800US (2)"

@@ -713,6 +713,8 @@ class TestNameTaken:
             ("Main store", "Main\u2002store"),  # an en space
             ("Main store", "Main\u3000store"),  # an ideographic space
             ("Main store", "\u00a0Main store\u3000"),  # trimmed of any whitespace
+            ("Main store", "Main\u2800store"),  # a Braille blank renders as a space (tryout65)
+            ("Main store", "Main \u2800\u2800 store"),  # and a run of them and spaces as one
             # zero-width characters show as nothing, so they are no part of the name (tryout62 F3)
             ("Maple", "Maple\u200d"),  # a zero-width joiner after a letter
             ("Maple", "Maple\u200c"),  # a zero-width non-joiner
