@@ -139,6 +139,19 @@ async def start_reauthorization(
     return AuthorizationStart(tiktok.authorization_url(state), request.expires_at)
 
 
+def declined_message(request: AuthorizationRequest) -> str:
+    """AUTHORIZATION_DENIED's message when the seller declined on TikTok's consent page (`error` in the redirect):
+    for a re-authorization it names the shop as it was named when Re-authorize was pressed (`request.name`) and says
+    that nothing changed on it (tryout65: the console said "nothing was connected" of a shop that is connected and
+    keeps its authorization as it was); for Add store, that nothing was connected."""
+    if request.purpose is AuthorizationPurpose.REAUTHORIZE:
+        return (
+            f"The authorization was declined on TikTok, so “{request.name}” was not re-authorized: nothing was changed "
+            "on the shop. Press Re-authorize again to renew its authorization."
+        )
+    return "The authorization was declined on TikTok, so nothing was connected."
+
+
 async def complete_authorization(
     uow_factory: UnitOfWorkFactory,
     tiktok: TikTokAuthGateway,
@@ -178,7 +191,7 @@ async def complete_authorization(
     if request.purpose is AuthorizationPurpose.REAUTHORIZE:
         request.shop_to_reauthorize()  # its shop deleted since: NOT_FOUND, before TikTok is asked anything
     if error:
-        raise DomainError(ErrorCode.AUTHORIZATION_DENIED, "The seller did not grant access to the shop.")
+        raise DomainError(ErrorCode.AUTHORIZATION_DENIED, declined_message(request))
     assert code  # for mypy: neither-given was refused above
     try:
         tokens = await tiktok.exchange_code(code)

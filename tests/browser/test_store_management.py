@@ -259,6 +259,14 @@ def test_rename_reauthorize_and_delete_say_what_happens(console: Callable[..., S
     row.get_by_role("button", name="Re-authorize Main store").click()
     approve(page, "uk-local")
     expect(page.locator("#notice")).to_contain_text("not the shop you are re-authorizing (in US)")
+    # a seller who declines: the shop is named, and nothing changed on it (tryout65: "so nothing was connected", said
+    # of a shop connected all along)
+    row.get_by_role("button", name="Re-authorize Main store").click()
+    approve(page, "us-local", decision="Deny")
+    expect(page.locator("#notice")).to_have_text(
+        "The authorization was declined on TikTok, so “Main store” was not re-authorized: nothing was changed on the "
+        "shop. Press Re-authorize again to renew its authorization."
+    )
     row.get_by_role("button", name="Re-authorize Main store").click()
     approve(page, "us-local")
     expect(page.locator("#notice")).to_have_text("“Main store” is re-authorized.")

@@ -79,7 +79,13 @@ NEITHER_CODE_NOR_ERROR = (
 @pytest.mark.parametrize(
     ("code", "error", "expected", "message", "field"),
     [
-        ("c1", "access_denied", ErrorCode.AUTHORIZATION_DENIED, "The seller did not grant access to the shop.", None),
+        (
+            "c1",
+            "access_denied",
+            ErrorCode.AUTHORIZATION_DENIED,
+            "The authorization was declined on TikTok, so nothing was connected.",
+            None,
+        ),
         (None, None, ErrorCode.INVALID_INPUT, NEITHER_CODE_NOR_ERROR, ("code",)),
         ("", "", ErrorCode.INVALID_INPUT, NEITHER_CODE_NOR_ERROR, ("code",)),
     ],

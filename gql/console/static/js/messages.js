@@ -134,6 +134,10 @@ export function explain(error) {
   // A re-authorization answered with another TikTok shop is told both shops' names (tryout64 F5: the code's sentence,
   // shown at the top of Store management, named neither): show it.
   if (code === "SHOP_MISMATCH" && error?.message) return error.message;
+  // A consent declined says what was not done: a re-authorization names its shop and that nothing changed on it
+  // (tryout65: the code's sentence, "so nothing was connected", was said of a shop connected all along); Add store's
+  // says nothing was connected (domain.services.shops declined_message): show it.
+  if (code === "AUTHORIZATION_DENIED" && error?.message) return error.message;
   // An item in use is refused for open orders' reservations, for units sold at TikTok whose orders are not read yet
   // (review62 R3), or for a SKU moved off it not pushed under its new item yet (review63 F1): the server's message
   // says which, how many and what lets it go. The code's sentence said "Open orders still reserve units" on a page
