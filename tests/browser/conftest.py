@@ -13,6 +13,13 @@ Fixtures:
     page        one such page
     console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
 
+A test that fails (or errors) reports what explains it, in sections of its own (only then: nothing is kept in a
+passing test's report): every message each page logged to its browser console, with its time (`new_page`); the
+Shopbridge server log at INFO (the in-process server's records: tasks started and ended, polls, pushes; pytest's
+"Captured log" section, times to the millisecond) and the answers of the test's own GraphQL calls to each console
+server (`ShopbridgeServer.transcript`, its last entries). Two tests stuck 120 s in CI (flake65) left only an aria
+snapshot: whether the page heard an answer, or the server ended a task, could not be told.
+
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
 `a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
 way, then let through and its answer handled by the page); `answered_requests` (the GraphQL requests answered from
@@ -26,10 +33,12 @@ console, recorded and stopped); `turn_a_page_offline` (Next page with the networ
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +77,40 @@ CHROMIUM_ARGS = [
 # wrong; pytest-timeout (300 s per test) still bounds every test.
 TIMEOUT_MS = int(DEADLINE_SECONDS * 1000)
 CONSOLE_FRONTEND = "http://127.0.0.1:{port}/console/"
+# What a failing test's report carries (see the module's docstring): how many of the last console messages of a page
+# and GraphQL answers of a server, and the loggers whose INFO records the server log shows (ours, in-process).
+REPORTED_MESSAGES = 300
+REPORTED_ANSWERS = 40
+SERVER_LOGGERS = ("shopbridge", "adapters", "domain", "gql", "workers", "dramatiq")
+_FAILURE_NOTES = pytest.StashKey[list[Callable[[], tuple[str, str]]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed setup, call or teardown of a browser test: each note its fixtures registered (`_note_on_failure`)
+    becomes a section of its report."""
+    report = yield
+    if report.failed:
+        for note in item.stash.get(_FAILURE_NOTES, []):
+            title, text = note()
+            if text:
+                report.sections.append((title, text))
+    return report
+
+
+def _note_on_failure(request: pytest.FixtureRequest, note: Callable[[], tuple[str, str]]) -> None:
+    """`note()` ((title, text)) is called if the test fails, and its text added to the report under the title."""
+    request.node.stash.setdefault(_FAILURE_NOTES, []).append(note)
+
+
+@pytest.fixture(autouse=True)
+def _server_log(caplog: pytest.LogCaptureFixture) -> None:
+    """The in-process Shopbridge's records at INFO in pytest's "Captured log" of a failed test (WARNING and above
+    only, before), as `shopbridge serve` logs by default."""
+    for name in SERVER_LOGGERS:
+        caplog.set_level(logging.INFO, logger=name)
 
 
 @pytest.fixture
@@ -99,23 +142,43 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
     contexts = []
     errors: list[str] = []
+    logged: list[str] = []  # every page's console messages and errors, as "HH:MM:SS.mmm page N type: text (where)"
+    _note_on_failure(request, lambda: ("browser console", "\n".join(logged[-REPORTED_MESSAGES:])))
 
     def make(**context_options: Any) -> Page:
         context = browser.new_context(**context_options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda message: errors.extend(_policy_violations(message)))
+        which = f"page {len(contexts)}"
+
+        def console(message: ConsoleMessage) -> None:
+            errors.extend(_policy_violations(message))
+            place = message.location
+            at = f" ({place['url']}:{place['lineNumber']})" if place.get("url") else ""
+            logged.append(f"{_clock(message.timestamp / 1000)} {which} {message.type}: {message.text}{at}")
+
+        def thrown(exc: Exception) -> None:
+            errors.append(str(exc))
+            logged.append(f"{_clock(None)} {which} uncaught: {exc}")
+
+        page.on("pageerror", thrown)
+        page.on("console", console)
         return page
 
     yield make
     for context in contexts:
         context.close()
     assert not errors, f"errors in the page: {errors}"
+
+
+def _clock(epoch_seconds: float | None) -> str:
+    """A time of day to the millisecond, as the server log shows its records' (now when None)."""
+    at = datetime.now() if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds)
+    return at.strftime("%H:%M:%S.%f")[:-3]
 
 
 def _policy_violations(message: ConsoleMessage) -> list[str]:
@@ -129,11 +192,23 @@ def page(new_page: Callable[..., Page]) -> Page:
 
 
 @pytest.fixture
-def console(app_factory: Callable[..., ShopbridgeServer]) -> Callable[..., ShopbridgeServer]:
+def console(
+    app_factory: Callable[..., ShopbridgeServer], request: pytest.FixtureRequest
+) -> Callable[..., ShopbridgeServer]:
     """`console(**overrides)`: a Shopbridge whose OAuth callback sends the merchant back to its own console."""
+    made: list[ShopbridgeServer] = []
+
+    def answers() -> tuple[str, str]:
+        return "GraphQL answers to the test", "\n\n".join(
+            f"server {n} ({app.url}), last {REPORTED_ANSWERS}:\n" + "\n".join(app._transcript[-REPORTED_ANSWERS:])
+            for n, app in enumerate(made, 1)
+        )
+
+    _note_on_failure(request, answers)
 
     def make(**overrides: Any) -> ShopbridgeServer:
-        return app_factory(frontend_url=CONSOLE_FRONTEND, **{"webhooks": True, **overrides})
+        made.append(app_factory(frontend_url=CONSOLE_FRONTEND, **{"webhooks": True, **overrides}))
+        return made[-1]
 
     return make
 
