@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from playwright.sync_api import Page, Route, WebSocketRoute, expect
+from playwright.sync_api import APIResponse, Page, Route, WebSocketRoute, expect
 
 from gql.ids import to_global_id
 from tests.browser.conftest import (
@@ -558,6 +558,45 @@ def test_a_sync_now_a_background_poll_of_the_shop_holds_up_starts_once_the_poll_
     expect(manual).to_have_count(2)
     for n in range(2):
         expect(manual.nth(n).locator(".badge")).to_have_text("Succeeded")
+
+
+def test_a_list_read_answered_before_imports_ended_or_started_keeps_what_the_page_heard_since(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js `load`: progress never goes back, as for a message): the list's read, answered by the server
+    while a shop's imports ran and reaching the page after their final messages, showed them Running for good, as no
+    message came after (flake65: the polls test above stuck 120 s on "Running" in CI, the server busy polling); and
+    it took away the rows of imports started after it was answered (another shop's)."""
+    # given Maple's two imports waiting on TikTok, and the Task Center's read of the list answered by the server then
+    # and slow on its way back
+    app = console(tiktok_timeout_seconds=DEADLINE_SECONDS)
+    app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.sandbox.wait_held(2)
+    held: list[tuple[Route, APIResponse]] = []
+
+    def answer_now_deliver_later(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("query") or "").startswith("query Tasks") and not held:
+            held.append((route, route.fetch()))  # the server reads the tasks now: Maple's two, running
+        else:
+            route.fallback()
+
+    page.route("**/graphql", answer_now_deliver_later)
+    open_task_center(page, app, "m1")
+    wait_until(lambda: held or page.evaluate("() => false"), "the list's read answered")  # each poll lets it route
+    # when Desert is connected and all four imports end, and the page hears it live
+    app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.sandbox.hold()
+    badges = page.locator("li.task .badge")
+    expect(badges).to_have_text(["Succeeded"] * 4)
+    # then the read's answer, from before, comes in: the four stay listed, Succeeded
+    ((route, response),) = held
+    with page.expect_response(lambda answered: answered.request == route.request) as answered:
+        route.fulfill(response=response)
+    answered.value.finished()
+    page.unroute("**/graphql")
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
+    assert badges.all_inner_texts() == ["Succeeded"] * 4
 
 
 TASK = "query($id: ID!) { syncTask(id: $id) { status cancelRequested } }"

@@ -59,6 +59,8 @@ export function renderTasks(ctx) {
   let cursor = null;
   let show = Object.hasOwn(SHOWS, ctx.params.get("show") ?? "") ? ctx.params.get("show") : "imports";
   let shownSince = 0; // counts the changes of `show`: a read asked before the last one is not shown
+  const toldDuringReads = new Set(); // per read of the first page on its way, the tasks messages told meanwhile (load)
+  const ended = (task) => Boolean(task) && !ACTIVE.has(task.status);
   const showSelect = h("select", { id: "task-filter", name: "show" },
     Object.entries(SHOWS).map(([value, { label }]) => h("option", { value, selected: value === show }, label)));
   /** Whether `task` belongs in the list as `show` has it (a message of `syncTaskUpdated`, which sends every task). */
@@ -68,16 +70,32 @@ export function renderTasks(ctx) {
    * rows shown. The first page (the list read again: on a reconnection, a refusal saying NOT_FOUND) changes the list
    * in place (dom.js patchRows, rows keyed by task id): a row shown before keeps its element, its Cancel a merchant
    * is pressing or has focused and its failures opened; rows of older pages go, as the cursor starts again. It was
-   * emptied and rendered anew: a click whose press and release straddled the read was lost with its button. */
+   * emptied and rendered anew: a click whose press and release straddled the read was lost with its button.
+   *
+   * The server may have answered the first page before changes the page heard meanwhile (`syncTaskUpdated` runs
+   * beside the read, and its messages can come first): what a message told while the read was on its way (`told`)
+   * wins where the answer is older, as a message older than a read loses (progress never goes back): a task the answer
+   * has active that a message told ended stays ended, and one a message told that the answer does not have yet (started
+   * after it, newer than its first row) stays listed. The answer showed them Running, or took their row away, for good:
+   * no message came after their end (flake65: the first page loaded as a shop's imports ended, its polls every second
+   * keeping the server busy, the Task Center showed them running for 120 s). */
   async function load(after = null) {
     const asked = shownSince;
+    const told = after ? null : new Map(); // task id -> the latest message of it while this read is on its way
+    if (told) toldDuringReads.add(told);
     try {
       const data = (await ctx.graphql(TASKS, { after, trigger: SHOWS[show].triggers })).syncTasks;
       if (asked !== shownSince) return; // read for what was shown before `Show` changed: the new read shows its own
       if (after) {
         for (const { node } of data.edges) upsert(node, { quiet: true });
       } else {
-        const fresh = data.edges.map(({ node }) => node);
+        const answered = data.edges.map(({ node }) => node);
+        const fresh = answered.map((task) => (ended(told.get(task.id)) && !ended(task) ? told.get(task.id) : task));
+        for (const task of told.values()) {
+          const later = !answered.length || newerFirst(task, answered[0]) < 0;
+          if (later && task.shop && !fresh.some((each) => each.id === task.id)) fresh.push(task);
+        }
+        fresh.sort(newerFirst);
         tasks.clear();
         for (const task of fresh) {
           offerShop(task);
@@ -92,6 +110,8 @@ export function renderTasks(ctx) {
       more.hidden = !data.pageInfo.hasNextPage;
     } catch (exc) {
       announce(exc.message, { kind: "error" });
+    } finally {
+      toldDuringReads.delete(told);
     }
   }
 
@@ -363,6 +383,7 @@ export function renderTasks(ctx) {
       const newest = tasks.get(list.firstElementChild?.dataset.key);
       if (!known && !ACTIVE.has(task.status) && newest && task.createdAt < newest.createdAt) return;
       upsert(task);
+      for (const told of toldDuringReads) told.set(task.id, task);
     },
   });
   // A shop deleted elsewhere leaves the list and the picker at once: its tasks and its entry stayed until a Sync
