@@ -22,12 +22,14 @@ snapshot: whether the page heard an answer, or the server ended a task, could no
 
 Helpers: `double_click_held` (a double click whose requests are held on their way: how many it sent), with
 `a_page_turn` (a read with a cursor); `hold_first`, `wait_held` and `let_through` (one GraphQL request held on its
-way, then let through and its answer handled by the page); `answered_requests` (the GraphQL requests answered from
-now on: what may start a lost answer's read again); `lose_answers` (requests the server handles whose answers
-are lost on their way back) and `lose_requests` (requests lost on their way there: the server never sees them, the
-page cannot tell them from a lost answer); `proxy_error` (requests answered by a proxy's HTTP error page, after the
-server handled them or before it saw them); `record_departures` (the page's navigations away from the
-console, recorded and stopped); `turn_a_page_offline` (Next page with the network gone); `missing_messages`
+way, then let through and its answer handled by the page); `answer_first_later` and `deliver` (one answered by the
+server at once, its answer held on its way back, then handled by the page: what the page heard meanwhile comes
+first); `answered_requests` (the GraphQL requests answered from now on: what may start a lost answer's read again);
+`lose_answers` (requests the server handles whose answers are lost on their way back) and `lose_requests` (requests
+lost on their way there: the server never sees them, the page cannot tell them from a lost answer); `proxy_error`
+(requests answered by a proxy's HTTP error page, after the server handled them or before it saw them);
+`record_departures` (the page's navigations away from the console, recorded and stopped); `turn_a_page_offline`
+(Next page with the network gone); `missing_messages`
 (the page's sockets dropping the messages of some subscriptions while an event is set).
 """
 
@@ -44,6 +46,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import (
+    APIResponse,
     Browser,
     ConsoleMessage,
     Locator,
@@ -287,6 +290,34 @@ def let_through(page: Page, held: list[Route]) -> None:
         page.unroute("**/graphql")
         held[0].fallback()
     answered.value.finished()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
+
+
+def answer_first_later(page: Page, operation: str) -> list[tuple[Route, APIResponse]]:
+    """From now on, the first GraphQL request whose document starts with `operation` is handled by the server at once
+    (it reads the database now) and its answer held on its way back (the network slow on it); every other goes on.
+    Returns the list the route and its answer are put in once the server answered (`wait_held`, then `deliver`): what
+    the page hears meanwhile (its subscriptions' messages) comes before an older answer."""
+    held: list[tuple[Route, APIResponse]] = []
+
+    def answer(route: Route) -> None:
+        if ((route.request.post_data_json or {}).get("query") or "").startswith(operation) and not held:
+            held.append((route, route.fetch()))
+        else:
+            route.fallback()
+
+    page.route("**/graphql", answer)
+    return held
+
+
+def deliver(page: Page, held: list[tuple[Route, APIResponse]]) -> None:
+    """`answer_first_later`'s held answer reaches the page, then every handler of `**/graphql` is removed; returns once
+    the page has handled the answer (a frame after it came in)."""
+    ((route, response),) = held
+    with page.expect_response(lambda answered: answered.request == route.request) as answered:
+        route.fulfill(response=response)
+    answered.value.finished()
+    page.unroute("**/graphql")
     page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
 
 

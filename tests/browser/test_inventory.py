@@ -13,6 +13,8 @@ from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import (
     a_page_turn,
+    answer_first_later,
+    deliver,
     double_click_held,
     hold_first,
     let_through,
@@ -1436,3 +1438,29 @@ def test_a_search_that_could_not_be_sent_leaves_no_other_lists_rows_under_it(
     expect(page.get_by_text("No item shown: this search could not be sent to Shopbridge.")).to_be_visible()
     expect(rows).to_have_count(0)
     expect(page.locator("#notice")).to_contain_text("Shopbridge cannot be reached")
+
+
+def test_a_list_read_answered_before_a_count_heard_since_shows_the_count(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js `load`: an item's older version never replaces a newer one, as for a message): the list's
+    read, answered by the server before a change of an item whose message reached the page first, showed the older
+    counters for good (no message came after; the message itself was dropped, its row not shown yet). The Task
+    Center's list had the same race (flake65)."""
+    # given SHELF-1 with 1 on hand, and Inventory's read of the list answered by the server then, slow on its way back
+    app = console(products=0, orders=0)
+    made = app.graphql(CREATE, {"input": {"sku": "SHELF-1", "onHand": 1}}, "m1")["inventoryItemCreate"]
+    heard: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: heard.append(str(frame))))
+    sign_in(page, app, "m1")
+    held = answer_first_later(page, "query Inventory")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    wait_held(page, held, "the list's read answered")
+    # when SHELF-1 is counted 9 elsewhere, and the page hears it
+    counted = {"inventoryItemId": made["inventoryItem"]["id"], "onHand": 9}
+    assert app.graphql(SET_ON_HAND, {"input": counted}, "m1")["inventorySetOnHand"]["userErrors"] == []
+    wait_until(lambda: any('"onHand":9' in frame for frame in heard) or page.evaluate("() => false"), "the count heard")
+    # then the read's answer, from before, comes in, and the row shows 9
+    deliver(page, held)
+    row = page.locator("tbody tr", has=page.get_by_role("link", name="SHELF-1", exact=True))
+    assert cell(row, "On hand").inner_text() == "9"

@@ -8,11 +8,13 @@ import re
 import threading
 from collections.abc import Callable
 
-from playwright.sync_api import APIResponse, Page, Route, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from gql.ids import to_global_id
 from tests.browser.conftest import (
+    answer_first_later,
     answered_requests,
+    deliver,
     double_click_held,
     forward_unless,
     hold_first,
@@ -573,29 +575,16 @@ def test_a_list_read_answered_before_imports_ended_or_started_keeps_what_the_pag
     app.sandbox.hold(PRODUCT_SEARCH, ORDER_SEARCH)
     app.connect_shop("m1", "us-local", "US", "Maple")
     app.sandbox.wait_held(2)
-    held: list[tuple[Route, APIResponse]] = []
-
-    def answer_now_deliver_later(route: Route) -> None:
-        if ((route.request.post_data_json or {}).get("query") or "").startswith("query Tasks") and not held:
-            held.append((route, route.fetch()))  # the server reads the tasks now: Maple's two, running
-        else:
-            route.fallback()
-
-    page.route("**/graphql", answer_now_deliver_later)
+    held = answer_first_later(page, "query Tasks")  # the server reads the tasks now: Maple's two, running
     open_task_center(page, app, "m1")
-    wait_until(lambda: held or page.evaluate("() => false"), "the list's read answered")  # each poll lets it route
+    wait_held(page, held, "the list's read answered")
     # when Desert is connected and all four imports end, and the page hears it live
     app.connect_shop("m1", "us-local-2", "US", "Desert")
     app.sandbox.hold()
     badges = page.locator("li.task .badge")
     expect(badges).to_have_text(["Succeeded"] * 4)
     # then the read's answer, from before, comes in: the four stay listed, Succeeded
-    ((route, response),) = held
-    with page.expect_response(lambda answered: answered.request == route.request) as answered:
-        route.fulfill(response=response)
-    answered.value.finished()
-    page.unroute("**/graphql")
-    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => resolve()))")
+    deliver(page, held)
     assert badges.all_inner_texts() == ["Succeeded"] * 4
 
 

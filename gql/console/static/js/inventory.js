@@ -177,6 +177,7 @@ export function renderInventory(ctx) {
   }
 
   const readItems = latestOnly((variables) => ctx.graphql(ITEMS, variables));
+  const toldDuringReads = new Set(); // per read of the list on its way, the items messages told meanwhile (load)
 
   /** Buttons for the page shown: after its read, or a turn that failed (the page shown stays, and can turn again). */
   function settlePager() {
@@ -184,10 +185,16 @@ export function renderInventory(ctx) {
     previous.disabled = cursors.length === 1;
   }
 
-  /** Read `pages`' last page (the current one by default); they become the pages shown once it is shown. */
+  /** Read `pages`' last page (the current one by default); they become the pages shown once it is shown. An item
+   * `inventoryItemUpdated` told while the read was on its way (`told`) is shown as told where that is newer (its
+   * `version`) than the answer, which the server may have given before the change: the older answer showed the
+   * older counters for good, the message, for a row not shown yet, dropped (flake65; the Task Center's list had the
+   * same race). */
   async function load(pages = [...cursors]) {
     const variables = { after: pages[pages.length - 1], ...applied };
     table.setAttribute("aria-busy", "true"); // the rows shown are not those asked for yet: until they come
+    const told = new Map(); // item id -> its newest message while this read is on its way
+    toldDuringReads.add(told);
     try {
       const data = await readItems(variables);
       if (data === SUPERSEDED) return; // a later search, page or reconnection read the list again (and says when done)
@@ -204,9 +211,10 @@ export function renderInventory(ctx) {
           ? "No item matches."
           : "No inventory item yet. Items appear when a shop's products are imported; New item below creates one.";
       fill(body, page.edges.map(({ node }) => {
-        items.set(node.id, node);
-        const tr = row(node);
-        rows.set(node.id, tr);
+        const item = told.get(node.id)?.version > node.version ? told.get(node.id) : node;
+        items.set(item.id, item);
+        const tr = row(item);
+        rows.set(item.id, tr);
         return tr;
       }));
       endCursor = page.pageInfo.endCursor;
@@ -235,6 +243,8 @@ export function renderInventory(ctx) {
       }
       announce(exc.message, { kind: "error" });
       settlePager();
+    } finally {
+      toldDuringReads.delete(told);
     }
   }
 
@@ -426,7 +436,9 @@ export function renderInventory(ctx) {
   const stop = ctx.socket.subscribe(ITEM_UPDATES, {}, {
     next: (payload) => {
       const item = payload.data?.inventoryItemUpdated;
-      if (item) update(item);
+      if (!item) return;
+      for (const told of toldDuringReads) if (!(told.get(item.id)?.version > item.version)) told.set(item.id, item);
+      update(item);
     },
   });
   // the pages shown read again: an item gone with the shop leaves, the others without its links
