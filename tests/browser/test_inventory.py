@@ -86,6 +86,18 @@ def searched_items(app: ShopbridgeServer, page: Page, skus: list[str], search: s
     expect(page.get_by_text(f"1 to 20 of {len(found)}")).to_be_visible()
 
 
+def inventory_listed(page: Page) -> Locator:
+    """Inventory from the navigation, once its list is shown (its read answered, `aria-busy` off): its "New item"
+    form. A click on the form while the list's read was on its way could be lost: Playwright checks its hit target at
+    the press, the rows and the summary landing before the release pushed the form down, and the release went to
+    another element, the click to their common ancestor, the form, which submits nothing (flake65: CI's "Create item"
+    did nothing for 120 s; reproduced with the press, the list let through, then the release)."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    expect(page.get_by_role("heading", name="Inventory", exact=True)).to_be_visible()
+    expect(page.locator("table.inventory")).not_to_have_attribute("aria-busy", "true")
+    return page.get_by_role("form", name="New item")
+
+
 def open_inventory(page: Page, sku: str) -> Locator:
     """Inventory from the navigation, searched for `sku`: the item's row."""
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()

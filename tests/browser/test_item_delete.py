@@ -9,7 +9,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
-from tests.browser.test_inventory import CREATE, open_inventory, pooled_item_signed_in
+from tests.browser.test_inventory import CREATE, inventory_listed, open_inventory, pooled_item_signed_in
 from tests.e2e.fence_given import pushed_sku
 from tests.e2e.test_inventory_item_delete_unpushed import PUSH_OFF
 from tests.e2e.test_inventory_pool import LINK
@@ -71,8 +71,7 @@ def test_a_new_item_equal_to_another_but_for_case_is_asked_first_then_created(
     app = console(products=0, orders=0)
     assert app.graphql(CREATE, {"input": {"sku": "SB-00000-Black"}}, "m1")["inventoryItemCreate"]["userErrors"] == []
     sign_in(page, app, "m1")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
-    form = page.get_by_role("form", name="New item")
+    form = inventory_listed(page)
     # when the merchant creates Sb-00000-black
     form.get_by_label("Item SKU").fill("Sb-00000-black")
     form.get_by_role("button", name="Create item").click()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import double_click_held, lose_answers, lose_requests, sign_in
+from tests.browser.test_inventory import inventory_listed
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import LINKED_COUNTS, POLICY, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -305,8 +306,7 @@ def test_an_item_is_created_for_a_sku_typed_on_inventory_and_its_page_opens(
     done = app.graphql(CREATE, {"input": {"sku": "SB-OLD"}}, "m1")["inventoryItemCreate"]
     assert done["userErrors"] == [], done
     sign_in(page, app, "m1")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
-    form = page.get_by_role("form", name="New item")
+    form = inventory_listed(page)
     # when SB-OLD is created again, then it is refused in words under the SKU, and nothing is made
     form.get_by_label("Item SKU").fill("SB-OLD")
     form.get_by_role("button", name="Create item").click()
@@ -351,8 +351,7 @@ def test_a_new_item_whose_answer_was_lost_opens_once_read_or_says_it_was_not_cre
     done = app.graphql(CREATE, {"input": {"sku": "SB-OLD"}}, "m1")["inventoryItemCreate"]
     assert done["userErrors"] == [], done
     sign_in(page, app, "m1")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
-    form = page.get_by_role("form", name="New item")
+    form = inventory_listed(page)
     error = form.locator("#new-item-sku-error")
     # when a New item is lost on its way (the server never sees it)
     lose_requests(page, "mutation NewItem")
