@@ -15,8 +15,10 @@ from domain.shops import ShopStatus, shop_name_key
 from gql.console.login import DEMO_LOGINS
 from gql.ids import from_global_id, to_global_id
 from tests.browser.conftest import (
+    answer_first_later,
     answered_requests,
     approve,
+    deliver,
     hold_first,
     let_through,
     lose_answers,
@@ -1245,3 +1247,32 @@ def test_a_sync_now_waiting_for_a_poll_whose_end_it_never_heard_starts_once_the_
     # then the Sync now starts: its two imports are made
     expect(page.locator("#notice")).to_have_text("Sync of “Maple” started: follow it in the Task Center.")
     assert len(app.rows(manual)) == 2
+
+
+def test_a_list_read_answered_before_a_rename_heard_since_shows_the_new_name(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/stores.js `replaceRow`: a change heard while the list is being read is read again after it): the
+    list's read, answered by the server before a rename whose message reached the page first, put the old name back
+    for good, as no message came after (the Task Center's and Inventory's lists had the same race, flake65)."""
+    # given Maple and Desert listed, Desert deleted elsewhere: the page reads the list again, the server answering
+    # before the rename below and the answer slow on its way back
+    app = console(products=0, orders=0)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    desert = app.connect_shop("m1", "us-local-2", "US", "Desert")
+    app.wait_for_idle_sync()
+    heard: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: heard.append(str(frame))))
+    sign_in(page, app, "m1")
+    expect(page.locator("tbody tr")).to_have_count(2)
+    held = answer_first_later(page, "query AllShops")
+    assert app.graphql(DELETE_SHOP, {"input": {"shopId": desert["id"]}}, "m1")["shopDelete"]["userErrors"] == []
+    wait_held(page, held, "the list's read after the deletion answered")
+    # when Maple is renamed elsewhere, and the page hears it
+    renamed = app.graphql(RENAME_SHOP, {"input": {"shopId": maple["id"], "name": "Main store"}}, "m1")["shopRename"]
+    assert renamed["userErrors"] == []
+    wait_until(lambda: any('"Main store"' in frame for frame in heard) or page.evaluate("() => false"), "the rename")
+    # then the read's answer, from before, comes in, and the row keeps the new name
+    deliver(page, held)
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr").first).to_contain_text("Main store")

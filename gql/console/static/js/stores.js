@@ -199,6 +199,10 @@ export function renderStores(ctx) {
     if (!old) return load();
     shown.set(shop.id, shop);
     patch(old, row(shop)); // in place: the control pressed or focused stays, whatever its new name
+    // A read under way may have been answered before this change, and would put the row back as it was, for good (no
+    // message comes after: flake65, a rename heard while the list was read again after a deletion): read once more
+    // after it (load: one read more, however many changes come meanwhile).
+    if (reading) load();
   }
 
   // One listener for the rows' buttons: a patched row keeps its buttons but not the listeners of a new rendering, so
