@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import answer_first_later, deliver, sign_in, wait_held
 from tests.browser.test_pool_forms import policy_of
+from tests.e2e.test_inventory_item_delete_unpushed import PUSH_OFF
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.waiting import wait_until
 
 CHANGED = "This push policy was changed in another tab or on another device"
 
@@ -63,3 +65,28 @@ def test_a_tab_left_open_follows_the_policy_saved_in_another_and_never_undoes_it
     }  # fmt: skip
     # and tab A follows it in turn
     expect(a.get_by_label("Share of available shown (%)")).to_have_value("30")
+
+
+def test_a_policy_read_answered_before_a_change_heard_since_shows_the_change(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/policy.js: a change heard while the page reads the policy is read again after it): the page's read,
+    answered by the server before a change saved elsewhere whose message reached the page first, showed the older
+    policy for good (the message came before the page's own read, which it leaves to tell, flake65)."""
+    # given Maple pushed, its Push policy opened, the page's read answered by the server then, slow on its way back
+    app = console(products=0, orders=0)
+    maple = app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    heard: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: heard.append(str(frame))))
+    sign_in(page, app, "m1")
+    held = answer_first_later(page, "query Policy")
+    page.get_by_role("link", name="Push policy of Maple").click()
+    wait_held(page, held, "the policy's read answered")
+    # when push is turned off elsewhere, and the page hears it
+    heard.clear()
+    assert app.graphql(PUSH_OFF, {"id": maple["id"]}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
+    wait_until(lambda: any('"pushEnabled":false' in f for f in heard) or page.evaluate("() => false"), "the change")
+    # then the read's answer, from before, comes in, and the page shows push off
+    deliver(page, held)
+    expect(page.get_by_label("Push stock to this shop")).not_to_be_checked()

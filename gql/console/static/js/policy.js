@@ -164,9 +164,16 @@ export function renderPolicy(ctx, shopId) {
         h("a", { href: "#/stores" }, "Back to Store management")));
   }
 
-  /** Read the policy and follow it; `quiet`: a failure is not announced (a lost answer's read: its line says it). */
+  const toldDuringReads = new Set(); // per read of the policy on its way, what messages told of this shop (load)
+
+  /** Read the policy and follow it; `quiet`: a failure is not announced (a lost answer's read: its line says it).
+   * The server may have answered before a change whose message the page heard first (one heard before the page's
+   * first read is left to that read, and was lost with its older answer: flake65): an answer that differs from what
+   * a message told while it was on its way (`told`) may be the older of the two, and the policy is read once more. */
   async function load({ quiet = false } = {}) {
     const asked = lost; // (a save whose answer was lost before this read began: a read begun earlier may not see it)
+    const told = { shop: null }; // this shop as the last message heard while this read is on its way told it
+    toldDuringReads.add(told);
     try {
       const shop = (await ctx.graphql(POLICY, { id: shopId })).shop;
       if (stopped) return;
@@ -181,8 +188,12 @@ export function renderPolicy(ctx, shopId) {
       follow(shop.inventoryPolicy); // a re-read (a reconnect) keeps the merchant's edits not saved yet
       save.disabled = false;
       if (asked && lost === asked) tellLost(asked, shop);
+      const saved = (each) => JSON.stringify([each.name, each.inventoryPolicy]);
+      if (told.shop && saved(told.shop) !== saved(shop)) load({ quiet: true }); // which is newer, a read tells
     } catch (exc) {
       if (!quiet) announce(exc.message, { kind: "error" });
+    } finally {
+      toldDuringReads.delete(told);
     }
   }
 
@@ -380,6 +391,7 @@ export function renderPolicy(ctx, shopId) {
   const stopChanges = ctx.socket.subscribe(SHOP_CHANGES, {}, {
     next: (payload) => {
       const shop = payload.data?.shopsUpdated;
+      if (shop?.id === shopId) for (const told of toldDuringReads) told.shop = shop;
       if (!shop || shop.id !== shopId || stopped || shopName === null) return; // before the page's own read: it reads
       if (shop.name !== shopName) title(shop.name);
       follow(shop.inventoryPolicy);
