@@ -39,6 +39,7 @@ class _Split:
     on_second: dict[str, str]  # seller SKU -> Desert's TikTok SKU id
     window: str  # an orders sync from here reads both sales
     hat_order: str = ""
+    cap_order: str = ""
 
 
 def _adjust(app: ShopbridgeServer, item: dict[str, Any], delta: int) -> None:
@@ -46,10 +47,11 @@ def _adjust(app: ShopbridgeServer, item: dict[str, Any], delta: int) -> None:
     assert done["inventoryAdjust"]["userErrors"] == []
 
 
-def _split(app: ShopbridgeServer, *, split: bool = True, hat_pushed: bool = True) -> _Split:
+def _split(app: ShopbridgeServer, *, split: bool = True, hat_pushed: bool = True, cap_shipped: bool = True) -> _Split:
     """The given above (`split` False: up to HAT's push holding CAP's 3, no sale under HAT, and Desert without CAP's
     seller SKU, so that no link names CAP once Maple's SKU is linked to HAT; `hat_pushed` False: HAT's 2 sold, and
-    no push of the SKU under HAT since, so the hold is not split yet)."""
+    no push of the SKU under HAT since, so the hold is not split yet; `cap_shipped` False: CAP's sale of 3 left
+    open, so that it can be cancelled, `_Split.cap_order`)."""
     tiktok_id = app.tiktok_shop("us-local")["id"]
     for seller_sku, quantity in SKUS[1:]:
         app.sandbox.control(
@@ -74,7 +76,10 @@ def _split(app: ShopbridgeServer, *, split: bool = True, hat_pushed: bool = True
     second_after(time.time())
     window = datetime.now(UTC).replace(microsecond=0).isoformat()
     second_after(time.time())
-    _sell(app, cap, 3)
+    sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": cap.tiktok_sku, "quantity": 3})
+    cap_order = str(sale.get("order_id") or sale["id"])
+    if cap_shipped:
+        app.sandbox.control("POST", f"/orders/{cap_order}/status", {"status": "IN_TRANSIT"})
     second_after(time.time())
     first = _link(app, cap)["pushed_at"]
     linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": items["R62-HAT"]["id"]}}, "m1")
@@ -82,7 +87,7 @@ def _split(app: ShopbridgeServer, *, split: bool = True, hat_pushed: bool = True
     wait_until(lambda: _link(app, cap)["pushed_at"] != first, what="HAT's push")
     app.wait_for_idle_sync()
     assert stock_of(app, tiktok_id, cap.tiktok_sku) == 47
-    given = _Split(cap, items, second, on_second, window)
+    given = _Split(cap, items, second, on_second, window, cap_order=cap_order)
     if split:
         sale = app.sandbox.control("POST", f"/shops/{tiktok_id}/sales", {"sku_id": cap.tiktok_sku, "quantity": 2})
         given.hat_order = str(sale.get("order_id") or sale["id"])
@@ -206,7 +211,13 @@ def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_it
     hold's units of other items become the link's moved hold, which kept one item (CAP's 3, the larger part) and
     dropped HAT's 2: Desert showed HAT 51 where its shelf had 49, and the delete left HAT 51 for good. Then CAP's sale
     read while HAT's order is not readable yet (its part of the moved hold applied: HAT's 2 still stand), or (`back`)
-    a read and the link straight back to CAP (A->B->C->A): CAP's part is held again, HAT's stays moved."""
+    a read and the link straight back to CAP (A->B->C->A): CAP's part is held again, HAT's stays moved.
+
+    Then a sale made after the move, read at once (as a webhook brings it), takes nothing off the moved hold: one
+    under SOCK, or (`back`) one more under CAP. Before, a moved hold counted every unit the ledger applied for the
+    SKU since the move as one of its own (review64 F6: SOCK's sale took one of HAT's 2; F4: CAP's sale after the
+    link back took one of HAT's 2, which `_hold_again` had kept moved): Desert showed HAT 50 where its shelf had 49,
+    and the delete left HAT 50 for good."""
     app = app_factory(products=6, orders=0)
     given = _split(app)
     # when the merchant links the SKU on to SOCK after a products read
@@ -215,9 +226,41 @@ def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_it
         _read_then_link(app, given, "R62-CAP")
     else:  # and an orders sync reads CAP's sale, HAT's order unreadable
         app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
-        kinds = {"shopId": given.cap.shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": given.window}
-        assert app.graphql(SYNC_START, {"input": kinds}, "m1")["syncStart"]["userErrors"] == []
-        app.wait_for_idle_sync()
+        _read_orders(app, given, given.window)
         assert (_on_hand(app, "R62-CAP"), _on_hand(app, "R62-HAT")) == (17, 51)
-    # then Desert and the delete take each part off its own item
-    assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))
+    # and a sale of 1 under the item linked now (SOCK; CAP after the link back), read at once
+    second_after(time.time())
+    window = datetime.now(UTC).replace(microsecond=0).isoformat()
+    _sell(app, given.cap, 1)
+    second_after(time.time())
+    _read_orders(app, given, window)
+    # then Desert and the delete take each part off its own item, the new sale off the item it was sold under
+    if back:  # (CAP 20 - 1 read = 19 on hand, its 3 unseen)
+        assert _desert_then_deleted(app, given) == ((16, 49), (16, 49, 30))
+    else:
+        assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 29))
+
+
+def _read_orders(app: ShopbridgeServer, given: _Split, since: str) -> None:
+    """An orders sync of Maple reading the orders created since `since` (ISO 8601), to its end."""
+    kinds = {"shopId": given.cap.shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": since}
+    assert app.graphql(SYNC_START, {"input": kinds}, "m1")["syncStart"]["userErrors"] == []
+    app.wait_for_idle_sync()
+
+
+def test_a_moved_hold_whose_order_is_read_cancelled_gives_its_units_back(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review64 F9: the split with CAP's sale of 3 open (`cap_shipped` False), moved on to SOCK after a products read
+    (the moved hold: CAP's 3, HAT's 2); CAP's buyer cancels (TikTok puts the 3 back on sale), and an orders sync
+    reads the cancelled order (HAT's order unreadable). Before, nothing took a cancelled sale off a moved hold: CAP's
+    3 stood until the horizon (Desert CAP 17 where nothing of CAP was sold), and a delete of the shop took them off
+    CAP's shelf for good (17 for 20)."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app, cap_shipped=False)
+    _read_then_link(app, given, "R62-SOCK")
+    app.sandbox.control("POST", f"/orders/{given.cap_order}/status", {"status": "CANCELLED"})
+    app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
+    _read_orders(app, given, given.window)
+    # then CAP sold nothing (20) and HAT's 2 still stand (51 less 2 = 49)
+    assert _desert_then_deleted(app, given) == ((20, 49), (20, 49, 30))

@@ -29,7 +29,7 @@ def _moved(app: ShopbridgeServer, sku: str) -> dict:
     return dict(row)
 
 
-@pytest.mark.parametrize("push", ["in-flight", "landed"])
+@pytest.mark.parametrize("push", ["in-flight"])  # ("landed", F4: fixed, test_inventory_fence_split_hold)
 def test_a_cap_sale_read_after_the_link_back_to_cap_is_counted_once(
     app_factory: Callable[..., ShopbridgeServer], push: str
 ) -> None:

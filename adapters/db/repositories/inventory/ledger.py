@@ -163,6 +163,9 @@ async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False
 # not given)
 _Line = tuple[str, str, str, int, str | None, str | None]
 _OrderLines = tuple[str, str, datetime, datetime, list[_Line], bool, datetime]
+# A line first seen cancelled: (TikTok SKU id, its order's `create_time`, `update_time`, units, the item of the
+# earlier link period of this connection it was made under, None: none or not one)
+_Cancelled = tuple[str, datetime, datetime, int, str | None]
 
 
 def _order_lines(record: OrderRecord) -> _OrderLines:
@@ -331,6 +334,7 @@ async def _apply_chunk(
     last_count = _LastCounts(session)
     served: list[LedgerKey] = []  # keys of `deducted` first seen now
     made_at: dict[LedgerKey, datetime] = {}  # each line's order's `create_time` (`PoolWrite.ingested_by_item`)
+    cancelled: list[_Cancelled] = []  # lines first seen cancelled (`_counted_before_push`)
     for order_id, status, updated_at, created_at, lines, by_tiktok, shipped_by in orders:
         for line_id, component, sku_id, units, line_status, package_status in lines:
             wanted = line_effect(status, line_status, by_tiktok, package_status)
@@ -346,6 +350,10 @@ async def _apply_chunk(
                 was_linked_to, linked_at, by_import, unlinked_at = unlinked_from[sku_id]
                 before_unlink = sold_before_unlink(created_at, unlinked_at)
             record = deducted.get(key) if current is None else None
+            if current is None and record is None and wanted is StockEffect.RELEASE and not by_tiktok:
+                # (first seen cancelled, no unit applied: a moved hold standing for this sale gives it back)
+                made_under = sold_under_an_earlier_link(created_at, earlier[sku_id]) if sku_id in earlier else None
+                cancelled.append((sku_id, created_at, updated_at, units, made_under))
             # (a line the delete's ledger had applied already, `_Deducted`: no link kept makes it move again; one it
             # held waiting on an item moves as it would have there, `pending_with_its_shop`)
             pending_on = record[0] if record is not None and record[2] == LineState.PENDING_LINK.value else None
@@ -506,8 +514,10 @@ async def _apply_chunk(
         await unseen.save(session)
     # (sales applied now: a split hold's part of their item is seen, review62 R2, if made before its push, review63 F2)
     applied = write.ingested_by_item(made_at)
-    if seeded or released_early or applied:  # before `flush` marks the outbox: a push writes links then the outbox
-        await _counted_before_push(session, shop_id, seeded, released_early, applied)
+    counted = write.ingested_deltas()  # (a moved hold's SKU-wide count: kept to its own sales, review64 F4/F6/F9)
+    if seeded or released_early or applied or counted or cancelled:  # before `flush` marks the outbox: a push
+        # writes links then the outbox
+        await _counted_before_push(session, shop_id, seeded, released_early, applied, counted, cancelled)
     return await write.flush(session)
 
 
@@ -1095,9 +1105,23 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
     await session.execute(insert(deleted_shop_links).from_select([*columns, kept.linked_at, kept.source], earlier))
 
 
+class _MovedNow(NamedTuple):
+    """What an order batch does to a link's moved hold (`_counted_before_push`): the hold as read (its item, the
+    read's time), the units the SKU's running count gains that are none of its sales (its count moved up by as
+    many), the units of its sales first seen cancelled (off it), and those of both of its part's item (off the
+    part). Units."""
+
+    item_id: str
+    sold_before: datetime
+    not_its_own: int
+    cancelled: int
+    part: int
+
+
 async def _counted_before_push(
     session: AsyncSession, shop_id: str, seeded: Mapping[str, int], released: Mapping[str, int] | None = None,
-    applied: Mapping[tuple[str, str, datetime], int] | None = None,
+    applied: Mapping[tuple[str, str, datetime], int] | None = None, counted: Mapping[str, int] | None = None,
+    cancelled: Sequence[_Cancelled] = (),
 ) -> None:  # fmt: skip
     """Lines first reserved in the seed (`Transition.in_seed`) count, for the push's fence, as ledger units its link's
     last push had already seen (`sku_links.ingested_at_push`): TikTok's available lost them before the stock that
@@ -1133,41 +1157,78 @@ async def _counted_before_push(
     before this batch and records a split after it carries at most that part (`inventory_push_links._items_of_push`,
     `coalesce(held_item_quantity, held_quantity)` as the UPDATE finds the row; split63: CAP's 3 applied between HAT's
     push's read and its record were read as part of the record's CAP part, the 2 units left as CAP's, and a delete
-    took HAT's 2 off CAP). So does a moved hold split between two items (`moved_hold_item_quantity`, migration 0063),
-    by the same rule, whatever the orders' times (its push was forgotten: no time of it is kept). Each UPDATE names
-    the item it read (a push that rewrote the hold meanwhile, of another item, keeps its part). One read of the
-    batch's SKUs' links holding for a recorded item (through the (shop, TikTok SKU) index), one UPDATE per part
-    found."""
+    took HAT's 2 off CAP). Each UPDATE names the item it read (a push that rewrote the hold meanwhile, of another
+    item, keeps its part).
+
+    A link's moved hold (`moved_hold_quantity`, migration 0054) stands for sales made before the move's stock read
+    (`moved_hold_sold_before`) and not ingested then; its readers take off it what the shop's running count of the
+    SKU gained since `moved_hold_ingested_at_push`. Only this batch's sales of orders made no later than that read
+    are its units: `counted` (TikTok SKU id -> what the batch adds to the running `ingested` units,
+    `PoolWrite.ingested_deltas`) less those (`applied`, any item: such an order first read open after the move
+    reserves on the item linked now, its units still the moved hold's) moves `moved_hold_ingested_at_push` up, so a
+    later sale of the SKU (under its new item, or after a link back) takes nothing off it (review64 F6: a SOCK sale
+    took one of CAP's 3 moved units, a delete of the shop left CAP 18 where its shelf had 17; F4: A->B->C->A, every
+    CAP sale after the link back took one of HAT's 2, Desert HAT 50 where its shelf had 49), and a release of a
+    reservation (negative `counted`) gives the moved hold nothing back. `cancelled` (`_Cancelled`: lines first seen
+    cancelled, which apply no unit) of orders made no later than the read and updated after it (cancelled after
+    the read: TikTok gave the units back after the read had counted them sold) come off `moved_hold_quantity` (review64
+    F9: CAP's cancelled 3 stood in the moved hold, Desert CAP 17 where nothing was sold, and a delete of the shop
+    took them off CAP's shelf for good). A moved hold split between two items (`moved_hold_item_quantity`, 0063)
+    has its part take off the part's item's units of both (the cancelled ones by the earlier link period they were
+    made under, `sold_under_an_earlier_link`: none known, the total only). A moved hold without the read's time
+    (none is written so) keeps the SKU-wide count. A `create_time` has whole seconds and the read's time is ours:
+    an order of the read's own second counts as made before it.
+
+    One read of the batch's SKUs' links holding for a recorded item or with a moved hold (through the (shop,
+    TikTok SKU) index), one UPDATE per part or moved hold found. Units throughout."""
     links = sku_links.c
     split: dict[str, tuple[str, int]] = {}  # Shopbridge SKU id -> (its hold's item, units of it applied now)
-    moved_split: dict[str, tuple[str, int]] = {}  # ... -> (its split moved hold's item, units of it applied now)
-    if applied:
+    moved: dict[str, _MovedNow] = {}  # ... -> what this batch does to its moved hold
+    batch_skus = sorted({sku for sku, _, _ in applied or {}} | set(counted or {}) | {c[0] for c in cancelled})
+    if batch_skus:
         query = select(
-            links.sku_id, links.tiktok_sku_id, links.held_item_id, links.moved_hold_item_id, links.pushed_at
+            links.sku_id, links.tiktok_sku_id, links.held_item_id, links.pushed_at, links.moved_hold_item_id,
+            links.moved_hold_item_quantity, links.moved_hold_sold_before,
         ).where(
             links.shop_id == shop_id,
             or_(
                 links.held_item_quantity.is_not(None),
                 and_(links.held_item_id.is_not(None), links.held_quantity > 0),
-                links.moved_hold_item_quantity.is_not(None),
+                links.moved_hold_quantity > 0,
             ),
-            among(links.tiktok_sku_id, sorted({sku for sku, _, _ in applied}), dialect_of(session)),
+            among(links.tiktok_sku_id, batch_skus, dialect_of(session)),
         )  # fmt: skip
 
-        def applied_units(tiktok_sku_id: str, item_id: str, made_by: datetime | None = None) -> int:
+        def applied_units(tiktok_sku_id: str, item_id: str | None, made_by: datetime | None = None) -> int:
             return sum(
-                n for (sku, item, made), n in applied.items()
-                if (sku, item) == (tiktok_sku_id, item_id) and (made_by is None or made <= made_by)
+                n for (sku, item, made), n in (applied or {}).items()
+                if sku == tiktok_sku_id and item_id in (None, item) and (made_by is None or made <= made_by)
             )  # fmt: skip
 
         for row in await session.execute(query):
             if row.held_item_id and (units := applied_units(row.tiktok_sku_id, row.held_item_id, row.pushed_at)):
                 split[row.sku_id] = (row.held_item_id, units)
-            if row.moved_hold_item_id and (units := applied_units(row.tiktok_sku_id, row.moved_hold_item_id)):
-                moved_split[row.sku_id] = (row.moved_hold_item_id, units)
+            sold_before = row.moved_hold_sold_before
+            if row.moved_hold_item_id is None or sold_before is None:
+                continue
+            gone = [
+                (units, made_under) for sku, made, updated, units, made_under in cancelled
+                if sku == row.tiktok_sku_id and made <= sold_before < updated
+            ]  # fmt: skip
+            of_part = 0
+            if row.moved_hold_item_quantity is not None:
+                of_part = applied_units(row.tiktok_sku_id, row.moved_hold_item_id, sold_before)
+                of_part += sum(units for units, made_under in gone if made_under == row.moved_hold_item_id)
+            now = _MovedNow(
+                row.moved_hold_item_id, sold_before,
+                (counted or {}).get(row.tiktok_sku_id, 0) - applied_units(row.tiktok_sku_id, None, sold_before),
+                sum(units for units, _ in gone), of_part,
+            )  # fmt: skip
+            if now.not_its_own or now.cancelled or now.part:
+                moved[row.sku_id] = now
     # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
     # them by TikTok SKU id, one pass per count
-    await lock_links(session, shop_id, {*split, *moved_split}, tiktok_sku_ids={*seeded, *(released or {})})
+    await lock_links(session, shop_id, {*split, *moved}, tiktok_sku_ids={*seeded, *(released or {})})
     part = func.coalesce(links.held_item_quantity, links.held_quantity)
     for sku_id, (item_id, units) in sorted(split.items()):  # (`held_part_applied`, the hold's item read)
         await session.execute(
@@ -1175,13 +1236,22 @@ async def _counted_before_push(
             .where(links.sku_id == sku_id, links.held_item_id == item_id, links.held_quantity > 0)
             .values(held_item_quantity=case((part > units, part - units), else_=0))
         )
-    moved_part = links.moved_hold_item_quantity
-    for sku_id, (item_id, units) in sorted(moved_split.items()):  # (`held_part_applied`, the moved hold's item read)
+    moved_part, moved_units = links.moved_hold_item_quantity, links.moved_hold_quantity
+    for sku_id, now in sorted(moved.items()):  # (the moved hold as read: its item and read's time)
         await session.execute(
             update(sku_links)
-            .where(links.sku_id == sku_id, moved_part.is_not(None), links.moved_hold_item_id == item_id)
-            .values(moved_hold_item_quantity=case((moved_part > units, moved_part - units), else_=0))
-        )
+            .where(
+                links.sku_id == sku_id, links.moved_hold_item_id == now.item_id,
+                links.moved_hold_sold_before == now.sold_before, moved_units > 0,
+            )
+            .values(
+                moved_hold_ingested_at_push=links.moved_hold_ingested_at_push + now.not_its_own,
+                moved_hold_quantity=case((moved_units > now.cancelled, moved_units - now.cancelled), else_=0),
+                moved_hold_item_quantity=case(
+                    (moved_part > now.part, moved_part - now.part), (moved_part.is_not(None), 0), else_=None
+                ),
+            )
+        )  # fmt: skip
     postgres = dialect_of(session) == "postgresql"
     for count, units_of in ((links.ingested_at_push, seeded), (links.released_at_push, released or {})):
         if not units_of:

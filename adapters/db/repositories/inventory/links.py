@@ -528,8 +528,10 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
     hold, its push put them back on sale (review60 F2's move and back: 20 where the shelf had 17). The hold's
     horizon applies as to any hold (`carried_hold`, from `moved_hold_since`); the hold is then of that item
     (`held_item_id`). A moved hold of two items (migration 0063) gives the link that item's part (`hold_parts`) and
-    keeps the other part as its moved hold, of that item alone, counted from the link's fence count (A->B->C->A:
-    CAP's 3 held again by CAP's link, HAT's 2 still HAT's). Two statements at most."""
+    keeps the other part as its moved hold, of that item alone, as it stands now (the moved hold's own sales applied
+    since its count taken off, `ledger._counted_before_push`), counted from the shop's running count now
+    (A->B->C->A: CAP's 3 held again by CAP's link, HAT's 2 still HAT's, and a CAP sale since takes none of them:
+    review64 F4). Three statements at most."""
     parts = (previous.moved_hold_item_id, previous.moved_hold_rest_item_id)
     if item_id not in parts or previous.moved_hold_quantity <= 0:
         return
@@ -573,7 +575,16 @@ async def _hold_again(session: AsyncSession, previous: Any, sku_id: str, item_id
     if other is None:
         await session.execute(again.values(**_MOVED_HOLD_FORGOTTEN))
         return
-    counted = now.ingested_at_push if applied else previous.moved_hold_ingested_at_push
+    # (the other part as it stands now, counted from now on: the SKU's running count gains only that moved hold's own
+    # sales, `ledger._counted_before_push`; a CAP sale after the link back is none of HAT's, review64 F4)
+    counted, _ = await _running_units(session, previous.shop_id, previous.tiktok_sku_id)
+    if previous.moved_hold_ingested_at_push is not None:
+        own = max(0, counted - previous.moved_hold_ingested_at_push)
+        now_parts = hold_parts(
+            max(0, previous.moved_hold_quantity - own), previous.moved_hold_item_id,
+            previous.moved_hold_item_quantity, previous.moved_hold_rest_item_id,
+        )  # fmt: skip
+        by_item[other] = min(by_item[other], now_parts.get(other, 0))
     await session.execute(
         again.values(
             moved_hold_item_id=other,

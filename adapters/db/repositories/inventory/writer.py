@@ -372,6 +372,13 @@ class PoolWrite:
                 units[now] += row[_QUANTITY]
         return {sku: units for sku, units in deltas.items() if units[0] or units[1]}
 
+    def ingested_deltas(self) -> dict[str, int]:
+        """TikTok SKU id -> what the written rows add to the shop's running `ingested` units of the SKU
+        (`sku_ledger_units.ingested`; negative when reserved lines are released), SKUs whose count moves only: what
+        a moved hold's SKU-wide count gains in this batch (`ledger._counted_before_push` keeps a moved hold's count
+        to the units of its own sales)."""
+        return {sku: units[0] for sku, units in self._units_deltas().items() if units[0]}
+
     def ingested_by_item(self, made_at: Mapping[LedgerKey, datetime]) -> dict[tuple[str, str, datetime], int]:
         """(TikTok SKU id, item id, the order's TikTok `create_time`) -> units the written rows first count in the
         shop's running `ingested` units on that item (a row not counted there before, now RESERVED or DEDUCTED on
