@@ -24,7 +24,7 @@ from tests.e2e.test_inventory_fence_carried_hold import _link, _on_hand, _sell
 from tests.e2e.test_inventory_hold_unlinked import _pushed
 from tests.e2e.test_inventory_item_delete import DELETE
 from tests.e2e.test_inventory_pool import LINK
-from tests.e2e.test_inventory_push import ADJUST, pooled_items, set_on_hand, stock_of
+from tests.e2e.test_inventory_push import ADJUST, INVENTORY_SEARCH, pooled_items, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -214,16 +214,28 @@ def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_it
     a read and the link straight back to CAP (A->B->C->A): CAP's part is held again, HAT's stays moved.
 
     Then a sale made after the move, read at once (as a webhook brings it), takes nothing off the moved hold: one
-    under SOCK, or (`back`) one more under CAP. Before, a moved hold counted every unit the ledger applied for the
-    SKU since the move as one of its own (review64 F6: SOCK's sale took one of HAT's 2; F4: CAP's sale after the
-    link back took one of HAT's 2, which `_hold_again` had kept moved): Desert showed HAT 50 where its shelf had 49,
-    and the delete left HAT 50 for good."""
-    app = app_factory(products=6, orders=0)
+    under SOCK, or (`back`) one more under CAP, made and read while CAP's push back waits at TikTok. Before, a moved
+    hold counted every unit the ledger applied for the SKU since the move as one of its own (review64 F6: SOCK's
+    sale took one of HAT's 2; F4: CAP's sale after the link back took one of HAT's 2, which `_hold_again` had kept
+    moved): Desert showed HAT 50 where its shelf had 49, and the delete left HAT 50 for good. And (F5) the hold
+    `_hold_again` gave CAP's link back, on a link whose push record the move forgot, had no time to cut sales at: the
+    batch took the new CAP sale off it as a part, the push recorded a "split" whose rest was CAP itself, and Desert
+    showed CAP 17 where its shelf had 16."""
+    app = app_factory(products=6, orders=0, tiktok_timeout_seconds=120)
     given = _split(app)
     # when the merchant links the SKU on to SOCK after a products read
     _read_then_link(app, given, "R62-SOCK")
-    if back:  # and back to CAP after another
-        _read_then_link(app, given, "R62-CAP")
+    if back:  # and back to CAP after another, CAP's push held at TikTok's Inventory Search
+        second_after(time.time())
+        started = app.graphql(SYNC_START, {"input": {"shopId": given.cap.shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
+        assert started["syncStart"]["userErrors"] == []
+        app.wait_for_idle_sync()
+        second_after(time.time())
+        before = _link(app, given.cap)["pushed_at"]
+        app.sandbox.hold(INVENTORY_SEARCH)
+        to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items["R62-CAP"]["id"]}
+        assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []
+        app.sandbox.wait_held()
     else:  # and an orders sync reads CAP's sale, HAT's order unreadable
         app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
         _read_orders(app, given, given.window)
@@ -234,6 +246,13 @@ def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_it
     _sell(app, given.cap, 1)
     second_after(time.time())
     _read_orders(app, given, window)
+    if back:  # (then CAP's push lands, and another re-measures the link's own hold)
+        app.sandbox.hold()
+        wait_until(lambda: _link(app, given.cap)["pushed_at"] not in (None, before), what="CAP's push")
+        app.wait_for_idle_sync()
+        _adjust(app, given.items["R62-CAP"], 1)
+        _adjust(app, given.items["R62-CAP"], -1)
+        app.wait_for_idle_sync()
     # then Desert and the delete take each part off its own item, the new sale off the item it was sold under
     if back:  # (CAP 20 - 1 read = 19 on hand, its 3 unseen)
         assert _desert_then_deleted(app, given) == ((16, 49), (16, 49, 30))
@@ -246,6 +265,27 @@ def _read_orders(app: ShopbridgeServer, given: _Split, since: str) -> None:
     kinds = {"shopId": given.cap.shop["id"], "kinds": ["ORDERS"], "ordersCreatedSince": since}
     assert app.graphql(SYNC_START, {"input": kinds}, "m1")["syncStart"]["userErrors"] == []
     app.wait_for_idle_sync()
+
+
+def test_a_split_hold_whose_older_part_is_read_cancelled_keeps_the_newer_part_with_its_item(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review64 F2 (its "read" case): the split with CAP's sale of 3 open (`cap_shipped` False); CAP's buyer cancels
+    and an orders sync reads the cancelled order (HAT's order unreadable), then HAT's next push holds HAT's 2 only.
+    Before, a cancelled order applied nothing, so CAP's part stayed 3 and the carried hold of 2 was named all CAP's
+    (`kept_part`): Desert showed CAP 18 / HAT 52 where the shelves held 20 / 50, and a delete of Maple left that for
+    good. The batch takes the cancelled sale off the part of the item it was made under (its earlier link period)."""
+    app = app_factory(products=6, orders=0)
+    given = _split(app, cap_shipped=False)
+    app.sandbox.control("POST", f"/orders/{given.cap_order}/status", {"status": "CANCELLED"})
+    app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
+    _read_orders(app, given, given.window)
+    before = _link(app, given.cap)["pushed_at"]
+    _adjust(app, given.items["R62-HAT"], 1)
+    wait_until(lambda: _link(app, given.cap)["pushed_at"] != before, what="HAT's next push")
+    app.wait_for_idle_sync()
+    # then the 2 units held are HAT's: CAP 20 (nothing sold), HAT 52 - 2
+    assert _desert_then_deleted(app, given) == ((20, 50), (20, 50, 30))
 
 
 def test_a_moved_hold_whose_order_is_read_cancelled_gives_its_units_back(

@@ -407,11 +407,13 @@ def _items_of_push(item_id: str | None, held: int, held_since: datetime | None, 
             "held_rest_item_id": none_item,
         }  # fmt: skip
     part = _links.held_item_quantity
-    kept_part = case((and_(part.is_not(None), part < held), part), else_=none_units)
     # (a split carried: its rest's item kept, `held_rest_item_id`, review62 R1; a split of 0059 without it: the
-    # record's item, `pushed_item_id` as it was, what that split meant)
-    kept_split = and_(carried_on, part.is_not(None), part < held)
+    # record's item, `pushed_item_id` as it was, what that split meant; never a rest of the part's own item: all of
+    # it is that item's, review64 F5)
     kept_rest = func.coalesce(_links.held_rest_item_id, _links.pushed_item_id)
+    two_items = or_(kept_rest.is_(None), kept_rest != _links.held_item_id)
+    kept_part = case((and_(part.is_not(None), part < held, two_items), part), else_=none_units)
+    kept_split = and_(carried_on, part.is_not(None), part < held, two_items)
     if carried <= 0:
         held_for = case((carried_on, _links.held_item_id), else_=started)
         return {

@@ -25,7 +25,7 @@ def _split_cap_open(app: ShopbridgeServer) -> tuple[_Split, str]:
     return given, given.cap_order
 
 
-@pytest.mark.parametrize("cancel", ["unread", "read"])
+@pytest.mark.parametrize("cancel", ["unread"])  # ("read": fixed by pool65, test_inventory_fence_split_hold)
 def test_a_split_hold_whose_older_part_is_cancelled_keeps_the_newer_part_with_its_item(
     app_factory: Callable[..., ShopbridgeServer], cancel: str
 ) -> None:

@@ -1152,7 +1152,15 @@ async def _counted_before_push(
     the next push, which measures it). Not `held_since` (a hold carried keeps an older start, while the push that
     carried it saw no sale since) nor the record's landing. (review63 F2: a new CAP sale read at once took CAP's
     part of 3 to 2, and CAP's next push gave the unit to HAT's rest: Desert showed CAP 14 where its shelf had 16.)
-    A `create_time` has whole seconds: an order of the push's own second counts as made before it. So does a hold of
+    A `create_time` has whole seconds: an order of the push's own second counts as made before it. A link whose push
+    record a hand move forgot (`pushed_at` None: a hold the move kept, or `links._hold_again` gave back) cuts at its
+    baseline's read (`baseline_read_at`): its held units were sold before that read; with neither time nothing comes
+    off (review64 F5: the hold given back to CAP's link took a CAP sale made after the link back off its part, and
+    the push recorded a "split" whose rest was CAP). A line first seen cancelled (`cancelled`, `_Cancelled`) of an
+    order made under the hold's item (by the earlier link period, `sold_under_an_earlier_link`) no later than that
+    cut and updated in its second or after comes off the part too (review64 F2: CAP's cancelled order applied
+    nothing, its part stayed 3, and HAT's next push, holding HAT's 2, named them CAP's: Desert CAP 18 / HAT 52 where
+    the shelves held 20 / 50). So does a hold of
     one recorded item (`held_item_id`, not split: its part starts at `held_quantity`): a push that read the pool
     before this batch and records a split after it carries at most that part (`inventory_push_links._items_of_push`,
     `coalesce(held_item_quantity, held_quantity)` as the UPDATE finds the row; split63: CAP's 3 applied between HAT's
@@ -1187,8 +1195,8 @@ async def _counted_before_push(
     batch_skus = sorted({sku for sku, _, _ in applied or {}} | set(counted or {}) | {c[0] for c in cancelled})
     if batch_skus:
         query = select(
-            links.sku_id, links.tiktok_sku_id, links.held_item_id, links.pushed_at, links.moved_hold_item_id,
-            links.moved_hold_item_quantity, links.moved_hold_sold_before,
+            links.sku_id, links.tiktok_sku_id, links.held_item_id, links.pushed_at, links.baseline_read_at,
+            links.moved_hold_item_id, links.moved_hold_item_quantity, links.moved_hold_sold_before,
         ).where(
             links.shop_id == shop_id,
             or_(
@@ -1199,15 +1207,26 @@ async def _counted_before_push(
             among(links.tiktok_sku_id, batch_skus, dialect_of(session)),
         )  # fmt: skip
 
-        def applied_units(tiktok_sku_id: str, item_id: str | None, made_by: datetime | None = None) -> int:
+        def applied_units(tiktok_sku_id: str, item_id: str | None, made_by: datetime) -> int:
             return sum(
                 n for (sku, item, made), n in (applied or {}).items()
-                if sku == tiktok_sku_id and item_id in (None, item) and (made_by is None or made <= made_by)
+                if sku == tiktok_sku_id and item_id in (None, item) and made <= made_by
             )  # fmt: skip
 
         for row in await session.execute(query):
-            if row.held_item_id and (units := applied_units(row.tiktok_sku_id, row.held_item_id, row.pushed_at)):
-                split[row.sku_id] = (row.held_item_id, units)
+            # (a hold on a link whose push record a move forgot, kept or held again, `links._hold_again`: its units
+            # were sold before the move's read, the link's baseline, review64 F5; neither time: nothing comes off)
+            made_by = row.pushed_at or row.baseline_read_at
+            if made_by is not None and row.held_item_id:
+                units = applied_units(row.tiktok_sku_id, row.held_item_id, made_by)
+                # (cancelled in the push's second or later: a tie counts as after, as the part still held the units)
+                units += sum(
+                    n for sku, made, updated, n, made_under in cancelled
+                    if sku == row.tiktok_sku_id and made_under == row.held_item_id
+                    and made <= made_by < updated + timedelta(seconds=1)
+                )  # fmt: skip
+                if units:
+                    split[row.sku_id] = (row.held_item_id, units)
             sold_before = row.moved_hold_sold_before
             if row.moved_hold_item_id is None or sold_before is None:
                 continue
