@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.fence_given import SYNC_START, pushed_sku, second_after
 from tests.e2e.test_inventory_fence_carried_hold import _sell
 from tests.e2e.test_inventory_item_delete import DELETE
-from tests.e2e.test_inventory_pool import LINK
+from tests.e2e.test_inventory_pool import LINK, UNLINK
 from tests.e2e.test_inventory_push import pooled_items, set_on_hand
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -23,13 +23,16 @@ PUSH_OFF = """mutation($id: ID!) { shopInventoryPolicyUpdate(input: {shopId: $id
   userErrors { code } } }"""
 
 
-@pytest.mark.parametrize("push", ["in-flight", "refused-global-stock", "off"])
+@pytest.mark.parametrize("push", ["in-flight", "refused-global-stock", "off", "off-then-unlinked"])
 def test_an_item_whose_moved_sku_is_not_pushed_under_its_new_item_yet_is_in_use(
     app_factory: Callable[..., ShopbridgeServer], push: str
 ) -> None:
     """Given Maple's CAP pushed 20 and HAT, 3 of CAP sold at TikTok unseen, and the SKU linked by hand to HAT while
     HAT's push waits at Update Inventory (`in-flight`), is refused by TikTok for good (12052141, a SKU edited from a
-    global product) or is off: the delete of CAP is refused ITEM_IN_USE, and once read the 3 lines are DEDUCTED."""
+    global product) or is off: the delete of CAP is refused ITEM_IN_USE, and once read the 3 lines are DEDUCTED.
+    `off-then-unlinked`: push off and the SKU then unlinked (the documented way to free an item for delete): before,
+    the guard counted only SKUs naming another item, so CAP's delete was accepted and the 3 lines, read later, were
+    HISTORICAL, deducted from nothing (review64 F7)."""
     app = app_factory(products=0, orders=0)
     tiktok_id = app.tiktok_shop("us-local")["id"]
     app.sandbox.control(
@@ -39,7 +42,7 @@ def test_an_item_whose_moved_sku_is_not_pushed_under_its_new_item_yet_is_in_use(
     (hat,) = pooled_items(app, "HAT")
     set_on_hand(app, hat["id"], 5)
     app.wait_for_idle_sync()
-    if push == "off":
+    if push.startswith("off"):
         assert app.graphql(PUSH_OFF, {"id": cap.shop["id"]}, "m1")["shopInventoryPolicyUpdate"]["userErrors"] == []
     elif push == "in-flight":
         app.sandbox.control("POST", "/inventory-updates/hold", {"held": True})
@@ -56,6 +59,9 @@ def test_an_item_whose_moved_sku_is_not_pushed_under_its_new_item_yet_is_in_use(
     if push == "in-flight":
         wait_until(lambda: app.sandbox.control("GET", "/inventory-updates")["waiting"] >= 1, what="HAT's push")
     else:
+        app.wait_for_idle_sync()
+    if push == "off-then-unlinked":
+        assert app.graphql(UNLINK, {"input": {"skuId": cap.sku_gid}}, "m1")["skuUnlink"]["userErrors"] == []
         app.wait_for_idle_sync()
     deleted = app.graphql(DELETE, {"id": cap.item["id"]}, "m1")["inventoryItemDelete"]
     # then it is refused, saying what lets it go

@@ -1,10 +1,11 @@
 """Open findings of the shared pool's split and moved holds (review64, stop 64): reproductions that FAIL on main, kept
 here so the next fix starts from them. Not collected by `make test` (their names do not start with `test_`); run one
 by naming it: `pytest -p no:randomly tests/e2e/open_findings/review64_split_cancel.py`. Each module's docstring names
-its finding; the stop-64 hand-off note (issue 9's note) sums them up: F1/F3 (the split part's cut compares TikTok's
-order time with the push's pool-read time), F2's unread variant (a cancelled older part not read yet), F7
-(item delete after a move then an unlink), F8 (an open order first read after a hand move reserves on the new item
-while the hold names the old), F9's unread variant (a moved hold's order cancelled and not read yet still stands to
-its horizon and a shop delete takes it off the shelf). A fixed one moves to a `test_` module: F4 and F5
-(review64_moved_back_sale_in_flight), F6 (review64_moved_hold_other_item_sale), F2's and F9's read variants are fixed
-by pool65 (tests/e2e/test_inventory_fence_split_hold.py)."""
+its finding; the stop-64 hand-off note (issue 9's note) sums them up. Open: F1/F3 (the split part's cut compares
+TikTok's order time with the push's pool-read time), F2's unread variant (a cancelled older part not read yet), F7's
+`unlinked` variant (item delete after a plain unlink: a product call), F8 (an open order first read after a hand move
+reserves on the new item while the hold names the old; review64_split_open_order, review64_split_cancel_after_read),
+F9's unread variant (a moved hold's order cancelled and not read yet still stands to its horizon and a shop delete
+takes it off the shelf). Fixed by pool65 and moved to `test_` modules: F4 and F5 (review64_moved_back_sale_in_flight),
+F6 (review64_moved_hold_other_item_sale), F2's and F9's read variants (tests/e2e/test_inventory_fence_split_hold.py),
+F7's move-then-unlink (tests/e2e/test_inventory_item_delete_unpushed.py)."""

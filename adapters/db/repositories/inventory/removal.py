@@ -89,13 +89,23 @@ async def _unpushed_for(
     (`pushed_item_id`) or whose push in flight (or doubtful) was made for it (the intent's `item_id`): units sold at
     TikTok under the item before the move are held by no push yet (review63 F1: HAT's push in flight, refused by
     TikTok, or push off). Once pushed under the new item, its hold of such units is the item's (`_held_for`). After
-    `horizon` (two order polls) the move's earlier sales are read. An unlinked SKU (naming no item) is left to the
-    holds of the item it remembers (`unlinked_item_id`). One statement."""
+    `horizon` (two order polls) the move's earlier sales are read. So does a SKU moved off the item and then
+    unlinked (its link remembering the other item, `unlinked_item_id`, or none; `linked_at` the move's): its sales
+    under the item are held by no push either (review64 F7: CAP's SKU linked to HAT with push off, then unlinked,
+    and CAP's delete was accepted; its unseen sale, read later, was history, deducted from nothing). An SKU unlinked
+    straight from the item is left to the holds of the item it remembers (the item itself): a product call, the
+    documented way to free an item for delete is to unlink its SKUs. One statement."""
     links = sku_links.c
     since = now - horizon
-    query = select(links.linked_at, links.pushed_item_id, links.push_intent).where(
-        links.inventory_item_id.is_not(None),
+    elsewhere = or_(
         links.inventory_item_id != item_id,
+        and_(
+            links.inventory_item_id.is_(None),
+            or_(links.unlinked_item_id.is_(None), links.unlinked_item_id != item_id),
+        ),
+    )
+    query = select(links.linked_at, links.pushed_item_id, links.push_intent).where(
+        elsewhere,
         links.linked_at >= since,
         or_(links.pushed_item_id == item_id, and_(links.push_intent.is_not(None), _intent_names(item_id))),
     )
