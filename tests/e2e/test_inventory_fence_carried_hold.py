@@ -73,10 +73,10 @@ def test_a_carried_hold_grown_by_a_sale_under_the_linked_item_keeps_each_sale_on
     _sell(app, cap, 3)
     second_after(time.time())
     # and the SKU linked to HAT by mistake, whose push holds CAP's sale back: 47
-    first = _link(app, cap)["pushed_at"]
     linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": hat["id"]}}, "m1")
     assert linked["skuLink"]["userErrors"] == []
-    wait_until(lambda: _link(app, cap)["pushed_at"] != first, what="HAT's push")
+    # (HAT's record, 50 - 3: a push of CAP's still landing after `first` was read, 20 - 3, is not it)
+    wait_until(lambda: _link(app, cap)["pushed_quantity"] == 47, what="HAT's push of 47 recorded")
     app.wait_for_idle_sync()
     assert stock_of(app, tiktok_id, cap.tiktok_sku) == 47
     assert (_link(app, cap)["held_quantity"], _link(app, cap)["held_item_id"]) == (3, _row_id(cap.item["id"]))
@@ -151,10 +151,10 @@ def test_the_other_shops_subtract_each_part_of_a_split_hold_from_its_own_item(
     # and CAP's unseen sale of 3 on the first shop held back by HAT's push of CAP's SKU (linked to HAT by hand)
     _sell(app, cap, 3)
     second_after(time.time())
-    first = _link(app, cap)["pushed_at"]
     linked = app.graphql(LINK, {"input": {"skuId": cap.sku_gid, "inventoryItemId": hat["id"]}}, "m1")
     assert linked["skuLink"]["userErrors"] == []
-    wait_until(lambda: _link(app, cap)["pushed_at"] != first, what="HAT's push")
+    # (HAT's record, 50 - 3: a push of CAP's still landing after `first` was read, 20 - 3, is not it)
+    wait_until(lambda: _link(app, cap)["pushed_quantity"] == 47, what="HAT's push of 47 recorded")
     app.wait_for_idle_sync()
     assert stock_of(app, tiktok_id, cap.tiktok_sku) == 47
     # and 2 more sold under HAT, unseen; HAT +1, whose push carries CAP's 3 and holds HAT's 2 anew: 51 - 5 = 46
