@@ -8,6 +8,9 @@ once, cached): PostgreSQL `column = ANY(:ids)` (a text array), SQLite `column IN
 json_each(:ids))` (a JSON array; SQLite's JSON functions are built in since 3.38). Same result as `in_` for
 text values; an empty list matches nothing. A statement built once and run many times names the list instead
 (`among_param`) and takes its value as `listed(values, dialect)`.
+
+`each_looked_up(query, key, values, name)` (PostgreSQL) reads the rows of a list of primary keys one key at a time,
+a plan that does not depend on the table's statistics (below).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Join, Select, String, any_, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.selectable import LateralFromClause
 from sqlalchemy.types import TypeEngine
 
 
@@ -29,6 +33,27 @@ def among(column: ColumnElement[Any], values: Iterable[str], dialect: str) -> Co
 def among_param(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
     """`among` with the values bound at execution as parameter `name`, whose value is `listed(values, dialect)`."""
     return _among(column, bindparam(name, type_=_LIST_TYPE[dialect == "postgresql"]), dialect)
+
+
+def each_looked_up(
+    query: Select[Any], key: ColumnElement[Any], values: Iterable[str], name: str
+) -> tuple[Join, LateralFromClause]:
+    """PostgreSQL: `query`'s rows whose `key` (a column that is a unique index on its own: a primary key) is one
+    of `values` (text), looked up one value at a time: `unnest(:values) AS <name>_keys(key) JOIN LATERAL (query AND
+    key = <name>_keys.key OFFSET 0) AS <name> ON true`. Returns (the join, to select from; the lateral subquery, whose
+    columns are `query`'s). Rows come in no particular order, at most one per value.
+
+    Why: `column = ANY(:values)` is planned by the table's statistics, and a table an import is growing has
+    statistics older than its rows (autovacuum analyzes it a minute later at best): the planner took the shop's
+    rows for a handful, scanned them all through an index of the shop, and filtered them by the list, in every
+    batch (bench/README.md, "Benchmarks 1 and 2, stop 65"). Per value, a unique key's index is one probe of one row,
+    whatever the statistics; the only other plan, a scan of the whole table, is costed by its real size (the
+    planner reads the table's current pages), so it is taken only while the table is a few pages. The `OFFSET 0`
+    keeps the subquery per value: without it PostgreSQL may flatten it into a join it plans by the statistics."""
+    bound = bindparam(None, list(values), type_=_LIST_TYPE[True])
+    keys = func.unnest(bound).table_valued("key").render_derived(name=f"{name}_keys")
+    found = query.where(key == keys.c.key).offset(0).lateral(name)
+    return keys.join(found, true()), found
 
 
 def listed(values: Iterable[str], dialect: str) -> Any:

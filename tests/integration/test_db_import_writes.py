@@ -7,6 +7,11 @@ statements sent, and that a batch of stored orders still goes the upsert's way.
   (`bulk.upsert_records`) are never made. Counted in `pg_class`, which lists every session's temporary tables.
 - The ledger's stored rows of the batch's orders are read again, once their items are held, only when the held read
   found some (`ledger._apply_chunk`).
+- The fingerprint read looks each of the batch's orders up by its row id (`lists.each_looked_up`), whatever the
+  planner's statistics say of the table the import is growing: before, with statistics older than the rows, it
+  scanned every order the shop had stored, in every batch (bench/README.md, "Benchmarks 1 and 2, stop 65"). Counted
+  in `pg_stat_xact_user_tables`: the rows read by this backend since its counts were last flushed, which happens
+  only between transactions, so the difference over one transaction is that transaction's.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from adapters.crypto import TokenCipher
 from adapters.db.tables import line_items, order_line_stock, orders
 from domain.shops import Shop
 from tests.fixtures.inventory_pool import Pool, order, postgres_pool, product, statements_run
+from tests.integration.db_samples import NOW
 
 _TEMPORARY = text("SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'shopbridge_load_%'")
 
@@ -47,6 +53,13 @@ async def _stored(world: Pool, shop: Shop) -> tuple[dict[str, str], dict[str, in
         )
         lines = dict((await session.execute(per_order.where(orders.c.shop_id == shop.id).group_by(orders.c.id))).all())
     return statuses, lines
+
+
+# The rows of `orders` this backend has read by sequential and index scans since its counts were last flushed (never
+# inside a transaction).
+_ORDERS_READ = text(
+    "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE relname = 'orders'"
+)
 
 
 def _ledger_reads(statements: list[str]) -> int:
@@ -102,3 +115,24 @@ async def test_the_ledger_reads_a_batchs_stored_rows_only_when_the_batch_has_som
     assert _ledger_reads(statements) == 2, statements
     # and the pool moved it once each time: reserved, then released
     assert await world.counts("MUG") == (9, 0, 9)
+
+
+async def test_the_fingerprint_read_looks_up_the_batchs_own_orders_not_every_order_of_the_shop(world: Pool) -> None:
+    # given a shop with 400 orders stored, the table's statistics those of a fresh database (as during a first
+    # import, which grows its tables faster than autovacuum analyzes them)
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "MUG", 9)))
+    await world.orders(shop, *(order(f"o{n}", "COMPLETED", "s1") for n in range(400)))
+    # when a batch of 5 orders, two of them stored, is written
+    batch = [replace(order(f"o{n}", "CANCELLED", "s1"), updated_at=NOW + timedelta(minutes=5)) for n in (7, 8)]
+    batch += [order(f"new{n}", "COMPLETED", "s1") for n in range(3)]
+    async with world.uows() as uow:
+        before = (await uow.session.execute(_ORDERS_READ)).scalar() or 0
+        counts = await uow.catalog.upsert_orders(shop.id, batch)
+        read = (await uow.session.execute(_ORDERS_READ)).scalar_one() - before
+        await uow.commit()
+    # then it found the two stored ones, and read a handful of rows of `orders` (those two; the foreign-key checks of
+    # the line items written), not the shop's 400 (before: 400 and more, every order of the shop, filtered)
+    assert (counts.created, counts.updated) == (3, 2)
+    assert read <= 12, read
+    assert (await _stored(world, shop))[0]["o7"] == "CANCELLED"

@@ -1,11 +1,11 @@
 """SqlCatalogRepository: batched, idempotent upserts of products (with SKUs and stock) and orders (with items).
 
 The hot path of an import. Per chunk of a page: one SELECT of the shop (held until commit) joined to the stored
-fingerprints, one executemany upsert of the new and changed parents, one DELETE of the changed parents' children,
-one executemany upsert of the children (PostgreSQL, orders: the new orders and every line item by one COPY straight
-into the table each, the stored orders by the upsert; `_write_orders_pg`). Unchanged records cost nothing but the
-SELECT (and, for products, one UPDATE per page that writes only those whose SKUs were pushed since their stored
-read). Records come in their
+fingerprints (PostgreSQL: each record looked up by its row id, `lists.each_looked_up`), one executemany upsert of
+the new and changed parents, one DELETE of the changed parents' children, one executemany upsert of the children
+(PostgreSQL, orders: the new orders and every line item by one COPY straight into the table each, the stored orders
+by the upsert; `_write_orders_pg`). Unchanged records cost nothing but the SELECT (and, for products, one UPDATE
+per page that writes only those whose SKUs were pushed since their stored read). Records come in their
 stored form (`domain.stored`): values and fingerprint computed once, where the record was decoded; a record's
 fingerprint is a digest of the values it is stored as, so "unchanged" means exactly "same rows", and rows are
 built only for the records written (but a product read again unchanged after a push of one of its SKUs: its read
@@ -28,12 +28,12 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Table, and_, delete, select, text
+from sqlalchemy import Column, Table, and_, delete, select, text, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.errors import ShopGoneError, is_foreign_key_violation
-from adapters.db.lists import among
+from adapters.db.lists import among, each_looked_up
 from adapters.db.repositories.bulk import Record, columns, insert_records, sqlite_time, upsert_records
 from adapters.db.repositories.stock_reads import confirm_stock_reads
 from adapters.db.repositories.unreadable import (
@@ -235,14 +235,18 @@ class SqlCatalogRepository:
             # from the TikTok id, and the TikTok id itself), and ON CONFLICT settles a race on one of them only, so two
             # writers inserting the same new order at once would otherwise fail on the other. Transaction-scoped.
             await hold_writers(self._session, table, shop_id)
-        query = (
-            select(shops.c.id, tiktok_id, table.c.fingerprint, table.c.updated_at, table.c.status)
-            .select_from(
-                shops.outerjoin(table, and_(table.c.shop_id == shops.c.id, among(tiktok_id, keys, self._dialect_name)))
-            )
-            .where(shops.c.id == shop_id)
-            .with_for_update(read=True, key_share=True, of=shops)
-        )
+        stored = (tiktok_id, table.c.fingerprint, table.c.updated_at, table.c.status)
+        if self._dialect_name == "postgresql":
+            # Each record looked up by its row id (a digest of the shop and the TikTok id: the primary key),
+            # whatever the statistics of the table the import is growing say (`lists.each_looked_up`): `= ANY` of
+            # the TikTok ids was planned as a scan of every row of the shop, filtered, in every batch.
+            ids = [row_id(shop_id, table.name, key) for key in keys]
+            found, each = each_looked_up(select(*stored), table.c.id, ids, "stored")
+            query = select(shops.c.id, *each.c).select_from(shops.outerjoin(found, true()))
+        else:
+            on_keys = and_(table.c.shop_id == shops.c.id, among(tiktok_id, keys, self._dialect_name))
+            query = select(shops.c.id, *stored).select_from(shops.outerjoin(table, on_keys))
+        query = query.where(shops.c.id == shop_id).with_for_update(read=True, key_share=True, of=shops)
         rows = (await self._session.execute(query)).all()
         if not rows:
             raise ShopGoneError(shop_id)
