@@ -301,8 +301,12 @@ class InventoryRepository(Protocol):
     in id order, changes counters arithmetically, records movements and marks the push outbox, in the caller's
     transaction."""
 
-    async def apply_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> PoolChange:
-        """Move the ledger of the orders' lines to what their statuses ask (`domain.inventory.ledger`)."""
+    async def apply_orders(
+        self, shop_id: str, orders: Sequence[OrderRecord], *, none_stored: bool = False
+    ) -> PoolChange:
+        """Move the ledger of the orders' lines to what their statuses ask (`domain.inventory.ledger`).
+        `none_stored`: the caller's catalog upsert, in this transaction, found none of `orders` stored (it created
+        every one: `UpsertCounts.created`), so none has a ledger row and none is read (`inventory.store_orders`)."""
         ...
 
     async def auto_link(

@@ -649,8 +649,8 @@ class FakeInventoryRepository(FakeItemEdits):
         self.linked_products: list[str] = []
         self.pooled_shops: list[str] = []  # the shop of each apply_orders / auto_link, in order
 
-    async def apply_orders(self, shop_id: str, orders: Iterable[Any]) -> PoolChange:
-        self.applied_orders += [getattr(o, "tiktok_order_id", "") for o in orders]
+    async def apply_orders(self, shop_id: str, orders: Iterable[Any], *, none_stored: bool = False) -> PoolChange:
+        self.applied_orders += [getattr(o, "tiktok_order_id", "") for o in orders]  # (no rows to read: `none_stored`)
         self.pooled_shops.append(shop_id)
         return self._s.store.push.ledger_change
 

@@ -70,11 +70,14 @@ async def signal_items(events: EventPublisher, merchant_id: str, item_ids: Colle
 
 async def pool_orders(
     uow: UnitOfWork, queue: PushQueue | None, events: EventPublisher | None, shop_id: str,
-    orders: Sequence[OrderRecord],
+    orders: Sequence[OrderRecord], *, none_stored: bool = False,
 ) -> None:  # fmt: skip
-    """In the transaction that upserts the shop's orders: move the ledger (`InventoryRepository.apply_orders`)."""
+    """In the transaction that upserts the shop's orders: move the ledger (`InventoryRepository.apply_orders`;
+    `none_stored`: that upsert created every one of `orders`)."""
     if orders:
-        after_pool_change(uow, queue, events, await uow.inventory.apply_orders(shop_id, orders))
+        after_pool_change(
+            uow, queue, events, await uow.inventory.apply_orders(shop_id, orders, none_stored=none_stored)
+        )
 
 
 async def store_orders(
@@ -87,9 +90,13 @@ async def store_orders(
     shop and commits). Returns the upsert's counts. Raises `ShopGoneError` for a shop deleted meanwhile. Used by the
     order imports and polls (`domain.services.importer`) and by the push fence's re-base's orders read
     (`domain.services.inventory_push.rebase_fence`): one path, so every rule of the ledger, its signals and the other
-    shops' pushes holds for both (stop 64's note, section 8)."""
+    shops' pushes holds for both (stop 64's note, section 8). When the upsert created every order of the batch (none
+    was stored: TikTok ids unique), the ledger is told so and reads no ledger row of theirs
+    (`InventoryRepository.apply_orders`' `none_stored`: a first import's batches skip a read of the ledger each,
+    bench/README.md "Benchmarks 1 and 2, stop 65")."""
     counts = await uow.catalog.upsert_orders(shop_id, orders)
-    await pool_orders(uow, queue, events, shop_id, orders)
+    none_stored = counts.created == len({order.tiktok_order_id for order in orders})
+    await pool_orders(uow, queue, events, shop_id, orders, none_stored=none_stored)
     return counts
 
 

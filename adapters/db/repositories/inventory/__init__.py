@@ -40,8 +40,10 @@ class SqlInventoryRepository:
         self._session = session
         self._clock = clock or SystemClock()
 
-    async def apply_orders(self, shop_id: str, orders: Sequence[OrderRecord]) -> PoolChange:
-        return await ledger.apply_orders(self._session, shop_id, orders, self._clock.now())
+    async def apply_orders(
+        self, shop_id: str, orders: Sequence[OrderRecord], *, none_stored: bool = False
+    ) -> PoolChange:
+        return await ledger.apply_orders(self._session, shop_id, orders, self._clock.now(), none_stored=none_stored)
 
     async def auto_link(
         self, shop_id: str, tiktok_product_ids: Sequence[str], stock_read_at: Mapping[str, datetime] | None = None

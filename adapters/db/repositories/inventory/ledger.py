@@ -211,11 +211,16 @@ def _order_lines(record: OrderRecord) -> _OrderLines:
 
 
 async def apply_orders(
-    session: AsyncSession, shop_id: str, records: Sequence[OrderRecord], now: datetime
+    session: AsyncSession, shop_id: str, records: Sequence[OrderRecord], now: datetime, *, none_stored: bool = False
 ) -> PoolChange:
     """Move the ledger of the shop's order lines to what each line's status asks (`ledger.line_effect`: its own
     status, else its order's; `ledger.transition`). A line whose status and order status this version does not know
-    moves nothing."""
+    moves nothing. `none_stored`: the catalog's upsert of `records`, earlier in this transaction, found none of them
+    stored, so none has a ledger row: the batch's ledger rows are not read (`domain.services.inventory.store_orders`:
+    a ledger row is written only in the transaction that stores its order, after its upsert, and an order leaves
+    only with its shop, whose delete takes its ledger rows; from the catalog's read to commit, no other writer stores
+    one of the shop's orders: PostgreSQL's turn of its order writers, `catalog.hold_writers`, SQLite's exclusive
+    write transaction)."""
     change = PoolChange()
     if not records:
         return change
@@ -223,7 +228,7 @@ async def apply_orders(
     latest = {lines[0]: lines for lines in map(_order_lines, records)}  # a repeated order: the last one wins
     orders = [order for order in latest.values() if _has_effect(order)]
     for start in range(0, len(orders), CHUNK):
-        applied = await _apply_chunk(session, shop_id, orders[start : start + CHUNK], now)
+        applied = await _apply_chunk(session, shop_id, orders[start : start + CHUNK], now, none_stored)
         if applied is None:
             return PoolChange()  # the shop is gone
         change |= applied
@@ -241,9 +246,10 @@ def _has_effect(order: _OrderLines) -> bool:
 
 
 async def _apply_chunk(
-    session: AsyncSession, shop_id: str, orders: list[_OrderLines], now: datetime
+    session: AsyncSession, shop_id: str, orders: list[_OrderLines], now: datetime, none_stored: bool = False
 ) -> PoolChange | None:
-    """One round of statements over `orders`; None when the shop is gone (nothing written)."""
+    """One round of statements over `orders`; None when the shop is gone (nothing written). `none_stored`: see
+    `apply_orders` (no ledger row of `orders` exists: neither the held read nor the stored read is made)."""
     dialect = dialect_of(session)
     statements = _statements(dialect)
     sku_ids = sorted({line[2] for order in orders for line in order[4]})
@@ -270,7 +276,9 @@ async def _apply_chunk(
         next_link = {sku: first_link_here(next_link.get(sku), earlier.get(sku, {})) for sku in {*next_link, *earlier}}
         linked_before = await _linked_before(session, merchant_id, came_back, sku_ids, next_link)
     held_items: set[str] | None = None  # (PostgreSQL: the items this batch holds)
-    has_rows = True  # whether the batch's orders may have ledger rows (PostgreSQL: known from the held read)
+    # whether the batch's orders may have ledger rows (the caller's catalog upsert created them all: none; PostgreSQL:
+    # else known from the held read)
+    has_rows = not none_stored
     if dialect == "postgresql":
         # The turn of the shop's order writers (held already when the catalog upsert ran in this transaction): a
         # ledger key without a row here gets none from another transaction before this one ends, as only order
@@ -284,7 +292,7 @@ async def _apply_chunk(
         # None) for the others too: none at all says the batch's orders have no ledger row, and, as no other
         # transaction inserts one before this one ends (the turn above), none at the re-read either, which is skipped
         # (a first import's batches: bench/README.md, "Server work per record, stop 61").
-        held_rows = (await session.execute(statements.held, params)).scalars().all()
+        held_rows = (await session.execute(statements.held, params)).scalars().all() if has_rows else ()
         has_rows = bool(held_rows)
         held = {i for i in held_rows if i is not None}
         remembered = {item for item, *_ in unlinked_from.values()}
