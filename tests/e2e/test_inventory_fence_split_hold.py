@@ -286,21 +286,3 @@ def test_a_split_hold_whose_older_part_is_read_cancelled_keeps_the_newer_part_wi
     app.wait_for_idle_sync()
     # then the 2 units held are HAT's: CAP 20 (nothing sold), HAT 52 - 2
     assert _desert_then_deleted(app, given) == ((20, 50), (20, 50, 30))
-
-
-def test_a_moved_hold_whose_order_is_read_cancelled_gives_its_units_back(
-    app_factory: Callable[..., ShopbridgeServer],
-) -> None:
-    """review64 F9: the split with CAP's sale of 3 open (`cap_shipped` False), moved on to SOCK after a products read
-    (the moved hold: CAP's 3, HAT's 2); CAP's buyer cancels (TikTok puts the 3 back on sale), and an orders sync
-    reads the cancelled order (HAT's order unreadable). Before, nothing took a cancelled sale off a moved hold: CAP's
-    3 stood until the horizon (Desert CAP 17 where nothing of CAP was sold), and a delete of the shop took them off
-    CAP's shelf for good (17 for 20)."""
-    app = app_factory(products=6, orders=0)
-    given = _split(app, cap_shipped=False)
-    _read_then_link(app, given, "R62-SOCK")
-    app.sandbox.control("POST", f"/orders/{given.cap_order}/status", {"status": "CANCELLED"})
-    app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order]})
-    _read_orders(app, given, given.window)
-    # then CAP sold nothing (20) and HAT's 2 still stand (51 less 2 = 49)
-    assert _desert_then_deleted(app, given) == ((20, 49), (20, 49, 30))

@@ -359,7 +359,7 @@ async def _apply_chunk(
                 before_unlink = sold_before_unlink(created_at, unlinked_at)
             record = deducted.get(key) if current is None else None
             if current is None and record is None and wanted is StockEffect.RELEASE and not by_tiktok:
-                # (first seen cancelled, no unit applied: a moved hold standing for this sale gives it back)
+                # (first seen cancelled, no unit applied: a split's part standing for this sale gives it back)
                 made_under = sold_under_an_earlier_link(created_at, earlier[sku_id]) if sku_id in earlier else None
                 cancelled.append((sku_id, created_at, updated_at, units, made_under))
             # (a line the delete's ledger had applied already, `_Deducted`: no link kept makes it move again; one it
@@ -1116,13 +1116,11 @@ async def _record_links(session: AsyncSession, shop_id: str, merchant_id: str, n
 class _MovedNow(NamedTuple):
     """What an order batch does to a link's moved hold (`_counted_before_push`): the hold as read (its item, the
     read's time), the units the SKU's running count gains that are none of its sales (its count moved up by as
-    many), the units of its sales first seen cancelled (off it), and those of both of its part's item (off the
-    part). Units."""
+    many), and its part's item's units of them (off the part). Units."""
 
     item_id: str
     sold_before: datetime
     not_its_own: int
-    cancelled: int
     part: int
 
 
@@ -1185,13 +1183,13 @@ async def _counted_before_push(
     later sale of the SKU (under its new item, or after a link back) takes nothing off it (review64 F6: a SOCK sale
     took one of CAP's 3 moved units, a delete of the shop left CAP 18 where its shelf had 17; F4: A->B->C->A, every
     CAP sale after the link back took one of HAT's 2, Desert HAT 50 where its shelf had 49), and a release of a
-    reservation (negative `counted`) gives the moved hold nothing back. `cancelled` (`_Cancelled`: lines first seen
-    cancelled, which apply no unit) of orders made no later than the read and updated after it (cancelled after
-    the read: TikTok gave the units back after the read had counted them sold) come off `moved_hold_quantity` (review64
-    F9: CAP's cancelled 3 stood in the moved hold, Desert CAP 17 where nothing was sold, and a delete of the shop
-    took them off CAP's shelf for good). A moved hold split between two items (`moved_hold_item_quantity`, 0063)
-    has its part take off the part's item's units of both (the cancelled ones by the earlier link period they were
-    made under, `sold_under_an_earlier_link`: none known, the total only). A moved hold without the read's time
+    reservation (negative `counted`) gives the moved hold nothing back. A line first seen cancelled gives a moved hold
+    nothing back either: nothing tells whether the hold counted its order (one made while a push's write was on its
+    way was put back on sale by that write and is in no hold; taking it off released genuinely unseen sales: review65
+    R1, Desert HAT 51 where its shelf had 49), so the hold stands to its horizon (review64 F9, read or not, stays
+    open: undersold to the horizon, and a delete of the shop within it takes the units off the shelf). A moved hold
+    split between two items (`moved_hold_item_quantity`, 0063) has its part take off the part's item's units of its
+    sales. A moved hold without the read's time
     (none is written so) keeps the SKU-wide count. A `create_time` has whole seconds and the read's time is ours:
     an order of the read's own second counts as made before it.
 
@@ -1238,20 +1236,15 @@ async def _counted_before_push(
             sold_before = row.moved_hold_sold_before
             if row.moved_hold_item_id is None or sold_before is None:
                 continue
-            gone = [
-                (units, made_under) for sku, made, updated, units, made_under in cancelled
-                if sku == row.tiktok_sku_id and made <= sold_before < updated
-            ]  # fmt: skip
             of_part = 0
             if row.moved_hold_item_quantity is not None:
                 of_part = applied_units(row.tiktok_sku_id, row.moved_hold_item_id, sold_before)
-                of_part += sum(units for units, made_under in gone if made_under == row.moved_hold_item_id)
             now = _MovedNow(
                 row.moved_hold_item_id, sold_before,
                 (counted or {}).get(row.tiktok_sku_id, 0) - applied_units(row.tiktok_sku_id, None, sold_before),
-                sum(units for units, _ in gone), of_part,
+                of_part,
             )  # fmt: skip
-            if now.not_its_own or now.cancelled or now.part:
+            if now.not_its_own or now.part:
                 moved[row.sku_id] = now
     # The rows held first, at once, in the order every writer of links takes them (`lock_links`): these statements name
     # them by TikTok SKU id, one pass per count
@@ -1273,7 +1266,6 @@ async def _counted_before_push(
             )
             .values(
                 moved_hold_ingested_at_push=links.moved_hold_ingested_at_push + now.not_its_own,
-                moved_hold_quantity=case((moved_units > now.cancelled, moved_units - now.cancelled), else_=0),
                 moved_hold_item_quantity=case(
                     (moved_part > now.part, moved_part - now.part), (moved_part.is_not(None), 0), else_=None
                 ),
