@@ -90,7 +90,10 @@ async def store_orders(
     shop and commits). Returns the upsert's counts. Raises `ShopGoneError` for a shop deleted meanwhile. Used by the
     order imports and polls (`domain.services.importer`) and by the push fence's re-base's orders read
     (`domain.services.inventory_push.rebase_fence`): one path, so every rule of the ledger, its signals and the other
-    shops' pushes holds for both (stop 64's note, section 8). When the upsert created every order of the batch (none
+    shops' pushes holds for both (stop 64's note, section 8). The one exception is the webhook intake
+    (`domain.services.intake`), which upserts a batch's orders and products before it pools either (each writer takes
+    the shop's turns in one order: PostgreSQL deadlocked otherwise), so it calls `pool_orders` itself: a rule added
+    here must be added there too (review65 R2). When the upsert created every order of the batch (none
     was stored: TikTok ids unique), the ledger is told so and reads no ledger row of theirs
     (`InventoryRepository.apply_orders`' `none_stored`: a first import's batches skip a read of the ledger each,
     bench/README.md "Benchmarks 1 and 2, stop 65")."""
