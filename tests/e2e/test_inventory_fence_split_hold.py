@@ -188,15 +188,21 @@ def test_an_item_an_unseen_sale_is_held_for_is_deleted_only_once_the_sale_is_rea
     assert [row["state"] for row in app.rows("SELECT state FROM order_line_stock")] == ["DEDUCTED"] * 3
 
 
-def _read_then_link(app: ShopbridgeServer, given: _Split, seller_sku: str) -> None:
-    """A products read of Maple (its stock read after the last push: the move's fence starts anew from it), then the
-    SKU linked by hand to `seller_sku`'s item and that item's push."""
+def _products_read(app: ShopbridgeServer, given: _Split) -> Any:
+    """A products read of Maple in a second of its own (its stock read after the last push: a move's fence starts
+    anew from it); returns the SKU's `pushed_at` as read after it (the row's value), for the wait on the next push."""
     second_after(time.time())
     started = app.graphql(SYNC_START, {"input": {"shopId": given.cap.shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
     assert started["syncStart"]["userErrors"] == []
     app.wait_for_idle_sync()
     second_after(time.time())
-    before = _link(app, given.cap)["pushed_at"]
+    return _link(app, given.cap)["pushed_at"]
+
+
+def _read_then_link(app: ShopbridgeServer, given: _Split, seller_sku: str) -> None:
+    """A products read of Maple (`_products_read`), then the SKU linked by hand to `seller_sku`'s item and that item's
+    push."""
+    before = _products_read(app, given)
     to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items[seller_sku]["id"]}
     assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []
     wait_until(lambda: _link(app, given.cap)["pushed_at"] not in (None, before), what=f"{seller_sku}'s push")
@@ -226,12 +232,7 @@ def test_a_split_hold_moved_on_after_a_products_read_keeps_each_part_with_its_it
     # when the merchant links the SKU on to SOCK after a products read
     _read_then_link(app, given, "R62-SOCK")
     if back:  # and back to CAP after another, CAP's push held at TikTok's Inventory Search
-        second_after(time.time())
-        started = app.graphql(SYNC_START, {"input": {"shopId": given.cap.shop["id"], "kinds": ["PRODUCTS"]}}, "m1")
-        assert started["syncStart"]["userErrors"] == []
-        app.wait_for_idle_sync()
-        second_after(time.time())
-        before = _link(app, given.cap)["pushed_at"]
+        before = _products_read(app, given)
         app.sandbox.hold(INVENTORY_SEARCH)
         to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items["R62-CAP"]["id"]}
         assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1059,6 +1059,24 @@ def _renamed(caplog: pytest.LogCaptureFixture) -> list[tuple[str, ...]]:
     ]
 
 
+def _insert_shops(connection: Connection, shops: list[tuple[str, str, str]], key: Callable[[str], str]) -> None:
+    """Rows of `shops` as an old migration left them: (id, merchant id, name) each, `name_key` as `key` computed it,
+    created a minute apart in the list's order (the later look-alike is the one a name-key migration numbers)."""
+    connection.execute(
+        text(
+            "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, "
+            "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
+            "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, :merchant, :name, :key, 'US', "
+            ":id, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :created)"
+        ),
+        [
+            {"id": shop_id, "merchant": merchant, "name": name, "key": key(name), "now": _NOW,
+             "created": _NOW.replace(minute=n)}
+            for n, (shop_id, merchant, name) in enumerate(shops)
+        ],
+    )  # fmt: skip
+
+
 def _key_0057(name: str) -> str:
     """The name key 0057 stored (its fold kept zero-width characters)."""
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
@@ -1082,25 +1100,7 @@ def test_upgrade_folds_zero_width_characters_out_of_stored_name_keys_and_numbers
     ]
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, "
-                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
-                    "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, :merchant, :name, :key, 'US', "
-                    ":id, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :created)"
-                ),
-                [
-                    {
-                        "id": shop_id,
-                        "merchant": merchant,
-                        "name": name,
-                        "key": _key_0057(name),
-                        "now": _NOW,
-                        "created": _NOW.replace(minute=n),
-                    }
-                    for n, (shop_id, merchant, name) in enumerate(shops)
-                ],
-            )
+            _insert_shops(connection, shops, _key_0057)
         # when it upgrades to head
         with caplog.at_level(logging.WARNING, logger="shopbridge.migrate"):
             migrate.upgrade(url)
@@ -1146,25 +1146,7 @@ def test_upgrade_folds_braille_blanks_as_spaces_in_stored_name_keys_and_numbers_
     shops = [("s1", "m1", "Maple US"), ("s2", "m1", "Maple\u2800US"), ("s3", "m2", "Maple\u2800US")]
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO shops (id, merchant_id, name, name_key, region, tiktok_shop_id, tiktok_shop_name, "
-                    "tiktok_shop_cipher, access_token_encrypted, access_token_expires_at, refresh_token_encrypted, "
-                    "refresh_token_expires_at, authorized_at, created_at) VALUES (:id, :merchant, :name, :key, 'US', "
-                    ":id, 'Shop', 'c1', 'a', :now, 'r', :now, :now, :created)"
-                ),
-                [
-                    {
-                        "id": shop_id,
-                        "merchant": merchant,
-                        "name": name,
-                        "key": _key_0061(name),
-                        "now": _NOW,
-                        "created": _NOW.replace(minute=n),
-                    }
-                    for n, (shop_id, merchant, name) in enumerate(shops)
-                ],
-            )
+            _insert_shops(connection, shops, _key_0061)
         # when it upgrades to head
         with caplog.at_level(logging.WARNING, logger="shopbridge.migrate"):
             migrate.upgrade(url)
