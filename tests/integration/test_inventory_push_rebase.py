@@ -6,12 +6,13 @@ of orders longer than a push run reads is left to the orders poll (rebase65)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from adapters.db.tables import inventory_items
 from domain.polling import PollCursor
-from domain.services.inventory_push import _orders_read_since, _read_orders, push_shop
+from domain.services.inventory_push import PushDeps, _orders_read_since, _read_orders, push_shop
 from domain.sync import SyncKind
 from tests.integration.pool_push_support import (
     PushWorld,
@@ -27,16 +28,25 @@ from tests.integration.test_inventory_push_fence_orders import ingest, sell, sho
 from tests.integration.test_inventory_push_pool_holds import first_sku
 
 
+async def _pushed_ten(
+    world: PushWorld, seller_sku: str, deps: PushDeps | None = None
+) -> tuple[Any, str, str, Any, str]:
+    """Given a shop showing an item's 10 units (`seller_sku`), its SKU linked and pushed with the fence (`deps`, the
+    fenced default when None): (shop, product id, TikTok SKU id, item, shop SKU id)."""
+    shop = await imported_shop(world, "us-local")
+    product, sku = first_sku(world, shop)
+    item = await add_item(world.db, "m1", seller_sku, 10)
+    sku_id = await link(world.db, shop, sku, item, product)
+    await change_stock(world, item, 0, [(shop.id, product)])
+    await push_shop(shop.id, deps or world.deps(fence=True))
+    return shop, product, sku, item, sku_id
+
+
 async def test_a_re_base_cut_before_its_commit_stays_pending_and_the_next_push_does_it_whole(world: PushWorld) -> None:
     # given a shop showing an item's 10 units, pushed with the fence; while its push is off a buyer takes 1 unit
     # (webhook lost: TikTok 9) and the merchant lowers the SKU to 4 in Seller Center; push goes on (re-base pending)
-    shop = await imported_shop(world, "us-local")
-    product, sku = first_sku(world, shop)
-    item = await add_item(world.db, "m1", "REBASE-1", 10)
-    sku_id = await link(world.db, shop, sku, item, product)
-    await change_stock(world, item, 0, [(shop.id, product)])
     deps = world.deps(fence=True, orders_api=world._api, orders_settle=timedelta(0))  # (no search lag here)
-    await push_shop(shop.id, deps)
+    shop, product, sku, item, sku_id = await _pushed_ten(world, "REBASE-1", deps)
     assert shown(world, shop, sku) == 10
     sell(world, shop, sku)
     world.sandbox.control("POST", f"/products/{product}", {"skus": [{"id": sku, "quantity": 4}]})
@@ -90,12 +100,7 @@ async def test_a_sale_before_the_reading_that_the_orders_read_missed_counts_as_s
     # given a shop showing an item's 10 units, pushed with the fence; a buyer takes 1 unit (TikTok 9) and the shop's
     # fence is re-based on TikTok's 9 while the order search did not return that order yet (TikTok's index lag): the
     # re-base's last step, with the ledger's counts of before the sale
-    shop = await imported_shop(world, "us-local")
-    product, sku = first_sku(world, shop)
-    item = await add_item(world.db, "m1", "REBASE-2", 10)
-    sku_id = await link(world.db, shop, sku, item, product)
-    await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True))
+    shop, product, sku, item, sku_id = await _pushed_ten(world, "REBASE-2")
     late = sell(world, shop, sku)
     async with world.uows() as uow:
         await uow.inventory_push.request_rebase(shop.id, now())
@@ -125,12 +130,7 @@ async def test_a_sale_made_right_before_the_reading_that_the_order_search_lags_i
 ) -> None:
     # given a shop showing an item's 10 units, pushed with the fence; a buyer takes 1 unit (TikTok 9, webhook lost)
     # and TikTok's order search does not list the order for 1 s (its index lagging its stock); push goes on
-    shop = await imported_shop(world, "us-local")
-    product, sku = first_sku(world, shop)
-    item = await add_item(world.db, "m1", "REBASE-3", 10)
-    sku_id = await link(world.db, shop, sku, item, product)
-    await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True))
+    shop, product, sku, item, sku_id = await _pushed_ten(world, "REBASE-3")
     late = sell(world, shop, sku)
     world.sandbox.control("POST", f"/shops/{shop.tiktok_shop_id}/orders", {"orders": [{"id": late, "search_lag": 1}]})
     async with world.uows() as uow:
@@ -155,12 +155,7 @@ async def test_a_re_base_whose_orders_backlog_is_longer_than_a_push_run_reads_wa
 ) -> None:
     # given a shop showing an item's 10 units, pushed with the fence, whose orders poll cursor is 7 hours old (its
     # polls stopped: revoked, say); a buyer takes 1 unit unseen (TikTok 9) and a re-base is pending
-    shop = await imported_shop(world, "us-local")
-    product, sku = first_sku(world, shop)
-    item = await add_item(world.db, "m1", "REBASE-4", 10)
-    sku_id = await link(world.db, shop, sku, item, product)
-    await change_stock(world, item, 0, [(shop.id, product)])
-    await push_shop(shop.id, world.deps(fence=True))
+    shop, product, sku, item, sku_id = await _pushed_ten(world, "REBASE-4")
     sell(world, shop, sku)
     async with world.uows() as uow:
         await uow.poll_cursors.save(PollCursor(shop.id, SyncKind.ORDERS, cursor_at=now() - timedelta(hours=7)), now())
