@@ -1476,3 +1476,33 @@ def test_a_list_read_answered_before_a_count_heard_since_shows_the_count(
     deliver(page, held)
     row = page.locator("tbody tr", has=page.get_by_role("link", name="SHELF-1", exact=True))
     assert cell(row, "On hand").inner_text() == "9"
+
+
+def test_a_create_item_click_whose_release_comes_after_the_list_landed_creates_the_item(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/inventory.js: "New item" above the list; stop65 section 0, tryout66): the list's first read landing
+    between the press and the release of Create item moves nothing of the form. Below the list, the rows pushed it
+    down, the release fell on another element and the click went to the form, which submits nothing: lost."""
+    # given m1's three items, and Inventory opened with the list's first read held on its way (the server slow)
+    app = console(products=0, orders=0)
+    for sku in ("SB-1", "SB-2", "SB-3"):
+        assert app.graphql(CREATE, {"input": {"sku": sku}}, "m1")["inventoryItemCreate"]["userErrors"] == []
+    sign_in(page, app, "m1")
+    held = hold_first(page, "query Inventory")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inventory").click()
+    form = page.get_by_role("form", name="New item")
+    form.get_by_label("Item SKU").fill("SB-NEW")
+    wait_held(page, held, "the list's first read")
+    # when the merchant presses Create item, the list lands, then the mouse is released
+    button = form.get_by_role("button", name="Create item")
+    pressed_at = button.bounding_box()
+    press(page, button)
+    let_through(page, held)
+    expect(page.locator("tbody tr")).to_have_count(3)
+    assert button.bounding_box() == pressed_at, "the list's rows moved Create item under the pressed mouse"
+    page.mouse.up()
+    # then the item is created and its page opens
+    expect(page.get_by_role("heading", name="SB-NEW", exact=True)).to_be_visible()
+    found = app.graphql('{ inventoryItems(query: "SB-NEW") { edges { node { sku } } } }', {}, "m1")
+    assert [edge["node"]["sku"] for edge in found["inventoryItems"]["edges"]] == ["SB-NEW"]
