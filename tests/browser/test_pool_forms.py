@@ -110,10 +110,15 @@ def test_a_shops_push_policy_is_shown_saved_once_pushed_and_refused_in_words(
     }  # fmt: skip
     wait_until(lambda: stock_of(app, maple["tiktokShopId"], sku_id) == 10, what="10 pushed")
 
-    # when push is turned off, then the page says nothing is pushed, and the form shows the policy after a reload
+    # when push is turned off, then the page says nothing is pushed (its saved line too, tryout66: it said "Its linked
+    # SKUs are pushed again."), and the form shows the policy after a reload
     page.get_by_label("Push stock to this shop").uncheck()
     page.get_by_role("button", name="Save push policy").click()
     expect(effect).to_contain_text("Shopbridge pushes no stock to this shop")
+    expect(page.locator("#notice")).to_have_text(
+        "The push policy of “Maple” is saved. Stock push is off: nothing is pushed to TikTok, which keeps this shop's "
+        "own stock."
+    )
     page.reload()
     expect(page.get_by_label("Push stock to this shop")).not_to_be_checked()
     expect(page.get_by_label("Most units shown")).to_have_value("10")

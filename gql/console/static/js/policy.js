@@ -218,6 +218,15 @@ export function renderPolicy(ctx, shopId) {
           + "links in Inventory before you turn push on.";
   }
 
+  /** The line a saved policy is told with: its linked SKUs pushed again while push is on; with push off, that nothing
+   * is pushed (a push turned off was told "Its linked SKUs are pushed again.", tryout66). */
+  function savedLine(name, policy) {
+    return policy.pushEnabled
+      ? `The push policy of “${name}” is saved. Its linked SKUs are pushed again.`
+      : `The push policy of “${name}” is saved. Stock push is off: nothing is pushed to TikTok, which keeps this `
+        + "shop's own stock.";
+  }
+
   /** A save whose answer was lost, told by the policy read since (`shop`): saved when every field sent holds the value
    * sent, said as a save answered says it; else its line says it was not saved, the form kept as typed, marked. */
   function tellLost({ input, change }, shop) {
@@ -227,7 +236,7 @@ export function renderPolicy(ctx, shopId) {
       formError.textContent = "";
       show(policy);
       mark.set(false);
-      announce(`The push policy of “${shop.name}” is saved. Its linked SKUs are pushed again.`, { kind: "success" });
+      announce(savedLine(shop.name, policy), { kind: "success" });
       return;
     }
     formError.textContent = `${change} was not saved: “What TikTok shows” says the policy saved. The form keeps your `
@@ -286,7 +295,7 @@ export function renderPolicy(ctx, shopId) {
       title(result.shop.name);
       mark.set(false);
       show(result.inventoryPolicy);
-      announce(`The push policy of “${result.shop.name}” is saved. Its linked SKUs are pushed again.`, { kind: "success" });
+      announce(savedLine(result.shop.name, result.inventoryPolicy), { kind: "success" });
     } catch (exc) {
       mark.set(true);
       if (answerLost(exc)) {
