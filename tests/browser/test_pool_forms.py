@@ -6,12 +6,13 @@ once however often it is clicked."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import double_click_held, lose_answers, lose_requests, sign_in
-from tests.browser.test_inventory import inventory_listed
+from tests.browser.test_inventory import cell, inventory_listed, open_inventory
 from tests.e2e.test_inventory_pool import items
 from tests.e2e.test_inventory_push import LINKED_COUNTS, POLICY, sellable_skus, set_on_hand, stock_of
 from tests.fixtures.app import ShopbridgeServer
@@ -298,6 +299,9 @@ def test_an_item_is_created_from_a_sku_that_draws_on_none_and_linked_to_it(
             [{"state": "LINKED", "source": "MANUAL", "sku": {"tiktokSkuId": bare["tiktokSkuId"]}}],
         )
     ]
+    # and Inventory's list names that SKU as the item's page does (tryout66: "1730… (TikTok SKU 1730…)")
+    row = open_inventory(page, "LAMP-PLAIN")
+    expect(cell(row, "Shops")).to_have_text(re.compile(rf"^Maple · TikTok SKU {bare['tiktokSkuId']} · Linked, by you"))
 
 
 def test_an_item_is_created_for_a_sku_typed_on_inventory_and_its_page_opens(

@@ -105,9 +105,12 @@ export function notReceiving(link) {
 /** One link of an item as a line: shop, SKU, state, source, what was pushed to TikTok and what it held back, the
  * push error. */
 export function linkLine(link) {
-  const sku = link.sku.sellerSku || link.sku.tiktokSkuId;
+  // a SKU with no seller SKU is named as the item's page names it: "TikTok SKU 1730…", not "1730… (TikTok SKU 1730…)"
+  const sku = link.sku.sellerSku
+    ? `${link.sku.sellerSku} (TikTok SKU ${link.sku.tiktokSkuId})`
+    : `TikTok SKU ${link.sku.tiktokSkuId}`;
   return h("div", { class: "small link-line" },
-    h("strong", {}, link.shop?.name ?? "Deleted shop"), ` · ${sku} (TikTok SKU ${link.sku.tiktokSkuId}) · `,
+    h("strong", {}, link.shop?.name ?? "Deleted shop"), ` · ${sku} · `,
     `${LINK_STATES[link.state] ?? link.state}, ${LINK_SOURCES[link.source] ?? link.source}`,
     link.pushedQuantity === null || link.pushedQuantity === undefined
       ? " · not pushed yet"
