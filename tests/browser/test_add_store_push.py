@@ -110,3 +110,11 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
         "the pool's available."
     )
     wait_until(lambda: updates() > 0, what="the push once push is on")
+    # when the seller revokes the app at TikTok (webhook 6), then the row says nothing is pushed until a
+    # re-authorization (tryout66: it still said TikTok's stock of them is replaced, while nothing was pushed)
+    app.sandbox.control("POST", "/sellers/my-local/revoke")
+    expect(page.locator("tbody tr", has_text="MY").locator(".badge")).to_have_text("Revoked")
+    expect(note).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had. Nothing is pushed to TikTok until the "
+        "shop is re-authorized; then TikTok's stock of them is replaced by the pool's available."
+    )

@@ -97,9 +97,14 @@ function joinedNote(shop) {
   const count = shop.joinedSkuCount;
   if (!count) return null;
   const skus = count === 1 ? "1 SKU" : `${number(count)} SKUs`;
-  const effect = shop.inventoryPolicy.pushEnabled
-    ? `TikTok's stock of ${count === 1 ? "it" : "them"} is replaced by the pool's available.`
-    : "Stock push is off: nothing is pushed to TikTok, which keeps this shop's own stock. Review the links in Inventory, then turn push on in Push policy.";
+  const them = count === 1 ? "it" : "them";
+  // a revoked or expired shop is pushed nothing (schema ShopStatus): its row said its stock "is replaced" (tryout66)
+  const effect = !shop.inventoryPolicy.pushEnabled
+    ? "Stock push is off: nothing is pushed to TikTok, which keeps this shop's own stock. Review the links in Inventory, then turn push on in Push policy."
+    : shop.status === "REVOKED" || shop.status === "EXPIRED"
+      ? `Nothing is pushed to TikTok until the shop is re-authorized; then TikTok's stock of ${them} is replaced by the `
+        + "pool's available."
+      : `TikTok's stock of ${them} is replaced by the pool's available.`;
   return h("p", { class: "pool-note" }, `${skus} of this shop joined inventory items you already had. ${effect}`);
 }
 
