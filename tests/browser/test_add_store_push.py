@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import approve, sign_in
 from tests.browser.test_inventory import cell, open_inventory
+from tests.e2e.test_inventory_push import COMPLETE, REAUTHORIZE
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
@@ -117,4 +119,25 @@ def test_add_store_with_push_off_says_so_and_pushes_nothing(
     expect(note).to_have_text(
         f"{joined} SKUs of this shop joined inventory items you already had. Nothing is pushed to TikTok until the "
         "shop is re-authorized; then TikTok's stock of them is replaced by the pool's available."
+    )
+    # and its Push policy says so too: its status, nothing pushed until a re-authorization (it said TikTok's stock of
+    # them is the pool's available)
+    page.get_by_role("link", name="Push policy of MY").click()
+    expect(page.locator("#policy-paused")).to_have_text(
+        "“MY” is revoked: nothing is pushed to TikTok until it is re-authorized (Re-authorize, in Store management); "
+        "then TikTok shows what this policy says."
+    )
+    expect(page.locator("#push-help")).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had: push is on; once the shop is "
+        "re-authorized, TikTok's stock of them is the pool's available."
+    )
+    # and once the shop is re-authorized (another tab), the line goes, no reload
+    url = app.graphql(REAUTHORIZE, {"id": my["id"]}, "m1")["shopReauthorizationStart"]["authorizationUrl"]
+    redirect = app.sandbox.authorize("my-local", parse_qs(urlsplit(url).query)["state"][0])
+    done = app.graphql(COMPLETE, {"input": {"state": redirect["state"], "code": redirect["code"]}}, "m1")
+    assert done["shopAuthorizationComplete"]["shop"] == {"status": "ACTIVE"}, done
+    expect(page.locator("#policy-paused")).to_be_hidden()
+    expect(page.locator("#push-help")).to_have_text(
+        f"{joined} SKUs of this shop joined inventory items you already had: push is on, so TikTok's stock of them is "
+        "the pool's available."
     )

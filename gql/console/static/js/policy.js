@@ -4,18 +4,18 @@
 // page says it in words and never computes a SKU's quantity itself: the API tells no quantity before it is pushed.
 
 import { announce, fill, h, number } from "./dom.js";
-import { explain, notFoundWhy } from "./messages.js";
+import { STATUS_LABELS, explain, notFoundWhy } from "./messages.js";
 import { answerLost, mayHaveBeen, unsavedMark } from "./unsaved.js";
 
 const POLICY_FIELDS = "pushEnabled sharePercent maxQuantity outOfStockThreshold";
 // `joinedSkuCount`: the shop's SKUs that joined items the merchant already had, whose TikTok stock a push replaces
 // (decide62: Add store's "Start with stock push off" sends the merchant here to turn push on).
-const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name joinedSkuCount inventoryPolicy { ${POLICY_FIELDS} } } }`;
+const POLICY = `query Policy($id: ID!) { shop(id: $id) { id name status joinedSkuCount inventoryPolicy { ${POLICY_FIELDS} } } }`;
 const UPDATE = `mutation PolicyUpdate($input: ShopInventoryPolicyUpdateInput!) { shopInventoryPolicyUpdate(input: $input) {
   shop { id name } inventoryPolicy { ${POLICY_FIELDS} } userErrors { code field message } } }`;
 // Each shop as it is, then as it changes: its name (the heading) and its push policy, saved in another tab or on
 // another device (`shopsUpdated` sends a shop whose policy changed): the form follows it (tryout58 F1).
-const SHOP_CHANGES = `subscription PolicyShops { shopsUpdated { id name inventoryPolicy { ${POLICY_FIELDS} } } }`;
+const SHOP_CHANGES = `subscription PolicyShops { shopsUpdated { id name status inventoryPolicy { ${POLICY_FIELDS} } } }`;
 // Each shop deleted, in another tab or on another device: this page's shop among them ends the page.
 const SHOP_DELETIONS = "subscription PolicyShopsDeleted { shopsDeleted }";
 // How many of the shop's linked SKUs show 0 at an out-of-stock bound (`n`: the threshold, or the available a share
@@ -59,6 +59,10 @@ export function renderPolicy(ctx, shopId) {
   // What pushing does to the SKUs that joined the merchant's items (said once the shop is read; hidden when none did)
   const pushHelp = h("p", { id: "push-help", class: "help", hidden: true });
   let joinedCount = 0; // Shop.joinedSkuCount, said in pushHelp (`joined`)
+  // A revoked or expired shop is pushed nothing whatever its policy (schema ShopStatus): said under "What TikTok
+  // shows", which, with pushHelp, told the policy's effect as if pushed (tryout66).
+  const paused = h("p", { id: "policy-paused", class: "push-error", hidden: true });
+  let ended = false; // the shop's status is REVOKED or EXPIRED (`status`)
   const share = field("share-percent", "Share of available shown (%)",
     "1 to 100: the shop shows this share of each item's available, rounded down.", { min: 1, max: 100 });
   const most = field("max-quantity", "Most units shown",
@@ -184,11 +188,12 @@ export function renderPolicy(ctx, shopId) {
         return;
       }
       title(shop.name);
+      status(shop.status);
       joined(shop.joinedSkuCount);
       follow(shop.inventoryPolicy); // a re-read (a reconnect) keeps the merchant's edits not saved yet
       save.disabled = false;
       if (asked && lost === asked) tellLost(asked, shop);
-      const saved = (each) => JSON.stringify([each.name, each.inventoryPolicy]);
+      const saved = (each) => JSON.stringify([each.name, each.status, each.inventoryPolicy]);
       if (told.shop && saved(told.shop) !== saved(shop)) load({ quiet: true }); // which is newer, a read tells
     } catch (exc) {
       if (!quiet) announce(exc.message, { kind: "error" });
@@ -206,12 +211,25 @@ export function renderPolicy(ctx, shopId) {
     sayJoined();
   }
 
+  /** The shop's status (schema ShopStatus), read or heard: revoked or expired, the page says nothing is pushed. */
+  function status(value) {
+    ended = value === "REVOKED" || value === "EXPIRED";
+    paused.hidden = !ended;
+    paused.textContent = ended
+      ? `“${shopName}” is ${STATUS_LABELS[value].toLowerCase()}: nothing is pushed to TikTok until it is re-authorized `
+        + "(Re-authorize, in Store management); then TikTok shows what this policy says."
+      : "";
+    sayJoined();
+  }
+
   function sayJoined() {
     const count = joinedCount;
     const skus = `${count === 1 ? "1 SKU" : `${number(count)} SKUs`} of this shop joined inventory items you already had`;
     const them = count === 1 ? "it" : "them";
     pushHelp.hidden = !count;
     pushHelp.textContent = !count ? ""
+      : shown?.pushEnabled && ended
+        ? `${skus}: push is on; once the shop is re-authorized, TikTok's stock of ${them} is the pool's available.`
       : shown?.pushEnabled
         ? `${skus}: push is on, so TikTok's stock of ${them} is the pool's available.`
         : `${skus}: while push is on, TikTok's stock of ${them} is replaced by the pool's available. Review the `
@@ -389,7 +407,7 @@ export function renderPolicy(ctx, shopId) {
       h("label", { class: "choice", for: "push-enabled" }, push, "Push stock to this shop"), pushHelp,
       share.nodes, most.nodes, threshold.nodes, formError, mark.element, changedElsewhere, save),
     h("section", { class: "card policy-effect", "aria-labelledby": "effect-title" },
-      h("h2", { id: "effect-title" }, "What TikTok shows"), effect, h("p", { class: "help" }, NOT_PREDICTED)),
+      h("h2", { id: "effect-title" }, "What TikTok shows"), paused, effect, h("p", { class: "help" }, NOT_PREDICTED)),
   );
   load();
   const stopDeletions = ctx.socket.subscribe(SHOP_DELETIONS, {}, {
@@ -403,6 +421,7 @@ export function renderPolicy(ctx, shopId) {
       if (shop?.id === shopId) for (const told of toldDuringReads) told.shop = shop;
       if (!shop || shop.id !== shopId || stopped || shopName === null) return; // before the page's own read: it reads
       if (shop.name !== shopName) title(shop.name);
+      status(shop.status);
       follow(shop.inventoryPolicy);
     },
   });
