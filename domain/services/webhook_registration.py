@@ -23,7 +23,7 @@ from domain.ports import (
 )
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_shop_quietly
-from domain.shops import RegisteredWebhooks
+from domain.shops import RegisteredWebhooks, ShopStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,17 @@ async def register_shop_webhooks(
     events: EventPublisher | None = None,
 ) -> bool:
     """PUT `address` for every handled event type (`HANDLED_EVENT_TYPES`); False when there was nothing to do (shop
-    gone or revoked, or deleted while the PUTs went out: the rest are not sent). Raises the `GatewayError`, or any
+    gone or revoked, or deleted while the PUTs went out: the rest are not sent), or nothing may be asked of TikTok
+    for it: its authorization has ended (EXPIRED at `clock`'s now: as imports, polls, webhook processing and pushes,
+    no PUT with its dead tokens, whose refresh TikTok would refuse and so make it REVOKED, break66 F1; its
+    re-authorization registers it again). Raises the `GatewayError`, or any
     other exception, after recording it on the shop (every ended attempt ends the shop's first registration for
     the imports waiting for it); the queue retries. The outcome is the shop's (its registration error, or its
     revocation when TikTok refused the token), so `events` is told of a change of the shop after the commit
     (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next full read before."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
-    if shop is None or shop.authorization_lost:
+    if shop is None or shop.authorization_lost or shop.status(clock.now()) is ShopStatus.EXPIRED:
         return False
     error: Exception | None = None
     try:
