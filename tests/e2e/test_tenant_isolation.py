@@ -120,6 +120,24 @@ PROBES: list[tuple[str, str, dict[str, Any]]] = [
         {"id": "$SKU"},
     ),
     (
+        "inventoryItemCreate(their SKU)",
+        'mutation($id: ID!) { inventoryItemCreate(input: {sku: "FROM-THEIRS", skuId: $id})'
+        f" {{ inventoryItem {{ id }} {ERRORS} }} }}",
+        {"id": "$SKU"},
+    ),
+    (
+        "inventoryItemCreate(their SKU, on hand)",
+        'mutation($id: ID!) { inventoryItemCreate(input: {sku: "FROM-THEIRS-2", skuId: $id, onHand: 3})'
+        f" {{ inventoryItem {{ id }} {ERRORS} }} }}",
+        {"id": "$SKU"},
+    ),
+    (
+        "inventoryItemDelete",
+        "mutation($id: ID!) { inventoryItemDelete(input: {inventoryItemId: $id})"
+        f" {{ deletedInventoryItemId {ERRORS} }} }}",
+        {"id": "$ITEM"},
+    ),
+    (
         "shopDelete",
         f"mutation($id: ID!) {{ shopDelete(input: {{shopId: $id}}) {{ deletedShopId {ERRORS} }} }}",
         {"id": "$SHOP"},
