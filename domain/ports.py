@@ -84,17 +84,19 @@ class ShopRepository(Protocol):
         ...
 
     async def awaiting_webhook_registration(
-        self, authorized_before: datetime, *, failed_too: bool, limit: int
+        self, authorized_before: datetime, *, now: datetime, failed_too: bool, limit: int
     ) -> list[str]:
-        """Ids of shops not revoked, authorized before `authorized_before`, whose webhook registration never
-        succeeded: none recorded at all, or (`failed_too`) one whose last attempt failed. At most `limit`."""
+        """Ids of shops neither revoked nor expired at `now`, authorized before `authorized_before`, whose webhook
+        registration never succeeded: none recorded at all, or (`failed_too`) one whose last attempt failed. At most
+        `limit`."""
         ...
 
     async def registered_elsewhere(
-        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+        self, address: str, *, now: datetime, after: RegisteredWebhooks | None = None, limit: int
     ) -> list[RegisteredWebhooks]:
-        """Shops not revoked whose webhooks were registered, with another address than `address` or an unknown one
-        (registered before addresses were kept), by registration time then id, after `after`. At most `limit`."""
+        """Shops neither revoked nor expired at `now` whose webhooks were registered, with another address than
+        `address` or an unknown one (registered before addresses were kept), by registration time then id, after
+        `after`. At most `limit`."""
         ...
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:

@@ -36,7 +36,7 @@ from domain.ports import (
     UpsertCounts,
     traced,
 )
-from domain.shops import AuthorizedShop, Region, RegisteredWebhooks, Shop, ShopName, TokenSet, shop_name_key
+from domain.shops import AuthorizedShop, Region, RegisteredWebhooks, Shop, ShopName, ShopStatus, TokenSet, shop_name_key
 from domain.stored import order_as_stored, product_as_stored
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from domain.tokens import ShopSchedule
@@ -198,13 +198,13 @@ class FakeShopRepository:
         ]  # fmt: skip
 
     async def awaiting_webhook_registration(
-        self, authorized_before: datetime, *, failed_too: bool, limit: int
+        self, authorized_before: datetime, *, now: datetime, failed_too: bool, limit: int
     ) -> list[str]:
         waiting = sorted(
             (
                 shop
                 for shop in self._s.store.shops.values()
-                if shop.revoked_at is None
+                if shop.status(now) not in (ShopStatus.REVOKED, ShopStatus.EXPIRED)
                 and shop.webhooks_registered_at is None
                 and shop.authorized_at < authorized_before
                 and (failed_too or shop.webhook_registration_error is None)
@@ -214,13 +214,13 @@ class FakeShopRepository:
         return [shop.id for shop in waiting[:limit]]
 
     async def registered_elsewhere(
-        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+        self, address: str, *, now: datetime, after: RegisteredWebhooks | None = None, limit: int
     ) -> list[RegisteredWebhooks]:
         moved = sorted(
             (
                 RegisteredWebhooks(shop.id, shop.webhooks_registered_address, shop.webhooks_registered_at)
                 for shop in self._s.store.shops.values()
-                if shop.revoked_at is None
+                if shop.status(now) not in (ShopStatus.REVOKED, ShopStatus.EXPIRED)
                 and shop.webhooks_registered_at is not None
                 and shop.webhooks_registered_elsewhere(address)
             ),

@@ -147,8 +147,9 @@ async def resume_webhook_registrations(
     recorded, so the periodic sweep (`failed_too=False`) leaves it to those retries. Idempotent: registering twice
     is harmless; a queue without registration (the address is configured app-wide) makes this a no-op."""
     async with uow_factory() as uow:
+        now = clock.now()
         shop_ids = await uow.shops.awaiting_webhook_registration(
-            clock.now() - older_than, failed_too=failed_too, limit=1000
+            now - older_than, now=now, failed_too=failed_too, limit=1000
         )
     for shop_id in shop_ids:
         await queue.enqueue_webhook_registration(shop_id)
@@ -172,7 +173,7 @@ async def reregister_moved_webhooks(
     last: RegisteredWebhooks | None = None
     while True:
         async with uow_factory() as uow:
-            page = await uow.shops.registered_elsewhere(address, after=last, limit=page_size)
+            page = await uow.shops.registered_elsewhere(address, now=started_at, after=last, limit=page_size)
         for registered in page:
             if registered.by_a_newer_process(started_at):
                 log.warning(

@@ -18,10 +18,14 @@ from pathlib import Path
 
 from adapters.tiktok.session import ShopSession
 from domain.ports import ShopTokens
-from domain.services.webhook_registration import register_shop_webhooks
+from domain.services.webhook_registration import (
+    register_shop_webhooks,
+    reregister_moved_webhooks,
+    resume_webhook_registrations,
+)
 from domain.shops import Shop, ShopStatus
 from sandbox.config import SandboxConfig
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeTaskQueue
 from tests.fixtures.sandbox import SMALL_DATA, SandboxServer
 from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
 
@@ -62,3 +66,13 @@ async def test_a_registration_of_an_expired_shop_asks_tiktok_nothing_and_the_sho
     assert stored is not None
     assert (stored.revoked_at, stored.status(later.now())) == (None, ShopStatus.EXPIRED)
     assert stored.webhook_registration_error is None
+    # and neither sweep sends its registration again (it would do nothing, every sweep, for ever): the periodic
+    # one of registrations never made, nor a process starting with another address
+    queue = FakeTaskQueue()
+    assert await resume_webhook_registrations(harness.uow_factory, queue, later, timedelta(0), failed_too=True) == []
+    async with harness.uow_factory() as uow:
+        stored.record_webhook_registration(shop.authorized_at, None, "https://before.example/webhooks/tiktok")
+        await uow.shops.update(stored)
+        await uow.commit()
+    assert await reregister_moved_webhooks(harness.uow_factory, queue, ADDRESS, later.now()) == []
+    assert queue.webhook_registrations == []

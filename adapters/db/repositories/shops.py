@@ -201,10 +201,10 @@ class SqlShopRepository:
         ]
 
     async def awaiting_webhook_registration(
-        self, authorized_before: datetime, *, failed_too: bool, limit: int
+        self, authorized_before: datetime, *, now: datetime, failed_too: bool, limit: int
     ) -> list[str]:
         query = select(shops.c.id).where(
-            shops.c.revoked_at.is_(None),
+            authorization_holds(now),
             shops.c.webhooks_registered_at.is_(None),
             shops.c.authorized_at < authorized_before,
         )
@@ -213,11 +213,11 @@ class SqlShopRepository:
         return list((await self._session.execute(query.order_by(shops.c.authorized_at).limit(limit))).scalars())
 
     async def registered_elsewhere(
-        self, address: str, *, after: RegisteredWebhooks | None = None, limit: int
+        self, address: str, *, now: datetime, after: RegisteredWebhooks | None = None, limit: int
     ) -> list[RegisteredWebhooks]:
         registered, registered_at = shops.c.webhooks_registered_address, shops.c.webhooks_registered_at
         query = select(shops.c.id, registered, registered_at).where(
-            shops.c.revoked_at.is_(None),
+            authorization_holds(now),
             registered_at.is_not(None),
             or_(registered.is_(None), registered != address),
         )
