@@ -522,8 +522,13 @@ class Shop:
         retired the refused token for that refresh; review54a F1). Otherwise `REFUSED`, which none lifts: a refusal
         of a pair no longer stored, or of one not known. A shop revoked already is left as it is, its reason too:
         after the token sweep's refused refresh (`REFRESH_REFUSED`) a call's refusal is of that same pair, which a
-        later refresh lifts as well (review53b). True when it revoked now."""
+        later refresh lifts as well (review53b). A shop whose authorization has ended at `now` (EXPIRED: its refresh
+        token's expiry, or the end webhook 7 announced, passed while a call that began before it was under way) is
+        left EXPIRED: the end explains the refusal, and its notice says so since the end (break66 F2; the webhook
+        intake's rule for a shop that expired before its batch). True when it revoked now."""
         if self.authorized_at != refused.authorized_at or self.tokens_unreadable or self.revoked_at is not None:
+            return False
+        if self.status(now) is ShopStatus.EXPIRED:
             return False
         if refused_access_token is not None:
             same_pair = self.tokens.access_token == refused_access_token
