@@ -401,8 +401,12 @@ class WebhookEventRepository(Protocol):
         """The id of the shop connected with this TikTok shop id, if any (no lock taken)."""
         ...
 
-    async def resolve_shops(self, tiktok_shop_ids: Collection[str]) -> dict[str, str]:
-        """TikTok shop id -> id of the shop connected with it, for the ids that have one; one query, no lock."""
+    async def resolve_shops(self, tiktok_shop_ids: Collection[str]) -> tuple[dict[str, str], frozenset[str]]:
+        """(TikTok shop id -> id of the shop connected with it, for the ids that have one and that no delete holds;
+        the TikTok shop ids whose shop's delete holds it, or waits to take it). No row lock; never waits for a delete:
+        PostgreSQL takes each shop's delete mark shared until the transaction ends (`adapters.db.shop_deletes`), so no
+        delete takes a shop resolved here before the caller's events naming it are written (their key check would
+        wait for it: break66 F3); SQLite has no mark (its delete holds the one write lock), the second set empty."""
         ...
 
     async def add(self, event: WebhookEvent) -> bool:

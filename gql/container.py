@@ -15,7 +15,7 @@ from adapters.tiktok import TikTokClient
 from adapters.tiktok.factory import build_tiktok_client
 from domain.clock import Clock
 from domain.intake import Notification, WebhookEvent
-from domain.ports import TaskQueue, UnitOfWorkFactory
+from domain.ports import ShopBeingDeletedError, TaskQueue, UnitOfWorkFactory
 from domain.services import inbox
 from gql.inventory.shared_reads import ItemReads
 from gql.live_outage import DatabaseOutage
@@ -70,7 +70,7 @@ def build_intake(db: Database, cipher: TokenCipher, clock: Clock, queue: TaskQue
     units of work on `db.intake_sessionmaker` (PostgreSQL: a connection of its own, never one GraphQL holds)."""
     intake_uows = uow_factory(db, cipher, sessionmaker=db.intake_sessionmaker)
 
-    async def store(notifications: Sequence[Notification]) -> list[WebhookEvent | None]:
+    async def store(notifications: Sequence[Notification]) -> list[WebhookEvent | ShopBeingDeletedError | None]:
         return await inbox.receive_notifications(intake_uows, clock, notifications)
 
     return IntakeBatcher(store, queue.enqueue_webhook_events)

@@ -550,9 +550,9 @@ class FakeWebhookEventRepository:
         found = [s.id for s in self._s.store.shops.values() if s.tiktok_shop_id == tiktok_shop_id]
         return found[0] if found else None
 
-    async def resolve_shops(self, tiktok_shop_ids: Iterable[str]) -> dict[str, str]:
+    async def resolve_shops(self, tiktok_shop_ids: Iterable[str]) -> tuple[dict[str, str], frozenset[str]]:
         wanted = set(tiktok_shop_ids)
-        return {s.tiktok_shop_id: s.id for s in self._s.store.shops.values() if s.tiktok_shop_id in wanted}
+        return {s.tiktok_shop_id: s.id for s in self._s.store.shops.values() if s.tiktok_shop_id in wanted}, frozenset()
 
     async def add(self, event: WebhookEvent) -> bool:
         return bool(await self.add_many([event]))

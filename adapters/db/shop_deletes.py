@@ -95,6 +95,13 @@ def _mark_free(shop_id: str) -> ColumnElement[bool]:
     return func.pg_try_advisory_xact_lock_shared(delete_mark_key(shop_id))
 
 
+def take_mark_shared_sql(shop_id: str) -> ColumnElement[bool]:
+    """PostgreSQL SQL, for a statement that takes several shops' marks at once (the webhook intake's batch,
+    `SqlWebhookEventRepository.resolve_shops`): `take_mark_shared`'s try, true when taken (held shared until the
+    transaction ends), false while the shop's delete holds or asks for its mark. Never waits."""
+    return _mark_free(shop_id)
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 

@@ -13,7 +13,8 @@ at a time, so that one push the database refuses cannot fail the others (not whe
 fails them all alike, in one WARNING line per batch, as does a database not migrated yet while this process waits for
 `shopbridge migrate`; any other failure is an ERROR with its traceback). Processing
 is enqueued after the commit, once per shop per batch (and at most one enqueue in flight per shop, plus one to follow
-it).
+it). A push whose shop's delete holds the shop (PostgreSQL) is failed alone at once (`inbox.receive_notifications`
+gives it a `ShopBeingDeletedError`): the writer never waits for a delete (break66 F3).
 
 The store runs on the intake's own units of work (`gql.container.build_intake`: `Database.intake_sessionmaker`, on
 PostgreSQL a connection of its own), so a batch never waits for a connection behind GraphQL's reads (soak53).
@@ -32,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from adapters.db.outage import behind_migrations, busy_line, describe, pool_exhausted, unavailable
 from adapters.metrics import WEBHOOK_INTAKE_BATCH
 from domain.intake import EventOutcome, Notification, WebhookEvent
-from domain.ports import traced
+from domain.ports import ShopBeingDeletedError, traced
 from gql.throttled_log import ThrottledLog
 
 log = logging.getLogger("shopbridge.webhooks")
@@ -42,7 +43,10 @@ _busy_log = ThrottledLog(log, 60.0)
 MAX_BATCH = 200  # pushes per transaction: one multi-row insert, far below SQLite's and PostgreSQL's bind limits
 SPLIT_BUDGET_SECONDS = 1.0  # a batch that failed faster than this is retried one push at a time (within it)
 
-Store = Callable[[Sequence[Notification]], Awaitable[list[WebhookEvent | None]]]
+Store = Callable[[Sequence[Notification]], Awaitable[list[WebhookEvent | ShopBeingDeletedError | None]]]
+# A push whose shop's delete holds the shop is refused at once (500, TikTok retries): one line a minute, as anyone's
+# pushes for a large shop keep coming while its delete runs (15-27 s).
+_deleting_log = ThrottledLog(log, 60.0)
 
 
 class IntakeUnavailableError(Exception):
@@ -145,10 +149,22 @@ class IntakeBatcher:
             self._fail(batch, exc)
             return
         WEBHOOK_INTAKE_BATCH.observe(len(batch))
-        for (_, future), event in zip(batch, events, strict=True):
+        stored: list[WebhookEvent] = []
+        for (notification, future), event in zip(batch, events, strict=True):
+            if isinstance(event, ShopBeingDeletedError):
+                _deleting_log.warning(
+                    "deleting",
+                    "a webhook for TikTok shop %s came while its shop's delete holds it; answering 500 so that "
+                    "TikTok retries (the shop gone by then, or kept)",
+                    event.shop_id,
+                )
+                self._fail([(notification, future)], event)
+                continue
+            if event is not None:
+                stored.append(event)
             if not future.done():
                 future.set_result(event)
-        pending = {e.shop_id for e in events if e is not None and e.shop_id and e.outcome is EventOutcome.PENDING}
+        pending = {e.shop_id for e in stored if e.shop_id and e.outcome is EventOutcome.PENDING}
         for shop_id in sorted(pending):
             self._request_enqueue(shop_id)
 

@@ -11,6 +11,7 @@
     any other signed object (stored, or already stored: a retry)     200, empty; processing enqueued afterwards
       (missing ids or data are stored: IGNORED/UNKNOWN_SHOP, or FAILED/MALFORMED_EVENT when processed)
     the database refused the write                                   500, empty: TikTok retries (never 200 then)
+    its shop's delete holds the shop (PostgreSQL)                    500 at once, nothing stored: TikTok retries
 
 Two Authorization lines are refused as on /graphql (gql/responses.py, `ambiguous_credentials`), counted `malformed`:
 the first one was taken as the signature (small56).

@@ -20,6 +20,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.retention import delete_oldest
+from adapters.db.shop_deletes import take_mark_shared_sql
 from adapters.db.tables import shops, webhook_events
 from domain.intake import EventOutcome, WebhookEvent, released_key
 
@@ -36,11 +37,21 @@ class SqlWebhookEventRepository:
         query = select(shops.c.id).where(shops.c.tiktok_shop_id == tiktok_shop_id)
         return (await self._session.execute(query)).scalar_one_or_none()
 
-    async def resolve_shops(self, tiktok_shop_ids: Collection[str]) -> dict[str, str]:
+    async def resolve_shops(self, tiktok_shop_ids: Collection[str]) -> tuple[dict[str, str], frozenset[str]]:
         if not tiktok_shop_ids:
-            return {}
+            return {}, frozenset()
         query = select(shops.c.tiktok_shop_id, shops.c.id).where(shops.c.tiktok_shop_id.in_(sorted(tiktok_shop_ids)))
-        return {row[0]: row[1] for row in (await self._session.execute(query)).all()}
+        found = {row[0]: row[1] for row in (await self._session.execute(query)).all()}
+        if not found or self._session.bind is None or self._session.bind.dialect.name != "postgresql":
+            return found, frozenset()
+        # Each shop's delete mark taken shared, never waiting (one statement): held until this transaction ends, so
+        # no delete takes a shop's row before the events naming it are written (it asks for the mark first); one
+        # not free is a delete's, which holds the row (or waits for it): the events' key check would wait for it.
+        tiktok_ids = sorted(found)
+        marks = select(*(take_mark_shared_sql(found[tiktok_id]) for tiktok_id in tiktok_ids))
+        free = (await self._session.execute(marks)).one()
+        deleting = frozenset(tiktok_id for tiktok_id, ok in zip(tiktok_ids, free, strict=True) if not ok)
+        return {t: s for t, s in found.items() if t not in deleting}, deleting
 
     async def add(self, event: WebhookEvent) -> bool:
         return bool(await self.add_many([event]))
