@@ -221,7 +221,8 @@ class SyncTaskCancelPayload:
 class Mutation:
     @strawberry.mutation(
         description="Begin connecting a TikTok Shop: returns TikTok's consent URL, or every field's error at once "
-        "in userErrors (regionConfirmed, region, name, pushEnabled, in that order); then NAME_TAKEN (with "
+        "in userErrors (REGION_NOT_CONFIRMED on regionConfirmed, UNSUPPORTED_REGION on region, INVALID_NAME on "
+        "name, INVALID_INPUT on pushEnabled given as null, in that order); then NAME_TAKEN (with "
         "`nameTakenBy`) when another of the merchant's shops has the name; then TOO_MANY_AUTHORIZATIONS when the "
         "merchant has started as many (re-)authorizations as allowed (SHOPBRIDGE_MAX_AUTHORIZATION_STARTS, 20 by "
         "default) within the last 30 minutes and not completed them (pending, denied or failed: completing one, a "
@@ -258,7 +259,15 @@ class Mutation:
             authorization_url=started.authorization_url, expires_at=started.expires_at, user_errors=[]
         )
 
-    @strawberry.mutation(description="Finish an authorization with what TikTok's redirect carried.")
+    @strawberry.mutation(
+        description="Finish an authorization with what TikTok's redirect carried: the shop connected or renewed. "
+        "userErrors: INVALID_INPUT (on code) when neither code nor error is given (nothing spent); INVALID_STATE (on "
+        "state) for a state unknown, another merchant's, used or expired; NOT_FOUND (on state) for a "
+        "re-authorization whose shop was deleted since; AUTHORIZATION_DENIED (the seller declined, or TikTok "
+        "refused the code); AUTHORIZATION_UNCONFIRMED (TikTok's answer to the code exchange was lost: authorize "
+        "again); TIKTOK_UNAVAILABLE, TIKTOK_REJECTED; the shop's rules: UNSUPPORTED_REGION, CROSS_BORDER_SHOP, "
+        "REGION_MISMATCH, SHOP_MISMATCH, SHOP_ALREADY_CONNECTED (another merchant's shop)."
+    )
     async def shop_authorization_complete(
         self,
         info: Info,
@@ -346,7 +355,8 @@ class Mutation:
         "nothing at TikTok changes. In the inventory pool: its links and reservations, and every item only it "
         "linked that the merchant never created, counted (set or adjusted) or gave a safety stock by hand (an item "
         "created from one of its SKUs with its on hand left to TikTok's stock, `inventoryItemCreate` with `skuId` and "
-        'no `onHand`, goes too: it holds only what that stock seeded, README "Shared inventory pool").'
+        'no `onHand`, goes too: it holds only what that stock seeded, README "Shared inventory pool"). '
+        "NOT_FOUND (shopId) for no such shop of the merchant."
     )
     async def shop_delete(
         self, info: Info, input: Annotated[ShopDeleteInput, strawberry.argument(description="Which shop.")]
@@ -363,7 +373,10 @@ class Mutation:
         return ShopDeletePayload(deleted_shop_id=input.shop_id, user_errors=[])
 
     @strawberry.mutation(
-        description="Start importing a shop's products and/or orders: all the kinds given, or none. When a task of "
+        description="Start importing a shop's products and/or orders: all the kinds given, or none. NOT_FOUND "
+        "(shopId) for no such shop of the merchant; INVALID_INPUT (kinds) for none or one twice; INVALID_SYNC_WINDOW "
+        "(ordersCreatedSince) for a window in the future, more than 90 days back, or without ORDERS; "
+        "REAUTHORIZATION_REQUIRED for a shop revoked or expired. When a task of "
         "any of them is already queued or running, nothing starts (not even the idle kinds): SYNC_ALREADY_RUNNING, "
         "naming every such kind, with their running tasks in `tasks` (in the order given). Then, when any of them "
         "was already started by hand as many times as allowed within the last hour: TOO_MANY_SYNC_STARTS, with "

@@ -209,7 +209,9 @@ class InventoryMutation:
     @strawberry.mutation(
         description="Set an item's on-hand (a stock count), a SET movement of the difference. With compareOnHand: "
         "refused with VERSION_CONFLICT when the stored on-hand differs. Every linked shop SKU is pushed the new "
-        "target. A count that finds the on-hand the item has is recorded as a SET movement of 0 units, nothing pushed."
+        "target. A count that finds the on-hand the item has is recorded as a SET movement of 0 units, nothing pushed. "
+        "NOT_FOUND (inventoryItemId) for no such item of the merchant; INVALID_INPUT (onHand outside 0 to "
+        "1,000,000,000; compareOnHand outside -1,000,000,000 to 1,000,000,000)."
     )
     async def inventory_set_on_hand(
         self,
@@ -231,7 +233,10 @@ class InventoryMutation:
 
     @strawberry.mutation(
         description="Add units to (or remove from) an item's on-hand, for a reason (a movement). With compareOnHand: "
-        "refused with VERSION_CONFLICT when the stored on-hand differs (a safe retry)."
+        "refused with VERSION_CONFLICT when the stored on-hand differs (a safe retry). NOT_FOUND (inventoryItemId) "
+        "for no such item of the merchant; INVALID_INPUT: delta 0, beyond 1,000,000,000 either way, taking on-hand "
+        "below 0 or past 1,000,000,000 (the message says how many units may go); a reason blank or too long; "
+        "compareOnHand outside -1,000,000,000 to 1,000,000,000."
     )
     async def inventory_adjust(
         self,
@@ -253,7 +258,10 @@ class InventoryMutation:
             return InventoryItemPayload(inventory_item=None, user_errors=user_errors(exc))
         return InventoryItemPayload(inventory_item=inventory_item(item), user_errors=[])
 
-    @strawberry.mutation(description="Change an item's safety stock (units kept back from every shop).")
+    @strawberry.mutation(
+        description="Change an item's safety stock (units kept back from every shop). NOT_FOUND (inventoryItemId) "
+        "for no such item of the merchant; INVALID_INPUT (safetyStock outside 0 to 1,000,000,000)."
+    )
     async def inventory_item_update(
         self,
         info: Info,

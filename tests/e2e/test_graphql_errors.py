@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,8 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from graphql import build_schema
 
 from tests.fixtures.app import ServedApp, ShopbridgeServer, free_port
+from tests.fixtures.servers import SQLITE_ONLY
 
 SHOP_ORDERS = "query($id: ID!, $t: DateTime, $s: OrderStatus) { shop(id: $id) { name "
 SHOP_ORDERS += "orders(first: 100, createdAfter: $t, status: $s) { totalCount edges { node { status } } } } }"
@@ -319,3 +322,76 @@ class TestEchoes:
         # and so is its log line
         logged = [r.getMessage() for r in caplog.records if r.name == "shopbridge.graphql"]
         assert logged and all("\n" not in m and len(m) <= 500 for m in logged), logged
+
+
+SCHEMA = build_schema((Path(__file__).resolve().parents[2] / "schema.graphql").read_text())
+NOWHERE = b64("Shop:" + "0" * 32)  # well-formed, of nothing
+
+
+@SQLITE_ONLY  # what the schema says: the database plays no part
+class TestMutationDescriptions:
+    """Rule (README "The GraphQL API": expected failures are userErrors with stable codes; STYLE.md: a field's
+    description gives the codes it returns): a client written from the schema alone learns from each mutation's
+    own description which codes to handle. Found by api66: inventorySetOnHand, inventoryAdjust and
+    inventoryItemUpdate named only VERSION_CONFLICT or nothing, though a missing item is NOT_FOUND and an
+    out-of-range value INVALID_INPUT; shopDelete and syncStart named neither NOT_FOUND nor INVALID_INPUT,
+    shopAuthorizationStart none of its fields' codes, shopAuthorizationComplete no code at all."""
+
+    # (mutation, its input, given an item id for {item}): each refused, with no shop connected
+    REFUSED = [
+        ("shopAuthorizationStart", '{region: US, name: " ", regionConfirmed: false}'),
+        ("shopAuthorizationStart", '{region: US, name: "x", regionConfirmed: true, pushEnabled: null}'),
+        ("shopAuthorizationComplete", '{state: "unknown", code: "c"}'),
+        ("shopAuthorizationComplete", '{state: "unknown", error: "auth_denied"}'),
+        ("shopAuthorizationComplete", '{state: "unknown"}'),
+        ("shopReauthorizationStart", f'{{shopId: "{NOWHERE}"}}'),
+        ("shopRename", f'{{shopId: "{NOWHERE}", name: "x"}}'),
+        ("shopRename", f'{{shopId: "{NOWHERE}", name: " "}}'),
+        ("shopDelete", f'{{shopId: "{NOWHERE}"}}'),
+        ("syncStart", f'{{shopId: "{NOWHERE}", kinds: [PRODUCTS]}}'),
+        ("syncStart", f'{{shopId: "{NOWHERE}", kinds: []}}'),
+        ("syncStart", f'{{shopId: "{NOWHERE}", kinds: [PRODUCTS], ordersCreatedSince: "2020-01-01T00:00:00Z"}}'),
+        ("syncTaskCancel", f'{{taskId: "{NOWHERE}"}}'),
+        ("webhookEventReplay", f'{{id: "{NOWHERE}"}}'),
+        ("inventoryItemCreate", '{sku: " "}'),
+        ("inventoryItemCreate", '{sku: "A-1", onHand: -1}'),
+        ("inventoryItemCreate", f'{{sku: "A-2", skuId: "{NOWHERE}"}}'),
+        ("inventorySetOnHand", f'{{inventoryItemId: "{NOWHERE}", onHand: 1}}'),
+        ("inventorySetOnHand", '{inventoryItemId: "{item}", onHand: -1}'),
+        ("inventorySetOnHand", '{inventoryItemId: "{item}", onHand: 1, compareOnHand: 7}'),
+        ("inventorySetOnHand", '{inventoryItemId: "{item}", onHand: 1, compareOnHand: 2000000000}'),
+        ("inventoryAdjust", f'{{inventoryItemId: "{NOWHERE}", delta: 1, reason: "r"}}'),
+        ("inventoryAdjust", '{inventoryItemId: "{item}", delta: 0, reason: "r"}'),
+        ("inventoryAdjust", '{inventoryItemId: "{item}", delta: 1, reason: " "}'),
+        ("inventoryAdjust", '{inventoryItemId: "{item}", delta: 1, reason: "r", compareOnHand: 7}'),
+        ("inventoryAdjust", '{inventoryItemId: "{item}", delta: -1, reason: "r"}'),
+        ("inventoryItemUpdate", f'{{inventoryItemId: "{NOWHERE}", safetyStock: 1}}'),
+        ("inventoryItemUpdate", '{inventoryItemId: "{item}", safetyStock: -1}'),
+        ("skuLink", f'{{skuId: "{NOWHERE}", inventoryItemId: "{{item}}"}}'),
+        ("skuUnlink", f'{{skuId: "{NOWHERE}"}}'),
+        ("inventoryItemDelete", f'{{inventoryItemId: "{NOWHERE}"}}'),
+        ("shopInventoryPolicyUpdate", f'{{shopId: "{NOWHERE}", sharePercent: 0}}'),
+    ]
+
+    def test_each_mutation_names_every_code_it_answered(self, app: ShopbridgeServer) -> None:
+        # given an item of the merchant (for the refusals of a value, not of the id)
+        created = app.graphql(
+            'mutation { inventoryItemCreate(input: {sku: "DOC-1"}) { inventoryItem { id } userErrors { code } } }',
+            None,
+            "m1",
+        )
+        item = created["inventoryItemCreate"]["inventoryItem"]["id"]
+        names = list(SCHEMA.type_map["UserErrorCode"].values)  # type: ignore[attr-defined]
+        undocumented: dict[str, set[str]] = {}
+        for mutation, given in self.REFUSED:
+            # when each mutation is refused
+            document = f"mutation {{ {mutation}(input: {given.replace('{item}', item)}) {{ userErrors {{ code }} }} }}"
+            answered = [error["code"] for error in app.graphql(document, None, "m1")[mutation]["userErrors"]]
+            assert answered, (mutation, given)
+            # then its description names each code it answered
+            description = SCHEMA.mutation_type.fields[mutation].description or ""  # type: ignore[union-attr]
+            named = {name for name in names if re.search(rf"\b{name}\b", description)}
+            missing = set(answered) - named
+            if missing:
+                undocumented.setdefault(mutation, set()).update(missing)
+        assert not undocumented, sorted((m, sorted(c)) for m, c in undocumented.items())
