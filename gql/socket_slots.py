@@ -27,7 +27,7 @@ log = logging.getLogger("shopbridge.ws")
 # 4408: a merchant at the cap is told once, not hammered by its own clients' reconnects.
 CLOSE_POLICY_VIOLATION = 1008
 TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
-CLOSE_TOKEN_EXPIRED = 4403  # how a bad token is refused at connection_init (Strawberry's ConnectionRejectionError)
+CLOSE_TOKEN_EXPIRED = 4403  # how a bad token is refused at connection_init (gql.auth.SocketTokenRefusedError)
 EXPIRED_REASON = "Forbidden: the token has expired"
 
 Close = Callable[[int, str], Awaitable[None]]

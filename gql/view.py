@@ -26,7 +26,6 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -39,6 +38,7 @@ from gql.auth import (
     AmbiguousCredentialsError,
     AuthenticationError,
     MissingBearerTokenError,
+    SocketTokenRefusedError,
     bearer_challenge,
     bearer_token,
     verify_token,
@@ -352,7 +352,7 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
             )
         except AuthenticationError as exc:
             self.socket_refusals.info("token", "websocket refused: %s", exc)
-            raise ConnectionRejectionError({"message": str(exc)}) from exc
+            raise SocketTokenRefusedError(exc) from exc  # closed 4403 with why (gql/websocket.py)
         bind_log_context(merchant_id=context.merchant_id)
         # TooManyConnectionsError past the merchant's cap: the handler closes the socket with 1008 (gql/websocket.py)
         self.socket_slots.acquire(context.merchant_id, context, context.token_expires_at, context.request.close)

@@ -38,7 +38,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from adapters.request_rate import RequestRate
-from gql.auth import AmbiguousCredentialsError
+from gql.auth import AmbiguousCredentialsError, SocketTokenRefusedError
 from gql.context import RECONNECT_MESSAGE, Context
 from gql.request_rate import operation_rate_limited
 from gql.socket_slots import CLOSE_POLICY_VIOLATION, SocketSlots, TooManyConnectionsError
@@ -49,6 +49,7 @@ _encoder = msgspec.json.Encoder()
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_BAD_REQUEST = 4400  # graphql-transport-ws: an invalid message
+CLOSE_FORBIDDEN = 4403  # graphql-transport-ws: connection_init refused (a bad token)
 UNAUTHENTICATED = "UNAUTHENTICATED"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 _CLIENT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
@@ -116,6 +117,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         except TooManyConnectionsError as exc:  # raised by the view's on_ws_connect, before any ack
             _refusals(self.view).info("too_many", "websocket refused: %s", exc.reason)
             await self.websocket.close(code=CLOSE_POLICY_VIOLATION, reason=exc.reason)
+        except SocketTokenRefusedError as exc:  # raised by the view's on_ws_connect (logged there), before any ack
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason=exc.reason)
         except AmbiguousCredentialsError:  # raised by the view's on_ws_connect, before any ack
             reason = AmbiguousCredentialsError.WS_REASON
             _refusals(self.view).info("ambiguous", "websocket closed 4400: %s", reason)

@@ -329,6 +329,27 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4403
         assert server_errors() == []
 
+    async def test_a_refused_token_says_why_in_the_close_reason(self, app: ShopbridgeServer, server_errors) -> None:
+        """Rule (README "The GraphQL API": a bad token closes the socket with 4403, its reason saying why in HTTP's
+        words): a client tells an expired token (renew it, sign in again) from a wrong one. Strawberry's reason was
+        `Forbidden` alone for every refusal (api66 F2), where HTTP's 401 says which."""
+        now = int(time.time())
+        expired = jwt.encode({"sub": "m1", "iat": now - 60, "exp": now - 1, "iss": ISSUER}, app.settings.secret_key)
+        ahead = jwt.encode({"sub": "m1", "iat": now + 600, "exp": now + 900, "iss": ISSUER}, app.settings.secret_key)
+        cases = {
+            json.dumps({"type": "connection_init", "payload": {}}): (
+                'Forbidden: send {"Authorization": "Bearer <token>"} in the connection_init payload'
+            ),
+            _init(expired): "Forbidden: the token has expired",
+            _init("not-a-token"): "Forbidden: the token is invalid",
+            _init(ahead): "Forbidden: the token is not valid yet: issued for a time more than 60 seconds ahead",
+        }
+        for init, reason in cases.items():
+            async with connected(app.url, None) as socket:
+                await socket.send(init)
+                assert await close_frame(socket) == (4403, reason)
+        assert server_errors() == []
+
     async def test_a_token_holding_an_unpaired_surrogate_is_refused_4403(
         self, app: ShopbridgeServer, server_errors
     ) -> None:
