@@ -75,7 +75,9 @@ class InventoryItemCreateInput:
         "of its open orders made before that read, which then reserve on the item: right after, available is what "
         "TikTok shows, and the first push changes nothing).",
     )
-    safety_stock: int = strawberry.field(default=0, description="Units kept back from every shop.")
+    safety_stock: int = strawberry.field(
+        default=0, description="Units kept back from every shop (0 to 1,000,000,000; default 0)."
+    )
     sku_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="The shop SKU (Sku.id) to create the item from: it is linked to the new item by hand (MANUAL: "

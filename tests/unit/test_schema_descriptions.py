@@ -18,6 +18,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     build_schema,
+    get_named_type,
 )
 
 from gql import descriptions
@@ -71,3 +72,30 @@ def test_a_domain_enum_described_without_one_of_its_members_is_refused() -> None
     # then its GraphQL enum is not built: a member added to the domain cannot reach the schema undescribed
     with pytest.raises(ValueError, match="BLUE"):
         descriptions.enum(Colour, {Colour.RED: "Red."}, description="Colours.")
+
+
+def test_every_number_a_client_sends_says_its_range() -> None:
+    """Rule (STYLE.md: descriptions give shapes and units; README "The GraphQL API": out-of-range input is refused
+    with INVALID_INPUT or BAD_USER_INPUT saying the rule): each Int or Float input field and argument states the
+    values it takes (a digit in its description), or says it takes any Int. `InventoryItemCreateInput.safetyStock`
+    said "Units kept back from every shop." while 0 to 1,000,000,000 was enforced, as `InventoryItemUpdateInput`'s
+    says (api66 F4)."""
+    silent: list[str] = []
+    for name, graphql_type in SCHEMA.type_map.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(graphql_type, GraphQLInputObjectType):
+            numbers = {f"{name}.{field}": f for field, f in graphql_type.fields.items()}
+        elif isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType):
+            numbers = {
+                f"{name}.{field}({arg})": a for field, f in graphql_type.fields.items() for arg, a in f.args.items()
+            }
+        else:
+            continue
+        for coordinate, value in numbers.items():
+            description = value.description or ""
+            if str(get_named_type(value.type)) in {"Int", "Float"} and not (
+                "any Int" in description or any(c.isdigit() for c in description)
+            ):
+                silent.append(coordinate)
+    assert silent == []
