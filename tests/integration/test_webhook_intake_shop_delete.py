@@ -87,3 +87,24 @@ async def test_a_push_for_a_shop_its_delete_holds_is_refused_at_once_and_the_oth
     finally:
         await intake.aclose()
     assert sorted(queue.webhook_events) == sorted({other.id, deleted.id})
+
+
+@POSTGRES_ONLY
+async def test_another_merchants_delete_of_a_shop_id_does_not_refuse_its_owners_pushes(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """review66 R1: `shopDelete` with another merchant's shop id took that shop's delete mark before it found the shop
+    was not the caller's, and while its unit of work lasted the owner's pushes were refused (500)."""
+    uows = uow_factory(database, cipher)
+    owned = await add_shop(uows, make_shop("merchant-a"))
+    intake = build_intake(database, cipher, SystemClock(), FakeTaskQueue())
+    try:
+        # given merchant B's delete of merchant A's shop id, which finds no shop of B's (NOT_FOUND coming)
+        async with uows() as uow:
+            assert await uow.shops.get(owned.id, "merchant-b", for_delete=True) is None
+            # when A's shop's push arrives before that unit of work has rolled back
+            answer = await intake.submit(Notification(1, "a-1", owned.tiktok_shop_id, 0, {"order_id": "1"}))
+            # then it is stored for A's shop
+            assert answer is not None and answer.shop_id == owned.id
+    finally:
+        await intake.aclose()

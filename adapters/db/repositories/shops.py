@@ -92,8 +92,15 @@ class SqlShopRepository:
         `read`: it cannot be deleted meanwhile, and two transactions that get one shop take turns, so the second
         reads what the first wrote), or with `for_delete` `FOR UPDATE` (every writer of its rows takes the shop
         first, so it waits for the delete instead of holding rows the delete needs), the delete's mark taken first
-        (PostgreSQL: `adapters.db.shop_deletes.mark_delete`, so that a batch learns a delete waits for the shop)."""
+        (PostgreSQL: `adapters.db.shop_deletes.mark_delete`, so that a batch learns a delete waits for the shop); with
+        `merchant_id`, only for that merchant's own shop (another merchant's id takes no mark: it would refuse the
+        owner's webhook pushes while this unit of work lasts, review66 R1; a shop never changes merchant, so the check
+        needs no lock)."""
         if for_delete:
+            if merchant_id is not None:
+                owned = select(shops.c.id).where(shops.c.id == shop_id, shops.c.merchant_id == merchant_id)
+                if (await self._session.execute(owned)).first() is None:
+                    return None
             await mark_delete(self._session, shop_id)
         query = select(shops).where(shops.c.id == shop_id)
         query = query.with_for_update() if for_delete else query.with_for_update(key_share=True)
