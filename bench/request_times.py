@@ -13,8 +13,9 @@ a fresh database each; the engine by `bench.sync_run.SyncWorker` with production
   full queue (the writer's backpressure) plus its generator's own steps;
 
 and the writer's transactions (the engine's `importer._store_once`, the limit's insert) and the run's phases (the
-task's begin, the pipeline, its end: `importer.run_pipeline`'s start and end; the engine's last write, recount and
-planner statistics after it, `importer._finish_once`, `_recount`, `_refresh_statistics`, each one's seconds). It
+task's begin, the pipeline, its end: `importer.run_pipeline`'s start and end; the engine's last write and recount,
+`importer._finish_once`, `_recount`, and the planner statistics after the run, `refresh_statistics` (outside the
+run's seconds since stop 66, as the worker's actor runs it), each one's seconds). It
 prints, per side: the phases, each gap's sum / mean / p50 / p95, each slice's pages and last answer, per 0.5 s the
 dispatches/s, the mean requests in flight and the writer's busy share, and the writer's busy seconds, the gaps
 between its transactions and what it wrote after the last answer. Nothing is changed but the wrappers' bookkeeping
@@ -121,7 +122,7 @@ def _instrument() -> None:
             _events["phases"].append(("pipeline_end", _now()))
 
     importer.run_pipeline = pipeline  # type: ignore[assignment]
-    for name in ("_finish_once", "_recount", "_refresh_statistics"):  # the run's end: its last write, count, ANALYZE
+    for name in ("_finish_once", "_recount", "refresh_statistics"):  # the run's end: its last write, count; ANALYZE
         setattr(importer, name, _phase(name, getattr(importer, name)))
 
 

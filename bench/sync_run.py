@@ -4,8 +4,9 @@
         shop = await worker.connect(sandbox)                     # consent + token exchange, stored like a callback
         run = await worker.run(shop, SyncKind.ORDERS, since=...)  # one task, start to end; `run.seconds`, `run.task`
 
-Dramatiq's message hop is left out (the actor is one line: resources, then `run_sync_task`); everything it calls
-is the production code with the production settings, apart from what the caller overrides.
+Dramatiq's message hop is left out (the actor: resources, then `run_sync_task`, then, after a large import, the
+planner's statistics: `importer.refresh_statistics`, run here too, after `run.seconds` as after the task's end);
+everything it calls is the production code with the production settings, apart from what the caller overrides.
 """
 
 from __future__ import annotations
@@ -92,8 +93,10 @@ class SyncWorker:
             await uow.sync_tasks.add(task)
             await uow.commit()
         started = time.perf_counter()
-        await importer.run_sync_task(task.id, deps)
+        outcome = await importer.run_sync_task(task.id, deps)
         seconds = time.perf_counter() - started
+        if isinstance(outcome, importer.StaleStatistics):  # as the worker's actor does, after the task's end
+            await importer.refresh_statistics(outcome, deps)
         async with deps.uow_factory() as uow:
             done = await uow.sync_tasks.get(task.id)
         assert done is not None

@@ -133,9 +133,12 @@ async def run_sync_task(
             # The slot is taken before the engine marks the task RUNNING, and given back however the run ends.
             with middleware.import_slots.held() as slot:
                 if slot:
-                    handed_back = await importer.run_sync_task(task_id, resources.sync, resumes_attempt)
-                    if handed_back is not None:
-                        again = {"resumes_attempt": handed_back.attempt}
+                    outcome = await importer.run_sync_task(task_id, resources.sync, resumes_attempt)
+                    if isinstance(outcome, importer.StaleStatistics):
+                        # The task is SUCCEEDED already: the planner's statistics after it, not in its time.
+                        await importer.refresh_statistics(outcome, resources.sync)
+                    elif outcome is not None:
+                        again = {"resumes_attempt": outcome.attempt}
                         if postponed := await middleware.sent_back_for_a_delete(f"sync task {task_id}", again):
                             raise postponed
                     return

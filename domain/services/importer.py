@@ -129,15 +129,31 @@ class HandedBack:
 
 
 @dataclass(frozen=True, slots=True)
+class StaleStatistics:
+    """`run_sync_task`'s answer when its task SUCCEEDED after creating or changing more than
+    `domain.sync.STATISTICS_REFRESH_AFTER` records of `kind` (`SyncTask.wrote_many_rows`): the planner's statistics of
+    the tables it wrote are stale. The caller refreshes them (`refresh_statistics`) once the run is over, outside the
+    import's own time: `workers.actors.run_sync_task` at once, before its import slot is given back. The task is
+    already SUCCEEDED and its shop's count counted again; nothing of the import waits for the refresh. `task_id`: the
+    task, for the log line of a refresh that failed."""
+
+    task_id: str
+    kind: SyncKind
+
+
+@dataclass(frozen=True, slots=True)
 class _Run:
     deps: SyncDeps
     task: SyncTask  # as it began; the writer re-reads the row each time
     attempt: int
 
 
-async def run_sync_task(task_id: str, deps: SyncDeps, resumes_attempt: int | None = None) -> HandedBack | None:
+async def run_sync_task(
+    task_id: str, deps: SyncDeps, resumes_attempt: int | None = None
+) -> HandedBack | StaleStatistics | None:
     """Run the task to its end, or raise for the queue to retry it; a finished or unknown task is a no-op. Returns
-    `HandedBack` when the run gave the task back to its shop's delete (send its message again), else None.
+    `HandedBack` when the run gave the task back to its shop's delete (send its message again); `StaleStatistics`
+    when it SUCCEEDED after writing many rows (refresh the planner's statistics: `refresh_statistics`); else None.
     `resumes_attempt`: a handed-back run's lease (`HandedBack.attempt`), resumed without counting it as failed."""
     try:
         begun = await _begin(task_id, deps, resumes_attempt)
@@ -149,7 +165,7 @@ async def run_sync_task(task_id: str, deps: SyncDeps, resumes_attempt: int | Non
     run, shop = begun
     try:
         await _import_within_time_limit(run, shop)
-        await _finish(run)
+        return await _finish(run)
     except _Stopped:
         log.info("sync task %s stopped (cancelled, taken over or its shop deleted)", task_id)
     except ShopBeingDeletedError:
@@ -380,17 +396,20 @@ def _split(items: Sequence[object]) -> tuple[list[object], list[RecordFailure], 
     return list(by_id.values()), failures, duplicates
 
 
-async def _finish(run: _Run) -> None:
+async def _finish(run: _Run) -> StaleStatistics | None:
     """The task's last write (SUCCEEDED, or CANCELLED by a pending cancel; the shop's last sync; a poll's cursor),
-    then, after it, the shop's count and the planner's statistics. The write is one whole unit of work (it reads the
-    shop and the task afresh, changes only what it read, commits, then signals), so it is run again whole when the
-    database aborts it as a deadlock or a serialization failure (`run_again_on_conflict`): before, such a conflict
-    failed the run after all its pages were stored, and its next attempt imported everything again."""
+    then, after it, the shop's count; `StaleStatistics` when the planner's statistics are to be refreshed, which the
+    caller does after the run (`refresh_statistics`: stop 66 took the `ANALYZE`, 0.7-2 s after a 50,000-order import,
+    out of the import's own time; bench/README.md "Benchmarks 1 and 2 on PostgreSQL, stop 66"). The write is one
+    whole unit of work (it reads the shop and the task afresh, changes only what it read, commits, then signals), so
+    it is run again whole when the database aborts it as a deadlock or a serialization failure
+    (`run_again_on_conflict`): before, such a conflict failed the run after all its pages were stored, and its next
+    attempt imported everything again."""
     task = await run_again_on_conflict(partial(_finish_once, run), f"sync task {run.task.id}: its finish")
-    if task.status is SyncTaskStatus.SUCCEEDED:
-        await _recount(run, task.kind)
-        if task.wrote_many_rows:
-            await _refresh_statistics(run, task.kind)
+    if task.status is not SyncTaskStatus.SUCCEEDED:
+        return None
+    await _recount(run, task.kind)
+    return StaleStatistics(task.id, task.kind) if task.wrote_many_rows else None
 
 
 async def _finish_once(run: _Run) -> SyncTask:
@@ -437,15 +456,19 @@ async def _recount(run: _Run, kind: SyncKind) -> None:
         _could_not(run, f"count the shop's {kind.lower()} again", exc)
 
 
-async def _refresh_statistics(run: _Run, kind: SyncKind) -> None:
-    """After a large import, fresh planner statistics, so the orders page is planned for the tables' real size
-    at once rather than after the next autovacuum. Best effort, after the task is reported done."""
+async def refresh_statistics(stale: StaleStatistics, deps: SyncDeps) -> None:
+    """After a large import (`run_sync_task`'s `StaleStatistics`), fresh planner statistics of the tables an import
+    of `stale.kind` writes (`CatalogRepository.refresh_statistics`: PostgreSQL's `ANALYZE`; SQLite keeps none), so the
+    orders page, a shop's delete and the next import's reads are planned for the tables' real size at once rather
+    than after the next autovacuum. Best effort: a failure is one WARNING line ("sync task {id}: could not refresh
+    the planner's statistics: {the error}"), and swallowed."""
     try:
-        async with run.deps.uow_factory() as uow:
-            await uow.catalog.refresh_statistics(kind)
+        async with deps.uow_factory() as uow:
+            await uow.catalog.refresh_statistics(stale.kind)
             await uow.commit()
     except Exception as exc:
-        _could_not(run, "refresh the planner's statistics", exc)
+        what = "refresh the planner's statistics"
+        log.warning("sync task %s: could not %s: %s", stale.task_id, what, failure(exc), exc_info=traced(exc))
 
 
 async def _fail(
