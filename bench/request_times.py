@@ -123,7 +123,7 @@ def _instrument() -> None:
 
     importer.run_pipeline = pipeline  # type: ignore[assignment]
     for name in ("_finish_once", "_recount", "refresh_statistics"):  # the run's end: its last write, count; ANALYZE
-        setattr(importer, name, _phase(name, getattr(importer, name)))
+        setattr(importer, name, _phase(f"_{name.lstrip('_')}", getattr(importer, name)))  # "_": a duration
 
 
 def _phase(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
