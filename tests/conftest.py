@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.sync",
     "tests.fixtures.app",
     "tests.fixtures.scheduling",
+    "tests.fixtures.sql_cache",
 ]
 
 # pytest's temporary directories (`tmp_path`: the tests' SQLite databases, the served apps' and CLI runs' data

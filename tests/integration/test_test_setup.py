@@ -11,6 +11,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from adapters import postgres_url
+from adapters.db import Database
+from adapters.db.tables import shops
 from tests.fixtures.processes import group_members, sweep_stale_runs
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
@@ -161,3 +167,25 @@ def test_the_postgresql_servers_data_is_where_the_runs_temporary_directories_are
         return  # the runner chose the directory itself; the clusters stay under /tmp
     on_tmpfs = TMPFS in tmp_path.resolve().parents
     assert (TMPFS in postgres_server.data_dir.resolve().parents) == on_tmpfs, (postgres_server.data_dir, tmp_path)
+
+
+async def test_the_apps_of_one_test_process_compile_a_statement_once(database_url: str) -> None:
+    # given two apps' databases on the same database (the engines each test's app makes), and an engine made
+    # differently on it (another JSON serializer: a setting statements may compile with)
+    first, second = Database(database_url), Database(database_url)
+    other = create_async_engine(postgres_url.for_asyncpg(database_url), json_serializer=lambda value: "{}")
+    statement = sa.select(shops.c.id).where(shops.c.name == "Maple")
+    try:
+        # when each runs the same select
+        compiled = []
+        for engine in (first.write_engine, second.write_engine, second.read_engine, other):
+            async with engine.connect() as connection:
+                compiled.append((await connection.execute(statement)).context.compiled)
+    finally:
+        for db in (first, second):
+            await db.dispose()
+        await other.dispose()
+    # then the apps' engines ran the one statement compiled by the first (tests/fixtures/sql_cache.py), and the
+    # engine made differently compiled its own
+    assert compiled[1] is compiled[0] and compiled[2] is compiled[0]
+    assert compiled[3] is not compiled[0]
