@@ -264,8 +264,8 @@ orders = Table(
 line_items = Table(
     "line_items",
     metadata,
-    Column("id", ID, primary_key=True),
-    Column("order_id", ID, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("id", ID, nullable=False),
+    Column("order_id", ID, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("shop_id", ID, _shop_fk(), nullable=False, index=True),
     Column("tiktok_line_item_id", String(64), nullable=False),
     Column("tiktok_sku_id", String(64), nullable=False),
@@ -282,6 +282,11 @@ line_items = Table(
     Column("display_status", String(32)),
     Column("cancel_reason", Text),
     Column("cancel_user", String(32)),
+    # Led by the order (migration 0066): every reader of line items goes by their order (the orders page, a changed
+    # order's replacement, an order's cascade) or by their shop; the id (a digest of the order's id and TikTok's
+    # line item id) keeps a line from being stored twice. One index, whose keys an order's lines share, instead of
+    # one on the id (a random place per line) and one on the order.
+    PrimaryKeyConstraint("order_id", "id"),
 )
 
 # A shop's products and orders, kept running by the catalog's one write path (`SqlCatalogRepository`, in the

@@ -40,7 +40,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0065_shop_name_braille_blank"
+HEAD = "0066_line_items_order_key"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -696,6 +696,53 @@ def test_upgrade_leaves_lines_stored_before_without_a_status_and_downgrade_keeps
         with engine.begin() as connection:
             kept = connection.execute(text("SELECT id, tiktok_line_item_id FROM line_items")).all()
         assert [tuple(r) for r in kept] == [("l1", "tl1")]
+
+
+def test_line_items_are_keyed_by_their_order_from_0066_and_keep_their_rows_both_ways(empty_database_url: str) -> None:
+    url = empty_database_url
+    # given a database at 0065 with an order of two lines
+    migrate.upgrade(url, "0065_shop_name_braille_blank")
+    line = (
+        "INSERT INTO line_items (id, order_id, shop_id, tiktok_line_item_id, tiktok_sku_id, product_name, quantity, "
+        "sale_price_amount, currency, position) VALUES (:id, 'o1', 's1', :id, 'ts1', 'Mug', 1, '1.00', 'USD', :at)"
+    )
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _insert_shops(connection, [("s1", "m1", "Shop")], shop_name_key)
+            connection.execute(
+                text(
+                    "INSERT INTO orders (id, shop_id, tiktok_order_id, status, created_at, updated_at, total_amount, "
+                    "currency, fingerprint, imported_at) VALUES ('o1', 's1', 'to1', 'AWAITING_SHIPMENT', :now, :now, "
+                    "'2.00', 'USD', 'f', :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(text(line), [{"id": "l1", "at": 0}, {"id": "l2", "at": 1}])
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the lines are kept, keyed by (order, id): the one index a batch of line items writes at a random place
+        # per order, which the reads by order use (the orders page, a changed order's delete); none on the id alone
+        schema = inspect(engine)
+        assert schema.get_pk_constraint("line_items")["constrained_columns"] == ["order_id", "id"]
+        assert [index["column_names"] for index in schema.get_indexes("line_items")] == [["shop_id"]]
+        lines = "SELECT order_id, id FROM line_items ORDER BY position"
+        with engine.begin() as connection:
+            assert [tuple(r) for r in connection.execute(text(lines))] == [("o1", "l1"), ("o1", "l2")]
+            if engine.dialect.name == "sqlite":
+                read = "SELECT * FROM line_items WHERE order_id IN ('o1', 'o2') ORDER BY order_id, position"
+                plan = " ".join(row[3] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {read}")))
+                assert "USING INDEX sqlite_autoindex_line_items_1 (order_id=?)" in plan, plan
+        # and a line stored twice is refused still
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(line), {"id": "l1", "at": 2})
+        # and back at 0065 the lines are kept, keyed by their id again, with the index on their order
+        migrate.downgrade(url, "0065_shop_name_braille_blank")
+        schema = inspect(engine)
+        assert schema.get_pk_constraint("line_items")["constrained_columns"] == ["id"]
+        indexes = sorted(index["column_names"] for index in schema.get_indexes("line_items"))
+        assert indexes == [["order_id"], ["shop_id"]]
+        with engine.begin() as connection:
+            assert [tuple(r) for r in connection.execute(text(lines))] == [("o1", "l1"), ("o1", "l2")]
 
 
 def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty_database_url: str) -> None:

@@ -20,7 +20,7 @@ from adapters.db.outage import unavailable
 from adapters.readiness import Problem, Readiness, ReadinessProbe
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 
-HEAD = "0065_shop_name_braille_blank"
+HEAD = "0066_line_items_order_key"
 BEHIND = "0008_webhook_retention"  # the revision before HEAD
 LATER_RELEASE = "0009_later_release"  # a revision these migrations do not know
 

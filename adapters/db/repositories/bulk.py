@@ -44,7 +44,7 @@ CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
     "skus": (skus, ["id"]),
     "warehouse_stocks": (warehouse_stocks, ["sku_id", "warehouse_id"]),
     "orders": (orders, ["shop_id", "tiktok_order_id"]),
-    "line_items": (line_items, ["id"]),
+    "line_items": (line_items, ["order_id", "id"]),
     # The inventory pool's ledger rows and movements, written per import batch (adapters/db/repositories/inventory).
     "order_line_stock": (order_line_stock, ["shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"]),
     "inventory_movements": (inventory_movements, ["id"]),
