@@ -29,6 +29,7 @@ from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
 SKUS = (("R62-CAP", 20), ("R62-HAT", 50), ("R62-SOCK", 30))
+INVENTORY_UPDATE = "/product/202309/products/{product_id}/inventory/update"  # TikTok's Update Inventory
 
 
 @dataclass
@@ -287,3 +288,47 @@ def test_a_split_hold_whose_older_part_is_read_cancelled_keeps_the_newer_part_wi
     app.wait_for_idle_sync()
     # then the 2 units held are HAT's: CAP 20 (nothing sold), HAT 52 - 2
     assert _desert_then_deleted(app, given) == ((20, 50), (20, 50, 30))
+
+
+def test_a_moved_hold_keeps_its_units_when_an_order_in_no_hold_is_read_cancelled(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """review65 R1 (against pool65's first fix of review64 F9, taken back): HAT's push (46) held at TikTok's inventory
+    update, its reading (45) taken; a buyer orders 2 (order X) meanwhile: the push's write of 46 puts them back on
+    sale, so X is in no hold. Then a products read and the move on to SOCK (the moved hold: CAP's 3, HAT's 2), X
+    cancelled and read first seen cancelled (CAP's and HAT's orders unreadable). Taking X's 2 off the moved hold (made
+    before the move's read, updated after it) released HAT's 2 genuinely unseen sales: Desert HAT 51 where its shelf
+    had 49, and a delete of the shop left 51 for good. A cancellation gives a moved hold nothing back.
+
+    The given is settled first (`wait_for_settled`): the split's last push (CAP's product, carrying CAP's 3) marks
+    HAT's own product of Maple dirty again, and that push round, still under way when Update Inventory was held, read
+    HAT +1 and waited at the held write; the SKU's own product, marked by the same +1, waits for the shop's next
+    round, which starts only once that write is answered, so its intent never came (pool66: 2 runs in 12 timed out).
+    The sale is after the SKU's reading (its intent is recorded after it) and before its write is answered (the test
+    releases the held writes only after the sale, whether the SKU's write reached TikTok's gate by then or not)."""
+    app = app_factory(products=6, orders=0, tiktok_timeout_seconds=120)
+    given = _split(app, hat_pushed=False)
+    app.wait_for_settled()
+    before = _link(app, given.cap)["pushed_at"]
+    app.sandbox.hold(INVENTORY_UPDATE)
+    _adjust(app, given.items["R62-HAT"], 1)
+
+    def intent_recorded() -> bool:  # the push read TikTok (45) and recorded its intent (46); no write answered yet
+        (row,) = app.rows("SELECT push_intent FROM sku_links WHERE tiktok_sku_id = :s", s=given.cap.tiktok_sku)
+        return row["push_intent"] is not None and app.sandbox.control("GET", "/hold")["waiting"] >= 1
+
+    wait_until(intent_recorded, what="the SKU's push intent recorded, its write held")
+    sale = app.sandbox.control(
+        "POST", f"/shops/{given.cap.tiktok_id}/sales", {"sku_id": given.cap.tiktok_sku, "quantity": 2}
+    )
+    x_order = str(sale.get("order_id") or sale["id"])
+    app.sandbox.hold()
+    wait_until(lambda: _link(app, given.cap)["pushed_at"] != before, what="HAT's push recorded")
+    app.wait_for_idle_sync()
+    assert (_link(app, given.cap)["pushed_quantity"], _link(app, given.cap)["held_quantity"]) == (46, 5)
+    _read_then_link(app, given, "R62-SOCK")
+    app.sandbox.control("POST", f"/orders/{x_order}/status", {"status": "CANCELLED"})
+    app.sandbox.control("POST", "/faults/records", {"unreadable": [given.hat_order, given.cap_order]})
+    _read_orders(app, given, given.window)
+    # then HAT's 2 unseen still stand: Desert HAT 49 and the delete leaves 49 (CAP's 3 held: 17)
+    assert _desert_then_deleted(app, given) == ((17, 49), (17, 49, 30))

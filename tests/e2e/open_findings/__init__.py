@@ -9,6 +9,6 @@ F9, read or not (a moved hold's cancelled order still stands to its horizon and 
 shelf; pool65's fix of the read variant was taken back after review65 R1, review64_moved_hold_cancelled). Fixed by
 pool65 and moved to `test_` modules: F4 and F5 (review64_moved_back_sale_in_flight), F6
 (review64_moved_hold_other_item_sale), F2's read variant (tests/e2e/test_inventory_fence_split_hold.py), F7's
-move-then-unlink (tests/e2e/test_inventory_item_delete_unpushed.py). review65_moved_hold_old_cancel is not a failing
-reproduction but review65 R1's regression test, passing on main, kept here until its given stops racing (its
-docstring)."""
+move-then-unlink (tests/e2e/test_inventory_item_delete_unpushed.py). review65 R1's regression test (a cancelled
+order in no hold gives a moved hold nothing back) is in tests/e2e/test_inventory_fence_split_hold.py since pool66
+made its given deterministic (settled before TikTok's writes are held)."""

@@ -3,7 +3,7 @@ CAP 3 / HAT 2), then CAP's order cancelled at TikTok (units back on sale) and re
 a moved hold: CAP's 3 stay held from Desert until the horizon and a delete of Maple takes them off CAP's shelf.
 pool65 fixed the read cancel (`ledger._counted_before_push`), but review65 R1 proved that fix released genuinely
 unseen sales when the cancelled order was in no hold (made while a push's write was on its way:
-open_findings/review65_moved_hold_old_cancel.py), so it was taken back: both variants are open. The unread one:
+test_inventory_fence_split_hold, its last test), so it was taken back: both variants are open. The unread one:
 nothing but the orders tells a cancellation from a Seller Center edit upwards (the push's units restored unseen), so
 the moved hold stands to its horizon (undersold), and a delete of the shop within it still takes the 3 off CAP. A fix
 must know which orders the moved hold counted (evidence of the hold's own sales, not a time window)."""
