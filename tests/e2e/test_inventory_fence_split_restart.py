@@ -3,6 +3,11 @@
 Given (`test_inventory_fence_split_hold._split`, `hat_pushed` False, then the SKU linked straight back to CAP, review62
 R0): CAP's push splits the hold, 3 CAP's and 2 HAT's (`held_item_quantity` 3, `held_rest_item_id` HAT). Each shelf:
 CAP 20 less 3 unseen, HAT 50 less 2 unseen, SOCK 30.
+
+Each push waited for is followed by `wait_for_settled`, not `wait_for_idle_sync` (sync tasks only): a later push
+round of the SKU's product can still be on its way when `pushed_at` moves, and a sale made while its write is on its
+way is a different case, an open product race (flake66: tests/e2e/open_findings/flake66_split_sale_during_write.py;
+at load this test failed with HAT 49 where its shelf has 48).
 """
 
 from __future__ import annotations
@@ -43,14 +48,14 @@ def test_a_split_hold_restarted_by_the_next_sales_keeps_each_sale_with_its_item(
     to = {"skuId": given.cap.sku_gid, "inventoryItemId": given.items["R62-CAP"]["id"]}
     assert app.graphql(LINK, {"input": to}, "m1")["skuLink"]["userErrors"] == []
     wait_until(lambda: _link(app, given.cap)["pushed_at"] not in (None, before), what="CAP's push")
-    app.wait_for_idle_sync()
+    app.wait_for_settled()  # no push of the product left in flight
     assert _hold(app, given.cap.tiktok_sku) == (5, cap, 3, hat)
     # when the SKU sells 1 more, unseen, and CAP's next push restarts the hold
     _sell(app, given.cap, 1)
     before = _link(app, given.cap)["pushed_at"]
     _adjust(app, given.items["R62-CAP"], 1)
     wait_until(lambda: _link(app, given.cap)["pushed_at"] != before, what="CAP's next push")
-    app.wait_for_idle_sync()
+    app.wait_for_settled()  # (below) the sale made after every push, none writing
     assert _hold(app, given.cap.tiktok_sku) == (6, cap, 4, hat)
     # and 1 more, made after that push, is read at once (as a webhook brings it)
     second_after(time.time())
