@@ -40,11 +40,6 @@ TMPFS = Path("/dev/shm")
 TMPFS_MIN_FREE_BYTES = 4 * 1024**3
 THREAD_EXIT_SECONDS = 5.0  # a stopped thread may still be returning from its last call
 FULL_COLLECTION_EVERY = 200  # tests between two collections of the whole heap (`_no_connection_outlives_its_test`)
-# Net allocations between two collections of the youngest generation in a test process (Python's default: 700). The
-# apps under test run in this process and allocate fast (SQLAlchemy rows, GraphQL results): at 700 the collector
-# ran ~2,000 times in 114 e2e tests, 1.5 s of their 38.6 s of CPU; at 10,000, 0.9 s (speed66). Each test ends with a
-# full collection anyway (`_no_connection_outlives_its_test`), so what a test leaves is still found in that test.
-GC_YOUNGEST_THRESHOLD = 10_000
 _TESTS_RUN = itertools.count(1)
 
 
@@ -55,10 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     migration tests, the CLI runs (`shopbridge migrate`, `serve`, `demo` on a fresh file) and each worker's
     `sqlite_template` pay it. PostgreSQL's throwaway clusters already run with `fsync=off`. Set in the controller
     before xdist picks the run's base directory (pytest-N under this root; each worker a directory inside), through
-    pytest's documented `PYTEST_DEBUG_TEMPROOT`, so concurrent runs still get directories of their own. And the
-    garbage collector's youngest generation runs every `GC_YOUNGEST_THRESHOLD` net allocations (each worker runs this
-    too)."""
-    gc.set_threshold(GC_YOUNGEST_THRESHOLD, *gc.get_threshold()[1:])
+    pytest's documented `PYTEST_DEBUG_TEMPROOT`, so concurrent runs still get directories of their own."""
     if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT") or not _roomy_tmpfs(TMPFS):
         return
     os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)

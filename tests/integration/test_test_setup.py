@@ -1,10 +1,7 @@
-"""`make test` on a fresh machine: its set-up names what to install, and a killed test run leaves no server behind;
-and what the test processes set up to save work (temporary directories on a tmpfs, one compiled-SQL cache, the
-garbage collector's threshold)."""
+"""`make test` on a fresh machine: its set-up names what to install, and a killed test run leaves no server behind."""
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
@@ -192,10 +189,3 @@ async def test_the_apps_of_one_test_process_compile_a_statement_once(database_ur
     # engine made differently compiled its own
     assert compiled[1] is compiled[0] and compiled[2] is compiled[0]
     assert compiled[3] is not compiled[0]
-
-
-def test_the_test_processes_collect_their_youngest_generation_every_ten_thousand_allocations() -> None:
-    # given this test process, where the apps under test allocate too (tests/conftest.py GC_YOUNGEST_THRESHOLD)
-    # then the garbage collector's youngest generation waits for 10,000 net allocations (Python's default: 700),
-    # and the older generations keep Python's defaults
-    assert gc.get_threshold() == (10_000, 10, 10)
