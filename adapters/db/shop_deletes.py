@@ -66,7 +66,7 @@ async def hold_unless_deleting(session: AsyncSession, shop_id: str) -> bool:
     query = select(shops.c.id).where(shops.c.id == shop_id)
     if _dialect(session) != "postgresql":
         return (await session.execute(query)).first() is not None
-    probe = select(shops.c.id, _mark_free(shop_id)).where(shops.c.id == shop_id)
+    probe = select(shops.c.id, take_mark_shared_sql(shop_id)).where(shops.c.id == shop_id)
     try:
         row = (await session.execute(probe.with_for_update(read=True, key_share=True, nowait=True, of=shops))).first()
     except DBAPIError as exc:
@@ -87,19 +87,15 @@ async def take_mark_shared(session: AsyncSession, shop_id: str) -> bool:
     holds nothing the delete waits for. SQLite: True, without a query (no mark: the delete holds the one write lock)."""
     if _dialect(session) != "postgresql":
         return True
-    return bool((await session.execute(select(_mark_free(shop_id)))).scalar_one())
-
-
-def _mark_free(shop_id: str) -> ColumnElement[bool]:
-    """SQL: true when the shop's delete mark could be taken shared now (and then is, until the transaction ends)."""
-    return func.pg_try_advisory_xact_lock_shared(delete_mark_key(shop_id))
+    return bool((await session.execute(select(take_mark_shared_sql(shop_id)))).scalar_one())
 
 
 def take_mark_shared_sql(shop_id: str) -> ColumnElement[bool]:
-    """PostgreSQL SQL, for a statement that takes several shops' marks at once (the webhook intake's batch,
-    `SqlWebhookEventRepository.resolve_shops`): `take_mark_shared`'s try, true when taken (held shared until the
-    transaction ends), false while the shop's delete holds or asks for its mark. Never waits."""
-    return _mark_free(shop_id)
+    """PostgreSQL SQL: true when the shop's delete mark could be taken shared now (and then is, held shared until the
+    transaction ends), false while the shop's delete holds or asks for its mark; never waits. `take_mark_shared`'s
+    try, for a statement that takes one shop's mark with its row or several shops' marks at once (the webhook
+    intake's batch, `SqlWebhookEventRepository.resolve_shops`)."""
+    return func.pg_try_advisory_xact_lock_shared(delete_mark_key(shop_id))
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -142,7 +138,7 @@ async def task_shop_being_deleted(db: Database, task_id: str) -> bool:
 async def _held_by_a_delete(db: Database, shop_id: str) -> bool:
     """Whether shop `shop_id` is held `FOR UPDATE`, or its delete mark held or asked for, now: one statement in
     autocommit (PostgreSQL only), `FOR KEY SHARE OF shops NOWAIT` answering SQLSTATE 55P03 if held."""
-    probe = select(shops.c.id, _mark_free(shop_id)).where(shops.c.id == shop_id)
+    probe = select(shops.c.id, take_mark_shared_sql(shop_id)).where(shops.c.id == shop_id)
     probe = probe.with_for_update(read=True, key_share=True, nowait=True, of=shops)
     async with db.read_sessionmaker() as session:  # PostgreSQL: autocommit, the locks live for the statement only
         try:
