@@ -38,6 +38,7 @@ from adapters.db.repositories.bulk import Record, columns, insert_records, sqlit
 from adapters.db.repositories.stock_reads import confirm_stock_reads
 from adapters.db.repositories.unreadable import (
     clear_unreadable,
+    clear_unreadable_statement,
     forget_unreadable,
     mark_unreadable,
     marks_to_reread,
@@ -100,15 +101,11 @@ class SqlCatalogRepository:
 
     async def upsert_products(self, shop_id: str, products_: Sequence[ProductRecord]) -> UpsertCounts:
         latest = _last_wins(products_, lambda p: p.tiktok_product_id)
-        counts = await self._upsert(shop_id, [product_as_stored(p) for p in latest.values()], products)
-        await clear_unreadable(self._session, shop_id, SyncKind.PRODUCTS, list(latest))
-        return counts
+        return await self._upsert(shop_id, [product_as_stored(p) for p in latest.values()], products)
 
     async def upsert_orders(self, shop_id: str, orders_: Sequence[OrderRecord]) -> UpsertCounts:
         latest = _last_wins(orders_, lambda o: o.tiktok_order_id)
-        counts = await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
-        await clear_unreadable(self._session, shop_id, SyncKind.ORDERS, list(latest))
-        return counts
+        return await self._upsert(shop_id, [order_as_stored(o) for o in latest.values()], orders)
 
     async def mark_unreadable(
         self, shop_id: str, kind: SyncKind, failures: Sequence[RecordFailure], now: datetime
@@ -170,6 +167,8 @@ class SqlCatalogRepository:
         await self._session.execute(_RECOUNT[table.name], {"shop_id": shop_id})
 
     async def _upsert(self, shop_id: str, records: Sequence[StoredOrder | StoredProduct], table: Table) -> UpsertCounts:
+        """Store `records` (the latest version of each, by TikTok id) and forget their unreadable marks
+        (`clear_unreadable`): on PostgreSQL in each chunk's fingerprint read, on SQLite after the writes."""
         if not records:
             return UpsertCounts()
         now = self._clock.now()
@@ -218,13 +217,18 @@ class SqlCatalogRepository:
                 await confirm_stock_reads(self._session, shop_id, confirmed)
         if inserted:
             await self._session.execute(ADD_TO_COUNT, {"shop_id": shop_id, "catalog": table.name, "added": inserted})
+        if self._dialect_name != "postgresql":  # (PostgreSQL: with the fingerprints, `_hold_shop_and_read_...`)
+            await clear_unreadable(self._session, shop_id, _KIND[table.name], [r.values[0] for r in records])
         return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
     async def _hold_shop_and_read_fingerprints(
         self, shop_id: str, table: Table, tiktok_id: Column[str], keys: list[str]
     ) -> dict[str, tuple[str, datetime, str]]:
         """The stored (fingerprint, updated_at, status) of `keys`, by TikTok id; in the same statement, fail fast
-        when the shop is gone and, on PostgreSQL, hold the shop until commit.
+        when the shop is gone and, on PostgreSQL, hold the shop until commit and forget the unreadable marks of
+        `keys` (`clear_unreadable`'s DELETE as a data-modifying CTE: one round trip fewer a batch, bench/README.md
+        "Benchmark 2 on PostgreSQL, stop 67"; the records are stored in this transaction, which commits both or
+        neither, and the marks' row locks are taken under the turn, as they were after the writes before).
 
         `FOR KEY SHARE OF shops` makes a concurrent shop delete wait for this page's commit and then cascade over
         it, so a late page can never leave rows behind; SQLite's write transactions are exclusive, so the check
@@ -243,6 +247,7 @@ class SqlCatalogRepository:
             ids = [row_id(shop_id, table.name, key) for key in keys]
             found, each = each_looked_up(select(*stored), table.c.id, ids, "stored")
             query = select(shops.c.id, *each.c).select_from(shops.outerjoin(found, true()))
+            query = query.add_cte(clear_unreadable_statement(shop_id, _KIND[table.name], keys, "postgresql").cte())
         else:
             on_keys = and_(table.c.shop_id == shops.c.id, among(tiktok_id, keys, self._dialect_name))
             query = select(shops.c.id, *stored).select_from(shops.outerjoin(table, on_keys))
@@ -362,10 +367,39 @@ _ORDER_STATUS = ORDER_VALUES.index("status")  # where an order's status sits in 
 async def hold_writers(session: AsyncSession, table: Table, shop_id: str) -> None:
     """PostgreSQL: wait for, then hold until commit, the turn of the writers of `table` (orders or products) for one
     shop: a transaction-scoped advisory lock keyed by 64 bits of a digest of both names. Re-entrant: a transaction
-    holding it already goes on at once. (SQLite's write transactions are exclusive: never called there.)"""
+    holding it already goes on at once, with no statement when this session took it in the same transaction outside
+    any savepoint (`_turns_held`: an orders batch takes it for the catalog's upsert, then for the ledger; one round
+    trip fewer a batch, bench/README.md "Benchmark 2 on PostgreSQL, stop 67"). (SQLite's write transactions are
+    exclusive: never called there.)"""
     digest = hashlib.blake2b(f"catalog:{table.name}:{shop_id}".encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
+    if key in _turns_held(session):
+        return
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if not session.in_nested_transaction():  # (a savepoint rolled back releases the locks taken inside it)
+        _turns_held(session, taking=True).add(key)
+
+
+_TURNS_HELD = "catalog_turns_held"  # `session.info` key: (the root transaction, the turns' keys it holds)
+
+
+def _turns_held(session: AsyncSession, *, taking: bool = False) -> set[int]:
+    """The keys of the turns `hold_writers` took in `session`'s transaction under way, outside any savepoint: held
+    until that transaction ends (a transaction-scoped advisory lock is released at commit or rollback only, or with
+    the savepoint it was taken in). Keyed by the transaction object itself, kept alive here, so a later transaction
+    of the session, which holds nothing, never matches. `taking`: the set to add to, started for this transaction."""
+    transaction = session.sync_session.get_transaction()
+    held: tuple[object, set[int]] | None = session.info.get(_TURNS_HELD)
+    if held is not None and transaction is not None and held[0] is transaction:
+        return held[1]
+    if not taking or transaction is None:
+        return set()
+    keys: set[int] = set()
+    session.info[_TURNS_HELD] = (transaction, keys)
+    return keys
+
+
+_KIND = {"products": SyncKind.PRODUCTS, "orders": SyncKind.ORDERS}  # the sync kind whose records a table stores
 
 
 # The shop's running count of a catalog table (`shop_catalog_counts`), added to in the transaction of the rows it

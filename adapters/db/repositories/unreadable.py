@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Delete
 
 from adapters.db.lists import among
 from adapters.db.retention import delete_oldest
@@ -27,10 +28,14 @@ async def clear_unreadable(session: AsyncSession, shop_id: str, kind: SyncKind, 
     if not tiktok_ids:
         return
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    await session.execute(
-        delete(unreadable_records).where(
-            u.shop_id == shop_id, u.kind == kind.value, among(u.tiktok_id, tiktok_ids, dialect)
-        )
+    await session.execute(clear_unreadable_statement(shop_id, kind, tiktok_ids, dialect))
+
+
+def clear_unreadable_statement(shop_id: str, kind: SyncKind, tiktok_ids: Sequence[str], dialect: str) -> Delete:
+    """`clear_unreadable`'s DELETE, for a caller that sends it inside another statement (the catalog's upsert on
+    PostgreSQL: a data-modifying CTE of its fingerprint read)."""
+    return delete(unreadable_records).where(
+        u.shop_id == shop_id, u.kind == kind.value, among(u.tiktok_id, tiktok_ids, dialect)
     )
 
 
