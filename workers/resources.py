@@ -322,7 +322,8 @@ class Resources(Middleware):
         sweep; `dramatiq.Retry` stays the fallback when the message cannot be sent again (Redis unreachable: the
         broker's own redelivery of unacknowledged messages then applies) or no message is being delivered.
         Embedded, a cancelled run ends quietly with one INFO line (one per `what`: two runs of one shop's push say it
-        once), and a refused one raises `RunRefused`, which the actor ends quietly with one INFO line too: the
+        once), and a refused one, or one cancelled before it started (before this context yielded), raises
+        `RunRefused`, which the actor ends quietly with one INFO line too: the
         in-memory queue dies with the process, and the next start's boot sweep re-enqueues the work from the
         database (a retry would only log a misleading "Retrying message ..." line at Ctrl+C). Any other
         cancellation propagates. A run that fails on an outage (the database, TikTok or the broker unavailable:
@@ -356,6 +357,7 @@ class Resources(Middleware):
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
+        started = False  # whether the run got its resources (this context yielded)
         try:
             draw_retry_delay(*(_delivery.get() or (None, None)))  # before the run: its task can say when it retries
             resources = await self.get()
@@ -369,6 +371,7 @@ class Resources(Middleware):
             ):
                 if not (slot and push_slot):
                     raise await self._sent_back_for_a_live_slot(what)
+                started = True
                 yield resources
         except RunPostponed:
             raise
@@ -377,6 +380,11 @@ class Resources(Middleware):
                 raise
             if self.settings.broker_url is not None:
                 raise await self._handed_back(what, "interrupted by the shutdown") from None
+            if not started:
+                # Cut before it started (waiting for its resources, the schema or its shop's delete probe): refused
+                # as a run taken after the shutdown began. Returning here, without a yield, made Python raise
+                # "RuntimeError: generator didn't yield", which Dramatiq logged at ERROR with a traceback (tryout67).
+                raise RunRefused(what) from None
             # Embedded: the in-memory queue dies with this process and the next start resumes the work from the
             # database (boot sweep); a retry would only add a misleading "Retrying message ..." line.
             if what not in self._interrupted:

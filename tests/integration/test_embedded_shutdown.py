@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import log_lines, until
 from workers.broker import SYNC_QUEUE, setup_broker
 from workers.embedded import EmbeddedWorker
-from workers.resources import Resources
+from workers.resources import Resources, RunRefused
 
 
 def _settings(database_url: str, data_dir: Path, **env: str) -> Settings:
@@ -199,3 +200,35 @@ async def test_with_redis_a_run_refused_at_shutdown_is_sent_again_its_retries_un
     finally:
         await asyncio.to_thread(worker.stop, 10_000)
         redis.flushdb()
+
+
+async def test_a_run_the_embedded_shutdown_cuts_before_it_started_ends_as_not_started(tmp_path: Path) -> None:
+    """A run cancelled by the shutdown before `serving` yielded (waiting for its resources, the schema or the shop's
+    delete probe) ended its context manager without yielding: Python raised "RuntimeError: generator didn't yield",
+    which Dramatiq logs at ERROR with a traceback (tryout67 F3: the suite's teardown of a shop just connected, its
+    import starting). Such a run is refused as one taken after the shutdown began: it says so once, at INFO."""
+    unmigrated = tmp_path / "unmigrated.db"
+    sqlite3.connect(unmigrated).close()  # an empty database: the run waits for `shopbridge migrate` before it starts
+    settings = _settings(f"sqlite+aiosqlite:///{unmigrated}", tmp_path / "data")
+    async with embedded_worker(settings) as (broker, loop_thread):
+        resources = Resources.of(broker)
+
+        async def a_run_cut_before_it_started() -> BaseException | None:
+            entering = asyncio.Event()
+
+            async def run() -> None:
+                entering.set()
+                async with resources.serving("sync task t1"):
+                    raise AssertionError("the run started on a database never migrated")
+
+            # given a run that entered `serving` and waits there (outside a message: for the schema)
+            cut = asyncio.create_task(run())
+            await entering.wait()
+            # when the embedded shutdown cancels it
+            await resources.shutdown()
+            return (await asyncio.gather(cut, return_exceptions=True))[0]
+
+        ended = await asyncio.to_thread(loop_thread.run_coroutine, a_run_cut_before_it_started())
+    # then it is refused as not started (the actor's `refused_quietly` says so at INFO), not a RuntimeError
+    assert isinstance(ended, RunRefused), repr(ended)
+    assert ended.what == "sync task t1"
