@@ -90,6 +90,23 @@ def test_enter_in_the_token_box_signs_in_from_the_keyboard(
     expect(page.get_by_role("heading", name="Store management")).to_be_visible()
 
 
+def test_the_token_box_takes_an_authorization_header_line_as_curl_sends_it(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/app.js parseToken): the box takes the token as a developer copies it from the README's curl
+    examples (`-H 'authorization: Bearer TOKEN'`) or a browser's network panel, header name included, as it takes
+    the `{"Authorization": "Bearer …"}` line `make run` prints; it answered "That token was not accepted" (tryout67
+    F2), the hint under the box saying "the whole header line works too"."""
+    app = console()
+    page.goto(f"{app.url}/console/")
+    # when a merchant pastes the header line, in curl's lower case
+    page.get_by_label("Merchant token").fill(f"authorization: Bearer {app.token('m1')}")
+    page.get_by_role("button", name="Sign in").click()
+    # then it signs in
+    expect(page.get_by_role("heading", name="Store management")).to_be_visible()
+    expect(page.get_by_text("No shop yet")).to_be_visible()
+
+
 def add_us_store(page: Page, name: str, region: str = "US") -> None:
     """Add store, through its steps, to TikTok's consent page: a local shop of `region` (US) named `name`.
 

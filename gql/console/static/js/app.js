@@ -131,7 +131,9 @@ function renderSignIn(message) {
   input.focus();
 }
 
-/** The token alone, from a bare token, "Bearer …", or the {"Authorization": "Bearer …"} line `make run` prints. */
+/** The token alone, from a bare token, "Bearer …", the {"Authorization": "Bearer …"} line `make run` prints, or an
+ * "Authorization: Bearer …" header line as curl's `-H` or a browser's network panel shows it (tryout67 F2: refused as
+ * "That token was not accepted"). */
 function parseToken(text) {
   let value = text.trim();
   try {
@@ -141,9 +143,9 @@ function parseToken(text) {
       value = key ? String(parsed[key]) : value;
     }
   } catch {
-    // not JSON: a bare token or "Bearer …"
+    // not JSON: a bare token, "Bearer …" or "Authorization: Bearer …"
   }
-  return value.replace(/^bearer\s+/i, "").trim();
+  return value.replace(/^authorization\s*:\s*/i, "").replace(/^bearer\s+/i, "").trim();
 }
 
 function signIn(token) {
