@@ -688,7 +688,19 @@ order_line_stock = Table(
     # Null: nothing owed (every row written before 0023). No foreign key: a removed item's id never comes back.
     Column("left_out_of_seed", ID),
     PrimaryKeyConstraint("shop_id", "tiktok_order_id", "tiktok_line_item_id", "component_sku_id"),
-    Index(None, "inventory_item_id", "state"),
+    # By item: its RESERVED lines (`removal.item_use`, `shop_items.left_behind_query`), the lines naming a removed
+    # item (`shop_items.delete_items`, the foreign key's ON DELETE SET NULL). Partial (migration 0067): every reader
+    # names an item, so a line on none (a SKU never linked: every line of an unlinked shop's import) takes no entry.
+    Index(
+        None,
+        "inventory_item_id",
+        "state",
+        sqlite_where=text("inventory_item_id IS NOT NULL"),
+        postgresql_where=text("inventory_item_id IS NOT NULL"),
+    ),
+    # By SKU: the relinks (`ledger.hold_relink`, `relink_lines`, `deducted_on_copy`), the push's `ingested_since`, the
+    # links' seed and fence reads; `shop_id` leads: without it SQLite (no statistics) searches the shop's primary key
+    # for `shop_id = ? AND tiktok_sku_id IN (...)` instead (perf67).
     Index(None, "shop_id", "tiktok_sku_id", "state"),
 )
 

@@ -40,7 +40,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0066_line_items_order_key"
+HEAD = "0067_ledger_item_index_partial"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -743,6 +743,84 @@ def test_line_items_are_keyed_by_their_order_from_0066_and_keep_their_rows_both_
         assert indexes == [["order_id"], ["shop_id"]]
         with engine.begin() as connection:
             assert [tuple(r) for r in connection.execute(text(lines))] == [("o1", "l1"), ("o1", "l2")]
+
+
+def test_the_ledgers_index_by_item_holds_only_lines_naming_one_from_0067_and_serves_every_read_by_item(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    item_index = "ix_order_line_stock_inventory_item_id_state"
+    # given a database at 0066 with an item, a line reserved on it and a line of a SKU never linked (on no item)
+    migrate.upgrade(url, "0066_line_items_order_key")
+    line = (
+        "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, component_sku_id, merchant_id, "
+        "tiktok_sku_id, inventory_item_id, quantity, state, wanted, order_updated_at, updated_at) "
+        "VALUES ('s1', :order, 'l1', '', 'm1', :sku, :item, 1, :state, 'RESERVE', :now, :now)"
+    )
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _insert_shops(connection, [("s1", "m1", "Shop")], shop_name_key)
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES ('i1', 'm1', 'SOCK', 10, 1, :now, :now)"
+                ),
+                {"now": _NOW},
+            )
+            connection.execute(
+                text(line),
+                [
+                    {"order": "o1", "sku": "ts1", "item": "i1", "state": "RESERVED", "now": _NOW},
+                    {"order": "o2", "sku": "ts2", "item": None, "state": "PENDING_LINK", "now": _NOW},
+                ],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the index by item takes only the lines naming one (an unlinked shop's import writes none into it),
+        # and the rows are kept
+        postgres = engine.dialect.name == "postgresql"
+        definition = (
+            "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+            if postgres
+            else "SELECT sql FROM sqlite_master WHERE name = :name"
+        )
+        with engine.begin() as connection:
+            made = connection.execute(text(definition), {"name": item_index}).scalar_one()
+            assert "WHERE" in made and "inventory_item_id IS NOT NULL" in made, made
+            rows = "SELECT tiktok_order_id, inventory_item_id FROM order_line_stock ORDER BY tiktok_order_id"
+            assert [tuple(r) for r in connection.execute(text(rows))] == [("o1", "i1"), ("o2", None)]
+            # and every read by item still goes through it: an item's RESERVED lines (`removal.item_use`), the lines
+            # naming removed items (`shop_items.delete_items`), and the foreign key's parameterised SET NULL
+            # (PostgreSQL: as asyncpg binds them, generic plans of `= ANY($1)` and `$1 = inventory_item_id`)
+            reads = ["SELECT count(*) FROM order_line_stock WHERE inventory_item_id = 'i1' AND state = 'RESERVED'"]
+            if postgres:  # (a table of two rows: only the index's use is asked, not its cost)
+                connection.execute(text("SET LOCAL enable_seqscan = off"))
+                connection.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+                connection.execute(
+                    text("PREPARE removed (text[]) AS UPDATE order_line_stock SET inventory_item_id = NULL "
+                         "WHERE inventory_item_id = ANY($1)")
+                )  # fmt: skip
+                connection.execute(
+                    text("PREPARE set_null (text) AS UPDATE order_line_stock SET inventory_item_id = NULL "
+                         "WHERE $1 = inventory_item_id")
+                )  # fmt: skip
+                reads += ["EXECUTE removed (ARRAY['i1'])", "EXECUTE set_null ('i1')"]
+            else:
+                removed = "inventory_item_id IN (SELECT value FROM json_each('[\"i1\"]'))"
+                reads.append(f"UPDATE order_line_stock SET inventory_item_id = NULL WHERE {removed}")
+            for read in reads:
+                plan = " ".join(
+                    str(row[-1])
+                    for row in connection.execute(text(f"EXPLAIN {read}" if postgres else f"EXPLAIN QUERY PLAN {read}"))
+                )
+                assert item_index in plan, (read, plan)
+            connection.rollback()
+        # and back at 0066 the index takes every line again, the rows kept
+        migrate.downgrade(url, "0066_line_items_order_key")
+        with engine.begin() as connection:
+            made = connection.execute(text(definition), {"name": item_index}).scalar_one()
+            assert "WHERE" not in made, made
+            assert [tuple(r) for r in connection.execute(text(rows))] == [("o1", "i1"), ("o2", None)]
 
 
 def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty_database_url: str) -> None:
