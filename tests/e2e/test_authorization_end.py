@@ -7,6 +7,7 @@ webhook-7 expiration_time)), for queries and `shopUpdated` alike; a re-authoriza
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from tests.e2e.test_live_poll import next_shop
 from tests.e2e.test_store_management import REAUTH, complete, state_of
 from tests.e2e.test_webhooks import all_settled, envelope, push, shop_row
-from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.app import SMALL_SHOP, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 
 FIELDS = "id status expiresAt attention { code message at }"
@@ -41,6 +42,12 @@ def announce_end(app: ShopbridgeServer, shop: dict[str, Any], ends: datetime) ->
     body = envelope(7, shop["tiktokShopId"], {"message": "expiring", "expiration_time": str(int(ends.timestamp()))})
     assert push(app, body).status_code == 200
     wait_until(lambda: all_settled(app), what="the notice processed")
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., ShopbridgeServer]) -> ShopbridgeServer:
+    """Small shops (`SMALL_SHOP`): these tests wait for the import, then read the authorization's end and status."""
+    return app_factory(**SMALL_SHOP)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from adapters.crypto import TokenCipher
 from tests.e2e.test_cli_serve import clean_env, shopbridge
-from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.app import SMALL_SHOP, ShopbridgeServer
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -38,6 +39,12 @@ def restarted_with_key(app: ShopbridgeServer, key: str) -> ShopbridgeServer:
     port = urlsplit(app.settings.public_url).port
     assert port is not None
     return ShopbridgeServer(app.settings.with_overrides(encryption_key=key), app.sandbox, app.clock, port).start()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., ShopbridgeServer]) -> ShopbridgeServer:
+    """Small shops (`SMALL_SHOP`): these tests wait for the import, then read the shop's tokens and status."""
+    return app_factory(**SMALL_SHOP)
 
 
 @pytest.fixture

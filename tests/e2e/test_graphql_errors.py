@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,7 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 from graphql import build_schema
 
-from tests.fixtures.app import ServedApp, ShopbridgeServer, free_port
+from tests.fixtures.app import SMALL_SHOP, ServedApp, ShopbridgeServer, free_port
 from tests.fixtures.servers import SQLITE_ONLY
 
 SHOP_ORDERS = "query($id: ID!, $t: DateTime, $s: OrderStatus) { shop(id: $id) { name "
@@ -69,6 +70,11 @@ class TestCodes:
 
 
 class TestRanges:
+    @pytest.fixture
+    def app(self, app_factory: Callable[..., ShopbridgeServer]) -> ShopbridgeServer:
+        """Small shops (`SMALL_SHOP`): these tests wait for the import, then need one product and one order at most."""
+        return app_factory(**SMALL_SHOP)
+
     @pytest.fixture
     def shop(self, app: ShopbridgeServer) -> dict:
         shop = app.connect_shop("m1", "us-local", "US")

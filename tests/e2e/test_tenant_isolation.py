@@ -10,13 +10,14 @@ unchanged afterwards.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from gql.ids import to_global_id
 from tests.e2e.test_webhooks import envelope, push, sandbox_orders
-from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.app import SMALL_SHOP, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.ws import Complete, OperationError
 
@@ -182,6 +183,12 @@ def _neutral(answer: Any, named: list[str]) -> str:
     for one in named:
         text = text.replace(one, "<ID>")
     return text
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., ShopbridgeServer]) -> ShopbridgeServer:
+    """Small shops (`SMALL_SHOP`): `world` waits for the imports, then takes one product, SKU and order of each."""
+    return app_factory(**SMALL_SHOP)
 
 
 @pytest.fixture
