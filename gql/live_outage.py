@@ -23,6 +23,7 @@ is the old outage's tail (connections the pool had not yet found dead), not a ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -122,9 +123,14 @@ async def wait_out(
     a shield, and left to end by itself at its next retry (`between()` raises then) or with its read's answer, dropped.
     Cancelled, it could cancel a DataLoader's future that another operation of the socket awaits too (a strawberry
     DataLoader hands every `load()` of a key one future): that operation, maybe a message shared with other sockets,
-    ended with a bare CancelledError (review57 F-cancel). Cancelled from outside (the client's `complete`), the task is
-    cancelled with it: each `load()` of the socket's loaders awaits a future of its own (gql/loaders.py
-    `_CheckedLoader`), so that cancellation leaves what the socket's other operations await alone (loader58).
+    ended with a bare CancelledError (review57 F-cancel). Cancelled from outside (the client's `complete`, its socket
+    closed, a stop), the task is cancelled with it, and this wait ends once that task has (a statement under way runs
+    to its end first: adapters/db/sessions.py), so that no read outlives its subscription: each `load()` of the
+    socket's loaders awaits a future of its own (gql/loaders.py `_CheckedLoader`), so that cancellation leaves what the
+    socket's other operations await alone (loader58). Ended at once instead, a closed socket's handler gave back its
+    slot while its operations' reads still held pool connections (leak67: a client closing sockets with 20 operations
+    each held connections past the caps on sockets and operations, and a stop disposed the engine under such reads,
+    their connections left to the garbage collector).
     `where`: the subscription, as its GraphQL field."""
     if between is None or expires_at is None:
         return await _waited_out(outage, where, read, between)
@@ -142,8 +148,17 @@ async def wait_out(
                 raise
         except asyncio.CancelledError:
             waited.cancel()
+            await _ended(waited)  # its read's connection back in the pool before the operation ends
             raise
         between()  # raises: the token has expired (if the loop's clock ran a hair ahead of the wall clock: again)
+
+
+async def _ended(task: asyncio.Future[Any]) -> None:
+    """Wait for `task` to end, whatever its outcome, however often the caller is cancelled meanwhile (the caller
+    raises its own cancellation next)."""
+    while not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait((task,))
 
 
 def _outcome_dropped(task: asyncio.Future[Any]) -> None:

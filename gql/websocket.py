@@ -126,7 +126,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def shutdown(self) -> None:
         # Whichever way the socket ended (the client left, a close of ours, an operation's failure, a stop), its
-        # operations are stopped first, then its merchant's slot is given back.
+        # operations are stopped first (Strawberry awaits each; a cancelled one ends once its read has ended and given
+        # its connection back: gql/live_outage.py `wait_out`), then its merchant's slot is given back.
         try:
             await super().shutdown()
         finally:

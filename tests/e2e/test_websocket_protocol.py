@@ -162,6 +162,27 @@ def _socket_slots(app: ShopbridgeServer) -> SocketSlots:
     return slots
 
 
+async def test_a_socket_closed_while_its_operations_read_gives_its_slot_back_once_their_connections_are(
+    app: ShopbridgeServer,
+) -> None:
+    """leak67: a socket's operations ended at its close while their own reads (gql/live_outage.py `wait_out_own`)
+    still held database connections; the handler then ended and gave back its slot. A client closing sockets with 20
+    operations each held the pool past the caps on sockets and operations, and a stop disposed the engine under those
+    reads (their connections left to the garbage collector: 11 aiosqlite threads alive at a test's end)."""
+    slots = _socket_slots(app)
+    reads = app.asgi.state.services.db.read_engine.pool
+    # given a socket whose 20 subscriptions (the most one socket runs) each begin with a read of their own
+    async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+        for n in range(20):
+            await socket.send(json.dumps({"id": str(n), "type": "subscribe", "payload": {"query": TASK_UPDATED}}))
+        await socket.send(json.dumps({"type": "ping"}))  # answered once the server has started all 20
+        assert json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS)) == {"type": "pong"}
+    # when the client closes it with their reads under way, then once the server has ended it (its slot given back),
+    # no read of its operations holds a connection of the pool
+    checked_out = await until(lambda: slots.held("m1") == 0 and (reads.checkedout(),), "the socket's end")
+    assert checked_out == (0,), reads.status()
+
+
 def _init(token: str) -> str:
     return json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
 

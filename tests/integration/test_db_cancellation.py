@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from adapters.db import Database
 from adapters.db.repositories.bulk import columns, upsert_records
 from domain.shops import shop_name_key
+from gql.live_outage import DatabaseOutage, wait_out
 from tests.fixtures.servers import opened_database
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 
@@ -278,4 +280,46 @@ async def test_a_read_cancelled_mid_statement_ends_cancelled_when_its_statement_
         await asyncio.wait_for(asyncio.shield(reader), DEADLINE_SECONDS)
     assert reader.cancelled(), f"the read went on: {outcomes}"
     assert outcomes == []
+    assert database.read_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_subscription_cancelled_mid_read_ends_once_its_read_gave_its_connection_back(
+    database: Database,
+) -> None:
+    """leak67: a subscription's own read (`gql.live_outage.wait_out_own`: its token's expiry given) runs in a task of
+    its own; cancelled (the client's `complete`, its socket closed), the subscription ended at once and left that read
+    running with its connection. Its socket's handler then ended and gave back its slot, while its reads still held
+    connections: a client closing sockets with 20 operations each held the pool beyond the caps on sockets and
+    operations, and a server stopping then disposed its engine under them (11 aiosqlite threads left alive,
+    tests/e2e/test_websocket_protocol.py with the tests' collector at 10,000)."""
+    statement = _StatementHeld(database)
+    ends: list[str] = []
+
+    async def read() -> object:
+        try:
+            async with database.read_sessionmaker() as session:
+                return (await session.execute(sa.text(UNTIL_STOPPED[database.dialect_name]))).scalar()
+        finally:
+            ends.append("its read's session closed, its connection back in the pool")
+
+    # given a subscription's own read (its token valid for an hour) whose statement runs at the database
+    subscription = asyncio.create_task(
+        wait_out(DatabaseOutage(), "syncTaskUpdated", read, lambda: None, time.time() + 3600)
+    )
+    subscription.add_done_callback(lambda _: ends.append("the subscription ended"))
+    try:
+        await until(statement.running, "the statement to run")
+        # when the subscription is cancelled (its statement runs to its end: adapters.db.sessions), and the
+        # cancellation has reached it before the statement ends (one turn of the loop each: wait_out, its read)
+        subscription.cancel()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+    finally:
+        await statement.fail()
+    # then it ends cancelled, and only once its read has given its connection back (on PostgreSQL the test's own
+    # probes share the pool: the order of the two, not the pool's count at the subscription's end)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(subscription), DEADLINE_SECONDS)
+    assert subscription.cancelled()
+    assert ends == ["its read's session closed, its connection back in the pool", "the subscription ended"]
     assert database.read_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
