@@ -66,6 +66,8 @@ class Context:
     token_expires_at: float | None = None  # a WebSocket's token: its subscriptions end when it expires
     request_rate: RequestRate | None = None  # the merchant's requests a minute: a mutation's fields draw on it too
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
+    # Loader batches still reading that every awaiter left (gql/loaders.py `_Awaiters`): a socket's end waits for them
+    _reads_left: set[asyncio.Future[Any]] = field(default_factory=set, init=False, repr=False)
 
     @property
     def loaders(self) -> Loaders:
@@ -73,8 +75,23 @@ class Context:
             from gql.loaders import Loaders
 
             me = weakref.ref(self)
-            self._loaders = Loaders(self.services, _merchant_of(me), _load_check_of(me))
+            self._loaders = Loaders(self.services, _merchant_of(me), _load_check_of(me), _left_reading_of(me))
         return self._loaders
+
+    def left_reading(self, read: asyncio.Future[Any]) -> None:
+        """`read` (a loader's batch) runs on with nobody awaiting it, its connection held until its statement ends
+        (adapters/db/sessions.py): `reads_left_ended()` waits for it."""
+        self._reads_left.add(read)
+        read.add_done_callback(self._reads_left.discard)
+
+    async def reads_left_ended(self) -> None:
+        """Once every read left running by this context's operations (`left_reading`) has ended, its connection back
+        in the pool, however often the caller is cancelled meanwhile (a WebSocket's end: gql/websocket.py)."""
+        while self._reads_left:
+            try:
+                await asyncio.wait(set(self._reads_left))
+            except asyncio.CancelledError:
+                continue
 
     def _check_load(self) -> None:
         """Whether the operation loading may read (called by each `load()`, in that operation's context: gql/loaders.py
@@ -148,6 +165,17 @@ def _merchant_of(context: weakref.ref[Context]) -> Callable[[], str | None]:
         return None if found is None else found.merchant_id
 
     return merchant
+
+
+def _left_reading_of(context: weakref.ref[Context]) -> Callable[[asyncio.Future[Any]], None]:
+    """`Context.left_reading` of a context's loaders (nothing once the context is gone)."""
+
+    def left(read: asyncio.Future[Any]) -> None:
+        found = context()
+        if found is not None:
+            found.left_reading(read)
+
+    return left
 
 
 def _load_check_of(context: weakref.ref[Context]) -> Callable[[], None]:

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import Batch, DataLoader
 
 from adapters.db import inventory_queries, queries
 from adapters.db.repositories.inventory_push import policies_of_shops
@@ -49,12 +49,16 @@ class Loaders:
     """
 
     def __init__(
-        self, services: Services, merchant: Callable[[], str | None], check: Callable[[], object] | None = None
+        self,
+        services: Services,
+        merchant: Callable[[], str | None],
+        check: Callable[[], object] | None = None,
+        left_reading: Callable[[asyncio.Future[Any]], object] | None = None,
     ) -> None:
         reads = _Reads(services, merchant)
 
         def loader(load_fn: Callable[[list[str]], Awaitable[Any]]) -> DataLoader[str, Any]:
-            return DataLoader(load_fn) if check is None else _CheckedLoader(load_fn, check)
+            return DataLoader(load_fn) if check is None else _CheckedLoader(load_fn, check, left_reading)
 
         self.shop: DataLoader[str, t.Shop | None] = loader(reads.shops)
         self.product_count: DataLoader[str, int] = loader(reads.product_counts)
@@ -83,9 +87,15 @@ class _CheckedLoader(DataLoader[K, T]):
     a batch all of whose keys are) only when its last awaiter has left. A key already loaded is its cached future,
     as before: awaiting a done future cannot cancel it."""
 
-    def __init__(self, load_fn: Callable[[list[K]], Awaitable[Any]], check: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        load_fn: Callable[[list[K]], Awaitable[Any]],
+        check: Callable[[], object],
+        left_reading: Callable[[asyncio.Future[Any]], object] | None = None,
+    ) -> None:
         super().__init__(load_fn)
         self._check = check
+        self._left_reading = left_reading
         self._awaiters: dict[asyncio.Future[Any], _Awaiters] = {}  # each key's future still loading: its awaiters
 
     def load(self, key: K) -> Awaitable[T]:
@@ -94,8 +104,8 @@ class _CheckedLoader(DataLoader[K, T]):
         if shared.done():
             return shared
         awaiters = self._awaiters.get(shared)
-        if awaiters is None:
-            awaiters = self._awaiters[shared] = _Awaiters(shared, self._awaiters)
+        if awaiters is None:  # a new future, in the loader's current batch
+            awaiters = self._awaiters[shared] = _Awaiters(shared, self._awaiters, self.batch, self._left_reading)
         return awaiters.add()
 
 
@@ -106,11 +116,19 @@ class _Awaiters:
     skips or stops a batch no one awaits any more. Few objects per key and awaiter: each is garbage the collector
     walks while the key loads."""
 
-    __slots__ = ("left", "owns", "pending", "registry", "shared")
+    __slots__ = ("batch", "left", "left_reading", "owns", "pending", "registry", "shared")
 
-    def __init__(self, shared: asyncio.Future[Any], registry: dict[asyncio.Future[Any], _Awaiters]) -> None:
+    def __init__(
+        self,
+        shared: asyncio.Future[Any],
+        registry: dict[asyncio.Future[Any], _Awaiters],
+        batch: Batch[Any, Any] | None = None,
+        left_reading: Callable[[asyncio.Future[Any]], object] | None = None,
+    ) -> None:
         self.shared = shared
         self.registry = registry
+        self.batch = batch  # strawberry's batch that loads `shared`
+        self.left_reading = left_reading
         self.owns: list[asyncio.Future[Any]] = []
         self.pending = 0
         self.left = self._left  # one bound method for every awaiter's future: added, and removed once settled
@@ -140,13 +158,19 @@ class _Awaiters:
             else:
                 own.set_result(shared.result())
         self.owns.clear()
+        self.batch = None
         del self.left  # no cycle left behind (self -> bound method -> self)
 
     def _left(self, own: asyncio.Future[Any]) -> None:
-        """An awaiter's future was cancelled before `shared` was done: the last one cancels `shared`."""
+        """An awaiter's future was cancelled before `shared` was done: the last one cancels `shared`. A batch that
+        reads already runs its statement to its end (adapters/db/sessions.py), its connection held meanwhile, with
+        nobody awaiting it: it is handed to `left_reading` (the socket's context, whose end waits for it)."""
         self.pending -= 1
         if self.pending == 0 and not self.shared.done():
             self.shared.cancel()
+            reading = self.batch._dispatch_task if self.batch is not None else None
+            if reading is not None and not reading.done() and self.left_reading is not None:
+                self.left_reading(reading)
 
 
 class _Reads:

@@ -130,6 +130,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # its connection back: gql/live_outage.py `wait_out`), then its merchant's slot is given back.
         try:
             await super().shutdown()
+            await self.context.reads_left_ended()  # loader batches its operations left reading (gql/context.py)
         finally:
             slots: SocketSlots | None = getattr(self.view, "socket_slots", None)
             if slots is not None:

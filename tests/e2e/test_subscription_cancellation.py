@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from starlette.routing import WebSocketRoute
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from adapters.db.migrate import sync_url
 from gql.context import Context
@@ -36,7 +38,7 @@ from gql.ids import from_global_id, to_global_id
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.servers import POSTGRES_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
-from tests.fixtures.ws import OperationError, WsOperation, connected
+from tests.fixtures.ws import OperationError, WsOperation, close_frame, connected
 
 TASKS_OF_SHOP = "subscription($shopId: ID!) { syncTaskUpdated(shopId: $shopId) { id status } }"
 TWO_SHOPS = "query($x: ID!, $y: ID!) { x: shop(id: $x) { name } y: shop(id: $y) { name } }"
@@ -219,3 +221,37 @@ async def test_a_subscription_s_wait_ended_by_its_token_s_expiry_leaves_the_sock
         # subscription's read, and with it the load of the shop the query awaited: it never answered)
         answer = await WsOperation(socket, "graphql-transport-ws", "query").next()
         assert answer == {"x": {"name": shop["name"]}, "y": None}
+
+
+async def test_a_socket_closed_while_a_load_of_its_subscription_reads_holds_its_slot_until_the_read_ends(
+    app_factory: Callable[..., ShopbridgeServer],
+) -> None:
+    """leak67: a subscription's start loads its shop (`fresh_loaders().shop.load`); its operation cancelled (the
+    socket closed), the load's last awaiter left and strawberry cancelled the batch, whose statement runs to its end
+    (adapters/db/sessions.py) with nobody awaiting it. The socket's handler ended and gave its slot back while that
+    read still held a connection: a client closing sockets so held connections past the caps on sockets and
+    operations, and a stop disposed the engine under such reads. Now the socket's end waits for them
+    (`Context.reads_left_ended`)."""
+    app = app_factory(webhooks=True, max_websockets_per_merchant=1)
+    shop = await asyncio.to_thread(shop_of_m1, app, "us-local")
+    pool = app.asgi.state.services.db.read_engine.pool
+    route = next(r for r in app.asgi.routes if isinstance(r, WebSocketRoute) and r.path == "/graphql")
+    slots = route.endpoint.socket_slots  # type: ignore[attr-defined]  # the open sockets per merchant (read only)
+    with locked(app, "shops"):
+        # given a merchant's one socket whose subscription's load of the shop waits for the database
+        async with connected(app.url, init(app)) as first:
+            await send(first, "tasks", "subscribe", TASKS_OF_SHOP, shopId=shop["id"])
+            await until(lambda: reads_waiting(app, "shops") == 1, "the subscription's load of the shop to wait")
+        # when the client has closed it, its read still waiting: the merchant's next socket finds the slot still held
+        # (at most one socket: refused 1008), the closed one's read holding a connection (before, the slot was back
+        # while the read held its connection)
+        async with connected(app.url, None) as second:
+            await second.send(json.dumps({"type": "connection_init", "payload": init(app)}))
+            with contextlib.suppress(ConnectionClosed):
+                answer = await asyncio.wait_for(second.recv(), DEADLINE_SECONDS)
+                raise AssertionError(f"the next socket was answered {answer}: the closed one's slot was back")
+            assert (await close_frame(second))[0] == 1008
+        assert reads_waiting(app, "shops") == 1
+    # then, the database answering, the read ends and the slot is given back, no connection held by then
+    checked_out = await until(lambda: slots.held("m1") == 0 and (pool.checkedout(),), "the closed socket's slot")
+    assert checked_out == (0,), pool.status()
