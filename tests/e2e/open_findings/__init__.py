@@ -8,7 +8,12 @@ reserves on the new item while the hold names the old; review64_split_open_order
 F9, read or not (a moved hold's cancelled order still stands to its horizon and a shop delete takes it off the
 shelf; pool65's fix of the read variant was taken back after review65 R1, review64_moved_hold_cancelled), flake66's
 (a sale made while a push's write is on its way, read, takes a unit off a split's rest:
-flake66_split_sale_during_write, the signature of test_inventory_fence_split_restart's flake). Fixed by
+flake66_split_sale_during_write, the signature of test_inventory_fence_split_restart's flake).
+Found by review67 (stop 67): R2, flake66 in its common form (the sale in the pool read's own second:
+review67_split_sale_in_the_read_second), and R6, a cancellation the write overwrites in flight held back as a sale
+unseen, then taken off the shelf by a shop delete (review67_cancel_overwritten_in_flight). Two candidate fixes were
+reviewed and not merged at stop 67 (fence67's in-flight rule, pool67's `hold_orders` evidence): their regressions
+are pinned by tests/e2e/test_inventory_fence_in_flight.py, which passes on main. Fixed by
 pool65 and moved to `test_` modules: F4 and F5 (review64_moved_back_sale_in_flight), F6
 (review64_moved_hold_other_item_sale), F2's read variant (tests/e2e/test_inventory_fence_split_hold.py), F7's
 move-then-unlink (tests/e2e/test_inventory_item_delete_unpushed.py). review65 R1's regression test (a cancelled
