@@ -256,7 +256,11 @@ def test_a_stale_count_is_refused_then_adjust_safety_stock_and_relink(
     page.get_by_role("button", name="Save safety stock").click()
     expect(page.locator(".counter[data-field=safetyStock] dd")).to_have_text("5")
 
-    # unlink the shop SKU: it joins the shop's unlinked SKUs with its reason, and links back from there
+    # unlink the shop SKU: it joins the shop's unlinked SKUs with its reason, and links back from there; first the
+    # pushes of the safety stock's changes land (TikTok 0, then the available), so that the TikTok stock the console
+    # lists for the unlinked SKU is the one read below to tell whether its link is asked first (a push landing in
+    # between made the console ask on 0 while the read saw the available: the dialog was left open)
+    app.wait_for_settled()
     name = f"{link['sku']['sellerSku']} on Maple"
     page.get_by_role("button", name=f"Unlink {name}").click()
     page.get_by_role("dialog", name=f"Unlink “{name}”?").get_by_role("button", name="Unlink SKU").click()
