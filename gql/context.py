@@ -86,12 +86,10 @@ class Context:
 
     async def reads_left_ended(self) -> None:
         """Once every read left running by this context's operations (`left_reading`) has ended, its connection back
-        in the pool, however often the caller is cancelled meanwhile (a WebSocket's end: gql/websocket.py)."""
+        in the pool, however often the caller is cancelled meanwhile (a WebSocket's end: gql/websocket.py); a
+        cancellation meanwhile is raised then (`until_ended`)."""
         while self._reads_left:
-            try:
-                await asyncio.wait(set(self._reads_left))
-            except asyncio.CancelledError:
-                continue
+            await until_ended(set(self._reads_left))
 
     def _check_load(self) -> None:
         """Whether the operation loading may read (called by each `load()`, in that operation's context: gql/loaders.py
@@ -165,6 +163,22 @@ def _merchant_of(context: weakref.ref[Context]) -> Callable[[], str | None]:
         return None if found is None else found.merchant_id
 
     return merchant
+
+
+async def until_ended(futures: set[asyncio.Future[Any]]) -> None:
+    """Wait for each of `futures` to end, whatever its outcome, however often the caller is cancelled meanwhile; a
+    cancellation that came meanwhile is raised once they have all ended (a read's connection back in the pool before
+    its operation, or its socket, ends: `Context.reads_left_ended`, gql/live_outage.py `wait_out`)."""
+    cancelled = False
+    pending = {future for future in futures if not future.done()}
+    while pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+        pending = {future for future in pending if not future.done()}
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _left_reading_of(context: weakref.ref[Context]) -> Callable[[asyncio.Future[Any]], None]:

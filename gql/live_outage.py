@@ -23,7 +23,6 @@ is the old outage's tail (connections the pool had not yet found dead), not a ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationType
 
 from adapters.db.outage import busy_line, describe, pool_exhausted, unavailable
+from gql.context import until_ended
 
 if TYPE_CHECKING:
     from strawberry.dataloader import DataLoader
@@ -148,17 +148,9 @@ async def wait_out(
                 raise
         except asyncio.CancelledError:
             waited.cancel()
-            await _ended(waited)  # its read's connection back in the pool before the operation ends
+            await until_ended({waited})  # its read's connection back in the pool before the operation ends
             raise
         between()  # raises: the token has expired (if the loop's clock ran a hair ahead of the wall clock: again)
-
-
-async def _ended(task: asyncio.Future[Any]) -> None:
-    """Wait for `task` to end, whatever its outcome, however often the caller is cancelled meanwhile (the caller
-    raises its own cancellation next)."""
-    while not task.done():
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait((task,))
 
 
 def _outcome_dropped(task: asyncio.Future[Any]) -> None:
