@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from tests.e2e.fence_given import SYNC_START, pushed_sku, second_after
+from tests.e2e.fence_given import SYNC_START, PushedSku, pushed_sku, second_after
 from tests.e2e.test_inventory_create_from_sku import DELETE_SHOP
 from tests.e2e.test_inventory_fence_carried_hold import _link, _on_hand, _sell
 from tests.e2e.test_inventory_fence_split_hold import _adjust
@@ -59,10 +59,7 @@ def test_a_held_sale_read_while_the_write_is_in_flight_is_not_held_twice(
     wait_until(lambda: _link(app, sku)["pushed_at"] != before, what="the held push")
     app.wait_for_settled()
     # then TikTok shows the shelf (nothing is unseen), and the delete leaves the shelf as it is
-    shown = stock_of(app, sku.tiktok_id, sku.tiktok_sku)
-    deleted = app.graphql(DELETE_SHOP, {"input": {"shopId": sku.shop["id"]}}, "m1")["shopDelete"]
-    assert deleted["userErrors"] == []
-    assert (shown, _on_hand(app, "R67-X")) == (20, 20)
+    assert _shown_then_deleted(app, sku, "R67-X") == (20, 20)
 
 
 def test_a_sale_read_while_a_write_that_then_fails_is_in_flight_is_not_held_twice(
@@ -106,10 +103,7 @@ def test_a_sale_read_while_a_write_that_then_fails_is_in_flight_is_not_held_twic
     # then the next push writes the shelf (nothing is unseen), and the delete leaves it as it is
     wait_until(lambda: _link(app, sku)["pushed_at"] != before, what="the next push")
     app.wait_for_settled()
-    shown = stock_of(app, sku.tiktok_id, sku.tiktok_sku)
-    deleted = app.graphql(DELETE_SHOP, {"input": {"shopId": sku.shop["id"]}}, "m1")["shopDelete"]
-    assert deleted["userErrors"] == []
-    assert (shown, _on_hand(app, "R67-Y")) == (20, 20)
+    assert _shown_then_deleted(app, sku, "R67-Y") == (20, 20)
 
 
 def test_a_held_sale_stamped_ahead_by_tiktok_s_clock_is_not_held_twice(
@@ -142,7 +136,13 @@ def test_a_held_sale_stamped_ahead_by_tiktok_s_clock_is_not_held_twice(
     app.sandbox.hold()
     wait_until(lambda: _link(app, sku)["pushed_at"] != before, what="the held push")
     app.wait_for_settled()
+    assert _shown_then_deleted(app, sku, "R67-W") == (20, 20)
+
+
+def _shown_then_deleted(app: ShopbridgeServer, sku: PushedSku, seller_sku: str) -> tuple[int, int]:
+    """(TikTok's stock of `sku` now, the item's on-hand after its shop is deleted): equal to the shelf when nothing
+    was held twice."""
     shown = stock_of(app, sku.tiktok_id, sku.tiktok_sku)
     deleted = app.graphql(DELETE_SHOP, {"input": {"shopId": sku.shop["id"]}}, "m1")["shopDelete"]
     assert deleted["userErrors"] == []
-    assert (shown, _on_hand(app, "R67-W")) == (20, 20)
+    return shown, _on_hand(app, seller_sku)
