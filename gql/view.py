@@ -244,10 +244,12 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         refuses though the text may be well-formed is malformed JSON like any other, `json.JSONDecodeError`: nesting
         deeper than it can follow (about 1,000 levels: `RecursionError`), an integer of more than 4,300 digits
         (`sys.get_int_max_str_digits()`: `ValueError`, CVE-2020-10735), bytes that are not UTF-8
-        (`UnicodeDecodeError`; RFC 8259 sec. 8.1). So HTTP answers 400 `BAD_REQUEST` and a WebSocket closes 4400,
+        (`UnicodeDecodeError`, UTF-16 and UTF-32 included; RFC 8259 sec. 8.1). So HTTP answers 400 `BAD_REQUEST` and a WebSocket closes 4400,
         never a 500 or a socket dropped without a close frame, and nothing is logged as a server error."""
         try:
-            return super().decode_json(data)
+            # UTF-8 first, a byte order mark ignored (sec. 8.1 allows it): from bytes, Python's decoder would detect
+            # UTF-16 and UTF-32 on its own and read them
+            return super().decode_json(data.decode("utf-8-sig") if isinstance(data, bytes) else data)
         except json.JSONDecodeError:
             raise
         except RecursionError:

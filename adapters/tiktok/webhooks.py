@@ -42,7 +42,10 @@ def parse_notification(raw_body: bytes) -> Notification:
     """The envelope of a verified body; `MalformedWebhookError` when it is not one."""
     try:
         # Floats as Decimal: nothing in a webhook should be a float, and none may lose digits on the way.
-        envelope = json.loads(raw_body, parse_float=Decimal, parse_constant=_not_json)
+        # Decoded as UTF-8 first (RFC 8259 sec. 8.1; a byte order mark ignored, as it allows): from bytes, Python's
+        # decoder would detect UTF-16 and UTF-32 on its own and read them.
+        text = raw_body.decode("utf-8-sig")
+        envelope = json.loads(text, parse_float=Decimal, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedWebhookError(f"the body is not JSON: {exc}") from None
     except RecursionError:  # nested beyond what the decoder follows (about 1,000 levels)

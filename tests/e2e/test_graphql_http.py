@@ -185,7 +185,10 @@ class TestMediaTypesAndStatuses:
         "body",
         [b"{not json", b"5", b'"query"', b"null", b"[]", b'{"query": 5}', b'{"query": "{ supportedRegions }",'
          b' "variables": [1]}', b'{"query": "{ supportedRegions }", "operationName": 5}', b"{}",
-         b'{"query": "\xff"}'],
+         b'{"query": "\xff"}',
+         # well-formed JSON in another encoding than UTF-8 (RFC 8259 sec. 8.1), which Python's decoder would detect
+         *(pytest.param('{"query": "{ supportedRegions }"}'.encode(encoding), id=encoding)
+           for encoding in ("utf-16", "utf-16-le", "utf-32"))],
     )  # fmt: skip
     def test_bad_bodies_answer_json_errors(self, app: ShopbridgeServer, body: bytes) -> None:
         for accept in (GRAPHQL_RESPONSE, "application/json"):

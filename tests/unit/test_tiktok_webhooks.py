@@ -100,6 +100,18 @@ def test_what_no_database_column_can_hold_is_malformed(raw: bytes, reason: str) 
     assert str(refused.value) == reason
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-32-be"])
+def test_a_body_in_another_encoding_than_utf8_is_not_json(encoding: str) -> None:
+    # RFC 8259 sec. 8.1: JSON between systems is UTF-8 (TikTok's are); Python's decoder would detect UTF-16/32 from
+    # bytes on its own and read them
+    body = '{"type":1,"shop_id":"7494726673780148744","data":{"order_id":"576684019603311365"}}'
+    with pytest.raises(MalformedWebhookError) as refused:
+        parse_notification(body.encode(encoding))
+    assert str(refused.value).startswith("the body is not JSON")
+    # a UTF-8 byte order mark is allowed to be ignored (sec. 8.1) and is
+    assert parse_notification(body.encode("utf-8-sig")).tiktok_shop_id == "7494726673780148744"
+
+
 def test_data_nested_to_the_depth_limit_is_read_and_one_level_more_is_malformed() -> None:
     # the envelope is level 1 and its data level 2: 62 lists inside data reach 64 levels in all
     def body(lists: int) -> bytes:
