@@ -243,9 +243,9 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
         """A request body, `variables`/`extensions` parameter or WebSocket message as JSON. What Python's decoder
         refuses though the text may be well-formed is malformed JSON like any other, `json.JSONDecodeError`: nesting
         deeper than it can follow (about 1,000 levels: `RecursionError`), an integer of more than 4,300 digits
-        (`sys.get_int_max_str_digits()`: `ValueError`, CVE-2020-10735), bytes that are not UTF-8
-        (`UnicodeDecodeError`, UTF-16 and UTF-32 included; RFC 8259 sec. 8.1). So HTTP answers 400 `BAD_REQUEST` and a WebSocket closes 4400,
-        never a 500 or a socket dropped without a close frame, and nothing is logged as a server error."""
+        (`sys.get_int_max_str_digits()`: `ValueError`, CVE-2020-10735), bytes that are not UTF-8 (UTF-16 and UTF-32
+        included: `UnicodeDecodeError`; RFC 8259 sec. 8.1). So HTTP answers 400 `BAD_REQUEST` and a WebSocket closes
+        4400, never a 500 or a socket dropped without a close frame, and nothing is logged as a server error."""
         try:
             # UTF-8 first, a byte order mark ignored (sec. 8.1 allows it): from bytes, Python's decoder would detect
             # UTF-16 and UTF-32 on its own and read them
