@@ -1,6 +1,6 @@
 """Dramatiq senders of the domain's queue ports: `DramatiqTaskQueue` (`TaskQueue`: sync tasks, a shop's webhook
-events, webhook registration, inventory pushes) and `DramatiqScheduledWork` (`ScheduledWork`: polls and token
-refreshes)."""
+events, webhook registration, inventory pushes and reconciles) and `DramatiqScheduledWork` (`ScheduledWork`: polls
+and token refreshes)."""
 
 from __future__ import annotations
 
@@ -50,12 +50,14 @@ class DramatiqTaskQueue:
         webhook_events_actor: dramatiq.Actor[[str], Any] | None = None,
         webhook_registration_actor: dramatiq.Actor[[str], Any] | None = None,
         inventory_push_actor: dramatiq.Actor[[str], Any] | None = None,
+        inventory_reconcile_actor: dramatiq.Actor[[str], Any] | None = None,
     ) -> None:
         self._actor = actor
         self._blocking = blocking
         self._webhook_events_actor = webhook_events_actor
         self._webhook_registration_actor = webhook_registration_actor
         self._inventory_push_actor = inventory_push_actor
+        self._inventory_reconcile_actor = inventory_reconcile_actor
 
     async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
         if after_webhook_registration and self._webhook_registration_actor is not None:
@@ -134,6 +136,13 @@ class DramatiqTaskQueue:
         if self._inventory_push_actor is None:
             raise RuntimeError("this queue has no inventory push actor")
         return await send_later(self._inventory_push_actor, shop_id, delay_ms, blocking=self._blocking)
+
+    async def enqueue_inventory_reconcile(self, shop_id: str) -> None:
+        """Send `reconcile_inventory(shop_id)` (`send`; a webhook batch sends at most one per shop, and the run is
+        idempotent); a queue built without the actor (some tests) raises RuntimeError."""
+        if self._inventory_reconcile_actor is None:
+            raise RuntimeError("this queue has no inventory reconcile actor")
+        await self._send(self._inventory_reconcile_actor, shop_id)
 
     async def _send(self, actor: dramatiq.Actor[[str], Any], value: str) -> None:
         await send(actor, value, blocking=self._blocking)

@@ -42,6 +42,9 @@ class _NoQueue:
     async def enqueue_inventory_push_later(self, shop_id: str, delay_ms: int) -> bool:
         return False
 
+    async def enqueue_inventory_reconcile(self, shop_id: str) -> None:
+        return None
+
 
 @dataclass(frozen=True)
 class SyncRun:

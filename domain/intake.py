@@ -7,10 +7,19 @@ record through the API, never trust the pushed fields. Types and their `data` ar
                                                                 1's data.update_time: the version to expect
     4 PACKAGE_UPDATE                                            data.package_list[].order_id_list[] → refresh them
     5 PRODUCT_STATUS_CHANGE, 15 PRODUCT_INFORMATION_CHANGE, 16 PRODUCT_CREATION    data.product_id → refresh it
+    42 COMBINED_LISTING_CHANGE                                  data.products[] (ids, or objects with a
+                                                                product_id) → refresh each (it relinks them)
+    27 INVENTORY_STATUS_CHANGE                                  data.sku_id → reconcile the shop's stock at TikTok
+                                                                (a drift signal: `Meaning.reconcile_skus`)
     6 SELLER_DEAUTHORIZATION                                    the shop is REVOKED (its data is kept)
     7 UPCOMING_AUTHORIZATION_EXPIRATION                         data.expiration_time (Unix s, a string) is stored;
                                                                 0 (TikTok's zero value: no date given) is IGNORED
     anything else                                               stored and IGNORED
+
+Interpreted is not subscribed: `INTERPRETED_EVENT_TYPES` are the types given a meaning here, whoever subscribed
+them; `SUBSCRIBED_EVENT_TYPES` those Shopbridge subscribes each shop to through the Event API. 27 and 42 are in the
+first only: the Event API's `event_type` enum has no name for them (live-sync.md §2.5, tiktok-api.md §10:
+[UNCERTAIN]), so they come when chosen in Partner Center for the app (README, TikTok webhooks).
 
 `interpret` is total over whatever JSON a signed push carried: it returns a `Meaning` or raises
 `MalformedEventError` (the event ends FAILED, MALFORMED_EVENT, with the reason), never anything else, so that one
@@ -57,7 +66,8 @@ FUTURE_PUSH_SKEW = timedelta(minutes=15)
 
 
 class EventType(IntEnum):
-    """TikTok's numeric webhook types with their Event API names (live-sync.md §2.4; 27 has no documented name)."""
+    """TikTok's numeric webhook types with their Event API names (live-sync.md §2.4). 27 and 42 have no documented
+    Event API name: theirs here are descriptive (27's is the one [3P PE] uses), never sent to the Event API."""
 
     ORDER_STATUS_CHANGE = 1
     REVERSE_STATUS_UPDATE = 2
@@ -88,13 +98,14 @@ class EventType(IntEnum):
     PRODUCT_AUDIT_STATUS_CHANGE = 37
     STRIKETHROUGH_PRICE_EXPIRED = 38
     ACTIVITY_STATUS_CHANGE = 39
+    COMBINED_LISTING_CHANGE = 42
 
 
 ORDER_EVENTS = frozenset({EventType.ORDER_STATUS_CHANGE, EventType.CANCELLATION_STATUS_CHANGE,
                           EventType.RETURN_STATUS_CHANGE})  # fmt: skip
 PRODUCT_EVENTS = frozenset({EventType.PRODUCT_STATUS_CHANGE, EventType.PRODUCT_INFORMATION_CHANGE,
                             EventType.PRODUCT_CREATION})  # fmt: skip
-HANDLED_EVENT_TYPES: tuple[EventType, ...] = (
+SUBSCRIBED_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.ORDER_STATUS_CHANGE,
     EventType.PACKAGE_UPDATE,
     EventType.CANCELLATION_STATUS_CHANGE,
@@ -105,7 +116,14 @@ HANDLED_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.SELLER_DEAUTHORIZATION,
     EventType.UPCOMING_AUTHORIZATION_EXPIRATION,
 )
-"""What Shopbridge subscribes each shop to through the Event API (`PUT /event/202309/webhooks`, one per type)."""
+"""What Shopbridge subscribes each shop to through the Event API (`PUT /event/202309/webhooks`, one per type, by
+name): the interpreted types the Event API's enum names (live-sync.md §2.5)."""
+
+INTERPRETED_EVENT_TYPES: frozenset[EventType] = frozenset(
+    {*SUBSCRIBED_EVENT_TYPES, EventType.INVENTORY_STATUS_CHANGE, EventType.COMBINED_LISTING_CHANGE}
+)
+"""The types `interpret` gives a meaning (the module docstring); any other is stored and IGNORED. 27 and 42 are
+subscribed in Partner Center, not through the Event API (`SUBSCRIBED_EVENT_TYPES`)."""
 
 
 def event_type_name(type_: int) -> str | None:
@@ -138,6 +156,9 @@ class Meaning:
     deauthorized: bool = False
     authorization_expires_at: datetime | None = None
     ignored_because: str | None = None  # why an empty meaning of a handled type asks nothing (`NO_END_DATE`)
+    # TikTok SKU ids whose stock TikTok says changed status (webhook 27): the shop's linked SKUs are reconciled
+    # (`domain.services.inventory_reconcile.reconcile_shop`: read at TikTok, drift counted and pushed again)
+    reconcile_skus: tuple[str, ...] = ()
     # When an order status change (type 1) says its order was updated (`data.update_time`, UTC); None when unknown:
     # absent, 0, not Unix seconds. Only a hint (`stale_order`), never a reason to fail the event.
     order_update_time: datetime | None = None
@@ -147,7 +168,13 @@ class Meaning:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.order_ids or self.product_ids or self.deauthorized or self.authorization_expires_at)
+        return not (
+            self.order_ids
+            or self.product_ids
+            or self.reconcile_skus
+            or self.deauthorized
+            or self.authorization_expires_at
+        )
 
 
 def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
@@ -155,7 +182,7 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
 
     Ids may arrive as JSON numbers beyond 2^53 (product samples do): they are read exactly and turned into text.
     """
-    if type_ not in HANDLED_EVENT_TYPES:
+    if type_ not in INTERPRETED_EVENT_TYPES:
         return Meaning()
     if type_ == EventType.SELLER_DEAUTHORIZATION:
         return Meaning(deauthorized=True)
@@ -183,12 +210,38 @@ def interpret(type_: int, data: Mapping[str, Any]) -> Meaning:
         return Meaning(order_ids=tuple(dict.fromkeys(ids)))
     if type_ in PRODUCT_EVENTS:
         return Meaning(product_ids=(_identifier(data, "product_id"),))
+    if type_ == EventType.COMBINED_LISTING_CHANGE:
+        return _combined_listing_change(data)
+    if type_ == EventType.INVENTORY_STATUS_CHANGE:
+        return Meaning(reconcile_skus=(_identifier(data, "sku_id"),))
     if type_ == EventType.UPCOMING_AUTHORIZATION_EXPIRATION:
         raw = data.get("expiration_time")
         if _whole_number(raw) == 0:  # an int64 TikTok did not set, as its envelope's `timestamp: 0`
             return Meaning(ignored_because=NO_END_DATE)
         return Meaning(authorization_expires_at=_expiration_time(raw))
     return Meaning()  # a type subscribed to before it is given a meaning here
+
+
+NO_COMBINED_PRODUCTS = "data.products names no product: nothing to re-fetch."
+
+
+def _combined_listing_change(data: Mapping[str, Any]) -> Meaning:
+    """Webhook 42: every product of `data.products` re-fetched, as a product event's (the fetch relinks its SKUs:
+    live-sync.md §7.5 names 42 with 5, 15 and 16). TikTok documents `products[]` without its entries' shape
+    (live-sync.md §2.4), so an entry is read as an id (digits, a JSON number or a string) or an object with a
+    `product_id`; anything else is malformed. An empty list means nothing (`NO_COMBINED_PRODUCTS`)."""
+    products = data.get("products")
+    if not isinstance(products, list):
+        raise MalformedEventError("data.products must be a list")
+    ids = [
+        _id_text(entry.get("product_id"), "products[].product_id")
+        if isinstance(entry, Mapping)
+        else _id_text(entry, "products[]")
+        for entry in products
+    ]
+    if not ids:
+        return Meaning(ignored_because=NO_COMBINED_PRODUCTS)
+    return Meaning(product_ids=tuple(dict.fromkeys(ids)))
 
 
 def _expiration_time(raw: Any) -> datetime:

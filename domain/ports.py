@@ -829,6 +829,12 @@ class TaskQueue(Protocol):
         True if sent. Raises `QueueUnavailableError` when the queue cannot take it."""
         ...
 
+    async def enqueue_inventory_reconcile(self, shop_id: str) -> None:
+        """Compare TikTok's stock of the shop's linked SKUs with their targets and push again where it drifted
+        (`domain.services.inventory_reconcile.reconcile_shop`; idempotent). Sent when TikTok says a SKU's stock
+        changed status (webhook 27), besides the scheduler's periodic reconcile."""
+        ...
+
 
 class QueuedMessages(Protocol):
     """Tells which sync tasks have a message in the queue: waiting, delayed for a retry, or being run."""

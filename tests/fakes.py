@@ -739,6 +739,7 @@ class FakeTaskQueue:
         self.webhook_events: list[str] = []  # shop ids whose pending events were enqueued
         self.webhook_registrations: list[str] = []
         self.inventory_pushes: list[str] = []  # shop ids whose dirty outbox rows were enqueued
+        self.inventory_reconciles: list[str] = []  # shop ids whose linked SKUs' reconcile was enqueued
 
     async def enqueue_sync(self, task_id: str, *, after_webhook_registration: bool = False) -> None:
         self.enqueued.append(task_id)
@@ -755,6 +756,9 @@ class FakeTaskQueue:
     async def enqueue_inventory_push_later(self, shop_id: str, delay_ms: int) -> bool:
         self.inventory_pushes.append(shop_id)
         return True
+
+    async def enqueue_inventory_reconcile(self, shop_id: str) -> None:
+        self.inventory_reconciles.append(shop_id)
 
 
 class FakeEventPublisher:

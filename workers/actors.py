@@ -445,4 +445,5 @@ def task_queue(settings: Settings) -> DramatiqTaskQueue:
         webhook_events_actor=process_webhook_events,
         webhook_registration_actor=None if settings.webhooks_app_wide else register_webhooks,
         inventory_push_actor=push_inventory,
+        inventory_reconcile_actor=reconcile_inventory,
     )

@@ -2,7 +2,8 @@
 
 Receiving only stores (the HTTP answer must come within TikTok's 3 s); processing runs in a worker. Processing is
 idempotent and safe in any order: events only make Shopbridge re-fetch orders and products (an older record never
-overwrites a newer one: the catalog repository keeps the newest `update_time`), and lifecycle notices (6, 7) older
+overwrites a newer one: the catalog repository keeps the newest `update_time`) or reconcile the shop's stock (27,
+`_reconcile_after`: a read, and a push where it drifted), and lifecycle notices (6, 7) older
 than the shop's current authorization change nothing. Events of one run are coalesced: every order id they name
 is fetched once, in Get Order Detail calls of at most 50 ids, and every product id once with Get Product, up to
 `PRODUCT_FETCHES_AT_ONCE` calls at a time (a bulk edit pushes one event per product: 500 of them one after the
@@ -251,6 +252,7 @@ async def _write_batch(
         grew |= await _mark_unreadable(uow, shop_id, fetched, now)
         for event in events:
             _settle(event, fetched, now, current)
+        _reconcile_after(uow, deps.queue, shop_id, events)
         await uow.webhook_events.save(events)
         lifecycle_changed = (current.revoked_at, current.authorization_expires_at) != before
         if lifecycle_changed:
@@ -258,6 +260,30 @@ async def _write_batch(
         await uow.webhook_events.note_webhook_received(shop_id, max(e.received_at for e in events))
         await uow.commit()
     return events, current, lifecycle_changed, grew
+
+
+def _reconcile_after(uow: UnitOfWork, queue: TaskQueue | None, shop_id: str, events: Sequence[WebhookEvent]) -> None:
+    """Send the shop's inventory reconcile once `uow` commits, when an event of the batch settled PROCESSED says a
+    SKU's stock changed status at TikTok (webhook 27, `Meaning.reconcile_skus`): one send per batch, however many
+    SKUs. Rule (live-sync.md §7.6): 27 is a drift signal, "reconcile that SKU"; the pool's reconcile
+    (`domain.services.inventory_reconcile.reconcile_shop`) reads the shop's linked SKUs at TikTok, 600 a call, so
+    that SKU with them, counts drift and pushes again where TikTok's stock differs from the target; it is
+    idempotent, so a replayed 27 only reads again. No queue (some tests): nothing is sent."""
+    if queue is None:
+        return
+    if any(event.outcome is EventOutcome.PROCESSED and _reconciles(event) for event in events):
+
+        async def reconcile() -> None:
+            await queue.enqueue_inventory_reconcile(shop_id)
+
+        uow.after_commit(reconcile)
+
+
+def _reconciles(event: WebhookEvent) -> bool:
+    try:
+        return bool(event.meaning().reconcile_skus)
+    except MalformedEventError:
+        return False
 
 
 async def store_fetched(
@@ -607,6 +633,10 @@ STALE_AFTER_RETRIES = (
     f", still after {ORDER_NOT_FOUND_RETRY.total_seconds() / 60:.0f} minutes of retries: the version served is "
     "stored unless a later one is, and the shop's order poll brings the newer one."
 )
+RECONCILE_SENT = (
+    "TikTok says this SKU's stock changed status: the shop's inventory reconcile was sent (its linked SKUs' stock at "
+    "TikTok compared with their targets, pushed again where it drifted)."
+)
 UNDATED_NOTICE = (
     "No push time, or one later than this server's clock, and received within TikTok's retry span (15.5 h) of the "
     "shop's current authorization: it may be a late delivery about an earlier authorization, so it changes nothing. "
@@ -637,7 +667,7 @@ def _settle(event: WebhookEvent, fetched: Fetched, now: datetime, shop: Shop) ->
             now, EventOutcome.IGNORED, None, meaning.ignored_because or "Shopbridge does not act on this event type."
         )
         return
-    needs_api = bool(meaning.order_ids or meaning.product_ids)
+    needs_api = bool(meaning.order_ids or meaning.product_ids or meaning.reconcile_skus)
     if not needs_api and not shop.notice_is_current(event.sent_no_earlier_than):
         event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE if event.notified_at else UNDATED_NOTICE)
         return
@@ -670,7 +700,8 @@ def _settle(event: WebhookEvent, fetched: Fetched, now: datetime, shop: Shop) ->
         return
     # what was applied for a product Get Product no longer serves, if any (`_confirm_unserved`)
     applied = [fetched.applied[key] for key in keys if key in fetched.applied]
-    event.finish(now, EventOutcome.PROCESSED, None, applied[0] if applied else None)
+    reconciled = RECONCILE_SENT if meaning.reconcile_skus else None
+    event.finish(now, EventOutcome.PROCESSED, None, applied[0] if applied else reconciled)
 
 
 async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -> None:

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from domain.clock import Clock
-from domain.intake import HANDLED_EVENT_TYPES
+from domain.intake import SUBSCRIBED_EVENT_TYPES
 from domain.ports import (
     AuthorizationLostError,
     EventPublisher,
@@ -36,8 +36,8 @@ async def register_shop_webhooks(
     address: str,
     events: EventPublisher | None = None,
 ) -> bool:
-    """PUT `address` for every handled event type (`HANDLED_EVENT_TYPES`); False when there was nothing to do (shop
-    gone or revoked, or deleted while the PUTs went out: the rest are not sent), or nothing may be asked of TikTok
+    """PUT `address` for every subscribed event type (`SUBSCRIBED_EVENT_TYPES`); False when there was nothing to do
+    (shop gone or revoked, or deleted while the PUTs went out: the rest are not sent), or nothing may be asked of TikTok
     for it: its authorization has ended (EXPIRED at `clock`'s now: as imports, polls, webhook processing and pushes,
     no PUT with its dead tokens, whose refresh TikTok would refuse and so make it REVOKED, break66 F1; its
     re-authorization registers it again). Raises the `GatewayError`, or any
@@ -52,7 +52,7 @@ async def register_shop_webhooks(
     error: Exception | None = None
     try:
         api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop, events))
-        for n, event_type in enumerate(HANDLED_EVENT_TYPES):
+        for n, event_type in enumerate(SUBSCRIBED_EVENT_TYPES):
             if n and not await _still_stored(uow_factory, shop_id):
                 # Deleted meanwhile (its deletion changes nothing at TikTok, and subscribing the rest of its pushes
                 # would): nothing more is sent, nothing is recorded, nothing is retried.

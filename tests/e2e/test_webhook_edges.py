@@ -200,7 +200,7 @@ class TestMisbehavingTikTok:
             cancelled,
             readied,
             envelope(9999, tiktok_id, {"anything": True}),  # a type nobody knows
-            envelope(27, tiktok_id, {"product_id": 1729592969712207013, "sku_id": "1"}),  # one Shopbridge ignores
+            envelope(24, tiktok_id, {"goods_id": 1729592969712207013, "sku_id": "1"}),  # one Shopbridge ignores
             envelope(1, doomed["tiktokShopId"], {"order_id": order_id, "order_status": "UNPAID"}),  # a deleted shop
             envelope(1, other["tiktokShopId"], {"order_id": order_id, "order_status": "CANCEL"}),  # m2's shop
         ]
@@ -217,7 +217,7 @@ class TestMisbehavingTikTok:
         assert stored["status"] == truth["status"] == "CANCELLED"
         assert datetime.fromisoformat(stored["updatedAt"]) == datetime.fromtimestamp(truth["update_time"], UTC)
         mine = sorted((e["type"], e["outcome"]) for e in stored_events(app) if e["tiktok_shop_id"] == tiktok_id)
-        assert mine == [(1, "PROCESSED"), (1, "PROCESSED"), (27, "IGNORED"), (9999, "IGNORED")]
+        assert mine == [(1, "PROCESSED"), (1, "PROCESSED"), (24, "IGNORED"), (9999, "IGNORED")]
         # a deleted shop's push is kept, answered, and nobody's
         gone = settled[(1, doomed["tiktokShopId"])]
         assert (gone["shop_id"], gone["outcome"], gone["error_code"]) == (None, "IGNORED", "UNKNOWN_SHOP")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters.tiktok.session import ShopSession
-from domain.intake import HANDLED_EVENT_TYPES
+from domain.intake import SUBSCRIBED_EVENT_TYPES
 from domain.ports import ShopTokens
 from domain.services.shops import delete_shop
 from domain.services.webhook_registration import register_shop_webhooks
@@ -50,6 +50,6 @@ async def test_a_registration_stops_once_its_shop_is_deleted(
     # then the registration ends with nothing to do, the PUT in flight the only one TikTok got
     assert await run is False
     registered = sandbox.world.registrations.listing(shop.tiktok_shop_id)
-    assert [entry["event_type"] for entry in registered] == [HANDLED_EVENT_TYPES[0].name]
+    assert [entry["event_type"] for entry in registered] == [SUBSCRIBED_EVENT_TYPES[0].name]
     async with harness.uow_factory() as uow:
         assert await uow.shops.get(shop.id) is None

@@ -12,7 +12,8 @@ import pytest
 
 from domain.intake import (
     FUTURE_PUSH_SKEW,
-    HANDLED_EVENT_TYPES,
+    INTERPRETED_EVENT_TYPES,
+    NO_COMBINED_PRODUCTS,
     NO_END_DATE,
     TIKTOK_RETRY_SPAN,
     EventOutcome,
@@ -66,7 +67,17 @@ class TestInterpret:
         meaning = interpret(7, {"message": "soon", "expiration_time": "1700000000"})
         assert meaning.authorization_expires_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 
-    @pytest.mark.parametrize("type_", [2, 3, 13, 27, 99])
+    def test_an_inventory_status_change_reconciles_its_sku(self) -> None:
+        data = json.loads(f'{{"product_id": "1", "sku_id": {BIG}, "current_inventory_status": "OUT_OF_STOCK"}}')
+        assert interpret(27, data) == Meaning(reconcile_skus=(str(BIG),))
+        assert not interpret(27, data).is_empty
+
+    def test_a_combined_listing_change_refreshes_its_products(self) -> None:
+        data = json.loads(f'{{"combined_listing_id": "5", "products": [{BIG}, {{"product_id": "12"}}, "12"]}}')
+        assert interpret(42, data) == Meaning(product_ids=(str(BIG), "12"))
+        assert interpret(42, {"products": []}) == Meaning(ignored_because=NO_COMBINED_PRODUCTS)
+
+    @pytest.mark.parametrize("type_", [2, 3, 13, 24, 99])
     def test_other_types_mean_nothing(self, type_: int) -> None:
         assert interpret(type_, {"order_id": "1"}).is_empty
 
@@ -82,6 +93,11 @@ class TestInterpret:
             (5, {"product_id": -1}),
             (7, {"expiration_time": "soon"}),
             (7, {}),
+            (27, {"product_id": "1"}),
+            (27, {"sku_id": "x"}),
+            (42, {"combined_listing_id": "5"}),
+            (42, {"products": [{"id": "1"}]}),
+            (42, {"products": [None]}),
         ],
     )
     def test_malformed_data_of_a_handled_type_is_refused(self, type_: int, data: dict) -> None:
@@ -92,7 +108,8 @@ class TestInterpret:
         assert event_type_name(1) == "ORDER_STATUS_CHANGE"
         assert event_type_name(7) == "UPCOMING_AUTHORIZATION_EXPIRATION"
         assert event_type_name(1000) is None
-        assert {t.value for t in HANDLED_EVENT_TYPES} == {1, 4, 5, 6, 7, 11, 12, 15, 16}
+        assert event_type_name(42) == "COMBINED_LISTING_CHANGE"
+        assert {t.value for t in INTERPRETED_EVENT_TYPES} == {1, 4, 5, 6, 7, 11, 12, 15, 16, 27, 42}
 
 
 class TestNotificationKey:
@@ -352,9 +369,10 @@ class TestHostileData:
             shapes = [
                 {"order_id": value}, {"product_id": value}, {"expiration_time": value}, {"package_list": value},
                 {"package_list": [value]}, {"package_list": [{"order_id_list": value}]},
-                {"package_list": [{"order_id_list": [value]}]},
+                {"package_list": [{"order_id_list": [value]}]}, {"sku_id": value}, {"products": value},
+                {"products": [value]}, {"products": [{"product_id": value}]},
             ]  # fmt: skip
-            for type_, data in itertools.product(HANDLED_EVENT_TYPES, shapes):
+            for type_, data in itertools.product(sorted(INTERPRETED_EVENT_TYPES), shapes):
                 # when it is interpreted, then it means something, or is refused with a reason; nothing else
                 try:
                     interpret(type_, data)
@@ -364,7 +382,7 @@ class TestHostileData:
                     crashes.append((type_.value, repr(data)[:60], repr(exc)[:80]))
         assert crashes == []
 
-    @pytest.mark.parametrize("type_", [1, 4, 5, 7])
+    @pytest.mark.parametrize("type_", [1, 4, 5, 7, 27, 42])
     @pytest.mark.parametrize("data", [None, [], "x", 7])
     def test_data_that_is_not_an_object_is_malformed(self, type_: int, data: object) -> None:
         with pytest.raises(MalformedEventError, match=r"^data must be an object$"):

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import ErrorCode, NotFoundError
-from domain.intake import HANDLED_EVENT_TYPES, NO_END_DATE, ORDER_NOT_FOUND_RETRY, EventOutcome, Notification
+from domain.intake import NO_END_DATE, ORDER_NOT_FOUND_RETRY, SUBSCRIBED_EVENT_TYPES, EventOutcome, Notification
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services import inbox, intake
 from domain.services.webhook_registration import register_shop_webhooks
@@ -251,7 +251,7 @@ async def test_a_late_event_stores_tiktoks_current_order_not_what_the_event_said
 async def test_registration_puts_every_handled_type_and_records_the_outcome(world: World) -> None:
     address = "https://shopbridge.example/webhooks/tiktok"
     assert await register_shop_webhooks(world.uow, world.api.factory, world.clock, world.shop.id, address)
-    assert world.api.registrations == [(address, t.name) for t in HANDLED_EVENT_TYPES]
+    assert world.api.registrations == [(address, t.name) for t in SUBSCRIBED_EVENT_TYPES]
     shop = world.store.shops[world.shop.id]
     registered_at = world.clock.now()
     assert (shop.webhooks_registered_at, shop.webhook_registration_error) == (registered_at, None)
