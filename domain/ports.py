@@ -96,7 +96,8 @@ class ShopRepository(Protocol):
     ) -> list[RegisteredWebhooks]:
         """Shops neither revoked nor expired at `now` whose webhooks were registered, with another address than
         `address` or an unknown one (registered before addresses were kept), by registration time then id, after
-        `after`. At most `limit`."""
+        `after`, each saying whether a configured key decrypts its tokens (`RegisteredWebhooks.tokens_readable`).
+        At most `limit`."""
         ...
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:

@@ -584,11 +584,14 @@ class Shop:
 
 @dataclass(frozen=True, slots=True)
 class RegisteredWebhooks:
-    """Where a shop's webhooks were last registered (`address` None: unknown, registered before it was kept)."""
+    """Where a shop's webhooks were last registered (`address` None: unknown, registered before it was kept), and
+    whether a configured key decrypts its stored tokens (`tokens_readable`; False: `Shop.tokens_unreadable`, so a
+    registration cannot call TikTok for it)."""
 
     shop_id: str
     address: str | None
     registered_at: datetime
+    tokens_readable: bool = True
 
     def by_a_newer_process(self, started_at: datetime) -> bool:
         """Registered with a known address since `started_at` (this process's start): another process, configured

@@ -218,7 +218,9 @@ class FakeShopRepository:
     ) -> list[RegisteredWebhooks]:
         moved = sorted(
             (
-                RegisteredWebhooks(shop.id, shop.webhooks_registered_address, shop.webhooks_registered_at)
+                RegisteredWebhooks(
+                    shop.id, shop.webhooks_registered_address, shop.webhooks_registered_at, not shop.tokens_unreadable
+                )
                 for shop in self._s.store.shops.values()
                 if shop.status(now) not in (ShopStatus.REVOKED, ShopStatus.EXPIRED)
                 and shop.webhooks_registered_at is not None

@@ -168,8 +168,14 @@ async def reregister_moved_webhooks(
 
     A registration made since `started_at` with another address was made by another process that serves beside
     this one with another SHOPBRIDGE_PUBLIC_URL: it is left alone with a WARNING naming both addresses (registering
-    ours again would make the two processes take turns at every start). Idempotent, like the registration."""
+    ours again would make the two processes take turns at every start). A shop whose stored tokens no configured
+    key decrypts (`RegisteredWebhooks.tokens_readable`: a process started with the wrong SHOPBRIDGE_ENCRYPTION_KEY)
+    is not enqueued either: its registration could not call TikTok (`Shop.authorization_lost`). The INFO line counts
+    the shops enqueued; one WARNING line names the others by id with the code `TOKENS_UNREADABLE` (F6: the count
+    included them, "registering the webhooks of N shop(s) again" when none could be). No token is logged.
+    Idempotent, like the registration."""
     enqueued: list[str] = []
+    unreadable: list[str] = []
     last: RegisteredWebhooks | None = None
     while True:
         async with uow_factory() as uow:
@@ -183,6 +189,9 @@ async def reregister_moved_webhooks(
                     registered.shop_id, registered.registered_at.isoformat(), registered.address, address,
                 )  # fmt: skip
                 continue
+            if not registered.tokens_readable:
+                unreadable.append(registered.shop_id)
+                continue
             await queue.enqueue_webhook_registration(registered.shop_id)
             enqueued.append(registered.shop_id)
         if len(page) < page_size:
@@ -192,4 +201,18 @@ async def reregister_moved_webhooks(
         log.info(
             "registering the webhooks of %d shop(s) again at %s (registered elsewhere before)", len(enqueued), address
         )
+    if unreadable:
+        shown = sorted(unreadable)
+        more = f" and {len(shown) - MAX_SHOPS_NAMED} more" if len(shown) > MAX_SHOPS_NAMED else ""
+        log.warning(
+            "not registering the webhooks of %d shop(s) again at %s (%s): their stored tokens do not decrypt with the "
+            "configured SHOPBRIDGE_ENCRYPTION_KEY; deploy the key that encrypted them, or re-authorize them: %s%s",
+            len(unreadable), address, TOKENS_UNREADABLE, ", ".join(shown[:MAX_SHOPS_NAMED]), more,
+        )  # fmt: skip
     return enqueued
+
+
+TOKENS_UNREADABLE = "TOKENS_UNREADABLE"
+"""The stable code of the boot sweep's WARNING naming shops it left out because their tokens do not decrypt."""
+MAX_SHOPS_NAMED = 50
+"""At most this many shop ids in that line (the rest counted): a wrong key leaves every shop out, thousands of ids."""

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database, uow_factory
@@ -84,3 +85,42 @@ async def test_shops_registered_with_another_address_are_registered_again_at_sta
     # and the newer registration is left as it is, with one WARNING naming both addresses
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and others in warnings[0] and ours in warnings[0], warnings
+
+
+async def test_a_start_with_another_key_registers_only_shops_whose_tokens_it_reads_and_names_the_others(
+    database: Database, cipher: TokenCipher, caplog
+) -> None:
+    """F6: a process started with the wrong SHOPBRIDGE_ENCRYPTION_KEY logged "registering the webhooks of 3 shop(s)
+    again", and queued a registration for each, though the registration does nothing for a shop whose tokens it
+    cannot read (`Shop.authorization_lost`). The log counts what is queued and names, by id and with a stable code,
+    the shops left out; no log line carries a token."""
+    ours, old = "https://new.example/webhooks/tiktok", "http://127.0.0.1:8123/webhooks/tiktok"
+    before = NOW - timedelta(hours=1)
+
+    def moved() -> object:
+        return dataclasses.replace(make_shop(), webhooks_registered_at=before, webhooks_registered_address=old)
+
+    # given three shops registered at the old address: one stored with this process's key, two with another key
+    readable = await add_shop(uow_factory(database, cipher), moved())
+    other_key = uow_factory(database, TokenCipher(Fernet.generate_key().decode()))
+    unreadable = [await add_shop(other_key, moved()) for _ in range(2)]
+
+    # when the process's boot sweep looks
+    queue = FakeTaskQueue()
+    with caplog.at_level(logging.INFO, logger="domain.services.webhook_registration"):
+        enqueued = await reregister_moved_webhooks(uow_factory(database, cipher), queue, ours, NOW)
+
+    # then only the readable shop is registered again, and the log says so: one shop, not three
+    assert enqueued == queue.webhook_registrations == [readable.id]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines[-2:] == [
+        ("INFO", f"registering the webhooks of 1 shop(s) again at {ours} (registered elsewhere before)"),
+        (
+            "WARNING",
+            f"not registering the webhooks of 2 shop(s) again at {ours} (TOKENS_UNREADABLE): their stored tokens "
+            "do not decrypt with the configured SHOPBRIDGE_ENCRYPTION_KEY; deploy the key that encrypted them, or "
+            f"re-authorize them: {', '.join(sorted(s.id for s in unreadable))}",
+        ),
+    ]
+    tokens = {t for s in [readable, *unreadable] for t in (s.tokens.access_token, s.tokens.refresh_token)}
+    assert not [line for _, line in lines if any(token in line for token in tokens)]

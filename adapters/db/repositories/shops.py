@@ -223,7 +223,7 @@ class SqlShopRepository:
         self, address: str, *, now: datetime, after: RegisteredWebhooks | None = None, limit: int
     ) -> list[RegisteredWebhooks]:
         registered, registered_at = shops.c.webhooks_registered_address, shops.c.webhooks_registered_at
-        query = select(shops.c.id, registered, registered_at).where(
+        query = select(shops.c.id, registered, registered_at, shops.c.refresh_token_encrypted).where(
             authorization_holds(now),
             registered_at.is_not(None),
             or_(registered.is_(None), registered != address),
@@ -236,7 +236,11 @@ class SqlShopRepository:
                 )
             )
         query = query.order_by(registered_at, shops.c.id).limit(limit)
-        return [RegisteredWebhooks(*row) for row in (await self._session.execute(query)).all()]
+        return [
+            # whether the tokens decrypt, as `schedules` asks it: an HMAC check, the plaintext dropped
+            RegisteredWebhooks(row.id, row[1], row[2], self._cipher.can_decrypt(row.refresh_token_encrypted))
+            for row in (await self._session.execute(query)).all()
+        ]
 
     async def claim_token_refresh(self, shop_id: str, now: datetime, stale_before: datetime) -> bool:
         """One conditional UPDATE: atomic on PostgreSQL (row lock, re-checked WHERE) and SQLite (one writer)."""
