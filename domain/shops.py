@@ -306,8 +306,9 @@ def choose_authorized_shop(
     and Shopbridge refuses those whatever their region.
 
     `reauthorizing` (`region` is then the region of the shop re-authorized): a shop in another region is another
-    shop (a TikTok shop's region never changes), so SHOP_MISMATCH, as `Shop.reauthorize` says of a different shop in
-    the same region. REGION_MISMATCH's advice, "add it again and pick its region", was wrong there.
+    shop (a TikTok shop's region never changes), so it is not compared here but left to `Shop.reauthorize`, which
+    refuses it as SHOP_MISMATCH naming the shop re-authorized (F4: refused here, the message could not name it).
+    REGION_MISMATCH's advice, "add it again and pick its region", was wrong there.
     """
     if not shops:
         raise DomainError(ErrorCode.TIKTOK_UNAVAILABLE, "TikTok returned no authorized shop for this consent.")
@@ -320,14 +321,7 @@ def choose_authorized_shop(
             ErrorCode.UNSUPPORTED_REGION,
             f"The shop is in region {shop.region_code}; only US, UK, MY and SG are supported.",
         )
-    if shop_region is not region and reauthorizing:
-        raise DomainError(
-            ErrorCode.SHOP_MISMATCH,
-            f"TikTok returned the shop “{shop.name}”, in {shop_region.value}, not the shop you are re-authorizing "
-            f"(in {region.value}): sign in to TikTok with that shop's account and re-authorize again. Nothing was "
-            "changed.",
-        )
-    if shop_region is not region:
+    if shop_region is not region and not reauthorizing:
         raise DomainError(
             ErrorCode.REGION_MISMATCH,
             f"The authorized shop is in {shop_region.value}, not in the chosen region {region.value}.",
@@ -443,8 +437,20 @@ class Shop:
     def reauthorize(self, granted: AuthorizedShop, tokens: TokenSet, now: datetime) -> None:
         """Renew tokens and expiry; the shop must be the same TikTok shop, else SHOP_MISMATCH, whose message names
         the shop TikTok returned and the one re-authorized, by TikTok's name and the merchant's (tryout64 F5: "this
-        entry" named neither, and the console showed it at the top of Store management, on no row)."""
-        if granted.tiktok_shop_id != self.tiktok_shop_id:
+        entry" named neither, and the console showed it at the top of Store management, on no row); when TikTok's
+        shop is in another region (`granted.region_code`, a supported one: `choose_authorized_shop`), both regions
+        and both TikTok shop ids too (F4: the region's refusal named neither shop re-authorized nor its id)."""
+        granted_region = Region.from_tiktok(granted.region_code)
+        other_shop = granted.tiktok_shop_id != self.tiktok_shop_id
+        if other_shop and granted_region is not None and granted_region is not self.region:
+            raise DomainError(
+                ErrorCode.SHOP_MISMATCH,
+                f"TikTok returned the shop “{granted.name}” (TikTok shop id {granted.tiktok_shop_id}), in "
+                f"{granted_region.value}, not the shop you are re-authorizing (in {self.region.value}): "
+                f"“{self.tiktok_shop_name}” (TikTok shop id {self.tiktok_shop_id}), named “{self.name}” here. Sign in "
+                f"to TikTok with the account of “{self.tiktok_shop_name}” and re-authorize again. Nothing was changed.",
+            )
+        if other_shop:
             raise DomainError(
                 ErrorCode.SHOP_MISMATCH,
                 f"TikTok returned the shop “{granted.name}”, not “{self.tiktok_shop_name}”, which you are "

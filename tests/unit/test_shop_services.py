@@ -212,6 +212,25 @@ async def test_reauthorization_must_return_the_same_shop(world: World) -> None:
     )
 
 
+async def test_a_reauthorization_granting_a_shop_of_another_region_names_the_shop_re_authorized(world: World) -> None:
+    """F4: the refusal said "not the shop you are re-authorizing (in US)" and named that shop nowhere: a merchant
+    with several US shops could not tell which one to sign in with. It names it now, by TikTok's name and shop id
+    and by the merchant's name, as a refusal of another shop in the same region does; the code is unchanged."""
+    # given a connected US shop, re-authorized by a seller whose shop is in the UK
+    shop = await world.connect("m1", name="Main store")
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop.id)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+    world.tiktok.grant("c9", AuthorizedShop("7003", "Tea Garden", "GB", "LOCAL", "cipher-7003", "GB1"))
+    # when it completes, then it is refused as another shop, naming both, and the shop is unchanged
+    refused = await expect(ErrorCode.SHOP_MISMATCH, world.complete(state, code="c9"))
+    assert refused.message == (
+        "TikTok returned the shop “Tea Garden” (TikTok shop id 7003), in UK, not the shop you are re-authorizing "
+        "(in US): “TikTok US” (TikTok shop id 7001), named “Main store” here. Sign in to TikTok with the account of "
+        "“TikTok US” and re-authorize again. Nothing was changed."
+    )
+    assert world.store.shops[shop.id].tiktok_shop_id == "7001"
+
+
 async def test_rename_and_delete_are_the_owners_alone(world: World) -> None:
     shop = await world.connect("m1")
     await expect(ErrorCode.NOT_FOUND, services.rename_shop(world.uow, "m2", shop.id, "Theirs"))
