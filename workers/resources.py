@@ -777,6 +777,17 @@ class Resources(Middleware):
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Before Dramatiq stops its worker threads: they wait for their current message, and an import can take
         # an hour. Cancelled runs hand their messages back (`serving`), so the threads are free at once.
+        # First, the threads stop taking messages (`WorkerThread.stop`: each ends its current one, as Dramatiq's
+        # stop asks right after this hook; idempotent). Left taking them while the drain below lasted, a thread took
+        # each message the consumers fetched meanwhile, refused it (`serving`: shutting down) and sent it again a
+        # back-off later, due again before a long drain ended and taken again by this same process: one INFO line
+        # and one more send per back-off, the message delayed each time (stop 67's LOW, flake67). Untaken, what the
+        # consumers fetched is handed back to Redis at once when Dramatiq's stop ends ("Requeueing in-memory
+        # messages"), for another worker process; embedded, the in-memory queue dies with the process as before and
+        # the next start's boot sweep resumes the work. A thread waiting for a message right now may still take one
+        # and refuse it once.
+        for thread in worker.workers:
+            thread.stop()
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(self.shutdown())

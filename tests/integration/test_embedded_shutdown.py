@@ -8,9 +8,11 @@ Issue 13: at Ctrl+C mid-import the demo logged "Retrying message ... in 10000 mi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -238,3 +240,81 @@ async def test_a_run_the_embedded_shutdown_cuts_before_it_started_ends_as_not_st
     # then it is refused as not started (the actor's `refused_quietly` says so at INFO), not a RuntimeError
     assert isinstance(ended, RunRefused), repr(ended)
     assert ended.what == "sync task t1"
+
+
+@pytest.mark.redis
+async def test_with_redis_a_worker_draining_its_stop_does_not_take_its_own_re_sent_message_again_and_again(
+    sqlite_url: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """LOW from stop 67 (flake67): a worker process whose stop drains a run slow to end kept taking messages
+    meanwhile; each was refused and sent again a back-off later, due again before the drain ended, taken again by
+    the same worker, refused and sent again: one INFO line and one more send per back-off, for as long as the drain
+    lasted, the message delayed each time instead of left to another worker process. Now the stop's first step is to
+    stop the worker threads taking messages (a thread busy with a run ends it as before): what the consumers fetched
+    meanwhile is handed back to Redis when Dramatiq's stop ends, at once, as any message a stop leaves unstarted.
+    A thread waiting for a message as the stop begins may still take one, and refuses it once."""
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/12"  # a database of its own: the test empties it
+    redis = SyncRedis.from_url(redis_url)
+    redis.flushdb()
+    settings = _settings(
+        sqlite_url,
+        tmp_path,
+        SHOPBRIDGE_BROKER_URL=redis_url,
+        SHOPBRIDGE_SECRET_KEY="shutdown-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        # the back-off outlasts an idle thread's wait for a message (worker_timeout, 100 ms), so a message refused
+        # in that wait is not due again before every stopped thread has left; a fifth of the drain below
+        SHOPBRIDGE_SYNC_MIN_BACKOFF_MS="400",
+    )
+    broker = setup_broker(settings, events=InProcessEventBus())
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)  # one for imports, one reserved
+    worker.start()
+    stopping: asyncio.Task[None] | None = None
+    try:
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None
+        resources = Resources.of(broker)
+        entered, cancelled = threading.Event(), threading.Event()
+
+        async def a_run_slow_to_end() -> None:
+            """A run whose cancellation takes 2 s to end (a database call that outlives it): the stop's drain."""
+            with contextlib.suppress(dramatiq.Retry):  # outside a message, a run cut by a stop asks for a retry
+                async with resources.serving("the test's run"):
+                    entered.set()
+                    try:
+                        await asyncio.Event().wait()
+                    except asyncio.CancelledError:
+                        cancelled.set()
+                        await asyncio.sleep(2.0)
+                        raise
+
+        running = asyncio.run_coroutine_threadsafe(a_run_slow_to_end(), loop_thread.loop)
+        await until(entered.is_set, "the run to start")
+        from workers.actors import run_sync_task
+
+        with log_lines("workers.actors", logging.INFO) as info:
+            # given the worker's stop has begun, draining that run
+            stopping = asyncio.create_task(asyncio.to_thread(worker.stop, 30_000))
+            await until(cancelled.is_set, "the stop to cancel the run")
+            # when an import's message is sent during the drain
+            run_sync_task.send("task-sent-during-the-drain")
+            await stopping
+        running.result(timeout=5)
+
+        # then the worker refused it at most once (a thread waiting as the stop began), not once per back-off
+        refused = [m for m in info.messages if m.startswith("sync task task-sent-during-the-drain not started")]
+        assert len(refused) <= 1, refused
+        # and it waits in Redis exactly once for another worker process, its retries untouched
+        ready, delayed = f"{BROKER_NAMESPACE}:{SYNC_QUEUE}.msgs", f"{BROKER_NAMESPACE}:{dq_name(SYNC_QUEUE)}.msgs"
+        copies = [
+            m
+            for key in (ready, delayed)
+            for m in map(Message.decode, redis.hvals(key))
+            if tuple(m.args) == ("task-sent-during-the-drain",)
+        ]
+        assert len(copies) == 1, copies
+        assert copies[0].options.get("retries", 0) == 0, copies[0].options
+    finally:
+        if stopping is None:
+            await asyncio.to_thread(worker.stop, 10_000)
+        redis.flushdb()
