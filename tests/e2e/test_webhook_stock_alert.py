@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.e2e.test_inventory_push import pooled_items, stock_of
+from tests.e2e.test_inventory_push import REBASE_SETTLE, pooled_items, stock_of
 from tests.e2e.test_webhooks import envelope, push, stored_events
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import wait_until
@@ -16,8 +16,9 @@ from tests.fixtures.waiting import wait_until
 def test_a_stock_alert_reconciles_the_shop_and_repairs_a_seller_center_edit(
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:
-    # given a shop whose one product's SKU pooled at 20 units
-    app = app_factory(products=0, orders=0)
+    # given a shop whose one product's SKU pooled at 20 units, its first push settled (it reads the shop's orders
+    # settled for `poll_settle_seconds` first: 30 s by default, shortened here)
+    app = app_factory(products=0, orders=0, poll_settle_seconds=REBASE_SETTLE)
     tiktok_shop = app.tiktok_shop("us-local")["id"]
     made = app.sandbox.control(
         "POST", f"/shops/{tiktok_shop}/products", {"title": "ALERT27 product", "skus": [{"seller_sku": "ALERT27",
@@ -30,6 +31,12 @@ def test_a_stock_alert_reconciles_the_shop_and_repairs_a_seller_center_edit(
                what="ALERT27 linked")  # fmt: skip
     (item,) = pooled_items(app, "ALERT27")
     assert item["available"] == 20
+
+    def push_settled() -> bool:
+        rows = app.rows("SELECT dirty_version, pushed_version, claimed_by FROM inventory_push_outbox")
+        return bool(rows) and all(r["dirty_version"] == r["pushed_version"] and r["claimed_by"] is None for r in rows)
+
+    wait_until(push_settled, what="the first push settled")
 
     # when the seller sets it to 30 in Seller Center (no webhook of its own), and TikTok pushes its stock alert (a
     # raise: a lowered stock is read as sales not yet seen, held back for the fence's horizon before it is pushed)
