@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
     text,
 )
 
@@ -661,6 +662,7 @@ sku_links = Table(
 # `component_sku_id` (migration 0005): '' for an ordinary line (the row moves the line's own SKU); for a virtual
 # bundle's line, one row per component with the component's TikTok SKU id, equal to the row's `tiktok_sku_id`
 # (`sku_count` units; the bundle SKU itself has no row: live-sync.md §1.5, domain.inventory.ledger.stock_lines).
+_BY_SKU = "state <> 'HISTORICAL'"  # the lines `order_line_stock`'s index by SKU keeps (migration 0068)
 order_line_stock = Table(
     "order_line_stock",
     metadata,
@@ -699,10 +701,19 @@ order_line_stock = Table(
         postgresql_where=text("inventory_item_id IS NOT NULL"),
     ),
     # By SKU: the relinks (`ledger.hold_relink`, `relink_lines`, `deducted_on_copy`), the push's `ingested_since`, the
-    # links' seed and fence reads; `shop_id` leads: without it SQLite (no statistics) searches the shop's primary key
-    # for `shop_id = ? AND tiktok_sku_id IN (...)` instead (perf67).
-    Index(None, "shop_id", "tiktok_sku_id", "state"),
+    # links' seed and fence reads, a created item's released units, the unexplained holds' waiting SKUs; `shop_id`
+    # leads: without it SQLite (no statistics) searches the shop's primary key for `shop_id = ? AND tiktok_sku_id IN
+    # (...)` instead (perf67). Partial (migration 0068): no HISTORICAL line (an order first seen shipped or
+    # cancelled: most of an import's, linked or not), which no reader by SKU asks for but those of orders made since a
+    # stock read, which find them through `orders (shop_id, created_at)` and the key. Each reader states
+    # `LEDGER_BY_SKU` literally: SQLite uses a partial index only for a query carrying its WHERE term, and PostgreSQL
+    # cannot prove it from a generic plan's bound parameters.
+    Index(None, "shop_id", "tiktok_sku_id", "state", sqlite_where=text(_BY_SKU), postgresql_where=text(_BY_SKU)),
 )
+# The term of every read of `order_line_stock` by SKU: the lines its index by SKU keeps (above; a literal, not a
+# parameter, for the planners to match it). Its readers of HISTORICAL lines read those apart (`HISTORICAL_LINES`).
+LEDGER_BY_SKU = order_line_stock.c.state != literal_column("'HISTORICAL'")
+HISTORICAL_LINES = order_line_stock.c.state == literal_column("'HISTORICAL'")
 
 # The open order lines a shop's delete deducted from their items (`domain.inventory.ledger.leaves_with_its_shop`,
 # migration 0031), kept by merchant and TikTok shop when the shop's own rows go: the same merchant's shop of that TikTok

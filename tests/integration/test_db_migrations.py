@@ -40,7 +40,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0067_ledger_item_index_partial"
+HEAD = "0068_ledger_sku_index_partial"
 
 
 def _assert_migrates_to_head(url: str) -> None:
@@ -821,6 +821,50 @@ def test_the_ledgers_index_by_item_holds_only_lines_naming_one_from_0067_and_ser
             made = connection.execute(text(definition), {"name": item_index}).scalar_one()
             assert "WHERE" not in made, made
             assert [tuple(r) for r in connection.execute(text(rows))] == [("o1", "i1"), ("o2", None)]
+
+
+def test_the_ledgers_index_by_sku_holds_no_history_from_0068_and_keeps_every_row_both_ways(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    sku_index = "ix_order_line_stock_shop_id_tiktok_sku_id_state"
+    # given a database at 0067 with a line waiting for its SKU's link and a line first seen shipped (history)
+    migrate.upgrade(url, "0067_ledger_item_index_partial")
+    line = (
+        "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, component_sku_id, merchant_id, "
+        "tiktok_sku_id, quantity, state, wanted, order_updated_at, updated_at) "
+        "VALUES ('s1', :order, 'l1', '', 'm1', 'ts1', 1, :state, :wanted, :now, :now)"
+    )
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _insert_shops(connection, [("s1", "m1", "Shop")], shop_name_key)
+            connection.execute(
+                text(line),
+                [
+                    {"order": "o1", "state": "PENDING_LINK", "wanted": "RESERVE", "now": _NOW},
+                    {"order": "o2", "state": "HISTORICAL", "wanted": "DEDUCT", "now": _NOW},
+                ],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the index by SKU takes no HISTORICAL line (most of an import's), and the rows are kept
+        postgres = engine.dialect.name == "postgresql"
+        definition = (
+            "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+            if postgres
+            else "SELECT sql FROM sqlite_master WHERE name = :name"
+        )
+        rows = "SELECT tiktok_order_id, state FROM order_line_stock ORDER BY tiktok_order_id"
+        with engine.begin() as connection:
+            made = connection.execute(text(definition), {"name": sku_index}).scalar_one()
+            assert "WHERE" in made and "HISTORICAL" in made and "<>" in made, made
+            assert [tuple(r) for r in connection.execute(text(rows))] == [("o1", "PENDING_LINK"), ("o2", "HISTORICAL")]
+        # and back at 0067 the index takes every line again, the rows kept
+        migrate.downgrade(url, "0067_ledger_item_index_partial")
+        with engine.begin() as connection:
+            made = connection.execute(text(definition), {"name": sku_index}).scalar_one()
+            assert "WHERE" not in made, made
+            assert [tuple(r) for r in connection.execute(text(rows))] == [("o1", "PENDING_LINK"), ("o2", "HISTORICAL")]
 
 
 def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty_database_url: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from adapters.db.repositories.inventory.writer import hold_shop_links, lock_links
 from adapters.db.tables import (
+    LEDGER_BY_SKU,
     inventory_items,
     inventory_push_outbox,
     order_line_stock,
@@ -163,6 +164,7 @@ class LinkPushState:
                 lines.tiktok_sku_id == tiktok_sku_id,
                 lines.state.in_(("RESERVED", "DEDUCTED")),
                 lines.updated_at > at,
+                LEDGER_BY_SKU,
             )
             counted[tiktok_sku_id] = int((await self._session.execute(query)).scalar_one())
         return counted

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.db.repositories.inventory.items import edit_item, insert_item
 from adapters.db.repositories.inventory.ledger import hold_relink
 from adapters.db.repositories.inventory.links import _links, _open_pending_units, sku_for_hand_link, write_hand_link
-from adapters.db.tables import order_line_stock, orders
+from adapters.db.tables import LEDGER_BY_SKU, order_line_stock, orders
 from domain.errors import DomainError, ErrorCode
 from domain.inventory.items import Edit, InventoryItem, MovementKind
 from domain.inventory.ledger import LineState, StockEffect, counted_in_stock, released_before_read
@@ -141,6 +141,7 @@ async def _released_since_read(session: AsyncSession, shop_id: str, tiktok_sku_i
             lines.tiktok_sku_id == tiktok_sku_id,
             lines.state == LineState.PENDING_LINK.value,
             lines.wanted == StockEffect.RELEASE.value,
+            LEDGER_BY_SKU,
         )
         .group_by(stored.created_at, lines.order_updated_at)
     )

@@ -58,6 +58,7 @@ from adapters.db.repositories.inventory.writer import (
 from adapters.db.repositories.inventory_push_links import holds_remembered
 from adapters.db.retention import delete_oldest
 from adapters.db.tables import (
+    LEDGER_BY_SKU,
     UTCDateTime,
     deleted_shop_connections,
     deleted_shop_holds,
@@ -1472,6 +1473,7 @@ async def hold_relink(
         order_line_stock.c.shop_id == shop_id,
         among(order_line_stock.c.tiktok_sku_id, sorted(set(tiktok_sku_ids)), "postgresql"),
         order_line_stock.c.state == LineState.RESERVED.value,
+        LEDGER_BY_SKU,
     )
     # and the items the links of those SKUs that a delete of the shop's TikTok shop kept name: a line sold under one
     # counts there (`counted_under_a_deleted_link`); one statement with the lines'
@@ -1534,6 +1536,7 @@ async def relink_lines(
         order_line_stock.c.shop_id == shop_id,
         among(order_line_stock.c.tiktok_sku_id, sorted(new_items), dialect_of(session)),
         order_line_stock.c.state.in_(waiting),
+        LEDGER_BY_SKU,
     )
     rows = (await session.execute(query)).all() if new_items else []
     # (a PENDING_LINK line's item is the one it was reserved on before: written only if it is the new item)
@@ -1743,6 +1746,7 @@ async def _deducted_on_copies(
             lines.inventory_item_id == links.seeded_item_id,
             lines.state == LineState.DEDUCTED.value,
             lines.left_out_of_seed.is_(None),
+            LEDGER_BY_SKU,
         )
     )
     return (await session.execute(query)).all()

@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
@@ -34,6 +47,8 @@ from adapters.db.repositories.inventory.writer import (
     touch_items,
 )
 from adapters.db.tables import (
+    HISTORICAL_LINES,
+    LEDGER_BY_SKU,
     deleted_shop_links,
     inventory_items,
     order_line_stock,
@@ -628,23 +643,20 @@ async def _keep_join_baselines(
         return
     read_at = {tiktok_sku_id: at for tiktok_sku_id, _, at in joining.values()}
     lines, stored_orders = order_line_stock.c, orders.c
-    query = (
+    of_order = and_(stored_orders.shop_id == lines.shop_id, stored_orders.tiktok_order_id == lines.tiktok_order_id)
+    skus = among(lines.tiktok_sku_id, sorted(read_at), dialect_of(session))
+    made_since = stored_orders.created_at >= min(read_at.values()) - timedelta(seconds=1)  # (exact rule below)
+    applied = (
         select(lines.tiktok_sku_id, stored_orders.created_at, func.sum(lines.quantity))
-        .join(
-            orders,
-            and_(stored_orders.shop_id == lines.shop_id, stored_orders.tiktok_order_id == lines.tiktok_order_id),
-        )
+        .join(orders, of_order)
         .where(
-            lines.shop_id == shop_id,
-            among(lines.tiktok_sku_id, sorted(read_at), dialect_of(session)),
-            stored_orders.created_at >= min(read_at.values()) - timedelta(seconds=1),  # (exact rule below)
-            or_(
-                lines.state.in_((LineState.RESERVED.value, LineState.DEDUCTED.value)),
-                and_(lines.state == LineState.HISTORICAL.value, lines.wanted == StockEffect.DEDUCT.value),
-            ),
+            lines.shop_id == shop_id, skus, made_since, LEDGER_BY_SKU,
+            lines.state.in_((LineState.RESERVED.value, LineState.DEDUCTED.value)),
         )
         .group_by(lines.tiktok_sku_id, stored_orders.created_at)
-    )
+    )  # fmt: skip
+    # (history is not in the ledger's index by SKU, migration 0068: found by the orders made since the read)
+    query: CompoundSelect[Any] = union_all(applied, _history_since(shop_id, skus, made_since))
     since: dict[str, int] = {}
     for sku, created_at, quantity in (await session.execute(query)).all():
         if not counted_in_stock(created_at, read_at[sku]):
@@ -842,6 +854,26 @@ async def _item_ids(session: AsyncSession, merchant_id: str, item_skus: Sequence
     return {sku: item_id for sku, item_id in (await session.execute(query)).all()}
 
 
+def _history_since(shop_id: str, skus: ColumnElement[bool], made_since: ColumnElement[bool], *by: Any) -> Select[Any]:
+    """The units of the shop's HISTORICAL lines asking a deduction (shipped when first seen) of SKUs `skus` and of
+    orders `made_since` (a lower bound on `orders.created_at`), grouped by TikTok SKU id, `by` and the order's
+    creation: (tiktok_sku_id, *by, created_at, units). The ledger's index by SKU holds no HISTORICAL line (migration
+    0068: most of an import's), so they are found from the shop's orders made since (`orders (shop_id,
+    created_at)`), each order's lines by the ledger's key: as many probes as orders made since, a stock read's
+    seconds for an import's page; a hand link's product read of days ago walks those days' orders."""
+    lines, stored_orders = order_line_stock.c, orders.c
+    of_order = and_(lines.shop_id == stored_orders.shop_id, lines.tiktok_order_id == stored_orders.tiktok_order_id)
+    return (
+        select(lines.tiktok_sku_id, *by, stored_orders.created_at, func.sum(lines.quantity))
+        .select_from(orders.join(order_line_stock, of_order))
+        .where(
+            stored_orders.shop_id == shop_id, made_since, skus, HISTORICAL_LINES,
+            lines.wanted == StockEffect.DEDUCT.value,
+        )
+        .group_by(lines.tiktok_sku_id, *by, stored_orders.created_at)
+    )  # fmt: skip
+
+
 async def _open_pending_units(
     session: AsyncSession, shop_id: str, stock_read_at: Mapping[str, datetime]
 ) -> dict[str, tuple[int, int]]:
@@ -859,29 +891,30 @@ async def _open_pending_units(
     deduction, whatever their state (history while unlinked, or deducted on the item linked before): their
     units were in the stock read and are gone, and the ledger never deducts them from the new item."""
     lines, stored_orders = order_line_stock.c, orders.c
-    recent = min(stock_read_at.values()) - timedelta(seconds=1)
-    query = (
+    # (of recent orders only: the reads are this page's, seconds old; the exact rule is applied below)
+    made_since = stored_orders.created_at >= min(stock_read_at.values()) - timedelta(seconds=1)
+    skus = among(lines.tiktok_sku_id, sorted(stock_read_at), dialect_of(session))
+    of_order = and_(stored_orders.shop_id == lines.shop_id, stored_orders.tiktok_order_id == lines.tiktok_order_id)
+    waiting_or_applied = (
         select(lines.tiktok_sku_id, lines.wanted, stored_orders.created_at, func.sum(lines.quantity))
-        .select_from(
-            order_line_stock.outerjoin(
-                orders,
-                and_(stored_orders.shop_id == lines.shop_id, stored_orders.tiktok_order_id == lines.tiktok_order_id),
-            )
-        )
+        .select_from(order_line_stock.outerjoin(orders, of_order))
         .where(
             lines.shop_id == shop_id,
-            among(lines.tiktok_sku_id, sorted(stock_read_at), dialect_of(session)),
+            skus,
+            LEDGER_BY_SKU,
             or_(
                 and_(
                     lines.state.in_((LineState.PENDING_LINK.value, LineState.RESERVED.value)),
                     lines.wanted == StockEffect.RESERVE.value,
                 ),
-                # (of recent orders only: the reads are this page's, seconds old; the exact rule is applied below)
-                and_(lines.wanted == StockEffect.DEDUCT.value, stored_orders.created_at >= recent),
+                and_(lines.wanted == StockEffect.DEDUCT.value, made_since),
             ),
         )
         .group_by(lines.tiktok_sku_id, lines.wanted, stored_orders.created_at)
     )
+    # (history, shipped: not in the ledger's index by SKU, migration 0068: found by the orders made since the read)
+    history = _history_since(shop_id, skus, made_since, lines.wanted)
+    query: CompoundSelect[Any] = union_all(waiting_or_applied, history)
     units: dict[str, tuple[int, int]] = {}
     for sku, wanted, created_at, quantity in (await session.execute(query)).all():
         open_units, shipped = units.get(sku, (0, 0))

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.inventory.writer import PoolWrite, lock_items
-from adapters.db.tables import deleted_shop_holds, inventory_movements, order_line_stock, shops, sync_tasks
+from adapters.db.tables import (
+    LEDGER_BY_SKU,
+    deleted_shop_holds,
+    inventory_movements,
+    order_line_stock,
+    shops,
+    sync_tasks,
+)
 from domain.inventory.items import MovementKind
 from domain.inventory.ledger import LineState
 from domain.inventory.unexplained import (
@@ -67,7 +74,7 @@ async def _unexplained(session: AsyncSession, hold_horizon: timedelta, merchant_
     pending = (
         select(lines.shop_id, lines.tiktok_sku_id)
         .distinct()
-        .where(among(lines.shop_id, shop_ids, dialect), lines.state == LineState.PENDING_LINK.value)
+        .where(among(lines.shop_id, shop_ids, dialect), lines.state == LineState.PENDING_LINK.value, LEDGER_BY_SKU)
     )
     waiting = {(shop_id, sku) for shop_id, sku in (await session.execute(pending)).all()}
     return [
