@@ -49,6 +49,29 @@ def _settings(database_url: str, data_dir: Path, **env: str) -> Settings:
     )
 
 
+def _redis_worker(
+    sqlite_url: str, tmp_path: Path, redis_server: RedisServer, *, database: int, backoff_ms: int
+) -> tuple[SyncRedis, dramatiq.Worker]:
+    """A started Dramatiq worker on Redis as `shopbridge worker` runs one (2 threads: one for imports, one
+    reserved; 100 ms waits for a message), on Redis database `database` emptied first (each test its own), with
+    `SHOPBRIDGE_SYNC_MIN_BACKOFF_MS` = `backoff_ms`; and a client of that database."""
+    redis_url = redis_server.url.rsplit("/", 1)[0] + f"/{database}"
+    redis = SyncRedis.from_url(redis_url)
+    redis.flushdb()
+    settings = _settings(
+        sqlite_url,
+        tmp_path,
+        SHOPBRIDGE_BROKER_URL=redis_url,
+        SHOPBRIDGE_SECRET_KEY="shutdown-" + "k" * 40,
+        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        SHOPBRIDGE_SYNC_MIN_BACKOFF_MS=str(backoff_ms),
+    )
+    broker = setup_broker(settings, events=InProcessEventBus())
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    return redis, worker
+
+
 @asynccontextmanager
 async def embedded_worker(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
     """The embedded worker pool started on `settings`: (its broker, Dramatiq's event-loop thread); stopped after."""
@@ -149,29 +172,15 @@ async def test_with_redis_a_run_refused_at_shutdown_is_sent_again_its_retries_un
 ) -> None:
     # given a worker process's pool on Redis (as `shopbridge worker` runs it), whose shutdown has begun while its
     # threads still take messages
-    redis_url = redis_server.url.rsplit("/", 1)[0] + "/11"  # a database of its own: the test empties it
-    redis = SyncRedis.from_url(redis_url)
-    redis.flushdb()
-    settings = _settings(
-        sqlite_url,
-        tmp_path,
-        SHOPBRIDGE_BROKER_URL=redis_url,
-        SHOPBRIDGE_SECRET_KEY="shutdown-" + "k" * 40,
-        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        # Production's delay (10 s): the message sent again is not due while the test reads it. At the suite's 50 ms
-        # it came due within the test, and this same worker, still taking messages, took it again, refused it again
-        # and sent it again (one INFO line and a new copy on the delayed side each time, until its threads stop):
-        # the test read 0, 1 or 2 copies and 1 or 2 lines (flake67). That cycle is the product's for as long as a
-        # stop's drain lasts past the delay (issue 9's note, stop 67).
-        SHOPBRIDGE_SYNC_MIN_BACKOFF_MS="10000",
-    )
-    broker = setup_broker(settings, events=InProcessEventBus())
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)  # one for imports, one reserved
-    worker.start()
+    # Production's delay (10 s): the message sent again is not due while the test reads it. At the suite's 50 ms it
+    # came due within the test and a thread took it again (flake67): this test begins the shutdown with
+    # `Resources.shutdown` alone, which leaves the threads taking messages (Dramatiq's stop first stops them:
+    # `Resources.before_worker_shutdown`, this file's last test).
+    redis, worker = _redis_worker(sqlite_url, tmp_path, redis_server, database=11, backoff_ms=10000)
     try:
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None
-        await asyncio.to_thread(loop_thread.run_coroutine, Resources.of(broker).shutdown())
+        await asyncio.to_thread(loop_thread.run_coroutine, Resources.of(worker.broker).shutdown())
         from workers.actors import run_sync_task
 
         with (
@@ -253,27 +262,14 @@ async def test_with_redis_a_worker_draining_its_stop_does_not_take_its_own_re_se
     stop the worker threads taking messages (a thread busy with a run ends it as before): what the consumers fetched
     meanwhile is handed back to Redis when Dramatiq's stop ends, at once, as any message a stop leaves unstarted.
     A thread waiting for a message as the stop begins may still take one, and refuses it once."""
-    redis_url = redis_server.url.rsplit("/", 1)[0] + "/12"  # a database of its own: the test empties it
-    redis = SyncRedis.from_url(redis_url)
-    redis.flushdb()
-    settings = _settings(
-        sqlite_url,
-        tmp_path,
-        SHOPBRIDGE_BROKER_URL=redis_url,
-        SHOPBRIDGE_SECRET_KEY="shutdown-" + "k" * 40,
-        SHOPBRIDGE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        # the back-off outlasts an idle thread's wait for a message (worker_timeout, 100 ms), so a message refused
-        # in that wait is not due again before every stopped thread has left; a fifth of the drain below
-        SHOPBRIDGE_SYNC_MIN_BACKOFF_MS="400",
-    )
-    broker = setup_broker(settings, events=InProcessEventBus())
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)  # one for imports, one reserved
-    worker.start()
+    # the back-off outlasts an idle thread's wait for a message (worker_timeout, 100 ms), so a message refused in that
+    # wait is not due again before every stopped thread has left; a fifth of the drain below
+    redis, worker = _redis_worker(sqlite_url, tmp_path, redis_server, database=12, backoff_ms=400)
     stopping: asyncio.Task[None] | None = None
     try:
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None
-        resources = Resources.of(broker)
+        resources = Resources.of(worker.broker)
         entered, cancelled = threading.Event(), threading.Event()
 
         async def a_run_slow_to_end() -> None:
