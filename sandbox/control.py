@@ -43,12 +43,26 @@ class BadInput(Exception):
 RESEED_KEYS = frozenset({"products", "orders", "seed", "reset_tokens", "rare_cases"})
 
 
+def _no_constant(name: str) -> Any:
+    """`json.loads`' `parse_constant`: NaN, Infinity and -Infinity, which RFC 8259 has no place for, are refused."""
+    raise _NotJsonNumber(name)
+
+
+class _NotJsonNumber(ValueError):
+    """A NaN or Infinity in a control body (`_no_constant`)."""
+
+
 async def _json(request: Request) -> dict[str, Any]:
+    """The body as a JSON object (an empty body is `{}`); BadInput (400) if it is not JSON, holds NaN, Infinity or
+    -Infinity (Python's decoder takes them: a `per_second` or `slow_seconds` of NaN was stored, and every answer that
+    showed it, `GET /_sandbox/` and `GET /_sandbox/faults`, was a 500 until a reset, tryout69), or is no object."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
+    except _NotJsonNumber:
+        raise BadInput("the body must be valid JSON (NaN and Infinity are not JSON numbers)") from None
     except ValueError:
         raise BadInput("the body must be valid JSON") from None
     if not isinstance(body, dict):
