@@ -39,8 +39,6 @@ servers:
 # worker together (tests/fixtures/scheduling.py), so the run launches Chromium once.
 TEST_WORKERS ?= 3
 PYTEST_ARGS ?=
-# `--durations=25`: the run ends with its 25 slowest set-ups, calls and teardowns, so a log shows where the suite's
-# time goes (the rule is a suite under 15 minutes) without a second run.
 # pytest-randomly's seed for the run's order: drawn here and shown in the command line below (`-q` hides pytest's
 # own header), so that a failing run is replayed with `make test SEED=<it>`.
 ifeq ($(SEED),)
@@ -52,7 +50,7 @@ test: $(STAMP) servers
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --randomly-seed=$(SEED) --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --randomly-seed=$(SEED) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
