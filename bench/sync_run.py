@@ -12,7 +12,7 @@ everything it calls is the production code with the production settings, apart f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import TracebackType
 
@@ -55,12 +55,18 @@ class SyncRun:
 class SyncWorker:
     """A worker's resources in this process and event loop, disposed on exit."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, batch_records: int | None = None) -> None:
+        """`batch_records`: records per transaction for an experiment, instead of the database's own
+        (`Database.import_batch_records`, which `build_resources` sets as `SyncOptions.batch_records`); None: that."""
         self.settings = settings
+        self.batch_records = batch_records
         self._resources: WorkerResources | None = None
 
     async def __aenter__(self) -> SyncWorker:
-        self._resources = await build_resources(self.settings, _NoQueue(), None)
+        self._resources = resources = await build_resources(self.settings, _NoQueue(), None)
+        if self.batch_records is not None:
+            options = replace(resources.sync.options, batch_records=self.batch_records)
+            resources.sync = replace(resources.sync, options=options)
         tune_collector()  # as a worker process does once its resources are built (`Resources._build`)
         return self
 
