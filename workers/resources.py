@@ -166,6 +166,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
     options = SyncOptions(
         order_slices=settings.sync_order_slices,
         page_size=settings.sync_page_size,
+        batch_records=db.import_batch_records,  # the database's own: it knows what a long transaction makes wait
         max_attempts=settings.sync_max_attempts,
         time_limit_seconds=settings.sync_time_limit_seconds,
     )

@@ -82,10 +82,13 @@ class SyncOptions:
     order_slices: int = 16  # time slices of the orders window, fetched concurrently
     page_size: int = 100  # TikTok's maximum
     queue_pages: int = 32  # fetched pages waiting for the writer: bounds memory
-    # Records stored per transaction, at most (whole pages: 5 of TikTok's largest). A transaction holds the shop
-    # until its commit (PostgreSQL: its row FOR KEY SHARE; SQLite: the one write lock), and a shop's delete, which
-    # takes the shop first, waits for it: at 2,000 a shopDelete sent mid-import waited 0.7-2.3 s (SQLite) and
-    # 4.6 s (PostgreSQL) behind one on a loaded machine, the engine being CPU-bound inside its transactions.
+    # Records stored per transaction, at most (whole pages: 5 of TikTok's largest at 500). The worker sets it from its
+    # database (`workers.resources.build_resources`: the persistence adapter's `Database.import_batch_records`, 500
+    # or 2,000), because what a long transaction makes wait differs by database; 500 here is the default of code
+    # that names none (tests, fakes). A transaction holds the shop until its commit (PostgreSQL: its row FOR KEY
+    # SHARE; SQLite: the one write lock, which every other write waits for), and a shop's delete, which takes the
+    # shop first, waits for it: at 2,000 a shopDelete sent mid-import waited 0.7-2.3 s (SQLite) and 4.6 s
+    # (PostgreSQL) behind one on a loaded machine, the engine being CPU-bound inside its transactions.
     # Each transaction also costs ~8 round trips (task, shop, fingerprints, rows, checkpoint, commit), which once
     # made 2,000 faster than 500; the engine is CPU-bound since: 500 products + 6,604 orders took 21.7 / 16.2 s
     # at 2,000 and 21.9 / 18.1 s at 500 on SQLite, 32.6 / 31.1 and 35.2 / 27.9 s on PostgreSQL (load 10-16), no

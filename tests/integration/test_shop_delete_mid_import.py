@@ -43,7 +43,7 @@ async def test_a_delete_sent_mid_import_lets_at_most_the_batch_in_flight_commit(
     database_url: str, sandbox_factory: Callable[[SandboxConfig], SandboxServer], tmp_path: Path,
     sync_harness_factory: Callable[..., SyncHarness],
 ) -> None:  # fmt: skip
-    # given an orders import of 3,000 orders (one slice of 100-order pages: 500 records a batch, so 6 batches),
+    # given an orders import of 3,000 orders (one slice of 100-order pages, up to PostgreSQL's 2,000 records a batch),
     # its first page stored and the next ones held at TikTok; and another writer of the shop holding it FOR KEY
     # SHARE, as an import batch of the shop's other task does (tryout59: the products and orders imports' batches
     # overlapped, so there was always one holder)

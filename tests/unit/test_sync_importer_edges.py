@@ -19,7 +19,8 @@ from tests.unit.test_sync_importer import OPTIONS, World
 
 
 def test_the_engines_default_tuning() -> None:
-    # workers/resources.py sets slices, page size, attempts and the time limit from the settings; the rest are these
+    # workers/resources.py sets slices, page size, attempts and the time limit from the settings, and the records per
+    # transaction from its database (`Database.import_batch_records`); the rest are these
     assert SyncOptions() == SyncOptions(
         order_slices=16,
         page_size=100,
