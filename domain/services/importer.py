@@ -94,7 +94,10 @@ class SyncOptions:
     # at 2,000 and 21.9 / 18.1 s at 500 on SQLite, 32.6 / 31.1 and 35.2 / 27.9 s on PostgreSQL (load 10-16), no
     # difference beyond the noise there. On a quiet machine 2,000 gave benchmark 2 +10 % (SQLite) and +18 %
     # (PostgreSQL), from fewer, larger statements; several batches of 500 in one transaction gave nothing measurable
-    # and longer waits for a merchant's write (bench/README.md, "the adaptive writer").
+    # and longer waits for a merchant's write (bench/README.md, "the adaptive writer"). Stop 69 (bench/README.md,
+    # "Records per transaction by database"): PostgreSQL at 2,000, the engine's CPU per order -7 to -8 % (worker and
+    # server, 4 pairs at load 9-16); the price there, a shopDelete mid-import waiting for the batch in flight, p50
+    # 0.4 -> 4.6 s at load 11-12; benchmark 9 not longer (its write shares no lock with a batch on PostgreSQL).
     batch_records: int = 500
     max_attempts: int = 5  # failed runs of one task (`SyncTask.failed_attempts`; interrupted ones not) before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
