@@ -179,6 +179,11 @@ class SyncTaskRepository(Protocol):
         """The latest SUCCEEDED task of the shop and kind: polls (`scheduled`) or imports (not)."""
         ...
 
+    async def latest_import(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
+        """The shop's newest task of `kind` by creation that is not a poll (trigger AUTHORIZATION or MANUAL), any
+        status; None when it has none: what a re-authorization asks `domain.sync.rerun_after_reauthorization`."""
+        ...
+
     async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
         """The creation times (UTC) of the shop's MANUAL tasks of `kind` created after `since`, any status, newest
         first, at most `limit`: what `domain.sync.check_manual_starts` bounds."""

@@ -517,6 +517,36 @@ class SyncTask:
         return task_progress(self.status, self.processed, self.total)
 
 
+def rerun_after_reauthorization(
+    latest_import: SyncTask | None, active: SyncTask | None, now: datetime
+) -> SyncTask | None:
+    """The import a shop's re-authorization queues again for one kind, or None. `latest_import`: the shop's newest
+    task of that kind queued by its authorization or a merchant's start (trigger AUTHORIZATION or MANUAL, any
+    status: `SyncTaskRepository.latest_import`); `active`: its QUEUED or RUNNING task of that kind, if any.
+
+    Rule (tryout69 F1; README "Re-authorizing a shop"): an import that FAILED with REAUTHORIZATION_REQUIRED (TikTok
+    withdrew the authorization mid-import, `domain.services.importer`) is run again by the re-authorization, since
+    the product's promise is every product and the past 30 days of orders after an authorization, and the polls
+    only read changes since their cursor. A later successful import of the kind would be the newest one instead, so
+    "no later success" needs no second look. Nothing while a task of the kind is active (an import already runs; a
+    poll holds the one-active-task index: it is left to finish), so re-authorizing twice queues one run.
+
+    A new QUEUED task with trigger AUTHORIZATION (automatic: `check_manual_starts` does not count it), not the failed
+    one reopened: FAILED is final everywhere (`begin_attempt`, a subscription following the task ends there,
+    retention, the Task Center's history of why it failed). ORDERS keeps the failed task's start,
+    `orders_created_since` (30 days before the first authorization), up to `now`, within TikTok's 90 days
+    (`ORDERS_MAX_WINDOW`); what it stored already is read again and counted unchanged."""
+    if active is not None or latest_import is None or latest_import.status is not SyncTaskStatus.FAILED:
+        return None
+    if latest_import.error_code != ErrorCode.REAUTHORIZATION_REQUIRED:
+        return None
+    since = latest_import.orders_created_since
+    if since is not None:
+        since = max(since, now - ORDERS_MAX_WINDOW)
+    task = latest_import
+    return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.AUTHORIZATION, now, since)
+
+
 class SyncAlreadyRunningError(DomainError):
     """SYNC_ALREADY_RUNNING, carrying the active (queued or running) tasks, one or more, so that the answer can show
     them; the message names every kind of them, in their order: "This shop's products and orders syncs are already

@@ -308,6 +308,14 @@ class FakeSyncTaskRepository:
     async def active_kinds(self) -> set[tuple[str, SyncKind]]:
         return {(t.shop_id, t.kind) for t in self._s.store.tasks.values() if t.is_active}
 
+    async def latest_import(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
+        found = [
+            t for t in self._s.store.tasks.values()
+            if t.shop_id == shop_id and t.kind is kind and t.trigger is not SyncTrigger.SCHEDULED
+        ]  # fmt: skip
+        found.sort(key=lambda t: (t.created_at, t.id))
+        return copy.deepcopy(found[-1]) if found else None
+
     async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
         tasks = {t.id: t for t in [*self._s.store.tasks.values(), *self._added]}.values()
         mine = [t for t in tasks if t.shop_id == shop_id and t.kind is kind and t.trigger is SyncTrigger.MANUAL]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from domain.ports import (
 )
 from domain.services import inventory
 from domain.services.conflicts import run_again_on_conflict
-from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync
+from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync, send_tasks
 from domain.shops import (
     NameTakenError,
     Region,
@@ -48,7 +49,7 @@ from domain.shops import (
     numbered_shop_name,
     parse_shop_name,
 )
-from domain.sync import SyncTask
+from domain.sync import CONNECTION_KINDS, SyncTask, rerun_after_reauthorization
 
 log = logging.getLogger(__name__)
 # A shop in these states could not be pushed: its re-authorization re-bases the push fence (`request_rebase`)
@@ -226,6 +227,7 @@ async def complete_authorization(
                 await _rebase_push(uow, shop.id, now)
             await uow.poll_cursors.make_due(shop.id)  # catch up now on what changed while it could not sync
             await _replay_failed_events(uow, queue, shop.id)
+            await _rerun_failed_imports(uow, uow_factory, queue, events, shop, now)
             _register_webhooks_after_commit(uow, queue, shop.id)
             _push_stock_after_commit(uow, queue, shop.id)
             await uow.authorizations.mark_completed(request.state_digest, now, shop.id)  # frees its start's place
@@ -251,6 +253,7 @@ async def complete_authorization(
                         await _rebase_push(uow, shop.id, now)
                     await uow.poll_cursors.make_due(shop.id)  # as a re-authorization's
                     await _replay_failed_events(uow, queue, shop.id)
+                    await _rerun_failed_imports(uow, uow_factory, queue, events, shop, now)
                     _push_stock_after_commit(uow, queue, shop.id)
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
@@ -332,6 +335,40 @@ async def _replay_failed_events(uow: UnitOfWork, queue: TaskQueue, shop_id: str)
         await queue.enqueue_webhook_events(shop_id)
 
     uow.after_commit(enqueue)
+
+
+async def _rerun_failed_imports(
+    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue,
+    events: EventPublisher | None,
+    shop: Shop,
+    now: datetime,
+) -> list[SyncTask]:
+    """In a re-authorization's transaction (Re-authorize, or a connect that renews the merchant's own shop): queue
+    again each import (PRODUCTS, ORDERS) that a lost authorization FAILED (REAUTHORIZATION_REQUIRED) and nothing
+    has run since: `domain.sync.rerun_after_reauthorization`'s rule (tryout69 F1: the shop came back ACTIVE with
+    part of its catalog, the 30-day orders window never read, so open orders reserved nothing in the pool). Returns
+    the tasks queued; they are sent after the commit (`send_tasks`: a refused send marks them unsent) and dropped
+    with a rollback. A task of the kind that became active since the look (a poll started meanwhile: the
+    one-active-task index, SYNC_ALREADY_RUNNING) leaves that kind alone rather than fail the re-authorization."""
+    queued: list[SyncTask] = []
+    for kind in CONNECTION_KINDS:
+        latest = await uow.sync_tasks.latest_import(shop.id, kind)
+        task = rerun_after_reauthorization(latest, await uow.sync_tasks.active(shop.id, kind), now)
+        if task is None or task.merchant_id != shop.merchant_id:
+            continue
+        try:
+            await uow.sync_tasks.add(task)  # a savepoint: a refusal leaves the re-authorization's work intact
+        except DomainError as exc:
+            if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
+                raise
+            continue
+        log.info("shop %s re-authorized: its %s import, failed by the lost authorization, runs again", shop.id, kind)
+        queued.append(task)
+    if queued:
+        uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, queued))
+    return queued
 
 
 async def _rebase_push(uow: UnitOfWork, shop_id: str, now: datetime) -> None:

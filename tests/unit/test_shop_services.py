@@ -13,7 +13,7 @@ from domain.polling import PollCursor
 from domain.ports import AuthorizationLostError, GatewayRefusedError, OutcomeUnknownError, TikTokUnavailableError
 from domain.services import shops as services
 from domain.shops import AuthorizedShop, Region, TokenSet
-from domain.sync import SyncKind, SyncTaskStatus
+from domain.sync import SyncKind, SyncTaskStatus, SyncTrigger
 from tests.fakes import (
     T0,
     FakeClock,
@@ -277,3 +277,81 @@ async def test_delete_signals_the_shop_after_its_commit(world: World) -> None:
     # then the shop was signalled once, when a reader would no longer find it
     assert events.shop_changes == [shop.id]
     assert events.stored_when_signalled == [False]
+
+
+async def _fail_imports(world: World, shop_id: str, codes: dict[SyncKind, ErrorCode]) -> None:
+    """Given: the shop's imports of these kinds FAILED with these codes mid-way (as the engine fails them), and the
+    shop revoked when one lost its authorization (`importer._fail`)."""
+    async with world.uow() as uow:
+        for task in list(world.store.tasks.values()):
+            if task.kind in codes and task.is_active:
+                task.begin_attempt(world.clock.now())
+                task.record_batch(100, 0, 0, [])
+                task.fail_run(codes[task.kind], "TikTok no longer honours the shop's authorization", world.clock.now())
+                await uow.sync_tasks.update(task)
+        stored = await uow.shops.get(shop_id)
+        assert stored is not None
+        if ErrorCode.REAUTHORIZATION_REQUIRED in codes.values():
+            stored.revoke(world.clock.now())
+            await uow.shops.update(stored)
+        await uow.commit()
+
+
+async def _reauthorize(world: World, shop_id: str, code: str) -> None:
+    started = await services.start_reauthorization(world.uow, world.tiktok, world.clock, "m1", shop_id)
+    world.tiktok.grant(code, US_SHOP)
+    assert (await world.complete(parse_qs(urlsplit(started.authorization_url).query)["state"][0], code)).reauthorized
+
+
+async def test_a_reauthorization_runs_again_the_imports_a_lost_authorization_failed_once(world: World) -> None:
+    """tryout69 F1: an import that FAILED with REAUTHORIZATION_REQUIRED runs again once the shop is re-authorized
+    (a new AUTHORIZATION task, the failed one's orders window from its start to now), enqueued after the commit;
+    re-authorizing again queues nothing more while it is queued, and a failure of another kind is not run again."""
+    shop = await world.connect("m1")
+    await _fail_imports(
+        world,
+        shop.id,
+        {SyncKind.PRODUCTS: ErrorCode.REAUTHORIZATION_REQUIRED, SyncKind.ORDERS: ErrorCode.REAUTHORIZATION_REQUIRED},
+    )
+    failed = set(world.store.tasks)
+    world.clock.advance(timedelta(days=2))
+    world.queue.enqueued.clear()
+
+    await _reauthorize(world, shop.id, "c5")
+
+    again = {task.kind: task for task in world.store.tasks.values() if task.id not in failed}
+    assert set(again) == {SyncKind.PRODUCTS, SyncKind.ORDERS}
+    assert all(t.status is SyncTaskStatus.QUEUED and t.trigger is SyncTrigger.AUTHORIZATION for t in again.values())
+    assert (again[SyncKind.ORDERS].orders_created_since, again[SyncKind.ORDERS].orders_created_until) == (
+        T0 - timedelta(days=30),
+        T0 + timedelta(days=2),
+    )
+    assert sorted(world.queue.enqueued) == sorted(task.id for task in again.values())
+    await _reauthorize(world, shop.id, "c6")  # again, while they wait in the queue: nothing more
+    assert len(world.store.tasks) == 4 and len(world.queue.enqueued) == 2
+
+
+async def test_a_reauthorization_runs_again_only_what_a_lost_authorization_failed(world: World) -> None:
+    """Given PRODUCTS failed by TikTok's refusal (not the authorization) and ORDERS by the lost authorization, the
+    renewing connect (Add store of the same shop) runs ORDERS again only; once that succeeded, nothing more."""
+    shop = await world.connect("m1")
+    await _fail_imports(
+        world,
+        shop.id,
+        {SyncKind.PRODUCTS: ErrorCode.TIKTOK_REJECTED, SyncKind.ORDERS: ErrorCode.REAUTHORIZATION_REQUIRED},
+    )
+    failed = set(world.store.tasks)
+    world.clock.advance(timedelta(hours=1))
+    world.tiktok.grant("c2", US_SHOP)
+    assert (await world.complete(await world.start("m1", name="Mine again"), code="c2")).already_connected
+    (again,) = [task for task in world.store.tasks.values() if task.id not in failed]
+    assert again.kind is SyncKind.ORDERS and again.orders_created_since == T0 - timedelta(days=30)
+    async with world.uow() as uow:
+        task = await uow.sync_tasks.get(again.id)
+        assert task is not None
+        task.begin_attempt(world.clock.now())
+        task.succeed(world.clock.now())
+        await uow.sync_tasks.update(task)
+        await uow.commit()
+    await _reauthorize(world, shop.id, "c7")
+    assert len(world.store.tasks) == 3

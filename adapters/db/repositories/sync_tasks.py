@@ -191,6 +191,23 @@ class SqlSyncTaskRepository:
         row = (await self._session.execute(query)).first()
         return None if row is None else _from_row(row)
 
+    async def latest_import(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
+        # Every status and import trigger named, as `manual_started_since`: the `(shop_id, kind, status, trigger,
+        # created_at)` index (migration 0009) finds a shop's few imports among its many polls.
+        query = (
+            select(sync_tasks)
+            .where(
+                sync_tasks.c.shop_id == shop_id,
+                sync_tasks.c.kind == kind.value,
+                sync_tasks.c.status.in_([status.value for status in SyncTaskStatus]),
+                sync_tasks.c.trigger.in_(_IMPORT_TRIGGERS),
+            )
+            .order_by(sync_tasks.c.created_at.desc(), sync_tasks.c.id.desc())
+            .limit(1)
+        )
+        row = (await self._session.execute(query)).first()
+        return None if row is None else _from_row(row)
+
     async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:
         # Every status named, so that the `(shop_id, kind, status, trigger, created_at)` index (migration 0009)
         # answers all five conditions: a probe per status, not a walk through the shop's polls.
