@@ -24,6 +24,7 @@ from tests.integration.db_samples import (
     finishes_before_waiting_on_a_lock,
     make_shop,
     make_task,
+    make_task_as,
     until_a_writer_waits_on_a_lock,
 )
 
@@ -207,6 +208,30 @@ async def test_the_last_succeeded_poll_or_import_and_empty_polls_folded_to_the_n
     async with uows() as uow:
         left = [await uow.sync_tasks.get(task.id) for task in [failing, *empty, found, imported]]
     assert [task is not None for task in left] == [True, False, False, False, True, True, True]
+
+
+async def test_the_latest_import_is_the_newest_not_a_poll_of_its_shop_and_kind(
+    database: Database, cipher: TokenCipher, shop: Shop
+) -> None:
+    # given an authorization's ORDERS import, then a merchant's that failed, then a newer poll; and another shop's
+    other = await add_shop(uow_factory(database, cipher), make_shop(tiktok_shop_id="7777", name="Other"))
+    tasks = [
+        make_task_as(shop, SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, SyncTaskStatus.SUCCEEDED, 3),
+        make_task_as(shop, SyncKind.ORDERS, SyncTrigger.MANUAL, SyncTaskStatus.FAILED, 2),
+        make_task_as(shop, SyncKind.ORDERS, SyncTrigger.SCHEDULED, SyncTaskStatus.SUCCEEDED, 1),
+        make_task_as(other, SyncKind.ORDERS, SyncTrigger.MANUAL, SyncTaskStatus.SUCCEEDED, 0),
+    ]
+    uows = uow_factory(database, cipher)
+    async with uows() as uow:
+        for task in tasks:
+            await uow.sync_tasks.add(task)
+        await uow.commit()
+    # when the re-authorization asks for each kind's latest import
+    async with uows() as uow:
+        orders = await uow.sync_tasks.latest_import(shop.id, SyncKind.ORDERS)
+        products = await uow.sync_tasks.latest_import(shop.id, SyncKind.PRODUCTS)
+    # then it is the merchant's failed one (the poll and the other shop's import left out), and none of PRODUCTS
+    assert (orders and orders.id, products) == (tasks[1].id, None)
 
 
 @pytest.mark.parametrize("ending", ["finish", "failure"])
