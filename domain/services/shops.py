@@ -179,6 +179,9 @@ async def complete_authorization(
     INVALID_INPUT (on `code`) when neither `code` nor `error` is given, before the state is looked at: a malformed
     call spends nothing, so the same redirect's completion with its code still works. NOT_FOUND (on `state`) for a
     re-authorization whose shop was deleted since it started, before the code is exchanged (the state is spent).
+    A re-authorization, and a connect that renews the merchant's own shop, run again in their transaction each
+    import a lost authorization FAILED (REAUTHORIZATION_REQUIRED) and nothing has run since (`_rerun_failed_imports`,
+    `domain.sync.rerun_after_reauthorization`: tryout69 F1), sent after the commit.
     """
     if not code and not error:  # a malformed completion spends nothing: the merchant's link still works
         raise ValidationError(
