@@ -13,6 +13,7 @@ from domain.ports import Page
 from domain.services.order_slices import OrderSlice, load_slices, plan_slices, store_slice
 from domain.shops import TokenSet
 from domain.sync import (
+    ORDERS_MAX_WINDOW,
     RecordFailure,
     RefreshedTokens,
     SyncKind,
@@ -22,8 +23,11 @@ from domain.sync import (
     ensure_shop_can_sync,
     judge_refreshed_tokens,
     parse_kinds,
+    rerun_after_reauthorization,
 )
 from tests.fakes import T0, make_order, make_shop, make_tokens
+
+DAY = timedelta(days=1)
 
 
 def _task(kind: SyncKind = SyncKind.ORDERS) -> SyncTask:
@@ -263,3 +267,37 @@ def test_a_shop_awaits_its_first_webhook_registration_until_registered_or_failed
     registered = make_shop()
     registered.record_webhook_registration(T0, None, "https://shopbridge.example/webhooks/tiktok")
     assert not registered.awaits_first_webhook_registration
+
+
+class TestRerunAfterReauthorization:
+    """`domain.sync.rerun_after_reauthorization` (tryout69 F1): what a re-authorization queues again for a kind."""
+
+    @staticmethod
+    def failed(code: ErrorCode, since: timedelta = timedelta(days=30)) -> SyncTask:
+        task = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.MANUAL, T0, T0 - since)
+        task.begin_attempt(T0)
+        task.fail_run(code, "TikTok no longer honours the shop's authorization", T0)
+        return task
+
+    def test_an_import_a_lost_authorization_failed_runs_again_from_its_start_to_now(self) -> None:
+        rerun = rerun_after_reauthorization(self.failed(ErrorCode.REAUTHORIZATION_REQUIRED), None, T0 + DAY)
+        assert rerun is not None and (rerun.kind, rerun.trigger, rerun.status) == (
+            SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, SyncTaskStatus.QUEUED,
+        )  # fmt: skip
+        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0 + DAY)
+
+    def test_its_start_is_kept_within_tiktoks_90_days(self) -> None:
+        rerun = rerun_after_reauthorization(self.failed(ErrorCode.REAUTHORIZATION_REQUIRED), None, T0 + 70 * DAY)
+        assert rerun is not None and rerun.orders_created_since == T0 + 70 * DAY - ORDERS_MAX_WINDOW
+
+    def test_nothing_for_another_failure_a_success_none_or_an_active_task(self) -> None:
+        lost = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)
+        succeeded = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, T0)
+        succeeded.begin_attempt(T0)
+        succeeded.succeed(T0)
+        active = SyncTask.queue("s1", "m1", SyncKind.ORDERS, SyncTrigger.SCHEDULED, T0)
+        now = T0 + DAY
+        assert rerun_after_reauthorization(self.failed(ErrorCode.TIKTOK_REJECTED), None, now) is None
+        assert rerun_after_reauthorization(succeeded, None, now) is None
+        assert rerun_after_reauthorization(None, None, now) is None
+        assert rerun_after_reauthorization(lost, active, now) is None
