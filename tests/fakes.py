@@ -281,11 +281,16 @@ class FakeSyncTaskRepository:
     def __init__(self, staged: _Staged) -> None:
         self._s = staged
         self._added: list[SyncTask] = []
+        self._updated: dict[str, SyncTask] = {}  # this unit of work's updates, as its later statements see them
 
     async def add(self, task: SyncTask) -> None:
-        # As the partial unique index: one ACTIVE task per shop and kind; finished ones are not counted.
+        # As the partial unique index: one ACTIVE task per shop and kind; finished ones are not counted, nor one this
+        # unit of work has finished already (its UPDATE ran before the INSERT, in the same transaction).
+        active = await self.active(task.shop_id, task.kind)
+        if active is not None and active.id in self._updated and not self._updated[active.id].is_active:
+            active = None
         if task.is_active and (
-            await self.active(task.shop_id, task.kind) is not None
+            active is not None
             or any(t.shop_id == task.shop_id and t.kind is task.kind and t.is_active for t in self._added)
         ):
             raise DomainError(ErrorCode.SYNC_ALREADY_RUNNING, "already running")
@@ -325,6 +330,7 @@ class FakeSyncTaskRepository:
         if task.id not in self._s.store.tasks:
             return False
         kept = copy.deepcopy(task)
+        self._updated[kept.id] = kept
 
         def apply() -> None:
             if kept.id in self._s.store.tasks:

@@ -55,10 +55,11 @@ from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.polling import finish_poll, poll_source, record_poll_progress
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 from domain.services.shop_tokens import StoredShopTokens
-from domain.services.sync import publish_quietly, publish_shop_quietly
+from domain.services.sync import publish_quietly, publish_shop_quietly, send_tasks
 from domain.shops import Shop
 from domain.stored import OrderRecord, StoredOrder, StoredProduct
 from domain.sync import (
+    CONNECTION_KINDS,
     INTERNAL_ERROR,
     RecordFailure,
     SyncKind,
@@ -66,6 +67,7 @@ from domain.sync import (
     SyncTaskStatus,
     SyncTrigger,
     ensure_shop_can_sync,
+    rerun_after_reauthorization,
 )
 
 log = logging.getLogger(__name__)
@@ -519,8 +521,35 @@ async def _fail_once(
         task.fail_run(code, message, now)
         if refused is not None and shop.revoke_refused(refused, now, refused_token):
             await uow.shops.update(shop)
+        elif refused is not None and shop.authorized_at != refused.authorized_at and shop.revoked_at is None:
+            await _run_again_after_reauthorization(uow, deps, task)
         await _save_and_publish(uow, deps, task)
     return shop
+
+
+async def _run_again_after_reauthorization(uow: UnitOfWork, deps: SyncDeps, failed: SyncTask) -> None:
+    """In `_fail_once`'s transaction, for a run whose refused request was sent with the authorization the merchant
+    has replaced since (the shop re-authorized while the import ran, so that re-authorization found it active and
+    queued nothing, `domain.services.shops._rerun_failed_imports`): queue the import again as the re-authorization
+    would have (`domain.sync.rerun_after_reauthorization`: PRODUCTS or ORDERS from an authorization or a merchant's
+    start, ORDERS over the failed task's window), sent after the commit (`send_tasks`). A poll is left to the next
+    poll. Nothing when a task of the kind became active meanwhile (SYNC_ALREADY_RUNNING). review69 R1: before, the
+    task FAILED with REAUTHORIZATION_REQUIRED on an ACTIVE shop and the window was never read again."""
+    if failed.trigger is SyncTrigger.SCHEDULED or failed.kind not in CONNECTION_KINDS:
+        return
+    again = rerun_after_reauthorization(failed, None, deps.clock.now())
+    if again is None:
+        return
+    await uow.sync_tasks.update(failed)  # FAILED first: the one active task of a shop and kind may be the new one
+    try:
+        await uow.sync_tasks.add(again)
+    except DomainError as exc:
+        if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
+            raise
+        return
+    log.info("sync task %s: refused with the authorization replaced since; %s queued again", failed.id, again.id)
+    if deps.queue is not None:
+        uow.after_commit(partial(send_tasks, deps.uow_factory, deps.queue, deps.events, [again]))
 
 
 async def _gone(run: _Run) -> bool:

@@ -11,10 +11,12 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import DomainError, ErrorCode
+from domain.polling import PollWindow, queue_poll
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services.importer import SyncOptions
-from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus
-from tests.fakes import T0, FakeEventPublisher, FakeUnitOfWork, make_tokens
+from domain.shops import AuthorizedShop, ShopStatus
+from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
+from tests.fakes import T0, FakeEventPublisher, FakeTaskQueue, FakeUnitOfWork, make_tokens
 from tests.unit.test_sync_importer import OPTIONS, World
 
 
@@ -73,6 +75,71 @@ async def test_a_lost_authorization_says_to_re_authorize_and_signals_the_revoked
     )
     assert world.store.shops[world.shop.id].revoked_at == T0
     assert world.events.shop_changes == [world.shop.id]
+
+
+@pytest.mark.parametrize("kind", [SyncKind.PRODUCTS, SyncKind.ORDERS])
+async def test_a_refusal_of_the_replaced_authorization_queues_the_import_again(kind: SyncKind) -> None:
+    """review69 R1: the merchant re-authorizes while the import runs (that re-authorization finds it active and
+    queues nothing); the run's request sent with the old pair is refused. The run fails, the shop stays ACTIVE, and
+    the import is queued again over the same window, sent after the commit, and reads every record."""
+    # given an import whose third request is refused, the shop re-authorized just before that refusal
+    world = World()
+    queue = FakeTaskQueue()
+    world.deps = replace(world.deps, queue=queue)
+    task = world.queue(kind)
+    reauthorized_at = T0 + timedelta(minutes=1)
+
+    async def reauthorize(call: int) -> None:
+        if call == 3:
+            shop = replace(world.store.shops[world.shop.id])
+            granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
+            shop.reauthorize(granted, make_tokens(reauthorized_at), reauthorized_at)
+            world.store.shops[shop.id] = shop
+
+    world.api.on_call = reauthorize
+    world.api.failures[3] = AuthorizationLostError("revoked")
+    # when the run meets the refusal
+    await world.run(task)
+    # then it failed, the shop is ACTIVE with its new authorization, and the import is queued again and sent
+    failed = world.task(task.id)
+    assert (failed.status, failed.error_code) == (SyncTaskStatus.FAILED, ErrorCode.REAUTHORIZATION_REQUIRED)
+    shop = world.store.shops[world.shop.id]
+    assert (shop.status(T0), shop.authorized_at, shop.revoked_at) == (ShopStatus.ACTIVE, reauthorized_at, None)
+    (again,) = [t for t in world.store.tasks.values() if t.id != task.id]
+    assert (again.status, again.kind, again.trigger) == (SyncTaskStatus.QUEUED, kind, SyncTrigger.AUTHORIZATION)
+    assert again.orders_created_since == failed.orders_created_since
+    assert queue.enqueued == [again.id]
+    # and its run stores every record of the window
+    await world.run(again)
+    assert world.task(again.id).status is SyncTaskStatus.SUCCEEDED
+    if kind is SyncKind.ORDERS:
+        assert world.store.shop_orders(world.shop.id) == world.expected_orders()
+    else:
+        assert world.store.shop_products(world.shop.id) == {p.tiktok_product_id: p for p in world.api.products}
+
+
+async def test_a_refused_poll_of_the_replaced_authorization_is_left_to_the_next_poll() -> None:
+    # given a poll (SCHEDULED) refused after the shop was re-authorized: the next poll reads from its cursor
+    world = World()
+    queue = FakeTaskQueue()
+    world.deps = replace(world.deps, queue=queue)
+    now = int(T0.timestamp())
+    task = queue_poll(world.shop, SyncKind.PRODUCTS, PollWindow(now - 3600, now - 60), T0)
+    world.store.tasks[task.id] = task
+
+    async def reauthorize(call: int) -> None:
+        if call == 1:
+            shop = replace(world.store.shops[world.shop.id])
+            granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
+            shop.reauthorize(granted, make_tokens(T0), T0 + timedelta(minutes=1))
+            world.store.shops[shop.id] = shop
+
+    world.api.on_call = reauthorize
+    world.api.failures[1] = AuthorizationLostError("revoked")
+    await world.run(task)
+    # then it failed and nothing is queued
+    assert world.task(task.id).error_code == ErrorCode.REAUTHORIZATION_REQUIRED
+    assert list(world.store.tasks) == [task.id] and queue.enqueued == []
 
 
 async def test_while_tiktok_is_slow_the_task_keeps_a_heartbeat() -> None:
