@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.processes import free_port
+from tests.fixtures.processes import free_port, oneshot
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,12 +36,12 @@ def test_sandbox_serves_tiktoks_stand_in_and_stops_on_sigterm(tmp_path: Path) ->
 
         def status() -> dict | None:
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/_sandbox/", timeout=DEADLINE_SECONDS).json()
+                return oneshot.get(f"http://127.0.0.1:{port}/_sandbox/", timeout=DEADLINE_SECONDS).json()
             except httpx.HTTPError:
                 return None
 
         answer = wait_until(status, "the sandbox answering")
-        sellers = httpx.get(f"http://127.0.0.1:{port}/_sandbox/shops", timeout=DEADLINE_SECONDS).json()["sellers"]
+        sellers = oneshot.get(f"http://127.0.0.1:{port}/_sandbox/shops", timeout=DEADLINE_SECONDS).json()["sellers"]
         assert {"us-local", "uk-local", "cross-border"} <= {seller["key"] for seller in sellers}, answer
         process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully and re-raises the signal it caught, which the command only records: exit 0,

@@ -26,7 +26,7 @@ from adapters.crypto import TokenCipher
 from adapters.text import shown_path
 from sandbox.config import SandboxConfig
 from tests.fixtures.app import CONNECT, START, free_port
-from tests.fixtures.processes import parent_death_signal
+from tests.fixtures.processes import oneshot, parent_death_signal
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.ws import subscription
 
@@ -82,15 +82,15 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     # and its sandbox consent link opens TikTok's stand-in consent page
     consent = re.search(r"Sandbox consent: +(\S+)", stdout.read_text())
     assert consent and consent.group(1).startswith(f"{base}/sandbox/oauth/authorize?"), stdout.read_text()
-    page = httpx.get(consent.group(1), timeout=DEADLINE_SECONDS)
+    page = oneshot.get(consent.group(1), timeout=DEADLINE_SECONDS)
     assert page.status_code == 200 and "Authorize Shopbridge" in page.text and "us-local" in page.text, page.text
     # the one-click console link: a login code in the fragment, exchanged for a token once
     link = re.search(rf"{re.escape(base)}/console/#login=([A-Za-z0-9_-]+)", stdout.read_text())
     assert link, stdout.read_text()
     login_code = link.group(1)
-    login = httpx.post(f"{base}/console/login", json={"code": login_code})
+    login = oneshot.post(f"{base}/console/login", json={"code": login_code})
     assert login.status_code == 200 and login.json()["merchantId"] == "demo-merchant"
-    assert httpx.post(f"{base}/console/login", json={"code": login_code}).status_code == 400
+    assert oneshot.post(f"{base}/console/login", json={"code": login_code}).status_code == 400
     # a token minted by `shopbridge token` in another directory, from the same data directory, is accepted
     minted = subprocess.run(
         [sys.executable, "-m", "gql.cli", "token", "m1"],
@@ -105,7 +105,7 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     headers = {"Authorization": f"Bearer {minted.stdout.strip().splitlines()[-1]}"}
 
     def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
-        response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        response = oneshot.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
         assert response.status_code == 200, response.text
         return dict(response.json()["data"])
 
@@ -115,10 +115,10 @@ def test_demo_on_another_port_connects_a_shop_logs_json_and_stops_on_sigterm(dem
     assert url.startswith(f"{base}/sandbox/oauth/authorize")
     state = parse_qs(urlsplit(url).query)["state"][0]
     form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
-    consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
+    consent = oneshot.post(f"{base}/sandbox/oauth/authorize", data=form)
     assert consent.status_code == 302 and consent.headers["location"].startswith(f"{base}/oauth/tiktok/callback")
     # the demo's callback hands the code to its console, which completes it under the merchant's token
-    back = httpx.get(consent.headers["location"])
+    back = oneshot.get(consent.headers["location"])
     assert back.status_code == 303 and back.headers["location"].startswith(f"{base}/console/?code=")
     handed = {key: values[0] for key, values in parse_qs(urlsplit(back.headers["location"]).query).items()}
     done = graphql(CONNECT, {"input": handed})["shopAuthorizationComplete"]
@@ -172,7 +172,7 @@ def _serve_until_it_stops(env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 def _ready(base: str) -> bool:
     try:
-        return httpx.get(f"{base}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
+        return oneshot.get(f"{base}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -304,7 +304,7 @@ def test_python_m_sandbox_masks_tiktok_credentials_in_its_access_log(tmp_path) -
                 "app_key=sandbox-app-key&app_secret=the-app-secret&auth_code=the-auth-code&grant_type=authorized_code"
             )
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/api/v2/token/get?{query}", timeout=DEADLINE_SECONDS)
+                return oneshot.get(f"http://127.0.0.1:{port}/api/v2/token/get?{query}", timeout=DEADLINE_SECONDS)
             except httpx.ConnectError:
                 return None
 
@@ -408,7 +408,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
         wait_until(lambda: process.poll() is not None or _ready(base), "the API to serve")
         assert process.poll() is None, (tmp_path / "serve.err").read_text()
         headers = {"Authorization": f"Bearer {settings_token(settings)}"}
-        started = httpx.post(
+        started = oneshot.post(
             f"{base}/graphql", headers=headers,
             json={"query": START, "variables": {"input": {"region": "US", "name": "S", "regionConfirmed": True}}},
         ).json()["data"]["shopAuthorizationStart"]  # fmt: skip
@@ -418,7 +418,7 @@ def test_sigterm_lets_an_in_flight_request_finish(sqlite_url, tmp_path) -> None:
         sandbox.hold(AUTHORIZED_SHOPS)
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(
-                httpx.post, f"{base}/graphql", headers=headers, timeout=DEADLINE_SECONDS,
+                oneshot.post, f"{base}/graphql", headers=headers, timeout=DEADLINE_SECONDS,
                 json={"query": CONNECT, "variables": {"input": {"state": redirect["state"], "code": redirect["code"]}}},
             )  # fmt: skip
             sandbox.wait_held()

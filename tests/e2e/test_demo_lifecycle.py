@@ -22,9 +22,11 @@ import pytest
 
 from adapters.config import SANDBOX_APP_KEY, SANDBOX_SERVICE_ID
 from adapters.text import shown_path
+from adapters.tls import tls_context
 from tests.e2e.test_cli_serve import REPO, clean_env, shopbridge
 from tests.fixtures.app import CONNECT, START, free_port
 from tests.fixtures.demo import banner_headers, wait_for_banner
+from tests.fixtures.processes import oneshot
 from tests.fixtures.sandbox import TikTokCaller
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -35,11 +37,11 @@ ACTIVE = "{ syncTasks { edges { node { kind status processed } } } }"
 def complete_as_the_console(callback: str, headers: dict[str, str]) -> None:
     """Follow TikTok's redirect to the demo's callback, which hands the code and state to its console, and complete
     them as the console does: `shopAuthorizationComplete` under the merchant's token (RFC 6749 sec. 10.12)."""
-    handed = httpx.get(callback, timeout=DEADLINE_SECONDS)
+    handed = oneshot.get(callback, timeout=DEADLINE_SECONDS)
     assert handed.status_code == 303, handed.text
     query = parse_qs(urlsplit(handed.headers["location"]).query)
     complete = {"query": CONNECT, "variables": {"input": {key: values[0] for key, values in query.items()}}}
-    done = httpx.post(f"{urljoin(callback, '/graphql')}", json=complete, headers=headers, timeout=DEADLINE_SECONDS)
+    done = oneshot.post(f"{urljoin(callback, '/graphql')}", json=complete, headers=headers, timeout=DEADLINE_SECONDS)
     assert done.json()["data"]["shopAuthorizationComplete"]["userErrors"] == [], done.text
 
 
@@ -62,10 +64,10 @@ def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[t
     try:
         # given the banner: the very first request after it is answered (no "connection refused")
         headers = banner_headers(process, stdout, stderr)
-        assert httpx.get(f"{base}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
+        assert oneshot.get(f"{base}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
 
         def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
-            response = httpx.post(
+            response = oneshot.post(
                 f"{base}/graphql",
                 json={"query": query, "variables": variables or {}},
                 headers=headers,
@@ -78,17 +80,17 @@ def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[t
         # second product page held at TikTok until the test has seen it make progress (300 ms pages alone made
         # that likely, not certain)
         control = f"{base}/sandbox/_sandbox"
-        assert httpx.post(f"{control}/latency", json={"ms": 300}).status_code == 200
-        assert httpx.post(f"{control}/hold", json={"paths": [PRODUCT_SEARCH]}).status_code == 200
+        assert oneshot.post(f"{control}/latency", json={"ms": 300}).status_code == 200
+        assert oneshot.post(f"{control}/hold", json={"paths": [PRODUCT_SEARCH]}).status_code == 200
 
         def held(count: int) -> bool:
-            state = httpx.get(f"{control}/hold", timeout=DEADLINE_SECONDS).json()
+            state = oneshot.get(f"{control}/hold", timeout=DEADLINE_SECONDS).json()
             return bool(state["held"] == count and state["waiting"] == 1)
 
         started = graphql(START, {"input": {"region": "US", "name": "Stop shop", "regionConfirmed": True}})
         state = parse_qs(urlsplit(started["shopAuthorizationStart"]["authorizationUrl"]).query)["state"][0]  # type: ignore[index]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
-        consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
+        consent = oneshot.post(f"{base}/sandbox/oauth/authorize", data=form)
         complete_as_the_console(consent.headers["location"], headers)
 
         def importing() -> bool:
@@ -96,11 +98,11 @@ def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[t
             return any(task["status"] == "RUNNING" and task["processed"] > 0 for task in tasks)
 
         wait_until(lambda: held(1), "the first product page held at TikTok")
-        assert httpx.post(f"{control}/hold/release", timeout=DEADLINE_SECONDS).json()["released"] == 1
+        assert oneshot.post(f"{control}/hold/release", timeout=DEADLINE_SECONDS).json()["released"] == 1
         wait_until(lambda: held(2), "the second product page held at TikTok")
         wait_until(importing, "an import to make progress")
         # TikTok answers again (300 ms a call): the remaining pages are under way when Ctrl+C comes
-        assert httpx.post(f"{control}/hold", json={"paths": []}, timeout=DEADLINE_SECONDS).status_code == 200
+        assert oneshot.post(f"{control}/hold", json={"paths": []}, timeout=DEADLINE_SECONDS).status_code == 200
         yield process, stderr
     finally:
         if process.poll() is None:
@@ -166,9 +168,9 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
             stdout = out.with_suffix(".out")
             wait_for_banner(process, stdout, out.with_suffix(".err"))  # should it die while starting: says why
             control = f"http://127.0.0.1:{port}/sandbox/_sandbox"
-            overview = httpx.get(f"{control}/", timeout=DEADLINE_SECONDS).json()
-            shop = httpx.get(f"{control}/shops").json()["sellers"][0]["shops"][0]["id"]
-            products = httpx.get(f"{control}/shops/{shop}/products", timeout=DEADLINE_SECONDS).json()["products"]
+            overview = oneshot.get(f"{control}/", timeout=DEADLINE_SECONDS).json()
+            shop = oneshot.get(f"{control}/shops").json()["sellers"][0]["shops"][0]["id"]
+            products = oneshot.get(f"{control}/shops/{shop}/products", timeout=DEADLINE_SECONDS).json()["products"]
             sku = next(
                 sku
                 for product in products
@@ -176,9 +178,9 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
                 for sku in product["skus"]
                 if not sku.get("combined_skus") and sum(stock["quantity"] for stock in sku["inventory"]) >= 2
             )
-            sale = httpx.post(f"{control}/shops/{shop}/sales", json={"sku_id": sku["id"], "quantity": 2})
+            sale = oneshot.post(f"{control}/shops/{shop}/sales", json={"sku_id": sku["id"], "quantity": 2})
             assert sale.status_code == 200, sale.text
-            orders = httpx.get(f"{control}/shops/{shop}/orders", timeout=DEADLINE_SECONDS).json()["orders"]
+            orders = oneshot.get(f"{control}/shops/{shop}/orders", timeout=DEADLINE_SECONDS).json()["orders"]
             process.send_signal(signal.SIGINT)
             process.wait(timeout=DEADLINE_SECONDS)
             ids = {order["id"] for order in orders}
@@ -214,22 +216,22 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
     try:
         headers = banner_headers(process, stdout, stderr)
         variables = {"input": {"region": "US", "name": "Late shop", "regionConfirmed": True}}
-        started = httpx.post(f"{base}/graphql", json={"query": START, "variables": variables}, headers=headers)
+        started = oneshot.post(f"{base}/graphql", json={"query": START, "variables": variables}, headers=headers)
         url = started.json()["data"]["shopAuthorizationStart"]["authorizationUrl"]
         state = parse_qs(urlsplit(url).query)["state"][0]
         form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
-        callback = httpx.post(f"{base}/sandbox/oauth/authorize", data=form).headers["location"]
-        handed = parse_qs(urlsplit(httpx.get(callback).headers["location"]).query)  # the console's ?code=&state=
+        callback = oneshot.post(f"{base}/sandbox/oauth/authorize", data=form).headers["location"]
+        handed = parse_qs(urlsplit(oneshot.get(callback).headers["location"]).query)  # the console's ?code=&state=
         complete = {"query": CONNECT, "variables": {"input": {key: values[0] for key, values in handed.items()}}}
-        assert httpx.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 1500}).status_code == 200
+        assert oneshot.post(f"{base}/sandbox/_sandbox/latency", json={"ms": 1500}).status_code == 200
         with ThreadPoolExecutor(1) as pool:
             # when Ctrl+C arrives while the console's completion waits on the sandbox (its token exchange under way)
             answer = pool.submit(
-                httpx.post, f"{base}/graphql", json=complete, headers=headers, timeout=DEADLINE_SECONDS
+                oneshot.post, f"{base}/graphql", json=complete, headers=headers, timeout=DEADLINE_SECONDS
             )
 
             def exchanging() -> bool:
-                counters = httpx.get(f"{base}/sandbox/_sandbox/counters", timeout=DEADLINE_SECONDS).json()
+                counters = oneshot.get(f"{base}/sandbox/_sandbox/counters", timeout=DEADLINE_SECONDS).json()
                 return "/api/v2/token/get" in counters["by_path"]
 
             wait_until(exchanging, "the completion's token exchange")
@@ -295,7 +297,7 @@ def test_a_second_demo_on_the_same_data_directory_or_database_is_refused_while_t
             assert "SHOPBRIDGE_DATABASE_URL" in refusal, refusal
         # and it made nothing in its data directory (the lock is asked before the settings make the keys)
         assert not (tmp_path / "other").exists()
-        assert httpx.get(f"http://127.0.0.1:{first_port}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
+        assert oneshot.get(f"http://127.0.0.1:{first_port}/healthz", timeout=DEADLINE_SECONDS).status_code == 200
         # and once the first has died without any cleanup (SIGKILL), the lock is gone with it: a demo starts
         first.kill()
         first.wait(timeout=DEADLINE_SECONDS)
@@ -400,7 +402,7 @@ def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
             headers = banner_headers(process, stdout, stderr)
 
             def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, Any]:
-                response = httpx.post(
+                response = oneshot.post(
                     f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers,
                     timeout=DEADLINE_SECONDS,
                 )  # fmt: skip
@@ -412,7 +414,7 @@ def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
                 url = graphql(START, variables)["shopAuthorizationStart"]["authorizationUrl"]
                 state = parse_qs(urlsplit(url).query)["state"][0]
                 form = {"service_id": SANDBOX_SERVICE_ID, "seller": "us-local", "decision": "approve", "state": state}
-                consent = httpx.post(f"{base}/sandbox/oauth/authorize", data=form)
+                consent = oneshot.post(f"{base}/sandbox/oauth/authorize", data=form)
                 complete_as_the_console(consent.headers["location"], headers)
             shops = [edge["node"] for edge in graphql(SHOPS)["shops"]["edges"]]
             process.send_signal(signal.SIGINT)
@@ -449,7 +451,7 @@ def test_sigterm_while_the_sandbox_holds_an_inventory_update_stops_at_once_and_q
         stack.callback(_kill_if_running, process)
         # given the demo, and a client of its sandbox (TikTok's stand-in) with a seller's token and shop
         banner_headers(process, tmp_path / "demo.out", tmp_path / "demo.err")
-        http = stack.enter_context(httpx.Client(timeout=DEADLINE_SECONDS))
+        http = stack.enter_context(httpx.Client(timeout=DEADLINE_SECONDS, verify=tls_context()))
         sandbox = SimpleNamespace(
             url=f"{base}/sandbox",
             config=SimpleNamespace(app_key=SANDBOX_APP_KEY, app_secret=(data / "sandbox_app_secret").read_text()),
@@ -578,7 +580,7 @@ def test_make_clean_is_refused_while_the_demo_serves_from_var(tmp_path) -> None:
         assert f"kill {process.pid}" in line and "nothing was deleted" in line, line
         assert "rm -rf" not in refused.stdout and (var / "shopbridge.db").exists() and (checkout / ".venv").exists()
         # and the demo serves on, ready
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
+        assert oneshot.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS).status_code == 200
         # when the demo is stopped, `make clean` deletes var/ and .venv/ as before
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=DEADLINE_SECONDS) in (0, 130, -signal.SIGINT)

@@ -21,7 +21,7 @@ from gql.ids import from_global_id
 from sandbox.config import SandboxConfig
 from tests.e2e.test_operations import samples, total
 from tests.fixtures.app import CONNECT, START, build_settings, free_port
-from tests.fixtures.processes import parent_death_signal, stop_groups
+from tests.fixtures.processes import oneshot, parent_death_signal, stop_groups
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import POSTGRES_ONLY
 from tests.fixtures.sync import settings_env
@@ -83,7 +83,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         headers = {"Authorization": f"Bearer {token}"}
 
         def graphql(query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
-            response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=headers)
+            response = oneshot.post(f"{base}/graphql", json={"query": query, "variables": variables}, headers=headers)
             assert response.status_code == 200 and "errors" not in response.json(), response.text
             return dict(response.json()["data"])
 
@@ -94,7 +94,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         redirect = sandbox.authorize("us-local", state)
         graphql(CONNECT, {"input": {"state": redirect["state"], "code": redirect["code"]}})
         # with no worker yet, the two import tasks wait: in the database and in Redis
-        waiting = samples(httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
+        waiting = samples(oneshot.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
         assert total(waiting, "shopbridge_sync_tasks", status="QUEUED") == 2
         assert total(waiting, "shopbridge_broker_queue_messages", queue="sync") == 2
         # and the webhook registration on the live queue (webhooks, pushes): its backlog is watched too
@@ -111,7 +111,7 @@ def test_two_api_and_two_worker_processes_on_one_host(database_url, redis_server
         tasks = done()
         assert tasks is not None
         # any API process's /metrics shows what the worker processes imported
-        found = samples(httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
+        found = samples(oneshot.get(f"{base}/metrics", headers={"Authorization": "Bearer scrape"}).text)
         for task in tasks:
             assert (
                 total(found, "shopbridge_sync_records_imported_total", kind=task["kind"], outcome="created")
@@ -167,6 +167,6 @@ def _session_names(database_url: str) -> set[str]:
 
 def _status(url: str) -> int:
     try:
-        return httpx.get(url, timeout=DEADLINE_SECONDS).status_code
+        return oneshot.get(url, timeout=DEADLINE_SECONDS).status_code
     except httpx.HTTPError:
         return 0

@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet
 from adapters.db.migrate import head, upgrade
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import free_port
+from tests.fixtures.processes import oneshot
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
@@ -83,7 +84,7 @@ def _readyz(port: int) -> httpx.Response:
 
     def answer() -> httpx.Response | None:
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
+            return oneshot.get(f"http://127.0.0.1:{port}/readyz", timeout=DEADLINE_SECONDS)
         except httpx.ConnectError:
             return None
 
@@ -160,7 +161,7 @@ def test_a_request_to_serve_on_a_database_not_migrated_is_told_unavailable_in_on
             "{ shops { totalCount } }",
             'mutation { inventoryItemCreate(input: {sku: "A"}) { __typename } }',
         ):
-            answer = httpx.post(
+            answer = oneshot.post(
                 f"http://127.0.0.1:{port}/graphql", json={"query": document}, headers=headers, timeout=DEADLINE_SECONDS
             )
             # then each is told the database is not ready, with a stable code, as an outage is; not "Unexpected error"
@@ -172,7 +173,7 @@ def test_a_request_to_serve_on_a_database_not_migrated_is_told_unavailable_in_on
         body = json.dumps({"type": 1, "tts_notification_id": "1", "shop_id": "7", "timestamp": 0, "data": {}}).encode()
         secret = (data / "sandbox_app_secret").read_text().strip().encode()
         signature = hmac.new(secret, b"sandbox-app-key" + body, hashlib.sha256).hexdigest()
-        pushed = httpx.post(
+        pushed = oneshot.post(
             f"http://127.0.0.1:{port}/webhooks/tiktok", content=body, headers={"authorization": signature},
             timeout=DEADLINE_SECONDS,
         )  # fmt: skip
