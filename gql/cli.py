@@ -863,10 +863,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # After the arguments: a command line argparse refuses (BAD_ARGUMENT, exit 2) needs no logging, whose modules
+    # (structlog, and the TikTok client's package through its redaction) cost ~0.4 s of CPU (measured, suitea69)
     from adapters.config import ConfigError, log_options
     from adapters.logs import configure_logging
 
-    args = build_parser().parse_args(argv)
     try:
         configure_logging(*log_options())
     except ConfigError:
