@@ -25,7 +25,7 @@ from adapters.text import shown_path
 from adapters.tls import tls_context
 from tests.e2e.test_cli_serve import REPO, clean_env, shopbridge
 from tests.fixtures.app import CONNECT, START, free_port
-from tests.fixtures.demo import banner_headers, wait_for_banner
+from tests.fixtures.demo import banner_headers, migrated_data_dir, wait_for_banner
 from tests.fixtures.processes import oneshot
 from tests.fixtures.sandbox import TikTokCaller
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
@@ -46,14 +46,17 @@ def complete_as_the_console(callback: str, headers: dict[str, str]) -> None:
 
 
 @contextmanager
-def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def demo_importing(
+    tmp_path: Path, sqlite_template: Path, *, process_group: bool = False
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """`shopbridge demo` with an import under way (its product pages 300 ms each at TikTok, the first two held
-    until the test saw them): (the process, its stderr file). Killed on the way out if it still runs."""
+    until the test saw them), on a database migrated already: (the process, its stderr file). Killed on the way out
+    if it still runs."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
     env = clean_env(
-        SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        SHOPBRIDGE_DATA_DIR=str(migrated_data_dir(tmp_path / "data", sqlite_template)),
         SHOPBRIDGE_SANDBOX_ORDERS="400",
         SHOPBRIDGE_SANDBOX_PRODUCTS="500",
         SHOPBRIDGE_TIKTOK_TIMEOUT=str(DEADLINE_SECONDS),  # a held page is waited for, not retried
@@ -110,8 +113,8 @@ def demo_importing(tmp_path: Path, *, process_group: bool = False) -> Iterator[t
             process.wait()
 
 
-def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None:
-    with demo_importing(tmp_path) as (process, stderr):
+def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path, sqlite_template) -> None:
+    with demo_importing(tmp_path, sqlite_template) as (process, stderr):
         before = len(stderr.read_text())
 
         # when the user presses Ctrl+C
@@ -128,10 +131,10 @@ def test_banner_once_listening_then_sigint_mid_import_is_quiet(tmp_path) -> None
         assert "Application shutdown complete." in after
 
 
-def test_ctrl_c_twice_mid_import_still_shuts_down_quietly(tmp_path) -> None:
+def test_ctrl_c_twice_mid_import_still_shuts_down_quietly(tmp_path, sqlite_template) -> None:
     """uvicorn reads a second SIGINT as "force quit" and skipped the app's shutdown: nothing was closed, and the
     lifespan, cancelled as the loop closed, was logged at ERROR with a KeyboardInterrupt/CancelledError traceback."""
-    with demo_importing(tmp_path, process_group=True) as (process, stderr):
+    with demo_importing(tmp_path, sqlite_template, process_group=True) as (process, stderr):
         before = len(stderr.read_text())
 
         # when the user presses Ctrl+C, and again a moment later (the gap is the scenario, not a wait), as a
@@ -154,8 +157,8 @@ def interrupted_subjects(lines: list[str]) -> list[str]:
     return [line.split(": ", 1)[1].split(" interrupted")[0] for line in lines]
 
 
-def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> None:
-    data = tmp_path / "data"
+def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path, sqlite_template) -> None:
+    data = migrated_data_dir(tmp_path / "data", sqlite_template)
 
     def demo_run(orders: int, *flags: str) -> tuple[str, str, int, set[str]]:
         """Start the demo, read what it serves, sell 2 units, stop it: (banner, log, orders per shop served, the
@@ -206,12 +209,12 @@ def test_the_sandboxs_saved_state_is_announced_and_can_be_reset(tmp_path) -> Non
     assert len(third_ids) == 9 + 1 and third_ids.isdisjoint(second_ids)
 
 
-def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_sandbox(tmp_path) -> None:
+def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_sandbox(tmp_path, sqlite_template) -> None:
     # given the demo, a slow TikTok (each call 1.5 s), and a seller who approved the consent
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     stdout, stderr = tmp_path / "demo.out", tmp_path / "demo.err"
-    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"))
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(migrated_data_dir(tmp_path / "data", sqlite_template)))
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     try:
         headers = banner_headers(process, stdout, stderr)
@@ -252,10 +255,13 @@ def test_an_authorization_in_flight_at_sigint_completes_against_the_embedded_san
             process.wait()
 
 
-def test_a_second_demo_on_the_same_data_directory_or_database_is_refused_while_the_first_lives(tmp_path) -> None:
+def test_a_second_demo_on_the_same_data_directory_or_database_is_refused_while_the_first_lives(
+    tmp_path, sqlite_template
+) -> None:
     # two `make run` from one checkout share its SQLite database and the sandbox's saved state (last writer wins);
     # two processes on one SQLite file from two data directories share its shops
-    env = clean_env(SHOPBRIDGE_DATA_DIR=str(tmp_path / "data"), SHOPBRIDGE_SANDBOX_ORDERS="5")
+    data = migrated_data_dir(tmp_path / "data", sqlite_template)
+    env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_ORDERS="5")
 
     def start(name: str, port: int) -> subprocess.Popen[bytes]:
         return shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / name)
@@ -386,10 +392,10 @@ def test_a_ctrl_c_python_drops_in_a_callback_still_stops_the_command(tmp_path, w
 SHOPS = "{ shops { edges { node { id name status } } } }"
 
 
-def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
+def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path, sqlite_template) -> None:
     """A newcomer found it: after `make run RESET_SANDBOX=1` the shops stayed ACTIVE with tokens the new sandbox
     refused, and authorizing again mixed the old world's products with the new one's (94 AMBIGUOUS SKUs)."""
-    data = tmp_path / "data"
+    data = migrated_data_dir(tmp_path / "data", sqlite_template)
 
     def demo_run(name: str, *flags: str, connect: bool = False) -> tuple[list[dict[str, str]], str, str]:
         """Start the demo, connect a shop if asked, stop it: (the shops GraphQL lists, the banner, the log)."""
@@ -438,13 +444,15 @@ def test_a_sandbox_reset_deletes_the_shops_connected_to_it(tmp_path) -> None:
     assert "'Old world shop'" in lines[0] and "1 shop(s) connected to the old one deleted" in banner, banner
 
 
-def test_sigterm_while_the_sandbox_holds_an_inventory_update_stops_at_once_and_quietly(tmp_path) -> None:
+def test_sigterm_while_the_sandbox_holds_an_inventory_update_stops_at_once_and_quietly(
+    tmp_path, sqlite_template
+) -> None:
     """A call held at the embedded sandbox (a test's gate: `POST /_sandbox/inventory-updates/hold`) kept the stop
     waiting: uvicorn waited out its 30 s for the open request, then cancelled it with a traceback (48 s and two
     tracebacks when a push was the caller). The sandbox now answers its held calls when the server stops."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    data = tmp_path / "data"
+    data = migrated_data_dir(tmp_path / "data", sqlite_template)
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), SHOPBRIDGE_SANDBOX_PRODUCTS="5", SHOPBRIDGE_SANDBOX_ORDERS="5")
     process = shopbridge("demo", "--port", str(port), env=env, cwd=tmp_path, out=tmp_path / "demo")
     with ExitStack() as stack:
