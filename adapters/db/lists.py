@@ -9,6 +9,12 @@ json_each(:ids))` (a JSON array; SQLite's JSON functions are built in since 3.38
 text values; an empty list matches nothing. A statement built once and run many times names the list instead
 (`among_param`) and takes its value as `listed(values, dialect)`.
 
+`among_rows(columns, rows, dialect)`: `(column, ...) IN ((value, ...), ...)` the same way, for keys of several text
+columns: the rows bound as one array per column (PostgreSQL, joined by `unnest`) or as one JSON array of arrays
+(SQLite), never one row-value tuple per key. A row-value IN list of literals makes PostgreSQL's parser recurse per
+element: a list of ~8,000 three-column keys fails with "stack depth limit exceeded" (`max_stack_depth` 2 MB, the
+default), long before asyncpg's 32,767 parameters, and a batch's ledger keys reach that (review69 P1).
+
 `each_looked_up(query, key, values, name)` (PostgreSQL) reads the rows of a list of primary keys one key at a time,
 a plan that does not depend on the table's statistics (below).
 """
@@ -16,10 +22,10 @@ a plan that does not depend on the table's statistics (below).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Join, Select, String, any_, bindparam, func, select, true
+from sqlalchemy import ColumnElement, Join, Select, String, any_, bindparam, func, select, true, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import LateralFromClause
 from sqlalchemy.types import TypeEngine
@@ -33,6 +39,29 @@ def among(column: ColumnElement[Any], values: Iterable[str], dialect: str) -> Co
 def among_param(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
     """`among` with the values bound at execution as parameter `name`, whose value is `listed(values, dialect)`."""
     return _among(column, bindparam(name, type_=_LIST_TYPE[dialect == "postgresql"]), dialect)
+
+
+def among_rows(
+    columns: Sequence[ColumnElement[Any]], rows: Iterable[Sequence[str]], dialect: str
+) -> ColumnElement[bool]:
+    """`(columns) IN rows`, each row a tuple of text values, one per column, the rows bound as a fixed number of
+    parameters whatever their number: PostgreSQL `(c1, c2, ...) IN (SELECT * FROM unnest(:c1s, :c2s, ...))`, one text
+    array per column; SQLite `(c1, c2, ...) IN (SELECT value ->> 0, value ->> 1, ... FROM json_each(:rows))`, one
+    JSON array of arrays. The statement's text does not depend on the number of rows (compiled once, cached), and the
+    list is read as a table: no parser depth, no parameter limit. Same result as `tuple_(*columns).in_(rows)` for
+    text values; no rows match nothing. `dialect` is the engine's dialect name. Raises ValueError on a row whose
+    length differs from `columns`'."""
+    listed_rows = [tuple(row) for row in rows]
+    width = len(columns)
+    if any(len(row) != width for row in listed_rows):
+        raise ValueError(f"among_rows: every row needs {width} values")
+    names = [f"k{n}" for n in range(width)]
+    if dialect == "postgresql":
+        arrays = [bindparam(None, [row[n] for row in listed_rows], type_=_LIST_TYPE[True]) for n in range(width)]
+        keys = func.unnest(*arrays).table_valued(*names).render_derived()
+        return tuple_(*columns).in_(select(*keys.c))
+    value = func.json_each(bindparam(None, json.dumps(listed_rows), type_=String())).table_valued("value").c.value
+    return tuple_(*columns).in_(select(*(value.op("->>")(n) for n in range(width))))
 
 
 def each_looked_up(
