@@ -44,7 +44,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
-from adapters.db.lists import among, among_param, dialect_of, listed
+from adapters.db.lists import among, among_param, among_rows, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import (
     LedgerKey,
@@ -144,7 +144,9 @@ from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
-CHUNK = 1000  # orders per round of statements: the IN lists stay far below every driver's parameter limit
+CHUNK = 1000  # orders per round of statements. Its lists of ids and keys travel as arrays (`among`, `among_rows`),
+# not as IN lists of one parameter per value: a row-value IN list of a chunk's ledger keys (thousands) overflowed
+# PostgreSQL's parser stack (review69 P1)
 
 
 async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False) -> str | None:
@@ -514,7 +516,7 @@ async def _apply_chunk(
         await session.execute(
             delete(order_line_stock).where(
                 columns.shop_id == shop_id,
-                tuple_(columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id).in_(stale),
+                among_rows(_key_columns(columns), sorted(stale), dialect_of(session)),
             )
         )
     if served and came_back is not None:  # in the ledger now (counted back, or on another item: never): served
@@ -891,15 +893,22 @@ async def _deducted_of_shop(
 async def _forget_deducted(
     session: AsyncSession, merchant_id: str, tiktok_shop_id: str | Any, keys: Collection[LedgerKey]
 ) -> None:
-    """Drop the delete's records of `keys`, lines now in the ledger of the TikTok shop's new connection."""
+    """Drop the delete's records of `keys`, lines now in the ledger of the TikTok shop's new connection. One
+    statement whatever the number of keys (a batch's lines that came back: thousands), the keys bound as arrays
+    (`among_rows`): as a row-value IN list, ~8,000 of them overflowed PostgreSQL's parser stack (review69 P1)."""
     deleted = deleted_shop_lines.c
     await session.execute(
         delete(deleted_shop_lines).where(
             deleted.merchant_id == merchant_id,
             deleted.tiktok_shop_id == tiktok_shop_id,
-            tuple_(deleted.tiktok_order_id, deleted.tiktok_line_item_id, deleted.component_sku_id).in_(sorted(keys)),
+            among_rows(_key_columns(deleted), sorted(keys), dialect_of(session)),
         )
     )
+
+
+def _key_columns(columns: Any) -> list[ColumnElement[Any]]:
+    """A ledger key's columns (`LedgerKey`: order, line item, component) of a table's columns."""
+    return [columns.tiktok_order_id, columns.tiktok_line_item_id, columns.component_sku_id]
 
 
 async def forget_deleted_lines(session: AsyncSession, deleted_before: datetime, limit: int) -> int:
