@@ -117,7 +117,9 @@ SyncKind = d.enum(
 SyncTrigger = d.enum(
     DomainSyncTrigger,
     {
-        DomainSyncTrigger.AUTHORIZATION: "The first import, started when a new shop is connected.",
+        DomainSyncTrigger.AUTHORIZATION: "An import started by an authorization: the first, when a new shop is "
+        "connected, or, at a re-authorization, a new run of an import (first or manual) that the lost "
+        "authorization failed (REAUTHORIZATION_REQUIRED).",
         DomainSyncTrigger.MANUAL: "Started by the merchant (syncStart); bounded by "
         "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR.",
         DomainSyncTrigger.SCHEDULED: "A poll: what changed at TikTok since the shop's cursor, by update_time "

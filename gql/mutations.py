@@ -115,7 +115,8 @@ class ShopAuthorizationCompletePayload:
         description=(
             "True when this authorization was started as a new connection (shopAuthorizationStart, the console's "
             "Add store) and the TikTok Shop was already connected to this merchant: it was re-authorized "
-            "(`reauthorized` is true too), its data kept, nothing connected twice and nothing imported anew; it "
+            "(`reauthorized` is true too), its data kept, nothing connected twice, and no new import but, as for any "
+            "re-authorization, a new run of each import a lost authorization failed (README, The GraphQL API); it "
             "takes the name typed at the start (`previousName` says the name it had). False for a new shop and for a "
             "re-authorization started as one (shopReauthorizationStart); null with userErrors."
         )
@@ -260,7 +261,9 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Finish an authorization with what TikTok's redirect carried: the shop connected or renewed. "
+        description="Finish an authorization with what TikTok's redirect carried: the shop connected (its products "
+        "and orders imported: two AUTHORIZATION tasks) or renewed (its polls due at once, and a new AUTHORIZATION "
+        "task for each kind whose newest import failed REAUTHORIZATION_REQUIRED: README, The GraphQL API). "
         "userErrors: INVALID_INPUT (on code) when neither code nor error is given (nothing spent); INVALID_STATE (on "
         "state) for a state unknown, another merchant's, used or expired; NOT_FOUND (on state) for a "
         "re-authorization whose shop was deleted since; AUTHORIZATION_DENIED (the seller declined, or TikTok "

@@ -83,7 +83,10 @@ class SyncOptions:
 
     order_slices: int = 16  # time slices of the orders window, fetched concurrently
     page_size: int = 100  # TikTok's maximum
-    queue_pages: int = 32  # fetched pages waiting for the writer: bounds memory
+    # Fetched pages waiting for the writer. With `batch_records` it bounds a run's memory: the writer holds its batch
+    # (up to batch_records / page_size pages) while the queue fills again, so a run holds up to 32 + 20 pages at
+    # PostgreSQL's 2,000 records (32 + 5 at 500), and a page in each source waiting to put it (review69 D1).
+    queue_pages: int = 32
     # Records stored per transaction, at most (whole pages: 5 of TikTok's largest at 500). The worker sets it from its
     # database (`workers.resources.build_resources`: the persistence adapter's `Database.import_batch_records`, 500
     # or 2,000), because what a long transaction makes wait differs by database; 500 here is the default of code
@@ -100,6 +103,8 @@ class SyncOptions:
     # "Records per transaction by database"): PostgreSQL at 2,000, the engine's CPU per order -7 to -8 % (worker and
     # server, 4 pairs at load 9-16); the price there, a shopDelete mid-import waiting for the batch in flight, p50
     # 0.4 -> 4.6 s at load 11-12; benchmark 9 not longer (its write shares no lock with a batch on PostgreSQL).
+    # Imports and polls alike: a poll (SCHEDULED) runs the same pipeline, so on PostgreSQL it writes 2,000 a
+    # transaction too (review69 D1).
     batch_records: int = 500
     max_attempts: int = 5  # failed runs of one task (`SyncTask.failed_attempts`; interrupted ones not) before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
