@@ -55,7 +55,7 @@ from domain.services.pipeline import Chunk, Source, run_pipeline
 from domain.services.polling import finish_poll, poll_source, record_poll_progress
 from domain.services.run_limits import TimeLimitExceededError, refusal_outcome, within_time_limit
 from domain.services.shop_tokens import StoredShopTokens
-from domain.services.sync import publish_quietly, publish_shop_quietly, send_tasks
+from domain.services.sync import add_unless_running, publish_quietly, publish_shop_quietly, send_tasks
 from domain.shops import Shop
 from domain.stored import OrderRecord, StoredOrder, StoredProduct
 from domain.sync import (
@@ -546,11 +546,7 @@ async def _run_again_after_reauthorization(uow: UnitOfWork, deps: SyncDeps, fail
     if again is None:
         return
     await uow.sync_tasks.update(failed)  # FAILED first: the one active task of a shop and kind may be the new one
-    try:
-        await uow.sync_tasks.add(again)
-    except DomainError as exc:
-        if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
-            raise
+    if not await add_unless_running(uow, again):
         return
     log.info("sync task %s: refused with the authorization replaced since; %s queued again", failed.id, again.id)
     if deps.queue is not None:

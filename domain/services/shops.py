@@ -37,7 +37,13 @@ from domain.ports import (
 )
 from domain.services import inventory
 from domain.services.conflicts import run_again_on_conflict
-from domain.services.sync import publish_quietly, publish_shop_quietly, queue_authorization_sync, send_tasks
+from domain.services.sync import (
+    add_unless_running,
+    publish_quietly,
+    publish_shop_quietly,
+    queue_authorization_sync,
+    send_tasks,
+)
 from domain.shops import (
     NameTakenError,
     Region,
@@ -361,11 +367,7 @@ async def _rerun_failed_imports(
         task = rerun_after_reauthorization(latest, await uow.sync_tasks.active(shop.id, kind), now)
         if task is None or task.merchant_id != shop.merchant_id:
             continue
-        try:
-            await uow.sync_tasks.add(task)  # a savepoint: a refusal leaves the re-authorization's work intact
-        except DomainError as exc:
-            if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
-                raise
+        if not await add_unless_running(uow, task):  # the re-authorization's work stays
             continue
         log.info("shop %s re-authorized: its %s import, failed by the lost authorization, runs again", shop.id, kind)
         queued.append(task)

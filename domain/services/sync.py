@@ -267,6 +267,20 @@ async def publish_shop_quietly(events: EventPublisher | None, shop: Shop) -> Non
         log.warning("could not publish a change of shop %s", shop.id, exc_info=True)
 
 
+async def add_unless_running(uow: UnitOfWork, task: SyncTask) -> bool:
+    """Add the QUEUED `task` in `uow`'s transaction; False, nothing added, when a task of its shop and kind is active
+    already (the one-active-task index's SYNC_ALREADY_RUNNING, refused in a savepoint: the transaction's other work
+    stays). Other errors are raised. What a re-run queued by the rules (`domain.sync.rerun_after_reauthorization`)
+    does rather than fail the work it rides with."""
+    try:
+        await uow.sync_tasks.add(task)
+    except DomainError as exc:
+        if exc.code is not ErrorCode.SYNC_ALREADY_RUNNING:
+            raise
+        return False
+    return True
+
+
 async def send_tasks(
     uow_factory: UnitOfWorkFactory | None,
     queue: TaskQueue,
