@@ -12,7 +12,10 @@ process, as `adapters.tiktok.shared_ratelimit`). If Redis cannot answer (within 
 connection included), the process counts alone for `LOCAL_AFTER_FAILURE_SECONDS`, then asks Redis again (one
 WARNING line when it starts, one INFO line when Redis answers again): requests are still capped, per process,
 rather than every merchant refused, or none capped, because Redis is down; and a Redis that hangs holds up one
-request's admission for at most a few seconds per interval, not every request for its timeout.
+request's admission for at most a few seconds per interval, not every request for its timeout. The WARNING tells
+the two causes apart: Redis failing (refused, dropped, no answer in time) names the error; no free connection
+within the timeout names the busy pool, since Redis may well be up: a burst on a loaded process (50 requests at
+once on a 2-vCPU host at load 20, tryout70) keeps its admissions from finishing, so their connections stay taken.
 """
 
 from __future__ import annotations
@@ -94,11 +97,20 @@ class RequestRate:
             wait = await self._admit(self._shared, key, cost)
         except StorageError as exc:
             if not self._degraded:
-                log.warning(
-                    "request rate limit: Redis unavailable (%s), counting requests in this process only until it "
-                    "answers again",
-                    type(exc.storage_error).__name__,
-                )
+                if _no_free_connection(exc.storage_error):
+                    log.warning(
+                        "request rate limit: no free Redis connection within %g s (all %d of this process in use: "
+                        "the process is too busy to finish its admissions, or Redis answers slowly), counting "
+                        "requests in this process only until one is free",
+                        REDIS_TIMEOUT_SECONDS,
+                        CONNECTIONS,
+                    )
+                else:
+                    log.warning(
+                        "request rate limit: Redis unavailable (%s), counting requests in this process only until "
+                        "it answers again",
+                        type(exc.storage_error).__name__,
+                    )
                 self._degraded = True
             self._local_until = self._monotonic() + LOCAL_AFTER_FAILURE_SECONDS
             return await self._admit(self._local, key, cost)
@@ -117,3 +129,10 @@ class RequestRate:
         """Disconnect from Redis (nothing without it)."""
         if self._pool is not None:
             await self._pool.aclose()
+
+
+def _no_free_connection(error: BaseException) -> bool:
+    """Whether redis-py's `BlockingConnectionPool` found no free connection within its timeout: its
+    `ConnectionError("No connection available.")` is raised from asyncio's timeout, where Redis refusing or dropping a
+    connection is a `ConnectionError` from an `OSError` (and a slow answer redis-py's own `TimeoutError`)."""
+    return isinstance(error, RedisConnectionError) and isinstance(error.__cause__, TimeoutError)

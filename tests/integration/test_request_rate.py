@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from adapters.request_rate import LOCAL_AFTER_FAILURE_SECONDS, RequestRate
+from adapters.request_rate import CONNECTIONS, LOCAL_AFTER_FAILURE_SECONDS, RequestRate
 from tests.fixtures.processes import stop_group
 
 pytestmark = pytest.mark.redis
@@ -74,4 +74,34 @@ async def test_while_redis_is_down_the_process_counts_alone_then_asks_redis_agai
             "answers again",
         ),
         ("INFO", "request rate limit: Redis answers again, requests are counted across processes"),
+    ]
+
+
+async def test_a_process_whose_redis_connections_are_all_busy_says_so_not_that_redis_is_down(
+    redis_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a limiter whose pooled connections are all in use, Redis answering: what a burst of requests on a busy
+    # event loop does (tryout70: 50 at once on a loaded API process logged "Redis unavailable" with Redis up)
+    caplog.set_level(logging.INFO, logger="adapters.request_rate")
+    rate = RequestRate(3, redis_server.url.rsplit("/", 1)[0] + "/6")
+    pool = rate._pool
+    assert pool is not None
+    taken = [await pool.get_connection() for _ in range(CONNECTIONS)]
+    try:
+        # when a request waits for a connection past the timeout
+        admitted = await rate.admit("merchant:m1")
+    finally:
+        for connection in taken:
+            await pool.release(connection)
+        await rate.aclose()
+    # then it is counted in this process, and the one WARNING names the busy connections, not a Redis outage
+    assert admitted is None
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        (
+            "WARNING",
+            f"request rate limit: no free Redis connection within 2 s (all {CONNECTIONS} of this process in use: "
+            "the process is too busy to finish its admissions, or Redis answers slowly), counting requests in this "
+            "process only until one is free",
+        )
     ]
