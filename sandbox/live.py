@@ -39,6 +39,9 @@ from sandbox.state import ShopData, World
 from sandbox.webhooks import RATE_KEYS, PushSettings
 
 SETTING_KEYS = frozenset(PushSettings().as_json())
+SALE_KEYS = frozenset({"sku_id", "seller_sku", "quantity", "status"})
+STATUS_KEYS = frozenset({"status"})
+LINE_CANCEL_KEYS = frozenset({"line_item_ids"})
 
 
 def _rate(body: dict[str, Any], name: str) -> float:
@@ -128,6 +131,7 @@ class LiveControl:
 
     async def sale(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
+        _known_keys_only(body, SALE_KEYS)
         data = self._shop_data(request.path_params["shop_id"])
         sku_id, seller_sku = body.get("sku_id"), body.get("seller_sku")
         if (sku_id is None) == (seller_sku is None) or not isinstance(sku_id or seller_sku, str):
@@ -151,6 +155,7 @@ class LiveControl:
 
     async def order_status(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
+        _known_keys_only(body, STATUS_KEYS)
         order_id = request.path_params["order_id"]
         status = body.get("status")
         if not isinstance(status, str):
@@ -167,6 +172,7 @@ class LiveControl:
 
     async def cancel_line_items(self, request: Request) -> dict[str, Any]:
         body = await _json(request)
+        _known_keys_only(body, LINE_CANCEL_KEYS)
         order_id = request.path_params["order_id"]
         line_item_ids = body.get("line_item_ids")
         if not isinstance(line_item_ids, list) or not all(isinstance(i, str) for i in line_item_ids):
@@ -220,3 +226,11 @@ class LiveControl:
             raise BadInput("stock must be an object of seller_sku -> units (integers >= 0)")
         self.world.oracle.set_stock(stock)
         return self.world.oracle.report()
+
+
+def _known_keys_only(body: dict[str, Any], known: frozenset[str]) -> None:
+    """400 (`BadInput`) naming the unknown keys of a buyer's or seller's move, as `/webhooks` and `/reseed` refuse
+    theirs: a misspelled key (`stauts`) is never ignored, which would make another order than the one asked for."""
+    unknown = set(body) - known
+    if unknown:
+        raise BadInput(f"unknown keys {sorted(unknown)}; known: {sorted(known)}")

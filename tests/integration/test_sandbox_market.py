@@ -108,6 +108,30 @@ def test_bad_sales_are_refused(live, body: dict, status: int) -> None:
     assert answer.status_code == status and answer.json()["error"]
 
 
+def test_a_misspelled_key_is_refused_and_changes_nothing(live) -> None:
+    # given a SKU in stock and an open order of it (tryout70: `{"stauts": "UNPAID"}` made a paid order, silently)
+    caller = connect(live, "us-local")
+    sku = live_sku(live)
+    order_id = sale(live, {"sku_id": sku["id"], "quantity": 1}).json()["order_id"]
+    (line,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"][0]["line_items"]
+    before = stock(caller, sku["id"])
+    base = f"{live.url}/_sandbox/orders/{order_id}"
+    # when a sale, a move and a line cancellation each carry a key the endpoint does not know
+    answers = [
+        sale(live, {"sku_id": sku["id"], "quantity": 1, "stauts": "UNPAID"}),
+        live.http.post(f"{base}/status", json={"status": "ship", "reason": "typo"}),
+        live.http.post(f"{base}/line-items/cancel", json={"line_item_ids": [line["id"]], "quantity": 1}),
+    ]
+    # then each is refused with 400 naming the unknown key and the known ones, and TikTok's stock and order stay
+    knowns = (["quantity", "seller_sku", "sku_id", "status"], ["status"], ["line_item_ids"])
+    for answer, known in zip(answers, knowns, strict=True):
+        assert answer.status_code == 400, answer.text
+        assert "unknown keys" in answer.json()["error"] and f"known: {known}" in answer.json()["error"], answer.json()
+    assert stock(caller, sku["id"]) == before
+    (order,) = caller.call("GET", ORDERS, {"ids": order_id})["data"]["orders"]
+    assert order["status"] == "AWAITING_SHIPMENT" and order["line_items"][0]["display_status"] == "AWAITING_SHIPMENT"
+
+
 def test_order_moves_with_stock_effects_and_webhooks(live, webhook_receiver) -> None:
     caller = connect(live, "us-local")
     sku = live_sku(live)
