@@ -3,7 +3,8 @@
 Strawberry's handler assumes well-formed messages: a JSON array, a string `id` that is a list, or a `payload` that
 is not an object raised inside it (a server exception and no close frame). Here every message is checked against
 the protocol (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md) before Strawberry sees it, and
-anything the protocol calls invalid closes the socket with 4400. Messages larger than the request limit close it
+anything the protocol calls invalid closes the socket with 4400, and so does an operation `id` longer than 256
+characters (`MAX_OPERATION_ID`: every answer echoes it). Messages larger than the request limit close it
 with 1009 (Message Too Big) before they are parsed. A well-formed `subscribe` whose document is refused before
 execution (it does not parse, exceeds a limit, names no operation to run, or fails validation) gets an `error`
 message for its id, with the `extensions.code` HTTP gives the same document; the socket stays open. The legacy
@@ -52,6 +53,10 @@ CLOSE_BAD_REQUEST = 4400  # graphql-transport-ws: an invalid message
 CLOSE_FORBIDDEN = 4403  # graphql-transport-ws: connection_init refused (a bad token)
 UNAUTHENTICATED = "UNAUTHENTICATED"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+# The longest operation `id` a client may give. The protocol sets no bound, but every `next`, `error` and `complete`
+# echoes the id, so before this only the 1009 message-size cap bounded what each answer repeated (tryout69 N1).
+# Clients number their operations or use UUIDs (36 characters; the reference client `graphql-ws`: a UUID v4).
+MAX_OPERATION_ID = 256
 _CLIENT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
 
 
@@ -71,6 +76,8 @@ def protocol_violation(message: object) -> str | None:
         return None if payload is None or isinstance(payload, dict) else f"The {kind} payload must be an object."
     if not isinstance(message.get("id"), str) or not message["id"]:
         return f"A {kind} message must have a non-empty string `id`."
+    if len(message["id"]) > MAX_OPERATION_ID:  # every answer echoes it (tryout69 N1: 100,000 characters in each)
+        return f"A {kind} message's `id` may hold at most {MAX_OPERATION_ID} characters."
     if not _is_unicode(message["id"]):  # every answer echoes it, and no UTF-8 text frame can hold it
         return f"A {kind} message's `id` may not hold an unpaired surrogate (U+D800 to U+DFFF)."
     if kind == "complete":

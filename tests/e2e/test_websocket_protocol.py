@@ -249,6 +249,29 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
+    @pytest.mark.parametrize("kind", ["subscribe", "complete"])
+    async def test_an_id_past_256_characters_closes_4400(self, app: ShopbridgeServer, server_errors, kind: str) -> None:
+        # Given an acknowledged socket (tryout69 N1: a subscribe whose id held 100,000 characters was accepted, and
+        # every `next` echoed it), when an operation's id holds 100,000 characters
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            await socket.send(json.dumps({"type": kind, "id": "x" * 100_000, "payload": QUERY}))
+            # then the socket is closed as for any invalid message, the bound named in the reason
+            code, reason = await close_frame(socket)
+        assert (code, reason) == (4400, f"A {kind} message's `id` may hold at most 256 characters.")
+        assert server_errors() == []
+
+    async def test_an_id_of_256_characters_is_answered(self, app: ShopbridgeServer, server_errors) -> None:
+        # Given an acknowledged socket, when a subscribe's id holds exactly 256 characters (the bound), then it runs
+        # and its answers carry that id
+        operation_id = "7" * 256
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            await socket.send(json.dumps({"type": "subscribe", "id": operation_id, "payload": QUERY}))
+            answer = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
+            ended = json.loads(await asyncio.wait_for(socket.recv(), DEADLINE_SECONDS))
+        assert (answer["type"], answer["id"]) == ("next", operation_id)
+        assert ended == {"type": "complete", "id": operation_id}
+        assert server_errors() == []
+
     @pytest.mark.parametrize(
         "message", [[], "x", 5, {"type": "subscribe", "id": [1]}, {"type": 1}, {"type": "\ud800"}]
     )  # (verify50: a type holding an unpaired surrogate, echoed in the close reason, dropped the socket: 1006)
