@@ -51,6 +51,8 @@ _encoder = msgspec.json.Encoder()
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_BAD_REQUEST = 4400  # graphql-transport-ws: an invalid message
 CLOSE_FORBIDDEN = 4403  # graphql-transport-ws: connection_init refused (a bad token)
+CLOSE_DUPLICATE_ID = 4409  # graphql-transport-ws: a subscribe whose id an open operation holds
+_CLOSE_REASON_BYTES = 123  # RFC 6455 sec. 5.5: a control frame's payload is 125 bytes, 2 of them the code
 UNAUTHENTICATED = "UNAUTHENTICATED"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 # The longest operation `id` a client may give. The protocol sets no bound, but every `next`, `error` and `complete`
@@ -94,6 +96,16 @@ def protocol_violation(message: object) -> str | None:
         # echoed when the document has no such operation (graphql-core: "Unknown operation named ...")
         return "The subscribe payload's `operationName` may not hold an unpaired surrogate (U+D800 to U+DFFF)."
     return None
+
+
+def duplicate_id_reason(operation_id: str) -> str:
+    """The 4409 close reason for an `id` an open operation holds: Strawberry's "Subscriber for <id> already
+    exists", the id cut to fit a close frame's 123 bytes of reason (RFC 6455 sec. 5.5)."""
+    reason = f"Subscriber for {operation_id} already exists"
+    if len(reason.encode()) <= _CLOSE_REASON_BYTES:
+        return reason
+    room = _CLOSE_REASON_BYTES - len("Subscriber for ... already exists")
+    return f"Subscriber for {operation_id.encode()[:room].decode(errors='ignore')}... already exists"
 
 
 def _is_unicode(text: str) -> bool:
@@ -144,6 +156,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 slots.release(self.context.merchant_id, self.context)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and message["id"] in self.operations:
+            # Strawberry's 4409 reason echoes the id, and a close frame's reason holds at most 123 bytes (RFC 6455
+            # sec. 5.5): an id of 100 characters or more raised "control frame too long" in the server and dropped
+            # the socket without a close frame (1006)
+            await self.websocket.close(code=CLOSE_DUPLICATE_ID, reason=duplicate_id_reason(message["id"]))
+            return
         expires_at = self.context.token_expires_at if self.connection_acknowledged else None
         if expires_at is not None and time.time() >= expires_at and message["id"] not in self.operations:
             # The socket's token has expired: the whole operation is refused, as HTTP answers 401 for that token.

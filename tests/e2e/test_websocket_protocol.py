@@ -273,6 +273,25 @@ class TestInvalidMessages:
         assert server_errors() == []
 
     @pytest.mark.parametrize(
+        ("operation_id", "expected"),
+        [("1", "Subscriber for 1 already exists"), ("d" * 256, f"Subscriber for {'d' * 90}... already exists")],
+        ids=["short", "256"],
+    )
+    async def test_a_duplicate_id_closes_4409(
+        self, app: ShopbridgeServer, server_errors, operation_id: str, expected: str
+    ) -> None:
+        # Given an operation still open (an id of 256 characters is within the bound; Strawberry's 4409 reason echoes
+        # the id, and a close frame's reason holds at most 123 bytes: the server raised "control frame too long")
+        subscribe = {"type": "subscribe", "id": operation_id, "payload": {"query": "subscription { shopsDeleted }"}}
+        async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
+            await socket.send(json.dumps(subscribe))
+            # when a second operation takes the same id, then the socket is closed 4409 with no server error
+            await socket.send(json.dumps(subscribe))
+            code, reason = await close_frame(socket)
+        assert (code, reason) == (4409, expected)
+        assert server_errors() == []
+
+    @pytest.mark.parametrize(
         "message", [[], "x", 5, {"type": "subscribe", "id": [1]}, {"type": 1}, {"type": "\ud800"}]
     )  # (verify50: a type holding an unpaired surrogate, echoed in the close reason, dropped the socket: 1006)
     async def test_before_the_ack_closes_4400_too(self, app: ShopbridgeServer, server_errors, message: object) -> None:
