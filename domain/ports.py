@@ -180,8 +180,9 @@ class SyncTaskRepository(Protocol):
         ...
 
     async def latest_import(self, shop_id: str, kind: SyncKind) -> SyncTask | None:
-        """The shop's newest task of `kind` by creation that is not a poll (trigger AUTHORIZATION or MANUAL), any
-        status; None when it has none: what a re-authorization asks `domain.sync.rerun_after_reauthorization`."""
+        """The shop's newest task of `kind` by creation that is not a poll (trigger AUTHORIZATION, MANUAL or
+        REAUTHORIZATION), any status; None when it has none: what a re-authorization and a poll's success ask
+        `domain.sync.rerun_after_reauthorization` and `rerun_after_poll`."""
         ...
 
     async def manual_started_since(self, shop_id: str, kind: SyncKind, since: datetime, limit: int) -> list[datetime]:

@@ -45,6 +45,9 @@ CONNECTION_KINDS = (SyncKind.PRODUCTS, SyncKind.ORDERS)
 class SyncTrigger(StrEnum):
     AUTHORIZATION = "AUTHORIZATION"
     MANUAL = "MANUAL"
+    # a new run of an import (AUTHORIZATION, MANUAL or itself) a lost authorization failed, queued once the shop is
+    # re-authorized (`rerun_after_reauthorization`); automatic, as AUTHORIZATION: no merchant's start counts it
+    REAUTHORIZATION = "REAUTHORIZATION"
     SCHEDULED = "SCHEDULED"  # a poll of the backstop (domain.polling): changes by update_time since a cursor
 
 
@@ -210,13 +213,16 @@ class SyncTask:
         trigger: SyncTrigger,
         now: datetime,
         orders_created_since: datetime | None = None,
+        orders_created_until: datetime | None = None,
     ) -> SyncTask:
-        """A new QUEUED task. Orders cover [since, now); since defaults to 30 days back, at most 90."""
+        """A new QUEUED task. Orders cover [since, until); since defaults to 30 days back, at most 90; until to now
+        (an earlier one: a re-run of a failed task's own window, `rerun_after_reauthorization`). INVALID_SYNC_WINDOW
+        when since is not in the past, beyond 90 days back (5 minutes of grace), or not before until."""
         since = until = None
         if kind is SyncKind.ORDERS:
-            until = now
+            until = min(orders_created_until or now, now)
             since = orders_created_since or now - ORDERS_DEFAULT_WINDOW
-            if since < now - ORDERS_MAX_WINDOW - timedelta(minutes=5) or since >= now:
+            if since < now - ORDERS_MAX_WINDOW - timedelta(minutes=5) or since >= until:
                 raise ValidationError(
                     ErrorCode.INVALID_SYNC_WINDOW,
                     "ordersCreatedSince must be in the past, at most 90 days back.",
@@ -521,30 +527,53 @@ def rerun_after_reauthorization(
     latest_import: SyncTask | None, active: SyncTask | None, now: datetime
 ) -> SyncTask | None:
     """The import a shop's re-authorization queues again for one kind, or None. `latest_import`: the shop's newest
-    task of that kind queued by its authorization or a merchant's start (trigger AUTHORIZATION or MANUAL, any
-    status: `SyncTaskRepository.latest_import`); `active`: its QUEUED or RUNNING task of that kind, if any.
+    task of that kind that is not a poll (trigger AUTHORIZATION, MANUAL or REAUTHORIZATION, any status:
+    `SyncTaskRepository.latest_import`); `active`: its QUEUED or RUNNING task of that kind, if any.
 
     Rule (tryout69 F1; README "Re-authorizing a shop"): an import that FAILED with REAUTHORIZATION_REQUIRED (TikTok
     withdrew the authorization mid-import, `domain.services.importer`) is run again by the re-authorization, since
     the product's promise is every product and the past 30 days of orders after an authorization, and the polls
-    only read changes since their cursor. A later successful import of the kind would be the newest one instead, so
-    "no later success" needs no second look. Nothing while a task of the kind is active (an import already runs; a
-    poll holds the one-active-task index: it is left to finish), so re-authorizing twice queues one run.
+    only read changes since their cursor. A later import of the kind (one that SUCCEEDED, above all) is the newest
+    one instead, so nothing is run again once one has run since. Nothing while a task of the kind is active (an
+    import already runs; a poll holds the one-active-task index: its success queues the re-run,
+    `rerun_after_poll`), so re-authorizing twice queues one run.
 
-    A new QUEUED task with trigger AUTHORIZATION (automatic: `check_manual_starts` does not count it), not the failed
-    one reopened: FAILED is final everywhere (`begin_attempt`, a subscription following the task ends there,
-    retention, the Task Center's history of why it failed). ORDERS keeps the failed task's start,
-    `orders_created_since` (30 days before the first authorization), up to `now`, within TikTok's 90 days
-    (`ORDERS_MAX_WINDOW`); what it stored already is read again and counted unchanged."""
+    A new QUEUED task with trigger REAUTHORIZATION (automatic: `check_manual_starts` does not count it; the Task
+    Center says it is a re-run, review69 R3), not the failed one reopened: FAILED is final everywhere
+    (`begin_attempt`, a subscription following the task ends there, retention, the Task Center's history of why it
+    failed). ORDERS reads only what the failed task did not, its own window [`orders_created_since`,
+    `orders_created_until`): 30 days for a connection's import, as the product promises, what the merchant asked for
+    a Sync now's; never what came after (the first poll starts where this re-run's window ends,
+    `domain.polling.initial_cursor`, and a cursor already there reads on from itself), and only the part within
+    TikTok's 90 days (`ORDERS_MAX_WINDOW`): None when all of it is older (review69 R3: a failure months old was
+    re-run over 90 days up to now). What it stored already is read again and counted unchanged."""
     if active is not None or latest_import is None or latest_import.status is not SyncTaskStatus.FAILED:
         return None
     if latest_import.error_code != ErrorCode.REAUTHORIZATION_REQUIRED:
         return None
-    since = latest_import.orders_created_since
-    if since is not None:
-        since = max(since, now - ORDERS_MAX_WINDOW)
     task = latest_import
-    return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.AUTHORIZATION, now, since)
+    since, until = task.orders_created_since, task.orders_created_until
+    if since is not None and until is not None:
+        since = max(since, now - ORDERS_MAX_WINDOW)
+        if since >= until:  # past TikTok's 90 days: no order of it can be read any more
+            return None
+    return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.REAUTHORIZATION, now, since, until)
+
+
+def rerun_after_poll(latest_import: SyncTask | None, authorized_at: datetime, now: datetime) -> SyncTask | None:
+    """The re-run a poll's success queues for its kind, or None: `rerun_after_reauthorization`'s, when the kind's
+    newest import (`latest_import`) FAILED before the shop's latest (re-)authorization (`authorized_at`, UTC).
+
+    review69 R2: a poll of the kind QUEUED or RUNNING at the re-authorization holds the one-active-task index, so
+    the re-authorization cannot queue the re-run; the poll's success, which frees the index and shows the new
+    authorization works, queues it then, in the transaction that records the success. Read from the rows alone
+    (the database is the truth: nothing remembers the skip), and once: the re-run is the newest import from then on.
+    An import that failed after the latest authorization (a re-run refused again) waits for the next
+    re-authorization, so polls never loop on it; one refused with the replaced authorization queues itself again
+    (`domain.services.importer`, review69 R1)."""
+    if latest_import is None or latest_import.finished_at is None or latest_import.finished_at >= authorized_at:
+        return None
+    return rerun_after_reauthorization(latest_import, None, now)
 
 
 class SyncAlreadyRunningError(DomainError):

@@ -22,7 +22,8 @@ AFTER = (
 # each kind are kept, and every one that found a change), and the imports a merchant started sank under them, out of
 # view (newcomer57 F12: 18 of the first 27 tasks with 4 shops).
 TRIGGER_FILTER = (
-    "Only tasks started by one of these triggers: [AUTHORIZATION, MANUAL] lists the imports without the polls, "
+    "Only tasks started by one of these triggers: [AUTHORIZATION, MANUAL, REAUTHORIZATION] lists the imports "
+    "without the polls, "
     "[SCHEDULED] the polls alone; []: none; null: every trigger."
 )
 

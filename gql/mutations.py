@@ -262,7 +262,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Finish an authorization with what TikTok's redirect carried: the shop connected (its products "
-        "and orders imported: two AUTHORIZATION tasks) or renewed (its polls due at once, and a new AUTHORIZATION "
+        "and orders imported: two AUTHORIZATION tasks) or renewed (its polls due at once, and a REAUTHORIZATION "
         "task for each kind whose newest import failed REAUTHORIZATION_REQUIRED: README, The GraphQL API). "
         "userErrors: INVALID_INPUT (on code) when neither code nor error is given (nothing spent); INVALID_STATE (on "
         "state) for a state unknown, another merchant's, used or expired; NOT_FOUND (on state) for a "

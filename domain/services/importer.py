@@ -67,6 +67,7 @@ from domain.sync import (
     SyncTaskStatus,
     SyncTrigger,
     ensure_shop_can_sync,
+    rerun_after_poll,
     rerun_after_reauthorization,
 )
 
@@ -439,6 +440,7 @@ async def _finish_once(run: _Run) -> SyncTask:
             shop.record_sync(now)
             await uow.shops.update(shop)
             await finish_poll(uow, task, now)  # a poll: cursor to its window's end; older empty polls folded
+            await _rerun_after_poll(uow, deps, shop, task)
         if not await _save_and_publish(uow, deps, task):
             raise _Stopped
     await publish_shop_quietly(deps.events, shop)
@@ -549,6 +551,26 @@ async def _run_again_after_reauthorization(uow: UnitOfWork, deps: SyncDeps, fail
     if not await add_unless_running(uow, again):
         return
     log.info("sync task %s: refused with the authorization replaced since; %s queued again", failed.id, again.id)
+    if deps.queue is not None:
+        uow.after_commit(partial(send_tasks, deps.uow_factory, deps.queue, deps.events, [again]))
+
+
+async def _rerun_after_poll(uow: UnitOfWork, deps: SyncDeps, shop: Shop, poll: SyncTask) -> None:
+    """In `_finish_once`'s transaction, for a poll that SUCCEEDED: queue again its kind's import that a lost
+    authorization failed before the shop's re-authorization, which found this poll active and could not queue it
+    (`domain.sync.rerun_after_poll`, review69 R2), sent after the commit (`send_tasks`). One indexed read of the
+    kind's newest import per successful poll; nothing when a task of the kind became active meanwhile."""
+    if poll.trigger is not SyncTrigger.SCHEDULED or poll.kind not in CONNECTION_KINDS:
+        return
+    latest = await uow.sync_tasks.latest_import(shop.id, poll.kind)
+    again = rerun_after_poll(latest, shop.authorized_at, deps.clock.now())
+    if again is None or again.merchant_id != shop.merchant_id:
+        return
+    await uow.sync_tasks.update(poll)  # SUCCEEDED first: the one active task of a shop and kind may be the new one
+    if not await add_unless_running(uow, again):
+        return
+    log.info("shop %s: its %s import, failed by the lost authorization, runs again after poll %s", shop.id,
+             poll.kind, poll.id)  # fmt: skip
     if deps.queue is not None:
         uow.after_commit(partial(send_tasks, deps.uow_factory, deps.queue, deps.events, [again]))
 

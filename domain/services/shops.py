@@ -359,8 +359,9 @@ async def _rerun_failed_imports(
     has run since: `domain.sync.rerun_after_reauthorization`'s rule (tryout69 F1: the shop came back ACTIVE with
     part of its catalog, the 30-day orders window never read, so open orders reserved nothing in the pool). Returns
     the tasks queued; they are sent after the commit (`send_tasks`: a refused send marks them unsent) and dropped
-    with a rollback. A task of the kind that became active since the look (a poll started meanwhile: the
-    one-active-task index, SYNC_ALREADY_RUNNING) leaves that kind alone rather than fail the re-authorization."""
+    with a rollback. A task of the kind active (a poll queued or running: the one-active-task index,
+    SYNC_ALREADY_RUNNING, also when it became active since the look) leaves that kind alone rather than fail the
+    re-authorization: a poll's success queues the re-run then (`domain.sync.rerun_after_poll`, review69 R2)."""
     queued: list[SyncTask] = []
     for kind in CONNECTION_KINDS:
         latest = await uow.sync_tasks.latest_import(shop.id, kind)

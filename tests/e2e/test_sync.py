@@ -315,7 +315,7 @@ class TestManualSync:
             return page["totalCount"], [e["node"]["trigger"] for e in page["edges"]]
 
         # when the Task Center asks for the imports only, then the polls are left out, newest first
-        imports = ["AUTHORIZATION", "MANUAL"]
+        imports = ["AUTHORIZATION", "MANUAL", "REAUTHORIZATION"]
         assert triggers(trigger=imports) == (3, ["MANUAL", "AUTHORIZATION", "AUTHORIZATION"])
         # and a page turn keeps the filter
         first = app.graphql(query, {"trigger": imports, "first": 1}, "m1")["syncTasks"]

@@ -305,7 +305,7 @@ async def _reauthorize(world: World, shop_id: str, code: str) -> None:
 
 async def test_a_reauthorization_runs_again_the_imports_a_lost_authorization_failed_once(world: World) -> None:
     """tryout69 F1: an import that FAILED with REAUTHORIZATION_REQUIRED runs again once the shop is re-authorized
-    (a new AUTHORIZATION task, the failed one's orders window from its start to now), enqueued after the commit;
+    (a new REAUTHORIZATION task, over the failed one's own orders window), enqueued after the commit;
     re-authorizing again queues nothing more while it is queued, and a failure of another kind is not run again."""
     shop = await world.connect("m1")
     await _fail_imports(
@@ -321,14 +321,44 @@ async def test_a_reauthorization_runs_again_the_imports_a_lost_authorization_fai
 
     again = {task.kind: task for task in world.store.tasks.values() if task.id not in failed}
     assert set(again) == {SyncKind.PRODUCTS, SyncKind.ORDERS}
-    assert all(t.status is SyncTaskStatus.QUEUED and t.trigger is SyncTrigger.AUTHORIZATION for t in again.values())
+    assert all(t.status is SyncTaskStatus.QUEUED and t.trigger is SyncTrigger.REAUTHORIZATION for t in again.values())
     assert (again[SyncKind.ORDERS].orders_created_since, again[SyncKind.ORDERS].orders_created_until) == (
         T0 - timedelta(days=30),
-        T0 + timedelta(days=2),
+        T0,
     )
     assert sorted(world.queue.enqueued) == sorted(task.id for task in again.values())
     await _reauthorize(world, shop.id, "c6")  # again, while they wait in the queue: nothing more
     assert len(world.store.tasks) == 4 and len(world.queue.enqueued) == 2
+
+
+async def test_a_renewal_months_after_a_failure_runs_again_no_orders_window_tiktok_no_longer_serves(
+    world: World,
+) -> None:
+    """review69 R3: both imports failed by the lost authorization and the shop ACTIVE again without a re-run (as
+    before tryout69 F1's fix); 200 days later the merchant renews the authorization. The products import runs again
+    (a catalog read in part), said to be a re-run; the orders window, 30 days that ended 200 days ago, is past
+    TikTok's 90 days: nothing. Before, ORDERS ran again over the 90 days up to now, as "the first import"."""
+    shop = await world.connect("m1")
+    await _fail_imports(
+        world,
+        shop.id,
+        {SyncKind.PRODUCTS: ErrorCode.REAUTHORIZATION_REQUIRED, SyncKind.ORDERS: ErrorCode.REAUTHORIZATION_REQUIRED},
+    )
+    async with world.uow() as uow:  # re-authorized before the fix: ACTIVE again, nothing run again
+        stored = await uow.shops.get(shop.id)
+        assert stored is not None
+        stored.revoked_at = stored.revoked_because = None
+        await uow.shops.update(stored)
+        await uow.commit()
+    failed = set(world.store.tasks)
+    world.clock.advance(timedelta(days=200))
+
+    await _reauthorize(world, shop.id, "c10")
+
+    (again,) = [task for task in world.store.tasks.values() if task.id not in failed]
+    assert (again.kind, again.trigger, again.status) == (
+        SyncKind.PRODUCTS, SyncTrigger.REAUTHORIZATION, SyncTaskStatus.QUEUED,
+    )  # fmt: skip
 
 
 async def test_a_reauthorization_runs_again_only_what_a_lost_authorization_failed(world: World) -> None:

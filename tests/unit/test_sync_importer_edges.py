@@ -106,8 +106,11 @@ async def test_a_refusal_of_the_replaced_authorization_queues_the_import_again(k
     shop = world.store.shops[world.shop.id]
     assert (shop.status(T0), shop.authorized_at, shop.revoked_at) == (ShopStatus.ACTIVE, reauthorized_at, None)
     (again,) = [t for t in world.store.tasks.values() if t.id != task.id]
-    assert (again.status, again.kind, again.trigger) == (SyncTaskStatus.QUEUED, kind, SyncTrigger.AUTHORIZATION)
-    assert again.orders_created_since == failed.orders_created_since
+    assert (again.status, again.kind, again.trigger) == (SyncTaskStatus.QUEUED, kind, SyncTrigger.REAUTHORIZATION)
+    assert (again.orders_created_since, again.orders_created_until) == (
+        failed.orders_created_since,
+        failed.orders_created_until,
+    )
     assert queue.enqueued == [again.id]
     # and its run stores every record of the window
     await world.run(again)
@@ -116,6 +119,55 @@ async def test_a_refusal_of_the_replaced_authorization_queues_the_import_again(k
         assert world.store.shop_orders(world.shop.id) == world.expected_orders()
     else:
         assert world.store.shop_products(world.shop.id) == {p.tiktok_product_id: p for p in world.api.products}
+
+
+async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_again_when_it_succeeds() -> None:
+    """review69 R2: an ORDERS import failed by the lost authorization; an ORDERS poll is queued when the merchant
+    re-authorizes, so the re-authorization cannot queue the re-run (the one-active-task index). The poll's success
+    queues it then, over the failed task's window, sent after the commit; it reads every order of the window; and
+    the next poll's success queues nothing more. Before, nothing ever read the window again."""
+    # given an ORDERS import that the lost authorization failed (the shop revoked)
+    world = World()
+    queue = FakeTaskQueue()
+    world.deps = replace(world.deps, queue=queue)
+    failed = world.queue(SyncKind.ORDERS)
+    world.api.failures[2] = AuthorizationLostError("revoked")
+    await world.run(failed)
+    assert world.task(failed.id).error_code == ErrorCode.REAUTHORIZATION_REQUIRED
+    assert world.store.shops[world.shop.id].revoked_at == T0
+    # and an ORDERS poll queued when the shop is re-authorized (the re-authorization found it active)
+    now = int(T0.timestamp())
+    poll = queue_poll(world.shop, SyncKind.ORDERS, PollWindow(now - 3600, now - 60), T0)
+    world.store.tasks[poll.id] = poll
+    world.clock.advance(timedelta(minutes=5))
+    shop = replace(world.store.shops[world.shop.id])
+    granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
+    shop.reauthorize(granted, make_tokens(world.clock.now()), world.clock.now())
+    world.store.shops[shop.id] = shop
+    # when the poll succeeds
+    world.clock.advance(timedelta(minutes=1))
+    await world.run(poll)
+    assert world.task(poll.id).status is SyncTaskStatus.SUCCEEDED
+    # then the failed import is queued again, said to be a re-run, over the failed task's window, and sent
+    (again,) = [t for t in world.store.tasks.values() if t.id not in (failed.id, poll.id)]
+    assert (again.status, again.kind, again.trigger) == (
+        SyncTaskStatus.QUEUED, SyncKind.ORDERS, SyncTrigger.REAUTHORIZATION,
+    )  # fmt: skip
+    assert (again.orders_created_since, again.orders_created_until) == (
+        world.task(failed.id).orders_created_since,
+        world.task(failed.id).orders_created_until,
+    )
+    assert queue.enqueued == [again.id]
+    # and its run stores every order of the window
+    await world.run(again)
+    assert world.task(again.id).status is SyncTaskStatus.SUCCEEDED
+    assert world.store.shop_orders(world.shop.id) == world.expected_orders()
+    # and the next poll's success queues nothing more (the re-run is the kind's newest import)
+    later = queue_poll(world.shop, SyncKind.ORDERS, PollWindow(now - 60, now + 300), world.clock.now())
+    world.store.tasks[later.id] = later
+    await world.run(later)
+    assert world.task(later.id).status is SyncTaskStatus.SUCCEEDED
+    assert len(world.store.tasks) == 4 and queue.enqueued == [again.id]
 
 
 async def test_a_refused_poll_of_the_replaced_authorization_is_left_to_the_next_poll() -> None:

@@ -23,6 +23,7 @@ from domain.sync import (
     ensure_shop_can_sync,
     judge_refreshed_tokens,
     parse_kinds,
+    rerun_after_poll,
     rerun_after_reauthorization,
 )
 from tests.fakes import T0, make_order, make_shop, make_tokens
@@ -279,16 +280,51 @@ class TestRerunAfterReauthorization:
         task.fail_run(code, "TikTok no longer honours the shop's authorization", T0)
         return task
 
-    def test_an_import_a_lost_authorization_failed_runs_again_from_its_start_to_now(self) -> None:
+    def test_an_import_a_lost_authorization_failed_runs_again_over_its_own_window_said_to_be_a_rerun(self) -> None:
+        # review69 R3: the re-run reads the failed task's window, not up to now, and says it is a re-run (trigger
+        # REAUTHORIZATION) rather than AUTHORIZATION, "the first import"
         rerun = rerun_after_reauthorization(self.failed(ErrorCode.REAUTHORIZATION_REQUIRED), None, T0 + DAY)
         assert rerun is not None and (rerun.kind, rerun.trigger, rerun.status) == (
-            SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, SyncTaskStatus.QUEUED,
+            SyncKind.ORDERS, SyncTrigger.REAUTHORIZATION, SyncTaskStatus.QUEUED,
         )  # fmt: skip
-        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0 + DAY)
+        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0)
+        assert rerun.created_at == T0 + DAY
 
     def test_its_start_is_kept_within_tiktoks_90_days(self) -> None:
         rerun = rerun_after_reauthorization(self.failed(ErrorCode.REAUTHORIZATION_REQUIRED), None, T0 + 70 * DAY)
         assert rerun is not None and rerun.orders_created_since == T0 + 70 * DAY - ORDERS_MAX_WINDOW
+        assert rerun.orders_created_until == T0
+
+    def test_a_window_wholly_past_tiktoks_90_days_is_not_run_again(self) -> None:
+        # review69 R3: a failure 200 days old was re-run over the 90 days up to now, orders polls had read already
+        failed = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)
+        assert rerun_after_reauthorization(failed, None, T0 + 90 * DAY) is None
+        assert rerun_after_reauthorization(failed, None, T0 + 200 * DAY) is None
+
+    def test_a_products_import_runs_again_whatever_its_age(self) -> None:
+        # products have no window: a catalog read in part stays so until an import reads it whole
+        failed = SyncTask.queue("s1", "m1", SyncKind.PRODUCTS, SyncTrigger.AUTHORIZATION, T0)
+        failed.begin_attempt(T0)
+        failed.fail_run(ErrorCode.REAUTHORIZATION_REQUIRED, "re-authorize it", T0)
+        rerun = rerun_after_reauthorization(failed, None, T0 + 200 * DAY)
+        assert rerun is not None and (rerun.kind, rerun.trigger) == (SyncKind.PRODUCTS, SyncTrigger.REAUTHORIZATION)
+        assert rerun.orders_created_since is None and rerun.orders_created_until is None
+
+    def test_a_poll_queues_it_once_the_shop_was_reauthorized_after_the_failure(self) -> None:
+        # review69 R2: a poll active at the re-authorization held the kind; its success queues the re-run
+        failed = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)
+        rerun = rerun_after_poll(failed, T0 + DAY, T0 + 2 * DAY)
+        assert rerun is not None and rerun.trigger is SyncTrigger.REAUTHORIZATION
+        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0)
+
+    def test_a_poll_queues_nothing_for_a_failure_after_the_latest_authorization(self) -> None:
+        # not re-authorized since the failure (a re-run refused again): the next re-authorization runs it, not every
+        # poll; nor anything for another failure or no import
+        failed = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)
+        assert rerun_after_poll(failed, T0, T0 + DAY) is None
+        assert rerun_after_poll(failed, T0 - DAY, T0 + DAY) is None
+        assert rerun_after_poll(self.failed(ErrorCode.TIKTOK_REJECTED), T0 + DAY, T0 + DAY) is None
+        assert rerun_after_poll(None, T0 + DAY, T0 + DAY) is None
 
     def test_nothing_for_another_failure_a_success_none_or_an_active_task(self) -> None:
         lost = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)

@@ -27,8 +27,16 @@ const NO_TASK = "No task yet. Connect a shop or use Sync now.";
 // (each shop's last 3 empty ones of each kind are kept, domain.polling KEEP_EMPTY_POLLS, and every one that found a
 // change), and the imports a merchant started sank pages down under them (newcomer57 F12: 18 of the first 27 tasks
 // with 4 shops): the imports are shown by default, as the seed's Task Center is about imports.
+// How a task's row says what started it (SyncTrigger): a re-run of an import a lost authorization failed says so,
+// rather than "after authorization" as if it were the first import (review69 R3).
+const TRIGGER_LABELS = {
+  AUTHORIZATION: "after authorization",
+  REAUTHORIZATION: "re-run after re-authorization",
+  MANUAL: "manual",
+  SCHEDULED: "scheduled",
+};
 const SHOWS = {
-  imports: { label: "Imports (after authorization, Sync now)", triggers: ["AUTHORIZATION", "MANUAL"], empty: NO_TASK },
+  imports: { label: "Imports (after authorization, Sync now)", triggers: ["AUTHORIZATION", "MANUAL", "REAUTHORIZATION"], empty: NO_TASK },
   polls: { label: "Background polls", triggers: ["SCHEDULED"], empty: "No poll yet. Shopbridge polls each shop every few minutes." },
   all: { label: "All tasks", triggers: null, empty: NO_TASK },
 };
@@ -184,7 +192,7 @@ export function renderTasks(ctx) {
       h("p", { class: "counts" },
         `${number(task.created)} created · ${number(task.updated)} updated · ${number(task.unchanged)} unchanged · ${number(task.failed)} failed`),
       h("p", { class: "muted" }, "Started ", time(task.startedAt || task.createdAt), task.finishedAt ? [" · finished ", time(task.finishedAt)] : null,
-        ` · ${task.trigger === "AUTHORIZATION" ? "after authorization" : task.trigger === "SCHEDULED" ? "scheduled" : "manual"}`),
+        ` · ${TRIGGER_LABELS[task.trigger] || "manual"}`),
       task.status === "FAILED"
         ? h("p", { class: "field-error" }, explain({ code: task.errorCode, message: task.errorMessage }), task.errorMessage && explain(task.errorCode) !== task.errorMessage ? h("span", { class: "detail" }, ` (${task.errorMessage})`) : null)
         : task.status === "CANCELLED" && task.errorCode ? h("p", { class: "muted" }, explain(task.errorCode))
