@@ -799,3 +799,24 @@ def test_a_sync_now_whose_tasks_read_failed_too_is_told_once_another_request_is_
     assert 2 <= len(manual_reads) <= 2 + len(answered_while_lost), (manual_reads, answered_while_lost)
     expect(page.locator("li.task").filter(has_text="manual")).to_have_count(2)
     app.sandbox.hold()
+
+
+def test_a_rerun_after_a_reauthorization_says_so_among_the_imports(
+    console: Callable[..., ShopbridgeServer], page: Page
+) -> None:
+    """Rule (js/tasks.js TRIGGER_LABELS; review69 R3): a re-run of an import a lost authorization failed (trigger
+    REAUTHORIZATION) is listed among the imports as "re-run after re-authorization", not as the first import's
+    "after authorization"."""
+    # given a shop's two imports done, its ORDERS one stored as a re-run (the row's trigger written directly: the
+    # revoke-and-re-authorize story that queues one is tests/e2e/test_reauthorization_reimport.py's)
+    app = console()
+    app.connect_shop("m1", "us-local", "US", "Maple")
+    app.wait_for_idle_sync()
+    app.execute("UPDATE sync_tasks SET \"trigger\" = 'REAUTHORIZATION' WHERE kind = 'ORDERS'")
+    # when the merchant opens the Task Center (the imports, by default)
+    open_task_center(page, app, "m1")
+    rows = page.locator("li.task")
+    # then the re-run is listed, and says what it is; the products import is the first import
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="re-run after re-authorization")).to_have_count(1)
+    expect(rows.filter(has_text="after authorization")).to_have_count(1)
