@@ -46,12 +46,11 @@ _database_lock: int | None = None  # the descriptor of the SQLite database file'
 # Another API process serves from the same data directory (SQLite or the embedded sandbox) or SQLite database file
 ALREADY_RUNNING = "ALREADY_RUNNING"
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
-# --workers > 1: how long uvicorn's parent waits for a worker process to answer its health check before killing it
-# as hung and starting another. A worker answers from a thread it starts only after Python has started, uvicorn is
-# imported and its configuration unpickled (~1 s of CPU): on a busy host that exceeds uvicorn's default of 5 s, and
-# every booting worker was killed and replaced, in a loop, so the API never came up (issue 13). The same wait is how
-# long the parent takes to see that a worker process died while starting (it pings, and nothing answers): hosts
-# that start fast can shorten it with `serve --timeout-worker-healthcheck` (uvicorn's own option's name).
+# --workers > 1: how long uvicorn's parent waits for a worker process that serves to answer its health check before
+# killing it as hung and starting another (`serve --timeout-worker-healthcheck`, uvicorn's own option's name). A
+# worker still starting is waited for until it serves or exits, however long that takes (gql.serving.Supervisor):
+# killed as hung while booting on a busy host, every worker was replaced in a loop, so the API never came up (issue
+# 13) and a `serve` whose workers could not start never exited (flake70). A worker's exit is seen within 0.5 s.
 WORKER_HEALTHCHECK_SECONDS = 30
 
 
@@ -754,8 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=checks.healthcheck_seconds,
         default=WORKER_HEALTHCHECK_SECONDS,
         metavar="SECONDS",
-        help="--workers > 1: seconds a worker process may take to answer the parent's health check before it is "
-        f"killed and replaced; also how long a worker that died while starting goes unseen "
+        help="--workers > 1: seconds a worker process that serves may take to answer the parent's health check "
+        "before it is killed as hung and replaced; one still starting is waited for until it serves or exits "
         f"(default {WORKER_HEALTHCHECK_SECONDS})",
     )
     p.set_defaults(func=cmd_serve)

@@ -19,6 +19,10 @@ exited 0. The `shopbridge` command records SIGTERM from its first lines (`adapte
 and one that arrives before a server or supervisor took over is acted on as soon as one has (`Server.startup`,
 `serve_workers`), never lost.
 
+With `--workers N` (`serve_workers`), a worker process still starting is waited for until it serves or exits,
+not killed as hung by uvicorn's health check (`Supervisor`): on a busy host every booting worker was killed and
+replaced, in a loop, and a `serve` whose workers could not start never exited.
+
 The protocols uvicorn speaks for every way Shopbridge is served (`protocol_options`): the HTTP one, with bounds on a
 request's head and body before the app sees it, is `gql.http_protocol`; the WebSocket one (`WebSocketProtocol`) is
 here, its shutdown tolerating a peer's close in flight.
@@ -28,23 +32,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from multiprocessing.connection import wait
 from socket import socket
 from types import FrameType
 from typing import Any
+from weakref import WeakSet
 
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 from websockets.protocol import State
 
 from adapters import interrupts
 from gql.http_protocol import http_protocol
 
 log = logging.getLogger("shopbridge")
+UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor writes its lines (`Supervisor`'s too)
 FRAMES_LOG = logging.getLogger("websockets.server")  # the library's own name; adapters.logs.DATA_LOGGERS
 
 WS_PING_SECONDS = 20
@@ -183,11 +192,82 @@ def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **opti
     return 130 if interrupts.pressed() else STARTUP_FAILURE
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of `--workers N`, which waits for a worker process that has not started serving instead
+    of killing it as hung, and sees a worker process's exit at its next look (every 0.5 s).
+
+    uvicorn's parent learns of its worker processes only through a health check: it pings each in turn over a pipe
+    and waits up to `timeout_worker_healthcheck` seconds for an answer, which comes from a thread the worker starts
+    only once Python has started and uvicorn's configuration is unpickled; silence kills the worker (SIGKILL) and
+    starts another. On a host where a worker takes longer than that to start (a 10 s check at load ~12), every
+    worker was killed while booting, exit status -9 rather than its start-up failure (3): `serve --workers 2` whose
+    application cannot start replaced its killed workers in a loop and never exited (flake70), and one that could
+    start never served (issue 13, where the 30 s default only moved the load at which it happens). An exit was also
+    seen late: a worker that exits while pinged goes unseen for the whole wait (the parent holds both ends of the
+    pipe: no end of file).
+
+    Here a worker process is asked once and its answer read when it comes (`_answer`), waiting also on the process's
+    sentinel, which is ready the moment it exits: one that has not answered that its server started is waited for,
+    never killed for its silence, until it serves or exits (uvicorn already waits so for one whose application's
+    start-up hangs: it answers "not started"). One that has served is checked as uvicorn does: silent for
+    `timeout_worker_healthcheck` seconds, it is killed as hung and replaced. An exit with status 3 (start-up failure)
+    stops the parent, as in uvicorn.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket]) -> None:
+        super().__init__(config, sockets)
+        self._served: WeakSet[Process] = WeakSet()  # answered that their server started
+        self._asked: WeakSet[Process] = WeakSet()  # pinged, the answer not read yet
+
+    def keep_subprocess_alive(self) -> None:
+        """One look at each worker process (uvicorn's loop calls it every 0.5 s until it should exit): a worker that
+        exited with status 3 stops the parent; one that exited otherwise, or that served and then stayed silent for
+        `timeout_worker_healthcheck` seconds (then killed), is replaced; one still starting is left to start."""
+        if self.should_exit.is_set():
+            return
+        for index, process in enumerate(self.processes):
+            served = process in self._served
+            answer = self._answer(process, self.config.timeout_worker_healthcheck if served else 0.0)
+            if answer:
+                self._served.add(process)
+                continue
+            if answer is False or (not served and process.exitcode is None):
+                continue  # still starting: waited for, whatever the time it takes
+            process.kill()  # hung after it served (or exited already: then a no-op)
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                UVICORN_LOG.error(f"Child process [{process.pid}] failed to start, stopping the parent process.")
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            UVICORN_LOG.info(f"Child process [{process.pid}] died")
+            self.processes[index] = Process(self.config, self.sockets)
+            self.processes[index].start()
+
+    def _answer(self, process: Process, timeout: float) -> bool | None:
+        """The worker's answer to a health check: whether its server started, or None if it did not answer within
+        `timeout` seconds (at once if it exited). Pings it only when no ping is waiting for its answer: one ping, one
+        answer, in order (uvicorn's pipe protocol, `Process.pong`)."""
+        connection = process.parent_conn
+        try:
+            if process not in self._asked:
+                connection.send(b"ping")
+                self._asked.add(process)
+            if connection not in wait([connection, process.process.sentinel], timeout):
+                return None
+            self._asked.discard(process)
+            return bool(connection.recv())
+        except (OSError, EOFError, pickle.UnpicklingError):  # a pipe closed by a kill, a worker killed mid-answer
+            return None
+
+
 def serve_workers(app: str, workers: int, **options: Any) -> int:
     """Serve the app factory `app` ("module:function") from `workers` processes under uvicorn's supervisor
-    (uvicorn.run's multi-process path) until stopped: 0, 130 if Ctrl+C was pressed before the supervisor took
-    over, or 3 when a worker process failed to start (uvicorn.run exits 0 then, and a process manager restarting
-    on failure would not).
+    (uvicorn.run's multi-process path, with `Supervisor`'s look at its workers) until stopped: 0, 130 if Ctrl+C was
+    pressed before the supervisor took over, or 3 when a worker process failed to start, seen at the supervisor's
+    next look once it exits (every 0.5 s), however slowly it started (uvicorn.run exits 0 then, and a process
+    manager restarting on failure would not).
 
     A SIGTERM recorded before the supervisor installed its handlers stops here, before any process starts; after,
     the supervisor's handlers take it.
@@ -196,7 +276,7 @@ def serve_workers(app: str, workers: int, **options: Any) -> int:
     config = uvicorn.Config(app, factory=True, workers=workers, **options)
     sock = config.bind_socket()
     try:
-        supervisor = Multiprocess(config, sockets=[sock])  # installs its handlers: no signal is lost from here
+        supervisor = Supervisor(config, sockets=[sock])  # installs its handlers: no signal is lost from here
         if terminated() or interrupts.pressed():
             return 130 if interrupts.pressed() else 0
         try:

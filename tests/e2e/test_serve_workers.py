@@ -1,5 +1,6 @@
 """`shopbridge serve --workers N` on a busy host: a worker process slow to start is waited for, not killed as hung
-(issue 13: on a loaded machine uvicorn's 5 s health check killed and respawned booting workers in a loop). And its
+(issue 13: on a loaded machine uvicorn's health check killed and respawned booting workers in a loop; flake70: so a
+`serve` whose workers could not start never exited, every worker killed before it could fail). And its
 exit status as a process manager reads it: 0 for a SIGTERM whenever it comes, 3 when its worker processes cannot
 start (gql/serving.py)."""
 
@@ -57,6 +58,10 @@ if "--multiprocessing-fork" in sys.orig_argv:
     workers.runtime.start_api_runtime = cannot_start
 """
 
+# Both: each worker process takes 3 s before it runs any of uvicorn's code (a host overloaded past the parent's 1 s
+# health check, as a 10 s one was at load ~12), then its application fails to start.
+SLOW_FAILING_START = SLOW_START.replace("time.sleep(7)", "time.sleep(3)") + FAILING_START
+
 
 # A TikTok outside the processes (`serve --workers N` refuses the embedded sandbox, one per process: tryout64 F6); never
 # called: these processes serve no shop
@@ -104,12 +109,11 @@ def test_a_sigterm_before_the_supervisor_took_over_stops_it_with_status_0(sqlite
 
 @pytest.mark.redis
 def test_worker_processes_that_cannot_start_fail_the_command(sqlite_url, redis_server, tmp_path) -> None:
-    # given `shopbridge serve --workers 2` whose worker processes' application cannot start; uvicorn's parent sees
-    # a worker that died while starting only when its health check goes unanswered: 10 s here, not the 30 s default
+    # given `shopbridge serve --workers 2` whose worker processes' application cannot start (the parent sees a worker
+    # process exit at its next look, whatever the health check's 30 s: gql.serving.Supervisor)
     env = _serve_env(sqlite_url, redis_server.url, tmp_path, FAILING_START)
     port = str(free_port())
-    argv = ("serve", "--port", port, "--workers", "2", "--timeout-worker-healthcheck", "10")
-    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    process = shopbridge("serve", "--port", port, "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
     try:
         # then the command stops with uvicorn's start-up failure status, which a process manager sees as a failure
         # (it exited 0, as after a clean stop)
@@ -122,8 +126,31 @@ def test_worker_processes_that_cannot_start_fail_the_command(sqlite_url, redis_s
 
 
 @pytest.mark.redis
+def test_worker_processes_that_cannot_start_fail_the_command_however_slowly_they_start(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` whose worker processes take longer to start than the parent's health check
+    # allows a worker to go unanswered (1 s), and whose application then cannot start
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, SLOW_FAILING_START)
+    port = str(free_port())
+    argv = ("serve", "--port", port, "--workers", "2", "--timeout-worker-healthcheck", "1")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    try:
+        # then the command stops with the start-up failure status: the booting processes were waited for, not killed
+        # as hung and replaced, which repeated for as long as the host stayed that slow (never exiting at all)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 3, (tmp_path / "api.err").read_text()
+        log = (tmp_path / "api.err").read_text()
+        assert "this worker process cannot start" in log and " died" not in log, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
 def test_worker_processes_slow_to_start_are_waited_for_then_stop_on_sigterm(sqlite_url, redis_server, tmp_path) -> None:
-    # given a host where each of uvicorn's worker processes takes 7 s to start
+    # given a host where each of uvicorn's worker processes takes 7 s to start, more than the 3 s the parent's health
+    # check allows a worker that serves to go unanswered
     slow = tmp_path / "slow-host"
     slow.mkdir()
     (slow / "sitecustomize.py").write_text(SLOW_START)
@@ -138,7 +165,8 @@ def test_worker_processes_slow_to_start_are_waited_for_then_stop_on_sigterm(sqli
         **TIKTOK_ELSEWHERE,
     )
     # when `shopbridge serve --workers 2` starts
-    process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-healthcheck", "3")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
     log = tmp_path / "api.err"
     try:
 
