@@ -105,7 +105,22 @@ def duplicate_id_reason(operation_id: str) -> str:
     if len(reason.encode()) <= _CLOSE_REASON_BYTES:
         return reason
     room = _CLOSE_REASON_BYTES - len("Subscriber for ... already exists")
-    return f"Subscriber for {operation_id.encode()[:room].decode(errors='ignore')}... already exists"
+    return f"Subscriber for {_utf8_prefix(operation_id, room)}... already exists"
+
+
+def close_reason(text: str) -> str:
+    """`text` as a close frame's reason: whole when its UTF-8 fits the frame's 123 bytes (RFC 6455 sec. 5.5), else
+    cut to 120 bytes at a character's edge and ended "...". A reason that echoes what the client sent (an unknown
+    message `type` of 64 characters: 64 emoji are 256 bytes) raised "control frame too long" in the server, which
+    dropped the socket with an ERROR traceback and no close frame (review70 F2)."""
+    if len(text.encode()) <= _CLOSE_REASON_BYTES:
+        return text
+    return f"{_utf8_prefix(text, _CLOSE_REASON_BYTES - 3)}..."
+
+
+def _utf8_prefix(text: str, room: int) -> str:
+    """The longest prefix of `text` whose UTF-8 holds at most `room` bytes (no character cut in two)."""
+    return text.encode()[:room].decode(errors="ignore")
 
 
 def _is_unicode(text: str) -> bool:
@@ -124,7 +139,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         problem = protocol_violation(message)
         if problem is not None:
             _refusals(self.view).info("protocol", "websocket closed 4400: %s", problem)
-            await self.handle_invalid_message(problem)
+            await self.handle_invalid_message(close_reason(problem))
             return
         if message["type"] == "connection_init" and message.get("payload") is None:
             message = cast(Message, {"type": "connection_init", "payload": {}})  # the protocol allows null

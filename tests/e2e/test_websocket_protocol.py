@@ -300,6 +300,24 @@ class TestInvalidMessages:
             assert await close_code(socket) == 4400
         assert server_errors() == []
 
+    @pytest.mark.parametrize(
+        "kind", ["\U0001f600" * 64, "\u4e2d" * 64, "\ud800" * 64, "x" * 64], ids=["emoji", "cjk", "surrogate", "ascii"]
+    )
+    async def test_an_unknown_type_of_many_bytes_closes_4400_with_a_reason_a_close_frame_holds(
+        self, app: ShopbridgeServer, server_errors, kind: str
+    ) -> None:
+        # Given a client, before any connection_init, sending a message whose unknown `type` is 64 characters of up
+        # to 4 bytes each (the reason echoes it; a close frame holds 123 bytes: review70 F2, the server raised
+        # "control frame too long" and dropped the socket without a close frame)
+        async with connected(app.url, None) as socket:
+            await socket.send(json.dumps({"type": kind}))
+            code, reason = await close_frame(socket)
+        # then the socket is closed 4400 with a reason that names the problem and fits
+        assert code == 4400
+        assert reason.startswith("Unknown message type: ")
+        assert len(reason.encode()) <= 123
+        assert server_errors() == []
+
     @pytest.mark.parametrize("raw", ["{not json", b"\x00binary"])
     async def test_invalid_json_and_binary_frames_close_4400(self, app: ShopbridgeServer, server_errors, raw) -> None:
         async with connected(app.url, {"Authorization": f"Bearer {app.token('m1')}"}) as socket:
