@@ -213,16 +213,14 @@ class SyncTask:
         trigger: SyncTrigger,
         now: datetime,
         orders_created_since: datetime | None = None,
-        orders_created_until: datetime | None = None,
     ) -> SyncTask:
-        """A new QUEUED task. Orders cover [since, until); since defaults to 30 days back, at most 90; until to now
-        (an earlier one: a re-run of a failed task's own window, `rerun_after_reauthorization`). INVALID_SYNC_WINDOW
-        when since is not in the past, beyond 90 days back (5 minutes of grace), or not before until."""
+        """A new QUEUED task. Orders cover [since, now); since defaults to 30 days back, at most 90. INVALID_SYNC_WINDOW
+        when since is not in the past or is beyond 90 days back (5 minutes of grace)."""
         since = until = None
         if kind is SyncKind.ORDERS:
-            until = min(orders_created_until or now, now)
+            until = now
             since = orders_created_since or now - ORDERS_DEFAULT_WINDOW
-            if since < now - ORDERS_MAX_WINDOW - timedelta(minutes=5) or since >= until:
+            if since < now - ORDERS_MAX_WINDOW - timedelta(minutes=5) or since >= now:
                 raise ValidationError(
                     ErrorCode.INVALID_SYNC_WINDOW,
                     "ordersCreatedSince must be in the past, at most 90 days back.",
@@ -541,12 +539,13 @@ def rerun_after_reauthorization(
     A new QUEUED task with trigger REAUTHORIZATION (automatic: `check_manual_starts` does not count it; the Task
     Center says it is a re-run, review69 R3), not the failed one reopened: FAILED is final everywhere
     (`begin_attempt`, a subscription following the task ends there, retention, the Task Center's history of why it
-    failed). ORDERS reads only what the failed task did not, its own window [`orders_created_since`,
-    `orders_created_until`): 30 days for a connection's import, as the product promises, what the merchant asked for
-    a Sync now's; never what came after (the first poll starts where this re-run's window ends,
-    `domain.polling.initial_cursor`, and a cursor already there reads on from itself), and only the part within
-    TikTok's 90 days (`ORDERS_MAX_WINDOW`): None when all of it is older (review69 R3: a failure months old was
-    re-run over 90 days up to now). What it stored already is read again and counted unchanged."""
+    failed). ORDERS reads from the failed task's `orders_created_since` (30 days before a connection's import, what
+    the merchant asked for a Sync now's), its part within TikTok's 90 days (`ORDERS_MAX_WINDOW`), up to now: not
+    only to the failed window's end, since the polls' cursor need not start there (one made while the import had
+    never succeeded starts at the shop's last sync or authorization, `domain.polling.initial_cursor`; review70 F1:
+    an order placed while the shop was revoked, after the failed window, was read by neither). None when all of the
+    failed window is past the 90 days (review69 R3: a failure months old was re-run over the 90 days). What it
+    stored already is read again and counted unchanged."""
     if active is not None or latest_import is None or latest_import.status is not SyncTaskStatus.FAILED:
         return None
     if latest_import.error_code != ErrorCode.REAUTHORIZATION_REQUIRED:
@@ -557,7 +556,7 @@ def rerun_after_reauthorization(
         since = max(since, now - ORDERS_MAX_WINDOW)
         if since >= until:  # past TikTok's 90 days: no order of it can be read any more
             return None
-    return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.REAUTHORIZATION, now, since, until)
+    return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.REAUTHORIZATION, now, since)
 
 
 def rerun_after_poll(latest_import: SyncTask | None, authorized_at: datetime, now: datetime) -> SyncTask | None:

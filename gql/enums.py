@@ -121,8 +121,8 @@ SyncTrigger = d.enum(
         "connected (before REAUTHORIZATION was added, also a re-run after a re-authorization).",
         DomainSyncTrigger.REAUTHORIZATION: "A new run of an import (AUTHORIZATION, MANUAL or REAUTHORIZATION) that "
         "a lost authorization failed (REAUTHORIZATION_REQUIRED), queued when the shop is re-authorized, or when "
-        "a poll of its kind that was queued or running then succeeds; ORDERS: the failed task's own window, the "
-        "part of it within TikTok's 90 days. None once an import of the kind has run since.",
+        "a poll of its kind that was queued or running then succeeds; ORDERS: from the failed task's "
+        "ordersCreatedSince, within TikTok's 90 days, to now. None once an import of the kind has run since.",
         DomainSyncTrigger.MANUAL: "Started by the merchant (syncStart); bounded by "
         "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR.",
         DomainSyncTrigger.SCHEDULED: "A poll: what changed at TikTok since the shop's cursor, by update_time "

@@ -559,11 +559,18 @@ async def _rerun_after_poll(uow: UnitOfWork, deps: SyncDeps, shop: Shop, poll: S
     """In `_finish_once`'s transaction, for a poll that SUCCEEDED: queue again its kind's import that a lost
     authorization failed before the shop's re-authorization, which found this poll active and could not queue it
     (`domain.sync.rerun_after_poll`, review69 R2), sent after the commit (`send_tasks`). One indexed read of the
-    kind's newest import per successful poll; nothing when a task of the kind became active meanwhile."""
+    kind's newest import per successful poll; nothing when a task of the kind became active meanwhile, nor for a shop
+    that cannot sync now (the seller removed the app again while the poll read: its begin would fail the re-run, a
+    second FAILED task, review70 F4; the next re-authorization queues it)."""
     if poll.trigger is not SyncTrigger.SCHEDULED or poll.kind not in CONNECTION_KINDS:
         return
+    now = deps.clock.now()
+    try:
+        ensure_shop_can_sync(shop, now)
+    except DomainError:
+        return
     latest = await uow.sync_tasks.latest_import(shop.id, poll.kind)
-    again = rerun_after_poll(latest, shop.authorized_at, deps.clock.now())
+    again = rerun_after_poll(latest, shop.authorized_at, now)
     if again is None or again.merchant_id != shop.merchant_id:
         return
     await uow.sync_tasks.update(poll)  # SUCCEEDED first: the one active task of a shop and kind may be the new one

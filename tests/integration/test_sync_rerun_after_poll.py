@@ -67,19 +67,20 @@ async def test_a_poll_holding_the_kind_at_the_reauthorization_queues_the_failed_
     await queue.enqueue_sync(poll.id)
     assert (await harness.wait(poll.id)).status is SyncTaskStatus.SUCCEEDED
 
-    # then the failed import was queued again in its success's transaction, a REAUTHORIZATION task over the failed
-    # window, and sent: it succeeds, and the shop holds every order TikTok created in that window
+    # then the failed import was queued again in its success's transaction, a REAUTHORIZATION task from the failed
+    # window's start to when it was queued (review70 F1), and sent: it succeeds, and the shop holds every order
+    # TikTok created in that window
     async with harness.uow_factory() as uow:
         again = await uow.sync_tasks.latest_import(shop.id, SyncKind.ORDERS)
     assert again is not None and again.id != failed.id and again.trigger is SyncTrigger.REAUTHORIZATION
     assert (again.orders_created_since, again.orders_created_until) == (
         failed.orders_created_since,
-        failed.orders_created_until,
+        again.created_at,
     )
     done = await harness.wait(again.id)
     assert done.status is SyncTaskStatus.SUCCEEDED, done
-    assert failed.orders_created_since is not None and failed.orders_created_until is not None
-    since, until = failed.orders_created_since.timestamp(), failed.orders_created_until.timestamp()
+    assert again.orders_created_since is not None and again.orders_created_until is not None
+    since, until = again.orders_created_since.timestamp(), again.orders_created_until.timestamp()
     orders = sandbox.control("GET", f"/shops/{shop.tiktok_shop_id}/orders")["orders"]
     window = [o for o in orders if since <= o["create_time"] < until]
     assert 0 < failed.processed < len(window)  # what the failure left

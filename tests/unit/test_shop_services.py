@@ -324,7 +324,7 @@ async def test_a_reauthorization_runs_again_the_imports_a_lost_authorization_fai
     assert all(t.status is SyncTaskStatus.QUEUED and t.trigger is SyncTrigger.REAUTHORIZATION for t in again.values())
     assert (again[SyncKind.ORDERS].orders_created_since, again[SyncKind.ORDERS].orders_created_until) == (
         T0 - timedelta(days=30),
-        T0,
+        T0 + timedelta(days=2),
     )
     assert sorted(world.queue.enqueued) == sorted(task.id for task in again.values())
     await _reauthorize(world, shop.id, "c6")  # again, while they wait in the queue: nothing more

@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import DomainError, ErrorCode
-from domain.polling import PollWindow, queue_poll
+from domain.polling import PollSettings, PollWindow, queue_poll
 from domain.ports import AuthorizationLostError, TikTokUnavailableError
 from domain.services.importer import SyncOptions
+from domain.services.polling import start_poll
 from domain.shops import AuthorizedShop, ShopStatus
 from domain.sync import INTERNAL_ERROR, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
-from tests.fakes import T0, FakeEventPublisher, FakeTaskQueue, FakeUnitOfWork, make_tokens
+from tests.fakes import T0, FakeEventPublisher, FakeTaskQueue, FakeUnitOfWork, make_order, make_tokens
 from tests.unit.test_sync_importer import OPTIONS, World
 
 
@@ -148,14 +149,14 @@ async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_aga
     world.clock.advance(timedelta(minutes=1))
     await world.run(poll)
     assert world.task(poll.id).status is SyncTaskStatus.SUCCEEDED
-    # then the failed import is queued again, said to be a re-run, over the failed task's window, and sent
+    # then the failed import is queued again, said to be a re-run, from the failed window's start to now, and sent
     (again,) = [t for t in world.store.tasks.values() if t.id not in (failed.id, poll.id)]
     assert (again.status, again.kind, again.trigger) == (
         SyncTaskStatus.QUEUED, SyncKind.ORDERS, SyncTrigger.REAUTHORIZATION,
     )  # fmt: skip
     assert (again.orders_created_since, again.orders_created_until) == (
         world.task(failed.id).orders_created_since,
-        world.task(failed.id).orders_created_until,
+        world.clock.now(),
     )
     assert queue.enqueued == [again.id]
     # and its run stores every order of the window
@@ -168,6 +169,82 @@ async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_aga
     await world.run(later)
     assert world.task(later.id).status is SyncTaskStatus.SUCCEEDED
     assert len(world.store.tasks) == 4 and queue.enqueued == [again.id]
+
+
+async def _orders_import_failed_by_the_lost_authorization() -> tuple[World, FakeTaskQueue, SyncTask]:
+    world = World()
+    queue = FakeTaskQueue()
+    world.deps = replace(world.deps, queue=queue)
+    failed = world.queue(SyncKind.ORDERS)
+    world.api.failures[2] = AuthorizationLostError("revoked")
+    await world.run(failed)
+    assert world.task(failed.id).error_code == ErrorCode.REAUTHORIZATION_REQUIRED
+    return world, queue, failed
+
+
+def _reauthorize(world: World) -> None:
+    shop = replace(world.store.shops[world.shop.id])
+    granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
+    shop.reauthorize(granted, make_tokens(world.clock.now()), world.clock.now())
+    world.store.shops[shop.id] = shop
+
+
+async def test_an_order_placed_while_the_shop_was_revoked_is_read_by_the_rerun_whatever_the_polls_cursor() -> None:
+    """review70 F1: the re-run ended at the failed window's end, and the polls' first cursor, made while no orders
+    import had succeeded, started at the shop's re-authorization (`initial_cursor`): an open order placed in between,
+    while the shop was revoked, was read by neither (the README's upgrade case: a shop re-authorized before tryout69
+    F1's fix, whose next release's first poll queues the re-run)."""
+    # given an ORDERS import [T0 - 30 d, T0) failed by the lost authorization, an order placed a day later while
+    # the shop was revoked (open, never updated since), and the shop re-authorized two days after that
+    world, queue, failed = await _orders_import_failed_by_the_lost_authorization()
+    placed = make_order(99_998, T0 + timedelta(days=1))
+    world.api.orders.append(placed)
+    world.clock.advance(timedelta(days=3))
+    _reauthorize(world)
+    # and the first ORDERS poll, its cursor from the shop's re-authorization, queued as the re-authorization ran
+    # (so it could not queue the re-run)
+    settings = PollSettings(interval=timedelta(minutes=5), overlap=timedelta(minutes=10), settle=timedelta(seconds=30))
+    world.clock.advance(timedelta(minutes=5))
+    poll_id = await start_poll(
+        world.deps.uow_factory, queue, world.events, world.clock, settings, world.shop.id, SyncKind.ORDERS
+    )
+    assert poll_id is not None
+    # when the poll succeeds, and the re-run it queues runs
+    await world.run(world.task(poll_id))
+    (again,) = [t for t in world.store.tasks.values() if t.id not in (failed.id, poll_id)]
+    await world.run(again)
+    assert world.task(again.id).status is SyncTaskStatus.SUCCEEDED
+    # then the order placed while the shop was revoked is stored, with every order of the 30 days
+    stored = world.store.shop_orders(world.shop.id)
+    assert placed.tiktok_order_id in stored
+    assert set(world.expected_orders()) <= set(stored)
+
+
+async def test_a_poll_that_succeeds_after_the_shop_was_revoked_again_queues_no_rerun() -> None:
+    """review70 F4: the seller removed the app again (webhook 6) while a poll read its last page; the poll's
+    success queued the re-run anyway, which then failed at its start: a second FAILED task in the Task Center. The
+    next re-authorization queues it (`rerun_after_reauthorization`)."""
+    # given the R2 state: the import failed by the lost authorization, a poll queued at the re-authorization
+    world, queue, failed = await _orders_import_failed_by_the_lost_authorization()
+    now = int(T0.timestamp())
+    poll = queue_poll(world.shop, SyncKind.ORDERS, PollWindow(now - 3600, now - 60), T0)
+    world.store.tasks[poll.id] = poll
+    world.clock.advance(timedelta(minutes=5))
+    _reauthorize(world)
+
+    async def deauthorize(call: int) -> None:  # as the poll reads: the seller removes the app again
+        shop = replace(world.store.shops[world.shop.id])
+        shop.deauthorize(world.clock.now(), world.clock.now())
+        world.store.shops[shop.id] = shop
+
+    world.api.on_call = deauthorize
+    # when the poll succeeds (its pages were read)
+    world.clock.advance(timedelta(minutes=1))
+    await world.run(poll)
+    assert world.task(poll.id).status is SyncTaskStatus.SUCCEEDED
+    assert world.store.shops[world.shop.id].status(world.clock.now()) is ShopStatus.REVOKED
+    # then nothing is queued for the revoked shop
+    assert set(world.store.tasks) == {failed.id, poll.id} and queue.enqueued == []
 
 
 async def test_a_refused_poll_of_the_replaced_authorization_is_left_to_the_next_poll() -> None:

@@ -280,20 +280,21 @@ class TestRerunAfterReauthorization:
         task.fail_run(code, "TikTok no longer honours the shop's authorization", T0)
         return task
 
-    def test_an_import_a_lost_authorization_failed_runs_again_over_its_own_window_said_to_be_a_rerun(self) -> None:
-        # review69 R3: the re-run reads the failed task's window, not up to now, and says it is a re-run (trigger
-        # REAUTHORIZATION) rather than AUTHORIZATION, "the first import"
+    def test_an_import_a_lost_authorization_failed_runs_again_from_its_start_to_now_said_to_be_a_rerun(self) -> None:
+        # the re-run reads from the failed window's start up to now (review70 F1: the polls' cursor need not start
+        # where the failed window ended), and says it is a re-run (trigger REAUTHORIZATION) rather than
+        # AUTHORIZATION, "the first import" (review69 R3)
         rerun = rerun_after_reauthorization(self.failed(ErrorCode.REAUTHORIZATION_REQUIRED), None, T0 + DAY)
         assert rerun is not None and (rerun.kind, rerun.trigger, rerun.status) == (
             SyncKind.ORDERS, SyncTrigger.REAUTHORIZATION, SyncTaskStatus.QUEUED,
         )  # fmt: skip
-        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0)
+        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0 + DAY)
         assert rerun.created_at == T0 + DAY
 
     def test_its_start_is_kept_within_tiktoks_90_days(self) -> None:
         rerun = rerun_after_reauthorization(self.failed(ErrorCode.REAUTHORIZATION_REQUIRED), None, T0 + 70 * DAY)
         assert rerun is not None and rerun.orders_created_since == T0 + 70 * DAY - ORDERS_MAX_WINDOW
-        assert rerun.orders_created_until == T0
+        assert rerun.orders_created_until == T0 + 70 * DAY
 
     def test_a_window_wholly_past_tiktoks_90_days_is_not_run_again(self) -> None:
         # review69 R3: a failure 200 days old was re-run over the 90 days up to now, orders polls had read already
@@ -315,7 +316,7 @@ class TestRerunAfterReauthorization:
         failed = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)
         rerun = rerun_after_poll(failed, T0 + DAY, T0 + 2 * DAY)
         assert rerun is not None and rerun.trigger is SyncTrigger.REAUTHORIZATION
-        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0)
+        assert (rerun.orders_created_since, rerun.orders_created_until) == (T0 - 30 * DAY, T0 + 2 * DAY)
 
     def test_a_poll_queues_nothing_for_a_failure_after_the_latest_authorization(self) -> None:
         # not re-authorized since the failure (a re-run refused again): the next re-authorization runs it, not every

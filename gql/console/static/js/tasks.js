@@ -36,7 +36,7 @@ const TRIGGER_LABELS = {
   SCHEDULED: "scheduled",
 };
 const SHOWS = {
-  imports: { label: "Imports (after authorization, Sync now)", triggers: ["AUTHORIZATION", "MANUAL", "REAUTHORIZATION"], empty: NO_TASK },
+  imports: { label: "Imports (after authorization, re-authorization, Sync now)", triggers: ["AUTHORIZATION", "MANUAL", "REAUTHORIZATION"], empty: NO_TASK },
   polls: { label: "Background polls", triggers: ["SCHEDULED"], empty: "No poll yet. Shopbridge polls each shop every few minutes." },
   all: { label: "All tasks", triggers: null, empty: NO_TASK },
 };
