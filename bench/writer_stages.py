@@ -1,4 +1,5 @@
-"""Where an ORDERS import's writer spends its time: `python -m bench.writer_stages sqlite|postgres [--scale 0.3]`.
+"""Where an ORDERS import's writer spends its time: `python -m bench.writer_stages sqlite|postgres [--scale 0.3]
+[--batch-records N]` (N: records per transaction; default the database's, `Database.import_batch_records`).
 
 The engine as benchmark 1 runs it (`bench.sync_run`, a sandbox of its own, a fresh database; a PRODUCTS import
 first), with the writer's stages wrapped to add up their wall time and calls: the whole transaction
@@ -57,11 +58,12 @@ for _owner, _name, _label in _WRAPPED:
     _timed(_owner, _name, _label)
 
 
-async def _run(harness: Harness, kind: str, sizes: Sizes) -> None:
+async def _run(harness: Harness, kind: str, sizes: Sizes, batch_records: int | None) -> None:
     with _same_data(harness, sizes) as sandbox:
         since = _window_start()
         url = harness.fresh_database(kind)
-        async with SyncWorker(harness.settings(url, sandbox.url, rate_limit=UNPACED)) as worker:
+        settings = harness.settings(url, sandbox.url, rate_limit=UNPACED)
+        async with SyncWorker(settings, batch_records=batch_records) as worker:
             shop = await worker.connect(sandbox)
             await worker.run(shop, SyncKind.PRODUCTS)
             _STAGES.clear()
@@ -78,9 +80,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db", choices=("sqlite", "postgres"))
     parser.add_argument("--scale", type=float, default=0.3)
+    parser.add_argument("--batch-records", type=int, default=None, help="records per transaction (the database's)")
     args = parser.parse_args()
     with Harness() as harness:
-        asyncio.run(_run(harness, args.db, Sizes().scaled(args.scale)))
+        asyncio.run(_run(harness, args.db, Sizes().scaled(args.scale), args.batch_records))
 
 
 if __name__ == "__main__":
