@@ -46,12 +46,15 @@ SQLITE_WRITER_PRAGMAS = (
 # Records an import stores per transaction on each database (`Database.import_batch_records`, which the worker's
 # resources pass as `SyncOptions.batch_records`). A transaction keeps waiting whatever conflicts with its locks until
 # it commits, and what that is differs: on SQLite every other write (a merchant's mutation, a webhook, a push) waits
-# for the one write lock, so the batch stays short (500: benchmark 9's p95 ~180-290 ms at 500); on PostgreSQL a write
-# waits only for the rows the batch shares with it (benchmark 9's p95 ~11-20 ms, a rename of the shop not at all: the
-# batch holds the shop's row FOR KEY SHARE), and a shop's delete waits for the one batch in flight. There the larger
-# batch's fewer, larger statements pay (benchmark 2 +18 % at 2,000 on 2026-12-02, quiet); bench/README.md "Records per
-# transaction by database, stop 69" has the figures and the price: the delete's wait.
-SQLITE_IMPORT_BATCH_RECORDS = 500
+# for the one write lock, so the batch stays shorter than PostgreSQL's (1,000 since stop 70: the engine's CPU per
+# order -5 to -14 % against 500, median -10 %; the price, a write or a shop's delete waiting for a transaction about
+# twice as long, benchmark 9's p95 ~180-290 ms at 500 on a quiet machine; bench/README.md "SQLite's records per
+# transaction, stop 70"); on PostgreSQL a write waits only for the rows the batch shares with it (benchmark 9's p95
+# ~11-20 ms, a rename of the shop not at all: the batch holds the shop's row FOR KEY SHARE), and a shop's delete
+# waits for the one batch in flight. There the larger batch's fewer, larger statements pay (benchmark 2 +18 % at
+# 2,000 on 2026-12-02, quiet); bench/README.md "Records per transaction by database, stop 69" has the figures and
+# the price: the delete's wait.
+SQLITE_IMPORT_BATCH_RECORDS = 1_000
 POSTGRES_IMPORT_BATCH_RECORDS = 2_000
 
 
@@ -404,7 +407,7 @@ class Database:
 
     @property
     def import_batch_records(self) -> int:
-        """The records an import should store per transaction here (`SyncOptions.batch_records`): 500 on SQLite,
+        """The records an import should store per transaction here (`SyncOptions.batch_records`): 1,000 on SQLite,
         2,000 on PostgreSQL (`SQLITE_IMPORT_BATCH_RECORDS`, `POSTGRES_IMPORT_BATCH_RECORDS`: why, beside them)."""
         return SQLITE_IMPORT_BATCH_RECORDS if self.is_sqlite else POSTGRES_IMPORT_BATCH_RECORDS
 

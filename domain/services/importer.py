@@ -86,10 +86,10 @@ class SyncOptions:
     page_size: int = 100  # TikTok's maximum
     # Fetched pages waiting for the writer. With `batch_records` it bounds a run's memory: the writer holds its batch
     # (up to batch_records / page_size pages) while the queue fills again, so a run holds up to 32 + 20 pages at
-    # PostgreSQL's 2,000 records (32 + 5 at 500), and a page in each source waiting to put it (review69 D1).
+    # PostgreSQL's 2,000 records (32 + 10 at SQLite's 1,000), and a page in each source waiting to put it (review69 D1).
     queue_pages: int = 32
     # Records stored per transaction, at most (whole pages: 5 of TikTok's largest at 500). The worker sets it from its
-    # database (`workers.resources.build_resources`: the persistence adapter's `Database.import_batch_records`, 500
+    # database (`workers.resources.build_resources`: the persistence adapter's `Database.import_batch_records`, 1,000
     # or 2,000), because what a long transaction makes wait differs by database; 500 here is the default of code
     # that names none (tests, fakes). A transaction holds the shop until its commit (PostgreSQL: its row FOR KEY
     # SHARE; SQLite: the one write lock, which every other write waits for), and a shop's delete, which takes the
@@ -105,7 +105,9 @@ class SyncOptions:
     # server, 4 pairs at load 9-16); the price there, a shopDelete mid-import waiting for the batch in flight, p50
     # 0.4 -> 4.6 s at load 11-12; benchmark 9 not longer (its write shares no lock with a batch on PostgreSQL).
     # Imports and polls alike: a poll (SCHEDULED) runs the same pipeline, so on PostgreSQL it writes 2,000 a
-    # transaction too (review69 D1).
+    # transaction too (review69 D1). Stop 70 (bench/README.md, "SQLite's records per transaction"): SQLite at 1,000,
+    # the engine's CPU per order -5 to -14 % against 500 (3 pairs at load 12-15); the price, a shopDelete mid-import
+    # waiting p50 0.60 -> 0.94 s and benchmark 9's write p50 0.8 -> 1.6 s at load 13-30 (quiet: ~2x its 0.2-0.3 s).
     batch_records: int = 500
     max_attempts: int = 5  # failed runs of one task (`SyncTask.failed_attempts`; interrupted ones not) before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none

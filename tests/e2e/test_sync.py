@@ -516,7 +516,7 @@ class TestDeleteAfterImport:
         # waits for the import's transaction in flight, which holds the shop until its commit: how long depends on
         # how many records one transaction stores. 2,000 kept a delete waiting 0.7-2.3 s (SQLite) and up to 4.6 s
         # (PostgreSQL) on a loaded machine; at most the database's records per transaction (`Database.
-        # import_batch_records`: 500 on SQLite, where every write waits for the one write lock; 2,000 on PostgreSQL,
+        # import_batch_records`: 1,000 on SQLite, where every write waits for the one write lock; 2,000 on PostgreSQL,
         # where only a delete and writes of the batch's rows wait), whatever the number of pages waiting.
         app = app_factory(orders=6000, sync_page_size=100, sync_order_slices=1, tiktok_timeout_seconds=DEADLINE_SECONDS)
         app.sandbox.hold(ORDER_SEARCH)

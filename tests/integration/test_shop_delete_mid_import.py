@@ -88,8 +88,8 @@ async def test_a_delete_sent_mid_import_lets_at_most_the_batch_in_flight_commit(
     finally:
         event.remove(Engine, "before_cursor_execute", record)
     # then at most one batch stored records after the delete was sent (before the fix: all that were left, 2,900
-    # orders, the import SUCCEEDED behind the waiting delete: 2 batches at PostgreSQL's 2,000 records, 5 at 500),
-    # and nothing of the shop is left, its task included
+    # orders, the import SUCCEEDED behind the waiting delete: 2 batches at PostgreSQL's 2,000 records, 3 at SQLite's
+    # 1,000), and nothing of the shop is left, its task included
     stored_after = [after for before, after in itertools.pairwise([100, *after_delete]) if after > before]
     assert len(stored_after) <= 1, after_delete
     assert set((await row_counts(harness.db, shop.id)).values()) == {0}
