@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.processes import oneshot
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 START = """mutation($input: ShopAuthorizationStartInput!) {
@@ -68,7 +67,7 @@ def test_the_browser_callback_leaves_the_exchange_to_the_merchants_completion(ap
     redirect = consent(app, "m1")
     app.sandbox.control("POST", "/latency", {"ms": LATE_MS})
     # when TikTok's redirect reaches Shopbridge's callback
-    response = httpx.get(
+    response = oneshot.get(
         f"{app.url}/oauth/tiktok/callback", params=redirect, follow_redirects=False, timeout=DEADLINE_SECONDS
     )
     # then the browser goes on to the frontend with the code, which nobody has exchanged yet (RFC 6749 sec. 10.12:

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 from graphql import build_schema
 
 from tests.fixtures.app import SMALL_SHOP, ServedApp, ShopbridgeServer, free_port
+from tests.fixtures.processes import oneshot
 from tests.fixtures.servers import SQLITE_ONLY
 
 SHOP_ORDERS = "query($id: ID!, $t: DateTime, $s: OrderStatus) { shop(id: $id) { name "
@@ -285,11 +285,11 @@ class TestLogs:
             auth = {"Authorization": f"Bearer {issue_token(settings.secret_key, 'm1', 600)}"}
             start = 'mutation { shopAuthorizationStart(input: {region: US, name: "x", regionConfirmed: true}) '
             start += "{ authorizationUrl } }"
-            started = httpx.post(f"{url}/graphql", json={"query": start}, headers=auth).json()
+            started = oneshot.post(f"{url}/graphql", json={"query": start}, headers=auth).json()
             state = parse_qs(urlsplit(started["data"]["shopAuthorizationStart"]["authorizationUrl"]).query)["state"]
             complete = "mutation($s: String!) { shopAuthorizationComplete(input: {state: $s, code: "
             complete += '"c0de-bogus"}) { userErrors { code } } }'
-            done = httpx.post(f"{url}/graphql", json={"query": complete, "variables": {"s": state[0]}}, headers=auth)
+            done = oneshot.post(f"{url}/graphql", json={"query": complete, "variables": {"s": state[0]}}, headers=auth)
             assert done.json()["data"]["shopAuthorizationComplete"]["userErrors"]
         finally:
             access.removeHandler(caplog.handler)

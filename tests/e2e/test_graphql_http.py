@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 
 from gql.auth import ALGORITHM, ISSUER
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.processes import oneshot
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import wait_until
 
@@ -29,8 +30,8 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 def post(app: ShopbridgeServer, body: object, accept: str = GRAPHQL_RESPONSE, **kwargs: object) -> httpx.Response:
     headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": accept, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
     if not isinstance(body, (dict, list)):  # raw bytes or text, or a generator of chunks
-        return httpx.post(f"{app.url}/graphql", content=body, headers=headers, **kwargs)  # type: ignore[arg-type]
-    return httpx.post(f"{app.url}/graphql", json=body, headers=headers, **kwargs)  # type: ignore[arg-type]
+        return oneshot.post(f"{app.url}/graphql", content=body, headers=headers, **kwargs)  # type: ignore[arg-type]
+    return oneshot.post(f"{app.url}/graphql", json=body, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
 def error_code(response: httpx.Response) -> str:
@@ -52,11 +53,11 @@ class TestRequestId:
         assert odd != "a b" and len(odd) == 32
         # refusals too: no token, a document that does not parse, a method /graphql lacks
         anonymous = {"X-Request-ID": "r1"}
-        refused = httpx.post(f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers=anonymous)
+        refused = oneshot.post(f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers=anonymous)
         assert refused.status_code == 401 and refused.headers["x-request-id"] == "r1"
         broken = post(app, {"query": "{"}, headers={"X-Request-ID": "r2"})
         assert broken.status_code == 400 and broken.headers["x-request-id"] == "r2"
-        wrong = httpx.put(f"{app.url}/graphql", headers={"X-Request-ID": "r3"})
+        wrong = oneshot.put(f"{app.url}/graphql", headers={"X-Request-ID": "r3"})
         assert wrong.status_code == 405 and wrong.headers["x-request-id"] == "r3"
 
     def test_every_path_answers_and_logs_with_its_request_id(self, app: ShopbridgeServer) -> None:
@@ -76,10 +77,10 @@ class TestRequestId:
         access.addHandler(handler)
         paths = ["/healthz", "/readyz", "/console/", "/oauth/tiktok/callback", "/metrics", "/graphql"]
         try:
-            answers = {path: httpx.get(f"{app.url}{path}", headers={"X-Request-ID": f"lb-{n}"}) for n, path in
+            answers = {path: oneshot.get(f"{app.url}{path}", headers={"X-Request-ID": f"lb-{n}"}) for n, path in
                        enumerate(paths)}  # fmt: skip
-            pushed = httpx.post(f"{app.url}/webhooks/tiktok", content=b"{}", headers={"X-Request-ID": "lb-push"})
-            made = httpx.get(f"{app.url}/healthz")
+            pushed = oneshot.post(f"{app.url}/webhooks/tiktok", content=b"{}", headers={"X-Request-ID": "lb-push"})
+            made = oneshot.get(f"{app.url}/healthz")
             wait_until(lambda: len(seen) >= len(paths) + 2, "the access lines")
         finally:
             access.removeHandler(handler)
@@ -102,7 +103,7 @@ class TestRequestId:
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization, content-type, x-request-id",
         }
-        allowed = httpx.options(f"{app.url}/graphql", headers=preflight)
+        allowed = oneshot.options(f"{app.url}/graphql", headers=preflight)
         assert allowed.status_code == 200, allowed.text
         answer = post(app, {"query": "{ supportedRegions }"}, headers={"Origin": FRONTEND, "X-Request-ID": "fe-1"})
         assert answer.headers["x-request-id"] == "fe-1"
@@ -116,11 +117,11 @@ class TestCors:
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization, content-type",
         }
-        allowed = httpx.options(f"{app.url}/graphql", headers={"Origin": FRONTEND, **preflight})
+        allowed = oneshot.options(f"{app.url}/graphql", headers={"Origin": FRONTEND, **preflight})
         assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == FRONTEND
         allowed_headers = allowed.headers["access-control-allow-headers"].lower()
         assert {"authorization", "content-type"} <= {h.strip() for h in allowed_headers.split(",")}
-        refused = httpx.options(f"{app.url}/graphql", headers={"Origin": "http://evil.example", **preflight})
+        refused = oneshot.options(f"{app.url}/graphql", headers={"Origin": "http://evil.example", **preflight})
         assert refused.status_code >= 400 and "access-control-allow-origin" not in refused.headers
         # the request itself carries the header for the listed origin
         answer = post(app, {"query": "{ supportedRegions }"}, headers={"Origin": FRONTEND})
@@ -128,7 +129,7 @@ class TestCors:
 
     def test_no_origin_is_allowed_by_default(self, app: ShopbridgeServer) -> None:
         preflight = {"Origin": FRONTEND, "Access-Control-Request-Method": "POST"}
-        refused = httpx.options(f"{app.url}/graphql", headers=preflight)
+        refused = oneshot.options(f"{app.url}/graphql", headers=preflight)
         assert "access-control-allow-origin" not in refused.headers
 
     async def test_the_websocket_accepts_a_listed_origin_only(self, app_factory) -> None:
@@ -214,7 +215,7 @@ class TestMediaTypesAndStatuses:
         for accept in (GRAPHQL_RESPONSE, "application/json"):
             response = post(app, body, accept=accept, headers={"Content-Type": "application/json"})
             assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
-        response = httpx.get(
+        response = oneshot.get(
             f"{app.url}/graphql",
             params={"query": "{ supportedRegions }", name: '{"a": ' + value + "}"},
             headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
@@ -227,7 +228,7 @@ class TestMediaTypesAndStatuses:
         self, app: ShopbridgeServer, name: str
     ) -> None:
         # Given a GET whose `variables` (or `extensions`) parameter is not JSON: a GET has no body
-        response = httpx.get(
+        response = oneshot.get(
             f"{app.url}/graphql",
             params={"query": "{ supportedRegions }", name: "{not json"},
             headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
@@ -260,7 +261,7 @@ class TestMediaTypesAndStatuses:
 
     def test_a_mutation_over_get_is_405_allow_post(self, app: ShopbridgeServer) -> None:
         mutation = 'mutation { shopRename(input: {shopId: "x", name: "y"}) { userErrors { code } } }'
-        response = httpx.get(
+        response = oneshot.get(
             f"{app.url}/graphql",
             params={"query": mutation},
             headers={"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE},
@@ -270,7 +271,7 @@ class TestMediaTypesAndStatuses:
 
     @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
     def test_other_methods_are_405_with_a_json_body(self, app: ShopbridgeServer, method: str) -> None:
-        response = httpx.request(method, f"{app.url}/graphql", headers={"Authorization": f"Bearer {app.token('m1')}"})
+        response = oneshot.request(method, f"{app.url}/graphql", headers={"Authorization": f"Bearer {app.token('m1')}"})
         assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
         assert error_code(response) == "METHOD_NOT_ALLOWED"
 
@@ -293,12 +294,12 @@ class TestMediaTypesAndStatuses:
         }
         for authorization, challenge in cases.items():
             headers = {} if authorization is None else {"Authorization": authorization}
-            response = httpx.post(f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers=headers)
+            response = oneshot.post(f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers=headers)
             assert response.status_code == 401 and error_code(response) == "UNAUTHENTICATED", authorization
             assert response.headers["www-authenticate"] == challenge, authorization
 
     def test_unauthenticated_answers_in_the_accepted_media_type(self, app: ShopbridgeServer) -> None:
-        response = httpx.post(
+        response = oneshot.post(
             f"{app.url}/graphql", json={"query": "{ supportedRegions }"}, headers={"Accept": GRAPHQL_RESPONSE}
         )
         assert response.status_code == 401 and response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
@@ -309,7 +310,7 @@ class TestMediaTypesAndStatuses:
         # attack56 F-two-auth: the first header won, while a proxy in front may act on the last
         headers = [("Authorization", f"Bearer {app.token(m)}") for m in merchants]
         for accept in (GRAPHQL_RESPONSE, "application/json"):
-            answer = httpx.post(
+            answer = oneshot.post(
                 f"{app.url}/graphql", json={"query": "{ shops { totalCount } }"}, headers=[*headers, ("Accept", accept)]
             )
             assert answer.status_code == 400 and error_code(answer) == "BAD_REQUEST", answer.text

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from gql.http_protocol import LINGER_SECONDS
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ServedApp, ShopbridgeServer
+from tests.fixtures.processes import oneshot
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -81,7 +82,7 @@ class TestClientDisconnect:
         assert records.loud() == [], [r.getMessage() for r in records.loud()]
         assert sum(1 for r in records.records if r.name == "shopbridge.http") == 1
         # The server still answers.
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
 
 def trickle_and_read_answer(app: ShopbridgeServer, path: str, headers: dict[str, str]) -> tuple[bytes, bytes]:
@@ -129,7 +130,7 @@ class TestSlowBody:
             if path == "/graphql"
             else {"error": {"code": code, "message": message}}
         )
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
     def test_a_head_never_finished_is_408_and_a_connection_that_sends_nothing_is_closed(self, app_factory) -> None:
         # uvicorn bounds no head in time either: both connections below were held for ever, no token needed.
@@ -152,7 +153,7 @@ class TestSlowBody:
             assert error["extensions"] == {"code": "REQUEST_TIMEOUT"}, error
             # and the first is closed without an answer
             assert silent.recv(1) == b""
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
     def test_a_body_trickled_after_an_answer_given_unread_no_longer_holds_the_connection(self, app_factory) -> None:
         # sec50: a route that answers without reading the body (GET /healthz with a declared body, a 413 with no
@@ -200,7 +201,7 @@ class TestSlowBody:
         finally:
             for sock in sockets.values():
                 sock.close()
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
     def test_a_body_unread_by_an_app_that_does_not_answer_is_408_after_the_timeout_and_a_grace(
         self, database_url: str
@@ -280,7 +281,7 @@ class TestRequestHead:
         line = b"GET /graphql?query={supportedRegions}&padding=" + b"a" * 61_440 + b" HTTP/1.1"
         status, _ = send_head_and_read_answer(app, line, [b"Accept: application/json"])
         assert status == b"HTTP/1.1 401 Unauthorized", status
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
     @pytest.mark.parametrize("piece_bytes", [None, 4096], ids=["one-write", "in-pieces"])
     @pytest.mark.parametrize("shape", ["one-header", "many-headers", "request-line"])
@@ -328,16 +329,18 @@ class TestRefusalShapes:
     @pytest.mark.parametrize("path", ROUTES)
     def test_a_body_over_the_limit_is_413_in_the_routes_shape(self, app_factory, path: str) -> None:
         app = app_factory(max_request_bytes=2048)
-        refused = httpx.post(f"{app.url}{path}", content=b"x" * 2049, headers={"Content-Type": "application/json"})
+        refused = oneshot.post(f"{app.url}{path}", content=b"x" * 2049, headers={"Content-Type": "application/json"})
         assert refused.status_code == 413, refused.text
         message = "The request body is larger than 2048 bytes."
         assert refused.json() == {"error": {"code": "REQUEST_TOO_LARGE", "message": message}}
         # a chunked body read by its route, counted as it arrives
         chunks = (b'{"code": "' + b"x" * 1000 for _ in range(4))
-        streamed = httpx.post(f"{app.url}/console/login", content=chunks, headers={"Content-Type": "application/json"})
+        streamed = oneshot.post(
+            f"{app.url}/console/login", content=chunks, headers={"Content-Type": "application/json"}
+        )
         assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "REQUEST_TOO_LARGE", streamed.text
         # while /graphql keeps GraphQL's shape
-        graphql = httpx.post(f"{app.url}/graphql", content=b"x" * 2049, headers={"Content-Type": "application/json"})
+        graphql = oneshot.post(f"{app.url}/graphql", content=b"x" * 2049, headers={"Content-Type": "application/json"})
         assert graphql.status_code == 413
         assert graphql.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
 
@@ -369,7 +372,7 @@ def test_every_route_answers_a_method_it_lacks_405_with_allow_naming_its_methods
     answers, expected = {}, {}
     for route in limited:
         for method in sorted(set(METHODS) - route.methods):
-            answer = httpx.request(method, app.url + route.path)
+            answer = oneshot.request(method, app.url + route.path)
             answers[f"{method} {route.path}"] = answer.status_code, set(answer.headers.get("allow", "").split(", "))
             expected[f"{method} {route.path}"] = 405, route.methods
     assert answers == expected
@@ -386,7 +389,7 @@ def test_every_route_answers_a_method_it_lacks_in_the_apps_json_error_shape(app:
     for path, methods in limited:
         allow = ", ".join(sorted(methods))
         for method in sorted(set(METHODS) - methods - {"HEAD"}):
-            answer = httpx.request(method, app.url + path)
+            answer = oneshot.request(method, app.url + path)
             key = f"{method} {path}"
             answers[key] = (
                 answer.status_code,
@@ -406,9 +409,9 @@ class TestSubscriptionOverHttp:
     def test_is_a_client_error_with_a_code(self, app: ShopbridgeServer, records, method: str, accept: str) -> None:
         headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": accept}
         if method == "POST":
-            response = httpx.post(f"{app.url}/graphql", json={"query": SUBSCRIPTION}, headers=headers)
+            response = oneshot.post(f"{app.url}/graphql", json={"query": SUBSCRIPTION}, headers=headers)
         else:
-            response = httpx.get(f"{app.url}/graphql", params={"query": SUBSCRIPTION}, headers=headers)
+            response = oneshot.get(f"{app.url}/graphql", params={"query": SUBSCRIPTION}, headers=headers)
         assert response.status_code == 400, response.text
         errors = response.json()["errors"]
         assert [e["extensions"]["code"] for e in errors] == ["OPERATION_NOT_SUPPORTED"]
@@ -421,7 +424,7 @@ class TestSeveralOperations:
 
     def test_without_an_operation_name_is_a_request_error(self, app: ShopbridgeServer) -> None:
         headers = {"Authorization": f"Bearer {app.token('m1')}", "Accept": GRAPHQL_RESPONSE}
-        response = httpx.post(f"{app.url}/graphql", json={"query": self.DOCUMENT}, headers=headers)
+        response = oneshot.post(f"{app.url}/graphql", json={"query": self.DOCUMENT}, headers=headers)
         assert response.status_code == 400, response.text
         body = response.json()
         assert "data" not in body
@@ -431,7 +434,7 @@ class TestSeveralOperations:
     def test_with_an_operation_name_runs_that_one(self, app: ShopbridgeServer) -> None:
         headers = {"Authorization": f"Bearer {app.token('m1')}"}
         body = {"query": self.DOCUMENT, "operationName": "B"}
-        response = httpx.post(f"{app.url}/graphql", json=body, headers=headers)
+        response = oneshot.post(f"{app.url}/graphql", json=body, headers=headers)
         assert response.json() == {"data": {"shops": {"totalCount": 0}}}
 
     @pytest.mark.parametrize(
@@ -449,8 +452,8 @@ class TestSeveralOperations:
         # given a document that names no operation to run, sent by a legacy (application/json) client and by one
         # that accepts application/graphql-response+json
         token = {"Authorization": f"Bearer {app.token('m1')}"}
-        legacy = httpx.post(f"{app.url}/graphql", json=body, headers=token)
-        spec = httpx.post(f"{app.url}/graphql", json=body, headers={**token, "Accept": GRAPHQL_RESPONSE})
+        legacy = oneshot.post(f"{app.url}/graphql", json=body, headers=token)
+        spec = oneshot.post(f"{app.url}/graphql", json=body, headers={**token, "Accept": GRAPHQL_RESPONSE})
         # then each is a request error with BAD_REQUEST, and its status follows the Accept as for a parse or
         # validation error: 200 for application/json, 400 for graphql-response+json (an unknown name and a document
         # without operations answered 400 to every client, several operations 200 to a legacy one)

@@ -22,11 +22,13 @@ from sqlalchemy import make_url
 
 from adapters.db import migrate
 from adapters.db.migrate import sync_url
+from adapters.tls import tls_context
 from gql import metrics
 from gql.metrics import MAX_OPERATION_NAMES
 from sandbox.config import SandboxConfig
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
+from tests.fixtures.processes import oneshot
 from tests.fixtures.sandbox import start_sandbox
 from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY, PostgresServer, start_postgres_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
@@ -61,8 +63,8 @@ def a_write_s_error_codes(app) -> list[str]:
 
 @SQLITE_ONLY
 def test_healthz_and_readyz_answer_without_a_token(app) -> None:
-    assert httpx.get(f"{app.url}/healthz").json() == {"status": "ok"}
-    ready = httpx.get(f"{app.url}/readyz")
+    assert oneshot.get(f"{app.url}/healthz").json() == {"status": "ok"}
+    ready = oneshot.get(f"{app.url}/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
 
@@ -90,20 +92,20 @@ def test_readyz_turns_503_and_graphql_says_service_unavailable_when_postgresql_s
     migrate.upgrade(url)
     app, sandbox = _serve(url, tmp_path, scheduler_enabled=True, scheduler_tick=0.2)
     try:
-        assert httpx.get(f"{app.url}/readyz").status_code == 200
+        assert oneshot.get(f"{app.url}/readyz").status_code == 200
         assert app.graphql("{ shops { edges { node { id } } } }", None, "m1") == {"shops": {"edges": []}}
-        assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_sync_tasks", status="QUEUED") == 0
+        assert total(samples(oneshot.get(f"{app.url}/metrics").text), "shopbridge_sync_tasks", status="QUEUED") == 0
         # when the database server stops
         own_postgres.stop()
         # then readiness fails, naming the database, while liveness holds
-        response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+        response = oneshot.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
         assert response.status_code == 503
         body = response.json()
         assert body["status"] == "unavailable"
         assert [p["check"] for p in body["problems"]] == ["database"]
-        assert httpx.get(f"{app.url}/healthz").status_code == 200
+        assert oneshot.get(f"{app.url}/healthz").status_code == 200
         # and the task gauges read from it are unknown (NaN), not the last scrape's values shown as current
-        scraped = samples(httpx.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
+        scraped = samples(oneshot.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
         assert math.isnan(total(scraped, "shopbridge_sync_tasks", status="QUEUED"))
         # and a query is told the database is unavailable (a coded error to retry on, not "Unexpected error."),
         # logged as one WARNING line that names the cause, without a traceback: an outage is not a bug
@@ -200,7 +202,7 @@ def test_a_pool_exhausted_while_postgresql_is_up_is_database_busy_not_an_outage(
 @SQLITE_ONLY
 def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service_unavailable(app) -> None:
     # given a ready API on SQLite, a merchant's shop connected
-    assert httpx.get(f"{app.url}/readyz").status_code == 200
+    assert oneshot.get(f"{app.url}/readyz").status_code == 200
     app.connect_shop("m1", "us-local", "US")
     # when its database file is removed (`make clean` does `rm -rf var`)
     path = Path(make_url(app.settings.database_url).database or "")
@@ -208,11 +210,13 @@ def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service
         leftover.unlink(missing_ok=True)
     # then /readyz answers 503 `database`, saying the file was removed (before: `migrations`, "revision none"), and
     # the gauge to alert on says the database is down (before: 1)
-    response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+    response = oneshot.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
     assert response.status_code == 503
     (problem,) = response.json()["problems"]
     assert problem["check"] == "database" and f"the database file {path} was removed" in problem["reason"]
-    assert total(samples(httpx.get(f"{app.url}/metrics").text), "shopbridge_dependency_up", dependency="database") == 0
+    assert (
+        total(samples(oneshot.get(f"{app.url}/metrics").text), "shopbridge_dependency_up", dependency="database") == 0
+    )
     # and a write is answered as an outage, where it succeeded into the removed file and was lost at the next start
     assert a_write_s_error_codes(app) == ["SERVICE_UNAVAILABLE"]
     # and a read and a write say, as /readyz does, that only a restart mends it: they said "try again shortly", which
@@ -232,7 +236,7 @@ def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> N
     url = postgres_server.create_database()
     app, sandbox = _serve(url, tmp_path)
     try:
-        response = httpx.get(f"{app.url}/readyz")
+        response = oneshot.get(f"{app.url}/readyz")
         assert response.status_code == 503
         (problem,) = response.json()["problems"]
         assert problem["check"] == "migrations" and "migrate" in problem["reason"]
@@ -243,11 +247,11 @@ def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> N
 
 @SQLITE_ONLY
 def test_metrics_count_an_import(app) -> None:
-    before = samples(httpx.get(f"{app.url}/metrics").text)
+    before = samples(oneshot.get(f"{app.url}/metrics").text)
     # when a merchant connects a shop and its imports run
     app.connect_shop("m1", "us-local", "US")
     app.wait_for_idle_sync()
-    response = httpx.get(f"{app.url}/metrics")
+    response = oneshot.get(f"{app.url}/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     after = samples(response.text)
 
@@ -272,11 +276,11 @@ def test_operation_names_chosen_by_clients_cannot_grow_the_metrics_without_end(a
     # Given a client that names each of its operations anew (the names are the client's to choose), 250 more
     # names than a process labels by name
     names = [f"Fresh{n}" for n in range(MAX_OPERATION_NAMES + 250)]
-    before = samples(httpx.get(f"{app.url}/metrics").text)
-    with httpx.Client(headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
+    before = samples(oneshot.get(f"{app.url}/metrics").text)
+    with httpx.Client(verify=tls_context(), headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
         for name in names:
             assert client.post(f"{app.url}/graphql", json={"query": f"query {name} {{ supportedRegions }}"}).is_success
-    after = samples(httpx.get(f"{app.url}/metrics").text)
+    after = samples(oneshot.get(f"{app.url}/metrics").text)
     # then at most MAX_OPERATION_NAMES of them have a series of their own, and the others are counted as `other`
     labelled = {dict(labels).get("operation") for (name, labels) in after if name.startswith("shopbridge_graphql")}
     assert len(labelled & set(names)) <= MAX_OPERATION_NAMES
@@ -296,7 +300,7 @@ def test_new_names_past_the_cap_are_counted_as_other_and_logged_once(app, no_ope
     # Given a process whose MAX_OPERATION_NAMES labels are taken by operations that really ran
     ran = [f"Ran{n}" for n in range(MAX_OPERATION_NAMES)]
     late = ["Late0", "Late1", "Late2"]
-    with httpx.Client(headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
+    with httpx.Client(verify=tls_context(), headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
 
         def run(name: str) -> None:
             answer = client.post(f"{app.url}/graphql", json={"query": f"query {name} {{ supportedRegions }}"})
@@ -306,11 +310,11 @@ def test_new_names_past_the_cap_are_counted_as_other_and_logged_once(app, no_ope
             for name in ran:
                 run(name)
             assert lines.messages == []  # the cap is not reached yet
-            before = samples(httpx.get(f"{app.url}/metrics").text)
+            before = samples(oneshot.get(f"{app.url}/metrics").text)
             # when three more new names run, and a labelled one again
             for name in [*late, "Ran0"]:
                 run(name)
-        after = samples(httpx.get(f"{app.url}/metrics").text)
+        after = samples(oneshot.get(f"{app.url}/metrics").text)
     # then each new name is counted, under `other` (the series stay bounded, nothing goes uncounted), and the
     # labelled one under its name
     name, query = "shopbridge_graphql_operations_total", {"type": "query", "outcome": "ok"}
@@ -344,20 +348,20 @@ def test_documents_the_server_never_ran_earn_no_operation_label(app, no_operatio
         ),
     }
     names = [f"Junk{n}" for n in range(MAX_OPERATION_NAMES + 4)]
-    before = samples(httpx.get(f"{app.url}/metrics").text)
-    with httpx.Client(headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
+    before = samples(oneshot.get(f"{app.url}/metrics").text)
+    with httpx.Client(verify=tls_context(), headers={"Authorization": f"Bearer {app.token('m1')}"}) as client:
         for n, name in enumerate(names):
             body, code = list(junk.values())[n % len(junk)](name)
             answer = client.post(f"{app.url}/graphql", json={**body, "operationName": name}).json()
             assert [e["extensions"]["code"] for e in answer["errors"]] == [code], answer
     # when another merchant's console runs its own named query
-    all_shops = httpx.post(
+    all_shops = oneshot.post(
         f"{app.url}/graphql",
         json={"query": "query AllShops { shops { totalCount } }", "operationName": "AllShops"},
         headers={"Authorization": f"Bearer {app.token('m2')}"},
     )
     assert "errors" not in all_shops.json()
-    after = samples(httpx.get(f"{app.url}/metrics").text)
+    after = samples(oneshot.get(f"{app.url}/metrics").text)
     # then none of the junk names has a label, each junk document was counted as `other`, and AllShops has its label
     labelled = {dict(labels).get("operation") for (name, labels) in after if name.startswith("shopbridge_graphql")}
     assert not labelled & set(names)
@@ -374,13 +378,13 @@ def test_documents_naming_no_operation_to_run_are_counted_too(app, no_operation_
     # Given a merchant's documents Strawberry refuses before validation: an `operationName` the document does not
     # have, a document with no operation at all, and a mutation sent with GET
     h = {"Authorization": f"Bearer {app.token('m1')}"}
-    before = samples(httpx.get(f"{app.url}/metrics").text)
+    before = samples(oneshot.get(f"{app.url}/metrics").text)
     ghost = {"query": "query Real { supportedRegions }", "operationName": "Ghost"}
     answers = [
-        httpx.post(f"{app.url}/graphql", json=ghost, headers=h),
-        httpx.post(f"{app.url}/graphql", json=ghost, headers=h),
-        httpx.post(f"{app.url}/graphql", json={"query": "fragment F on Query { supportedRegions }"}, headers=h),
-        httpx.get(
+        oneshot.post(f"{app.url}/graphql", json=ghost, headers=h),
+        oneshot.post(f"{app.url}/graphql", json=ghost, headers=h),
+        oneshot.post(f"{app.url}/graphql", json={"query": "fragment F on Query { supportedRegions }"}, headers=h),
+        oneshot.get(
             f"{app.url}/graphql",
             params={"query": 'mutation Write { shopRename(input: {id: "x", name: "y"}) { userErrors { code } } }'},
             headers=h,
@@ -388,7 +392,7 @@ def test_documents_naming_no_operation_to_run_are_counted_too(app, no_operation_
     ]
     codes = [(a.status_code, a.json()["errors"][0]["extensions"]["code"]) for a in answers]
     assert codes == [(200, "BAD_REQUEST")] * 3 + [(405, "METHOD_NOT_ALLOWED")]
-    after = samples(httpx.get(f"{app.url}/metrics").text)
+    after = samples(oneshot.get(f"{app.url}/metrics").text)
 
     def moved(**labels: str) -> float:
         return total(after, "shopbridge_graphql_operations_total", **labels) - total(
@@ -428,7 +432,7 @@ def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
     }
     for authorization, (message, challenge) in cases.items():
         headers = {} if authorization is None else {"Authorization": authorization}
-        refused = httpx.get(f"{app.url}/metrics", headers=headers)
+        refused = oneshot.get(f"{app.url}/metrics", headers=headers)
         # then it is refused 401 in the shape of every refusal off /graphql, with a stable code (it was
         # {"error": "<text>"}, small56), and RFC 6750's challenge: a realm, and invalid_token for a wrong token
         assert refused.status_code == 401, authorization
@@ -437,9 +441,9 @@ def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
         assert "shopbridge_" not in refused.text
     # and the token, its scheme in any case, is let through; /healthz needs none
     for scheme in ("Bearer", "bearer"):
-        response = httpx.get(f"{app.url}/metrics", headers={"Authorization": f"{scheme} scrape-me"})
+        response = oneshot.get(f"{app.url}/metrics", headers={"Authorization": f"{scheme} scrape-me"})
         assert response.status_code == 200 and "shopbridge_graphql_operations_total" in response.text
-    assert httpx.get(f"{app.url}/healthz").status_code == 200
+    assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
 
 @SQLITE_ONLY
@@ -450,13 +454,13 @@ def test_metrics_refuse_two_authorization_headers_as_graphql_does(app_factory) -
     pairs = [("scrape-me", "wrong"), ("wrong", "scrape-me"), ("scrape-me", "scrape-me")]
     for pair in pairs:
         headers = [("Authorization", f"Bearer {token}") for token in pair]
-        refused = httpx.get(f"{guarded.url}/metrics", headers=headers)
+        refused = oneshot.get(f"{guarded.url}/metrics", headers=headers)
         # then it is 400 BAD_REQUEST with /graphql's message, in the shape of every refusal off /graphql (small56: the
         # first header was read, so ("scrape-me", "wrong") was let through)
         assert refused.status_code == 400, pair
         message = "Ambiguous credentials: send one Authorization header, not several."
         assert refused.json() == {"error": {"code": "BAD_REQUEST", "message": message}}, pair
-        graphql = httpx.post(f"{guarded.url}/graphql", json={"query": "{ supportedRegions }"}, headers=headers)
+        graphql = oneshot.post(f"{guarded.url}/graphql", json={"query": "{ supportedRegions }"}, headers=headers)
         assert (graphql.status_code, graphql.json()["errors"][0]["extensions"]["code"]) == (400, "BAD_REQUEST")
         assert graphql.json()["errors"][0]["message"] == message
 
@@ -466,7 +470,7 @@ def test_an_open_metrics_reads_no_authorization_and_so_refuses_none(app) -> None
     # Given an API without SHOPBRIDGE_METRICS_TOKEN, when a scraper sends two Authorization headers, then /metrics
     # answers: nothing reads them (as GraphiQL's page, which needs no token, does not refuse them either)
     headers = [("Authorization", "Bearer a"), ("Authorization", "Bearer b")]
-    response = httpx.get(f"{app.url}/metrics", headers=headers)
+    response = oneshot.get(f"{app.url}/metrics", headers=headers)
     assert response.status_code == 200 and "shopbridge_graphql_operations_total" in response.text
 
 
@@ -476,14 +480,14 @@ def test_metrics_count_webhook_answers(app) -> None:
 
     def push(raw: bytes, signed: bool = True) -> int:
         mac = hmac.new(tiktok.app_secret.encode(), tiktok.app_key.encode() + raw, hashlib.sha256).hexdigest()
-        return httpx.post(url, content=raw, headers={"Authorization": mac if signed else "forged"}).status_code
+        return oneshot.post(url, content=raw, headers={"Authorization": mac if signed else "forged"}).status_code
 
-    before = samples(httpx.get(f"{app.url}/metrics").text)
+    before = samples(oneshot.get(f"{app.url}/metrics").text)
     envelope = {"type": 1, "tts_notification_id": "n-metrics-1", "shop_id": "404", "timestamp": 1, "data": {}}
     raw = json.dumps(envelope).encode()
     assert [push(raw, signed=False), push(b"not json"), push(raw), push(raw)] == [401, 400, 200, 200]
     assert push(b"x" * (app.settings.webhook_max_bytes + 1)) == 413
-    after = samples(httpx.get(f"{app.url}/metrics").text)
+    after = samples(oneshot.get(f"{app.url}/metrics").text)
     moved = {
         outcome: total(after, "shopbridge_webhooks_received_total", outcome=outcome)
         - total(before, "shopbridge_webhooks_received_total", outcome=outcome)
@@ -497,14 +501,14 @@ def test_an_api_stays_ready_and_serves_once_a_later_release_migrated_its_databas
     app, sandbox = _serve(postgres_url, tmp_path)
     try:
         shop = app.connect_shop("m1", "us-local", "US")
-        assert httpx.get(f"{app.url}/readyz").json() == {"status": "ready"}
+        assert oneshot.get(f"{app.url}/readyz").json() == {"status": "ready"}
         # when the next release's `migrate` runs during a rolling deploy: an additive change (a new nullable column,
         # a new table), as the expand-then-contract contract requires, and a revision this release does not know
         app.execute("ALTER TABLE shops ADD COLUMN later_release_note TEXT")
         app.execute("CREATE TABLE later_release_things (id TEXT PRIMARY KEY)")
         app.execute("UPDATE alembic_version SET version_num = '0009_later_release'")
         # then this process stays in rotation, its body saying the database is a later release's
-        response = httpx.get(f"{app.url}/readyz")
+        response = oneshot.get(f"{app.url}/readyz")
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["status"] == "ready" and [n["check"] for n in body["notes"]] == ["migrations"]
@@ -522,18 +526,18 @@ def test_an_api_stays_ready_and_serves_once_a_later_release_migrated_its_databas
 def test_with_redis_down_the_api_stays_ready_degraded_and_takes_webhooks_and_mutations(app_factory, own_redis) -> None:
     # given an API process on PostgreSQL and Redis (no worker: what it enqueues waits in Redis)
     app = app_factory(broker_url=own_redis.url)
-    assert httpx.get(f"{app.url}/readyz").json() == {"status": "ready"}
+    assert oneshot.get(f"{app.url}/readyz").json() == {"status": "ready"}
     # when Redis goes down
     own_redis.process.terminate()
     own_redis.process.wait()
     # then the process stays in rotation, reported degraded, with the gauge to alert on, and live
-    response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+    response = oneshot.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "degraded" and "problems" not in body
     assert [d["check"] for d in body["degraded"]] == ["redis"]
-    assert httpx.get(f"{app.url}/healthz").status_code == 200
-    scraped = samples(httpx.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
+    assert oneshot.get(f"{app.url}/healthz").status_code == 200
+    scraped = samples(oneshot.get(f"{app.url}/metrics", timeout=DEADLINE_SECONDS).text)
     assert total(scraped, "shopbridge_dependency_up", dependency="redis") == 0
     assert total(scraped, "shopbridge_dependency_up", dependency="database") == 1
     # and a mutation that enqueues works: the shop connects, its imports QUEUED in the database for the sweep
@@ -548,8 +552,8 @@ def test_with_redis_down_the_api_stays_ready_degraded_and_takes_webhooks_and_mut
     assert [e["outcome"] for e in app.rows("SELECT outcome FROM webhook_events")] == ["PENDING"]
     # when Redis is back, then the next check says ready again
     own_redis.restart()
-    assert httpx.get(f"{app.url}/readyz").json() == {"status": "ready"}
-    scraped = samples(httpx.get(f"{app.url}/metrics").text)
+    assert oneshot.get(f"{app.url}/readyz").json() == {"status": "ready"}
+    scraped = samples(oneshot.get(f"{app.url}/metrics").text)
     assert total(scraped, "shopbridge_dependency_up", dependency="redis") == 1
 
 
@@ -559,7 +563,7 @@ def test_readyz_turns_503_when_postgresql_turns_read_only(own_postgres, tmp_path
     migrate.upgrade(url)
     app, sandbox = _serve(url, tmp_path)
     try:
-        assert httpx.get(f"{app.url}/readyz").status_code == 200
+        assert oneshot.get(f"{app.url}/readyz").status_code == 200
         app.connect_shop("m1", "us-local", "US")
         # when the server turns read-only (as a primary demoted, or an operator's default_transaction_read_only)
         connection = own_postgres.connect()
@@ -570,7 +574,7 @@ def test_readyz_turns_503_when_postgresql_turns_read_only(own_postgres, tmp_path
 
             # then readiness fails, naming it, on the connections the pool already held
             def unready() -> dict[str, object] | None:
-                response = httpx.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
+                response = oneshot.get(f"{app.url}/readyz", timeout=DEADLINE_SECONDS)
                 return response.json() if response.status_code == 503 else None
 
             body = wait_until(unready, "readiness to see the read-only server")
@@ -582,7 +586,7 @@ def test_readyz_turns_503_when_postgresql_turns_read_only(own_postgres, tmp_path
             with connection.cursor() as cursor:
                 cursor.execute("ALTER SYSTEM RESET default_transaction_read_only")
                 cursor.execute("SELECT pg_reload_conf()")
-            wait_until(lambda: httpx.get(f"{app.url}/readyz").status_code == 200, "readiness to come back")
+            wait_until(lambda: oneshot.get(f"{app.url}/readyz").status_code == 200, "readiness to come back")
         finally:
             connection.close()
     finally:
@@ -675,7 +679,7 @@ async def test_live_subscriptions_wait_out_a_postgresql_outage_and_send_the_stat
             assert [line.split(":")[0] for line in unavailable_in] == ["database unavailable in ['shops']"]
             # when it is back, and a task starts, the item changes and the shop is renamed
             await asyncio.to_thread(own_postgres.resume)
-            ready = lambda: httpx.get(f"{app.url}/readyz").status_code == 200  # noqa: E731
+            ready = lambda: oneshot.get(f"{app.url}/readyz").status_code == 200  # noqa: E731
             await asyncio.to_thread(wait_until, ready, "readiness to come back")
             started = (await app.agraphql(SYNC_START, {"id": shop["id"]}, "m1"))["syncStart"]
             assert started["userErrors"] == []

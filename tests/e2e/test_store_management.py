@@ -11,7 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from adapters.tls import tls_context
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.processes import oneshot
 
 SHOP_FIELDS = "id name region status tiktokShopId tiktokShopName sellerName authorizedAt expiresAt lastSyncedAt"
 
@@ -72,7 +74,7 @@ class TestAuthorize:
         state = state_of(start(app, "m1")["authorizationUrl"])
         query = app.sandbox.authorize("us-local", state)
         # when TikTok's redirect reaches the callback
-        response = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        response = oneshot.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
         # then it completes nothing: the browser goes on to the frontend with the code and the state, unspent
         assert response.status_code == 303
         assert response.headers["cache-control"] == "no-store"
@@ -82,7 +84,7 @@ class TestAuthorize:
         assert parse_qs(location.query) == {"code": [query["code"]], "state": [state]}
         assert app.graphql(SHOPS, {}, "m1")["shops"]["totalCount"] == 0
         # the same redirect again hands the same off: only a completion spends the state
-        again = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        again = oneshot.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
         assert again.headers["location"] == response.headers["location"]
         # when the frontend completes under the merchant's token, then the shop is connected, once
         first = complete(app, "m1", state, code=query["code"])
@@ -101,7 +103,7 @@ class TestAuthorize:
         # given m1's authorization, and its consent link approved by another seller in that seller's browser
         state = state_of(start(app, "m1")["authorizationUrl"])
         query = app.sandbox.authorize("us-local", state)
-        with httpx.Client() as victim:  # no merchant token, no cookie of m1's
+        with httpx.Client(verify=tls_context()) as victim:  # no merchant token, no cookie of m1's
             handed = victim.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
         # then no shop is connected to m1, nor to anyone
         assert handed.status_code == 303
@@ -118,7 +120,7 @@ class TestAuthorize:
         app = app_factory(frontend_url=None)
         state = state_of(start(app, "m1")["authorizationUrl"])
         query = app.sandbox.authorize("us-local", state)
-        response = httpx.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
+        response = oneshot.get(f"{app.url}/oauth/tiktok/callback", params=query, follow_redirects=False)
         # a page naming the state and the code for shopAuthorizationComplete, never cached nor sent on as a Referer
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
         assert response.headers["cache-control"] == "no-store"
@@ -127,11 +129,11 @@ class TestAuthorize:
         assert f"<code>{state}</code>" in response.text and f"<code>{query['code']}</code>" in response.text
         assert app.row_counts()["shops"] == 0
         # a denial is handed off too: the merchant's completion tells it (and spends the state)
-        denied = httpx.get(f"{app.url}/oauth/tiktok/callback", params={"state": state, "error": "auth_denied"})
+        denied = oneshot.get(f"{app.url}/oauth/tiktok/callback", params={"state": state, "error": "auth_denied"})
         assert denied.status_code == 200 and "<code>auth_denied</code>" in denied.text
         assert codes(complete(app, "m1", state, error="auth_denied")) == ["AUTHORIZATION_DENIED"]
         # a redirect with no state names nothing to finish
-        bare = httpx.get(f"{app.url}/oauth/tiktok/callback", params={"code": "x"})
+        bare = oneshot.get(f"{app.url}/oauth/tiktok/callback", params={"code": "x"})
         assert bare.status_code == 400 and "INVALID_STATE" in bare.text
 
     @pytest.mark.parametrize(
@@ -591,11 +593,11 @@ class TestIsolation:
 class TestApiSurface:
     def test_requests_without_a_valid_token_are_refused(self, app: ShopbridgeServer) -> None:
         query = {"query": "{ supportedRegions }"}
-        assert httpx.post(f"{app.url}/graphql", json=query).status_code == 401
+        assert oneshot.post(f"{app.url}/graphql", json=query).status_code == 401
         bad = {"Authorization": "Bearer not-a-jwt"}
-        assert httpx.post(f"{app.url}/graphql", json=query, headers=bad).status_code == 401
+        assert oneshot.post(f"{app.url}/graphql", json=query, headers=bad).status_code == 401
         expired = {"Authorization": f"Bearer {app.token('m1', ttl=-10)}"}
-        response = httpx.post(f"{app.url}/graphql", json=query, headers=expired)
+        response = oneshot.post(f"{app.url}/graphql", json=query, headers=expired)
         assert response.status_code == 401 and response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert app.graphql("{ supportedRegions }", {}, "m1") == {"supportedRegions": ["US", "UK", "MY", "SG"]}
 
@@ -603,16 +605,16 @@ class TestApiSurface:
     def test_no_encoding_of_a_get_query_skips_authentication(self, app: ShopbridgeServer, name: str) -> None:
         # given a GET that looks like a browser asking for GraphiQL, but carries a query under an encoded name
         url = f"{app.url}/graphql?{name}=%7BsupportedRegions%7D"
-        response = httpx.get(url, headers={"accept": "text/html"})
+        response = oneshot.get(url, headers={"accept": "text/html"})
         # then it is refused like any request without a token
         assert response.status_code == 401 and "supportedRegions" not in response.text
-        with_token = httpx.get(
+        with_token = oneshot.get(
             url, headers={"accept": "application/json", "Authorization": f"Bearer {app.token('m1')}"}
         )
         assert with_token.json() == {"data": {"supportedRegions": ["US", "UK", "MY", "SG"]}}
 
     def test_graphiql_is_served(self, app: ShopbridgeServer) -> None:
-        page = httpx.get(f"{app.url}/graphql", headers={"accept": "text/html"})
+        page = oneshot.get(f"{app.url}/graphql", headers={"accept": "text/html"})
         assert page.status_code == 200 and "graphiql" in page.text.lower()
 
     def test_limits(self, app: ShopbridgeServer) -> None:

@@ -9,10 +9,10 @@ import json
 import time
 from typing import Any
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.processes import oneshot
 from tests.fixtures.waiting import wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -20,7 +20,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(app: ShopbridgeServer) -> Samples:
     found = {}
-    for family in text_string_to_metric_families(httpx.get(f"{app.url}/metrics").text):
+    for family in text_string_to_metric_families(oneshot.get(f"{app.url}/metrics").text):
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
@@ -37,7 +37,7 @@ def push(app: ShopbridgeServer, body: dict[str, Any]) -> int:
     raw = json.dumps(body).encode()
     tiktok = app.settings.tiktok
     mac = hmac.new(tiktok.app_secret.encode(), tiktok.app_key.encode() + raw, hashlib.sha256).hexdigest()
-    return httpx.post(f"{app.url}/webhooks/tiktok", content=raw, headers={"Authorization": mac}).status_code
+    return oneshot.post(f"{app.url}/webhooks/tiktok", content=raw, headers={"Authorization": mac}).status_code
 
 
 def test_webhook_events_received_processed_and_their_lag(app: ShopbridgeServer) -> None:

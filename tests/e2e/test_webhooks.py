@@ -22,6 +22,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
+from adapters.tls import tls_context
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY
@@ -672,7 +673,7 @@ class TestLimitsAndFailures:
             # A client (and keep-alive connection) per sender: one client pooling all 50 connections checked each
             # idle one's socket on every request, and that client-side work, not Shopbridge, took most of the time.
             async def sender() -> None:
-                async with httpx.AsyncClient(timeout=DEADLINE_SECONDS) as client:
+                async with httpx.AsyncClient(verify=tls_context(), timeout=DEADLINE_SECONDS) as client:
                     while not queue.empty():
                         statuses.append(await deliver(client, queue.get_nowait()))
 

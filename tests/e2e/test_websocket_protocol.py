@@ -8,7 +8,6 @@ import json
 import logging
 import time
 
-import httpx
 import jwt
 import pytest
 from starlette.routing import WebSocketRoute
@@ -19,6 +18,7 @@ from websockets.typing import Origin
 from gql.auth import ALGORITHM, ISSUER
 from gql.socket_slots import SocketSlots
 from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.processes import oneshot
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.fixtures.ws import LEGACY_WS, TRANSPORT_WS, Complete, OperationError, close_code, close_frame, connected
@@ -555,7 +555,7 @@ class TestResolverErrors:
 def _http_code(app: ShopbridgeServer, query: str, operation_name: str | None) -> str:
     headers = {"Authorization": f"Bearer {app.token('m1')}"}
     body = {"query": query, "operationName": operation_name}
-    response = httpx.post(f"{app.url}/graphql", json=body, headers=headers, timeout=DEADLINE_SECONDS)
+    response = oneshot.post(f"{app.url}/graphql", json=body, headers=headers, timeout=DEADLINE_SECONDS)
     return str(response.json()["errors"][0]["extensions"]["code"])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.tls import tls_context
 from domain.ports import GatewayRefusedError
 from tests.fakes import FakeRefreshApi, FakeShopApi
 from tests.integration.test_tiktok_client import connect, expected_order, expected_product, make_client
@@ -27,7 +28,7 @@ class Shop:
 
 @pytest.fixture(params=["fake", "sandbox"])
 async def shop(request: pytest.FixtureRequest, sandbox: Any) -> AsyncIterator[Shop]:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         client = make_client(sandbox, http)
         connected = await connect(sandbox, client, "us-local")
         shop_id = connected.shop.tiktok_shop_id
@@ -115,7 +116,7 @@ async def test_products_updated_in_a_closed_window_each_once_and_resumable(shop:
 @pytest.fixture(params=["fake", "sandbox"])
 async def refresh(request: pytest.FixtureRequest, sandbox: Any) -> AsyncIterator[Shop]:
     """The `ShopRefreshApi` port (what webhooks re-fetch): FakeRefreshApi or ShopSession, same shop."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         connected = await connect(sandbox, make_client(sandbox, http), "us-local")
         shop_id = connected.shop.tiktok_shop_id
         orders = sandbox.control("GET", f"shops/{shop_id}/orders")["orders"]

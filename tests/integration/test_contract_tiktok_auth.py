@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from adapters.tls import tls_context
 from domain.ports import AuthorizationLostError
 from tests.fakes import FakeTikTokAuth
 from tests.integration.test_tiktok_client import authorize, make_client
@@ -26,7 +27,7 @@ class Auth:
 
 @pytest.fixture(params=["fake", "sandbox"])
 async def auth(request: pytest.FixtureRequest, sandbox: Any) -> AsyncIterator[Auth]:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         client = make_client(sandbox, http)
         code = (await authorize(sandbox, "us-local"))["code"]
         seller = next(s for s in sandbox.control("GET", "/shops")["sellers"] if s["key"] == "us-local")

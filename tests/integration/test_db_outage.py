@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from adapters.db.engine import Database
 from adapters.db.outage import describe, outage_line, pool_exhausted, unavailable
 from adapters.db.pool import DatabaseNotAnswering
+from adapters.tls import tls_context
 from gql.errors import error_code
 from tests.fixtures.processes import free_port
 from tests.fixtures.servers import PostgresServer, start_postgres_server
@@ -69,7 +70,7 @@ async def test_a_read_only_sqlite_file_is_an_outage(tmp_path: Path) -> None:
 
 async def test_a_refused_connection_of_another_client_is_not_a_database_outage() -> None:
     # an HTTP client's refused connection (TikTok down) has an OSError deep in its chain: not the database's
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=tls_context()) as client:
         with pytest.raises(httpx.ConnectError) as refused:
             await client.get(f"http://127.0.0.1:{free_port()}/")
     assert not unavailable(refused.value)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from adapters.db import Database
 from gql.serving import Server
+from tests.fixtures.processes import oneshot
 from tests.fixtures.served import ThreadedServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines
 
@@ -133,7 +134,7 @@ def test_a_request_cancelled_at_the_stop_ends_before_the_lifespan_closes_its_dat
 
     def ask() -> None:
         try:
-            answers.append(httpx.get(f"{url}/slow", timeout=DEADLINE_SECONDS).status_code)
+            answers.append(oneshot.get(f"{url}/slow", timeout=DEADLINE_SECONDS).status_code)
         except httpx.HTTPError as exc:
             answers.append(exc)
 

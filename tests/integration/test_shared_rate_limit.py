@@ -18,6 +18,7 @@ from adapters.tiktok import TikTokClient
 from adapters.tiktok.factory import build_tiktok_client
 from adapters.tiktok.ratelimit import RateLimiter
 from adapters.tiktok.shared_ratelimit import LIMITER_CONNECTIONS, RedisRateLimiter, limiter_redis
+from adapters.tls import tls_context
 from sandbox.config import SandboxConfig
 from tests.fixtures.sync import sync_settings
 from tests.fixtures.waiting import DEADLINE_SECONDS
@@ -156,8 +157,8 @@ async def test_two_processes_importing_one_shop_book_one_budget(
     shop = next(e for e in sandbox.control("GET", "/shops")["sellers"] if e["key"] == "us-local")["shops"][0]
     clients, limiters = [], []
     async with (
-        httpx.AsyncClient(timeout=DEADLINE_SECONDS) as http_a,
-        httpx.AsyncClient(timeout=DEADLINE_SECONDS) as http_b,
+        httpx.AsyncClient(verify=tls_context(), timeout=DEADLINE_SECONDS) as http_a,
+        httpx.AsyncClient(verify=tls_context(), timeout=DEADLINE_SECONDS) as http_b,
     ):
         for http in (http_a, http_b):
             limiter = RedisRateLimiter(limiter_redis(redis_server.url), 20)

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from adapters.tiktok import AuthCodeRejectedError, TikTokClient
+from adapters.tls import tls_context
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.integration.test_tiktok_client import ORDER_SEARCH, connect, counters, settings_for
 
@@ -49,7 +50,9 @@ async def fill_the_pool(client: TikTokClient, http: httpx.AsyncClient) -> int:
 async def test_a_call_cancelled_while_expired_connections_close_leaves_none_open(sandbox: Any, steps: int) -> None:
     port = httpx.URL(sandbox.url).port
     assert port is not None
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, keepalive_expiry=KEEPALIVE_SECONDS))
+    http = httpx.AsyncClient(
+        verify=tls_context(), limits=httpx.Limits(max_connections=100, keepalive_expiry=KEEPALIVE_SECONDS)
+    )
     client = TikTokClient(settings_for(sandbox), http)
     before = set(asyncio.all_tasks())
     try:
@@ -78,7 +81,7 @@ async def test_a_call_cancelled_while_its_answer_trickles_in_ends_its_request_at
     # given a client that waits for answers as long as the test may take, and a search whose answer trickles in for
     # a minute (a space every 50 ms: no read waits long)
     port = httpx.URL(sandbox.url).port
-    http = httpx.AsyncClient()
+    http = httpx.AsyncClient(verify=tls_context())
     client = TikTokClient(settings_for(sandbox, timeout_seconds=DEADLINE_SECONDS), http)
     before = set(asyncio.all_tasks())
     try:

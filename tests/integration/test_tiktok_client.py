@@ -31,6 +31,7 @@ from adapters.tiktok import (
     TikTokClient,
 )
 from adapters.tiktok.factory import build_tiktok_client
+from adapters.tls import tls_context
 from domain.catalog import BundleComponent, LineItem, Money, Order, Product, Sku, WarehouseStock
 from domain.ports import (
     AuthorizationLostError,
@@ -80,7 +81,7 @@ def settings_for(sandbox: Any, **overrides: Any) -> TikTokSettings:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as client:
+    async with httpx.AsyncClient(verify=tls_context(), limits=httpx.Limits(max_connections=100)) as client:
         yield client
 
 

@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 from adapters.config import Settings, load_settings
 from adapters.tiktok import TikTokClient, TimeBudgetSpentError
 from adapters.tiktok.budget import time_budget
+from adapters.tls import tls_context
 from domain.ports import TikTokUnavailableError
 from domain.sync import RecordFailure, SyncKind
 from tests.fakes import make_shop
@@ -184,7 +185,7 @@ async def test_a_budget_spent_by_calls_tiktok_answered_says_no_outage(tmp_path: 
     process's WARNING, `TikTok is unavailable to app …`), though TikTok answered every request it got."""
     settings = _settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path, slow_but_fine_host)
     answered = 0
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         client = TikTokClient(settings.tiktok, http)
         # given a run's budget of 1 s, as `workers.actors.tiktok_budget` sets one, its calls made one after another
         with log_lines("adapters.tiktok", logging.INFO) as lines, time_budget(1.0):
@@ -211,7 +212,7 @@ async def test_a_silent_tiktok_whose_last_attempt_the_budget_cut_is_said_unavail
     plus 1 s gives up before attempt 2: the outage is said that way too)."""
     settings = _settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path, silent_host)
     attempts: list[str] = []
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=tls_context()) as http:
         client = TikTokClient(
             replace(settings.tiktok, timeout_seconds=2.0), http, rng=lambda: 0.5,
             observer=lambda what, outcome: attempts.append(outcome),
