@@ -26,10 +26,13 @@ from adapters.config import Settings
 from domain.ports import EventPublisher, TaskQueue
 from workers.broker import setup_broker
 
-WORKER_TIMEOUT_MS = 20  # Dramatiq's wait for a message once awake, and while stopping: short, so stop() is quick
+WORKER_TIMEOUT_MS = 20  # Dramatiq's own turn once a thread is awake (`_IdleWaits` sleeps before it while idle)
 # How long an idle thread sleeps at most between two looks when nothing wakes it (a message put on its queue, the
 # due time of its earliest delayed message, the stop do): a bound in case a wake-up is ever missed, not a schedule.
 IDLE_WAIT_SECONDS = 1.0
+# A thread's turn once the pool is stopping: each thread sees its `running` flag cleared within it. Woken together by
+# the stop, the threads would otherwise all begin a full 20 ms turn at once, just before Dramatiq clears the flags.
+STOPPING_TURN_SECONDS = 0.005
 
 
 class _IdleWaits:
@@ -46,7 +49,8 @@ class _IdleWaits:
     A `put` wakes a waiting getter as before (the queue's `not_empty` condition). A consumer thread's wait also ends at
     its earliest delayed message's eta (its `delay_queue`, a heap of `_WorkQueueItem`s keyed by eta in ms), when
     Dramatiq's turn would have moved it. `stopping()` wakes every waiting thread and turns the idle waits off: from
-    then on the threads poll in Dramatiq's `worker_timeout` turns as they did before, so a stop is as quick as it was.
+    then on the threads poll in `STOPPING_TURN_SECONDS` turns (for the stop's fraction of a second), so a stop is no
+    slower than with Dramatiq's 20 ms turns.
     """
 
     def __init__(self, idle_wait_seconds: float) -> None:
@@ -65,21 +69,24 @@ class _IdleWaits:
 
             def get(self, block: bool = True, timeout: float | None = None) -> Any:
                 if block and timeout is not None:
-                    waits.wait_for_work(self)
+                    if waits.wait_for_work(self):
+                        timeout = min(timeout, STOPPING_TURN_SECONDS)
                 return super().get(block, timeout)
 
         return IdleQueue
 
-    def wait_for_work(self, idle: queue.Queue[Any]) -> None:
-        """Until `idle` holds an item, the calling consumer thread's earliest delayed message is due, or the stop."""
+    def wait_for_work(self, idle: queue.Queue[Any]) -> bool:
+        """Until `idle` holds an item, the calling consumer thread's earliest delayed message is due, or the stop;
+        True once the pool is stopping."""
         with idle.not_empty:
             while not idle._qsize() and not self._stopping.is_set():  # (`qsize` would take the held mutex again)
                 wait = min(self._idle_wait_seconds, _until_due_seconds())
                 if wait <= 0 or not idle.not_empty.wait(wait):
-                    return  # due, or the bound: Dramatiq's own turn follows
+                    break  # due, or the bound: Dramatiq's own turn follows
+        return self._stopping.is_set()
 
     def stopping(self) -> None:
-        """Wake every waiting thread; from now on the pool's threads poll in Dramatiq's `worker_timeout` turns."""
+        """Wake every waiting thread; from now on the pool's threads poll in `STOPPING_TURN_SECONDS` turns."""
         self._stopping.set()
         for idle in self._queues:
             with idle.not_empty:
@@ -142,5 +149,5 @@ class EmbeddedWorker:
         worker, self._worker = self._worker, None
         if worker is not None:
             assert self._idle is not None
-            self._idle.stopping()  # the threads poll again, so each sees its stop at its next 20 ms turn
+            self._idle.stopping()  # the threads poll again, so each sees its stop at its next turn
             await asyncio.to_thread(worker.stop, timeout_ms)
