@@ -122,12 +122,7 @@ async def test_a_refusal_of_the_replaced_authorization_queues_the_import_again(k
         assert world.store.shop_products(world.shop.id) == {p.tiktok_product_id: p for p in world.api.products}
 
 
-async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_again_when_it_succeeds() -> None:
-    """review69 R2: an ORDERS import failed by the lost authorization; an ORDERS poll is queued when the merchant
-    re-authorizes, so the re-authorization cannot queue the re-run (the one-active-task index). The poll's success
-    queues it then, over the failed task's window, sent after the commit; it reads every order of the window; and
-    the next poll's success queues nothing more. Before, nothing ever read the window again."""
-    # given an ORDERS import that the lost authorization failed (the shop revoked)
+async def _orders_import_failed_by_the_lost_authorization() -> tuple[World, FakeTaskQueue, SyncTask]:
     world = World()
     queue = FakeTaskQueue()
     world.deps = replace(world.deps, queue=queue)
@@ -135,16 +130,30 @@ async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_aga
     world.api.failures[2] = AuthorizationLostError("revoked")
     await world.run(failed)
     assert world.task(failed.id).error_code == ErrorCode.REAUTHORIZATION_REQUIRED
+    return world, queue, failed
+
+
+def _reauthorize(world: World) -> None:
+    shop = replace(world.store.shops[world.shop.id])
+    granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
+    shop.reauthorize(granted, make_tokens(world.clock.now()), world.clock.now())
+    world.store.shops[shop.id] = shop
+
+
+async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_again_when_it_succeeds() -> None:
+    """review69 R2: an ORDERS import failed by the lost authorization; an ORDERS poll is queued when the merchant
+    re-authorizes, so the re-authorization cannot queue the re-run (the one-active-task index). The poll's success
+    queues it then, over the failed task's window, sent after the commit; it reads every order of the window; and
+    the next poll's success queues nothing more. Before, nothing ever read the window again."""
+    # given an ORDERS import that the lost authorization failed (the shop revoked)
+    world, queue, failed = await _orders_import_failed_by_the_lost_authorization()
     assert world.store.shops[world.shop.id].revoked_at == T0
     # and an ORDERS poll queued when the shop is re-authorized (the re-authorization found it active)
     now = int(T0.timestamp())
     poll = queue_poll(world.shop, SyncKind.ORDERS, PollWindow(now - 3600, now - 60), T0)
     world.store.tasks[poll.id] = poll
     world.clock.advance(timedelta(minutes=5))
-    shop = replace(world.store.shops[world.shop.id])
-    granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
-    shop.reauthorize(granted, make_tokens(world.clock.now()), world.clock.now())
-    world.store.shops[shop.id] = shop
+    _reauthorize(world)
     # when the poll succeeds
     world.clock.advance(timedelta(minutes=1))
     await world.run(poll)
@@ -169,24 +178,6 @@ async def test_a_poll_active_at_the_reauthorization_queues_the_failed_import_aga
     await world.run(later)
     assert world.task(later.id).status is SyncTaskStatus.SUCCEEDED
     assert len(world.store.tasks) == 4 and queue.enqueued == [again.id]
-
-
-async def _orders_import_failed_by_the_lost_authorization() -> tuple[World, FakeTaskQueue, SyncTask]:
-    world = World()
-    queue = FakeTaskQueue()
-    world.deps = replace(world.deps, queue=queue)
-    failed = world.queue(SyncKind.ORDERS)
-    world.api.failures[2] = AuthorizationLostError("revoked")
-    await world.run(failed)
-    assert world.task(failed.id).error_code == ErrorCode.REAUTHORIZATION_REQUIRED
-    return world, queue, failed
-
-
-def _reauthorize(world: World) -> None:
-    shop = replace(world.store.shops[world.shop.id])
-    granted = AuthorizedShop(shop.tiktok_shop_id, "TikTok Shop", "US", "LOCAL", shop.tiktok_shop_cipher)
-    shop.reauthorize(granted, make_tokens(world.clock.now()), world.clock.now())
-    world.store.shops[shop.id] = shop
 
 
 async def test_an_order_placed_while_the_shop_was_revoked_is_read_by_the_rerun_whatever_the_polls_cursor() -> None:
