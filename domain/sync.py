@@ -543,19 +543,19 @@ def rerun_after_reauthorization(
     the merchant asked for a Sync now's), its part within TikTok's 90 days (`ORDERS_MAX_WINDOW`), up to now: not
     only to the failed window's end, since the polls' cursor need not start there (one made while the import had
     never succeeded starts at the shop's last sync or authorization, `domain.polling.initial_cursor`; review70 F1:
-    an order placed while the shop was revoked, after the failed window, was read by neither). None when all of the
-    failed window is past the 90 days (review69 R3: a failure months old was re-run over the 90 days). What it
-    stored already is read again and counted unchanged."""
+    an order placed while the shop was revoked, after the failed window, was read by neither), also when all of the
+    failed window is past the 90 days: then [now - 90 days, now), since a revocation of months leaves what was
+    placed meanwhile to no poll (review70b H1; review69 R3's "not re-run" lost it; the price, a stale failure read
+    again once over up to 90 days, counted unchanged, is a re-read, not a loss). What it stored already is read
+    again and counted unchanged."""
     if active is not None or latest_import is None or latest_import.status is not SyncTaskStatus.FAILED:
         return None
     if latest_import.error_code != ErrorCode.REAUTHORIZATION_REQUIRED:
         return None
     task = latest_import
-    since, until = task.orders_created_since, task.orders_created_until
-    if since is not None and until is not None:
+    since = task.orders_created_since
+    if since is not None:
         since = max(since, now - ORDERS_MAX_WINDOW)
-        if since >= until:  # past TikTok's 90 days: no order of it can be read any more
-            return None
     return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.REAUTHORIZATION, now, since)
 
 

@@ -331,13 +331,14 @@ async def test_a_reauthorization_runs_again_the_imports_a_lost_authorization_fai
     assert len(world.store.tasks) == 4 and len(world.queue.enqueued) == 2
 
 
-async def test_a_renewal_months_after_a_failure_runs_again_no_orders_window_tiktok_no_longer_serves(
+async def test_a_renewal_months_after_a_failure_runs_both_again_orders_over_tiktoks_last_90_days(
     world: World,
 ) -> None:
     """review69 R3: both imports failed by the lost authorization and the shop ACTIVE again without a re-run (as
     before tryout69 F1's fix); 200 days later the merchant renews the authorization. The products import runs again
-    (a catalog read in part), said to be a re-run; the orders window, 30 days that ended 200 days ago, is past
-    TikTok's 90 days: nothing. Before, ORDERS ran again over the 90 days up to now, as "the first import"."""
+    (a catalog read in part), said to be a re-run; so do the orders, over TikTok's last 90 days (the failed 30 days
+    ended 200 days ago: what was placed since may be no poll's, review70b H1), said to be a re-run, not "the first
+    import" as before review69 R3."""
     shop = await world.connect("m1")
     await _fail_imports(
         world,
@@ -355,10 +356,14 @@ async def test_a_renewal_months_after_a_failure_runs_again_no_orders_window_tikt
 
     await _reauthorize(world, shop.id, "c10")
 
-    (again,) = [task for task in world.store.tasks.values() if task.id not in failed]
-    assert (again.kind, again.trigger, again.status) == (
-        SyncKind.PRODUCTS, SyncTrigger.REAUTHORIZATION, SyncTaskStatus.QUEUED,
-    )  # fmt: skip
+    again = {task.kind: task for task in world.store.tasks.values() if task.id not in failed}
+    assert set(again) == {SyncKind.PRODUCTS, SyncKind.ORDERS}
+    assert all(t.trigger is SyncTrigger.REAUTHORIZATION and t.status is SyncTaskStatus.QUEUED for t in again.values())
+    now = world.clock.now()
+    assert (again[SyncKind.ORDERS].orders_created_since, again[SyncKind.ORDERS].orders_created_until) == (
+        now - timedelta(days=90),
+        now,
+    )
 
 
 async def test_a_reauthorization_runs_again_only_what_a_lost_authorization_failed(world: World) -> None:

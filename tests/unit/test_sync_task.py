@@ -296,11 +296,14 @@ class TestRerunAfterReauthorization:
         assert rerun is not None and rerun.orders_created_since == T0 + 70 * DAY - ORDERS_MAX_WINDOW
         assert rerun.orders_created_until == T0 + 70 * DAY
 
-    def test_a_window_wholly_past_tiktoks_90_days_is_not_run_again(self) -> None:
-        # review69 R3: a failure 200 days old was re-run over the 90 days up to now, orders polls had read already
+    def test_a_window_wholly_past_tiktoks_90_days_runs_again_over_the_last_90_days(self) -> None:
+        # review70b H1: a revocation of months; the polls' first cursor (no orders import ever succeeded) starts at the
+        # re-authorization, so orders placed while the shop was revoked are the re-run's to read: none was re-run
         failed = self.failed(ErrorCode.REAUTHORIZATION_REQUIRED)
-        assert rerun_after_reauthorization(failed, None, T0 + 90 * DAY) is None
-        assert rerun_after_reauthorization(failed, None, T0 + 200 * DAY) is None
+        for now in (T0 + 90 * DAY, T0 + 200 * DAY):
+            rerun = rerun_after_reauthorization(failed, None, now)
+            assert rerun is not None
+            assert (rerun.orders_created_since, rerun.orders_created_until) == (now - ORDERS_MAX_WINDOW, now)
 
     def test_a_products_import_runs_again_whatever_its_age(self) -> None:
         # products have no window: a catalog read in part stays so until an import reads it whole
