@@ -35,11 +35,11 @@ import logging
 import pickle
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from multiprocessing.connection import wait
 from socket import socket
+from time import monotonic
 from types import FrameType
 from typing import Any
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 import uvicorn
 from starlette.applications import Starlette
@@ -194,7 +194,8 @@ def serve(app: Starlette, on_listening: Callable[[], None] | None = None, **opti
 
 class Supervisor(Multiprocess):
     """uvicorn's supervisor of `--workers N`, which waits for a worker process that has not started serving instead
-    of killing it as hung, and sees a worker process's exit at its next look (every 0.5 s).
+    of killing it as hung, and whose every look at its workers (every 0.5 s) is at once: an exit is seen at the next
+    look, whatever another worker does.
 
     uvicorn's parent learns of its worker processes only through a health check: it pings each in turn over a pipe
     and waits up to `timeout_worker_healthcheck` seconds for an answer, which comes from a thread the worker starts
@@ -202,63 +203,66 @@ class Supervisor(Multiprocess):
     starts another. On a host where a worker takes longer than that to start (a 10 s check at load ~12), every
     worker was killed while booting, exit status -9 rather than its start-up failure (3): `serve --workers 2` whose
     application cannot start replaced its killed workers in a loop and never exited (flake70), and one that could
-    start never served (issue 13, where the 30 s default only moved the load at which it happens). An exit was also
-    seen late: a worker that exits while pinged goes unseen for the whole wait (the parent holds both ends of the
-    pipe: no end of file).
+    start never served (issue 13, where the 30 s default only moved the load at which it happens). Its waits, one
+    worker after another, also held up everything else: while one served worker hung, another's exit went unseen and
+    a SIGTERM unanswered for the whole check (review70b A1, A2: 10.65 s and 11 s with a 10 s check).
 
-    Here a worker process is asked once and its answer read when it comes (`_answer`), waiting also on the process's
-    sentinel, which is ready the moment it exits: one that has not answered that its server started is waited for,
-    never killed for its silence, until it serves or exits (uvicorn already waits so for one whose application's
-    start-up hangs: it answers "not started"). "Served", not "answered once": a worker whose application failed to
-    start answers no more while Python tears it down, ~0.6 s of CPU, 5-15 s at load 12-18, and killed then it
-    too exits -9, not 3. One that has served is checked as uvicorn does: silent for
-    `timeout_worker_healthcheck` seconds, it is killed as hung and replaced. An exit with status 3 (start-up failure)
-    stops the parent, as in uvicorn.
+    Here a worker process is pinged once and its answer taken when it has come (`_answer`, never waiting): one that
+    has not answered that its server started is waited for, never killed for its silence, until it serves or exits
+    (uvicorn already waits so for one whose application's start-up hangs: it answers "not started"). "Served", not
+    "answered once": a worker whose application failed to start answers no more while Python tears it down, ~0.6 s
+    of CPU, 5-15 s at load 12-18, and killed then it too exits -9, not 3. One that has served and has left a ping
+    unanswered for `timeout_worker_healthcheck` seconds is killed as hung and replaced, as in uvicorn. An exit with
+    status 3 (start-up failure) stops the parent, as in uvicorn; a signal waiting to be handled is handled before any
+    replacement is started (a SIGTERM's stop starts none).
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket]) -> None:
         super().__init__(config, sockets)
         self._served: WeakSet[Process] = WeakSet()  # answered that their server started
-        self._asked: WeakSet[Process] = WeakSet()  # pinged, the answer not read yet
+        self._pinged_at: WeakKeyDictionary[Process, float] = WeakKeyDictionary()  # the ping waiting for its answer
 
     def keep_subprocess_alive(self) -> None:
-        """One look at each worker process (uvicorn's loop calls it every 0.5 s until it should exit): a worker that
-        exited with status 3 stops the parent; one that exited otherwise, or that served and then stayed silent for
-        `timeout_worker_healthcheck` seconds (then killed), is replaced; one still starting is left to start."""
+        """One look at each worker process, at once (uvicorn's loop calls it every 0.5 s until it should exit): a
+        worker that exited with status 3 stops the parent; one that exited otherwise, or that served and then left a
+        ping unanswered for `timeout_worker_healthcheck` seconds (then killed), is replaced; one still starting is
+        left to start."""
         if self.should_exit.is_set():
             return
         for index, process in enumerate(self.processes):
-            served = process in self._served
-            answer = self._answer(process, self.config.timeout_worker_healthcheck if served else 0.0)
+            answer = self._answer(process)
             if answer:
                 self._served.add(process)
                 continue
-            if answer is False or (not served and process.exitcode is None):
-                continue  # still starting: waited for, whatever the time it takes
+            if process.exitcode is None:
+                if answer is False or process not in self._served:
+                    continue  # still starting: waited for, whatever the time it takes
+                if monotonic() - self._pinged_at[process] < self.config.timeout_worker_healthcheck:
+                    continue  # its answer is not due yet
             process.kill()  # hung after it served (or exited already: then a no-op)
             process.join()
             if process.exitcode == STARTUP_FAILURE:
                 UVICORN_LOG.error(f"Child process [{process.pid}] failed to start, stopping the parent process.")
                 self.should_exit.set()
                 return
-            if self.should_exit.is_set():
-                return
+            if self.should_exit.is_set() or self.signal_queue:
+                return  # the signal first (a stop starts no worker); the next look replaces this one
             UVICORN_LOG.info(f"Child process [{process.pid}] died")
             self.processes[index] = Process(self.config, self.sockets)
             self.processes[index].start()
 
-    def _answer(self, process: Process, timeout: float) -> bool | None:
-        """The worker's answer to a health check: whether its server started, or None if it did not answer within
-        `timeout` seconds (at once if it exited). Pings it only when no ping is waiting for its answer: one ping, one
-        answer, in order (uvicorn's pipe protocol, `Process.pong`)."""
+    def _answer(self, process: Process) -> bool | None:
+        """The worker's answer to a health check, if it has come: whether its server started, or None (no answer
+        yet, or the pipe broken by its exit). Pings it only when no ping waits for its answer: one ping, one answer,
+        in order (uvicorn's pipe protocol, `Process.pong`)."""
         connection = process.parent_conn
         try:
-            if process not in self._asked:
+            if process not in self._pinged_at:
                 connection.send(b"ping")
-                self._asked.add(process)
-            if connection not in wait([connection, process.process.sentinel], timeout):
+                self._pinged_at[process] = monotonic()
+            if not connection.poll():
                 return None
-            self._asked.discard(process)
+            del self._pinged_at[process]
             return bool(connection.recv())
         except (OSError, EOFError, pickle.UnpicklingError):  # a pipe closed by a kill, a worker killed mid-answer
             return None

@@ -6,7 +6,10 @@ start (gql/serving.py)."""
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,8 @@ if "--multiprocessing-fork" in sys.orig_argv:
 # The supervisor's parent receives SIGTERM just as it binds its socket, before uvicorn's supervisor has its handlers.
 SIGTERM_WHILE_STARTING = """
 import os
+import os
+import re
 import signal
 import sys
 
@@ -185,6 +190,50 @@ def test_worker_processes_slow_to_start_are_waited_for_then_stop_on_sigterm(sqli
         assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
         assert log.read_text().count("Application shutdown complete.") == 2, log.read_text()
     finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_worker_process_that_dies_is_replaced_while_another_hangs_and_sigterm_still_stops_the_parent(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` serving, its health check allowing a served worker 300 s of silence
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, "")
+    port = free_port()
+    argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-healthcheck", "300")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    stopped: int | None = None
+    try:
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        first, second = sorted(int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log.read_text()))
+        # when the first worker process hangs (stopped: it answers no health check) and the other is killed
+        # (the 2 s pauses only set the scene the parent is to cope with: its looks, 0.5 s apart, have heard both
+        # workers say they serve, then asked the stopped one again; the parent under test waits on no worker, so the
+        # outcome does not depend on them)
+        time.sleep(2)
+        stopped = first
+        os.kill(first, signal.SIGSTOP)
+        time.sleep(2)
+        os.kill(second, signal.SIGKILL)
+        # then the killed one is seen dead and replaced while the hung one is still within its 300 s (before, the
+        # parent waited out the hung worker's whole check before it looked at the next: review70b A1)
+        wait_until(lambda: f"Child process [{second}] died" in log.read_text(), "the dead worker to be seen")
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 3, "its replacement to serve")
+        assert process.poll() is None and f"Child process [{first}] died" not in log.read_text(), log.read_text()
+        assert _ready(f"http://127.0.0.1:{port}")
+        # and a SIGTERM to the parent while the hung worker is still within its check stops the parent, status 0
+        # (before, the signal waited for that check's end: review70b A2)
+        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "Received SIGTERM" in log.read_text() or process.poll() is not None, "the stop")
+        os.kill(first, signal.SIGCONT)  # let the hung worker take its SIGTERM
+        stopped = None
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
         if process.poll() is None:
             process.kill()
             process.wait()
