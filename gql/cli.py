@@ -50,7 +50,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; 
 # killing it as hung and starting another (`serve --timeout-worker-healthcheck`, uvicorn's own option's name). A
 # worker still starting is waited for until it serves or exits, however long that takes (gql.serving.Supervisor):
 # killed as hung while booting on a busy host, every worker was replaced in a loop, so the API never came up (issue
-# 13) and a `serve` whose workers could not start never exited (flake70). A worker's exit is seen at the next look (every 0.5 s), whatever another worker does.
+# 13) and a `serve` whose workers could not start never exited (flake70). A worker's exit is seen at the next look
+# (every 0.5 s), whatever another worker does (review70b A1).
 WORKER_HEALTHCHECK_SECONDS = 30
 
 
