@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.scheduling",
     "tests.fixtures.sql_cache",
+    "tests.fixtures.revisions",
 ]
 
 # pytest's temporary directories (`tmp_path`: the tests' SQLite databases, the served apps' and CLI runs' data

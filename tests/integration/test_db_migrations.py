@@ -322,20 +322,10 @@ def test_upgrade_counts_each_shops_products_and_orders_on_postgres(postgres_serv
     _assert_upgrade_counts_each_shops_products_and_orders(postgres_server.create_database())
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each flavour, no revision applied; SQLite-only runs never start PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
-
-
-def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_upgrade_stores_each_skus_seller_sku_key(database_at: Callable[[str], str]) -> None:
     # given a database at 0014 with a shop's SKUs as TikTok sent their seller SKUs: CAFÉ-1 with a combining accent and
     # invisible characters at its ends, precomposed, blank, none; and more SKUs than one batch of the backfill writes
-    migrate.upgrade(url, "0014_nfc_sku_keys")
+    url = database_at("0014_nfc_sku_keys")
     sent = ["\u00a0CAFE\u0301-1\u200b", "CAF\u00c9-1", "\u200b\ufeff", None]
     sent += [f" MUG-{n} " for n in range(2345)]
     with _sync_engine(url) as engine:
@@ -367,11 +357,10 @@ def test_upgrade_stores_each_skus_seller_sku_key(empty_database_url: str) -> Non
         assert all(key == trimmed(seller_sku) for seller_sku, key in rows)
 
 
-def test_upgrade_gives_each_link_with_a_seeds_read_the_item_it_seeded(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_upgrade_gives_each_link_with_a_seeds_read_the_item_it_seeded(database_at: Callable[[str], str]) -> None:
     # given a database at 0020 with a shop's links: one that seeded the item it names (its read kept), one AMBIGUOUS
     # since that remembers the item it seeded (read kept), and one that joined an item (no read)
-    migrate.upgrade(url, "0020_product_stock_read_at")
+    url = database_at("0020_product_stock_read_at")
     links = [
         ("k1", "LINKED", "i1", None, _NOW),
         ("k2", "AMBIGUOUS", None, "i2", _NOW),
@@ -407,10 +396,11 @@ def test_upgrade_gives_each_link_with_a_seeds_read_the_item_it_seeded(empty_data
         assert [tuple(r) for r in rows] == [("k1", "i1"), ("k2", "i2"), ("k3", None)]
 
 
-def test_upgrade_leaves_every_ledger_line_owing_no_seed_and_downgrade_keeps_the_lines(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_upgrade_leaves_every_ledger_line_owing_no_seed_and_downgrade_keeps_the_lines(
+    database_at: Callable[[str], str],
+) -> None:
     # given a database at 0022 with a shop's ledger lines of a SKU: one waiting for a link, one reserved
-    migrate.upgrade(url, "0022_shop_name_length")
+    url = database_at("0022_shop_name_length")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -622,11 +612,10 @@ def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
 
 
 def test_upgrade_leaves_links_unlinked_before_without_an_instant_and_downgrade_keeps_them(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     # given a database at 0035 with a link the merchant unlinked, remembering its item and its link's time
-    migrate.upgrade(url, "0035_sku_links_push_landed_at")
+    url = database_at("0035_sku_links_push_landed_at")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -659,10 +648,11 @@ def test_upgrade_leaves_links_unlinked_before_without_an_instant_and_downgrade_k
         assert [tuple(r) for r in kept] == [("k1", "i1")]
 
 
-def test_upgrade_leaves_lines_stored_before_without_a_status_and_downgrade_keeps_them(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_upgrade_leaves_lines_stored_before_without_a_status_and_downgrade_keeps_them(
+    database_at: Callable[[str], str],
+) -> None:
     # given a database at 0036 with an order of one line, stored before the catalog kept a line's own status
-    migrate.upgrade(url, "0036_sku_links_unlinked_at")
+    url = database_at("0036_sku_links_unlinked_at")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -698,10 +688,11 @@ def test_upgrade_leaves_lines_stored_before_without_a_status_and_downgrade_keeps
         assert [tuple(r) for r in kept] == [("l1", "tl1")]
 
 
-def test_line_items_are_keyed_by_their_order_from_0066_and_keep_their_rows_both_ways(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_line_items_are_keyed_by_their_order_from_0066_and_keep_their_rows_both_ways(
+    database_at: Callable[[str], str],
+) -> None:
     # given a database at 0065 with an order of two lines
-    migrate.upgrade(url, "0065_shop_name_braille_blank")
+    url = database_at("0065_shop_name_braille_blank")
     line = (
         "INSERT INTO line_items (id, order_id, shop_id, tiktok_line_item_id, tiktok_sku_id, product_name, quantity, "
         "sale_price_amount, currency, position) VALUES (:id, 'o1', 's1', :id, 'ts1', 'Mug', 1, '1.00', 'USD', :at)"
@@ -746,12 +737,11 @@ def test_line_items_are_keyed_by_their_order_from_0066_and_keep_their_rows_both_
 
 
 def test_the_ledgers_index_by_item_holds_only_lines_naming_one_from_0067_and_serves_every_read_by_item(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     item_index = "ix_order_line_stock_inventory_item_id_state"
     # given a database at 0066 with an item, a line reserved on it and a line of a SKU never linked (on no item)
-    migrate.upgrade(url, "0066_line_items_order_key")
+    url = database_at("0066_line_items_order_key")
     line = (
         "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, component_sku_id, merchant_id, "
         "tiktok_sku_id, inventory_item_id, quantity, state, wanted, order_updated_at, updated_at) "
@@ -824,12 +814,11 @@ def test_the_ledgers_index_by_item_holds_only_lines_naming_one_from_0067_and_ser
 
 
 def test_the_ledgers_index_by_sku_holds_no_history_from_0068_and_keeps_every_row_both_ways(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     sku_index = "ix_order_line_stock_shop_id_tiktok_sku_id_state"
     # given a database at 0067 with a line waiting for its SKU's link and a line first seen shipped (history)
-    migrate.upgrade(url, "0067_ledger_item_index_partial")
+    url = database_at("0067_ledger_item_index_partial")
     line = (
         "INSERT INTO order_line_stock (shop_id, tiktok_order_id, tiktok_line_item_id, component_sku_id, merchant_id, "
         "tiktok_sku_id, quantity, state, wanted, order_updated_at, updated_at) "
@@ -867,11 +856,10 @@ def test_the_ledgers_index_by_sku_holds_no_history_from_0068_and_keeps_every_row
             assert [tuple(r) for r in connection.execute(text(rows))] == [("o1", "PENDING_LINK"), ("o2", "HISTORICAL")]
 
 
-def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(database_at: Callable[[str], str]) -> None:
     # given a database at head holding a deleted shop's records: a line the delete deducted (RESERVED) and lines its
     # ledger had applied (RELEASED, DEDUCTED, PENDING_LINK), kept since migration 0042 with their state
-    migrate.upgrade(url)
+    url = database_at("head")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(
@@ -904,10 +892,9 @@ def test_downgrade_below_0042_keeps_only_the_lines_a_shops_delete_deducted(empty
         assert [tuple(r) for r in states] == [("o1", "RESERVED")]
 
 
-def test_downgrade_below_0045_keeps_the_kept_links_without_their_source(empty_database_url: str) -> None:
-    url = empty_database_url
+def test_downgrade_below_0045_keeps_the_kept_links_without_their_source(database_at: Callable[[str], str]) -> None:
     # given a database at 0044 holding a link a shop's delete kept (migration 0042), upgraded to head
-    migrate.upgrade(url, "0044_authorization_completed")
+    url = database_at("0044_authorization_completed")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(
@@ -943,10 +930,9 @@ def test_downgrade_below_0045_keeps_the_kept_links_without_their_source(empty_da
             assert list(rows.scalars()) == ["g1", "g2"]
 
 
-def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_database_url: str) -> None:
+def test_a_deleted_items_remembered_links_are_found_through_an_index(database_at: Callable[[str], str]) -> None:
     # given a database at head
-    url = empty_database_url
-    migrate.upgrade(url)
+    url = database_at("head")
     # when the database plans the lookup the foreign key `sku_links.unlinked_item_id` makes for each item deleted
     # (`ON DELETE SET NULL`: the links naming it), with a scan priced out where it can be
     with _sync_engine(url) as engine, engine.connect() as connection:
@@ -965,13 +951,12 @@ def test_a_deleted_items_remembered_links_are_found_through_an_index(empty_datab
 
 
 def test_upgrade_counts_a_failed_tasks_attempts_as_failed_and_gives_other_tasks_a_fresh_budget(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     # given a database at 0027 with a shop's sync tasks, whose `attempts` counted every run begun: a task FAILED after
     # its runs, one SUCCEEDED on its third, one CANCELLED, one RUNNING and one QUEUED after runs of theirs (failed or
     # interrupted by deploys: no record tells which)
-    migrate.upgrade(url, "0027_shop_facts_indexes")
+    url = database_at("0027_shop_facts_indexes")
     tasks = [("t1", "FAILED", 5), ("t2", "SUCCEEDED", 3), ("t3", "CANCELLED", 2), ("t4", "RUNNING", 4),
              ("t5", "QUEUED", 3)]  # fmt: skip
     with _sync_engine(url) as engine:
@@ -1025,12 +1010,11 @@ def test_every_migrations_description_is_one_line() -> None:
 
 
 def test_upgrade_marks_no_sku_too_long_and_downgrade_turns_long_seller_sku_links_into_no_seller_sku(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     # given a database at 0046 with a SKU stored without a seller SKU (none at TikTok, or one over 255 characters:
     # nothing told them apart) and its link NO_SELLER_SKU
-    migrate.upgrade(url, "0046_deleted_links_unlinked_at")
+    url = database_at("0046_deleted_links_unlinked_at")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -1078,11 +1062,10 @@ def test_upgrade_marks_no_sku_too_long_and_downgrade_turns_long_seller_sku_links
 
 
 def test_upgrade_leaves_orders_uncollected_and_downgrade_clears_the_fingerprint_of_those_with_a_collection_time(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     # given a database at 0049 with two orders stored
-    migrate.upgrade(url, "0049_sku_link_periods")
+    url = database_at("0049_sku_link_periods")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -1113,11 +1096,10 @@ def test_upgrade_leaves_orders_uncollected_and_downgrade_clears_the_fingerprint_
 
 
 def test_upgrade_leaves_orders_without_a_package_count_and_downgrade_clears_the_fingerprint_of_those_with_one(
-    empty_database_url: str,
+    database_at: Callable[[str], str],
 ) -> None:
-    url = empty_database_url
     # given a database at 0051 with two orders stored, one collected by the carrier
-    migrate.upgrade(url, "0051_deleted_shop_connections")
+    url = database_at("0051_deleted_shop_connections")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -1154,15 +1136,14 @@ _README_PRECHECK = re.search(
 
 
 def test_upgrade_numbers_the_later_shops_of_a_merchant_that_share_a_name_and_the_index_then_refuses_one(
-    empty_database_url: str, caplog: pytest.LogCaptureFixture
+    database_at: Callable[[str], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Migration 0057 (tryout60 F3): duplicates already stored are renamed in the migration, per merchant in creation
     order, the first keeping the name, each later one the first "Name (n)" that no shop of the merchant has."""
-    url = empty_database_url
     # given a database at 0056 with m1's shops, in creation order: "Maple", " maple" (the same name trimmed and
     # caseless), "Maple (2)" (its own name, which the numbering must skip), "MAPLE", "Café" and "Cafe\u0301" (NFC: one
     # name), a 63-character name twice; and m2's "Maple", which is another merchant's
-    migrate.upgrade(url, "0056_held_items")
+    url = database_at("0056_held_items")
     long_name = "L" * 62 + "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # 62 letters and a family emoji
     shops = [
         ("s1", "m1", "Maple"), ("s2", "m1", " maple"), ("s3", "m1", "Maple (2)"), ("s4", "m1", "MAPLE"),
@@ -1253,14 +1234,13 @@ def _key_0057(name: str) -> str:
 
 
 def test_upgrade_folds_zero_width_characters_out_of_stored_name_keys_and_numbers_the_look_alikes(
-    empty_database_url: str, caplog: pytest.LogCaptureFixture
+    database_at: Callable[[str], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Migration 0061 (tryout62 F3): "Maple" + U+200D showed as "Maple" beside "Maple" in every picker; the keys 0057
     stored kept zero-width characters, so they are recomputed, and the later look-alikes numbered and logged."""
-    url = empty_database_url
     # given a database at 0059 with m1's shops, in creation order: "Maple" + ZWJ (first: it keeps its name, whose new
     # key is the old key of the next one's), "Maple", "Ma" + U+034F + "ple"; and m2's "Maple" + U+FE0F, the only one
-    migrate.upgrade(url, "0059_held_item_quantity")
+    url = database_at("0059_held_item_quantity")
     shops = [
         ("s1", "m1", "Maple\u200d"),
         ("s2", "m1", "Maple"),
@@ -1305,13 +1285,12 @@ def _key_0061(name: str) -> str:
 
 
 def test_upgrade_folds_braille_blanks_as_spaces_in_stored_name_keys_and_numbers_the_look_alikes(
-    empty_database_url: str, caplog: pytest.LogCaptureFixture
+    database_at: Callable[[str], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Migration 0065 (tryout65): "Maple" + U+2800 + "US" showed as "Maple US" beside "Maple US" in every picker; the
     keys 0061 stored took U+2800 for a letter, so they are recomputed, and the later look-alike numbered and logged."""
-    url = empty_database_url
     # given a database at 0064 with m1's "Maple US" then "Maple" + U+2800 + "US", and m2's "Maple" + U+2800 + "US"
-    migrate.upgrade(url, "0064_push_rebase")
+    url = database_at("0064_push_rebase")
     shops = [("s1", "m1", "Maple US"), ("s2", "m1", "Maple\u2800US"), ("s3", "m2", "Maple\u2800US")]
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
