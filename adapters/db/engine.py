@@ -31,8 +31,9 @@ from adapters.db.write_turns import write_turns
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A writer's page cache and how much WAL it lets grow before it checkpoints. SQLite's defaults (2 MiB of cache,
 # a checkpoint every 1,000 pages, i.e. 4 MiB) are sized for small transactions: an import's transaction of 500
-# orders touches more index pages than 2 MiB hold, so they spilled mid-transaction, and about every other commit ran
-# a checkpoint, whose fsync the commit waited for (synchronous=NORMAL syncs at checkpoints only). Measured on an
+# orders (measured at 500; 1,000 since stop 70, `SQLITE_IMPORT_BATCH_RECORDS`) touches more index pages than 2 MiB
+# hold, so they spilled mid-transaction, and about every other commit ran a checkpoint, whose fsync the commit
+# waited for (synchronous=NORMAL syncs at checkpoints only). Measured on an
 # ORDERS import of 14,935 orders (2026-12-01, quiet, 2 vCPU, `python -m bench.writer_stages`): the ledger's writes
 # 2.85 -> 1.47 s with a 64 MiB cache, the commits 3.0 -> 1.8 s with the later checkpoint, the import 12.2 -> 9.5 s;
 # with the 32 MiB kept, 8.6 s. The cache is filled only as pages are used, and the WAL file is cut back to
