@@ -237,7 +237,8 @@ class Supervisor(Multiprocess):
             if process.exitcode is None:
                 if answer is False or process not in self._served:
                     continue  # still starting: waited for, whatever the time it takes
-                if monotonic() - self._pinged_at[process] < self.config.timeout_worker_healthcheck:
+                pinged = self._pinged_at.get(process)  # (none if the ping could not be sent: asked again next look)
+                if pinged is None or monotonic() - pinged < self.config.timeout_worker_healthcheck:
                     continue  # its answer is not due yet
             process.kill()  # hung after it served (or exited already: then a no-op)
             process.join()
