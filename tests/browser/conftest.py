@@ -62,11 +62,11 @@ from playwright.sync_api import (
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
-# Chromium's headless shell (Debian's chromium-headless-shell: the same Blink and V8 as `chromium`, the browser Playwright
-# itself runs for headless tests), not the full browser in its `--headless` mode: the 115 browser tests (-n 0, -p
-# no:randomly) took 438 s of CPU with /usr/bin/chromium (Chromium's processes 293 s, renderers 170 s) and 251 s with
-# the shell (103 s), all passing; wall 356 -> 268 s (suitee70, 2026-12-07, load 3-6; CPU summed over the processes,
-# Chromium's included: /usr/bin/time misses the renderers, which their zygote reaps).
+# Chromium's headless shell (Debian's chromium-headless-shell: the same Blink and V8 as `chromium`, the browser
+# Playwright itself runs for headless tests), not the full browser in its `--headless` mode: the 115 browser tests
+# (-n 0, -p no:randomly) took 438 s of CPU with /usr/bin/chromium (Chromium's processes 293 s, renderers 170 s) and
+# 251 s with the shell (103 s), all passing; wall 356 -> 268 s (suitee70, 2026-12-07, load 3-6; CPU summed over the
+# processes, Chromium's included: /usr/bin/time misses the renderers, which their zygote reaps).
 CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"  # the binary: /usr/bin/chromium-headless-shell is a wrapper
 CHROMIUM_ARGS = [
     "--headless",
