@@ -107,7 +107,8 @@ class SyncOptions:
     # Imports and polls alike: a poll (SCHEDULED) runs the same pipeline, so on PostgreSQL it writes 2,000 a
     # transaction too (review69 D1). Stop 70 (bench/README.md, "SQLite's records per transaction"): SQLite at 1,000,
     # the engine's CPU per order -5 to -14 % against 500 (3 pairs at load 12-15); the price, a shopDelete mid-import
-    # waiting p50 0.60 -> 0.94 s and benchmark 9's write p50 0.8 -> 1.6 s at load 13-30 (quiet: ~2x its 0.2-0.3 s).
+    # waiting p50 0.60 -> 0.94 s (load 16-30) and benchmark 9's write p50 about doubled in 2 of 3 pairs at load 13-17
+    # (at load 4-5 not longer: p95 566-671 ms against 827-933 ms at 500).
     batch_records: int = 500
     max_attempts: int = 5  # failed runs of one task (`SyncTask.failed_attempts`; interrupted ones not) before it FAILS
     time_limit_seconds: float | None = None  # one run's deadline (then TIME_LIMIT_EXCEEDED, or a retry); None: none
