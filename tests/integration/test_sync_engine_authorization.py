@@ -21,8 +21,8 @@ from domain.services.sync import start_sync
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import SyncHarness, connect_shop, sync_settings
-from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines
+from tests.fixtures.sync import SyncHarness, connect_shop, orders_import_past_its_first_page, sync_settings
+from tests.fixtures.waiting import log_lines
 
 Factory = Callable[..., SyncHarness]
 PRODUCT_SEARCH = "/product/202309/products/search"
@@ -41,20 +41,10 @@ async def test_authorization_lost_mid_import_fails_the_task_and_revokes_the_shop
     # given an orders import running page by page (20 orders a page), its second page held at TikTok: it cannot
     # end before the revocation lands, whatever the machine's speed (150 ms pages only made that likely); its
     # client waits for a held page as long as the test may take, instead of retrying and failing
-    sandbox = sandbox_factory(SandboxConfig(products=5, orders=600))
-    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=1, sync_page_size=20)
-    harness = sync_harness_factory(
-        settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=DEADLINE_SECONDS))
+    harness, sandbox, _, shop, task = await orders_import_past_its_first_page(
+        sandbox_factory, database_url, tmp_path, sync_harness_factory, orders=600
     )
-    queue = harness.start_worker()
-    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    sandbox.hold(ORDER_SEARCH)
-    (task,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
-                               [SyncKind.ORDERS])  # fmt: skip
-    await asyncio.to_thread(sandbox.wait_held)
-    await asyncio.to_thread(sandbox.let_through, 1)
-    running = await harness.wait(task.id, until=lambda t: t.processed > 0)
-    assert running.status is SyncTaskStatus.RUNNING
+    assert task.status is SyncTaskStatus.RUNNING
 
     # when the seller revokes the app at TikTok (the page held meanwhile is answered; the next call is refused)
     sandbox.control("POST", "/sellers/us-local/revoke")

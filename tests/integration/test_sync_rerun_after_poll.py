@@ -4,23 +4,18 @@ failed task's window and stores every order of it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from domain.errors import ErrorCode
 from domain.polling import PollWindow, queue_poll
-from domain.services.sync import start_sync
 from domain.shops import choose_authorized_shop
 from domain.sync import SyncKind, SyncTaskStatus, SyncTrigger
 from sandbox.config import SandboxConfig
 from tests.fixtures.sandbox import SandboxServer
-from tests.fixtures.sync import REGION_OF_SELLER, SyncHarness, connect_shop, sync_settings
-from tests.fixtures.waiting import DEADLINE_SECONDS
+from tests.fixtures.sync import REGION_OF_SELLER, SyncHarness, orders_import_past_its_first_page
 
 Factory = Callable[..., SyncHarness]
-ORDER_SEARCH = "/order/202309/orders/search"
 
 
 async def test_a_poll_holding_the_kind_at_the_reauthorization_queues_the_failed_import_on_its_success(
@@ -28,19 +23,9 @@ async def test_a_poll_holding_the_kind_at_the_reauthorization_queues_the_failed_
     sync_harness_factory: Factory,
 ) -> None:  # fmt: skip
     # given an orders import (20 a page) failed by the seller's revocation mid-import: the shop REVOKED
-    sandbox = sandbox_factory(SandboxConfig(products=5, orders=300))
-    settings = sync_settings(database_url, sandbox, tmp_path, sync_order_slices=1, sync_page_size=20)
-    harness = sync_harness_factory(
-        settings.with_overrides(tiktok=replace(settings.tiktok, timeout_seconds=DEADLINE_SECONDS))
+    harness, sandbox, queue, shop, failed = await orders_import_past_its_first_page(
+        sandbox_factory, database_url, tmp_path, sync_harness_factory, orders=300
     )
-    queue = harness.start_worker()
-    shop = await connect_shop(harness.uow_factory, harness.tiktok, sandbox)
-    sandbox.hold(ORDER_SEARCH)
-    (failed,) = await start_sync(harness.uow_factory, queue, harness.events, harness.clock, "m1", shop.id,
-                                 [SyncKind.ORDERS])  # fmt: skip
-    await asyncio.to_thread(sandbox.wait_held)
-    await asyncio.to_thread(sandbox.let_through, 1)
-    await harness.wait(failed.id, until=lambda t: t.processed > 0)
     sandbox.control("POST", "/sellers/us-local/revoke")
     sandbox.hold()
     failed = await harness.wait(failed.id)
