@@ -26,7 +26,6 @@ from tests.fixtures.waiting import log_lines
 
 Factory = Callable[..., SyncHarness]
 PRODUCT_SEARCH = "/product/202309/products/search"
-ORDER_SEARCH = "/order/202309/orders/search"
 
 
 @pytest.fixture
