@@ -117,6 +117,7 @@ def sync_task(task: Any) -> t.SyncTask:
         error_message=task.error_message,
         retry_at=task.retry_at,
         orders_created_since=task.orders_created_since,
+        orders_created_until=task.orders_created_until,
         created_at=task.created_at,
         started_at=task.started_at,
         finished_at=task.finished_at,

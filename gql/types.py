@@ -425,8 +425,14 @@ class SyncTask(Node):
         "ended by its time limit or a bug, also retried by itself)."
     )
     orders_created_since: datetime | None = strawberry.field(
-        description="UTC. An ORDERS import's window start: orders TikTok created since then; null for PRODUCTS "
-        "and polls."
+        description="UTC, ISO 8601. An ORDERS import's window start: it reads the orders TikTok created at or after "
+        "then (at most 90 days before it was queued); null for PRODUCTS and polls, which have no such window."
+    )
+    orders_created_until: datetime | None = strawberry.field(
+        description="UTC, ISO 8601. An ORDERS import's window end: it reads the orders TikTok created before then "
+        "(when it was queued: an order created later is the polls' and webhooks'); a re-run after a "
+        "re-authorization (trigger REAUTHORIZATION) reads from the failed import's start to here. Null for PRODUCTS "
+        "and polls, which have no such window."
     )
     created_at: datetime = strawberry.field(description="UTC. When the task was created (QUEUED).")
     started_at: datetime | None = strawberry.field(description="UTC. When its first run began; null until then.")

@@ -6,7 +6,7 @@ sandbox refuses the shop's tokens. Waits are on observable states (rows, held ca
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tests.e2e.test_webhook_edges import reauthorize
@@ -16,7 +16,8 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 PRODUCT_SEARCH = "/product/202309/products/search"
 ORDER_SEARCH = "/order/202309/orders/search"
 SHOP = """query($id: ID!) { shop(id: $id) { status productCount orderCount attention { code }
-  syncTasks(first: 10) { edges { node { kind trigger status errorCode ordersCreatedSince createdAt } } } } }"""
+  syncTasks(first: 10) { edges { node { kind trigger status errorCode ordersCreatedSince ordersCreatedUntil
+  createdAt } } } } }"""
 
 
 def test_imports_a_revocation_failed_run_again_after_the_reauthorization_and_bring_the_whole_catalog(
@@ -60,16 +61,34 @@ def test_imports_a_revocation_failed_run_again_after_the_reauthorization_and_bri
     assert again == [("ORDERS", "REAUTHORIZATION", "SUCCEEDED"), ("PRODUCTS", "REAUTHORIZATION", "SUCCEEDED")], tasks
     since = {t["ordersCreatedSince"] for t in tasks if t["kind"] == "ORDERS"}
     assert len(since) == 1, tasks
-    # and the shop holds every product and every order TikTok has created since then, with nothing left to tell
+    # and each ORDERS task's window ends when it was queued, the re-run's too (the failed task's start to its own
+    # queueing, review70 F1), in UTC; a PRODUCTS task has no window (rerun71: ordersCreatedUntil on the API)
+    windows = {t["trigger"]: (t["ordersCreatedSince"], t["ordersCreatedUntil"]) for t in tasks if t["kind"] == "ORDERS"}
+    created = {t["trigger"]: t["createdAt"] for t in tasks if t["kind"] == "ORDERS"}
+    assert [_utc(windows[trigger][1]) for trigger in ("AUTHORIZATION", "REAUTHORIZATION")] == [
+        _utc(created["AUTHORIZATION"]), _utc(created["REAUTHORIZATION"])
+    ], tasks  # fmt: skip
+    assert {(t["ordersCreatedSince"], t["ordersCreatedUntil"]) for t in tasks if t["kind"] == "PRODUCTS"} == {
+        (None, None)
+    }, tasks
+    # and the shop holds every product and every order TikTok created in the re-run's window, with nothing left to
+    # tell
     tiktok_id = shop["tiktokShopId"]
-    start = datetime.fromisoformat(since.pop()).timestamp()
+    start, end = (_utc(at).timestamp() for at in windows["REAUTHORIZATION"])
     products = app.sandbox.control("GET", f"/shops/{tiktok_id}/products")["products"]
     orders = [
-        o for o in app.sandbox.control("GET", f"/shops/{tiktok_id}/orders")["orders"] if o["create_time"] >= start
+        o for o in app.sandbox.control("GET", f"/shops/{tiktok_id}/orders")["orders"] if start <= o["create_time"] < end
     ]
     assert (after["status"], after["productCount"], after["orderCount"]) == ("ACTIVE", len(products), len(orders))
     assert after["attention"] == []
     assert failed["productCount"] < len(products) and failed["orderCount"] < len(orders)  # what the failure left
+
+
+def _utc(at: str) -> datetime:
+    """An ISO 8601 time the API answered, which must say it is UTC."""
+    parsed = datetime.fromisoformat(at)
+    assert parsed.utcoffset() == timedelta(0), at
+    return parsed
 
 
 def _shop(app: ShopbridgeServer, shop: dict[str, Any]) -> dict[str, Any]:
