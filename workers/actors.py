@@ -229,7 +229,9 @@ async def refresh_shop_tokens(shop_id: str) -> None:
         ) as resources:
             deps = resources.sync
             with tiktok_budget(refresh_shop_tokens):
-                await tokens.refresh_shop_tokens(deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id)
+                await tokens.refresh_shop_tokens(
+                    deps.uow_factory, resources.refresh, deps.events, deps.clock, shop_id, queue=resources.queue
+                )
 
 
 @dramatiq.actor(

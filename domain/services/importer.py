@@ -231,7 +231,7 @@ async def run_sync_task(
 async def _import_within_time_limit(run: _Run, shop: Shop) -> None:
     limit, deps = run.deps.options.time_limit_seconds, run.deps
     # A token another process refreshed meanwhile is no lost authorization: the session adopts the stored pair.
-    api = deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
+    api = deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events, deps.queue))
     try:
         await within_time_limit(limit, _import(run, api))
     except TimeLimitExceededError:
@@ -540,7 +540,7 @@ async def _fail_once(
 async def _run_again_after_reauthorization(uow: UnitOfWork, deps: SyncDeps, failed: SyncTask) -> None:
     """In `_fail_once`'s transaction, for a run whose refused request was sent with the authorization the merchant
     has replaced since (the shop re-authorized while the import ran, so that re-authorization found it active and
-    queued nothing, `domain.services.shops._rerun_failed_imports`): queue the import again as the re-authorization
+    queued nothing, `domain.services.sync.rerun_failed_imports`): queue the import again as the re-authorization
     would have (`domain.sync.rerun_after_reauthorization`: PRODUCTS or ORDERS from an authorization or a merchant's
     start, ORDERS over the failed task's window), sent after the commit (`send_tasks`). A poll is left to the next
     poll. Nothing when a task of the kind became active meanwhile (SYNC_ALREADY_RUNNING). review69 R1: before, the
@@ -560,11 +560,12 @@ async def _run_again_after_reauthorization(uow: UnitOfWork, deps: SyncDeps, fail
 
 async def _rerun_after_poll(uow: UnitOfWork, deps: SyncDeps, shop: Shop, poll: SyncTask) -> None:
     """In `_finish_once`'s transaction, for a poll that SUCCEEDED: queue again its kind's import that a lost
-    authorization failed before the shop's re-authorization, which found this poll active and could not queue it
-    (`domain.sync.rerun_after_poll`, review69 R2), sent after the commit (`send_tasks`). One indexed read of the
-    kind's newest import per successful poll; nothing when a task of the kind became active meanwhile, nor for a shop
-    that cannot sync now (the seller removed the app again while the poll read: its begin would fail the re-run, a
-    second FAILED task, review70 F4; the next re-authorization queues it)."""
+    authorization failed before the shop's authorization was restored (a re-authorization, or a refresh that lifted
+    the revocation: `Shop.tokens_issued_at`), which found this poll active and could not queue it
+    (`domain.sync.rerun_after_poll`, review69 R2, review70 F3), sent after the commit (`send_tasks`). One indexed
+    read of the kind's newest import per successful poll; nothing when a task of the kind became active meanwhile,
+    nor for a shop that cannot sync now (the seller removed the app again while the poll read: its begin would fail
+    the re-run, a second FAILED task, review70 F4; the next re-authorization queues it)."""
     if poll.trigger is not SyncTrigger.SCHEDULED or poll.kind not in CONNECTION_KINDS:
         return
     now = deps.clock.now()
@@ -573,7 +574,7 @@ async def _rerun_after_poll(uow: UnitOfWork, deps: SyncDeps, shop: Shop, poll: S
     except DomainError:
         return
     latest = await uow.sync_tasks.latest_import(shop.id, poll.kind)
-    again = rerun_after_poll(latest, shop.authorized_at, now)
+    again = rerun_after_poll(latest, shop.tokens_issued_at, now)
     if again is None or again.merchant_id != shop.merchant_id:
         return
     await uow.sync_tasks.update(poll)  # SUCCEEDED first: the one active task of a shop and kind may be the new one

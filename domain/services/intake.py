@@ -722,4 +722,4 @@ async def _count_attempt(deps: IntakeDeps, shop_id: str, event_ids: list[str]) -
 
 
 def _api(deps: IntakeDeps, shop: Shop) -> ShopRefreshApi:
-    return deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
+    return deps.shop_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events, deps.queue))

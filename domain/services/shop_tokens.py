@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 
 from domain.clock import Clock
-from domain.ports import AuthorizationLostError, EventPublisher, UnitOfWork, UnitOfWorkFactory
-from domain.services.sync import publish_shop_quietly
+from domain.ports import AuthorizationLostError, EventPublisher, TaskQueue, UnitOfWork, UnitOfWorkFactory
+from domain.services.sync import publish_shop_quietly, rerun_failed_imports
 from domain.shops import Shop, TokenSet
 from domain.sync import RefreshedTokens, judge_refreshed_tokens
 
@@ -25,12 +25,19 @@ class StoredShopTokens:
     """`ShopTokens` over the store, for one session of `shop` (built with the tokens `shop` was loaded with)."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, clock: Clock, shop: Shop, events: EventPublisher | None = None
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        shop: Shop,
+        events: EventPublisher | None = None,
+        queue: TaskQueue | None = None,
     ) -> None:
-        """`events` is told of the shop after a refresh lifted its revocation (`store_refreshed_pair`)."""
+        """`events` is told of the shop after a refresh lifted its revocation, and `queue` sent the imports that
+        lift queued again (`store_refreshed_pair`; without it they wait for the scheduler's tick)."""
         self._uow_factory = uow_factory
         self._clock = clock
         self._events = events
+        self._queue = queue
         self._shop_id = shop.id
         self._held = shop.tokens  # the pair the session holds: what its next refresh is made from
 
@@ -53,7 +60,9 @@ class StoredShopTokens:
                 return shop.tokens
             if verdict is not RefreshedTokens.STORE:
                 return None
-            lifted = await store_refreshed_pair(uow, shop, tokens, self._clock)
+            lifted = await store_refreshed_pair(
+                uow, shop, tokens, self._clock, uow_factory=self._uow_factory, queue=self._queue, events=self._events
+            )
         if lifted:
             await publish_shop_quietly(self._events, shop)
         return None
@@ -70,16 +79,37 @@ class StoredShopTokens:
         return shop.tokens
 
 
-async def store_refreshed_pair(uow: UnitOfWork, shop: Shop, tokens: TokenSet, clock: Clock) -> bool:
+async def store_refreshed_pair(
+    uow: UnitOfWork,
+    shop: Shop,
+    tokens: TokenSet,
+    clock: Clock,
+    *,
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue | None = None,
+    events: EventPublisher | None = None,
+) -> bool:
     """Save the pair a refresh of `shop`'s stored pair returned (the compare-and-set already judged STORE) and
     commit. A revocation for a refusal of the replaced pair (`Revocation.liftable`: the token sweep's refused refresh,
     or any session's call or refresh refused with that pair stored) made since the replaced pair was issued is lifted
     (`Shop.refresh_tokens`: TikTok honours the pair, so what was refused was a token this refresh retired; a
     deauthorization or a refusal of another pair stands), with one INFO line; True then (the caller signals the shop
-    after the commit)."""
+    after the commit).
+
+    A lift queues again, in this transaction, each import the lost authorization FAILED (REAUTHORIZATION_REQUIRED)
+    that nothing has run since, as a re-authorization does (`domain.services.sync.rerun_failed_imports`: trigger
+    REAUTHORIZATION, ORDERS over the failed task's window start to now): the refusal that failed it was of a token
+    this refresh retired, and without it the failed window stayed unread until a later re-authorization, its orders
+    reserving nothing in the pool (review70 F3). Sent with `queue` after the commit (`events` signals them);
+    without one, marked unsent for the scheduler's tick. Once: the re-run is the kind's newest import from then on."""
     revoked_at = shop.revoked_at
-    lifted = shop.refresh_tokens(tokens, clock.now())
+    now = clock.now()
+    lifted = shop.refresh_tokens(tokens, now)
     await uow.shops.update(shop)
+    if lifted:
+        await rerun_failed_imports(
+            uow, uow_factory, queue, events, shop, now, "had its revocation lifted by a token refresh"
+        )
     await uow.commit()
     if lifted:
         log.info(

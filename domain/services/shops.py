@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,11 +37,10 @@ from domain.ports import (
 from domain.services import inventory
 from domain.services.conflicts import run_again_on_conflict
 from domain.services.sync import (
-    add_unless_running,
     publish_quietly,
     publish_shop_quietly,
     queue_authorization_sync,
-    send_tasks,
+    rerun_failed_imports,
 )
 from domain.shops import (
     NameTakenError,
@@ -55,7 +53,7 @@ from domain.shops import (
     numbered_shop_name,
     parse_shop_name,
 )
-from domain.sync import CONNECTION_KINDS, SyncTask, rerun_after_reauthorization
+from domain.sync import SyncTask
 
 log = logging.getLogger(__name__)
 # A shop in these states could not be pushed: its re-authorization re-bases the push fence (`request_rebase`)
@@ -186,7 +184,7 @@ async def complete_authorization(
     call spends nothing, so the same redirect's completion with its code still works. NOT_FOUND (on `state`) for a
     re-authorization whose shop was deleted since it started, before the code is exchanged (the state is spent).
     A re-authorization, and a connect that renews the merchant's own shop, run again in their transaction each
-    import a lost authorization FAILED (REAUTHORIZATION_REQUIRED) and nothing has run since (`_rerun_failed_imports`,
+    import a lost authorization FAILED (REAUTHORIZATION_REQUIRED) and nothing has run since (`rerun_failed_imports`,
     `domain.sync.rerun_after_reauthorization`: tryout69 F1), sent after the commit.
     """
     if not code and not error:  # a malformed completion spends nothing: the merchant's link still works
@@ -236,7 +234,7 @@ async def complete_authorization(
                 await _rebase_push(uow, shop.id, now)
             await uow.poll_cursors.make_due(shop.id)  # catch up now on what changed while it could not sync
             await _replay_failed_events(uow, queue, shop.id)
-            await _rerun_failed_imports(uow, uow_factory, queue, events, shop, now)
+            await rerun_failed_imports(uow, uow_factory, queue, events, shop, now, "re-authorized")
             _register_webhooks_after_commit(uow, queue, shop.id)
             _push_stock_after_commit(uow, queue, shop.id)
             await uow.authorizations.mark_completed(request.state_digest, now, shop.id)  # frees its start's place
@@ -262,7 +260,7 @@ async def complete_authorization(
                         await _rebase_push(uow, shop.id, now)
                     await uow.poll_cursors.make_due(shop.id)  # as a re-authorization's
                     await _replay_failed_events(uow, queue, shop.id)
-                    await _rerun_failed_imports(uow, uow_factory, queue, events, shop, now)
+                    await rerun_failed_imports(uow, uow_factory, queue, events, shop, now, "re-authorized")
                     _push_stock_after_commit(uow, queue, shop.id)
                 else:
                     await uow.shops.add(shop)  # the unique TikTok shop id is the last guard against a racer
@@ -344,37 +342,6 @@ async def _replay_failed_events(uow: UnitOfWork, queue: TaskQueue, shop_id: str)
         await queue.enqueue_webhook_events(shop_id)
 
     uow.after_commit(enqueue)
-
-
-async def _rerun_failed_imports(
-    uow: UnitOfWork,
-    uow_factory: UnitOfWorkFactory,
-    queue: TaskQueue,
-    events: EventPublisher | None,
-    shop: Shop,
-    now: datetime,
-) -> list[SyncTask]:
-    """In a re-authorization's transaction (Re-authorize, or a connect that renews the merchant's own shop): queue
-    again each import (PRODUCTS, ORDERS) that a lost authorization FAILED (REAUTHORIZATION_REQUIRED) and nothing
-    has run since: `domain.sync.rerun_after_reauthorization`'s rule (tryout69 F1: the shop came back ACTIVE with
-    part of its catalog, the 30-day orders window never read, so open orders reserved nothing in the pool). Returns
-    the tasks queued; they are sent after the commit (`send_tasks`: a refused send marks them unsent) and dropped
-    with a rollback. A task of the kind active (a poll queued or running: the one-active-task index,
-    SYNC_ALREADY_RUNNING, also when it became active since the look) leaves that kind alone rather than fail the
-    re-authorization: a poll's success queues the re-run then (`domain.sync.rerun_after_poll`, review69 R2)."""
-    queued: list[SyncTask] = []
-    for kind in CONNECTION_KINDS:
-        latest = await uow.sync_tasks.latest_import(shop.id, kind)
-        task = rerun_after_reauthorization(latest, await uow.sync_tasks.active(shop.id, kind), now)
-        if task is None or task.merchant_id != shop.merchant_id:
-            continue
-        if not await add_unless_running(uow, task):  # the re-authorization's work stays
-            continue
-        log.info("shop %s re-authorized: its %s import, failed by the lost authorization, runs again", shop.id, kind)
-        queued.append(task)
-    if queued:
-        uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, queued))
-    return queued
 
 
 async def _rebase_push(uow: UnitOfWork, shop_id: str, now: datetime) -> None:

@@ -34,6 +34,7 @@ from domain.sync import (
     check_manual_starts,
     ensure_shop_can_sync,
     parse_kinds,
+    rerun_after_reauthorization,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "publish_quietly",
     "publish_shop_quietly",
     "queue_authorization_sync",
+    "rerun_failed_imports",
     "resend_unsent_tasks",
     "resume_stale_tasks",
     "send_tasks",
@@ -279,6 +281,47 @@ async def add_unless_running(uow: UnitOfWork, task: SyncTask) -> bool:
             raise
         return False
     return True
+
+
+async def rerun_failed_imports(
+    uow: UnitOfWork,
+    uow_factory: UnitOfWorkFactory,
+    queue: TaskQueue | None,
+    events: EventPublisher | None,
+    shop: Shop,
+    now: datetime,
+    because: str,
+) -> list[SyncTask]:
+    """In the transaction that makes a shop able to sync again after its authorization was lost: queue again each
+    import (PRODUCTS, ORDERS) that a lost authorization FAILED (REAUTHORIZATION_REQUIRED) and nothing has run since,
+    by `domain.sync.rerun_after_reauthorization`'s rule (tryout69 F1: the shop came back ACTIVE with part of its
+    catalog, the 30-day orders window never read, so open orders reserved nothing in the pool). Two transactions do:
+    a re-authorization (Re-authorize, or a connect that renews the merchant's own shop,
+    `domain.services.shops.complete_authorization`), and a token refresh that lifts a revocation
+    (`domain.services.shop_tokens.store_refreshed_pair`, review70 F3: that shop was ACTIVE again with its failed
+    window unread until a later re-authorization). `because` ends the INFO line of each task queued
+    ("re-authorized", "its revocation lifted by a token refresh").
+
+    Returns the tasks queued, dropped with a rollback. With `queue`, they are sent after the commit (`send_tasks`: a
+    refused send marks them unsent); without one (a session of a webhook registration or a pool push, which have no
+    queue of imports), each is added marked `unsent`, so the scheduler's tick sends it (`resend_unsent_tasks`). A
+    task of the kind active (a poll queued or running: the one-active-task index, SYNC_ALREADY_RUNNING, also when it
+    became active since the look) leaves that kind alone rather than fail the transaction's own work: that poll's
+    success queues the re-run then (`domain.sync.rerun_after_poll`, review69 R2)."""
+    queued: list[SyncTask] = []
+    for kind in CONNECTION_KINDS:
+        latest = await uow.sync_tasks.latest_import(shop.id, kind)
+        task = rerun_after_reauthorization(latest, await uow.sync_tasks.active(shop.id, kind), now)
+        if task is None or task.merchant_id != shop.merchant_id:
+            continue
+        task.unsent = queue is None
+        if not await add_unless_running(uow, task):  # the transaction's own work stays
+            continue
+        log.info("shop %s %s: its %s import, failed by the lost authorization, runs again", shop.id, because, kind)
+        queued.append(task)
+    if queued and queue is not None:
+        uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, queued))
+    return queued
 
 
 async def send_tasks(

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 
 from domain.clock import Clock
-from domain.ports import AuthorizationLostError, EventPublisher, RefreshTokens, UnitOfWorkFactory
+from domain.ports import AuthorizationLostError, EventPublisher, RefreshTokens, TaskQueue, UnitOfWorkFactory
 from domain.services.shop_tokens import store_refreshed_pair
 from domain.services.sync import publish_shop_quietly
 from domain.shops import Revocation, Shop
@@ -36,11 +36,14 @@ async def refresh_shop_tokens(
     clock: Clock,
     shop_id: str,
     *,
+    queue: TaskQueue | None = None,
     stored_pair_poll: Sequence[float] = STORED_TOKENS_POLL,
 ) -> RefreshedTokens | None:
     """Refresh if still due; returns what became of the new pair, or None when nothing was done (gone, not due,
     revoked or expired, or the shop was revoked now because its refresh token is dead). `stored_pair_poll`: the
-    seconds between looks at the stored pair before a refusal revokes the shop (unit tests shorten it)."""
+    seconds between looks at the stored pair before a refusal revokes the shop (unit tests shorten it). A pair stored
+    that lifts a revocation queues again the imports the lost authorization failed (`store_refreshed_pair`), sent
+    with `queue` after the commit (without it, by the scheduler's tick)."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
     now = clock.now()
@@ -58,7 +61,7 @@ async def refresh_shop_tokens(
             return None
         verdict = judge_refreshed_tokens(stored.tokens, shop.tokens, tokens)
         if verdict is RefreshedTokens.STORE:
-            await store_refreshed_pair(uow, stored, tokens, clock)
+            await store_refreshed_pair(uow, stored, tokens, clock, uow_factory=uow_factory, queue=queue, events=events)
     if verdict is RefreshedTokens.STORE:
         log.info("refreshed the access token of shop %s ahead of its expiry", shop_id)
         await publish_shop_quietly(events, stored)
