@@ -260,6 +260,22 @@ class TestLogs:
         client = [r for r in caplog.records if r.name == "shopbridge.graphql"]
         assert len(client) >= len(mistakes) and all(r.levelno == logging.INFO and not r.exc_info for r in client)
 
+    def test_the_mistakes_of_one_request_are_one_line(self, app: ShopbridgeServer, caplog) -> None:
+        """Rule (README "The GraphQL API": the client's mistakes are logged at INFO, one line a request): a document
+        of 150 unknown fields is 101 errors (graphql-core stops at 100 and says so), and wrote 101 lines (tryout71 F1:
+        60,000 lines a minute from one merchant at the request cap)."""
+        caplog.set_level(logging.INFO)
+        # given a document naming 150 fields the schema does not have
+        document = "{ " + " ".join(f"unknown{i}" for i in range(150)) + " }"
+        # when it is sent once
+        errors = app.raw_graphql(document, None, "m1")["errors"]
+        # then the answer has every error, and the log one line naming the first and counting the others
+        assert len(errors) == 101
+        lines = [r.getMessage() for r in caplog.records if r.name == "shopbridge.graphql"]
+        assert len(lines) == 1, lines[:3]
+        assert lines[0].startswith("client error GRAPHQL_VALIDATION_FAILED at document: Cannot query field 'unknown0'")
+        assert lines[0].endswith("(and 100 more: GRAPHQL_VALIDATION_FAILED x100)")
+
     def test_each_tiktok_call_is_logged_once_in_embedded_mode(self, database_url: str, tmp_path: Path, caplog) -> None:
         from adapters.config import load_settings
         from gql.app import create_app
