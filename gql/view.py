@@ -59,6 +59,10 @@ GRAPHQL_REALM = "graphql"  # the WWW-Authenticate realm of a 401 (merchant token
 GRAPHIQL_CDN = "https://unpkg.com"  # where Strawberry's GraphiQL page loads its assets from
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 UNSUPPORTED_CONTENT_TYPE = "Unsupported content type: send the request as JSON, with Content-Type: application/json."
+BATCH_NOT_SUPPORTED = (
+    "Batched requests (a JSON array of operations) are not supported: send each operation in its own request, as a "
+    "JSON object."
+)
 
 
 def _graphiql_unloaded_notice(base: str) -> str:
@@ -258,6 +262,13 @@ class ShopbridgeGraphQL(GraphQL[Context, None]):
             raise json.JSONDecodeError("JSON text must be UTF-8", "", 0) from None
         except ValueError as exc:  # the int limit: "Exceeds the limit (4300 digits) for integer string conversion"
             raise json.JSONDecodeError(f"JSON number out of range: {str(exc)[:80]}", "", 0) from None
+
+    def _validate_batch_request(self, request_data: list[GraphQLRequestData], protocol: Any) -> None:
+        """A POST body that is a JSON array (Apollo-style batching) is 400 `BAD_REQUEST` saying what to send instead:
+        Strawberry's own words, "Batching is not enabled", read as a setting the client could turn on (tryout71 F2).
+        Batching stays off: each operation of a batch would bypass the per-request limits and the rate limit's
+        one unit a request. Strawberry calls this for every list body before anything runs."""
+        raise HTTPException(400, BATCH_NOT_SUPPORTED)
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)

@@ -198,6 +198,25 @@ class TestMediaTypesAndStatuses:
             assert response.headers["content-type"].startswith(accept)
             assert error_code(response) == "BAD_REQUEST"
 
+    def test_a_batch_is_refused_saying_to_send_one_operation_a_request(self, app: ShopbridgeServer) -> None:
+        """Rule (README "Transports": a JSON array of operations is not supported): the refusal says what to send
+        instead; Strawberry's "Batching is not enabled" read as a setting to turn on (tryout71 F2)."""
+        # given a batch of two operations, one a mutation
+        batch = json.dumps([
+            {"query": "{ supportedRegions }"},
+            {"query": 'mutation { inventoryItemCreate(input: {sku: "BATCH-1"}) { userErrors { code } } }'},
+        ])  # fmt: skip
+        for accept in (GRAPHQL_RESPONSE, "application/json"):
+            # when it is posted, then it is one request error naming what to send, and nothing ran
+            response = post(app, batch, accept=accept, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400 and error_code(response) == "BAD_REQUEST", response.text
+            assert response.json()["errors"][0]["message"] == (
+                "Batched requests (a JSON array of operations) are not supported: send each operation in its own "
+                "request, as a JSON object."
+            )
+        found = app.graphql('{ inventoryItems(query: "BATCH-1") { totalCount } }', None, "m1")
+        assert found["inventoryItems"]["totalCount"] == 0
+
     @pytest.mark.parametrize(
         "value",
         ["[" * 5000 + "]" * 5000, "1" * 5000],
