@@ -1,4 +1,5 @@
-"""A list input holds at most `MAX_LIST_ITEMS` (100) items: longer is `BAD_USER_INPUT`, refused before anything runs.
+"""A list input holds at most `MAX_LIST_ITEMS` (100) items, and an input object of the variables at most
+`MAX_OBJECT_FIELDS` (100) fields: more is `BAD_USER_INPUT`, refused before anything runs.
 
 Security audit 50: `query($s: [SyncTaskStatus!]) { a0: syncTasks(status: $s, first: 1) {…} … a29: … }` with
 100,000 x "QUEUED" in the variables (a 1 MB body, inside the request limit) held the API's event loop ~1.8 s per
@@ -11,6 +12,11 @@ list input may hold, a bound for the lists to come (ids of a page) as well.
   before validation, and so before graphql-core coerces them; the first list longer than the limit refuses the
   request, naming where it is (`$s`, `$input.kinds`; located at the variable's definition when the operation has
   one) and the limit. The walk goes without recursion and does not look inside a list it refuses.
+- Input objects in the variables (tryout71 F3): an object of 40,000 keys (a 650 KB body) held the event loop 1-3 s
+  while graphql-core coerced it: each of the first 50 unknown fields' errors prints the whole object
+  (`graphql.pyutils.inspect`), a request's probe of `{ __typename }` beside it waited 2.9 s. The schema's input
+  types have at most 5 fields; the walk refuses an object of more than 100 the same way, naming it (`$input`).
+  The variables' own mapping is not one: its size is the variables the client sent, read by name only.
 - Literals in the document: `ListLiteralSize`, a validation rule (cached with the document's validation), refuses a
   list of more values alike. The 2,000-token limit already bounds them (about 2,000 values a document).
 """
@@ -27,12 +33,17 @@ from strawberry.extensions import SchemaExtension
 from gql.errors import BAD_USER_INPUT
 
 MAX_LIST_ITEMS = 100
+MAX_OBJECT_FIELDS = 100  # the schema's input types have at most 5 fields (ShopInventoryPolicyUpdateInput)
 _MAX_SHOWN_PATH = 100
 _CODE = {"code": BAD_USER_INPUT}
 
 
 def _message(where: str, items: int) -> str:
     return f"A list input holds at most {MAX_LIST_ITEMS} items; {where} holds {items:,}."
+
+
+def _object_message(where: str, fields: int) -> str:
+    return f"An input object holds at most {MAX_OBJECT_FIELDS} fields; {where} holds {fields:,}."
 
 
 class ListSizes(SchemaExtension):
@@ -52,8 +63,9 @@ class ListSizes(SchemaExtension):
 def long_list_variable(
     variables: Mapping[str, Any], operation: OperationDefinitionNode | None = None
 ) -> GraphQLError | None:
-    """The error for the first list of the variables longer than `MAX_LIST_ITEMS`, naming its path (`$s`,
-    `$input.kinds[0]`; cut at 100 characters) and located at its variable's definition in `operation`, else None."""
+    """The error for the first list of the variables longer than `MAX_LIST_ITEMS`, or input object (a mapping inside
+    them) of more than `MAX_OBJECT_FIELDS` fields, naming its path (`$s`, `$input.kinds[0]`; cut at 100 characters)
+    and located at its variable's definition in `operation`, else None."""
     stack = [(name, _shown(f"${name}"), value) for name, value in variables.items()]
     while stack:
         root, path, value = stack.pop()
@@ -66,6 +78,8 @@ def long_list_variable(
                 if isinstance(item, (list, Mapping))
             )
         elif isinstance(value, Mapping):
+            if len(value) > MAX_OBJECT_FIELDS:
+                return GraphQLError(_object_message(path, len(value)), _definition(operation, root), extensions=_CODE)
             stack.extend(
                 (root, _shown(f"{path}.{key}"), item)
                 for key, item in value.items()

@@ -70,6 +70,30 @@ def test_a_list_input_of_more_than_a_hundred_items_is_refused_before_anything_ru
     assert "errors" not in app.raw_graphql("{ syncTasks(status: [" + "QUEUED " * 100 + "]) { totalCount } }", {}, "m1")
 
 
+@SQLITE_ONLY  # a variables limit: the database plays no part
+def test_an_input_object_of_more_than_a_hundred_fields_is_refused_before_anything_runs(app: ShopbridgeServer) -> None:
+    """Rule (gql/list_sizes.py, README "BAD_USER_INPUT"): an input object of 40,000 unknown keys held the event loop
+    1-3 s while graphql-core printed it into each of 50 errors (tryout71 F3)."""
+    create = (
+        "mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) { userErrors { code } } }"
+    )
+    # given an input object of 101 fields (the schema's input types have at most 5)
+    wide = {"sku": "WIDE-1", **{f"k{i}": i for i in range(100)}}
+    # when it is sent, then it is refused before validation, naming the variable and the limit, and nothing runs
+    refused = app.raw_graphql(create, {"input": wide}, "m1")
+    assert _code(refused) == "BAD_USER_INPUT" and refused.get("data") is None, str(refused)[:500]
+    [error] = refused["errors"]
+    assert error["message"] == "An input object holds at most 100 fields; $input holds 101.", error
+    assert error["locations"] == [{"line": 1, "column": 10}], error  # at `$input`'s definition
+    # while 100 fields go on to graphql-core, which names the unknown ones, and nothing was created either way
+    unknown = app.raw_graphql(create, {"input": {"sku": "WIDE-1", **{f"k{i}": i for i in range(99)}}}, "m1")
+    assert unknown["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", unknown["errors"][0]
+    assert "unknown field 'k0'" in unknown["errors"][0]["message"], unknown["errors"][0]
+    assert app.graphql('{ inventoryItems(query: "WIDE-1") { totalCount } }', None, "m1")["inventoryItems"] == {
+        "totalCount": 0
+    }
+
+
 def _spreads(operation_typenames: int) -> str:
     """A document of 10,000 + operation_typenames - 1 selections with its fragments expanded, in ~650 tokens:
     the operation `{ __typename* ...G }` (1 + t), G spreading F 312 times (312 x 16), F 15 `__typename`s; the
