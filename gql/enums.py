@@ -120,8 +120,10 @@ SyncTrigger = d.enum(
         DomainSyncTrigger.AUTHORIZATION: "An import started by an authorization: the first, when a new shop is "
         "connected (before REAUTHORIZATION was added, also a re-run after a re-authorization).",
         DomainSyncTrigger.REAUTHORIZATION: "A new run of an import (AUTHORIZATION, MANUAL or REAUTHORIZATION) that "
-        "a lost authorization failed (REAUTHORIZATION_REQUIRED), queued when the shop is re-authorized, or when "
-        "a poll of its kind that was queued or running then succeeds; ORDERS: from the failed task's "
+        "a lost authorization failed (REAUTHORIZATION_REQUIRED), queued when the shop is re-authorized (or when "
+        "a poll of its kind that was queued or running then succeeds), or when a token refresh lifts the shop's "
+        "revocation (TikTok renewed the pair whose refused token failed the import: no re-authorization); ORDERS: "
+        "from the failed task's "
         "ordersCreatedSince, within TikTok's 90 days, to now. None once an import of the kind has run since.",
         DomainSyncTrigger.MANUAL: "Started by the merchant (syncStart); bounded by "
         "SHOPBRIDGE_MAX_SYNC_STARTS_PER_HOUR.",

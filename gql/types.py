@@ -430,9 +430,10 @@ class SyncTask(Node):
     )
     orders_created_until: datetime | None = strawberry.field(
         description="UTC, ISO 8601. An ORDERS import's window end: it reads the orders TikTok created before then "
-        "(when it was queued: an order created later is the polls' and webhooks'); a re-run after a "
-        "re-authorization (trigger REAUTHORIZATION) reads from the failed import's start to here. Null for PRODUCTS "
-        "and polls, which have no such window."
+        "(when it was queued: an order created later is the polls' and webhooks'); a re-run of an import a lost "
+        "authorization failed (trigger REAUTHORIZATION: after a re-authorization, or a token refresh that lifted the "
+        "shop's revocation) reads from the failed import's start, or 90 days before here if that is earlier "
+        "(TikTok's bound, as ordersCreatedSince), to here. Null for PRODUCTS and polls, which have no such window."
     )
     created_at: datetime = strawberry.field(description="UTC. When the task was created (QUEUED).")
     started_at: datetime | None = strawberry.field(description="UTC. When its first run began; null until then.")

@@ -805,7 +805,7 @@ def test_a_rerun_after_a_reauthorization_says_so_among_the_imports(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     """Rule (js/tasks.js TRIGGER_LABELS; review69 R3): a re-run of an import a lost authorization failed (trigger
-    REAUTHORIZATION) is listed among the imports as "re-run after re-authorization", not as the first import's
+    REAUTHORIZATION) is listed among the imports as "re-run of a failed import", not as the first import's
     "after authorization"."""
     # given a shop's two imports done, its ORDERS one stored as a re-run (the row's trigger written directly: the
     # revoke-and-re-authorize story that queues one is tests/e2e/test_reauthorization_reimport.py's)
@@ -818,5 +818,5 @@ def test_a_rerun_after_a_reauthorization_says_so_among_the_imports(
     rows = page.locator("li.task")
     # then the re-run is listed, and says what it is; the products import is the first import
     expect(rows).to_have_count(2)
-    expect(rows.filter(has_text="re-run after re-authorization")).to_have_count(1)
+    expect(rows.filter(has_text="re-run of a failed import")).to_have_count(1)
     expect(rows.filter(has_text="after authorization")).to_have_count(1)

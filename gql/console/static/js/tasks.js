@@ -28,10 +28,11 @@ const NO_TASK = "No task yet. Connect a shop or use Sync now.";
 // change), and the imports a merchant started sank pages down under them (newcomer57 F12: 18 of the first 27 tasks
 // with 4 shops): the imports are shown by default, as the seed's Task Center is about imports.
 // How a task's row says what started it (SyncTrigger): a re-run of an import a lost authorization failed says so,
-// rather than "after authorization" as if it were the first import (review69 R3).
+// rather than "after authorization" as if it were the first import (review69 R3); not "after re-authorization",
+// since a token refresh that lifts a revocation queues it too, with no re-authorization (review71 D1).
 const TRIGGER_LABELS = {
   AUTHORIZATION: "after authorization",
-  REAUTHORIZATION: "re-run after re-authorization",
+  REAUTHORIZATION: "re-run of a failed import",
   MANUAL: "manual",
   SCHEDULED: "scheduled",
 };
