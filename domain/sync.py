@@ -200,8 +200,10 @@ class SyncTask:
     # When the queue's retry of a failed run is due (UTC), while QUEUED for it (`fail_attempt`): known when the run's
     # retry delay was drawn before it failed (the worker's, `workers.outages`); None otherwise, and once a run begins.
     retry_at: datetime | None = None
-    # QUEUED with no message in the queue: the send after its commit (or a sweep's re-send) failed, the broker down.
-    # The scheduler's tick sends it once the broker takes it (`domain.services.sync.resend_unsent_tasks`).
+    # QUEUED with no message in the queue: the send after its commit (or a sweep's re-send) failed, the broker down;
+    # or it was never sent, a re-run a lifting refresh queued in a session with no queue (a webhook registration's,
+    # a push's: `domain.services.sync.rerun_failed_imports`). The scheduler's tick sends it once the broker takes it
+    # (`domain.services.sync.resend_unsent_tasks`).
     unsent: bool = False
 
     @classmethod
@@ -559,23 +561,25 @@ def rerun_after_reauthorization(
     return SyncTask.queue(task.shop_id, task.merchant_id, task.kind, SyncTrigger.REAUTHORIZATION, now, since)
 
 
-def rerun_after_poll(latest_import: SyncTask | None, restored_at: datetime, now: datetime) -> SyncTask | None:
+def rerun_after_poll(latest_import: SyncTask | None, authorized_at: datetime, now: datetime) -> SyncTask | None:
     """The re-run a poll's success queues for its kind, or None: `rerun_after_reauthorization`'s, when the kind's
-    newest import (`latest_import`) FAILED before the shop's authorization was last restored (`restored_at`, UTC:
-    `Shop.tokens_issued_at`, the later of its latest (re-)authorization and the refresh that stored its pair; a
-    refresh that lifts a revocation is one, review70 F3).
+    newest import (`latest_import`) FAILED before the shop's latest (re-)authorization (`authorized_at`, UTC).
 
-    review69 R2: a poll of the kind QUEUED or RUNNING at the re-authorization (or at the refresh that lifted a
-    revocation, `domain.services.shop_tokens.store_refreshed_pair`) holds the one-active-task index, so that
-    transaction cannot queue the re-run; the poll's success, which frees the index and shows the authorization works,
-    queues it then, in the transaction that records the success. Read from the rows alone (the database is the
-    truth: nothing remembers the skip), and once: the re-run is the newest import from then on. An import that
-    failed after the authorization was last restored (a re-run refused again) waits for the next re-authorization or
-    lifting refresh, so polls never loop on it; one refused with the replaced authorization queues itself again
-    (`domain.services.importer`, review69 R1). A refresh that lifts nothing moves `restored_at` too: an import the
-    lost authorization failed before it, on a shop that can sync, was never read again either (a re-run skipped
-    for a poll in R1's case, a key restored for unreadable tokens), and is run once as well."""
-    if latest_import is None or latest_import.finished_at is None or latest_import.finished_at >= restored_at:
+    review69 R2: a poll of the kind QUEUED or RUNNING at the re-authorization holds the one-active-task index, so
+    the re-authorization cannot queue the re-run; the poll's success, which frees the index and shows the new
+    authorization works, queues it then, in the transaction that records the success. Read from the rows alone
+    (the database is the truth: nothing remembers the skip), and once: the re-run is the newest import from then on.
+    An import that failed after the latest authorization (a re-run refused again) waits for the next
+    re-authorization, or a refresh that lifts a revocation (`domain.services.sync.rerun_failed_imports`), so polls
+    never loop on it; one refused with the replaced authorization queues itself again (`domain.services.importer`,
+    review69 R1).
+
+    Not the pair's refresh time (`Shop.tokens_issued_at`), on purpose (review71 F1): no poll can hold the kind at a
+    refresh that lifts a revocation (the failing import holds it until its failure, which revokes the shop in the
+    same transaction; `start_poll` refuses a revoked shop; the lift queues the re-run, which then holds it), so that
+    rule served no case of normal running, and it re-ran at their first poll after an upgrade every import a lift of
+    an older release (which queued nothing) had left failed."""
+    if latest_import is None or latest_import.finished_at is None or latest_import.finished_at >= authorized_at:
         return None
     return rerun_after_reauthorization(latest_import, None, now)
 

@@ -560,12 +560,12 @@ async def _run_again_after_reauthorization(uow: UnitOfWork, deps: SyncDeps, fail
 
 async def _rerun_after_poll(uow: UnitOfWork, deps: SyncDeps, shop: Shop, poll: SyncTask) -> None:
     """In `_finish_once`'s transaction, for a poll that SUCCEEDED: queue again its kind's import that a lost
-    authorization failed before the shop's authorization was restored (a re-authorization, or a refresh that lifted
-    the revocation: `Shop.tokens_issued_at`), which found this poll active and could not queue it
-    (`domain.sync.rerun_after_poll`, review69 R2, review70 F3), sent after the commit (`send_tasks`). One indexed
-    read of the kind's newest import per successful poll; nothing when a task of the kind became active meanwhile,
-    nor for a shop that cannot sync now (the seller removed the app again while the poll read: its begin would fail
-    the re-run, a second FAILED task, review70 F4; the next re-authorization queues it)."""
+    authorization failed before the shop's re-authorization, which found this poll active and could not queue it
+    (`domain.sync.rerun_after_poll`, review69 R2), sent after the commit (`send_tasks`). One indexed read of the
+    kind's newest import per successful poll; nothing when a task of the kind became active meanwhile, nor for a shop
+    that cannot sync now (the seller removed the app again while the poll read: its begin would fail the re-run, a
+    second FAILED task, review70 F4; the next re-authorization queues it). A refresh that lifts a revocation queues
+    its re-runs itself (`domain.services.sync.rerun_failed_imports`): no poll can hold the kind then (review71 F1)."""
     if poll.trigger is not SyncTrigger.SCHEDULED or poll.kind not in CONNECTION_KINDS:
         return
     now = deps.clock.now()
@@ -574,7 +574,7 @@ async def _rerun_after_poll(uow: UnitOfWork, deps: SyncDeps, shop: Shop, poll: S
     except DomainError:
         return
     latest = await uow.sync_tasks.latest_import(shop.id, poll.kind)
-    again = rerun_after_poll(latest, shop.tokens_issued_at, now)
+    again = rerun_after_poll(latest, shop.authorized_at, now)
     if again is None or again.merchant_id != shop.merchant_id:
         return
     await uow.sync_tasks.update(poll)  # SUCCEEDED first: the one active task of a shop and kind may be the new one

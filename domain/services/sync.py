@@ -300,14 +300,25 @@ async def rerun_failed_imports(
     `domain.services.shops.complete_authorization`), and a token refresh that lifts a revocation
     (`domain.services.shop_tokens.store_refreshed_pair`, review70 F3: that shop was ACTIVE again with its failed
     window unread until a later re-authorization). `because` ends the INFO line of each task queued
-    ("re-authorized", "its revocation lifted by a token refresh").
+    ("re-authorized", "had its revocation lifted by a token refresh"). Nothing for a shop that cannot sync now
+    (`domain.sync.ensure_shop_can_sync`: a refresh TikTok answered before webhook 7's announced end, stored after it,
+    lifts the revocation of an EXPIRED shop): the re-run's begin would fail it at once, a second FAILED task of the
+    kind (review71 F2, as the poll's rule, review70 F4); the failed task stays the kind's newest import, so the next
+    re-authorization queues it.
 
     Returns the tasks queued, dropped with a rollback. With `queue`, they are sent after the commit (`send_tasks`: a
     refused send marks them unsent); without one (a session of a webhook registration or a pool push, which have no
     queue of imports), each is added marked `unsent`, so the scheduler's tick sends it (`resend_unsent_tasks`). A
     task of the kind active (a poll queued or running: the one-active-task index, SYNC_ALREADY_RUNNING, also when it
-    became active since the look) leaves that kind alone rather than fail the transaction's own work: that poll's
-    success queues the re-run then (`domain.sync.rerun_after_poll`, review69 R2)."""
+    became active since the look) leaves that kind alone rather than fail the transaction's own work: after a
+    re-authorization, that poll's success queues the re-run then (`domain.sync.rerun_after_poll`, review69 R2); at a
+    lift no poll of a kind whose import the lost authorization failed can be active (review71 F1), and in the
+    compound case where one is (that failure already left un-re-run, a key restored for unreadable tokens) it waits
+    for the next re-authorization or lifting refresh."""
+    try:
+        ensure_shop_can_sync(shop, now)
+    except DomainError:
+        return []
     queued: list[SyncTask] = []
     for kind in CONNECTION_KINDS:
         latest = await uow.sync_tasks.latest_import(shop.id, kind)
@@ -317,7 +328,10 @@ async def rerun_failed_imports(
         task.unsent = queue is None
         if not await add_unless_running(uow, task):  # the transaction's own work stays
             continue
-        log.info("shop %s %s: its %s import, failed by the lost authorization, runs again", shop.id, because, kind)
+        log.info(
+            "shop %s %s: its %s import, failed by the lost authorization, runs again%s", shop.id, because, kind,
+            "" if queue is not None else " (no queue in this session: the scheduler's tick sends it)",
+        )  # fmt: skip
         queued.append(task)
     if queued and queue is not None:
         uow.after_commit(functools.partial(send_tasks, uow_factory, queue, events, queued))
@@ -385,9 +399,12 @@ async def resend_unsent_tasks(
     messages: QueuedMessages | None = None,
     limit: int = UNSENT_BATCH,
 ) -> list[str]:
-    """Send the message of each QUEUED task marked `unsent` (its send failed, `send_tasks`), oldest first; returns
-    the ids sent. Run by the scheduler's tick (workers' `_schedule`, the lease holder): a task started while Redis
-    was down runs seconds after Redis is back, not 1 to 2 x `SHOPBRIDGE_SYNC_STALE_AFTER` later.
+    """Send the message of each QUEUED task marked `unsent` (its send failed, `send_tasks`; or it was never sent: a
+    re-run a lifting refresh queued in a session with no queue, `rerun_failed_imports`), oldest first; returns the
+    ids sent. The row does not say which of the two, so the INFO line names both (review71 F3: it said every one had
+    failed to send, which an operator counting Redis recoveries would miscount); the lift's own INFO line said which.
+    Run by the scheduler's tick (workers' `_schedule`, the lease holder): a task started while Redis was down runs
+    seconds after Redis is back, not 1 to 2 x `SHOPBRIDGE_SYNC_STALE_AFTER` later.
 
     Each task is claimed before its send (`SyncTaskRepository.claim_unsent`: the mark cleared and the task touched,
     one conditional UPDATE, its own transaction), so of several processes at once exactly one sends it, and the
@@ -416,7 +433,11 @@ async def resend_unsent_tasks(
             sent.append(task_id)
     finally:
         if sent:
-            log.info("sent %d sync task(s) whose send had failed: the queue takes messages again", len(sent))
+            log.info(
+                "sent %d sync task(s) left with no message in the queue: a send after their commit that failed (the"
+                " queue takes messages again), or re-runs a token refresh queued in a session with no queue",
+                len(sent),
+            )
     return sent
 
 

@@ -1,21 +1,32 @@
 """review70 F3 over fakes: a token refresh that lifts a revocation (`Shop.refresh_tokens`: TikTok renewed the very
 pair it had refused, a token the refresh retired) queues again, in its own transaction, the import the lost
-authorization failed, as a re-authorization does; a poll that held the kind at the lift queues it on its success.
-Before, the shop was ACTIVE again with its failed window unread until a later re-authorization."""
+authorization failed, as a re-authorization does (no poll can hold the kind then). Before, the shop was ACTIVE again
+with its failed window unread until a later re-authorization. review71: no re-run for a shop that cannot sync, none
+at a poll for a failure an older release's lift left, and the texts and log lines that say so."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from graphql import GraphQLEnumType, GraphQLObjectType, build_schema
 
 from domain.errors import ErrorCode
-from domain.polling import PollWindow, queue_poll
+from domain.polling import PollSettings
 from domain.ports import AuthorizationLostError
+from domain.services.polling import start_poll
 from domain.services.shop_tokens import StoredShopTokens
+from domain.services.sync import resend_unsent_tasks
 from domain.shops import Revocation, ShopStatus, TokenSet
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import T0, FakeTaskQueue, FakeUnitOfWork, make_tokens
 from tests.unit.test_sync_importer import World
+
+POLLS = PollSettings(interval=timedelta(minutes=5), overlap=timedelta(minutes=10), settle=timedelta(seconds=30))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _orders_import_refused_with_the_stored_pair() -> tuple[World, FakeTaskQueue, SyncTask]:
@@ -37,6 +48,13 @@ def _session_tokens(world: World, queue: FakeTaskQueue | None) -> StoredShopToke
     """The tokens of a session (another process's import, say) that loaded the shop with the pair stored now."""
     shop = world.store.shops[world.shop.id]
     return StoredShopTokens(lambda: FakeUnitOfWork(world.store), world.clock, shop, world.events, queue)
+
+
+async def _poll(world: World, queue: FakeTaskQueue) -> str | None:
+    """An ORDERS poll started as the scheduler starts one (None: refused, or not due)."""
+    return await start_poll(
+        lambda: FakeUnitOfWork(world.store), queue, world.events, world.clock, POLLS, world.shop.id, SyncKind.ORDERS
+    )
 
 
 def _renewed(world: World) -> TokenSet:
@@ -91,27 +109,99 @@ async def test_a_lift_by_a_session_without_a_queue_leaves_the_rerun_to_the_sched
     assert queue.enqueued == []
 
 
-async def test_a_poll_active_at_the_lift_queues_the_failed_import_again_when_it_succeeds() -> None:
-    # given the failed import, and an ORDERS poll queued before the lift: it holds the kind's one active task
+async def test_no_poll_of_the_kind_can_hold_it_at_a_lift() -> None:
+    """Evidence for review71 F1 (the poll's rule reads `authorized_at`, not the pair's refresh): a poll cannot be
+    active at a lift, so the lift never leaves its re-run to a poll."""
+    # given the failed import (the shop REVOKED in the failure's transaction)
     world, queue, failed = await _orders_import_refused_with_the_stored_pair()
-    now = int(T0.timestamp())
-    poll = queue_poll(world.shop, SyncKind.ORDERS, PollWindow(now - 3600, now - 60), T0)
-    world.store.tasks[poll.id] = poll
-    # and the refresh that lifts the revocation, which therefore queues nothing
+    world.clock.advance(timedelta(minutes=1))
+    # then no poll of the kind starts while the shop is revoked
+    assert await _poll(world, queue) is None
+    # when the refresh lifts the revocation, it queues the re-run itself
+    assert await _session_tokens(world, queue).refreshed(_renewed(world)) is None
+    (again,) = _others(world, failed)
+    assert again.trigger is SyncTrigger.REAUTHORIZATION
+    # and that re-run holds the kind: no poll starts until it has run
+    world.clock.advance(timedelta(minutes=5))
+    assert await _poll(world, queue) is None
+
+
+async def test_a_poll_reruns_no_failure_a_lift_of_the_release_before_left() -> None:
+    """review71 F1: rerun71's poll rule (the pair's refresh time) re-ran, at their first poll after the upgrade,
+    every failure an older release's lift had left (it queued nothing), all within one poll interval; the lift's
+    own re-run is the fix, the upgrade queues no burst (README Upgrading lists those shops)."""
+    # given the failed import, and three days later a refresh that lifted the revocation the way the release before
+    # did: the shop ACTIVE again, nothing queued
+    world, queue, failed = await _orders_import_refused_with_the_stored_pair()
+    world.clock.advance(timedelta(days=3))
+    shop = world.store.shops[world.shop.id]
+    assert shop.refresh_tokens(_renewed(world), world.clock.now())
+    assert _others(world, failed) == []
+    # when, after the upgrade, the shop's first ORDERS poll succeeds
+    world.clock.advance(timedelta(minutes=10))
+    poll_id = await _poll(world, queue)
+    assert poll_id is not None
+    await world.run(world.task(poll_id))
+    assert world.task(poll_id).status is SyncTaskStatus.SUCCEEDED
+    # then it queues no re-run: the failed task stays the kind's newest import (a re-authorization re-runs it)
+    assert [t.trigger for t in _others(world, failed)] == [SyncTrigger.SCHEDULED]
+    assert queue.enqueued == [poll_id]
+
+
+async def test_a_lift_of_a_shop_that_cannot_sync_queues_no_rerun() -> None:
+    """review71 F2: a refresh TikTok answered before webhook 7's announced end, stored after it, lifts the revocation
+    of an EXPIRED shop; a re-run queued then failed at its begin, a second FAILED task (review70 F4's case)."""
+    # given the failed import, and the authorization's announced end 30 s later
+    world, queue, failed = await _orders_import_refused_with_the_stored_pair()
+    shop = world.store.shops[world.shop.id]
+    shop.authorization_expires_at = world.clock.now() + timedelta(seconds=30)
+    # when a session's refresh of the stored pair is stored a minute later, past that end
     world.clock.advance(timedelta(minutes=1))
     await _session_tokens(world, queue).refreshed(_renewed(world))
-    assert _others(world, failed, poll) == []
-    # when the poll succeeds
+    assert world.store.shops[world.shop.id].status(world.clock.now()) is ShopStatus.EXPIRED
+    # then nothing is queued or sent: the failed task stays the kind's newest import
+    assert _others(world, failed) == [] and queue.enqueued == []
+
+
+async def test_the_ticks_line_for_a_rerun_never_sent_says_no_send_failed(caplog: pytest.LogCaptureFixture) -> None:
+    """review71 F3: the tick said of a lift's re-run queued with no queue that its send had failed and the queue
+    takes messages again; no send was tried and the queue never stopped."""
+    # given a lift in a session with no queue, whose re-run is marked unsent
+    world, _, failed = await _orders_import_refused_with_the_stored_pair()
     world.clock.advance(timedelta(minutes=1))
-    await world.run(poll)
-    assert world.task(poll.id).status is SyncTaskStatus.SUCCEEDED
-    # then the failed import is queued again, over the failed window's start to now, and sent (review69 R2's rule,
-    # the authorization restored by the refresh rather than a re-authorization)
-    (again,) = _others(world, failed, poll)
-    assert (again.trigger, again.orders_created_since, again.orders_created_until) == (
-        SyncTrigger.REAUTHORIZATION, failed.orders_created_since, world.clock.now(),
-    )  # fmt: skip
-    assert queue.enqueued == [again.id]
+    with caplog.at_level(logging.INFO, logger="domain.services.sync"):
+        await _session_tokens(world, None).refreshed(_renewed(world))
+        (again,) = _others(world, failed)
+        assert again.unsent
+        # when the scheduler's tick sends it
+        tick = FakeTaskQueue()
+        assert await resend_unsent_tasks(lambda: FakeUnitOfWork(world.store), tick, world.clock) == [again.id]
+    # then the lift's line says the tick sends it, and the tick's line does not say a send failed
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.endswith("(no queue in this session: the scheduler's tick sends it)") for line in lines), lines
+    (sent,) = [line for line in lines if line.startswith("sent 1 sync task(s)")]
+    assert "whose send had failed" not in sent and "never" not in sent
+    assert "session with no queue" in sent and tick.enqueued == [again.id]
+
+
+def test_the_texts_of_a_rerun_name_the_lift_and_claim_nothing_tiktok_does_not_document() -> None:
+    """review71 D1: the trigger's and ordersCreatedUntil's descriptions and the Task Center's label said a
+    REAUTHORIZATION task follows a re-authorization only (a lift queues one too), ordersCreatedUntil omitted the
+    90 days; the README stated as TikTok's what only the sandbox does (the shared tiktok-api.md documents nothing of
+    the old access token after a refresh, §3)."""
+    schema = build_schema((ROOT / "schema.graphql").read_text())
+    trigger = schema.get_type("SyncTrigger")
+    assert isinstance(trigger, GraphQLEnumType)
+    assert "token refresh lifts" in (trigger.values["REAUTHORIZATION"].description or "")
+    task = schema.get_type("SyncTask")
+    assert isinstance(task, GraphQLObjectType)
+    until = task.fields["ordersCreatedUntil"].description or ""
+    assert "90 days" in until and "token refresh" in until
+    labels = (ROOT / "gql/console/static/js/tasks.js").read_text()
+    assert 'REAUTHORIZATION: "re-run after re-authorization"' not in labels
+    readme = (ROOT / "README.md").read_text()
+    assert "TikTok ends the old access token at once" not in readme
+    assert "whether TikTok does is [UNCERTAIN]" in readme
 
 
 async def test_a_refresh_stored_after_a_deauthorization_queues_nothing() -> None:
