@@ -18,10 +18,12 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-import structlog
-
+from adapters.hidden_imports import hidden
 from adapters.text import one_line
 from adapters.tiktok.redaction import redact
+
+with hidden("rich"):  # structlog would import it (and pygments) for renderers we never use (adapters/hidden_imports.py)
+    import structlog
 
 CONTEXT_KEYS = ("request_id", "merchant_id", "shop_id", "task_id")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
