@@ -29,7 +29,6 @@ from collections.abc import Callable
 
 from adapters.config import SANDBOX_MOUNT
 from gql.throttled_log import ThrottledLog
-from sandbox.gateway import DROPPED_ON_PURPOSE
 
 # Pages a browser opens (the consent page) and the control surface are not TikTok calls of ours: keep those.
 _KEPT = (f"{SANDBOX_MOUNT}/oauth/", f"{SANDBOX_MOUNT}/_sandbox/")
@@ -99,22 +98,27 @@ class SandboxDropLines(logging.Filter):
     (`sandbox.gateway.DROPPED_ON_PURPOSE`, set in that request's task) becomes an INFO line saying so; the same line
     for any other request passes as uvicorn logged it, ERROR (an app's bug)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Imported here, in the embedded default only (install_sandbox_drop_filter): the sandbox's modules are ~0.1 s
+        # of CPU at every start of a process that serves without it (imports71)
+        from sandbox.gateway import DROPPED_ON_PURPOSE
+
+        self._dropped_on_purpose = DROPPED_ON_PURPOSE
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == INCOMPLETE_RESPONSE and DROPPED_ON_PURPOSE.get():
+        if record.msg == INCOMPLETE_RESPONSE and self._dropped_on_purpose.get():
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
             record.msg = "the sandbox's drop fault closed a connection mid-answer, on purpose (%s)"
             record.args = (INCOMPLETE_RESPONSE,)
         return True
 
 
-_SANDBOX_DROPS = SandboxDropLines()
-
-
 def install_sandbox_drop_filter() -> None:
     """Attach `SandboxDropLines` to uvicorn's error logger once per process (idempotent)."""
     target = logging.getLogger("uvicorn.error")
-    if _SANDBOX_DROPS not in target.filters:
-        target.addFilter(_SANDBOX_DROPS)
+    if not any(isinstance(installed, SandboxDropLines) for installed in target.filters):
+        target.addFilter(SandboxDropLines())
 
 
 # uvicorn's line when the app accepts a WebSocket (uvicorn.protocols.websockets.*_impl, `asgi_send`), and the
