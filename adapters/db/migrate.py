@@ -1,6 +1,10 @@
 """Alembic, configured in code: `upgrade(url)` applies the migrations, `current(url)` names the applied revision,
 `schema_position(revisions)` says where a database stands against this code's migrations.
 
+Alembic is imported by the functions that run it (upgrade, downgrade, current), not with this module: `head` and
+`known_revisions` read the migration files' text, so a process that only checks where a schema stands (the API's
+`/readyz`, a worker's schema gate) never imports Alembic (~0.4 s of CPU at every start, imports71).
+
 All are synchronous (call them from a CLI, a test fixture, or `asyncio.to_thread`) and use a sync driver derived
 from the application's async URL.
 
@@ -12,18 +16,17 @@ transaction rolled back (on PostgreSQL nothing changed; SQLite's DDL is not tran
 
 from __future__ import annotations
 
+import ast
 import functools
 import logging
+import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -32,6 +35,9 @@ from sqlalchemy.pool import NullPool
 from adapters import postgres_url
 from adapters.db.engine import make_sqlite_file_private
 from adapters.text import shown_path
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 30.0
@@ -80,6 +86,8 @@ def sync_url(database_url: str) -> str:
 
 def alembic_config(database_url: str, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> Config:
     """An Alembic Config without an ini file; env.py reads the URL from `attributes`, never from the ini."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Through `attributes` rather than set_main_option: ini interpolation would mangle a '%' in a password.
@@ -103,6 +111,8 @@ def upgrade(
     """Apply the migrations up to `revision`. A database at a revision this code does not know is left alone
     (`newer`): a later release migrated it, and this release runs on that schema (README, rolling deploys).
     `MigrationLockTimeoutError` when a lock was not granted within `lock_timeout_seconds`."""
+    from alembic import command
+
     _private_sqlite_file(database_url)
     config = alembic_config(database_url, lock_timeout_seconds)
     config.attributes["leave_newer_alone"] = True
@@ -138,24 +148,61 @@ def _where(database_url: str) -> str:
 
 
 def downgrade(database_url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)
 
 
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+# A migration file's `revision` and `down_revision` lines (annotated or not), as Alembic's template writes them.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
-# Both read this code's migration files (each loaded as a module: ~10 ms of CPU a read), which cannot change while the
-# process runs: read once, however many apps, readiness probes and schema gates the process builds.
+class MigrationFilesError(Exception):
+    """A migration file whose revisions cannot be read from its text, or migrations with several heads."""
+
+
+# Both read this code's migration files, which cannot change while the process runs: read once, however many apps,
+# readiness probes and schema gates the process builds.
+@functools.cache
+def _revision_graph() -> dict[str, tuple[str, ...]]:
+    """Each revision of this code's migrations (`MIGRATIONS_DIR/versions/*.py`) -> the revisions it revises.
+
+    Read from each file's `revision = "..."` and `down_revision = ...` lines (literals, as Alembic's template writes
+    them: a string, None, or a tuple for a merge), not by loading the file as Alembic does: that imports Alembic
+    and every migration (~0.4 s of CPU). tests/integration/test_db_migrations.py holds the result to Alembic's own
+    reading. MigrationFilesError when a file lacks either line or gives something else than a literal."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        found: dict[str, object] = {}
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            try:
+                found.setdefault(name, ast.literal_eval(value))
+            except (ValueError, SyntaxError) as exc:
+                raise MigrationFilesError(f"{path.name}: {name} is not a literal ({value})") from exc
+        revision, down = found.get("revision"), found.get("down_revision", ...)
+        if not isinstance(revision, str) or down is ...:
+            raise MigrationFilesError(f"{path.name}: no `revision = ...` and `down_revision = ...` lines")
+        downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)  # type: ignore[arg-type]
+        graph[revision] = tuple(str(each) for each in downs)
+    return graph
+
+
 @functools.cache
 def head() -> str | None:
-    return _script().get_current_head()
+    """The revision no other migration revises (Alembic's `heads`); None when there is no migration.
+    MigrationFilesError when there are several (Alembic would refuse to upgrade to "head" too)."""
+    graph = _revision_graph()
+    revised = {down for downs in graph.values() for down in downs}
+    heads = sorted(revision for revision in graph if revision not in revised)
+    if len(heads) > 1:
+        raise MigrationFilesError(f"the migrations have several heads: {', '.join(heads)}; merge them")
+    return heads[0] if heads else None
 
 
 @functools.cache
 def known_revisions() -> frozenset[str]:
     """Every revision of this code's migrations."""
-    return frozenset(script.revision for script in _script().walk_revisions())
+    return frozenset(_revision_graph())
 
 
 def schema_position(revisions: Collection[str], head: str | None, known: Collection[str]) -> SchemaPosition:
@@ -275,6 +322,8 @@ def _sqlite_file_explained(database_url: str) -> Iterator[None]:
 
 def current(database_url: str) -> str | None:
     """The revision the database is at, or None when no migration was ever applied."""
+    from alembic.runtime.migration import MigrationContext
+
     engine = create_engine(sync_url(database_url), poolclass=NullPool)
     try:
         with engine.connect() as connection:

@@ -43,6 +43,17 @@ REPO = Path(__file__).resolve().parents[2]
 HEAD = "0068_ledger_sku_index_partial"
 
 
+def test_the_revisions_read_from_the_migration_files_are_alembics() -> None:
+    # given Alembic's own reading of this code's migrations (each file loaded as a module)
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    alembics = {each.revision: tuple(each._all_down_revisions) for each in script.walk_revisions()}
+    # when `migrate` reads them from the files' text, as /readyz and the workers' schema gate do (no Alembic import:
+    # test_startup_imports.py), then it finds the same revisions, each revising the same ones, and the same head
+    assert migrate._revision_graph() == alembics
+    assert migrate.known_revisions() == set(alembics)
+    assert migrate.head() == script.get_current_head() == HEAD
+
+
 def _assert_migrates_to_head(url: str) -> None:
     # given an empty database
     assert migrate.current(url) is None
