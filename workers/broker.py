@@ -29,13 +29,12 @@ from domain.ports import EventPublisher
 from workers.keywords import UnknownKeywordsIgnored
 from workers.observability import Observability
 from workers.outages import OutlastingRetries
+from workers.queues import LIVE_QUEUE as LIVE_QUEUE  # re-exported: importers of the names predate workers.queues
+from workers.queues import SYNC_QUEUE as SYNC_QUEUE
 from workers.resources import Resources
 from workers.slots import ThreadSlots
 
 log = logging.getLogger(__name__)
-
-SYNC_QUEUE = "sync"  # the queue of sync task messages
-LIVE_QUEUE = "live"  # webhook processing and registration: short messages, kept apart from hour-long imports
 
 
 class EmbeddedBroker(StubBroker):

@@ -21,7 +21,10 @@ from types import FrameType
 
 from adapters import interrupts
 from workers import parent_death
-from workers.broker import LIVE_QUEUE, SYNC_QUEUE  # not from workers.actors: importing it would bind a default broker
+
+# not from workers.broker: the command that supervises Dramatiq's processes needs no broker (dramatiq, redis, the
+# database adapter: ~1 s of CPU at its start, imports71); nor workers.actors, which would bind a default broker
+from workers.queues import LIVE_QUEUE, SYNC_QUEUE
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 KILL_GRACE_SECONDS = 10  # beyond Dramatiq's own shutdown timeout, before the group is killed
