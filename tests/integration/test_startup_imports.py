@@ -52,6 +52,17 @@ def test_a_process_imports_no_package_it_does_not_use(code: str) -> None:
     assert loaded == []
 
 
+def test_the_worker_command_imports_no_broker_and_no_repository() -> None:
+    # given a fresh interpreter, when it imports what `shopbridge worker` runs itself (the command, its database and
+    # Redis checks: gql/cli.py cmd_worker) before it starts Dramatiq's processes
+    code = (
+        "from gql import cli\nimport workers.cli, redis\nfrom adapters.db.engine import Database\n"
+        "from adapters.db.key_check import warn_if_key_reads_no_tokens\nfrom adapters.db.outage import describe"
+    )
+    # then neither Dramatiq (its processes import it) nor the repositories and the domain came with it
+    assert _loaded_after(code, ("dramatiq", "adapters.db.uow", "adapters.db.repositories", "alembic", "rich")) == []
+
+
 def test_the_sandbox_imports_no_command_line_client() -> None:
     # given a fresh interpreter, when it imports the sandbox's server (`python -m sandbox`), then httpx came without
     # its command-line client and what that brings (rich, pygments; click comes with uvicorn all the same)
