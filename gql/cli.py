@@ -53,6 +53,11 @@ GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; 
 # 13) and a `serve` whose workers could not start never exited (flake70). A worker's exit is seen at the next look
 # (every 0.5 s), whatever another worker does (review70b A1).
 WORKER_HEALTHCHECK_SECONDS = 30
+# --workers > 1: how long a worker process told to stop (SIGTERM, SIGINT; the old one at a SIGHUP's restart) may take
+# before the parent kills it (`serve --timeout-worker-shutdown`): its open requests' 30 s, then its application's
+# shutdown. uvicorn's parent waited without a bound, so a worker hung in its start-up kept the command from stopping
+# (review70b A3); gunicorn's `graceful_timeout` is this bound (30 s by default). Killed, the command exits 137.
+WORKER_SHUTDOWN_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 10
 
 
 def _settings() -> Settings:
@@ -278,7 +283,11 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         from gql.serving import serve_workers
 
         return serve_workers(
-            "gql.app:create_app", args.workers, timeout_worker_healthcheck=args.timeout_worker_healthcheck, **options
+            "gql.app:create_app",
+            args.workers,
+            stop_seconds=args.timeout_worker_shutdown,
+            timeout_worker_healthcheck=args.timeout_worker_healthcheck,
+            **options,
         )
     from gql.app import create_app
     from gql.serving import serve
@@ -740,7 +749,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the GraphQL API",
         description="Serve the GraphQL API (HTTP and WebSocket), the TikTok webhook endpoint, the OAuth callback, the "
         "console, /healthz, /readyz and /metrics. Reads every SHOPBRIDGE_* setting (README, Configuration); without "
-        "SHOPBRIDGE_BROKER_URL it also runs the embedded worker pool. SIGTERM stops it gracefully, exit 0.",
+        "SHOPBRIDGE_BROKER_URL it also runs the embedded worker pool. SIGTERM stops it gracefully, exit 0 (137 with "
+        "--workers if a worker process had to be killed: --timeout-worker-shutdown); with --workers, SIGHUP replaces "
+        "the worker processes one by one (README, Operations).",
     )
     _listening_arguments(p)
     p.add_argument(
@@ -757,6 +768,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="--workers > 1: seconds a worker process that serves may take to answer the parent's health check "
         "before it is killed as hung and replaced; one still starting is waited for until it serves or exits "
         f"(default {WORKER_HEALTHCHECK_SECONDS})",
+    )
+    p.add_argument(
+        "--timeout-worker-shutdown",
+        type=checks.shutdown_seconds,
+        default=WORKER_SHUTDOWN_SECONDS,
+        metavar="SECONDS",
+        help="--workers > 1: seconds a worker process told to stop (SIGTERM, SIGINT, the old one at a SIGHUP's "
+        "restart) may take before it is killed; the command then exits 137 (default %(default)s)",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -44,6 +44,7 @@ BAD_ARGUMENTS = [
     (["serve", "--port", "-1"], "--port"),
     (["serve", "--workers", "0"], "--workers"),
     (["serve", "--timeout-worker-healthcheck", "0"], "--timeout-worker-healthcheck"),
+    (["serve", "--timeout-worker-shutdown", "0"], "--timeout-worker-shutdown"),
     (["worker", "--processes", "0"], "--processes"),
     (["worker", "--threads", "-2"], "--threads"),
     (["sandbox", "--orders", "-1"], "--orders"),

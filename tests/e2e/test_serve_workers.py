@@ -63,9 +63,27 @@ if "--multiprocessing-fork" in sys.orig_argv:
     workers.runtime.start_api_runtime = cannot_start
 """
 
-# Both: each worker process takes 3 s before it runs any of uvicorn's code (a host overloaded past the parent's 1 s
-# health check, as a 10 s one was at load ~12), then its application fails to start.
-SLOW_FAILING_START = SLOW_START.replace("time.sleep(7)", "time.sleep(3)") + FAILING_START
+# Each worker process's application never finishes starting, as one whose database read waits behind a migration's
+# lock (PostgreSQL's ACCESS EXCLUSIVE) would: its lifespan start-up awaits forever, SIGTERM or not.
+HUNG_START = """
+import sys
+
+if "--multiprocessing-fork" in sys.orig_argv:
+    import asyncio
+
+    import workers.runtime
+
+    async def never_starts(settings):
+        await asyncio.Event().wait()
+
+    workers.runtime.start_api_runtime = never_starts
+"""
+
+# Each worker process takes 3 s before it runs any of uvicorn's code: a host overloaded past the parent's 1 s health
+# check, as a 10 s one was at load ~12.
+SLOWER_THAN_THE_CHECK = SLOW_START.replace("time.sleep(7)", "time.sleep(3)")
+# Both: slower than the check, then its application fails to start.
+SLOW_FAILING_START = SLOWER_THAN_THE_CHECK + FAILING_START
 
 
 # A TikTok outside the processes (`serve --workers N` refuses the embedded sandbox, one per process: tryout64 F6); never
@@ -234,6 +252,78 @@ def test_a_worker_process_that_dies_is_replaced_while_another_hangs_and_sigterm_
     finally:
         if stopped is not None:
             os.kill(stopped, signal.SIGCONT)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_sigterm_stops_the_command_whose_worker_processes_hang_in_their_start_killing_them_status_137(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` whose worker processes hang in their application's start-up, each with 1 s
+    # to stop once told to
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, HUNG_START)
+    port = str(free_port())
+    argv = ("serve", "--port", port, "--workers", "2", "--timeout-worker-shutdown", "1")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    try:
+        wait_until(lambda: log.read_text().count("Waiting for application startup.") == 2, "both workers' start-up")
+        workers = [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log.read_text())]
+        # when a process manager stops it (SIGTERM)
+        process.send_signal(signal.SIGTERM)
+        # then the command ends: the worker processes that did not stop within their 1 s are killed, and it says so
+        # and exits 137, which a process manager reads as a failure (before, uvicorn's parent waited for them forever:
+        # only a SIGKILL ended it, review70b A3)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 137, log.read_text()
+        text = log.read_text()
+        for pid in workers:
+            assert f"Child process [{pid}] did not stop within 1 s of SIGTERM; killed it" in text, text
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)  # none left running (nor a zombie: the parent reaped it)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_starts(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` serving, on a host where a worker process takes 3 s to start, more than
+    # the 1 s the parent's health check allows a worker that serves to go unanswered
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, SLOWER_THAN_THE_CHECK)
+    port = free_port()
+    argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-healthcheck", "1")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    try:
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        old = re.findall(r"Started server process \[(\d+)\]", log.read_text())
+        # when it is told to reload (SIGHUP)
+        process.send_signal(signal.SIGHUP)
+
+        def restarted_or_given_up() -> bool:
+            text = log.read_text()
+            return process.poll() is not None or "Restarted" in text or "aborting the restart" in text
+
+        wait_until(restarted_or_given_up, "the restart's end")
+        # then each worker process is replaced by one that serves: the replacement still starting is waited for, not
+        # killed as not ready within the health check (before: 'was not ready in time; keeping worker [..] and
+        # aborting the restart', review70b A4)
+        text = log.read_text()
+        assert process.poll() is None and "aborting the restart" not in text and " died" not in text, text
+        assert text.count("Application startup complete.") == 4, text
+        wait_until(lambda: log.read_text().count("Application shutdown complete.") == 2, "the old workers' stop")
+        new = re.findall(r"Started server process \[(\d+)\]", log.read_text())[2:]
+        assert len(new) == 2 and not set(new) & set(old), log.read_text()
+        assert _ready(f"http://127.0.0.1:{port}")
+        # and SIGTERM still stops it, status 0
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    finally:
         if process.poll() is None:
             process.kill()
             process.wait()
