@@ -48,7 +48,7 @@ ALREADY_RUNNING = "ALREADY_RUNNING"
 GRACEFUL_SHUTDOWN_SECONDS = 30  # on SIGTERM: in-flight requests get this long; then connections are closed
 # --workers > 1: how long uvicorn's parent waits for a worker process that serves to answer its health check before
 # killing it as hung and starting another (`serve --timeout-worker-healthcheck`, uvicorn's own option's name). A
-# worker still starting is waited for until it serves or exits, however long that takes (gql.serving.Supervisor):
+# worker still starting is waited for until it serves or exits, however long that takes (gql.supervisor.Supervisor):
 # killed as hung while booting on a busy host, every worker was replaced in a loop, so the API never came up (issue
 # 13) and a `serve` whose workers could not start never exited (flake70). A worker's exit is seen at the next look
 # (every 0.5 s), whatever another worker does (review70b A1).
@@ -280,7 +280,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
         **protocol_options(settings.max_request_bytes, settings.request_body_timeout_seconds),  # gql.serving
     }
     if args.workers > 1:  # Redis: no worker pool in these processes; uvicorn spawns them from the factory
-        from gql.serving import serve_workers
+        from gql.supervisor import serve_workers
 
         return serve_workers(
             "gql.app:create_app",

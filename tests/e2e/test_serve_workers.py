@@ -2,7 +2,7 @@
 (issue 13: on a loaded machine uvicorn's health check killed and respawned booting workers in a loop; flake70: so a
 `serve` whose workers could not start never exited, every worker killed before it could fail). And its
 exit status as a process manager reads it: 0 for a SIGTERM whenever it comes, 3 when its worker processes cannot
-start (gql/serving.py)."""
+start (gql/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def test_a_sigterm_before_the_supervisor_took_over_stops_it_with_status_0(sqlite
 @pytest.mark.redis
 def test_worker_processes_that_cannot_start_fail_the_command(sqlite_url, redis_server, tmp_path) -> None:
     # given `shopbridge serve --workers 2` whose worker processes' application cannot start (the parent sees a worker
-    # process exit at its next look, whatever the health check's 30 s: gql.serving.Supervisor)
+    # process exit at its next look, whatever the health check's 30 s: gql.supervisor.Supervisor)
     env = _serve_env(sqlite_url, redis_server.url, tmp_path, FAILING_START)
     port = str(free_port())
     process = shopbridge("serve", "--port", port, "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
