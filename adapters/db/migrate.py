@@ -153,12 +153,48 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-# A migration file's `revision` and `down_revision` lines (annotated or not), as Alembic's template writes them.
-_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+# A migration file's `revision`, `down_revision` and `depends_on` lines (annotated or not), as Alembic's template
+# writes them, each value on its line.
+_REVISION_LINE = re.compile(r"^(revision|down_revision|depends_on)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+_NAMES = ("revision", "down_revision", "depends_on")
 
 
 class MigrationFilesError(Exception):
     """A migration file whose revisions cannot be read from its text, or migrations with several heads."""
+
+
+def _assigned_literals(path: Path) -> dict[str, object]:
+    """A migration file's top-level `revision`, `down_revision` and `depends_on` values, as literals.
+
+    First from their lines (`_REVISION_LINE`: a few ms for every file); a file where one of them does not read so,
+    e.g. a merge migration's tuple that `ruff format` split over several lines, is parsed whole (`ast`), its
+    module-level assignments read. MigrationFilesError when a value is not a literal or the file does not parse."""
+    text = path.read_text(encoding="utf-8")
+    found: dict[str, object] = {}
+    try:
+        for name, value in _REVISION_LINE.findall(text):
+            found.setdefault(name, ast.literal_eval(value))
+        if "revision" in found and "down_revision" in found:
+            return found
+    except (ValueError, SyntaxError):
+        pass
+    found = {}
+    try:
+        module = ast.parse(text, filename=path.name)
+    except SyntaxError as exc:
+        raise MigrationFilesError(f"{path.name}: not Python ({exc.msg}, line {exc.lineno})") from exc
+    for node in module.body:
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        value = getattr(node, "value", None)
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in _NAMES and value is not None:
+                try:
+                    found.setdefault(target.id, ast.literal_eval(value))
+                except ValueError as exc:
+                    raise MigrationFilesError(f"{path.name}: {target.id} is not a literal") from exc
+    return found
 
 
 # Both read this code's migration files, which cannot change while the process runs: read once, however many apps,
@@ -167,21 +203,20 @@ class MigrationFilesError(Exception):
 def _revision_graph() -> dict[str, tuple[str, ...]]:
     """Each revision of this code's migrations (`MIGRATIONS_DIR/versions/*.py`) -> the revisions it revises.
 
-    Read from each file's `revision = "..."` and `down_revision = ...` lines (literals, as Alembic's template writes
-    them: a string, None, or a tuple for a merge), not by loading the file as Alembic does: that imports Alembic
-    and every migration (~0.4 s of CPU). tests/integration/test_db_migrations.py holds the result to Alembic's own
-    reading. MigrationFilesError when a file lacks either line or gives something else than a literal."""
+    Read from each file's `revision`, `down_revision` and `depends_on` assignments (literals, as Alembic's template
+    writes them: a string, None, or a tuple for a merge; `_assigned_literals`), not by loading the file as Alembic
+    does: that imports Alembic and every migration (~0.4 s of CPU). tests/integration/test_db_migrations.py holds
+    the result to Alembic's own reading. MigrationFilesError when a file lacks `revision` or `down_revision`, gives
+    something else than a literal, or has a `depends_on` (a cross-branch dependency, which this reading does not
+    place: none of ours has one; say so here before adding one)."""
     graph: dict[str, tuple[str, ...]] = {}
     for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        found: dict[str, object] = {}
-        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
-            try:
-                found.setdefault(name, ast.literal_eval(value))
-            except (ValueError, SyntaxError) as exc:
-                raise MigrationFilesError(f"{path.name}: {name} is not a literal ({value})") from exc
+        found = _assigned_literals(path)
         revision, down = found.get("revision"), found.get("down_revision", ...)
         if not isinstance(revision, str) or down is ...:
-            raise MigrationFilesError(f"{path.name}: no `revision = ...` and `down_revision = ...` lines")
+            raise MigrationFilesError(f"{path.name}: no `revision = ...` and `down_revision = ...` assignments")
+        if found.get("depends_on") is not None:
+            raise MigrationFilesError(f"{path.name}: depends_on is not read at start (adapters/db/migrate.py)")
         downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)  # type: ignore[arg-type]
         graph[revision] = tuple(str(each) for each in downs)
     return graph

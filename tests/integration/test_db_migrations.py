@@ -54,6 +54,28 @@ def test_the_revisions_read_from_the_migration_files_are_alembics() -> None:
     assert migrate.head() == script.get_current_head() == HEAD
 
 
+def test_a_merge_migration_whose_down_revisions_span_lines_is_read_as_alembic_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given this code's migrations and two branches off its head merged by a migration whose down_revision tuple
+    # `ruff format` splits over several lines (long names at 120 columns; review71b M1)
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for path in (migrate.MIGRATIONS_DIR / "versions").glob("*.py"):
+        (versions / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    a, b = "0069_a_first_branch_with_a_rather_long_descriptive_name", "0069_b_second_branch_with_a_long_name_too"
+    for name in (a, b):
+        (versions / f"{name}.py").write_text(f'revision = "{name}"\ndown_revision = "{HEAD}"\n', encoding="utf-8")
+    merge = f'revision: str = "0070_merge"\ndown_revision: tuple[str, str] = (\n    "{a}",\n    "{b}",\n)\n'
+    (versions / "0070_merge.py").write_text(merge + "depends_on = None\n", encoding="utf-8")
+    # when `migrate` reads them from the files' text (not loading them), then it finds Alembic's graph and head
+    monkeypatch.setattr(migrate, "MIGRATIONS_DIR", tmp_path)
+    script = ScriptDirectory(str(tmp_path))
+    alembics = {each.revision: tuple(each._all_down_revisions) for each in script.walk_revisions()}
+    assert migrate._revision_graph.__wrapped__() == alembics
+    assert alembics["0070_merge"] == (a, b) and script.get_current_head() == "0070_merge"
+
+
 def _assert_migrates_to_head(url: str) -> None:
     # given an empty database
     assert migrate.current(url) is None
