@@ -21,8 +21,10 @@ from contextlib import contextmanager
 def hidden(*names: str) -> Iterator[None]:
     """While it lasts, `import name` (and its submodules) raises ImportError for each of `names` not imported yet
     (a None in `sys.modules`, Python's documented way); afterwards they import normally again. A package already
-    imported is left as it is. Meant for the first import of a module, at the top of another: the import lock makes
-    it one thread's import."""
+    imported is left as it is. Process-wide while it lasts (import locks are per module, not one for the process):
+    another thread importing one of `names` meanwhile fails as if it were not installed (review71b H1). So use it only
+    around an import at the top of a module that the process imports at start, from its main thread (today
+    `adapters.logs` and `gql.auth`), never in a lazy import a worker thread may run."""
     absent = [name for name in names if name not in sys.modules]
     for name in absent:
         sys.modules[name] = None  # type: ignore[assignment]

@@ -8,7 +8,10 @@ import time
 from adapters.hidden_imports import hidden
 
 # PyJWT loads cryptography's X.509 and public-key modules when it finds them, for the RS/ES/EdDSA algorithms; HS256
-# needs none of them (hmac): ~0.06 s of CPU at every start of a process, spared (adapters/hidden_imports.py, imports71)
+# needs none of them (hmac): ~0.06 s of CPU at every start of a process, spared (adapters/hidden_imports.py, imports71).
+# PyJWT decides `has_crypto` once, at its first import: when this is it, RS/ES/EdDSA are unavailable to the whole
+# process ("Algorithm not supported") and HMAC's guard against a DER public key used as its secret is off (ours is
+# our own random secret). A use of those algorithms must import jwt before this module, or drop the hiding.
 with hidden("cryptography.x509"):
     import jwt
 
