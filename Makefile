@@ -1,10 +1,17 @@
 # Everyday commands. Each one creates or reuses .venv/ and installs the project into it.
-PYTHON ?= python3
+
+# The interpreter .venv/ is made from: the distribution's CPython (/usr/bin/python3...) when it satisfies
+# requires-python and has the venv module, else `python3` from PATH (scripts/choose-python). Distributions build
+# CPython with PGO and LTO; pyenv's default build (often `python3` on PATH) has neither, and costs ~20-30 % more CPU on
+# our code (bench/README.md "The interpreter"). Another one: `make … PYTHON=/path/to/python3.11`.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell bash scripts/choose-python)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test servers lint bench install format clean lock mutants mutants-db
+.PHONY: run test servers lint bench install format clean lock mutants mutants-db venv-stale
 
 # Python writes its bytecode caches (__pycache__/, ignored by git) even where the environment asks it not to
 # (PYTHONDONTWRITEBYTECODE=1, set on our CI machines): else every process the suite or `make run` starts compiles
@@ -12,12 +19,24 @@ STAMP := $(VENV)/.installed
 # each of its workers.
 unexport PYTHONDONTWRITEBYTECODE
 
+# A .venv/ made from another interpreter than $(PYTHON) is made again (else a checkout would keep the interpreter it
+# was first installed with after PYTHON, or this Makefile's choice, changed): `python -m venv` writes the real path of
+# its interpreter as pyvenv.cfg's `executable`. Unknown either side (no pyvenv.cfg, PYTHON not runnable): kept.
+VENV_MADE_BY := $(shell sed -n 's/^executable = //p' $(VENV)/pyvenv.cfg 2>/dev/null)
+PYTHON_REAL := $(shell $(PYTHON) -c 'import os, sys; print(os.path.realpath(sys.executable))' 2>/dev/null)
+VENV_STALE := $(and $(VENV_MADE_BY),$(PYTHON_REAL),$(filter-out $(PYTHON_REAL),$(VENV_MADE_BY)))
+
 # constraints.txt pins every package CI and `make run` install; `make lock` re-pins after an upgrade.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(if $(VENV_STALE),venv-stale)
+	@if [ -n '$(VENV_STALE)' ]; then echo '$(VENV) was made from $(VENV_MADE_BY), not $(PYTHON_REAL): making it again'; \
+		rm -rf $(VENV); fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# Never up to date: $(STAMP) depends on it when .venv/ must be made again.
+venv-stale:
 
 install: $(STAMP)
 

@@ -562,7 +562,13 @@ def test_make_clean_is_refused_while_the_demo_serves_from_var(tmp_path) -> None:
     # given a checkout (its Makefile and the script `make clean` runs, with the lock module it reads) whose demo
     # serves from its var/, and a .venv/ that `make clean` deletes too
     checkout = tmp_path / "checkout"
-    for name in ("Makefile", "scripts/refuse-clean-while-serving", "adapters/__init__.py", "adapters/process_lock.py"):
+    for name in (
+        "Makefile",
+        "scripts/choose-python",
+        "scripts/refuse-clean-while-serving",
+        "adapters/__init__.py",
+        "adapters/process_lock.py",
+    ):
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, checkout / name)
     (checkout / ".venv").mkdir()

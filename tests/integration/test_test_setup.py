@@ -66,6 +66,78 @@ def test_make_test_runs_the_setup_before_anything_else() -> None:
     assert (REPO / ".ci" / "run").read_text().strip().splitlines()[-1] == "make test"
 
 
+def _checkout_with_a_venv(tmp_path: Path, made_from: str) -> Path:
+    """A checkout (the Makefile, its interpreter chooser and the files its install step depends on) whose .venv/ was
+    installed, from the interpreter `made_from` (pyvenv.cfg's `executable`, as `python -m venv` writes it)."""
+    checkout = tmp_path / "checkout"
+    for name in ("Makefile", "scripts/choose-python", "pyproject.toml", "constraints.txt"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_bytes((REPO / name).read_bytes())
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    (checkout / ".venv" / "bin" / "python").symlink_to(made_from)
+    (checkout / ".venv" / "pyvenv.cfg").write_text(f"home = {Path(made_from).parent}\nexecutable = {made_from}\n")
+    stamp = checkout / ".venv" / ".installed"
+    stamp.touch()
+    later = time.time() + 60  # newer than pyproject.toml and constraints.txt: installed, nothing to redo
+    os.utime(stamp, (later, later))
+    return checkout
+
+
+def _make_install_dry_run(checkout: Path, *variables: str) -> str:
+    env = {key: value for key, value in os.environ.items() if key != "PYTHON"}
+    dry_run = subprocess.run(
+        ["make", "-n", "install", *variables], cwd=checkout, env=env, capture_output=True, text=True,
+        timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    assert dry_run.returncode == 0, dry_run.stderr
+    return dry_run.stdout
+
+
+def _real_path(python: str) -> str:
+    command = [python, "-c", "import os, sys; print(os.path.realpath(sys.executable))"]
+    return subprocess.run(command, capture_output=True, text=True, check=True, timeout=DEADLINE_SECONDS).stdout.strip()
+
+
+def test_make_builds_the_venv_from_the_distributions_python_when_it_can() -> None:
+    # given this machine (Debian's python3.11 with its venv module: the CI image) and the project's floor
+    chosen = subprocess.run(
+        ["bash", str(REPO / "scripts" / "choose-python")], capture_output=True, text=True, timeout=DEADLINE_SECONDS
+    )
+    # then the interpreter make builds .venv/ from is the distribution's, not `python3` from PATH (pyenv's build here)
+    assert chosen.returncode == 0 and chosen.stderr == "", chosen.stderr
+    assert chosen.stdout == "/usr/bin/python3\n"
+    version = subprocess.run(
+        ["/usr/bin/python3", "-c", "import sys; print(sys.version_info >= (3, 11))"],
+        capture_output=True, text=True, check=True, timeout=DEADLINE_SECONDS,
+    )  # fmt: skip
+    assert version.stdout == "True\n"
+
+
+def test_a_venv_made_from_another_interpreter_is_made_again(tmp_path: Path) -> None:
+    # given a checkout installed from another interpreter than the one make chooses (pyenv's `python3`, say)
+    chosen = _real_path("/usr/bin/python3")
+    other = "/opt/elsewhere/bin/python3.11"
+    checkout = _checkout_with_a_venv(tmp_path, made_from=other)
+    # when make installs
+    commands = _make_install_dry_run(checkout)
+    # then it removes that .venv/, says why, and makes it again from the chosen interpreter
+    assert f".venv was made from {other}, not {chosen}: making it again" in commands, commands
+    assert commands.index("rm -rf .venv") < commands.index(" -m venv .venv") < commands.index("pip install")
+
+
+def test_a_venv_made_from_the_chosen_interpreter_is_kept(tmp_path: Path) -> None:
+    # given a checkout installed from the interpreter make chooses
+    checkout = _checkout_with_a_venv(tmp_path, made_from=_real_path("/usr/bin/python3"))
+    # when make installs: nothing to do
+    assert "rm -rf" not in _make_install_dry_run(checkout)
+    # and given PYTHON= another interpreter (a stand-in that answers with its real path), it is made again from that
+    other = tmp_path / "python3.11"
+    other.write_text("#!/bin/sh\necho /opt/elsewhere/bin/python3.11\n")
+    other.chmod(0o755)
+    commands = _make_install_dry_run(checkout, f"PYTHON={other}")
+    assert "rm -rf .venv" in commands and f"{other} -m venv .venv" in commands, commands
+
+
 INNER_TEST = """
 import json, os, threading
 
