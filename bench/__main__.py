@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         results = asyncio.run(run(args, harness))
     run_record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_stamp(),
         "args": {"only": args.only, "db": args.db, "scale": args.scale},
         "load_average": {"before": load_before, "after": _load_average()},
         "seconds": round(time.monotonic() - started, 1),
@@ -119,6 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     log(f"done in {run_record['seconds']}s; figures in {args.output}")
     return 0
+
+
+def machine_stamp() -> dict[str, object]:
+    """What ran the figures: cores, OS, and the interpreter: its version, its real path (a venv's `python` resolves to
+    the interpreter it was made from: /usr/bin/python3.11 or pyenv's) and its build (`platform.python_build()`: tag
+    and date). Two builds of one version differ by ~20-30 % of CPU on our code (Debian's PGO+LTO 3.11 against pyenv's
+    default build, bench/README.md "The interpreter"), so a figure names the one it ran on."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "python_executable": os.path.realpath(sys.executable),
+        "python_build": " ".join(platform.python_build()),
+        "platform": platform.platform(),
+    }
 
 
 def _load_average() -> list[float]:

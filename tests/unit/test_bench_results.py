@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +90,20 @@ def test_benchmark_2s_table_shows_each_sides_cpu_bill_and_the_rate_it_allows() -
     row = next(line for line in text.splitlines() if "CPU s (worker + sandbox + database)" in line)
     assert "7.4 + 2.0 + 13.4 = 22.8 s (44.8/s); 3.4 + 1.8 + 8.8 = 13.9 s (73.4/s)" in row
     assert "10.4 + 1.7 = 12.1 s (84.4/s); 6.4 + 1.7 = 8.1 s (125.9/s)" in row
+
+
+def test_a_runs_machine_stamp_names_the_interpreter_that_ran_it() -> None:
+    # given the stamp `python -m bench` writes beside its figures, taken in this process (run from .venv/)
+    from bench.__main__ import machine_stamp
+
+    stamp = machine_stamp()
+    # then it names the interpreter's real file (not the venv's `python` link) and its build: that file, run, is the
+    # same version and the same build (two builds of one version differ by ~20-30 % of CPU)
+    executable = Path(str(stamp["python_executable"]))
+    assert executable.is_absolute() and not executable.is_symlink() and ".venv" not in executable.parts
+    ran = subprocess.run(
+        [executable, "-c", "import platform; print(platform.python_version(), '|', ' '.join(platform.python_build()))"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert ran.stdout == f"{stamp['python']} | {stamp['python_build']}\n"
+    assert stamp["python"] == platform.python_version() and stamp["cpus"] == os.cpu_count()
