@@ -2,8 +2,8 @@
 
 # The interpreter .venv/ is made from: the distribution's CPython (/usr/bin/python3...) when it satisfies
 # requires-python and has the venv module, else `python3` from PATH (scripts/choose-python). Distributions build
-# CPython with PGO and LTO; pyenv's default build (often `python3` on PATH) has neither, and costs ~20-30 % more CPU on
-# our code (bench/README.md "The interpreter"). Another one: `make … PYTHON=/path/to/python3.11`.
+# CPython with PGO and LTO; pyenv's default build (often `python3` on PATH) has neither, and costs ~15-20 % more CPU on
+# our code (bench/README.md "The interpreter, stop 71"). Another one: `make … PYTHON=/path/to/python3.11`.
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell bash scripts/choose-python)
 endif

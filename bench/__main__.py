@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 def machine_stamp() -> dict[str, object]:
     """What ran the figures: cores, OS, and the interpreter: its version, its real path (a venv's `python` resolves to
     the interpreter it was made from: /usr/bin/python3.11 or pyenv's) and its build (`platform.python_build()`: tag
-    and date). Two builds of one version differ by ~20-30 % of CPU on our code (Debian's PGO+LTO 3.11 against pyenv's
-    default build, bench/README.md "The interpreter"), so a figure names the one it ran on."""
+    and date). Two builds of one version differ by ~15-20 % of CPU on our code (Debian's PGO+LTO 3.11 against pyenv's
+    default build, bench/README.md "The interpreter, stop 71"), so a figure names the one it ran on."""
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),

@@ -98,7 +98,7 @@ def test_a_runs_machine_stamp_names_the_interpreter_that_ran_it() -> None:
 
     stamp = machine_stamp()
     # then it names the interpreter's real file (not the venv's `python` link) and its build: that file, run, is the
-    # same version and the same build (two builds of one version differ by ~20-30 % of CPU)
+    # same version and the same build (two builds of one version differ by ~15-20 % of CPU)
     executable = Path(str(stamp["python_executable"]))
     assert executable.is_absolute() and not executable.is_symlink() and ".venv" not in executable.parts
     ran = subprocess.run(
