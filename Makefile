@@ -28,8 +28,7 @@ VENV_STALE := $(and $(VENV_MADE_BY),$(PYTHON_REAL),$(filter-out $(PYTHON_REAL),$
 
 # constraints.txt pins every package CI and `make run` install; `make lock` re-pins after an upgrade.
 $(STAMP): pyproject.toml constraints.txt $(if $(VENV_STALE),venv-stale)
-	@if [ -n '$(VENV_STALE)' ]; then echo '$(VENV) was made from $(VENV_MADE_BY), not $(PYTHON_REAL): making it again'; \
-		rm -rf $(VENV); fi
+	$(if $(VENV_STALE),@echo '$(VENV) was made from $(VENV_MADE_BY) and not from $(PYTHON_REAL): making it again' && rm -rf $(VENV))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
