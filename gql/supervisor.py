@@ -32,6 +32,7 @@ from adapters import interrupts
 
 UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor writes its lines (`Supervisor`'s too)
 KILLED = 128 + signal.SIGKILL  # `serve --workers N`'s status when it had to kill a worker that would not stop
+RESTART_WARNING_SECONDS = 60.0  # the least time between two lines saying a restart's replacement has not served
 
 
 class Supervisor(Multiprocess):
@@ -72,7 +73,15 @@ class Supervisor(Multiprocess):
     for at the looks, not in one. uvicorn's restart gave each replacement `timeout_worker_healthcheck` seconds and
     killed it past them, while every other signal and look waited: on a host where a start takes longer, a reload
     never completed (review70b A4). A SIGHUP during a restart replaces every worker running then, once the
-    replacement under way is settled.
+    replacement under way is settled, and says so. A replacement that has not served `timeout_worker_healthcheck`
+    seconds after its start is said at WARNING, then again every `max(timeout_worker_healthcheck, 60)` seconds
+    (`RESTART_WARNING_SECONDS`), while the old workers serve on: uvicorn's restart gave up past the check at ERROR;
+    here it waits, and said nothing (review71b S2).
+
+    SIGTTOU removes the newest worker as uvicorn's does, but retires it as a restart's old worker: SIGTERM and
+    `stop_seconds`, reaped at the looks. uvicorn waited for it inside its signal handling without a bound, so one hung
+    in its start-up (the newest is the likeliest still starting) stopped the loop: no look, no SIGTERM answered, the
+    command never stopping (review71b S1).
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket], stop_seconds: float) -> None:
@@ -83,6 +92,8 @@ class Supervisor(Multiprocess):
         self._pinged_at: WeakKeyDictionary[Process, float] = WeakKeyDictionary()  # the ping waiting for its answer
         self._to_restart: list[Process] = []  # the workers a SIGHUP's restart has still to replace, in order
         self._replacing: tuple[Process, Process] | None = None  # (a worker, the replacement starting in its place)
+        self._replacing_since = 0.0  # when the replacement under way started
+        self._replacing_said = 0.0  # when the parent last said that it has not served (0: not yet)
         self._retiring: dict[Process, float] = {}  # replaced workers told to stop: when they are killed if still there
         self._stop_deadline = 0.0  # when the workers told to stop by `terminate_all` are killed if still there
 
@@ -146,6 +157,11 @@ class Supervisor(Multiprocess):
         UVICORN_LOG.info("Received SIGHUP, restarting processes.")
         underway = self._replacing[0] if self._replacing is not None else None
         self._to_restart = [process for process in self.processes if process is not underway]
+        if self._replacing is not None:
+            UVICORN_LOG.info(
+                f"The restart waits for new child process [{self._replacing[1].pid}] to serve, then replaces the "
+                "other workers running now; if it exits first, the restart is aborted, this one's too."
+            )
 
     def _go_on_restarting(self) -> None:
         """The restart's next step, if one is under way: the replacement starting is watched (`_settled`); once it
@@ -157,6 +173,7 @@ class Supervisor(Multiprocess):
             replacement = Process(self.config, self.sockets)
             replacement.start()
             self._replacing = (self._to_restart.pop(0), replacement)
+            self._replacing_since, self._replacing_said = monotonic(), 0.0
 
     def _settled(self, old: Process, replacement: Process) -> bool:
         """Whether the replacement has served (then it takes `old`'s place, and `old` retires) or exited (then the
@@ -173,6 +190,7 @@ class Supervisor(Multiprocess):
                 UVICORN_LOG.info("Restarted the worker processes.")
             return True
         if replacement.exitcode is None:
+            self._say_not_served(old, replacement)
             return False
         replacement.join()
         UVICORN_LOG.error(
@@ -182,6 +200,39 @@ class Supervisor(Multiprocess):
         self._replacing = None
         self._to_restart = []
         return True
+
+    def _say_not_served(self, old: Process, replacement: Process) -> None:
+        """A WARNING once the replacement has not served `timeout_worker_healthcheck` seconds after its start, then
+        every `RESTART_WARNING_SECONDS` or that check, whichever is longer: the restart waits for it without a bound
+        (a start-up hung behind a migration's lock looks the same as a slow host), so the operator is told."""
+        now = monotonic()
+        check = self.config.timeout_worker_healthcheck
+        since = self._replacing_said or self._replacing_since
+        if now - since < (check if not self._replacing_said else max(check, RESTART_WARNING_SECONDS)):
+            return
+        self._replacing_said = now
+        UVICORN_LOG.warning(
+            f"New child process [{replacement.pid}] has not served {now - self._replacing_since:.0f} s after its "
+            f"start; worker [{old.pid}] serves on and the restart waits for it (SIGTERM stops the command)."
+        )
+
+    def handle_ttou(self) -> None:
+        """SIGTTOU: one worker fewer (not below one), the newest removed as uvicorn's, then retired (SIGTERM,
+        `stop_seconds`, reaped at the looks) rather than waited for without a bound inside the signal handling; taken
+        out of a restart under way, and its replacement, if one is starting, retired too (its place is gone)."""
+        UVICORN_LOG.info("Received SIGTTOU, decreasing number of processes.")
+        if self.processes_num <= 1:
+            UVICORN_LOG.info("Already reached one process, cannot decrease the number of processes anymore.")
+            return
+        self.processes_num -= 1
+        process = self.processes.pop()
+        self._to_restart = [waiting for waiting in self._to_restart if waiting is not process]
+        if self._replacing is not None and self._replacing[0] is process:
+            self._retire(self._replacing[1])
+            self._replacing = None
+            if not any(waiting in self.processes for waiting in self._to_restart):
+                UVICORN_LOG.info("Restarted the worker processes.")
+        self._retire(process)
 
     def _retire(self, process: Process) -> None:
         process.terminate()  # SIGTERM: it stops serving, its connections get `timeout_graceful_shutdown` seconds

@@ -84,6 +84,15 @@ if "--multiprocessing-fork" in sys.orig_argv:
 SLOWER_THAN_THE_CHECK = SLOW_START.replace("time.sleep(7)", "time.sleep(3)")
 # Both: slower than the check, then its application fails to start.
 SLOW_FAILING_START = SLOWER_THAN_THE_CHECK + FAILING_START
+# Each worker process waits, before it runs any of uvicorn's code, while the file `path` exists: a start-up that the
+# test lets go on when it has seen what it waits for (after SLOWER_THAN_THE_CHECK, whose imports it uses).
+HELD_WHILE = """
+if "--multiprocessing-fork" in sys.orig_argv:
+    import os
+
+    while os.path.exists({path!r}):
+        time.sleep(0.1)
+"""
 
 
 # A TikTok outside the processes (`serve --workers N` refuses the embedded sandbox, one per process: tryout64 F6); never
@@ -270,12 +279,18 @@ def test_a_sigterm_stops_the_command_whose_worker_processes_hang_in_their_start_
     log = tmp_path / "api.err"
     try:
         wait_until(lambda: log.read_text().count("Waiting for application startup.") == 2, "both workers' start-up")
+        # and a third worker (SIGTTIN), hung in its start-up too, then one fewer (SIGTTOU: the newest, the hung third)
+        process.send_signal(signal.SIGTTIN)
+        wait_until(lambda: log.read_text().count("Waiting for application startup.") == 3, "the third's start-up")
+        process.send_signal(signal.SIGTTOU)
+        wait_until(lambda: "Received SIGTTOU" in log.read_text(), "the SIGTTOU")
         workers = [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log.read_text())]
         # when a process manager stops it (SIGTERM)
         process.send_signal(signal.SIGTERM)
-        # then the command ends: the worker processes that did not stop within their 1 s are killed, and it says so
-        # and exits 137, which a process manager reads as a failure (before, uvicorn's parent waited for them forever:
-        # only a SIGKILL ended it, review70b A3)
+        # then the command ends: the worker processes that did not stop within their 1 s are killed, the one removed
+        # by SIGTTOU too, and it says so and exits 137, which a process manager reads as a failure (before, uvicorn's
+        # parent waited for them forever: only a SIGKILL ended it, review70b A3; and its SIGTTOU waited for the removed
+        # one so, the parent's loop stuck and the SIGTERM never handled, review71b S1)
         assert process.wait(timeout=DEADLINE_SECONDS) == 137, log.read_text()
         text = log.read_text()
         for pid in workers:
@@ -294,7 +309,8 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
 ) -> None:
     # given `shopbridge serve --workers 2` serving, on a host where a worker process takes 3 s to start, more than
     # the 1 s the parent's health check allows a worker that serves to go unanswered
-    env = _serve_env(sqlite_url, redis_server.url, tmp_path, SLOWER_THAN_THE_CHECK)
+    held = tmp_path / "held"  # while this file exists, a worker process starting waits before it runs uvicorn's code
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, SLOWER_THAN_THE_CHECK + HELD_WHILE.format(path=str(held)))
     port = free_port()
     argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-healthcheck", "1")
     process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
@@ -302,8 +318,17 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
     try:
         wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
         old = re.findall(r"Started server process \[(\d+)\]", log.read_text())
-        # when it is told to reload (SIGHUP)
+        # when it is told to reload (SIGHUP), its first replacement held in its start
+        held.touch()
         process.send_signal(signal.SIGHUP)
+        # then the parent says, past the 1 s check, that the replacement has not served yet (before, nothing was said:
+        # a restart whose replacement hung waited silently, review71b S2)
+        not_served = r"WARNING .*New child process \[\d+\] has not served"
+        wait_until(lambda: re.search(not_served, log.read_text()), "the word that the replacement has not served")
+        # and a second SIGHUP meanwhile says it waits behind that replacement (before: only "Received SIGHUP")
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "restart waits for new child process" in log.read_text(), "the second SIGHUP's word")
+        held.unlink()
 
         def restarted_or_given_up() -> bool:
             text = log.read_text()
