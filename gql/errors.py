@@ -253,19 +253,10 @@ def _log_client_errors(client: list[tuple[str, GraphQLError]]) -> None:
     if not client:
         return
     code, first = client[0]
-    if len(client) == 1:
-        log.info("client error %s at %s: %s", code, first.path or "document", first.message)
-        return
     counts = Counter(other for other, _ in client[1:])
     more = ", ".join(f"{other} x{count}" for other, count in counts.most_common())
-    log.info(
-        "client error %s at %s: %s (and %d more: %s)",
-        code,
-        first.path or "document",
-        first.message,
-        len(client) - 1,
-        more,
-    )
+    tail = f" (and {len(client) - 1} more: {more})" if more else ""
+    log.info("client error %s at %s: %s%s", code, first.path or "document", first.message, tail)
 
 
 def client_message(message: str) -> str:

@@ -54,13 +54,13 @@ class ListSizes(SchemaExtension):
         context = self.execution_context
         if context.graphql_document is not None and context.variables and not context.pre_execution_errors:
             operation = get_operation_ast(context.graphql_document, context.operation_name)
-            error = long_list_variable(context.variables, operation)
+            error = oversized_variable(context.variables, operation)
             if error is not None:
                 context.pre_execution_errors = [error]
         yield
 
 
-def long_list_variable(
+def oversized_variable(
     variables: Mapping[str, Any], operation: OperationDefinitionNode | None = None
 ) -> GraphQLError | None:
     """The error for the first list of the variables longer than `MAX_LIST_ITEMS`, or input object (a mapping inside
