@@ -201,9 +201,9 @@ class SyncTask:
     # retry delay was drawn before it failed (the worker's, `workers.outages`); None otherwise, and once a run begins.
     retry_at: datetime | None = None
     # QUEUED with no message in the queue: the send after its commit (or a sweep's re-send) failed, the broker down;
-    # or it was never sent, a re-run a lifting refresh queued in a session with no queue (a webhook registration's,
-    # a push's: `domain.services.sync.rerun_failed_imports`). The scheduler's tick sends it once the broker takes it
-    # (`domain.services.sync.resend_unsent_tasks`).
+    # or it was never sent, a re-run a lifting refresh queued in a session built with no queue
+    # (`domain.services.sync.rerun_failed_imports`; since rerun72 every session of a worker has one). The scheduler's
+    # tick sends it once the broker takes it (`domain.services.sync.resend_unsent_tasks`).
     unsent: bool = False
 
     @classmethod

@@ -336,8 +336,9 @@ async def register_webhooks(shop_id: str) -> None:
             deps = resources.intake
             with tiktok_budget(register_webhooks):
                 await webhook_registration.register_shop_webhooks(
-                    deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url, deps.events
-                )
+                    deps.uow_factory, deps.shop_api, deps.clock, shop_id, resources.webhook_url, deps.events,
+                    queue=resources.queue,
+                )  # fmt: skip
 
 
 # Rounds (`domain.services.inventory_push.push_shop`: at most 20 products written each, 4 at a time) one push run

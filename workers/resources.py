@@ -179,6 +179,7 @@ async def build_resources(settings: Settings, queue: TaskQueue, events: EventPub
         uows, shop_api, SystemClock(), holder=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         concurrency=settings.inventory_push_concurrency, metrics=PrometheusPushMetrics(), events=events,
         fence=settings.inventory_push_fence, enqueue_push=queue.enqueue_inventory_push, orders_api=shop_api,
+        queue=queue,  # sends the re-runs a lifting refresh of a push's session queues, right after its commit
         orders_overlap=timedelta(seconds=settings.poll_overlap_seconds),
         orders_settle=timedelta(seconds=settings.poll_settle_seconds),
         # A sale whose webhook was lost is in the first order poll begun `settle` after it (within interval + settle):

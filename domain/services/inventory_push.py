@@ -61,6 +61,7 @@ from domain.ports import (
     ShopApiFactory,
     ShopBeingDeletedError,
     ShopGoneError,
+    TaskQueue,
     TikTokUnavailableError,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -122,6 +123,10 @@ class PushDeps:
     concurrency: int = 4  # products of one shop in flight at once
     metrics: PushMetrics = field(default_factory=PushMetrics)
     events: EventPublisher | None = None  # `shopUpdated` when a refused authorization revokes the shop
+    # Sends, right after their commit, the imports a token refresh of a push's session queues again when it lifts the
+    # shop's revocation (`shop_tokens.store_refreshed_pair`); None (some tests): marked unsent, the scheduler's tick
+    # sends them.
+    queue: TaskQueue | None = None
     # The committed fence (live-sync.md sec. 7.3): read TikTok's available right before each product's write and
     # hold back the units it sold that the pool has not ingested yet (`unseen_sales`); one Inventory Search per
     # product written. A fenced round claims `fence_batch` rows; when it claims more than `concurrency`, one read
@@ -414,7 +419,7 @@ async def _read_orders(deps: PushDeps, shop: Shop, since: datetime) -> int:
     were read. Raises `_OrdersUnread` at an order TikTok answered unreadable (its page not stored), and
     `GatewayError` as the API does."""
     assert deps.orders_api is not None
-    api = deps.orders_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
+    api = deps.orders_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events, deps.queue))
     # Up to a day past now: every order TikTok has when it answers, whatever its clock says (a sale TikTok stamped
     # a few seconds ahead of ours, left out, would be forgiven by the re-base: its fall is in the reading)
     ge, lt = int(since.timestamp()), int((deps.clock.now() + ORDERS_READ_AHEAD).timestamp())
@@ -1414,4 +1419,4 @@ async def _default_warehouse(deps: PushDeps, api: InventoryApi, shop: Shop, link
 
 
 def _api(deps: PushDeps, shop: Shop) -> InventoryApi:
-    return deps.inventory_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events))
+    return deps.inventory_api(shop, StoredShopTokens(deps.uow_factory, deps.clock, shop, deps.events, deps.queue))

@@ -33,7 +33,9 @@ class StoredShopTokens:
         queue: TaskQueue | None = None,
     ) -> None:
         """`events` is told of the shop after a refresh lifted its revocation, and `queue` sent the imports that
-        lift queued again (`store_refreshed_pair`; without it they wait for the scheduler's tick)."""
+        lift queued again, right after its commit (`store_refreshed_pair`): every session of a worker passes the
+        worker's queue, a webhook registration's and a pool push's too (rerun72); without one they wait for the
+        scheduler's tick."""
         self._uow_factory = uow_factory
         self._clock = clock
         self._events = events

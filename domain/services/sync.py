@@ -307,8 +307,11 @@ async def rerun_failed_imports(
     re-authorization queues it.
 
     Returns the tasks queued, dropped with a rollback. With `queue`, they are sent after the commit (`send_tasks`: a
-    refused send marks them unsent); without one (a session of a webhook registration or a pool push, which have no
-    queue of imports), each is added marked `unsent`, so the scheduler's tick sends it (`resend_unsent_tasks`). A
+    refused send marks them unsent): every session of a worker has the worker's queue, a webhook registration's and a
+    pool push's too (rerun72: those had none, and their re-runs waited up to `SHOPBRIDGE_SCHEDULER_TICK`, 30 s by
+    default, for the tick; with the scheduler off, the stale sweep's minutes); without one (a session built without,
+    as some tests build theirs), each is added marked `unsent`, so the scheduler's tick sends it
+    (`resend_unsent_tasks`). A
     task of the kind active (a poll queued or running: the one-active-task index, SYNC_ALREADY_RUNNING, also when it
     became active since the look) leaves that kind alone rather than fail the transaction's own work: after a
     re-authorization, that poll's success queues the re-run then (`domain.sync.rerun_after_poll`, review69 R2); at a
@@ -400,8 +403,8 @@ async def resend_unsent_tasks(
     limit: int = UNSENT_BATCH,
 ) -> list[str]:
     """Send the message of each QUEUED task marked `unsent` (its send failed, `send_tasks`; or it was never sent: a
-    re-run a lifting refresh queued in a session with no queue, `rerun_failed_imports`), oldest first; returns the
-    ids sent. The row does not say which of the two, so the INFO line names both (review71 F3: it said every one had
+    re-run a lifting refresh queued in a session built with no queue, `rerun_failed_imports`), oldest first; returns
+    the ids sent. The row does not say which of the two, so the INFO line names both (review71 F3: it said every one had
     failed to send, which an operator counting Redis recoveries would miscount); the lift's own INFO line said which.
     Run by the scheduler's tick (workers' `_schedule`, the lease holder): a task started while Redis was down runs
     seconds after Redis is back, not 1 to 2 x `SHOPBRIDGE_SYNC_STALE_AFTER` later.

@@ -35,6 +35,7 @@ async def register_shop_webhooks(
     shop_id: str,
     address: str,
     events: EventPublisher | None = None,
+    queue: TaskQueue | None = None,
 ) -> bool:
     """PUT `address` for every subscribed event type (`SUBSCRIBED_EVENT_TYPES`); False when there was nothing to do
     (shop gone or revoked, or deleted while the PUTs went out: the rest are not sent), or nothing may be asked of TikTok
@@ -44,14 +45,19 @@ async def register_shop_webhooks(
     other exception, after recording it on the shop (every ended attempt ends the shop's first registration for
     the imports waiting for it); the queue retries. The outcome is the shop's (its registration error, or its
     revocation when TikTok refused the token), so `events` is told of a change of the shop after the commit
-    (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next full read before."""
+    (`shopUpdated`, `shopsUpdated`): a revocation showed only at the feeds' next full read before.
+
+    `queue` sends, right after their commit, the imports a token refresh of this session queues again when it lifts
+    the shop's revocation (`shop_tokens.store_refreshed_pair`, as a re-authorization sends its re-runs); without one
+    they are marked unsent and wait for the scheduler's tick (`SHOPBRIDGE_SCHEDULER_TICK`, up to 30 s by default:
+    rerun72, the worker's registration had none)."""
     async with uow_factory() as uow:
         shop = await uow.shops.get(shop_id)
     if shop is None or shop.authorization_lost or shop.status(clock.now()) is ShopStatus.EXPIRED:
         return False
     error: Exception | None = None
     try:
-        api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop, events))
+        api = shop_api(shop, StoredShopTokens(uow_factory, clock, shop, events, queue))
         for n, event_type in enumerate(SUBSCRIBED_EVENT_TYPES):
             if n and not await _still_stored(uow_factory, shop_id):
                 # Deleted meanwhile (its deletion changes nothing at TikTok, and subscribing the rest of its pushes

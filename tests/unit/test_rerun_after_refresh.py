@@ -17,12 +17,14 @@ from graphql import GraphQLEnumType, GraphQLObjectType, build_schema
 from domain.errors import ErrorCode
 from domain.polling import PollSettings
 from domain.ports import AuthorizationLostError
+from domain.services.inventory_push import PushDeps, push_shop
 from domain.services.polling import start_poll
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import resend_unsent_tasks
 from domain.shops import Revocation, ShopStatus, TokenSet
 from domain.sync import SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
-from tests.fakes import T0, FakeTaskQueue, FakeUnitOfWork, make_tokens
+from tests.fakes import T0, FakeClock, FakeStore, FakeTaskQueue, FakeUnitOfWork, make_shop, make_tokens
+from tests.fakes_inventory_push import FakeInventoryApi, FakeLink, FakeOutboxRow
 from tests.unit.test_sync_importer import World
 
 POLLS = PollSettings(interval=timedelta(minutes=5), overlap=timedelta(minutes=10), settle=timedelta(seconds=30))
@@ -98,7 +100,7 @@ async def test_a_refresh_that_lifts_the_revocation_queues_the_failed_import_agai
 
 
 async def test_a_lift_by_a_session_without_a_queue_leaves_the_rerun_to_the_schedulers_tick() -> None:
-    # given the failed import, and a session that has no queue of imports (a webhook registration's, a pool push's)
+    # given the failed import, and a session built with no queue (none of a worker's since rerun72: the fallback)
     world, queue, failed = await _orders_import_refused_with_the_stored_pair()
     world.clock.advance(timedelta(minutes=1))
     # when its refresh lifts the revocation
@@ -215,3 +217,37 @@ async def test_a_refresh_stored_after_a_deauthorization_queues_nothing() -> None
     # then the shop stays REVOKED (a deauthorization is never lifted), and nothing is queued
     assert world.store.shops[world.shop.id].status(world.clock.now()) is ShopStatus.REVOKED
     assert _others(world, failed) == [] and queue.enqueued == []
+
+
+async def test_a_lift_by_a_pool_push_session_sends_the_rerun_right_after_its_commit() -> None:
+    """rerun72: the pool's pushes have the worker's queue (`PushDeps.queue`), so a refresh of a push's session that
+    lifts the revocation sends the re-run after its commit, as a re-authorization does, rather than mark it unsent
+    for the scheduler's tick (up to `SHOPBRIDGE_SCHEDULER_TICK`, 30 s by default, later still with no scheduler)."""
+    # given a shop with a product due for a push, pushed by a session with the worker's queue
+    store, clock, api, queue = FakeStore(), FakeClock(T0 + timedelta(hours=1)), FakeInventoryApi(), FakeTaskQueue()
+    shop = make_shop("m1", now=T0)
+    store.shops[shop.id] = shop
+    store.push.link(shop.id, FakeLink("a", "t-a", "p1", "item-a", 5))
+    store.push.outbox[(shop.id, "p1")] = FakeOutboxRow(clock.now(), clock.now() - timedelta(seconds=30))
+    deps = PushDeps(lambda: FakeUnitOfWork(store), api.factory, clock, "w1", queue=queue)
+    failed = SyncTask.queue(shop.id, shop.merchant_id, SyncKind.ORDERS, SyncTrigger.AUTHORIZATION, clock.now())
+    failed.fail_run(ErrorCode.REAUTHORIZATION_REQUIRED, "TikTok refused the shop's authorization.", clock.now())
+
+    async def meanwhile() -> None:
+        # while its Update Inventory is under way: an import fails with the pair stored refused (the shop REVOKED,
+        # PAIR_REFUSED, in the failure's transaction), then the push's session stores its refresh of that pair
+        api.during_call = None
+        assert store.shops[shop.id].revoke_refused(shop, clock.now(), shop.tokens.access_token)
+        store.tasks[failed.id] = failed
+        assert api.on_tokens_refreshed is not None
+        renewed = replace(make_tokens(clock.now()), access_token="renewed-access", refresh_token="renewed-refresh")
+        assert await api.on_tokens_refreshed.refreshed(renewed) is None
+
+    api.during_call = meanwhile
+    # when the shop is pushed
+    await push_shop(shop.id, deps)
+    # then the refresh lifted the revocation, queued the failed import again and sent it after its commit
+    assert store.shops[shop.id].status(clock.now()) is ShopStatus.ACTIVE
+    (again,) = [task for task in store.tasks.values() if task.id != failed.id]
+    assert (again.trigger, again.status, again.unsent) == (SyncTrigger.REAUTHORIZATION, SyncTaskStatus.QUEUED, False)
+    assert queue.enqueued == [again.id]
