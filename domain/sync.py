@@ -75,8 +75,15 @@ class RetentionRole(StrEnum):
 
     - every finished task: the newest task of a shop and kind is its current state (the Task Center,
       `syncTaskUpdated`'s first message, `adapters.db.latest_tasks`), and the newest finished one says whether
-      the kind's syncs are failing (`SYNC_FAILING`, `adapters.db.shop_facts`): FINISHED (FAILED, CANCELLED) is
-      superseded by any newer finished task;
+      the kind's syncs are failing (`SYNC_FAILING`, `adapters.db.shop_facts`): FINISHED (a FAILED or CANCELLED
+      poll) is superseded by any newer finished task;
+    - UNSUCCESSFUL_IMPORT, an import (not a poll) that FAILED or was CANCELLED: the newest import of a shop and kind,
+      whatever its status, is what the re-run rules read (`SyncTaskRepository.latest_import`,
+      `rerun_after_reauthorization`, `rerun_after_poll`): one a lost authorization FAILED is the only record of the
+      window never read, run again at the next re-authorization or lifting refresh while it is the newest import;
+      superseded only by a newer import (IMPORT or UNSUCCESSFUL_IMPORT), never by a poll (review70 F5: the polls of
+      a shop ACTIVE again without its re-run deleted it once past the retention, and the re-authorization then
+      re-ran nothing; a newest CANCELLED import deleted would have made an older failure the newest again);
     - IMPORT, a SUCCEEDED import: where the first poll of its kind starts while the shop has no poll cursor yet
       (`domain.polling.initial_cursor`, through `SyncTaskRepository.last_succeeded`); superseded by a newer one;
     - POLL, a SUCCEEDED poll that found nothing (`last_succeeded` of polls): superseded by any newer SUCCEEDED poll;
@@ -86,6 +93,7 @@ class RetentionRole(StrEnum):
     """
 
     FINISHED = "FINISHED"
+    UNSUCCESSFUL_IMPORT = "UNSUCCESSFUL_IMPORT"
     IMPORT = "IMPORT"
     POLL = "POLL"
     CHANGES_FOUND = "CHANGES_FOUND"
@@ -98,6 +106,7 @@ class RetentionRole(StrEnum):
 
 _STAND_INS = {
     RetentionRole.FINISHED: frozenset(RetentionRole),
+    RetentionRole.UNSUCCESSFUL_IMPORT: frozenset({RetentionRole.IMPORT, RetentionRole.UNSUCCESSFUL_IMPORT}),
     RetentionRole.IMPORT: frozenset({RetentionRole.IMPORT}),
     RetentionRole.POLL: frozenset({RetentionRole.POLL, RetentionRole.CHANGES_FOUND}),
     RetentionRole.CHANGES_FOUND: frozenset({RetentionRole.CHANGES_FOUND}),
@@ -469,10 +478,11 @@ class SyncTask:
     @property
     def retention_role(self) -> RetentionRole:
         """The role retention keeps the newest task of (see `RetentionRole`). Meaningful once finished."""
-        if self.status is not SyncTaskStatus.SUCCEEDED:
-            return RetentionRole.FINISHED
+        succeeded = self.status is SyncTaskStatus.SUCCEEDED
         if self.trigger is not SyncTrigger.SCHEDULED:
-            return RetentionRole.IMPORT
+            return RetentionRole.IMPORT if succeeded else RetentionRole.UNSUCCESSFUL_IMPORT
+        if not succeeded:
+            return RetentionRole.FINISHED
         return RetentionRole.CHANGES_FOUND if self.found_changes else RetentionRole.POLL
 
     def superseded_by(self, newer: SyncTask) -> bool:

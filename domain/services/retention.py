@@ -109,8 +109,9 @@ FINISHED_TASKS = Retained(
 """Sync tasks that finished (SUCCEEDED, FAILED, CANCELLED) before the cutoff (`SHOPBRIDGE_TASK_RETENTION`).
 
 Never a QUEUED or RUNNING task, and never the newest task of a role of its shop and kind (`RetentionRole`): the
-Task Center's current state, the last finished sync, the last successful import and poll, and the last poll that
-found a change stay, however old. Nothing else references a task's row (its checkpoint is in it)."""
+Task Center's current state, the last finished sync, the last successful import and poll, the last poll that
+found a change, and the newest import whatever its status (the re-run a lost authorization owes, review70 F5) stay,
+however old. Nothing else references a task's row (its checkpoint is in it)."""
 
 SPENT_AUTHORIZATIONS = Retained(
     "authorization request(s) expired",

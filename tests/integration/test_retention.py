@@ -29,7 +29,9 @@ from adapters.db.tables import (
 )
 from domain.attention import Unreadable
 from domain.authorization import AuthorizationRequest
+from domain.errors import ErrorCode
 from domain.services.retention import FINISHED_TASKS, SPENT_AUTHORIZATIONS, UNREADABLE_RECORDS, prune
+from domain.services.sync import rerun_failed_imports
 from domain.shops import Region, Shop
 from domain.sync import RecordFailure, SyncKind, SyncTask, SyncTaskStatus, SyncTrigger
 from tests.fakes import FakeClock
@@ -61,7 +63,8 @@ async def _task_ids(database: Database) -> set[str]:
 async def _what_readers_see(database: Database, uows: Any, shop: Shop) -> dict[str, Any]:
     """Everything but the Task Center's history that reads finished tasks: the current state of each kind
     (`syncTaskUpdated`'s first message), the shop's attention facts, the last successful import (where a first
-    poll starts) and poll of each kind."""
+    poll starts) and poll of each kind, and the newest import of each kind whatever its status (what the re-run rules
+    read: `latest_import`)."""
     async with database.read_sessionmaker() as session:
         latest = [row.id for row in await latest_sync_tasks(session, shop.merchant_id)]
         facts = await shop_sync_facts(session, shop.merchant_id, [shop.id])
@@ -71,7 +74,11 @@ async def _what_readers_see(database: Database, uows: Any, shop: Shop) -> dict[s
             for kind in SyncKind
             for scheduled in (False, True)
         ]
-    return {"latest": latest, "facts": facts, "last succeeded": [task and task.id for task in last_succeeded]}
+        latest_imports = [await uow.sync_tasks.latest_import(shop.id, kind) for kind in SyncKind]
+    return {
+        "latest": latest, "facts": facts, "last succeeded": [task and task.id for task in last_succeeded],
+        "latest imports": [task and task.id for task in latest_imports],
+    }  # fmt: skip
 
 
 def test_nothing_references_the_rows_retention_deletes() -> None:
@@ -99,7 +106,7 @@ async def test_finished_tasks_past_the_retention_go_but_the_newest_of_each_role_
         "poll with changes": make_task_as(shop, PRODUCTS, SCHEDULED, SUCCEEDED, 80, created=3),
         "last poll with changes": make_task_as(shop, PRODUCTS, SCHEDULED, SUCCEEDED, 70, updated=2),  # WEBHOOKS_SILENT
         "failed import": make_task_as(shop, PRODUCTS, MANUAL, FAILED, 60),
-        "cancelled import": make_task_as(shop, PRODUCTS, MANUAL, CANCELLED, 55),
+        "cancelled import": make_task_as(shop, PRODUCTS, MANUAL, CANCELLED, 55),  # the newest import (`latest_import`)
         "empty poll": make_task_as(shop, PRODUCTS, SCHEDULED, SUCCEEDED, 52),
         "last empty poll": make_task_as(shop, PRODUCTS, SCHEDULED, SUCCEEDED, 50),  # the last successful poll
         "last finished": make_task_as(shop, PRODUCTS, SCHEDULED, FAILED, 40),  # SYNC_FAILING, though a newer one runs
@@ -122,13 +129,13 @@ async def test_finished_tasks_past_the_retention_go_but_the_newest_of_each_role_
     deleted = await prune(uows, FakeClock(NOW), FINISHED_TASKS, RETENTION, batch_size=2, pause_seconds=0)
 
     # then the superseded finished tasks past the retention are gone, and only they
-    gone = {products[n].id for n in ("first import", "poll with changes", "failed import", "cancelled import")}
-    gone |= {products["empty poll"].id, orders["failed poll"].id}
-    assert deleted == len(gone) == 6
+    gone = {products[n].id for n in ("first import", "poll with changes", "failed import", "empty poll")}
+    gone |= {orders["failed poll"].id}
+    assert deleted == len(gone) == 5
     everything = {t.id for t in [*products.values(), *orders.values(), *lone]}
     assert await _task_ids(database) == everything - gone
     # and whatever reads tasks reads the same rows as before: the newest of each kind, the last finished (with
-    # its failure), the last import, the last poll that found changes
+    # its failure), the last successful import, the last poll that found changes, the newest import of any status
     assert await _what_readers_see(database, uows, shop) == before
     assert await _what_readers_see(database, uows, other) == before_other
     assert before["facts"][shop.id].failing_kind == "PRODUCTS"  # the kept FAILED poll still says so
@@ -165,6 +172,52 @@ async def test_one_call_deletes_at_most_its_batches_and_two_at_once_delete_each_
     # then together they deleted each of the others exactly once, without an error, and kept the newest
     assert sum(counts) == 34
     assert await _task_ids(database) == {polls[-1].id}
+
+
+async def test_an_import_a_lost_authorization_failed_outlives_the_retention_until_an_import_follows_it(
+    database: Database, cipher: TokenCipher
+) -> None:
+    """review70 F5: the re-run a lost authorization owes is read from the kind's newest import
+    (`SyncTaskRepository.latest_import`, `domain.sync.rerun_after_reauthorization`), and only that row records the
+    window never read. Retention treated a failed import as any failed task, superseded by any newer finished one: a
+    poll. So once it was past `SHOPBRIDGE_TASK_RETENTION`, the polls since (after a lift of the release before, which
+    queued nothing; or failing after a re-authorization that left the re-run to a poll's success) deleted it, and the
+    next re-authorization re-ran nothing: the orders of that window stayed unread, reserving nothing in the pool."""
+    uows = uow_factory(database, cipher)
+    shop = await add_shop(uows, make_shop())
+    # given an ORDERS import failed by the lost authorization 40 days ago, its window the 30 days before it
+    failed = make_task_as(shop, ORDERS, AUTHORIZATION, FAILED, 40)
+    failed.error_code = ErrorCode.REAUTHORIZATION_REQUIRED
+    failed.orders_created_since, failed.orders_created_until = failed.created_at - timedelta(days=30), failed.created_at
+    # and the polls of the kind since (the shop ACTIVE again without a re-run): some found changes, one failed
+    polls = [
+        make_task_as(shop, ORDERS, SCHEDULED, SUCCEEDED, 39, updated=2),
+        make_task_as(shop, ORDERS, SCHEDULED, FAILED, 35),
+        make_task_as(shop, ORDERS, SCHEDULED, SUCCEEDED, 1),
+    ]
+    await _store(uows, [failed, *polls])
+
+    # when the sweep runs with a retention of 30 days
+    await prune(uows, FakeClock(NOW), FINISHED_TASKS, RETENTION, pause_seconds=0)
+
+    # then the failed import is kept, the newest import of its kind (the polls past the retention go)
+    assert await _task_ids(database) == {failed.id, polls[-1].id, polls[0].id}
+    # and the shop's next re-authorization queues its re-run: the failed window's part within TikTok's 90 days to now
+    async with uows() as uow:
+        assert await uow.sync_tasks.latest_import(shop.id, ORDERS) == failed
+        (again,) = await rerun_failed_imports(uow, uows, None, None, shop, NOW, "re-authorized")
+        await uow.commit()
+    assert (again.trigger, again.orders_created_since, again.orders_created_until) == (
+        SyncTrigger.REAUTHORIZATION, failed.orders_created_since, NOW,
+    )  # fmt: skip
+    # and once an import has followed it (the re-run itself, whatever became of it), it goes as any failure does
+    assert again.begin_attempt(NOW + timedelta(minutes=1))
+    again.succeed(NOW + timedelta(minutes=10))
+    async with uows() as uow:
+        assert await uow.sync_tasks.update(again)
+        await uow.commit()
+    assert await prune(uows, FakeClock(NOW + RETENTION), FINISHED_TASKS, RETENTION, pause_seconds=0) == 1
+    assert failed.id not in await _task_ids(database)
 
 
 def _request(merchant_id: str, created_at: datetime, *, used: bool = False) -> AuthorizationRequest:

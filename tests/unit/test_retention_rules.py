@@ -43,7 +43,9 @@ class TestRoles:
             (_task(SUCCEEDED, IMPORT), RetentionRole.IMPORT),
             (_task(SUCCEEDED, POLL), RetentionRole.POLL),
             (_task(SUCCEEDED, POLL, changes=2), RetentionRole.CHANGES_FOUND),
-            (_task(FAILED, IMPORT), RetentionRole.FINISHED),
+            (_task(FAILED, IMPORT), RetentionRole.UNSUCCESSFUL_IMPORT),
+            (_task(CANCELLED, SyncTrigger.REAUTHORIZATION), RetentionRole.UNSUCCESSFUL_IMPORT),
+            (_task(FAILED, POLL), RetentionRole.FINISHED),
             (_task(CANCELLED, POLL, changes=2), RetentionRole.FINISHED),
         ],
     )
@@ -62,9 +64,17 @@ class TestSuperseded:
     @pytest.mark.parametrize(
         ("older", "newer", "superseded"),
         [
-            # any newer finished task stands in for a failure or a cancel
-            (_task(FAILED), _task(SUCCEEDED, POLL, T0 + DAY), True),
+            # any newer finished task stands in for a poll's failure or cancel
+            (_task(FAILED, POLL), _task(SUCCEEDED, POLL, T0 + DAY), True),
             (_task(CANCELLED, POLL), _task(FAILED, IMPORT, T0 + DAY), True),
+            # an import's failure or cancel only a newer import, whatever its status: the newest import is what the
+            # re-run rules read (`latest_import`), never a poll (review70 F5)
+            (_task(FAILED), _task(FAILED, SyncTrigger.REAUTHORIZATION, T0 + DAY), True),
+            (_task(FAILED), _task(CANCELLED, IMPORT, T0 + DAY), True),
+            (_task(CANCELLED), _task(SUCCEEDED, SyncTrigger.AUTHORIZATION, T0 + DAY), True),
+            (_task(FAILED), _task(SUCCEEDED, POLL, T0 + DAY, changes=3), False),
+            (_task(FAILED), _task(SUCCEEDED, POLL, T0 + DAY), False),
+            (_task(CANCELLED), _task(FAILED, POLL, T0 + DAY), False),
             # a succeeded import only by a newer succeeded import (the first poll's start)
             (_task(SUCCEEDED, IMPORT), _task(SUCCEEDED, SyncTrigger.AUTHORIZATION, T0 + DAY), True),
             (_task(SUCCEEDED, IMPORT), _task(SUCCEEDED, POLL, T0 + DAY, changes=5), False),

@@ -259,7 +259,9 @@ def _in_role(tasks: FromClause, role: RetentionRole) -> ColumnElement[bool]:
     listed, so that the `(shop_id, kind, status, trigger, created_at)` index finds them."""
     t = tasks.c
     if role is RetentionRole.FINISHED:
-        return t.status.in_(_UNSUCCESSFUL)
+        return and_(t.status.in_(_UNSUCCESSFUL), t.trigger == _SCHEDULED)
+    if role is RetentionRole.UNSUCCESSFUL_IMPORT:
+        return and_(t.status.in_(_UNSUCCESSFUL), t.trigger.in_(_IMPORT_TRIGGERS))
     if role is RetentionRole.IMPORT:
         return and_(t.status == _SUCCEEDED, t.trigger.in_(_IMPORT_TRIGGERS))
     found_changes = or_(t.created > 0, t.updated > 0)
@@ -275,6 +277,8 @@ def _standing_in_for(newer: FromClause, role: RetentionRole) -> ColumnElement[bo
     n = newer.c
     if role is RetentionRole.FINISHED:
         return n.status.in_(_TERMINAL)
+    if role is RetentionRole.UNSUCCESSFUL_IMPORT:  # any finished import, whatever its status
+        return and_(n.status.in_(_TERMINAL), n.trigger.in_(_IMPORT_TRIGGERS))
     if role is RetentionRole.POLL:
         return and_(n.status == _SUCCEEDED, n.trigger == _SCHEDULED)
     return _in_role(newer, role)  # IMPORT and CHANGES_FOUND: only their own role stands in
