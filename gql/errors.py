@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from enum import Enum
 
 from graphql import DocumentNode, FieldNode, GraphQLError, GraphQLSyntaxError, OperationType, located_error
 from graphql.utilities import get_operation_ast
@@ -204,47 +205,111 @@ def located_in_subscription(errors: list[GraphQLError], document: DocumentNode |
 
 
 def process_errors(errors: list[GraphQLError]) -> None:
-    """Give every error its code, drop suggestions, and log: the client's mistakes at INFO, the rest at ERROR.
+    """Give every error its code, drop suggestions, and log: the client's mistakes at INFO, the rest at ERROR or
+    WARNING, each kind in at most one line a response.
 
     The client's mistakes of one response are one INFO line (`_log_client_errors`): the first, then how many more
     and their codes. A line each let one request of 2,000 tokens write 101 lines (graphql-core stops validating at
-    100 errors, then adds one saying so), 60,000 a minute per merchant at the request cap (tryout71 F1)."""
+    100 errors, then adds one saying so), 60,000 a minute per merchant at the request cap (tryout71 F1). The same
+    holds for the server's failures (`_log_server_errors`): the unexpected ones (ERROR, the first's traceback), the
+    pool exhausted (DATABASE_BUSY, besides at most a line a minute), the transactions aborted (TRANSACTION_CONFLICT),
+    the database behind its migrations and the database unavailable (WARNING) each write one line naming the first
+    error, then how many more, their classes or codes, and a few of their paths: a document of 30 aliases wrote 30
+    lines (30 tracebacks for a bug) a request, every request of an outage (lows72)."""
     client: list[tuple[str, GraphQLError]] = []
+    server: dict[_Failure, list[tuple[str, GraphQLError]]] = {failure: [] for failure in _Failure}
     for error in errors:
         error.message = client_message(_SUGGESTION.sub("", error.message))
         code = error_code(error)
         error.extensions = {**(error.extensions or {}), "code": code}
+        original = error.original_error
         if code == INTERNAL_SERVER_ERROR:
-            log.error("unexpected error in %s", error.path, exc_info=error.original_error or error)
-        elif code == DATABASE_BUSY and error.original_error is not None:
+            server[_Failure.UNEXPECTED].append((type(original or error).__name__, error))
+        elif code == DATABASE_BUSY and original is not None:
             error.message = DATABASE_BUSY_MESSAGE
-            where = error.path or "a subscription"
-            _busy_log.warning("pool", "DATABASE_BUSY in %s: %s", where, busy_line(error.original_error))
-        elif code == TRANSACTION_CONFLICT and error.original_error is not None:
+            server[_Failure.BUSY].append((code, error))
+        elif code == TRANSACTION_CONFLICT and original is not None:
             error.message = TRANSACTION_CONFLICT_MESSAGE
-            log.warning(
-                "TRANSACTION_CONFLICT in %s: the database aborted its transaction (SQLSTATE %s: %s); answered "
-                "\"try again\" (a pair of transactions locking rows in opposite orders, if it recurs)",
-                error.path or "a subscription", transaction_conflict(error.original_error, through_context=False),
-                one_line(str(error.original_error), MAX_MESSAGE_CHARS),
-            )  # fmt: skip
-        elif code == SERVICE_UNAVAILABLE and error.original_error is not None:
+            server[_Failure.CONFLICT].append((code, error))
+        elif code == SERVICE_UNAVAILABLE and original is not None:
             # the driver's words may name hosts: they stay in our log
-            error.message = (
-                DATABASE_FILE_GONE_MESSAGE if file_moved(error.original_error) else DATABASE_UNAVAILABLE_MESSAGE
-            )
-            if behind_migrations(error.original_error):
-                log.warning(
-                    "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s",
-                    error.path or "a subscription",
-                    describe(error.original_error),
-                )
-            else:
-                where = error.path or "a subscription"  # a path-less error of execution: a subscription's, unlocated
-                log.warning("database unavailable in %s: %s", where, describe(error.original_error))
+            error.message = DATABASE_FILE_GONE_MESSAGE if file_moved(original) else DATABASE_UNAVAILABLE_MESSAGE
+            failure = _Failure.MIGRATIONS_PENDING if behind_migrations(original) else _Failure.UNAVAILABLE
+            server[failure].append((code, error))
         else:
             client.append((code, error))
     _log_client_errors(client)
+    _log_server_errors(server)
+
+
+class _Failure(Enum):
+    """The server's failures `process_errors` logs, one line a response each."""
+
+    UNEXPECTED = "unexpected"
+    BUSY = "busy"
+    CONFLICT = "conflict"
+    MIGRATIONS_PENDING = "migrations pending"
+    UNAVAILABLE = "unavailable"
+
+
+MAX_PATHS_LOGGED = 3  # of the errors after a line's first: a few say where, the count says how many
+
+
+def _where(error: GraphQLError) -> object:
+    """Where an error arose, for a log line: its path; a path-less one of the database is a subscription's,
+    unlocated (`located_in_subscription` locates only ours), and an unexpected one arose outside any field (in an
+    extension: the operation's)."""
+    if error.path:
+        return error.path
+    return "the operation" if error_code(error) == INTERNAL_SERVER_ERROR else "a subscription"
+
+
+def _more(rest: list[tuple[str, GraphQLError]], *, paths: bool = True) -> str:
+    """The tail of a line for the errors after its first, `(label, error)` in the response's order:
+    ` (and N more: LABEL xK, ...)` by count, with `paths` ` in PATH, PATH, PATH and M other paths` (the first
+    `MAX_PATHS_LOGGED` distinct ones); "" when there are none. Labels are codes or class names, never messages."""
+    if not rest:
+        return ""
+    counts = Counter(label for label, _ in rest)
+    more = ", ".join(f"{label} x{count}" for label, count in counts.most_common())
+    if paths:
+        where = list(dict.fromkeys(str(_where(error)) for _, error in rest))
+        others = len(where) - MAX_PATHS_LOGGED
+        more += " in " + ", ".join(where[:MAX_PATHS_LOGGED]) + (f" and {others} other paths" if others > 0 else "")
+    return one_line(f" (and {len(rest)} more: {more})", MAX_MESSAGE_CHARS)
+
+
+def _log_server_errors(server: dict[_Failure, list[tuple[str, GraphQLError]]]) -> None:
+    """One line per kind of the server's failures of a response (`process_errors`), about its first error, ending
+    with `_more` for the rest."""
+    if failed := server[_Failure.UNEXPECTED]:
+        first = failed[0][1]
+        log.error("unexpected error in %s%s", _where(first), _more(failed[1:]), exc_info=first.original_error or first)
+    if failed := server[_Failure.BUSY]:
+        first = failed[0][1]
+        where, line = _where(first), busy_line(first.original_error or first)
+        _busy_log.warning("pool", "DATABASE_BUSY in %s: %s%s", where, line, _more(failed[1:]))
+    if failed := server[_Failure.CONFLICT]:
+        first = failed[0][1]
+        original = first.original_error or first  # filed only with one (`process_errors`)
+        log.warning(
+            "TRANSACTION_CONFLICT in %s: the database aborted its transaction (SQLSTATE %s: %s); answered "
+            "\"try again\" (a pair of transactions locking rows in opposite orders, if it recurs)%s",
+            _where(first), transaction_conflict(original, through_context=False),
+            one_line(str(original), MAX_MESSAGE_CHARS), _more(failed[1:]),
+        )  # fmt: skip
+    if failed := server[_Failure.MIGRATIONS_PENDING]:
+        first = failed[0][1]
+        log.warning(
+            "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s%s",
+            _where(first), describe(first.original_error or first), _more(failed[1:]),
+        )  # fmt: skip
+    if failed := server[_Failure.UNAVAILABLE]:
+        first = failed[0][1]
+        log.warning(
+            "database unavailable in %s: %s%s",
+            _where(first), describe(first.original_error or first), _more(failed[1:]),
+        )  # fmt: skip
 
 
 def _log_client_errors(client: list[tuple[str, GraphQLError]]) -> None:
@@ -253,10 +318,9 @@ def _log_client_errors(client: list[tuple[str, GraphQLError]]) -> None:
     if not client:
         return
     code, first = client[0]
-    counts = Counter(other for other, _ in client[1:])
-    more = ", ".join(f"{other} x{count}" for other, count in counts.most_common())
-    tail = f" (and {len(client) - 1} more: {more})" if more else ""
-    log.info("client error %s at %s: %s%s", code, first.path or "document", first.message, tail)
+    log.info(
+        "client error %s at %s: %s%s", code, first.path or "document", first.message, _more(client[1:], paths=False)
+    )
 
 
 def client_message(message: str) -> str:

@@ -292,6 +292,34 @@ def test_an_internal_failure_that_is_not_the_databases_is_masked_too(
     assert isinstance(logged[0].exc_info[1], cause) and logged[0].exc_info[2] is not None
 
 
+@SQLITE_ONLY  # how a response's errors are logged: the database plays no part
+def test_many_aliases_failing_unexpectedly_are_one_error_line_with_the_first_traceback(
+    app: ShopbridgeServer, caplog
+) -> None:
+    """Rule (gql/errors.py `process_errors`, README "The GraphQL API"): each kind of failure writes at most one line a
+    response; an unexpected one keeps the first error's traceback at ERROR and counts the rest by class, naming a few
+    of their paths. A line each let one request of 30 aliases write 30 tracebacks (lows72)."""
+    # given a shop whose stored row the domain refuses (Region('XX'): a ValueError in every resolver reading it)
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    with app._db.begin() as conn:
+        conn.execute(sa.text("UPDATE shops SET region = 'XX' WHERE tiktok_shop_id = :t"), {"t": shop["tiktokShopId"]})
+    aliases = " ".join(f"a{i}: shop(id: $id) {{ region }}" for i in range(20))
+    # when one request reads it under 20 aliases
+    with caplog.at_level(logging.INFO, logger="shopbridge.graphql"), log_lines("shopbridge.graphql") as lines:
+        body = app.raw_graphql("query($id: ID!) { " + aliases + " }", {"id": shop["id"]}, "m1")
+        lines.wait_for("unexpected error in")
+    # then the client sees 20 masked errors
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL_SERVER_ERROR"] * 20, body
+    # and our log one ERROR line for the response: the first error's path and traceback, then the count of the rest
+    logged = [r for r in caplog.records if r.name == "shopbridge.graphql"]
+    assert [r.levelname for r in logged] == ["ERROR"], [r.getMessage() for r in logged]
+    assert logged[0].exc_info is not None and isinstance(logged[0].exc_info[1], ValueError)
+    message, first = logged[0].getMessage(), body["errors"][0]["path"]
+    assert message.startswith(f"unexpected error in {first} (and 19 more: ValueError x19 in ['a"), message
+    assert message.endswith(" and 16 other paths)") and "XX" not in message, message
+
+
 def test_an_order_status_tiktok_added_later_reads_as_null_and_the_page_still_answers(app: ShopbridgeServer) -> None:
     """README "The GraphQL API": `Order.status` is `null` for a status TikTok adds later, unlike a stored row the
     domain refuses (above): the import stores TikTok's status as it came, so such an order is ordinary data."""

@@ -231,6 +231,36 @@ def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service
         assert "try again shortly" not in error["message"] and str(path) not in error["message"], answer
 
 
+@SQLITE_ONLY
+def test_a_database_outage_under_many_aliases_is_one_warning_line_for_the_response(app, caplog) -> None:
+    """Rule (gql/errors.py `process_errors`, README "The GraphQL API"): an outage writes one WARNING line a response,
+    naming the first field and its cause, then how many more and a few of their paths; a line each let a document
+    of 30 aliases write 30 lines a request while the database was down (lows72)."""
+    # given a ready API on SQLite, a merchant's shop connected, whose database file is then removed (an outage no
+    # wait mends: every read fails)
+    assert oneshot.get(f"{app.url}/readyz").status_code == 200
+    shop = app.connect_shop("m1", "us-local", "US")
+    app.wait_for_idle_sync()
+    path = Path(make_url(app.settings.database_url).database or "")
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    # (a nullable field: a root list's null would end the response at its first error)
+    aliases = " ".join(f"a{i}: shop(id: $id) {{ name }}" for i in range(20))
+    # when one request reads the shop under 20 aliases
+    with caplog.at_level(logging.INFO, logger="shopbridge.graphql"), log_lines("shopbridge.graphql") as lines:
+        answer = app.raw_graphql("query($id: ID!) { " + aliases + " }", {"id": shop["id"]}, "m1")
+        lines.wait_for("database unavailable in")
+    # then every alias is told so
+    assert [e["extensions"]["code"] for e in answer["errors"]] == ["SERVICE_UNAVAILABLE"] * 20, answer
+    # and the log has one WARNING line for the response, without a traceback
+    logged = [r for r in caplog.records if r.name == "shopbridge.graphql"]
+    assert [(r.levelname, r.exc_info) for r in logged] == [("WARNING", None)], [r.getMessage() for r in logged]
+    message = logged[0].getMessage()
+    first = answer["errors"][0]["path"]
+    assert message.startswith(f"database unavailable in {first}: "), message
+    assert "(and 19 more: SERVICE_UNAVAILABLE x19 in ['a" in message and message.endswith(" and 16 other paths)")
+
+
 def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> None:
     # given a database that was never migrated
     url = postgres_server.create_database()

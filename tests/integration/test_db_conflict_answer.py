@@ -58,3 +58,24 @@ async def test_a_mutation_whose_transaction_was_aborted_as_a_deadlock_is_told_to
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.graphql"]
     assert len(lines) == 1 and lines[0][0] == "WARNING"
     assert lines[0][1].startswith("TRANSACTION_CONFLICT in ['shopRename']: ") and "SQLSTATE 40P01" in lines[0][1]
+
+
+async def test_the_conflicts_of_one_response_are_one_warning_line(
+    database: Database, cipher: TokenCipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rule (gql/errors.py `process_errors`): a response's conflicts are one WARNING line, the first's SQLSTATE, then
+    how many more and a few of their paths (lows72: a line each)."""
+    # given the aborted transaction's error met by three fields of one response
+    aborted = await _a_deadlock_victims_error(database, cipher)
+    errors = [located_error(aborted, None, [f"rename{i}"]) for i in range(3)]
+
+    # when the response's errors are processed
+    with caplog.at_level(logging.WARNING, logger="shopbridge.graphql"):
+        process_errors(errors)
+
+    # then each says "try again", and the log has one line for them all
+    assert all(error.extensions == {"code": TRANSACTION_CONFLICT} for error in errors)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "shopbridge.graphql"]
+    assert [level for level, _ in lines] == ["WARNING"], lines
+    assert lines[0][1].startswith("TRANSACTION_CONFLICT in ['rename0']: ") and "SQLSTATE 40P01" in lines[0][1]
+    assert lines[0][1].endswith(" (and 2 more: TRANSACTION_CONFLICT x2 in ['rename1'], ['rename2'])"), lines
