@@ -529,6 +529,20 @@ def stale_order(
     )
 
 
+def expiry_notices(events: Sequence[WebhookEvent]) -> list[tuple[WebhookEvent, datetime]]:
+    """Every well-formed authorization-end notice (webhook 7) among `events` with the end it announces (UTC), in the
+    order they were sent (`WebhookEvent.sent_no_earlier_than`; stable for equal times)."""
+    notices: list[tuple[WebhookEvent, datetime]] = []
+    for event in events:
+        try:
+            meaning = event.meaning()
+        except MalformedEventError:
+            continue
+        if meaning.authorization_expires_at is not None:
+            notices.append((event, meaning.authorization_expires_at))
+    return sorted(notices, key=lambda notice: notice[0].sent_no_earlier_than)
+
+
 def shop_notices(events: Sequence[WebhookEvent]) -> tuple[datetime | None, list[tuple[datetime, datetime]]]:
     """The latest deauthorization send time, and every (authorization end, send time), among well-formed events;
     a send time is `WebhookEvent.sent_no_earlier_than` (the push time, or for an undated one the earliest it can be)."""

@@ -78,6 +78,14 @@ class ShopStatus(StrEnum):
     REVOKED = "REVOKED"
 
 
+class EndNoticeRefusal(StrEnum):
+    """Why an authorization-end notice (webhook 7) changes nothing (`Shop.authorization_end_refused`)."""
+
+    STALE = "STALE"  # sent before the current authorization
+    ENDED = "ENDED"  # the authorization had ended: only a re-authorization renews it
+    EARLIER_END = "EARLIER_END"  # it announces an end before the one stored
+
+
 class SellerType(StrEnum):
     LOCAL = "LOCAL"
     CROSS_BORDER = "CROSS_BORDER"
@@ -562,9 +570,30 @@ class Shop:
         self.revoke(now, Revocation.DEAUTHORIZED)
         return True
 
-    def note_authorization_end(self, expires_at: datetime, notified_at: datetime) -> bool:
-        """Webhook 7: the authorization ends at `expires_at` (UTC). Ignored when sent before a re-authorization."""
+    def authorization_end_refused(
+        self, expires_at: datetime, notified_at: datetime, now: datetime
+    ) -> EndNoticeRefusal | None:
+        """Why webhook 7 sent at `notified_at`, announcing the end `expires_at`, changes nothing at `now` (all UTC);
+        None when it is stored (`note_authorization_end`).
+
+        STALE: sent before the current authorization (`notice_is_current`). ENDED: the authorization has ended at
+        `now` (`expires_at` of the shop passed: EXPIRED, or REVOKED with its end passed): a notice never renews it,
+        only a re-authorization does (`reauthorize` clears the announced end); a later end announced after the end
+        brought an EXPIRED shop back to ACTIVE (tryout71 O2). EARLIER_END: an end before the one stored: TikTok
+        retries a notice for 15.5 h and none is ordered, so a late copy of an earlier notice must not move the end
+        back; within one authorization the announced end only moves later (lows72)."""
         if not self.notice_is_current(notified_at):
+            return EndNoticeRefusal.STALE
+        if self.expires_at <= now:
+            return EndNoticeRefusal.ENDED
+        if self.authorization_expires_at is not None and expires_at < self.authorization_expires_at:
+            return EndNoticeRefusal.EARLIER_END
+        return None
+
+    def note_authorization_end(self, expires_at: datetime, notified_at: datetime, now: datetime) -> bool:
+        """Webhook 7: the authorization ends at `expires_at` (UTC), unless `authorization_end_refused` says why not
+        (a notice from before a re-authorization, after the end, or of an earlier end). True when stored."""
+        if self.authorization_end_refused(expires_at, notified_at, now) is not None:
             return False
         self.authorization_expires_at = expires_at
         return True

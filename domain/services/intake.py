@@ -30,6 +30,7 @@ from domain.intake import (
     EventOutcome,
     MalformedEventError,
     WebhookEvent,
+    expiry_notices,
     order_id_batches,
     shop_notices,
     stale_order,
@@ -51,7 +52,7 @@ from domain.services import inventory
 from domain.services.conflicts import run_again_on_conflict
 from domain.services.shop_tokens import StoredShopTokens
 from domain.services.sync import publish_shop_quietly
-from domain.shops import Shop, ShopStatus
+from domain.shops import EndNoticeRefusal, Shop, ShopStatus
 from domain.stored import ProductRecord
 from domain.sync import RecordFailure, SyncKind
 from domain.unserved_products import MAX_PAGES_PER_SEARCH, KnownProduct, confirming_searches, listed, settle
@@ -245,13 +246,13 @@ async def _write_batch(
         if current is None:
             return None
         before = (current.revoked_at, current.authorization_expires_at)
-        _apply_notices(current, events, now)
+        refused_notices = _apply_notices(current, events, now)
         if fetched.refused:  # TikTok refused the authorization we fetched with (not a newer one, nor a pair unread)
             current.revoke_refused(shop, now, fetched.refused_access_token)
         grew = await store_fetched(uow, deps.queue, deps.events, shop_id, fetched.orders, fetched.products)
         grew |= await _mark_unreadable(uow, shop_id, fetched, now)
         for event in events:
-            _settle(event, fetched, now, current)
+            _settle(event, fetched, now, current, refused_notices.get(event.id))
         _reconcile_after(uow, deps.queue, shop_id, events)
         await uow.webhook_events.save(events)
         lifecycle_changed = (current.revoked_at, current.authorization_expires_at) != before
@@ -336,12 +337,21 @@ async def _mark_unreadable(uow: UnitOfWork, shop_id: str, fetched: Fetched, now:
     return bool(by_kind)
 
 
-def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> None:
-    deauthorized_at, expiries = shop_notices(events)
-    for expires_at, notified_at in expiries:
-        shop.note_authorization_end(expires_at, notified_at)
+def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) -> dict[str, EndNoticeRefusal]:
+    """Apply the batch's notices to `shop`: its authorization-end notices in the order they were sent, then its
+    latest deauthorization. Returns the ids of the end notices it did not take, with why
+    (`Shop.authorization_end_refused`), for `_settle`."""
+    refused: dict[str, EndNoticeRefusal] = {}
+    for event, expires_at in expiry_notices(events):
+        refusal = shop.authorization_end_refused(expires_at, event.sent_no_earlier_than, now)
+        if refusal is None:
+            shop.note_authorization_end(expires_at, event.sent_no_earlier_than, now)
+        else:
+            refused[event.id] = refusal
+    deauthorized_at, _ = shop_notices(events)
     if deauthorized_at is not None:
         shop.deauthorize(deauthorized_at, now)
+    return refused
 
 
 async def _fetch(deps: IntakeDeps, shop: Shop, events: Sequence[WebhookEvent]) -> Fetched:
@@ -629,6 +639,14 @@ async def _search_listing(api: ProductReadApi, known: KnownProduct) -> ProductRe
 AUTHORIZATION_REVOKED = "The shop's authorization is revoked; its re-authorization replays the event."
 AUTHORIZATION_ENDED = "The shop's authorization has ended; its re-authorization replays the event."
 STALE_NOTICE = "Sent before the shop's current authorization (a late retry or a replay): it changes nothing."
+ENDED_NOTICE = (
+    "The shop's authorization had already ended: a notice never renews it, only a re-authorization does; it changes "
+    "nothing."
+)
+EARLIER_END_NOTICE = (
+    "It announces an end before the one TikTok announced already for this authorization (a late retry, or notices "
+    "out of order): the later end stands; it changes nothing."
+)
 STALE_AFTER_RETRIES = (
     f", still after {ORDER_NOT_FOUND_RETRY.total_seconds() / 60:.0f} minutes of retries: the version served is "
     "stored unless a later one is, and the shop's order poll brings the newer one."
@@ -645,10 +663,14 @@ UNDATED_NOTICE = (
 )
 
 
-def _settle(event: WebhookEvent, fetched: Fetched, now: datetime, shop: Shop) -> None:
+def _settle(
+    event: WebhookEvent, fetched: Fetched, now: datetime, shop: Shop, refused: EndNoticeRefusal | None = None
+) -> None:
     """The event's outcome once its shop's batch has been fetched and written. A notice (webhook 6 or 7) sent
     before the shop's current authorization is IGNORED, with `STALE_NOTICE` (`Shop.notice_is_current`); an
-    undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`. An event
+    undated one that may have been (`WebhookEvent.sent_no_earlier_than`) with `UNDATED_NOTICE`; an end notice the
+    shop did not take for another reason (`refused`, from `_apply_notices`) with `ENDED_NOTICE` or
+    `EARLIER_END_NOTICE`. An event
     whose only failures are orders TikTok did not return stays PENDING (ORDER_NOT_FOUND) within
     `ORDER_NOT_FOUND_RETRY` of its receipt (`WebhookEvent.await_order`), FAILED after it. An order status change
     whose order TikTok served in a version older than its `data.update_time` (or of that time, in a status before
@@ -670,6 +692,11 @@ def _settle(event: WebhookEvent, fetched: Fetched, now: datetime, shop: Shop) ->
     needs_api = bool(meaning.order_ids or meaning.product_ids or meaning.reconcile_skus)
     if not needs_api and not shop.notice_is_current(event.sent_no_earlier_than):
         event.finish(now, EventOutcome.IGNORED, None, STALE_NOTICE if event.notified_at else UNDATED_NOTICE)
+        return
+    if refused is not None and refused is not EndNoticeRefusal.STALE:
+        event.finish(
+            now, EventOutcome.IGNORED, None, ENDED_NOTICE if refused is EndNoticeRefusal.ENDED else EARLIER_END_NOTICE
+        )
         return
     if needs_api and fetched.revoked:
         event.finish(

@@ -76,6 +76,13 @@ def shop_row(app: ShopbridgeServer, shop_tiktok_id: str) -> dict[str, Any]:
     return row
 
 
+def _stored_end(app: ShopbridgeServer, shop: dict[str, Any]) -> int:
+    """The shop's stored `authorization_expires_at`, in Unix seconds."""
+    stored = shop_row(app, shop["tiktokShopId"])["authorization_expires_at"]
+    stored = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+    return int(stored.replace(tzinfo=UTC).timestamp())
+
+
 def all_settled(app: ShopbridgeServer) -> bool:
     return all(e["outcome"] != "PENDING" for e in stored_events(app))
 
@@ -481,6 +488,52 @@ class TestShopLifecycle:
         stored = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
         assert int(stored.replace(tzinfo=UTC).timestamp()) == ends
         assert shop_row(app, shop["tiktokShopId"])["last_webhook_at"] is not None
+
+    def test_a_later_notice_never_brings_an_ended_authorization_back(self, connected) -> None:
+        """Rule (domain.shops.Shop.authorization_end_refused, tryout71 O2): once the authorization has ended, a
+        notice never renews it, whatever end it announces; only a re-authorization does. The last notice won: a
+        later end announced after an end that had passed put the shop back to ACTIVE."""
+        app, shop = connected
+        now = time.time()
+        # given TikTok announced an end that has passed: the shop is EXPIRED
+        ended = int(now - 3600)
+        push(app, envelope(7, shop["tiktokShopId"], {"message": "expiring", "expiration_time": str(ended)}))
+        wait_until(lambda: all_settled(app), what="the first notice processed")
+        assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "EXPIRED"
+        # when a later notice announces an end 29 days ahead
+        later = int(now + 29 * 86400)
+        push(app, envelope(7, shop["tiktokShopId"], {"message": "expiring", "expiration_time": str(later)}))
+        wait_until(lambda: all_settled(app), what="the second notice processed")
+        # then the shop stays EXPIRED with the end that passed, and the notice says why it changed nothing
+        assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "EXPIRED"
+        assert _stored_end(app, shop) == ended
+        first, second = [e for e in stored_events(app) if e["type"] == 7]
+        assert (first["outcome"], second["outcome"], second["error_code"]) == ("PROCESSED", "IGNORED", None)
+        assert second["error_message"].startswith("The shop's authorization had already ended: a notice never renews")
+
+    def test_an_end_earlier_than_the_one_announced_is_not_stored(self, connected) -> None:
+        """Rule (domain.shops.Shop.authorization_end_refused): notices arrive out of order and TikTok retries them
+        for 15.5 h, so within one authorization the announced end only moves later; the last notice won, a late
+        copy of an earlier one moved the end back (lows72)."""
+        app, shop = connected
+        now = time.time()
+        # given TikTok announced an end 20 days ahead
+        announced = int(now + 20 * 86400)
+        push(app, envelope(7, shop["tiktokShopId"], {"message": "expiring", "expiration_time": str(announced)}))
+        wait_until(lambda: all_settled(app), what="the first notice processed")
+        # when a notice announcing an end 10 days ahead arrives after it, then one of 25 days
+        earlier, later = int(now + 10 * 86400), int(now + 25 * 86400)
+        push(app, envelope(7, shop["tiktokShopId"], {"message": "expiring", "expiration_time": str(earlier)}))
+        wait_until(lambda: all_settled(app), what="the earlier end's notice processed")
+        # then the end stays the one announced first, and the notice says why it changed nothing
+        assert _stored_end(app, shop) == announced
+        ignored = [e for e in stored_events(app) if e["type"] == 7][1]
+        assert (ignored["outcome"], ignored["error_code"]) == ("IGNORED", None)
+        assert ignored["error_message"].startswith("It announces an end before the one TikTok announced already")
+        # and a later end is still stored
+        push(app, envelope(7, shop["tiktokShopId"], {"message": "expiring", "expiration_time": str(later)}))
+        wait_until(lambda: all_settled(app), what="the later end's notice processed")
+        assert _stored_end(app, shop) == later
 
     def test_an_event_of_an_unknown_shop_is_kept_and_acknowledged(self, connected) -> None:
         app, _ = connected

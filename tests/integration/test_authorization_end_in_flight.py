@@ -47,7 +47,7 @@ async def test_a_poll_refused_after_the_announced_end_leaves_the_shop_expired(
     end = now + END_IN
     async with harness.uow_factory() as uow:
         stored = await uow.shops.get(shop.id)
-        assert stored is not None and stored.note_authorization_end(end, now)
+        assert stored is not None and stored.note_authorization_end(end, now, now)
         await uow.shops.update(stored)
         await uow.commit()
     # and a poll that began before it, its first page waiting at TikTok

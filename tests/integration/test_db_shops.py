@@ -161,7 +161,7 @@ async def test_every_read_of_a_shop_ends_its_authorization_at_the_announced_end(
     ends = NOW + timedelta(days=5)
     async with uows() as uow:
         loaded = await uow.shops.get(shop.id)
-        assert loaded is not None and loaded.note_authorization_end(ends, NOW)
+        assert loaded is not None and loaded.note_authorization_end(ends, NOW, NOW)
         await uow.shops.update(loaded)
         await uow.commit()
 

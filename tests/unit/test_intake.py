@@ -178,7 +178,7 @@ class TestEvents:
         ]
         deauthorized_at, expiries = shop_notices(events)
         assert deauthorized_at is not None
-        assert shop.note_authorization_end(expiries[0][0], expiries[0][1])
+        assert shop.note_authorization_end(expiries[0][0], expiries[0][1], T0 + timedelta(hours=2))
         assert shop.authorization_expires_at == datetime.fromtimestamp(end, UTC)
         assert shop.deauthorize(deauthorized_at, T0 + timedelta(hours=2))
         assert shop.status(T0 + timedelta(hours=2)) is ShopStatus.REVOKED
@@ -187,7 +187,7 @@ class TestEvents:
         shop = make_shop(now=T0)
         before = T0 - timedelta(minutes=5)
         assert not shop.deauthorize(before, T0)
-        assert not shop.note_authorization_end(T0 + timedelta(days=3), before)
+        assert not shop.note_authorization_end(T0 + timedelta(days=3), before, T0)
         assert shop.revoked_at is None and shop.authorization_expires_at is None
         # a notice of the authorization's own second still counts (TikTok's timestamps are whole seconds)
         later = make_shop(now=T0 + timedelta(milliseconds=700))

@@ -12,6 +12,7 @@ from domain.inventory.items import checked_sku
 from domain.shops import (
     NAME_MAX_CODE_POINTS,
     AuthorizedShop,
+    EndNoticeRefusal,
     NameTakenError,
     Region,
     Revocation,
@@ -197,7 +198,7 @@ class TestAuthorizationEnd:
         # given a shop whose refresh token expires in a year
         shop = self.make()
         # when webhook 7 announces the authorization's end
-        assert shop.note_authorization_end(NOW + announced, NOW)
+        assert shop.note_authorization_end(NOW + announced, NOW, NOW)
         # then the shop ends at the earlier of the two, and its status follows
         assert (shop.expires_at, shop.status(NOW)) == (NOW + expires_in, status)
         # while the refresh token keeps its own expiry
@@ -208,16 +209,16 @@ class TestAuthorizationEnd:
         shop = self.make(NOW + timedelta(days=3))
         assert shop.expires_at == NOW + timedelta(days=3) == authorization_end(NOW + timedelta(days=3), None)
         # an end announced before it comes first
-        shop.note_authorization_end(NOW + timedelta(days=2), NOW)
+        shop.note_authorization_end(NOW + timedelta(days=2), NOW, NOW)
         assert shop.expires_at == NOW + timedelta(days=2)
         # one announced after it does not push the end past the refresh token's expiry
-        shop.note_authorization_end(NOW + timedelta(days=4), NOW)
+        shop.note_authorization_end(NOW + timedelta(days=4), NOW, NOW)
         assert shop.expires_at == NOW + timedelta(days=3)
 
     def test_a_reauthorization_restores_the_refresh_tokens_expiry(self) -> None:
         # given a shop whose authorization TikTok said ends in 5 days
         shop = self.make()
-        shop.note_authorization_end(NOW + timedelta(days=5), NOW)
+        shop.note_authorization_end(NOW + timedelta(days=5), NOW, NOW)
         assert (shop.expires_at, shop.status(NOW)) == (NOW + timedelta(days=5), ShopStatus.EXPIRING_SOON)
         # when the seller authorizes again
         later = NOW + timedelta(hours=1)
@@ -233,11 +234,60 @@ class TestAuthorizationEnd:
         at = NOW + timedelta(days=6, hours=12)
         assert refresh_due(shop, at)
         # when TikTok announces an end after that: the renewal is still due, planned on the access token alone
-        shop.note_authorization_end(NOW + timedelta(days=20), NOW)
+        shop.note_authorization_end(NOW + timedelta(days=20), NOW, NOW)
         assert refresh_due(shop, at)
-        # when the announced end has passed: the authorization is over, nothing is refreshed
-        shop.note_authorization_end(NOW + timedelta(days=6), NOW)
-        assert shop.status(at) is ShopStatus.EXPIRED and not refresh_due(shop, at)
+        # when the announced end has passed: the authorization is over, nothing is refreshed (another shop: within
+        # one authorization the announced end only moves later, `test_an_earlier_end_is_not_stored`)
+        ending = self.make()
+        ending.note_authorization_end(NOW + timedelta(days=6), NOW, NOW)
+        assert ending.status(at) is ShopStatus.EXPIRED and not refresh_due(ending, at)
+
+    def test_a_notice_never_renews_an_authorization_that_has_ended(self) -> None:
+        """tryout71 O2: a later end announced after the end had passed put an EXPIRED shop back to ACTIVE."""
+        # given a shop whose announced end passed an hour ago
+        shop = self.make()
+        assert shop.note_authorization_end(NOW - timedelta(hours=1), NOW, NOW)
+        assert shop.status(NOW) is ShopStatus.EXPIRED
+        # when a later notice announces an end 29 days ahead
+        refusal = shop.authorization_end_refused(NOW + timedelta(days=29), NOW, NOW)
+        # then it is refused, and the shop stays EXPIRED with its end
+        assert refusal is EndNoticeRefusal.ENDED
+        assert not shop.note_authorization_end(NOW + timedelta(days=29), NOW, NOW)
+        assert (shop.status(NOW), shop.expires_at) == (ShopStatus.EXPIRED, NOW - timedelta(hours=1))
+        # so too when the refresh token's own expiry ended it, and when the shop is revoked as well
+        expired = self.make(NOW - timedelta(minutes=1))
+        assert not expired.note_authorization_end(NOW + timedelta(days=29), NOW, NOW)
+        shop.revoke(NOW)
+        assert shop.authorization_end_refused(NOW + timedelta(days=29), NOW, NOW) is EndNoticeRefusal.ENDED
+        # while a revoked shop whose authorization has not ended takes it (it stays REVOKED: a notice lifts nothing)
+        revoked = self.make()
+        revoked.revoke(NOW)
+        assert revoked.note_authorization_end(NOW + timedelta(days=29), NOW, NOW)
+        assert revoked.status(NOW) is ShopStatus.REVOKED
+        # and only a re-authorization renews it
+        shop.reauthorize(granted(), tokens(NOW + timedelta(days=365)), NOW + timedelta(hours=1))
+        assert shop.status(NOW + timedelta(hours=1)) is ShopStatus.ACTIVE
+
+    def test_an_earlier_end_is_not_stored(self) -> None:
+        """Notices arrive out of order and TikTok retries them: within one authorization the announced end only
+        moves later (lows72)."""
+        # given a shop whose authorization TikTok said ends in 20 days
+        shop = self.make()
+        assert shop.note_authorization_end(NOW + timedelta(days=20), NOW, NOW)
+        # when a notice announces an earlier end, even sent later
+        assert shop.authorization_end_refused(NOW + timedelta(days=10), NOW + timedelta(hours=1), NOW) is (
+            EndNoticeRefusal.EARLIER_END
+        )
+        assert not shop.note_authorization_end(NOW + timedelta(days=10), NOW + timedelta(hours=1), NOW)
+        # then the end stays; the same end again, or a later one, is stored
+        assert shop.authorization_expires_at == NOW + timedelta(days=20)
+        assert shop.note_authorization_end(NOW + timedelta(days=20), NOW + timedelta(days=1), NOW)
+        assert shop.note_authorization_end(NOW + timedelta(days=25), NOW + timedelta(days=1), NOW)
+        assert shop.authorization_expires_at == NOW + timedelta(days=25)
+        # and a notice sent before the authorization is STALE whatever it says
+        assert shop.authorization_end_refused(NOW + timedelta(days=30), NOW - timedelta(days=1), NOW) is (
+            EndNoticeRefusal.STALE
+        )
 
 
 class TestConnectOrRenew:
@@ -349,7 +399,7 @@ class TestShopLifecycle:
     def test_reauthorization_takes_tiktoks_new_values_and_clears_the_end(self) -> None:
         shop = self.make()
         shop.revoke(NOW)
-        shop.note_authorization_end(NOW + timedelta(days=3), NOW)
+        shop.note_authorization_end(NOW + timedelta(days=3), NOW, NOW)
         later = NOW + timedelta(hours=1)
         new = AuthorizedShop("7000000000000000001", "New TikTok name", "US", "LOCAL", "new_cipher", "NEWCODE")
         shop.reauthorize(new, later_tokens("New seller"), later)
