@@ -56,7 +56,8 @@ _ALIASES_RULE = MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules[
 
 
 class ShopbridgeSchema(strawberry.Schema):
-    """Every error gets a code and no suggestion; the client's mistakes are logged at INFO (gql/errors.py)."""
+    """Every error gets a code and no suggestion; the client's mistakes are logged at INFO, the server's failures at
+    ERROR or WARNING, each kind in one line a response (gql/errors.py `process_errors`)."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         if execution_context is not None:
