@@ -17,7 +17,7 @@ from graphql import (
     parse,
 )
 
-from gql.cost import _PAGED_FIELDS, _UNPAGED_LISTS, estimate_objects, expanded_selections
+from gql.cost import _PAGED_FIELDS, _UNPAGED_LISTS, estimate_objects, expanded_selections, too_costly
 from gql.schema import MAX_OBJECTS
 from gql.schema import schema as app_schema
 
@@ -203,3 +203,20 @@ def test_the_huge_literal_check_defines_no_class_per_operation() -> None:
             gc.enable()
     huge = _huge_int_literal(parse("{ shops(first: 123456789012345678901234) { totalCount } }"))
     assert huge is not None and huge.value == "123456789012345678901234"
+
+
+def test_a_refusals_figure_is_capped_at_a_billion_and_keeps_the_limit() -> None:
+    # given the estimate of a document nested 60 levels deep (tryout72 F4: a 91-digit figure in the message)
+    deep = parse("{ " + "shops { edges { node { " * 60 + "id" + " } } }" * 60 + " }")
+    cost = estimate_objects(deep, None, {})
+    assert len(f"{cost}") == 79  # digits
+    # then the message says "more than" the cap, never the figure, and still gives the limit
+    assert too_costly(cost, MAX_OBJECTS) == (
+        "This query could load more than 1,000,000,000 objects; the limit is 5,000. Ask for smaller pages."
+    )
+    # and a figure at or below the cap is given as it is
+    assert too_costly(1_000_000_000, 5_000).startswith("This query could load up to 1,000,000,000 objects;")
+    assert (
+        too_costly(12_000, 5_000)
+        == "This query could load up to 12,000 objects; the limit is 5,000. Ask for smaller pages."
+    )
