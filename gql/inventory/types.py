@@ -133,13 +133,17 @@ class SkuLink:
 @strawberry.type(
     name="InventoryItem",
     description="One stock per merchant SKU, shared by every linked shop SKU. Units throughout; "
-    "available = onHand - reserved - safetyStock.",
+    "available = onHand - reserved - safetyStock. TikTok (committed_quantity) and Shopify call the reserved units "
+    "committed.",
 )
 class InventoryItemNode(t.Node):
     id: strawberry.ID = strawberry.field(description="Global, opaque id of the item.")
     sku: str = strawberry.field(description="The merchant SKU; shop SKUs link to it by exact (trimmed) seller SKU.")
     on_hand: int = strawberry.field(description="Units physically held.")
-    reserved: int = strawberry.field(description="Units held for open orders on every shop (the ledger's sum).")
+    reserved: int = strawberry.field(
+        description="Units held for open orders on every shop (the ledger's sum): what TikTok (Inventory Search's "
+        "committed_quantity, Seller Center) and Shopify call committed."
+    )
     safety_stock: int = strawberry.field(description="Units kept back from every shop.")
     available: int = strawberry.field(
         description="onHand - reserved - safetyStock: what the shops may still sell (at or below a shop's "
