@@ -25,6 +25,20 @@ Codes:
                               `SHOPBRIDGE_TASK_RETENTION` ago (the retention sweep: `UNREADABLE_RECORDS`). At
                               most `domain.sync.MAX_UNREADABLE_RECORDS` per kind are kept: the message says "100 or
                               more" then.
+    STOCK_COPIED              a SKU of the shop draws on an item its own TikTok stock seeded as a copy of another
+                              item's count, and the merchant has not settled it: the SKU was LINKED to that item when
+                              its seller SKU changed in Seller Center to one no item had, so the new item was seeded
+                              from TikTok's stock, which showed the old item's pushes (README "Shared inventory
+                              pool" -> Seeding; `domain.inventory.links.seed_copies`, `sku_links.seeded_from_item_id`,
+                              migration 0030). Both items then count the same shelf, and a sale on one no longer
+                              lowers what the other's shops show (tryout72 F1). The message names the SKU, the new item,
+                              the item it copied, and what to do; `at`: when the new item was seeded. It stays while
+                              the SKU is LINKED to that seeded item, the item it copied still exists, and neither
+                              `inventorySetOnHand` nor `inventoryAdjust` was made on the new item (a `HAND_MADE`
+                              movement: a count of the same value is one too); it goes once the SKU is linked to
+                              another item or unlinked, the new item is counted or deleted, or the copied item is
+                              deleted (nothing counts the shelf twice then). Several such SKUs: one notice counting
+                              them, naming the first seeded.
 """
 
 from __future__ import annotations
@@ -48,6 +62,7 @@ class AttentionCode(StrEnum):
     WEBHOOKS_SILENT = "WEBHOOKS_SILENT"
     SYNC_FAILING = "SYNC_FAILING"
     RECORDS_UNREADABLE = "RECORDS_UNREADABLE"
+    STOCK_COPIED = "STOCK_COPIED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +77,15 @@ class SyncFacts:
     """What the shop's sync tasks say. `changes_found_at`: when a poll last found a change (finished);
     `failing_since`/`failing_kind`: the latest task of that kind FAILED, at that time; `unreadable`: records that
     could not be read and are still not stored (None: none); `failing_code`: that failed task's `error_code` (an
-    `ErrorCode` value, None when it has none)."""
+    `ErrorCode` value, None when it has none); `copied_stock`: the shop's SKUs on an item seeded as a copy of another
+    item's count and not settled (STOCK_COPIED; None: none)."""
 
     changes_found_at: datetime | None = None
     failing_since: datetime | None = None
     failing_kind: str | None = None
     unreadable: Unreadable | None = None
     failing_code: str | None = None
+    copied_stock: CopiedStock | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +97,19 @@ class Unreadable:
     kind: str
     tiktok_id: str
     reason: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedStock:
+    """The shop's SKUs LINKED to an item their seller SKU's rename seeded as a copy of another item's count, unsettled
+    (STOCK_COPIED): how many, and the first seeded: its seller SKU (as the link matched it), the new item's SKU, the
+    SKU of the item whose count it copied, and when the new item was created (UTC)."""
+
+    count: int
+    seller_sku: str
+    item_sku: str
+    copied_sku: str
     since: datetime
 
 
@@ -147,6 +177,8 @@ def shop_attention(
         notices.append(Attention(AttentionCode.SYNC_FAILING, _failing(what, sync.failing_code), sync.failing_since))
     if sync is not None and sync.unreadable is not None:
         notices.append(_unreadable(sync.unreadable))
+    if sync is not None and sync.copied_stock is not None:
+        notices.append(_copied(sync.copied_stock))
     return notices
 
 
@@ -177,4 +209,22 @@ def _unreadable(records: Unreadable) -> Attention:
         f"{count} {noun} TikTok sent could not be read and {'is' if records.count == 1 else 'are'} not stored "
         f"(first: {what} {records.tiktok_id}: {records.reason}); each is stored once TikTok serves it readably.",
         records.since,
+    )
+
+
+def _copied(copied: CopiedStock) -> Attention:
+    """STOCK_COPIED: 'SKU "MUG-XL" of this shop (its seller SKU changed in Seller Center) now draws on a new item,
+    "MUG-XL", whose on-hand was copied from item "MUG", ...'; more than one such SKU: "(and 2 more SKUs of this shop
+    like it)" after the first."""
+    more = copied.count - 1
+    others = f" (and {more} more SKU{'s' if more > 1 else ''} of this shop like it)" if more else ""
+    new, old = copied.item_sku, copied.copied_sku
+    return Attention(
+        AttentionCode.STOCK_COPIED,
+        f'SKU "{copied.seller_sku}" of this shop (its seller SKU changed in Seller Center) now draws on a new item, '
+        f'"{new}", whose on-hand was copied from item "{old}", the one it drew on before{others}: both items count '
+        "the same shelf, and a sale on one no longer lowers the stock shown for the other. Link the SKU to "
+        f'"{old}" if it is the same product, or set or adjust the on-hand of "{new}" to its own count (a count of '
+        "the same value confirms it).",
+        copied.since,
     )

@@ -157,12 +157,17 @@ ShopAttentionCode = d.enum(
         "message counts them and gives the first one's TikTok id and reason); it clears once each is stored by a "
         "poll, an import or a webhook, or once it first failed longer ago than the task retention (30 days by "
         "default).",
+        DomainAttentionCode.STOCK_COPIED: "A SKU of the shop, its seller SKU changed in Seller Center, draws on a new "
+        "item whose on-hand was copied from the item it drew on before: both count the same shelf. The message names "
+        "the SKU and both items; it clears once the SKU is linked to another item (or unlinked), the new item's "
+        "on-hand is set or adjusted (a count of the same value confirms it), or either item is deleted.",
     },
     name="ShopAttentionCode",
     description="REAUTHORIZATION_REQUIRED: revoked or expired, or its stored tokens cannot be decrypted (the "
     "encryption key changed); EXPIRING_SOON: the authorization ends within 30 "
     "days; WEBHOOKS_SILENT: TikTok's notifications stopped while polls keep finding changes; SYNC_FAILING: the "
-    "latest sync of a kind failed; RECORDS_UNREADABLE: records TikTok sent could not be read and are not stored.",
+    "latest sync of a kind failed; RECORDS_UNREADABLE: records TikTok sent could not be read and are not stored; "
+    "STOCK_COPIED: a SKU draws on a new item whose on-hand was copied from another item's (a seller SKU renamed).",
 )
 _O = DomainOrderStatus
 OrderStatus = d.enum(

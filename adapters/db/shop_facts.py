@@ -2,7 +2,8 @@
 
 Per shop, when a poll last found a change and the latest finished task of each kind (FAILED there means the kind's
 syncs are failing), each by one index seek newest first (migration 0027), whatever the length of the task history;
-and its records that could not be read (`unreadable_records`, migration 0039: RECORDS_UNREADABLE).
+and its records that could not be read (`unreadable_records`, migration 0039: RECORDS_UNREADABLE); and its SKUs on
+an item their seller SKU's rename seeded as a copy of another item's count, not settled (STOCK_COPIED).
 """
 
 from __future__ import annotations
@@ -11,12 +12,33 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, TextClause, UnaryExpression, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    TextClause,
+    UnaryExpression,
+    exists,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.tables import CHANGES_FOUND_WHERE, FINISHED_TASK_WHERE, shops, sync_tasks, unreadable_records
-from domain.attention import SyncFacts, Unreadable
+from adapters.db.tables import (
+    CHANGES_FOUND_WHERE,
+    FINISHED_TASK_WHERE,
+    inventory_items,
+    inventory_movements,
+    shops,
+    sku_links,
+    sync_tasks,
+    unreadable_records,
+)
+from domain.attention import CopiedStock, SyncFacts, Unreadable
 from domain.errors import ErrorCode
+from domain.inventory.items import HAND_MADE
+from domain.inventory.links import LinkState
 from domain.sync import SyncKind, SyncTaskStatus
 
 t = sync_tasks.c
@@ -76,6 +98,7 @@ async def shop_sync_facts(session: AsyncSession, merchant_id: str, shop_ids: Col
                 this = (finished_at, kind, error_code)
                 failing[shop_id] = max(failing.get(shop_id, this), this, key=lambda each: each[:2])
     unreadable = await _unreadable(session, [row[0] for row in rows])
+    copied = await _copied_stock(session, [row[0] for row in rows])
     facts: dict[str, SyncFacts] = {}
     for shop_id, changes_found_at, *_ in rows:
         since, kind, error_code = failing.get(shop_id, (None, None, None))
@@ -85,6 +108,7 @@ async def shop_sync_facts(session: AsyncSession, merchant_id: str, shop_ids: Col
             failing_kind=kind,
             unreadable=unreadable.get(shop_id),
             failing_code=error_code,
+            copied_stock=copied.get(shop_id),
         )
     return facts
 
@@ -114,4 +138,58 @@ async def _unreadable(session: AsyncSession, shop_ids: list[str]) -> dict[str, U
     return {
         shop_id: Unreadable(count=marked, kind=kind, tiktok_id=tiktok_id, reason=reason, since=failed_at)
         for shop_id, kind, tiktok_id, reason, failed_at, marked in await session.execute(query)
+    }
+
+
+def copied_stock_query(shop_ids: list[str]) -> Select[Any]:
+    """Per shop among `shop_ids`, its SKUs whose link still names the item its seller SKU's rename seeded as a copy
+    of another item's count (`domain.attention` STOCK_COPIED: LINKED, `inventory_item_id = seeded_item_id`,
+    `seeded_from_item_id` set), that item still there, and no movement of the merchant's hand (`HAND_MADE`) on the new
+    item: (shop id, seller SKU, item SKU, copied item's SKU, item created at, how many of the shop's). Ranked by
+    creation time then seller SKU: `rank` 1 is the first seeded. Through the partial index of links with a copied
+    item (migration 0069: `seeded_from_item_id IS NOT NULL`, as the query says), a seek per shop."""
+    link, new, old = sku_links.c, inventory_items.alias("new_item"), inventory_items.alias("copied_item")
+    moves = inventory_movements.c
+    by_hand = exists().where(
+        moves.inventory_item_id == new.c.id, moves.kind.in_(sorted(kind.value for kind in HAND_MADE))
+    )
+    ranked = (
+        select(
+            link.shop_id,
+            link.seller_sku,
+            new.c.sku.label("item_sku"),
+            old.c.sku.label("copied_sku"),
+            new.c.created_at,
+            func.count().over(partition_by=link.shop_id).label("copies"),
+            func.row_number()
+            .over(partition_by=link.shop_id, order_by=(new.c.created_at, link.seller_sku, link.sku_id))
+            .label("rank"),
+        )
+        .join(new, new.c.id == link.inventory_item_id)
+        .join(old, old.c.id == link.seeded_from_item_id)
+        .where(
+            link.shop_id.in_(shop_ids),
+            link.seeded_from_item_id.is_not(None),
+            link.state == LinkState.LINKED.value,
+            link.inventory_item_id == link.seeded_item_id,
+            ~by_hand,
+        )
+        .subquery()
+    )
+    r = ranked.c
+    return select(r.shop_id, r.seller_sku, r.item_sku, r.copied_sku, r.created_at, r.copies).where(r.rank == 1)
+
+
+async def _copied_stock(session: AsyncSession, shop_ids: list[str]) -> dict[str, CopiedStock]:
+    """Per shop among `shop_ids` with SKUs on an unsettled copied seed (STOCK_COPIED): their number and the first
+    (`copied_stock_query`). One statement, none for no shop."""
+    if not shop_ids:
+        return {}
+    return {
+        shop_id: CopiedStock(
+            count=copies, seller_sku=seller_sku or item_sku, item_sku=item_sku, copied_sku=copied_sku, since=created
+        )
+        for shop_id, seller_sku, item_sku, copied_sku, created, copies in await session.execute(
+            copied_stock_query(shop_ids)
+        )
     }

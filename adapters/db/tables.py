@@ -655,6 +655,15 @@ sku_links = Table(
         sqlite_where=text("moved_hold_item_quantity IS NOT NULL"),
         postgresql_where=text("moved_hold_item_quantity IS NOT NULL"),
     ),
+    # A shop's links whose item was seeded as a copy of another item's count (migration 0069, tryout72 F1): what
+    # `Shop.attention`'s STOCK_COPIED reads (`shop_facts.copied_stock_query`). Partial: almost none copied one.
+    Index(
+        None,
+        "shop_id",
+        "seeded_from_item_id",
+        sqlite_where=text("seeded_from_item_id IS NOT NULL"),
+        postgresql_where=text("seeded_from_item_id IS NOT NULL"),
+    ),
 )
 
 # The order ledger: one row per shop, order, line item and component (TikTok line items are one unit each). Its state

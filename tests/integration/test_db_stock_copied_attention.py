@@ -1,0 +1,110 @@
+"""`Shop.attention`'s STOCK_COPIED (tryout72 F1): a SKU whose seller SKU's rename seeded a new item as a copy of the
+item it drew on tells its shop's merchant so, until settled; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.crypto import TokenCipher
+from adapters.db import Database
+from adapters.db.shop_facts import shop_sync_facts
+from domain.attention import AttentionCode, CopiedStock, shop_attention
+from domain.services import inventory as pool
+from domain.shops import Shop
+from tests.fixtures.inventory_pool import Pool, product
+from tests.integration.db_samples import NOW
+
+RENAMED_AT = NOW + timedelta(minutes=2)
+
+
+@pytest.fixture
+def world(database: Database, cipher: TokenCipher) -> Pool:
+    return Pool(database, cipher)
+
+
+async def notices(world: Pool, shop: Shop) -> list[tuple[AttentionCode, str]]:
+    """The shop's attention as `Shop.attention` computes it (its facts as the API reads them): (code, message)."""
+    async with world.db.read_sessionmaker() as session:
+        facts = (await shop_sync_facts(session, shop.merchant_id, [shop.id]))[shop.id]
+    now = world.clock.now()
+    return [
+        (n.code, n.message)
+        for n in shop_attention(now, expires_at=NOW + timedelta(days=300), revoked_at=None, sync=facts)
+    ]
+
+
+async def two_shops_then_b_renames_mug(world: Pool) -> tuple[Shop, Shop]:
+    """Shops A and B pool MUG (A's stock seeded it, 10; B joined); then B's seller renames B's SKU to MUG-XL in
+    Seller Center, and B's TikTok still shows what the pool pushed (10): MUG-XL is seeded from it, a copy of MUG."""
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, product("pa", ("sa", "MUG", 10)))
+    await world.products(b, product("pb", ("sb", "MUG", 10)))
+    assert (await world.links(b))["sb"] == ("LINKED", "MUG")
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(b, product("pb", ("sb", "MUG-XL", 10), at=RENAMED_AT))
+    assert (await world.links(b))["sb"] == ("LINKED", "MUG-XL")
+    return a, b
+
+
+async def test_a_seller_sku_renamed_on_one_shop_tells_that_shop_its_new_item_copied_the_old_ones_count(
+    world: Pool,
+) -> None:
+    # given shops A and B pooling MUG, and B's seller renaming B's SKU to MUG-XL (one no item had)
+    a, b = await two_shops_then_b_renames_mug(world)
+    # then both items count the same shelf (the documented seed, README "Shared inventory pool" -> Seeding)
+    assert await world.counts("MUG") == (10, 0, 10)
+    assert await world.counts("MUG-XL") == (10, 0, 10)
+    # and B's attention says so: which SKU, the new item, the item it copied, what to do; since the seed
+    async with world.db.read_sessionmaker() as session:
+        facts = await shop_sync_facts(session, b.merchant_id, [a.id, b.id])
+    assert facts[b.id].copied_stock == CopiedStock(1, "MUG-XL", "MUG-XL", "MUG", RENAMED_AT)
+    assert facts[a.id].copied_stock is None  # A's SKU draws on MUG, the shelf's count
+    ((code, message),) = await notices(world, b)
+    assert code is AttentionCode.STOCK_COPIED
+    assert message.startswith(
+        'SKU "MUG-XL" of this shop (its seller SKU changed in Seller Center) now draws on a new item, "MUG-XL", '
+        'whose on-hand was copied from item "MUG", the one it drew on before: both items count the same shelf'
+    )
+    assert 'Link the SKU to "MUG"' in message and 'set or adjust the on-hand of "MUG-XL"' in message
+    assert await notices(world, a) == []
+
+
+SETTLED = ["linked-back-by-hand", "counted-as-it-is", "adjusted", "unlinked-and-deleted", "copied-item-deleted"]
+
+
+@pytest.mark.parametrize("settled", SETTLED, ids=SETTLED)
+async def test_the_copied_count_notice_goes_once_the_merchant_settles_it(world: Pool, settled: str) -> None:
+    # given B's SKU on MUG-XL, seeded as a copy of MUG, and B's notice
+    a, b = await two_shops_then_b_renames_mug(world)
+    assert [code for code, _ in await notices(world, b)] == [AttentionCode.STOCK_COPIED]
+    mug, mug_xl = (await world.item("MUG"))["id"], (await world.item("MUG-XL"))["id"]
+    # when the merchant settles it
+    if settled == "linked-back-by-hand":  # skuLink to the item it copied: it is the same product
+        await world.link_by_hand(b, "sb", mug)
+    elif settled == "counted-as-it-is":  # inventorySetOnHand of the value it has: a count that confirms it
+        await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", mug_xl, 10, None)
+    elif settled == "adjusted":  # inventoryAdjust: its own stock
+        await pool.adjust_item(world.uows, world.queue, world.events, "merchant-a", mug_xl, -4, "own shelf")
+    elif settled == "unlinked-and-deleted":  # skuUnlink, then inventoryItemDelete of the new item
+        await world.link_by_hand(b, "sb", None)
+        await pool.delete_item(world.uows, world.queue, world.events, "merchant-a", mug_xl, clock=world.clock)
+    else:  # A's SKU unlinked and the item MUG-XL copied deleted: nothing counts the shelf twice any more
+        await world.link_by_hand(a, "sa", None)
+        await pool.delete_item(world.uows, world.queue, world.events, "merchant-a", mug, clock=world.clock)
+    # then neither shop has a notice any more
+    assert await notices(world, b) == []
+    assert await notices(world, a) == []
+
+
+async def test_a_seller_sku_renamed_on_its_only_shop_whose_old_item_goes_raises_no_notice(world: Pool) -> None:
+    # given one shop's SKU seeding MUG (nothing by hand on it)
+    shop = await world.shop()
+    await world.products(shop, product("p", ("s1", "MUG", 5)))
+    # when its seller renames it to MUG-XL: MUG, drawn on by nobody, goes (README: left to nobody)
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(shop, product("p", ("s1", "MUG-XL", 5), at=RENAMED_AT))
+    # then MUG-XL is the shelf's only count: nothing to tell
+    assert await world.counts("MUG-XL") == (5, 0, 5)
+    assert await notices(world, shop) == []
