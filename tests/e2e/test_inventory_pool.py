@@ -121,6 +121,13 @@ def test_two_shops_pool_their_skus_and_a_sale_on_one_reserves_by_webhook(app_fac
 
 
 RENAMED = "SB-POLL-46"
+ATTENTION = """query($id: ID!) { shop(id: $id) { attention { code message } } }"""
+
+
+def copied_notices(app: Any, shop: dict[str, Any]) -> list[str]:
+    """The messages of the shop's STOCK_COPIED notices (`Shop.attention`, tryout72 F1)."""
+    attention = app.graphql(ATTENTION, {"id": shop["id"]}, "m1")["shop"]["attention"]
+    return [notice["message"] for notice in attention if notice["code"] == "STOCK_COPIED"]
 
 
 def open_order_before_connecting(app: Any) -> str:
@@ -193,6 +200,12 @@ def rename_a_seller_sku_with_an_open_order_away_and_back(
     # then the new item counts the open orders' units once, and the first shop's TikTok shows its available once its
     # pushes land (its seed is TikTok's stock when read: a push of the steps before still on its way may move it after)
     assert new["onHand"] == new["available"] + units
+    # and the first shop's attention says its SKU's new item copied the old one's count, and what to do; the second
+    # shop's SKU still draws on the old item (before, tryout72 F1: nothing said it, two items counting one shelf)
+    (copied,) = copied_notices(app, first)
+    assert f'SKU "{RENAMED}" of this shop' in copied and f'copied from item "{seller_sku}"' in copied, copied
+    assert f'Link the SKU to "{seller_sku}"' in copied, copied
+    assert copied_notices(app, second) == []
     wait_until(lambda: stock_of(app, first, tiktok_sku_id) == item(new["id"])["available"], what="the new item's push")
     # and the old item no longer holds them: on-hand and reserved both down by their units, available unchanged
     # (before: only the reservations went, 79/1/78 -> 79/0/79, the units counted on both items' on-hand and pushed
@@ -213,6 +226,7 @@ def rename_a_seller_sku_with_an_open_order_away_and_back(
     # when the seller renames it back: the units return to the old item as they were, the new item goes
     app.sandbox.control("POST", f"/products/{product['id']}", {"skus": [{"id": tiktok_sku_id, "seller_sku": as_typed}]})
     wait_until(lambda: pool_item(app, RENAMED) is None, what="the renamed item gone")
+    assert copied_notices(app, first) == []  # linked back to the item it copied: settled
     back = item(old["id"])
     assert (back["onHand"], back["reserved"], back["available"]) == (
         before["onHand"], before["reserved"], before["available"]
