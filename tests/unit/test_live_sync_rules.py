@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from domain.attention import AttentionCode, SyncFacts, shop_attention
+from domain.attention import AttentionCode, CopiedStock, SyncFacts, shop_attention
 from domain.polling import (
     MAX_CURSOR_AGE,
     PollCursor,
@@ -268,6 +268,23 @@ class TestAttention:
         notices = shop_attention(T0, expires_at=T0 + timedelta(days=300), revoked_at=None, sync=facts)
         assert [(n.code, n.at) for n in notices] == [(AttentionCode.SYNC_FAILING, T0 - timedelta(minutes=3))]
         assert "orders" in notices[0].message
+
+    def test_skus_on_copied_counts_make_one_notice_naming_the_first_and_counting_the_rest(self) -> None:
+        # given three SKUs of the shop on items seeded as copies (tryout72 F1), the first MUG-XL copied from MUG
+        copied = CopiedStock(3, "MUG-XL", "MUG-XL", "MUG", T0 - timedelta(days=2))
+        # then one STOCK_COPIED notice, last (a failing sync before it), since the first seed
+        facts = SyncFacts(failing_since=T0 - timedelta(minutes=3), failing_kind="ORDERS", copied_stock=copied)
+        notices = shop_attention(T0, expires_at=T0 + timedelta(days=300), revoked_at=None, sync=facts)
+        assert [(n.code, n.at) for n in notices] == [
+            (AttentionCode.SYNC_FAILING, T0 - timedelta(minutes=3)),
+            (AttentionCode.STOCK_COPIED, T0 - timedelta(days=2)),
+        ]
+        assert 'copied from item "MUG", the one it drew on before (and 2 more SKUs of this shop like it)' in (
+            notices[1].message
+        )
+        # and a revoked shop says only what matters first
+        revoked = shop_attention(T0, expires_at=T0 + timedelta(days=300), revoked_at=T0, sync=facts)
+        assert [n.code for n in revoked] == [AttentionCode.REAUTHORIZATION_REQUIRED]
 
 
 class TestAttentionEdges:
