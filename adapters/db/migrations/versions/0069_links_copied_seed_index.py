@@ -1,5 +1,6 @@
-"""The links whose item was seeded as a copy of another item's count, by shop: a partial index on `sku_links
-(shop_id, seeded_from_item_id) WHERE seeded_from_item_id IS NOT NULL`.
+"""A partial index of each shop's links whose item was seeded as a copy of another item's count (STOCK_COPIED).
+
+`sku_links (shop_id, seeded_from_item_id) WHERE seeded_from_item_id IS NOT NULL`.
 
 tryout72 F1: `Shop.attention` tells the merchant of a SKU whose seller SKU's rename seeded a new item from TikTok's
 stock, a copy of the item it drew on (STOCK_COPIED, `adapters.db.shop_facts.copied_stock_query`). Every read of a
