@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
-from adapters.db.shop_facts import shop_sync_facts
+from adapters.db.shop_facts import copied_stock_query, shop_sync_facts
 from domain.attention import AttentionCode, CopiedStock, shop_attention
 from domain.services import inventory as pool
 from domain.shops import Shop
@@ -108,3 +109,43 @@ async def test_a_seller_sku_renamed_on_its_only_shop_whose_old_item_goes_raises_
     # then MUG-XL is the shelf's only count: nothing to tell
     assert await world.counts("MUG-XL") == (5, 0, 5)
     assert await notices(world, shop) == []
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["no-statistics", "analyzed"])
+async def test_a_shops_copied_counts_are_read_through_the_partial_index_not_its_every_link(
+    world: Pool, analyzed: bool
+) -> None:
+    # given shop B with 120 SKUs linked by seller SKU and the renamed one on its copy, beside shop A
+    _, b = await two_shops_then_b_renames_mug(world)
+    await world.products(b, product("many", *((f"m{n:03}", f"MANY-{n:03}", 5) for n in range(120))))
+    database = world.db
+    sqlite = database.dialect_name == "sqlite"
+    statement = copied_stock_query([b.id])
+    if analyzed:
+        async with database.write_engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
+    # (PostgreSQL: in a write session's transaction, rolled back with its SETs; the generic plan of the prepared
+    # statement asyncpg runs, as test_db_read_sync does for the sync facts)
+    async with (database.read_sessionmaker if sqlite else database.write_sessionmaker)() as session:
+        if sqlite:
+            sql = str(statement.compile(dialect=database.read_engine.dialect, compile_kwargs={"literal_binds": True}))
+            rows = (await session.execute(text("EXPLAIN QUERY PLAN " + sql))).all()
+        else:
+            await session.execute(text("SET enable_seqscan = off"))
+            compiled = statement.compile(
+                dialect=database.read_engine.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            await session.execute(text("SET plan_cache_mode = force_generic_plan"))
+            await session.execute(text(f"PREPARE copied AS {compiled}"))
+            values = compiled.construct_params()
+            arguments = ", ".join(f"'{values[name]}'" for name in compiled.positiontup or ())
+            rows = (await session.execute(text(f"EXPLAIN EXECUTE copied({arguments})"))).all()
+            await session.execute(text("DEALLOCATE copied"))
+    plan = "\n".join(str(row[-1]) for row in rows)
+    # then the shop's links are found through migration 0069's partial index, not by its every LINKED link
+    assert plan.count("ix_sku_links_shop_id_seeded_from_item_id") == 1, plan
+    assert "ix_sku_links_shop_id_state" not in plan and "SCAN sku_links" not in plan, plan
+    assert "Seq Scan on sku_links" not in plan, plan
+    # and the read finds the one copy
+    async with database.read_sessionmaker() as session:
+        assert [row.item_sku for row in await session.execute(statement)] == ["MUG-XL"]
