@@ -106,6 +106,9 @@ def wanted_effect(status: str) -> StockEffect | None:
     return _EFFECT_OF_STATUS.get(status)
 
 
+# (Pure, of a few texts and a flag, asked for every line of every imported order: kept, bounded, as TikTok's statuses
+# are not ours to count)
+@functools.lru_cache(maxsize=1024)
 def line_effect(
     order_status: str, line_status: str | None, fulfilled_by_tiktok: bool = False, package_status: str | None = None
 ) -> StockEffect | None:

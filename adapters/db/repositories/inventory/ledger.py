@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -370,8 +371,13 @@ async def _apply_chunk(
             pending_on = record[0] if record is not None and record[2] == LineState.PENDING_LINK.value else None
             seen = record is not None and pending_on is None and record[2] != LineState.RESERVED.value
             # (with the deleted connection's unlinked pause, when the SKU's link now makes it that item's:
-            # `kept_pause`, detour59b)
-            of_sku = {} if seen or pending_on is not None else with_kept_pause(item_id, linked_before.get(sku_id, {}))
+            # `kept_pause`, detour59b; none kept for the SKU, every line but a reconnected shop's: none added, as
+            # `with_kept_pause` returns what it is given)
+            kept_of_sku = linked_before.get(sku_id) if linked_before else None
+            of_sku = (
+                _NONE_KEPT if seen or pending_on is not None or not kept_of_sku
+                else with_kept_pause(item_id, kept_of_sku)
+            )  # fmt: skip
             if item_id is not None and current is None and of_sku:
                 # sold under a deleted link to another item than the SKU's now: it counts there, the reconnect's link
                 # as it is (a delete's record of it names that item, or none)
@@ -380,7 +386,7 @@ async def _apply_chunk(
                 )
                 if sold_on != item_id and (record is None or record[0] == sold_on):
                     item_id, counted_at, linked_at = sold_on, None, None
-            periods = _link_to_delete(of_sku.get(item_id, ()) if item_id is not None else ())
+            periods = _link_to_delete(of_sku.get(item_id, ())) if of_sku and item_id is not None else ()
             in_seed, after_link = order_timing(created_at, counted_at, linked_at, periods)
             if item_id is None and was_linked_to is None and current is None and record is None:
                 # (the reconnect's orders ahead of its products: a sale shipped under a deleted link waits on its item)
@@ -388,7 +394,8 @@ async def _apply_chunk(
                     wanted, created_at, {item: _link_to_delete(kept) for item, kept in of_sku.items()}
                 )
                 after_link = after_link or was_linked_to is not None
-            seed_read_at = _in_seed_of(current, seeds.get(sku_id), created_at)
+            seed = seeds.get(sku_id)
+            seed_read_at = _in_seed_of(current, seed, created_at)
             reason = None
             covering = None  # (the count since its shipment a first deduction read: `_UnseenHolds.take`)
             deducted_from = None if seen or pending_on is not None else record
@@ -498,7 +505,7 @@ async def _apply_chunk(
                 write.line(
                     key, sku_id, units if current is None else current.quantity, move, before=current,
                     new=current is None, stamped_at=kept,
-                    left_out_of=left_out_of_seed(current, move, created_at, seeds.get(sku_id)), reason=reason,
+                    left_out_of=left_out_of_seed(current, move, created_at, seed), reason=reason,
                 )  # fmt: skip
                 if seen_before_push(move, took_now, created_at, joined_read.get(sku_id)):
                     seeded[sku_id] = seeded.get(sku_id, 0) + units
@@ -579,12 +586,10 @@ async def _earlier_periods(
     connection (`sku_link_periods`, migration 0049; `links.ended_period`). One statement (none without SKUs)."""
     if not sku_ids:
         return {}
-    kept = sku_link_periods.c
-    query = select(kept.tiktok_sku_id, kept.inventory_item_id, kept.linked_at, kept.ended_at).where(
-        kept.shop_id == shop_id, among(kept.tiktok_sku_id, sorted(set(sku_ids)), dialect_of(session))
-    )
+    dialect = dialect_of(session)
+    params = {"shop_id": shop_id, "skus": listed(sorted(set(sku_ids)), dialect)}
     periods: dict[str, dict[str, list[tuple[datetime, datetime]]]] = {}
-    for sku, item, linked_at, ended_at in (await session.execute(query)).all():
+    for sku, item, linked_at, ended_at in (await session.execute(_statements(dialect).earlier, params)).all():
         periods.setdefault(sku, {}).setdefault(item, []).append((linked_at, ended_at))
     return periods
 
@@ -789,6 +794,7 @@ def _tiktok_shop_of(shop_id: str) -> Any:
 
 # TikTok SKU id -> item id -> (when a link took effect, when its shop was deleted, when unlinked, when it ends)
 _LinkedBefore = dict[str, dict[str, list[KeptLink]]]
+_NONE_KEPT: Mapping[str, list[KeptLink]] = MappingProxyType({})  # a SKU's, when none is kept (read only, shared)
 
 
 def _link_to_delete(kept: Collection[KeptLink]) -> list[tuple[datetime, datetime, datetime | None]]:
@@ -1209,19 +1215,10 @@ async def _counted_before_push(
     split: dict[str, tuple[str, int]] = {}  # Shopbridge SKU id -> (its hold's item, units of it applied now)
     moved: dict[str, _MovedNow] = {}  # ... -> what this batch does to its moved hold
     batch_skus = sorted({sku for sku, _, _ in applied or {}} | set(counted or {}) | {c[0] for c in cancelled})
+    dialect = dialect_of(session)
     if batch_skus:
-        query = select(
-            links.sku_id, links.tiktok_sku_id, links.held_item_id, links.pushed_at, links.baseline_read_at,
-            links.moved_hold_item_id, links.moved_hold_item_quantity, links.moved_hold_sold_before,
-        ).where(
-            links.shop_id == shop_id,
-            or_(
-                links.held_item_quantity.is_not(None),
-                and_(links.held_item_id.is_not(None), links.held_quantity > 0),
-                links.moved_hold_quantity > 0,
-            ),
-            among(links.tiktok_sku_id, batch_skus, dialect_of(session)),
-        )  # fmt: skip
+        query = _statements(dialect).holding  # (built once: parameters `shop_id`, `skus`)
+        params = {"shop_id": shop_id, "skus": listed(batch_skus, dialect)}
 
         def applied_units(tiktok_sku_id: str, item_id: str | None, made_by: datetime) -> int:
             return sum(
@@ -1229,7 +1226,7 @@ async def _counted_before_push(
                 if sku == tiktok_sku_id and item_id in (None, item) and made <= made_by
             )  # fmt: skip
 
-        for row in await session.execute(query):
+        for row in await session.execute(query, params):
             # (a hold on a link whose push record a move forgot, kept or held again, `links._hold_again`: its units
             # were sold before the move's read, the link's baseline, review64 F5; neither time: nothing comes off)
             made_by = row.pushed_at or row.baseline_read_at
@@ -1281,23 +1278,19 @@ async def _counted_before_push(
                 ),
             )
         )  # fmt: skip
-    postgres = dialect_of(session) == "postgresql"
-    for count, units_of in ((links.ingested_at_push, seeded), (links.released_at_push, released or {})):
+    postgres = dialect == "postgresql"
+    for count, units_of in (("ingested_at_push", seeded), ("released_at_push", released or {})):
         if not units_of:
             continue
         skus = sorted(units_of)
         if postgres:  # one statement, the SKUs and units as arrays: an executemany runs the UPDATE once per SKU
             await session.execute(
-                _ADD_AT_PUSH_PG[count.name], {"shop_id": shop_id, "skus": skus, "units": [units_of[s] for s in skus]}
+                _ADD_AT_PUSH_PG[count], {"shop_id": shop_id, "skus": skus, "units": [units_of[s] for s in skus]}
             )
             continue
-        statement = (
-            update(sku_links)
-            .where(links.shop_id == bindparam("b_shop"), links.tiktok_sku_id == bindparam("b_sku"), count.is_not(None))
-            .values({count: count + bindparam("b_units")})
-        )  # SQLite: one executemany per count, whatever the batch (in-process: no round trip per row)
+        # SQLite: one executemany per count, whatever the batch (in-process: no round trip per row)
         rows = [{"b_shop": shop_id, "b_sku": sku, "b_units": units_of[sku]} for sku in skus]
-        await session.execute(statement, rows)
+        await session.execute(_ADD_AT_PUSH[count], rows)
 
 
 # PostgreSQL: `_counted_before_push`'s UPDATE of one count column for a batch's SKUs in one statement (each SKU once:
@@ -1311,6 +1304,15 @@ _ADD_AT_PUSH_PG = {
         f"WHERE l.shop_id = :shop_id AND l.tiktok_sku_id = d.sku AND l.{name} IS NOT NULL"
     )
     for name in ("ingested_at_push", "released_at_push")
+}
+# SQLite: the same UPDATE per SKU (an executemany: `b_shop`, `b_sku`, `b_units`), built once.
+_ADD_AT_PUSH = {
+    count.name: update(sku_links)
+    .where(
+        sku_links.c.shop_id == bindparam("b_shop"), sku_links.c.tiktok_sku_id == bindparam("b_sku"), count.is_not(None)
+    )
+    .values({count: count + bindparam("b_units")})
+    for count in (sku_links.c.ingested_at_push, sku_links.c.released_at_push)
 }
 
 
@@ -1429,11 +1431,14 @@ class _Statements(NamedTuple):
     links: Select[Any]
     held: Select[Any]
     stored: Select[Any]
+    earlier: Select[Any]  # `_earlier_periods`' read
+    holding: Select[Any]  # `_counted_before_push`'s read of the links holding for an item or with a moved hold
 
 
 @functools.cache
 def _statements(dialect: str) -> _Statements:
-    """`apply_orders`' reads, built once per dialect (parameters `shop_id`, `skus`, `orders`: `listed`)."""
+    """`apply_orders`' reads, built once per dialect (parameters `shop_id`, `skus`, `orders`: `listed`): building a
+    statement costs more Python than running a compiled one (the batch's `among` lists travel as one parameter)."""
     links, lines = sku_links.c, order_line_stock.c
     # The state is tested here rather than in SQL: SQLite would otherwise walk the shop's (shop, state) index,
     # every LINKED link of the shop, instead of looking up the batch's SKUs in (shop, TikTok SKU).
@@ -1462,7 +1467,23 @@ def _statements(dialect: str) -> _Statements:
         _raw(lines.order_updated_at), lines.inventory_item_id, lines.quantity, _raw(lines.updated_at),
         lines.left_out_of_seed,
     ).where(of_batch)  # fmt: skip
-    return _Statements(linked, held, stored)
+    periods = sku_link_periods.c
+    earlier = select(periods.tiktok_sku_id, periods.inventory_item_id, periods.linked_at, periods.ended_at).where(
+        periods.shop_id == bindparam("shop_id"), among_param(periods.tiktok_sku_id, "skus", dialect)
+    )
+    holding = select(
+        links.sku_id, links.tiktok_sku_id, links.held_item_id, links.pushed_at, links.baseline_read_at,
+        links.moved_hold_item_id, links.moved_hold_item_quantity, links.moved_hold_sold_before,
+    ).where(
+        links.shop_id == bindparam("shop_id"),
+        or_(
+            links.held_item_quantity.is_not(None),
+            and_(links.held_item_id.is_not(None), links.held_quantity > 0),
+            links.moved_hold_quantity > 0,
+        ),
+        among_param(links.tiktok_sku_id, "skus", dialect),
+    )  # fmt: skip
+    return _Statements(linked, held, stored, earlier, holding)
 
 
 async def hold_relink(

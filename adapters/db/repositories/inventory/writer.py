@@ -269,6 +269,9 @@ class PoolWrite:
     movements: dict[tuple[str, str, str | None, str | None], list[int]] = field(default_factory=dict)
     # The rows of `rows` as stored before this write (None: no row), for the running units (`_units_deltas`)
     before: dict[LedgerKey, LedgerLine | None] = field(default_factory=dict)
+    # `_units_deltas` of `rows` as they are (None: not worked out since the last `line`): read by the batch's fence
+    # counts (`ingested_deltas`) and again by `flush`
+    _units: dict[str, list[int]] | None = field(default=None, init=False, repr=False)
 
     def line(
         self,
@@ -292,17 +295,20 @@ class PoolWrite:
         `left_out_of_seed` after the move (`domain.inventory.ledger.left_out_of_seed`; a stored row's own, unless
         the move counted it into that seed), given every time: a row is written whole. `reason`: its movement's."""
         self.before.setdefault(key, before)
+        # (`_value_`: the member's text as an attribute; `.value` is a property, ~0.1 us a call, twice a line)
         self.rows[key] = (
-            self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state.value,
-            move.wanted.value, move.order_updated_at, stamped_at or self.now, left_out_of,
+            self.shop_id, *key, self.merchant_id, tiktok_sku_id, move.inventory_item_id, quantity, move.state._value_,
+            move.wanted._value_, move.order_updated_at, stamped_at or self.now, left_out_of,
         )  # fmt: skip
+        self._units = None  # (the running units' deltas, read again)
         if new:
             self.new_rows.add(key)
         else:
             self.new_rows.discard(key)
-        item_id = move.item_moved
-        if item_id is not None and move.movement is not None:
-            self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement.value, reason, key[0])
+        if move.movement is not None:  # (`item_moved` is None without a movement)
+            item_id = move.item_moved
+            if item_id is not None:
+                self.count(item_id, move.on_hand_delta, move.reserved_delta, move.movement._value_, reason, key[0])
 
     def count(
         self, item_id: str, on_hand: int, reserved: int, kind: str, reason: str | None, order_id: str | None
@@ -357,11 +363,14 @@ class PoolWrite:
     def _units_deltas(self) -> dict[str, list[int]]:
         """TikTok SKU id -> [ingested, released] deltas of the shop's running units: the written rows' counted units
         after, less before (a row keeps its SKU: its key names the line item and component, whose SKU never
-        changes). SKUs whose units did not move are left out."""
+        changes). SKUs whose units did not move are left out. Worked out once for the rows as they are (`line`
+        forgets it); the caller does not change the lists."""
+        if self._units is not None:
+            return self._units
         deltas: dict[str, list[int]] = {}
         for key, row in self.rows.items():
             stored = self.before[key]
-            was = None if stored is None else _COUNTED_IN.get(stored.state.value)
+            was = None if stored is None else _COUNTED_IN.get(stored.state._value_)
             now = _COUNTED_IN.get(row[_STATE])
             if was is None and now is None:
                 continue
@@ -370,7 +379,8 @@ class PoolWrite:
                 units[was] -= stored.quantity
             if now is not None:
                 units[now] += row[_QUANTITY]
-        return {sku: units for sku, units in deltas.items() if units[0] or units[1]}
+        self._units = {sku: units for sku, units in deltas.items() if units[0] or units[1]}
+        return self._units
 
     def ingested_deltas(self) -> dict[str, int]:
         """TikTok SKU id -> what the written rows add to the shop's running `ingested` units of the SKU
@@ -389,7 +399,7 @@ class PoolWrite:
         units: dict[tuple[str, str, datetime], int] = {}
         for key, row in self.rows.items():
             stored = self.before[key]
-            was = None if stored is None else _COUNTED_IN.get(stored.state.value)
+            was = None if stored is None else _COUNTED_IN.get(stored.state._value_)
             if was != _INGESTED and _COUNTED_IN.get(row[_STATE]) == _INGESTED and row[_ITEM] is not None:
                 of = (row[_SKU], row[_ITEM], made_at[key])
                 units[of] = units.get(of, 0) + row[_QUANTITY]
