@@ -782,8 +782,9 @@ def shipped_under_a_deleted_link(
     its products import: as history the sale's units stayed on the item's on-hand for good, as when its products
     come first without this rule (poolreview53 defect 2). None otherwise: an open line waits as any (the delete's
     record of it decides once linked, `back_with_its_shop`), and so does a sale of two such items' periods (never
-    guess). The caller passes no period for a line that connection's ledger had."""
-    if wanted is not StockEffect.DEDUCT:
+    guess). The caller passes no period for a line that connection's ledger had; no period at all (every line of a
+    shop never deleted): None."""
+    if wanted is not StockEffect.DEDUCT or not linked_before:
         return None
     items = _made_under(created_at, linked_before)
     return next(iter(items)) if len(items) == 1 else None

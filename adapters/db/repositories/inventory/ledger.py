@@ -388,8 +388,9 @@ async def _apply_chunk(
                     item_id, counted_at, linked_at = sold_on, None, None
             periods = _link_to_delete(of_sku.get(item_id, ())) if of_sku and item_id is not None else ()
             in_seed, after_link = order_timing(created_at, counted_at, linked_at, periods)
-            if item_id is None and was_linked_to is None and current is None and record is None:
-                # (the reconnect's orders ahead of its products: a sale shipped under a deleted link waits on its item)
+            if item_id is None and was_linked_to is None and current is None and record is None and of_sku:
+                # (the reconnect's orders ahead of its products: a sale shipped under a deleted link waits on its item;
+                # no period kept of the SKU, none: `shipped_under_a_deleted_link`)
                 was_linked_to = shipped_under_a_deleted_link(
                     wanted, created_at, {item: _link_to_delete(kept) for item, kept in of_sku.items()}
                 )
