@@ -19,7 +19,8 @@ exited 0. The `shopbridge` command records SIGTERM from its first lines (`adapte
 and one that arrives before a server or supervisor took over is acted on as soon as one has (`Server.startup`,
 `gql.supervisor.serve_workers`), never lost.
 
-With `--workers N`, uvicorn's supervisor of the worker processes is `gql.supervisor`'s.
+With `--workers N`, uvicorn's supervisor of the worker processes is `gql.supervisor`'s, and each worker process
+serves with this `Server` too (`gql.supervisor.WorkerProcess`), its app found once uvicorn loaded it from the factory.
 
 The protocols uvicorn speaks for every way Shopbridge is served (`protocol_options`): the HTTP one, with bounds on a
 request's head and body before the app sees it, is `gql.http_protocol`; the WebSocket one (`WebSocketProtocol`) is
@@ -51,6 +52,9 @@ FRAMES_LOG = logging.getLogger("websockets.server")  # the library's own name; a
 WS_PING_SECONDS = 20
 FORCED_LINE = "interrupted again: not waiting for open connections; closing them and shutting down"
 CANCELLED_END_SECONDS = 30.0  # a request cancelled at a stop ends within its database call (adapters.db.sessions)
+CANCELLED_WAIT_LINE = (
+    "waiting for %d cancelled request(s) to end their database call (at most %g s) before the application's shutdown"
+)
 stop_on_sigterm = interrupts.record_sigterm  # record SIGTERM instead of dying of it (module docstring)
 terminated = interrupts.terminated  # SIGTERM was recorded: this process was asked to stop
 
@@ -116,7 +120,11 @@ class Server(uvicorn.Server):
     close, WebSockets with 1012), says so in one INFO line, and the app's shutdown runs all the same.
     """
 
-    def __init__(self, config: uvicorn.Config, app: Starlette, on_listening: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: Starlette | None = None, on_listening: Callable[[], None] | None = None
+    ) -> None:
+        """`app`: the Starlette app `config` serves; None when `config` names a factory that uvicorn calls in this
+        process (a `--workers` process: `gql.supervisor.WorkerProcess`), then found once loaded (`_served_app`)."""
         super().__init__(config)
         self._app = app
         self._on_listening = on_listening
@@ -141,7 +149,8 @@ class Server(uvicorn.Server):
                 asyncio.get_running_loop().call_soon(log.info, FORCED_LINE)
 
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
-        quiesce: Callable[[], Awaitable[None]] | None = getattr(self._app.state, "quiesce", None)
+        served = self._served_app()
+        quiesce: Callable[[], Awaitable[None]] | None = getattr(getattr(served, "state", None), "quiesce", None)
         if quiesce is not None:  # also after a second Ctrl+C: imports calling a closed port would log retries
             try:
                 await quiesce()
@@ -153,6 +162,14 @@ class Server(uvicorn.Server):
         if self.force_exit and isinstance(finished, asyncio.Event) and not finished.is_set():
             await self.lifespan.shutdown()  # uvicorn skipped it after the second Ctrl+C
 
+    def _served_app(self) -> Starlette | None:
+        """The Starlette app served: the one given, else the one uvicorn loaded from the factory, inside the ASGI
+        middlewares uvicorn wraps it in (proxy headers, message logging: each keeps the app it wraps as `.app`)."""
+        app: object = self._app if self._app is not None else getattr(self.config, "loaded_app", None)
+        while app is not None and not isinstance(app, Starlette):
+            app = getattr(app, "app", None)
+        return app
+
     def _lifespan_after_cancelled_requests(self) -> None:
         """uvicorn cancels the requests that outlast `timeout_graceful_shutdown` and runs the lifespan's shutdown at
         once; a cancelled request ends only after its database call in flight (adapters.db.sessions), so the lifespan
@@ -163,6 +180,8 @@ class Server(uvicorn.Server):
         async def shutdown() -> None:
             cancelled = [task for task in self.server_state.tasks if task.cancelling()]
             if cancelled:
+                # said: the stop seems to hang meanwhile, up to a statement's length (a lock waited for at PostgreSQL)
+                log.info(CANCELLED_WAIT_LINE, len(cancelled), CANCELLED_END_SECONDS)
                 await asyncio.wait(cancelled, timeout=CANCELLED_END_SECONDS)
             await lifespan_shutdown()
 

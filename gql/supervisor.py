@@ -29,10 +29,29 @@ from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
 from adapters import interrupts
+from gql.serving import Server
 
 UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor writes its lines (`Supervisor`'s too)
 KILLED = 128 + signal.SIGKILL  # `serve --workers N`'s status when it had to kill a worker that would not stop
 RESTART_WARNING_SECONDS = 60.0  # the least time between two lines saying a restart's replacement has not served
+
+
+class WorkerProcess(Process):
+    """uvicorn's worker process, serving with Shopbridge's server (`gql.serving.Server`) rather than uvicorn's own:
+    the same stop as `shopbridge serve` in one process (the app's quiesce before the listener closes, the requests
+    cancelled at the stop waited for before the app's shutdown closes the database, a second Ctrl+C that still runs
+    that shutdown). uvicorn's `Process.server` makes a plain `uvicorn.Server` in the worker process (stop 71): a
+    request cancelled past `timeout_graceful_shutdown` had the database disposed of under its statement, its
+    connection handed back to a disposed pool.
+
+    Made in the parent and pickled to the spawned process (its `target` is a bound method), which imports this
+    module to unpickle it; the server is made there, on first use."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = Server(self.config)
+        return self._server
 
 
 class Supervisor(Multiprocess):
@@ -97,6 +116,21 @@ class Supervisor(Multiprocess):
         self._retiring: dict[Process, float] = {}  # replaced workers told to stop: when they are killed if still there
         self._stop_deadline = 0.0  # when the workers told to stop by `terminate_all` are killed if still there
 
+    def init_processes(self) -> None:
+        """The first `config.workers` worker processes (uvicorn's, as `WorkerProcess`)."""
+        for _ in range(self.processes_num):
+            process = WorkerProcess(self.config, self.sockets)
+            process.start()
+            self.processes.append(process)
+
+    def handle_ttin(self) -> None:
+        """SIGTTIN: one worker more (uvicorn's, as `WorkerProcess`)."""
+        UVICORN_LOG.info("Received SIGTTIN, increasing the number of processes.")
+        self.processes_num += 1
+        process = WorkerProcess(self.config, self.sockets)
+        process.start()
+        self.processes.append(process)
+
     def keep_subprocess_alive(self) -> None:
         """One look at each worker process, at once (uvicorn's loop calls it every 0.5 s until it should exit): a
         worker that exited with status 3 stops the parent; one that exited otherwise, or that served and then left a
@@ -131,7 +165,7 @@ class Supervisor(Multiprocess):
             if self.should_exit.is_set() or self.signal_queue:
                 return  # the signal first (a stop starts no worker); the next look replaces this one
             UVICORN_LOG.info(f"Child process [{process.pid}] died")
-            self.processes[index] = Process(self.config, self.sockets)
+            self.processes[index] = WorkerProcess(self.config, self.sockets)
             self.processes[index].start()
 
     def _answer(self, process: Process) -> bool | None:
@@ -170,7 +204,7 @@ class Supervisor(Multiprocess):
             return
         self._to_restart = [process for process in self._to_restart if process in self.processes]  # not died since
         if self._to_restart:
-            replacement = Process(self.config, self.sockets)
+            replacement = WorkerProcess(self.config, self.sockets)
             replacement.start()
             self._replacing = (self._to_restart.pop(0), replacement)
             self._replacing_since, self._replacing_said = monotonic(), 0.0

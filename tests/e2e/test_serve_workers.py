@@ -6,17 +6,23 @@ start (gql/supervisor.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
+import psycopg2
 import pytest
 from cryptography.fernet import Fernet
 
 from tests.e2e.test_cli_serve import REPO, _ready, clean_env, shopbridge
 from tests.fixtures.app import free_port
+from tests.fixtures.processes import oneshot
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 # Each process uvicorn spawns takes 7 s before it runs any of uvicorn's code, as Python's start, uvicorn's imports
@@ -92,6 +98,23 @@ if "--multiprocessing-fork" in sys.orig_argv:
 
     while os.path.exists({path!r}):
         time.sleep(0.1)
+"""
+
+
+# The requests in flight at a stop get 1 s (`timeout_graceful_shutdown`; the command's 30 s) before uvicorn cancels
+# them: set in the parent, whose configuration each worker process receives.
+SHORT_GRACE = """
+import sys
+
+if "--multiprocessing-fork" not in sys.orig_argv:
+    from uvicorn.config import Config
+
+    configure = Config.__init__
+
+    def with_a_short_grace(self, *args, **kwargs):
+        configure(self, *args, **{**kwargs, "timeout_graceful_shutdown": 1})
+
+    Config.__init__ = with_a_short_grace
 """
 
 
@@ -349,6 +372,77 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
     finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_the_database(
+    postgres_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` on PostgreSQL, its requests in flight at a stop given 1 s, and a request
+    # for the merchant's shops waiting at PostgreSQL for the shops table, which the test holds locked
+    from gql.auth import issue_token
+
+    env = _serve_env(postgres_url, redis_server.url, tmp_path, SHORT_GRACE)
+    port = free_port()
+    process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    address = urlsplit(postgres_url)
+    holder = psycopg2.connect(
+        host=address.hostname, port=address.port, user=address.username, dbname=address.path.lstrip("/")
+    )
+    try:
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        holder.cursor().execute("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE")
+        token = issue_token(env["SHOPBRIDGE_SECRET_KEY"], "m1", 3600)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                oneshot.post, f"http://127.0.0.1:{port}/graphql", headers={"Authorization": f"Bearer {token}"},
+                json={"query": "{ shops { edges { node { id } } } }"}, timeout=DEADLINE_SECONDS,
+            )  # fmt: skip
+            waiting = holder.cursor()
+
+            def the_request_waits_for_the_lock() -> bool:
+                waiting.execute("SELECT count(*) FROM pg_locks WHERE relation = 'shops'::regclass AND NOT granted")
+                return bool(waiting.fetchone()[0])  # type: ignore[index]
+
+            wait_until(the_request_waits_for_the_lock, "the request to wait for the shops table")
+            # when the command is stopped (SIGTERM): the request outlasts its 1 s and is cancelled, its statement
+            # running on to its end all the same (adapters.db.sessions), which comes when the test lets it
+            process.send_signal(signal.SIGTERM)
+
+            def waiting_or_shut_down() -> bool:
+                text = log.read_text()
+                return "cancelled request(s) to end" in text or text.count("Application shutdown complete.") == 2
+
+            wait_until(waiting_or_shut_down, "the worker to wait for its cancelled request, or to shut down")
+            # then the worker process says it waits for the cancelled request before the application's shutdown,
+            # which has not run while the request's statement waits (before, the worker ran uvicorn's own server,
+            # not `shopbridge serve`'s gql.serving.Server: its application shut down at once, the database disposed
+            # of under the statement, whose connection came back to the disposed pool: stop 71)
+            text = log.read_text()
+            assert text.count("Application shutdown complete.") == 1 and "timeout graceful shutdown exceeded" in text
+            assert "waiting for 1 cancelled request(s) to end their database call" in text, text
+            holder.rollback()
+            with contextlib.suppress(httpx.HTTPError):
+                answer.result(timeout=DEADLINE_SECONDS)
+        # and once the statement has ended the worker shuts down, the command stops with status 0; no error but the
+        # cancellation's: uvicorn's, and its line for the request that ends cancelled (its traceback ends in the
+        # CancelledError raised once the statement ended, as in one process), no database error
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+        text = log.read_text()
+        assert text.count("Application shutdown complete.") == 2, text
+        errors = [line for line in text.splitlines() if " ERROR " in line or " WARNING " in line]
+        assert [line.split(": ", 1)[1].strip() for line in errors] == [
+            "Cancel 1 running task(s), timeout graceful shutdown exceeded", "Exception in ASGI application\\n"
+        ], text  # fmt: skip
+        assert text.count("Traceback") == 1 and "During handling" not in text, text
+        traceback = text.split("Traceback", 1)[1].split("\nasyncio.exceptions.CancelledError\n", 1)
+        assert len(traceback) == 2 and "Error:" not in traceback[0], text  # the CancelledError alone
+    finally:
+        holder.close()
         if process.poll() is None:
             process.kill()
             process.wait()
