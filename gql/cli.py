@@ -775,7 +775,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=WORKER_SHUTDOWN_SECONDS,
         metavar="SECONDS",
         help="--workers > 1: seconds a worker process told to stop (SIGTERM, SIGINT, the old one at a SIGHUP's "
-        "restart) may take before it is killed; the command then exits 137 (default %(default)s)",
+        "restart) may take before it is killed; the command then exits 137. A second SIGTERM or SIGINT during the stop "
+        "kills them at once, exit 137 too (default %(default)s)",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -5,8 +5,8 @@ A worker process still starting is waited for until it serves or exits, not kill
 check: on a busy host every booting worker was killed and replaced, in a loop, and a `serve` whose workers could not
 start never exited (flake70). The same rule holds for a SIGHUP's replacements (review70b A4). A worker told to stop
 has `stop_seconds` to do so before it is killed (the command then exits 137), so one hung in its start-up no longer
-keeps the command from stopping (review70b A3). Each worker process serves as `gql.serving` says; the options are
-`gql.cli`'s.
+keeps the command from stopping (review70b A3); a second SIGTERM or Ctrl+C during that stop kills them at once.
+Each worker process serves with `gql.serving`'s server (`WorkerProcess`); the options are `gql.cli`'s.
 
 The override rests on uvicorn 0.54's internals: `Process.parent_conn` and `.process` (its sentinel), the pipe's one
 ping / one answer protocol (`Process.pong`), and `Multiprocess`'s loop calling `handle_signals`,
@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import pickle
 import signal
+from collections.abc import Callable
+from multiprocessing.connection import wait
 from socket import socket
 from time import monotonic
 from typing import Any
@@ -33,6 +35,7 @@ from gql.serving import Server
 
 UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor writes its lines (`Supervisor`'s too)
 KILLED = 128 + signal.SIGKILL  # `serve --workers N`'s status when it had to kill a worker that would not stop
+STOP_LOOK_SECONDS = 0.1  # how often the parent, waiting for its workers to stop, looks for a SIGTERM or SIGINT
 RESTART_WARNING_SECONDS = 60.0  # the least time between two lines saying a restart's replacement has not served
 
 
@@ -83,7 +86,8 @@ class Supervisor(Multiprocess):
     exit; one still there is killed (SIGKILL), said at ERROR, and its pid kept in `killed`. uvicorn waited for each
     without a bound, so a worker whose application's start-up hung (a database read behind a migration's lock) kept
     the parent, and the command, from ever stopping: only a SIGKILL ended them (review70b A3). gunicorn's arbiter
-    does as here with its `graceful_timeout` (30 s by default).
+    does as here with its `graceful_timeout` (30 s by default). A SIGTERM or SIGINT during the stop (a second Ctrl+C)
+    kills every worker still there at once, said at WARNING, their pids kept in `killed` too (`handle_term`).
 
     SIGHUP replaces the workers one after the other (uvicorn's order: a replacement serves before its old worker
     retires, so the socket is never without a server), the replacement started and then watched at each look by the
@@ -115,6 +119,7 @@ class Supervisor(Multiprocess):
         self._replacing_said = 0.0  # when the parent last said that it has not served (0: not yet)
         self._retiring: dict[Process, float] = {}  # replaced workers told to stop: when they are killed if still there
         self._stop_deadline = 0.0  # when the workers told to stop by `terminate_all` are killed if still there
+        self._forced: str | None = None  # the signal ("SIGTERM", "SIGINT") that forced the stop under way, if one did
 
     def init_processes(self) -> None:
         """The first `config.workers` worker processes (uvicorn's, as `WorkerProcess`)."""
@@ -298,14 +303,70 @@ class Supervisor(Multiprocess):
 
     def join_all(self) -> None:
         """Every worker's exit, each given `stop_seconds` from its SIGTERM; one still there then is killed and its pid
-        kept in `killed` (uvicorn waited without a bound: review70b A3)."""
-        for process in self._running():
-            deadline = self._retiring.get(process, self._stop_deadline)
+        kept in `killed` (uvicorn waited without a bound: review70b A3). A SIGTERM or SIGINT meanwhile kills every
+        worker still there at once, their pids kept in `killed` too (`handle_term`); the parent looks for one every
+        `STOP_LOOK_SECONDS` while it waits."""
+        waiting = self._running()
+        for process in waiting:
             UVICORN_LOG.info(f"Waiting for child process [{process.pid}]")
-            process.process.join(max(0.0, deadline - monotonic()))
-            if process.exitcode is None:
-                self._kill_late(process)
+        while waiting:
+            self._handle_stop_signals()
+            now = monotonic()
+            for process in waiting:
+                if process.exitcode is not None:
+                    continue
+                if self._forced is not None:
+                    self._kill_now(process)
+                elif now >= self._deadline(process):
+                    self._kill_late(process)
+                else:
+                    continue
                 self.killed.append(process.pid or 0)
+            waiting = [process for process in waiting if process.exitcode is None]
+            if waiting:
+                due = min(self._deadline(process) for process in waiting) - now
+                wait([process.process.sentinel for process in waiting], max(0.0, min(STOP_LOOK_SECONDS, due)))
+
+    def handle_int(self) -> None:
+        """SIGINT (Ctrl+C): the stop (uvicorn's), or, during one, a forced stop (`handle_term`)."""
+        self._stop_or_force("SIGINT", super().handle_int)
+
+    def handle_term(self) -> None:
+        """SIGTERM: the stop (uvicorn's); during one (a second SIGTERM or Ctrl+C, or one after a worker failed to
+        start), a forced stop: every worker still there is killed at once (SIGKILL) rather than waited for up to
+        `stop_seconds`, said at WARNING, and the command exits 137, as after a kill at the bound. A second Ctrl+C
+        ends uvicorn's and gunicorn's waits too (uvicorn's `force_exit`, gunicorn's quick shutdown); uvicorn's
+        supervisor of `--workers` only queued it and went on waiting (stop 71)."""
+        self._stop_or_force("SIGTERM", super().handle_term)
+
+    def _stop_or_force(self, name: str, stop: Callable[[], None]) -> None:
+        if not self.should_exit.is_set():
+            stop()
+        elif self._forced is None:
+            self._forced = name
+            UVICORN_LOG.warning(
+                f"Received {name} while stopping: killing the child processes still there now, not waiting out "
+                f"their {self.stop_seconds:g} s."
+            )
+
+    def _handle_stop_signals(self) -> None:
+        """The SIGTERMs and SIGINTs queued while the parent stops (the others, SIGHUP's restart or SIGTTIN's worker,
+        have nothing left to act on: they stay queued, unhandled)."""
+        for queued in tuple(self.signal_queue):
+            if queued == signal.SIGINT:
+                self.signal_queue.remove(queued)
+                self.handle_int()
+            elif queued == signal.SIGTERM:
+                self.signal_queue.remove(queued)
+                self.handle_term()
+
+    def _deadline(self, process: Process) -> float:
+        return self._retiring.get(process, self._stop_deadline)
+
+    def _kill_now(self, process: Process) -> None:
+        UVICORN_LOG.warning(f"Child process [{process.pid}] killed: the {self._forced} forced the stop.")
+        process.kill()
+        process.process.join()
 
     def _running(self) -> list[Process]:
         replacement = [self._replacing[1]] if self._replacing is not None else []
@@ -318,7 +379,8 @@ def serve_workers(app: str, workers: int, stop_seconds: float, **options: Any) -
     pressed before the supervisor took over; 3 when a worker process failed to start, seen at the supervisor's next
     look once it exits (every 0.5 s), however slowly it started (uvicorn.run exits 0 then, and a process manager
     restarting on failure would not); 137 (128 + SIGKILL, as `shopbridge worker`) when a worker process had not
-    stopped `stop_seconds` after the stop's SIGTERM and was killed.
+    stopped `stop_seconds` after the stop's SIGTERM and was killed, or was killed at once by a second SIGTERM or
+    SIGINT during the stop (`Supervisor.handle_term`).
 
     A SIGTERM recorded before the supervisor installed its handlers stops here, before any process starts; after,
     the supervisor's handlers take it.

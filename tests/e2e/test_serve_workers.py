@@ -327,6 +327,41 @@ def test_a_sigterm_stops_the_command_whose_worker_processes_hang_in_their_start_
 
 
 @pytest.mark.redis
+def test_a_second_sigterm_during_the_stop_kills_the_worker_processes_still_there_at_once_status_137(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` whose worker processes hang in their application's start-up, each with
+    # 300 s to stop once told to (more than the test waits for anything)
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, HUNG_START)
+    port = str(free_port())
+    argv = ("serve", "--port", port, "--workers", "2", "--timeout-worker-shutdown", "300")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    try:
+        wait_until(lambda: log.read_text().count("Waiting for application startup.") == 2, "both workers' start-up")
+        workers = [int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log.read_text())]
+        # and stopped (SIGTERM): it waits for its workers, which do not stop
+        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "Waiting for child process" in log.read_text(), "the parent to wait for its workers")
+        # when it is told again (a second SIGTERM, as a second Ctrl+C)
+        process.send_signal(signal.SIGTERM)
+        # then it kills them at once, not 300 s after the first, says so, and exits 137 as after a kill at the bound
+        # (before, uvicorn's parent queued the second signal and waited the 300 s out: stop 71)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 137, log.read_text()
+        text = log.read_text()
+        assert "WARNING uvicorn.error: Received SIGTERM while stopping: killing the child processes" in text, text
+        assert "did not stop within" not in text, text
+        for pid in workers:
+            assert f"Child process [{pid}] killed: the SIGTERM forced the stop." in text, text
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)  # none left running (nor a zombie: the parent reaped it)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
 def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_starts(
     sqlite_url, redis_server, tmp_path
 ) -> None:
