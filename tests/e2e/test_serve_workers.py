@@ -100,6 +100,24 @@ if "--multiprocessing-fork" in sys.orig_argv:
         time.sleep(0.1)
 """
 
+# Each worker process takes a number as it starts (0, 1, ... in the order they start); the one numbered {index} waits,
+# before it runs any of uvicorn's code, while the file `path` exists (after SLOWER_THAN_THE_CHECK, whose imports it
+# uses).
+NTH_HELD_WHILE = """
+if "--multiprocessing-fork" in sys.orig_argv:
+    import itertools
+    import os
+
+    for number in itertools.count():
+        try:
+            os.close(os.open(os.path.join({directory!r}, f"start-{{number}}"), os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            continue
+    while number == {index} and os.path.exists({path!r}):
+        time.sleep(0.1)
+"""
+
 
 # The requests in flight at a stop get 1 s (`timeout_graceful_shutdown`; the command's 30 s) before uvicorn cancels
 # them: set in the parent, whose configuration each worker process receives.
@@ -478,6 +496,56 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
         assert len(traceback) == 2 and "Error:" not in traceback[0], text  # the CancelledError alone
     finally:
         holder.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_sigttou_removing_the_worker_a_restart_is_replacing_retires_its_replacement_too(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` serving, told to reload (SIGHUP), the replacement of its second (newest)
+    # worker held in its start (the fourth worker process to start) once the first's replacement serves
+    held = tmp_path / "held"
+    held.touch()
+    numbers = tmp_path / "numbers"
+    numbers.mkdir()
+    site = SLOWER_THAN_THE_CHECK.replace("time.sleep(3)", "pass") + NTH_HELD_WHILE.format(
+        directory=str(numbers), index=3, path=str(held)
+    )
+    env = _serve_env(sqlite_url, redis_server.url, tmp_path, site)
+    port = free_port()
+    process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    try:
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        first, second = re.findall(r"Started server process \[(\d+)\]", log.read_text())
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 3, "the first replacement")
+        wait_until(lambda: (numbers / "start-3").exists(), "the second replacement's start")
+        # when a worker fewer is asked for (SIGTTOU): the newest, the one whose replacement is starting
+        process.send_signal(signal.SIGTTOU)
+        wait_until(lambda: "Restarted the worker processes." in log.read_text(), "the restart's end")
+        # then the removed worker stops, its replacement too (its place is gone), and the restart ends: one worker
+        # serves, the first's replacement
+        wait_until(lambda: log.read_text().count("Application shutdown complete.") == 2, "both old workers' stop")
+        text = log.read_text()
+        assert process.poll() is None and " died" not in text and "aborting the restart" not in text, text
+        started = re.findall(r"Started server process \[(\d+)\]", text)
+        assert len(started) == 3 and {first, second}.isdisjoint(started[2:]), text
+        assert _ready(f"http://127.0.0.1:{port}")
+        # and a SIGHUP then replaces the one worker left, whose replacement (the fifth start) is not held
+        held.unlink()
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: log.read_text().count("Restarted the worker processes.") == 2, "the second restart")
+        wait_until(lambda: log.read_text().count("Application shutdown complete.") == 3, "the replaced one's stop")
+        assert log.read_text().count("Application startup complete.") == 4 and _ready(f"http://127.0.0.1:{port}")
+        # and SIGTERM stops it, status 0 (nothing had to be killed)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+        assert "did not stop within" not in log.read_text(), log.read_text()
+    finally:
         if process.poll() is None:
             process.kill()
             process.wait()
