@@ -472,11 +472,12 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
 
             wait_until(waiting_or_shut_down, "the worker to wait for its cancelled request, or to shut down")
             # then the worker process says it waits for the cancelled request before the application's shutdown,
-            # which has not run while the request's statement waits (before, the worker ran uvicorn's own server,
-            # not `shopbridge serve`'s gql.serving.Server: its application shut down at once, the database disposed
-            # of under the statement, whose connection came back to the disposed pool: stop 71)
+            # which has not run while the request's statement waits (only the other worker's may have by now: it had
+            # no request in flight). Before, the worker ran uvicorn's own server, not `shopbridge serve`'s
+            # gql.serving.Server: its application shut down at once, the database disposed of under the statement,
+            # whose connection came back to the disposed pool (stop 71).
             text = log.read_text()
-            assert text.count("Application shutdown complete.") == 1 and "timeout graceful shutdown exceeded" in text
+            assert text.count("Application shutdown complete.") < 2 and "timeout graceful shutdown exceeded" in text
             assert "waiting for 1 cancelled request(s) to end their database call" in text, text
             holder.rollback()
             with contextlib.suppress(httpx.HTTPError):
