@@ -8,9 +8,11 @@ has `stop_seconds` to do so before it is killed (the command then exits 137), so
 keeps the command from stopping (review70b A3); a second SIGTERM or Ctrl+C during that stop kills them at once.
 Each worker process serves with `gql.serving`'s server (`WorkerProcess`); the options are `gql.cli`'s.
 
-The override rests on uvicorn 0.54's internals: `Process.parent_conn` and `.process` (its sentinel), the pipe's one
-ping / one answer protocol (`Process.pong`), and `Multiprocess`'s loop calling `handle_signals`,
-`keep_subprocess_alive`, then `terminate_all` and `join_all`. An upgrade of uvicorn re-checks them.
+The override rests on uvicorn 0.54's internals: `Process.parent_conn` and `.process` (its sentinel), `Process.server`
+and `._server` (made in the spawned process, which unpickles the `Process`: `WorkerProcess`), the pipe's one
+ping / one answer protocol (`Process.pong`), and `Multiprocess`'s loop calling `init_processes`, `handle_signals`
+(`handle_int`, `handle_term`, `handle_hup`, `handle_ttin`, `handle_ttou`), `keep_subprocess_alive`, then
+`terminate_all` and `join_all`. An upgrade of uvicorn re-checks them.
 """
 
 from __future__ import annotations
