@@ -32,6 +32,7 @@ from gql.draining import RequestGate, RequestGateMiddleware
 from gql.favicon import favicon
 from gql.limits import RequestSizeLimit
 from gql.logfilters import (
+    install_cancelled_at_stop_filter,
     install_embedded_sandbox_access_filter,
     install_sandbox_drop_filter,
     install_strawberry_origin_filter,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_unparsable_request_filter()  # garbage sent to the port: one WARNING line a minute, not one each
     install_websocket_lines_filter()  # each socket's opening lines: DEBUG, not two INFO lines per socket
     install_strawberry_origin_filter()  # a foreign Origin: our one INFO line a minute, not Strawberry's WARNING each
+    install_cancelled_at_stop_filter()  # a request a stop cancelled: one WARNING line, not a CancelledError traceback
     if settings.embedded_sandbox:  # httpx already logs each TikTok call once
         install_embedded_sandbox_access_filter()
         install_sandbox_drop_filter()  # its `drop` fault is no ERROR of ours

@@ -19,10 +19,16 @@
   dropped (`StrawberryOriginLines`), the view logging one INFO line a minute naming SHOPBRIDGE_CORS_ORIGINS
   instead (gql/view.py `is_websocket_origin_allowed`). Anyone can send a foreign `Origin`, with no token: 100
   handshakes wrote 200 lines, a WARNING among each pair (try-out newcomer54).
+- uvicorn's ERROR "Exception in ASGI application" with the traceback of a `CancelledError`, for a request a stop
+  cancelled past `timeout_graceful_shutdown` (uvicorn's `run_asgi` logs any exception the app raises): one WARNING
+  line, no traceback (`CancelledAtStopLines`). uvicorn's own ERROR "Cancel N running task(s)" already says the stop
+  cut requests; the traceback (40 lines of middlewares ending in the CancelledError `adapters.db.sessions` raises
+  once the statement ended) said nothing more (serve72).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -173,3 +179,37 @@ def install_strawberry_origin_filter() -> None:
     target = logging.getLogger("strawberry.ws")
     if _STRAWBERRY_ORIGIN not in target.filters:
         target.addFilter(_STRAWBERRY_ORIGIN)
+
+
+# uvicorn's line for an exception the app raised (uvicorn.protocols.http: h11_impl and httptools_impl, `run_asgi`).
+ASGI_EXCEPTION = "Exception in ASGI application\n"
+CANCELLED_AT_STOP = "a request was cancelled by the stop: it outlasted the time given to requests in flight"
+
+
+class CancelledAtStopLines(logging.Filter):
+    """uvicorn's ERROR `ASGI_EXCEPTION` for a request whose task was cancelled (`Task.cancelling()`: uvicorn cancels
+    request tasks only at a stop, past `timeout_graceful_shutdown`) and ended in that `CancelledError` becomes one
+    WARNING line, `CANCELLED_AT_STOP`, without the traceback; any other exception passes as uvicorn logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != ASGI_EXCEPTION or not record.exc_info or record.exc_info[0] is not asyncio.CancelledError:
+            return True
+        try:
+            task = asyncio.current_task()  # uvicorn logs it in the request's own task
+        except RuntimeError:  # no running loop: not a request's line
+            return True
+        if task is None or not task.cancelling():
+            return True
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.msg, record.args, record.exc_info, record.exc_text = CANCELLED_AT_STOP, (), None, None
+        return True
+
+
+_CANCELLED_AT_STOP = CancelledAtStopLines()
+
+
+def install_cancelled_at_stop_filter() -> None:
+    """Attach `CancelledAtStopLines` to uvicorn's error logger once per process (idempotent)."""
+    target = logging.getLogger("uvicorn.error")
+    if _CANCELLED_AT_STOP not in target.filters:
+        target.addFilter(_CANCELLED_AT_STOP)

@@ -483,18 +483,16 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
             with contextlib.suppress(httpx.HTTPError):
                 answer.result(timeout=DEADLINE_SECONDS)
         # and once the statement has ended the worker shuts down, the command stops with status 0; no error but the
-        # cancellation's: uvicorn's, and its line for the request that ends cancelled (its traceback ends in the
-        # CancelledError raised once the statement ended, as in one process), no database error
+        # cancellation's (uvicorn's ERROR) and one WARNING line for the request it cut, no traceback (before, uvicorn's
+        # ERROR "Exception in ASGI application" and 40 lines of traceback ending in the CancelledError: serve72)
         assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
         text = log.read_text()
-        assert text.count("Application shutdown complete.") == 2, text
+        assert text.count("Application shutdown complete.") == 2 and "Traceback" not in text, text
         errors = [line for line in text.splitlines() if " ERROR " in line or " WARNING " in line]
         assert [line.split(": ", 1)[1].strip() for line in errors] == [
-            "Cancel 1 running task(s), timeout graceful shutdown exceeded", "Exception in ASGI application\\n"
-        ], text  # fmt: skip
-        assert text.count("Traceback") == 1 and "During handling" not in text, text
-        traceback = text.split("Traceback", 1)[1].split("\nasyncio.exceptions.CancelledError\n", 1)
-        assert len(traceback) == 2 and "Error:" not in traceback[0], text  # the CancelledError alone
+            "Cancel 1 running task(s), timeout graceful shutdown exceeded",
+            "a request was cancelled by the stop: it outlasted the time given to requests in flight",
+        ], text
     finally:
         holder.close()
         if process.poll() is None:
