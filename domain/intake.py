@@ -461,6 +461,13 @@ class WebhookEvent:
         return self.notified_at or self.received_at - TIKTOK_RETRY_SPAN
 
     @property
+    def sent_no_later_than(self) -> datetime:
+        """The latest TikTok can have sent it (UTC): its push time, or, without one, its receipt. Rule: an
+        authorization-end notice sent at or after the shop's end changes nothing (`Shop.authorization_end_refused`,
+        ENDED); an undated one counts as sent when it was received, so one received after the end never renews it."""
+        return self.notified_at or self.received_at
+
+    @property
     def keyed_without_push_time(self) -> bool:
         """Whether its key is the digest of an envelope with neither `tts_notification_id` nor a known push time
         (`notification_key`). Rule: such a key stands for one notification only within `TIKTOK_RETRY_SPAN` of the

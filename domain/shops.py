@@ -571,29 +571,38 @@ class Shop:
         return True
 
     def authorization_end_refused(
-        self, expires_at: datetime, notified_at: datetime, now: datetime
+        self, expires_at: datetime, notified_at: datetime, sent_by: datetime
     ) -> EndNoticeRefusal | None:
-        """Why webhook 7 sent at `notified_at`, announcing the end `expires_at`, changes nothing at `now` (all UTC);
-        None when it is stored (`note_authorization_end`).
+        """Why webhook 7, announcing the end `expires_at`, changes nothing (all UTC); None when it is stored
+        (`note_authorization_end`). `notified_at`: the earliest TikTok can have sent it, `sent_by`: the latest
+        (both its push time, the envelope's `timestamp`, when it has one: `WebhookEvent.sent_no_earlier_than`,
+        `sent_no_later_than`).
 
-        STALE: sent before the current authorization (`notice_is_current`). ENDED: the authorization has ended at
-        `now` (`expires_at` of the shop passed: EXPIRED, or REVOKED with its end passed): a notice never renews it,
-        only a re-authorization does (`reauthorize` clears the announced end); a later end announced after the end
-        brought an EXPIRED shop back to ACTIVE (tryout71 O2). EARLIER_END: an end before the one stored: TikTok
-        retries a notice for 15.5 h and none is ordered, so a late copy of an earlier notice must not move the end
-        back; within one authorization the announced end only moves later (lows72)."""
+        STALE: sent before the current authorization (`notice_is_current`). ENDED: sent (`sent_by`) at or after the
+        stored end (`expires_at` of the shop: the refresh token's expiry or the end announced already): the
+        authorization had ended when TikTok sent it, and a notice never renews it, only a re-authorization does
+        (`reauthorize` clears the announced end); a later end announced after the end brought an EXPIRED shop back
+        to ACTIVE (tryout71 O2). EARLIER_END: an end before the one stored: TikTok retries a notice for 15.5 h and
+        none is ordered, so a late copy of an earlier notice must not move the end back; within one authorization
+        the announced end only moves later (lows72). The rule reads only the notices' own send times and ends, never
+        the time they are processed, so the same notices give the same end whatever order they arrive in and however
+        late the intake takes them (review72b F1: ENDED was decided at the processing time, so two notices of one
+        authorization gave EXPIRED or ACTIVE by arrival order and intake latency). So a notice sent before the stored
+        end with a later end is stored even when processed after that end had passed: the shop is ACTIVE again, as
+        it would have been had the notice come in time."""
         if not self.notice_is_current(notified_at):
             return EndNoticeRefusal.STALE
-        if self.expires_at <= now:
+        if self.expires_at <= sent_by:
             return EndNoticeRefusal.ENDED
         if self.authorization_expires_at is not None and expires_at < self.authorization_expires_at:
             return EndNoticeRefusal.EARLIER_END
         return None
 
-    def note_authorization_end(self, expires_at: datetime, notified_at: datetime, now: datetime) -> bool:
+    def note_authorization_end(self, expires_at: datetime, notified_at: datetime, sent_by: datetime) -> bool:
         """Webhook 7: the authorization ends at `expires_at` (UTC), unless `authorization_end_refused` says why not
-        (a notice from before a re-authorization, after the end, or of an earlier end). True when stored."""
-        if self.authorization_end_refused(expires_at, notified_at, now) is not None:
+        (a notice from before a re-authorization, one sent at or after the stored end, or of an earlier end; its
+        send time between `notified_at` and `sent_by`, UTC). True when stored."""
+        if self.authorization_end_refused(expires_at, notified_at, sent_by) is not None:
             return False
         self.authorization_expires_at = expires_at
         return True

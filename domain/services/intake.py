@@ -343,9 +343,9 @@ def _apply_notices(shop: Shop, events: Sequence[WebhookEvent], now: datetime) ->
     (`Shop.authorization_end_refused`), for `_settle`."""
     refused: dict[str, EndNoticeRefusal] = {}
     for event, expires_at in expiry_notices(events):
-        refusal = shop.authorization_end_refused(expires_at, event.sent_no_earlier_than, now)
+        refusal = shop.authorization_end_refused(expires_at, event.sent_no_earlier_than, event.sent_no_later_than)
         if refusal is None:
-            shop.note_authorization_end(expires_at, event.sent_no_earlier_than, now)
+            shop.note_authorization_end(expires_at, event.sent_no_earlier_than, event.sent_no_later_than)
         else:
             refused[event.id] = refusal
     deauthorized_at, _ = shop_notices(events)

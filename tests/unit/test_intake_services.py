@@ -195,6 +195,63 @@ async def test_lifecycle_notices_apply_in_any_order_and_replayed(world: World) -
     assert world.store.webhook_events[stale.id].attempts == 2
 
 
+@pytest.mark.parametrize(
+    ("arrivals", "batches"),
+    [
+        pytest.param("AB", 2, id="A then B, each in its batch"),
+        pytest.param("AB", 1, id="A and B in one batch"),
+        pytest.param("BA", 2, id="B's retry first, then A"),
+    ],
+)
+async def test_two_end_notices_give_the_same_end_whatever_their_order_and_however_late_they_are_processed(
+    world: World, arrivals: str, batches: int
+) -> None:
+    """review72b F1: notices A (sent 12 h ago, announcing an end 2 h ago) and B (sent 5 s after A, an end 29 days
+    ahead), processed now, after A's end. ENDED was decided at the processing time: A then B gave EXPIRED (B refused
+    as ENDED), B then A ACTIVE. The rule reads the send times only (`Shop.authorization_end_refused`): B was sent
+    before A's end, so the later end wins in every order, and A is refused only when it comes after B."""
+    sent_a = T0 - timedelta(hours=12)
+    notices = {
+        "A": (T0 - timedelta(hours=2), sent_a),
+        "B": (T0 + timedelta(days=29), sent_a + timedelta(seconds=5)),
+    }
+    # when the two notices are received in the order given, in one batch or two, at T0 (after A's end)
+    for name in arrivals:
+        end, sent = notices[name]
+        await world.receive(7, {"expiration_time": str(int(end.timestamp()))}, name, at=sent)
+        if batches == 2:
+            await world.process()
+    await world.process()
+    # then B's end stands: the shop is ACTIVE until it
+    shop = world.store.shops[world.shop.id]
+    assert (shop.status(world.clock.now()), shop.expires_at) == (ShopStatus.ACTIVE, T0 + timedelta(days=29))
+    outcome = {e.tts_notification_id: (e.outcome, e.error_message) for e in world.store.webhook_events.values()}
+    assert outcome["B"] == (EventOutcome.PROCESSED, None)
+    assert outcome["A"] == (
+        (EventOutcome.IGNORED, intake.EARLIER_END_NOTICE) if arrivals == "BA" else (EventOutcome.PROCESSED, None)
+    )
+
+
+async def test_an_end_notice_sent_after_the_end_never_renews_the_authorization(world: World) -> None:
+    """tryout71 O2 with the send time: a notice TikTok sent once the stored end had passed is refused as ENDED; an
+    undated one counts as sent when received (`WebhookEvent.sent_no_later_than`), so it is refused too."""
+    # given a shop whose announced end passed an hour ago
+    ended = T0 - timedelta(hours=1)
+    await world.receive(7, {"expiration_time": str(int(ended.timestamp()))}, "end", at=T0 - timedelta(hours=3))
+    await world.process()
+    # when a notice sent after that end, and an undated one received now, announce an end 29 days ahead
+    later = str(int((T0 + timedelta(days=29)).timestamp()))
+    await world.receive(7, {"expiration_time": later}, "dated", at=T0 - timedelta(minutes=30))
+    undated = Notification(7, "undated", TIKTOK_SHOP, None, {"expiration_time": later})
+    assert await inbox.receive_notification(world.uow, world.clock, undated) is not None
+    await world.process()
+    # then both are refused as ENDED and the shop stays EXPIRED with its end
+    shop = world.store.shops[world.shop.id]
+    assert (shop.status(world.clock.now()), shop.expires_at) == (ShopStatus.EXPIRED, ended)
+    refused = {e.tts_notification_id: (e.outcome, e.error_message) for e in world.store.webhook_events.values()}
+    assert refused["dated"] == refused["undated"] == (EventOutcome.IGNORED, intake.ENDED_NOTICE)
+
+
 async def test_an_expiry_notice_of_0_is_ignored_with_its_reason_and_changes_nothing(world: World) -> None:
     # given a shop whose end TikTok announced, then a notice whose expiration_time is TikTok's zero value
     ends = T0 + timedelta(days=5)

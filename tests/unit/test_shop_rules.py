@@ -289,6 +289,51 @@ class TestAuthorizationEnd:
             EndNoticeRefusal.STALE
         )
 
+    @pytest.mark.parametrize(
+        "arrivals",
+        [
+            pytest.param(["A", "B"], id="in send order"),
+            pytest.param(["B", "A"], id="out of order: B's retry first"),
+        ],
+    )
+    def test_the_same_notices_give_the_same_end_whatever_their_order(self, arrivals: list[str]) -> None:
+        """review72b F1: two notices of one authorization, A (sent 12 h ago, announcing an end 2 h ago) and B (sent 5
+        s after A, announcing an end 29 days ahead). ENDED was decided at the processing time: A then B processed now
+        gave EXPIRED (B refused ENDED), B then A, or both processed as they were sent, ACTIVE. B was sent before A's
+        end, so it is stored whatever the order and however late the intake takes them: the later end wins."""
+        # given a shop authorized long before, and the two notices
+        shop = Shop.connect("m1", "Mine", Region.US, granted(), tokens(), NOW - timedelta(days=300))
+        sent_a = NOW - timedelta(hours=12)
+        notices = {
+            "A": (NOW - timedelta(hours=2), sent_a),
+            "B": (NOW + timedelta(days=29), sent_a + timedelta(seconds=5)),
+        }
+        # when they arrive in the order given (the rule reads their send times: it is given no processing time,
+        # so how late the intake takes them cannot matter; the intake's test of it: test_intake_services)
+        refusals = {}
+        for name in arrivals:
+            end, sent = notices[name]
+            refusals[name] = shop.authorization_end_refused(end, sent, sent)
+            assert shop.note_authorization_end(end, sent, sent) is (refusals[name] is None)
+        # then B's end stands and the shop is ACTIVE; A is refused only when it comes after B, as the earlier end
+        assert (shop.status(NOW), shop.expires_at) == (ShopStatus.ACTIVE, NOW + timedelta(days=29))
+        assert refusals == {"A": EndNoticeRefusal.EARLIER_END if arrivals[0] == "B" else None, "B": None}
+
+    def test_a_notice_sent_at_the_stored_end_or_after_it_is_refused_as_ended(self) -> None:
+        """The ENDED rule reads the notice's send time: a notice TikTok sent at or after the stored end cannot renew
+        an authorization that had ended when it was sent, even when it is processed before anyone looks."""
+        shop = self.make()
+        end = NOW + timedelta(days=2)
+        assert shop.note_authorization_end(end, NOW, NOW)
+        later = NOW + timedelta(days=29)
+        assert shop.authorization_end_refused(later, end, end) is EndNoticeRefusal.ENDED
+        assert shop.authorization_end_refused(later, end + timedelta(hours=1), end + timedelta(hours=1)) is (
+            EndNoticeRefusal.ENDED
+        )
+        # one sent a second before the end is stored: the end had not passed when TikTok sent it
+        before = end - timedelta(seconds=1)
+        assert shop.note_authorization_end(later, before, before) and shop.expires_at == later
+
 
 class TestConnectOrRenew:
     def test_a_free_shop_is_connected(self) -> None:
