@@ -206,12 +206,13 @@ def located_in_subscription(errors: list[GraphQLError], document: DocumentNode |
 
 def process_errors(errors: list[GraphQLError]) -> None:
     """Give every error its code, drop suggestions, and log: the client's mistakes at INFO, the rest at ERROR or
-    WARNING, each kind in at most one line a response.
+    WARNING, each kind in at most one line a response (the unexpected ones: one a distinct bug).
 
     The client's mistakes of one response are one INFO line (`_log_client_errors`): the first, then how many more
     and their codes. A line each let one request of 2,000 tokens write 101 lines (graphql-core stops validating at
     100 errors, then adds one saying so), 60,000 a minute per merchant at the request cap (tryout71 F1). The same
-    holds for the server's failures (`_log_server_errors`): the unexpected ones (ERROR, the first's traceback), the
+    holds for the server's failures (`_log_server_errors`): the unexpected ones (ERROR, with the traceback, one line
+    per distinct bug: exception class and the frame that raised it, `_by_raising_frame`; review72b F2), the
     pool exhausted (DATABASE_BUSY, besides at most a line a minute), the transactions aborted (TRANSACTION_CONFLICT),
     the database behind its migrations and the database unavailable (WARNING) each write one line naming the first
     error, then how many more, their classes or codes, and a few of their paths: a document of 30 aliases wrote 30
@@ -279,12 +280,38 @@ def _more(rest: list[tuple[str, GraphQLError]], *, paths: bool = True) -> str:
     return one_line(f" (and {len(rest)} more: {more})", MAX_MESSAGE_CHARS)
 
 
+def _raising_frame(error: GraphQLError) -> tuple[type[BaseException], str, int] | None:
+    """What tells an unexpected error's bug apart: its exception's class and the frame that raised it, the innermost
+    frame of its traceback (file, line); None without a traceback."""
+    raised: BaseException = error.original_error or error
+    tb = raised.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return type(raised), tb.tb_frame.f_code.co_filename, tb.tb_lineno
+
+
+def _by_raising_frame(failed: list[tuple[str, GraphQLError]]) -> list[list[tuple[str, GraphQLError]]]:
+    """The unexpected errors of a response, `(class name, error)` in its order, grouped by bug (`_raising_frame`):
+    the groups in the order of their first error, each in the response's order. Rule (review72b F2): each distinct
+    bug's traceback is logged once a response, its repeats counted in its line's tail. One line for them all hid a
+    second bug behind the first's, as "KeyError x1" in its tail, in every response until the first was fixed; the 20
+    aliases of one bug stay one line (lows72)."""
+    groups: dict[object, list[tuple[str, GraphQLError]]] = {}
+    for index, (label, error) in enumerate(failed):
+        key = _raising_frame(error)
+        groups.setdefault(index if key is None else key, []).append((label, error))
+    return list(groups.values())
+
+
 def _log_server_errors(server: dict[_Failure, list[tuple[str, GraphQLError]]]) -> None:
     """One line per kind of the server's failures of a response (`process_errors`), about its first error, ending
-    with `_more` for the rest."""
-    if failed := server[_Failure.UNEXPECTED]:
-        first = failed[0][1]
-        log.error("unexpected error in %s%s", _where(first), _more(failed[1:]), exc_info=first.original_error or first)
+    with `_more` for the rest; the unexpected ones, one ERROR line with its traceback per distinct bug
+    (`_by_raising_frame`)."""
+    for same in _by_raising_frame(server[_Failure.UNEXPECTED]):
+        first = same[0][1]
+        log.error("unexpected error in %s%s", _where(first), _more(same[1:]), exc_info=first.original_error or first)
     if failed := server[_Failure.BUSY]:
         first = failed[0][1]
         where, line = _where(first), busy_line(first.original_error or first)
