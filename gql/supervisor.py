@@ -3,9 +3,10 @@
 
 A worker process still starting is waited for until it serves or exits, not killed as hung by uvicorn's health
 check: on a busy host every booting worker was killed and replaced, in a loop, and a `serve` whose workers could not
-start never exited (flake70). The same rule holds for a SIGHUP's replacements (review70b A4). A worker told to stop
-has `stop_seconds` to do so before it is killed (the command then exits 137), so one hung in its start-up no longer
-keeps the command from stopping (review70b A3); a second SIGTERM or Ctrl+C during that stop kills them at once.
+start never exited (flake70). The same rule holds for a SIGHUP's replacements (review70b A4). A worker told to stop has
+`stop_seconds` to do so before it is killed (the command then exits 137), so one hung in its start-up no longer keeps
+the command from stopping (review70b A3); a second SIGTERM or Ctrl+C during that stop gives them `FORCED_STOP_SECONDS`
+for their own forced shutdown (a terminal's Ctrl+C reaches them too), then kills those still there.
 Each worker process serves with `gql.serving`'s server (`WorkerProcess`); the options are `gql.cli`'s.
 
 The override rests on uvicorn 0.54's internals: `Process.parent_conn` and `.process` (its sentinel), `Process.server`
@@ -37,6 +38,13 @@ from gql.serving import Server
 
 UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor writes its lines (`Supervisor`'s too)
 KILLED = 128 + signal.SIGKILL  # `serve --workers N`'s status when it had to kill a worker that would not stop
+# A worker's own forced shutdown (a second SIGTERM or Ctrl+C: it stops waiting for its connections, waits at most for a
+# cancelled request's database call, then disposes of its database pool) gets this long before the parent kills it:
+# killed at once, 70 ms into it, its pool was never disposed and its PostgreSQL backend outlived the command (review72b
+# F3). Long enough for a shutdown whose requests have ended (0.15 s, then 1.6 s of the process's exit, at load 12),
+# short enough that a second Ctrl+C still stops the command soon as a person sees it; gunicorn's quick stop waits its
+# whole `graceful_timeout` (30 s) before SIGKILL.
+FORCED_STOP_SECONDS = 5.0
 STOP_LOOK_SECONDS = 0.1  # how often the parent, waiting for its workers to stop, looks for a SIGTERM or SIGINT
 RESTART_WARNING_SECONDS = 60.0  # the least time between two lines saying a restart's replacement has not served
 
@@ -89,7 +97,8 @@ class Supervisor(Multiprocess):
     without a bound, so a worker whose application's start-up hung (a database read behind a migration's lock) kept
     the parent, and the command, from ever stopping: only a SIGKILL ended them (review70b A3). gunicorn's arbiter
     does as here with its `graceful_timeout` (30 s by default). A SIGTERM or SIGINT during the stop (a second Ctrl+C)
-    kills every worker still there at once, said at WARNING, their pids kept in `killed` too (`handle_term`).
+    gives every worker still there `FORCED_STOP_SECONDS` for its own forced shutdown and kills those still there
+    then, said at WARNING, their pids kept in `killed` too (`handle_term`).
 
     SIGHUP replaces the workers one after the other (uvicorn's order: a replacement serves before its old worker
     retires, so the socket is never without a server), the replacement started and then watched at each look by the
@@ -122,6 +131,7 @@ class Supervisor(Multiprocess):
         self._retiring: dict[Process, float] = {}  # replaced workers told to stop: when they are killed if still there
         self._stop_deadline = 0.0  # when the workers told to stop by `terminate_all` are killed if still there
         self._forced: str | None = None  # the signal ("SIGTERM", "SIGINT") that forced the stop under way, if one did
+        self._forced_deadline = 0.0  # when the workers still there after a forced stop are killed (FORCED_STOP_SECONDS)
 
     def init_processes(self) -> None:
         """The first `config.workers` worker processes (uvicorn's, as `WorkerProcess`)."""
@@ -305,9 +315,9 @@ class Supervisor(Multiprocess):
 
     def join_all(self) -> None:
         """Every worker's exit, each given `stop_seconds` from its SIGTERM; one still there then is killed and its pid
-        kept in `killed` (uvicorn waited without a bound: review70b A3). A SIGTERM or SIGINT meanwhile kills every
-        worker still there at once, their pids kept in `killed` too (`handle_term`); the parent looks for one every
-        `STOP_LOOK_SECONDS` while it waits."""
+        kept in `killed` (uvicorn waited without a bound: review70b A3). A SIGTERM or SIGINT meanwhile shortens every
+        worker's time to `FORCED_STOP_SECONDS` from then, those killed then kept in `killed` too (`handle_term`); the
+        parent looks for one every `STOP_LOOK_SECONDS` while it waits."""
         waiting = self._running()
         for process in waiting:
             UVICORN_LOG.info(f"Waiting for child process [{process.pid}]")
@@ -317,8 +327,8 @@ class Supervisor(Multiprocess):
             for process in waiting:
                 if process.exitcode is not None:
                     continue
-                if self._forced is not None:
-                    self._kill_now(process)
+                if self._forced is not None and now >= self._forced_deadline:
+                    self._kill_forced(process)
                 elif now >= self._deadline(process):
                     self._kill_late(process)
                 else:
@@ -335,21 +345,34 @@ class Supervisor(Multiprocess):
 
     def handle_term(self) -> None:
         """SIGTERM: the stop (uvicorn's); during one (a second SIGTERM or Ctrl+C, or one after a worker failed to
-        start), a forced stop: every worker still there is killed at once (SIGKILL) rather than waited for up to
-        `stop_seconds`, said at WARNING, and the command exits 137, as after a kill at the bound. A second Ctrl+C
-        ends uvicorn's and gunicorn's waits too (uvicorn's `force_exit`, gunicorn's quick shutdown); uvicorn's
-        supervisor of `--workers` only queued it and went on waiting (stop 71)."""
+        start), a forced stop: every worker still there gets `FORCED_STOP_SECONDS` rather than the rest of
+        `stop_seconds` for its own forced shutdown (a terminal's Ctrl+C reached it too: it stops waiting for open
+        connections, then disposes of its database; not passed on by the parent, whose extra SIGINT, re-raised by
+        uvicorn in the worker once its server finished, held the worker's exit past the bound); one still there then is
+        killed (SIGKILL), said at WARNING, and the command exits 137, as after a kill at the bound; if all stop in time
+        it exits 0. When none is left, one INFO line. A second Ctrl+C ends uvicorn's and gunicorn's waits too (uvicorn's
+        `force_exit`; gunicorn's quick shutdown, whose SIGKILL comes `graceful_timeout` later); uvicorn's supervisor of
+        `--workers` only queued it and went on waiting (stop 71). Killed at once (serve72), a worker never disposed of
+        its pool: its PostgreSQL backend outlived the command (review72b F3)."""
         self._stop_or_force("SIGTERM", super().handle_term)
 
     def _stop_or_force(self, name: str, stop: Callable[[], None]) -> None:
         if not self.should_exit.is_set():
             stop()
-        elif self._forced is None:
-            self._forced = name
-            UVICORN_LOG.warning(
-                f"Received {name} while stopping: killing the child processes still there now, not waiting out "
-                f"their {self.stop_seconds:g} s."
-            )
+            return
+        if self._forced is not None:
+            return
+        self._forced = name
+        self._forced_deadline = monotonic() + FORCED_STOP_SECONDS
+        alive = [process for process in self._running() if process.exitcode is None]
+        if not alive:
+            UVICORN_LOG.info(f"Received {name} while stopping: every child process had stopped already.")
+            return
+        pids = ", ".join(str(process.pid) for process in alive)
+        UVICORN_LOG.warning(
+            f"Received {name} while stopping: the child processes still there ({pids}) get {FORCED_STOP_SECONDS:g} s "
+            f"to finish their own forced shutdown, not their {self.stop_seconds:g} s; then they are killed."
+        )
 
     def _handle_stop_signals(self) -> None:
         """The SIGTERMs and SIGINTs queued while the parent stops (the others, SIGHUP's restart or SIGTTIN's worker,
@@ -363,10 +386,14 @@ class Supervisor(Multiprocess):
                 self.handle_term()
 
     def _deadline(self, process: Process) -> float:
-        return self._retiring.get(process, self._stop_deadline)
+        deadline = self._retiring.get(process, self._stop_deadline)
+        return deadline if self._forced is None else min(deadline, self._forced_deadline)
 
-    def _kill_now(self, process: Process) -> None:
-        UVICORN_LOG.warning(f"Child process [{process.pid}] killed: the {self._forced} forced the stop.")
+    def _kill_forced(self, process: Process) -> None:
+        UVICORN_LOG.warning(
+            f"Child process [{process.pid}] killed: the {self._forced} forced the stop and it had not stopped "
+            f"{FORCED_STOP_SECONDS:g} s later."
+        )
         process.kill()
         process.process.join()
 
@@ -381,8 +408,8 @@ def serve_workers(app: str, workers: int, stop_seconds: float, **options: Any) -
     pressed before the supervisor took over; 3 when a worker process failed to start, seen at the supervisor's next
     look once it exits (every 0.5 s), however slowly it started (uvicorn.run exits 0 then, and a process manager
     restarting on failure would not); 137 (128 + SIGKILL, as `shopbridge worker`) when a worker process had not
-    stopped `stop_seconds` after the stop's SIGTERM and was killed, or was killed at once by a second SIGTERM or
-    SIGINT during the stop (`Supervisor.handle_term`).
+    stopped `stop_seconds` after the stop's SIGTERM and was killed, or was still there `FORCED_STOP_SECONDS` after a
+    second SIGTERM or SIGINT during the stop and was killed (`Supervisor.handle_term`).
 
     A SIGTERM recorded before the supervisor installed its handlers stops here, before any process starts; after,
     the supervisor's handlers take it.

@@ -20,6 +20,7 @@ import psycopg2
 import pytest
 from cryptography.fernet import Fernet
 
+from gql.supervisor import FORCED_STOP_SECONDS
 from tests.e2e.test_cli_serve import REPO, _ready, clean_env, shopbridge
 from tests.fixtures.app import free_port
 from tests.fixtures.processes import oneshot
@@ -345,7 +346,7 @@ def test_a_sigterm_stops_the_command_whose_worker_processes_hang_in_their_start_
 
 
 @pytest.mark.redis
-def test_a_second_sigterm_during_the_stop_kills_the_worker_processes_still_there_at_once_status_137(
+def test_a_second_sigterm_during_the_stop_kills_the_worker_processes_still_there_soon_after_status_137(
     sqlite_url, redis_server, tmp_path
 ) -> None:
     # given `shopbridge serve --workers 2` whose worker processes hang in their application's start-up, each with
@@ -364,14 +365,16 @@ def test_a_second_sigterm_during_the_stop_kills_the_worker_processes_still_there
         wait_until(lambda: "Waiting for child process" in log.read_text(), "the parent to wait for its workers")
         # when it is told again (a second SIGTERM, as a second Ctrl+C)
         process.send_signal(signal.SIGTERM)
-        # then it kills them at once, not 300 s after the first, says so, and exits 137 as after a kill at the bound
-        # (before, uvicorn's parent queued the second signal and waited the 300 s out: stop 71)
+        # then it gives them FORCED_STOP_SECONDS, not 300 s after the first, kills them, says so, and exits 137 as
+        # after a kill at the bound (before, uvicorn's parent queued the second signal and waited the 300 s out: stop
+        # 71)
         assert process.wait(timeout=DEADLINE_SECONDS) == 137, log.read_text()
         text = log.read_text()
-        assert "WARNING uvicorn.error: Received SIGTERM while stopping: killing the child processes" in text, text
+        assert "WARNING uvicorn.error: Received SIGTERM while stopping: the child processes still there" in text, text
         assert "did not stop within" not in text, text
         for pid in workers:
-            assert f"Child process [{pid}] killed: the SIGTERM forced the stop." in text, text
+            forced = f"Child process [{pid}] killed: the SIGTERM forced the stop and it had not stopped "
+            assert f"{forced}{FORCED_STOP_SECONDS:g} s later." in text, text
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)  # none left running (nor a zombie: the parent reaped it)
     finally:
@@ -501,6 +504,64 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
         holder.close()
         if process.poll() is None:
             process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_double_ctrl_c_lets_the_worker_process_finish_its_forced_shutdown_status_0(
+    postgres_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` on PostgreSQL in a process group of its own (a terminal: Ctrl+C reaches the
+    # parent and its workers), requests in flight given 1 s at a stop, and a request for the merchant's shops waiting
+    # at PostgreSQL for the shops table, which the test holds locked
+    from gql.auth import issue_token
+
+    env = _serve_env(postgres_url, redis_server.url, tmp_path, SHORT_GRACE)
+    port = free_port()
+    argv = ("serve", "--port", str(port), "--workers", "2")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api", process_group=True)
+    log = tmp_path / "api.err"
+    address = urlsplit(postgres_url)
+    holder = psycopg2.connect(
+        host=address.hostname, port=address.port, user=address.username, dbname=address.path.lstrip("/")
+    )
+    try:
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        holder.cursor().execute("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE")
+        token = issue_token(env["SHOPBRIDGE_SECRET_KEY"], "m1", 3600)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                oneshot.post, f"http://127.0.0.1:{port}/graphql", headers={"Authorization": f"Bearer {token}"},
+                json={"query": "{ shops { edges { node { id } } } }"}, timeout=DEADLINE_SECONDS,
+            )  # fmt: skip
+            waiting = holder.cursor()
+
+            def the_request_waits_for_the_lock() -> bool:
+                waiting.execute("SELECT count(*) FROM pg_locks WHERE relation = 'shops'::regclass AND NOT granted")
+                return bool(waiting.fetchone()[0])  # type: ignore[index]
+
+            wait_until(the_request_waits_for_the_lock, "the request to wait for the shops table")
+            # when Ctrl+C is pressed: the request outlasts its 1 s, is cancelled, and its worker waits for its
+            # statement before the application's shutdown
+            os.killpg(process.pid, signal.SIGINT)
+            wait_until(lambda: "cancelled request(s) to end" in log.read_text(), "the worker to wait for its request")
+            # and pressed again, the statement's lock released once the parent has taken the second Ctrl+C
+            os.killpg(process.pid, signal.SIGINT)
+            wait_until(lambda: "Received SIGINT while stopping" in log.read_text(), "the parent to take it")
+            holder.rollback()
+            with contextlib.suppress(httpx.HTTPError):
+                answer.result(timeout=DEADLINE_SECONDS)
+        # then the worker finishes its own forced shutdown, its database pool disposed of, and the command exits 0,
+        # nothing killed (before, the parent killed the worker 70 ms into it, status 137: its shutdown never ran and
+        # its PostgreSQL backend outlived the command, review72b F3)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+        text = log.read_text()
+        assert text.count("Application shutdown complete.") == 2 and "killed: the SIGINT" not in text, text
+        assert "WARNING uvicorn.error: Received SIGINT while stopping: the child processes still there" in text, text
+    finally:
+        holder.close()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
