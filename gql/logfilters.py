@@ -21,17 +21,21 @@
   handshakes wrote 200 lines, a WARNING among each pair (try-out newcomer54).
 - uvicorn's ERROR "Exception in ASGI application" with the traceback of a `CancelledError`, for a request a stop
   cancelled past `timeout_graceful_shutdown` (uvicorn's `run_asgi` logs any exception the app raises): one WARNING
-  line, no traceback (`CancelledAtStopLines`). uvicorn's own ERROR "Cancel N running task(s)" already says the stop
-  cut requests; the traceback (40 lines of middlewares ending in the CancelledError `adapters.db.sessions` raises
-  once the statement ended) said nothing more (serve72).
+  line naming the request and where it waited, no traceback (`CancelledAtStopLines`); only for uvicorn's own cancel
+  (its message in the CancelledError's args), any other CancelledError keeps its ERROR and traceback (review72b F4).
+  uvicorn's own ERROR "Cancel N running task(s)" already says the stop cut requests; the traceback (40 lines of
+  middlewares ending in the CancelledError `adapters.db.sessions` raises once the statement ended) said nothing more
+  (serve72).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 from adapters.config import SANDBOX_MOUNT
 from gql.throttled_log import ThrottledLog
@@ -183,16 +187,28 @@ def install_strawberry_origin_filter() -> None:
 
 # uvicorn's line for an exception the app raised (uvicorn.protocols.http: h11_impl and httptools_impl, `run_asgi`).
 ASGI_EXCEPTION = "Exception in ASGI application\n"
-CANCELLED_AT_STOP = "a request was cancelled by the stop: it outlasted the time given to requests in flight"
+# uvicorn's message as it cancels the request tasks outlasting `timeout_graceful_shutdown` (uvicorn/server.py,
+# `Server._wait_tasks_to_complete`, `t.cancel(msg=...)`: uvicorn 0.54); the CancelledError raised in the task carries it
+STOP_CANCEL_MESSAGE = "Task cancelled, timeout graceful shutdown exceeded"
+CANCELLED_AT_STOP = (
+    "a request was cancelled by the stop: it outlasted the time given to requests in flight (%s, waiting at %s)"
+)
 
 
 class CancelledAtStopLines(logging.Filter):
-    """uvicorn's ERROR `ASGI_EXCEPTION` for a request whose task was cancelled (`Task.cancelling()`: uvicorn cancels
-    request tasks only at a stop, past `timeout_graceful_shutdown`) and ended in that `CancelledError` becomes one
-    WARNING line, `CANCELLED_AT_STOP`, without the traceback; any other exception passes as uvicorn logged it."""
+    """uvicorn's ERROR `ASGI_EXCEPTION` for a request the stop cancelled, past `timeout_graceful_shutdown`, becomes
+    one WARNING line, `CANCELLED_AT_STOP`, without the traceback: the exception a `CancelledError` whose args are
+    uvicorn's `STOP_CANCEL_MESSAGE` (as the request's own code re-raises it: adapters.db.sessions), in a task being
+    cancelled (`Task.cancelling()`). The line names the request (`METHOD path`, from the ASGI scope of the outermost
+    frame that has one; "?" if none) and the innermost frame where it waited (`file:line`). Any other exception, a
+    `CancelledError` without uvicorn's message among them (a cancelled shared future, a cancellation swallowed before
+    a distinct bug: review72b F4), passes as uvicorn logged it, ERROR and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg != ASGI_EXCEPTION or not record.exc_info or record.exc_info[0] is not asyncio.CancelledError:
+            return True
+        error = record.exc_info[1]
+        if error is None or error.args != (STOP_CANCEL_MESSAGE,):
             return True
         try:
             task = asyncio.current_task()  # uvicorn logs it in the request's own task
@@ -200,9 +216,32 @@ class CancelledAtStopLines(logging.Filter):
             return True
         if task is None or not task.cancelling():
             return True
+        request, waited_at = _request_and_innermost_frame(error.__traceback__)
         record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
-        record.msg, record.args, record.exc_info, record.exc_text = CANCELLED_AT_STOP, (), None, None
+        record.msg, record.args, record.exc_info, record.exc_text = CANCELLED_AT_STOP, (request, waited_at), None, None
         return True
+
+
+def _request_and_innermost_frame(trace: TracebackType | None) -> tuple[str, str]:
+    """("METHOD path" of the first frame whose local `scope` is an ASGI HTTP or WebSocket scope, else "?"; the
+    innermost frame as "file:line", the file relative to site-packages or the working directory where under them)."""
+    request, innermost = "?", "?"
+    while trace is not None:
+        frame = trace.tb_frame
+        scope = frame.f_locals.get("scope")
+        if request == "?" and isinstance(scope, dict) and scope.get("type") in ("http", "websocket"):
+            method = scope.get("method", "WebSocket")
+            request = f"{method} {scope.get('path', '?')}"
+        innermost = f"{_short(frame.f_code.co_filename)}:{trace.tb_lineno}"
+        trace = trace.tb_next
+    return request, innermost
+
+
+def _short(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.rsplit("site-packages/", 1)[1]
+    here = os.getcwd() + os.sep
+    return filename.removeprefix(here)
 
 
 _CANCELLED_AT_STOP = CancelledAtStopLines()

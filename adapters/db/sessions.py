@@ -26,7 +26,8 @@ T = TypeVar("T")
 
 
 async def run_to_completion(call: Awaitable[T]) -> T:
-    """Await `call` to its end even if the caller is cancelled meanwhile; then re-raise the cancellation.
+    """Await `call` to its end even if the caller is cancelled meanwhile; then re-raise the cancellation (with the
+    caller's cancel message, if it had one).
 
     Raises whatever `call` raises; if the caller was cancelled, `asyncio.CancelledError` once `call` finished, also
     when `call` failed (then raised from its error: the cancellation is never lost, as `adapters.cancellation`'s
@@ -34,27 +35,29 @@ async def run_to_completion(call: Awaitable[T]) -> T:
     (`adapters.db.checkout_waits.give_up_waiting`).
     """
     task = asyncio.ensure_future(call)
-    cancelled = False
+    cancelled: asyncio.CancelledError | None = None  # our caller's cancellation, if it came (its args kept)
     while True:
         try:
             result = await asyncio.shield(task)
             break
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as error:
             if task.done():  # the call itself was cancelled (not by our caller): propagate as is
+                if cancelled is not None:  # given up on after our caller's (checkout_waits): that one
+                    raise asyncio.CancelledError(*cancelled.args) from None
                 raise
-            cancelled = True  # our caller was: finish the call first
+            cancelled = cancelled or error  # our caller was: finish the call first
             # unless it still waits for a pool connection: it began nothing, and the wait lasted up to the pool's
             # timeout (adapters/db/checkout_waits.py)
             give_up_waiting(task)
         except Exception as error:
-            if cancelled:
+            if cancelled is not None:
                 # The call failed after our caller was cancelled: raising its error instead lost the cancellation,
                 # and a caller that handles database errors went on as if never cancelled (shutdown56: the worker's
                 # sweep went back to sleep in its loop, and the stop waited for it twice 30 s).
-                raise asyncio.CancelledError from error
+                raise asyncio.CancelledError(*cancelled.args) from error
             raise
-    if cancelled:
-        raise asyncio.CancelledError
+    if cancelled is not None:  # with its message (uvicorn's stop: gql.logfilters.CancelledAtStopLines)
+        raise asyncio.CancelledError(*cancelled.args)
     return result
 
 
