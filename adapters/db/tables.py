@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from domain.catalog import MAX_AMOUNT_CHARS, plain_text
-from domain.inventory.items import sku_search_key
+from domain.inventory.items import HAND_MADE, sku_search_key
 
 # Stable constraint names: Alembic diffs and our error handling both refer to them.
 metadata = MetaData(
@@ -863,6 +863,8 @@ sku_ledger_units = Table(
     PrimaryKeyConstraint("shop_id", "tiktok_sku_id"),
 )
 
+_HAND_MADE_KINDS = ", ".join(f"'{kind.value}'" for kind in sorted(HAND_MADE))  # 'ADJUSTED', 'CREATED', 'SET'
+
 # Every change of an item's counters: orders, merchant edits, seeding. Kept when a shop goes (shop_id set null).
 inventory_movements = Table(
     "inventory_movements",
@@ -878,7 +880,19 @@ inventory_movements = Table(
     Column("tiktok_order_id", String(64)),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "inventory_item_id", "created_at", "id"),  # the movements page, newest first
+    # An item's movements of the merchant's hand (migration 0070, review72c F1): what `Shop.attention`'s STOCK_COPIED
+    # asks of a seeded item (`shop_facts.copied_stock_query`), which else walked its every sale (2 movements each) to
+    # find none. Partial: the hand makes few; the query states the term literally (`HAND_MADE_MOVEMENTS`).
+    Index(
+        "ix_inventory_movements_hand_made",
+        "inventory_item_id",
+        sqlite_where=text(f"kind IN ({_HAND_MADE_KINDS})"),
+        postgresql_where=text(f"kind IN ({_HAND_MADE_KINDS})"),
+    ),
 )
+# The movements of the merchant's hand (`domain.inventory.items.HAND_MADE`), the kinds as literals in the partial
+# index's order and spelling, so that SQLite and PostgreSQL's generic plans match its term (a bound list does not).
+HAND_MADE_MOVEMENTS = inventory_movements.c.kind.in_([literal_column(f"'{kind.value}'") for kind in sorted(HAND_MADE)])
 
 # The push outbox: one row per (shop, TikTok product) whose target may differ from what TikTok was told. Written in
 # the transaction that changes stock (dirty_version + 1); the pusher sends one Update Inventory computed when sent

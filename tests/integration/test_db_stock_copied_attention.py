@@ -99,6 +99,27 @@ async def test_the_copied_count_notice_goes_once_the_merchant_settles_it(world: 
     assert await notices(world, a) == []
 
 
+async def test_a_sku_unlinked_then_linked_by_hand_to_the_new_item_keeps_the_notice_until_it_is_counted(
+    world: Pool,
+) -> None:
+    # given B's SKU on MUG-XL, seeded as a copy of MUG, and B's notice
+    _, b = await two_shops_then_b_renames_mug(world)
+    mug_xl = (await world.item("MUG-XL"))["id"]
+    # when the merchant unlinks it (skuUnlink): the notice goes, nothing draws on the copy
+    await world.link_by_hand(b, "sb", None)
+    assert await notices(world, b) == []
+    # and links it by hand to MUG-XL again (skuLink): the SKU draws on the copy once more, and MUG-XL still counts
+    # MUG's shelf (review72c F2: a link is no count), so the notice is back, naming the same seed
+    await world.link_by_hand(b, "sb", mug_xl)
+    assert [code for code, _ in await notices(world, b)] == [AttentionCode.STOCK_COPIED]
+    async with world.db.read_sessionmaker() as session:
+        facts = await shop_sync_facts(session, b.merchant_id, [b.id])
+    assert facts[b.id].copied_stock == CopiedStock(1, "MUG-XL", "MUG-XL", "MUG", RENAMED_AT)
+    # then counting MUG-XL (inventorySetOnHand) settles it
+    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", mug_xl, 10, None)
+    assert await notices(world, b) == []
+
+
 async def test_a_seller_sku_renamed_on_its_only_shop_whose_old_item_goes_raises_no_notice(world: Pool) -> None:
     # given one shop's SKU seeding MUG (nothing by hand on it)
     shop = await world.shop()
@@ -146,6 +167,11 @@ async def test_a_shops_copied_counts_are_read_through_the_partial_index_not_its_
     assert plan.count("ix_sku_links_shop_id_seeded_from_item_id") == 1, plan
     assert "ix_sku_links_shop_id_state" not in plan and "SCAN sku_links" not in plan, plan
     assert "Seq Scan on sku_links" not in plan, plan
+    # and whether the new item was counted by hand is one probe of migration 0070's partial index, not a walk of the
+    # item's every movement down (inventory_item_id, created_at, id) (review72c F1)
+    assert "ix_inventory_movements_hand_made" in plan, plan
+    assert "ix_inventory_movements_inventory_item_id_created_at_id" not in plan, plan
+    assert "SCAN inventory_movements" not in plan and "Seq Scan on inventory_movements" not in plan, plan
     # and the read finds the one copy
     async with database.read_sessionmaker() as session:
         assert [row.item_sku for row in await session.execute(statement)] == ["MUG-XL"]
