@@ -35,10 +35,12 @@ Codes:
                               the item it copied, and what to do; `at`: when the new item was seeded. It stays while
                               the SKU is LINKED to that seeded item, the item it copied still exists, and neither
                               `inventorySetOnHand` nor `inventoryAdjust` was made on the new item (a `HAND_MADE`
-                              movement: a count of the same value is one too); it goes once the SKU is linked to
-                              another item or unlinked, the new item is counted or deleted, or the copied item is
-                              deleted (nothing counts the shelf twice then). Several such SKUs: one notice counting
-                              them, naming the first seeded.
+                              movement: a count of the same value is one too). So it goes while the SKU is linked
+                              to another item or unlinked, and for good once the new item is counted or deleted, or
+                              the copied item is deleted (nothing counts the shelf twice then). A SKU unlinked then
+                              linked by hand to the new item again brings it back, with the same seed: a link is no
+                              count, and both items still count one shelf (review72c F2). Several such SKUs: one
+                              notice counting them, naming the first seeded.
 """
 
 from __future__ import annotations
