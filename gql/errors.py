@@ -325,18 +325,17 @@ def _log_server_errors(server: dict[_Failure, list[tuple[str, GraphQLError]]]) -
             _where(first), transaction_conflict(original, through_context=False),
             one_line(str(original), MAX_MESSAGE_CHARS), _more(failed[1:]),
         )  # fmt: skip
-    if failed := server[_Failure.MIGRATIONS_PENDING]:
-        first = failed[0][1]
-        log.warning(
-            "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s%s",
-            _where(first), describe(first.original_error or first), _more(failed[1:]),
-        )  # fmt: skip
-    if failed := server[_Failure.UNAVAILABLE]:
-        first = failed[0][1]
-        log.warning(
-            "database unavailable in %s: %s%s",
-            _where(first), describe(first.original_error or first), _more(failed[1:]),
-        )  # fmt: skip
+    for kind, line in _DATABASE_LINES.items():
+        if failed := server[kind]:
+            first = failed[0][1]
+            log.warning(line, _where(first), describe(first.original_error or first), _more(failed[1:]))
+
+
+# The WARNING line of a database that cannot answer, by kind (`_log_server_errors`): where, the first error, `_more`.
+_DATABASE_LINES = {
+    _Failure.MIGRATIONS_PENDING: "database not migrated yet in %s (MIGRATIONS_PENDING: run `shopbridge migrate`): %s%s",
+    _Failure.UNAVAILABLE: "database unavailable in %s: %s%s",
+}
 
 
 def _log_client_errors(client: list[tuple[str, GraphQLError]]) -> None:
