@@ -11,8 +11,10 @@ import os
 import re
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -437,27 +439,21 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
             process.wait()
 
 
-@pytest.mark.redis
-def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_the_database(
-    postgres_url, redis_server, tmp_path
-) -> None:
-    # given `shopbridge serve --workers 2` on PostgreSQL, its requests in flight at a stop given 1 s, and a request
-    # for the merchant's shops waiting at PostgreSQL for the shops table, which the test holds locked
+@contextlib.contextmanager
+def _shops_request_held(postgres_url: str, port: int, secret_key: str) -> Iterator[tuple[Future[Any], Any]]:
+    """A request for merchant m1's shops sent to the server on `port`, waiting at PostgreSQL for the shops table,
+    which the test holds locked: yields (the request's future, the holding psycopg2 connection: its `rollback()` lets
+    the request's statement go). The connection is closed on the way out, before the request is waited for."""
     from gql.auth import issue_token
 
-    env = _serve_env(postgres_url, redis_server.url, tmp_path, SHORT_GRACE)
-    port = free_port()
-    process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
-    log = tmp_path / "api.err"
     address = urlsplit(postgres_url)
     holder = psycopg2.connect(
         host=address.hostname, port=address.port, user=address.username, dbname=address.path.lstrip("/")
     )
-    try:
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
-        holder.cursor().execute("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE")
-        token = issue_token(env["SHOPBRIDGE_SECRET_KEY"], "m1", 3600)
-        with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            holder.cursor().execute("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE")
+            token = issue_token(secret_key, "m1", 3600)
             answer = pool.submit(
                 oneshot.post, f"http://127.0.0.1:{port}/graphql", headers={"Authorization": f"Bearer {token}"},
                 json={"query": "{ shops { edges { node { id } } } }"}, timeout=DEADLINE_SECONDS,
@@ -469,6 +465,24 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
                 return bool(waiting.fetchone()[0])  # type: ignore[index]
 
             wait_until(the_request_waits_for_the_lock, "the request to wait for the shops table")
+            yield answer, holder
+        finally:
+            holder.close()
+
+
+@pytest.mark.redis
+def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_the_database(
+    postgres_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` on PostgreSQL, its requests in flight at a stop given 1 s, and a request
+    # for the merchant's shops waiting at PostgreSQL for the shops table, which the test holds locked
+    env = _serve_env(postgres_url, redis_server.url, tmp_path, SHORT_GRACE)
+    port = free_port()
+    process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    try:
+        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        with _shops_request_held(postgres_url, port, env["SHOPBRIDGE_SECRET_KEY"]) as (answer, holder):
             # when the command is stopped (SIGTERM): the request outlasts its 1 s and is cancelled, its statement
             # running on to its end all the same (adapters.db.sessions), which comes when the test lets it
             process.send_signal(signal.SIGTERM)
@@ -503,7 +517,6 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
         # the WARNING names the request and where it waited (the cancellation re-raised with uvicorn's message)
         assert re.search(r"in flight \(POST /graphql, waiting at \S+:\d+\)$", errors[1]), text
     finally:
-        holder.close()
         if process.poll() is None:
             process.kill()
             process.wait()
@@ -516,33 +529,14 @@ def test_a_double_ctrl_c_lets_the_worker_process_finish_its_forced_shutdown_stat
     # given `shopbridge serve --workers 2` on PostgreSQL in a process group of its own (a terminal: Ctrl+C reaches the
     # parent and its workers), requests in flight given 1 s at a stop, and a request for the merchant's shops waiting
     # at PostgreSQL for the shops table, which the test holds locked
-    from gql.auth import issue_token
-
     env = _serve_env(postgres_url, redis_server.url, tmp_path, SHORT_GRACE)
     port = free_port()
     argv = ("serve", "--port", str(port), "--workers", "2")
     process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api", process_group=True)
     log = tmp_path / "api.err"
-    address = urlsplit(postgres_url)
-    holder = psycopg2.connect(
-        host=address.hostname, port=address.port, user=address.username, dbname=address.path.lstrip("/")
-    )
     try:
         wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
-        holder.cursor().execute("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE")
-        token = issue_token(env["SHOPBRIDGE_SECRET_KEY"], "m1", 3600)
-        with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(
-                oneshot.post, f"http://127.0.0.1:{port}/graphql", headers={"Authorization": f"Bearer {token}"},
-                json={"query": "{ shops { edges { node { id } } } }"}, timeout=DEADLINE_SECONDS,
-            )  # fmt: skip
-            waiting = holder.cursor()
-
-            def the_request_waits_for_the_lock() -> bool:
-                waiting.execute("SELECT count(*) FROM pg_locks WHERE relation = 'shops'::regclass AND NOT granted")
-                return bool(waiting.fetchone()[0])  # type: ignore[index]
-
-            wait_until(the_request_waits_for_the_lock, "the request to wait for the shops table")
+        with _shops_request_held(postgres_url, port, env["SHOPBRIDGE_SECRET_KEY"]) as (answer, holder):
             # when Ctrl+C is pressed: the request outlasts its 1 s, is cancelled, and its worker waits for its
             # statement before the application's shutdown
             os.killpg(process.pid, signal.SIGINT)
@@ -561,7 +555,6 @@ def test_a_double_ctrl_c_lets_the_worker_process_finish_its_forced_shutdown_stat
         assert text.count("Application shutdown complete.") == 2 and "killed: the SIGINT" not in text, text
         assert "WARNING uvicorn.error: Received SIGINT while stopping: the child processes still there" in text, text
     finally:
-        holder.close()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
