@@ -2,7 +2,7 @@
 (issue 13: on a loaded machine uvicorn's health check killed and respawned booting workers in a loop; flake70: so a
 `serve` whose workers could not start never exited, every worker killed before it could fail). And its
 exit status as a process manager reads it: 0 for a SIGTERM whenever it comes, 3 when its worker processes cannot
-start (gql/supervisor.py)."""
+start (gql/supervisor/)."""
 
 from __future__ import annotations
 

@@ -1,73 +1,30 @@
-"""`shopbridge serve --workers N`: uvicorn's supervisor of the worker processes (`Supervisor`, over uvicorn 0.54's
-`Multiprocess`) and how the command runs it (`serve_workers`).
+"""uvicorn's supervisor of `shopbridge serve --workers N`'s worker processes (`Supervisor`): its looks at them (the
+health check that waits for a worker still starting) and its SIGHUP, SIGTTIN and SIGTTOU; the stop is
+`gql.supervisor.stopping`'s.
 
-A worker process still starting is waited for until it serves or exits, not killed as hung by uvicorn's health
-check: on a busy host every booting worker was killed and replaced, in a loop, and a `serve` whose workers could not
-start never exited (flake70). The same rule holds for a SIGHUP's replacements (review70b A4). A worker told to stop has
-`stop_seconds` to do so before it is killed (the command then exits 137), so one hung in its start-up no longer keeps
-the command from stopping (review70b A3); a second SIGTERM or Ctrl+C during that stop gives them `FORCED_STOP_SECONDS`
-for their own forced shutdown (a terminal's Ctrl+C reaches them too), then kills those still there.
-Each worker process serves with `gql.serving`'s server (`WorkerProcess`); the options are `gql.cli`'s.
-
-The override rests on uvicorn 0.54's internals: `Process.parent_conn` and `.process` (its sentinel), `Process.server`
-and `._server` (made in the spawned process, which unpickles the `Process`: `WorkerProcess`), the pipe's one
-ping / one answer protocol (`Process.pong`), and `Multiprocess`'s loop calling `init_processes`, `handle_signals`
-(`handle_int`, `handle_term`, `handle_hup`, `handle_ttin`, `handle_ttou`), `keep_subprocess_alive`, then
-`terminate_all` and `join_all`. An upgrade of uvicorn re-checks them.
+It rests on uvicorn 0.54's internals: `Process.parent_conn` (the pipe's one ping / one answer protocol,
+`Process.pong`) and `Multiprocess`'s loop calling `init_processes`, `handle_signals` (`handle_hup`, `handle_ttin`,
+`handle_ttou`) and `keep_subprocess_alive`. An upgrade of uvicorn re-checks them.
 """
 
 from __future__ import annotations
 
-import logging
 import pickle
-import signal
-from collections.abc import Callable
-from multiprocessing.connection import wait
 from socket import socket
 from time import monotonic
-from typing import Any
 from weakref import WeakKeyDictionary, WeakSet
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
-from adapters import interrupts
-from gql.serving import Server
+from gql.supervisor.stopping import UVICORN_LOG, StoppingMultiprocess
+from gql.supervisor.worker_process import WorkerProcess
 
-UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor writes its lines (`Supervisor`'s too)
-KILLED = 128 + signal.SIGKILL  # `serve --workers N`'s status when it had to kill a worker that would not stop
-# A worker's own forced shutdown (a second SIGTERM or Ctrl+C: it stops waiting for its connections, waits at most for a
-# cancelled request's database call, then disposes of its database pool) gets this long before the parent kills it:
-# killed at once, 70 ms into it, its pool was never disposed and its PostgreSQL backend outlived the command (review72b
-# F3). Long enough for a shutdown whose requests have ended (0.15 s, then 1.6 s of the process's exit, at load 12),
-# short enough that a second Ctrl+C still stops the command soon as a person sees it; gunicorn's quick stop waits its
-# whole `graceful_timeout` (30 s) before SIGKILL.
-FORCED_STOP_SECONDS = 5.0
-STOP_LOOK_SECONDS = 0.1  # how often the parent, waiting for its workers to stop, looks for a SIGTERM or SIGINT
 RESTART_WARNING_SECONDS = 60.0  # the least time between two lines saying a restart's replacement has not served
 
 
-class WorkerProcess(Process):
-    """uvicorn's worker process, serving with Shopbridge's server (`gql.serving.Server`) rather than uvicorn's own:
-    the same stop as `shopbridge serve` in one process (the app's quiesce before the listener closes, the requests
-    cancelled at the stop waited for before the app's shutdown closes the database, a second Ctrl+C that still runs
-    that shutdown). uvicorn's `Process.server` makes a plain `uvicorn.Server` in the worker process (stop 71): a
-    request cancelled past `timeout_graceful_shutdown` had the database disposed of under its statement, its
-    connection handed back to a disposed pool.
-
-    Made in the parent and pickled to the spawned process (its `target` is a bound method), which imports this
-    module to unpickle it; the server is made there, on first use."""
-
-    @property
-    def server(self) -> uvicorn.Server:
-        if self._server is None:
-            self._server = Server(self.config)
-        return self._server
-
-
-class Supervisor(Multiprocess):
+class Supervisor(StoppingMultiprocess):
     """uvicorn's supervisor of `--workers N`, which waits for a worker process that has not started serving instead
     of killing it as hung, whose every look at its workers (every 0.5 s) is at once: an exit is seen at the next
     look, whatever another worker does; which gives a worker told to stop `stop_seconds` before it kills it; and whose
@@ -92,13 +49,6 @@ class Supervisor(Multiprocess):
     status 3 (start-up failure) stops the parent, as in uvicorn; a signal waiting to be handled is handled before any
     replacement is started (a SIGTERM's stop starts none).
 
-    At a stop (SIGTERM, SIGINT, a start-up failure) each worker is sent SIGTERM and given `stop_seconds` from then to
-    exit; one still there is killed (SIGKILL), said at ERROR, and its pid kept in `killed`. uvicorn waited for each
-    without a bound, so a worker whose application's start-up hung (a database read behind a migration's lock) kept
-    the parent, and the command, from ever stopping: only a SIGKILL ended them (review70b A3). gunicorn's arbiter
-    does as here with its `graceful_timeout` (30 s by default). A SIGTERM or SIGINT during the stop (a second Ctrl+C)
-    gives every worker still there `FORCED_STOP_SECONDS` for its own forced shutdown and kills those still there
-    then, said at WARNING, their pids kept in `killed` too (`handle_term`).
 
     SIGHUP replaces the workers one after the other (uvicorn's order: a replacement serves before its old worker
     retires, so the socket is never without a server), the replacement started and then watched at each look by the
@@ -116,22 +66,18 @@ class Supervisor(Multiprocess):
     `stop_seconds`, reaped at the looks. uvicorn waited for it inside its signal handling without a bound, so one hung
     in its start-up (the newest is the likeliest still starting) stopped the loop: no look, no SIGTERM answered, the
     command never stopping (review71b S1).
+
+    The stop (`stop_seconds`, a forced stop, the pids killed in `killed`) is the base's: `StoppingMultiprocess`.
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket], stop_seconds: float) -> None:
-        super().__init__(config, sockets)
-        self.stop_seconds = stop_seconds
-        self.killed: list[int] = []  # the pids killed at the stop, still there `stop_seconds` after their SIGTERM
+        super().__init__(config, sockets, stop_seconds)
         self._served: WeakSet[Process] = WeakSet()  # answered that their server started
         self._pinged_at: WeakKeyDictionary[Process, float] = WeakKeyDictionary()  # the ping waiting for its answer
         self._to_restart: list[Process] = []  # the workers a SIGHUP's restart has still to replace, in order
         self._replacing: tuple[Process, Process] | None = None  # (a worker, the replacement starting in its place)
         self._replacing_since = 0.0  # when the replacement under way started
         self._replacing_said = 0.0  # when the parent last said that it has not served (0: not yet)
-        self._retiring: dict[Process, float] = {}  # replaced workers told to stop: when they are killed if still there
-        self._stop_deadline = 0.0  # when the workers told to stop by `terminate_all` are killed if still there
-        self._forced: str | None = None  # the signal ("SIGTERM", "SIGINT") that forced the stop under way, if one did
-        self._forced_deadline = 0.0  # when the workers still there after a forced stop are killed (FORCED_STOP_SECONDS)
 
     def init_processes(self) -> None:
         """The first `config.workers` worker processes (uvicorn's, as `WorkerProcess`)."""
@@ -285,148 +231,7 @@ class Supervisor(Multiprocess):
                 UVICORN_LOG.info("Restarted the worker processes.")
         self._retire(process)
 
-    def _retire(self, process: Process) -> None:
-        process.terminate()  # SIGTERM: it stops serving, its connections get `timeout_graceful_shutdown` seconds
-        self._retiring[process] = monotonic() + self.stop_seconds
-
-    def _reap_retired(self) -> None:
-        for process, deadline in list(self._retiring.items()):
-            if process.exitcode is not None:
-                process.join()
-            elif monotonic() >= deadline:
-                self._kill_late(process)
-            else:
-                continue
-            del self._retiring[process]
-
-    def _kill_late(self, process: Process) -> None:
-        UVICORN_LOG.error(
-            f"Child process [{process.pid}] did not stop within {self.stop_seconds:g} s of SIGTERM; killed it."
-        )
-        process.kill()
-        process.process.join()
-
-    def terminate_all(self) -> None:
-        """SIGTERM to every worker, a restart's replacement among them (uvicorn's, which knew none)."""
-        for process in self._running():
-            if process not in self._retiring:  # told already
-                process.terminate()
-        self._stop_deadline = monotonic() + self.stop_seconds
-
-    def join_all(self) -> None:
-        """Every worker's exit, each given `stop_seconds` from its SIGTERM; one still there then is killed and its pid
-        kept in `killed` (uvicorn waited without a bound: review70b A3). A SIGTERM or SIGINT meanwhile shortens every
-        worker's time to `FORCED_STOP_SECONDS` from then, those killed then kept in `killed` too (`handle_term`); the
-        parent looks for one every `STOP_LOOK_SECONDS` while it waits."""
-        waiting = self._running()
-        for process in waiting:
-            UVICORN_LOG.info(f"Waiting for child process [{process.pid}]")
-        while waiting:
-            self._handle_stop_signals()
-            now = monotonic()
-            for process in waiting:
-                if process.exitcode is not None:
-                    continue
-                if self._forced is not None and now >= self._forced_deadline:
-                    self._kill_forced(process)
-                elif now >= self._deadline(process):
-                    self._kill_late(process)
-                else:
-                    continue
-                self.killed.append(process.pid or 0)
-            waiting = [process for process in waiting if process.exitcode is None]
-            if waiting:
-                due = min(self._deadline(process) for process in waiting) - now
-                wait([process.process.sentinel for process in waiting], max(0.0, min(STOP_LOOK_SECONDS, due)))
-
-    def handle_int(self) -> None:
-        """SIGINT (Ctrl+C): the stop (uvicorn's), or, during one, a forced stop (`handle_term`)."""
-        self._stop_or_force("SIGINT", super().handle_int)
-
-    def handle_term(self) -> None:
-        """SIGTERM: the stop (uvicorn's); during one (a second SIGTERM or Ctrl+C, or one after a worker failed to
-        start), a forced stop: every worker still there gets `FORCED_STOP_SECONDS` rather than the rest of
-        `stop_seconds` for its own forced shutdown (a terminal's Ctrl+C reached it too: it stops waiting for open
-        connections, then disposes of its database; not passed on by the parent, whose extra SIGINT, re-raised by
-        uvicorn in the worker once its server finished, held the worker's exit past the bound); one still there then is
-        killed (SIGKILL), said at WARNING, and the command exits 137, as after a kill at the bound; if all stop in time
-        it exits 0. When none is left, one INFO line. A second Ctrl+C ends uvicorn's and gunicorn's waits too (uvicorn's
-        `force_exit`; gunicorn's quick shutdown, whose SIGKILL comes `graceful_timeout` later); uvicorn's supervisor of
-        `--workers` only queued it and went on waiting (stop 71). Killed at once (serve72), a worker never disposed of
-        its pool: its PostgreSQL backend outlived the command (review72b F3)."""
-        self._stop_or_force("SIGTERM", super().handle_term)
-
-    def _stop_or_force(self, name: str, stop: Callable[[], None]) -> None:
-        if not self.should_exit.is_set():
-            stop()
-            return
-        if self._forced is not None:
-            return
-        self._forced = name
-        self._forced_deadline = monotonic() + FORCED_STOP_SECONDS
-        alive = [process for process in self._running() if process.exitcode is None]
-        if not alive:
-            UVICORN_LOG.info(f"Received {name} while stopping: every child process had stopped already.")
-            return
-        pids = ", ".join(str(process.pid) for process in alive)
-        UVICORN_LOG.warning(
-            f"Received {name} while stopping: the child processes still there ({pids}) get {FORCED_STOP_SECONDS:g} s "
-            f"to finish their own forced shutdown, not their {self.stop_seconds:g} s; then they are killed."
-        )
-
-    def _handle_stop_signals(self) -> None:
-        """The SIGTERMs and SIGINTs queued while the parent stops (the others, SIGHUP's restart or SIGTTIN's worker,
-        have nothing left to act on: they stay queued, unhandled)."""
-        for queued in tuple(self.signal_queue):
-            if queued == signal.SIGINT:
-                self.signal_queue.remove(queued)
-                self.handle_int()
-            elif queued == signal.SIGTERM:
-                self.signal_queue.remove(queued)
-                self.handle_term()
-
-    def _deadline(self, process: Process) -> float:
-        deadline = self._retiring.get(process, self._stop_deadline)
-        return deadline if self._forced is None else min(deadline, self._forced_deadline)
-
-    def _kill_forced(self, process: Process) -> None:
-        UVICORN_LOG.warning(
-            f"Child process [{process.pid}] killed: the {self._forced} forced the stop and it had not stopped "
-            f"{FORCED_STOP_SECONDS:g} s later."
-        )
-        process.kill()
-        process.process.join()
-
     def _running(self) -> list[Process]:
+        """Every worker process there is to stop: a restart's replacement among them (uvicorn's knew none)."""
         replacement = [self._replacing[1]] if self._replacing is not None else []
         return [*self.processes, *replacement, *self._retiring]
-
-
-def serve_workers(app: str, workers: int, stop_seconds: float, **options: Any) -> int:
-    """Serve the app factory `app` ("module:function") from `workers` processes under uvicorn's supervisor
-    (uvicorn.run's multi-process path, with `Supervisor`'s look at its workers) until stopped: 0; 130 if Ctrl+C was
-    pressed before the supervisor took over; 3 when a worker process failed to start, seen at the supervisor's next
-    look once it exits (every 0.5 s), however slowly it started (uvicorn.run exits 0 then, and a process manager
-    restarting on failure would not); 137 (128 + SIGKILL, as `shopbridge worker`) when a worker process had not
-    stopped `stop_seconds` after the stop's SIGTERM and was killed, or was still there `FORCED_STOP_SECONDS` after a
-    second SIGTERM or SIGINT during the stop and was killed (`Supervisor.handle_term`).
-
-    A SIGTERM recorded before the supervisor installed its handlers stops here, before any process starts; after,
-    the supervisor's handlers take it.
-    """
-    interrupts.record_sigterm()  # where uvicorn's handler hands SIGTERM back once it has shut down (gql.serving)
-    config = uvicorn.Config(app, factory=True, workers=workers, **options)
-    sock = config.bind_socket()
-    try:
-        supervisor = Supervisor(config, [sock], stop_seconds)  # installs its handlers: no signal is lost from here
-        if interrupts.terminated() or interrupts.pressed():
-            return 130 if interrupts.pressed() else 0
-        try:
-            supervisor.run()
-        except KeyboardInterrupt:
-            pass
-    finally:
-        sock.close()
-    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
-        return STARTUP_FAILURE
-    return KILLED if supervisor.killed else 0
