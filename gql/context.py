@@ -169,7 +169,7 @@ async def until_ended(futures: set[asyncio.Future[Any]]) -> None:
     """Wait for each of `futures` to end, whatever its outcome, however often the caller is cancelled meanwhile; a
     cancellation that came meanwhile is raised once they have all ended (a read's connection back in the pool before
     its operation, or its socket, ends: `Context.reads_left_ended`, gql/live_outage.py `wait_out`)."""
-    cancelled: asyncio.CancelledError | None = None  # the first cancellation, raised with its message (uvicorn's stop)
+    cancelled: asyncio.CancelledError | None = None  # the first cancellation, raised once they have ended
     pending = {future for future in futures if not future.done()}
     while pending:
         try:
@@ -178,7 +178,7 @@ async def until_ended(futures: set[asyncio.Future[Any]]) -> None:
             cancelled = cancelled or error
         pending = {future for future in pending if not future.done()}
     if cancelled is not None:
-        raise asyncio.CancelledError(*cancelled.args)
+        raise cancelled  # the object itself: its message (uvicorn's stop) and its traceback, where it waited
 
 
 def _left_reading_of(context: weakref.ref[Context]) -> Callable[[asyncio.Future[Any]], None]:

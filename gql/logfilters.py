@@ -190,6 +190,7 @@ ASGI_EXCEPTION = "Exception in ASGI application\n"
 # uvicorn's message as it cancels the request tasks outlasting `timeout_graceful_shutdown` (uvicorn/server.py,
 # `Server._wait_tasks_to_complete`, `t.cancel(msg=...)`: uvicorn 0.54); the CancelledError raised in the task carries it
 STOP_CANCEL_MESSAGE = "Task cancelled, timeout graceful shutdown exceeded"
+OUR_PACKAGES = frozenset({"domain", "adapters", "gql", "workers", "sandbox"})  # the project's top-level packages
 CANCELLED_AT_STOP = (
     "a request was cancelled by the stop: it outlasted the time given to requests in flight (%s, waiting at %s)"
 )
@@ -200,7 +201,8 @@ class CancelledAtStopLines(logging.Filter):
     one WARNING line, `CANCELLED_AT_STOP`, without the traceback: the exception a `CancelledError` whose args are
     uvicorn's `STOP_CANCEL_MESSAGE` (as the request's own code re-raises it: adapters.db.sessions), in a task being
     cancelled (`Task.cancelling()`). The line names the request (`METHOD path`, from the ASGI scope of the outermost
-    frame that has one; "?" if none) and the innermost frame where it waited (`file:line`). Any other exception, a
+    frame that has one; "?" if none) and where it waited (`file:line`: the innermost frame of ours, then the innermost
+    of all if a library's, `_request_and_innermost_frame`). Any other exception, a
     `CancelledError` without uvicorn's message among them (a cancelled shared future, a cancellation swallowed before
     a distinct bug: review72b F4), passes as uvicorn logged it, ERROR and traceback."""
 
@@ -223,9 +225,12 @@ class CancelledAtStopLines(logging.Filter):
 
 
 def _request_and_innermost_frame(trace: TracebackType | None) -> tuple[str, str]:
-    """("METHOD path" of the first frame whose local `scope` is an ASGI HTTP or WebSocket scope, else "?"; the
-    innermost frame as "file:line", the file relative to site-packages or the working directory where under them)."""
-    request, innermost = "?", "?"
+    """("METHOD path" of the first frame whose local `scope` is an ASGI HTTP or WebSocket scope, else "?"; where it
+    waited: the innermost frame of our own code (`OUR_PACKAGES`) as "file:line", followed by " in file:line" of the
+    innermost frame of all when that one is a library's (asyncpg, SQLAlchemy, asyncio), or the innermost frame alone
+    when none is ours; files relative to site-packages or the working directory where under them). The innermost
+    frame alone named a library's line for most waits (a database call: fix72b), not which of ours waited on it."""
+    request, innermost, ours = "?", "?", "?"
     while trace is not None:
         frame = trace.tb_frame
         scope = frame.f_locals.get("scope")
@@ -233,8 +238,12 @@ def _request_and_innermost_frame(trace: TracebackType | None) -> tuple[str, str]
             method = scope.get("method", "WebSocket")
             request = f"{method} {scope.get('path', '?')}"
         innermost = f"{_short(frame.f_code.co_filename)}:{trace.tb_lineno}"
+        if str(frame.f_globals.get("__name__", "")).partition(".")[0] in OUR_PACKAGES:
+            ours = innermost
         trace = trace.tb_next
-    return request, innermost
+    if ours == "?" or ours == innermost:
+        return request, innermost
+    return request, f"{ours} in {innermost}"
 
 
 def _short(filename: str) -> str:

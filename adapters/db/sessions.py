@@ -43,7 +43,7 @@ async def run_to_completion(call: Awaitable[T]) -> T:
         except asyncio.CancelledError as error:
             if task.done():  # the call itself was cancelled (not by our caller): propagate as is
                 if cancelled is not None:  # given up on after our caller's (checkout_waits): that one
-                    raise asyncio.CancelledError(*cancelled.args) from None
+                    raise cancelled from None
                 raise
             cancelled = cancelled or error  # our caller was: finish the call first
             # unless it still waits for a pool connection: it began nothing, and the wait lasted up to the pool's
@@ -54,10 +54,10 @@ async def run_to_completion(call: Awaitable[T]) -> T:
                 # The call failed after our caller was cancelled: raising its error instead lost the cancellation,
                 # and a caller that handles database errors went on as if never cancelled (shutdown56: the worker's
                 # sweep went back to sleep in its loop, and the stop waited for it twice 30 s).
-                raise asyncio.CancelledError(*cancelled.args) from error
+                raise cancelled from error
             raise
-    if cancelled is not None:  # with its message (uvicorn's stop: gql.logfilters.CancelledAtStopLines)
-        raise asyncio.CancelledError(*cancelled.args)
+    if cancelled is not None:  # the object itself: its message (uvicorn's stop: gql.logfilters.CancelledAtStopLines)
+        raise cancelled  # and its traceback, where the caller waited
     return result
 
 

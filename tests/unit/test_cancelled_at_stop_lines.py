@@ -8,8 +8,11 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from adapters.cancellation import cancel_kept
+from gql.context import until_ended
 from gql.logfilters import ASGI_EXCEPTION, STOP_CANCEL_MESSAGE, CancelledAtStopLines
 
 
@@ -52,6 +55,67 @@ def test_a_request_the_stop_cancelled_is_one_warning_naming_the_request_and_wher
     message = record.getMessage()
     assert message.startswith("a request was cancelled by the stop: it outlasted the time given to requests in flight")
     assert re.fullmatch(r".* \(POST /graphql, waiting at \S*asyncio/tasks\.py:\d+\)", message), message
+
+
+async def _losing_its_cancellation(operation: asyncio.Future[None]) -> None:
+    """A library call that loses a cancellation landing as its operation completes, and returns: Python 3.11's
+    `asyncio.wait_for` (gh-86296), inside redis-py's commands that `cancel_kept` wraps."""
+    try:
+        await operation
+    except asyncio.CancelledError:
+        return
+
+
+async def _stopped(
+    body: Callable[[], Awaitable[None]],
+    before: Callable[[], None] = lambda: None,
+    after: Callable[[], None] = lambda: None,
+) -> logging.LogRecord:
+    """The record of a request running `body`, cancelled as uvicorn's stop does once it waits (`before`, then the
+    cancel, then `after`, in one turn of the loop each)."""
+    request = asyncio.create_task(_logged_as_uvicorn(body))
+    await asyncio.sleep(0)
+    before()
+    request.cancel(msg=STOP_CANCEL_MESSAGE)
+    await asyncio.sleep(0)
+    after()
+    return await request
+
+
+def test_a_request_the_stop_cancelled_through_a_lost_cancellation_is_the_same_one_warning() -> None:
+    async def scenario() -> logging.LogRecord:
+        # given a request whose library call loses its cancellation (its operation completed as the cancel came),
+        # `cancel_kept` raising it again
+        operation = asyncio.get_running_loop().create_future()
+        # when the stop cancels it
+        return await _stopped(
+            lambda: cancel_kept(_losing_its_cancellation(operation)), before=lambda: operation.set_result(None)
+        )
+
+    record = asyncio.run(scenario())
+    # then the stop's one WARNING, naming our frame that raised it (before: a bare CancelledError, uvicorn's ERROR
+    # and traceback: fix72b)
+    assert (record.levelname, record.exc_info) == ("WARNING", None), record.getMessage()
+    assert re.fullmatch(r".* \(POST /graphql, waiting at adapters/cancellation\.py:\d+\)", record.getMessage())
+
+
+def test_the_warning_names_our_innermost_frame_and_the_librarys_where_it_waited() -> None:
+    async def scenario() -> logging.LogRecord:
+        # given a request waiting, in our code (gql.context.until_ended), for a read that ends after its cancellation
+        read = asyncio.get_running_loop().create_future()
+        # when the stop cancels it, then the read ends
+        return await _stopped(lambda: until_ended({read}), after=lambda: read.set_result(None))
+
+    record = asyncio.run(scenario())
+    # then the WARNING names our frame where it waited, then asyncio's under it (the cancellation raised as it came:
+    # before, a copy raised from until_ended's last line named that line only)
+    assert record.levelname == "WARNING"
+    message = record.getMessage()
+    assert re.fullmatch(r".* \(POST /graphql, waiting at gql/context\.py:\d+ in \S*asyncio/\S+\.py:\d+\)", message), (
+        message
+    )
+    line = int(message.split("gql/context.py:")[1].split(" ")[0])
+    assert "await asyncio.wait(pending)" in Path("gql/context.py").read_text().splitlines()[line - 1]
 
 
 def test_a_cancelled_error_without_uvicorns_message_keeps_its_error_and_traceback() -> None:
