@@ -8,6 +8,8 @@ import logging
 import pytest
 import sqlalchemy as sa
 
+from gql.list_sizes import MAX_VARIABLES
+from gql.schema import MAX_TOKENS
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import log_lines
@@ -92,6 +94,26 @@ def test_an_input_object_of_more_than_a_hundred_fields_is_refused_before_anythin
     assert app.graphql('{ inventoryItems(query: "WIDE-1") { totalCount } }', None, "m1")["inventoryItems"] == {
         "totalCount": 0
     }
+
+
+@SQLITE_ONLY  # a request limit: the database plays no part
+def test_five_hundred_variables_pass_and_more_are_refused_before_anything_looks_at_them(app: ShopbridgeServer) -> None:
+    """Rule (gql/list_sizes.py `MAX_VARIABLES`, README "QUERY_TOO_COMPLEX"): 40,000 unused variables beside
+    `{ __typename }` cost ~0.7 s of the event loop a request in the walks over them (tryout71 O1)."""
+    # given 500 variables, none declared: the most a document within 2,000 tokens can declare
+    allowed = app.raw_graphql("{ __typename }", {f"v{i}": "x" for i in range(500)}, "m1")
+    assert allowed == {"data": {"__typename": "Query"}}, str(allowed)[:500]
+    # when 40,000 are sent, then the request is refused with the limits' code, naming the limit and the count
+    refused = app.raw_graphql("{ __typename }", {f"v{i}": "x" for i in range(40_000)}, "m1")
+    assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, str(refused)[:500]
+    assert [error["message"] for error in refused["errors"]] == [
+        "A request holds at most 500 variables; this one holds 40,000."
+    ], str(refused)[:500]
+
+
+def test_the_variables_limit_is_what_the_token_limit_lets_a_document_declare() -> None:
+    # four tokens a definition: `$`, its name, `:` and its type
+    assert MAX_VARIABLES == MAX_TOKENS // 4
 
 
 def _spreads(operation_typenames: int) -> str:
