@@ -247,10 +247,17 @@ def _request_and_innermost_frame(trace: TracebackType | None) -> tuple[str, str]
 
 
 def _short(filename: str) -> str:
+    """`filename` relative to site-packages, the project's root (our packages' parent, whatever the working
+    directory: a `serve --workers` run elsewhere) or the working directory, where under one of them."""
     if "site-packages/" in filename:
         return filename.rsplit("site-packages/", 1)[1]
-    here = os.getcwd() + os.sep
-    return filename.removeprefix(here)
+    for base in (_PROJECT_ROOT, os.getcwd() + os.sep):
+        if filename.startswith(base):
+            return filename.removeprefix(base)
+    return filename
+
+
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 _CANCELLED_AT_STOP = CancelledAtStopLines()
