@@ -35,6 +35,7 @@ from domain.inventory.links import trimmed
 from domain.shops import shop_name_key
 from domain.text import is_zero_width
 from tests.fixtures.processes import parent_death_signal
+from tests.fixtures.revisions import RevisionSnapshots
 from tests.fixtures.servers import PostgresServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
@@ -168,8 +169,7 @@ def _add_shops(connection: Connection, *shop_ids: str) -> None:
 
 
 def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
-    # given a database at 0004 with an item, a shop and one ledger row (one reserved unit of an ordinary line)
-    migrate.upgrade(url, "0004")
+    # given a database at 0004 (`url`) with an item, a shop and one ledger row (one reserved unit of an ordinary line)
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1")
@@ -213,17 +213,12 @@ def _assert_upgrade_keeps_ledger_rows(url: str) -> None:
     assert migrate.current(url) == HEAD
 
 
-def test_upgrade_keeps_ledger_rows_on_sqlite(tmp_path: Path) -> None:
-    _assert_upgrade_keeps_ledger_rows(f"sqlite+aiosqlite:///{tmp_path / 'upgrade.db'}")
-
-
-def test_upgrade_keeps_ledger_rows_on_postgres(postgres_server: PostgresServer) -> None:
-    _assert_upgrade_keeps_ledger_rows(postgres_server.create_database())
+def test_upgrade_keeps_ledger_rows(database_at: Callable[[str], str]) -> None:
+    _assert_upgrade_keeps_ledger_rows(database_at("0004"))
 
 
 def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
-    # given a database at 0011 with two shops' ledger lines of two SKUs in every state
-    migrate.upgrade(url, "0011_push_ingested")
+    # given a database at 0011 (`url`) with two shops' ledger lines of two SKUs in every state
     lines = [  # (shop, order, SKU, units, state)
         ("s1", "o1", "sku-1", 1, "RESERVED"), ("s1", "o2", "sku-1", 2, "DEDUCTED"),
         ("s1", "o3", "sku-1", 4, "RELEASED"), ("s1", "o4", "sku-1", 8, "PENDING_LINK"),
@@ -262,9 +257,8 @@ def _assert_upgrade_counts_each_shop_skus_ledger_units(url: str) -> None:
 
 
 def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
-    # given a database at 0011 whose items were stored as typed: CAFÉ-1 with E + a combining accent (U+0301), for two
-    # merchants, and THÉ in both spellings for one merchant (two items the old rules let in)
-    migrate.upgrade(url, "0011_push_ingested")
+    # given a database at 0011 (`url`) whose items were stored as typed: CAFÉ-1 with E + a combining accent (U+0301),
+    # for two merchants, and THÉ in both spellings for one merchant (two items the old rules let in)
     items = [
         ("i1", "m1", "CAFE\u0301-1"),
         ("i2", "m1", "THE\u0301"),
@@ -299,25 +293,16 @@ def _assert_upgrade_takes_item_skus_in_nfc(url: str) -> None:
         assert all(sku_search_key(sku) == key for _, sku, key in rows)
 
 
-def test_upgrade_counts_each_shop_skus_ledger_units_on_sqlite(tmp_path: Path) -> None:
-    _assert_upgrade_counts_each_shop_skus_ledger_units(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}")
+def test_upgrade_counts_each_shop_skus_ledger_units(database_at: Callable[[str], str]) -> None:
+    _assert_upgrade_counts_each_shop_skus_ledger_units(database_at("0011_push_ingested"))
 
 
-def test_upgrade_counts_each_shop_skus_ledger_units_on_postgres(postgres_server: PostgresServer) -> None:
-    _assert_upgrade_counts_each_shop_skus_ledger_units(postgres_server.create_database())
-
-
-def test_upgrade_takes_item_skus_in_nfc_on_sqlite(tmp_path: Path) -> None:
-    _assert_upgrade_takes_item_skus_in_nfc(f"sqlite+aiosqlite:///{tmp_path / 'nfc.db'}")
-
-
-def test_upgrade_takes_item_skus_in_nfc_on_postgres(postgres_server: PostgresServer) -> None:
-    _assert_upgrade_takes_item_skus_in_nfc(postgres_server.create_database())
+def test_upgrade_takes_item_skus_in_nfc(database_at: Callable[[str], str]) -> None:
+    _assert_upgrade_takes_item_skus_in_nfc(database_at("0011_push_ingested"))
 
 
 def _assert_upgrade_counts_each_shops_products_and_orders(url: str) -> None:
-    # given a database at 0015 with three shops: 2 products and 3 orders, 1 order only, nothing
-    migrate.upgrade(url, "0015_seller_sku_keys")
+    # given a database at 0015 (`url`) with three shops: 2 products and 3 orders, 1 order only, nothing
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             _add_shops(connection, "s1", "s2", "s3")
@@ -347,12 +332,8 @@ def _assert_upgrade_counts_each_shops_products_and_orders(url: str) -> None:
         assert [tuple(row) for row in counted] == [("s1", "orders", 3), ("s1", "products", 2), ("s2", "orders", 1)]
 
 
-def test_upgrade_counts_each_shops_products_and_orders_on_sqlite(tmp_path: Path) -> None:
-    _assert_upgrade_counts_each_shops_products_and_orders(f"sqlite+aiosqlite:///{tmp_path / 'counts.db'}")
-
-
-def test_upgrade_counts_each_shops_products_and_orders_on_postgres(postgres_server: PostgresServer) -> None:
-    _assert_upgrade_counts_each_shops_products_and_orders(postgres_server.create_database())
+def test_upgrade_counts_each_shops_products_and_orders(database_at: Callable[[str], str]) -> None:
+    _assert_upgrade_counts_each_shops_products_and_orders(database_at("0015_seller_sku_keys"))
 
 
 def test_upgrade_stores_each_skus_seller_sku_key(database_at: Callable[[str], str]) -> None:
@@ -463,9 +444,9 @@ def test_upgrade_leaves_every_ledger_line_owing_no_seed_and_downgrade_keeps_the_
         assert kept == ["o1", "o2"]
 
 
-def test_downgrade_gives_reserved_component_units_back(tmp_path: Path) -> None:
+def test_downgrade_gives_reserved_component_units_back(sqlite_revisions: RevisionSnapshots) -> None:
     # given a database at head whose item counts a bundle component's 2 reserved units and an ordinary line's 1
-    url = f"sqlite+aiosqlite:///{tmp_path / 'down.db'}"
+    url = sqlite_revisions.new_database("0004")
     _assert_upgrade_keeps_ledger_rows(url)
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
@@ -553,11 +534,12 @@ def test_migrate_gives_up_on_the_migration_lock_after_its_timeout(postgres_serve
     assert migrate.current(url) == HEAD
 
 
-def test_migrate_gives_up_on_a_table_a_long_transaction_holds(postgres_server: PostgresServer, tmp_path) -> None:
+def test_migrate_gives_up_on_a_table_a_long_transaction_holds(
+    postgres_server: PostgresServer, postgres_revisions: RevisionSnapshots, tmp_path
+) -> None:
     # given a database a release behind, whose next migration indexes webhook_events, and a transaction that wrote
     # to that table and stays open
-    url = postgres_server.create_database()
-    migrate.upgrade(url, "0007_sku_search")
+    url = postgres_revisions.new_database("0007_sku_search")
     other = _held(postgres_server, url, "LOCK TABLE webhook_events IN ROW EXCLUSIVE MODE")
     try:
         # when `shopbridge migrate` runs with a 1 s lock timeout
@@ -574,11 +556,10 @@ def test_migrate_gives_up_on_a_table_a_long_transaction_holds(postgres_server: P
         other.close()
 
 
-def test_migrate_gives_up_on_a_locked_sqlite_file(tmp_path: Path) -> None:
+def test_migrate_gives_up_on_a_locked_sqlite_file(sqlite_revisions: RevisionSnapshots, tmp_path: Path) -> None:
     # given a SQLite database a release behind, and a connection holding its write lock
-    path = tmp_path / "locked.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    migrate.upgrade(url, "0007_sku_search")
+    url = sqlite_revisions.new_database("0007_sku_search")
+    path = Path(url.removeprefix("sqlite+aiosqlite:///"))
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -597,10 +578,11 @@ def test_migrate_gives_up_on_a_locked_sqlite_file(tmp_path: Path) -> None:
     assert migrate.current(url) == "0007_sku_search"
 
 
-def test_migrate_says_which_revisions_it_applied_and_when_there_was_nothing_to_do(tmp_path: Path) -> None:
+def test_migrate_says_which_revisions_it_applied_and_when_there_was_nothing_to_do(
+    sqlite_revisions: RevisionSnapshots, tmp_path: Path
+) -> None:
     # given a SQLite database a release behind
-    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
-    migrate.upgrade(url, "0007_sku_search")
+    url = sqlite_revisions.new_database("0007_sku_search")
     # when `shopbridge migrate` runs, then runs again (a second replica's start-up command, say)
     first = _run_migrate(_migrate_env(url, tmp_path))
     again = _run_migrate(_migrate_env(url, tmp_path))
@@ -628,11 +610,10 @@ def test_migrate_creates_the_data_directory_of_the_default_database(tmp_path: Pa
 
 
 def test_migrate_of_an_older_release_leaves_a_later_releases_database_alone(
-    postgres_server: PostgresServer, tmp_path
+    postgres_revisions: RevisionSnapshots, tmp_path
 ) -> None:
     # given a database a later release has migrated (a revision these migrations do not know)
-    url = postgres_server.create_database()
-    migrate.upgrade(url)
+    url = postgres_revisions.new_database("head")
     with _sync_engine(url) as engine:
         with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '0009_later_release'"))
