@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,11 +20,12 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from adapters.db.migrate import head, upgrade
+from adapters.db.migrate import head
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import free_port
 from tests.fixtures.processes import oneshot
 from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.revisions import RevisionSnapshots
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 PENDING = "MIGRATIONS_PENDING: the database is at revision"
@@ -109,12 +111,16 @@ def _stopped_by_sigterm(process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.mark.parametrize("revision", [None, "0008_webhook_retention"], ids=["never-migrated", "behind"])
-def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(tmp_path, revision: str | None) -> None:
-    # given a data directory whose database was never migrated, or migrated by an earlier release
+def test_serve_on_a_database_not_migrated_waits_for_migrate_in_one_line(
+    tmp_path, sqlite_revisions: RevisionSnapshots, revision: str | None
+) -> None:
+    # given a data directory whose database was never migrated, or migrated by an earlier release (a copy of the
+    # session's snapshot at that revision: what `upgrade` to it leaves, tests/fixtures/revisions.py)
     data = tmp_path / "data"
     data.mkdir()
     if revision is not None:
-        upgrade(f"sqlite+aiosqlite:///{data}/shopbridge.db", revision)
+        snapshot = sqlite_revisions.new_database(revision).removeprefix("sqlite+aiosqlite:///")
+        shutil.move(snapshot, data / "shopbridge.db")
     env = clean_env(SHOPBRIDGE_DATA_DIR=str(data), **FAST_LOOPS, **FAST_RECHECK)
     port = free_port()
     # when `shopbridge serve` starts on it (and, leaving the block, nothing was logged at ERROR, nor any traceback,
