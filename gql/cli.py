@@ -56,8 +56,7 @@ WORKER_HEALTHCHECK_SECONDS = 30
 # --workers > 1: how long a worker process told to stop (SIGTERM, SIGINT; the old one at a SIGHUP's restart) may take
 # before the parent kills it (`serve --timeout-worker-shutdown`): its open requests' 30 s, then its application's
 # shutdown. uvicorn's parent waited without a bound, so a worker hung in its start-up kept the command from stopping
-# (review70b A3); gunicorn's `graceful_timeout` is this bound (30 s by default). Killed, the command exits 137. It is
-# also the bound of a SIGHUP's replacement still starting: then killed, the restart aborted (gql.supervisor).
+# (review70b A3); gunicorn's `graceful_timeout` is this bound (30 s by default). Killed, the command exits 137.
 WORKER_SHUTDOWN_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 10
 
 
@@ -777,8 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="--workers > 1: seconds a worker process told to stop (SIGTERM, SIGINT, the old one at a SIGHUP's "
         "restart) may take before it is killed; the command then exits 137. A second SIGTERM or SIGINT during the stop "
-        "kills them at once, exit 137 too. Also how long a SIGHUP's replacement may take to start before it is killed "
-        "and the restart aborted, the old workers serving on (default %(default)s)",
+        "kills them at once, exit 137 too (default %(default)s)",
     )
     p.set_defaults(func=cmd_serve)
 

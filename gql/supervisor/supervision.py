@@ -49,20 +49,18 @@ class Supervisor(StoppingMultiprocess):
     status 3 (start-up failure) stops the parent, as in uvicorn; a signal waiting to be handled is handled before any
     replacement is started (a SIGTERM's stop starts none).
 
+
     SIGHUP replaces the workers one after the other (uvicorn's order: a replacement serves before its old worker
-    retires, so the socket is never without a server), the replacement started and then watched at each look by the rule
-    above, up to `stop_seconds` after its start; one that exits before it serves, or has not served by then (killed:
-    hung in its start, behind a lock or a hook; before, waited for without a bound, the restart and every later SIGHUP
-    with it), aborts the restart and the workers not yet replaced keep serving, as in uvicorn. The old worker then gets
-    SIGTERM and `stop_seconds` to exit, waited for at the looks, not in one. uvicorn's restart gave each replacement
-    `timeout_worker_healthcheck` seconds and killed it past them, while every other signal and look waited: on a host
-    where a start takes longer, a reload never completed (review70b A4). A SIGHUP during a restart replaces every worker
-    running then, once the replacement under way is settled, and says so. A replacement that has not served
-    `timeout_worker_healthcheck` seconds after its start is said at WARNING, then again every
-    `max(timeout_worker_healthcheck, 60)` seconds (`RESTART_WARNING_SECONDS`), while the old workers serve on: uvicorn's
-    restart gave up past the check at ERROR; here it waits, and said nothing (review71b S2). `stop_seconds`
-    (`--timeout-worker-shutdown`, 40 s by default) is the bound a worker gets to stop, here the one a replacement gets
-    to start: longer than a start at load 12-18 (5-15 s), and settable.
+    retires, so the socket is never without a server), the replacement started and then watched at each look by the
+    rule above, however long it takes to start; one that exits before it serves aborts the restart and the workers
+    not yet replaced keep serving, as in uvicorn. The old worker then gets SIGTERM and `stop_seconds` to exit, waited
+    for at the looks, not in one. uvicorn's restart gave each replacement `timeout_worker_healthcheck` seconds and
+    killed it past them, while every other signal and look waited: on a host where a start takes longer, a reload
+    never completed (review70b A4). A SIGHUP during a restart replaces every worker running then, once the
+    replacement under way is settled, and says so. A replacement that has not served `timeout_worker_healthcheck`
+    seconds after its start is said at WARNING, then again every `max(timeout_worker_healthcheck, 60)` seconds
+    (`RESTART_WARNING_SECONDS`), while the old workers serve on: uvicorn's restart gave up past the check at ERROR;
+    here it waits, and said nothing (review71b S2).
 
     SIGTTOU removes the newest worker as uvicorn's does, but retires it as a restart's old worker: SIGTERM and
     `stop_seconds`, reaped at the looks. uvicorn waited for it inside its signal handling without a bound, so one hung
@@ -151,9 +149,8 @@ class Supervisor(StoppingMultiprocess):
 
     def handle_hup(self) -> None:
         """SIGHUP: replace every worker running now, one after the other, each replacement waited for until it
-        serves or exits, or killed `stop_seconds` after its start (`_go_on_restarting`, at the looks); not uvicorn's
-        `restart_all`, which blocked the loop and killed a replacement not serving within `timeout_worker_healthcheck`
-        seconds."""
+        serves or exits (`_go_on_restarting`, at the looks); not uvicorn's `restart_all`, which blocked the loop and
+        killed a replacement not serving within `timeout_worker_healthcheck` seconds."""
         UVICORN_LOG.info("Received SIGHUP, restarting processes.")
         underway = self._replacing[0] if self._replacing is not None else None
         self._to_restart = [process for process in self.processes if process is not underway]
@@ -176,9 +173,8 @@ class Supervisor(StoppingMultiprocess):
             self._replacing_since, self._replacing_said = monotonic(), 0.0
 
     def _settled(self, old: Process, replacement: Process) -> bool:
-        """Whether the replacement has served (then it takes `old`'s place, and `old` retires), exited, or not served
-        `stop_seconds` after its start (then killed: one ERROR line); either of the last two aborts the restart, as
-        uvicorn's, `old` and the workers not yet replaced serving on. False while it starts within that bound."""
+        """Whether the replacement has served (then it takes `old`'s place, and `old` retires) or exited (then the
+        restart is aborted, as uvicorn's); False while it starts, however long that takes."""
         if self._answer(replacement):
             self._served.add(replacement)
             self._replacing = None
@@ -190,31 +186,22 @@ class Supervisor(StoppingMultiprocess):
             if not any(process in self.processes for process in self._to_restart):
                 UVICORN_LOG.info("Restarted the worker processes.")
             return True
-        if replacement.exitcode is None and monotonic() - self._replacing_since < self.stop_seconds:
+        if replacement.exitcode is None:
             self._say_not_served(old, replacement)
             return False
-        if replacement.exitcode is None:  # hung in its start: killed, as a worker that would not stop
-            replacement.kill()
-            replacement.process.join()
-            UVICORN_LOG.error(
-                f"New child process [{replacement.pid}] had not served {self.stop_seconds:g} s after its start; "
-                f"killed it, keeping worker [{old.pid}] and aborting the restart."
-            )
-        else:
-            replacement.join()
-            UVICORN_LOG.error(
-                f"New child process [{replacement.pid}] exited with status {replacement.exitcode} before it served; "
-                f"keeping worker [{old.pid}] and aborting the restart."
-            )
+        replacement.join()
+        UVICORN_LOG.error(
+            f"New child process [{replacement.pid}] exited with status {replacement.exitcode} before it served; "
+            f"keeping worker [{old.pid}] and aborting the restart."
+        )
         self._replacing = None
         self._to_restart = []
         return True
 
     def _say_not_served(self, old: Process, replacement: Process) -> None:
         """A WARNING once the replacement has not served `timeout_worker_healthcheck` seconds after its start, then
-        every `RESTART_WARNING_SECONDS` or that check, whichever is longer, while the restart waits for it (up to
-        `stop_seconds`: a start-up hung behind a migration's lock looks the same as a slow host), so the operator is
-        told."""
+        every `RESTART_WARNING_SECONDS` or that check, whichever is longer: the restart waits for it without a bound
+        (a start-up hung behind a migration's lock looks the same as a slow host), so the operator is told."""
         now = monotonic()
         check = self.config.timeout_worker_healthcheck
         since = self._replacing_said or self._replacing_since
@@ -223,8 +210,7 @@ class Supervisor(StoppingMultiprocess):
         self._replacing_said = now
         UVICORN_LOG.warning(
             f"New child process [{replacement.pid}] has not served {now - self._replacing_since:.0f} s after its "
-            f"start; worker [{old.pid}] serves on and the restart waits for it, killing it {self.stop_seconds:g} s "
-            "after its start (SIGTERM stops the command)."
+            f"start; worker [{old.pid}] serves on and the restart waits for it (SIGTERM stops the command)."
         )
 
     def handle_ttou(self) -> None:
