@@ -491,17 +491,10 @@ def on_seed(item_id: str | None, seeded_item_id: str | None) -> bool:
     return seeded_item_id is None or item_id == seeded_item_id
 
 
-def seed_copies(state: str | None, item_id: str | None, copies_of: Mapping[str, str] | None = None) -> str | None:
+def seed_copies(state: str | None, item_id: str | None) -> str | None:
     """The item whose count a new item seeded from a SKU's TikTok stock copies (`sku_links.seeded_from_item_id`,
     migration 0030), from the SKU's link as it stood (`state`, a `LinkState` value or `DROPPED`; None: no link):
     the item it was LINKED to, whose count the pool pushed and TikTok showed (a seller SKU renamed in Seller Center to
     one no item has); None for a SKU pushed from no item (a first link; AMBIGUOUS..., unlinked, DROPPED: TikTok's
-    stock was the seller's own, or the pool's as it stood when the pushes stopped).
-
-    When that item is itself a copy never counted (`copies_of`: an item its link seeded as a copy of another's
-    count, no movement of the merchant's hand on it, `HAND_MADE`), the count copied is that other item's: the new seed
-    copies it (a seller SKU renamed twice, A -> B -> C, B never counted: C copies A's count, and B, left to nobody,
-    goes; naming B, `Shop.attention`'s STOCK_COPIED went with it while A and C counted one shelf: attention72).
-    Resolved at each seed, so a longer chain names its first item still counted or seeded from TikTok's own stock."""
-    linked = item_id if state == LinkState.LINKED.value else None
-    return (copies_of or {}).get(linked, linked) if linked is not None else None
+    stock was the seller's own, or the pool's as it stood when the pushes stopped)."""
+    return item_id if state == LinkState.LINKED.value else None

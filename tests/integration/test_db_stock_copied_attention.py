@@ -132,51 +132,6 @@ async def test_a_seller_sku_renamed_on_its_only_shop_whose_old_item_goes_raises_
     assert await notices(world, shop) == []
 
 
-async def test_a_seller_sku_renamed_twice_tells_its_shop_of_the_first_item_when_the_middle_one_goes(
-    world: Pool,
-) -> None:
-    # given shops A and B pooling MUG, B's seller renaming B's SKU to MUG-XL (a copy of MUG, not counted by hand)
-    a, b = await two_shops_then_b_renames_mug(world)
-    # when they rename it again, to MUG-XXL: seeded from B's TikTok stock, a copy of MUG-XL's count, itself MUG's;
-    # MUG-XL, drawn on by nobody and never counted, goes (README: left to nobody)
-    world.clock.advance(timedelta(minutes=2))
-    again = RENAMED_AT + timedelta(minutes=2)
-    await world.products(b, product("pb", ("sb", "MUG-XXL", 10), at=again))
-    assert (await world.links(b))["sb"] == ("LINKED", "MUG-XXL")
-    async with world.db.read_sessionmaker() as session:
-        assert (await session.execute(text("SELECT count(*) FROM inventory_items WHERE sku = 'MUG-XL'"))).scalar() == 0
-    # then MUG and MUG-XXL count the same shelf, and B's notice names MUG, the item still there whose count was
-    # copied (attention72: it named MUG-XL, and once that was gone there was no notice at all)
-    assert await world.counts("MUG") == (10, 0, 10)
-    assert await world.counts("MUG-XXL") == (10, 0, 10)
-    async with world.db.read_sessionmaker() as session:
-        facts = await shop_sync_facts(session, b.merchant_id, [a.id, b.id])
-    assert facts[b.id].copied_stock == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG", again)
-    assert [code for code, _ in await notices(world, b)] == [AttentionCode.STOCK_COPIED]
-    assert await notices(world, a) == []
-    # and linking the SKU back to MUG by hand settles it
-    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
-    assert await notices(world, b) == []
-
-
-async def test_a_renamed_seller_sku_whose_new_item_was_counted_then_renamed_again_names_the_counted_item(
-    world: Pool,
-) -> None:
-    # given B's SKU on MUG-XL, a copy of MUG, then counted by hand (its own shelf now: settled)
-    _, b = await two_shops_then_b_renames_mug(world)
-    mug_xl = (await world.item("MUG-XL"))["id"]
-    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", mug_xl, 7, None)
-    assert await notices(world, b) == []
-    # when B's seller renames it again, to MUG-XXL (seeded from B's TikTok stock, the pool's 7 for MUG-XL)
-    world.clock.advance(timedelta(minutes=2))
-    again = RENAMED_AT + timedelta(minutes=2)
-    await world.products(b, product("pb", ("sb", "MUG-XXL", 7), at=again))
-    # then the notice names MUG-XL, the counted item it copied, which stays (something the merchant counted)
-    async with world.db.read_sessionmaker() as session:
-        facts = await shop_sync_facts(session, b.merchant_id, [b.id])
-    assert facts[b.id].copied_stock == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG-XL", again)
-
-
 @pytest.mark.parametrize("analyzed", [False, True], ids=["no-statistics", "analyzed"])
 async def test_a_shops_copied_counts_are_read_through_the_partial_index_not_its_every_link(
     world: Pool, analyzed: bool

@@ -47,12 +47,10 @@ from adapters.db.repositories.inventory.writer import (
     touch_items,
 )
 from adapters.db.tables import (
-    HAND_MADE_MOVEMENTS,
     HISTORICAL_LINES,
     LEDGER_BY_SKU,
     deleted_shop_links,
     inventory_items,
-    inventory_movements,
     order_line_stock,
     orders,
     products,
@@ -144,7 +142,6 @@ async def auto_link_products(
         twins = list((await session.execute(twin_query)).all())
     rows = {r.id: r for r in [*changed, *twins]}
     existing = await _links(session, list(rows))
-    copies_of = await _uncounted_copies(session, existing, rows)
     # SKUs with no link on this shop yet that the merchant had linked by hand before a delete of an earlier connection
     # of this TikTok shop: linked by hand to that item again, not by seller SKU (`relinked_by_hand`)
     by_hand = await _linked_by_hand_before(
@@ -195,8 +192,7 @@ async def auto_link_products(
             previous = existing.get(decision.sku_id)
             remembered, since = _kept(previous, item_id, now)
             # a seed copies the count of the item the SKU was linked to (its seller SKU renamed to a new one)
-            # (or, that item a copy never counted, the count it copied: `seed_copies`)
-            copied = seed_copies(previous.state, previous.inventory_item_id, copies_of) if previous else None
+            copied = seed_copies(previous.state, previous.inventory_item_id) if previous is not None else None
             link_rows.append(
                 _link_row(
                     shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, seeding.get(row.id),
@@ -811,32 +807,6 @@ async def _links(session: AsyncSession, sku_ids: Sequence[str]) -> dict[str, Any
         return {}
     query = select(sku_links).where(among(sku_links.c.sku_id, sku_ids, dialect_of(session)))
     return {r.sku_id: r for r in (await session.execute(query)).all()}
-
-
-async def _uncounted_copies(
-    session: AsyncSession, existing: Mapping[str, Any], rows: Mapping[str, Any]
-) -> dict[str, str]:
-    """By item id, the item whose count it copied, for each item that a SKU of `rows` whose seller SKU changed (a
-    rename: its link's stored key differs) is LINKED to on its own seed as a copy (`seeded_item_id`,
-    `seeded_from_item_id`) with no movement of the merchant's hand (`HAND_MADE`): the count a new seed from that SKU
-    copies (`domain.inventory.links.seed_copies`, attention72). One statement through migration 0070's partial index
-    of hand-made movements; none when no such link (almost every import)."""
-    copies = {
-        link.inventory_item_id: link.seeded_from_item_id
-        for sku_id, link in existing.items()
-        if link.state == LinkState.LINKED.value
-        and link.seeded_from_item_id is not None
-        and link.inventory_item_id == link.seeded_item_id
-        and trimmed(rows[sku_id].seller_sku) != link.seller_sku
-    }
-    if not copies:
-        return {}
-    moves = inventory_movements.c
-    counted = select(moves.inventory_item_id).where(
-        among(moves.inventory_item_id, sorted(copies), dialect_of(session)), HAND_MADE_MOVEMENTS
-    )
-    by_hand = set((await session.execute(counted.distinct())).scalars())
-    return {item_id: copied for item_id, copied in copies.items() if item_id not in by_hand}
 
 
 async def _linked_by_hand_before(
