@@ -204,13 +204,17 @@ class CancelledAtStopLines(logging.Filter):
     frame that has one; "?" if none) and where it waited (`file:line`: the innermost frame of ours, then the innermost
     of all if a library's, `_request_and_innermost_frame`). Any other exception, a
     `CancelledError` without uvicorn's message among them (a cancelled shared future, a cancellation swallowed before
-    a distinct bug: review72b F4), passes as uvicorn logged it, ERROR and traceback."""
+    a distinct bug: review72b F4), and a stop's `CancelledError` raised from a failure (`adapters.cancellation.
+    cancel_kept`: a library call that lost the cancellation, then raised; rev73a F4), pass as uvicorn logged them,
+    ERROR and traceback: the failure is not hidden behind the stop's line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg != ASGI_EXCEPTION or not record.exc_info or record.exc_info[0] is not asyncio.CancelledError:
             return True
         error = record.exc_info[1]
         if error is None or error.args != (STOP_CANCEL_MESSAGE,):
+            return True
+        if error.__cause__ is not None and not isinstance(error.__cause__, asyncio.CancelledError):
             return True
         try:
             task = asyncio.current_task()  # uvicorn logs it in the request's own task

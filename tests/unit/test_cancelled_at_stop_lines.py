@@ -138,3 +138,29 @@ def test_a_cancelled_error_without_uvicorns_message_keeps_its_error_and_tracebac
     # then uvicorn's ERROR and its traceback, as logged
     assert (record.levelname, record.msg) == ("ERROR", ASGI_EXCEPTION)
     assert record.exc_info is not None and record.exc_info[0] is asyncio.CancelledError
+
+
+def test_a_lost_cancellation_whose_library_call_then_failed_keeps_the_failure_as_an_error() -> None:
+    async def losing_its_cancellation_then_failing(operation: asyncio.Future[None]) -> None:
+        # a library call that drops the cancellation landing as its reply came, then fails (a reset connection)
+        try:
+            await operation
+        except asyncio.CancelledError:
+            pass
+        raise ConnectionError("Connection reset by peer")
+
+    async def scenario() -> logging.LogRecord:
+        # given a request whose library call, wrapped by `cancel_kept`, loses the stop's cancellation and then fails
+        operation = asyncio.get_running_loop().create_future()
+        # when the stop cancels it
+        return await _stopped(
+            lambda: cancel_kept(losing_its_cancellation_then_failing(operation)),
+            before=lambda: operation.set_result(None),
+        )
+
+    record = asyncio.run(scenario())
+    # then uvicorn's ERROR and its traceback, the failure among it (before: the stop's WARNING alone, the
+    # ConnectionError and its traceback gone: review rev73a F4)
+    assert (record.levelname, record.msg) == ("ERROR", ASGI_EXCEPTION)
+    assert record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+    assert isinstance(record.exc_info[1].__cause__, ConnectionError)
