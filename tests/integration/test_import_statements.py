@@ -95,3 +95,27 @@ async def test_a_batchs_transaction_takes_each_turn_once_and_forgets_marks_in_it
         # and each batch's marks are forgotten with its fingerprints, not by a DELETE of their own
         assert not [s for s in statements if s.lstrip().startswith("DELETE FROM unreadable_records")], statements
         assert any("DELETE FROM unreadable_records" in s and "stored" in s for s in statements), statements
+
+
+async def test_a_batchs_links_reach_sku_links_in_one_statement_not_one_per_row(harness: Harness) -> None:
+    """A products import links each new SKU (`links.upsert_links`): a batch of 2,000 products writes ~6,000 link rows.
+    Sent as an executemany of the upsert, PostgreSQL ran the statement once per row (14.0 s of a 2,000-product first
+    import's 46.8 s at load 17, bench/README.md "Benchmark 1's products import, stop 73"); now the rows travel by COPY
+    into a temporary table and one INSERT ... SELECT moves them, with the same rule."""
+    per_row: list[int] = []  # per upsert of link rows sent as an executemany: its rows
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if executemany and statement.lstrip().startswith("INSERT INTO sku_links"):
+            per_row.append(len(parameters))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        # when the shop's products, then its orders, are imported
+        sides = await one_round(harness, "postgres", SIZES, order=("sync",))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+    # then every SKU of a live product was linked (AUTO: the seller SKU's item, or AMBIGUOUS...), none row by row
+    stored = sides["sync"]["stored"]["same"]
+    assert stored["skus"] > 0 and stored["sku_links"] > 0 and stored.get("sku_links.LINKED", 0) > 0, stored
+    assert per_row == [], per_row
