@@ -970,18 +970,15 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     if not rows:
         return
     rows = sorted(rows, key=lambda row: str(row["sku_id"]))
+    columns = tuple(rows[0])
     if dialect_of(session) != "postgresql":  # SQLite: the same upsert straight to the driver
-        columns = list(rows[0])
-        await sqlite_executemany(
-            session, _sqlite_link_upsert(tuple(columns)), sqlite_tuples(rows, columns, _LINK_TIMES)
-        )
+        await sqlite_executemany(session, _sqlite_link_upsert(columns), sqlite_tuples(rows, columns, _LINK_TIMES))
         return
     # PostgreSQL: the rows by COPY into a temporary table, then one INSERT ... SELECT with the same rule. Before, one
-    # executemany of the upsert: a statement executed per row, 8.9 s of 14.3 s of a 2,000-product first import's
-    # statements at load 12-14 (bench/README.md, "Benchmark 1's products import, stop 73").
+    # executemany of the upsert, which PostgreSQL executed once per row: 14.0 s of a 2,000-product first import's
+    # 46.8 s at load 17, 2.8 s after (bench/README.md, "Benchmark 1's products import, stop 73").
     # A SKU given twice (none of this module's callers does) cannot be moved by one statement, which may change a row
     # once: the upsert per row then, in order, as before.
-    columns = tuple(rows[0])
     if len({row["sku_id"] for row in rows}) < len(rows):
         insert = dialect_insert(session)(sku_links)
         kept = {"sku_id", "shop_id", "merchant_id"}
