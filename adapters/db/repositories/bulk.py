@@ -51,6 +51,12 @@ CONFLICT_KEYS: dict[str, tuple[Table, list[str]]] = {
 }
 
 
+def temporary_table(like: str) -> str:
+    """The name of the session-local temporary table `upsert_records` and `copy_and_move` load table `like`'s rows
+    into (`shopbridge_load_<like>`)."""
+    return f"shopbridge_load_{like}"
+
+
 class _CopyPlan:
     """What `upsert_records` needs per table: the column order, the columns kept as decimal text, the SQL."""
 
@@ -59,7 +65,7 @@ class _CopyPlan:
         self.columns = columns
         self.decimals = [i for i, column in enumerate(table.columns) if isinstance(column.type, DecimalText)]
         self.times = [i for i, column in enumerate(table.columns) if isinstance(column.type, UTCDateTime)]
-        self.temp = f"shopbridge_load_{table.name}"
+        self.temp = temporary_table(table.name)
         listed = ", ".join(columns)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in {*keys, "id"})
         # Parents (they have `updated_at`): never replace a newer version with an older one; RETURNING tells the
@@ -189,15 +195,45 @@ async def _copy_upsert(
     session: AsyncSession, table_name: str, rows: Sequence[Record], driver_form: bool
 ) -> list[tuple[str, bool]]:
     plan = _PLANS[table_name]
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    await driver.execute(plan.create)  # a no-op after the connection's first batch
     records = rows if driver_form else plan.records(rows, times_as_text=False)
-    await driver.copy_records_to_table(plan.temp, records=records, columns=plan.columns)
+    driver = await _copied(session, plan.create, plan.temp, plan.columns, records)
     if "RETURNING" in plan.move:
         return [(row["id"], row["inserted"]) for row in await driver.fetch(plan.move)]
     await driver.execute(plan.move)
     return []
+
+
+async def _copied(
+    session: AsyncSession, create: str, temp: str, columns: Sequence[str], records: Sequence[Record]
+) -> Any:
+    """PostgreSQL: `records` (tuples of `columns`) by asyncpg's binary COPY into the session-local temporary table
+    `temp` (`create`: CREATE TEMPORARY TABLE IF NOT EXISTS ... ON COMMIT DELETE ROWS, a no-op after the connection's
+    first batch), in the session's transaction; returns the asyncpg connection, for the statement that moves them."""
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    await driver.execute(create)
+    await driver.copy_records_to_table(temp, records=records, columns=columns)
+    return driver
+
+
+async def copy_and_move(
+    session: AsyncSession, like: str, columns: Sequence[str], records: Sequence[Record], move: str
+) -> None:
+    """PostgreSQL: `records` (tuples of `columns`, as asyncpg takes them) by COPY into the session-local temporary
+    table `temporary_table(like)`, shaped like table `like`, then `move` (one statement that takes them out of it:
+    `WITH moved AS (DELETE FROM ... RETURNING ...) INSERT ... ON CONFLICT ...`), as `upsert_records` does for the
+    catalog's tables but with the caller's own statement (a rule of its own on conflict). The caller's transaction
+    must have begun; runs to its end before a cancellation lands."""
+    create = (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {temporary_table(like)} (LIKE {like} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+
+    async def copy_then_move() -> None:
+        driver = await _copied(session, create, temporary_table(like), columns, records)
+        await driver.execute(move)
+
+    await run_to_completion(copy_then_move())
 
 
 async def insert_records(

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
-from adapters.db.repositories.bulk import sqlite_executemany, sqlite_tuples
+from adapters.db.repositories.bulk import copy_and_move, sqlite_executemany, sqlite_tuples, temporary_table
 from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
@@ -46,7 +46,6 @@ from adapters.db.repositories.inventory.writer import (
     lock_links,
     touch_items,
 )
-from adapters.db.sessions import run_to_completion
 from adapters.db.tables import (
     HISTORICAL_LINES,
     LEDGER_BY_SKU,
@@ -989,24 +988,8 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         updates["baseline_read_at"] = literal_column(_BASELINE_READ_AT)
         await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
         return
-    await run_to_completion(_copy_upsert_links(session, columns, [tuple(row[c] for c in columns) for row in rows]))
-
-
-_LINKS_LOAD = "shopbridge_load_sku_links"  # the session's temporary table of `_copy_upsert_links`
-
-
-async def _copy_upsert_links(session: AsyncSession, columns: tuple[str, ...], records: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: `records` (tuples of `columns`, sorted by `sku_id`) by asyncpg's binary COPY into a session-local
-    temporary table shaped like `sku_links` (created once per connection, emptied at each commit), then moved into
-    `sku_links` in `sku_id` order by one statement with `upsert_links`' rule (`_postgres_link_upsert`). In the
-    session's transaction, begun by the caller's earlier statements (`lock_links`)."""
-    connection = await session.connection()
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    await driver.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_LINKS_LOAD} (LIKE sku_links INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    await driver.copy_records_to_table(_LINKS_LOAD, records=records, columns=columns)
-    await driver.execute(_postgres_link_upsert(columns))
+    records = [tuple(row[c] for c in columns) for row in rows]
+    await copy_and_move(session, sku_links.name, columns, records, _postgres_link_upsert(columns))
 
 
 _ITEM_COLUMNS = (
@@ -1082,11 +1065,12 @@ def _sqlite_link_upsert(columns: tuple[str, ...]) -> str:
 
 @functools.cache
 def _postgres_link_upsert(columns: tuple[str, ...]) -> str:
-    """`_copy_upsert_links`' move for PostgreSQL: the temporary table's rows out, into `sku_links` in `sku_id` order
-    (the order every writer of links takes them in: `writer.lock_links`), by `upsert_links`' rule."""
+    """`upsert_links`' move for PostgreSQL (`bulk.copy_and_move`): the temporary table's rows out, into `sku_links`
+    in `sku_id` order (the order every writer of links takes them in: `writer.lock_links`), by `upsert_links`'
+    rule."""
     listed = ", ".join(columns)
     return (
-        f"WITH moved AS (DELETE FROM {_LINKS_LOAD} RETURNING {listed}) "  # noqa: S608 (names of our own table)
+        f"WITH moved AS (DELETE FROM {temporary_table(sku_links.name)} RETURNING {listed}) "  # noqa: S608 (names of our own table)
         f"INSERT INTO sku_links ({listed}) SELECT {listed} FROM moved ORDER BY sku_id "
         f"ON CONFLICT (sku_id) DO UPDATE SET {_link_updates(columns)}"
     )
