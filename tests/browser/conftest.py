@@ -59,7 +59,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.fixtures.app import ShopbridgeServer
+from tests.fixtures.app import SMALL_SHOP, ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 
 # Chromium's headless shell (Debian's chromium-headless-shell: the same Blink and V8 as `chromium`, the browser
@@ -203,7 +203,9 @@ def page(new_page: Callable[..., Page]) -> Page:
 def console(
     app_factory: Callable[..., ShopbridgeServer], request: pytest.FixtureRequest
 ) -> Callable[..., ShopbridgeServer]:
-    """`console(**overrides)`: a Shopbridge whose OAuth callback sends the merchant back to its own console."""
+    """`console(**overrides)`: a Shopbridge whose OAuth callback sends the merchant back to its own console, its
+    sandbox's shops small (`SMALL_SHOP`: 3 products, 5 orders) unless the test sizes them (`products=`, `orders=`):
+    a browser test reads a page, not an import's volume, and one that counts or pages a catalog says its size."""
     made: list[ShopbridgeServer] = []
 
     def answers() -> tuple[str, str]:
@@ -215,7 +217,7 @@ def console(
     _note_on_failure(request, answers)
 
     def make(**overrides: Any) -> ShopbridgeServer:
-        made.append(app_factory(frontend_url=CONSOLE_FRONTEND, **{"webhooks": True, **overrides}))
+        made.append(app_factory(frontend_url=CONSOLE_FRONTEND, **{"webhooks": True, **SMALL_SHOP, **overrides}))
         return made[-1]
 
     return make

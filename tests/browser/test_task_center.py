@@ -47,7 +47,8 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
     # (the client waits for a held page as long as the test may take, instead of retrying and failing)
-    app = console(latency_ms=100, sync_page_size=5, tiktok_timeout_seconds=DEADLINE_SECONDS)
+    # (30 products and 80 orders in pages of 5: imports of several pages each, whose progress the page follows)
+    app = console(products=30, orders=80, latency_ms=100, sync_page_size=5, tiktok_timeout_seconds=DEADLINE_SECONDS)
     open_task_center(page, app, "m1")
     expect(page.get_by_text("No task yet")).to_be_visible()
     page.evaluate("window.neverReloaded = true")
@@ -100,7 +101,8 @@ def test_imports_reach_100_percent_live_then_cancel_and_a_failure_with_its_reaso
 def test_a_websocket_cut_mid_import_reconnects_and_shows_the_end_it_missed(
     console: Callable[..., ShopbridgeServer], page: Page
 ) -> None:
-    app = console(sync_page_size=5, tiktok_timeout_seconds=DEADLINE_SECONDS)
+    # (30 products and 80 orders in pages of 5: each import has a next page to wait at TikTok for, below)
+    app = console(products=30, orders=80, sync_page_size=5, tiktok_timeout_seconds=DEADLINE_SECONDS)
     held = threading.Event()  # while set, the page's new sockets are refused, as by a network that is down
     muted = threading.Event()  # while set, the page's sockets drop the server's task updates
     sockets: list[WebSocketRoute] = []
