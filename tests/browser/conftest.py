@@ -11,7 +11,8 @@ Fixtures:
                 15 s timeouts; errors thrown in any of them, and any Content-Security-Policy violation they log
                 (`gql.console.CONTENT_SECURITY_POLICY`: a script, style or connection it refused), fail the test
     page        one such page
-    console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`
+    console     a Shopbridge whose OAuth callback returns to its own console, with `sign_in(page, merchant)`; its
+                sandbox's shops small (`SMALL_SHOP`) unless the test sizes them
 
 A test that fails (or errors) reports what explains it, in sections of its own (only then: nothing is kept in a
 passing test's report): every message each page logged to its browser console, with its time (`new_page`); the
