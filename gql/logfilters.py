@@ -38,6 +38,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from adapters.config import SANDBOX_MOUNT
+from adapters.db.outage import unavailable
 from gql.throttled_log import ThrottledLog
 
 # Pages a browser opens (the consent page) and the control surface are not TikTok calls of ours: keep those.
@@ -206,7 +207,9 @@ class CancelledAtStopLines(logging.Filter):
     `CancelledError` without uvicorn's message among them (a cancelled shared future, a cancellation swallowed before
     a distinct bug: review72b F4), and a stop's `CancelledError` raised from a failure (`adapters.cancellation.
     cancel_kept`: a library call that lost the cancellation, then raised; rev73a F4), pass as uvicorn logged them,
-    ERROR and traceback: the failure is not hidden behind the stop's line."""
+    ERROR and traceback: the failure is not hidden behind the stop's line. A cause that is the database going away
+    (`adapters.db.outage.unavailable`: PostgreSQL stopped with the app, 57P01) keeps the stop's WARNING: an outage is
+    never a traceback (rev73b F4)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg != ASGI_EXCEPTION or not record.exc_info or record.exc_info[0] is not asyncio.CancelledError:
@@ -214,7 +217,8 @@ class CancelledAtStopLines(logging.Filter):
         error = record.exc_info[1]
         if error is None or error.args != (STOP_CANCEL_MESSAGE,):
             return True
-        if error.__cause__ is not None and not isinstance(error.__cause__, asyncio.CancelledError):
+        cause = error.__cause__
+        if cause is not None and not isinstance(cause, asyncio.CancelledError) and not unavailable(cause):
             return True
         try:
             task = asyncio.current_task()  # uvicorn logs it in the request's own task

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.cancellation import cancel_kept
+from adapters.db.sessions import run_to_completion
 from gql.context import until_ended
 from gql.logfilters import ASGI_EXCEPTION, STOP_CANCEL_MESSAGE, CancelledAtStopLines
 
@@ -142,12 +143,12 @@ def test_a_cancelled_error_without_uvicorns_message_keeps_its_error_and_tracebac
 
 def test_a_lost_cancellation_whose_library_call_then_failed_keeps_the_failure_as_an_error() -> None:
     async def losing_its_cancellation_then_failing(operation: asyncio.Future[None]) -> None:
-        # a library call that drops the cancellation landing as its reply came, then fails (a reset connection)
+        # a call that drops the cancellation landing as its reply came, then fails (a bug, not an outage)
         try:
             await operation
         except asyncio.CancelledError:
             pass
-        raise ConnectionError("Connection reset by peer")
+        raise KeyError("a bug in the publishing code")
 
     async def scenario() -> logging.LogRecord:
         # given a request whose library call, wrapped by `cancel_kept`, loses the stop's cancellation and then fails
@@ -160,7 +161,28 @@ def test_a_lost_cancellation_whose_library_call_then_failed_keeps_the_failure_as
 
     record = asyncio.run(scenario())
     # then uvicorn's ERROR and its traceback, the failure among it (before: the stop's WARNING alone, the
-    # ConnectionError and its traceback gone: review rev73a F4)
+    # KeyError and its traceback gone: review rev73a F4)
     assert (record.levelname, record.msg) == ("ERROR", ASGI_EXCEPTION)
     assert record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
-    assert isinstance(record.exc_info[1].__cause__, ConnectionError)
+    assert isinstance(record.exc_info[1].__cause__, KeyError)
+
+
+def test_a_stop_whose_database_call_failed_as_the_database_stopped_too_is_the_stop_warning() -> None:
+    class AdminShutdown(Exception):  # as asyncpg's error when PostgreSQL stops (57P01): an outage, not a bug
+        sqlstate = "57P01"
+
+    async def scenario() -> logging.LogRecord:
+        # given a request's statement in flight (run_to_completion), which fails once the stop has cancelled the
+        # request, as PostgreSQL stopped with the app makes it fail
+        reply = asyncio.get_running_loop().create_future()
+
+        async def statement() -> None:
+            await reply
+            raise AdminShutdown("terminating connection due to administrator command")
+
+        return await _stopped(lambda: run_to_completion(statement()), after=lambda: reply.set_result(None))
+
+    record = asyncio.run(scenario())
+    # then the stop's one WARNING, no traceback: an outage is one line, never a traceback (rev73b F4: an ERROR and
+    # its traceback per request in a statement since 8f14cfa3)
+    assert (record.levelname, record.exc_info) == ("WARNING", None), record.getMessage()
