@@ -208,9 +208,16 @@ async def _copied(
 ) -> Any:
     """PostgreSQL: `records` (tuples of `columns`) by asyncpg's binary COPY into the session-local temporary table
     `temp` (`create`: CREATE TEMPORARY TABLE IF NOT EXISTS ... ON COMMIT DELETE ROWS, a no-op after the connection's
-    first batch), in the session's transaction; returns the asyncpg connection, for the statement that moves them."""
+    first batch), in the session's transaction; returns the asyncpg connection, for the statement that moves them.
+    RuntimeError if no statement has run in that transaction yet (its BEGIN not sent: the rows would be lost)."""
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        # SQLAlchemy sends BEGIN with the transaction's first statement, not at `session.begin()`: straight on the
+        # driver, the COPY would commit alone and ON COMMIT DELETE ROWS empty the table before the move (rev73b F1)
+        raise RuntimeError(
+            "a COPY through the driver needs the session's transaction begun by a statement run in it first"
+        )
     await driver.execute(create)
     await driver.copy_records_to_table(temp, records=records, columns=columns)
     return driver
