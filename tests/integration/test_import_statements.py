@@ -9,7 +9,7 @@ PostgreSQL, every statement the engine sends counted by a listener on SQLAlchemy
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +30,16 @@ def harness(postgres_server: PostgresServer, postgres_template: DatabasesAhead) 
         yield harness
 
 
+async def _imported_seen_by(harness: Harness, record: Callable[..., None]) -> dict[str, Any]:
+    """The sides of one round of the engine's import (products, then orders) on PostgreSQL, `record` listening to
+    every statement sent (SQLAlchemy's `before_cursor_execute`) while it runs."""
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        return await one_round(harness, "postgres", SIZES, order=("sync",))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
 async def test_a_batchs_seeded_units_reach_their_links_in_one_execution(harness: Harness) -> None:
     """Lines of open orders the seeding stock read left out count as units the link's last push had seen
     (`ledger._counted_before_push`, `sku_links.ingested_at_push`): a batch of 500 orders names ~170 such SKUs at
@@ -41,12 +51,8 @@ async def test_a_batchs_seeded_units_reach_their_links_in_one_execution(harness:
         if statement.lstrip().startswith("UPDATE sku_links") and _ADDS_TO_INGESTED.search(statement):
             executions.append(len(parameters) if executemany else 1)
 
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        # when the shop's products, then its orders, are imported
-        sides = await one_round(harness, "postgres", SIZES, order=("sync",))
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
+    # when the shop's products, then its orders, are imported
+    sides = await _imported_seen_by(harness, record)
 
     # then the import had seeded units to count (or this test proves nothing), each batch's in one execution
     stored = sides["sync"]["stored"]["same"]
@@ -108,12 +114,8 @@ async def test_a_batchs_links_reach_sku_links_in_one_statement_not_one_per_row(h
         if executemany and statement.lstrip().startswith("INSERT INTO sku_links"):
             per_row.append(len(parameters))
 
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        # when the shop's products, then its orders, are imported
-        sides = await one_round(harness, "postgres", SIZES, order=("sync",))
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
+    # when the shop's products, then its orders, are imported
+    sides = await _imported_seen_by(harness, record)
 
     # then every SKU of a live product was linked (AUTO: the seller SKU's item, or AMBIGUOUS...), none row by row
     stored = sides["sync"]["stored"]["same"]
