@@ -24,9 +24,10 @@ UVICORN_LOG = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor w
 # A worker's own forced shutdown (a second SIGTERM or Ctrl+C: it stops waiting for its connections, waits at most for a
 # cancelled request's database call, then disposes of its database pool) gets this long before the parent kills it:
 # killed at once, 70 ms into it, its pool was never disposed and its PostgreSQL backend outlived the command (review72b
-# F3). Long enough for a shutdown whose requests have ended (0.15 s, then 1.6 s of the process's exit, at load 12),
-# short enough that a second Ctrl+C still stops the command soon as a person sees it; gunicorn's quick stop waits its
-# whole `graceful_timeout` (30 s) before SIGKILL.
+# F3). Long enough for a shutdown whose requests have ended (0.15 s at load 12), the process ending at once after it
+# (`gql.supervisor.worker_process.end_process`: the interpreter's teardown, 0.65 s of CPU, took 4.6 s at load 13-19
+# and the worker was killed in it, exit73), short enough that a second Ctrl+C still stops the command soon as a person
+# sees it; gunicorn's quick stop waits its whole `graceful_timeout` (30 s) before SIGKILL.
 FORCED_STOP_SECONDS = 5.0
 STOP_LOOK_SECONDS = 0.1  # how often the parent, waiting for its workers to stop, looks for a SIGTERM or SIGINT
 
