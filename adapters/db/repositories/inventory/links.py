@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal_column,
     or_,
     select,
     union_all,
@@ -977,19 +976,25 @@ async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     # executemany of the upsert, which PostgreSQL executed once per row: 14.0 s of a 2,000-product first import's
     # 46.8 s at load 17, 2.8 s after (bench/README.md, "Benchmark 1's products import, stop 73").
     # A SKU given twice (none of this module's callers does) cannot be moved by one statement, which may change a row
-    # once: the upsert per row then, in order, as before.
-    if len({row["sku_id"] for row in rows}) < len(rows):
-        insert = dialect_insert(session)(sku_links)
-        kept = {"sku_id", "shop_id", "merchant_id"}
-        updates: dict[str, Any] = {k: insert.excluded[k] for k in columns if k not in kept}
-        updates["stock_counted_at"] = literal_column(_STOCK_COUNTED_AT)
-        updates["seeded_item_id"] = literal_column(_SEEDED_ITEM_ID)
-        updates["seeded_from_item_id"] = literal_column(_SEEDED_FROM_ITEM_ID)
-        updates["baseline_read_at"] = literal_column(_BASELINE_READ_AT)
-        await session.execute(insert.on_conflict_do_update(index_elements=["sku_id"], set_=updates), rows)
-        return
-    records = [tuple(row[c] for c in columns) for row in rows]
-    await copy_and_move(session, sku_links.name, columns, records, _postgres_link_upsert(columns))
+    # once: its rows go in runs, the first of each SKU, then the second..., each SKU's in the order given, as the
+    # per-row upsert did (a row changes its own SKU's link only).
+    for run in _runs_of_distinct_skus(rows):
+        records = [tuple(row[c] for c in columns) for row in run]
+        await copy_and_move(session, sku_links.name, columns, records, _postgres_link_upsert(columns))
+
+
+def _runs_of_distinct_skus(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """`rows` (sorted by `sku_id`) as runs in which no `sku_id` repeats: the n-th run holds each SKU's n-th row, in
+    `sku_id` order; a single run when no SKU repeats."""
+    runs: list[list[dict[str, Any]]] = []
+    seen: dict[Any, int] = {}
+    for row in rows:
+        nth = seen.get(row["sku_id"], 0)
+        seen[row["sku_id"]] = nth + 1
+        if nth == len(runs):
+            runs.append([])
+        runs[nth].append(row)
+    return runs
 
 
 _ITEM_COLUMNS = (
