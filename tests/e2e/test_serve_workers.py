@@ -166,6 +166,12 @@ TIKTOK_ELSEWHERE = {
 }  # fmt: skip
 
 
+def _until_serving(log: Path, started: int, what: str) -> None:
+    """Wait until the command's log `log` says `started` applications' start-ups complete (worker processes serving,
+    replacements counted), failing the test with `what` at the deadline (`wait_until`)."""
+    wait_until(lambda: log.read_text().count("Application startup complete.") == started, what)
+
+
 def _serve_env(sqlite_url: str, redis_url: str, tmp_path: Path, site: str) -> dict[str, str]:
     """The environment of a `serve --workers` whose processes run `site` as their sitecustomize."""
     directory = tmp_path / "site"
@@ -293,7 +299,7 @@ def test_a_worker_process_that_dies_is_replaced_while_another_hangs_and_sigterm_
     log = tmp_path / "api.err"
     stopped: int | None = None
     try:
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        _until_serving(log, 2, "both workers to serve")
         first, second = sorted(int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log.read_text()))
         # when the first worker process hangs (stopped: it answers no health check) and the other is killed
         # (the 2 s pauses only set the scene the parent is to cope with: its looks, 0.5 s apart, have heard both
@@ -307,7 +313,7 @@ def test_a_worker_process_that_dies_is_replaced_while_another_hangs_and_sigterm_
         # then the killed one is seen dead and replaced while the hung one is still within its 300 s (before, the
         # parent waited out the hung worker's whole check before it looked at the next: review70b A1)
         wait_until(lambda: f"Child process [{second}] died" in log.read_text(), "the dead worker to be seen")
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 3, "its replacement to serve")
+        _until_serving(log, 3, "its replacement to serve")
         assert process.poll() is None and f"Child process [{first}] died" not in log.read_text(), log.read_text()
         assert _ready(f"http://127.0.0.1:{port}")
         # and a SIGTERM to the parent while the hung worker is still within its check stops the parent, status 0
@@ -416,7 +422,7 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
     process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
     log = tmp_path / "api.err"
     try:
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        _until_serving(log, 2, "both workers to serve")
         old = re.findall(r"Started server process \[(\d+)\]", log.read_text())
         # when it is told to reload (SIGHUP), its first replacement held in its start
         held.touch()
@@ -496,7 +502,7 @@ def test_a_request_cancelled_at_the_stop_ends_before_its_worker_process_closes_t
     process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
     log = tmp_path / "api.err"
     try:
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        _until_serving(log, 2, "both workers to serve")
         with _shops_request_held(postgres_url, port, env["SHOPBRIDGE_SECRET_KEY"]) as (answer, holder):
             # when the command is stopped (SIGTERM): the request outlasts its 1 s and is cancelled, its statement
             # running on to its end all the same (adapters.db.sessions), which comes when the test lets it
@@ -569,7 +575,7 @@ def _double_ctrl_c_ends_with_status_0(postgres_url: str, redis_server: Any, tmp_
     process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api", process_group=True)
     log = tmp_path / "api.err"
     try:
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        _until_serving(log, 2, "both workers to serve")
         with _shops_request_held(postgres_url, port, env["SHOPBRIDGE_SECRET_KEY"]) as (answer, holder):
             # when Ctrl+C is pressed: the request outlasts its 1 s, is cancelled, and its worker waits for its
             # statement before the application's shutdown
@@ -612,10 +618,10 @@ def test_a_sigttou_removing_the_worker_a_restart_is_replacing_retires_its_replac
     process = shopbridge("serve", "--port", str(port), "--workers", "2", env=env, cwd=tmp_path, out=tmp_path / "api")
     log = tmp_path / "api.err"
     try:
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 2, "both workers to serve")
+        _until_serving(log, 2, "both workers to serve")
         first, second = re.findall(r"Started server process \[(\d+)\]", log.read_text())
         process.send_signal(signal.SIGHUP)
-        wait_until(lambda: log.read_text().count("Application startup complete.") == 3, "the first replacement")
+        _until_serving(log, 3, "the first replacement")
         wait_until(lambda: (numbers / "start-3").exists(), "the second replacement's start")
         # when a worker fewer is asked for (SIGTTOU): the newest, the one whose replacement is starting
         process.send_signal(signal.SIGTTOU)
