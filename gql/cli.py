@@ -58,6 +58,15 @@ WORKER_HEALTHCHECK_SECONDS = 30
 # shutdown. uvicorn's parent waited without a bound, so a worker hung in its start-up kept the command from stopping
 # (review70b A3); gunicorn's `graceful_timeout` is this bound (30 s by default). Killed, the command exits 137.
 WORKER_SHUTDOWN_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 10
+# --workers > 1: how long a SIGHUP's replacement worker process may take to serve, from its start, before the parent
+# kills it and aborts the restart, the old workers serving on (`serve --timeout-worker-start`). Before, one hung in its
+# start (behind a migration's lock, say) was waited for without a bound: that restart never ended and every later SIGHUP
+# waited behind it. A bound of its own, not `--timeout-worker-shutdown` (stop 73, reverted): a start slow but healthy
+# cannot be told from a hung one at the bound (its pong thread runs only once its imports are done), so one shorter
+# than a start on a loaded host aborted every reload (rev73a F2: two workers took 28-35 s to start at load 15-17).
+# Minutes, then: about 10 times the slowest start measured here, since a bound too short costs every reload and one too
+# long only delays the abort of a hung one.
+WORKER_START_SECONDS = 300
 
 
 def _settings() -> Settings:
@@ -286,6 +295,7 @@ def cmd_serve(args: argparse.Namespace, on_listening: Callable[[], None] | None 
             "gql.app:create_app",
             args.workers,
             stop_seconds=args.timeout_worker_shutdown,
+            start_seconds=args.timeout_worker_start,
             timeout_worker_healthcheck=args.timeout_worker_healthcheck,
             **options,
         )
@@ -777,6 +787,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="--workers > 1: seconds a worker process told to stop (SIGTERM, SIGINT, the old one at a SIGHUP's "
         "restart) may take before it is killed; the command then exits 137. A second SIGTERM or SIGINT during the stop "
         "kills them at once, exit 137 too (default %(default)s)",
+    )
+    p.add_argument(
+        "--timeout-worker-start",
+        type=checks.start_seconds,
+        default=WORKER_START_SECONDS,
+        metavar="SECONDS",
+        help="--workers > 1: seconds a SIGHUP's replacement worker process may take to serve before it is killed and "
+        "that restart aborted, the old workers serving on; a later SIGHUP restarts again. Worker processes started "
+        "otherwise (the first ones, one replacing a worker that died, SIGTTIN's) are waited for until they serve or "
+        "exit (default %(default)s)",
     )
     p.set_defaults(func=cmd_serve)
 

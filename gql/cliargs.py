@@ -71,6 +71,7 @@ process_count = whole_number(1, 64)
 thread_count = whole_number(1, 256)
 healthcheck_seconds = whole_number(1, 3600)  # `serve --timeout-worker-healthcheck`: an hour is already a hung worker
 shutdown_seconds = whole_number(1, 3600)  # `serve --timeout-worker-shutdown`: an hour is already a hung worker
+start_seconds = whole_number(1, 3600)  # `serve --timeout-worker-start`: an hour is already a hung worker
 
 
 def _not_text(text: str) -> str | None:

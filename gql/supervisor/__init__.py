@@ -3,7 +3,8 @@
 
 A worker process still starting is waited for until it serves or exits, not killed as hung by uvicorn's health
 check: on a busy host every booting worker was killed and replaced, in a loop, and a `serve` whose workers could not
-start never exited (flake70). The same rule holds for a SIGHUP's replacements (review70b A4). A worker told to stop has
+start never exited (flake70). The same rule holds for a SIGHUP's replacements (review70b A4), up to a bound of their
+own, `start_seconds` (minutes): one not serving by then is killed and that restart aborted. A worker told to stop has
 `stop_seconds` to do so before it is killed (the command then exits 137), so one hung in its start-up no longer keeps
 the command from stopping (review70b A3); a second SIGTERM or Ctrl+C during that stop gives them `FORCED_STOP_SECONDS`
 for their own forced shutdown (a terminal's Ctrl+C reaches them too), then kills those still there.

@@ -14,9 +14,10 @@ from gql.supervisor.supervision import Supervisor
 KILLED = 128 + signal.SIGKILL  # `serve --workers N`'s status when it had to kill a worker that would not stop
 
 
-def serve_workers(app: str, workers: int, stop_seconds: float, **options: Any) -> int:
+def serve_workers(app: str, workers: int, stop_seconds: float, start_seconds: float, **options: Any) -> int:
     """Serve the app factory `app` ("module:function") from `workers` processes under uvicorn's supervisor
-    (uvicorn.run's multi-process path, with `Supervisor`'s look at its workers) until stopped: 0; 130 if Ctrl+C was
+    (uvicorn.run's multi-process path, with `Supervisor`'s look at its workers; a SIGHUP's replacement not serving
+    `start_seconds` after its start is killed and that restart aborted) until stopped: 0; 130 if Ctrl+C was
     pressed before the supervisor took over; 3 when a worker process failed to start, seen at the supervisor's next
     look once it exits (every 0.5 s), however slowly it started (uvicorn.run exits 0 then, and a process manager
     restarting on failure would not); 137 (128 + SIGKILL, as `shopbridge worker`) when a worker process had not
@@ -30,7 +31,8 @@ def serve_workers(app: str, workers: int, stop_seconds: float, **options: Any) -
     config = uvicorn.Config(app, factory=True, workers=workers, **options)
     sock = config.bind_socket()
     try:
-        supervisor = Supervisor(config, [sock], stop_seconds)  # installs its handlers: no signal is lost from here
+        # Supervisor installs its handlers as it is made: no signal is lost from here
+        supervisor = Supervisor(config, [sock], stop_seconds, start_seconds)
         if interrupts.terminated() or interrupts.pressed():
             return 130 if interrupts.pressed() else 0
         try:

@@ -52,15 +52,24 @@ class Supervisor(StoppingMultiprocess):
 
     SIGHUP replaces the workers one after the other (uvicorn's order: a replacement serves before its old worker
     retires, so the socket is never without a server), the replacement started and then watched at each look by the
-    rule above, however long it takes to start; one that exits before it serves aborts the restart and the workers
-    not yet replaced keep serving, as in uvicorn. The old worker then gets SIGTERM and `stop_seconds` to exit, waited
-    for at the looks, not in one. uvicorn's restart gave each replacement `timeout_worker_healthcheck` seconds and
-    killed it past them, while every other signal and look waited: on a host where a start takes longer, a reload
-    never completed (review70b A4). A SIGHUP during a restart replaces every worker running then, once the
-    replacement under way is settled, and says so. A replacement that has not served `timeout_worker_healthcheck`
-    seconds after its start is said at WARNING, then again every `max(timeout_worker_healthcheck, 60)` seconds
-    (`RESTART_WARNING_SECONDS`), while the old workers serve on: uvicorn's restart gave up past the check at ERROR;
-    here it waits, and said nothing (review71b S2).
+    rule above, up to `start_seconds` after its start; one that exits before it serves, or has not served by then
+    (killed, SIGKILL: `_settled`), aborts the restart and the workers not yet replaced keep serving, as in uvicorn.
+    The old worker then gets SIGTERM and `stop_seconds` to exit, waited for at the looks, not in one. uvicorn's
+    restart gave each replacement `timeout_worker_healthcheck` seconds and killed it past them, while every other
+    signal and look waited: on a host where a start takes longer, a reload never completed (review70b A4). A SIGHUP
+    during a restart replaces every worker running then, once the replacement under way is settled, and says so. A
+    replacement that has not served `timeout_worker_healthcheck` seconds after its start is said at WARNING, then
+    again every `max(timeout_worker_healthcheck, 60)` seconds (`RESTART_WARNING_SECONDS`), while the old workers serve
+    on: uvicorn's restart gave up past the check at ERROR; here it waits, and said nothing (review71b S2).
+
+    `start_seconds` (`serve --timeout-worker-start`, `gql.cli.WORKER_START_SECONDS`) is a bound of its own: a start
+    hung (behind a migration's lock) and one slow but healthy (a loaded host) look the same until one serves, the
+    pong thread only running once the worker's imports are done. Without a bound the hung one was waited for for ever,
+    that restart and every later SIGHUP's with it (stop 73); bounded by `stop_seconds`, a start slower than the stop's
+    bound was killed too and every reload aborted (rev73a F2). Only a restart's replacement has it: the workers started
+    otherwise (the first, one replacing a worker that died, SIGTTIN's) hold up nothing while they start (every look,
+    signal and SIGHUP goes on; a SIGHUP replaces one still starting as any other), and killing one would leave its
+    place to fill again, the kill-and-respawn loop of issue 13 at a longer period.
 
     SIGTTOU removes the newest worker as uvicorn's does, but retires it as a restart's old worker: SIGTERM and
     `stop_seconds`, reaped at the looks. uvicorn waited for it inside its signal handling without a bound, so one hung
@@ -70,8 +79,11 @@ class Supervisor(StoppingMultiprocess):
     The stop (`stop_seconds`, a forced stop, the pids killed in `killed`) is the base's: `StoppingMultiprocess`.
     """
 
-    def __init__(self, config: uvicorn.Config, sockets: list[socket], stop_seconds: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket], stop_seconds: float, start_seconds: float
+    ) -> None:
         super().__init__(config, sockets, stop_seconds)
+        self.start_seconds = start_seconds  # how long a SIGHUP's replacement may take to serve before it is killed
         self._served: WeakSet[Process] = WeakSet()  # answered that their server started
         self._pinged_at: WeakKeyDictionary[Process, float] = WeakKeyDictionary()  # the ping waiting for its answer
         self._to_restart: list[Process] = []  # the workers a SIGHUP's restart has still to replace, in order
@@ -149,15 +161,16 @@ class Supervisor(StoppingMultiprocess):
 
     def handle_hup(self) -> None:
         """SIGHUP: replace every worker running now, one after the other, each replacement waited for until it
-        serves or exits (`_go_on_restarting`, at the looks); not uvicorn's `restart_all`, which blocked the loop and
-        killed a replacement not serving within `timeout_worker_healthcheck` seconds."""
+        serves or exits, or killed `start_seconds` after its start (`_go_on_restarting`, at the looks); not uvicorn's
+        `restart_all`, which blocked the loop and killed a replacement not serving within `timeout_worker_healthcheck`
+        seconds. A SIGHUP after a restart was aborted starts a new one."""
         UVICORN_LOG.info("Received SIGHUP, restarting processes.")
         underway = self._replacing[0] if self._replacing is not None else None
         self._to_restart = [process for process in self.processes if process is not underway]
         if self._replacing is not None:
             UVICORN_LOG.info(
                 f"The restart waits for new child process [{self._replacing[1].pid}] to serve, then replaces the "
-                "other workers running now; if it exits first, the restart is aborted, this one's too."
+                "other workers running now; if it exits or is killed first, the restart is aborted, this one's too."
             )
 
     def _go_on_restarting(self) -> None:
@@ -173,8 +186,10 @@ class Supervisor(StoppingMultiprocess):
             self._replacing_since, self._replacing_said = monotonic(), 0.0
 
     def _settled(self, old: Process, replacement: Process) -> bool:
-        """Whether the replacement has served (then it takes `old`'s place, and `old` retires) or exited (then the
-        restart is aborted, as uvicorn's); False while it starts, however long that takes."""
+        """Whether the replacement has served (then it takes `old`'s place, and `old` retires), exited, or not served
+        `start_seconds` after its start (then killed, SIGKILL, and reaped); either of the last two is one ERROR line
+        and aborts the restart, as uvicorn's, `old` and the workers not yet replaced serving on. False while it starts
+        within that bound."""
         if self._answer(replacement):
             self._served.add(replacement)
             self._replacing = None
@@ -186,22 +201,31 @@ class Supervisor(StoppingMultiprocess):
             if not any(process in self.processes for process in self._to_restart):
                 UVICORN_LOG.info("Restarted the worker processes.")
             return True
-        if replacement.exitcode is None:
+        if replacement.exitcode is None and monotonic() - self._replacing_since < self.start_seconds:
             self._say_not_served(old, replacement)
             return False
-        replacement.join()
-        UVICORN_LOG.error(
-            f"New child process [{replacement.pid}] exited with status {replacement.exitcode} before it served; "
-            f"keeping worker [{old.pid}] and aborting the restart."
-        )
+        if replacement.exitcode is None:  # hung in its start, or slower than the operator allows: no telling which
+            replacement.kill()
+            replacement.process.join()
+            UVICORN_LOG.error(
+                f"New child process [{replacement.pid}] had not served {self.start_seconds:g} s after its start "
+                f"(--timeout-worker-start); killed it, keeping worker [{old.pid}] and aborting the restart."
+            )
+        else:
+            replacement.join()
+            UVICORN_LOG.error(
+                f"New child process [{replacement.pid}] exited with status {replacement.exitcode} before it served; "
+                f"keeping worker [{old.pid}] and aborting the restart."
+            )
         self._replacing = None
         self._to_restart = []
         return True
 
     def _say_not_served(self, old: Process, replacement: Process) -> None:
         """A WARNING once the replacement has not served `timeout_worker_healthcheck` seconds after its start, then
-        every `RESTART_WARNING_SECONDS` or that check, whichever is longer: the restart waits for it without a bound
-        (a start-up hung behind a migration's lock looks the same as a slow host), so the operator is told."""
+        every `RESTART_WARNING_SECONDS` or that check, whichever is longer, while the restart waits for it (up to
+        `start_seconds`: a start-up hung behind a migration's lock looks the same as a slow host), so the operator is
+        told."""
         now = monotonic()
         check = self.config.timeout_worker_healthcheck
         since = self._replacing_said or self._replacing_since
@@ -210,7 +234,8 @@ class Supervisor(StoppingMultiprocess):
         self._replacing_said = now
         UVICORN_LOG.warning(
             f"New child process [{replacement.pid}] has not served {now - self._replacing_since:.0f} s after its "
-            f"start; worker [{old.pid}] serves on and the restart waits for it (SIGTERM stops the command)."
+            f"start; worker [{old.pid}] serves on and the restart waits for it, killing it "
+            f"{self.start_seconds:g} s after its start (--timeout-worker-start; SIGTERM stops the command)."
         )
 
     def handle_ttou(self) -> None:

@@ -45,6 +45,8 @@ BAD_ARGUMENTS = [
     (["serve", "--workers", "0"], "--workers"),
     (["serve", "--timeout-worker-healthcheck", "0"], "--timeout-worker-healthcheck"),
     (["serve", "--timeout-worker-shutdown", "0"], "--timeout-worker-shutdown"),
+    (["serve", "--timeout-worker-start", "0"], "--timeout-worker-start"),
+    (["serve", "--timeout-worker-start", "3601"], "--timeout-worker-start"),
     (["worker", "--processes", "0"], "--processes"),
     (["worker", "--threads", "-2"], "--threads"),
     (["sandbox", "--orders", "-1"], "--orders"),

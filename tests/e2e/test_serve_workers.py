@@ -105,6 +105,21 @@ if "--multiprocessing-fork" in sys.orig_argv:
         time.sleep(0.1)
 """
 
+# Each worker process that starts while the file `path` exists waits, before it runs any of uvicorn's code, until the
+# file is gone, then takes 4 s more (after SLOWER_THAN_THE_CHECK, whose 3 s and imports come first): a replacement
+# that takes 7 s at least to start, more than a 5 s `--timeout-worker-shutdown`. Stop 73 made that bound the one a
+# SIGHUP's replacement got to start too: such a replacement, slow but healthy, was killed and every reload aborted
+# (rev73a F2: 7 s against 5 s).
+HELD_THEN_SLOW = """
+if "--multiprocessing-fork" in sys.orig_argv:
+    import os
+
+    if os.path.exists({path!r}):
+        while os.path.exists({path!r}):
+            time.sleep(0.1)
+        time.sleep(4)
+"""
+
 # Each worker process takes a number as it starts (0, 1, ... in the order they start); the one numbered {index} waits,
 # before it runs any of uvicorn's code, while the file `path` exists (after SLOWER_THAN_THE_CHECK, whose imports it
 # uses).
@@ -414,11 +429,15 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
     sqlite_url, redis_server, tmp_path
 ) -> None:
     # given `shopbridge serve --workers 2` serving, on a host where a worker process takes 3 s to start, more than
-    # the 1 s the parent's health check allows a worker that serves to go unanswered
-    held = tmp_path / "held"  # while this file exists, a worker process starting waits before it runs uvicorn's code
-    env = _serve_env(sqlite_url, redis_server.url, tmp_path, SLOWER_THAN_THE_CHECK + HELD_WHILE.format(path=str(held)))
+    # the 1 s the parent's health check allows a worker that serves to go unanswered; its workers get 5 s to stop
+    # (`--timeout-worker-shutdown`) and a SIGHUP's replacement 60 s to start (`--timeout-worker-start`)
+    held = tmp_path / "held"  # a worker process starting while this file exists waits for it to go, then takes 4 s
+    env = _serve_env(
+        sqlite_url, redis_server.url, tmp_path, SLOWER_THAN_THE_CHECK + HELD_THEN_SLOW.format(path=str(held))
+    )
     port = free_port()
     argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-healthcheck", "1")
+    argv += ("--timeout-worker-shutdown", "5", "--timeout-worker-start", "60")
     process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
     log = tmp_path / "api.err"
     try:
@@ -443,7 +462,8 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
         wait_until(restarted_or_given_up, "the restart's end")
         # then each worker process is replaced by one that serves: the replacement still starting is waited for, not
         # killed as not ready within the health check (before: 'was not ready in time; keeping worker [..] and
-        # aborting the restart', review70b A4)
+        # aborting the restart', review70b A4), nor at the 5 s its workers get to stop, which its start (7 s at least)
+        # outlasts (stop 73's reverted bound of a start: every reload aborted, rev73a F2)
         text = log.read_text()
         assert process.poll() is None and "aborting the restart" not in text and " died" not in text, text
         assert text.count("Application startup complete.") == 4, text
@@ -455,6 +475,58 @@ def test_a_sighup_replaces_each_worker_process_however_slowly_its_replacement_st
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
     finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.redis
+def test_a_sighup_replacement_hung_in_its_start_is_killed_at_timeout_worker_start_and_the_old_workers_serve_on(
+    sqlite_url, redis_server, tmp_path
+) -> None:
+    # given `shopbridge serve --workers 2` serving, a SIGHUP's replacement given 3 s to start (`--timeout-worker-start`)
+    held = tmp_path / "held"  # while this file exists, a worker process starting waits before it runs uvicorn's code
+    env = _serve_env(
+        sqlite_url, redis_server.url, tmp_path, "import sys\nimport time\n" + HELD_WHILE.format(path=str(held))
+    )
+    port = free_port()
+    argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-start", "3")
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    log = tmp_path / "api.err"
+    try:
+        _until_serving(log, 2, "both workers to serve")
+        old = re.findall(r"Started server process \[(\d+)\]", log.read_text())
+        # when it is told to reload (SIGHUP) and its replacement hangs in its start
+        held.touch()
+        process.send_signal(signal.SIGHUP)
+        # then the replacement is killed 3 s after its start, said in one ERROR line naming it, the bound and the
+        # option, and the restart is aborted (before: waited for without a bound, the restart and every later SIGHUP
+        # with it, a WARNING every 60 s)
+        killed = (
+            r"ERROR .*New child process \[(\d+)\] had not served 3 s after its start \(--timeout-worker-start\); "
+            r"killed it, keeping worker \[(\d+)\] and aborting the restart\."
+        )
+        wait_until(lambda: len(re.findall(killed, log.read_text())) == 1, "the replacement killed at the bound")
+        # and a later SIGHUP starts a new restart, whose replacement, hung too, goes the same way
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(re.findall(killed, log.read_text())) == 2, "the second replacement killed")
+        held.unlink()
+        text = log.read_text()
+        (first, kept_first), (second, kept_second) = re.findall(killed, text)
+        assert first != second and {first, second}.isdisjoint(old) and {kept_first, kept_second} <= set(old), text
+        for pid in (first, second):
+            with pytest.raises(ProcessLookupError):
+                os.kill(int(pid), 0)  # gone (nor a zombie: the parent reaped it)
+        # and the old workers serve on: none stopped, none replaced, the API answers
+        assert process.poll() is None and "Restarted" not in text and " died" not in text, text
+        assert "Application shutdown complete." not in text, text
+        assert re.findall(r"Started server process \[(\d+)\]", text) == old, text
+        assert _ready(f"http://127.0.0.1:{port}")
+        # and SIGTERM still stops it, status 0 (the replacements' kills were the restarts', not the stop's)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
+    finally:
+        held.unlink(missing_ok=True)
         if process.poll() is None:
             process.kill()
             process.wait()

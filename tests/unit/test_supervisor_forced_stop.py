@@ -20,7 +20,9 @@ def supervisor() -> Iterator[Supervisor]:
     """A supervisor of no worker process yet (uvicorn's installs its signal handlers as it is made: put back after)."""
     handlers = {number: signal.getsignal(number) for number in SIGNALS}
     try:
-        yield Supervisor(uvicorn.Config("gql.app:create_app", factory=True, workers=2), [], stop_seconds=40)
+        yield Supervisor(
+            uvicorn.Config("gql.app:create_app", factory=True, workers=2), [], stop_seconds=40, start_seconds=300
+        )
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
