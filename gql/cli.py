@@ -63,9 +63,9 @@ WORKER_SHUTDOWN_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 10
 # start (behind a migration's lock, say) was waited for without a bound: that restart never ended and every later SIGHUP
 # waited behind it. A bound of its own, not `--timeout-worker-shutdown` (stop 73, reverted): a start slow but healthy
 # cannot be told from a hung one at the bound (its pong thread runs only once its imports are done), so one shorter
-# than a start on a loaded host aborted every reload (rev73a F2: two workers took 28-35 s to start at load 15-17).
-# Minutes, then: about 10 times the slowest start measured here, since a bound too short costs every reload and one too
-# long only delays the abort of a hung one.
+# than a start on a loaded host aborted every reload (rev73a F2: two workers took 28-35 s to start at load 15-17; 26 s
+# at load 12-14 with a 3 s pause, stop 74). Minutes, then: the slowest start measured, scaled to load 20 (~45 s), more
+# than 6 times over, since a bound too short costs every reload and one too long only delays the abort of a hung one.
 WORKER_START_SECONDS = 300
 
 
