@@ -491,7 +491,8 @@ def test_a_sighup_replacement_hung_in_its_start_is_killed_at_timeout_worker_star
     )
     port = free_port()
     argv = ("serve", "--port", str(port), "--workers", "2", "--timeout-worker-start", "3")
-    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api")
+    # in a process group of its own: should the test fail, its workers and a held replacement go with the parent
+    process = shopbridge(*argv, env=env, cwd=tmp_path, out=tmp_path / "api", process_group=True)
     log = tmp_path / "api.err"
     try:
         _until_serving(log, 2, "both workers to serve")
@@ -526,10 +527,9 @@ def test_a_sighup_replacement_hung_in_its_start_is_killed_at_timeout_worker_star
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=DEADLINE_SECONDS) == 0, log.read_text()
     finally:
-        held.unlink(missing_ok=True)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with contextlib.suppress(ProcessLookupError):  # none left (the group's leader reaped)
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @contextlib.contextmanager
