@@ -17,9 +17,9 @@ import pytest
 from cryptography.fernet import Fernet
 from graphql import build_schema
 
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import SMALL_SHOP, ServedApp, ShopbridgeServer, free_port
 from tests.fixtures.processes import oneshot
-from tests.fixtures.servers import SQLITE_ONLY
 
 SHOP_ORDERS = "query($id: ID!, $t: DateTime, $s: OrderStatus) { shop(id: $id) { name "
 SHOP_ORDERS += "orders(first: 100, createdAfter: $t, status: $s) { totalCount edges { node { status } } } } }"
@@ -93,8 +93,8 @@ class TestRanges:
         # the same times inside the range answer normally
         assert app.graphql(SHOP_ORDERS, {"id": shop["id"], "t": "2000-01-01T00:00:00-12:00"}, "m1")["shop"]["name"]
 
-    # refused while the document is validated, before any resolver reads a database: one database suffices
-    @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+    # refused while the document is validated, before any resolver reads a database
+    @subject_not_the_database("a DateTime literal's refusal and location")
     def test_a_refused_datetime_literal_is_located_and_says_what_is_accepted(self, app: ShopbridgeServer) -> None:
         """A DateTime literal the scalar refuses is reported where it is (`locations`), as graphql-core reports a
         variable's refusal at the variable (spec, "Response Format": an error about the document has locations);
@@ -350,7 +350,7 @@ SCHEMA = build_schema((Path(__file__).resolve().parents[2] / "schema.graphql").r
 NOWHERE = b64("Shop:" + "0" * 32)  # well-formed, of nothing
 
 
-@SQLITE_ONLY  # what the schema says: the database plays no part
+@subject_not_the_database("what the schema says")
 class TestMutationDescriptions:
     """Rule (README "The GraphQL API": expected failures are userErrors with stable codes; STYLE.md: a field's
     description gives the codes it returns): a client written from the schema alone learns from each mutation's

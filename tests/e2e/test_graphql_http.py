@@ -15,13 +15,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gql.auth import ALGORITHM, ISSUER
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.processes import oneshot
-from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import wait_until
 
-# HTTP as clients see it: the database plays no part, so one is enough (tests/fixtures/servers.py).
-pytestmark = SQLITE_ONLY
+pytestmark = subject_not_the_database("HTTP as clients see it")
 
 FRONTEND = "http://frontend.example"
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -19,14 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gql.http_protocol import LINGER_SECONDS
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ServedApp, ShopbridgeServer
 from tests.fixtures.processes import oneshot
-from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS
 
-# HTTP edges: the database plays no part, so one is enough (tests/fixtures/servers.py).
-pytestmark = SQLITE_ONLY
+pytestmark = subject_not_the_database("HTTP edges")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SUBSCRIPTION = "subscription { syncTaskUpdated { status } }"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from gql.ids import internal_id
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.quiet_reads import fallback_ticks, read_statements, reads_over_fallback_intervals
-from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.ws import OperationError
 
 CREATE = """mutation($input: InventoryItemCreateInput!) { inventoryItemCreate(input: $input) {
@@ -435,7 +435,7 @@ async def test_an_item_subscription_ends_when_its_token_expires(app: ShopbridgeS
     assert "expired" in str(error.value)
 
 
-@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+@subject_not_the_database("whether followers share a read or not")
 async def test_the_followers_of_a_quiet_item_share_one_fallback_read_per_interval(app: ShopbridgeServer) -> None:
     """Security audit 50: 400 subscriptions of one quiet item re-read it each on its own every 1.5 s, 62 % of a core;
     now one read per item and interval in a process serves them all (gql/inventory/shared_reads.py)."""
@@ -455,7 +455,7 @@ async def test_the_followers_of_a_quiet_item_share_one_fallback_read_per_interva
     assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]
 
 
-@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+@subject_not_the_database("whether followers share a read or not")
 async def test_the_followers_of_an_item_share_one_read_per_signal(app: ShopbridgeServer) -> None:
     """Issue 9 ("one database read per update ... however many subscribers"): each follower of an item read it for
     itself on a signal, 10 followers 10 reads per change; now one read serves every follower that signal woke
@@ -485,7 +485,7 @@ async def test_the_followers_of_an_item_share_one_read_per_signal(app: Shopbridg
     assert 1 <= len(reads) <= 1 + fallback_ticks(window), ([round(t - start, 2) for t in reads], window)
 
 
-@SQLITE_ONLY  # which signals wake a follower: the database plays no part
+@subject_not_the_database("which signals wake a follower")
 async def test_a_follower_of_an_item_is_not_read_again_for_changes_of_the_merchants_other_items(
     app: ShopbridgeServer,
 ) -> None:

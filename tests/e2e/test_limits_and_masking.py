@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from gql.list_sizes import MAX_VARIABLES
 from gql.schema import MAX_TOKENS
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import log_lines
 from tests.unit.test_query_cost import GRAPHIQL_INTROSPECTION
 
@@ -20,7 +20,7 @@ def _code(body: dict) -> str | None:
     return body["errors"][0]["extensions"]["code"] if "errors" in body else None
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_thirty_aliases_pass_and_the_thirty_first_is_refused(app: ShopbridgeServer) -> None:
     def aliases(n: int) -> str:
         return "{ " + " ".join(f"a{i}: supportedRegions" for i in range(n)) + " }"
@@ -31,7 +31,7 @@ def test_thirty_aliases_pass_and_the_thirty_first_is_refused(app: ShopbridgeServ
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_two_thousand_tokens_pass_and_one_more_is_refused(app: ShopbridgeServer) -> None:
     # "{" 20 x "aK : syncTasks ( status : [" n values "] ) { totalCount }" "}": 2 + 20 x 12 + the values, lists of at
     # most 100 (a list input's limit; commas are not tokens)
@@ -46,7 +46,7 @@ def test_two_thousand_tokens_pass_and_one_more_is_refused(app: ShopbridgeServer)
     assert _code(refused) == "QUERY_TOO_COMPLEX" and refused.get("data") is None, refused
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_a_list_input_of_more_than_a_hundred_items_is_refused_before_anything_runs(app: ShopbridgeServer) -> None:
     # given the audit's request: 30 aliased syncTasks sharing one [SyncTaskStatus!] variable of 100,000 values
     # (1 MB), which held the event loop ~1.8 s while it was coerced and taken in
@@ -72,7 +72,7 @@ def test_a_list_input_of_more_than_a_hundred_items_is_refused_before_anything_ru
     assert "errors" not in app.raw_graphql("{ syncTasks(status: [" + "QUEUED " * 100 + "]) { totalCount } }", {}, "m1")
 
 
-@SQLITE_ONLY  # a variables limit: the database plays no part
+@subject_not_the_database("a variables limit")
 def test_an_input_object_of_more_than_a_hundred_fields_is_refused_before_anything_runs(app: ShopbridgeServer) -> None:
     """Rule (gql/list_sizes.py, README "BAD_USER_INPUT"): an input object of 40,000 unknown keys held the event loop
     1-3 s while graphql-core printed it into each of 50 errors (tryout71 F3)."""
@@ -96,7 +96,7 @@ def test_an_input_object_of_more_than_a_hundred_fields_is_refused_before_anythin
     }
 
 
-@SQLITE_ONLY  # a request limit: the database plays no part
+@subject_not_the_database("a request limit")
 def test_five_hundred_variables_pass_and_more_are_refused_before_anything_looks_at_them(app: ShopbridgeServer) -> None:
     """Rule (gql/list_sizes.py `MAX_VARIABLES`, README "QUERY_TOO_COMPLEX"): 40,000 unused variables beside
     `{ __typename }` cost ~0.7 s of the event loop a request in the walks over them (tryout71 O1)."""
@@ -124,7 +124,7 @@ def _spreads(operation_typenames: int) -> str:
     return operation + "fragment G on Query { " + "...F " * 312 + "} fragment F on Query { " + "__typename " * 15 + "}"
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_ten_thousand_selections_with_fragments_expanded_pass_and_one_more_is_refused(app: ShopbridgeServer) -> None:
     # given documents of 10,000 and 10,001 selections once their fragments are expanded
     allowed = app.raw_graphql(_spreads(1), {}, "m1")
@@ -138,7 +138,7 @@ def test_ten_thousand_selections_with_fragments_expanded_pass_and_one_more_is_re
     )
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_a_document_past_graphql_cores_validation_budget_is_query_too_complex_saying_so(app: ShopbridgeServer) -> None:
     # given `__typename` 707 and 708 times: within every limit of ours (710 tokens, 708 selections, no alias), but
     # each field of one response name is compared with each other (OverlappingFieldsCanBeMerged), 2 of graphql-core's
@@ -164,7 +164,7 @@ def test_a_document_past_graphql_cores_validation_budget_is_query_too_complex_sa
     assert codes == {"GRAPHQL_VALIDATION_FAILED"} and len(mistaken["errors"]) == 101, mistaken["errors"][-2:]
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_serving(app: ShopbridgeServer) -> None:
     # given ~300 tokens that expand to 2^30 selections: each fragment spreads the next one twice. Strawberry's
     # depth and alias rules (and the object estimate) followed every spread: hours of the event loop's CPU.
@@ -185,7 +185,7 @@ def test_fragments_that_double_thirty_deep_are_refused_and_the_server_goes_on_se
         assert _code(refused) == "GRAPHQL_VALIDATION_FAILED" and "within itself" in refused["errors"][0]["message"]
 
 
-@SQLITE_ONLY  # a document limit: the database plays no part
+@subject_not_the_database("a document limit")
 def test_nested_introspection_under_thirty_aliases_is_refused_and_graphiqls_own_is_answered(
     app: ShopbridgeServer,
 ) -> None:
@@ -314,7 +314,7 @@ def test_an_internal_failure_that_is_not_the_databases_is_masked_too(
     assert isinstance(logged[0].exc_info[1], cause) and logged[0].exc_info[2] is not None
 
 
-@SQLITE_ONLY  # how a response's errors are logged: the database plays no part
+@subject_not_the_database("how a response's errors are logged")
 def test_many_aliases_failing_unexpectedly_are_one_error_line_with_the_first_traceback(
     app: ShopbridgeServer, caplog
 ) -> None:

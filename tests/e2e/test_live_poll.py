@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.tokens import refresh_due_at
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
@@ -99,7 +100,7 @@ def test_without_webhooks_a_new_and_a_changed_order_arrive_through_a_poll(app_fa
     )
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the SQL: tests/integration/test_db_catalog.py
+@subject_not_the_database("the attention rule of an unreadable order")  # its SQL: tests/integration/test_db_catalog.py
 def test_an_order_a_poll_cannot_read_stays_in_attention_after_the_polls_overlap_moved_past_it(app_factory) -> None:
     # given an imported shop polled every second, with a one-second overlap, and no webhooks
     app = live(app_factory, poll_overlap_seconds=1.0)
@@ -289,9 +290,8 @@ def test_two_worker_processes_on_redis_never_poll_one_shop_twice_at_once(app_fac
 SOLD = """query($id: ID!) { shop(id: $id) { orders(first: 100) { edges { node { tiktokOrderId } } } } }"""
 
 
-# SQLite only: the rule is the scheduler's (`domain.polling.PollCursor.catch_up_due`), the database plays no part; the
-# cursors' SQL is tested on both in tests/integration/test_polling.py.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# The cursors' SQL is tested on both in tests/integration/test_polling.py.
+@subject_not_the_database("the scheduler's catch-up rule (`domain.polling.PollCursor.catch_up_due`)")
 def test_sales_made_while_revoked_reach_the_pool_a_settle_after_the_reauthorization(app_factory) -> None:
     """Rule (README "Polling": a re-authorization's catch-up brings what changed while the shop was REVOKED at
     once, not a whole interval later). Try-out newcomer52: a sale 3 s before the re-authorization was younger than

@@ -26,11 +26,12 @@ from adapters.tls import tls_context
 from gql import metrics
 from gql.metrics import MAX_OPERATION_NAMES
 from sandbox.config import SandboxConfig
+from tests.e2e.databases import sqlite_own_behaviour, subject_not_the_database
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import MutableClock, ShopbridgeServer, build_settings, free_port
 from tests.fixtures.processes import oneshot
 from tests.fixtures.sandbox import start_sandbox
-from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY, PostgresServer, start_postgres_server
+from tests.fixtures.servers import POSTGRES_ONLY, PostgresServer, start_postgres_server
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.ws import OperationError, WsOperation
 
@@ -61,7 +62,7 @@ def a_write_s_error_codes(app) -> list[str]:
     return [e["extensions"]["code"] for e in answer.get("errors", [])]
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the health endpoints")
 def test_healthz_and_readyz_answer_without_a_token(app) -> None:
     assert oneshot.get(f"{app.url}/healthz").json() == {"status": "ok"}
     ready = oneshot.get(f"{app.url}/readyz")
@@ -199,7 +200,7 @@ def test_a_pool_exhausted_while_postgresql_is_up_is_database_busy_not_an_outage(
         lock.dispose()
 
 
-@SQLITE_ONLY
+@sqlite_own_behaviour("its file removed while serving")
 def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service_unavailable(app) -> None:
     # given a ready API on SQLite, a merchant's shop connected
     assert oneshot.get(f"{app.url}/readyz").status_code == 200
@@ -231,7 +232,7 @@ def test_a_sqlite_file_removed_while_serving_makes_readyz_503_and_writes_service
         assert "try again shortly" not in error["message"] and str(path) not in error["message"], answer
 
 
-@SQLITE_ONLY
+@subject_not_the_database("how an outage's errors are logged (here: its SQLite file removed)")
 def test_a_database_outage_under_many_aliases_is_one_warning_line_for_the_response(app, caplog) -> None:
     """Rule (gql/errors.py `process_errors`, README "The GraphQL API"): an outage writes one WARNING line a response,
     naming the first field and its cause, then how many more and a few of their paths; a line each let a document
@@ -275,7 +276,7 @@ def test_readyz_names_migrations_that_are_behind(postgres_server, tmp_path) -> N
         sandbox.stop()  # type: ignore[attr-defined]
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics")
 def test_metrics_count_an_import(app) -> None:
     before = samples(oneshot.get(f"{app.url}/metrics").text)
     # when a merchant connects a shop and its imports run
@@ -312,7 +313,7 @@ def test_a_process_labels_at_most_max_operation_names_by_name() -> None:
     assert metrics._labels.limit == MAX_OPERATION_NAMES
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' operation labels")
 def test_operation_names_chosen_by_clients_cannot_grow_the_metrics_without_end(app, no_operation_labelled_yet) -> None:
     # Given a client that names each of its operations anew (the names are the client's to choose), MORE more
     # names than a process labels by name
@@ -336,7 +337,7 @@ def no_operation_labelled_yet(monkeypatch) -> None:
     monkeypatch.setattr(metrics, "_labels", metrics.OperationLabels(CAP))
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' operation labels")
 def test_new_names_past_the_cap_are_counted_as_other_and_logged_once(app, no_operation_labelled_yet) -> None:
     # Given a process whose CAP labels are taken by operations that really ran
     ran = [f"Ran{n}" for n in range(CAP)]
@@ -371,7 +372,7 @@ def test_new_names_past_the_cap_are_counted_as_other_and_logged_once(app, no_ope
     ]
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' operation labels")
 def test_documents_the_server_never_ran_earn_no_operation_label(app, no_operation_labelled_yet) -> None:
     # Given a merchant sending, under a new name each time, more documents than a process labels by name, none of
     # which runs: it does not parse, does not validate, names no operation of its document, has a variable that
@@ -414,7 +415,7 @@ def test_documents_the_server_never_ran_earn_no_operation_label(app, no_operatio
     assert total(after, name, **ran) - total(before, name, **ran) == 1
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' operation labels")
 def test_documents_naming_no_operation_to_run_are_counted_too(app, no_operation_labelled_yet) -> None:
     # Given a merchant's documents Strawberry refuses before validation: an `operationName` the document does not
     # have, a document with no operation at all, and a mutation sent with GET
@@ -455,7 +456,7 @@ def test_documents_naming_no_operation_to_run_are_counted_too(app, no_operation_
     assert not labelled & {"Ghost", "Real", "Write"}
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' authentication")
 def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
     # Given an API whose /metrics needs a token
     app = app_factory(metrics_token="scrape-me")
@@ -487,7 +488,7 @@ def test_metrics_need_the_token_when_one_is_set(app_factory) -> None:
     assert oneshot.get(f"{app.url}/healthz").status_code == 200
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' authentication")
 def test_metrics_refuse_two_authorization_headers_as_graphql_does(app_factory) -> None:
     # Given an API whose /metrics needs a token
     guarded = app_factory(metrics_token="scrape-me")
@@ -506,7 +507,7 @@ def test_metrics_refuse_two_authorization_headers_as_graphql_does(app_factory) -
         assert graphql.json()["errors"][0]["message"] == message
 
 
-@SQLITE_ONLY
+@subject_not_the_database("the metrics' authentication")
 def test_an_open_metrics_reads_no_authorization_and_so_refuses_none(app) -> None:
     # Given an API without SHOPBRIDGE_METRICS_TOKEN, when a scraper sends two Authorization headers, then /metrics
     # answers: nothing reads them (as GraphiQL's page, which needs no token, does not refuse them either)

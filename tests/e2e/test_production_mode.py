@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
@@ -69,7 +70,7 @@ async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(ap
 SENDERS = ("domain.services.sync", "adapters.db.uow")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@subject_not_the_database("work unsent while Redis is down")
 def test_with_redis_down_a_shop_connects_and_the_unsent_work_is_one_warning_line_each(app_factory, caplog) -> None:
     # given an API process whose Redis cannot be reached (down, restarting)
     app = app_factory(broker_url="redis://127.0.0.1:1/0")
@@ -117,7 +118,7 @@ class HungRedis:
 SYNC_START = "mutation($input: SyncStartInput!) { syncStart(input: $input) { tasks { status } userErrors { code } } }"
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@subject_not_the_database("a hung Redis's timeout")
 def test_with_redis_hung_a_mutation_after_the_first_timeout_does_not_try_redis_again(app_factory, caplog) -> None:
     # given a merchant's shop, connected and imported while Redis answered (here: the embedded mode)
     first = app_factory()

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from adapters.config import load_settings
 from gql.app import create_app
 from gql.console.login import exchange_login_code
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS
@@ -31,9 +32,8 @@ def _ask(
     return app.http.post(f"{app.url}/graphql", json=body, headers=headers)
 
 
-# The counts live in the API process (or Redis: tests/integration/test_request_rate.py), whatever the database:
-# SQLite alone, no PostgreSQL started for it.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# The counts live in the API process (or Redis: tests/integration/test_request_rate.py), whatever the database.
+@subject_not_the_database("the request rate's counts")
 def test_past_the_cap_a_merchant_then_an_address_is_refused_429_with_retry_after_and_no_one_else(
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:
@@ -173,7 +173,7 @@ def test_a_cap_of_0_builds_no_limiter(tmp_path: Path) -> None:
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@subject_not_the_database("the request rate's counts in Redis")
 def test_api_processes_on_one_redis_share_each_merchants_budget(
     app_factory: Callable[..., ShopbridgeServer], redis_server
 ) -> None:

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from adapters.db.tables import shops, sync_tasks
 from gql.ids import internal_id, to_global_id
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.moved_task import moved_task
 from tests.fixtures.quiet_reads import fallback_ticks, read_statements, reads_over_fallback_intervals
-from tests.fixtures.servers import SQLITE_ONLY
 
 REREAD_DEADLINE = 20  # seconds: FALLBACK_INTERVAL is 1.5 s
 FOLLOW = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status total } }"
@@ -64,7 +64,7 @@ async def test_a_shop_renamed_without_any_signal_still_reaches_its_subscriber(ap
     assert renamed == {"id": shop["id"], "name": "Renamed quietly"}
 
 
-@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+@subject_not_the_database("whether followers share a read or not")
 async def test_the_followers_of_a_quiet_shop_share_one_fallback_read_per_interval(app: ShopbridgeServer) -> None:
     """Security audit 50: 400 shopUpdated subscriptions of one quiet shop re-read it each on its own every 1.5 s, 31 %
     of a core; now one read per shop and interval in a process serves them all (gql/shop_reads.py)."""
@@ -86,7 +86,7 @@ async def test_the_followers_of_a_quiet_shop_share_one_fallback_read_per_interva
     assert 1 <= len(reads) <= 3 + 2, [round(t - start, 2) for t in reads]
 
 
-@SQLITE_ONLY  # whether followers share a read or not: the database plays no part
+@subject_not_the_database("whether followers share a read or not")
 async def test_the_followers_of_a_shop_share_one_read_per_signal(app: ShopbridgeServer) -> None:
     """Issue 9 ("one database read per update ... however many subscribers"): each shopUpdated follower of a shop read
     it for itself on every shop or task signal (four statements each), 10 followers 10 reads per change, 400 during
@@ -119,7 +119,7 @@ async def test_the_followers_of_a_shop_share_one_read_per_signal(app: Shopbridge
 PROGRESS = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { processed } }"
 
 
-@SQLITE_ONLY  # which signals wake a follower: the database plays no part
+@subject_not_the_database("which signals wake a follower")
 async def test_a_follower_of_a_shop_is_not_read_again_for_the_tasks_of_the_merchants_other_shops(
     app: ShopbridgeServer,
 ) -> None:

@@ -13,8 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_store_management import DELETE, REAUTH, complete, state_of
 from tests.e2e.test_webhooks import (
     EVENTS,
@@ -118,9 +117,8 @@ class TestPushTimeZero:
         assert (event["outcome"], event["notified_at"]) == ("PROCESSED", None)
 
 
-# SQLite only: the rule is the domain's (`domain.intake.push_time`), and an undated event is stored as in the
-# tests above, which run on both databases.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# An undated event is stored as in the tests above, which run on both databases.
+@subject_not_the_database("the domain's push time rule (`domain.intake.push_time`)")
 class TestFuturePushTime:
     def test_a_deauthorization_pushed_in_2286_is_undated_so_its_replay_cannot_revoke_a_later_authorization(
         self, app: ShopbridgeServer
@@ -147,7 +145,7 @@ class TestFuturePushTime:
         assert status_of(app, shop) == "ACTIVE"
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite only: the rule is the API reader's
+@subject_not_the_database("the API reader's rule")
 def test_an_order_tiktok_serves_with_create_time_0_fails_its_event_with_the_reason(app: ShopbridgeServer) -> None:
     shop = connect(app)
     tiktok_id = shop["tiktokShopId"]

@@ -13,8 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_webhooks import EVENTS, envelope, orders_of, push, stored_events
 from tests.fixtures.waiting import wait_until
 
@@ -59,9 +58,8 @@ def test_an_order_webhook_ahead_of_get_order_detail_is_retried_then_processed(ap
     assert orders_of(app, shop["id"])[order_id]["status"] == "AWAITING_SHIPMENT"
 
 
-# SQLite only: the rule is the domain's (`domain.intake.stale_order`), and an event PENDING with a code is stored
-# as ORDER_NOT_FOUND's, which the test above runs on both databases.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# An event PENDING with a code is stored as ORDER_NOT_FOUND's, which the test above runs on both databases.
+@subject_not_the_database("the domain's stale order rule (`domain.intake.stale_order`)")
 def test_an_order_webhook_newer_than_get_order_details_version_is_retried_until_tiktok_serves_it(app_factory) -> None:
     app = app_factory(sync_stale_after_seconds=1)
     shop = app.connect_shop("m1", "us-local", "US")

@@ -23,9 +23,10 @@ import pytest
 from redis import Redis as SyncRedis
 
 from adapters.tls import tls_context
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_webhook_metrics import moved, scrape
 from tests.fixtures.app import ShopbridgeServer
-from tests.fixtures.servers import POSTGRES_ONLY, SQLITE_ONLY
+from tests.fixtures.servers import POSTGRES_ONLY
 from tests.fixtures.sync import settings_env
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.workers import spawn_worker, stop_worker
@@ -806,7 +807,7 @@ def test_production_mode_a_worker_process_applies_the_pushes(app_factory, redis_
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@subject_not_the_database("replays coalescing into a waiting broker message")
 def test_replays_of_a_shop_coalesce_into_its_waiting_message(app_factory, own_redis) -> None:
     """Security review 44: each `webhookEventReplay` sent a broker message of its own, so a loop of replays filled the
     `live` queue. Now, as a shop's inventory pushes, a replay while a message of the shop waits unstarted is covered
@@ -913,7 +914,7 @@ def test_the_webhook_registration_goes_ahead_of_the_imports_queued_with_it(app_f
     assert datetime.fromisoformat(webhooks["registeredAt"]) < second_start, (webhooks, tasks)
 
 
-@SQLITE_ONLY  # an order of runs in one worker: the database plays no part
+@subject_not_the_database("an order of runs in one worker")
 def test_a_new_shops_imports_wait_for_its_webhook_registration_on_the_default_pool(app_factory) -> None:
     """With free threads the imports used to start beside the registration and outrun it: the registration shares
     the worker's event loop, the database and the shop's TikTok budget with them, and ended after a 2,000-product

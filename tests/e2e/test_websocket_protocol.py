@@ -17,9 +17,9 @@ from websockets.typing import Origin
 
 from gql.auth import ALGORITHM, ISSUER
 from gql.socket_slots import SocketSlots
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.processes import oneshot
-from tests.fixtures.servers import SQLITE_ONLY
 from tests.fixtures.waiting import DEADLINE_SECONDS, until
 from tests.fixtures.ws import LEGACY_WS, TRANSPORT_WS, Complete, OperationError, close_code, close_frame, connected
 
@@ -81,7 +81,7 @@ def server_errors(caplog: pytest.LogCaptureFixture):
         logger.removeHandler(caplog.handler)
 
 
-@SQLITE_ONLY  # the protocol: the database plays no part
+@subject_not_the_database("the protocol")
 class TestProtocols:
     async def test_the_legacy_graphql_ws_protocol_is_not_offered(self, app: ShopbridgeServer) -> None:
         async with connected(app.url, None, protocol=LEGACY_WS) as socket:
@@ -187,8 +187,8 @@ def _init(token: str) -> str:
     return json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
 
 
-# The count of sockets lives in the API process, whatever the database: SQLite alone, no PostgreSQL started for it.
-@SQLITE_ONLY
+# The count of sockets lives in the API process, whatever the database.
+@subject_not_the_database("the count of sockets")
 class TestConnectionCap:
     """SHOPBRIDGE_MAX_WEBSOCKETS_PER_MERCHANT: one merchant's open sockets are capped (security review 44)."""
 
@@ -238,7 +238,7 @@ class TestConnectionCap:
                 assert await close_code(expiring) == 4403
 
 
-@SQLITE_ONLY  # the protocol: the database plays no part
+@subject_not_the_database("the protocol")
 class TestInvalidMessages:
     @pytest.mark.parametrize("message", INVALID, ids=[json.dumps(m)[:40] for m in INVALID])
     async def test_after_the_ack_closes_4400_without_a_server_error(
@@ -491,7 +491,7 @@ REFUSED_DOCUMENTS = {
 }
 
 
-@SQLITE_ONLY  # the protocol: the database plays no part
+@subject_not_the_database("the protocol")
 class TestRefusedDocuments:
     """A well-formed `subscribe` whose document cannot run is the client's mistake, not a protocol violation: an
     `error` message for its id with HTTP's code, the socket kept open, one INFO line in our log."""
@@ -528,8 +528,7 @@ class TestResolverErrors:
     "Response Format": a field's error has both; a subscription has one root field). Strawberry passes what the
     subscription's source stream raises on as a bare error, so they had neither."""
 
-    # located by the resolver's own refusal, whatever the database: one database suffices
-    @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+    @subject_not_the_database("an error's location, the resolver's own refusal")
     async def test_its_error_is_located_at_the_subscription_field(self, app: ShopbridgeServer) -> None:
         nothing = "U3luY1Rhc2s6MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA"  # SyncTask:000...: well formed, no task
         refused = [
@@ -559,7 +558,7 @@ def _http_code(app: ShopbridgeServer, query: str, operation_name: str | None) ->
     return str(response.json()["errors"][0]["extensions"]["code"])
 
 
-@SQLITE_ONLY  # the protocol: the database plays no part
+@subject_not_the_database("the protocol")
 class TestSizeLimit:
     async def test_a_message_over_the_limit_closes_1009(self, app_factory, server_errors) -> None:
         app = app_factory(max_request_bytes=4096)
