@@ -1,4 +1,5 @@
-"""An authorization whose code exchange TikTok answers after the client's timeout, over real HTTP on both databases.
+"""An authorization whose code exchange TikTok answers after the client's timeout, over real HTTP (SQLite only: the
+wire's timing is the subject, tests/e2e/databases.py).
 
 Issue 13: on a loaded machine the sandbox spent the code of a first exchange whose answer came after Shopbridge's
 2 s timeout; the retry with the same single-use code (tiktok-api.md sec. 2) was refused (36004004) and the merchant
@@ -12,9 +13,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.processes import oneshot
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+
+pytestmark = subject_not_the_database("TikTok's late answer to a code exchange")
 
 START = """mutation($input: ShopAuthorizationStartInput!) {
   shopAuthorizationStart(input: $input) { authorizationUrl userErrors { code } } }"""

@@ -1,7 +1,7 @@
 """A Shopbridge restarted with another SHOPBRIDGE_ENCRYPTION_KEY than the one its shops' tokens were encrypted with:
 the shops load, show REVOKED with a re-authorize notice, can be deleted or re-authorized, and their syncs are refused
-with REAUTHORIZATION_REQUIRED, saying the key changed, instead of failing with INTERNAL_SERVER_ERROR. On SQLite and
-PostgreSQL."""
+with REAUTHORIZATION_REQUIRED, saying the key changed, instead of failing with INTERNAL_SERVER_ERROR. On SQLite
+(the cipher's key is the subject, tests/e2e/databases.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from adapters.crypto import TokenCipher
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_cli_serve import clean_env, shopbridge
 from tests.fixtures.app import SMALL_SHOP, ShopbridgeServer
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, wait_until
+
+pytestmark = subject_not_the_database("the token cipher's key change")
 
 SHOP = """query($id: ID!) { shop(id: $id) { id status attention { code message } } }"""
 REAUTH = """mutation($id: ID!) { shopReauthorizationStart(input: {shopId: $id}) {

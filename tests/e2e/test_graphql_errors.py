@@ -37,6 +37,7 @@ def b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+@subject_not_the_database("GraphQL validation and error codes")
 class TestCodes:
     @pytest.mark.parametrize(
         ("query", "variables", "code"),
@@ -243,6 +244,7 @@ class TestOrderStatus:
             assert {edge["node"]["status"] for edge in page["edges"]} <= {status}
 
 
+@subject_not_the_database("how client mistakes and TikTok calls are logged")
 class TestLogs:
     def test_client_mistakes_are_info_without_traceback(self, app: ShopbridgeServer, caplog) -> None:
         caplog.set_level(logging.INFO)
@@ -319,6 +321,7 @@ class TestLogs:
         assert "c0de-bogus" not in lines[0] and "app_secret=***" in lines[0]
 
 
+@subject_not_the_database("how quoted input is logged")
 class TestEchoes:
     """A refused value is quoted on one bounded line, in the answer and in the log (issue 12, item 15)."""
 

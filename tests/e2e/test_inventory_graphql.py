@@ -174,6 +174,7 @@ def test_a_sku_in_either_unicode_spelling_is_one_item_found_by_either_and_tiktok
     assert app.graphql(SEARCH, {"q": "caf", "oversold": None}, "m1")["inventoryItems"]["totalCount"] == 1
 
 
+@subject_not_the_database("input length checks")
 def test_a_sku_of_emojis_too_long_is_told_its_characters_and_code_points_through_graphql(
     app: ShopbridgeServer,
 ) -> None:
@@ -200,6 +201,7 @@ ADJUST_SAYING_WHY = """mutation($input: InventoryAdjustInput!) { inventoryAdjust
   inventoryItem { onHand } userErrors { code field message } } }"""
 
 
+@subject_not_the_database("input length checks")
 def test_a_reason_or_sku_of_the_wrong_length_is_told_the_limit_whether_empty_long_or_huge(
     app: ShopbridgeServer,
 ) -> None:
@@ -421,6 +423,7 @@ def test_a_subscriber_to_every_item_sees_the_links_a_shop_deletion_takes(app_fac
     assert told == {"id": shared["id"], "version": shared["version"], "links": [{"shop": {"id": first["id"]}}]}
 
 
+@subject_not_the_database("a subscription's token expiry")
 async def test_an_item_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
     """`inventoryItemUpdated` re-checks the token at each re-read (gql/inventory/subscriptions.py: a subscription does
     not outlive its token), even when the item no longer changes."""
@@ -548,6 +551,7 @@ async def test_following_an_item_ends_with_not_found_when_its_shop_deletion_take
             assert [e["extensions"]["code"] for e in ended.value.payload] == ["NOT_FOUND"]
 
 
+@subject_not_the_database("subscription argument checks")
 async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: ShopbridgeServer) -> None:
     # given two items of the merchant
     lamp, desk = create(app, "LAMP-1", 5), create(app, "DESK-1", 3)
@@ -560,6 +564,7 @@ async def test_following_by_id_and_sku_at_once_is_bad_user_input(app: Shopbridge
     assert refused.value.payload[0]["message"] == "Give inventoryItemId or sku, not both."
 
 
+@subject_not_the_database("subscription argument checks")
 async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for_it_is(app: ShopbridgeServer) -> None:
     # given a SKU of 300 characters, which no item can have (255 at most)
     sku = "S" * 300
@@ -584,6 +589,7 @@ async def test_following_a_sku_longer_than_any_is_bad_user_input_as_a_search_for
     assert searched["errors"][0]["message"] == f"query {told}"
 
 
+@subject_not_the_database("ID parsing and not-found answers")
 def test_an_id_that_names_nothing_is_told_in_the_same_words_however_it_is_spelled(app: ShopbridgeServer) -> None:
     # given an item and a SKU of merchant m1
     shop = app.connect_shop("m1", "us-local", "US")

@@ -214,6 +214,7 @@ POOL_PAGE = "inventoryItems(first: 100) { edges { node { movements { totalCount 
     ],
     ids=["5001", "largest Int", "largest Int as a variable"],
 )
+@subject_not_the_database("pagination arguments")
 def test_a_first_above_a_page_is_bad_user_input_however_large(
     app: ShopbridgeServer, query: str, variables: dict, first: int
 ) -> None:
@@ -237,6 +238,7 @@ def test_a_first_above_a_page_is_bad_user_input_however_large(
     ],
     ids=["variable default", "pool connections"],
 )  # fmt: skip
+@subject_not_the_database("the object limit")
 def test_the_object_limit_counts_every_page_a_document_asks_for(
     app: ShopbridgeServer, query: str, variables: dict
 ) -> None:
@@ -287,6 +289,7 @@ def test_an_unexpected_failure_is_masked_for_the_client_and_logged_with_its_trac
     ],
     ids=["ValueError", "ArithmeticError"],
 )
+@subject_not_the_database("error masking")
 def test_an_internal_failure_that_is_not_the_databases_is_masked_too(
     app: ShopbridgeServer, caplog, corruption: str, query: str, cause: type[Exception]
 ) -> None:

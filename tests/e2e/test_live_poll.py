@@ -231,6 +231,7 @@ def test_attention_warns_of_the_authorization_ending_and_shop_updated_follows_a_
     assert asyncio.run(renamed())["name"] == "Renamed"
 
 
+@subject_not_the_database("ownership checks")
 def test_shop_updated_refuses_a_shop_of_another_merchant(app_factory) -> None:
     app = live(app_factory, poll_interval_seconds=3600.0)
     shop = app.connect_shop("m1", "us-local", "US")

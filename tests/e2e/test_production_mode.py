@@ -22,6 +22,7 @@ SUBSCRIPTION = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { i
 
 
 @pytest.mark.redis
+@subject_not_the_database("progress through Redis from a worker process")
 async def test_a_subscriber_on_the_api_sees_progress_made_by_a_worker_process(app_factory, redis_server) -> None:
     # given an API process on Redis, with no worker inside it, and one worker process beside it
     # (TikTok holds the order search: the test lets pages of 20 orders through one at a time, so the orders import

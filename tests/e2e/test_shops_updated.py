@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_authorization_end import announce_end, when
 from tests.e2e.test_webhooks import envelope, push
 from tests.fixtures.app import ShopbridgeServer
@@ -46,6 +47,7 @@ async def following(app: ShopbridgeServer, merchant_id: str, subscribers: int) -
     )
 
 
+@subject_not_the_database("shopsUpdated's fan-out to the merchant's subscribers")
 async def test_a_seller_revoking_at_tiktok_shows_to_each_subscriber_of_the_merchant_and_no_other(
     app_factory: Any,
 ) -> None:
@@ -137,6 +139,7 @@ def stopped_at(app: ShopbridgeServer) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@subject_not_the_database("a subscription's token expiry")
 async def test_the_subscription_ends_when_its_token_expires(app: ShopbridgeServer) -> None:
     """Nothing changes, yet the feed's periodic read wakes the subscriber, which re-checks its token."""
     async with app.subscribe(SHOPS_UPDATED, {}, "m1", ttl=2) as op:
@@ -147,6 +150,7 @@ async def test_the_subscription_ends_when_its_token_expires(app: ShopbridgeServe
 
 
 @pytest.mark.redis
+@subject_not_the_database("events from a worker process through Redis")
 async def test_production_mode_a_revocation_applied_by_a_worker_process_arrives(app_factory: Any, redis_server) -> None:
     """The worker process applies webhook 6 and signals through Redis pub/sub; the API process's feed hears it."""
     app: ShopbridgeServer = app_factory(broker_url=redis_server.url.rsplit("/", 1)[0] + "/2")
@@ -282,6 +286,7 @@ async def test_a_shop_deleted_elsewhere_is_told_by_id_to_its_merchants_lists_and
 
 
 @pytest.mark.redis
+@subject_not_the_database("events through Redis")
 async def test_production_mode_a_deletion_reaches_the_feed_through_redis(app_factory: Any, redis_server) -> None:
     """Split mode: the deleting API process signals through Redis pub/sub, as every process does (another API
     process's feed hears it the same way); the feed reads the named shop, finds it gone, and `shopsDeleted` says so."""

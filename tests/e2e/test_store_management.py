@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from adapters.tls import tls_context
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.processes import oneshot
 
@@ -50,6 +51,7 @@ def complete(app: ShopbridgeServer, merchant: str, state: str, code: str | None 
     return data["shopAuthorizationComplete"]
 
 
+@subject_not_the_database("the authorization flow's checks and answers")
 class TestAuthorize:
     def test_the_whole_walkthrough_connects_a_shop(self, app: ShopbridgeServer) -> None:
         # given a merchant who starts an authorization
@@ -566,6 +568,7 @@ class TestManage:
         assert app.raw_graphql(SHOPS, {"after": "garbage"}, "m1")["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+@subject_not_the_database("ownership checks")
 class TestIsolation:
     def test_another_merchants_shop_does_not_exist(self, app: ShopbridgeServer) -> None:
         shop = app.connect_shop("m1", "us-local", "US")
@@ -591,6 +594,7 @@ class TestIsolation:
 
 
 class TestApiSurface:
+    @subject_not_the_database("authentication")
     def test_requests_without_a_valid_token_are_refused(self, app: ShopbridgeServer) -> None:
         query = {"query": "{ supportedRegions }"}
         assert oneshot.post(f"{app.url}/graphql", json=query).status_code == 401
@@ -602,6 +606,7 @@ class TestApiSurface:
         assert app.graphql("{ supportedRegions }", {}, "m1") == {"supportedRegions": ["US", "UK", "MY", "SG"]}
 
     @pytest.mark.parametrize("name", ["query", "%71uery", "q%75ery"])
+    @subject_not_the_database("authentication")
     def test_no_encoding_of_a_get_query_skips_authentication(self, app: ShopbridgeServer, name: str) -> None:
         # given a GET that looks like a browser asking for GraphiQL, but carries a query under an encoded name
         url = f"{app.url}/graphql?{name}=%7BsupportedRegions%7D"
@@ -613,10 +618,12 @@ class TestApiSurface:
         )
         assert with_token.json() == {"data": {"supportedRegions": ["US", "UK", "MY", "SG"]}}
 
+    @subject_not_the_database("GraphiQL")
     def test_graphiql_is_served(self, app: ShopbridgeServer) -> None:
         page = oneshot.get(f"{app.url}/graphql", headers={"accept": "text/html"})
         assert page.status_code == 200 and "graphiql" in page.text.lower()
 
+    @subject_not_the_database("the document limits")
     def test_limits(self, app: ShopbridgeServer) -> None:
         # cheap (first: 1 everywhere), but deeper than 10
         opening = "{ shops(first: 1) { edges { node { " + "syncTasks(first: 1) { edges { node { shop { " * 3

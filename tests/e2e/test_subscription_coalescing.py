@@ -11,9 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapters.db.tables import sync_tasks
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.moved_task import moved_task
 from tests.fixtures.ws import Complete
+
+pytestmark = subject_not_the_database("subscription coalescing")
 
 UPDATES = 300
 FOLLOW = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status processed } }"

@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.moved_task import moved_task
 from tests.fixtures.waiting import until
 from tests.fixtures.ws import Complete
+
+pytestmark = subject_not_the_database("subscription fan-out")
 
 SUBSCRIBERS = 20
 TASK_UPDATED = "subscription($shopId: ID) { syncTaskUpdated(shopId: $shopId) { id kind status processed total } }"

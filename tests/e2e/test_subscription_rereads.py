@@ -22,6 +22,7 @@ REREAD_DEADLINE = 20  # seconds: FALLBACK_INTERVAL is 1.5 s
 FOLLOW = "subscription($id: ID!) { syncTaskUpdated(taskId: $id) { id status total } }"
 
 
+@subject_not_the_database("the subscriptions' fallback re-read")
 async def test_a_change_made_without_any_signal_still_reaches_the_subscriber(app: ShopbridgeServer) -> None:
     # given an idle shop (scheduler off: nothing else signals) and a QUEUED task of it whose message is not sent
     shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
@@ -46,6 +47,7 @@ async def test_a_change_made_without_any_signal_still_reaches_the_subscriber(app
 SHOP_UPDATED = "subscription($id: ID!) { shopUpdated(shopId: $id) { id name } }"
 
 
+@subject_not_the_database("the subscriptions' fallback re-read")
 async def test_a_shop_renamed_without_any_signal_still_reaches_its_subscriber(app: ShopbridgeServer) -> None:
     # given an idle shop (scheduler off: nothing signals) followed by shopUpdated
     shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from adapters.db.engine import POSTGRES_IMPORT_BATCH_RECORDS, SQLITE_IMPORT_BATCH_RECORDS
 from gql.ids import from_global_id
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import TASK_FIELDS, ShopbridgeServer
 from tests.fixtures.waiting import DEADLINE_SECONDS, log_lines, wait_until
 from tests.fixtures.ws import TRANSPORT_WS, OperationError
@@ -245,6 +246,7 @@ class TestManualSync:
             (["PRODUCTS"], 7, "INVALID_SYNC_WINDOW"),  # a window for no ORDERS task: an error, not ignored
         ],
     )
+    @subject_not_the_database("syncStart's argument checks")
     def test_bad_requests(self, app: ShopbridgeServer, kinds: list, since_days: int | str | None, code: str) -> None:
         shop = app.connect_shop("m1", "sg-local", "SG")
         app.wait_for_idle_sync()
@@ -367,6 +369,7 @@ class TestSubscriptions:
         assert messages[-1]["progress"] == 1.0 and messages[-1]["shop"] == {"id": shop["id"], "name": shop["name"]}
         assert all(m["id"] == orders_task["id"] for m in messages)
 
+    @subject_not_the_database("subscription fan-out and ownership")
     async def test_following_a_shop_and_other_merchants_see_nothing(self, app_factory) -> None:
         app = app_factory(orders=300, latency_ms=20)
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
@@ -394,6 +397,7 @@ class TestSubscriptions:
             with pytest.raises(TimeoutError):
                 await theirs.next(timeout=1.5)
 
+    @subject_not_the_database("a subscription's first messages")
     async def test_the_first_messages_are_the_current_state_even_when_nothing_runs(self, app_factory) -> None:
         # given a merchant whose two shops finished their imports, and nothing running
         app = app_factory(orders=30, products=20)
@@ -414,6 +418,7 @@ class TestSubscriptions:
             with pytest.raises(TimeoutError):
                 await other.next(timeout=2)
 
+    @subject_not_the_database("ownership checks")
     async def test_another_merchants_task_cannot_be_followed(self, app: ShopbridgeServer) -> None:
         shop = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
         task_id = tasks_of(app, shop["id"])["syncTasks"]["edges"][0]["node"]["id"]
@@ -425,6 +430,7 @@ class TestSubscriptions:
             with pytest.raises(OperationError):
                 await op.next()
 
+    @subject_not_the_database("ownership checks")
     async def test_a_task_with_another_shops_id_is_refused_not_followed(self, app: ShopbridgeServer) -> None:
         # given a merchant with two shops, and a task of the first
         us = await asyncio.to_thread(app.connect_shop, "m1", "us-local", "US")
@@ -441,12 +447,14 @@ class TestSubscriptions:
         async with app.subscribe(TASK_UPDATED, {"taskId": task_id, "shopId": us["id"]}, "m1") as op:
             assert (await op.next())["syncTaskUpdated"]["id"] == task_id
 
+    @subject_not_the_database("a subscription's token expiry")
     async def test_a_subscription_ends_when_its_token_expires(self, app: ShopbridgeServer) -> None:
         async with app.subscribe(TASK_UPDATED, {}, "m1", ttl=2) as op:
             with pytest.raises(OperationError) as error:
                 await op.next()
         assert "expired" in str(error.value)
 
+    @subject_not_the_database("a subscription's token expiry")
     async def test_a_shop_subscription_ends_when_its_token_expires(self, app: ShopbridgeServer) -> None:
         """`shopUpdated` re-checks the token at each re-read (gql/subscriptions.py: a subscription does not outlive
         its token), even when the shop no longer changes."""
@@ -461,6 +469,7 @@ class TestSubscriptions:
                 await op.next(timeout=EXPIRY_DEADLINE)
         assert "expired" in str(error.value)
 
+    @subject_not_the_database("WebSocket authentication")
     async def test_websocket_without_valid_token_is_refused(self, app: ShopbridgeServer) -> None:
         import json
 

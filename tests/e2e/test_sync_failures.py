@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_sync import SYNC_START, tasks_of
 from tests.fixtures.app import ShopbridgeServer
 
@@ -39,6 +40,7 @@ def start(app: ShopbridgeServer, shop_id: str, kinds: list[str]) -> list[dict[st
     return list(payload["tasks"])
 
 
+@subject_not_the_database("TikTok's refusals as task errors")
 def test_a_missing_scope_fails_the_orders_task_only_and_the_shop_stays_active(app: ShopbridgeServer) -> None:
     # given an app whose token lacks the order scope: TikTok answers 105005 on the order search, and only there
     aim_fault(app, "missing_scope")
@@ -77,6 +79,7 @@ def test_a_missing_scope_fails_the_orders_task_only_and_the_shop_stays_active(ap
         ("invalid_sign", "106001", "The sign query parameter is invalid."),
     ],
 )
+@subject_not_the_database("TikTok's refusals as task errors")
 def test_a_refusal_no_retry_can_fix_fails_the_task_at_once_naming_tiktoks_code(
     app: ShopbridgeServer, kind: str, code: str, words: str
 ) -> None:
@@ -92,6 +95,7 @@ def test_a_refusal_no_retry_can_fix_fails_the_task_at_once_naming_tiktoks_code(
     assert set(counts) == {f"fault:{kind}"} and counts[f"fault:{kind}"] <= app.settings.sync_order_slices
 
 
+@subject_not_the_database("TikTok's page tokens")
 def test_a_page_token_that_comes_back_ends_the_import_with_a_clear_error(app_factory: Any) -> None:
     # given TikTok answering each page token with that same token, in an import of several pages per slice
     app = app_factory(orders=200, sync_page_size=5, sync_order_slices=2)
@@ -137,6 +141,7 @@ def test_an_import_past_its_time_limit_fails_frees_the_worker_and_sends_nothing_
     assert order_search_counts(app) == sent
 
 
+@subject_not_the_database("TikTok's refusals as task errors")
 def test_a_code_tiktok_refuses_is_a_denied_authorization_not_an_outage(app: ShopbridgeServer) -> None:
     # given a consent code already exchanged once (TikTok's codes are single-use)
     from tests.e2e.test_store_management import codes, complete, start, state_of

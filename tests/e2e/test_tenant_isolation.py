@@ -1,4 +1,5 @@
-"""Tenant isolation, swept over the whole schema over real HTTP and WebSocket, on SQLite and PostgreSQL.
+"""Tenant isolation, swept over the whole schema over real HTTP and WebSocket (SQLite only:
+the ownership checks are the subject, tests/e2e/databases.py).
 
 "A merchant sees and touches only its own shops, items and tasks" (README, The GraphQL API): for every query,
 mutation and subscription field that takes an id, merchant m2 naming one of m1's objects gets exactly what it gets
@@ -16,10 +17,13 @@ from typing import Any
 import pytest
 
 from gql.ids import to_global_id
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_webhooks import envelope, push, sandbox_orders
 from tests.fixtures.app import SMALL_SHOP, ShopbridgeServer
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.ws import Complete, OperationError
+
+pytestmark = subject_not_the_database("ownership checks over every field that takes an id")
 
 GHOST = "0" * 32  # an internal id no row has (rows get uuid4 hex ids)
 

@@ -103,6 +103,7 @@ class TestDeauthorizationWithoutNotificationId:
         assert status_of(app, shop) == "REVOKED"
 
 
+@subject_not_the_database("the domain's push time rule (`domain.intake.push_time`)")
 class TestPushTimeZero:
     def test_a_deauthorization_pushed_at_0_is_undated_not_sent_in_1970(self, app: ShopbridgeServer) -> None:
         shop = connect(app)

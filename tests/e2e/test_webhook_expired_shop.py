@@ -1,17 +1,20 @@
-"""Webhooks for a shop whose authorization has ended, over real HTTP, on SQLite and PostgreSQL: nothing is asked of
-TikTok for it (as polls and imports do not), and the shop stays EXPIRED, not REVOKED (domain/services/intake.py).
+"""Webhooks for a shop whose authorization has ended, over real HTTP (SQLite only: the intake's rule is the subject,
+tests/e2e/databases.py): nothing is asked of TikTok for it (as polls and imports do not), and the shop stays EXPIRED,
+not REVOKED (domain/services/intake.py).
 
 The sandbox's tokens live 8 s here; the test waits for the shop's status, not for a clock.
 """
 
 from __future__ import annotations
 
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_webhooks import all_settled, envelope, push, stored_events
 from tests.fixtures.waiting import wait_until
 
 SHOP = "query($id: ID!) { shop(id: $id) { status expiresAt attention { code message at } } }"
 
 
+@subject_not_the_database("the intake's rule for an expired shop (domain/services/intake.py)")
 def test_an_order_event_for_an_expired_shop_asks_tiktok_nothing_and_the_shop_stays_expired(app_factory) -> None:
     # given a shop whose refresh token (and access token) expired: EXPIRED, "TikTok ended" its authorization
     app = app_factory(orders=5, refresh_token_ttl=8, access_token_ttl=8)

@@ -242,6 +242,7 @@ class TestProducts:
 
 class TestSignature:
     @pytest.mark.parametrize("sign", [None, "", "0" * 64, "forged"])
+    @subject_not_the_database("webhook signature checks")
     def test_a_missing_or_wrong_signature_is_refused_and_changes_nothing(self, connected, sign) -> None:
         app, shop = connected
         body = envelope(6, shop["tiktokShopId"], {"message": "deauthorized"})
@@ -250,6 +251,7 @@ class TestSignature:
         assert stored_events(app) == []
         assert app.graphql(ORDERS, {"id": shop["id"]}, "m1")["shop"]["status"] == "ACTIVE"
 
+    @subject_not_the_database("webhook signature checks")
     def test_a_flood_of_forged_pushes_is_counted_each_and_logged_once(self, app: ShopbridgeServer) -> None:
         # given anyone sending forged pushes (no secret needed), and a malformed signed one
         before = scrape(app)
@@ -265,6 +267,7 @@ class TestSignature:
         ]
         assert len([m for m in lines.messages if "not an envelope" in m]) == 1
 
+    @subject_not_the_database("webhook signature checks")
     def test_one_changed_byte_breaks_the_signature(self, connected) -> None:
         app, shop = connected
         raw = json.dumps(envelope(6, shop["tiktokShopId"], {"message": "x"})).encode()
@@ -275,6 +278,7 @@ class TestSignature:
         assert response.status_code == 401 and stored_events(app) == []
 
     @pytest.mark.parametrize("signatures", [("valid", "forged"), ("forged", "valid"), ("valid", "valid")])
+    @subject_not_the_database("webhook request checks")
     def test_two_authorization_headers_are_ambiguous_400_and_store_nothing(self, connected, signatures) -> None:
         # small56: the first header was taken as the signature, where /graphql refuses two (400 BAD_REQUEST)
         app, shop = connected
@@ -294,6 +298,7 @@ class TestSignature:
         assert push(app, raw).status_code == 200
         assert len(stored_events(app)) == 1
 
+    @subject_not_the_database("webhook request checks")
     def test_a_signed_body_that_is_not_json_is_a_bad_request(self, connected) -> None:
         app, shop = connected
         assert push(app, b'{"type": 1, "data": ').status_code == 400
@@ -304,6 +309,7 @@ class TestSignature:
             assert push(app, head + constant + b"}}").status_code == 400, constant
         assert stored_events(app) == []
 
+    @subject_not_the_database("webhook request checks")
     def test_a_signed_body_nested_too_deeply_is_a_bad_request_not_a_500(self, connected) -> None:
         # Given signed pushes whose data nests 500 levels (which stopped Python's recursion when copied) and
         # 100,000 levels (beyond what its JSON decoder follows), both under the size cap
@@ -317,6 +323,7 @@ class TestSignature:
     @pytest.mark.parametrize(
         "body", [{"data": {}}, {"type": "1"}, {"type": True}, {"type": 1, "data": [1]}, {"type": 1, "shop_id": [1]}]
     )
+    @subject_not_the_database("webhook request checks")
     def test_only_a_missing_type_bad_data_or_bad_ids_are_bad_requests(self, connected, body) -> None:
         app, _ = connected
         assert push(app, body).status_code == 400 and stored_events(app) == []
@@ -569,6 +576,7 @@ class TestShopLifecycle:
 
 
 class TestLimitsAndFailures:
+    @subject_not_the_database("the webhook body cap")
     def test_a_body_over_the_cap_is_refused(self, app_factory) -> None:
         app = app_factory(webhook_max_bytes=2048)
         shop = app.connect_shop("m1", "us-local", "US")
@@ -585,6 +593,7 @@ class TestLimitsAndFailures:
         # a body under the cap passes
         assert push(app, envelope(99, shop["tiktokShopId"], {"small": True})).status_code == 200
 
+    @subject_not_the_database("the webhook body cap")
     def test_the_webhook_cap_alone_bounds_a_push_whatever_the_api_request_cap(self, app_factory) -> None:
         """A newcomer found it: a push declaring more than SHOPBRIDGE_MAX_REQUEST_BYTES (the GraphQL API's cap) was
         refused by the API's bound, with a GraphQL JSON body naming that cap, not the endpoint's empty 413 (README,
@@ -608,6 +617,7 @@ class TestLimitsAndFailures:
             "REQUEST_TOO_LARGE"
         )
 
+    @subject_not_the_database("the webhook body cap")
     def test_a_body_of_exactly_the_cap_passes_and_one_byte_more_is_refused(self, app_factory) -> None:
         """Rule (gql/webhooks/endpoint.py): only a body *over* SHOPBRIDGE_WEBHOOK_MAX_BYTES is 413, whether its
         Content-Length declares it or it arrives chunked; a body of exactly the cap is taken like any other."""
