@@ -180,6 +180,33 @@ async def test_an_import_linking_a_sku_to_an_item_another_shops_import_removes_c
     assert (item["on_hand"], item["reserved"]) == (9, 0)
 
 
+async def test_an_item_two_shops_imports_create_at_once_is_the_first_ones_and_its_seed_alone(world: Pool) -> None:
+    # given two shops of the merchant, and the first shop's import of a SKU of the new seller SKU TEE, not yet
+    # committed (it created TEE, seeded from its TikTok stock: 4)
+    first, second = await world.shop(), await world.shop()
+    mine = product("p1", ("s1", "TEE", 4))
+    async with world.uows() as uow:
+        await uow.catalog.upsert_products(first.id, [mine])
+        await pool.pool_products(uow, world.queue, world.events, first.id, [mine])
+        # when the second shop's import of a SKU of seller SKU TEE runs meanwhile: it sees no item TEE and creates one
+        other = asyncio.create_task(world.products(second, product("q1", ("t1", "TEE", 9))))
+        await until_a_writer_waits_on_a_lock(world.db)  # its insert of TEE waits for the first import's
+        await uow.commit()
+    await other
+
+    # then TEE is the first import's, seeded from its stock alone (its insert returned no row to the second: an
+    # item another shop's import created first is theirs, read back by its SKU) with its seed's baseline; the second
+    # shop's SKU joined it, with no seed of its own (nor a baseline: no page's read given here)
+    assert await world.links(first) == {"s1": ("LINKED", "TEE")}
+    assert await world.links(second) == {"t1": ("LINKED", "TEE")}
+    item = await world.item("TEE")
+    assert (item["on_hand"], item["reserved"], item["version"]) == (4, 0, 2)
+    async with world.db.read_sessionmaker() as session:
+        query = select(sku_links.c.shop_id, sku_links.c.stock_counted_at, sku_links.c.seeded_available)
+        seeded = {shop_id: (at is not None, available) for shop_id, at, available in (await session.execute(query))}
+    assert seeded == {first.id: (True, 4), second.id: (False, None)}
+
+
 async def test_an_item_removed_clears_the_links_that_remember_it_in_sku_id_order_and_does_not_deadlock(
     world: Pool,
 ) -> None:

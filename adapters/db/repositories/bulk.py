@@ -224,23 +224,33 @@ async def _copied(
 
 
 async def copy_and_move(
-    session: AsyncSession, like: str, columns: Sequence[str], records: Sequence[Record], move: str
-) -> None:
+    session: AsyncSession,
+    like: str,
+    columns: Sequence[str],
+    records: Sequence[Record],
+    move: str,
+    *,
+    returning: bool = False,
+) -> list[Record]:
     """PostgreSQL: `records` (tuples of `columns`, as asyncpg takes them) by COPY into the session-local temporary
     table `temporary_table(like)`, shaped like table `like`, then `move` (one statement that takes them out of it:
     `WITH moved AS (DELETE FROM ... RETURNING ...) INSERT ... ON CONFLICT ...`), as `upsert_records` does for the
-    catalog's tables but with the caller's own statement (a rule of its own on conflict). The caller's transaction
-    must have begun; runs to its end before a cancellation lands."""
+    catalog's tables but with the caller's own statement (a rule of its own on conflict). `returning`: the move ends
+    with a RETURNING clause of its own, whose rows are returned as tuples (else []). The caller's transaction must
+    have begun; runs to its end before a cancellation lands."""
     create = (
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {temporary_table(like)} (LIKE {like} INCLUDING DEFAULTS) "
         "ON COMMIT DELETE ROWS"
     )
 
-    async def copy_then_move() -> None:
+    async def copy_then_move() -> list[Record]:
         driver = await _copied(session, create, temporary_table(like), columns, records)
+        if returning:
+            return [tuple(row) for row in await driver.fetch(move)]
         await driver.execute(move)
+        return []
 
-    await run_to_completion(copy_then_move())
+    return await run_to_completion(copy_then_move())
 
 
 async def insert_records(

@@ -705,15 +705,21 @@ async def _create_items(
          "on_hand": 0, "reserved": 0, "safety_stock": 0, "version": 1, "created_at": now, "updated_at": now}
         for sku in missing
     ]  # fmt: skip
-    # One executemany (a statement compiled once, whatever the count; a multi-row VALUES would be compiled anew for
-    # each size and bound by the drivers' parameter limits); the rows whose ids are ours are the ones created.
-    # `ON CONFLICT DO NOTHING`: an item another transaction created first is theirs.
+    # `ON CONFLICT DO NOTHING`: an item another transaction created first is theirs, read back by its SKU.
     if dialect_of(session) == "postgresql":
-        await session.execute(dialect_insert(session)(inventory_items).on_conflict_do_nothing(), new)
-    else:  # SQLite: the same statement straight to the driver (no per-value processing)
+        # The rows by COPY and one move that returns the items it created (the others are read back): before, an
+        # executemany that PostgreSQL ran once per row, then a read of every SKU (bench/README.md, stop 74)
+        records = [tuple(row[c] for c in _ITEM_COLUMNS) for row in new]
+        created: dict[str, str] = dict(
+            await copy_and_move(session, inventory_items.name, _ITEM_COLUMNS, records, _POSTGRES_INSERT_ITEMS,
+                                returning=True)
+        )  # fmt: skip
+        taken = [sku for sku in missing if sku not in created]
+        items = {**items, **created, **(await _item_ids(session, merchant_id, taken) if taken else {})}
+    else:  # SQLite: one executemany straight to the driver (no per-value processing), then the SKUs read back
         await sqlite_executemany(session, _INSERT_ITEMS, sqlite_tuples(new, _ITEM_COLUMNS, _ITEM_TIMES))
-    ours = {row["id"] for row in new}
-    items = {**items, **await _item_ids(session, merchant_id, missing)}
+        items = {**items, **await _item_ids(session, merchant_id, missing)}
+    ours = {row["id"] for row in new}  # (the rows whose ids are ours are the ones created)
     seeds: dict[str, int] = {}
     seeding: dict[str, datetime] = {}  # SKU ids whose shop's TikTok stock seeded a new item now: when it was read
     for sku in missing:
@@ -1012,6 +1018,14 @@ _ITEM_COLUMNS = (
 _INSERT_ITEMS = (
     f"INSERT INTO inventory_items ({', '.join(_ITEM_COLUMNS)}) "  # noqa: S608 (names of our own table)
     f"VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+# PostgreSQL: `_create_items`' move (`bulk.copy_and_move`), the same rule as `_INSERT_ITEMS`, in SKU order (the order
+# two imports of the merchant's shops insert the same SKUs in: neither waits for the other's later row while holding
+# an earlier one), returning the items it created: (sku, id).
+_POSTGRES_INSERT_ITEMS = (
+    f"WITH moved AS (DELETE FROM {temporary_table(inventory_items.name)} RETURNING {', '.join(_ITEM_COLUMNS)}) "  # noqa: S608
+    f"INSERT INTO inventory_items ({', '.join(_ITEM_COLUMNS)}) SELECT {', '.join(_ITEM_COLUMNS)} FROM moved "
+    "ORDER BY sku ON CONFLICT DO NOTHING RETURNING sku, id"
 )
 _ITEM_TIMES = {"created_at", "updated_at"}
 _LINK_TIMES = {"stock_counted_at", "linked_at", "unlinked_at", "updated_at"}
