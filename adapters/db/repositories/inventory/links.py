@@ -179,9 +179,10 @@ async def auto_link_products(
     by_id = {sku.sku_id: sku for sku in shop_skus}
 
     def link_changes(
-        items: Mapping[str, str], seeding: Mapping[str, datetime]
+        items: Mapping[str, str], seeds: Mapping[str, int], seeding: Mapping[str, datetime]
     ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
-        """The link rows to write and, by TikTok SKU id, the item each changed SKU links now (None: none)."""
+        """The link rows to write and, by TikTok SKU id, the item each changed SKU links now (None: none). A seeding
+        link's row carries the baseline its seed gives when no line moves (`_seed_baseline`)."""
         link_rows, new_items = [], {}
         for decision in decisions:
             row = rows[decision.sku_id]
@@ -196,6 +197,7 @@ async def auto_link_products(
                 _link_row(
                     shop_id, merchant_id, row, decision.state, LinkSource.AUTO, item_id, now, seeding.get(row.id),
                     remembered, since, seeded_from=copied,
+                    baseline=_seed_baseline(seeds[item_id]) if row.id in seeding and item_id is not None else None,
                 )
             )  # fmt: skip
             new_items[row.tiktok_sku_id] = item_id
@@ -216,7 +218,7 @@ async def auto_link_products(
             new_items[row.tiktok_sku_id] = item_id
         return link_rows, new_items
 
-    link_rows, new_items = link_changes(items, seeding)
+    link_rows, new_items = link_changes(items, seeds, seeding)
     # The items SKUs of these products linked before (those no longer linked are removed below once nobody draws on
     # them, `remove_unclaimed_items`) and those the changed links name: held, with those the changed SKUs' reserved
     # lines count on, all at once in id order before a link names one (`hold_relink`). Nothing changed: no lock.
@@ -241,7 +243,7 @@ async def auto_link_products(
             )
             seeds, seeding = {**seeds, **more_seeds}, {**seeding, **more_seeding}
             await lock_items(session, set(items.values()) - set(seeds))
-            link_rows, new_items = link_changes(items, seeding)
+            link_rows, new_items = link_changes(items, seeds, seeding)
     # Every stored link row this change writes, held at once in their order (`lock_links`): the push holds no link
     # turn, and these are written by several statements (the upsert, then the drops and the baselines below).
     await lock_links(session, shop_id, [*(r["sku_id"] for r in link_rows), *gone])
@@ -361,15 +363,26 @@ async def _keep_seed_baselines(session: AsyncSession, seeding: Sequence[str]) ->
     seed, adds itself to `ingested_at_push` (`ledger._counted_before_push`), as TikTok had left it out already.
     Nothing moves either meanwhile: the caller holds the item, the shop's ledger writers wait for its link changes
     (`hold_shop_links`, exclusive), and the link rows are this transaction's already (`upsert_links`). One statement;
-    a link pushed already keeps its push's baseline (a count of this instant with it would not pair)."""
+    a link pushed already keeps its push's baseline (a count of this instant with it would not pair). A row holding
+    these values already (an import's new link, written with `_seed_baseline`, where no line moved) is not written
+    again: the same values, one write of the row instead of two."""
     if not seeding:
         return
     links, items = sku_links.c, inventory_items.c
-    available = select(items.on_hand - items.reserved - items.safety_stock).where(items.id == links.inventory_item_id)
+    available = (
+        select(items.on_hand - items.reserved - items.safety_stock)
+        .where(items.id == links.inventory_item_id)
+        .scalar_subquery()
+    )
+    baseline = {"seeded_available": available, **_running_units_now()}
     statement = (
         update(sku_links)
-        .where(among(links.sku_id, sorted(seeding), dialect_of(session)), links.pushed_at.is_(None))
-        .values(seeded_available=available.scalar_subquery(), **_running_units_now())
+        .where(
+            among(links.sku_id, sorted(seeding), dialect_of(session)),
+            links.pushed_at.is_(None),
+            or_(*(links[name].is_distinct_from(value) for name, value in baseline.items())),
+        )
+        .values(**baseline)
     )
     await session.execute(statement)
 
@@ -936,6 +949,7 @@ def _link_row(
     shop_id: str, merchant_id: str, sku: Any, state: LinkState, source: LinkSource, item_id: str | None,
     now: datetime, stock_read_at: datetime | None = None, remembered: _Remembered = _FORGOTTEN,
     linked_since: datetime | None = None, seeded_from: str | None = None,
+    baseline: tuple[int, int, int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A link row written at `now`. `stock_read_at`: the link seeds its item from TikTok's stock read then; its
     stock counts at that instant, and so does the link (`ledger.order_timing`): a sale since then is in neither
@@ -944,7 +958,9 @@ def _link_row(
     `domain.inventory.links.remembered_on_unlink`, `unlinked_since`; a LINKED link forgets them all.
     `linked_since`: a LINKED link's time when not `now` nor its stock's read
     (`domain.inventory.links.relinked_since`). `seeded_from`: the item whose count the seed copies
-    (`domain.inventory.links.seed_copies`), kept only with a seed's read."""
+    (`domain.inventory.links.seed_copies`), kept only with a seed's read. `baseline`: a new row's push fence
+    baseline (`seeded_available`, `ingested_at_push`, `released_at_push`; None: none), written only where no row is
+    stored (`upsert_links`), checked by `_keep_seed_baselines`."""
     unlinked_item_id, linked_at, unlinked_at = remembered if state is not LinkState.LINKED else _FORGOTTEN
     if state is LinkState.LINKED:
         linked_at = linked_since or stock_read_at or now
@@ -956,7 +972,25 @@ def _link_row(
         "unlinked_at": unlinked_at,
         "seeded_item_id": item_id if stock_read_at is not None else None,
         "seeded_from_item_id": seeded_from if stock_read_at is not None else None,
+        **dict(zip(_BASELINE_COLUMNS, baseline or (None, None, None), strict=True)),
     }  # fmt: skip
+
+
+# The push fence's baseline of a link never pushed (README, "A link's first push is fenced"): `upsert_links` writes
+# them into a row it inserts, never over a stored row's (a push column)
+_BASELINE_COLUMNS = ("seeded_available", "ingested_at_push", "released_at_push")
+
+
+def _seed_baseline(seed: int) -> tuple[int, int, int]:
+    """The baseline (`_BASELINE_COLUMNS`) of a link whose shop's stock seeds its new item with `seed` units on hand
+    (`seed_on_hand`), as `_keep_seed_baselines` keeps it once `relink_lines` has run, when that moves no line of the
+    SKU: the item's available is its seed (nothing reserved, safety stock 0 on a new item) and the shop's running
+    units of the SKU are 0 (no `sku_ledger_units` row): the case of a shop's first products import before its orders.
+    Written with the link's row, it spares `_keep_seed_baselines` a second write of the row it inserted (PostgreSQL
+    checks both of its foreign keys again at an UPDATE of a row its own transaction inserted, and writes every index
+    of the new version: 0.53 s of a 1,000-product import, bench/README.md, stop 74); where a line moved, that UPDATE
+    writes the true one."""
+    return seed, 0, 0
 
 
 async def upsert_links(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -1060,9 +1094,10 @@ _BASELINE_READ_AT = (
 
 @functools.cache
 def _link_updates(columns: tuple[str, ...]) -> str:
-    """`upsert_links`' SET clause, the same SQL on both databases: the push columns untouched, `stock_counted_at`,
+    """`upsert_links`' SET clause, the same SQL on both databases: the push columns untouched (a row's baseline,
+    `_BASELINE_COLUMNS`, too: it is written only into a row inserted), `stock_counted_at`,
     the seeded items and `baseline_read_at` by its rule, every other given column but the keys from the row given."""
-    kept = {"sku_id", "shop_id", "merchant_id"}
+    kept = {"sku_id", "shop_id", "merchant_id", *_BASELINE_COLUMNS}
     rules = {
         "stock_counted_at": _STOCK_COUNTED_AT, "seeded_item_id": _SEEDED_ITEM_ID,
         "seeded_from_item_id": _SEEDED_FROM_ITEM_ID,
