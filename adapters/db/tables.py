@@ -481,8 +481,21 @@ inventory_items = Table(
     # (state, a push) stamp `sku_links.updated_at`. Both are what the all-items feed reads after lost signals
     # (`inventory_queries.item_ids_changed_since`).
     Column("updated_at", UTCDateTime, nullable=False),
+    # The item whose count this one's seed copied (migration 0071, chain74): set when a seller SKU renamed to one no
+    # item had seeds it from the SKU's TikTok stock while LINKED to that item (`sku_links.seeded_from_item_id` of the
+    # seeding link, which a later rename of the SKU overwrites; this stays). When an item so named goes, left to nobody
+    # (`shop_items.remove_unclaimed_items`: never counted by hand), the copies of it are handed to its own
+    # (`copies.hand_copies`). No foreign key: an item removed since never comes back under its id. Null: no copy.
+    Column("seeded_from_item_id", ID),
     UniqueConstraint("merchant_id", "sku"),
     Index(None, "merchant_id", "created_at", "id"),  # the inventoryItems page
+    # The copies of an item (migration 0071), which its removal hands to its own origin. Partial: almost none is one.
+    Index(
+        None,
+        "seeded_from_item_id",
+        sqlite_where=text("seeded_from_item_id IS NOT NULL"),
+        postgresql_where=text("seeded_from_item_id IS NOT NULL"),
+    ),
     # The merchant's items changed last (migration 0047): the all-items feed's read after lost signals, 1,000 at most
     # (`inventory_queries.item_ids_changed_since`); without it that read passed over every item of the merchant.
     Index(None, "merchant_id", "updated_at", "id"),

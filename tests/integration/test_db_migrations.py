@@ -41,7 +41,7 @@ from tests.fixtures.waiting import DEADLINE_SECONDS
 
 REPO = Path(__file__).resolve().parents[2]
 
-HEAD = "0070_movements_hand_made_index"
+HEAD = "0071_items_seeded_from"
 
 
 def test_the_revisions_read_from_the_migration_files_are_alembics() -> None:

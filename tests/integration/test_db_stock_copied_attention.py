@@ -3,7 +3,7 @@ item it drew on tells its shop's merchant so, until settled; on SQLite and Postg
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -14,7 +14,7 @@ from adapters.db.shop_facts import copied_stock_query, shop_sync_facts
 from domain.attention import AttentionCode, CopiedStock, shop_attention
 from domain.services import inventory as pool
 from domain.shops import Shop
-from tests.fixtures.inventory_pool import Pool, product
+from tests.fixtures.inventory_pool import Pool, order, product
 from tests.integration.db_samples import NOW
 
 RENAMED_AT = NOW + timedelta(minutes=2)
@@ -130,6 +130,161 @@ async def test_a_seller_sku_renamed_on_its_only_shop_whose_old_item_goes_raises_
     # then MUG-XL is the shelf's only count: nothing to tell
     assert await world.counts("MUG-XL") == (5, 0, 5)
     assert await notices(world, shop) == []
+
+
+async def copied_stock(world: Pool, shop: Shop) -> CopiedStock | None:
+    """The shop's STOCK_COPIED fact as `Shop.attention` reads it."""
+    async with world.db.read_sessionmaker() as session:
+        return (await shop_sync_facts(session, shop.merchant_id, [shop.id]))[shop.id].copied_stock
+
+
+async def renamed_again(world: Pool, shop: Shop, on_tiktok: int) -> datetime:
+    """B's seller renames B's SKU again, MUG-XL -> MUG-XXL, B's TikTok showing `on_tiktok` (what the pool pushed):
+    MUG-XXL is seeded from it, a copy of MUG-XL's count. Returns when."""
+    world.clock.advance(timedelta(minutes=2))
+    at = world.clock.now()
+    await world.products(shop, product("pb", ("sb", "MUG-XXL", on_tiktok), at=at))
+    assert (await world.links(shop))["sb"] == ("LINKED", "MUG-XXL")
+    return at
+
+
+async def gone(world: Pool, sku: str) -> bool:
+    async with world.db.read_sessionmaker() as session:
+        query = text("SELECT count(*) FROM inventory_items WHERE sku = :sku")
+        return (await session.execute(query, {"sku": sku})).scalar() == 0
+
+
+async def test_a_seller_sku_renamed_twice_tells_its_shop_of_the_first_item_when_the_middle_one_goes(
+    world: Pool,
+) -> None:
+    # given shops A and B pooling MUG, B's seller renaming B's SKU to MUG-XL (a copy of MUG, not counted by hand)
+    a, b = await two_shops_then_b_renames_mug(world)
+    # when they rename it again, to MUG-XXL (a copy of MUG-XL's count, itself MUG's); MUG-XL, drawn on by nobody and
+    # never counted, goes (README: left to nobody)
+    again = await renamed_again(world, b, 10)
+    assert await gone(world, "MUG-XL")
+    # then MUG and MUG-XXL count the same shelf, and B's notice names MUG, the item still there whose count was copied
+    # (chain74: the copy's origin moved to MUG when MUG-XL went; before, the notice named MUG-XL and went with it)
+    assert await world.counts("MUG") == (10, 0, 10)
+    assert await world.counts("MUG-XXL") == (10, 0, 10)
+    assert await copied_stock(world, b) == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG", again)
+    assert await notices(world, a) == []
+    # and linking the SKU back to MUG by hand, as the notice says, settles it
+    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
+    assert await notices(world, b) == []
+    assert await world.counts("MUG") == (10, 0, 10)
+
+
+async def test_units_shipped_on_the_middle_item_leave_the_first_one_when_the_sku_is_linked_back_to_it(
+    world: Pool,
+) -> None:
+    # given B's SKU renamed MUG -> MUG-XL (a copy of MUG's 10) and a sale of it shipped from MUG-XL (9)
+    _, b = await two_shops_then_b_renames_mug(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o1", "IN_TRANSIT", "sb", at=world.clock.now()))
+    assert await world.counts("MUG-XL") == (9, 0, 9)
+    # when it is renamed again, to MUG-XXL (seeded from what TikTok shows, the pool's 9; MUG-XL goes), and a second
+    # sale ships from MUG-XXL (8)
+    await renamed_again(world, b, 9)
+    assert await gone(world, "MUG-XL")
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o2", "IN_TRANSIT", "sb", at=world.clock.now()))
+    assert await world.counts("MUG-XXL") == (8, 0, 8)
+    assert (await copied_stock(world, b) or CopiedStock(0, "", "", "", NOW)).copied_sku == "MUG"
+    # and the merchant follows the notice: links the SKU back to MUG
+    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
+    # then both units that left the shelf leave MUG's count (rev73a F3: o1, deducted on MUG-XL only, went with it and
+    # stayed on sale on every shop of MUG: 9, or 10 before any chain rule)
+    assert await world.counts("MUG") == (8, 0, 8)
+    assert await notices(world, b) == []
+    # and the same link again moves nothing more
+    await world.link_by_hand(b, "sb", (await world.item("MUG-XXL"))["id"])
+    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
+    assert await world.counts("MUG") == (8, 0, 8)
+
+
+async def test_an_order_open_at_the_second_rename_shipped_since_leaves_the_first_item_when_the_sku_is_linked_back(
+    world: Pool,
+) -> None:
+    # given B's SKU renamed MUG -> MUG-XL (a copy of MUG's 10) and an order of it open on MUG-XL (10, 1, 9)
+    _, b = await two_shops_then_b_renames_mug(world)
+    world.clock.advance(timedelta(minutes=1))
+    placed = world.clock.now()
+    await world.orders(b, order("o1", "AWAITING_SHIPMENT", "sb", at=placed))
+    assert await world.counts("MUG-XL") == (10, 1, 9)
+    # when it is renamed again, to MUG-XXL: seeded from TikTok's 9 plus the open unit, which leaves MUG-XL with its
+    # order (README Seeding); MUG-XL goes; then the order ships from MUG-XXL
+    await renamed_again(world, b, 9)
+    assert await gone(world, "MUG-XL")
+    assert await world.counts("MUG-XXL") == (10, 1, 9)
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o1", "IN_TRANSIT", "sb", at=world.clock.now()))
+    assert await world.counts("MUG-XXL") == (9, 0, 9)
+    # and the merchant links the SKU back to MUG, as the notice says
+    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
+    # then the unit that left the shelf leaves MUG's count: MUG-XL, which counted it out when it was carried off, is
+    # gone, and MUG never had (the line no longer owes it to MUG-XL)
+    assert await world.counts("MUG") == (9, 0, 9)
+
+
+async def test_a_middle_item_another_shop_keeps_stays_the_item_named_and_the_one_a_link_back_deducts_from(
+    world: Pool,
+) -> None:
+    # given B's SKU on MUG-XL (a copy of MUG) and shop C's SKU of seller SKU MUG-XL linked to it: C draws on it
+    _, b = await two_shops_then_b_renames_mug(world)
+    c = await world.shop()
+    await world.products(c, product("pc", ("sc", "MUG-XL", 10), at=RENAMED_AT))
+    assert (await world.links(c))["sc"] == ("LINKED", "MUG-XL")
+    # when B's SKU is renamed again, to MUG-XXL (a copy of MUG-XL's count), and a sale of it ships from MUG-XXL
+    again = await renamed_again(world, b, 10)
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o1", "IN_TRANSIT", "sb", at=world.clock.now()))
+    # then MUG-XL stays (C draws on it) and B's notice names it: MUG-XXL copied its count (stop 72's rule; review
+    # rev73a F1: resolving it to MUG at the seed named the wrong item)
+    assert (await world.item("MUG-XL"))["id"]
+    assert await copied_stock(world, b) == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG-XL", again)
+    # and linking the SKU back to MUG-XL takes the shipped unit off MUG-XL's count, which held it
+    await world.link_by_hand(b, "sb", (await world.item("MUG-XL"))["id"])
+    assert await world.counts("MUG-XL") == (9, 0, 9)
+    assert await world.counts("MUG") == (10, 0, 10)
+
+
+async def test_a_middle_item_kept_at_the_rename_and_left_to_nobody_later_hands_the_notice_to_the_first_item(
+    world: Pool,
+) -> None:
+    # given B's SKU renamed MUG -> MUG-XL -> MUG-XXL while shop C's SKU drew on MUG-XL (kept, named by the notice),
+    # and a sale of B's SKU shipped from MUG-XL before the second rename
+    _, b = await two_shops_then_b_renames_mug(world)
+    c = await world.shop()
+    await world.products(c, product("pc", ("sc", "MUG-XL", 10), at=RENAMED_AT))
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o1", "IN_TRANSIT", "sb", at=world.clock.now()))
+    again = await renamed_again(world, b, 9)
+    assert (await copied_stock(world, b) or CopiedStock(0, "", "", "", NOW)).copied_sku == "MUG-XL"
+    # when C's seller changes C's SKU to MUG: it links MUG, and MUG-XL, drawn on by nobody, goes
+    world.clock.advance(timedelta(minutes=1))
+    await world.products(c, product("pc", ("sc", "MUG", 9), at=world.clock.now()))
+    assert (await world.links(c))["sc"] == ("LINKED", "MUG")
+    assert await gone(world, "MUG-XL")
+    # then B's notice names MUG, whose count MUG-XL's copied (before: no notice, MUG and MUG-XXL counting one shelf)
+    assert await copied_stock(world, b) == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG", again)
+    # and linking B's SKU back to MUG takes off MUG the unit shipped while the SKU sat on MUG-XL
+    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
+    assert await world.counts("MUG") == (9, 0, 9)
+    assert await notices(world, b) == []
+
+
+async def test_a_middle_item_counted_by_hand_stays_and_is_named(world: Pool) -> None:
+    # given B's SKU on MUG-XL, a copy of MUG, then counted by hand (its own shelf now: settled)
+    _, b = await two_shops_then_b_renames_mug(world)
+    mug_xl = (await world.item("MUG-XL"))["id"]
+    await pool.set_item_on_hand(world.uows, world.queue, world.events, "merchant-a", mug_xl, 7, None)
+    assert await notices(world, b) == []
+    # when B's seller renames it again, to MUG-XXL (seeded from B's TikTok stock, the pool's 7 for MUG-XL)
+    again = await renamed_again(world, b, 7)
+    # then MUG-XL, something the merchant counted, is not left to nobody: it stays, and the notice names it
+    assert (await world.item("MUG-XL"))["id"] == mug_xl
+    assert await copied_stock(world, b) == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG-XL", again)
 
 
 @pytest.mark.parametrize("analyzed", [False, True], ids=["no-statistics", "analyzed"])

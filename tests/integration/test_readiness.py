@@ -20,7 +20,7 @@ from adapters.db.outage import unavailable
 from adapters.readiness import Problem, Readiness, ReadinessProbe
 from tests.fixtures.servers import PostgresServer, start_postgres_server
 
-HEAD = "0070_movements_hand_made_index"
+HEAD = "0071_items_seeded_from"
 BEHIND = "0008_webhook_retention"  # the revision before HEAD
 LATER_RELEASE = "0009_later_release"  # a revision these migrations do not know
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
 from adapters.db.repositories.bulk import copy_and_move, sqlite_executemany, sqlite_tuples, temporary_table
+from adapters.db.repositories.inventory.copies import record_copies
 from adapters.db.repositories.inventory.items import get_item
 from adapters.db.repositories.inventory.ledger import hold_relink, merchant_of, relink_lines
 from adapters.db.repositories.inventory.shop_items import remove_unclaimed_items
@@ -249,6 +250,10 @@ async def auto_link_products(
     await lock_links(session, shop_id, [*(r["sku_id"] for r in link_rows), *gone])
     await record_link_periods(session, shop_id, _ended_periods(link_rows, existing, now), now)
     await upsert_links(session, link_rows)
+    # a new item seeded as a copy of another's count remembers it (`copies`: the link's may be overwritten later)
+    await record_copies(
+        session, {r["seeded_item_id"]: r["seeded_from_item_id"] for r in link_rows if r["seeded_from_item_id"]}
+    )
     # The items a link joined or left (held by `hold_relink`: a link row to write makes `new_items`) changed, counters
     # moved or not: their `updated_at` says so (`writer.touch_items`).
     await touch_items(session, _relinked(link_rows, existing), now)

@@ -15,12 +15,13 @@ no SKU at all does.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
-from sqlalchemy import ColumnElement, Select, delete, exists, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.db.lists import among, dialect_of
+from adapters.db.repositories.inventory.copies import hand_copies, origins_of
 from adapters.db.repositories.inventory.ledger import merchant_of
 from adapters.db.tables import inventory_items, inventory_movements, order_line_stock, sku_ledger_units, sku_links
 from domain.inventory.items import HAND_MADE
@@ -39,7 +40,8 @@ async def remove_unclaimed_items(session: AsyncSession, merchant_id: str, item_i
     candidates = among(inventory_items.c.id, sorted(item_ids), dialect_of(session))
     removed = await _left_behind(session, merchant_id, candidates)
     if removed:
-        await delete_items(session, removed)
+        # a removed item that was a copy of another's count hands its copies to that item (`copies`, chain74)
+        await delete_items(session, removed, await origins_of(session, removed))
     return removed
 
 
@@ -81,9 +83,11 @@ def left_behind_query(candidates: ColumnElement[bool], *, ignoring_shop: str | N
     )
 
 
-async def delete_items(session: AsyncSession, removed: list[str]) -> None:
+async def delete_items(session: AsyncSession, removed: list[str], origins: Mapping[str, str] | None = None) -> None:
     """The items and their movements; ledger rows that still name one (history) lose the reference, as the foreign
     key's `ON DELETE SET NULL` would, and so do the links that remember one (`unlinked_item_id`, any shop's).
+    `origins`: of those left to nobody, each that was a copy of another item's count -> that item; their copies are
+    handed to it first (`copies.hand_copies`: the links naming one as the count their seed copied, any shop's).
 
     Those links are taken in `sku_id` order first, all at once (`FOR NO KEY UPDATE`, PostgreSQL), the order every
     writer of links keeps (`writer`'s module docstring), then cleared: left to the foreign key, they were cleared
@@ -92,8 +96,11 @@ async def delete_items(session: AsyncSession, removed: list[str]) -> None:
     dialect = dialect_of(session)
     remembering = among(sku_links.c.unlinked_item_id, removed, dialect)
     if dialect == "postgresql":
-        held = select(sku_links.c.sku_id).where(remembering).order_by(sku_links.c.sku_id)
+        copying = among(sku_links.c.seeded_from_item_id, sorted(origins), dialect) if origins else None
+        linked = or_(remembering, copying) if copying is not None else remembering
+        held = select(sku_links.c.sku_id).where(linked).order_by(sku_links.c.sku_id)
         await session.execute(held.with_for_update(key_share=True))  # FOR NO KEY UPDATE: what their UPDATE takes
+    await hand_copies(session, origins or {})
     await session.execute(update(sku_links).where(remembering).values(unlinked_item_id=None))
     named = among(order_line_stock.c.inventory_item_id, removed, dialect)
     await session.execute(update(order_line_stock).where(named).values(inventory_item_id=None))
