@@ -77,6 +77,46 @@ def test_a_merge_migration_whose_down_revisions_span_lines_is_read_as_alembic_re
     assert alembics["0070_merge"] == (a, b) and script.get_current_head() == "0070_merge"
 
 
+def test_upgrade_gives_each_item_a_links_seed_copied_the_item_it_copied_and_downgrade_drops_it(
+    database_at: Callable[[str], str],
+) -> None:
+    # given a database at 0070 with items: i2 seeded by k2's read as a copy of i1's count (a seller SKU renamed), i3
+    # seeded by k3's own read (a first link: no copy), i1 seeded before 0030 (nothing copied known)
+    url = database_at("0070_movements_hand_made_index")
+    links = [("k1", "i1", "i1", None), ("k2", "i2", "i2", "i1"), ("k3", "i3", "i3", None)]
+    with _sync_engine(url) as engine:
+        with engine.begin() as connection:
+            _insert_shops(connection, [("s1", "m1", "Shop")], shop_name_key)
+            connection.execute(
+                text(
+                    "INSERT INTO inventory_items (id, merchant_id, sku, on_hand, reserved, created_at, updated_at) "
+                    "VALUES (:id, 'm1', :id, 5, 0, :now, :now)"
+                ),
+                [{"id": item_id, "now": _NOW} for item_id in ("i1", "i2", "i3")],
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO sku_links (sku_id, shop_id, merchant_id, inventory_item_id, tiktok_product_id, "
+                    "tiktok_sku_id, state, source, stock_counted_at, seeded_item_id, seeded_from_item_id, "
+                    "updated_at) VALUES (:id, 's1', 'm1', :item, 'tp1', :id, 'LINKED', 'AUTO', :now, :seeded, "
+                    ":copied, :now)"
+                ),
+                [dict(zip(("id", "item", "seeded", "copied"), link, strict=True), now=_NOW) for link in links],
+            )
+        # when it upgrades to head
+        migrate.upgrade(url)
+        # then the item a link's seed copied another's count into remembers that item (chain74), the others none
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, seeded_from_item_id FROM inventory_items ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [("i1", None), ("i2", "i1"), ("i3", None)]
+        # and the downgrade to 0070 drops the column, keeping the items
+        migrate.downgrade(url, "0070_movements_hand_made_index")
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM inventory_items")).scalar() == 3
+            columns = [c["name"] for c in inspect(connection).get_columns("inventory_items")]
+        assert "seeded_from_item_id" not in columns
+
+
 def _assert_migrates_to_head(url: str) -> None:
     # given an empty database
     assert migrate.current(url) is None
