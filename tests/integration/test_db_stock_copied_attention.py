@@ -14,7 +14,7 @@ from adapters.db.shop_facts import copied_stock_query, shop_sync_facts
 from domain.attention import AttentionCode, CopiedStock, shop_attention
 from domain.services import inventory as pool
 from domain.shops import Shop
-from tests.fixtures.inventory_pool import Pool, order, product
+from tests.fixtures.inventory_pool import Pool, deleted, order, product
 from tests.integration.db_samples import NOW
 
 RENAMED_AT = NOW + timedelta(minutes=2)
@@ -249,8 +249,9 @@ async def test_a_middle_item_another_shop_keeps_stays_the_item_named_and_the_one
     assert await world.counts("MUG") == (10, 0, 10)
 
 
+@pytest.mark.parametrize("leaves", ["renamed-to-mug", "shop-deleted"])
 async def test_a_middle_item_kept_at_the_rename_and_left_to_nobody_later_hands_the_notice_to_the_first_item(
-    world: Pool,
+    world: Pool, leaves: str
 ) -> None:
     # given B's SKU renamed MUG -> MUG-XL -> MUG-XXL while shop C's SKU drew on MUG-XL (kept, named by the notice),
     # and a sale of B's SKU shipped from MUG-XL before the second rename
@@ -261,10 +262,14 @@ async def test_a_middle_item_kept_at_the_rename_and_left_to_nobody_later_hands_t
     await world.orders(b, order("o1", "IN_TRANSIT", "sb", at=world.clock.now()))
     again = await renamed_again(world, b, 9)
     assert (await copied_stock(world, b) or CopiedStock(0, "", "", "", NOW)).copied_sku == "MUG-XL"
-    # when C's seller changes C's SKU to MUG: it links MUG, and MUG-XL, drawn on by nobody, goes
+    # when C's seller changes C's SKU to MUG (it links MUG), or the merchant deletes shop C: MUG-XL, drawn on by
+    # nobody, goes (left to nobody; left behind by the shop)
     world.clock.advance(timedelta(minutes=1))
-    await world.products(c, product("pc", ("sc", "MUG", 9), at=world.clock.now()))
-    assert (await world.links(c))["sc"] == ("LINKED", "MUG")
+    if leaves == "renamed-to-mug":
+        await world.products(c, product("pc", ("sc", "MUG", 9), at=world.clock.now()))
+        assert (await world.links(c))["sc"] == ("LINKED", "MUG")
+    else:
+        await deleted(world, c)
     assert await gone(world, "MUG-XL")
     # then B's notice names MUG, whose count MUG-XL's copied (before: no notice, MUG and MUG-XXL counting one shelf)
     assert await copied_stock(world, b) == CopiedStock(1, "MUG-XXL", "MUG-XXL", "MUG", again)

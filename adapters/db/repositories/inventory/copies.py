@@ -7,12 +7,13 @@ The item remembers it (`inventory_items.seeded_from_item_id`, migration 0071), f
 by a later rename of the same SKU.
 
 When such a middle copy B of item A goes, left to nobody (`shop_items.remove_unclaimed_items`: no SKU links it, no
-order reserves on it, never counted by hand), every copy of B is a copy of A's count less what B counted out since:
-the links and items naming B as the count copied name A instead (`Shop.attention`'s STOCK_COPIED then names A, the
-item still counting the shelf, not a deleted one: chain74), and the units each such SKU shipped while it sat on B
-(deducted on B alone: A never counted them out) go to the item that SKU's seed copied from B, whose count has them
-out already (a copy of B's), so that linking the SKU back to A deducts them there (`ledger.deducted_on_copy`, review
-rev73a F3). A middle item another shop still links stays, and stays named (review rev73a F1).
+order reserves on it, never counted by hand) or behind by a shop's delete (`remove_shop_items`, the same rule), every
+copy of B is a copy of A's count less what B counted out since: the links and items naming B as the count copied
+name A instead (`Shop.attention`'s STOCK_COPIED then names A, the item still counting the shelf, not a deleted one:
+chain74), and the units each such SKU left B with (shipped while it sat on B, or carried off B when it left: B alone
+counted them out, A never did) go with the item that SKU's seed copied from B, whose count has them out already (a
+copy of B's), so that linking the SKU back to A deducts them there (`ledger.deducted_on_copy`, review rev73a F3). A
+middle item another shop still links stays, and stays named (review rev73a F1).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ before its links name them, `ledger.hold_relink`), then finds the item gone and 
 naming a missing item.
 
 The same rule after one shop's auto-link change (`remove_unclaimed_items`): the items its SKUs no longer link, once
-no SKU at all does.
+no SKU at all does. Either way, a removed item that was a copy of another item's count hands its copies to that item
+(`copies`: STOCK_COPIED through a chain of renames, chain74).
 """
 
 from __future__ import annotations
@@ -132,6 +133,6 @@ async def remove_shop_items(session: AsyncSession, shop_id: str) -> list[str]:
     await session.execute(delete(order_line_stock).where(order_line_stock.c.shop_id == shop_id))
     await session.execute(delete(sku_ledger_units).where(sku_ledger_units.c.shop_id == shop_id))  # their running units
     await session.execute(delete(sku_links).where(sku_links.c.shop_id == shop_id))
-    if removed:
-        await delete_items(session, removed)
+    if removed:  # (a removed copy of another item's count hands its copies to that item, as above)
+        await delete_items(session, removed, await origins_of(session, removed))
     return removed
