@@ -227,6 +227,29 @@ async def test_an_order_open_at_the_second_rename_shipped_since_leaves_the_first
     assert await world.counts("MUG") == (9, 0, 9)
 
 
+async def test_an_order_open_before_both_renames_leaves_the_first_item_once(world: Pool) -> None:
+    # given shops A and B pooling MUG (10) and an order of B's SKU open on MUG (10, 1, 9)
+    a, b = await world.shop(), await world.shop()
+    await world.products(a, product("pa", ("sa", "MUG", 10)))
+    await world.products(b, product("pb", ("sb", "MUG", 10)))
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o1", "AWAITING_SHIPMENT", "sb", at=world.clock.now()))
+    # when B's SKU is renamed MUG -> MUG-XL (the open unit leaves MUG with its order: MUG counts it out, 9) and again
+    # to MUG-XXL (MUG-XL goes), then the order ships from MUG-XXL
+    world.clock.advance(timedelta(minutes=2))
+    await world.products(b, product("pb", ("sb", "MUG-XL", 9), at=world.clock.now()))
+    assert await world.counts("MUG") == (9, 0, 9)
+    await renamed_again(world, b, 9)
+    assert await gone(world, "MUG-XL")
+    world.clock.advance(timedelta(minutes=1))
+    await world.orders(b, order("o1", "IN_TRANSIT", "sb", at=world.clock.now()))
+    # and the merchant links the SKU back to MUG
+    await world.link_by_hand(b, "sb", (await world.item("MUG"))["id"])
+    # then MUG, which counted the unit out at the first rename, does not count it out again (the hand-over forgets
+    # only a line's debt to MUG-XL, the item that goes)
+    assert await world.counts("MUG") == (9, 0, 9)
+
+
 async def test_a_middle_item_another_shop_keeps_stays_the_item_named_and_the_one_a_link_back_deducts_from(
     world: Pool,
 ) -> None:
