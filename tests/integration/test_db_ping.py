@@ -1,0 +1,40 @@
+"""The check of a pooled PostgreSQL connection before each checkout (`pool_pre_ping`): one round trip."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import text
+
+from tests.fixtures.servers import POSTGRES_ONLY, PostgresServer, opened_database
+
+LOGGED = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*)")
+
+
+@POSTGRES_ONLY
+async def test_a_pooled_connection_is_checked_by_one_statement_outside_any_transaction(
+    postgres_server: PostgresServer, database_url: str
+) -> None:
+    # given a database whose sessions log every statement the server receives, and a session's connection back in
+    # its pool
+    name = database_url.rsplit("/", 1)[1]
+    connection = postgres_server.connect()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
+    finally:
+        connection.close()
+    log = postgres_server.directory / "postgres.log"
+    async with opened_database(database_url) as database:
+        async with database.write_sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+        logged_from = log.stat().st_size
+        # when the next session takes that connection and reads
+        async with database.write_sessionmaker() as session:
+            await session.execute(text("SELECT 2"))
+        # then the server got the check as one statement, not in a transaction begun and rolled back around it
+        # (three round trips), then the session's own statements
+        with log.open("rb") as read:
+            read.seek(logged_from)
+            statements = [m.group(1) for m in LOGGED.finditer(read.read().decode())]
+    assert statements == ["SELECT 1", "BEGIN;", "SELECT 2", "ROLLBACK;"]
