@@ -275,10 +275,10 @@ def create_engine(
 
 
 def ping_in_one_round_trip(dbapi_connection: Any) -> bool:
-    """`pool_pre_ping`'s check of a pooled asyncpg connection before its checkout: one `SELECT 1` in the
-    simple query protocol, one round trip; True, or the error of a connection that does not answer as SQLAlchemy's own
-    ping raises it (the adapted DBAPI error, which the pool takes for a disconnect, then reconnects once; `AnsweringPool`
-    times a ping that never answers).
+    """`pool_pre_ping`'s check of a pooled asyncpg connection before its checkout: one `SELECT 1` in the simple query
+    protocol, one round trip; returns True, or raises the error of a connection that does not answer as SQLAlchemy's
+    own ping raises it (the adapted DBAPI error, which the pool takes for a disconnect, then reconnects once;
+    `AnsweringPool` times a ping that never answers).
 
     SQLAlchemy 2.1's asyncpg ping (`AsyncAdapt_asyncpg_connection._async_ping`) wraps a prepared `;` in a transaction
     of its own, for PgBouncer's transaction mode (its issue #10226): BEGIN, the statement, ROLLBACK, three round trips
