@@ -108,3 +108,11 @@ def dialect_of(session: Any) -> str:
     """The dialect name of a session's (or connection's) bind; SQLite when unbound."""
     bind = getattr(session, "bind", None)
     return bind.dialect.name if bind is not None else "sqlite"
+
+
+def decimal_texts(numbers: Iterable[int]) -> list[str]:
+    """Integers as their decimal text (`[3, -1]` -> `["3", "-1"]`), bound as a PostgreSQL text[] that the statement
+    casts to integers (`CAST(CAST(:x AS TEXT[]) AS INTEGER[])`): asyncpg binds text[] with a codec of its own, but looks
+    any other array type up in the server's catalogs once per new connection (repositories/inventory/writer.py's
+    `_ADD_TO_COUNTERS_PG` says what that cost)."""
+    return [str(number) for number in numbers]

@@ -45,7 +45,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
-from adapters.db.lists import among, among_param, among_rows, dialect_of, listed
+from adapters.db.lists import among, among_param, among_rows, decimal_texts, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import (
     LedgerKey,
@@ -1286,7 +1286,8 @@ async def _counted_before_push(
         skus = sorted(units_of)
         if postgres:  # one statement, the SKUs and units as arrays: an executemany runs the UPDATE once per SKU
             await session.execute(
-                _ADD_AT_PUSH_PG[count], {"shop_id": shop_id, "skus": skus, "units": [units_of[s] for s in skus]}
+                _ADD_AT_PUSH_PG[count],
+                {"shop_id": shop_id, "skus": skus, "units": decimal_texts(units_of[s] for s in skus)},
             )
             continue
         # SQLite: one executemany per count, whatever the batch (in-process: no round trip per row)
@@ -1297,11 +1298,12 @@ async def _counted_before_push(
 # PostgreSQL: `_counted_before_push`'s UPDATE of one count column for a batch's SKUs in one statement (each SKU once:
 # the units come summed per SKU). An orders import ran the executemany's UPDATE once per SKU, ~170 a batch of 500
 # orders: 0.21 s of the database server's CPU in an import of 14,935 orders, against ~0.03 s as one statement
-# (bench/README.md, "Benchmarks 1 and 2: what is left", 2026-12-05).
+# (bench/README.md, "Benchmarks 1 and 2: what is left", 2026-12-05). Arrays bound as text[] (writer.py's
+# `_ADD_TO_COUNTERS_PG` says why).
 _ADD_AT_PUSH_PG = {
     name: text(
         f"UPDATE sku_links AS l SET {name} = l.{name} + d.units "  # noqa: S608 - two fixed column names
-        "FROM unnest(CAST(:skus AS VARCHAR[]), CAST(:units AS INTEGER[])) AS d(sku, units) "
+        "FROM unnest(CAST(:skus AS TEXT[]), CAST(CAST(:units AS TEXT[]) AS INTEGER[])) AS d(sku, units) "
         f"WHERE l.shop_id = :shop_id AND l.tiktok_sku_id = d.sku AND l.{name} IS NOT NULL"
     )
     for name in ("ingested_at_push", "released_at_push")

@@ -94,7 +94,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.db.lists import among, dialect_of
+from adapters.db.lists import among, decimal_texts, dialect_of
 from adapters.db.repositories.bulk import (
     Record,
     columns,
@@ -124,11 +124,16 @@ _ADD_TO_COUNTERS = (
     "updated_at = ? WHERE id = ?"
 )
 # PostgreSQL: the same for every item in one statement, the items (distinct) and their deltas as three arrays; the
-# items are locked already, so the order in which it updates them does not matter.
+# items are locked already, so the order in which it updates them does not matter. Every array is bound as text[]
+# (the numbers as their decimal text, `decimal_texts`), cast to integers by the server: asyncpg decodes text[] with a
+# codec of its own, but looks up any other array type (varchar[], int4[]) in the server's catalogs once per new
+# connection, a recursive query over pg_type and ~18 ms of a fresh database's CPU (suitepg74: one in every PostgreSQL
+# test of the pool, 2-7 in an end-to-end one; a production connection pays it once).
 _ADD_TO_COUNTERS_PG = text(
     "UPDATE inventory_items AS i SET on_hand = i.on_hand + d.on_hand, reserved = i.reserved + d.reserved, "
     "version = i.version + 1, updated_at = :now "
-    "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:on_hand AS INTEGER[]), CAST(:reserved AS INTEGER[])) "
+    "FROM unnest(CAST(:ids AS TEXT[]), CAST(CAST(:on_hand AS TEXT[]) AS INTEGER[]), "
+    "CAST(CAST(:reserved AS TEXT[]) AS INTEGER[])) "
     "AS d(id, on_hand, reserved) WHERE i.id = d.id"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
@@ -140,11 +145,13 @@ _ADD_TO_UNITS = (
     "ON CONFLICT (shop_id, tiktok_sku_id) DO UPDATE SET ingested = ingested + excluded.ingested, "
     "released = released + excluded.released"
 )
-# PostgreSQL: one statement; its rows are upserted (and locked) in the order the SELECT gives them: by SKU.
+# PostgreSQL: one statement; its rows are upserted (and locked) in the order the SELECT gives them: by SKU. Arrays
+# bound as text[], as `_ADD_TO_COUNTERS_PG`'s.
 _ADD_TO_UNITS_PG = text(
     "INSERT INTO sku_ledger_units AS u (shop_id, tiktok_sku_id, ingested, released) "
     "SELECT :shop_id, d.sku, d.ingested, d.released "
-    "FROM unnest(CAST(:skus AS VARCHAR[]), CAST(:ingested AS INTEGER[]), CAST(:released AS INTEGER[])) "
+    "FROM unnest(CAST(:skus AS TEXT[]), CAST(CAST(:ingested AS TEXT[]) AS INTEGER[]), "
+    "CAST(CAST(:released AS TEXT[]) AS INTEGER[])) "
     "AS d(sku, ingested, released) ORDER BY d.sku "
     "ON CONFLICT (shop_id, tiktok_sku_id) DO UPDATE SET ingested = u.ingested + excluded.ingested, "
     "released = u.released + excluded.released"
@@ -341,8 +348,8 @@ class PoolWrite:
             ids = sorted(moved)
             params = {
                 "ids": ids,
-                "on_hand": [self.deltas[item][0] for item in ids],
-                "reserved": [self.deltas[item][1] for item in ids],
+                "on_hand": decimal_texts(self.deltas[item][0] for item in ids),
+                "reserved": decimal_texts(self.deltas[item][1] for item in ids),
                 "now": self.now,
             }
             await session.execute(_ADD_TO_COUNTERS_PG, params)
@@ -419,7 +426,7 @@ class PoolWrite:
         params = {
             "shop_id": self.shop_id,
             "skus": skus,
-            "ingested": [deltas[sku][0] for sku in skus],
-            "released": [deltas[sku][1] for sku in skus],
+            "ingested": decimal_texts(deltas[sku][0] for sku in skus),
+            "released": decimal_texts(deltas[sku][1] for sku in skus),
         }
         await session.execute(_ADD_TO_UNITS_PG, params)
