@@ -43,6 +43,13 @@ SQLITE_WRITER_PRAGMAS = (
     "PRAGMA cache_size=-32768",  # KiB: 32 MiB per write connection
     "PRAGMA wal_autocheckpoint=16384",  # pages (64 MiB of WAL)
     "PRAGMA journal_size_limit=67108864",  # bytes: the WAL file kept after a checkpoint, at most
+    # Statement journals in memory. Inside a transaction every statement that may fail halfway (an INSERT ... ON
+    # CONFLICT, foreign keys) keeps the pages it changes in a statement journal to undo itself alone; past 64 KiB it
+    # spills to a temp file (/var/tmp/etilqs_*), and an import's executemany upserts touch ~27 pages a row, so a
+    # products import of 2,000 wrote ~450 MB there for a 15 MB database (sqlwrites74, bench/README.md). That
+    # journal is never read after a crash (the WAL is what makes commits durable), so memory loses nothing; it is
+    # emptied at each statement's end, its size the pages one statement changes (a shop's delete: a table's rows).
+    "PRAGMA temp_store=MEMORY",
 )
 
 # Records an import stores per transaction on each database (`Database.import_batch_records`, which the worker's

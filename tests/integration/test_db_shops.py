@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 from datetime import timedelta
 
@@ -246,11 +247,46 @@ async def test_the_sqlite_engine_runs_with_wal_and_foreign_keys(sqlite_url: str)
             assert (await session.execute(text("PRAGMA cache_size"))).scalar_one() == -32768
             assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 16384
             assert (await session.execute(text("PRAGMA journal_size_limit"))).scalar_one() == 64 * 1024 * 1024
+            assert (await session.execute(text("PRAGMA temp_store"))).scalar_one() == 2  # MEMORY
         async with db.read_sessionmaker() as session:
             assert (await session.execute(text("PRAGMA cache_size"))).scalar_one() == -2000  # SQLite's default
             # the read engine refuses writes
             with pytest.raises(Exception, match=r"readonly|attempt to write"):
                 await session.execute(delete(authorization_requests))
+    finally:
+        await db.dispose()
+
+
+def _open_temp_files() -> list[str]:
+    """The files this process holds open whose name is SQLite's temp file prefix (`etilqs_`, deleted at open)."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+    return [path for path in paths if "etilqs_" in path]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads the process's open files from /proc")
+async def test_a_write_statement_inside_a_transaction_keeps_its_statement_journal_in_memory(sqlite_url: str) -> None:
+    # given a table of 20,000 rows under a unique index (a statement on it may fail halfway: a statement journal)
+    db = Database(sqlite_url)
+    try:
+        async with db.write_sessionmaker() as session, session.begin():
+            await session.execute(text("CREATE TABLE journal_probe (k INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+            await session.execute(
+                text(
+                    "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 20000) "
+                    "INSERT INTO journal_probe SELECT k, printf('%040d', k) FROM n"
+                )
+            )
+        # when one statement of a write transaction rewrites every page of it (megabytes: past SQLite's 64 KiB of
+        # statement journal kept in memory by default before it spills to a temp file)
+        async with db.write_sessionmaker() as session, session.begin():
+            await session.execute(text("UPDATE journal_probe SET v = v || 'x'"))
+            # then no temp file holds that journal (sqlwrites74: an import's upserts wrote ~30x the database there)
+            assert _open_temp_files() == []
     finally:
         await db.dispose()
 
