@@ -45,6 +45,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import NullType
 
+from adapters.db.engine import POSTGRES_IMPORT_BATCH_RECORDS, SQLITE_IMPORT_BATCH_RECORDS
 from adapters.db.lists import among, among_param, among_rows, decimal_texts, dialect_of, listed
 from adapters.db.repositories.catalog import hold_writers
 from adapters.db.repositories.inventory.writer import (
@@ -145,9 +146,15 @@ from domain.inventory_push import DEFAULT_HOLD_HORIZON, standing_units
 from domain.ports import PoolChange
 from domain.stored import OrderRecord, StoredOrder
 
-CHUNK = 1000  # orders per round of statements. Its lists of ids and keys travel as arrays (`among`, `among_rows`),
-# not as IN lists of one parameter per value: a row-value IN list of a chunk's ledger keys (thousands) overflowed
-# PostgreSQL's parser stack (review69 P1)
+# Orders per round of statements: a whole import batch on either database (`Database.import_batch_records`: 2,000
+# on PostgreSQL, 1,000 on SQLite), so a batch writes each ledger-unit, item and link row once. With 1,000, a PostgreSQL
+# batch ran two rounds, and the second wrote again the SKUs' rows the first had written in the same transaction
+# (`sku_ledger_units`' upsert hitting its own new rows, the items' counters, the links' fence counts): PostgreSQL
+# re-checks every foreign key at an UPDATE of a row its own transaction wrote (`RI_FKey_fk_upd_check_required`) and
+# writes a new version into each index (bench/README.md "Benchmark 1's orders import on PostgreSQL, stop 74"). Its
+# lists of ids and keys travel as arrays (`among`, `among_rows`), not as IN lists of one parameter per value: a
+# row-value IN list of a chunk's ledger keys (thousands) overflowed PostgreSQL's parser stack (review69 P1).
+CHUNK = max(POSTGRES_IMPORT_BATCH_RECORDS, SQLITE_IMPORT_BATCH_RECORDS)
 
 
 async def merchant_of(session: AsyncSession, shop_id: str, *, hold: bool = False) -> str | None:
