@@ -12,6 +12,7 @@ from graphql import GraphQLEnumType, build_schema
 
 from gql.console import STATIC_DIR
 from gql.console.login import DEMO_LOGINS, LoginCodes
+from tests.e2e.databases import subject_not_the_database
 from tests.e2e.test_store_management import start, state_of
 from tests.fixtures.app import ShopbridgeServer
 from tests.fixtures.processes import oneshot
@@ -19,11 +20,11 @@ from tests.fixtures.processes import oneshot
 SHOPS = "{ shops { totalCount } }"
 
 
-@pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
+# The console's and GraphiQL's HTTP paths are the subject of the tests that start an app here, not the database.
+SUBJECT = subject_not_the_database("the console's and GraphiQL's HTTP paths")
 
 
+@SUBJECT
 def test_the_root_and_console_paths_lead_to_the_console_which_loads_nothing_from_elsewhere(
     app: ShopbridgeServer,
 ) -> None:
@@ -48,6 +49,7 @@ def test_the_root_and_console_paths_lead_to_the_console_which_loads_nothing_from
     assert imported <= {p.name for p in files} and "ws.js" in imported
 
 
+@SUBJECT
 def test_the_console_is_served_with_a_strict_policy_that_no_other_page_may_frame(app: ShopbridgeServer) -> None:
     # every file of the console (its page, its modules, its stylesheet; a revalidation's 304 too) carries the policy
     page = oneshot.get(app.url + "/console/")
@@ -68,6 +70,7 @@ def test_the_console_is_served_with_a_strict_policy_that_no_other_page_may_frame
         assert not re.search(r"\son[a-z]+=[\"']|\sstyle=[\"']|[\"']style[\"']\s*:", text), file
 
 
+@SUBJECT
 def test_a_login_code_gives_a_token_once(app: ShopbridgeServer) -> None:
     code = DEMO_LOGINS.issue("m-demo")
     first = oneshot.post(f"{app.url}/console/login", json={"code": code})
@@ -81,6 +84,7 @@ def test_a_login_code_gives_a_token_once(app: ShopbridgeServer) -> None:
         assert again.status_code == 400 and again.json()["error"]["code"] == "LOGIN_CODE_INVALID", body
 
 
+@SUBJECT
 @pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_the_login_endpoint_answers_any_other_method_405_allow_post(app: ShopbridgeServer, method: str) -> None:
     # Given the console's static files mounted at /console, when a code is sent any way but POST (a GET would carry
@@ -96,6 +100,7 @@ def test_the_login_endpoint_answers_any_other_method_405_allow_post(app: Shopbri
         }
 
 
+@SUBJECT
 def test_a_login_body_that_is_not_json_is_a_bad_request_not_an_invalid_code(app: ShopbridgeServer) -> None:
     for body in (b"code=abc", b"{", b"\xff\xfe", b"[" * 2000):
         answer = oneshot.post(f"{app.url}/console/login", content=body, headers={"content-type": "application/json"})
@@ -115,6 +120,7 @@ def test_a_login_code_expires() -> None:
     assert codes.consume(valid) == "m2" and codes.consume(valid) is None
 
 
+@SUBJECT
 def test_graphiql_loads_its_assets_from_the_cdn_by_default(app: ShopbridgeServer) -> None:
     page = oneshot.get(app.url + "/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "https://unpkg.com/graphiql@" in page.text
@@ -126,6 +132,7 @@ def test_graphiql_loads_its_assets_from_the_cdn_by_default(app: ShopbridgeServer
     assert "shouldPersistHeaders: false" in page.text and "shouldPersistHeaders: true" not in page.text
 
 
+@SUBJECT
 def test_graphiql_loads_its_assets_from_the_mirror_set(app_factory: Callable[..., ShopbridgeServer]) -> None:
     mirrored = app_factory(graphiql_assets_url="https://npm.internal.example/npm")
     page = oneshot.get(mirrored.url + "/graphql", headers={"accept": "text/html"}).text
@@ -133,6 +140,7 @@ def test_graphiql_loads_its_assets_from_the_mirror_set(app_factory: Callable[...
     assert 'integrity="sha384-' in page  # the mirror must serve the same bytes
 
 
+@SUBJECT
 def test_the_icon_browsers_ask_for_is_served_and_cached(app: ShopbridgeServer) -> None:
     # given a browser on a page that names no icon (GraphiQL's): it asks for /favicon.ico
     for method in ("GET", "HEAD"):
@@ -150,6 +158,7 @@ def test_the_icon_browsers_ask_for_is_served_and_cached(app: ShopbridgeServer) -
     assert '<link rel="icon" href="/favicon.ico">' in oneshot.get(app.url + "/console/").text
 
 
+@SUBJECT
 def test_the_callback_page_without_a_frontend_leads_back_to_the_console(
     app_factory: Callable[..., ShopbridgeServer],
 ) -> None:
@@ -173,6 +182,7 @@ def test_the_callback_page_without_a_frontend_leads_back_to_the_console(
         "state={state}%e2%80%ae&code=abc",  # a bidi override (U+202E) hides what the state is
     ],
 )
+@SUBJECT
 def test_the_callback_refuses_values_that_are_not_text_as_a_missing_state(app: ShopbridgeServer, query: str) -> None:
     # attack56 F-callback-bytes: given a redirect whose code, state or error was altered on the way
     state = state_of(start(app, "m1")["authorizationUrl"])

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import pytest
-
+from tests.e2e.databases import subject_not_the_database
 from tests.fixtures.app import ShopbridgeServer
 
 ASKED = {
@@ -19,9 +18,7 @@ ASKED = {
 }
 
 
-@pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url  # the count is asked for in the GraphQL layer, the same for both databases
+pytestmark = subject_not_the_database("the GraphQL layer's totalCount inside fragments")
 
 
 def test_total_count_asked_inside_a_fragment_is_the_real_count(app: ShopbridgeServer) -> None:
