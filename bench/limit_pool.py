@@ -126,7 +126,7 @@ class ProductPool:
                     seed, seeded = seed_on_hand(quantity[link.sku_id], 0), True
                     item_rows.append(
                         (item_id, self.merchant_id, decision.item_sku, sku_search_key(decision.item_sku), seed, 0,
-                         0, 1, now, now)
+                         0, 1, now, now, None)  # seeded_from_item_id (migration 0071): a first import copies none
                     )  # fmt: skip
                     if seed:
                         movement_rows.append(

@@ -13,11 +13,6 @@ from tests.e2e.databases import MARK, SQLITE_MARK
 E2E = Path(__file__).parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARK}(subject): an e2e test run on SQLite only (tests/e2e/databases.py)")
-    config.addinivalue_line("markers", f"{SQLITE_MARK}(what): an e2e test of SQLite itself (tests/e2e/databases.py)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse e2e tests parametrized to SQLite only without `subject_not_the_database` (raises pytest.UsageError
     naming them)."""
