@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import text
 
 from tests.fixtures.servers import POSTGRES_ONLY, PostgresServer, opened_database
-
-LOGGED = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*)")
+from tests.fixtures.statement_log import StatementLog
 
 
 @POSTGRES_ONLY
@@ -17,26 +14,17 @@ async def test_a_pooled_connection_is_checked_by_one_statement_outside_any_trans
 ) -> None:
     # given a database whose sessions log every statement the server receives, and a session's connection back in
     # its pool
-    name = database_url.rsplit("/", 1)[1]
-    connection = postgres_server.connect()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
-    finally:
-        connection.close()
-    log = postgres_server.directory / "postgres.log"
+    log = StatementLog(postgres_server, database_url)
     async with opened_database(database_url) as database:
         async with database.write_sessionmaker() as session:
             await session.execute(text("SELECT 1"))
-        logged_from = log.stat().st_size
+        log.mark()
         # when the next session takes that connection and reads
         async with database.write_sessionmaker() as session:
             await session.execute(text("SELECT 2"))
         # then the server got the check as one statement, not in a transaction begun and rolled back around it
         # (three round trips), then the session's own statements
-        with log.open("rb") as read:
-            read.seek(logged_from)
-            statements = [m.group(1) for m in LOGGED.finditer(read.read().decode())]
+        statements = log.statements()
     assert statements == ["SELECT 1", "BEGIN;", "SELECT 2", "ROLLBACK;"]
 
 

@@ -3,16 +3,14 @@ server's catalogs (a recursive query over pg_type, ~18 ms of a fresh database's 
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from adapters.crypto import TokenCipher
 from adapters.db import Database
 from tests.fixtures.inventory_pool import Pool, order, product
 from tests.fixtures.servers import POSTGRES_ONLY, PostgresServer
+from tests.fixtures.statement_log import StatementLog
 from tests.integration.db_samples import NOW
-
-LOGGED = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*)")
 
 
 @POSTGRES_ONLY
@@ -20,15 +18,7 @@ async def test_the_pools_counters_and_running_units_are_written_without_a_type_l
     postgres_server: PostgresServer, database_url: str, database: Database, cipher: TokenCipher
 ) -> None:
     # given a database whose sessions log every statement the server receives (the engines have not connected yet)
-    name = database_url.rsplit("/", 1)[1]
-    connection = postgres_server.connect()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
-    finally:
-        connection.close()
-    log = postgres_server.directory / "postgres.log"
-    logged_from = log.stat().st_size
+    log = StatementLog(postgres_server, database_url)
     # when a product's SKU pools, an order reserves and ships (the items' counters and the shop's running units, each
     # an array statement)
     world = Pool(database, cipher)
@@ -38,9 +28,7 @@ async def test_the_pools_counters_and_running_units_are_written_without_a_type_l
     await world.orders(shop, order("o1", "AWAITING_SHIPMENT", "s1", at=later))
     await world.orders(shop, order("o1", "IN_TRANSIT", "s1", at=later + timedelta(minutes=1)))
     assert await world.counts("MUG") == (4, 0, 4)
-    with log.open("rb") as read:
-        read.seek(logged_from)
-        statements = [m.group(1) for m in LOGGED.finditer(read.read().decode(errors="replace"))]
+    statements = log.statements()
     # then those statements ran, and no statement looked a type up in pg_type (asyncpg's introspection)
     for written in ("UPDATE inventory_items AS i", "INSERT INTO sku_ledger_units AS u"):
         assert any(statement.startswith(written) for statement in statements), written
