@@ -295,12 +295,7 @@ async def test_a_probe_the_server_refuses_for_its_connection_cap_is_database_bus
     # 1 s, whose connection is in the middle of a statement (waiting on a lock the test holds)
     url = make_url(postgres_server.create_database())
     role = f"capped_{uuid.uuid4().hex[:12]}"
-    admin = postgres_server.connect()
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
-    finally:
-        admin.close()
+    postgres_server.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
     db = Database(url.set(username=role).render_as_string(hide_password=False), pool_size=1, max_overflow=0,
                   pool_timeout=1.0)  # fmt: skip
     try:

@@ -101,12 +101,7 @@ async def test_an_empty_database_is_not_ready(postgres_server: PostgresServer) -
 async def test_a_database_set_read_only_is_not_ready(postgres_server: PostgresServer, postgres_url: str) -> None:
     # given a database whose sessions start read-only (an operator's `default_transaction_read_only`)
     name = postgres_url.rsplit("/", 1)[1]
-    connection = postgres_server.connect()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-    finally:
-        connection.close()
+    postgres_server.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
     db = Database(postgres_url)
     probe = ReadinessProbe(db, None)
     try:
